@@ -1,0 +1,100 @@
+"""The run store: every refresh gets a run id, a folder and a recorded set of inputs.
+
+A later step (controls, movement, publish, drift) finds everything it needs from the run id
+alone, which is what lets any step be re-run by itself and a past run be reproduced.
+Layout of a run folder (``<home>/runs/<run_id>/``):
+
+- ``manifest.json``   inputs: campaign, as_of, file hashes, params, model versions, code
+- ``features.parquet`` the scored frame: entity id, every feature and score used
+- ``memberships.parquet`` one row per (entity, cohort) decision, see docs/architecture.md
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from segflow import __version__
+from segflow.errors import SegflowError
+from segflow.settings import Settings
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    campaign: str
+    as_of: str
+    created_at: str
+    status: str = "created"
+    inputs: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def git_commit(path: Path) -> str | None:
+    """The commit of the repository holding ``path``, or None outside a repository."""
+    try:
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def new_run_id(campaign: str, as_of: datetime, now: datetime | None = None) -> str:
+    """Readable and sortable: campaign, as-of date, creation time (to the microsecond)."""
+    now = now or datetime.now(UTC)
+    return f"{campaign}-{as_of:%Y%m%d}-{now:%Y%m%dT%H%M%S%f}"
+
+
+def run_dir(settings: Settings, run_id: str) -> Path:
+    return settings.runs_dir / run_id
+
+
+def create_run(settings: Settings, campaign: str, as_of: datetime, inputs: dict) -> RunRecord:
+    """Allocate a run id and folder and write its manifest."""
+    record = RunRecord(
+        run_id=new_run_id(campaign, as_of),
+        campaign=campaign,
+        as_of=as_of.isoformat(),
+        created_at=datetime.now(UTC).isoformat(),
+        inputs={"code_version": __version__, "git_commit": git_commit(settings.project_root),
+                **inputs},
+    )
+    folder = run_dir(settings, record.run_id)
+    folder.mkdir(parents=True, exist_ok=False)
+    save_run(settings, record)
+    return record
+
+
+def save_run(settings: Settings, record: RunRecord) -> None:
+    path = run_dir(settings, record.run_id) / "manifest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(record.to_json(), encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_run(settings: Settings, run_id: str) -> RunRecord:
+    path = run_dir(settings, run_id) / "manifest.json"
+    if not path.exists():
+        raise SegflowError(f"no run '{run_id}' in {settings.runs_dir} (see `segflow runs list`)")
+    return RunRecord(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def list_runs(settings: Settings, campaign: str | None = None) -> list[RunRecord]:
+    """Runs, oldest first (run ids sort by as-of date then creation time)."""
+    if not settings.runs_dir.exists():
+        return []
+    records = [load_run(settings, p.name) for p in settings.runs_dir.iterdir()
+               if (p / "manifest.json").exists()]
+    records = [r for r in records if campaign is None or r.campaign == campaign]
+    return sorted(records, key=lambda r: r.created_at)

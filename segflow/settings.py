@@ -1,0 +1,135 @@
+"""The one place segflow reads environment variables.
+
+Everything a run writes lives under one workspace directory so that a whole deployment
+(data, Feast registry, MLflow database, run outputs) can be moved, backed up or wiped as a
+unit. The workspace defaults to ``./workspace`` and is overridden by ``SEGFLOW_HOME`` or the
+CLI's ``--home``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved paths and endpoints of one workspace; every path is absolute."""
+
+    home: Path
+    project_root: Path = PROJECT_ROOT
+    prefect_api_url: str | None = None
+    alert_webhook_url: str | None = None
+    publish_db_url: str | None = None
+    templates_root: Path = PROJECT_ROOT / "segment_templates"
+
+    # --- where the data lives -------------------------------------------------------
+    @property
+    def sources_dir(self) -> Path:
+        """Raw source files (what demo-data writes, what a user drops in)."""
+        return self.home / "sources"
+
+    @property
+    def canonical_dir(self) -> Path:
+        """Canonical tables written by ingest, one Parquet file per table."""
+        return self.home / "canonical"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def truth_dir(self) -> Path:
+        """Ground truth of synthetic worlds, kept apart from the canonical tables."""
+        return self.home / "truth"
+
+    @property
+    def features_dir(self) -> Path:
+        """Feature view source tables (Parquet) that Feast's offline store reads."""
+        return self.home / "features"
+
+    @property
+    def feast_dir(self) -> Path:
+        """Generated feature_store.yaml, registry and online store of this workspace."""
+        return self.home / "feast"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def publish_dir(self) -> Path:
+        return self.home / "published"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def database_path(self) -> Path:
+        """The workspace DuckDB database: run store, memberships, review queue."""
+        return self.home / "segflow.duckdb"
+
+    @property
+    def mlflow_db_path(self) -> Path:
+        return self.home / "mlflow.db"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_db_path}"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.home / "audit" / "audit.jsonl"
+
+    # --- where the project's own configuration lives --------------------------------
+    @property
+    def feature_repo_dir(self) -> Path:
+        return self.project_root / "feature_repo"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.templates_root
+
+    @property
+    def campaigns_dir(self) -> Path:
+        return self.templates_dir / "campaigns"
+
+    @property
+    def models_config_dir(self) -> Path:
+        return self.project_root / "training" / "models"
+
+    def ensure(self) -> Settings:
+        """Create the workspace folders; cheap and idempotent."""
+        for path in (self.home, self.canonical_dir, self.features_dir, self.feast_dir,
+                     self.runs_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+_override: Path | None = None
+
+
+def set_home(home: str | Path | None) -> None:
+    """Point every later ``get_settings()`` at another workspace (the CLI's --home)."""
+    global _override
+    _override = Path(home).expanduser().resolve() if home else None
+
+
+def get_settings() -> Settings:
+    """Settings of the current workspace: --home, else SEGFLOW_HOME, else ./workspace."""
+    home = _override or Path(os.environ.get("SEGFLOW_HOME", "workspace")).expanduser().resolve()
+    return Settings(
+        home=home,
+        prefect_api_url=os.environ.get("PREFECT_API_URL") or None,
+        alert_webhook_url=os.environ.get("SEGFLOW_ALERT_WEBHOOK") or None,
+        publish_db_url=os.environ.get("SEGFLOW_PUBLISH_DB_URL") or None,
+        templates_root=Path(os.environ.get("SEGFLOW_TEMPLATES", PROJECT_ROOT / "segment_templates")),
+    )

@@ -1,0 +1,61 @@
+"""YAML loading that remembers line numbers, so every config error can name file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from segflow.errors import ConfigError
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that records the line of every mapping key in ``__lines__``."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False):
+    mapping = LineDict()
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise ConfigError(loader.name, key_node.start_mark.line + 1,
+                              f"duplicate key '{key}'")
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.lines[key] = key_node.start_mark.line + 1
+    mapping.start_line = node.start_mark.line + 1
+    return mapping
+
+
+class LineDict(dict):
+    """A dict that knows the source line of each of its keys (1-based)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines: dict[Any, int] = {}
+        self.start_line: int = 1
+
+    def line(self, key: Any, default: int | None = None) -> int | None:
+        return self.lines.get(key, default if default is not None else self.start_line)
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; mappings come back as ``LineDict`` with per-key line numbers.
+
+    A syntax error becomes a ``ConfigError`` naming the file and line.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    loader = _LineLoader(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(path, line, f"invalid YAML: {err.problem or err}") from None
+    finally:
+        loader.dispose()

@@ -1,0 +1,37 @@
+"""The CLI answers --help on every command, quickly, without importing the heavy stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from segflow.cli import app
+
+
+def _commands(group, prefix=()):
+    import typer.main
+
+    click_group = typer.main.get_command(group) if not prefix else group
+    for name, cmd in getattr(click_group, "commands", {}).items():
+        yield (*prefix, name)
+        yield from _commands(cmd, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", sorted(set(_commands(app))))
+def test_every_command_has_help(path):
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys; from segflow.cli import app; "
+        "heavy = [m for m in ('pandas', 'feast', 'mlflow', 'prefect', 'evidently', 'lightgbm',"
+        " 'sklearn', 'duckdb') if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
