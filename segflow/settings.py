@@ -131,5 +131,7 @@ def get_settings() -> Settings:
         prefect_api_url=os.environ.get("PREFECT_API_URL") or None,
         alert_webhook_url=os.environ.get("SEGFLOW_ALERT_WEBHOOK") or None,
         publish_db_url=os.environ.get("SEGFLOW_PUBLISH_DB_URL") or None,
-        templates_root=Path(os.environ.get("SEGFLOW_TEMPLATES", PROJECT_ROOT / "segment_templates")),
+        templates_root=Path(
+            os.environ.get("SEGFLOW_TEMPLATES", PROJECT_ROOT / "segment_templates")
+        ),
     )

@@ -1,0 +1,26 @@
+"""Point Prefect at the workspace before it is imported.
+
+Without a configured server Prefect starts a temporary one per process; keeping its home
+(and so its SQLite database) inside the workspace makes local runs inspectable afterwards
+(`prefect server start` with the same PREFECT_HOME shows them) and keeps tests isolated.
+"""
+
+from __future__ import annotations
+
+import os
+
+from segflow.settings import Settings
+
+
+def configure_prefect(settings: Settings, api_url: str | None = None) -> dict[str, str]:
+    """Set Prefect's environment for this process; returns what was set (for subprocesses)."""
+    env = {
+        "PREFECT_HOME": str(settings.home / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    url = api_url or settings.prefect_api_url
+    if url:
+        env["PREFECT_API_URL"] = url
+    (settings.home / "prefect").mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)
+    return env

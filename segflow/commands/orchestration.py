@@ -1,0 +1,75 @@
+"""Commands that run the flows: server, serve, run, demo."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("server")(server)
+    app.command("serve")(serve)
+    app.command("run")(run)
+
+
+def server(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(4200, help="Port of the API and UI."),
+) -> None:
+    """Start a Prefect server with its database in the workspace (blocks; Ctrl-C stops).
+
+    Point other processes at it with PREFECT_API_URL=http://HOST:PORT/api.
+    """
+    from flows.server import start_server
+    from segflow.settings import get_settings
+
+    typer.echo(f"Prefect UI and API on http://{host}:{port} (API: http://{host}:{port}/api)")
+    raise typer.Exit(start_server(get_settings().ensure(), host, port))
+
+
+def serve(
+    campaign: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--campaign", "-c", help="Campaign(s) to deploy; default: every campaign file."),
+    api_url: Optional[str] = typer.Option(  # noqa: UP045
+        None, help="Prefect API URL (default: PREFECT_API_URL)."),
+    limit: int = typer.Option(1, help="How many flow runs may execute at once."),
+) -> None:
+    """Register a deployment per campaign on its cron schedule and run them (blocks).
+
+    Needs a real Prefect server: start one with `segflow server` or point PREFECT_API_URL
+    (or --api-url) at an existing one.
+    """
+    from flows.prefect_env import configure_prefect
+    from segflow.errors import SegflowError
+    from segflow.settings import get_settings
+
+    settings = get_settings().ensure()
+    url = api_url or settings.prefect_api_url
+    if not url:
+        raise SegflowError("`segflow serve` needs a Prefect server: run `segflow server` and set "
+                           "PREFECT_API_URL=http://127.0.0.1:4200/api (or pass --api-url)")
+    configure_prefect(settings, url)
+    from flows.deploy import serve_campaigns
+
+    serve_campaigns(settings, campaign or None, limit=limit)
+
+
+def run(
+    campaign: str = typer.Option(..., "--campaign", "-c", help="Campaign file name."),
+    as_of: Optional[str] = typer.Option(None, help="As-of time (ISO); default: campaign's."),  # noqa: UP045
+    train: bool = typer.Option(False, help="Retrain the campaign's models first."),
+    ingest: bool = typer.Option(True, help="Ingest the sources first."),
+    publish: bool = typer.Option(True, help="Publish when no control, review or gate blocks."),
+) -> None:
+    """Run the campaign-refresh flow now (locally, or on the configured Prefect server)."""
+    from flows.prefect_env import configure_prefect
+    from segflow.settings import get_settings
+
+    configure_prefect(get_settings().ensure())
+    from flows.campaign import campaign_refresh
+
+    result = campaign_refresh(campaign=campaign, as_of=as_of, ingest=ingest, train=train,
+                              publish=publish)
+    for key, value in result.items():
+        typer.echo(f"{key}: {value}")
