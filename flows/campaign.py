@@ -47,12 +47,10 @@ def _step(campaign: str, name: str, fn: Callable, *args, run_id: str | None = No
 def campaign_refresh(campaign: str, as_of: datetime | None = None, ingest: bool = True,
                      train: bool = False, publish: bool = True) -> dict:
     """Refresh one campaign end to end as of a time; returns the run id and the verdicts."""
-    from scoring.campaigns import load_campaign
-    from segflow.timeutil import parse_as_of
+    from scoring.refresh import run_as_of
+    from scoring.resolve import resolve_campaign
 
-    settings = get_settings()
-    spec = load_campaign(settings, campaign)
-    as_of = parse_as_of(as_of or getattr(spec, "as_of", None))
+    as_of = run_as_of(resolve_campaign(get_settings(), campaign, None), as_of)
     if ingest:
         _step(campaign, "ingest", steps.ingest_step)
     _step(campaign, "features", steps.features_step, [as_of])
@@ -60,12 +58,26 @@ def campaign_refresh(campaign: str, as_of: datetime | None = None, ingest: bool 
         _step(campaign, "train", steps.train_step, campaign)
     run_id = _step(campaign, "refresh", steps.refresh_step, campaign, as_of)
     governed = _step(campaign, "govern", steps.govern_step, run_id, run_id=run_id)
-    drift_ok = _step(campaign, "drift", steps.drift_step, campaign, run_id, run_id=run_id)
+    drift = _step(campaign, "drift", steps.drift_step, campaign, run_id, run_id=run_id)
+    waiting = _waiting_for(governed, drift, run_id)
     published = None
-    if publish and drift_ok and not governed.get("blocked"):
+    if publish and not waiting:
         published = _step(campaign, "publish", steps.publish_step, run_id, run_id=run_id)
-    return {"run_id": run_id, "drift_passed": drift_ok, "blocked": governed.get("blocked"),
-            "published": published}
+    return {"run_id": run_id, "report": governed["report"], "drift_passed": drift["passed"],
+            "waiting_for": waiting, "published": published}
+
+
+def _waiting_for(governed: dict, drift: dict, run_id: str) -> list[str]:
+    """What stands between this run and publication; an empty list means publish now.
+
+    A blocked run is not a failed flow: controls and the drift gate did their job, and the
+    run waits for people (review, approval, acknowledgement) with its reasons recorded.
+    """
+    waiting = [f"control: {m}" for m in governed["blocked"]]
+    waiting += [f"drift: {r}" for r in drift["reasons"]] if not drift["passed"] else []
+    if governed["needs_approval"]:
+        waiting.append(f"approval: segflow approve {run_id} --by NAME --reason TEXT")
+    return waiting
 
 
 @flow(name="ingest")

@@ -11,14 +11,14 @@ def campaign_deployments(settings: Settings, campaigns: list[str] | None = None)
     from prefect.schedules import Cron
 
     from flows.campaign import campaign_refresh
-    from scoring.campaigns import list_campaigns, load_campaign
+    from scoring.resolve import resolve_campaign
 
     deployments = []
-    for name in campaigns or list_campaigns(settings):
-        spec = load_campaign(settings, name)
-        schedule = getattr(spec, "schedule", None)
-        cron = getattr(schedule, "cron", None) if schedule else None
-        schedules = [Cron(cron, timezone=schedule.timezone or "UTC")] if cron else None
+    names = campaigns or sorted(p.stem for p in settings.campaigns_dir.glob("*.yaml"))
+    for name in names:
+        schedule = resolve_campaign(settings, name, None).campaign.schedule
+        cron = schedule.get("cron")
+        schedules = [Cron(cron, timezone=schedule.get("timezone") or "UTC")] if cron else None
         deployments.append(campaign_refresh.to_deployment(
             name=name,
             schedules=schedules,

@@ -21,7 +21,7 @@ def ingest_step() -> dict:
     from ingest.pipeline import run_ingest
 
     report = run_ingest(get_settings())
-    return {"tables": len(report.tables)} if hasattr(report, "tables") else {}
+    return {name: t.accepted for name, t in report.tables.items()}
 
 
 @task(name="features")
@@ -41,15 +41,14 @@ def features_step(as_of: list[datetime], online: bool = True) -> list[str]:
 def train_step(campaign: str) -> list[str]:
     from training.train import train_models
 
-    results = train_models(get_settings(), campaign=campaign)
-    return [str(r) for r in results]
+    return [str(r) for r in train_models(get_settings(), campaign=campaign)]
 
 
 @task(name="refresh")
 def refresh_step(campaign: str, as_of: datetime) -> str:
-    from scoring.refresh import refresh_campaign
+    from governance.refresh import refresh_with_overrides
 
-    return refresh_campaign(get_settings(), campaign, as_of=as_of).run_id
+    return refresh_with_overrides(get_settings(), campaign, as_of).run_id
 
 
 @task(name="govern")
@@ -57,26 +56,30 @@ def govern_step(run_id: str) -> dict:
     from governance.pipeline import govern_run
 
     result = govern_run(get_settings(), run_id)
-    return {"run_id": run_id, "blocked": bool(getattr(result, "blocking", []))}
+    return {"blocked": result.blocked, "needs_approval": result.needs_approval,
+            "exceptions": result.exceptions, "report": result.report}
 
 
 @task(name="drift")
-def drift_step(campaign: str, run_id: str) -> bool:
-    from monitoring.gate import run_drift_gate
+def drift_step(campaign: str, run_id: str) -> dict:
+    from monitoring.gate import check
 
-    return bool(run_drift_gate(get_settings(), campaign, run_id).passed)
+    _, verdict = check(get_settings(), campaign, run_id)
+    return {"passed": verdict["passed"], "reasons": verdict["reasons"]}
 
 
 @task(name="publish", **EXTERNAL)
-def publish_step(run_id: str) -> str | None:
+def publish_step(run_id: str) -> dict:
     from governance.publish import publish_run
 
-    publication = publish_run(get_settings(), run_id)
-    return str(publication) if publication else None
+    return publish_run(get_settings(), run_id)
 
 
 @task(name="feedback")
-def feedback_step(campaign: str) -> str:
-    from monitoring.feedback import run_feedback
+def feedback_step(campaign: str) -> dict:
+    from monitoring.config import load_monitoring_config
+    from monitoring.feedback_run import run_feedback
 
-    return str(run_feedback(get_settings(), campaign))
+    settings = get_settings()
+    summary = run_feedback(settings, campaign, load_monitoring_config(settings, campaign).feedback)
+    return summary["overall"]

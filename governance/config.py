@@ -1,0 +1,134 @@
+"""The governance sections of a campaign file: ``review``, ``controls`` and ``exports``.
+
+Scoring owns the rest of the campaign file and passes these sections through; they are
+checked here, strictly (unknown keys are errors naming file and line), because a typo in a
+tolerance or a band would silently weaken a control.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segflow.errors import ConfigError, SegflowError
+from segflow.settings import Settings
+from segflow.yamlio import LineDict, load_yaml
+
+REVIEW_KEYS = {"band": float, "big_mover_tiers": int, "revenue_limit": float,
+               "revenue_column": str, "reviewers": list, "approval_required": bool}
+CONTROLS_KEYS = {"revenue_tolerance": float, "revenue_period_days": int, "revenue_source": str,
+                 "max_growth": float}
+EXPORTS_KEYS = {"cross_channel_suppression": bool, "suppression_events": list,
+                "channels": list}
+CHANNELS = ("email", "sms", "push", "ads")
+
+
+@dataclass(frozen=True)
+class GovernanceConfig:
+    campaign: str
+    path: Path | None = None
+    owners: tuple[str, ...] = ()
+    approval_required: bool = False
+    exclusive: bool = True
+    cohorts: tuple = ()  # scoring.campaigns.CohortSpec: name, template, priority, ...
+    review: dict = field(default_factory=dict)
+    controls: dict = field(default_factory=dict)
+    exports: dict = field(default_factory=dict)
+
+    # defaults live here, in one place, and docs/governance.md lists them
+    @property
+    def band(self) -> float:
+        return float(self.review.get("band", 0.05))
+
+    @property
+    def big_mover_tiers(self) -> int:
+        return int(self.review.get("big_mover_tiers", 2))
+
+    @property
+    def revenue_limit(self) -> float | None:
+        value = self.review.get("revenue_limit")
+        return None if value is None else float(value)
+
+    @property
+    def revenue_tolerance(self) -> float:
+        return float(self.controls.get("revenue_tolerance", 0.001))
+
+    @property
+    def revenue_period_days(self) -> int:
+        return int(self.controls.get("revenue_period_days", 365))
+
+    @property
+    def max_growth(self) -> float:
+        return float(self.controls.get("max_growth", 2.0))
+
+    @property
+    def cross_channel_suppression(self) -> bool:
+        return bool(self.exports.get("cross_channel_suppression", True))
+
+    @property
+    def suppression_events(self) -> tuple[str, ...]:
+        return tuple(self.exports.get("suppression_events", ("unsubscribe", "complaint")))
+
+
+def load_config(settings: Settings, campaign: str) -> GovernanceConfig:
+    """The campaign file read by scoring's parser plus our sections, checked strictly."""
+    from scoring.campaigns import load_campaign
+    from scoring.schema import Problems
+
+    path = settings.campaigns_dir / f"{campaign}.yaml"
+    if not path.exists():
+        raise SegflowError(f"no campaign file {path}")
+    problems = Problems()
+    parsed = load_campaign(path, problems)
+    if problems or parsed is None:
+        raise problems[0] if problems else ConfigError(path, 1, "cannot read campaign")
+    raw = load_yaml(path)
+    sections = {name: _section(raw, name, keys, path) for name, keys in
+                (("review", REVIEW_KEYS), ("controls", CONTROLS_KEYS),
+                 ("exports", EXPORTS_KEYS))}
+    _check_values(sections, raw, path)
+    return GovernanceConfig(
+        campaign=campaign, path=path, owners=tuple(parsed.owners),
+        approval_required=bool(parsed.approval_required
+                               or sections["review"].get("approval_required", False)),
+        exclusive=parsed.exclusive, cohorts=parsed.cohorts, **sections)
+
+
+def _section(data: dict, name: str, keys: dict, path: Path | None) -> dict:
+    raw = data.get(name) or {}
+    line = data.lines.get(name) if isinstance(data, LineDict) else None
+    if not isinstance(raw, dict):
+        raise ConfigError(path, line, f"'{name}' must be a mapping")
+    for key, value in raw.items():
+        key_line = raw.lines.get(key, line) if isinstance(raw, LineDict) else line
+        if key not in keys:
+            raise ConfigError(path, key_line, f"unknown key '{key}' in {name}; allowed: "
+                              f"{', '.join(sorted(keys))}")
+        want = keys[key]
+        ok = (isinstance(value, int | float) and not isinstance(value, bool)
+              if want is float else isinstance(value, want) and not
+              (want is int and isinstance(value, bool)))
+        if not ok and not (key == "revenue_limit" and value is None):
+            raise ConfigError(path, key_line, f"{name}.{key} must be {want.__name__}, "
+                              f"got {value!r}")
+    return dict(raw)
+
+
+def _check_values(sections: dict, data: dict, path: Path | None) -> None:
+    def line(section, key):
+        raw = data.get(section) or {}
+        return raw.lines.get(key) if isinstance(raw, LineDict) else None
+
+    review, controls, exports = sections["review"], sections["controls"], sections["exports"]
+    if not 0 <= review.get("band", 0) < 1:
+        raise ConfigError(path, line("review", "band"), "review.band is a fraction in [0, 1)")
+    if controls.get("revenue_tolerance", 0) < 0:
+        raise ConfigError(path, line("controls", "revenue_tolerance"),
+                          "controls.revenue_tolerance must be >= 0 (a fraction of the total)")
+    if controls.get("revenue_source", "orders") not in ("orders", "billing"):
+        raise ConfigError(path, line("controls", "revenue_source"),
+                          "controls.revenue_source is 'orders' or 'billing'")
+    for channel in exports.get("channels", []):
+        if channel not in CHANNELS:
+            raise ConfigError(path, line("exports", "channels"),
+                              f"unknown channel '{channel}'; one of {', '.join(CHANNELS)}")

@@ -1,0 +1,54 @@
+"""The governed refresh: scoring's refresh with reviewers' overrides applied, then governance.
+
+Overrides live in governance, scoring must not import it, so they reach the memberships
+through ``refresh_campaign``'s ``adjust`` hook. The ids of the overrides applied are recorded
+in the run's inputs, so a re-run applies exactly the same ones even if reviewers have decided
+more since.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from segflow.runstore import RunRecord
+from segflow.settings import Settings
+
+
+def _overrides_for(settings: Settings, campaign: str, as_of: datetime,
+                   override_ids: list[str] | None):
+    from governance.overrides import active_overrides
+
+    active = active_overrides(settings, campaign, as_of)
+    if override_ids is None:
+        return active
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted = pa.array(override_ids, type=active.schema.field("override_id").type)
+    return active.filter(pc.is_in(active["override_id"], value_set=wanted))
+
+
+def refresh_with_overrides(settings: Settings, campaign: str, as_of=None,
+                           params: dict | None = None, *, features=None,
+                           override_ids: list[str] | None = None) -> RunRecord:
+    """Score and segment a campaign, then apply the overrides active at its as-of time."""
+    from governance.overrides import apply_overrides
+    from scoring.refresh import refresh_campaign
+
+    def adjust(memberships, record: RunRecord):
+        when = datetime.fromisoformat(record.as_of)
+        overrides = _overrides_for(settings, campaign, when, override_ids)
+        record.inputs["override_ids"] = sorted(overrides["override_id"].to_pylist())
+        return apply_overrides(memberships, overrides, when) if overrides.num_rows \
+            else memberships
+
+    return refresh_campaign(settings, campaign, as_of, params, features=features, adjust=adjust)
+
+
+def governed_refresh(settings: Settings, campaign: str, as_of=None,
+                     params: dict | None = None):
+    """Refresh (with overrides) and govern: controls, movement, review queue, report."""
+    from governance.pipeline import govern_run
+
+    record = refresh_with_overrides(settings, campaign, as_of, params)
+    return record, govern_run(settings, record.run_id)

@@ -1,0 +1,90 @@
+"""Governance tables in the workspace DuckDB and the run files they are computed from.
+
+One schema, created idempotently by ``ensure_schema``; every writer calls it first so a
+fresh workspace needs no migration step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from segflow.errors import SegflowError
+from segflow.runstore import load_run, run_dir
+from segflow.settings import Settings
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS control_results (
+  run_id VARCHAR, name VARCHAR, passed BOOLEAN, severity VARCHAR, figures JSON,
+  message VARCHAR, checked_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS review_queue (
+  review_id VARCHAR PRIMARY KEY, run_id VARCHAR, campaign VARCHAR, entity_id VARCHAR,
+  rule VARCHAR, detail VARCHAR, cohort_before VARCHAR, proposed_cohort VARCHAR,
+  template VARCHAR, status VARCHAR, decided_by VARCHAR, decided_at TIMESTAMPTZ,
+  reason VARCHAR, override_to VARCHAR);
+CREATE TABLE IF NOT EXISTS overrides (
+  override_id VARCHAR PRIMARY KEY, campaign VARCHAR, entity_id VARCHAR, to_cohort VARCHAR,
+  reason VARCHAR, decided_by VARCHAR, created_at TIMESTAMPTZ, expires TIMESTAMPTZ,
+  review_id VARCHAR, run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS approvals (
+  run_id VARCHAR, approved_by VARCHAR, reason VARCHAR, approved_at TIMESTAMPTZ);
+"""
+
+
+def ensure_schema(con) -> None:
+    con.execute(SCHEMA)
+
+
+def run_file(settings: Settings, run_id: str, name: str) -> Path:
+    """A file of a run; a clear error when the run or the file is missing."""
+    load_run(settings, run_id)
+    path = run_dir(settings, run_id) / name
+    if not path.exists():
+        raise SegflowError(f"run {run_id} has no {name} (was the refresh completed?)")
+    return path
+
+
+def entity_column(names: list[str]) -> str:
+    """The entity id column of a features frame: entity_id, customer_id or account_id."""
+    for name in ("entity_id", "customer_id", "account_id"):
+        if name in names:
+            return name
+    raise SegflowError(f"features frame has no entity id column (entity_id, customer_id or "
+                       f"account_id); columns: {', '.join(names[:12])}")
+
+
+def features_view(con, settings: Settings, run_id: str, view: str) -> str:
+    """Register a run's features.parquet as ``view`` with the id renamed ``entity_id``."""
+    path = run_file(settings, run_id, "features.parquet")
+    cols = [r[0] for r in con.execute(
+        "SELECT name FROM parquet_schema(?) WHERE name <> 'schema'", [str(path)]).fetchall()]
+    key = entity_column(cols)
+    rename = "" if key == "entity_id" else f" RENAME ({key} AS entity_id)"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{rename} "
+                f"FROM read_parquet('{_q(path)}')")
+    return view
+
+
+def memberships_view(con, settings: Settings, run_id: str, view: str) -> str:
+    path = run_file(settings, run_id, "memberships.parquet")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * "
+                f"FROM read_parquet('{_q(path)}')")
+    return view
+
+
+def canonical_path(settings: Settings, table: str) -> Path | None:
+    path = settings.canonical_dir / f"{table}.parquet"
+    return path if path.exists() else None
+
+
+def _q(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def last_published_run(settings: Settings, campaign: str, before: str | None = None):
+    """Run id of the campaign's current publication (None when never published)."""
+    from governance.publish import current_publication
+
+    pub = current_publication(settings, campaign)
+    if pub is None or pub["run_id"] == before:
+        return None
+    return pub["run_id"]

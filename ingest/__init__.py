@@ -1,0 +1,4 @@
+"""Ingest: sources -> contract-checked canonical tables (normalised, de-duplicated, rolled up).
+
+Entry point: ``ingest.pipeline.run_ingest(settings)``; the CLI is ``segflow ingest``.
+"""

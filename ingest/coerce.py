@@ -1,0 +1,111 @@
+"""Raw source columns -> contract types, and the schema-drift check that guards it.
+
+A source whose column is gone or has turned into something else is a changed schema: the run
+stops and says which source, column and type. A single unparsable value in a column that is
+otherwise fine is a bad row, handled later by the row checks: they see the raw text beside the
+typed value (``<col>`` typed, ``__raw_<col>`` the original as text).
+"""
+
+from __future__ import annotations
+
+from ingest.contract import DUCKDB_TYPES, Column, Contract
+from ingest.sources import SourceSpec
+from segflow.errors import SchemaChangedError
+
+MAJORITY = 0.5  # below this share of parsable values a text column counts as retyped
+
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+_TEMPORAL = ("DATE", "TIMESTAMP")
+_COMPATIBLE = {  # contract type -> source type families that can hold it
+    "float": _NUMERIC, "int": _NUMERIC, "bool": ("BOOLEAN", *_NUMERIC),
+    "timestamp": _TEMPORAL,
+}
+
+
+def raw(name: str) -> str:
+    return f"__raw_{name}"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _typed_expr(col: Column, src: str, is_text: bool) -> str:
+    """SQL turning one source column into the contract type; NULL where it cannot."""
+    value = f"NULLIF(TRIM({src}), '')" if is_text else src
+    if col.type == "string":
+        text = f"NULLIF(TRIM(CAST({src} AS VARCHAR)), '')"
+        return {"lower": f"LOWER({text})", "upper": f"UPPER({text})"}.get(col.case, text)
+    if col.type == "int":  # DuckDB rounds '1.5' to 2 on a cast; a fraction is not an int
+        num = f"TRY_CAST({value} AS DOUBLE)"
+        return f"CASE WHEN {num} = FLOOR({num}) THEN TRY_CAST({num} AS BIGINT) END"
+    return f"TRY_CAST({value} AS {DUCKDB_TYPES[col.type]})"
+
+
+def _source_types(con, view: str) -> dict[str, str]:
+    return {row[0]: row[1].upper() for row in con.execute(f"DESCRIBE {view}").fetchall()}
+
+
+def _drift(spec: SourceSpec, col: Column, detail: str) -> SchemaChangedError:
+    return SchemaChangedError(f"{spec.label}: column '{col.name}' (expected {col.type}) "
+                              f"{detail}")
+
+
+def _check_types(con, spec, view, contract, types) -> list[tuple[Column, str | None, bool]]:
+    """(column, source column or None if absent, source is text); raises on drift."""
+    plan = []
+    for col in contract.columns:
+        if col.derived:
+            continue
+        src = spec.columns.get(col.name, col.name)
+        if src not in types:
+            if col.optional:
+                plan.append((col, None, False))
+                continue
+            mapped = f" (mapped from '{src}')" if src != col.name else ""
+            raise _drift(spec, col, f"is missing{mapped}; the source has: "
+                         f"{', '.join(types)}")
+        family = types[src]
+        is_text = family.startswith("VARCHAR")
+        if col.type != "string" and not is_text and not family.startswith(_COMPATIBLE[col.type]):
+            raise _drift(spec, col, f"arrives as {family} in '{src}'")
+        plan.append((col, src, is_text))
+    _check_text_majority(con, spec, view, plan)
+    return plan
+
+
+def _check_text_majority(con, spec, view, plan) -> None:
+    """A text column feeding a typed one must parse in most rows, else it was retyped."""
+    texts = [(col, src) for col, src, is_text in plan if is_text and col.type != "string"]
+    if not texts:
+        return
+    parts = []
+    for col, src in texts:
+        typed = _typed_expr(col, _q(src), True)
+        present = f"NULLIF(TRIM({_q(src)}), '') IS NOT NULL"
+        parts += [f"count(*) FILTER (WHERE {present})",
+                  f"count(*) FILTER (WHERE {present} AND {typed} IS NOT NULL)",
+                  f"any_value({_q(src)}) FILTER (WHERE {present} AND {typed} IS NULL)"]
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {view}").fetchall()[0]
+    for i, (col, src) in enumerate(texts):
+        present, parsed, example = row[3 * i: 3 * i + 3]
+        if present and parsed / present < MAJORITY:
+            raise _drift(spec, col, f"arrives as text in '{src}' that is not a {col.type} in "
+                         f"{present - parsed} of {present} rows (e.g. {example!r})")
+
+
+def stage(con, spec: SourceSpec, view: str, contract: Contract) -> str:
+    """Create temp table ``typed_<table>``: _row, each contract column typed and as raw text."""
+    plan = _check_types(con, spec, view, contract, _source_types(con, view))
+    exprs = ["row_number() OVER () AS _row"]
+    for col, src, is_text in plan:
+        if src is None:
+            exprs += [f"CAST(NULL AS {DUCKDB_TYPES[col.type]}) AS {_q(col.name)}",
+                      f"CAST(NULL AS VARCHAR) AS {_q(raw(col.name))}"]
+        else:
+            exprs += [f"{_typed_expr(col, _q(src), is_text)} AS {_q(col.name)}",
+                      f"CAST({_q(src)} AS VARCHAR) AS {_q(raw(col.name))}"]
+    name = f"typed_{contract.table}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(exprs)} FROM {view}")
+    return name

@@ -1,0 +1,76 @@
+"""Writing ingest's outputs: canonical tables, quarantine files and the report, atomically.
+
+Everything of one run is first written beside its target as ``*.tmp`` and renamed into place
+only when every table has passed, so a failed run leaves the previous canonical tables whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@dataclass
+class TableReport:
+    table: str
+    source: str
+    rows_in: int = 0
+    accepted: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)   # reason -> rows
+    merged: int = 0          # accepted customers folded into a survivor (see merge map)
+    written: int = 0         # rows in the canonical table = accepted - merged
+    warnings: dict[str, int] = field(default_factory=dict)      # kept rows with a fixed value
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+
+@dataclass
+class IngestReport:
+    sources_yaml: str
+    tables: dict[str, TableReport] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)       # name -> written path
+
+    def to_dict(self) -> dict:
+        return {"sources_yaml": self.sources_yaml, "outputs": self.outputs,
+                "tables": {name: {**asdict(t), "quarantined_total": t.quarantined_total}
+                           for name, t in self.tables.items()}}
+
+
+class StagedWriter:
+    """Collects files as ``*.tmp`` and moves them into place together on ``commit``."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+
+    def _tmp(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        self._pending.append((tmp, path))
+        return tmp
+
+    @property
+    def targets(self) -> list[Path]:
+        return [path for _, path in self._pending]
+
+    def parquet(self, table: pa.Table, path: Path) -> None:
+        pq.write_table(table, self._tmp(path))
+
+    def json(self, data: dict, path: Path) -> None:
+        self._tmp(path).write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+
+    def commit(self) -> None:
+        for tmp, path in self._pending:
+            os.replace(tmp, path)
+        self._pending.clear()
+
+    def discard(self) -> None:
+        for tmp, _ in self._pending:
+            tmp.unlink(missing_ok=True)
+        self._pending.clear()

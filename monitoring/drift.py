@@ -1,0 +1,162 @@
+"""Drift of one run against its reference: features and scores (Evidently, on a stated
+sample), cohort composition and bias (DuckDB, on the full data).
+
+Evidently's per-column tests cost time in proportion to rows, so they see a deterministic
+hash sample of ``drift.sample_size`` rows per side (the same customers on both sides when
+they exist in both); shares, PSI and bias are cheap aggregates and use every row.
+Outputs go to ``runs/<run_id>/drift/``; ``drift.json`` is what the gate and tests read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from monitoring import composition, evidently_reports
+from monitoring.bias import bias_table
+from monitoring.config import MonitoringConfig
+from monitoring.drift_report import write_report
+from monitoring.reference import Side, resolve_reference, run_side
+from segflow.runstore import run_dir
+from segflow.settings import Settings
+from segflow.yamlio import load_yaml
+
+ID_COLUMNS = ("entity_id", "customer_id", "account_id")
+MAX_CATEGORIES = 50
+
+
+def drift_dir(settings: Settings, run_id: str) -> Path:
+    return run_dir(settings, run_id) / "drift"
+
+
+def model_score_columns(settings: Settings) -> list[str]:
+    """Score columns the models add (their ``outputs``), from training/models/*.yaml."""
+    names: list[str] = []
+    for path in sorted(settings.models_config_dir.glob("*.yaml")):
+        doc = load_yaml(path) or {}
+        for out in (doc.get("outputs") or []) if isinstance(doc, dict) else []:
+            name = out.get("name") if isinstance(out, dict) else out
+            if isinstance(name, str):
+                names.append(name)
+    return names
+
+
+def _open(con, side: Side, prefix: str) -> None:
+    """Views ``<prefix>_f`` (features, keyed entity_id) and ``<prefix>_m`` (memberships)."""
+    cols = [r[0] for r in con.execute(
+        f"DESCRIBE SELECT * FROM read_parquet('{side.features}')").fetchall()]
+    key = next((c for c in ID_COLUMNS if c in cols), None)
+    if key is None:
+        from segflow.errors import SegflowError
+        raise SegflowError(f"{side.features}: no entity id column (one of {ID_COLUMNS})")
+    select = "*" if key == "entity_id" else f"* EXCLUDE ({key}), {key} AS entity_id"
+    con.execute(f"CREATE VIEW {prefix}_f AS SELECT {select} "
+                f"FROM read_parquet('{side.features}')")
+    if side.memberships is not None:
+        con.execute(f"CREATE VIEW {prefix}_m AS SELECT * "
+                    f"FROM read_parquet('{side.memberships}')")
+
+
+def classify_columns(con, skip: set[str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """(numerical, categorical, types) of the columns both sides share, in current order.
+
+    Timestamps and identifiers are skipped; booleans count as numerical (0/1); text columns
+    with more than MAX_CATEGORIES values (names, cities) are skipped as not comparable.
+    """
+    ref_cols = {r[0] for r in con.execute("DESCRIBE ref_f").fetchall()}
+    numerical, categorical, types = [], [], {}
+    for name, dtype, *_ in con.execute("DESCRIBE cur_f").fetchall():
+        if name in skip or name not in ref_cols or "TIME" in dtype or dtype == "DATE":
+            continue
+        types[name] = dtype
+        if dtype == "VARCHAR":
+            distinct = con.execute(f'SELECT approx_count_distinct("{name}") FROM cur_f')
+            if distinct.fetchone()[0] <= MAX_CATEGORIES:
+                categorical.append(name)
+        elif dtype == "BOOLEAN" or any(t in dtype for t in ("INT", "DOUBLE", "FLOAT", "DEC")):
+            numerical.append(name)
+    return numerical, categorical, types
+
+
+def sample(con, prefix: str, columns: list[str], types: dict, size: int, seed: int):
+    """A deterministic hash sample of ``size`` rows, and the row count it was drawn from."""
+    total = con.execute(f"SELECT count(*) FROM {prefix}_f").fetchone()[0]
+    exprs = [f'CAST("{c}" AS INTEGER) AS "{c}"' if types[c] == "BOOLEAN" else f'"{c}"'
+             for c in columns]
+    frame = con.execute(f"SELECT {', '.join(exprs) or '1 AS one'} FROM {prefix}_f "
+                        f"ORDER BY hash(entity_id, {int(seed)}) LIMIT {int(size)}").df()
+    return frame, total
+
+
+def run_drift(settings: Settings, run_id: str, config: MonitoringConfig,
+              reference: str | None = None) -> dict:
+    """Compute every drift view of ``run_id``, write them under its drift/ folder, and
+    return the summary (also written as ``drift.json``)."""
+    import duckdb
+
+    cfg = config.drift
+    out = drift_dir(settings, run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    current = run_side(settings, run_id)
+    ref = resolve_reference(settings, run_id, reference or cfg.reference, cfg.training_snapshot)
+    summary = {"run_id": run_id, "reference": ref.label if ref else None,
+               "thresholds": asdict(cfg), "bias_thresholds": asdict(config.bias)}
+    if ref is None:
+        summary["note"] = "no earlier run of this campaign: nothing to compare with"
+        return write_report(out, summary, {})
+    con = duckdb.connect()
+    try:
+        _open(con, current, "cur")
+        _open(con, ref, "ref")
+        tables = _column_drift(settings, con, cfg, out, summary)
+        if current.memberships is not None and ref.memberships is not None:
+            tables.update(_composition(con, cfg, tables["types"]))
+        if current.memberships is not None:
+            tables["bias"] = bias_table(con, config.bias, set(tables["types"]),
+                                        cfg.min_cohort_size)
+    finally:
+        con.close()
+    return write_report(out, summary, tables)
+
+
+def _column_drift(settings, con, cfg, out: Path, summary: dict) -> dict:
+    scores = cfg.scores if cfg.scores is not None else model_score_columns(settings)
+    numerical, categorical, types = classify_columns(con, {"entity_id", "event_timestamp"})
+    if cfg.features is not None:
+        keep = set(cfg.features) | set(scores)
+        numerical = [c for c in numerical if c in keep]
+        categorical = [c for c in categorical if c in keep]
+    columns = [*numerical, *categorical]
+    cur, n_cur = sample(con, "cur", columns, types, cfg.sample_size, cfg.seed)
+    ref, n_ref = sample(con, "ref", columns, types, cfg.sample_size, cfg.seed)
+    summary["sample"] = {"size": cfg.sample_size, "seed": cfg.seed,
+                         "current": {"rows": len(cur), "of": n_cur},
+                         "reference": {"rows": len(ref), "of": n_ref},
+                         "sampled": len(cur) < n_cur or len(ref) < n_ref}
+    meta = {"run_id": summary["run_id"], "reference": summary["reference"],
+            "sampled_current": f"{len(cur)} of {n_cur}",
+            "sampled_reference": f"{len(ref)} of {n_ref}", "seed": cfg.seed}
+    parts = []
+    for kind, keep in (("feature", lambda c: c not in scores), ("score", lambda c: c in scores)):
+        num, cat = [c for c in numerical if keep(c)], [c for c in categorical if keep(c)]
+        table = evidently_reports.column_drift(
+            cur, ref, num, cat, out / f"{kind}s", method=cfg.method, threshold=cfg.threshold,
+            metadata={**meta, "kind": kind})
+        parts.append(table.assign(type=kind))
+    table = pd.concat(parts, ignore_index=True).rename(columns={"column": "feature"})
+    return {"summary": table[["feature", "type", "kind", "drifted", "statistic", "threshold",
+                              "method"]], "types": types}
+
+
+def _composition(con, cfg, types: dict) -> dict:
+    shares = composition.share_shift(con)
+    attrs = {a: False for a in cfg.mix_attributes if a in types}
+    attrs.update({f: True for f in cfg.key_features if f in types})
+    mix = composition.mix_shift(con, attrs)
+    shares["affected"] = shares["share_shift"].abs() > cfg.max_composition_shift
+    big = cfg.min_cohort_size
+    mix["affected"] = ((mix["psi"] > cfg.max_cohort_psi) & (mix["n_reference"] >= big)
+                       & (mix["n_current"] >= big) & (mix["cohort"] != composition.ALL))
+    return {"composition": shares, "cohort_mix": mix}

@@ -1,0 +1,75 @@
+"""Which data a run is compared with, and where each side's files are.
+
+The default reference is the campaign's last *published* run: drift is about what changed
+since customers last received segments. Publication records come from the audit log (entries
+with action 'publish' naming the run); without one, the previous run of
+the same campaign stands in. 'training' compares with the training snapshot instead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from segflow.errors import SegflowError
+from segflow.runstore import list_runs, load_run, run_dir
+from segflow.settings import Settings
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str                  # run id or snapshot path, for the report
+    features: Path
+    memberships: Path | None    # None for a training snapshot (no cohorts)
+
+
+def run_side(settings: Settings, run_id: str) -> Side:
+    folder = run_dir(settings, run_id)
+    load_run(settings, run_id)  # clear error for an unknown run
+    features = folder / "features.parquet"
+    if not features.exists():
+        raise SegflowError(f"run '{run_id}' has no features.parquet yet (score it first)")
+    memberships = folder / "memberships.parquet"
+    return Side(run_id, features, memberships if memberships.exists() else None)
+
+
+def published_run_ids(settings: Settings, campaign: str) -> list[str]:
+    """Run ids of the campaign named by publication entries of the audit log, oldest first."""
+    path = settings.audit_log_path
+    runs = {r.run_id for r in list_runs(settings, campaign)}
+    found: list[str] = []
+    if not path.exists():
+        return found
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        payload = entry.get("payload") or {}
+        run_id = payload.get("run_id") or entry.get("run_id")
+        if entry.get("action") == "publish" and run_id in runs:
+            found.append(run_id)
+    return found
+
+
+def resolve_reference(settings: Settings, run_id: str, reference: str,
+                      training_snapshot: str | None = None) -> Side | None:
+    """The reference side for ``run_id``, or None when there is nothing to compare with."""
+    current = load_run(settings, run_id)
+    if reference == "training":
+        path = Path(training_snapshot or settings.home / "training" / "snapshot.parquet")
+        if not path.exists():
+            raise SegflowError(f"reference 'training': no snapshot at {path} (set "
+                               "drift.training_snapshot in the campaign file)")
+        return Side(str(path), path, None)
+    if reference not in ("last_published", "previous"):
+        return run_side(settings, reference)
+    earlier = [r.run_id for r in list_runs(settings, current.campaign)
+               if r.created_at < current.created_at]
+    if reference == "last_published":
+        published = [r for r in published_run_ids(settings, current.campaign) if r in earlier]
+        if published:
+            return run_side(settings, published[-1])
+    with_features = [r for r in earlier if (run_dir(settings, r) / "features.parquet").exists()]
+    return run_side(settings, with_features[-1]) if with_features else None

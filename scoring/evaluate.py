@@ -1,0 +1,148 @@
+"""Evaluate a resolved campaign over a scored frame into memberships, in one DuckDB query.
+
+One scan computes every cohort's and suppression's predicate as a boolean column (params
+bound), top-fraction cohorts rank with window functions, then each entity's matching
+cohorts are collected in priority order: exclusive campaigns keep the first, overlapping
+ones keep all. Suppressions, the stable-hash holdout and the rank within cohort follow.
+Cost is linear in rows x cohorts plus one sort per ranked cohort; no Python per entity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scoring.resolve import Bound, Resolved
+from scoring.sqlparts import bind_predicate, duck, quote, split_sql, unit_hash_sql
+
+MEMBERSHIP_COLUMNS = ("run_id", "campaign", "entity_id", "cohort", "template", "split_value",
+                      "status", "arm", "suppressed_by", "priority", "rank", "score", "channels")
+
+
+def entity_key(entity: str) -> str:
+    return f"{entity}_id"
+
+
+def matches_sql(resolved: Resolved, params: dict[str, Any]) -> str:
+    """SELECT of entity_id, _u (holdout draw), _c<i>/_s<i>/_v<i> per cohort, _x<j> per
+    suppression: the one pass over the frame. Fills ``params`` with bound values."""
+    key = quote(entity_key(resolved.campaign.entity))
+    cols = [f"CAST({key} AS VARCHAR) AS entity_id", f"{unit_hash_sql(key)} AS _u"]
+    ranked = []
+    for i, b in enumerate(resolved.cohorts):
+        cols.append(f"{bind_predicate(b.tree, b.params, f'c{i}_', params)} AS _m{i}")
+        cols.append(f"{split_sql(b.spec.split_by)} AS _s{i}")
+        score = b.template.score_column
+        cols.append(f"CAST({quote(score) if score else 'NULL'} AS DOUBLE) AS _v{i}")
+        if b.template.rank_by and (b.template.top_fraction or b.template.top_n):
+            cols.append(f"CAST({quote(b.template.rank_by)} AS DOUBLE) AS _r{i}")
+            ranked.append(i)
+    for j, b in enumerate(resolved.suppressions):
+        cols.append(f"{bind_predicate(b.tree, b.params, f'x{j}_', params)} AS _x{j}")
+    params["salt"] = resolved.campaign.salt
+    base = f"SELECT {', '.join(cols)} FROM frame"
+    tops = [_top_sql(i, resolved.cohorts[i], params) for i in ranked]
+    plain = [f"_m{i} AS _c{i}" for i in range(len(resolved.cohorts)) if i not in ranked]
+    return f"SELECT *, {', '.join(tops + plain) or 'true AS _none'} FROM ({base})"
+
+
+def _top_sql(i: int, b: Bound, params: dict[str, Any]) -> str:
+    """Cohort i keeps the best top_fraction / top_n of its matches (per split value)."""
+    t = b.template
+    window = f"PARTITION BY _m{i}, _s{i}"
+    row = f"row_number() OVER ({window} ORDER BY _r{i} DESC NULLS LAST, entity_id)"
+    if t.top_n is not None:
+        params[f"top{i}"] = _value(t.top_n, b.params)
+        limit = f"$top{i}"
+    else:
+        params[f"top{i}"] = float(_value(t.top_fraction, b.params))
+        limit = f"ceil($top{i} * count(*) OVER ({window}))"
+    return f"(_m{i} AND {row} <= {limit}) AS _c{i}"
+
+
+def _value(setting, values: dict[str, Any]):
+    return values[setting[1:]] if isinstance(setting, str) else setting
+
+
+def specs_table(resolved: Resolved):
+    """Cohort metadata by index (names, priorities, channels), joined rather than pasted."""
+    import pyarrow as pa
+
+    cs = resolved.cohorts
+    return pa.table({
+        "i": pa.array(range(len(cs)), pa.int32()),
+        "cohort": [b.key for b in cs], "template": [b.template.name for b in cs],
+        "priority": pa.array([b.spec.priority for b in cs], pa.int32()),
+        "channels": pa.array([list(b.channels) for b in cs], pa.list_(pa.string())),
+    })
+
+
+def memberships_sql(resolved: Resolved, params: dict[str, Any]) -> str:
+    """The full query: matches -> chosen cohort rows -> status, arm, rank, channels."""
+    c = resolved.campaign
+    hits = ", ".join(f"struct_pack(i := {i}, ok := _c{i}, s := _s{i}, v := _v{i})"
+                     for i in range(len(resolved.cohorts)))
+    every = [(j, b) for j, b in enumerate(resolved.suppressions) if not b.channels]
+    some = [(j, b) for j, b in enumerate(resolved.suppressions) if b.channels]
+    blocked = " || ".join(f"(CASE WHEN _x{j} THEN $bc{j} ELSE []::VARCHAR[] END)"
+                          for j, _ in some) or "[]::VARCHAR[]"
+    for j, b in some:
+        params[f"bc{j}"] = list(b.channels)
+    keep = "_hits[1:1]" if c.exclusive else "_hits"
+    params.update(campaign=c.name, holdout=float(c.holdout_fraction))
+    return f"""
+WITH m AS ({matches_sql(resolved, params)}),
+h AS (SELECT entity_id, _u, {_first_name(every, params, "sa")} AS _sup_all,
+             {_first_name(some, params, "sc")} AS _sup_chan, {blocked} AS _blocked,
+             list_filter([{hits}], lambda x: x.ok) AS _hits FROM m),
+u AS (SELECT * EXCLUDE (_hits),
+             unnest(CASE WHEN len(_hits) = 0 THEN [NULL] ELSE {keep} END) AS hit FROM h),
+j AS (SELECT h.*, s.cohort AS _base, s.template, s.priority,
+             list_filter(s.channels, lambda ch: NOT list_contains(_blocked, ch)) AS _left,
+             len(s.channels) AS _nchan
+      FROM u h LEFT JOIN specs s ON s.i = h.hit.i),
+st AS (SELECT *, CASE
+         WHEN _sup_all IS NOT NULL THEN 'suppressed'
+         WHEN hit IS NULL THEN 'unassigned'
+         WHEN _nchan > 0 AND len(_left) = 0 THEN 'suppressed'
+         WHEN _u < $holdout THEN 'holdout' ELSE 'assigned' END AS status FROM j)
+SELECT $run_id AS run_id, $campaign AS campaign, entity_id,
+       CASE WHEN hit.s IS NULL THEN _base ELSE _base || '__' || hit.s END AS cohort,
+       template, hit.s AS split_value, status,
+       CASE status WHEN 'assigned' THEN 'treatment' WHEN 'holdout' THEN 'holdout' END AS arm,
+       CASE WHEN status = 'suppressed' THEN coalesce(_sup_all, _sup_chan) END AS suppressed_by,
+       priority,
+       CASE WHEN status IN ('assigned', 'holdout') THEN row_number() OVER (
+         PARTITION BY _base, hit.s, status IN ('assigned', 'holdout')
+         ORDER BY hit.v DESC NULLS LAST, entity_id) END AS rank,
+       hit.v AS score,
+       array_to_string(CASE WHEN status = 'suppressed' THEN [] ELSE _left END, ',') AS channels
+FROM st ORDER BY entity_id, priority NULLS LAST"""
+
+
+def _first_name(items: list[tuple[int, Bound]], params: dict[str, Any], tag: str) -> str:
+    """CASE naming the first matching suppression of ``items`` (NULL when none)."""
+    if not items:
+        return "CAST(NULL AS VARCHAR)"
+    whens = []
+    for j, b in items:
+        params[f"{tag}{j}"] = b.key
+        whens.append(f"WHEN _x{j} THEN ${tag}{j}")
+    return f"CASE {' '.join(whens)} END"
+
+
+def evaluate_memberships(frame, resolved: Resolved, run_id: str | None = None):
+    """Memberships (Arrow, columns as in docs/architecture.md) of ``frame`` for a campaign."""
+    import pyarrow as pa
+
+    params: dict[str, Any] = {"run_id": run_id}
+    sql = memberships_sql(resolved, params)
+    with duck() as con:
+        con.register("frame", frame)
+        con.register("specs", specs_table(resolved))
+        table = con.sql(sql, params=params).to_arrow_table()
+    return table.select(list(MEMBERSHIP_COLUMNS)).cast(pa.schema([
+        ("run_id", pa.string()), ("campaign", pa.string()), ("entity_id", pa.string()),
+        ("cohort", pa.string()), ("template", pa.string()), ("split_value", pa.string()),
+        ("status", pa.string()), ("arm", pa.string()), ("suppressed_by", pa.string()),
+        ("priority", pa.int32()), ("rank", pa.int64()), ("score", pa.float64()),
+        ("channels", pa.string())]))

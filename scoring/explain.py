@@ -1,0 +1,152 @@
+"""Explain one entity: every cohort's and suppression's clauses with the entity's values,
+pass or fail, its final status and why, and model contributions behind score thresholds.
+
+Reads a run's features.parquet and memberships.parquet (the latest run of the campaign by
+default), so the explanation is of what was actually decided, not a re-computation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scoring.clauses import clauses, evaluate_clauses
+from scoring.columns import model_of_column
+from scoring.evaluate import matches_sql
+from scoring.resolve import Bound, Resolved
+from scoring.sqlparts import duck, quote
+from segflow.errors import SegflowError
+from segflow.runstore import list_runs, load_run, run_dir
+from segflow.settings import Settings
+
+
+def entity_row(frame, key: str, entity_id: str) -> dict[str, Any]:
+    with duck() as con:
+        con.register("frame", frame)
+        rows = con.sql(f"SELECT * FROM frame WHERE CAST({quote(key)} AS VARCHAR) = $id",
+                       params={"id": entity_id}).to_arrow_table()
+    if rows.num_rows == 0:
+        raise SegflowError(f"no {key} '{entity_id}' in the feature frame")
+    return rows.to_pylist()[0]
+
+
+def in_cohort(frame, resolved: Resolved, entity_id: str) -> list[bool]:
+    """Whether the entity meets each cohort's rule, top fraction included (whole frame)."""
+    params: dict[str, Any] = {}
+    sql = matches_sql(resolved, params)
+    cols = ", ".join(f"_c{i}" for i in range(len(resolved.cohorts)))
+    params["id"] = entity_id
+    with duck() as con:
+        con.register("frame", frame)
+        return list(con.sql(f"SELECT {cols} FROM ({sql}) WHERE entity_id = $id",
+                            params=params).fetchall()[0])
+
+
+def explain_use(bound: Bound, row: dict[str, Any], one_row_frame) -> dict:
+    """One cohort or suppression: each clause with the values it reads and its truth."""
+    truth = evaluate_clauses(one_row_frame, bound.template, bound.params).to_pylist()[0]
+    items = [{"id": c.id, "text": c.text, "passed": bool(truth[c.column]),
+              "values": {col: row.get(col) for col in c.columns}}
+             for c in clauses(bound.template, bound.params)]
+    return {"name": bound.key, "template": bound.template.name,
+            "priority": getattr(bound.spec, "priority", None),
+            "matched": all(i["passed"] for i in items), "clauses": items}
+
+
+def pick_run(settings: Settings, campaign: str, run_id: str | None):
+    if run_id:
+        record = load_run(settings, run_id)
+        if record.campaign != campaign:
+            raise SegflowError(f"run {run_id} is of campaign '{record.campaign}', not "
+                               f"'{campaign}'")
+        return record
+    runs = list_runs(settings, campaign)
+    if not runs:
+        raise SegflowError(f"no run of '{campaign}' yet: run `segflow refresh --campaign "
+                           f"{campaign}` first, or pass --run")
+    return runs[-1]
+
+
+def explain_entity(settings: Settings, resolved: Resolved, entity_id: str, frame,
+                   membership_rows: list[dict], top_k: int = 3) -> dict:
+    """Everything ``segflow explain`` prints, as data (frame = the run's scored frame)."""
+    import pyarrow as pa
+
+    key = f"{resolved.campaign.entity}_id"
+    row = entity_row(frame, key, entity_id)
+    one = pa.Table.from_pylist([row], schema=frame.schema)
+    cohorts = [explain_use(b, row, one) for b in resolved.cohorts]
+    for item, b, kept in zip(cohorts, resolved.cohorts, in_cohort(frame, resolved, entity_id),
+                             strict=True):
+        t = b.template
+        if t.top_fraction is not None or t.top_n is not None:
+            keep = t.top_n if t.top_n is not None else t.top_fraction
+            keep = b.params[keep[1:]] if isinstance(keep, str) else keep
+            item["clauses"].append({"id": f"{t.name}.top", "passed": kept, "values": {
+                t.rank_by: row.get(t.rank_by)}, "text": f"among the top {keep:g}"
+                f"{'' if t.top_n is not None else ' (fraction)'} by {t.rank_by}"})
+        item["matched"] = kept
+    sups = [explain_use(b, row, one) for b in resolved.suppressions]
+    return {"campaign": resolved.campaign.name, "entity_id": entity_id,
+            "cohorts": cohorts, "suppressions": sups, "memberships": membership_rows,
+            "why": reasons(resolved, cohorts, sups, membership_rows),
+            "contributions": contributions(settings, resolved, one, top_k)}
+
+
+def reasons(resolved: Resolved, cohorts: list[dict], sups: list[dict],
+            rows: list[dict]) -> list[str]:
+    """Plain sentences: which rule decided the status, and what else held."""
+    c = resolved.campaign
+    matched = [x["name"] for x in cohorts if x["matched"]]
+    out = []
+    for r in rows:
+        status, cohort = r["status"], r["cohort"]
+        if status == "suppressed":
+            out.append(f"suppressed by '{r['suppressed_by']}'"
+                       + (f" (would have been in '{cohort}')" if cohort else ""))
+        elif status == "unassigned":
+            out.append("unassigned: no cohort's rule holds" if not matched else
+                       "unassigned: its matching cohorts kept only their top-ranked members")
+        else:
+            why = (f"in '{cohort}' (priority {r['priority']}, the first matching cohort of an "
+                   "exclusive campaign)" if c.exclusive else f"in '{cohort}'")
+            arm = ("held out: stable hash of id and salt below the holdout fraction "
+                   f"{c.holdout_fraction:g}" if status == "holdout" else "treatment arm")
+            out.append(f"{status} {why}; {arm}; rank {r['rank']} by score")
+    others = [m for m in matched if not any(r["cohort"] and r["cohort"].split("__")[0] == m
+                                            for r in rows)]
+    if others:
+        out.append(f"also matched (lower priority or suppressed): {', '.join(others)}")
+    return out
+
+
+def contributions(settings: Settings, resolved: Resolved, one_row,
+                  top_k: int) -> dict[str, list]:
+    """Top model contributions for each score a matched or tested cohort thresholds on."""
+    owners = model_of_column(settings)
+    scores = {col for b in resolved.cohorts for col in
+              {*(c for cl in clauses(b.template, b.params) for c in cl.columns),
+               b.template.rank_by} if col in owners}
+    if not scores:
+        return {}
+    try:
+        from training.champion import load_champions
+        models = {m.name: m for m in load_champions(settings, resolved.campaign.entity)}
+    except ImportError:
+        return {col: [] for col in scores}
+    out = {}
+    for col in sorted(scores):
+        model = models.get(owners[col])
+        if model is None:
+            out[col] = []
+            continue
+        table = model.contributions(one_row.to_pandas(), top_k)
+        out[col] = table.to_dict("records")
+    return out
+
+
+def load_run_frames(settings: Settings, record) -> tuple[Any, Any]:
+    import pyarrow.parquet as pq
+
+    folder = run_dir(settings, record.run_id)
+    return pq.read_table(folder / "features.parquet"), pq.read_table(folder /
+                                                                      "memberships.parquet")

@@ -1,0 +1,87 @@
+"""One refresh of a campaign: resolve, score, evaluate, and record everything by run id.
+
+``refresh_campaign`` is composable: it returns the run record after writing the scored
+frame and memberships, so the caller (the CLI, a Prefect flow) can go on with controls,
+review and publication on the same run id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from scoring.evaluate import evaluate_memberships
+from scoring.resolve import Resolved, resolve_campaign
+from scoring.score import score
+from segflow.runstore import RunRecord, create_run, file_sha256, run_dir, save_run
+from segflow.settings import Settings
+from segflow.timeutil import parse_as_of
+
+
+def run_as_of(resolved: Resolved, as_of: str | datetime | None) -> datetime:
+    """The time features are taken at: the argument, else the campaign file's, else now."""
+    return parse_as_of(as_of if as_of is not None else resolved.campaign.as_of)
+
+
+def campaign_inputs(resolved: Resolved, overrides: dict[str, Any] | None) -> dict:
+    """What makes the run reproducible: file hashes, final params, overrides."""
+    c = resolved.campaign
+    templates = {b.template.name: b.template.path for b in (*resolved.cohorts,
+                                                            *resolved.suppressions)}
+    return {
+        "campaign_file": {"path": str(c.path), "sha256": file_sha256(c.path)},
+        "templates": {name: file_sha256(path) for name, path in sorted(templates.items())},
+        "params": {b.key: {k: _jsonable(v) for k, v in b.params.items()}
+                   for b in resolved.cohorts},
+        "suppression_params": [{"template": b.key, "channels": list(b.channels),
+                                "params": {k: _jsonable(v) for k, v in b.params.items()}}
+                               for b in resolved.suppressions],
+        "overrides": {k: _jsonable(v) for k, v in (overrides or {}).items()},
+        "entity": c.entity, "exclusive": c.exclusive, "holdout_fraction": c.holdout_fraction,
+        "salt": c.salt,
+    }
+
+
+def refresh_campaign(settings: Settings, campaign: str, as_of=None,
+                     overrides: dict | None = None, *, features=None,
+                     adjust=None) -> RunRecord:
+    """Score and segment ``campaign`` as of a time into a new run; returns its record.
+
+    ``features`` (an Arrow table like get_features' output) replaces the retrieval, for
+    callers that already hold the frame (benchmarks, tests, a re-run from features.parquet).
+    ``adjust(memberships, record) -> memberships`` lets a later stage amend the memberships
+    before they are written (governance applies reviewers' overrides this way), so scoring
+    never imports a later stage.
+    """
+    import pyarrow.parquet as pq
+
+    resolved = resolve_campaign(settings, campaign, overrides)
+    when = run_as_of(resolved, as_of)
+    scored = score(settings, resolved, when, features=features)
+    inputs = campaign_inputs(resolved, overrides)
+    inputs.update(model_versions=scored.model_versions, warnings=scored.warnings)
+    record = create_run(settings, campaign, when, inputs)
+    folder = run_dir(settings, record.run_id)
+    pq.write_table(scored.frame, folder / "features.parquet")
+    memberships = evaluate_memberships(scored.frame, resolved, record.run_id)
+    if adjust is not None:
+        memberships = adjust(memberships, record)
+    pq.write_table(memberships, folder / "memberships.parquet")
+    append_memberships(settings, memberships)
+    record.status = "scored"
+    save_run(settings, record)
+    return record
+
+
+def append_memberships(settings: Settings, memberships) -> None:
+    """Append a run's rows to the workspace table ``memberships`` (created on first use)."""
+    from segflow.db import connect
+
+    with connect(settings) as con:
+        con.register("m", memberships)
+        con.execute("CREATE TABLE IF NOT EXISTS memberships AS SELECT * FROM m LIMIT 0")
+        con.execute("INSERT INTO memberships BY NAME SELECT * FROM m")
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -1,0 +1,100 @@
+"""A campaign resolved for running: each cohort and suppression with its template, final
+param values (template defaults < campaign file < --set overrides) and parsed predicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from scoring.campaigns import Campaign, CohortSpec, SuppressionSpec
+from scoring.params import check_value, parse_cli_value
+from scoring.schema import nearest
+from scoring.templates import Template
+from scoring.validate import Columns, TemplateErrors, load_bundle
+from segflow.errors import SegflowError
+from segflow.settings import Settings
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One use of a template in a campaign (a cohort spec or a suppression)."""
+
+    key: str  # cohort name, or suppression template name
+    template: Template
+    tree: exp.Expression
+    params: dict[str, Any]
+    spec: CohortSpec | SuppressionSpec
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.spec.channels
+
+
+@dataclass(frozen=True)
+class Resolved:
+    campaign: Campaign
+    cohorts: tuple[Bound, ...]  # in priority order (priority, then file order)
+    suppressions: tuple[Bound, ...]
+
+
+def resolve_campaign(settings: Settings, name: str, overrides: dict[str, Any] | None = None,
+                     columns: Columns | None = None) -> Resolved:
+    """Load, validate and bind one campaign; raises TemplateErrors listing every problem."""
+    path = settings.campaigns_dir / f"{name}.yaml"
+    if not path.exists():
+        known = [p.stem for p in settings.campaigns_dir.glob("*.yaml")]
+        raise SegflowError(f"no campaign '{name}' in {settings.campaigns_dir}"
+                           f"{nearest(name, known)}")
+    bundle = load_bundle(settings, [path], columns=columns)
+    if bundle.problems:
+        raise TemplateErrors(bundle.problems)
+    campaign = bundle.campaigns[name]
+    overrides = _split_overrides(overrides or {}, campaign)
+    cohorts = [_bind(spec.name, spec, bundle, overrides) for spec in campaign.cohorts]
+    sups = [_bind(spec.template, spec, bundle, overrides) for spec in campaign.suppressions]
+    order = sorted(range(len(cohorts)), key=lambda i: (cohorts[i].spec.priority, i))
+    return Resolved(campaign, tuple(cohorts[i] for i in order), tuple(sups))
+
+
+def _bind(key: str, spec, bundle, overrides: dict[str, dict[str, Any]]) -> Bound:
+    template = bundle.templates[spec.template]
+    params = {**template.defaults(), **spec.params}
+    for target in (template.name, key):
+        for pname, value in overrides.get(target, {}).items():
+            if pname not in template.params:
+                raise SegflowError(f"--set {target}.{pname}: template '{template.name}' has "
+                                   f"no param '{pname}'{nearest(pname, template.params)}")
+            params[pname] = _from_text(template.params[pname].type, value, target, pname)
+    for pname, value in list(params.items()):
+        try:
+            params[pname] = check_value(template.params[pname], value)
+        except ValueError as err:
+            raise SegflowError(f"{key}.{pname}: {err}") from None
+    return Bound(key, template, bundle.trees[template.name], params, spec)
+
+
+def _from_text(ptype: str, value: Any, target: str, pname: str) -> Any:
+    """Values from the command line arrive as text; type them by the declared param."""
+    if not isinstance(value, str) or ptype == "str":
+        return value
+    try:
+        return parse_cli_value(ptype, value)
+    except ValueError as err:
+        raise SegflowError(f"--set {target}.{pname}={value}: {err}") from None
+
+
+def _split_overrides(overrides: dict[str, Any], campaign: Campaign) -> dict[str, dict]:
+    """{'cohort_or_template.param': value} -> {target: {param: value}}, targets checked."""
+    targets = {s.name for s in campaign.cohorts} | {s.template for s in campaign.cohorts} | {
+        s.template for s in campaign.suppressions}
+    out: dict[str, dict] = {}
+    for key, value in overrides.items():
+        target, _, pname = key.partition(".")
+        if not pname or target not in targets:
+            raise SegflowError(f"--set {key}: expected <cohort or template>.<param>, with one "
+                               f"of this campaign's cohorts or templates{nearest(target, targets)}")
+        out.setdefault(target, {})[pname] = value
+    return out

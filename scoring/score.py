@@ -1,0 +1,103 @@
+"""The scored frame: features as of the run time plus the champion models' outputs.
+
+Models are optional per run: a model without a champion is skipped with a warning, and only
+a campaign that reads one of its score columns fails, naming the column and the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from scoring.columns import model_of_column
+from scoring.predicate import columns_used
+from scoring.resolve import Resolved
+from segflow.errors import SegflowError
+from segflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Scored:
+    frame: object  # pyarrow.Table: <entity>_id, event_timestamp, features, scores
+    model_versions: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_features(settings: Settings, entity: str, as_of):
+    """Every feature of ``entity`` for every entity as of ``as_of`` (point in time)."""
+    from segflow.featurestore.retrieval import get_features
+
+    return get_features(settings, entity, as_of=as_of)
+
+
+def champions(settings: Settings, entity: str) -> tuple[list, list[str]]:
+    """The champion models of an entity; none (with a warning) if the models stage is absent."""
+    try:
+        from training.champion import load_champions
+    except ImportError:
+        return [], ["models stage not installed (training.champion): no scores added"]
+    return list(load_champions(settings, entity)), []
+
+
+def apply_models(frame, models: list) -> tuple[object, dict[str, str]]:
+    """Add (or replace) each champion's output columns; batch predict, no per-row Python."""
+    import pyarrow as pa
+
+    if not models:
+        return frame, {}
+    pdf = frame.to_pandas()
+    versions = {}
+    for model in models:
+        out = model.predict(pdf)
+        for col in model.outputs:
+            values = pa.array(out[col].to_numpy(), from_pandas=True)
+            idx = frame.schema.get_field_index(col)
+            frame = (frame.set_column(idx, col, values) if idx >= 0
+                     else frame.append_column(col, values))
+        versions[model.name] = str(model.version)
+    return frame, versions
+
+
+def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Scored:
+    """Features (retrieved, or the given table) scored by every champion of the entity."""
+    entity = resolved.campaign.entity
+    frame = load_features(settings, entity, as_of) if features is None else features
+    models, warnings = champions(settings, entity)
+    owners = model_of_column(settings)
+    configured = {owners[c] for c in owners} - {m.name for m in models}
+    warnings += [f"model '{name}' has no champion: its scores are not added" for name in
+                 sorted(configured) if _entity_of(settings, name) == entity]
+    frame, versions = apply_models(frame, models)
+    for w in warnings:
+        log.warning(w)
+    require_columns(settings, frame, resolved)
+    return Scored(frame, versions, warnings)
+
+
+def require_columns(settings: Settings, frame, resolved: Resolved) -> None:
+    """Every column the campaign reads is in the frame, else say which model or view."""
+    have = set(frame.column_names)
+    owners = model_of_column(settings)
+    missing: dict[str, set[str]] = {}
+    for b in (*resolved.cohorts, *resolved.suppressions):
+        needed = {*columns_used(b.tree), *getattr(b.spec, "split_by", ()),
+                  b.template.score_column, b.template.rank_by} - {None}
+        for col in needed - have:
+            missing.setdefault(col, set()).add(b.key)
+    if missing:
+        lines = []
+        for col, users in sorted(missing.items()):
+            why = (f"model '{owners[col]}' has no champion (train and promote it)"
+                   if col in owners else "not in the feature frame (build the features)")
+            lines.append(f"column '{col}' used by {', '.join(sorted(users))}: {why}")
+        raise SegflowError("cannot evaluate campaign '" + resolved.campaign.name + "':\n  "
+                           + "\n  ".join(lines))
+
+
+def _entity_of(settings: Settings, model: str) -> str | None:
+    from segflow.yamlio import load_yaml
+
+    path = settings.models_config_dir / f"{model}.yaml"
+    return load_yaml(path).get("entity") if path.exists() else None

@@ -1,0 +1,38 @@
+"""``segflow ingest``: sources -> canonical tables, with a per-table account of every row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+
+
+def ingest(
+    sources: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional here)
+        None, "--sources", help="sources.yaml to read (default: <home>/sources/sources.yaml)."),
+) -> None:
+    """Read every source, check it against its contract, normalise, de-duplicate and write
+    <home>/canonical/<table>.parquet; bad rows go to <home>/quarantine/ with a reason."""
+    from ingest.pipeline import run_ingest
+    from segflow.settings import get_settings
+
+    settings = get_settings().ensure()
+    report = run_ingest(settings, sources)
+    for name, t in report.tables.items():
+        line = (f"{name:<18} in {t.rows_in:>10,}  accepted {t.accepted:>10,}  "
+                f"quarantined {t.quarantined_total:>8,}")
+        if t.merged:
+            line += f"  merged duplicates {t.merged:,}"
+        typer.echo(line)
+        for reason, n in t.quarantined.items():
+            typer.echo(f"{'':<20}{reason}: {n:,}")
+        for warning, n in t.warnings.items():
+            if n:
+                typer.echo(f"{'':<20}warning {warning} (kept, value set to null): {n:,}")
+    typer.echo(f"canonical tables in {settings.canonical_dir}; "
+               f"report in {settings.quarantine_dir / 'report.json'}")

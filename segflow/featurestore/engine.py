@@ -1,0 +1,74 @@
+"""A DuckDB connection that sees a workspace's canonical tables, the repo's derived relations
+and helper macros: the environment every view transformation runs in."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from segflow.errors import ConfigError, SegflowError
+from segflow.settings import Settings
+from segflow.yamlio import load_yaml
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+MACROS = [
+    # Whole days from a to b, flooring: 23h59 is 0 days. Null when a is null.
+    "CREATE MACRO days_between(a, b) AS "
+    "CAST(floor((epoch_us(b) - epoch_us(a)) / 86400000000.0) AS BIGINT)",
+]
+
+
+def connect():
+    """In-memory DuckDB in UTC: calendar arithmetic (INTERVAL 12 MONTH) must not depend on
+    the machine's time zone."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for macro in MACROS:
+        con.execute(macro)
+    return con
+
+
+def sql_literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def register_canonical(con, settings: Settings) -> set[str]:
+    """One view per ``canonical/<table>.parquet``; returns the table names found."""
+    names = set()
+    for path in sorted(Path(settings.canonical_dir).glob("*.parquet")):
+        if not _IDENT.match(path.stem):
+            continue
+        con.execute(f"CREATE VIEW {path.stem} AS SELECT * FROM read_parquet({sql_literal(path)})")
+        names.add(path.stem)
+    return names
+
+
+def register_derived(con, repo_dir: Path, available: set[str]) -> set[str]:
+    """Create the relations of ``config/derived.yaml`` whose requirements are present."""
+    path = Path(repo_dir) / "config" / "derived.yaml"
+    if not path.exists():
+        return set(available)
+    doc = load_yaml(path) or {}
+    have = set(available)
+    for name, spec in doc.items():
+        if not isinstance(spec, dict) or not {"requires", "sql"} <= set(spec):
+            raise ConfigError(path, doc.line(name), f"'{name}' needs requires and sql")
+        if set(spec["requires"]) <= have:
+            try:
+                con.execute(spec["sql"])
+            except Exception as err:  # duckdb errors carry the position in the SQL
+                raise ConfigError(path, spec.line("sql"), f"'{name}': {err}") from None
+            have.add(name)
+    return have
+
+
+def canonical_connection(settings: Settings, repo_dir: Path | None = None):
+    """A connection with canonical tables and derived relations; returns (con, names)."""
+    con = connect()
+    names = register_canonical(con, settings)
+    if not names:
+        raise SegflowError(f"no canonical tables in {settings.canonical_dir}; "
+                           "run `segflow ingest` (or `segflow demo-data`) first")
+    return con, register_derived(con, repo_dir or settings.feature_repo_dir, names)

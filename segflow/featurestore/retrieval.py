@@ -1,0 +1,160 @@
+"""Point-in-time feature retrieval in DuckDB, with Feast's semantics.
+
+For each entity row (key, event_timestamp) and each view: the latest view row with the same
+key and ``event_timestamp <=`` the row's, if that row is within the view's ttl (``view ts +
+ttl >= entity ts``); ties on event_timestamp go to the latest created_timestamp; nulls when
+none. That is Feast's ``get_historical_features``; here it is one ASOF JOIN per view over the
+Parquet sources, so 10M entity rows never pass through Python.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pyarrow as pa
+
+from segflow.errors import SegflowError
+from segflow.featurestore.build import UNIQUE_FLAG
+from segflow.featurestore.engine import connect, sql_literal
+from segflow.featurestore.repo import Repo, View, load_repo
+from segflow.settings import Settings
+from segflow.timeutil import parse_as_of
+
+TS = "event_timestamp"
+
+
+def resolve(repo: Repo, entity: str, features=None, service=None) -> list[tuple[View, list]]:
+    """Requested features grouped by view, in request order.
+
+    ``features`` takes "view:feature" or bare names (unique within an entity); ``service`` a
+    feature service name; neither means every feature of every built view of the entity.
+    """
+    views = {v.name: v for v in repo.views_of(entity)}
+    if service is not None:
+        if service not in repo.services:
+            raise SegflowError(f"unknown feature service '{service}'; "
+                               f"known: {sorted(repo.services)}")
+        refs = [f"{p.name}:{f.name}" for p in repo.services[service].feature_view_projections
+                for f in p.features]
+    elif features is not None:
+        refs = list(features)
+    else:
+        return [(v, v.features) for v in views.values() if v.feature_view.batch_source
+                and _exists(v)]
+    owner = {f: v for v in views.values() for f in v.features}
+    grouped: dict[str, list] = {}
+    for ref in refs:
+        name, _, feature = ref.rpartition(":")
+        view = views.get(name) if name else owner.get(feature)
+        if view is None or feature not in view.features:
+            raise SegflowError(f"unknown {entity} feature '{ref}'")
+        grouped.setdefault(view.name, []).append(feature)
+    return [(views[name], feats) for name, feats in grouped.items()]
+
+
+def _exists(view: View) -> bool:
+    from pathlib import Path
+
+    return Path(view.feature_view.batch_source.path).exists()
+
+
+def _source_sql(view: View, bounds: bool) -> str:
+    """The view's rows, restricted to the entity time range; deduplicated on (key, ts) unless
+    the file was written by the builder, which guarantees one row per (key, ts)."""
+    import pyarrow.parquet as pq
+
+    path = view.feature_view.batch_source.path
+    if not _exists(view):
+        raise SegflowError(f"feature view '{view.name}' has not been built ({path} missing); "
+                           "run `segflow features build`")
+    meta = pq.read_metadata(path).metadata or {}
+    sql = f"SELECT * FROM read_parquet({sql_literal(path)})"
+    if bounds:
+        sql += f" WHERE {TS} <= $max_ts"
+        if view.feature_view.ttl:
+            sql += f" AND {TS} >= $min_ts - to_microseconds($ttl_{view.name})"
+    if meta.get(UNIQUE_FLAG.encode()) != b"true":
+        sql += (f" QUALIFY row_number() OVER (PARTITION BY {view.join_key}, {TS} "
+                "ORDER BY created_timestamp DESC) = 1")
+    return sql
+
+
+def _entity_table(entity_df, key: str) -> pa.Table:
+    import pyarrow.compute as pc
+
+    table = entity_df if isinstance(entity_df, pa.Table) else pa.Table.from_pandas(
+        entity_df, preserve_index=False)
+    missing = {key, TS} - set(table.column_names)
+    if missing:
+        raise SegflowError(f"entity_df lacks column(s) {sorted(missing)}")
+    ts = table[TS]
+    if not pa.types.is_timestamp(ts.type):
+        raise SegflowError(f"entity_df.{TS} must be a timestamp, got {ts.type}")
+    if ts.type.tz is None:
+        ts = pc.assume_timezone(ts, "UTC")
+    ts = ts.cast(pa.timestamp("us", tz="UTC"))
+    return table.set_column(table.schema.get_field_index(TS), TS, ts)
+
+
+def _latest_entities(con, groups, key: str, as_of: datetime | None) -> pa.Table:
+    """Entities of each view's latest snapshot at as_of (default: the latest built)."""
+    paths = [sql_literal(v.feature_view.batch_source.path) for v, _ in groups]
+    union = " UNION ALL ".join(f"SELECT {key}, {TS} FROM read_parquet({p})" for p in paths)
+    if as_of is None:
+        as_of = con.execute(f"SELECT max({TS}) FROM ({union})").fetchall()[0][0]
+        if as_of is None:
+            raise SegflowError("no feature snapshots built yet")
+    per_view = " UNION ".join(
+        f"SELECT {key} FROM read_parquet({p}) WHERE {TS} = (SELECT max({TS}) FROM "
+        f"read_parquet({p}) WHERE {TS} <= $as_of)" for p in paths)
+    return con.sql(f"SELECT {key}, $as_of::TIMESTAMPTZ AS {TS} FROM ({per_view}) "
+                  f"ORDER BY {key}", params={"as_of": as_of}).to_arrow_table()
+
+
+def get_features(settings: Settings, entity: str, as_of=None, entity_df=None, features=None,
+                 service=None, repo: Repo | None = None) -> pa.Table:
+    """Point-in-time features: one row per entity row, columns key, event_timestamp, any
+    other entity_df columns, then the features. entity_df None: every entity of the latest
+    snapshot at ``as_of`` (default: the latest built), stamped ``as_of``."""
+    repo = repo or load_repo(settings)
+    key = repo.join_key(entity)
+    groups = resolve(repo, entity, features, service)
+    if not groups:
+        raise SegflowError(f"no {entity} feature views built; run `segflow features build`")
+    con = connect()
+    try:
+        if entity_df is None:
+            entities = _latest_entities(con, groups, key,
+                                        parse_as_of(as_of) if as_of is not None else None)
+        else:
+            entities = _entity_table(entity_df, key)
+        return _join(con, entities, groups, key)
+    finally:
+        con.close()
+
+
+def _join(con, entities: pa.Table, groups, key: str) -> pa.Table:
+    con.register("entity_input", entities)
+    con.execute("CREATE TEMP TABLE e AS SELECT *, row_number() OVER () AS __row "
+                "FROM entity_input")
+    params = dict(zip(("min_ts", "max_ts"),
+                      con.execute(f"SELECT min({TS}), max({TS}) FROM e").fetchall()[0],
+                      strict=True))
+    selects, joins = [], []
+    for i, (view, feats) in enumerate(groups):
+        if view.feature_view.ttl:
+            params[f"ttl_{view.name}"] = int(view.feature_view.ttl.total_seconds() * 1e6)
+        cond = (f" WHERE f.{TS} >= e.{TS} - to_microseconds($ttl_{view.name})"
+                if view.feature_view.ttl else "")
+        joins.append(
+            f"LEFT JOIN (SELECT e.__row, {', '.join(f'f.{c}' for c in feats)} FROM e "
+            f"ASOF JOIN ({_source_sql(view, params['min_ts'] is not None)}) f "
+            f"ON e.{key} = f.{key} AND e.{TS} >= f.{TS}{cond}) v{i} USING (__row)")
+        selects += [f"v{i}.{c}" for c in feats]
+    if len(set(selects_names := [s.split(".")[1] for s in selects])) != len(selects_names):
+        raise SegflowError("the same feature name is requested from two views")
+    cols = ", ".join(f'e."{c}"' for c in entities.column_names)
+    sql = (f"SELECT {cols}{', ' if selects else ''}{', '.join(selects)} FROM e "
+           f"{' '.join(joins)} ORDER BY e.__row")
+    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    return con.sql(sql, params=used).to_arrow_table()

@@ -1,0 +1,117 @@
+"""Row-level checks: every bad row is quarantined with its reason, and no row goes missing."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ingest.pipeline import run_ingest
+from segflow.errors import SchemaChangedError
+
+SOURCES = """
+sources:
+  customers:
+    kind: csv
+    path: customers.csv
+  orders:
+    kind: csv
+    path: orders.csv
+"""
+ORDERS_HEADER = ("order_id,customer_id,order_ts,amount,currency,quantity,category,festival,"
+                 "channel,status")
+ORDERS = {  # order_id -> (row, expected reason or None)
+    "O1": ("O1,C1,2026-03-01 10:00:00,100.5,INR,1,sweets,holi,web,completed", None),
+    "O2": ("O2,C1,2026-03-02,20,GBP,2,apparel,,app,completed", None),
+    "O3": ("O3,C9,2026-03-02,20,USD,1,apparel,,app,completed", "orphan:customer_id"),
+    "O4": ("O4,C1,31/02/2026,20,USD,1,apparel,,app,completed", "unparsable_date:order_ts"),
+    "O5": ("O5,C1,2026-03-02,20,XYZ,1,apparel,,app,completed", "unknown_currency:currency"),
+    "O6": ("O6,C1,2026-03-02,20,USD,0,apparel,,app,completed", "out_of_range:quantity"),
+    "O7": ("O7,C1,2026-03-02,20,USD,-2,apparel,,app,completed", "out_of_range:quantity"),
+    "O8": ("O8,C1,2026-03-02,20,USD,1,toys,,app,completed", "not_allowed:category"),
+    "O9": ("O9,C1,2026-03-02,abc,USD,1,apparel,,app,completed", "unparsable_number:amount"),
+    "": (",C1,2026-03-02,20,USD,1,apparel,,app,completed", "missing_key:order_id"),
+}
+
+
+@pytest.fixture
+def world(sources, customers_csv):
+    """Write one good customer and the ORDERS (plus extra rows); return sources.yaml."""
+    def write(extra_orders=()):
+        orders = "\n".join([ORDERS_HEADER, *(r for r, _ in ORDERS.values()), *extra_orders])
+        return sources(SOURCES, customers__csv=customers_csv(("C1", "a@x.com")),
+                       orders__csv=orders + "\n")
+
+    return write
+
+
+def test_bad_rows_are_quarantined_with_their_reason_and_rows_conserved(home, world):
+    duplicate = "O1,C1,2026-03-05,1,INR,1,sweets,,web,completed"
+    report = run_ingest(home, world([duplicate]))
+
+    orders = report.tables["orders"]
+    assert orders.rows_in == len(ORDERS) + 1
+    assert orders.rows_in == orders.accepted + orders.quarantined_total
+    quarantine = pq.read_table(home.quarantine_dir / "orders.parquet").to_pylist()
+    got = {(r["order_id"] or "", r["_reason"]) for r in quarantine}
+    expected = {(k, reason) for k, (_, reason) in ORDERS.items() if reason}
+    assert got == expected | {("O1", "duplicate_key:order_id")}
+    dup = next(r for r in quarantine if r["_reason"].startswith("duplicate"))
+    assert dup["order_ts"] == "2026-03-05"          # the later copy, as original text
+    assert all(r["_source"].endswith("orders.csv") for r in quarantine)
+    o4 = next(r for r in quarantine if r["order_id"] == "O4")
+    assert o4["order_ts"] == "31/02/2026"
+
+    saved = json.loads((home.quarantine_dir / "report.json").read_text())
+    assert saved["tables"]["orders"]["quarantined"]["out_of_range:quantity"] == 2
+
+
+def test_canonical_orders_have_contract_types_and_inr_amounts(home, world):
+    run_ingest(home, world())
+    table = pq.read_table(home.canonical_dir / "orders.parquet")
+    assert table.schema.field("order_ts").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("quantity").type == pa.int64()
+    rows = {r["order_id"]: r for r in table.to_pylist()}
+    assert set(rows) == {"O1", "O2"}
+    assert rows["O2"]["amount_inr"] == pytest.approx(20 * 107.0)   # GBP rate in fx_rates.yaml
+    assert rows["O2"]["festival"] is None
+
+
+def test_renamed_column_stops_ingest_naming_source_column_and_type(home, world):
+    path = world()
+    text = path.parent.joinpath("orders.csv").read_text().replace("order_ts", "ordered_at", 1)
+    path.parent.joinpath("orders.csv").write_text(text)
+    with pytest.raises(SchemaChangedError) as err:
+        run_ingest(home, path)
+    message = str(err.value)
+    assert "orders" in message and "'order_ts'" in message and "timestamp" in message
+    assert not (home.canonical_dir / "customers.parquet").exists()   # nothing half-written
+
+
+def test_text_in_a_numeric_column_is_schema_drift(home, world):
+    path = world()
+    csv = path.parent / "orders.csv"
+    lines = csv.read_text().splitlines()
+    rows = [line.replace(",20,", ",twenty,").replace(",100.5,", ",lots,") for line in lines[1:]]
+    csv.write_text("\n".join([lines[0], *rows]) + "\n")
+    with pytest.raises(SchemaChangedError, match=r"'amount' \(expected float\).*text"):
+        run_ingest(home, path)
+
+
+def test_parquet_column_retyped_is_schema_drift(home, world, sources):
+    import datetime as dt
+
+    folder = world().parent
+    pq.write_table(pa.table({"order_id": ["O1"], "customer_id": ["C1"],
+                             "order_ts": [dt.datetime(2026, 3, 1)],
+                             "amount": [dt.datetime(2026, 3, 1)], "currency": ["INR"],
+                             "quantity": [1], "category": ["sweets"], "festival": [None],
+                             "channel": ["web"], "status": ["completed"]}),
+                   folder / "orders.parquet")
+    path = sources(SOURCES.replace("kind: csv\n    path: orders.csv",
+                                   "kind: parquet\n    path: orders.parquet"))
+    drift = r"'amount' \(expected float\) arrives as TIMESTAMP"
+    with pytest.raises(SchemaChangedError, match=drift):
+        run_ingest(home, path)

@@ -1,0 +1,143 @@
+"""Drift report and gate: an injected regional shift is flagged and blocks; no shift passes."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from monitoring.config import load_monitoring_config
+from monitoring.drift import run_drift
+from monitoring.gate import acknowledge, gate_status, record_verdict
+from segflow.errors import ConfigError, SegflowError
+from segflow.runstore import load_run, run_dir
+
+CAMPAIGN = """name: holi_2027
+drift:
+  sample_size: 1500
+  seed: 3
+  scores: [holi_propensity]
+  key_features: [engagement_score, monetary_365d]
+bias:
+  attributes: [region_zone, preferred_language]
+"""
+
+
+@pytest.fixture
+def runs(world):
+    (world.settings.campaigns_dir / "holi_2027.yaml").write_text(CAMPAIGN)
+    reference = world.add_run(world.frame(3000, seed=1))
+    return world, reference
+
+
+def _check(world, run_id):
+    config = load_monitoring_config(world.settings, "holi_2027")
+    summary = run_drift(world.settings, run_id, config)
+    return summary, record_verdict(world.settings, run_id, summary, config)
+
+
+def test_engagement_halved_in_one_region_is_flagged_and_blocks(runs):
+    world, reference = runs
+    current = world.add_run(world.frame(3000, seed=2, halve_north=True))
+    summary, gate = _check(world, current)
+    assert summary["reference"] == reference
+    assert {"engagement_score", "email_opens_30d"} <= set(summary["features"]["drifted"])
+    assert not {"monetary_365d", "tenure_days", "preferred_language"} & set(
+        summary["features"]["drifted"])
+    assert summary["scores"]["drifted"] == ["holi_propensity"]
+    affected = summary["affected_cohorts"]
+    assert "engaged__north" in affected
+    assert not {"engaged__south", "engaged__west", "engaged__east"} & set(affected)
+    assert not gate["passed"]
+    assert load_run(world.settings, current).status == "needs_review"
+    passed, reasons = gate_status(world.settings, current)
+    assert not passed and any("engaged__north" in r for r in reasons)
+
+
+def test_unshifted_world_passes(runs):
+    world, _ = runs
+    current = world.add_run(world.frame(3000, seed=2))
+    summary, gate = _check(world, current)
+    assert summary["features"]["drifted"] == [] and summary["affected_cohorts"] == {}
+    assert gate["passed"] and gate_status(world.settings, current) == (True, [])
+
+
+def test_report_files_state_the_sample_and_read_back(runs):
+    world, _ = runs
+    current = world.add_run(world.frame(3000, seed=2, halve_north=True))
+    _check(world, current)
+    out = run_dir(world.settings, current) / "drift"
+    saved = json.loads((out / "drift.json").read_text())
+    assert saved["sample"]["current"] == {"rows": 1500, "of": 3000} and saved["sample"]["sampled"]
+    evidently = json.loads((out / "features.json").read_text())
+    assert evidently["metadata"]["sampled_current"] == "1500 of 3000"
+    table = pd.read_parquet(out / "summary.parquet")
+    assert set(table.columns) >= {"feature", "drifted", "statistic", "threshold"}
+    assert "name" not in set(table["feature"])  # free text is not compared
+    for page in ("report.html", "features.html", "scores.html"):
+        text = (out / page).read_text()
+        assert text.lstrip().lower().startswith("<!doctype html") or "<html" in text[:500]
+    assert "engaged__north" in (out / "report.html").read_text()
+
+
+def test_acknowledgement_unblocks_with_a_recorded_reason(runs):
+    world, _ = runs
+    current = world.add_run(world.frame(3000, seed=2, halve_north=True))
+    _check(world, current)
+    with pytest.raises(SegflowError):
+        acknowledge(world.settings, current, "asha", "  ")
+    gate = acknowledge(world.settings, current, "asha", "monsoon outage in the north")
+    assert gate["acknowledged"]["by"] == "asha"
+    passed, reasons = gate_status(world.settings, current)
+    assert passed and "monsoon outage" in reasons[0]
+    assert load_run(world.settings, current).status != "needs_review"
+    from governance.audit import read
+    entry = read(world.settings, current)[-1]
+    assert entry["action"] == "drift_acknowledged" and entry["actor"] == "asha"
+    assert "monsoon" in entry["payload"]["reason"]
+
+
+def test_reference_is_the_last_published_run(runs):
+    from governance.audit import append
+
+    world, published = runs
+    world.add_run(world.frame(3000, seed=5, halve_north=True))  # a later, unpublished run
+    append(world.settings, "lead", "publish", {}, run_id=published)
+    current = world.add_run(world.frame(3000, seed=2))
+    summary, gate = _check(world, current)
+    assert summary["reference"] == published and gate["passed"]
+
+
+def test_unchecked_run_may_not_publish(runs):
+    world, reference = runs
+    passed, reasons = gate_status(world.settings, reference)
+    assert not passed and "not checked" in reasons[0]
+
+
+def test_bad_threshold_names_file_and_line(world):
+    path = world.settings.campaigns_dir / "holi_2027.yaml"
+    path.write_text("name: holi_2027\ndrift:\n  sample_size: 500\n  max_drifted_share: lots\n")
+    with pytest.raises(ConfigError, match=r"holi_2027.yaml:4"):
+        load_monitoring_config(world.settings, "holi_2027")
+    path.write_text("name: holi_2027\ndrift:\n  max_drift: 0.2\n")
+    with pytest.raises(ConfigError, match=r":3: unknown key 'drift.max_drift'"):
+        load_monitoring_config(world.settings, "holi_2027")
+
+
+def test_cli_drift_blocks_then_ack_unblocks(runs, monkeypatch):
+    from typer.testing import CliRunner
+
+    from segflow.cli import app
+
+    world, _ = runs
+    current = world.add_run(world.frame(3000, seed=2, halve_north=True))
+    home = ["--home", str(world.settings.home)]
+    monkeypatch.setenv("SEGFLOW_TEMPLATES", str(world.settings.templates_root))
+    blocked = CliRunner().invoke(app, [*home, "drift", "--campaign", "holi_2027"])
+    assert blocked.exit_code == 1 and "NEEDS REVIEW" in blocked.output
+    assert "engagement_score" in blocked.output and "1,500 of 3,000" in blocked.output
+    acked = CliRunner().invoke(app, [*home, "drift", "ack", current, "--by", "asha",
+                                     "--reason", "known outage"])
+    assert acked.exit_code == 0, acked.output
+    assert gate_status(world.settings, current)[0]

@@ -1,0 +1,37 @@
+"""The CLI: templates check fails with file:line on a broken file; refresh then explain."""
+
+from __future__ import annotations
+
+import shutil
+
+from conftest import account_frame
+from typer.testing import CliRunner
+
+from scoring.refresh import refresh_campaign
+from segflow.cli import app
+from segflow.settings import PROJECT_ROOT
+
+
+def test_templates_check_reports_file_and_line(tmp_path, home):
+    bad = tmp_path / "app_engaged.yaml"
+    shutil.copy(PROJECT_ROOT / "segment_templates" / "app_engaged.yaml", bad)
+    bad.write_text(bad.read_text().replace("app_sessions_30d >=", "app_sesions_30d >="))
+    result = CliRunner().invoke(app, ["templates", "check", str(bad)])
+    assert result.exit_code == 1
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "where:" in t)
+    assert f"{bad}:{line}: where: unknown column 'app_sesions_30d'" in result.output
+    assert "app_sessions_30d" in result.output
+
+
+def test_explain_from_the_cli_reads_the_latest_run(home):
+    record = refresh_campaign(home, "account_tiers", features=_accounts())
+    result = CliRunner().invoke(app, ["explain", "--campaign", "account_tiers",
+                                      "--customer", "A00001"])
+    assert result.exit_code == 0, result.output
+    assert record.run_id in result.output
+    assert "tier_strategic.c1" not in result.output  # clause ids render as text
+    assert "strategic_flag" in result.output and "revenue_4q" in result.output
+
+
+def _accounts():
+    return account_frame(50)

@@ -1,0 +1,143 @@
+"""Template and campaign validation: shipped files pass, each broken example fails with
+file, line and a useful message."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from scoring.validate import load_bundle
+from segflow.settings import PROJECT_ROOT, get_settings
+
+SHIPPED = PROJECT_ROOT / "segment_templates"
+FILES = sorted(SHIPPED.glob("*.yaml")) + sorted((SHIPPED / "campaigns").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def shipped_problems():
+    """All shipped files checked once against the real Feast catalogue and model configs."""
+    return [str(p) for p in load_bundle(get_settings()).problems]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_shipped_file_is_valid(shipped_problems, path):
+    """Every shipped template and campaign validates (a new file is picked up here)."""
+    assert [p for p in shipped_problems if p.startswith(f"{path}:")] == []
+
+
+def test_holi_campaign_has_the_promised_cohorts(home, columns):
+    bundle = load_bundle(home, [SHIPPED / "campaigns" / "holi_2027.yaml"], columns=columns)
+    holi = bundle.campaigns["holi_2027"]
+    used = {c.template for c in holi.cohorts}
+    assert len(holi.cohorts) >= 37
+    assert {"lapsed_high_value", "regional_cluster", "new_signups", "festival_buyers",
+            "flash_sale_responders", "holi_propensity_threshold",
+            "holi_propensity_top"} <= used
+    assert any(c.split_by == ("region_language_cluster",) for c in holi.cohorts)
+    assert {"inactive_14d", "unsubscribed", "complained"} <= {s.template
+                                                             for s in holi.suppressions}
+
+
+@pytest.fixture
+def tdir(tmp_path, home):
+    """A copy of the shipped templates the test may break; settings pointing at it."""
+    root = tmp_path / "segment_templates"
+    shutil.copytree(SHIPPED, root)
+    return dataclasses.replace(home, templates_root=root)
+
+
+def _break(settings, name: str, old: str, new: str) -> Path:
+    path = Path(settings.templates_dir) / name
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def _problems(settings, path, columns) -> list[str]:
+    return [str(p) for p in load_bundle(settings, [path], columns=columns).problems]
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_unknown_column_names_line_and_nearest(tdir, columns):
+    path = _break(tdir, "lapsed_high_value.yaml", "AND lifetime_spend >", "AND lifetime_spnd >")
+    [problem] = _problems(tdir, path, columns)
+    assert problem.startswith(f"{path}:{_line_of(path, 'lifetime_spnd')}:")
+    assert "unknown column 'lifetime_spnd'" in problem and "lifetime_spend" in problem
+
+
+def test_misspelt_function_suggests_the_right_one(tdir, columns):
+    path = _break(tdir, "email_engaged_nonbuyers.yaml", "coalesce(recency_days",
+                  "coalese(recency_days")
+    [problem] = _problems(tdir, path, columns)
+    assert problem.startswith(f"{path}:{_line_of(path, 'coalese')}:")
+    assert "coalese" in problem and "did you mean coalesce" in problem
+
+
+def test_wrong_param_type_in_campaign(tdir, columns):
+    path = Path(tdir.campaigns_dir) / "holi_2027.yaml"
+    text = path.read_text().replace("params: {lapsed_days: 90,", "params: {lapsed_days: ninety,")
+    path.write_text(text)
+    [problem] = _problems(tdir, path, columns)
+    assert problem.startswith(f"{path}:{_line_of(path, 'lapsed_days: ninety')}:")
+    assert "lapsed_days" in problem and "expected an int" in problem
+
+
+def test_param_compared_with_wrong_column_type(tdir, columns):
+    path = _break(tdir, "lapsed_high_value.yaml", "lapsed_days: {type: int, default: 90",
+                  "lapsed_days: {type: str, default: '90'")
+    problems = _problems(tdir, path, columns)
+    assert any("$lapsed_days is str but column 'recency_days' is numeric" in p
+               for p in problems)
+
+
+def test_unknown_key(tdir, columns):
+    path = _break(tdir, "new_signups.yaml", "kind: cohort", "kind: cohort\nowners_team: crm")
+    [problem] = _problems(tdir, path, columns)
+    assert problem.startswith(f"{path}:{_line_of(path, 'owners_team')}:")
+    assert "unknown key 'owners_team'" in problem
+
+
+def test_duplicate_name(tdir, columns):
+    copy = Path(tdir.templates_dir) / "zz_copy.yaml"
+    copy.write_text((Path(tdir.templates_dir) / "app_engaged.yaml").read_text())
+    problems = _problems(tdir, copy, columns)
+    assert any("duplicate template name 'app_engaged'" in p for p in problems)
+    assert any("must equal the file name 'zz_copy'" in p for p in problems)
+
+
+def test_duplicate_cohort_name_in_campaign(tdir, columns):
+    path = Path(tdir.campaigns_dir) / "account_tiers.yaml"
+    path.write_text(path.read_text().replace("name: key,", "name: strategic,"))
+    assert any("duplicate cohort name 'strategic'" in p for p in _problems(tdir, path, columns))
+
+
+@pytest.mark.parametrize("bad, expected", [
+    ("region IN (SELECT region FROM customers)", "sub-queries are not allowed"),
+    ("read_csv('/etc/passwd') IS NOT NULL", "function 'read_csv' reads data outside"),
+    ("app_sessions_30d >= $min_sessions; DROP TABLE memberships",
+     "must be one boolean expression, found 2 statements"),
+    ("sum(app_sessions_30d) > 1", "function 'sum' is not allowed"),
+    ("app_sessions_30d >= $min_sesions", "param $min_sesions is not declared"),
+])
+def test_forbidden_predicates(tdir, columns, bad, expected):
+    path = _break(tdir, "app_engaged.yaml", "where: app_sessions_30d >= $min_sessions",
+                  f"where: \"{bad}\"")
+    problems = _problems(tdir, path, columns)
+    assert len(problems) == 1 and expected in problems[0]
+    assert problems[0].startswith(f"{path}:{_line_of(path, 'where:')}:")
+
+
+def test_all_errors_of_all_files_are_reported(tdir, columns):
+    a = _break(tdir, "app_engaged.yaml", "kind: cohort", "kind: cohort\nextra: 1")
+    b = _break(tdir, "loyal_frequent.yaml", "frequency_365d >=", "frequncy_365d >=")
+    c = _break(tdir, "loyal_frequent.yaml", "tenure_days >=", "tenur_days >=")
+    problems = _problems(tdir, Path(tdir.templates_dir), columns)
+    assert any(str(a) in p and "extra" in p for p in problems)
+    assert sum(str(b) in p for p in problems) == 2 and b == c
