@@ -13,7 +13,8 @@ from segflow.db import connect
 from segflow.runstore import save_run
 from segflow.settings import Settings
 
-CANONICAL = ("customers", "orders", "billing", "engagement_events", "accounts")
+CANONICAL = ("customers", "orders", "billing", "engagement_events", "accounts",
+             "account_hierarchy")
 
 
 @dataclass

@@ -26,9 +26,15 @@ def revenue_reconciles(con, canonical: dict, as_of: datetime, days: int, toleran
                              f"cannot reconcile: canonical table(s) {', '.join(missing)} "
                              "missing")
     lo, hi = (f"TIMESTAMPTZ '{t.isoformat()}'" for t in (start, as_of))
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW billing_p AS SELECT account_id AS entity_id,
-        revenue FROM {_src(canonical['billing'])} WHERE invoice_date >= {lo} AND invoice_date < {hi}
-        """)
+    # B2B: invoices are raised on child accounts, tiers are decided on their top parent
+    owner, join = "b.account_id", ""
+    if "account_hierarchy" in canonical:
+        owner = "coalesce(h.top_account_id, b.account_id)"
+        join = (f"LEFT JOIN {_src(canonical['account_hierarchy'])} h "
+                "ON h.account_id = b.account_id")
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW billing_p AS SELECT {owner} AS entity_id,
+        b.revenue FROM {_src(canonical['billing'])} b {join}
+        WHERE b.invoice_date >= {lo} AND b.invoice_date < {hi}""")
     if source == "orders":
         con.execute(f"""CREATE OR REPLACE TEMP VIEW revenue_p AS SELECT customer_id AS
             entity_id, amount_inr AS revenue FROM {_src(canonical['orders'])}

@@ -1,0 +1,72 @@
+"""Model configs: shipped files load; mistakes name the file and the line."""
+
+from __future__ import annotations
+
+import pytest
+
+from segflow.errors import ConfigError
+from segflow.settings import PROJECT_ROOT
+from training.config import load_model_config, load_model_configs
+
+MODELS_DIR = PROJECT_ROOT / "training" / "models"
+
+
+@pytest.mark.parametrize("path", sorted(MODELS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_config_loads(path):
+    cfg = load_model_config(path)
+    assert cfg.name == path.stem and cfg.outputs
+
+
+def test_contract_score_columns():
+    outputs = {c.name: c.outputs for c in load_model_configs(MODELS_DIR)}
+    assert outputs["holi_propensity"] == ["holi_propensity"]
+    assert outputs["flash_sale_uplift"] == ["flash_sale_uplift"]
+    assert outputs["behaviour_clusters"] == ["behaviour_cluster", "behaviour_cluster_label"]
+    assert outputs["customer_anomaly"][:2] == ["anomaly_score", "is_anomaly"]
+    assert outputs["account_notes_topics"] == ["notes_topic"]
+
+
+def _write(tmp_path, text, name="m"):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """name: m
+kind: propensity
+entity: customer
+description: d
+owner: o
+features: [a, b]
+label: {campaign: c, outcome: converted}
+params:
+  lightgbm: {num_leaves: 7}
+promotion: {metric: auc, higher_is_better: true, min_improvement: 0.01}
+outputs: [m]
+"""
+
+
+def test_minimal_config_parses(tmp_path):
+    cfg = load_model_config(_write(tmp_path, GOOD))
+    assert cfg.features == ["a", "b"] and cfg.promotion["min_improvement"] == 0.01
+
+
+@pytest.mark.parametrize("old,new,line,words", [
+    ("  lightgbm: {num_leaves: 7}", "  lightgbm: {}\n  leaves: 3", 10, "unknown key 'leaves'"),
+    ("kind: propensity", "kind: magic", 2, "kind must be one of"),
+    ("promotion: {metric: auc,", "promotion: {metric: auc, min_improvment: 1,", 10,
+     "unknown key 'min_improvment'"),
+    ("name: m", "name: other", 1, "must equal the file name"),
+    ("label: {campaign: c, outcome: converted}", "label: {campaign: c}", 7, "needs label"),
+])
+def test_mistakes_name_file_and_line(tmp_path, old, new, line, words):
+    path = _write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        load_model_config(path)
+    assert err.value.line == line and words in err.value.problem
+    assert str(path) in str(err.value)
+
+
+def test_unknown_model_name_is_an_error():
+    with pytest.raises(ConfigError, match="no model file"):
+        load_model_configs(MODELS_DIR, ["nope"])

@@ -1,0 +1,1 @@
+"""Training: point-in-time training sets, models, metrics and the MLflow registry."""

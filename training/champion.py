@@ -1,0 +1,59 @@
+"""What scoring uses: the champion of each model of an entity, loaded from
+``models:/<name>@champion`` only. Models with no champion are skipped."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from segflow.settings import Settings
+from training import registry, tracking
+from training.config import load_model_configs
+from training.pyfunc import signature_frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Champion:
+    name: str
+    version: str
+    kind: str
+    outputs: list[str]
+    features: list[str]
+    model: object  # training.pyfunc.SegflowModel
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's output columns for each row of ``frame`` (index kept)."""
+        return self.model.predict(None, signature_frame(frame, self.features))
+
+    def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+        """reason_<i>_feature / _value / _contribution per row, i = 1..top_k: LightGBM
+        pred_contrib for propensity and uplift (see training.uplift), robust z-scores against
+        the peer group for anomalies."""
+        return self.model.contributions(signature_frame(frame, self.features), top_k)
+
+
+def load_champions(settings: Settings, entity: str) -> list[Champion]:
+    """Champions of every configured model of ``entity``, in config order."""
+    import mlflow.pyfunc
+
+    client = tracking.configure(settings)
+    champions = []
+    for cfg in load_model_configs(settings.models_config_dir):
+        if cfg.entity != entity:
+            continue
+        mv = registry.champion_version(client, cfg.name)
+        if mv is None:
+            log.info("model %s has no champion yet; skipped", cfg.name)
+            continue
+        model = mlflow.pyfunc.load_model(f"models:/{cfg.name}@{registry.CHAMPION}")
+        wrapped = model.unwrap_python_model()
+        champions.append(Champion(
+            name=cfg.name, version=str(mv.version), kind=wrapped.kind,
+            outputs=json.loads(mv.tags.get("outputs") or json.dumps(wrapped.outputs)),
+            features=list(wrapped.features), model=wrapped))
+    return champions

@@ -1,0 +1,162 @@
+"""Model configuration: one YAML file per model in ``training/models/``, validated strictly.
+
+Every mistake is reported with the file and line of the offending key, so a data scientist
+who mistypes ``min_improvment`` learns where, instead of silently training with defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segflow.errors import ConfigError
+from segflow.yamlio import LineDict, load_yaml
+
+KINDS = ("propensity", "uplift", "cluster", "anomaly", "notes")
+ENTITIES = ("customer", "account")
+REQUIRED = ("name", "kind", "entity", "description", "owner", "params", "promotion", "outputs")
+OPTIONAL = ("feature_service", "features", "label", "split")
+LABEL_KEYS = {"campaign", "outcome", "table"}
+PROMOTION_KEYS = {"metric", "higher_is_better", "min_improvement"}
+SPLIT_KEYS = {"test_fraction", "seed"}
+#: the parameters each kind understands; anything else is a typo worth an error
+KIND_PARAMS = {
+    "propensity": {"lightgbm"},
+    "uplift": {"method", "lightgbm"},
+    "cluster": {"k", "max_rows", "seed", "dbscan", "describe_top"},
+    "anomaly": {"peer_group", "contamination", "n_estimators", "top_reasons", "seed",
+                "max_rows"},
+    "notes": {"max_features", "ngram_max", "C"},
+}
+UPLIFT_METHODS = ("t_learner", "x_learner", "class_transformation")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model's configuration, as read from its YAML file."""
+
+    name: str
+    kind: str
+    entity: str
+    description: str
+    owner: str
+    params: dict
+    promotion: dict
+    outputs: list[str]
+    path: Path
+    feature_service: str | None = None
+    features: list[str] = field(default_factory=list)
+    label: dict = field(default_factory=dict)
+    split: dict = field(default_factory=lambda: {"test_fraction": 0.3, "seed": 42})
+
+    @property
+    def join_key(self) -> str:
+        return f"{self.entity}_id"
+
+    def param(self, key: str, default: Any = None) -> Any:
+        return self.params.get(key, default)
+
+
+def _check_keys(doc: LineDict, allowed: set, where: str, path: Path) -> None:
+    for key in doc:
+        if key not in allowed:
+            raise ConfigError(path, doc.line(key),
+                              f"unknown key '{key}' in {where}; allowed: {sorted(allowed)}")
+
+
+def _mapping(doc: LineDict, key: str, path: Path) -> LineDict:
+    value = doc.get(key)
+    if not isinstance(value, dict):
+        raise ConfigError(path, doc.line(key), f"'{key}' must be a mapping")
+    return value if isinstance(value, LineDict) else LineDict(value)
+
+
+def _str_list(doc: LineDict, key: str, path: Path) -> list[str]:
+    value = doc.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(path, doc.line(key), f"'{key}' must be a non-empty list of names")
+    return value
+
+
+def _check_promotion(doc: LineDict, path: Path) -> dict:
+    promo = _mapping(doc, "promotion", path)
+    _check_keys(promo, PROMOTION_KEYS, "promotion", path)
+    if not isinstance(promo.get("metric"), str):
+        raise ConfigError(path, promo.line("metric"), "promotion.metric must name a metric")
+    if not isinstance(promo.get("higher_is_better", True), bool):
+        raise ConfigError(path, promo.line("higher_is_better"), "must be true or false")
+    gain = promo.get("min_improvement", 0.0)
+    if isinstance(gain, bool) or not isinstance(gain, int | float) or gain < 0:
+        raise ConfigError(path, promo.line("min_improvement"), "must be a number >= 0")
+    return {"metric": promo["metric"], "higher_is_better": promo.get("higher_is_better", True),
+            "min_improvement": float(gain)}
+
+
+def _check_kind_specific(doc: LineDict, kind: str, path: Path) -> None:
+    params = _mapping(doc, "params", path)
+    _check_keys(params, KIND_PARAMS[kind], f"params of a {kind} model", path)
+    if kind == "uplift" and params.get("method") not in UPLIFT_METHODS:
+        raise ConfigError(path, params.line("method"),
+                          f"params.method must be one of {list(UPLIFT_METHODS)}")
+    if kind in ("propensity", "uplift"):
+        label = _mapping(doc, "label", path) if "label" in doc else LineDict()
+        if not {"campaign", "outcome"} <= set(label):
+            raise ConfigError(path, doc.line("label"),
+                              f"a {kind} model needs label: {{campaign, outcome}}")
+    if kind == "notes" and not {"table", "outcome"} <= set(doc.get("label") or {}):
+        raise ConfigError(path, doc.line("label"), "a notes model needs label: {table, outcome}")
+
+
+def parse_model_config(doc: Any, path: Path) -> ModelConfig:
+    """Validate one parsed YAML document; raises ConfigError naming file and line."""
+    if not isinstance(doc, dict):
+        raise ConfigError(path, 1, "a model file must be a mapping")
+    doc = doc if isinstance(doc, LineDict) else LineDict(doc)
+    _check_keys(doc, set(REQUIRED) | set(OPTIONAL), "the model file", path)
+    for key in REQUIRED:
+        if key not in doc:
+            raise ConfigError(path, doc.start_line, f"missing required key '{key}'")
+    if doc["name"] != path.stem:
+        raise ConfigError(path, doc.line("name"), f"name '{doc['name']}' must equal the file "
+                          f"name '{path.stem}'")
+    for key, allowed in (("kind", KINDS), ("entity", ENTITIES)):
+        if doc[key] not in allowed:
+            raise ConfigError(path, doc.line(key), f"{key} must be one of {list(allowed)}")
+    if ("feature_service" in doc) == ("features" in doc):
+        raise ConfigError(path, doc.start_line, "give exactly one of feature_service, features")
+    features = _str_list(doc, "features", path) if "features" in doc else []
+    for key in ("label", "split"):
+        if key in doc:
+            allowed = LABEL_KEYS if key == "label" else SPLIT_KEYS
+            _check_keys(_mapping(doc, key, path), allowed, key, path)
+    _check_kind_specific(doc, doc["kind"], path)
+    split = {"test_fraction": 0.3, "seed": 42, **(doc.get("split") or {})}
+    if not 0 < split["test_fraction"] < 1:
+        raise ConfigError(path, doc.line("split"), "split.test_fraction must be in (0, 1)")
+    return ModelConfig(
+        name=doc["name"], kind=doc["kind"], entity=doc["entity"],
+        description=str(doc["description"]), owner=str(doc["owner"]),
+        params=dict(doc["params"]), promotion=_check_promotion(doc, path),
+        outputs=_str_list(doc, "outputs", path), path=path,
+        feature_service=doc.get("feature_service"), features=features,
+        label=dict(doc.get("label") or {}), split=split,
+    )
+
+
+def load_model_config(path: str | Path) -> ModelConfig:
+    path = Path(path)
+    return parse_model_config(load_yaml(path), path)
+
+
+def load_model_configs(directory: Path, names: list[str] | None = None) -> list[ModelConfig]:
+    """All model files of a directory (sorted), or the named ones; unknown names are errors."""
+    configs = [load_model_config(p) for p in sorted(Path(directory).glob("*.yaml"))]
+    if names:
+        known = {c.name for c in configs}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise ConfigError(directory, None, f"no model file for {missing}; known: "
+                              f"{sorted(known)}")
+        configs = [c for c in configs if c.name in names]
+    return configs

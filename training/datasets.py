@@ -1,0 +1,125 @@
+"""Point-in-time training sets.
+
+A supervised model learns from a past campaign: the entity frame is (customer, campaign
+start) from ``campaign_outcomes``; features come from the feature store's point-in-time
+retrieval at that start, so nothing the customer did after the start can leak in; labels
+(converted, arm) come from the campaign outcomes. Truth columns of a synthetic world are
+attached for evaluation only and are never among a model's features.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from segflow.errors import SegflowError
+from segflow.settings import Settings
+from training.config import ModelConfig
+
+TS = "event_timestamp"
+
+
+def model_features(settings: Settings, cfg: ModelConfig) -> list[str]:
+    """The config's feature list, or its feature service's features, in order."""
+    if cfg.features:
+        return list(cfg.features)
+    from segflow.featurestore.repo import load_repo
+    from segflow.featurestore.retrieval import resolve
+
+    groups = resolve(load_repo(settings), cfg.entity, service=cfg.feature_service)
+    return [f for _, feats in groups for f in feats]
+
+
+def _read_canonical(settings: Settings, table: str, sql: str, params: dict) -> pd.DataFrame:
+    import duckdb
+
+    for folder in (settings.canonical_dir, settings.truth_dir):
+        path = folder / f"{table}.parquet"
+        if path.exists():
+            con = duckdb.connect()
+            try:
+                con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{path}')")
+                return con.execute(sql, params).df()
+            finally:
+                con.close()
+    raise SegflowError(f"no {table} table in {settings.canonical_dir}; run `segflow ingest`")
+
+
+def campaign_entities(settings: Settings, cfg: ModelConfig) -> pd.DataFrame:
+    """customer_id, event_timestamp (= campaign start), label (0/1), treatment (0/1)."""
+    label = cfg.label
+    outcome = label["outcome"]
+    frame = _read_canonical(
+        settings, "campaign_outcomes",
+        f'SELECT customer_id, campaign_start AS {TS}, CAST("{outcome}" AS INTEGER) AS label, '
+        "CAST(arm = 'treatment' AS INTEGER) AS treatment FROM t "
+        "WHERE campaign_id = $campaign ORDER BY customer_id",
+        {"campaign": label["campaign"]})
+    if frame.empty:
+        raise SegflowError(f"{cfg.path}: campaign '{label['campaign']}' has no outcomes in "
+                           "campaign_outcomes")
+    return frame
+
+
+def ensure_features(settings: Settings, as_ofs: list[datetime], entity: str) -> list[str]:
+    """Build the entity's views as of each time that has no snapshot yet; returns the views
+    built. Training never reads a snapshot taken later than its entity rows."""
+    import duckdb
+
+    from segflow.featurestore.repo import load_repo
+
+    repo = load_repo(settings)
+    stale = []
+    for view in repo.views_of(entity):
+        path = settings.features_dir / f"{view.name}.parquet"
+        have = set()
+        if path.exists():
+            have = {r[0] for r in duckdb.sql(
+                f"SELECT DISTINCT {TS} FROM read_parquet('{path}')").fetchall()}
+        if any(pd.Timestamp(t) not in {pd.Timestamp(h) for h in have} for t in as_ofs):
+            stale.append(view.name)
+    if stale:
+        from segflow.featurestore.build import build_features
+
+        build_features(settings, list(as_ofs), views=stale, repo=repo)
+    return stale
+
+
+def with_truth(settings: Settings, frame: pd.DataFrame, campaign: str) -> pd.DataFrame:
+    """Attach true_p0/true_tau of a synthetic world (for evaluation) when they exist."""
+    path = settings.truth_dir / f"{campaign}_truth.parquet"
+    if not path.exists():
+        return frame
+    truth = pd.read_parquet(path, columns=["customer_id", "true_p0", "true_tau"])
+    return frame.merge(truth, on="customer_id", how="left")
+
+
+def campaign_training_frame(settings: Settings, cfg: ModelConfig,
+                            features: list[str]) -> pd.DataFrame:
+    """Entity rows of the label campaign with point-in-time features, labels and truth."""
+    from segflow.featurestore.retrieval import get_features
+
+    entities = campaign_entities(settings, cfg)
+    ensure_features(settings, sorted(entities[TS].drop_duplicates()), cfg.entity)
+    table = get_features(settings, cfg.entity, entity_df=entities, features=features)
+    frame = table.to_pandas()
+    return with_truth(settings, frame, cfg.label["campaign"])
+
+
+def snapshot_frame(settings: Settings, cfg: ModelConfig, features: list[str],
+                   as_of: datetime) -> pd.DataFrame:
+    """Every entity's features as of ``as_of`` (unsupervised models)."""
+    from segflow.featurestore.retrieval import get_features
+
+    ensure_features(settings, [as_of], cfg.entity)
+    return get_features(settings, cfg.entity, as_of=as_of, features=features).to_pandas()
+
+
+def notes_frame(settings: Settings, cfg: ModelConfig) -> pd.DataFrame:
+    """Account notes with their topic labels: note_id, account_id, note_ts, text, label."""
+    notes = _read_canonical(settings, "account_notes",
+                            "SELECT note_id, account_id, note_ts, text FROM t", {})
+    labels = _read_canonical(settings, cfg.label["table"],
+                             f'SELECT note_id, "{cfg.label["outcome"]}" AS label FROM t', {})
+    return notes.merge(labels, on="note_id", how="inner").sort_values("note_id")

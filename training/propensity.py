@@ -1,0 +1,45 @@
+"""Propensity: a LightGBM classifier of converting in the campaign window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.encoding import FeatureEncoder
+from training.explain import top_contributions
+
+LGBM_DEFAULTS = {"verbose": -1, "n_jobs": 2, "random_state": 7}
+
+
+def lgbm_params(params: dict | None) -> dict:
+    return {**LGBM_DEFAULTS, **(params or {})}
+
+
+class PropensityEstimator:
+    """Fitted encoder + classifier; predicts the output column and explains it."""
+
+    def __init__(self, features: list[str], output: str, lightgbm: dict | None = None):
+        self.encoder = FeatureEncoder(features)
+        self.output = output
+        self.lightgbm = lgbm_params(lightgbm)
+        self.model = None
+
+    def fit(self, frame: pd.DataFrame, y: np.ndarray) -> PropensityEstimator:
+        from lightgbm import LGBMClassifier
+
+        X = self.encoder.fit(frame).transform(frame)
+        self.model = LGBMClassifier(**self.lightgbm).fit(X, np.asarray(y, dtype=int))
+        return self
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        p = self.model.predict_proba(self.encoder.transform(frame))[:, 1]
+        return pd.DataFrame({self.output: p}, index=frame.index)
+
+    def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+        """LightGBM pred_contrib (SHAP values in log-odds) of each feature, top k per row."""
+        contrib = self.model.predict(self.encoder.transform(frame), pred_contrib=True)
+        return top_contributions(contrib[:, :-1], self.encoder.features, frame, top_k)
+
+    def feature_importance(self) -> pd.Series:
+        gain = self.model.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gain, index=self.encoder.features).sort_values(ascending=False)

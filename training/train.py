@@ -1,0 +1,176 @@
+"""Training runs: data -> held-out split -> fit -> evaluate -> MLflow run + registered
+version -> champion comparison on the same held-out rows -> promotion decision."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from segflow.errors import SegflowError
+from segflow.settings import Settings
+from training import datasets, registry, tracking
+from training.config import ModelConfig, load_model_configs
+from training.encoding import frame_snapshot_id, holdout_mask
+from training.kinds import ENTITY_TABLE, KINDS, NEEDS
+from training.pyfunc import SegflowModel, signature_frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    name: str
+    status: str                       # trained | skipped
+    version: str | None = None
+    run_id: str | None = None
+    metrics: dict = field(default_factory=dict)
+    decision: registry.Decision | None = None
+    note: str = ""
+
+    def __str__(self) -> str:
+        if self.status != "trained":
+            return f"{self.name}: skipped ({self.note})"
+        d = self.decision
+        return (f"{self.name} v{self.version}: {d.metric}={d.challenger:.4f} "
+                f"-> {'promoted' if d.promote else 'not promoted'} ({d.reason})")
+
+
+def missing_inputs(settings: Settings, cfg: ModelConfig) -> list[str]:
+    tables = [ENTITY_TABLE[cfg.entity], *NEEDS[KINDS[cfg.kind].data]]
+    return [t for t in tables if not (settings.canonical_dir / f"{t}.parquet").exists()]
+
+
+def latest_snapshot(settings: Settings) -> datetime:
+    import duckdb
+
+    files = sorted(settings.features_dir.glob("*.parquet"))
+    if not files:
+        raise SegflowError("no feature snapshots yet; run `segflow features build` or pass "
+                           "--as-of")
+    paths = ", ".join(f"'{p}'" for p in files)
+    con = duckdb.connect()
+    try:
+        value = con.execute(f"SELECT max(event_timestamp) FROM read_parquet([{paths}], "
+                            "union_by_name=true)").fetchone()[0]
+    finally:
+        con.close()
+    return pd.Timestamp(value).to_pydatetime()
+
+
+def load_frame(settings, cfg, features, as_of) -> tuple[pd.DataFrame, str]:
+    data = KINDS[cfg.kind].data
+    if data == "campaign":
+        frame = datasets.campaign_training_frame(settings, cfg, features)
+        return frame, str(frame[datasets.TS].max())
+    if data == "notes":
+        return datasets.notes_frame(settings, cfg), "all notes"
+    return datasets.snapshot_frame(settings, cfg, features, as_of), as_of.isoformat()
+
+
+def _champion_features(client, cfg) -> tuple[object, list[str]]:
+    champ = registry.champion_version(client, cfg.name)
+    return champ, (registry.features_of(champ) or []) if champ else []
+
+
+def champion_metric(cfg, champ, champ_features, test) -> float | None:
+    """The champion's promotion metric on the challenger's held-out rows (None if the
+    champion cannot be loaded or needs features this frame lacks)."""
+    if champ is None:
+        return None
+    import mlflow.pyfunc
+
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{cfg.name}@{registry.CHAMPION}")
+        pred = model.predict(signature_frame(test, champ_features))
+    except Exception as err:  # a broken or incompatible champion is reported, not fatal
+        log.warning("champion of %s could not be evaluated: %s", cfg.name, err)
+        return None
+    return KINDS[cfg.kind].evaluate(cfg, test, pred, champ_features).get(
+        cfg.promotion["metric"])
+
+
+def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
+              as_of: datetime | None) -> TrainResult:
+    missing = missing_inputs(settings, cfg)
+    if missing:
+        return TrainResult(cfg.name, "skipped", note=f"no {', '.join(missing)} in workspace")
+    kind = KINDS[cfg.kind]
+    features = datasets.model_features(settings, cfg)
+    champ, champ_features = _champion_features(client, cfg)
+    wanted = list(dict.fromkeys(features + [f for f in champ_features if f != "text"]))
+    as_of = as_of or (latest_snapshot(settings) if kind.data == "snapshot" else None)
+    frame, frame_as_of = load_frame(settings, cfg, wanted if kind.data != "notes" else [],
+                                    as_of)
+    held = holdout_mask(frame[kind.id_column or cfg.join_key], **_split(cfg))
+    train, test = frame[~held], frame[held]
+    estimator = kind.fit(cfg, features, train)
+    model = SegflowModel(cfg.name, cfg.kind, features, cfg.outputs, estimator)
+    pred = model.predict(None, signature_frame(test, features))
+    metrics = kind.evaluate(cfg, test, pred, features)
+    metric = cfg.promotion["metric"]
+    if metric not in metrics:
+        raise SegflowError(f"{cfg.path}: promotion metric '{metric}' is not one of "
+                           f"{sorted(metrics)}")
+    decision = registry.decide(cfg.promotion, metrics[metric],
+                               champion_metric(cfg, champ, champ_features, test),
+                               str(champ.version) if champ else None)
+    run_id, version = _log_run(settings, client, cfg, model, frame, test, pred, metrics,
+                               {"campaign": campaign, "as_of": frame_as_of,
+                                "snapshot": frame_snapshot_id(frame, frame_as_of),
+                                "rows": (len(train), len(test))})
+    registry.record(client, run_id, version, cfg.name, decision)
+    return TrainResult(cfg.name, "trained", version, run_id, metrics, decision)
+
+
+def _split(cfg: ModelConfig) -> dict:
+    return {"fraction": float(cfg.split["test_fraction"]), "seed": int(cfg.split["seed"])}
+
+
+def _log_run(settings, client, cfg, model, frame, test, pred, metrics, info) -> tuple[str, str]:
+    import mlflow
+
+    figures, tables = KINDS[cfg.kind].report(cfg, model.estimator, test, pred)
+    tags = {"kind": cfg.kind, "entity": cfg.entity, "owner": cfg.owner,
+            "feature_service": cfg.feature_service or "", "features": json.dumps(model.features),
+            "outputs": json.dumps(cfg.outputs), "data_snapshot": info["snapshot"],
+            "as_of": info["as_of"], "target_campaign": info["campaign"],
+            "label_campaign": cfg.label.get("campaign", ""), "config": str(cfg.path.name),
+            "train_rows": str(info["rows"][0]), "test_rows": str(info["rows"][1]),
+            "plots": "logged" if figures else "skipped (matplotlib not installed)"}
+    exp = tracking.experiment_id(settings, client, cfg.name)
+    with mlflow.start_run(experiment_id=exp, run_name=f"{cfg.name}-{info['campaign']}") as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(tracking.flat_params({**cfg.params, "split": cfg.split}))
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
+        tracking.log_figures(figures)
+        tracking.log_tables(tables)
+        info_model = tracking.log_model(model, frame, cfg.name)
+    version = str(info_model.registered_model_version)
+    for key in ("features", "outputs", "kind", "entity", "data_snapshot", "target_campaign"):
+        client.set_model_version_tag(cfg.name, version, key, tags[key])
+    return run.info.run_id, version
+
+
+def train_models(settings: Settings, campaign: str, models: list[str] | None = None,
+                 as_of: datetime | None = None) -> list[TrainResult]:
+    """Train every configured model (or the named ones) for a campaign; returns results in
+    config order. Models whose inputs are absent from the workspace are skipped."""
+    configs = load_model_configs(settings.models_config_dir, models)
+    client = tracking.configure(settings)
+    results = []
+    for cfg in configs:
+        results.append(train_one(settings, client, cfg, campaign, as_of))
+        log.info("%s", results[-1])
+    return results
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
