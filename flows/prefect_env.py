@@ -17,6 +17,8 @@ def configure_prefect(settings: Settings, api_url: str | None = None) -> dict[st
     env = {
         "PREFECT_HOME": str(settings.home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # segflow prints its own progress; flow and task state lines go to the Prefect UI
+        "PREFECT_LOGGING_LEVEL": "WARNING",
     }
     url = api_url or settings.prefect_api_url
     if url:

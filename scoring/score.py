@@ -50,6 +50,11 @@ def apply_models(frame, models: list) -> tuple[object, dict[str, str]]:
     pdf = frame.to_pandas()
     versions = {}
     for model in models:
+        missing = [f for f in model.features if f not in pdf.columns]
+        if missing:
+            log.warning("model '%s' needs %s, absent from the feature frame: its scores are "
+                        "not added", model.name, ", ".join(missing))
+            continue
         out = model.predict(pdf)
         for col in model.outputs:
             values = pa.array(out[col].to_numpy(), from_pandas=True)
@@ -58,6 +63,33 @@ def apply_models(frame, models: list) -> tuple[object, dict[str, str]]:
                      else frame.append_column(col, values))
         versions[model.name] = str(model.version)
     return frame, versions
+
+
+def note_texts(settings: Settings, frame, as_of):
+    """The frame plus ``text``: each account's latest note before ``as_of``, child accounts'
+    notes rolled up to their top account, for the notes topic model (text is not kept)."""
+    import duckdb
+
+    notes = settings.canonical_dir / "account_notes.parquet"
+    hierarchy = settings.canonical_dir / "account_hierarchy.parquet"
+    if "account_id" not in frame.column_names or not notes.exists():
+        return None
+    top = (f"LEFT JOIN read_parquet('{hierarchy}') h USING (account_id)"
+           if hierarchy.exists() else "")
+    owner = "coalesce(h.top_account_id, n.account_id)" if top else "n.account_id"
+    con = duckdb.connect()
+    try:
+        con.register("f", frame)
+        return con.sql(f"""
+            WITH latest AS (SELECT {owner} AS account_id, n.text FROM read_parquet('{notes}') n
+                            {top} WHERE n.note_ts < $as_of
+                            QUALIFY row_number() OVER (PARTITION BY {owner}
+                                                       ORDER BY n.note_ts DESC) = 1)
+            SELECT f.*, coalesce(latest.text, '') AS text FROM f
+            LEFT JOIN latest USING (account_id) ORDER BY f.account_id""",
+                       params={"as_of": as_of}).to_arrow_table()
+    finally:
+        con.close()
 
 
 def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Scored:
@@ -69,7 +101,10 @@ def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Score
     configured = {owners[c] for c in owners} - {m.name for m in models}
     warnings += [f"model '{name}' has no champion: its scores are not added" for name in
                  sorted(configured) if _entity_of(settings, name) == entity]
-    frame, versions = apply_models(frame, models)
+    texts = note_texts(settings, frame, as_of) if any(
+        "text" in m.features for m in models) else None
+    scored, versions = apply_models(frame if texts is None else texts, models)
+    frame = scored.drop_columns(["text"]) if texts is not None else scored
     for w in warnings:
         log.warning(w)
     require_columns(settings, frame, resolved)

@@ -33,9 +33,15 @@ def _root(
     home: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional here)
         None, "--home", help="Workspace directory (default: $SEGFLOW_HOME or ./workspace)."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Show the libraries' own warnings and logs."),
 ) -> None:
     """segflow command line. Every command works on one workspace (see --home)."""
     set_home(home)
+    if not verbose:
+        from segflow.logs import quiet_third_party
+
+        quiet_third_party()
 
 
 def _register_all() -> None:

@@ -41,8 +41,22 @@ class TrainResult:
 
 
 def missing_inputs(settings: Settings, cfg: ModelConfig) -> list[str]:
+    """Canonical tables and built feature views the model needs but the workspace lacks.
+
+    A B2B workspace has customer records (contacts) but no customer features, so the B2C
+    models are skipped there with this reason instead of failing the whole training run.
+    """
     tables = [ENTITY_TABLE[cfg.entity], *NEEDS[KINDS[cfg.kind].data]]
-    return [t for t in tables if not (settings.canonical_dir / f"{t}.parquet").exists()]
+    missing = [t for t in tables if not (settings.canonical_dir / f"{t}.parquet").exists()]
+    if missing or KINDS[cfg.kind].data == "notes":
+        return missing
+    from segflow.featurestore.repo import load_repo
+    from segflow.featurestore.retrieval import resolve
+
+    groups = resolve(load_repo(settings), cfg.entity, service=cfg.feature_service,
+                     features=list(cfg.features) if cfg.features else None)
+    return [f"{view.name} features" for view, _ in groups
+            if not (settings.features_dir / f"{view.name}.parquet").exists()]
 
 
 def latest_snapshot(settings: Settings) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import account_frame
+from scoring_frames import account_frame
 from typer.testing import CliRunner
 
 from scoring.refresh import refresh_campaign

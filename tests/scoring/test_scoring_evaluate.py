@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import account_frame, customer_frame
+from scoring_frames import account_frame, customer_frame
 
 from scoring.clauses import evaluate_clauses
 from scoring.evaluate import MEMBERSHIP_COLUMNS, evaluate_memberships
