@@ -12,8 +12,10 @@ import os
 from segflow.settings import Settings
 
 
-def configure_prefect(settings: Settings, api_url: str | None = None) -> dict[str, str]:
-    """Set Prefect's environment for this process; returns what was set (for subprocesses)."""
+def configure_prefect(settings: Settings, api_url: str | None = None,
+                      apply: bool = True) -> dict[str, str]:
+    """Prefect's environment for this workspace; set on this process unless ``apply`` is
+    false. Returned either way, for subprocesses."""
     env = {
         "PREFECT_HOME": str(settings.home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -24,5 +26,6 @@ def configure_prefect(settings: Settings, api_url: str | None = None) -> dict[st
     if url:
         env["PREFECT_API_URL"] = url
     (settings.home / "prefect").mkdir(parents=True, exist_ok=True)
-    os.environ.update(env)
+    if apply:
+        os.environ.update(env)
     return env

@@ -34,6 +34,8 @@ def find_exceptions(con, ctx) -> int:
                "WHERE m.status IN ('assigned', 'holdout')")
     for name, rule in ctx.rules.items():
         for clause in rule.clauses:
+            if cfg.band <= 0:  # a band of 0 switches boundary review off
+                break
             if clause.threshold is None or clause.op not in (">", ">=", "<", "<="):
                 continue
             width = abs(clause.threshold) * cfg.band

@@ -64,8 +64,10 @@ def load_bundle(settings: Settings, paths: Iterable[Path] | None = None,
     columns = cache(columns or (lambda entity: known_columns(settings, entity)))
     tpaths, cpaths = _split_paths(settings, paths)
     bundle = Bundle()
-    shipped = {p.resolve() for p in template_files(settings)}
     given = {p.resolve() for p in tpaths}
+    # a file given by path shadows the shipped file of the same name: it is its edited copy
+    shadowed = {p.stem for p in given}
+    shipped = {p.resolve() for p in template_files(settings) if p.stem not in shadowed}
     for path in sorted(shipped | given):
         own = bundle.problems if path in given else bundle.broken.setdefault(path.stem,
                                                                              Problems())

@@ -33,7 +33,8 @@ def test_failed_step_fails_flow_and_alerts(home, webhook, monkeypatch):
     set_home(home.home)
     from flows.prefect_env import configure_prefect
 
-    configure_prefect(get_settings())
+    for key, value in configure_prefect(get_settings(), apply=False).items():
+        monkeypatch.setenv(key, value)
     from flows.campaign import campaign_refresh
 
     with pytest.raises(Exception) as err:
