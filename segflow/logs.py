@@ -8,6 +8,7 @@ them is visible again with ``segflow --verbose``.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 NOISY_LOGGERS = ("mlflow", "alembic", "prefect", "httpx", "feast", "evidently", "urllib3",
@@ -24,5 +25,23 @@ def quiet_third_party() -> None:
             shown(message, category, filename, lineno, file, line)
 
     warnings.showwarning = show
+    # MLflow sets its own logger level when imported; this is the knob it reads then
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def silence_teardown() -> None:
+    """Send what the interpreter prints while shutting down to /dev/null.
+
+    After an in-process Prefect flow, DuckDB's bindings (nanobind) list hundreds of objects
+    still alive at exit: harmless (the process is ending) but it buries the demo's guide.
+    Called after a command has printed everything it has to say.
+    """
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)

@@ -37,6 +37,9 @@ def _run(plan) -> None:
     typer.echo(f"segflow demo '{plan.name}' in workspace {settings.home}")
     run_demo(settings, plan, typer.echo)
     _guide(settings, plan)
+    from segflow.logs import silence_teardown
+
+    silence_teardown()
 
 
 def _guide(settings, plan) -> None:

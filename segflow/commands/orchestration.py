@@ -73,3 +73,6 @@ def run(
                               publish=publish)
     for key, value in result.items():
         typer.echo(f"{key}: {value}")
+    from segflow.logs import silence_teardown
+
+    silence_teardown()
