@@ -140,8 +140,15 @@ def contributions(settings: Settings, resolved: Resolved, one_row,
             out[col] = []
             continue
         table = model.contributions(one_row.to_pandas(), top_k)
-        out[col] = table.to_dict("records")
+        out[col] = reasons_of(table.to_dict("records")[0], top_k) if len(table) else []
     return out
+
+
+def reasons_of(row: dict, top_k: int) -> list[dict]:
+    """The models' wide ``reason_<i>_feature/_value/_contribution`` columns as a list."""
+    return [{"feature": row[f"reason_{i}_feature"], "value": row[f"reason_{i}_value"],
+             "contribution": row[f"reason_{i}_contribution"]}
+            for i in range(1, top_k + 1) if row.get(f"reason_{i}_feature")]
 
 
 def load_run_frames(settings: Settings, record) -> tuple[Any, Any]:

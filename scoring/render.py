@@ -45,8 +45,17 @@ def explain_text(e: dict) -> str:
                              f"   [{values}]")
     for col, rows in e["contributions"].items():
         lines.append(f"top contributions to {col}:")
-        lines += [f"  {r}" for r in rows] or ["  (no champion model: nothing to show)"]
+        lines += [f"  {r['feature']} = {_show(_number(r['value']))}: "
+                  f"{r['contribution']:+.4f}" for r in rows] \
+            or ["  (no champion model: nothing to show)"]
     return "\n".join(lines)
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
 
 
 def _show(value) -> str:
