@@ -56,15 +56,20 @@ def campaign_refresh(campaign: str, as_of: datetime | None = None, ingest: bool 
     _step(campaign, "features", steps.features_step, [as_of])
     if train:
         _step(campaign, "train", steps.train_step, campaign)
-    run_id = _step(campaign, "refresh", steps.refresh_step, campaign, as_of)
-    governed = _step(campaign, "govern", steps.govern_step, run_id, run_id=run_id)
-    drift = _step(campaign, "drift", steps.drift_step, campaign, run_id, run_id=run_id)
+    refreshed = _step(campaign, "refresh", steps.refresh_step, campaign, as_of)
+    run_id = refreshed["run_id"]
+    if refreshed["repeat"]:  # same inputs, same data: the earlier run stands (idempotent)
+        governed = _step(campaign, "status", steps.status_step, run_id, run_id=run_id)
+        drift = governed["drift"]
+    else:
+        governed = _step(campaign, "govern", steps.govern_step, run_id, run_id=run_id)
+        drift = _step(campaign, "drift", steps.drift_step, campaign, run_id, run_id=run_id)
     waiting = _waiting_for(governed, drift, run_id)
-    published = None
-    if publish and not waiting:
+    published = governed.get("published") or None
+    if publish and not waiting and not published:
         published = _step(campaign, "publish", steps.publish_step, run_id, run_id=run_id)
-    return {"run_id": run_id, "report": governed["report"], "drift_passed": drift["passed"],
-            "waiting_for": waiting, "published": published}
+    return {"run_id": run_id, "repeat": refreshed["repeat"], "report": governed["report"],
+            "drift_passed": drift["passed"], "waiting_for": waiting, "published": published}
 
 
 def _waiting_for(governed: dict, drift: dict, run_id: str) -> list[str]:

@@ -21,6 +21,9 @@ def configure_prefect(settings: Settings, api_url: str | None = None,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # segflow prints its own progress; flow and task state lines go to the Prefect UI
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        # the temporary server of a local run can take longer than Prefect's default 20 s
+        # to start on a busy 2-core machine
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
     url = api_url or settings.prefect_api_url
     if url:

@@ -45,10 +45,35 @@ def train_step(campaign: str) -> list[str]:
 
 
 @task(name="refresh")
-def refresh_step(campaign: str, as_of: datetime) -> str:
+def refresh_step(campaign: str, as_of: datetime) -> dict:
+    """A new run, or the earlier run it repeats (then ``repeat`` is true)."""
     from governance.refresh import refresh_with_overrides
+    from segflow.runstore import find_equivalent, mark_duplicate
 
-    return refresh_with_overrides(get_settings(), campaign, as_of).run_id
+    settings = get_settings()
+    record = refresh_with_overrides(settings, campaign, as_of)
+    original = find_equivalent(settings, record)
+    if original is None:
+        return {"run_id": record.run_id, "repeat": False}
+    mark_duplicate(settings, record, original)
+    return {"run_id": original.run_id, "repeat": True}
+
+
+@task(name="status")
+def status_step(run_id: str) -> dict:
+    """Governance and drift verdicts already recorded for a run (a repeated refresh)."""
+    from governance.publish import current_publication, drift_blocks, gate
+    from segflow.runstore import load_run, run_dir
+
+    settings = get_settings()
+    blocks, needs, approved = gate(settings, run_id)
+    drift = drift_blocks(settings, run_id)
+    current = current_publication(settings, load_run(settings, run_id).campaign)
+    return {"blocked": [b for b in blocks if b not in drift],
+            "needs_approval": needs and not approved,
+            "drift": {"passed": not drift, "reasons": drift},
+            "report": str(run_dir(settings, run_id) / "report.html"),
+            "published": bool(current and current["run_id"] == run_id)}
 
 
 @task(name="govern")

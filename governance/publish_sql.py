@@ -1,12 +1,19 @@
 """Publication into any SQLAlchemy database (PostgreSQL, SQLite, ...), in one transaction.
 
-Same tables as the DuckDB path: ``published_memberships`` (versioned rows),
-``publication_pointer`` (campaign -> current version) and the ``current_memberships`` view.
-Rows go in as executemany batches; the pointer moves last, inside the same transaction.
+Same tables as the DuckDB path: ``published_memberships`` (versioned rows), ``publications``
+(one record per version), ``publication_pointer`` (campaign -> current version) and the
+``current_memberships`` view. Rows, record and pointer move in one transaction, the pointer
+last, so readers of the view see the old version or the new one. On PostgreSQL through
+psycopg 3 the rows are streamed with ``COPY ... FROM STDIN`` as CSV rendered by Arrow
+(columnar, no per-row Python); other dialects get executemany batches. ``publications`` has
+(campaign, version) as its key, so two concurrent publishers cannot both claim a version:
+the later one fails.
 """
 
 from __future__ import annotations
 
+import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 from governance.publish import COLUMNS
@@ -14,41 +21,45 @@ from governance.publish import COLUMNS
 BATCH = 50_000
 VIEW = ("CREATE VIEW current_memberships AS SELECT m.* FROM published_memberships m "
         "JOIN publication_pointer p ON p.campaign = m.campaign AND p.version = m.version")
+INTS = ("priority", "rank")
 
 
 def _tables(metadata):
-    from sqlalchemy import Column, Float, Integer, String, Table
+    from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, String, Table
 
-    types = {"priority": Integer, "rank": Integer, "score": Float}
+    types = {"priority": Integer, "rank": Integer, "score": Float(53)}
     members = Table("published_memberships", metadata, Column("version", Integer, index=True),
                     *[Column(c, types.get(c, String)) for c in COLUMNS])
+    records = Table("publications", metadata, Column("campaign", String, primary_key=True),
+                    Column("version", Integer, primary_key=True), Column("run_id", String),
+                    Column("published_at", DateTime(timezone=True)),
+                    Column("published_by", String), Column("rows", BigInteger))
     pointer = Table("publication_pointer", metadata,
                     Column("campaign", String, primary_key=True), Column("version", Integer))
-    return members, pointer
+    return members, records, pointer
 
 
 def publish_sqlalchemy(url: str, campaign: str, run_id: str, source: Path, actor: str,
                        hook=None) -> int:
-    """Insert the run as a new version and move the pointer; returns the version."""
-    import pyarrow.parquet as pq
+    """Insert the run as a new version, record it and move the pointer; returns the version."""
     from sqlalchemy import MetaData, create_engine, func, inspect, select, text
 
     engine = create_engine(url)
     try:
         metadata = MetaData()
-        members, pointer = _tables(metadata)
+        members, records, pointer = _tables(metadata)
         metadata.create_all(engine)
         if "current_memberships" not in inspect(engine).get_view_names():
             with engine.begin() as conn:
                 conn.execute(text(VIEW))
-        table = pq.read_table(source)
         with engine.begin() as conn:
-            version = (conn.execute(select(func.max(members.c.version)).where(
-                members.c.campaign == campaign)).scalar() or 0) + 1
-            for batch in table.to_batches(BATCH):
-                rows = batch.to_pylist()
-                conn.execute(members.insert(), [
-                    {"version": version, **{c: r.get(c) for c in COLUMNS}} for r in rows])
+            version = (conn.execute(select(func.max(records.c.version)).where(
+                records.c.campaign == campaign)).scalar() or 0) + 1
+            insert = _copy_rows if conn.dialect.driver == "psycopg" else _insert_rows
+            rows = insert(conn, members, source, version)
+            conn.execute(records.insert(), [{
+                "campaign": campaign, "version": version, "run_id": run_id, "rows": rows,
+                "published_at": datetime.now(UTC), "published_by": actor}])
             if hook:
                 hook("before_switch")
             conn.execute(pointer.delete().where(pointer.c.campaign == campaign))
@@ -56,3 +67,45 @@ def publish_sqlalchemy(url: str, campaign: str, run_id: str, source: Path, actor
         return version
     finally:
         engine.dispose()
+
+
+def _batches(source: Path, version: int):
+    """Record batches of exactly ``version`` + COLUMNS, typed like the table, missing -> null."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {c: pa.int32() for c in INTS} | {"score": pa.float64()}
+    for batch in pq.ParquetFile(source).iter_batches(BATCH):
+        n, present = batch.num_rows, batch.schema.names
+        arrays = [pa.array([version] * n, pa.int32())]
+        for c in COLUMNS:
+            kind = types.get(c, pa.string())
+            arrays.append(batch.column(c).cast(kind) if c in present else pa.nulls(n, kind))
+        yield pa.RecordBatch.from_arrays(arrays, ["version", *COLUMNS])
+
+
+def _insert_rows(conn, members, source: Path, version: int) -> int:
+    rows = 0
+    for batch in _batches(source, version):
+        conn.execute(members.insert(), batch.to_pylist())
+        rows += batch.num_rows
+    return rows
+
+
+def _copy_rows(conn, members, source: Path, version: int) -> int:
+    """COPY through the transaction's own psycopg connection: Arrow writes CSV in which a
+    null is an unquoted empty field and every string is quoted, which is exactly how
+    PostgreSQL's CSV format tells NULL from ''."""
+    import pyarrow.csv as csv
+
+    names = ", ".join(f'"{c}"' for c in ["version", *COLUMNS])
+    options = csv.WriteOptions(include_header=False)
+    rows = 0
+    with conn.connection.driver_connection.cursor() as cur, cur.copy(
+            f"COPY {members.name} ({names}) FROM STDIN (FORMAT csv)") as copy:
+        for batch in _batches(source, version):
+            buf = io.BytesIO()
+            csv.write_csv(batch, buf, options)
+            copy.write(buf.getvalue())
+            rows += batch.num_rows
+    return rows

@@ -68,9 +68,25 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
         memberships = adjust(memberships, record)
     pq.write_table(memberships, folder / "memberships.parquet")
     append_memberships(settings, memberships)
+    record.inputs["data_snapshot"] = {"features_sha256": file_sha256(folder / "features.parquet"),
+                                      "rows": scored.frame.num_rows}
+    record.inputs["run_key"] = run_key(record)
     record.status = "scored"
     save_run(settings, record)
     return record
+
+
+def run_key(record: RunRecord) -> str:
+    """What makes two runs the same decision: campaign, as-of, every recorded input and the
+    exact feature frame; code version and commit are left out (they do not change results,
+    and a re-run after a docs-only commit must still be recognised)."""
+    import hashlib
+    import json
+
+    inputs = {k: v for k, v in record.inputs.items()
+              if k not in ("git_commit", "code_version", "warnings", "run_key")}
+    payload = json.dumps([record.campaign, record.as_of, inputs], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def append_memberships(settings: Settings, memberships) -> None:

@@ -98,3 +98,25 @@ def list_runs(settings: Settings, campaign: str | None = None) -> list[RunRecord
                if (p / "manifest.json").exists()]
     records = [r for r in records if campaign is None or r.campaign == campaign]
     return sorted(records, key=lambda r: r.created_at)
+
+
+def find_equivalent(settings: Settings, record: RunRecord) -> RunRecord | None:
+    """The earliest other run that made the same decision (same ``run_key``), if any.
+
+    What makes re-running a scheduled refresh idempotent: the repeat is recognised, marked
+    ``duplicate`` and pointed at the original, which keeps its review and publication.
+    """
+    key = record.inputs.get("run_key")
+    if not key:
+        return None
+    for other in list_runs(settings, record.campaign):
+        if (other.run_id != record.run_id and other.inputs.get("run_key") == key
+                and other.status != "duplicate"):
+            return other
+    return None
+
+
+def mark_duplicate(settings: Settings, record: RunRecord, original: RunRecord) -> None:
+    record.status = "duplicate"
+    record.inputs["duplicate_of"] = original.run_id
+    save_run(settings, record)

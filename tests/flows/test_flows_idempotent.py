@@ -1,0 +1,40 @@
+"""Re-running the campaign-refresh flow for the same campaign and as-of time is idempotent:
+the repeat is recognised, nothing is governed, queued or published twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+AS_OF = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_same_campaign_and_as_of_twice_is_one_decision(home, monkeypatch):
+    from flows.prefect_env import configure_prefect
+    from ingest.pipeline import run_ingest
+    from ingest.synthetic.accounts import write_accounts_world
+    from segflow.db import connect
+    from segflow.runstore import list_runs
+
+    write_accounts_world(home.sources_dir, 300, seed=5, truth_dir=home.truth_dir)
+    run_ingest(home)
+    for key, value in configure_prefect(home, apply=False).items():
+        monkeypatch.setenv(key, value)
+    from flows.campaign import campaign_refresh
+
+    first = campaign_refresh(campaign="account_tiers", as_of=AS_OF, ingest=False)
+    second = campaign_refresh(campaign="account_tiers", as_of=AS_OF, ingest=False)
+
+    assert first["repeat"] is False and second["repeat"] is True
+    assert second["run_id"] == first["run_id"]
+    assert second["waiting_for"] == first["waiting_for"]
+    runs = list_runs(home, "account_tiers")
+    assert [r.status for r in runs].count("duplicate") == 1
+    assert next(r for r in runs if r.status == "duplicate").inputs["duplicate_of"] == \
+        first["run_id"]
+    with connect(home) as con:
+        queued = con.execute("SELECT run_id, count(*) FROM review_queue GROUP BY 1").fetchall()
+    assert [run for run, _ in queued] in ([], [first["run_id"]])
