@@ -116,6 +116,10 @@ def compute_movement(settings: Settings, con, rules: dict[str, CohortRule], run_
                      prev_id: str | None, titles: dict[str, str]) -> Movement:
     """Movement of ``run_id`` against ``prev_id`` over views made by ``register_views``."""
     movement_table(con, rules, run_id, prev_id)
+    from governance.model_reasons import add_model_reasons
+    from segflow.runstore import load_run
+
+    add_model_reasons(settings, con, load_run(settings, run_id).inputs.get("entity", "customer"))
     counts = dict(con.execute("SELECT movement, count(*) FROM movement GROUP BY 1").fetchall())
     result = Movement(run_id, prev_id, {k: counts.get(k, 0) for k in
                                         ("entered", "exited", "moved", "stayed")})
