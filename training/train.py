@@ -120,6 +120,8 @@ def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
     as_of = as_of or (latest_snapshot(settings) if kind.data == "snapshot" else None)
     frame, frame_as_of = load_frame(settings, cfg, wanted if kind.data != "notes" else [],
                                     as_of)
+    if kind.data == "campaign":
+        keep_training_snapshot(settings, frame)
     held = holdout_mask(frame[kind.id_column or cfg.join_key], **_split(cfg))
     train, test = frame[~held], frame[held]
     estimator = kind.fit(cfg, features, train)
@@ -139,6 +141,17 @@ def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
                                 "rows": (len(train), len(test))})
     registry.record(client, run_id, version, cfg.name, decision)
     return TrainResult(cfg.name, "trained", version, run_id, metrics, decision)
+
+
+def keep_training_snapshot(settings: Settings, frame: pd.DataFrame) -> None:
+    """Keep the campaign training frame where drift's ``reference: training`` looks for it
+    (``<home>/training/snapshot.parquet``), so a refresh can be compared with what the
+    models learned from. Written atomically; the latest training run wins."""
+    folder = settings.home / "training"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "snapshot.parquet.tmp"
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(folder / "snapshot.parquet")
 
 
 def _split(cfg: ModelConfig) -> dict:
