@@ -59,21 +59,27 @@ def reason_sql(contract: Contract, currencies: list[str], refs: dict[str, str]) 
 
 def check_rows(con, typed: str, contract: Contract, currencies: list[str],
                refs: dict[str, str]) -> str:
-    """Create temp table ``checked_<table>``: the staged rows plus ``_reason``.
+    """Create temp table ``checked_<table>``: _row, the typed columns and ``_reason``.
+
+    Raw text is read from ``typed`` for the checks but not stored (bar identifiers), which
+    halves the table; the quarantine reads it again from ``typed`` for its few rows.
 
     Duplicate keys are judged among otherwise good rows only, so the first good occurrence
-    (in source order) is kept and later copies are quarantined.
+    (in source order) is kept and later copies are quarantined. They are found by grouping
+    the good keys and updating only their later copies, not by a window sort of every row.
     """
-    keys = ", ".join(_q(k) for k in contract.key)
     name = f"checked_{contract.table}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_pre AS SELECT *, "
+    keys = ", ".join(_q(k) for k in contract.key)
+    same = " AND ".join(f"{name}.{_q(k)} IS NOT DISTINCT FROM d.{_q(k)}" for k in contract.key)
+    kept = ["_row"] + [_q(c.name) for c in contract.columns if not c.derived]
+    kept += [_q(raw(c.name)) for c in contract.columns if c.identifier]   # for their warnings
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(kept)}, "
                 f"{reason_sql(contract, currencies, refs)} AS _reason FROM {typed}")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * REPLACE (CASE WHEN _reason IS NULL "
-        f"AND row_number() OVER (PARTITION BY {keys}, _reason IS NULL ORDER BY _row) > 1 "
-        f"THEN 'duplicate_key:{'+'.join(contract.key)}' ELSE _reason END AS _reason) "
-        f"FROM {name}_pre ORDER BY _row")
-    con.execute(f"DROP TABLE {name}_pre")
+        f"UPDATE {name} SET _reason = 'duplicate_key:{'+'.join(contract.key)}' FROM ("
+        f"SELECT {keys}, min(_row) AS _first FROM {name} WHERE _reason IS NULL "
+        f"GROUP BY ALL HAVING count(*) > 1) d "
+        f"WHERE {name}._reason IS NULL AND {same} AND {name}._row <> d._first")
     return name
 
 

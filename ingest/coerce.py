@@ -95,9 +95,22 @@ def _check_text_majority(con, spec, view, plan) -> None:
                          f"{present - parsed} of {present} rows (e.g. {example!r})")
 
 
-def stage(con, spec: SourceSpec, view: str, contract: Contract) -> str:
-    """Create temp table ``typed_<table>``: _row, each contract column typed and as raw text."""
-    plan = _check_types(con, spec, view, contract, _source_types(con, view))
+def check_schema(con, spec: SourceSpec, view: str, contract: Contract) -> list:
+    """The staging plan of one source; raises ``SchemaChangedError`` on drift.
+
+    Kept apart from ``stage`` so every source's schema is checked before any is staged,
+    while only one source at a time is held as a staged table.
+    """
+    return _check_types(con, spec, view, contract, _source_types(con, view))
+
+
+def stage(con, view: str, contract: Contract, plan: list, survivors: tuple = ()) -> str:
+    """Create temp view ``typed_<table>``: _row, each contract column typed and as raw text.
+
+    A view, not a table: the row checks read it once into their own table, so the source is
+    never held twice. Columns in ``survivors`` have merged customer ids replaced by the
+    survivor's (their raw text keeps the original).
+    """
     exprs = ["row_number() OVER () AS _row"]
     for col, src, is_text in plan:
         if src is None:
@@ -106,6 +119,13 @@ def stage(con, spec: SourceSpec, view: str, contract: Contract) -> str:
         else:
             exprs += [f"{_typed_expr(col, _q(src), is_text)} AS {_q(col.name)}",
                       f"CAST({_q(src)} AS VARCHAR) AS {_q(raw(col.name))}"]
+    sql = f"SELECT {', '.join(exprs)} FROM {view}"
+    if survivors:
+        joins = " ".join(f"LEFT JOIN merge_map m{i} ON s.{_q(c)} = m{i}.merged_id"
+                         for i, c in enumerate(survivors))
+        swaps = ", ".join(f"COALESCE(m{i}.survivor_id, s.{_q(c)}) AS {_q(c)}"
+                          for i, c in enumerate(survivors))
+        sql = f"SELECT s.* REPLACE ({swaps}) FROM ({sql}) s {joins}"
     name = f"typed_{contract.table}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(exprs)} FROM {view}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
     return name

@@ -3,7 +3,8 @@
 Files are scanned by DuckDB directly (CSV as text, so that one bad value is a bad row rather
 than a failed read); SQL databases are read through SQLAlchemy, so any database with a
 SQLAlchemy dialect works (SQLite in tests, PostgreSQL in production); DuckDB files are read
-through a read-only connection.
+through a read-only connection. Those two are materialised as Arrow tables in memory, so
+they suit tables of up to a few million rows; big sources belong in Parquet or CSV files.
 """
 
 from __future__ import annotations

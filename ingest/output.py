@@ -14,6 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+BATCH_ROWS = 1 << 20   # rows per streamed Parquet batch: ~100 MB for the widest table
+
 
 @dataclass
 class TableReport:
@@ -61,6 +63,21 @@ class StagedWriter:
 
     def parquet(self, table: pa.Table, path: Path) -> None:
         pq.write_table(table, self._tmp(path))
+
+    def parquet_query(self, con, sql: str, path: Path, schema: pa.Schema | None = None) -> int:
+        """Stream a DuckDB query into Parquet batch by batch; return the rows written.
+
+        Never holds the whole result in Python, so a 30M-row table costs one batch of memory;
+        ``schema`` (when given) fixes types, nullability and field descriptions.
+        """
+        reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
+        rows = 0
+        with pq.ParquetWriter(self._tmp(path), schema or reader.schema) as out:
+            for batch in reader:
+                part = pa.Table.from_batches([batch])
+                out.write(part if schema is None else part.cast(schema))
+                rows += batch.num_rows
+        return rows
 
     def json(self, data: dict, path: Path) -> None:
         self._tmp(path).write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")

@@ -1,0 +1,59 @@
+"""What the streaming, spilling ingest must keep: source order, first-good-copy rule, cleanup."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from ingest.pipeline import run_ingest
+from segflow.errors import SchemaChangedError
+
+SOURCES = """
+sources:
+  customers:
+    kind: csv
+    path: customers.csv
+  orders:
+    kind: csv
+    path: orders.csv
+"""
+HEADER = "order_id,customer_id,order_ts,amount,currency,quantity,category,festival,channel,status"
+
+
+def _order(oid, ts="2026-03-01", amount="10"):
+    return f"{oid},C1,{ts},{amount},INR,1,sweets,,web,completed"
+
+
+@pytest.fixture
+def orders_world(sources, customers_csv):
+    def write(*rows):
+        return sources(SOURCES, customers__csv=customers_csv(("C1", "a@x.com")),
+                       orders__csv="\n".join([HEADER, *rows]) + "\n")
+
+    return write
+
+
+def test_first_good_copy_of_a_key_wins_even_after_a_bad_copy(home, orders_world):
+    rows = [_order("O9"), _order("O1", ts="not a date"), _order("O1", amount="11"),
+            _order("O1", amount="12"), _order("O2"), _order("O0")]
+    report = run_ingest(home, orders_world(*rows))
+
+    canonical = pq.read_table(home.canonical_dir / "orders.parquet").to_pylist()
+    assert [r["order_id"] for r in canonical] == ["O9", "O1", "O2", "O0"]   # source order
+    assert next(r for r in canonical if r["order_id"] == "O1")["amount"] == 11
+    quarantine = pq.read_table(home.quarantine_dir / "orders.parquet").to_pylist()
+    assert [(r["_row"], r["_reason"]) for r in quarantine] == [
+        (2, "unparsable_date:order_ts"), (4, "duplicate_key:order_id")]
+    assert report.tables["orders"].rows_in == len(rows)
+
+
+def test_spill_folder_is_removed_after_success_and_after_failure(home, orders_world):
+    path = orders_world(_order("O1"))
+    run_ingest(home, path)
+    assert not list(home.home.glob(".ingest-spill-*"))
+
+    csv = path.parent / "orders.csv"
+    csv.write_text(csv.read_text().replace("order_ts", "ordered_at", 1))
+    with pytest.raises(SchemaChangedError):
+        run_ingest(home, path)
+    assert not list(home.home.glob(".ingest-spill-*"))
