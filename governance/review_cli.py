@@ -7,8 +7,12 @@ from governance.store import ensure_schema
 from segflow.db import connect
 from segflow.settings import Settings
 
+LIST_COLUMNS = ("review_id", "run_id", "entity_id", "rule", "cohort_before",
+                "proposed_cohort", "status")
+
 
 def list_items(settings: Settings, run: str | None, status: str | None) -> list[tuple]:
+    """Rows in LIST_COLUMNS order (the CLI prints them as a tab-separated table)."""
     with connect(settings) as con:
         ensure_schema(con)
         return con.execute("""SELECT review_id, run_id, entity_id, rule, cohort_before,

@@ -71,10 +71,13 @@ def govern(run_id: str) -> None:
 def review_list(run: Optional[str] = typer.Option(None, "--run", help="Only this run."),  # noqa: UP045
                 status: Optional[str] = typer.Option(None, help="open, confirmed or overridden.")) -> None:  # noqa: UP045,E501
     """List review items."""
-    from governance.review_cli import list_items
+    from governance.review_cli import LIST_COLUMNS, list_items
 
-    for row in list_items(get_settings(), run, status):
+    rows = list_items(get_settings(), run, status)
+    typer.echo("\t".join(LIST_COLUMNS))
+    for row in rows:
         typer.echo("\t".join("" if v is None else str(v) for v in row))
+    typer.echo(f"{len(rows):,d} item(s)", err=True)
 
 
 @review_app.command("show")
