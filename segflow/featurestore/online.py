@@ -58,15 +58,34 @@ def load_online(settings: Settings, as_of=None) -> dict:
     return report
 
 
-def lookup(settings: Settings, entity: str, ids, features=None) -> pa.Table:
-    """Features of ``ids`` (one or many) in the order given; unknown ids get null features."""
+_READERS: dict[str, tuple[int, object]] = {}
+
+
+def _reader(path):
+    """A read-only connection kept open per store file and reopened when the file is
+    replaced (``load_online`` swaps in a new file): opening DuckDB costs ~30 ms, more than
+    the lookup itself, so a long-lived process (an API, a notebook) should not pay it per
+    call."""
     import duckdb
 
+    stamp = path.stat().st_mtime_ns
+    cached = _READERS.get(str(path))
+    if cached and cached[0] == stamp:
+        return cached[1]
+    if cached:
+        cached[1].close()
+    con = duckdb.connect(str(path), read_only=True)
+    _READERS[str(path)] = (stamp, con)
+    return con
+
+
+def lookup(settings: Settings, entity: str, ids, features=None) -> pa.Table:
+    """Features of ``ids`` (one or many) in the order given; unknown ids get null features."""
     path = online_path(settings)
     if not path.exists():
         raise SegflowError(f"no online store at {path}; run `segflow features online-load`")
     ids = [ids] if isinstance(ids, str) else list(ids)
-    con = duckdb.connect(str(path), read_only=True)
+    con = _reader(path).cursor()
     try:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables")
                   .fetchall()}
