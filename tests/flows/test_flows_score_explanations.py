@@ -1,0 +1,67 @@
+"""Score-driven decisions are explained end to end with real champions: movers whose move
+involved a score carry the model's top contributions, and `segflow explain` prints them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.integration
+
+WEEK_BEFORE, AS_OF = datetime(2027, 2, 22, tzinfo=UTC), datetime(2027, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    import pyarrow.parquet as pq
+
+    from governance.pipeline import govern_run
+    from governance.publish import approve, publish_run
+    from governance.refresh import refresh_with_overrides
+    from ingest.synthetic.holi import TABLES, generate_holi
+    from segflow.featurestore.build import build_features
+    from segflow.settings import get_settings, set_home
+    from training.train import train_models
+
+    set_home(tmp_path_factory.mktemp("explained") / "ws")
+    settings = get_settings().ensure()
+    world = generate_holi(1500, seed=5)
+    for name in TABLES:
+        pq.write_table(world[name], settings.canonical_dir / f"{name}.parquet")
+    build_features(settings, [datetime(2026, 2, 18, tzinfo=UTC), WEEK_BEFORE, AS_OF])
+    train_models(settings, "holi_2027", models=["holi_propensity", "flash_sale_uplift"])
+    first = refresh_with_overrides(settings, "holi_2027", WEEK_BEFORE)
+    govern_run(settings, first.run_id)
+    approve(settings, first.run_id, "priya.nair", "baseline for the test")
+    publish_run(settings, first.run_id)
+    second = refresh_with_overrides(settings, "holi_2027", AS_OF)
+    govern_run(settings, second.run_id)
+    yield settings, second.run_id
+    set_home(None)
+
+
+def test_score_movers_carry_model_contributions(two_runs):
+    import duckdb
+
+    settings, run_id = two_runs
+    movement = settings.runs_dir / run_id / "movement.parquet"
+    rows = duckdb.sql(f"""SELECT reasons, model_reasons FROM read_parquet('{movement}')
+        WHERE regexp_matches(reasons, '\\b(holi_propensity|flash_sale_uplift)\\b')""").fetchall()
+    assert rows, "the week's movement should include score-driven moves"
+    pattern = re.compile(r"^(holi_propensity|flash_sale_uplift): \w+=[^ ]+ \([+-]\d")
+    assert all(m is not None and pattern.match(m) for _, m in rows)
+
+
+def test_explain_prints_top_contributions(two_runs):
+    from segflow.cli import app
+
+    settings, run_id = two_runs
+    customer = "C00000001"
+    result = CliRunner().invoke(app, ["--home", str(settings.home), "explain", "--campaign",
+                                      "holi_2027", "--customer", customer, "--run", run_id])
+    assert result.exit_code == 0, result.output
+    block = result.output.split("top contributions to holi_propensity:")[1].splitlines()[1:4]
+    assert all(re.match(r"^  \w+ = .+: [+-]\d+\.\d{4}$", line) for line in block), block
