@@ -26,10 +26,13 @@ class Scored:
 
 
 def load_features(settings: Settings, entity: str, as_of):
-    """Every feature of ``entity`` for every entity as of ``as_of`` (point in time)."""
+    """Every feature of ``entity`` for every entity as of ``as_of`` (point in time), in id
+    order: a parallel join returns rows in any order, and a run must be byte-for-byte
+    reproducible (re-runs, idempotent refreshes and the data-snapshot hash depend on it)."""
     from segflow.featurestore.retrieval import get_features
 
-    return get_features(settings, entity, as_of=as_of)
+    frame = get_features(settings, entity, as_of=as_of)
+    return frame.sort_by(frame.column_names[0])
 
 
 def champions(settings: Settings, entity: str) -> tuple[list, list[str]]:
