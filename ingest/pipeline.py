@@ -12,7 +12,6 @@ its memory limit. SQL and DuckDB-file sources are still read into memory (see co
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from ingest.hierarchy import roll_up
 from ingest.identifiers import normalise_identifiers
 from ingest.output import IngestReport, StagedWriter, TableReport
 from ingest.sources import SourceSpec, load_sources
+from segflow.db import memory_limit
 from segflow.errors import SegflowError
 from segflow.settings import Settings
 
@@ -158,21 +158,13 @@ def _hierarchy(con, writer, settings: Settings) -> None:
     writer.parquet(tree, settings.canonical_dir / "account_hierarchy.parquet")
 
 
-def _memory_limit() -> str:
-    """DuckDB may use this much before spilling: MEMORY_SHARE of RAM, at most MEMORY_CAP_MB.
-
-    Without a limit DuckDB keeps every staged table in memory (13.6 GB at 1M customers);
-    with it, peak memory stays flat as the data grows and the rest goes to disk.
-    """
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return f"{min(int(total * MEMORY_SHARE / 2**20), MEMORY_CAP_MB)}MB"
-
-
 def _connect(spill_dir: Path):
     """An in-memory DuckDB that spills to ``spill_dir`` rather than exhausting memory."""
     import duckdb
 
-    con = duckdb.connect(config={"memory_limit": _memory_limit(),
+    # without a limit DuckDB kept every staged table in memory (13.6 GB at 1M customers);
+    # with it, peak memory stays flat as the data grows and the rest goes to disk
+    con = duckdb.connect(config={"memory_limit": memory_limit(MEMORY_SHARE, MEMORY_CAP_MB),
                                  "temp_directory": str(spill_dir)})
     con.execute("SET TimeZone = 'UTC'")
     rates = load_fx_rates()

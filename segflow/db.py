@@ -18,3 +18,24 @@ def connect(settings: Settings, read_only: bool = False):
         yield con
     finally:
         con.close()
+
+
+def memory_limit(share: float = 0.5, cap_mb: int | None = None) -> str:
+    """How much memory DuckDB may use before spilling to disk, as a DuckDB size string.
+
+    DuckDB's own default is 80% of RAM, and what the caller then holds in Python (an Arrow
+    result, a pandas frame) comes on top: at 10M customers that pushed retrieval past 24 GB.
+    A share of RAM (and an optional hard cap) keeps room for the caller; the rest spills.
+    """
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    mb = int(total * share / 2**20)
+    return f"{min(mb, cap_mb) if cap_mb else mb}MB"
+
+
+def spill_dir(settings: Settings) -> str:
+    """Where in-memory DuckDB connections spill: inside the workspace, never the cwd."""
+    path = settings.home / ".duckdb-spill"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)

@@ -18,12 +18,18 @@ MACROS = [
 ]
 
 
-def connect():
+def connect(settings: Settings | None = None):
     """In-memory DuckDB in UTC: calendar arithmetic (INTERVAL 12 MONTH) must not depend on
-    the machine's time zone."""
+    the machine's time zone. With a workspace, memory is capped and big joins spill there
+    (at 10M customers an uncapped retrieval ran the machine out of memory)."""
     import duckdb
 
-    con = duckdb.connect()
+    config = {}
+    if settings is not None:
+        from segflow.db import memory_limit, spill_dir
+
+        config = {"memory_limit": memory_limit(0.4), "temp_directory": spill_dir(settings)}
+    con = duckdb.connect(config=config)
     con.execute("SET TimeZone = 'UTC'")
     for macro in MACROS:
         con.execute(macro)
@@ -66,7 +72,7 @@ def register_derived(con, repo_dir: Path, available: set[str]) -> set[str]:
 
 def canonical_connection(settings: Settings, repo_dir: Path | None = None):
     """A connection with canonical tables and derived relations; returns (con, names)."""
-    con = connect()
+    con = connect(settings)
     names = register_canonical(con, settings)
     if not names:
         raise SegflowError(f"no canonical tables in {settings.canonical_dir}; "

@@ -34,7 +34,9 @@ def load_online(settings: Settings, as_of=None) -> dict:
     tmp = path.with_suffix(".duckdb.tmp")
     tmp.unlink(missing_ok=True)
     report = {}
-    con = duckdb.connect(str(tmp))
+    from segflow.db import memory_limit
+
+    con = duckdb.connect(str(tmp), config={"memory_limit": memory_limit(0.3)})
     try:
         con.execute("CREATE TABLE online_meta (entity VARCHAR, as_of TIMESTAMPTZ, "
                     "loaded_at TIMESTAMPTZ, row_count BIGINT)")

@@ -121,7 +121,7 @@ def get_features(settings: Settings, entity: str, as_of=None, entity_df=None, fe
     groups = resolve(repo, entity, features, service)
     if not groups:
         raise SegflowError(f"no {entity} feature views built; run `segflow features build`")
-    con = connect()
+    con = connect(settings)
     try:
         if entity_df is None:
             entities = _latest_entities(con, groups, key,
