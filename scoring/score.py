@@ -44,28 +44,42 @@ def champions(settings: Settings, entity: str) -> tuple[list, list[str]]:
     return list(load_champions(settings, entity)), []
 
 
+BATCH_ROWS = 500_000  # rows converted to pandas at a time; bounds scoring memory at 10M
+
+
 def apply_models(frame, models: list) -> tuple[object, dict[str, str]]:
-    """Add (or replace) each champion's output columns; batch predict, no per-row Python."""
+    """Add (or replace) each champion's output columns.
+
+    Predictions are vectorised per batch of BATCH_ROWS rows, and each batch converts only
+    the columns its models read: a whole 10M-row frame in pandas (strings as Python
+    objects) took more memory than the machine has.
+    """
     import pyarrow as pa
 
-    if not models:
-        return frame, {}
-    pdf = frame.to_pandas()
-    versions = {}
+    usable = []
     for model in models:
-        missing = [f for f in model.features if f not in pdf.columns]
+        missing = [f for f in model.features if f not in frame.column_names]
         if missing:
             log.warning("model '%s' needs %s, absent from the feature frame: its scores are "
                         "not added", model.name, ", ".join(missing))
             continue
-        out = model.predict(pdf)
-        for col in model.outputs:
-            values = pa.array(out[col].to_numpy(), from_pandas=True)
-            idx = frame.schema.get_field_index(col)
-            frame = (frame.set_column(idx, col, values) if idx >= 0
-                     else frame.append_column(col, values))
-        versions[model.name] = str(model.version)
-    return frame, versions
+        usable.append(model)
+    if not usable:
+        return frame, {}
+    needed = list(dict.fromkeys(f for m in usable for f in m.features))
+    outputs: dict[str, list] = {col: [] for m in usable for col in m.outputs}
+    for start in range(0, max(frame.num_rows, 1), BATCH_ROWS):  # an empty frame: one batch
+        pdf = frame.select(needed).slice(start, BATCH_ROWS).to_pandas()
+        for model in usable:
+            out = model.predict(pdf)
+            for col in model.outputs:
+                outputs[col].append(pa.array(out[col].to_numpy(), from_pandas=True))
+    for col, chunks in outputs.items():
+        values = pa.chunked_array(chunks)
+        idx = frame.schema.get_field_index(col)
+        frame = (frame.set_column(idx, col, values) if idx >= 0
+                 else frame.append_column(col, values))
+    return frame, {m.name: str(m.version) for m in usable}
 
 
 def note_texts(settings: Settings, frame, as_of):
