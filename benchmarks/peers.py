@@ -13,6 +13,9 @@ from benchmarks.world import AS_OF, KEY, peers_dir, runs_file
 FEAST_FILE_CAP = 2_000_000
 FEAST_DUCKDB_CAP = 10_000_000
 MATERIALIZE_CAP = 200_000  # Feast writes ~3,500 rows/s into SQLite
+# pandas holds every order and event in memory (7.8 GB at 1M customers): above this it runs
+# on the first N customers' rows and is extrapolated linearly.
+PANDAS_CAP = 1_000_000
 
 
 def floor(settings, customers: int) -> dict:
@@ -73,9 +76,12 @@ def pandas(settings, customers: int) -> dict:
     run = settings.runs_dir / run_id
     scores = pq.read_table(run / "features.parquet",
                            columns=[KEY, "holi_propensity", "flash_sale_uplift"]).to_pandas()
+    canonical, ids = settings.canonical_dir, None
+    if customers > PANDAS_CAP:  # set-up, not timed: the first PANDAS_CAP customers' rows
+        canonical, ids = _capped_canonical(settings, PANDAS_CAP)
     phases = {}
     with Stopwatch() as sw:
-        frame = pandas_peer.features(settings.canonical_dir, settings.feature_repo_dir, AS_OF)
+        frame = pandas_peer.features(canonical, settings.feature_repo_dir, AS_OF)
         phases["features"] = sw.split()
         frame = frame.merge(scores, on=KEY, how="left")
         members = pandas_cohorts.assign(frame)
@@ -84,10 +90,34 @@ def pandas(settings, customers: int) -> dict:
     feature_cols = [c for c in ours.column_names if c not in (KEY, "event_timestamp")]
     mine = pq.read_table(run / "memberships.parquet", columns=["entity_id", "cohort", "status"])
     mine = mine.rename_columns([KEY, "cohort", "status"])
+    if ids is not None:
+        ours = restrict(ours, ids)
     mine = restrict(mine, ours[KEY].to_pylist())
-    return {"seconds": sw.seconds, "phases": phases, "info": {
-        "rows": len(frame), "check_features": compare(ours, frame, feature_cols),
+    result = {"seconds": sw.seconds, "phases": phases, "info": {
+        "rows": len(frame), "entity_rows": len(frame),
+        "check_features": compare(ours, frame, feature_cols),
         "check_cohorts": compare(mine, members, ["cohort", "status"])}}
+    return _extrapolated(result, customers, PANDAS_CAP)
+
+
+def _capped_canonical(settings, cap: int):
+    """The canonical tables the pandas peer reads, holding only the first ``cap`` customers
+    (by id, as for Feast's capped runs) and their orders and events."""
+    import duckdb
+
+    from benchmarks.feast_peers import entity_frame
+
+    target = peers_dir(settings) / "pandas_canonical"
+    target.mkdir(parents=True, exist_ok=True)
+    ids = entity_frame(settings, cap)[[KEY]]
+    con = duckdb.connect()
+    con.register("ids", ids)
+    for table in ("customers", "orders", "engagement_events"):
+        source = settings.canonical_dir / f"{table}.parquet"
+        con.execute(f"COPY (SELECT * FROM read_parquet('{source}') SEMI JOIN ids USING ({KEY})) "
+                    f"TO '{target / f'{table}.parquet'}' (FORMAT parquet)")
+    con.close()
+    return target, list(ids[KEY])
 
 
 def lookups(settings, customers: int) -> dict:

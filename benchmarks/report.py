@@ -101,7 +101,8 @@ def peer_rows(stages: dict) -> list[str]:
         f"{mat.get('rows_per_second', 0):,.0f} rows/s" if mat else "-")
     pandas = stages.get("pandas", {})
     ours_features = _sum(sec, "features", "retrieval")
-    add("features build + retrieval", ours_features, "pandas", "pandas features + cohorts",
+    add("features build + retrieval", ours_features, "pandas", "pandas features + cohorts"
+        + _extra(pandas.get("info", {})),
         _check(pandas.get("info", {}), "check_features") + "; cohorts: "
         + _check(pandas.get("info", {}), "check_cohorts"))
     floor = stages.get("floor")
@@ -157,7 +158,8 @@ def section(record: dict) -> list[str]:
     v = ", ".join(f"{k} {val}" for k, val in m["versions"].items())
     out = [f"## {record['scale']}: {record['customers']:,} customers", "",
            f"{m['date']}; {m['cores']} cores, {m['memory_gb']} GB; load at start "
-           f"{m['load_at_start']}; {v}.", *_reruns(record), *record.get("notes", []), "",
+           f"{m['load_at_start']}; {v}.", *_reruns(record), *_models_from(record),
+           *record.get("notes", []), "",
            "### Stages", "",
            *stage_rows(stages), "",
            "### Peers (same run, same data)", "", *peer_rows(stages), "",
@@ -171,6 +173,14 @@ def section(record: dict) -> list[str]:
         out += [f"### Profile of the slowest stage ({prof['stage']}, cProfile, cumulative)", "",
                 "```", *lines[:40], "```", ""]
     return out
+
+
+def _models_from(record: dict) -> list[str]:
+    source = record.get("models_from")
+    if not source:
+        return []
+    return [f"Training skipped at this scale: the refresh scores with champions copied from "
+            f"`{source['source']}` (`--models-from`; see the notes below for that world)."]
 
 
 def _reruns(record: dict) -> list[str]:

@@ -113,6 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--home", type=Path, help="keep the workspace here (default: temp)")
     parser.add_argument("--templates", type=Path, help="templates root (default: project's)")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--models-from", type=Path, metavar="DIR",
+                        help="copy trained champions (mlflow.db, mlartifacts/) from this "
+                             "workspace; for scales where training is skipped")
+    parser.add_argument("--until", metavar="HH:MM",
+                        help="start no stage after this UTC time (a shared machine's slot); "
+                             "the stages left are recorded as not run")
     parser.add_argument("--merge", action="store_true",
                         help="update only these stages in the scale's existing results "
                              "(needs --home of that run's workspace)")
@@ -126,12 +132,21 @@ def main(argv: list[str] | None = None) -> None:
         base = json.loads(previous.read_text())
         base.setdefault("reruns", []).append({"stages": args.stages, **record["machine"]})
         record = base
+    if args.models_from:
+        from benchmarks.models_from import copy_models
+
+        record["models_from"] = copy_models(args.models_from, home)
     try:
         for name in plan(args.stages, customers):
+            if args.until and time.strftime("%H:%M", time.gmtime()) >= args.until:
+                record["stages"][name] = {"peak_rss_mb": 0, "error": "not started: out of "
+                                          f"time (--until {args.until} UTC)"}
+                continue
             result = run_one(name, home, customers, templates=args.templates)
             record["stages"][name] = result
             print(f"{name:<18} {result.get('seconds', float('nan')):9.2f} s  "
                   f"{result['peak_rss_mb']:8.0f} MB  {result.get('error', '')}", flush=True)
+            save(record, args.out)  # every stage: a run stopped part-way keeps its figures
         if not args.no_profile:
             record["profile"] = profile_slowest(record, home, customers, args.templates)
     finally:
