@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scoring.schema import Problems, check_keys, expect, line_of, owners_of
-from segflow.errors import ConfigError
+from scoring.schema import Problems, check_keys, expect, line_of, owners_of, read_document
 from segflow.timeutil import parse_as_of
-from segflow.yamlio import load_yaml
 
 CAMPAIGN_REQUIRED = ("name", "title", "owner", "entity", "salt", "cohorts")
 PASSTHROUGH = ("review", "controls", "drift", "bias", "exports", "feedback")
@@ -71,13 +69,8 @@ class Campaign:
 def load_campaign(path: Path, problems: Problems) -> Campaign | None:
     """Parse one campaign file; problems are recorded, None when it cannot be built."""
     path = Path(path)
-    try:
-        data = load_yaml(path)
-    except ConfigError as err:
-        problems.append(err)
-        return None
-    if not check_keys(data, path, problems, "campaign", CAMPAIGN_REQUIRED, CAMPAIGN_OPTIONAL,
-                      line=1):
+    data = read_document(path, problems, "campaign", CAMPAIGN_REQUIRED, CAMPAIGN_OPTIONAL)
+    if data is None:
         return None
     ok = all([expect(data, k, str, path, problems, "campaign")
               for k in ("name", "title", "entity", "salt", "description")]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from segflow.errors import ConfigError
-from segflow.yamlio import LineDict
+from segflow.yamlio import LineDict, load_yaml
 
 
 class Problems(list):
@@ -91,3 +91,17 @@ def line_of(data: Any, key: Any) -> int | None:
 
 def _as_tuple(types: type | tuple) -> tuple:
     return types if isinstance(types, tuple) else (types,)
+
+
+def read_document(path: Path, problems: Problems, what: str, required: Iterable[str],
+                  optional: Iterable[str]) -> dict | None:
+    """A YAML file's top-level mapping with its keys checked (``what`` names it in
+    errors); None, with the problems recorded, when it cannot be read or its keys are off."""
+    try:
+        data = load_yaml(path)
+    except ConfigError as err:
+        problems.append(err)
+        return None
+    if not check_keys(data, path, problems, what, required, optional, line=1):
+        return None
+    return data

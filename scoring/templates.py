@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from scoring.params import PARAM_TYPES, Param, check_value
-from scoring.schema import Problems, check_keys, expect, line_of, nearest, owners_of
-from segflow.errors import ConfigError
-from segflow.yamlio import load_yaml
+from scoring.schema import Problems, check_keys, expect, line_of, nearest, owners_of, read_document
 
 TEMPLATE_REQUIRED = ("name", "title", "description", "owner", "kind", "entity", "where")
 TEMPLATE_OPTIONAL = ("params", "rank_by", "top_fraction", "top_n", "score")
@@ -59,13 +57,8 @@ class Template:
 def load_template(path: Path, problems: Problems) -> Template | None:
     """Parse one template file; problems are recorded, None when it cannot be built."""
     path = Path(path)
-    try:
-        data = load_yaml(path)
-    except ConfigError as err:
-        problems.append(err)
-        return None
-    if not check_keys(data, path, problems, "template", TEMPLATE_REQUIRED, TEMPLATE_OPTIONAL,
-                      line=1):
+    data = read_document(path, problems, "template", TEMPLATE_REQUIRED, TEMPLATE_OPTIONAL)
+    if data is None:
         return None
     ok = all([expect(data, k, str, path, problems, "template")
               for k in ("name", "title", "description", "kind", "entity", "where")])
