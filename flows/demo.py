@@ -33,12 +33,9 @@ class DemoPlan:
 
 def _holi_world(customers: int, seed: int):
     def write(settings: Settings):
-        from ingest.synthetic.holi import TABLES
-        from ingest.synthetic.writer import write_holi_world, write_sources_yaml
+        from ingest.synthetic.writer import write_holi_sources
 
-        paths = write_holi_world(settings.sources_dir, customers, seed, None, messy=True,
-                                 truth_dir=settings.truth_dir)
-        return write_sources_yaml(settings.sources_dir, {t: paths[t] for t in TABLES})
+        return write_holi_sources(settings.sources_dir, settings.truth_dir, customers, seed)[0]
     return write
 
 

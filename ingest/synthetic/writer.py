@@ -130,6 +130,16 @@ def write_sources_yaml(folder: Path, paths: dict[str, Path]) -> Path:
     return target
 
 
+def write_holi_sources(sources_dir: Path, truth_dir: Path, customers: int, seed: int = 7,
+                       end=None) -> tuple[Path, dict[str, Path]]:
+    """The Holi world as a user's messy sources plus ``sources.yaml``, truth kept apart:
+    what `segflow demo-data holi` and the demo write. Returns (sources.yaml, every file)."""
+    from ingest.synthetic.holi import TABLES
+
+    paths = write_holi_world(sources_dir, customers, seed, end, messy=True, truth_dir=truth_dir)
+    return write_sources_yaml(sources_dir, {t: paths[t] for t in TABLES}), paths
+
+
 def count_rows(path: Path) -> int:
     """Data rows of a Parquet file (from its footer) or a CSV file with a header line."""
     path = Path(path)

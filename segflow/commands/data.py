@@ -36,17 +36,14 @@ def holi(
     Sources (orders.csv, the rest Parquet, and sources.yaml) go to <home>/sources, ground
     truth to <home>/truth. Then run `segflow ingest` to build the canonical tables.
     """
-    from ingest.synthetic.holi import TABLES
-    from ingest.synthetic.writer import write_holi_world, write_sources_yaml
+    from ingest.synthetic.writer import write_holi_sources
     from segflow.settings import get_settings
     from segflow.timeutil import parse_as_of
 
     settings = get_settings()
     started = time.perf_counter()
-    paths = write_holi_world(settings.sources_dir, customers, seed,
-                             parse_as_of(end) if end else None, messy=True,
-                             truth_dir=settings.truth_dir)
-    sources = write_sources_yaml(settings.sources_dir, {t: paths[t] for t in TABLES})
+    sources, paths = write_holi_sources(settings.sources_dir, settings.truth_dir, customers,
+                                        seed, parse_as_of(end) if end else None)
     typer.echo(f"Holi world: {customers:,d} customers, seed {seed} -> {sources}")
     _summary(paths, time.perf_counter() - started)
 
@@ -59,25 +56,12 @@ def accounts(
 
     Sources (and sources.yaml) go to <home>/sources, ground truth to <home>/truth.
     """
-    import inspect
-
-    from ingest.contract import load_contracts
     from ingest.synthetic.accounts import write_accounts_world
-    from ingest.synthetic.writer import write_sources_yaml
     from segflow.settings import get_settings
 
     settings = get_settings()
     folder = settings.sources_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sources.yaml").unlink(missing_ok=True)
     started = time.perf_counter()
-    kwargs = {}
-    if "truth_dir" in inspect.signature(write_accounts_world).parameters:
-        kwargs["truth_dir"] = settings.truth_dir
-    paths = write_accounts_world(folder, n_accounts, seed, **kwargs)
-    if not (folder / "sources.yaml").exists():  # the world may write a richer one itself
-        canonical = set(load_contracts())
-        write_sources_yaml(folder, {t: Path(p) for t, p in paths.items()
-                                    if t in canonical and Path(p).parent == folder})
+    paths = write_accounts_world(folder, n_accounts, seed, truth_dir=settings.truth_dir)
     typer.echo(f"Accounts world: {n_accounts:,d} accounts, seed {seed} -> {folder}")
     _summary({t: Path(p) for t, p in paths.items()}, time.perf_counter() - started)
