@@ -15,9 +15,10 @@ from segflow.settings import Settings
 from segflow.yamlio import LineDict, load_yaml
 
 REVIEW_KEYS = {"band": float, "big_mover_tiers": int, "revenue_limit": float,
-               "revenue_column": str, "reviewers": list, "approval_required": bool}
+               "revenue_column": str, "reviewers": list, "approval_required": bool,
+               "model_reasons_limit": int}
 CONTROLS_KEYS = {"revenue_tolerance": float, "revenue_period_days": int, "revenue_source": str,
-                 "max_growth": float}
+                 "max_growth": float, "recheck_contracts": bool}
 EXPORTS_KEYS = {"cross_channel_suppression": bool, "suppression_events": list,
                 "channels": list}
 CHANNELS = ("email", "sms", "push", "ads")
@@ -48,6 +49,12 @@ class GovernanceConfig:
     def revenue_limit(self) -> float | None:
         value = self.review.get("revenue_limit")
         return None if value is None else float(value)
+
+    @property
+    def model_reasons_limit(self) -> int:
+        from governance.model_reasons import DEFAULT_LIMIT
+
+        return int(self.review.get("model_reasons_limit", DEFAULT_LIMIT))
 
     @property
     def revenue_tolerance(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from governance.revenue import revenue_reconciles
 
@@ -32,45 +33,66 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def contracts_hold(con, canonical: dict, contracts: dict) -> ControlResult:
-    """Canonical tables match their ingest contracts: columns, types, keys, nulls, values."""
+def contracts_hold(con, canonical: dict, contracts: dict, recheck: bool = False
+                   ) -> ControlResult:
+    """Canonical tables match their ingest contracts: columns and types always; keys, nulls
+    and allowed values by one pass over each table, unless ingest's receipt proves the file
+    unchanged since it checked every row (``segflow.receipts``; ``recheck`` forces the pass).
+    """
     import pyarrow.parquet as pq
 
+    from segflow.receipts import proved
+
     problems: list[str] = []
+    by_receipt: list[str] = []
     for table, path in sorted(canonical.items()):
         contract = contracts.get(table)
         if contract is None:
             continue
         schema = pq.read_schema(path)
-        for want in contract.arrow_schema():
-            if want.name not in schema.names:
-                if not contract.column(want.name).optional:
-                    problems.append(f"{table}.{want.name} missing")
-            elif schema.field(want.name).type != want.type:
-                problems.append(f"{table}.{want.name} is {schema.field(want.name).type}, "
-                                f"contract says {want.type}")
-        src = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
-        keys = ", ".join(_q(k) for k in contract.key)
-        dup = con.execute(f"SELECT count(*) - count(DISTINCT ({keys})) FROM {src}").fetchone()[0]
-        if dup:
-            problems.append(f"{table}: {dup} duplicate key(s) on {', '.join(contract.key)}")
-        for col in contract.columns:
-            if col.name not in schema.names:
-                continue
-            checks = []
-            if not col.nullable and not col.identifier:
-                checks.append((f"{_q(col.name)} IS NULL", "null"))
-            if col.allowed:
-                vals = ", ".join("'" + v.replace("'", "''") + "'" for v in col.allowed)
-                checks.append((f"{_q(col.name)} NOT IN ({vals})", "not allowed"))
-            for cond, what in checks:
-                n = con.execute(f"SELECT count(*) FROM {src} WHERE {cond}").fetchone()[0]
-                if n:
-                    problems.append(f"{table}.{col.name}: {n} {what} value(s)")
+        problems += _schema_problems(table, schema, contract)
+        if not recheck and proved(Path(path).parent, table, path):
+            by_receipt.append(table)
+            continue
+        problems += _row_problems(con, table, path, schema, contract)
     return ControlResult(
-        "contracts_hold", not problems, {"tables": sorted(canonical), "problems": problems},
+        "contracts_hold", not problems, {"tables": sorted(canonical), "problems": problems,
+                                         "rows_proved_at_ingest": by_receipt},
         "canonical tables conform to their contracts" if not problems else
         "canonical tables break their contracts: " + "; ".join(problems[:5]))
+
+
+def _schema_problems(table: str, schema, contract) -> list[str]:
+    problems = []
+    for want in contract.arrow_schema():
+        if want.name not in schema.names:
+            if not contract.column(want.name).optional:
+                problems.append(f"{table}.{want.name} missing")
+        elif schema.field(want.name).type != want.type:
+            problems.append(f"{table}.{want.name} is {schema.field(want.name).type}, "
+                            f"contract says {want.type}")
+    return problems
+
+
+def _row_problems(con, table: str, path, schema, contract) -> list[str]:
+    """Duplicate keys, nulls and values outside the allowed list, in one scan of the file."""
+    keys = ", ".join(_q(k) for k in contract.key)
+    checks = [(f"count(*) - count(DISTINCT ({keys}))",
+               f"duplicate key(s) on {', '.join(contract.key)}", table)]
+    for col in contract.columns:
+        if col.name not in schema.names:
+            continue
+        if not col.nullable and not col.identifier:
+            checks.append((f"count(*) FILTER (WHERE {_q(col.name)} IS NULL)", "null value(s)",
+                           f"{table}.{col.name}"))
+        if col.allowed:
+            vals = ", ".join("'" + v.replace("'", "''") + "'" for v in col.allowed)
+            checks.append((f"count(*) FILTER (WHERE {_q(col.name)} NOT IN ({vals}))",
+                           "not allowed value(s)", f"{table}.{col.name}"))
+    src = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
+    counts = con.execute(f"SELECT {', '.join(c for c, _, _ in checks)} FROM {src}").fetchone()
+    return [f"{where}: {n} {what}" for (_, what, where), n in zip(checks, counts, strict=True)
+            if n]
 
 
 def accounted_once(con, exclusive: bool) -> ControlResult:

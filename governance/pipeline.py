@@ -52,7 +52,8 @@ def movement_for(settings: Settings, run_id: str, previous: str | None = None,
             return movement_for(settings, run_id, previous, own)
     con.execute("SET TimeZone = 'UTC'")
     register_views(settings, con, run_id, previous)
-    return compute_movement(settings, con, ctx.rules, run_id, previous, _titles(con, ctx))
+    return compute_movement(settings, con, ctx.rules, run_id, previous, _titles(con, ctx),
+                            ctx.config.model_reasons_limit)
 
 
 def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> list:
@@ -64,7 +65,8 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
     cfg = ctx.config
     bounds = {s.name: tuple(s.expected_size) for s in cfg.cohorts if s.expected_size}
     results = [
-        c.contracts_hold(con, canonical, load_contracts()),
+        c.contracts_hold(con, canonical, load_contracts(),
+                         bool(cfg.controls.get("recheck_contracts", False))),
         c.accounted_once(con, cfg.exclusive),
         c.revenue_reconciles(con, canonical, datetime.fromisoformat(ctx.run.as_of),
                              cfg.revenue_period_days, cfg.revenue_tolerance,
@@ -106,6 +108,7 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
                                                for r in result.controls}, run_id=run_id)
     audit.append(settings, actor, "movement", {"previous_run_id": result.previous_run_id,
                                                **result.movement.counts,
+                                               "model_reasons": result.movement.model_reasons,
                                                "exceptions": result.exceptions}, run_id=run_id)
     ctx.run.status = "blocked" if result.blocked else "governed"
     save_run(settings, ctx.run)

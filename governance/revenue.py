@@ -26,21 +26,23 @@ def revenue_reconciles(con, canonical: dict, as_of: datetime, days: int, toleran
                              f"cannot reconcile: canonical table(s) {', '.join(missing)} "
                              "missing")
     lo, hi = (f"TIMESTAMPTZ '{t.isoformat()}'" for t in (start, as_of))
+    # The period's rows are kept as temp tables: four queries read them, and re-reading the
+    # Parquet each time cost a scan of every order and invoice per query.
     # B2B: invoices are raised on child accounts, tiers are decided on their top parent
     owner, join = "b.account_id", ""
     if "account_hierarchy" in canonical:
         owner = "coalesce(h.top_account_id, b.account_id)"
         join = (f"LEFT JOIN {_src(canonical['account_hierarchy'])} h "
                 "ON h.account_id = b.account_id")
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW billing_p AS SELECT {owner} AS entity_id,
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE billing_p AS SELECT {owner} AS entity_id,
         b.revenue FROM {_src(canonical['billing'])} b {join}
         WHERE b.invoice_date >= {lo} AND b.invoice_date < {hi}""")
     if source == "orders":
-        con.execute(f"""CREATE OR REPLACE TEMP VIEW revenue_p AS SELECT customer_id AS
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE revenue_p AS SELECT customer_id AS
             entity_id, amount_inr AS revenue FROM {_src(canonical['orders'])}
             WHERE status = 'completed' AND order_ts >= {lo} AND order_ts < {hi}""")
     else:
-        con.execute("CREATE OR REPLACE TEMP VIEW revenue_p AS SELECT * FROM billing_p")
+        con.execute("CREATE OR REPLACE TEMP TABLE revenue_p AS SELECT * FROM billing_p")
     rows = con.execute("""SELECT coalesce(m.cohort, '(' || m.status || ')') AS segment,
           sum(r.revenue) FROM revenue_p r JOIN (SELECT DISTINCT ON (entity_id) * FROM m_cur
           ORDER BY entity_id, priority NULLS LAST) m USING (entity_id)

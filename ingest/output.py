@@ -79,6 +79,10 @@ class StagedWriter:
                 rows += batch.num_rows
         return rows
 
+    def staged(self, path: Path) -> Path | None:
+        """Where ``path`` is being written until commit (renaming keeps size and mtime)."""
+        return next((tmp for tmp, final in self._pending if final == path), None)
+
     def json(self, data: dict, path: Path) -> None:
         self._tmp(path).write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
 

@@ -38,6 +38,10 @@ DERIVED = {("orders", "amount_inr"): "amount * (SELECT rate FROM fx_rates f "
                                      "WHERE f.currency = checked.currency)"}
 
 
+# what every accepted row passed (ingest.checks), so the control need not prove it again
+RECEIPT_CHECKS = ["types", "key_unique", "not_null", "allowed_values", "foreign_keys"]
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -158,6 +162,23 @@ def _hierarchy(con, writer, settings: Settings) -> None:
     writer.parquet(tree, settings.canonical_dir / "account_hierarchy.parquet")
 
 
+def _write_receipts(report: IngestReport, writer, settings: Settings) -> None:
+    """What this ingest proved about each canonical file, for the contracts control
+    (``segflow.receipts``); tables not ingested this time keep their earlier receipts."""
+    import json
+
+    from segflow.receipts import receipt, receipts_path
+
+    target = receipts_path(settings.canonical_dir)
+    receipts = json.loads(target.read_text()) if target.exists() else {}
+    for table, tr in report.tables.items():
+        staged = writer.staged(settings.canonical_dir / f"{table}.parquet")
+        if staged is not None:
+            receipts[table] = {**receipt(staged, tr.written, RECEIPT_CHECKS),
+                               "file": f"{table}.parquet"}
+    writer.json(receipts, target)
+
+
 def _connect(spill_dir: Path):
     """An in-memory DuckDB that spills to ``spill_dir`` rather than exhausting memory."""
     import duckdb
@@ -198,6 +219,7 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None) -> IngestRe
         if "accounts" in present:
             _hierarchy(con, writer, settings)
         report.outputs = {str(p.relative_to(settings.home)): str(p) for p in writer.targets}
+        _write_receipts(report, writer, settings)
         writer.json(report.to_dict(), settings.quarantine_dir / "report.json")
         writer.commit()
     finally:
