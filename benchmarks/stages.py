@@ -80,9 +80,9 @@ def _refresh(settings, as_of, phases: dict) -> str:
     import scoring.score
 
     with phases_of([(scoring.refresh, "resolve_campaign", "resolve campaign"),
-                    (scoring.score, "champions", "load champion models"),
-                    (scoring.score, "load_features", "retrieval"),
-                    (scoring.score, "apply_models", "scoring"),
+                    (scoring.score, "champions", "(of which load champion models)"),
+                    (scoring.refresh, "score_to_file", "retrieval + scoring, streamed"),
+                    (scoring.score, "score_batch", "(of which model predictions)"),
                     (scoring.refresh, "evaluate_memberships", "segment evaluation"),
                     (scoring.refresh, "append_memberships", "store memberships")], phases):
         return scoring.refresh.refresh_campaign(settings, CAMPAIGN, as_of).run_id
@@ -172,7 +172,8 @@ def refresh(settings, customers: int) -> dict:
     with Stopwatch() as sw:
         run_id = _refresh(settings, AS_OF, phases)
     _save_run(settings, "current", run_id)
-    phases["run record + files"] = sw.seconds - sum(phases.values())
+    phases["run record + files"] = sw.seconds - sum(v for k, v in phases.items()
+                                                    if not k.startswith("(of which"))
     return {"seconds": sw.seconds, "phases": phases, "info": {"run_id": run_id}}
 
 

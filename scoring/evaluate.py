@@ -131,13 +131,21 @@ def _first_name(items: list[tuple[int, Bound]], params: dict[str, Any], tag: str
 
 
 def evaluate_memberships(frame, resolved: Resolved, run_id: str | None = None):
-    """Memberships (Arrow, columns as in docs/architecture.md) of ``frame`` for a campaign."""
+    """Memberships (Arrow, columns as in docs/architecture.md) of ``frame`` for a campaign;
+    ``frame`` is an Arrow table or the path of a scored Parquet file (read by DuckDB, so a
+    10M-row frame need not be in memory)."""
+    from pathlib import Path
+
     import pyarrow as pa
 
     params: dict[str, Any] = {"run_id": run_id}
     sql = memberships_sql(resolved, params)
     with duck() as con:
-        con.register("frame", frame)
+        if isinstance(frame, (str, Path)):
+            con.execute("CREATE VIEW frame AS SELECT * FROM read_parquet("
+                        + "'" + str(frame).replace("'", "''") + "')")
+        else:
+            con.register("frame", frame)
         con.register("specs", specs_table(resolved))
         table = con.sql(sql, params=params).to_arrow_table()
     return table.select(list(MEMBERSHIP_COLUMNS)).cast(pa.schema([

@@ -12,7 +12,7 @@ from typing import Any
 
 from scoring.evaluate import evaluate_memberships
 from scoring.resolve import Resolved, resolve_campaign
-from scoring.score import score
+from scoring.score import score_to_file
 from segflow.runstore import RunRecord, create_run, file_sha256, run_dir, save_run
 from segflow.settings import Settings
 from segflow.timeutil import parse_as_of
@@ -53,23 +53,31 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
     before they are written (governance applies reviewers' overrides this way), so scoring
     never imports a later stage.
     """
+    import os
+    import uuid
+
     import pyarrow.parquet as pq
 
     resolved = resolve_campaign(settings, campaign, overrides)
     when = run_as_of(resolved, as_of)
-    scored = score(settings, resolved, when, features=features)
-    inputs = campaign_inputs(resolved, overrides)
-    inputs.update(model_versions=scored.model_versions, warnings=scored.warnings)
-    record = create_run(settings, campaign, when, inputs)
-    folder = run_dir(settings, record.run_id)
-    pq.write_table(scored.frame, folder / "features.parquet")
-    memberships = evaluate_memberships(scored.frame, resolved, record.run_id)
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    staged = settings.runs_dir / f".scoring-{uuid.uuid4().hex}.parquet"
+    try:
+        scored = score_to_file(settings, resolved, when, staged, features=features)
+        inputs = campaign_inputs(resolved, overrides)
+        inputs.update(model_versions=scored.model_versions, warnings=scored.warnings)
+        record = create_run(settings, campaign, when, inputs)
+        folder = run_dir(settings, record.run_id)
+        os.replace(staged, folder / "features.parquet")
+    finally:
+        staged.unlink(missing_ok=True)
+    memberships = evaluate_memberships(folder / "features.parquet", resolved, record.run_id)
     if adjust is not None:
         memberships = adjust(memberships, record)
     pq.write_table(memberships, folder / "memberships.parquet")
     append_memberships(settings, memberships)
     record.inputs["data_snapshot"] = {"features_sha256": file_sha256(folder / "features.parquet"),
-                                      "rows": scored.frame.num_rows}
+                                      "rows": scored.rows}
     record.inputs["run_key"] = run_key(record)
     record.status = "scored"
     save_run(settings, record)

@@ -7,6 +7,7 @@ a campaign that reads one of its score columns fails, naming the column and the 
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from scoring.columns import model_of_column
@@ -23,6 +24,7 @@ class Scored:
     frame: object  # pyarrow.Table: <entity>_id, event_timestamp, features, scores
     model_versions: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    rows: int | None = None  # score_to_file: rows written (frame is None there)
 
 
 def load_features(settings: Settings, entity: str, as_of):
@@ -47,39 +49,50 @@ def champions(settings: Settings, entity: str) -> tuple[list, list[str]]:
 BATCH_ROWS = 500_000  # rows converted to pandas at a time; bounds scoring memory at 10M
 
 
-def apply_models(frame, models: list) -> tuple[object, dict[str, str]]:
-    """Add (or replace) each champion's output columns.
-
-    Predictions are vectorised per batch of BATCH_ROWS rows, and each batch converts only
-    the columns its models read: a whole 10M-row frame in pandas (strings as Python
-    objects) took more memory than the machine has.
-    """
-    import pyarrow as pa
-
+def usable_models(columns: list[str], models: list) -> list:
+    """The models whose features are all in ``columns`` (others warned about, skipped)."""
     usable = []
     for model in models:
-        missing = [f for f in model.features if f not in frame.column_names]
+        missing = [f for f in model.features if f not in columns]
         if missing:
             log.warning("model '%s' needs %s, absent from the feature frame: its scores are "
                         "not added", model.name, ", ".join(missing))
             continue
         usable.append(model)
+    return usable
+
+
+def score_batch(table, usable: list):
+    """``table`` with each model's output columns added (or replaced), predicted in one
+    vectorised call per model over only the columns the models read: converting a whole
+    10M-row frame to pandas (strings as Python objects) took more memory than the machine
+    has, so callers pass at most BATCH_ROWS rows."""
+    import pyarrow as pa
+
+    if not usable:
+        return table
+    needed = list(dict.fromkeys(f for m in usable for f in m.features))
+    pdf = table.select(needed).to_pandas()
+    for model in usable:
+        out = model.predict(pdf)
+        for col in model.outputs:
+            values = pa.array(out[col].to_numpy(), from_pandas=True)
+            idx = table.schema.get_field_index(col)
+            table = (table.set_column(idx, col, values) if idx >= 0
+                     else table.append_column(col, values))
+    return table
+
+
+def apply_models(frame, models: list) -> tuple[object, dict[str, str]]:
+    """Add (or replace) each champion's output columns, BATCH_ROWS rows at a time."""
+    import pyarrow as pa
+
+    usable = usable_models(frame.column_names, models)
     if not usable:
         return frame, {}
-    needed = list(dict.fromkeys(f for m in usable for f in m.features))
-    outputs: dict[str, list] = {col: [] for m in usable for col in m.outputs}
-    for start in range(0, max(frame.num_rows, 1), BATCH_ROWS):  # an empty frame: one batch
-        pdf = frame.select(needed).slice(start, BATCH_ROWS).to_pandas()
-        for model in usable:
-            out = model.predict(pdf)
-            for col in model.outputs:
-                outputs[col].append(pa.array(out[col].to_numpy(), from_pandas=True))
-    for col, chunks in outputs.items():
-        values = pa.chunked_array(chunks)
-        idx = frame.schema.get_field_index(col)
-        frame = (frame.set_column(idx, col, values) if idx >= 0
-                 else frame.append_column(col, values))
-    return frame, {m.name: str(m.version) for m in usable}
+    parts = [score_batch(frame.slice(start, BATCH_ROWS), usable)
+             for start in range(0, max(frame.num_rows, 1), BATCH_ROWS)]  # empty: one batch
+    return pa.concat_tables(parts), {m.name: str(m.version) for m in usable}
 
 
 def note_texts(settings: Settings, frame, as_of):
@@ -109,28 +122,84 @@ def note_texts(settings: Settings, frame, as_of):
         con.close()
 
 
-def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Scored:
-    """Features (retrieved, or the given table) scored by every champion of the entity."""
-    entity = resolved.campaign.entity
-    frame = load_features(settings, entity, as_of) if features is None else features
+def _models(settings: Settings, entity: str) -> tuple[list, list[str]]:
+    """The entity's champions and the warnings a run records about missing ones."""
     models, warnings = champions(settings, entity)
     owners = model_of_column(settings)
     configured = {owners[c] for c in owners} - {m.name for m in models}
     warnings += [f"model '{name}' has no champion: its scores are not added" for name in
                  sorted(configured) if _entity_of(settings, name) == entity]
-    texts = note_texts(settings, frame, as_of) if any(
+    return models, warnings
+
+
+def _scored(settings: Settings, table, models: list, as_of):
+    """One frame (or batch) scored: the notes model's text joined in first, then dropped."""
+    texts = note_texts(settings, table, as_of) if any(
         "text" in m.features for m in models) else None
-    scored, versions = apply_models(frame if texts is None else texts, models)
-    frame = scored.drop_columns(["text"]) if texts is not None else scored
+    scored, versions = apply_models(table if texts is None else texts, models)
+    return (scored.drop_columns(["text"]) if texts is not None else scored), versions
+
+
+def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Scored:
+    """Features (retrieved, or the given table) scored by every champion of the entity."""
+    entity = resolved.campaign.entity
+    frame = load_features(settings, entity, as_of) if features is None else features
+    models, warnings = _models(settings, entity)
+    frame, versions = _scored(settings, frame, models, as_of)
     for w in warnings:
         log.warning(w)
-    require_columns(settings, frame, resolved)
+    require_columns(settings, frame.column_names, resolved)
     return Scored(frame, versions, warnings)
 
 
-def require_columns(settings: Settings, frame, resolved: Resolved) -> None:
+def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
+                  features=None) -> Scored:
+    """``score`` streamed: features batch by batch from the point-in-time join (or the given
+    table), each batch scored and appended to the Parquet file ``path``. Python never holds
+    more than a batch, so 10M customers score in flat memory. ``Scored.frame`` is None;
+    ``Scored.rows`` counts what was written."""
+    import pyarrow.parquet as pq
+
+    from segflow.featurestore.retrieval import features_reader
+
+    entity = resolved.campaign.entity
+    models, warnings = _models(settings, entity)
+    versions: dict[str, str] = {}
+    rows, writer = 0, None
+    source = (features_reader(settings, entity, as_of, BATCH_ROWS) if features is None
+              else nullcontext(features.to_reader(BATCH_ROWS)))
+    try:
+        with source as reader:
+            for batch in _batches(reader):
+                scored, versions = _scored(settings, batch, models, as_of)
+                writer = writer or pq.ParquetWriter(path, scored.schema)
+                writer.write_table(scored)
+                rows += scored.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    for w in warnings:
+        log.warning(w)
+    require_columns(settings, pq.read_schema(path).names, resolved)
+    return Scored(None, versions, warnings, rows=rows)
+
+
+def _batches(reader):
+    """The reader's batches as tables; an empty stream gives one empty table, so a run with
+    no entities still writes a file with the full schema."""
+    import pyarrow as pa
+
+    empty = True
+    for batch in reader:
+        empty = False
+        yield pa.Table.from_batches([batch])
+    if empty:
+        yield reader.schema.empty_table()
+
+
+def require_columns(settings: Settings, columns: list[str], resolved: Resolved) -> None:
     """Every column the campaign reads is in the frame, else say which model or view."""
-    have = set(frame.column_names)
+    have = set(columns)
     owners = model_of_column(settings)
     missing: dict[str, set[str]] = {}
     for b in (*resolved.cohorts, *resolved.suppressions):

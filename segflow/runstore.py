@@ -37,7 +37,12 @@ class RunRecord:
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """Hashed in 8 MB reads: a 10M-customer feature file is gigabytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def git_commit(path: Path) -> str | None:

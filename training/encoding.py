@@ -14,6 +14,16 @@ import pandas as pd
 from segflow.errors import SegflowError
 
 
+def float_column(series: pd.Series) -> np.ndarray:
+    """A numeric or boolean column as float64 with NaN for missing. Plain NumPy columns are
+    cast directly: going through pandas' nullable Float64 cost 4 s per million rows across
+    the Holi models' 34 features, most of the scoring time."""
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
+        return series.to_numpy(dtype=float)
+    return pd.to_numeric(series.astype("Float64"), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan)
+
+
 class FeatureEncoder:
     """Numbers and booleans become float; strings become a pandas category with the
     categories seen at fit time (LightGBM splits on them natively); timestamps are refused
@@ -41,8 +51,7 @@ class FeatureEncoder:
                 values = frame[col].astype("string").astype(object)
                 out[col] = pd.Categorical(values, categories=self.categories[col])
             else:
-                out[col] = pd.to_numeric(frame[col].astype("Float64"), errors="coerce").astype(
-                    float)
+                out[col] = float_column(frame[col])
         return pd.DataFrame(out, index=frame.index)
 
     def numeric_matrix(self, frame: pd.DataFrame) -> np.ndarray:

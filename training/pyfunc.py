@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from segflow.errors import SegflowError
+from training.encoding import float_column
 
 
 def signature_frame(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -22,7 +23,7 @@ def signature_frame(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     for col in features:
         series = frame[col]
         if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-            out[col] = pd.to_numeric(series.astype("Float64"), errors="coerce").astype(float)
+            out[col] = float_column(series)
         else:
             out[col] = series.astype("string").astype(object).where(series.notna(), None)
     return pd.DataFrame(out, index=frame.index)

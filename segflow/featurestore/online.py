@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from segflow.errors import SegflowError
 from segflow.featurestore.repo import load_repo
-from segflow.featurestore.retrieval import TS, get_features, resolve
+from segflow.featurestore.retrieval import TS, features_reader, resolve
 from segflow.settings import Settings
 
 
@@ -38,21 +38,23 @@ def load_online(settings: Settings, as_of=None) -> dict:
 
     con = duckdb.connect(str(tmp), config={"memory_limit": memory_limit(0.3)})
     try:
+        con.execute("SET TimeZone = 'UTC'")  # as_of comes back as a UTC datetime
         con.execute("CREATE TABLE online_meta (entity VARCHAR, as_of TIMESTAMPTZ, "
                     "loaded_at TIMESTAMPTZ, row_count BIGINT)")
         for entity in repo.entities:
             if not resolve(repo, entity):
                 continue
             started = time.perf_counter()
-            frame = get_features(settings, entity, as_of=as_of, repo=repo)
-            con.register("frame", frame)
-            con.execute(f"CREATE TABLE {entity} AS SELECT * FROM frame")
+            with features_reader(settings, entity, as_of=as_of, repo=repo) as reader:
+                con.register("frame", reader)  # streamed: never the whole frame in Python
+                con.execute(f"CREATE TABLE {entity} AS SELECT * FROM frame")
+                con.unregister("frame")
             con.execute(f"ALTER TABLE {entity} ADD PRIMARY KEY ({repo.join_key(entity)})")
-            con.unregister("frame")
-            loaded_as_of = frame[TS][0].as_py() if frame.num_rows else None
+            rows, loaded_as_of = con.execute(f"SELECT count(*), min({TS}) FROM {entity}"
+                                             ).fetchone()
             con.execute("INSERT INTO online_meta VALUES (?, ?, ?, ?)",
-                        [entity, loaded_as_of, datetime.now(UTC), frame.num_rows])
-            report[entity] = {"rows": frame.num_rows, "as_of": loaded_as_of,
+                        [entity, loaded_as_of, datetime.now(UTC), rows])
+            report[entity] = {"rows": rows, "as_of": loaded_as_of,
                               "seconds": round(time.perf_counter() - started, 3)}
     finally:
         con.close()

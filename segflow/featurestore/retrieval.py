@@ -9,6 +9,8 @@ Parquet sources, so 10M entity rows never pass through Python.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import pyarrow as pa
@@ -116,6 +118,24 @@ def get_features(settings: Settings, entity: str, as_of=None, entity_df=None, fe
     """Point-in-time features: one row per entity row, columns key, event_timestamp, any
     other entity_df columns, then the features. entity_df None: every entity of the latest
     snapshot at ``as_of`` (default: the latest built), stamped ``as_of``."""
+    with _joined(settings, entity, as_of, entity_df, features, service, repo) as relation:
+        return relation.to_arrow_table()
+
+
+@contextmanager
+def features_reader(settings: Settings, entity: str, as_of=None, batch_rows: int = 500_000,
+                    repo: Repo | None = None) -> Iterator[pa.RecordBatchReader]:
+    """Every entity's features as of ``as_of`` as a stream of batches in key order, for
+    callers that write them on (scoring, the online store): at 10M customers the whole frame
+    held in Python on top of DuckDB's join memory passed the machine's 24 GB."""
+    with _joined(settings, entity, as_of, None, None, None, repo, by_key=True) as relation:
+        yield relation.to_arrow_reader(batch_rows)
+
+
+@contextmanager
+def _joined(settings: Settings, entity: str, as_of, entity_df, features, service,
+            repo: Repo | None, by_key: bool = False):
+    """The point-in-time join as a DuckDB relation, its connection open while in use."""
     repo = repo or load_repo(settings)
     key = repo.join_key(entity)
     groups = resolve(repo, entity, features, service)
@@ -128,12 +148,12 @@ def get_features(settings: Settings, entity: str, as_of=None, entity_df=None, fe
                                         parse_as_of(as_of) if as_of is not None else None)
         else:
             entities = _entity_table(entity_df, key)
-        return _join(con, entities, groups, key)
+        yield _join(con, entities, groups, key, order=key if by_key else "__row")
     finally:
         con.close()
 
 
-def _join(con, entities: pa.Table, groups, key: str) -> pa.Table:
+def _join(con, entities: pa.Table, groups, key: str, order: str = "__row"):
     con.register("entity_input", entities)
     con.execute("CREATE TEMP TABLE e AS SELECT *, row_number() OVER () AS __row "
                 "FROM entity_input")
@@ -155,6 +175,6 @@ def _join(con, entities: pa.Table, groups, key: str) -> pa.Table:
         raise SegflowError("the same feature name is requested from two views")
     cols = ", ".join(f'e."{c}"' for c in entities.column_names)
     sql = (f"SELECT {cols}{', ' if selects else ''}{', '.join(selects)} FROM e "
-           f"{' '.join(joins)} ORDER BY e.__row")
+           f"{' '.join(joins)} ORDER BY e.{order}")
     used = {k: v for k, v in params.items() if f"${k}" in sql}
-    return con.sql(sql, params=used).to_arrow_table()
+    return con.sql(sql, params=used)
