@@ -25,6 +25,7 @@ class Movement:
     counts: dict = field(default_factory=dict)  # entered, exited, moved, stayed
     summary: list[str] = field(default_factory=list)  # one sentence per cohort
     files: dict = field(default_factory=dict)
+    model_reasons: dict = field(default_factory=dict)  # per model: score movers, explained
 
 
 def _sides(con, view: str) -> str:
@@ -113,16 +114,22 @@ def register_views(settings: Settings, con, run_id: str, prev_id: str | None) ->
 
 
 def compute_movement(settings: Settings, con, rules: dict[str, CohortRule], run_id: str,
-                     prev_id: str | None, titles: dict[str, str]) -> Movement:
-    """Movement of ``run_id`` against ``prev_id`` over views made by ``register_views``."""
+                     prev_id: str | None, titles: dict[str, str],
+                     reasons_limit: int | None = None) -> Movement:
+    """Movement of ``run_id`` against ``prev_id`` over views made by ``register_views``;
+    model reasons for at most ``reasons_limit`` score movers per model."""
     movement_table(con, rules, run_id, prev_id)
-    from governance.model_reasons import add_model_reasons
+    from governance.model_reasons import DEFAULT_LIMIT, add_model_reasons
     from segflow.runstore import load_run
 
-    add_model_reasons(settings, con, load_run(settings, run_id).inputs.get("entity", "customer"))
+    inputs = load_run(settings, run_id).inputs
+    explained = add_model_reasons(settings, con, inputs.get("entity", "customer"),
+                                  inputs.get("model_versions") or {},
+                                  DEFAULT_LIMIT if reasons_limit is None else reasons_limit)
     counts = dict(con.execute("SELECT movement, count(*) FROM movement GROUP BY 1").fetchall())
     result = Movement(run_id, prev_id, {k: counts.get(k, 0) for k in
                                         ("entered", "exited", "moved", "stayed")})
+    result.model_reasons = explained
     result.summary = summarise(con, titles)
     result.files = write_movement(settings, con, run_id)
     return result

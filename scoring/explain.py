@@ -67,8 +67,10 @@ def pick_run(settings: Settings, campaign: str, run_id: str | None):
 
 
 def explain_entity(settings: Settings, resolved: Resolved, entity_id: str, frame,
-                   membership_rows: list[dict], top_k: int = 3) -> dict:
-    """Everything ``segflow explain`` prints, as data (frame = the run's scored frame)."""
+                   membership_rows: list[dict], top_k: int = 3,
+                   model_versions: dict[str, str] | None = None) -> dict:
+    """Everything ``segflow explain`` prints, as data (frame = the run's scored frame;
+    ``model_versions`` = the run's, so contributions come from the models that scored it)."""
     import pyarrow as pa
 
     key = f"{resolved.campaign.entity}_id"
@@ -89,7 +91,7 @@ def explain_entity(settings: Settings, resolved: Resolved, entity_id: str, frame
     return {"campaign": resolved.campaign.name, "entity_id": entity_id,
             "cohorts": cohorts, "suppressions": sups, "memberships": membership_rows,
             "why": reasons(resolved, cohorts, sups, membership_rows),
-            "contributions": contributions(settings, resolved, one, top_k)}
+            "contributions": contributions(settings, resolved, one, top_k, model_versions)}
 
 
 def reasons(resolved: Resolved, cohorts: list[dict], sups: list[dict],
@@ -120,7 +122,7 @@ def reasons(resolved: Resolved, cohorts: list[dict], sups: list[dict],
 
 
 def contributions(settings: Settings, resolved: Resolved, one_row,
-                  top_k: int) -> dict[str, list]:
+                  top_k: int, versions: dict[str, str] | None = None) -> dict[str, list]:
     """Top model contributions for each score a matched or tested cohort thresholds on."""
     owners = model_of_column(settings)
     scores = {col for b in resolved.cohorts for col in
@@ -130,7 +132,8 @@ def contributions(settings: Settings, resolved: Resolved, one_row,
         return {}
     try:
         from training.champion import load_champions
-        models = {m.name: m for m in load_champions(settings, resolved.campaign.entity)}
+        models = {m.name: m for m in load_champions(settings, resolved.campaign.entity,
+                                                    versions)}
     except ImportError:
         return {col: [] for col in scores}
     out = {}

@@ -37,21 +37,28 @@ class Champion:
         return self.model.contributions(signature_frame(frame, self.features), top_k)
 
 
-def load_champions(settings: Settings, entity: str) -> list[Champion]:
-    """Champions of every configured model of ``entity``, in config order."""
+def load_champions(settings: Settings, entity: str,
+                   versions: dict[str, str] | None = None) -> list[Champion]:
+    """Champions of every configured model of ``entity``, in config order. ``versions``
+    (a run's ``model_versions``) loads exactly those versions instead: explaining a past
+    run must use the models that scored it, not whatever is champion today."""
     import mlflow.pyfunc
 
     client = tracking.configure(settings)
     champions = []
     for cfg in load_model_configs(settings.models_config_dir):
-        if cfg.entity != entity:
+        if cfg.entity != entity or (versions is not None and cfg.name not in versions):
             continue
-        mv = registry.champion_version(client, cfg.name)
-        if mv is None:
-            log.info("model %s has no champion yet; skipped", cfg.name)
-            continue
-        model = mlflow.pyfunc.load_model(f"models:/{cfg.name}@{registry.CHAMPION}")
-        wrapped = model.unwrap_python_model()
+        if versions is not None:
+            mv = client.get_model_version(cfg.name, str(versions[cfg.name]))
+            uri = f"models:/{cfg.name}/{mv.version}"
+        else:
+            mv = registry.champion_version(client, cfg.name)
+            if mv is None:
+                log.info("model %s has no champion yet; skipped", cfg.name)
+                continue
+            uri = f"models:/{cfg.name}@{registry.CHAMPION}"
+        wrapped = mlflow.pyfunc.load_model(uri).unwrap_python_model()
         champions.append(Champion(
             name=cfg.name, version=str(mv.version), kind=wrapped.kind,
             outputs=json.loads(mv.tags.get("outputs") or json.dumps(wrapped.outputs)),

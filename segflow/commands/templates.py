@@ -105,7 +105,8 @@ def explain(
     rows = duckdb.sql("SELECT * FROM memberships WHERE entity_id = $id",
                       params={"id": customer}).to_arrow_table().to_pylist()
     typer.echo(f"run {record.run_id}")
-    typer.echo(explain_text(explain_entity(settings, resolved, customer, frame, rows, top_k)))
+    typer.echo(explain_text(explain_entity(settings, resolved, customer, frame, rows, top_k,
+                                           record.inputs.get("model_versions"))))
 
 
 def register(app: typer.Typer) -> None:

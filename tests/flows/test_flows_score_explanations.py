@@ -65,3 +65,28 @@ def test_explain_prints_top_contributions(two_runs):
     assert result.exit_code == 0, result.output
     block = result.output.split("top contributions to holi_propensity:")[1].splitlines()[1:4]
     assert all(re.match(r"^  \w+ = .+: [+-]\d+\.\d{4}$", line) for line in block), block
+
+
+def test_model_reasons_stop_at_the_limit_and_point_to_explain(two_runs):
+    """Runs last: it governs the run again with a limit of 5, rewriting movement files."""
+    from governance.context import RunContext
+    from governance.movement import compute_movement, register_views
+    from governance.store import last_published_run
+    from segflow.db import connect
+
+    settings, run_id = two_runs
+    ctx = RunContext.of(settings, run_id)
+    previous = last_published_run(settings, "holi_2027", before=run_id)
+    with connect(settings) as con:
+        register_views(settings, con, run_id, previous)
+        result = compute_movement(settings, con, ctx.rules, run_id, previous, {},
+                                  reasons_limit=5)
+        texts = [part for (r,) in con.execute("SELECT model_reasons FROM movement WHERE "
+                                              "model_reasons IS NOT NULL").fetchall()
+                 for part in r.split("; ") if part.startswith("holi_propensity: ")]
+    counts = result.model_reasons["holi_propensity"]
+    assert counts["explained"] == 5 < counts["score_movers"]
+    computed = [t for t in texts if re.match(r"^holi_propensity: \w+=", t)]
+    pointed = [t for t in texts if "(beyond the 5 largest score changes), see segflow explain"
+               in t]
+    assert len(computed) == 5 and len(pointed) == counts["score_movers"] - 5
