@@ -35,13 +35,15 @@ transformation = Transformation(
     sources=("top_accounts", "billing_rollup"),
     sql="""
     WITH lines AS (
-        SELECT top_account_id AS account_id, product_line, sum(revenue) AS revenue
+        SELECT top_account_id AS account_id, product_line,
+               CAST(sum(revenue::DECIMAL(38, 6)) AS DOUBLE) AS revenue
         FROM billing_rollup
         WHERE invoice_date < $as_of AND invoice_date >= $as_of - INTERVAL 12 MONTH
         GROUP BY ALL
     ), mix AS (
         SELECT account_id, count(DISTINCT product_line) AS n,
-               max(revenue) / nullif(sum(revenue), 0) AS share, sum(revenue) AS total
+               max(revenue) / nullif(CAST(sum(revenue::DECIMAL(38, 6)) AS DOUBLE), 0) AS share,
+               CAST(sum(revenue::DECIMAL(38, 6)) AS DOUBLE) AS total
         FROM lines GROUP BY ALL
     )
     SELECT t.account_id, coalesce(m.n, 0) AS product_lines,

@@ -82,7 +82,8 @@ transformation = Transformation(
         WHERE event_ts < $as_of
     ), agg AS (
         SELECT e.customer_id,
-               coalesce(sum(w.weight) FILTER (WHERE e.recent), 0) AS score,
+               CAST(coalesce(sum(w.weight::DECIMAL(38, 6)) FILTER (WHERE e.recent), 0)
+                 AS DOUBLE) AS score,
                count(*) FILTER (WHERE e.recent AND e.channel = 'email'
                                 AND e.event_type = 'open') AS email_opens,
                count(*) FILTER (WHERE e.recent AND e.channel = 'email'

@@ -61,7 +61,8 @@ transformation = Transformation(
     ), agg AS (
         SELECT customer_id, count(*) AS orders,
                count(*) FILTER (WHERE festival IS NOT NULL) AS festival_orders,
-               sum(amount_inr) FILTER (WHERE festival IS NOT NULL) AS festival_spend,
+               CAST(sum(amount_inr::DECIMAL(38, 6)) FILTER (WHERE festival IS NOT NULL) AS DOUBLE)
+                 AS festival_spend,
                bool_or(festival = 'holi') AS holi_buyer
         FROM o GROUP BY customer_id
     )

@@ -54,8 +54,10 @@ transformation = Transformation(
         SELECT customer_id,
                max(order_ts) FILTER (WHERE done) AS last_order_ts,
                count(*) FILTER (WHERE done AND in_year) AS frequency_365d,
-               coalesce(sum(amount_inr) FILTER (WHERE done AND in_year), 0) AS monetary_365d,
-               coalesce(sum(amount_inr) FILTER (WHERE done), 0) AS lifetime_spend,
+               CAST(coalesce(sum(amount_inr::DECIMAL(38, 6)) FILTER (WHERE done AND in_year),
+                             0) AS DOUBLE) AS monetary_365d,
+               CAST(coalesce(sum(amount_inr::DECIMAL(38, 6)) FILTER (WHERE done), 0) AS DOUBLE)
+                 AS lifetime_spend,
                count(*) FILTER (WHERE done) AS lifetime_orders,
                count(*) FILTER (WHERE refunded AND in_year) AS refunds_365d
         FROM o GROUP BY customer_id
