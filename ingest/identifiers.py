@@ -46,6 +46,30 @@ def _phone_sql(alias: str) -> str:
             "ELSE m.e164 END")
 
 
+POOL_ABOVE = 50_000  # distinct phones; below this a process pool costs more than it saves
+
+
+def _e164_chunk(pairs: list[tuple[str, str]]) -> list[str | None]:
+    return [to_e164(p, c) for p, c in pairs]
+
+
+def _map_phones(phones: list, countries: list) -> list:
+    """libphonenumber over every core: it is pure Python at ~20k numbers per second per
+    core, and 10M customers have ~3.5M distinct local-format numbers (3 minutes on one)."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    pairs = list(zip(phones, countries, strict=True))
+    workers = os.cpu_count() or 1
+    if len(pairs) < POOL_ABOVE or workers < 2:
+        return _e164_chunk(pairs)
+    size = -(-len(pairs) // (workers * 4))
+    chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        return [e for part in pool.map(_e164_chunk, chunks) for e in part]
+
+
 def _phone_map(con, table: str) -> pa.Table:
     """(raw phone, country) -> E.164 for the distinct pairs that are not E.164 already."""
     pairs = con.sql(
@@ -53,7 +77,7 @@ def _phone_map(con, table: str) -> pa.Table:
         f"regexp_matches({_STRIPPED.format(a='t')}, '{E164_PATTERN}')"
     ).to_arrow_table()
     phones, countries = pairs["phone"].to_pylist(), pairs["country"].to_pylist()
-    mapped = [to_e164(p, c) for p, c in zip(phones, countries, strict=True)]
+    mapped = _map_phones(phones, countries)
     return pa.table({"phone": pa.array(phones, pa.string()),
                      "country": pa.array(countries, pa.string()),
                      "e164": pa.array(mapped, pa.string())})

@@ -9,11 +9,14 @@ from segflow.settings import Settings
 
 @contextmanager
 def connect(settings: Settings, read_only: bool = False):
-    """Open the workspace database; closed on exit so other processes can open it next."""
+    """Open the workspace database; closed on exit so other processes can open it next.
+    Memory is capped like every other connection (governance joins two 10M-row runs); past
+    the cap DuckDB spills beside the database file."""
     import duckdb
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.database_path), read_only=read_only)
+    con = duckdb.connect(str(settings.database_path), read_only=read_only,
+                         config={"memory_limit": memory_limit(0.4)})
     try:
         yield con
     finally:
