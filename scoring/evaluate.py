@@ -40,15 +40,23 @@ def matches_sql(resolved: Resolved, params: dict[str, Any]) -> str:
         cols.append(f"{bind_predicate(b.tree, b.params, f'x{j}_', params)} AS _x{j}")
     params["salt"] = resolved.campaign.salt
     base = f"SELECT {', '.join(cols)} FROM frame"
-    tops = [_top_sql(i, resolved.cohorts[i], params) for i in ranked]
-    plain = [f"_m{i} AS _c{i}" for i in range(len(resolved.cohorts)) if i not in ranked]
-    return f"SELECT *, {', '.join(tops + plain) or 'true AS _none'} FROM ({base})"
+    if not ranked:
+        plain = [f"_m{i} AS _c{i}" for i in range(len(resolved.cohorts))]
+        return f"SELECT *, {', '.join(plain) or 'true AS _none'} FROM ({base})"
+    ranks = [_rank_sql(i, resolved.cohorts[i], params) for i in ranked]
+    cs = [f"coalesce(_m{i} AND _k{i}, false) AS _c{i}" if i in ranked else f"_m{i} AS _c{i}"
+          for i in range(len(resolved.cohorts))]
+    joins = " ".join(f"LEFT JOIN r{i} USING (entity_id)" for i in ranked)
+    return (f"WITH base AS MATERIALIZED ({base}), {', '.join(ranks)} "
+            f"SELECT base.*, {', '.join(cs)} FROM base {joins}")
 
 
-def _top_sql(i: int, b: Bound, params: dict[str, Any]) -> str:
-    """Cohort i keeps the best top_fraction / top_n of its matches (per split value)."""
+def _rank_sql(i: int, b: Bound, params: dict[str, Any]) -> str:
+    """CTE r<i>: whether each match of cohort i is among its best top_fraction / top_n (per
+    split value). Ranked over the matches' four columns only: a window over the whole wide
+    row (three columns per cohort) cost most of the evaluation at 1M."""
     t = b.template
-    window = f"PARTITION BY _m{i}, _s{i}"
+    window = f"PARTITION BY _s{i}"
     row = f"row_number() OVER ({window} ORDER BY _r{i} DESC NULLS LAST, entity_id)"
     if t.top_n is not None:
         params[f"top{i}"] = _value(t.top_n, b.params)
@@ -56,7 +64,8 @@ def _top_sql(i: int, b: Bound, params: dict[str, Any]) -> str:
     else:
         params[f"top{i}"] = float(_value(t.top_fraction, b.params))
         limit = f"ceil($top{i} * count(*) OVER ({window}))"
-    return f"(_m{i} AND {row} <= {limit}) AS _c{i}"
+    return (f"r{i} AS (SELECT entity_id, {row} <= {limit} AS _k{i} FROM base "
+            f"WHERE _m{i})")
 
 
 def _value(setting, values: dict[str, Any]):
@@ -87,15 +96,22 @@ def memberships_sql(resolved: Resolved, params: dict[str, Any]) -> str:
                           for j, _ in some) or "[]::VARCHAR[]"
     for j, b in some:
         params[f"bc{j}"] = list(b.channels)
-    keep = "_hits[1:1]" if c.exclusive else "_hits"
     params.update(campaign=c.name, holdout=float(c.holdout_fraction))
+    if c.exclusive:  # the first match in priority order: a CASE, not a list per row
+        first = " ".join(f"WHEN _c{i} THEN struct_pack(i := {i}, ok := true, s := _s{i}, "
+                         f"v := _v{i})" for i in range(len(resolved.cohorts)))
+        chosen = f"CASE {first} END AS hit" if first else "NULL AS hit"
+        unit = "SELECT * FROM h"
+    else:
+        chosen = f"list_filter([{hits}], lambda x: x.ok) AS _hits"
+        unit = ("SELECT * EXCLUDE (_hits), unnest(CASE WHEN len(_hits) = 0 THEN [NULL] "
+                "ELSE _hits END) AS hit FROM h")
     return f"""
 WITH m AS ({matches_sql(resolved, params)}),
 h AS (SELECT entity_id, _u, {_first_name(every, params, "sa")} AS _sup_all,
              {_first_name(some, params, "sc")} AS _sup_chan, {blocked} AS _blocked,
-             list_filter([{hits}], lambda x: x.ok) AS _hits FROM m),
-u AS (SELECT * EXCLUDE (_hits),
-             unnest(CASE WHEN len(_hits) = 0 THEN [NULL] ELSE {keep} END) AS hit FROM h),
+             {chosen} FROM m),
+u AS ({unit}),
 j AS (SELECT h.*, s.cohort AS _base, s.template, s.priority,
              list_filter(s.channels, lambda ch: NOT list_contains(_blocked, ch)) AS _left,
              len(s.channels) AS _nchan
