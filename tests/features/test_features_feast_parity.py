@@ -68,7 +68,26 @@ def test_get_features_equals_feast_historical_retrieval(ws, entity, ids):
     assert ours[columns[2]].notna().any() and ours[columns[2]].isna().any()
 
 
-def test_ties_on_event_timestamp_go_to_the_latest_created(ws, tmp_path):
+@pytest.mark.parametrize("days", [-45, -10, 0, 20, 500])
+@pytest.mark.parametrize("entity, ids", [("customer", ["c1", "c2", "c3", "c4", "c5", "zz"]),
+                                         ("account", ["A", "A1", "B", "nope"])])
+def test_one_time_for_every_row_equals_feast(ws, entity, ids, days):
+    """Every entity at the same time, as a whole-population retrieval asks: what Feast
+    returns, before any snapshot, between, at, after and past the ttl."""
+    repo = load_repo(ws)
+    key = repo.join_key(entity)
+    entity_df = pd.DataFrame({key: ids, "event_timestamp": [AS_OF + timedelta(days=days)]
+                              * len(ids)})
+    refs = [f"{v.name}:{f}" for v in repo.views_of(entity) for f in v.features]
+    ours = get_features(ws, entity, entity_df=entity_df, features=refs, repo=repo).to_pandas()
+    theirs = feature_store(ws).get_historical_features(entity_df=entity_df,
+                                                       features=refs).to_df()
+    columns = [key, "event_timestamp", *(r.split(":")[1] for r in refs)]
+    assert _rows(ours, columns, key) == _rows(theirs, columns, key)
+
+
+@pytest.mark.parametrize("one_time", [False, True])
+def test_ties_on_event_timestamp_go_to_the_latest_created(ws, tmp_path, one_time):
     """A source written outside the builder may repeat (key, ts); both engines pick the row
     created last."""
     from dataclasses import replace
@@ -86,6 +105,8 @@ def test_ties_on_event_timestamp_go_to_the_latest_created(ws, tmp_path):
     doubled = pa.concat_tables([table, bumped.cast(table.schema)]).replace_schema_metadata(None)
     pq.write_table(doubled, path)  # without the builder's one-row-per-(key, ts) flag
     entity_df = _entity_df("customer_id", ["c1", "c2"])
+    if one_time:
+        entity_df = entity_df[entity_df["event_timestamp"] == AS_OF]
     refs = ["customer_rfm:lifetime_orders", "customer_rfm:recency_days"]
     ours = get_features(other, "customer", entity_df=entity_df, features=refs).to_pandas()
     theirs = feature_store(other).get_historical_features(entity_df=entity_df,
