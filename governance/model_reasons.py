@@ -19,12 +19,14 @@ DEFAULT_LIMIT = 20_000
 
 
 def _score_movers(con, outputs: list[str], limit: int) -> tuple[list[str], int]:
-    """Movers whose changed clauses mention one of the model's score columns, largest
-    change of its first output first; returns (the first ``limit`` ids, how many in all)."""
+    """Movers with a current score whose changed clauses mention one of the model's score
+    columns, largest change of its first output first; returns (the first ``limit`` ids,
+    how many in all). Movers who left the population have no score to explain."""
     pattern = "|".join(outputs)
     out = outputs[0]
     movers = """SELECT DISTINCT entity_id FROM clause_changes
-        WHERE regexp_matches(clause_text, $pattern)"""
+        WHERE regexp_matches(clause_text, $pattern)
+          AND entity_id IN (SELECT entity_id FROM f_cur)"""  # no current row, no score
     total = con.execute(f"SELECT count(*) FROM ({movers})",
                         {"pattern": rf"\b({pattern})\b"}).fetchone()[0]
     before = f'p."{out}"' if _has(con, "f_prev", out) else "NULL"
@@ -68,12 +70,15 @@ def add_model_reasons(settings: Settings, con, entity: str, versions: dict[str, 
             con.execute(f"""INSERT INTO model_texts SELECT DISTINCT entity_id,
                 {lit(model.outputs[0] + ': not computed (beyond the ')} || {limit}
                 || ' largest score changes), see segflow explain' FROM clause_changes
-                WHERE regexp_matches(clause_text, ?) AND entity_id NOT IN (SELECT unnest(?))""",
+                WHERE regexp_matches(clause_text, ?) AND entity_id NOT IN (SELECT unnest(?))
+                  AND entity_id IN (SELECT entity_id FROM f_cur)""",
                         [rf"\b({'|'.join(model.outputs)})\b", ids])
         if not ids:
             continue
         frame = con.execute(f"SELECT entity_id AS {key}, * EXCLUDE (entity_id) FROM f_cur "
                             "WHERE entity_id IN (SELECT unnest(?))", [ids]).df()
+        if frame.empty:
+            continue
         wide = model.contributions(frame, TOP_K)
         wide.insert(0, "entity_id", frame[key].to_numpy())
         con.register("contrib", wide)

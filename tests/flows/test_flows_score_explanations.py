@@ -90,3 +90,32 @@ def test_model_reasons_stop_at_the_limit_and_point_to_explain(two_runs):
     pointed = [t for t in texts if "(beyond the 5 largest score changes), see segflow explain"
                in t]
     assert len(computed) == 5 and len(pointed) == counts["score_movers"] - 5
+
+
+def test_movers_who_left_the_population_have_no_model_reasons(two_runs):
+    """A score mover with no current row (left the population) has no score to explain: it
+    is neither explained nor counted, and does not use up the limit (at 10M such movers
+    filled the whole limit and TreeSHAP was asked about no rows)."""
+    import duckdb
+
+    from governance.model_reasons import add_model_reasons
+    from segflow.runstore import load_run
+
+    settings, run_id = two_runs
+    features = settings.runs_dir / run_id / "features.parquet"
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW f_cur AS SELECT customer_id AS entity_id, * EXCLUDE (customer_id) "
+                f"FROM read_parquet('{features}')")
+    con.execute("CREATE VIEW f_prev AS SELECT * FROM f_cur")
+    kept = con.execute("SELECT entity_id FROM f_cur ORDER BY entity_id LIMIT 1").fetchone()[0]
+    con.execute("CREATE TABLE clause_changes AS SELECT * FROM (VALUES ('GONE'), (?)) "
+                "t(entity_id), (SELECT 'holi_propensity >= 0.5' AS clause_text)", [kept])
+    con.execute("CREATE TABLE movement AS SELECT entity_id FROM clause_changes")
+    versions = load_run(settings, run_id).inputs["model_versions"]
+
+    counts = add_model_reasons(settings, con, "customer", versions, limit=1)
+
+    assert counts["holi_propensity"] == {"score_movers": 1, "explained": 1}
+    reasons = dict(con.execute("SELECT entity_id, model_reasons FROM movement").fetchall())
+    assert reasons["GONE"] is None
+    assert reasons[kept].startswith("holi_propensity: ")
