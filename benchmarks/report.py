@@ -185,7 +185,8 @@ def _models_from(record: dict) -> list[str]:
 
 def _reruns(record: dict) -> list[str]:
     return [f"Re-run later ({r['date']}, load {r['load_at_start']}): "
-            f"{', '.join(r['stages'] or [])}." for r in record.get("reruns", [])]
+            f"{', '.join(r['stages'] or [])}.{' ' + r['note'] if r.get('note') else ''}"
+            for r in record.get("reruns", [])]
 
 
 def render(paths: list[Path]) -> str:
