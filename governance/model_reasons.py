@@ -11,6 +11,7 @@ which runs the same computation for one entity.
 
 from __future__ import annotations
 
+from governance.movement import has_column
 from governance.reasons import lit
 from segflow.settings import Settings
 
@@ -18,27 +19,27 @@ TOP_K = 3
 DEFAULT_LIMIT = 20_000
 
 
+def _mentions(outputs: list[str]) -> str:
+    """Regex matching a clause that reads one of the model's score columns."""
+    return rf"\b({'|'.join(outputs)})\b"
+
+
 def _score_movers(con, outputs: list[str], limit: int) -> tuple[list[str], int]:
     """Movers with a current score whose changed clauses mention one of the model's score
     columns, largest change of its first output first; returns (the first ``limit`` ids,
     how many in all). Movers who left the population have no score to explain."""
-    pattern = "|".join(outputs)
     out = outputs[0]
     movers = """SELECT DISTINCT entity_id FROM clause_changes
         WHERE regexp_matches(clause_text, $pattern)
           AND entity_id IN (SELECT entity_id FROM f_cur)"""  # no current row, no score
     total = con.execute(f"SELECT count(*) FROM ({movers})",
-                        {"pattern": rf"\b({pattern})\b"}).fetchone()[0]
-    before = f'p."{out}"' if _has(con, "f_prev", out) else "NULL"
+                        {"pattern": _mentions(outputs)}).fetchone()[0]
+    before = f'p."{out}"' if has_column(con, "f_prev", out) else "NULL"
     ids = con.execute(f"""SELECT s.entity_id FROM ({movers}) s
         LEFT JOIN f_cur c USING (entity_id) LEFT JOIN f_prev p USING (entity_id)
         ORDER BY abs(coalesce(c."{out}", 0) - coalesce({before}, 0)) DESC, s.entity_id
-        LIMIT $limit""", {"pattern": rf"\b({pattern})\b", "limit": limit}).fetchall()
+        LIMIT $limit""", {"pattern": _mentions(outputs), "limit": limit}).fetchall()
     return [r[0] for r in ids], total
-
-
-def _has(con, view: str, column: str) -> bool:
-    return column in [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]
 
 
 def _contribution_sql(model, wide) -> str:
@@ -72,7 +73,7 @@ def add_model_reasons(settings: Settings, con, entity: str, versions: dict[str, 
                 || ' largest score changes), see segflow explain' FROM clause_changes
                 WHERE regexp_matches(clause_text, ?) AND entity_id NOT IN (SELECT unnest(?))
                   AND entity_id IN (SELECT entity_id FROM f_cur)""",
-                        [rf"\b({'|'.join(model.outputs)})\b", ids])
+                        [_mentions(model.outputs), ids])
         if not ids:
             continue
         frame = con.execute(f"SELECT entity_id AS {key}, * EXCLUDE (entity_id) FROM f_cur "

@@ -31,11 +31,11 @@ class Movement:
 def _sides(con, view: str) -> str:
     """Per-entity rows of one run: the in-cohort row, else the status row."""
     return (f"SELECT entity_id, cohort, status, suppressed_by, score, "
-            f"{'override_id' if _has(con, view, 'override_id') else 'NULL'} AS override_id "
+            f"{'override_id' if has_column(con, view, 'override_id') else 'NULL'} AS override_id "
             f"FROM {view}")
 
 
-def _has(con, view: str, column: str) -> bool:
+def has_column(con, view: str, column: str) -> bool:
     return column in [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]
 
 

@@ -88,8 +88,8 @@ def specs_table(resolved: Resolved):
 def memberships_sql(resolved: Resolved, params: dict[str, Any]) -> str:
     """The full query: matches -> chosen cohort rows -> status, arm, rank, channels."""
     c = resolved.campaign
-    hits = ", ".join(f"struct_pack(i := {i}, ok := _c{i}, s := _s{i}, v := _v{i})"
-                     for i in range(len(resolved.cohorts)))
+    hits = [f"struct_pack(i := {i}, ok := _c{i}, s := _s{i}, v := _v{i})"
+            for i in range(len(resolved.cohorts))]
     every = [(j, b) for j, b in enumerate(resolved.suppressions) if not b.channels]
     some = [(j, b) for j, b in enumerate(resolved.suppressions) if b.channels]
     blocked = " || ".join(f"(CASE WHEN _x{j} THEN $bc{j} ELSE []::VARCHAR[] END)"
@@ -98,12 +98,11 @@ def memberships_sql(resolved: Resolved, params: dict[str, Any]) -> str:
         params[f"bc{j}"] = list(b.channels)
     params.update(campaign=c.name, holdout=float(c.holdout_fraction))
     if c.exclusive:  # the first match in priority order: a CASE, not a list per row
-        first = " ".join(f"WHEN _c{i} THEN struct_pack(i := {i}, ok := true, s := _s{i}, "
-                         f"v := _v{i})" for i in range(len(resolved.cohorts)))
+        first = " ".join(f"WHEN _c{i} THEN {hit}" for i, hit in enumerate(hits))
         chosen = f"CASE {first} END AS hit" if first else "NULL AS hit"
         unit = "SELECT * FROM h"
     else:
-        chosen = f"list_filter([{hits}], lambda x: x.ok) AS _hits"
+        chosen = f"list_filter([{', '.join(hits)}], lambda x: x.ok) AS _hits"
         unit = ("SELECT * EXCLUDE (_hits), unnest(CASE WHEN len(_hits) = 0 THEN [NULL] "
                 "ELSE _hits END) AS hit FROM h")
     return f"""

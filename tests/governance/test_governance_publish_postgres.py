@@ -87,15 +87,22 @@ def test_publication_creates_versioned_table_record_and_view(pg_world):
     pd.testing.assert_frame_equal(_normalised(published, columns), _normalised(source, columns))
 
 
-def test_second_publication_switches_the_view_all_at_once(pg_world):
+def _first_published_second_governed(settings, f) -> tuple[str, str]:
+    """A published run, then a governed one a week later in which every recency changed."""
     from governance.publish import publish_run
 
-    settings, f, engine = pg_world
     first = _governed_run(settings, f, AS_OF_1)
     publish_run(settings, first, by="lead.analyst")
     g = f.copy()
     g["recency_days"] = 3.0
-    second = _governed_run(settings, g, AS_OF_2)
+    return first, _governed_run(settings, g, AS_OF_2)
+
+
+def test_second_publication_switches_the_view_all_at_once(pg_world):
+    from governance.publish import publish_run
+
+    settings, f, engine = pg_world
+    first, second = _first_published_second_governed(settings, f)
     seen = []
 
     def look(stage):  # another session's view while the new rows are in, pointer not moved
@@ -130,11 +137,7 @@ def test_killed_publication_leaves_previous_version_current(pg_world):
     from governance.publish import publish_run
 
     settings, f, engine = pg_world
-    first = _governed_run(settings, f, AS_OF_1)
-    publish_run(settings, first, by="lead.analyst")
-    g = f.copy()
-    g["recency_days"] = 3.0
-    second = _governed_run(settings, g, AS_OF_2)
+    first, second = _first_published_second_governed(settings, f)
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLER), str(settings.home),
                            str(settings.templates_root), second, settings.publish_db_url],
                           capture_output=True)

@@ -41,3 +41,22 @@ def sources(tmp_path):
         return path
 
     return write
+
+
+ORDERS_HEADER = ("order_id,customer_id,order_ts,amount,currency,quantity,category,festival,"
+                 "channel,status")
+CUSTOMERS_AND_ORDERS = """
+sources:
+  customers: {kind: csv, path: customers.csv}
+  orders: {kind: csv, path: orders.csv}
+"""
+
+
+@pytest.fixture
+def orders_sources(sources, customers_csv):
+    """Customer C1 (a@x.com) and the given order rows as CSV; returns sources.yaml's path."""
+    def write(*rows: str):
+        return sources(CUSTOMERS_AND_ORDERS, customers__csv=customers_csv(("C1", "a@x.com")),
+                       orders__csv="\n".join([ORDERS_HEADER, *rows]) + "\n")
+
+    return write

@@ -11,37 +11,28 @@ from governance.controls import contracts_hold
 from ingest.contract import load_contracts
 from ingest.pipeline import run_ingest
 
-SOURCES = """
-sources:
-  customers: {kind: csv, path: customers.csv}
-  orders: {kind: csv, path: orders.csv}
-"""
-ORDERS = ("order_id,customer_id,order_ts,amount,currency,quantity,category,festival,channel,"
-          "status\nO1,C1,2026-03-01,100,INR,1,sweets,holi,web,completed\n"
-          "O2,C1,2026-03-02,20,INR,2,apparel,,app,completed\n")
+ORDERS = ("O1,C1,2026-03-01,100,INR,1,sweets,holi,web,completed",
+          "O2,C1,2026-03-02,20,INR,2,apparel,,app,completed")
 
 
 def _canonical(home) -> dict:
     return {t: home.canonical_dir / f"{t}.parquet" for t in ("customers", "orders")}
 
 
-def _ingested(home, sources, customers_csv) -> dict:
-    run_ingest(home, sources(SOURCES, customers__csv=customers_csv(("C1", "a@x.com")),
-                             orders__csv=ORDERS))
+def _ingested(home, orders_sources) -> dict:
+    run_ingest(home, orders_sources(*ORDERS))
     return _canonical(home)
 
 
-def test_files_unchanged_since_ingest_are_proved_by_their_receipt(home, sources,
-                                                                  customers_csv):
-    canonical = _ingested(home, sources, customers_csv)
+def test_files_unchanged_since_ingest_are_proved_by_their_receipt(home, orders_sources):
+    canonical = _ingested(home, orders_sources)
     result = contracts_hold(duckdb.connect(), canonical, load_contracts())
     assert result.passed
     assert result.figures["rows_proved_at_ingest"] == ["customers", "orders"]
 
 
-def test_a_file_edited_after_ingest_is_scanned_and_its_duplicate_named(home, sources,
-                                                                       customers_csv):
-    canonical = _ingested(home, sources, customers_csv)
+def test_a_file_edited_after_ingest_is_scanned_and_its_duplicate_named(home, orders_sources):
+    canonical = _ingested(home, orders_sources)
     orders = pq.read_table(canonical["orders"])
     pq.write_table(pa.concat_tables([orders, orders.slice(0, 1)]), canonical["orders"])
 
@@ -51,7 +42,7 @@ def test_a_file_edited_after_ingest_is_scanned_and_its_duplicate_named(home, sou
     assert "orders: 1 duplicate key(s) on order_id" in result.figures["problems"]
 
 
-def test_recheck_scans_every_table_even_with_receipts(home, sources, customers_csv):
-    canonical = _ingested(home, sources, customers_csv)
+def test_recheck_scans_every_table_even_with_receipts(home, orders_sources):
+    canonical = _ingested(home, orders_sources)
     result = contracts_hold(duckdb.connect(), canonical, load_contracts(), recheck=True)
     assert result.passed and result.figures["rows_proved_at_ingest"] == []

@@ -11,17 +11,6 @@ import pytest
 from ingest.pipeline import run_ingest
 from segflow.errors import SchemaChangedError
 
-SOURCES = """
-sources:
-  customers:
-    kind: csv
-    path: customers.csv
-  orders:
-    kind: csv
-    path: orders.csv
-"""
-ORDERS_HEADER = ("order_id,customer_id,order_ts,amount,currency,quantity,category,festival,"
-                 "channel,status")
 ORDERS = {  # order_id -> (row, expected reason or None)
     "O1": ("O1,C1,2026-03-01 10:00:00,100.5,INR,1,sweets,holi,web,completed", None),
     "O2": ("O2,C1,2026-03-02,20,GBP,2,apparel,,app,completed", None),
@@ -37,12 +26,10 @@ ORDERS = {  # order_id -> (row, expected reason or None)
 
 
 @pytest.fixture
-def world(sources, customers_csv):
+def world(orders_sources):
     """Write one good customer and the ORDERS (plus extra rows); return sources.yaml."""
     def write(extra_orders=()):
-        orders = "\n".join([ORDERS_HEADER, *(r for r, _ in ORDERS.values()), *extra_orders])
-        return sources(SOURCES, customers__csv=customers_csv(("C1", "a@x.com")),
-                       orders__csv=orders + "\n")
+        return orders_sources(*(r for r, _ in ORDERS.values()), *extra_orders)
 
     return write
 
@@ -110,8 +97,8 @@ def test_parquet_column_retyped_is_schema_drift(home, world, sources):
                              "quantity": [1], "category": ["sweets"], "festival": [None],
                              "channel": ["web"], "status": ["completed"]}),
                    folder / "orders.parquet")
-    path = sources(SOURCES.replace("kind: csv\n    path: orders.csv",
-                                   "kind: parquet\n    path: orders.parquet"))
+    path = sources("sources:\n  customers: {kind: csv, path: customers.csv}\n"
+                   "  orders: {kind: parquet, path: orders.parquet}\n")
     drift = r"'amount' \(expected float\) arrives as TIMESTAMP"
     with pytest.raises(SchemaChangedError, match=drift):
         run_ingest(home, path)

@@ -8,35 +8,15 @@ import pytest
 from ingest.pipeline import run_ingest
 from segflow.errors import SchemaChangedError
 
-SOURCES = """
-sources:
-  customers:
-    kind: csv
-    path: customers.csv
-  orders:
-    kind: csv
-    path: orders.csv
-"""
-HEADER = "order_id,customer_id,order_ts,amount,currency,quantity,category,festival,channel,status"
-
 
 def _order(oid, ts="2026-03-01", amount="10"):
     return f"{oid},C1,{ts},{amount},INR,1,sweets,,web,completed"
 
 
-@pytest.fixture
-def orders_world(sources, customers_csv):
-    def write(*rows):
-        return sources(SOURCES, customers__csv=customers_csv(("C1", "a@x.com")),
-                       orders__csv="\n".join([HEADER, *rows]) + "\n")
-
-    return write
-
-
-def test_first_good_copy_of_a_key_wins_even_after_a_bad_copy(home, orders_world):
+def test_first_good_copy_of_a_key_wins_even_after_a_bad_copy(home, orders_sources):
     rows = [_order("O9"), _order("O1", ts="not a date"), _order("O1", amount="11"),
             _order("O1", amount="12"), _order("O2"), _order("O0")]
-    report = run_ingest(home, orders_world(*rows))
+    report = run_ingest(home, orders_sources(*rows))
 
     canonical = pq.read_table(home.canonical_dir / "orders.parquet").to_pylist()
     assert [r["order_id"] for r in canonical] == ["O9", "O1", "O2", "O0"]   # source order
@@ -47,8 +27,8 @@ def test_first_good_copy_of_a_key_wins_even_after_a_bad_copy(home, orders_world)
     assert report.tables["orders"].rows_in == len(rows)
 
 
-def test_spill_folder_is_removed_after_success_and_after_failure(home, orders_world):
-    path = orders_world(_order("O1"))
+def test_spill_folder_is_removed_after_success_and_after_failure(home, orders_sources):
+    path = orders_sources(_order("O1"))
     run_ingest(home, path)
     assert not list(home.home.glob(".ingest-spill-*"))
 
