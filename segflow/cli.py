@@ -54,19 +54,20 @@ _register_all()
 
 
 def main() -> None:
-    """Entry point: user errors print as one clear message (exit 2), not a traceback."""
-    from segflow.errors import SegflowError
+    """Entry point: exit with the command's code (see ``segflow.errors``); user errors print
+    as one clear line, not a traceback."""
+    from segflow.errors import EXIT_INTERRUPTED, SegflowError
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except SegflowError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(err.exit_code) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):
         typer.secho("aborted", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as exc:  # click usage errors carry their own exit code
         import click
 
@@ -74,6 +75,8 @@ def main() -> None:
             exc.show()
             raise SystemExit(exc.exit_code) from None
         raise
+    # without standalone mode click returns typer.Exit's code instead of raising it
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

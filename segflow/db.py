@@ -12,15 +12,37 @@ def connect(settings: Settings, read_only: bool = False):
     """Open the workspace database; closed on exit so other processes can open it next.
     Memory is capped like every other connection (governance joins two 10M-row runs); past
     the cap DuckDB spills beside the database file."""
-    import duckdb
-
     settings.home.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.database_path), read_only=read_only,
-                         config={"memory_limit": memory_limit(0.4)})
+    con = _open(settings, read_only)
     try:
         yield con
     finally:
         con.close()
+
+
+def _open(settings: Settings, read_only: bool):
+    """Open the database, waiting while another process has it open (DuckDB allows one
+    writing process); past the workspace lock's wait, a ``WorkspaceBusy`` that names the
+    holder instead of DuckDB's "Could not set lock on file"."""
+    import time
+
+    import duckdb
+
+    from segflow.lock import wait_seconds, busy_message, read_holder
+
+    deadline = time.monotonic() + wait_seconds()
+    while True:
+        try:
+            return duckdb.connect(str(settings.database_path), read_only=read_only,
+                                  config={"memory_limit": memory_limit(0.4)})
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower():
+                raise
+            if time.monotonic() >= deadline:
+                from segflow.errors import WorkspaceBusy
+
+                raise WorkspaceBusy(busy_message(settings, read_holder(settings))) from None
+            time.sleep(0.2)
 
 
 def memory_limit(share: float = 0.5, cap_mb: int | None = None) -> str:

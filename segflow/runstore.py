@@ -23,6 +23,10 @@ from segflow.errors import SegflowError
 from segflow.settings import Settings
 
 
+UNFINISHED = ("created",)  # a refresh that died here never wrote its memberships
+FAILED = "failed"
+
+
 @dataclass
 class RunRecord:
     run_id: str
@@ -125,3 +129,21 @@ def mark_duplicate(settings: Settings, record: RunRecord, original: RunRecord) -
     record.status = "duplicate"
     record.inputs["duplicate_of"] = original.run_id
     save_run(settings, record)
+
+
+def mark_failed(settings: Settings, record: RunRecord, reason: str) -> None:
+    """A run that can never complete (its command died): kept for the record, never used."""
+    record.status = FAILED
+    record.inputs["failure"] = reason
+    save_run(settings, record)
+
+
+def mark_orphans(settings: Settings, reason: str) -> list[str]:
+    """Mark every unfinished run failed; call only while holding the workspace lock, when no
+    other command can be in the middle of one. Returns their ids."""
+    marked = []
+    for record in list_runs(settings):
+        if record.status in UNFINISHED:
+            mark_failed(settings, record, reason)
+            marked.append(record.run_id)
+    return marked
