@@ -28,7 +28,7 @@ def _open(settings: Settings, read_only: bool):
 
     import duckdb
 
-    from segflow.lock import wait_seconds, busy_message, read_holder
+    from segflow.lock import busy_message, read_holder, wait_seconds
 
     deadline = time.monotonic() + wait_seconds()
     while True:

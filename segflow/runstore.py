@@ -22,7 +22,6 @@ from segflow import __version__
 from segflow.errors import SegflowError
 from segflow.settings import Settings
 
-
 UNFINISHED = ("created",)  # a refresh that died here never wrote its memberships
 FAILED = "failed"
 
