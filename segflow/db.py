@@ -45,6 +45,13 @@ def _open(settings: Settings, read_only: bool):
             time.sleep(0.2)
 
 
+def has_schema(con, table: str, column: str) -> bool:
+    """Whether ``table`` exists with ``column``: callers create their tables only when not,
+    because a read must not write (on a full disk even a no-op DDL statement fails)."""
+    return con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND "
+                       "column_name = ? AND NOT internal", [table, column]).fetchall()[0][0] > 0
+
+
 def memory_limit(share: float = 0.5, cap_mb: int | None = None) -> str:
     """How much memory DuckDB may use before spilling to disk, as a DuckDB size string.
 

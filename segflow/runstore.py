@@ -7,10 +7,14 @@ Layout of a run folder (``<home>/runs/<run_id>/``):
 - ``manifest.json``   inputs: campaign, as_of, file hashes, params, model versions, code
 - ``features.parquet`` the scored frame: entity id, every feature and score used
 - ``memberships.parquet`` one row per (entity, cohort) decision, see docs/architecture.md
+- ``frozen/``         the campaign file, every template it uses and the owners file, copied
+                      at refresh time: every later step of the run reads these, never today's
+                      files (``frozen_settings``)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -22,6 +26,7 @@ from segflow import __version__
 from segflow.errors import SegflowError
 from segflow.settings import Settings
 
+FROZEN = "frozen"
 UNFINISHED = ("created",)  # a refresh that died here never wrote its memberships
 FAILED = "failed"
 
@@ -146,3 +151,37 @@ def mark_orphans(settings: Settings, reason: str) -> list[str]:
             mark_failed(settings, record, reason)
             marked.append(record.run_id)
     return marked
+
+
+def frozen_dir(settings: Settings, run_id: str) -> Path:
+    return run_dir(settings, run_id) / FROZEN
+
+
+def freeze(settings: Settings, run_id: str, files: dict[str, bytes]) -> dict[str, str]:
+    """Copy a run's rules into ``runs/<id>/frozen/`` (relative path -> bytes); returns the
+    sha256 of each copy. The copies are made read-only: they are the record."""
+    import hashlib
+
+    from segflow.durable import write_atomic
+
+    out = {}
+    for rel, data in sorted(files.items()):
+        path = frozen_dir(settings, run_id) / rel
+        write_atomic(path, data)
+        path.chmod(0o444)
+        out[rel] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def frozen_settings(settings: Settings, run_id: str) -> Settings:
+    """Settings whose templates, campaigns and owners file are the run's frozen copies (the
+    workspace stays the same). A run made before runs were frozen has none: it is read with
+    the project's current files, as it always was."""
+    root = frozen_dir(settings, run_id) / "segment_templates"
+    if not root.is_dir():
+        return settings
+    return dataclasses.replace(settings, templates_root=root)
+
+
+def is_frozen(settings: Settings, run_id: str) -> bool:
+    return (frozen_dir(settings, run_id) / "segment_templates").is_dir()

@@ -25,6 +25,8 @@ class Settings:
     alert_webhook_url: str | None = None
     publish_db_url: str | None = None
     templates_root: Path = PROJECT_ROOT / "segment_templates"
+    audit_key: str | None = None  # SEGFLOW_AUDIT_KEY; else the key file under keys/
+    faults: str | None = None     # SEGFLOW_FAULTS: test hook, see segflow.faults
 
     # --- where the data lives -------------------------------------------------------
     @property
@@ -89,6 +91,22 @@ class Settings:
     def audit_log_path(self) -> Path:
         return self.home / "audit" / "audit.jsonl"
 
+    @property
+    def keys_dir(self) -> Path:
+        """Secrets of the workspace (mode 0700): the audit log's signing key."""
+        return self.home / "keys"
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The audit key file, created on first use (mode 0600) unless SEGFLOW_AUDIT_KEY is
+        set; kept outside the log, so whoever can edit the log cannot re-sign it."""
+        return self.keys_dir / "audit.key"
+
+    @property
+    def journal_dir(self) -> Path:
+        """Intent records of publications in progress (what doctor rolls forward or back)."""
+        return self.home / "journal"
+
     # --- where the project's own configuration lives --------------------------------
     @property
     def feature_repo_dir(self) -> Path:
@@ -101,6 +119,11 @@ class Settings:
     @property
     def campaigns_dir(self) -> Path:
         return self.templates_dir / "campaigns"
+
+    @property
+    def owners_path(self) -> Path:
+        """``owners.yaml`` beside the templates folder: who may review, approve, publish."""
+        return self.templates_root.parent / "owners.yaml"
 
     @property
     def models_config_dir(self) -> Path:
@@ -134,4 +157,6 @@ def get_settings() -> Settings:
         templates_root=Path(
             os.environ.get("SEGFLOW_TEMPLATES", PROJECT_ROOT / "segment_templates")
         ),
+        audit_key=os.environ.get("SEGFLOW_AUDIT_KEY") or None,
+        faults=os.environ.get("SEGFLOW_FAULTS") or None,
     )
