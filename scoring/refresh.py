@@ -42,16 +42,48 @@ def campaign_inputs(resolved: Resolved, overrides: dict[str, Any] | None) -> dic
     }
 
 
+def frozen_files(settings: Settings, resolved: Resolved) -> dict[str, bytes]:
+    """The files that decide a run, as they are now: the campaign file, every template it
+    uses and the owners file (paths relative to the run's ``frozen/`` folder)."""
+    c = resolved.campaign
+    files = {f"segment_templates/campaigns/{c.path.name}": c.path.read_bytes()}
+    for b in (*resolved.cohorts, *resolved.suppressions):
+        files[f"segment_templates/{b.template.path.name}"] = b.template.path.read_bytes()
+    if settings.owners_path.exists():
+        files["owners.yaml"] = settings.owners_path.read_bytes()
+    return files
+
+
+def _freeze(settings: Settings, record: RunRecord, files: dict[str, bytes]) -> None:
+    """Copy the run's rules into its folder; a file edited while the run was being scored
+    (its copy differs from the hash the run recorded) fails the refresh."""
+    from segflow.errors import SegflowError
+    from segflow.runstore import freeze
+
+    hashes = freeze(settings, record.run_id, files)
+    recorded = {f"segment_templates/campaigns/{record.campaign}.yaml":
+                record.inputs["campaign_file"]["sha256"]}
+    for rel, sha in hashes.items():
+        want = recorded.get(rel)
+        if want is not None and want != sha:
+            raise SegflowError(f"{rel} changed while run {record.run_id} was being made; "
+                               "run the refresh again")
+
+
 def refresh_campaign(settings: Settings, campaign: str, as_of=None,
                      overrides: dict | None = None, *, features=None,
-                     adjust=None) -> RunRecord:
+                     adjust=None, model_versions: dict[str, str] | None = None) -> RunRecord:
     """Score and segment ``campaign`` as of a time into a new run; returns its record.
 
     ``features`` (an Arrow table like get_features' output) replaces the retrieval, for
     callers that already hold the frame (benchmarks, tests, a re-run from features.parquet).
     ``adjust(memberships, record) -> memberships`` lets a later stage amend the memberships
     before they are written (governance applies reviewers' overrides this way), so scoring
-    never imports a later stage.
+    never imports a later stage. ``model_versions`` scores with exactly those model
+    versions instead of today's champions (a re-run of a past run).
+
+    The campaign file, its templates and the owners file are copied into the run's
+    ``frozen/`` folder: every later step of the run reads those copies.
     """
     import os
     import uuid
@@ -59,15 +91,18 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
     import pyarrow.parquet as pq
 
     resolved = resolve_campaign(settings, campaign, overrides)
+    files = frozen_files(settings, resolved)
     when = run_as_of(resolved, as_of)
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     staged = settings.runs_dir / f".scoring-{uuid.uuid4().hex}.parquet"
     try:
-        scored = score_to_file(settings, resolved, when, staged, features=features)
+        scored = score_to_file(settings, resolved, when, staged, features=features,
+                               model_versions=model_versions)
         inputs = campaign_inputs(resolved, overrides)
         inputs.update(model_versions=scored.model_versions, warnings=scored.warnings)
         record = create_run(settings, campaign, when, inputs)
         folder = run_dir(settings, record.run_id)
+        _freeze(settings, record, files)
         os.replace(staged, folder / "features.parquet")
     finally:
         staged.unlink(missing_ok=True)
@@ -98,12 +133,19 @@ def run_key(record: RunRecord) -> str:
 
 
 def append_memberships(settings: Settings, memberships) -> None:
-    """Append a run's rows to the workspace table ``memberships`` (created on first use)."""
+    """Append a run's rows to the workspace table ``memberships`` (created on first use).
+
+    Columns the table lacks are added first: a workspace whose table was created before a
+    column existed (``override_id``) must still take the rows of a run that has it."""
     from segflow.db import connect
 
     with connect(settings) as con:
         con.register("m", memberships)
         con.execute("CREATE TABLE IF NOT EXISTS memberships AS SELECT * FROM m LIMIT 0")
+        have = {r[0] for r in con.execute("DESCRIBE memberships").fetchall()}
+        for name, kind, *_ in con.execute("DESCRIBE m").fetchall():
+            if name not in have:
+                con.execute(f'ALTER TABLE memberships ADD COLUMN "{name}" {kind}')
         con.execute("INSERT INTO memberships BY NAME SELECT * FROM m")
 
 

@@ -37,13 +37,15 @@ def load_features(settings: Settings, entity: str, as_of):
     return frame.sort_by(frame.column_names[0])
 
 
-def champions(settings: Settings, entity: str) -> tuple[list, list[str]]:
-    """The champion models of an entity; none (with a warning) if the models stage is absent."""
+def champions(settings: Settings, entity: str,
+              versions: dict[str, str] | None = None) -> tuple[list, list[str]]:
+    """The champion models of an entity (or exactly ``versions``, a past run's); none (with
+    a warning) if the models stage is absent."""
     try:
         from training.champion import load_champions
     except ImportError:
         return [], ["models stage not installed (training.champion): no scores added"]
-    return list(load_champions(settings, entity)), []
+    return list(load_champions(settings, entity, versions)), []
 
 
 BATCH_ROWS = 500_000  # rows converted to pandas at a time; bounds scoring memory at 10M
@@ -122,9 +124,10 @@ def note_texts(settings: Settings, frame, as_of):
         con.close()
 
 
-def _models(settings: Settings, entity: str) -> tuple[list, list[str]]:
+def _models(settings: Settings, entity: str,
+            versions: dict[str, str] | None = None) -> tuple[list, list[str]]:
     """The entity's champions and the warnings a run records about missing ones."""
-    models, warnings = champions(settings, entity)
+    models, warnings = champions(settings, entity, versions)
     owners = model_of_column(settings)
     configured = {owners[c] for c in owners} - {m.name for m in models}
     warnings += [f"model '{name}' has no champion: its scores are not added" for name in
@@ -153,7 +156,7 @@ def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Score
 
 
 def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
-                  features=None) -> Scored:
+                  features=None, model_versions: dict[str, str] | None = None) -> Scored:
     """``score`` streamed: features batch by batch from the point-in-time join (or the given
     table), each batch scored and appended to the Parquet file ``path``. Python never holds
     more than a batch, so 10M customers score in flat memory. ``Scored.frame`` is None;
@@ -163,7 +166,7 @@ def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
     from segflow.featurestore.retrieval import features_reader
 
     entity = resolved.campaign.entity
-    models, warnings = _models(settings, entity)
+    models, warnings = _models(settings, entity, model_versions)
     versions: dict[str, str] = {}
     rows, writer = 0, None
     source = (features_reader(settings, entity, as_of, BATCH_ROWS) if features is None
