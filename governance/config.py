@@ -19,9 +19,17 @@ REVIEW_KEYS = {"band": float, "big_mover_tiers": int, "revenue_limit": float,
                "model_reasons_limit": int}
 CONTROLS_KEYS = {"revenue_tolerance": float, "revenue_period_days": int, "revenue_source": str,
                  "max_growth": float, "recheck_contracts": bool}
-EXPORTS_KEYS = {"cross_channel_suppression": bool, "suppression_events": list,
-                "channels": list}
+EXPORTS_KEYS = {"channel_events": list, "global_events": list, "channels": list}
+REMOVED_KEYS = {  # exports keys of earlier versions, and what replaced them
+    "cross_channel_suppression": "consent and unsubscribes are per channel now; list the "
+    "engagement events that remove a customer from every channel in exports.global_events",
+    "suppression_events": "use exports.channel_events (suppress on the event's channel) and "
+    "exports.global_events (suppress on every channel)",
+}
 CHANNELS = ("email", "sms", "push", "ads")
+CHANNEL_EVENTS = ("unsubscribe",)   # an unsubscribe from email stops email only
+GLOBAL_EVENTS = ("complaint",)      # a complaint stops every channel
+MODEL_REASONS_LIMIT = 20_000  # score movers per model given model contributions
 
 
 @dataclass(frozen=True)
@@ -52,9 +60,7 @@ class GovernanceConfig:
 
     @property
     def model_reasons_limit(self) -> int:
-        from governance.model_reasons import DEFAULT_LIMIT
-
-        return int(self.review.get("model_reasons_limit", DEFAULT_LIMIT))
+        return int(self.review.get("model_reasons_limit", MODEL_REASONS_LIMIT))
 
     @property
     def revenue_tolerance(self) -> float:
@@ -69,12 +75,14 @@ class GovernanceConfig:
         return float(self.controls.get("max_growth", 2.0))
 
     @property
-    def cross_channel_suppression(self) -> bool:
-        return bool(self.exports.get("cross_channel_suppression", True))
+    def channel_events(self) -> tuple[str, ...]:
+        """Engagement events that suppress the customer on the event's own channel."""
+        return tuple(self.exports.get("channel_events", CHANNEL_EVENTS))
 
     @property
-    def suppression_events(self) -> tuple[str, ...]:
-        return tuple(self.exports.get("suppression_events", ("unsubscribe", "complaint")))
+    def global_events(self) -> tuple[str, ...]:
+        """Engagement events that suppress the customer on every channel."""
+        return tuple(self.exports.get("global_events", GLOBAL_EVENTS))
 
 
 def load_config(settings: Settings, campaign: str) -> GovernanceConfig:
@@ -108,6 +116,9 @@ def _section(data: dict, name: str, keys: dict, path: Path | None) -> dict:
         raise ConfigError(path, line, f"'{name}' must be a mapping")
     for key, value in raw.items():
         key_line = raw.lines.get(key, line) if isinstance(raw, LineDict) else line
+        if key in REMOVED_KEYS and name == "exports":
+            raise ConfigError(path, key_line, f"exports.{key} was removed: "
+                              f"{REMOVED_KEYS[key]}")
         if key not in keys:
             raise ConfigError(path, key_line, f"unknown key '{key}' in {name}; allowed: "
                               f"{', '.join(sorted(keys))}")

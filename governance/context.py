@@ -1,4 +1,9 @@
-"""What every governance step needs about one run: its record, campaign config and rules."""
+"""What every governance step needs about one run: its record, campaign config and rules.
+
+The config and rules are read from the run's frozen copy of its campaign and templates
+(``runs/<id>/frozen/``), never from today's files: a template edited after the refresh does
+not change how that run is governed, reviewed, published or re-run.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,20 @@ from functools import cached_property
 from governance.clauses import CohortRule, load_rules
 from governance.config import GovernanceConfig, load_config
 from governance.store import run_file
-from segflow.runstore import RunRecord, load_run
+from segflow.runstore import RunRecord, frozen_settings, load_run
 from segflow.settings import Settings
 
 
 @dataclass
 class RunContext:
-    settings: Settings
+    settings: Settings        # reads the run's frozen rules (same workspace)
     run: RunRecord
+    live: Settings | None = None  # today's project files (the owners file of today)
 
     @classmethod
     def of(cls, settings: Settings, run_id: str) -> RunContext:
-        return cls(settings, load_run(settings, run_id))
+        """The run with settings that read its frozen rules (same workspace)."""
+        return cls(frozen_settings(settings, run_id), load_run(settings, run_id), settings)
 
     @property
     def run_id(self) -> str:

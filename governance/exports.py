@@ -1,12 +1,21 @@
 """Channel exports of a run: one file per cohort and channel, with a manifest each.
 
-Rules, all in one DuckDB pass: only ``assigned`` rows (holdout and suppressed never leave);
-a channel needs its consent and a usable identifier (valid email, E.164 phone); a channel
-a customer is suppressed on (a channel-scoped campaign suppression, which removes it from
-the row's ``channels``, or an unsubscribe/complaint event on that channel) removes the
-customer from every channel unless ``exports.cross_channel_suppression: false``.
-Ad audiences carry SHA-256 hex of the trimmed, lower-cased email and of the phone's E.164
-digits without '+', as Meta and TikTok document (tests check their published vectors).
+Only ``assigned`` rows leave (holdout and suppressed never do). Consent and unsubscribes are
+per channel: a customer is left out of one channel, and only that one, when
+
+- a campaign suppression scoped to that channel removed it from the row's ``channels``
+  (e.g. ``no_consent`` with ``channels: [ads]``),
+- they unsubscribed from that channel (an engagement event listed in
+  ``exports.channel_events``, default ``[unsubscribe]``),
+- the channel's consent is not given (``consent_<channel>``), or
+- the channel has no usable identifier (valid email, E.164 phone).
+
+A global suppression removes them from every channel: an engagement event listed in
+``exports.global_events`` (default ``[complaint]``) on any channel, or a campaign
+suppression without ``channels:`` (a legal hold, say), which already marks the row
+``suppressed``. Every manifest counts who was left out and why (the first reason above
+that applies to them). Ad audiences carry SHA-256 hex of the trimmed, lower-cased email and
+of the phone's E.164 digits without '+', as Meta and TikTok document.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from segflow.errors import SegflowError
 
 EMAIL_SHA = "sha256(lower(trim(c.email)))"
 PHONE_SHA = "sha256(regexp_replace(c.phone, '[^0-9]', '', 'g'))"
+REASONS = ("global_suppression", "channel_suppression", "channel_unsubscribe",
+           "not_in_customers", "no_consent", "no_identifier")
 
 
 def _patterns() -> tuple[str, str]:
@@ -28,42 +39,79 @@ def _patterns() -> tuple[str, str]:
     return EMAIL_PATTERN, E164_PATTERN
 
 
-def channel_rules() -> dict[str, tuple[str, str]]:
-    """channel -> (eligibility condition on customers c, columns written)."""
+def channel_rules() -> dict[str, tuple[str, str, str]]:
+    """channel -> (consent condition, identifier condition, columns written), on
+    customers ``c`` and candidates ``e``."""
     email, e164 = (p.replace("'", "''") for p in _patterns())
     valid_email = f"regexp_matches(lower(trim(c.email)), '{email}')"
     valid_phone = f"regexp_matches(c.phone, '{e164}')"
     return {
-        "email": (f"c.consent_email AND {valid_email}", "e.entity_id AS customer_id, "
-                  "lower(trim(c.email)) AS email"),
-        "sms": (f"c.consent_sms AND {valid_phone}", "e.entity_id AS customer_id, c.phone"),
-        "push": ("c.consent_push", "e.entity_id AS customer_id"),
-        "ads": (f"c.consent_ads AND ({valid_email} OR {valid_phone})",
+        "email": ("c.consent_email", valid_email,
+                  "e.entity_id AS customer_id, lower(trim(c.email)) AS email"),
+        "sms": ("c.consent_sms", valid_phone, "e.entity_id AS customer_id, c.phone"),
+        "push": ("c.consent_push", "true", "e.entity_id AS customer_id"),
+        "ads": ("c.consent_ads", f"({valid_email} OR {valid_phone})",
                 f"CASE WHEN {valid_email} THEN {EMAIL_SHA} END AS email_sha256, "
                 f"CASE WHEN {valid_phone} THEN {PHONE_SHA} END AS phone_sha256"),
     }
-
-
-def _suppressed_sql(ctx, canonical: dict) -> str:
-    """Entities suppressed on some channel: (entity_id, channel)."""
-    full = " UNION ALL ".join(
-        f"SELECT {lit(name)} AS cohort, unnest({_list(r.spec.channels)}) AS channel"
-        for name, r in ctx.rules.items()) or "SELECT NULL AS cohort, NULL AS channel"
-    parts = [f"""SELECT m.entity_id, f.channel FROM m_cur m JOIN ({full}) f
-        ON f.cohort = split_part(m.cohort, '__', 1) WHERE m.status = 'assigned'
-        AND NOT list_contains(string_split(coalesce(m.channels, ''), ','), f.channel)"""]
-    if "engagement_events" in canonical:
-        events = ", ".join(lit(e) for e in ctx.config.suppression_events)
-        parts.append(f"""SELECT customer_id, channel FROM read_parquet(
-            {lit(canonical['engagement_events'])}) WHERE event_type IN ({events})""")
-    return " UNION ".join(parts)
 
 
 def _list(items) -> str:
     return "[" + ", ".join(lit(i) for i in items) + "]::VARCHAR[]"
 
 
-def export_run(settings, con, ctx, canonical: dict) -> dict:
+def _candidates(con, ctx, channels: set[str]) -> None:
+    """Temp table ``cand``: every assigned row x each channel its cohort uses, with whether
+    the row still has that channel (a channel-scoped suppression removes it)."""
+    pairs = [(name, ch) for name, rule in ctx.rules.items() for ch in rule.spec.channels
+             if ch in channels]
+    values = ", ".join(f"({lit(n)}, {lit(c)})" for n, c in pairs) or "(NULL, NULL)"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE cand AS
+        SELECT m.entity_id, m.cohort, cc.channel,
+               list_contains(string_split(coalesce(m.channels, ''), ','), cc.channel) AS on_row
+        FROM m_cur m JOIN (VALUES {values}) cc(base, channel)
+          ON cc.base = split_part(m.cohort, '__', 1)
+        WHERE m.status = 'assigned'""")
+
+
+def _events(con, ctx, canonical: dict) -> None:
+    """Temp tables ``glob_supp`` (customers suppressed everywhere) and ``chan_unsub`` (customer,
+    channel unsubscribed from), from the engagement events."""
+    cfg = ctx.config
+    if "engagement_events" in canonical:
+        src = f"read_parquet({lit(canonical['engagement_events'])})"
+        glob_supp = (f"SELECT DISTINCT customer_id FROM {src} WHERE event_type IN "
+                f"(SELECT unnest({_list(cfg.global_events)}))")
+        chan_unsub = (f"SELECT DISTINCT customer_id, channel FROM {src} WHERE event_type IN "
+                f"(SELECT unnest({_list(cfg.channel_events)}))")
+    else:
+        glob_supp = "SELECT NULL::VARCHAR AS customer_id WHERE false"
+        chan_unsub = "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS channel WHERE false"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE glob_supp AS {glob_supp}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE chan_unsub AS {chan_unsub}")
+
+
+def _judge(con, canonical: dict, channel: str, rule: tuple[str, str, str]) -> None:
+    """Temp table ``out_<channel>``: each candidate with the first reason it is left out
+    (NULL: exported) and the columns the channel's file carries."""
+    consent, identifier, cols = rule
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE out_{channel} AS
+        SELECT e.cohort, CASE
+            WHEN g.customer_id IS NOT NULL THEN 'global_suppression'
+            WHEN NOT e.on_row THEN 'channel_suppression'
+            WHEN u.customer_id IS NOT NULL THEN 'channel_unsubscribe'
+            WHEN c.customer_id IS NULL THEN 'not_in_customers'
+            WHEN NOT coalesce({consent}, false) THEN 'no_consent'
+            WHEN NOT coalesce({identifier}, false) THEN 'no_identifier' END AS left_out,
+          {cols}
+        FROM cand e LEFT JOIN read_parquet({lit(canonical['customers'])}) c
+          ON c.customer_id = e.entity_id
+        LEFT JOIN glob_supp g ON g.customer_id = e.entity_id
+        LEFT JOIN chan_unsub u ON u.customer_id = e.entity_id AND u.channel = e.channel
+        WHERE e.channel = {lit(channel)}""")
+
+
+def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) -> dict:
     """Write ``<home>/exports/<run_id>/<cohort>/<channel>.csv`` + manifests; index back."""
     if "customers" not in canonical:
         raise SegflowError("exports need canonical/customers.parquet (emails, phones, "
@@ -72,61 +120,42 @@ def export_run(settings, con, ctx, canonical: dict) -> dict:
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE chan_supp AS {_suppressed_sql(ctx, canonical)}")
-    cross = ctx.config.cross_channel_suppression
-    con.execute("CREATE OR REPLACE TEMP TABLE wanted (entity_id VARCHAR, cohort VARCHAR, "
-                "channel VARCHAR)")
-    for name, rule in ctx.rules.items():
-        con.execute(f"""INSERT INTO wanted SELECT m.entity_id, m.cohort, ch.channel
-            FROM m_cur m, (SELECT unnest({_list(rule.spec.channels)}) AS channel) ch
-            WHERE m.status = 'assigned' AND split_part(m.cohort, '__', 1) = {lit(name)}
-              AND list_contains(string_split(coalesce(m.channels, ''), ','), ch.channel)""")
-    blocked = ("SEMI JOIN chan_supp s ON s.entity_id = e.entity_id" if cross else
-               "SEMI JOIN chan_supp s ON s.entity_id = e.entity_id AND s.channel = e.channel")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE eligible AS SELECT * FROM wanted e
-        ANTI JOIN (SELECT e.* FROM wanted e {blocked}) x USING (entity_id, cohort, channel)""")
-    counts = _outboxes(con, canonical, channel_rules())
-    index = {"run_id": ctx.run_id, "cross_channel_suppression": cross, "files": []}
-    for (cohort, channel), (wanted_n, eligible_n, rows) in sorted(counts.items()):
-        path = folder / cohort / f"{channel}.csv"
-        path.parent.mkdir(exist_ok=True)
-        con.execute(f"""COPY (SELECT * EXCLUDE (cohort) FROM out_{channel}
-            WHERE cohort = {lit(cohort)} ORDER BY ALL) TO {lit(path)} (HEADER)""")
-        index["files"].append(_manifest(ctx.run_id, cohort, channel, path,
-                                        wanted_n, eligible_n, rows))
+    rules = channel_rules()
+    wanted = set(ctx.config.exports.get("channels") or rules) & set(rules)
+    _candidates(con, ctx, wanted)
+    _events(con, ctx, canonical)
+    index = {"run_id": ctx.run_id, "seal_hash": seal and seal["seal_hash"],
+             "channel_events": list(ctx.config.channel_events),
+             "global_events": list(ctx.config.global_events), "files": [], "left_out": {}}
+    for channel in sorted({c for (c,) in con.execute("SELECT DISTINCT channel FROM cand")
+                           .fetchall()}):
+        _judge(con, canonical, channel, rules[channel])
+        counts = con.execute(f"""SELECT cohort, left_out, count(*) FROM out_{channel}
+            GROUP BY ALL""").fetchall()
+        per_cohort: dict[str, dict] = {}
+        for cohort, why, n in counts:
+            per_cohort.setdefault(cohort, {})[why or "exported"] = n
+            if why:
+                totals = index["left_out"].setdefault(channel, {})
+                totals[why] = totals.get(why, 0) + n
+        for cohort, tally in sorted(per_cohort.items()):
+            path = folder / cohort / f"{channel}.csv"
+            path.parent.mkdir(exist_ok=True)
+            con.execute(f"""COPY (SELECT * EXCLUDE (cohort, left_out) FROM out_{channel}
+                WHERE cohort = {lit(cohort)} AND left_out IS NULL ORDER BY ALL)
+                TO {lit(path)} (HEADER)""")
+            index["files"].append(_manifest(ctx.run_id, cohort, channel, path, tally))
     (folder / "manifest.json").write_text(json.dumps(index, indent=2))
     return index
 
 
-def _outboxes(con, canonical: dict, rules: dict) -> dict:
-    """Temp table ``out_<channel>`` per channel: the eligible rows that pass the channel's
-    consent and identifier rules, with the columns written. One join with customers per
-    channel (not per file: ~100 files at 1M customers re-read customers.parquet each time).
-    Returns (cohort, channel) -> (candidates, after suppression, rows written)."""
-    customers = f"read_parquet({lit(canonical['customers'])})"
-    counts: dict[tuple[str, str], list[int]] = {}
-    for table, column in (("wanted", 0), ("eligible", 1)):
-        for cohort, channel, n in con.execute(f"SELECT cohort, channel, count(*) FROM {table} "
-                                              "GROUP BY ALL").fetchall():
-            counts.setdefault((cohort, channel), [0, 0, 0])[column] = n
-    for channel in sorted({ch for _, ch in counts} & set(rules)):
-        cond, cols = rules[channel]
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE out_{channel} AS SELECT e.cohort, {cols}
-            FROM eligible e JOIN {customers} c ON c.customer_id = e.entity_id
-            WHERE e.channel = {lit(channel)} AND {cond}""")
-        for cohort, n in con.execute(f"SELECT cohort, count(*) FROM out_{channel} "
-                                     "GROUP BY ALL").fetchall():
-            counts[(cohort, channel)][2] = n
-    return {k: tuple(v) for k, v in counts.items() if k[1] in rules}
-
-
-def _manifest(run_id: str, cohort: str, channel: str, path, wanted: int, eligible: int,
-              rows: int) -> dict:
-    """Counts (wanted, sent, dropped for consent/identifier or suppression) and file hash."""
+def _manifest(run_id: str, cohort: str, channel: str, path, tally: dict) -> dict:
+    """Rows written, candidates, who was left out and why (per reason), and the file hash."""
     data = path.read_bytes()
+    left_out = {r: tally[r] for r in REASONS if tally.get(r)}
     manifest = {"run_id": run_id, "cohort": cohort, "channel": channel, "file": path.name,
-                "rows": rows, "candidates": wanted, "dropped_suppressed": wanted - eligible,
-                "dropped_consent_or_identifier": eligible - rows,
-                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                "rows": tally.get("exported", 0), "candidates": sum(tally.values()),
+                "left_out": left_out, "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data)}
     path.with_suffix(".manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

@@ -11,12 +11,13 @@ which runs the same computation for one entity.
 
 from __future__ import annotations
 
-from governance.movement import has_column
+from governance.config import MODEL_REASONS_LIMIT
 from governance.reasons import lit
+from governance.store import has_column
 from segflow.settings import Settings
 
 TOP_K = 3
-DEFAULT_LIMIT = 20_000
+DEFAULT_LIMIT = MODEL_REASONS_LIMIT
 
 
 def _mentions(outputs: list[str]) -> str:
@@ -55,6 +56,8 @@ def add_model_reasons(settings: Settings, con, entity: str, versions: dict[str, 
     """Add column ``model_reasons`` to temp table ``movement`` (null where no score moved);
     returns per model how many score movers there were and how many got reasons."""
     con.execute("ALTER TABLE movement ADD COLUMN IF NOT EXISTS model_reasons VARCHAR")
+    if not versions:  # no model scored the run: no score to explain (and no MLflow needed)
+        return {}
     try:
         from training.champion import load_champions
     except ImportError:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from governance.clauses import CohortRule
 from governance.reasons import collect_changes, lit
-from governance.store import features_view, memberships_view
+from governance.store import features_view, has_column, memberships_view
 from segflow.runstore import run_dir
 from segflow.settings import Settings
 
@@ -33,10 +33,6 @@ def _sides(con, view: str) -> str:
     return (f"SELECT entity_id, cohort, status, suppressed_by, score, "
             f"{'override_id' if has_column(con, view, 'override_id') else 'NULL'} AS override_id "
             f"FROM {view}")
-
-
-def has_column(con, view: str, column: str) -> bool:
-    return column in [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]
 
 
 def build_movers(con, exclusive: bool) -> None:

@@ -1,5 +1,6 @@
 """One call for the lead's refresh: ``govern_run`` runs controls, movement, review, the
-report and the audit entries for a run; ``publish_run`` lives in ``governance.publish``."""
+seal, the report and the audit entry for a run; ``publish_run`` lives in
+``governance.publish``, ``export_for`` here."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from governance.context import RunContext
 from governance.movement import Movement, compute_movement, register_views
 from governance.store import canonical_path, ensure_schema
 from segflow.db import connect
+from segflow.errors import ControlFailed
+from segflow.lock import holds_workspace
 from segflow.runstore import save_run
 from segflow.settings import Settings
 
@@ -42,7 +45,7 @@ def _titles(con, ctx: RunContext) -> dict[str, str]:
 def movement_for(settings: Settings, run_id: str, previous: str | None = None,
                  con=None) -> Movement:
     """Movement of a run against ``previous`` (default: the campaign's current publication)."""
-    from governance.store import last_published_run
+    from governance.publications import last_published_run
 
     ctx = RunContext.of(settings, run_id)
     if previous is None:
@@ -57,9 +60,11 @@ def movement_for(settings: Settings, run_id: str, previous: str | None = None,
 
 
 def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> list:
+    """Every control's result (nothing saved: ``govern_run`` saves them with its entry)."""
     from datetime import datetime
 
     from governance import controls as c
+    from governance.revenue import revenue_reconciles
     from ingest.contract import load_contracts
 
     cfg = ctx.config
@@ -68,22 +73,26 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
         c.contracts_hold(con, canonical, load_contracts(),
                          bool(cfg.controls.get("recheck_contracts", False))),
         c.accounted_once(con, cfg.exclusive),
-        c.revenue_reconciles(con, canonical, datetime.fromisoformat(ctx.run.as_of),
-                             cfg.revenue_period_days, cfg.revenue_tolerance,
-                             cfg.controls.get("revenue_source", "orders")),
+        revenue_reconciles(con, canonical, datetime.fromisoformat(ctx.run.as_of),
+                           cfg.revenue_period_days, cfg.revenue_tolerance,
+                           cfg.controls.get("revenue_source", "orders")),
         c.sizes_within_bounds(con, bounds),
         c.no_sudden_change(con, has_previous, cfg.max_growth),
     ]
-    c.save_results(con, ctx.run_id, results)
     return results
 
 
+@holds_workspace("govern")
 def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> GovernanceResult:
-    """Controls, movement with reasons, exception review and the report for one run."""
+    """Controls, movement with reasons, exception review, the seal and the report for one
+    run. Everything is computed first; the results, the review items, the seal and the
+    audit entry are then committed in one transaction (``governance.audit.record``)."""
     import json
 
+    from governance import seal as seals
+    from governance.controls import save_results
     from governance.report import write_report
-    from governance.review import find_exceptions
+    from governance.review import find_exceptions, store_exceptions
 
     ctx = RunContext.of(settings, run_id)
     result = GovernanceResult(run_id)
@@ -93,7 +102,30 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
         result.previous_run_id = result.movement.previous_run_id
         result.controls = run_controls(con, ctx, canonical_tables(settings),
                                        result.previous_run_id is not None)
-        result.exceptions = find_exceptions(con, ctx)
+        find_exceptions(con, ctx)
+        seal = seals.compute(settings, con, run_id)
+        before = seals.current(con, run_id)
+
+        def writes(c):
+            save_results(c, run_id, result.controls)
+            result.exceptions = store_exceptions(c, run_id)
+            seals.store(c, seal)
+
+        payload = {
+            "campaign": ctx.run.campaign, "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
+            "controls": {r.name: {"passed": r.passed, "message": r.message}
+                         for r in result.controls},
+            "movement": {"previous_run_id": result.previous_run_id, **result.movement.counts,
+                         "model_reasons": result.movement.model_reasons},
+            "exceptions_found": con.execute("SELECT count(*) FROM new_items").fetchone()[0],
+            "seal": seal.to_dict(),
+            "reseal": None if before is None or before.seal_hash == seal.seal_hash else {
+                "previous_seal": before.seal_hash,
+                "note": "the memberships changed since the run was last governed: approvals "
+                        "of the earlier content no longer count"}}
+        audit.record(settings, actor, "govern", payload, run_id=run_id, writes=writes,
+                     con=con)
+        seals.write_file(settings, seal)
         result.report = str(write_report(settings, con, ctx, result.controls, result.movement))
     result.blocked = [r.message for r in result.controls
                       if not r.passed and r.severity == "block"]
@@ -101,31 +133,31 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
                              or any(not r.passed for r in result.controls))
     (settings.runs_dir / run_id / "controls.json").write_text(json.dumps(
         [r.to_dict() for r in result.controls], indent=2, default=str))
-    audit.append(settings, actor, "run", {"campaign": ctx.run.campaign, "as_of": ctx.run.as_of,
-                                          "inputs": ctx.run.inputs}, run_id=run_id)
-    audit.append(settings, actor, "controls", {r.name: {"passed": r.passed,
-                                                        "message": r.message}
-                                               for r in result.controls}, run_id=run_id)
-    audit.append(settings, actor, "movement", {"previous_run_id": result.previous_run_id,
-                                               **result.movement.counts,
-                                               "model_reasons": result.movement.model_reasons,
-                                               "exceptions": result.exceptions}, run_id=run_id)
     ctx.run.status = "blocked" if result.blocked else "governed"
     save_run(settings, ctx.run)
     return result
 
 
+@holds_workspace("export")
 def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
-    """Channel exports of a run with manifests, recorded in the audit log."""
+    """Channel exports of a run with manifests, recorded in the audit log; refused by the
+    same gate as publication (or for a published run whose memberships are intact)."""
     from governance.exports import export_run
+    from governance.gate import verdict
     from governance.store import features_view, memberships_view
 
+    v = verdict(settings, run_id)
+    if not v.may_export:
+        raise ControlFailed(f"cannot export {run_id} ({v.state}): " + "; ".join(
+            f"{r.message} -> {r.command}" for r in v.reasons)
+            + ("" if v.reasons else "; it is not published"))
     ctx = RunContext.of(settings, run_id)
     with connect(settings) as con:
         memberships_view(con, settings, run_id, "m_cur")
         features_view(con, settings, run_id, "f_cur")
-        index = export_run(settings, con, ctx, canonical_tables(settings))
-    audit.append(settings, actor, "export", {"files": [
-        {k: f[k] for k in ("cohort", "channel", "rows", "sha256")} for f in index["files"]]},
-        run_id=run_id)
+        index = export_run(settings, con, ctx, canonical_tables(settings), v.seal)
+    audit.record(settings, actor, "export", {
+        "seal_hash": v.seal["seal_hash"], "left_out": index["left_out"],
+        "files": [{k: f[k] for k in ("cohort", "channel", "rows", "sha256")}
+                  for f in index["files"]]}, run_id=run_id)
     return index

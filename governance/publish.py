@@ -1,194 +1,261 @@
-"""Approval and atomic publication of a run's memberships.
+"""Approval and publication of a run's memberships: what is published is what was approved,
+and a publication is in the audit log or did not happen.
 
-DuckDB (the workspace database, default): one transaction inserts the new version into
-``published_memberships``, records it in ``publications`` and moves the
-``publication_pointer`` row; ``current_memberships`` is a view through that pointer, so
-readers see the old version or the new one, never a mix. A crash before COMMIT leaves the
-previous version current. Any SQLAlchemy URL (``settings.publish_db_url``) gets the same
-tables and view in one SQLAlchemy transaction (``governance.publish_sql``). The Parquet copy
-under ``published/<campaign>/`` is written to a versioned file first, then ``current.json``
-is switched with ``os.replace``.
+``approve`` records who approved which content (the run's seal). ``publish_run``:
+
+1. takes the workspace lock and finishes or undoes any publication a crash left
+   (``governance.journal``);
+2. asks the gate (``governance.gate.verdict``); a run already published is a no-op;
+3. copies the memberships to ``published/<campaign>/vNNNNN.parquet`` (temporary file,
+   fsync, rename), hashing as it copies: the copy must be the sealed content;
+4. writes the intent record (run, version, seal, previous version, the audit entry);
+5. in ONE DuckDB transaction inserts the rows into ``published_memberships``, the
+   ``publications`` row, moves ``publication_pointer``, inserts the audit entry and moves
+   the audit head (with ``SEGFLOW_PUBLISH_DB_URL`` that database is written and committed
+   first, inside this step);
+6. appends the entry to ``audit.jsonl``, switches ``current.json``, writes the version's
+   manifest and deletes the intent.
+
+A failure before step 5 commits leaves nothing visible and the command fails; after it the
+publication stands and the command succeeds (``segflow doctor`` completes any file step
+that could not be done).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable
+import errno
 from datetime import UTC, datetime
 
 from governance import audit
-from governance.store import ensure_schema, run_file
+from governance.gate import verdict
+from governance.journal import finish, intent_path, resolve, write_intent
+from governance.owners import SYSTEM_ACTOR, require_approver, require_reason
+from governance.publications import (  # noqa: F401 (re-exported read API)
+    COLUMNS,
+    DDL,
+    current_publication,
+    ensure_tables,
+    read_current_parquet,
+    version_path,
+)
+from governance.store import ensure_schema
 from segflow.db import connect
-from segflow.errors import ControlFailed, SegflowError
-from segflow.runstore import run_dir
+from segflow.durable import read_chunks, write_atomic
+from segflow.errors import ControlFailed, EnvironmentFailure, SegflowError
+from segflow.faults import Hook, reach
+from segflow.lock import holds_workspace
+from segflow.runstore import load_run, run_dir
 from segflow.settings import Settings
 
-COLUMNS = ("run_id", "campaign", "entity_id", "cohort", "template", "split_value", "status",
-           "arm", "suppressed_by", "priority", "rank", "score", "channels", "override_id")
-DDL = """
-CREATE TABLE IF NOT EXISTS published_memberships (version INTEGER, run_id VARCHAR,
-  campaign VARCHAR, entity_id VARCHAR, cohort VARCHAR, template VARCHAR, split_value VARCHAR,
-  status VARCHAR, arm VARCHAR, suppressed_by VARCHAR, priority INTEGER, rank INTEGER,
-  score DOUBLE, channels VARCHAR, override_id VARCHAR);
-CREATE TABLE IF NOT EXISTS publications (campaign VARCHAR, version INTEGER, run_id VARCHAR,
-  published_at TIMESTAMPTZ, published_by VARCHAR, rows BIGINT);
-CREATE TABLE IF NOT EXISTS publication_pointer (campaign VARCHAR PRIMARY KEY,
-  version INTEGER);
-CREATE OR REPLACE VIEW current_memberships AS SELECT m.* FROM published_memberships m
-  JOIN publication_pointer p ON p.campaign = m.campaign AND p.version = m.version;
-"""
-Hook = Callable[[str], None] | None
+# Named points a publication passes, in order (``segflow.faults``: a test stops a real
+# process at each); the external database adds publish.external_before_switch and
+# publish.external_committed before publish.txn_begun.
+POINTS = ("publish.locked", "publish.checked", "publish.version_tmp_written",
+          "publish.version_written", "publish.intent_written", "publish.txn_begun",
+          "publish.rows_inserted", "publish.record_inserted", "publish.pointer_moved",
+          "audit.before_commit", "audit.committed", "audit.file_torn", "audit.file_appended",
+          "audit.file_synced", "publish.current_tmp_written", "publish.current_switched",
+          "publish.manifest_tmp_written", "publish.manifest_written", "publish.intent_removed",
+          "publish.done")
 
 
-def current_publication(settings: Settings, campaign: str) -> dict | None:
-    """{'version', 'run_id', 'published_at', ...} of the campaign's current version."""
-    if not settings.database_path.exists():
-        return None
-    with connect(settings) as con:
-        con.execute(DDL)
-        cur = con.execute("""SELECT p.* FROM publications p JOIN publication_pointer c
-            USING (campaign, version) WHERE campaign = ?""", [campaign])
-        row = cur.fetchone()
-        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
-
-
+@holds_workspace("approve")
 def approve(settings: Settings, run_id: str, by: str, reason: str) -> dict:
-    """Record an approval by a campaign owner or reviewer, with a required reason."""
-    from governance.context import RunContext
+    """Record an approval of the run's current content (its seal) by a listed approver who
+    wrote no override or review decision in it, with a reason that says something."""
+    reason = require_reason(reason, "approval reason")
+    run = load_run(settings, run_id)
+    require_approver(settings, run_id, run.campaign, by, "approve")
+    v = verdict(settings, run_id)
+    if v.state == "published":
+        raise SegflowError(f"run {run_id} is already published as version "
+                           f"{v.published_version}; there is nothing to approve")
+    if v.seal is None:
+        raise ControlFailed(f"run {run_id} has not been governed: run `segflow govern "
+                            f"{run_id}` before approving it")
+    if not v.seal_intact:
+        raise ControlFailed(f"cannot approve {run_id}: its memberships changed after "
+                            f"governance (sealed {v.seal['memberships_sha256'][:16]}..., now "
+                            f"{(v.memberships_sha256 or 'missing')[:16]}...); re-run "
+                            f"`segflow govern {run_id}` first")
+    seal_hash = v.seal["seal_hash"]
+    entry = {"by": by, "reason": reason, "seal_hash": seal_hash,
+             "memberships_sha256": v.seal["memberships_sha256"]}
 
-    ctx = RunContext.of(settings, run_id)
-    allowed = set(ctx.config.owners) | set(ctx.config.review.get("reviewers") or [])
-    if by not in allowed:
-        raise SegflowError(f"{by!r} may not approve {run_id}: approvers are "
-                           f"{', '.join(sorted(allowed))}")
-    if not reason or not reason.strip():
-        raise SegflowError("an approval needs a reason (--reason)")
-    with connect(settings) as con:
-        ensure_schema(con)
-        con.execute("INSERT INTO approvals VALUES (?, ?, ?, now())", [run_id, by, reason])
-    entry = {"by": by, "reason": reason}
-    audit.append(settings, by, "approve", entry, run_id=run_id)
+    def writes(con):
+        con.execute("INSERT INTO approvals (run_id, approved_by, reason, approved_at, "
+                    "seal_hash, os_user) VALUES (?, ?, ?, now(), ?, ?)",
+                    [run_id, by, reason, seal_hash, audit.os_user()])
+
+    audit.record(settings, by, "approve", entry, run_id=run_id, writes=writes)
+    _banner(settings, run_id)
     return entry
 
 
-def gate(settings: Settings, run_id: str) -> tuple[list[str], bool, bool]:
-    """(blocking messages, approval needed, approved) from stored controls and reviews."""
-    from governance.context import RunContext
+def recover(settings: Settings, con=None) -> list[str]:
+    """Finish or undo every publication a crash left (intent records); returns what it
+    did. Called at the start of each publication and by ``segflow doctor``."""
+    from governance.journal import pending
 
-    ctx = RunContext.of(settings, run_id)
+    done = []
+    if not pending(settings):
+        return done
+    if con is None:
+        with connect(settings) as own:
+            return recover(settings, own)
+    ensure_schema(con)
+    for path in pending(settings):
+        done.append(f"{path.name}: {resolve(settings, path, con)}")
+    return done
+
+
+@holds_workspace("publish")
+def publish_run(settings: Settings, run_id: str, by: str | None = None,
+                accept_open: int | None = None, reason: str | None = None,
+                _hook: Hook = None) -> dict:
+    """Publish a governed run if the gate allows; returns what was published.
+
+    ``by`` must be a listed approver (four eyes applies); without it the system actor
+    ``segflow`` publishes, which the gate allows only when the run needs no approval. Open
+    review items need ``accept_open`` equal to their count and a ``reason``.
+    """
+    reach(settings, "publish.locked", _hook)
+    recover(settings)
+    run = load_run(settings, run_id)
+    if by is not None:
+        require_approver(settings, run_id, run.campaign, by, "publish")
+    v = verdict(settings, run_id, accept_open)
+    if v.state == "published":
+        return {"campaign": run.campaign, "version": v.published_version, "run_id": run_id,
+                "already": True, "message": f"run {run_id} is already published as version "
+                f"{v.published_version} of {run.campaign}; nothing to do"}
+    if by is None and (v.needs_approval or v.open_exceptions):
+        raise ControlFailed(f"cannot publish {run_id} without an approver: it needs an "
+                            "approval; give --by APPROVER (a listed approver of "
+                            f"{run.campaign})")
+    if not v.may_publish:
+        raise ControlFailed(f"cannot publish {run_id} ({v.state}): " + "; ".join(
+            f"{r.message} -> {r.command}" for r in v.reasons))
+    accepted = None
+    if v.open_exceptions:
+        accepted = {"open": v.open_exceptions,
+                    "reason": require_reason(reason, "reason for accepting open items")}
+    reach(settings, "publish.checked", _hook)
+    return _publish(settings, run.campaign, run_id, v, by or SYSTEM_ACTOR, accepted, _hook)
+
+
+def _publish(settings: Settings, campaign: str, run_id: str, v, actor: str,
+             accepted: dict | None, hook: Hook) -> dict:
     with connect(settings) as con:
         ensure_schema(con)
-        controls = con.execute("SELECT name, passed, severity, message FROM control_results "
-                               "WHERE run_id = ? ORDER BY name", [run_id]).fetchall()
-        open_items = con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND "
-                                 "status = 'open'", [run_id]).fetchone()[0]
-        approved = con.execute("SELECT count(*) FROM approvals WHERE run_id = ?",
-                               [run_id]).fetchone()[0] > 0
-    if not controls:
-        return [f"run {run_id} has not been governed yet (segflow govern {run_id})"], False, \
-            approved
-    blocks = [f"control {n} failed: {m}" for n, ok, sev, m in controls
-              if not ok and sev == "block"] + drift_blocks(settings, run_id)
-    needs = (ctx.config.approval_required or open_items > 0
-             or any(not ok for _, ok, _, _ in controls))
-    return blocks, needs, approved
+        ensure_tables(con)
+        previous = current_publication(settings, campaign, con)
+        version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM publications WHERE "
+                              "campaign = ?", [campaign]).fetchone()[0]
+    target = version_path(settings, campaign, version)
+    intent = {"campaign": campaign, "version": version, "run_id": run_id, "by": actor,
+              "seal_hash": v.seal["seal_hash"], "sha256": v.seal["memberships_sha256"],
+              "rows": v.seal["rows"], "previous_version": previous and previous["version"],
+              "external": bool(settings.publish_db_url)}
+    payload = {"campaign": campaign, "version": version, "by": actor,
+               "seal_hash": intent["seal_hash"], "sha256": intent["sha256"],
+               "rows": intent["rows"], "previous_version": intent["previous_version"],
+               "accepted_open": accepted,
+               "target": "sqlalchemy" if settings.publish_db_url else "duckdb"}
+    try:
+        sha = write_atomic(target, read_chunks(run_dir(settings, run_id) /
+                                               "memberships.parquet"),
+                           hook=lambda _s: reach(settings, "publish.version_tmp_written", hook))
+        reach(settings, "publish.version_written", hook)
+        if sha != intent["sha256"]:
+            raise ControlFailed(f"the memberships of {run_id} changed while being published "
+                                f"(sealed {intent['sha256'][:16]}..., copied {sha[:16]}...); "
+                                "nothing was published")
+
+        def prepared(entry: dict) -> None:
+            intent["audit_seq"] = entry["seq"]
+            write_intent(settings, {**intent, "audit_entry": entry}, hook)
+
+        recorded = audit.record(settings, actor, "publish", payload, run_id=run_id,
+                                writes=lambda con: _write_rows(settings, con, intent, hook),
+                                prepared=prepared, hook=hook)
+    except BaseException as err:
+        return _after_failure(settings, intent, err)
+    notes = [recorded.note] if recorded.note else []
+    try:
+        with connect(settings) as con:
+            finish(settings, {**intent, "audit_entry": recorded.entry}, con, hook)
+    except OSError as err:
+        notes.append(f"the publication is committed, but its file steps could not all be "
+                     f"done ({err}); `segflow doctor` completes them")
+    reach(settings, "publish.done", hook)
+    _banner(settings, run_id)
+    return {**payload, "run_id": run_id, "note": "; ".join(notes) or None}
 
 
-def drift_blocks(settings: Settings, run_id: str) -> list[str]:
-    """A breached, unacknowledged drift gate blocks publication.
-
-    Read from the gate's verdict file (``runs/<id>/drift/gate.json``, written by monitoring)
-    so governance does not import the later monitoring stage. A run never drift-checked is
-    not blocked here: the campaign-refresh flow always checks before it publishes.
-    """
-    path = run_dir(settings, run_id) / "drift" / "gate.json"
-    if not path.exists():
-        return []
-    verdict = json.loads(path.read_text(encoding="utf-8"))
-    if verdict.get("passed") or verdict.get("acknowledged"):
-        return []
-    return [f"drift gate breached ({'; '.join(verdict.get('reasons') or [])}); acknowledge "
-            f"with `segflow drift ack {run_id} --by NAME --reason TEXT`"]
-
-
-def publish_run(settings: Settings, run_id: str, by: str | None = None,
-                _hook: Hook = None) -> dict:
-    """Publish a governed run; refuses on a failed control or a missing approval."""
-    from governance.store import load_run
-
-    blocks, needs, approved = gate(settings, run_id)
-    if blocks:
-        raise ControlFailed(f"cannot publish {run_id}: " + "; ".join(blocks))
-    if needs and not approved:
-        raise ControlFailed(f"cannot publish {run_id}: it needs an approval (campaign setting, "
-                            f"a failed review control or open exceptions); run `segflow "
-                            f"approve {run_id} --by NAME --reason TEXT`")
-    run = load_run(settings, run_id)
-    source = run_file(settings, run_id, "memberships.parquet")
-    actor = by or "segflow"
+def _write_rows(settings: Settings, con, intent: dict, hook: Hook) -> None:
+    """Inside the audit transaction: the external database first (committed there), then
+    DuckDB's rows, publication record and pointer."""
+    campaign, version, run_id = intent["campaign"], intent["version"], intent["run_id"]
+    target = version_path(settings, campaign, version)
     if settings.publish_db_url:
         from governance.publish_sql import publish_sqlalchemy
 
-        version = publish_sqlalchemy(settings.publish_db_url, run.campaign, run_id, source,
-                                     actor, _hook)
-    else:
-        version = None
-    version = _publish_duckdb(settings, run.campaign, run_id, source, actor, _hook, version)
-    _switch_parquet(settings, run.campaign, run_id, version, source)
-    entry = {"campaign": run.campaign, "version": version, "by": actor,
-             "target": "sqlalchemy" if settings.publish_db_url else "duckdb"}
-    audit.append(settings, actor, "publish", entry, run_id=run_id)
-    return entry
+        publish_sqlalchemy(settings.publish_db_url, campaign, run_id, target, intent["by"],
+                           lambda point: reach(settings, point, hook), version=version)
+        reach(settings, "publish.external_committed", hook)
+    reach(settings, "publish.txn_begun", hook)
+    src = "read_parquet('" + str(target).replace("'", "''") + "')"
+    present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
+    con.execute(f"INSERT INTO published_memberships SELECT {version}, "
+                f"{select_columns(present)} FROM {src}")
+    reach(settings, "publish.rows_inserted", hook)
+    con.execute("INSERT INTO publications (campaign, version, run_id, published_at, "
+                "published_by, rows, seal_hash, sha256, audit_seq) VALUES (?, ?, ?, ?, ?, ?, "
+                "?, ?, ?)", [campaign, version, run_id, datetime.now(UTC), intent["by"],
+                             intent["rows"], intent["seal_hash"], intent["sha256"],
+                             intent["audit_seq"]])
+    reach(settings, "publish.record_inserted", hook)
+    con.execute("INSERT OR REPLACE INTO publication_pointer VALUES (?, ?)", [campaign, version])
+    reach(settings, "publish.pointer_moved", hook)
+
+
+def _after_failure(settings: Settings, intent: dict, err: BaseException) -> dict:
+    """A publication failed part-way: decide from the database whether it committed, finish
+    or undo it, and report accordingly (success only when it committed)."""
+    path = intent_path(settings, intent["campaign"], intent["version"])
+    outcome = None
+    try:
+        if path.exists():
+            with connect(settings) as con:
+                outcome = resolve(settings, path, con)
+        else:
+            version_path(settings, intent["campaign"], intent["version"]).unlink(
+                missing_ok=True)
+    except Exception:  # noqa: BLE001 - doctor finishes it; the original error matters more
+        outcome = None
+    if outcome == "rolled forward":
+        return {**{k: intent[k] for k in ("campaign", "version", "run_id", "by", "seal_hash")},
+                "note": f"the publication is committed; a later step failed ({err}) and was "
+                        "completed by recovery"}
+    if _disk_full(err):
+        raise EnvironmentFailure(
+            f"the disk is full ({err}): nothing was published, version "
+            f"{intent['previous_version'] or 'none'} of {intent['campaign']} is still "
+            f"current; free space in {settings.home} and publish again") from err
+    raise err
+
+
+def _disk_full(err: BaseException) -> bool:
+    return (isinstance(err, OSError) and err.errno == errno.ENOSPC) or \
+        "no space left" in str(err).lower()
 
 
 def select_columns(present: list[str]) -> str:
     return ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
 
 
-def _publish_duckdb(settings, campaign, run_id, source, actor, hook: Hook,
-                    version: int | None) -> int:
-    """One transaction: data rows (skipped when another database holds them) + pointer."""
-    src = "read_parquet('" + str(source).replace("'", "''") + "')"
-    with connect(settings) as con:
-        con.execute(DDL)
-        present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
-        con.execute("BEGIN TRANSACTION")
-        if version is None:
-            version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM publications "
-                                  "WHERE campaign = ?", [campaign]).fetchone()[0]
-            con.execute(f"INSERT INTO published_memberships SELECT {version}, "
-                        f"{select_columns(present)} FROM {src}")
-        rows = con.execute(f"SELECT count(*) FROM {src}").fetchone()[0]
-        con.execute("INSERT INTO publications VALUES (?, ?, ?, ?, ?, ?)",
-                    [campaign, version, run_id, datetime.now(UTC), actor, rows])
-        if hook:
-            hook("before_switch")
-        con.execute("INSERT OR REPLACE INTO publication_pointer VALUES (?, ?)",
-                    [campaign, version])
-        con.execute("COMMIT")
-    return version
+def _banner(settings: Settings, run_id: str) -> None:
+    from governance.report import refresh_banner
 
-
-def _switch_parquet(settings, campaign, run_id, version, source) -> None:
-    folder = settings.publish_dir / campaign
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"v{version:05d}.parquet"
-    tmp = target.with_suffix(".parquet.tmp")
-    tmp.write_bytes(source.read_bytes())
-    os.replace(tmp, target)
-    pointer = folder / "current.json"
-    tmp = pointer.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"version": version, "run_id": run_id, "file": target.name}))
-    os.replace(tmp, pointer)
-
-
-def read_current_parquet(settings: Settings, campaign: str):
-    """The current published memberships from the Parquet copy (Arrow)."""
-    import pyarrow.parquet as pq
-
-    pointer = settings.publish_dir / campaign / "current.json"
-    if not pointer.exists():
-        raise SegflowError(f"campaign {campaign} has never been published")
-    meta = json.loads(pointer.read_text())
-    return pq.read_table(settings.publish_dir / campaign / meta["file"])
+    refresh_banner(settings, run_id)

@@ -8,6 +8,10 @@ psycopg 3 the rows are streamed with ``COPY ... FROM STDIN`` as CSV rendered by 
 (columnar, no per-row Python); other dialects get executemany batches. ``publications`` has
 (campaign, version) as its key, so two concurrent publishers cannot both claim a version:
 the later one fails.
+
+This database is written (and committed) before the workspace DuckDB, which stays the
+authority: after a crash between the two commits, recovery (``governance.journal``) removes
+the version DuckDB does not have and points this database back at DuckDB's version.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-from governance.publish import COLUMNS
+from governance.publications import COLUMNS
 
 BATCH = 50_000
 VIEW = ("CREATE VIEW current_memberships AS SELECT m.* FROM published_memberships m "
@@ -39,32 +43,83 @@ def _tables(metadata):
     return members, records, pointer
 
 
-def publish_sqlalchemy(url: str, campaign: str, run_id: str, source: Path, actor: str,
-                       hook=None) -> int:
-    """Insert the run as a new version, record it and move the pointer; returns the version."""
-    from sqlalchemy import MetaData, create_engine, func, inspect, select, text
+def _engine(url: str):
+    """An engine on ``url`` with the publication tables and view created."""
+    from sqlalchemy import MetaData, create_engine, inspect, text
 
     engine = create_engine(url)
-    try:
-        metadata = MetaData()
-        members, records, pointer = _tables(metadata)
-        metadata.create_all(engine)
-        if "current_memberships" not in inspect(engine).get_view_names():
-            with engine.begin() as conn:
-                conn.execute(text(VIEW))
+    metadata = MetaData()
+    tables = _tables(metadata)
+    metadata.create_all(engine)
+    if "current_memberships" not in inspect(engine).get_view_names():
         with engine.begin() as conn:
-            version = (conn.execute(select(func.max(records.c.version)).where(
-                records.c.campaign == campaign)).scalar() or 0) + 1
+            conn.execute(text(VIEW))
+    return engine, tables
+
+
+def publish_sqlalchemy(url: str, campaign: str, run_id: str, source: Path, actor: str,
+                       hook=None, version: int | None = None) -> int:
+    """Insert the run as ``version`` (default: the next one), record it and move the
+    pointer, in one transaction; returns the version."""
+    from sqlalchemy import func, select
+
+    engine, (members, records, pointer) = _engine(url)
+    try:
+        with engine.begin() as conn:
+            if version is None:
+                version = (conn.execute(select(func.max(records.c.version)).where(
+                    records.c.campaign == campaign)).scalar() or 0) + 1
             insert = _copy_rows if conn.dialect.driver == "psycopg" else _insert_rows
             rows = insert(conn, members, source, version)
             conn.execute(records.insert(), [{
                 "campaign": campaign, "version": version, "run_id": run_id, "rows": rows,
                 "published_at": datetime.now(UTC), "published_by": actor}])
             if hook:
-                hook("before_switch")
+                hook("publish.external_before_switch")
             conn.execute(pointer.delete().where(pointer.c.campaign == campaign))
             conn.execute(pointer.insert(), [{"campaign": campaign, "version": version}])
         return version
+    finally:
+        engine.dispose()
+
+
+def external_state(url: str, campaign: str) -> tuple[int | None, list[int]]:
+    """(current version, every version) of the campaign in the external database."""
+    from sqlalchemy import select
+
+    engine, (_, records, pointer) = _engine(url)
+    try:
+        with engine.connect() as conn:
+            current = conn.execute(select(pointer.c.version).where(
+                pointer.c.campaign == campaign)).scalar()
+            versions = sorted(conn.execute(select(records.c.version).where(
+                records.c.campaign == campaign)).scalars())
+        return current, versions
+    finally:
+        engine.dispose()
+
+
+def align_external(url: str, campaign: str, keep: set[int], current: int | None) -> list[str]:
+    """Make the external database agree with DuckDB: drop the versions DuckDB does not have
+    and point at DuckDB's current version, in one transaction. Returns what it changed."""
+    from sqlalchemy import delete
+
+    versions = external_state(url, campaign)[1]
+    engine, (members, records, pointer) = _engine(url)
+    changed = []
+    try:
+        with engine.begin() as conn:
+            for version in versions:
+                if version not in keep:
+                    conn.execute(delete(members).where(members.c.campaign == campaign,
+                                                       members.c.version == version))
+                    conn.execute(delete(records).where(records.c.campaign == campaign,
+                                                       records.c.version == version))
+                    changed.append(f"removed version {version}")
+            conn.execute(pointer.delete().where(pointer.c.campaign == campaign))
+            if current is not None:
+                conn.execute(pointer.insert(), [{"campaign": campaign, "version": current}])
+        return changed
     finally:
         engine.dispose()
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from segflow.runstore import RunRecord
+from segflow.lock import workspace_lock
+from segflow.runstore import RunRecord, mark_orphans
 from segflow.settings import Settings
 
 
@@ -30,19 +31,30 @@ def _overrides_for(settings: Settings, campaign: str, as_of: datetime,
 
 def refresh_with_overrides(settings: Settings, campaign: str, as_of=None,
                            params: dict | None = None, *, features=None,
-                           override_ids: list[str] | None = None) -> RunRecord:
-    """Score and segment a campaign, then apply the overrides active at its as-of time."""
+                           override_ids: list[str] | None = None,
+                           model_versions: dict[str, str] | None = None) -> RunRecord:
+    """Score and segment a campaign, then apply the overrides active at its as-of time.
+
+    Holds the workspace lock; runs a command that died left in state ``created`` are marked
+    failed first (no other command can be making one while the lock is held)."""
     from governance.overrides import apply_overrides
     from scoring.refresh import refresh_campaign
 
     def adjust(memberships, record: RunRecord):
+        from segflow.faults import reach
+
+        reach(settings, "refresh.scored")  # the run exists, its memberships not yet
         when = datetime.fromisoformat(record.as_of)
         overrides = _overrides_for(settings, campaign, when, override_ids)
         record.inputs["override_ids"] = sorted(overrides["override_id"].to_pylist())
         return apply_overrides(memberships, overrides, when) if overrides.num_rows \
             else memberships
 
-    return refresh_campaign(settings, campaign, as_of, params, features=features, adjust=adjust)
+    with workspace_lock(settings, "refresh"):
+        mark_orphans(settings, "interrupted: the command that made this run ended before it "
+                     "finished (found by the next refresh)")
+        return refresh_campaign(settings, campaign, as_of, params, features=features,
+                                adjust=adjust, model_versions=model_versions)
 
 
 def governed_refresh(settings: Settings, campaign: str, as_of=None,
@@ -50,5 +62,6 @@ def governed_refresh(settings: Settings, campaign: str, as_of=None,
     """Refresh (with overrides) and govern: controls, movement, review queue, report."""
     from governance.pipeline import govern_run
 
-    record = refresh_with_overrides(settings, campaign, as_of, params)
-    return record, govern_run(settings, record.run_id)
+    with workspace_lock(settings, "refresh"):
+        record = refresh_with_overrides(settings, campaign, as_of, params)
+        return record, govern_run(settings, record.run_id)

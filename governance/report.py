@@ -36,15 +36,42 @@ def gather(con, ctx) -> dict:
             "movers": movers, "title": ctx.title}
 
 
+BANNER_START, BANNER_END = "<!--verdict-->", "<!--/verdict-->"
+
+
+def banner_html(verdict) -> str:
+    """The verdict first: a coloured banner with the state and every reason's command."""
+    return _env().get_template("verdict.html.j2").render(v=verdict)
+
+
+def refresh_banner(settings, run_id: str) -> None:
+    """Re-render the verdict banner of ``report.html`` after an approval, a drift check, a
+    publication: the rest of the page is what governance found and does not change."""
+    from governance.gate import verdict
+
+    path = run_dir(settings, run_id) / "report.html"
+    if not path.exists():
+        return
+    page = path.read_text(encoding="utf-8")
+    start, end = page.find(BANNER_START), page.find(BANNER_END)
+    if start < 0 or end < 0:
+        return
+    new = banner_html(verdict(settings, run_id))
+    path.write_text(page[:start] + BANNER_START + new + page[end:], encoding="utf-8")
+
+
 def write_report(settings, con, ctx, controls, movement) -> Path:
     """Render ``runs/<id>/report.html`` and ``movement.html``; returns the report path."""
+    from governance.gate import verdict
+
     folder = run_dir(settings, ctx.run_id)
     exports = settings.exports_dir / ctx.run_id / "manifest.json"
     data = gather(con, ctx)
     page = _env().get_template("report.html.j2").render(
         run=ctx.run, config=ctx.config, controls=controls, movement=movement,
         exports=json.loads(exports.read_text()) if exports.exists() else None,
-        exports_dir=exports.parent, **data)
+        exports_dir=exports.parent, banner_start=BANNER_START, banner_end=BANNER_END,
+        banner=banner_html(verdict(settings, ctx.run_id, con=con)), **data)
     (folder / "movement.html").write_text(_env().get_template("movement.html.j2").render(
         run=ctx.run, movement=movement, **data), encoding="utf-8")
     path = folder / "report.html"

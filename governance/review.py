@@ -1,8 +1,9 @@
 """Exception review: boundary entities, big movers and anomalies go to ``review_queue``.
 
-A named reviewer (one of the cohort template's owners, the campaign's owners or the
-campaign's ``review.reviewers``) confirms or overrides each item with a required reason;
-an override becomes a row in ``overrides`` that later refreshes apply until it expires.
+A reviewer of the owners file whose scope covers the item (``governance.owners``) confirms
+or overrides it with a reason that says something; an override becomes a row in
+``overrides`` that later refreshes apply until it expires. An override must name a cohort
+of the run's own (frozen) campaign, expire in the future, and concern an entity of the run.
 """
 
 from __future__ import annotations
@@ -19,16 +20,28 @@ QUEUE_COLS = ("review_id, run_id, campaign, entity_id, rule, detail, cohort_befo
 
 def _insert(con, run_id: str, campaign: str, select_sql: str) -> None:
     """Insert rows (entity_id, rule, detail, cohort_before, proposed_cohort, template)."""
-    con.execute(f"""INSERT OR IGNORE INTO review_queue ({QUEUE_COLS})
+    con.execute(f"""INSERT INTO new_items ({QUEUE_COLS})
         SELECT 'R' || substr(sha1({lit(run_id)} || '|' || entity_id || '|' || rule), 1, 10),
           {lit(run_id)}, {lit(campaign)}, entity_id, rule, detail, cohort_before,
           proposed_cohort, template, 'open' FROM ({select_sql})""")
 
 
-def find_exceptions(con, ctx) -> int:
-    """Fill the queue for one run from views m_cur, f_cur and temp table movement."""
-    cfg, run_id = ctx.config, ctx.run_id
+def store_exceptions(con, run_id: str) -> int:
+    """Replace the run's open items by the ones just found (decided items stay decided);
+    returns how many are open. Runs inside governance's audit transaction."""
     con.execute("DELETE FROM review_queue WHERE run_id = ? AND status = 'open'", [run_id])
+    con.execute("""INSERT OR IGNORE INTO review_queue SELECT * FROM new_items
+        QUALIFY row_number() OVER (PARTITION BY review_id ORDER BY rule) = 1""")
+    return con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND status = "
+                       "'open'", [run_id]).fetchone()[0]
+
+
+def find_exceptions(con, ctx) -> None:
+    """Fill temp table ``new_items`` for one run from views m_cur, f_cur and temp table
+    movement (``store_exceptions`` moves them into the queue)."""
+    cfg, run_id = ctx.config, ctx.run_id
+    con.execute("CREATE OR REPLACE TEMP TABLE new_items AS SELECT * FROM review_queue "
+                "LIMIT 0")
     current = ("SELECT m.entity_id, m.cohort, m.template, mv.cohort_before FROM m_cur m "
                "LEFT JOIN movement mv USING (entity_id) "
                "WHERE m.status IN ('assigned', 'holdout')")
@@ -53,8 +66,6 @@ def find_exceptions(con, ctx) -> int:
             'flagged is_anomaly by the anomaly model' AS detail, c.cohort_before,
             c.cohort AS proposed_cohort, c.template FROM ({current}) c
             JOIN f_cur f USING (entity_id) WHERE f.is_anomaly""")
-    return con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND status = "
-                       "'open'", [run_id]).fetchone()[0]
 
 
 def _big_movers(con, ctx) -> None:
@@ -85,12 +96,6 @@ def _big_movers(con, ctx) -> None:
         WHERE mv.movement <> 'stayed' AND f."{column}" > {cfg.revenue_limit!r}""")
 
 
-def allowed_reviewers(ctx, cohort: str | None) -> set[str]:
-    names = set(ctx.config.owners) | set(ctx.config.review.get("reviewers") or [])
-    rule = ctx.rules.get((cohort or "").split("__")[0])
-    return names | set(rule.owners if rule else ())
-
-
 def get_item(con, item_id: str) -> dict:
     cur = con.execute("SELECT * FROM review_queue WHERE review_id = ?", [item_id])
     row = cur.fetchone()
@@ -99,33 +104,72 @@ def get_item(con, item_id: str) -> dict:
     return dict(zip([d[0] for d in cur.description], row, strict=True))
 
 
-def decide(con, ctx, item: dict, by: str, reason: str, to: str | None = None,
-           expires: datetime | None = None) -> dict:
-    """Confirm (``to`` None) or override an open item; returns the stored decision."""
-    if not reason or not reason.strip():
-        raise SegflowError("a reason is required for every review decision (--reason)")
+def check_reviewer(ctx, item: dict, by: str) -> None:
+    """``by`` is a reviewer of the owners file whose scope covers this item."""
+    from governance.owners import may_review
+
+    cohorts = {(c or "").split("__")[0] for c in (item["proposed_cohort"],
+                                                  item["cohort_before"]) if c}
+    owners = {o for c in cohorts if c in ctx.rules for o in ctx.rules[c].owners}
+    cfg = ctx.config
+    may_review(ctx.live or ctx.settings, ctx.run_id, by, campaign=cfg.campaign,
+               campaign_reviewers=set(cfg.owners) | set(cfg.review.get("reviewers") or []),
+               template_owners=owners, template=item.get("template"),
+               cohort=item["proposed_cohort"] or item["cohort_before"],
+               entity_id=item["entity_id"])
+
+
+def check_override(con, ctx, item: dict, to: str, expires: datetime | None) -> None:
+    """The target is a cohort of the run's frozen campaign (a split cohort must exist in the
+    run), the expiry lies after the run's as-of time (the override applies to refreshes as of
+    before it expires), and the entity is in the run."""
+    from governance.store import memberships_view
+
+    memberships_view(con, ctx.settings, ctx.run_id, "m_item")
+    present = {c for (c,) in con.execute("SELECT DISTINCT cohort FROM m_item WHERE cohort "
+                                         "IS NOT NULL").fetchall()}
+    plain = {name for name, rule in ctx.rules.items() if not rule.spec.split_by}
+    valid = {"unassigned"} | plain | {c for c in present if c.split("__")[0] in ctx.rules}
+    if to not in valid:
+        raise SegflowError(f"--to {to!r} is not a cohort of {ctx.config.campaign} as run "
+                           f"{ctx.run_id} was made; one of {', '.join(sorted(valid))}")
+    as_of = datetime.fromisoformat(ctx.run.as_of)
+    if expires is not None and expires <= as_of:
+        raise SegflowError(f"--expires {expires.date()} is not in the future of run "
+                           f"{ctx.run_id} (data as of {as_of.date()}): overrides apply to "
+                           "later refreshes until they expire, so this one would never apply")
+    found = con.execute("SELECT count(*) FROM m_item WHERE entity_id = ?",
+                        [item["entity_id"]]).fetchone()[0]
+    if not found:
+        raise SegflowError(f"entity {item['entity_id']} is not in run {ctx.run_id}")
+
+
+def plan_decision(con, ctx, item: dict, by: str, reason: str, to: str | None = None,
+                  expires: datetime | None = None):
+    """Check a confirmation (``to`` None) or an override of an open item; returns the
+    decision and the database writes that store it (run in the audit transaction)."""
     if item["status"] != "open":
         raise SegflowError(f"review item {item['review_id']} is already {item['status']}")
-    allowed = allowed_reviewers(ctx, item["proposed_cohort"] or item["cohort_before"])
-    if by not in allowed:
-        raise SegflowError(f"{by!r} may not review {item['review_id']}: reviewers are "
-                           f"{', '.join(sorted(allowed))} (template and campaign owners)")
-    known = set(ctx.rules) | {"unassigned"}
-    if to is not None and to.split("__")[0] not in known:
-        raise SegflowError(f"--to {to!r} is not a cohort of {ctx.config.campaign}; one of "
-                           f"{', '.join(sorted(known))}")
+    check_reviewer(ctx, item, by)
+    if to is not None:
+        check_override(con, ctx, item, to, expires)
     now = datetime.now(UTC)
     status = "confirmed" if to is None else "overridden"
-    con.execute("""UPDATE review_queue SET status = ?, decided_by = ?, decided_at = ?,
-        reason = ?, override_to = ? WHERE review_id = ?""",
-                [status, by, now, reason, to, item["review_id"]])
     decision = {"review_id": item["review_id"], "entity_id": item["entity_id"],
                 "status": status, "by": by, "reason": reason, "to": to,
                 "expires": expires.isoformat() if expires else None}
+    oid = None
     if to is not None:
         oid = "O" + hashlib.sha1(f"{item['review_id']}|{now}".encode()).hexdigest()[:10]
-        con.execute("INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [oid, item["campaign"], item["entity_id"], to, reason, by, now, expires,
-                     item["review_id"], item["run_id"]])
         decision["override_id"] = oid
-    return decision
+
+    def writes(c):
+        c.execute("""UPDATE review_queue SET status = ?, decided_by = ?, decided_at = ?,
+            reason = ?, override_to = ? WHERE review_id = ?""",
+                  [status, by, now, reason, to, item["review_id"]])
+        if oid is not None:
+            c.execute("INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      [oid, item["campaign"], item["entity_id"], to, reason, by, now, expires,
+                       item["review_id"], item["run_id"]])
+
+    return decision, writes

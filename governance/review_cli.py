@@ -5,6 +5,7 @@ from __future__ import annotations
 from governance import audit
 from governance.store import ensure_schema
 from segflow.db import connect
+from segflow.lock import holds_workspace
 from segflow.settings import Settings
 
 LIST_COLUMNS = ("review_id", "run_id", "entity_id", "rule", "cohort_before",
@@ -37,17 +38,22 @@ def show_item(settings: Settings, item_id: str) -> dict:
     return item
 
 
+@holds_workspace("review")
 def decide_item(settings: Settings, item_id: str, by: str, reason: str,
                 to: str | None = None, expires=None) -> dict:
-    """Confirm or override; the decision goes to DuckDB and to the audit log together."""
+    """Confirm or override; the decision and its audit entry commit together."""
     from governance.context import RunContext
-    from governance.review import decide, get_item
+    from governance.owners import require_reason
+    from governance.report import refresh_banner
+    from governance.review import get_item, plan_decision
 
+    reason = require_reason(reason, "review reason")
     with connect(settings) as con:
         ensure_schema(con)
         item = get_item(con, item_id)
         ctx = RunContext.of(settings, item["run_id"])
-        decision = decide(con, ctx, item, by, reason, to, expires)
-    audit.append(settings, by, "review_" + decision["status"], decision,
-                 run_id=item["run_id"])
+        decision, writes = plan_decision(con, ctx, item, by, reason, to, expires)
+        audit.record(settings, by, "review_" + decision["status"], decision,
+                     run_id=item["run_id"], writes=writes, con=con)
+    refresh_banner(settings, item["run_id"])
     return decision

@@ -7,25 +7,32 @@ from dataclasses import asdict
 
 from governance.store import ensure_schema
 from segflow.db import connect
-from segflow.runstore import load_run, run_dir
+from segflow.lock import holds_workspace
+from segflow.runstore import frozen_settings, is_frozen, load_run, run_dir
 from segflow.settings import Settings
 
 
 def run_status(settings: Settings, run_id: str) -> dict:
-    """Manifest (inputs, hashes, model versions, as-of) + controls, approvals, publication."""
-    from governance.publish import DDL
+    """Manifest (inputs, hashes, model versions, as-of) + the gate's verdict, controls,
+    approvals (with the seal each approved) and publications."""
+    from governance.gate import verdict
+    from governance.publications import ensure_tables
 
     record = asdict(load_run(settings, run_id))
+    record["frozen_rules"] = is_frozen(settings, run_id)
     with connect(settings) as con:
         ensure_schema(con)
-        con.execute(DDL)
+        ensure_tables(con)
+        record["verdict"] = verdict(settings, run_id, con=con).to_dict() \
+            if (run_dir(settings, run_id) / "memberships.parquet").exists() else None
         record["controls"] = [
             {"name": n, "passed": p, "severity": s, "message": m} for n, p, s, m in
             con.execute("SELECT name, passed, severity, message FROM control_results WHERE "
                         "run_id = ? ORDER BY name", [run_id]).fetchall()]
-        record["approvals"] = [{"by": b, "reason": r, "at": a} for b, r, a in con.execute(
-            "SELECT approved_by, reason, approved_at FROM approvals WHERE run_id = ?",
-            [run_id]).fetchall()]
+        record["approvals"] = [{"by": b, "reason": r, "at": a, "seal_hash": h, "os_user": u}
+                               for b, r, a, h, u in con.execute(
+            "SELECT approved_by, reason, approved_at, seal_hash, os_user FROM approvals WHERE "
+            "run_id = ? ORDER BY approved_at", [run_id]).fetchall()]
         record["open_exceptions"] = con.execute(
             "SELECT count(*) FROM review_queue WHERE run_id = ? AND status = 'open'",
             [run_id]).fetchone()[0]
@@ -47,19 +54,24 @@ def _memberships_digest(con, path) -> tuple[int, str]:
         FROM read_parquet('{str(path).replace("'", "''")}')""").fetchone()
 
 
+@holds_workspace("rerun")
 def rerun(settings: Settings, run_id: str, reuse_features: bool = False):
-    """Refresh again with the recorded as-of and overrides; compare the memberships."""
+    """Refresh again with the run's frozen campaign and templates, its model versions, its
+    as-of time and its overrides; compare the memberships and record the result."""
     import duckdb
     import pyarrow.parquet as pq
 
+    from governance import audit
     from governance.refresh import refresh_with_overrides
 
     old = load_run(settings, run_id)
     features = pq.read_table(run_dir(settings, run_id) / "features.parquet") \
         if reuse_features else None
-    new = refresh_with_overrides(settings, old.campaign, as_of=old.as_of,
-                                 params=old.inputs.get("overrides") or None, features=features,
-                                 override_ids=old.inputs.get("override_ids", []))
+    new = refresh_with_overrides(frozen_settings(settings, run_id), old.campaign,
+                                 as_of=old.as_of, params=old.inputs.get("overrides") or None,
+                                 features=features,
+                                 override_ids=old.inputs.get("override_ids", []),
+                                 model_versions=old.inputs.get("model_versions") or {})
     con = duckdb.connect()
     try:
         a = _memberships_digest(con, run_dir(settings, run_id) / "memberships.parquet")
@@ -67,8 +79,7 @@ def rerun(settings: Settings, run_id: str, reuse_features: bool = False):
     finally:
         con.close()
     detail = json.dumps({"original": a, "rerun": b})
-    from governance import audit
-
-    audit.append(settings, "segflow", "rerun", {"of": run_id, "identical": a == b,
-                                                "rerun_id": new.run_id}, run_id=run_id)
+    audit.record(settings, "segflow", "rerun", {
+        "of": run_id, "identical": a == b, "rerun_id": new.run_id,
+        "model_versions": old.inputs.get("model_versions") or {}}, run_id=run_id)
     return a == b, new.run_id, detail

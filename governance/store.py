@@ -27,11 +27,26 @@ CREATE TABLE IF NOT EXISTS overrides (
   review_id VARCHAR, run_id VARCHAR);
 CREATE TABLE IF NOT EXISTS approvals (
   run_id VARCHAR, approved_by VARCHAR, reason VARCHAR, approved_at TIMESTAMPTZ);
+ALTER TABLE approvals ADD COLUMN IF NOT EXISTS seal_hash VARCHAR;
+ALTER TABLE approvals ADD COLUMN IF NOT EXISTS os_user VARCHAR;
+CREATE TABLE IF NOT EXISTS run_seals (
+  run_id VARCHAR, seal_hash VARCHAR, memberships_sha256 VARCHAR, features_sha256 VARCHAR,
+  rows BIGINT, by_status JSON, sealed_at TIMESTAMPTZ, current BOOLEAN);
 """
 
 
 def ensure_schema(con) -> None:
-    con.execute(SCHEMA)
+    """Create the governance tables unless they are there already (a read must not write:
+    on a full disk even a no-op DDL statement fails to commit)."""
+    from segflow.db import has_schema
+
+    if not has_schema(con, "run_seals", "current") or not has_schema(con, "approvals",
+                                                                      "os_user"):
+        con.execute(SCHEMA)
+    from governance.audit import ensure_schema as audit_schema
+
+    audit_schema(con)
+
 
 
 def run_file(settings: Settings, run_id: str, name: str) -> Path:
@@ -80,11 +95,5 @@ def _q(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def last_published_run(settings: Settings, campaign: str, before: str | None = None):
-    """Run id of the campaign's current publication (None when never published)."""
-    from governance.publish import current_publication
-
-    pub = current_publication(settings, campaign)
-    if pub is None or pub["run_id"] == before:
-        return None
-    return pub["run_id"]
+def has_column(con, view: str, column: str) -> bool:
+    return column in [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]

@@ -15,12 +15,20 @@ from segflow.settings import get_settings
 runs_app = typer.Typer(help="Runs in the run store: list, show, re-run.", no_args_is_help=True)
 review_app = typer.Typer(help="Exception review queue: list, show, confirm, override.",
                          no_args_is_help=True)
-audit_app = typer.Typer(help="The tamper-evident audit log: show, verify.",
+audit_app = typer.Typer(help="The signed, anchored audit log: show, verify.",
                         no_args_is_help=True)
 
 
 def _echo_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def echo_verdict(v) -> None:
+    """The gate's verdict: the headline, then each reason with the command that resolves
+    it (shared by govern, approve, publish, export and refresh)."""
+    typer.echo(f"verdict: {v.state.upper()}: {v.headline()}")
+    for r in v.reasons:
+        typer.echo(f"  - {r.message}\n      -> {r.command}")
 
 
 @runs_app.command("list")
@@ -56,15 +64,18 @@ def runs_rerun(run_id: str, reuse_features: bool = typer.Option(
 
 def govern(run_id: str) -> None:
     """Run controls, movement, exception review and the report for a run."""
+    from governance.gate import verdict
     from governance.pipeline import govern_run
 
-    result = govern_run(get_settings(), run_id)
+    settings = get_settings()
+    result = govern_run(settings, run_id)
     for c in result.controls:
         typer.echo(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.message}")
     typer.echo(f"movement: {result.movement.counts}")
     for line in result.movement.summary:
         typer.echo(f"  {line}")
     typer.echo(f"open exceptions: {result.exceptions}; report: {result.report}")
+    echo_verdict(verdict(settings, run_id))
 
 
 @review_app.command("list")
@@ -112,28 +123,54 @@ def review_override(item_id: str, by: str = typer.Option(..., help="Reviewer (an
                            parse_as_of(expires) if expires else None))
 
 
-def approve(run_id: str, by: str = typer.Option(..., help="Approver (campaign owner)."),
-            reason: str = typer.Option(..., help="Why (required).")) -> None:
-    """Approve a run for publication."""
+def approve(run_id: str,
+            by: str = typer.Option(..., help="Approver: an approver of the campaign in "
+                                   "owners.yaml who wrote no override or decision in the run."),
+            reason: str = typer.Option(..., help="Why, in a few words (required).")) -> None:
+    """Approve the run's governed content (its seal) for publication."""
+    from governance.gate import verdict
     from governance.publish import approve as do
 
-    _echo_json(do(get_settings(), run_id, by, reason))
+    settings = get_settings()
+    entry = do(settings, run_id, by, reason)
+    typer.echo(f"approved {run_id} by {entry['by']} (seal {entry['seal_hash'][:16]}...)")
+    echo_verdict(verdict(settings, run_id))
 
 
-def publish(run_id: str, by: Optional[str] = typer.Option(None, help="Who publishes.")) -> None:  # noqa: UP045
-    """Publish a governed run atomically (refused on failed controls or missing approval)."""
+def publish(run_id: str,
+            by: Optional[str] = typer.Option(  # noqa: UP045
+                None, help="Approver who publishes (owners.yaml); without it only a run that "
+                "needs no approval is published, by the system actor 'segflow'."),
+            accept_open: Optional[int] = typer.Option(  # noqa: UP045
+                None, "--accept-open", help="Publish with this many review items still open "
+                "(must equal the open count)."),
+            reason: Optional[str] = typer.Option(  # noqa: UP045
+                None, help="Why the open items may go out as proposed (with --accept-open).")
+            ) -> None:
+    """Publish a governed run atomically, if the gate allows (exit 1 with every reason
+    when it does not); a run already published is a no-op."""
     from governance.publish import publish_run
 
-    _echo_json(publish_run(get_settings(), run_id, by))
+    entry = publish_run(get_settings(), run_id, by, accept_open, reason)
+    if entry.get("already"):
+        typer.echo(entry["message"])
+        return
+    typer.echo(f"published {entry['campaign']} version {entry['version']}: run {run_id}, "
+               f"{entry['rows']:,} rows, seal {entry['seal_hash'][:16]}..., by {entry['by']}")
+    if entry.get("note"):
+        typer.echo(f"note: {entry['note']}")
 
 
 def export(run_id: str) -> None:
-    """Write channel exports (email, sms, push, ads) with manifests for a run."""
+    """Write channel exports (email, sms, push, ads) with manifests for a run, if the gate
+    allows (the same checks as publication, or a published run with intact memberships)."""
     from governance.pipeline import export_for
 
     index = export_for(get_settings(), run_id)
+    typer.echo("cohort\tchannel\trows\tleft out\tsha256")
     for f in index["files"]:
-        typer.echo(f"{f['cohort']}\t{f['channel']}\t{f['rows']}\t{f['sha256'][:16]}")
+        left = ", ".join(f"{n} {why}" for why, n in f["left_out"].items()) or "-"
+        typer.echo(f"{f['cohort']}\t{f['channel']}\t{f['rows']}\t{left}\t{f['sha256'][:16]}")
 
 
 @audit_app.command("show")
@@ -148,15 +185,19 @@ def audit_show(run: Optional[str] = typer.Option(None, "--run", help="Only this 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the hash chain; names every edited, inserted or deleted entry."""
+    """Check signatures, the chain, the database copy and the publication manifests; names
+    the entry of every problem (exit 1)."""
     from governance import audit
 
     verdict = audit.verify(get_settings())
     if verdict.ok:
-        typer.echo(f"audit log intact: {verdict.entries} entries")
+        typer.echo(f"audit log intact: {verdict.entries} entries, signed, head seq "
+                   f"{verdict.head.seq} matches the database")
         return
+    typer.secho(f"audit log FAILED verification ({len(verdict.problems)} problem(s)):",
+                fg=typer.colors.RED)
     for p in verdict.problems:
-        typer.echo(p)
+        typer.echo(f"  - {p}")
     raise typer.Exit(1)
 
 

@@ -12,19 +12,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from govworld import CAMPAIGN, TEMPLATES
+from govworld import make_world
 
 
 @pytest.fixture
 def world(home, tmp_path, monkeypatch):
-    """Settings of a workspace whose templates folder holds the test templates."""
-    root = tmp_path / "segment_templates"
-    (root / "campaigns").mkdir(parents=True)
-    for name, text in TEMPLATES.items():
-        (root / f"{name}.yaml").write_text(text)
-    (root / "campaigns" / "holi_test.yaml").write_text(CAMPAIGN)
-    monkeypatch.setenv("SEGFLOW_TEMPLATES", str(root))
-    return dataclasses.replace(home, templates_root=root)
+    """Settings of a workspace whose templates folder holds the test templates, with the
+    world's owners file beside it (the CLI finds them through SEGFLOW_TEMPLATES)."""
+    settings = make_world(tmp_path)
+    monkeypatch.setenv("SEGFLOW_TEMPLATES", str(settings.templates_root))
+    return dataclasses.replace(home, templates_root=settings.templates_root)
 
 
 def _postgres_bin() -> Path | None:

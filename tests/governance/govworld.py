@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from segflow.runstore import create_run, run_dir
+from segflow.runstore import create_run, freeze, run_dir
 
 TEMPLATES = {
     "lapsed_high_value": """
@@ -89,7 +89,16 @@ suppressions:
   - {template: inactive_14d, params: {}, channels: []}
 review: {band: 0.1, big_mover_tiers: 2, revenue_limit: 20000}
 controls: {revenue_tolerance: 0.001, revenue_period_days: 365}
-exports: {cross_channel_suppression: true}
+exports: {}
+"""
+OWNERS = """
+people:
+  lead.analyst: {name: Lead Analyst, roles: [approver], campaigns: [holi_test]}
+  second.approver: {name: Second Approver, roles: [approver, reviewer], campaigns: [holi_test],
+                    templates: [lapsed_high_value]}
+  asha.rao: {name: Asha Rao, roles: [reviewer]}
+  ravi.k: {name: Ravi K, roles: [reviewer], campaigns: [holi_test]}
+  mallory: {name: Mallory, roles: [viewer]}
 """
 PRIORITY = {"lapsed_high_value": 1, "new_signups": 2, "engaged": 3}
 CHANNELS = {"lapsed_high_value": "email,sms,ads", "new_signups": "push,email",
@@ -136,10 +145,23 @@ def assign(features: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def frozen_rules(settings) -> dict[str, bytes]:
+    """The world's campaign, templates and owners file, as refresh freezes them."""
+    files = {f"segment_templates/{p.name}": p.read_bytes()
+             for p in settings.templates_dir.glob("*.yaml")}
+    files["segment_templates/campaigns/holi_test.yaml"] = (
+        settings.campaigns_dir / "holi_test.yaml").read_bytes()
+    if settings.owners_path.exists():
+        files["owners.yaml"] = settings.owners_path.read_bytes()
+    return files
+
+
 def write_run(settings, features: pd.DataFrame, as_of: datetime,
               memberships: pd.DataFrame | None = None) -> str:
-    """Write a run the way refresh does: manifest, features.parquet, memberships.parquet."""
+    """Write a run the way refresh does: manifest, frozen rules, features.parquet,
+    memberships.parquet."""
     record = create_run(settings, "holi_test", as_of, {"overrides": {}})
+    freeze(settings, record.run_id, frozen_rules(settings))
     folder = run_dir(settings, record.run_id)
     features.to_parquet(folder / "features.parquet", index=False)
     m = assign(features) if memberships is None else memberships
@@ -205,3 +227,67 @@ def write_canonical(settings, ids: list[str], seed: int = 3) -> dict[str, pd.Dat
         pq.write_table(_table(contracts[name], frame),
                        settings.canonical_dir / f"{name}.parquet")
     return frames
+
+
+def drift_passed(settings, run_id: str) -> None:
+    """The drift gate's verdict file as monitoring writes it for a run that passed (the
+    governance tests test how governance reads it; tests/monitoring test the check)."""
+    import json
+
+    path = run_dir(settings, run_id) / "drift" / "gate.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"run_id": run_id, "passed": True, "reasons": [],
+                                "acknowledged": None, "error": None}))
+
+
+APPROVAL = "figures checked against the finance report"
+ACCEPTANCE = "boundary items go out as proposed, reviewed next week"
+
+
+def governed(settings, features: pd.DataFrame, as_of: datetime,
+             memberships: pd.DataFrame | None = None) -> str:
+    """A run written, governed and drift-checked (passed)."""
+    from governance.pipeline import govern_run
+
+    run = write_run(settings, features, as_of, memberships)
+    govern_run(settings, run)
+    drift_passed(settings, run)
+    return run
+
+
+def approve_and_publish(settings, run_id: str, by: str = "lead.analyst") -> dict:
+    """Approve when needed and publish, accepting the open review items explicitly."""
+    from governance.gate import verdict
+    from governance.publish import approve, publish_run
+
+    v = verdict(settings, run_id)
+    if v.needs_approval:
+        approve(settings, run_id, by, APPROVAL)
+    return publish_run(settings, run_id, by=by, accept_open=v.open_exceptions or None,
+                       reason=ACCEPTANCE if v.open_exceptions else None)
+
+
+def make_world(root) -> object:
+    """Settings of a fresh world under ``root``: templates, campaign, owners file and an
+    empty workspace (``root/ws``)."""
+    from segflow.settings import Settings
+
+    templates = root / "segment_templates"
+    (templates / "campaigns").mkdir(parents=True)
+    for name, text in TEMPLATES.items():
+        (templates / f"{name}.yaml").write_text(text)
+    (templates / "campaigns" / "holi_test.yaml").write_text(CAMPAIGN)
+    (root / "owners.yaml").write_text(OWNERS)
+    return Settings(home=root / "ws", templates_root=templates).ensure()
+
+
+def copy_world(settings, root) -> object:
+    """A copy of a prepared world (workspace, templates, owners) under ``root``: each test
+    gets its own, made in milliseconds instead of governing runs again."""
+    import dataclasses
+    import shutil
+
+    source = settings.home.parent
+    shutil.copytree(source, root, dirs_exist_ok=True)
+    return dataclasses.replace(settings, home=root / "ws",
+                               templates_root=root / "segment_templates")

@@ -1,5 +1,6 @@
-"""The governance commands end to end on a small world: refresh (scoring's), govern,
-approve, publish, runs show, and a re-run that reproduces the memberships."""
+"""The governance commands end to end on a small world: refresh (scoring's), govern, drift,
+approve, publish (refused until the gate allows, then a no-op when repeated), runs show,
+and a re-run that reproduces the memberships; every step in the signed audit log."""
 
 from __future__ import annotations
 
@@ -7,19 +8,18 @@ import json
 
 import pyarrow as pa
 import pytest
-from govworld import AS_OF_1, base_features, write_canonical
+from govworld import ACCEPTANCE, APPROVAL, AS_OF_1, base_features, write_canonical
 from typer.testing import CliRunner
 
 from segflow.cli import app
 
 
 def cli(*args):
-    out = CliRunner().invoke(app, list(args))
-    return out
+    return CliRunner().invoke(app, list(args))
 
 
 @pytest.mark.integration
-def test_refresh_govern_approve_publish_rerun(world):
+def test_refresh_govern_drift_approve_publish_rerun(world):
     from scoring.refresh import refresh_campaign
 
     f = base_features()
@@ -30,16 +30,29 @@ def test_refresh_govern_approve_publish_rerun(world):
     out = cli("govern", run)
     assert out.exit_code == 0, out.output
     assert "PASS accounted_once" in out.output and "PASS revenue_reconciles" in out.output
+    assert "verdict: BLOCKED" in out.output and "drift has not been checked" in out.output
     refused = cli("publish", run, "--by", "lead.analyst")
-    assert refused.exit_code != 0 and "approval" in str(refused.exception)
-    assert cli("approve", run, "--by", "lead.analyst", "--reason", "ok").exit_code == 0
-    assert cli("publish", run, "--by", "lead.analyst").exit_code == 0
+    assert refused.exit_code == 1 and "drift has not been checked" in str(refused.exception)
+    out = cli("drift", "--campaign", "holi_test", "--run", run)
+    assert out.exit_code == 0, out.output
+    open_items = json.loads(cli("runs", "show", run).output)["verdict"]["open_exceptions"]
+    refused = cli("publish", run, "--by", "lead.analyst")
+    assert refused.exit_code == 1 and f"--accept-open {open_items}" in str(refused.exception)
+    out = cli("approve", run, "--by", "lead.analyst", "--reason", APPROVAL)
+    assert out.exit_code == 0 and "verdict: WAITING" in out.output, out.output
+    out = cli("publish", run, "--by", "lead.analyst", "--accept-open", str(open_items),
+              "--reason", ACCEPTANCE)
+    assert out.exit_code == 0 and f"published holi_test version 1: run {run}" in out.output
+    again = cli("publish", run, "--by", "lead.analyst")
+    assert again.exit_code == 0 and "already published as version 1" in again.output
     shown = json.loads(cli("runs", "show", run).output)
     assert shown["publications"][0]["current"] and shown["approvals"][0]["by"] == "lead.analyst"
+    assert shown["verdict"]["state"] == "published" and shown["frozen_rules"]
     assert {c["name"] for c in shown["controls"]} >= {"accounted_once", "revenue_reconciles"}
     out = cli("runs", "rerun", run, "--reuse-features")
     assert out.exit_code == 0 and "memberships identical" in out.output, out.output
     actions = [e["action"] for e in map(json.loads,
                                         world.audit_log_path.read_text().splitlines())]
-    assert actions[:5] == ["run", "controls", "movement", "approve", "publish"]
-    assert cli("audit", "verify").exit_code == 0
+    assert actions == ["govern", "drift_checked", "approve", "publish", "rerun"]
+    out = cli("audit", "verify")
+    assert out.exit_code == 0 and "audit log intact: 5 entries" in out.output

@@ -1,4 +1,5 @@
-"""Channel exports honour consent, identifiers, holdout and suppression across channels;
+"""Channel exports: only assigned rows leave; consent and unsubscribes are per channel, a
+complaint removes the customer everywhere; every manifest counts who was left out and why;
 ad audiences hash identifiers as the ad platforms document (published test vectors)."""
 
 from __future__ import annotations
@@ -6,11 +7,15 @@ from __future__ import annotations
 import hashlib
 import json
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from govworld import AS_OF_1, assign, base_features, write_canonical, write_run
+from govworld import AS_OF_1, CHANNELS, assign, base_features, governed, write_canonical
+from govworld import approve_and_publish as publish
+
+from segflow.errors import ConfigError
 
 # TikTok's customer-file guide publishes these (normalised value -> SHA-256 hex); Meta
 # documents the same normalisation: trimmed lower-case email, phone digits with country code.
@@ -19,27 +24,42 @@ EMAIL_VECTOR = ("  JaneDoe@Gmail.com ",
 PHONE_VECTOR = ("+37493828222", "65b7e6dcf6f4310f8d7cbfbd78289a753062fb054d6664fb9aaac5df66a422d4")
 
 
+def _rewrite(settings, table: str, frame: pd.DataFrame) -> None:
+    path = settings.canonical_dir / f"{table}.parquet"
+    schema = pq.read_schema(path)
+    pq.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), path)
+
+
 @pytest.fixture
 def exported_world(world):
-    f = base_features()
+    """40 customers whose consent differs by channel; one holdout per cohort; one row lost
+    sms to a channel suppression; events: two email unsubscribes, one sms unsubscribe, one
+    complaint."""
+    f = base_features(n=120)
     frames = write_canonical(world, list(f.customer_id))
     m = assign(f)
-    m.loc[m.status == "assigned", "status"] = "assigned"
-    # one assigned customer per cohort goes to holdout; one loses sms by a channel suppression
     holdout = m[m.status == "assigned"].groupby("cohort").head(1).index
     m.loc[holdout, ["status", "arm"]] = ["holdout", "holdout"]
-    sms_cut = m[(m.status == "assigned") & m.channels.str.contains("sms")].index[0]
+    assigned = m[m.status == "assigned"]
+    sms_cut = assigned[assigned.channels.str.contains("sms")].index[0]
     m.loc[sms_cut, "channels"] = ",".join(c for c in m.loc[sms_cut, "channels"].split(",")
                                           if c != "sms")
-    ads_row = m[(m.status == "assigned") & m.channels.str.contains("ads")].index[-1]
+    ads_row = assigned[assigned.channels.str.contains("ads")].index[-1]
     customers = frames["customers"].copy()
     i = customers.index[customers.customer_id == m.loc[ads_row, "entity_id"]][0]
-    customers.loc[i, ["email", "phone", "consent_ads"]] = [EMAIL_VECTOR[0], PHONE_VECTOR[0], True]
-    table = pq.read_table(world.canonical_dir / "customers.parquet")
-    pq.write_table(pa.Table.from_pandas(customers, schema=table.schema, preserve_index=False),
-                   world.canonical_dir / "customers.parquet")
-    run = write_run(world, f, AS_OF_1, m)
-    return world, run, m, customers, frames["engagement_events"], m.loc[sms_cut, "entity_id"]
+    customers.loc[i, ["email", "phone", "consent_ads"]] = [EMAIL_VECTOR[0], PHONE_VECTOR[0],
+                                                           True]
+    _rewrite(world, "customers", customers)
+    ids = list(assigned.entity_id)
+    events = pd.DataFrame({
+        "event_id": ["E1", "E2", "E3", "E4"], "customer_id": [ids[1], ids[2], ids[3], ids[4]],
+        "event_ts": pd.Timestamp("2026-06-01", tz="UTC"),
+        "channel": ["email", "email", "sms", "push"],
+        "event_type": ["unsubscribe", "unsubscribe", "unsubscribe", "complaint"]})
+    _rewrite(world, "engagement_events", events)
+    run = governed(world, f, AS_OF_1, m)
+    publish(world, run)
+    return world, run, m, customers, events, m.loc[sms_cut, "entity_id"]
 
 
 def _read(settings, run, cohort, channel):
@@ -56,46 +76,80 @@ def _exported_ids(settings, run, index):
     return ids
 
 
-def test_exports_honour_consent_holdout_and_cross_channel_suppression(exported_world):
+INDEPENDENT = """
+WITH spec AS (SELECT * FROM (VALUES {spec}) s(cohort, channel)),
+rows AS (SELECT m.entity_id, m.cohort, s.channel, m.channels FROM m JOIN spec s USING (cohort)
+         WHERE m.status = 'assigned')
+SELECT r.cohort, r.channel, count(*) AS n FROM rows r JOIN c ON c.customer_id = r.entity_id
+WHERE position(r.channel IN r.channels) > 0
+  AND r.entity_id NOT IN (SELECT customer_id FROM e WHERE event_type = 'complaint')
+  AND (r.entity_id, r.channel) NOT IN (SELECT customer_id, channel FROM e
+                                       WHERE event_type = 'unsubscribe')
+  AND CASE r.channel WHEN 'email' THEN c.consent_email AND c.email IS NOT NULL
+                     WHEN 'sms' THEN c.consent_sms AND c.phone IS NOT NULL
+                     WHEN 'push' THEN c.consent_push
+                     WHEN 'ads' THEN c.consent_ads AND (c.email IS NOT NULL
+                                                        OR c.phone IS NOT NULL) END
+GROUP BY ALL
+"""
+
+
+def test_per_channel_counts_equal_an_independent_query(exported_world):
+    """Consent differs by channel in this world: the counts must be per channel."""
+    from governance.pipeline import export_for
+
+    settings, run, m, customers, events, _ = exported_world
+    index = export_for(settings, run)
+    spec = ", ".join(f"('{c}', '{ch}')" for c, chans in CHANNELS.items()
+                     for ch in chans.split(","))
+    con = duckdb.connect()
+    con.register("m", m)
+    con.register("c", customers)
+    con.register("e", events)
+    expected = {(c, ch): n for c, ch, n in con.execute(INDEPENDENT.format(spec=spec))
+                .fetchall()}
+    got = {(f["cohort"], f["channel"]): f["rows"] for f in index["files"] if f["rows"]}
+    assert got == expected
+    consent = customers[["consent_email", "consent_sms", "consent_push", "consent_ads"]]
+    assert consent.nunique(axis=1).gt(1).sum() > 10  # consent really differs by channel
+
+
+def test_consent_and_unsubscribes_are_per_channel_a_complaint_is_global(exported_world):
     from governance.pipeline import export_for
 
     settings, run, m, customers, events, sms_cut = exported_world
-    index = export_for(settings, run)
-    sent = _exported_ids(settings, run, index)
+    sent = _exported_ids(settings, run, export_for(settings, run))
     holdout = set(m.entity_id[m.status == "holdout"])
-    unsubscribed = set(events.customer_id)
     assert sent and not {e for e, _ in sent} & holdout
-    assert not {e for e, _ in sent} & (unsubscribed | {sms_cut})  # gone from every channel
+    complained = events.customer_id[events.event_type == "complaint"].iloc[0]
+    assert not {(e, ch) for e, ch in sent if e == complained}
+    for entity in events.customer_id[events.channel == "email"]:
+        assert (entity, "email") not in sent
+    assert (sms_cut, "sms") not in sent
     c = customers.set_index("customer_id")
-    for entity, channel in sent:
-        if channel == "email":
-            assert c.consent_email[entity] and isinstance(c.email[entity], str)
-        if channel == "sms":
-            assert c.consent_sms[entity] and c.phone[entity].startswith("+")
-        if channel == "push":
-            assert c.consent_push[entity]
+    no_ads = [e for e in m.entity_id[(m.status == "assigned") & m.channels.str.contains("ads")
+                                     & m.channels.str.contains("email")]
+              if not c.consent_ads[e] and c.consent_email[e] and isinstance(c.email[e], str)
+              and e not in set(events.customer_id)]
+    assert no_ads and all((e, "email") in sent for e in no_ads)  # the old bug dropped them
+
+
+def test_every_manifest_counts_who_was_left_out_and_why(exported_world):
+    from governance.pipeline import export_for
+
+    settings, run, *_ = exported_world
+    index = export_for(settings, run)
+    reasons = set()
     for f in index["files"]:
         data = (settings.exports_dir / run / f["cohort"] / f["file"]).read_bytes()
         assert f["sha256"] == hashlib.sha256(data).hexdigest() and f["run_id"] == run
         assert f["rows"] == len(_read(settings, run, f["cohort"], f["channel"]))
-
-
-def test_without_cross_channel_suppression_only_that_channel_is_dropped(exported_world):
-    from governance.pipeline import export_for
-
-    settings, run, m, customers, events, sms_cut = exported_world
-    path = settings.campaigns_dir / "holi_test.yaml"
-    path.write_text(path.read_text().replace("cross_channel_suppression: true",
-                                             "cross_channel_suppression: false"))
-    sent = _exported_ids(settings, run, export_for(settings, run))
-    assert (sms_cut, "sms") not in sent
-    c = customers.set_index("customer_id")
-    cohort = m.set_index("entity_id").cohort[sms_cut]
-    if "email" in m.set_index("entity_id").channels[sms_cut] and c.consent_email[sms_cut] \
-            and isinstance(c.email[sms_cut], str):
-        assert (sms_cut, "email") in sent, cohort
-    for entity in set(events.customer_id):
-        assert (entity, "email") not in sent
+        assert f["rows"] + sum(f["left_out"].values()) == f["candidates"]
+        reasons |= set(f["left_out"])
+    assert {"global_suppression", "channel_suppression", "channel_unsubscribe",
+            "no_consent"} <= reasons
+    saved = json.loads((settings.exports_dir / run / "manifest.json").read_text())
+    assert saved["global_events"] == ["complaint"] and saved["channel_events"] == ["unsubscribe"]
 
 
 def test_ad_audience_hashes_match_published_vectors(exported_world):
@@ -107,5 +161,14 @@ def test_ad_audience_hashes_match_published_vectors(exported_world):
                      if f["channel"] == "ads"])
     assert EMAIL_VECTOR[1] in set(ads.email_sha256)
     assert PHONE_VECTOR[1] in set(ads.phone_sha256)
-    manifest = json.loads((settings.exports_dir / run / "manifest.json").read_text())
-    assert manifest["run_id"] == run
+
+
+def test_the_removed_cross_channel_switch_is_a_clear_error(world):
+    from governance.config import load_config
+
+    path = world.campaigns_dir / "holi_test.yaml"
+    path.write_text(path.read_text().replace("exports: {}",
+                                             "exports: {cross_channel_suppression: true}"))
+    with pytest.raises(ConfigError, match="cross_channel_suppression was removed: consent and "
+                                          "unsubscribes are per channel"):
+        load_config(world, "holi_test")

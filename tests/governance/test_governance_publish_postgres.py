@@ -9,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-import textwrap
 import uuid
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from govworld import AS_OF_1, AS_OF_2, base_features, write_canonical, write_run
+from govworld import ACCEPTANCE, AS_OF_1, AS_OF_2, base_features, governed, write_canonical
 
 sa = pytest.importorskip("sqlalchemy")
 pytest.importorskip("psycopg")
@@ -45,13 +44,22 @@ def pg_world(world, fresh_db):
 
 
 def _governed_run(settings, features, as_of) -> str:
-    from governance.pipeline import govern_run
+    from governance.gate import verdict
     from governance.publish import approve
 
-    run = write_run(settings, features, as_of)
-    if govern_run(settings, run).needs_approval:
-        approve(settings, run, by="lead.analyst", reason="reviewed the figures")
+    run = governed(settings, features, as_of)
+    if verdict(settings, run).needs_approval:
+        approve(settings, run, "lead.analyst", "reviewed the figures with finance")
     return run
+
+
+def _publish(settings, run, hook=None):
+    from governance.gate import verdict
+    from governance.publish import publish_run
+
+    n = verdict(settings, run).open_exceptions
+    return publish_run(settings, run, by="lead.analyst", accept_open=n or None,
+                       reason=ACCEPTANCE if n else None, _hook=hook)
 
 
 def _query(engine, sql: str) -> list[tuple]:
@@ -65,11 +73,11 @@ def _normalised(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def test_publication_creates_versioned_table_record_and_view(pg_world):
-    from governance.publish import COLUMNS, publish_run
+    from governance.publish import COLUMNS
 
     settings, f, engine = pg_world
     run = _governed_run(settings, f, AS_OF_1)
-    entry = publish_run(settings, run, by="lead.analyst")
+    entry = _publish(settings, run)
     inspector = sa.inspect(engine)
     assert {"published_memberships", "publications", "publication_pointer"} <= set(
         inspector.get_table_names())
@@ -89,27 +97,24 @@ def test_publication_creates_versioned_table_record_and_view(pg_world):
 
 def _first_published_second_governed(settings, f) -> tuple[str, str]:
     """A published run, then a governed one a week later in which every recency changed."""
-    from governance.publish import publish_run
-
     first = _governed_run(settings, f, AS_OF_1)
-    publish_run(settings, first, by="lead.analyst")
+    _publish(settings, first)
     g = f.copy()
     g["recency_days"] = 3.0
     return first, _governed_run(settings, g, AS_OF_2)
 
 
 def test_second_publication_switches_the_view_all_at_once(pg_world):
-    from governance.publish import publish_run
-
     settings, f, engine = pg_world
     first, second = _first_published_second_governed(settings, f)
     seen = []
 
     def look(stage):  # another session's view while the new rows are in, pointer not moved
-        seen.append(_query(engine, "SELECT run_id, count(*) FROM current_memberships "
-                                   "GROUP BY run_id"))
+        if stage == "publish.external_before_switch":
+            seen.append(_query(engine, "SELECT run_id, count(*) FROM current_memberships "
+                                       "GROUP BY run_id"))
 
-    publish_run(settings, second, by="lead.analyst", _hook=look)
+    _publish(settings, second, hook=look)
     assert seen[0] == [(first, len(f))]
     assert _query(engine, "SELECT run_id, count(*) FROM current_memberships "
                           "GROUP BY run_id") == [(second, len(f))]
@@ -119,36 +124,48 @@ def test_second_publication_switches_the_view_all_at_once(pg_world):
                           "version ORDER BY version") == [(1, len(f)), (2, len(f))]
 
 
-KILLER = """
-import os, signal, sys
-from pathlib import Path
-from segflow.settings import Settings
-from governance.publish import publish_run
-settings = Settings(home=Path(sys.argv[1]), templates_root=Path(sys.argv[2]),
-                    publish_db_url=sys.argv[4])
-def die(stage):
-    if stage == "before_switch":
-        os.kill(os.getpid(), signal.SIGKILL)
-publish_run(settings, sys.argv[3], by="lead.analyst", _hook=die)
-"""
+@pytest.mark.parametrize("point", ["publish.external_before_switch",
+                                   "publish.external_committed", "publish.txn_begun",
+                                   "audit.committed"])
+def test_killed_publication_is_brought_back_in_line_with_duckdb(pg_world, point):
+    """Killed before or after the external commit, before or after DuckDB's: doctor leaves
+    both databases on the same version (DuckDB's) and the retry publishes version 2."""
+    import os
+    import signal
 
-
-def test_killed_publication_leaves_previous_version_current(pg_world):
-    from governance.publish import publish_run
+    from governance.gate import verdict
+    from governance.publications import current_publication
+    from segflow.doctor import examine
+    from segflow.faults import MARKER
 
     settings, f, engine = pg_world
     first, second = _first_published_second_governed(settings, f)
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLER), str(settings.home),
-                           str(settings.templates_root), second, settings.publish_db_url],
-                          capture_output=True)
-    assert proc.returncode == -9, proc.stderr.decode()
-    assert _query(engine, "SELECT run_id, count(*) FROM current_memberships "
-                          "GROUP BY run_id") == [(first, len(f))]
-    assert _query(engine, "SELECT version, run_id FROM publications") == [(1, first)]
-    assert _query(engine, "SELECT count(*) FROM published_memberships") == [(len(f),)]
-    publish_run(settings, second, by="lead.analyst")  # a retry completes the switch
+    n = verdict(settings, second).open_exceptions
+    env = {**os.environ, "SEGFLOW_HOME": str(settings.home),
+           "SEGFLOW_TEMPLATES": str(settings.templates_root),
+           "SEGFLOW_PUBLISH_DB_URL": settings.publish_db_url,
+           "SEGFLOW_FAULTS": f"{point}=pause"}
+    proc = subprocess.Popen([sys.executable, "-m", "segflow.cli", "publish", second, "--by",
+                             "lead.analyst", "--accept-open", str(n), "--reason", ACCEPTANCE],
+                            env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    lines = []
+    while (line := proc.stderr.readline()) and MARKER not in line:
+        lines.append(line)
+    assert line.strip() == f"{MARKER}{point}", "".join(lines)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert all(x.ok for x in examine(settings, repair=True))
+    duck = current_publication(settings, "holi_test")
+    assert _query(engine, "SELECT p.version, r.run_id FROM publication_pointer p JOIN "
+                          "publications r USING (campaign, version)") == [
+        (duck["version"], duck["run_id"])]
+    assert _query(engine, "SELECT max(version) FROM publications") == [(duck["version"],)]
+    _publish(settings, second)
     assert _query(engine, "SELECT p.version, r.run_id FROM publication_pointer p JOIN "
                           "publications r USING (campaign, version)") == [(2, second)]
+    assert _query(engine, "SELECT version, count(*) FROM published_memberships GROUP BY "
+                          "version ORDER BY version") == [(1, len(f)), (2, len(f))]
 
 
 def test_copy_keeps_nulls_empty_strings_and_awkward_text_apart(fresh_db, tmp_path):

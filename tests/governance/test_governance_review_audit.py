@@ -1,5 +1,5 @@
-"""Review decisions need an owner and a reason; overrides carry into the next refresh and
-are in the audit log; the audit chain detects edited and deleted entries."""
+"""Review decisions need a reviewer in scope and a reason; overrides carry into the next
+refresh and are in the audit log (tampering with the log: test_governance_audit.py)."""
 
 from __future__ import annotations
 
@@ -50,10 +50,11 @@ def test_boundary_items_are_near_a_threshold(reviewed):
 def test_reviewer_must_be_owner_and_give_reason(reviewed):
     settings, _, run = reviewed
     item = _open_item(settings, run)[0]
-    out = cli("review", "confirm", item, "--by", "mallory", "--reason", "looks fine")
-    assert out.exit_code != 0 and "may not review" in str(out.exception)
+    out = cli("review", "confirm", item, "--by", "mallory", "--reason",
+              "looks fine to me today")
+    assert out.exit_code != 0 and "'mallory' may not review" in str(out.exception)
     out = cli("review", "confirm", item, "--by", "asha.rao", "--reason", "  ")
-    assert out.exit_code != 0 and "reason is required" in str(out.exception)
+    assert out.exit_code != 0 and "the review reason must say why" in str(out.exception)
 
 
 def test_override_survives_next_refresh_and_is_audited(reviewed):
@@ -88,26 +89,11 @@ def test_expired_override_is_not_applied(reviewed):
     settings, f, run = reviewed
     item, _, entity = _open_item(settings, run)[:3]
     out = cli("review", "override", item, "--by", "asha.rao", "--to", "unassigned",
-              "--reason", "temporary hold", "--expires", "2027-02-15")
+              "--reason", "temporary hold while the account is checked",
+              "--expires", "2027-02-15")
     assert out.exit_code == 0, out.output
     before = apply_overrides(assign(f), active_overrides(settings, "holi_test", AS_OF_1),
                              AS_OF_1).to_pandas().set_index("entity_id").loc[entity]
     after = apply_overrides(assign(f), active_overrides(settings, "holi_test", AS_OF_2),
                             AS_OF_2).to_pandas().set_index("entity_id").loc[entity]
     assert before.status == "unassigned" and after.cohort == "lapsed_high_value"
-
-
-def test_audit_verify_detects_edit_and_delete(reviewed):
-    settings, _, _ = reviewed
-    assert cli("audit", "verify").exit_code == 0
-    lines = settings.audit_log_path.read_text().splitlines()
-    assert len(lines) >= 3
-    edited = json.loads(lines[1])
-    edited["payload"] = {"tampered": True}
-    settings.audit_log_path.write_text("\n".join([lines[0], json.dumps(edited), *lines[2:]])
-                                       + "\n")
-    out = cli("audit", "verify")
-    assert out.exit_code == 1 and "line 2 (seq 2): content does not match" in out.output
-    settings.audit_log_path.write_text("\n".join([lines[0], *lines[2:]]) + "\n")
-    out = cli("audit", "verify")
-    assert out.exit_code == 1 and "expected 2 (entry deleted)" in out.output

@@ -1,0 +1,193 @@
+"""The one gate: may this run be published or exported, and if not, why not?
+
+``verdict(settings, run_id)`` reads what governance recorded (seal, controls, review queue,
+approvals, publications) and the drift gate's verdict file ``runs/<id>/drift/gate.json``
+(governance never imports monitoring), and returns a ``Verdict``: its state, whether
+publication and export may go ahead, and every reason it may not, each in business words
+with the command that resolves it. The CLI (publish, export, refresh, runs show), the
+Prefect flow and the report all use it, so they can never disagree.
+
+It fails closed: a run never governed, a drift check that never ran or crashed, and
+memberships that changed after governance all block.
+
+States: ``published`` (a version of this run is published), ``ready`` (nothing stands in
+the way), ``waiting`` (a person must decide: approve, acknowledge drift, accept open
+exceptions), ``blocked`` (something is wrong or unchecked: fix it first).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from governance import seal as seals
+from governance.publications import publications_of_run
+from governance.store import ensure_schema
+from segflow.runstore import file_sha256, load_run, run_dir
+from segflow.settings import Settings
+
+BLOCKED, WAITING = "blocked", "waiting"
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str      # not_governed, seal_mismatch, control_failed, drift_not_checked, ...
+    kind: str      # blocked | waiting
+    message: str   # what stands in the way, in business words
+    command: str   # what resolves it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    run_id: str
+    campaign: str
+    state: str = "ready"
+    reasons: list[Reason] = field(default_factory=list)
+    needs_approval: bool = False
+    approved_by: list[str] = field(default_factory=list)
+    open_exceptions: int = 0
+    seal: dict | None = None
+    memberships_sha256: str | None = None  # the file as it is now
+    published_version: int | None = None
+
+    @property
+    def seal_intact(self) -> bool:
+        return bool(self.seal) and self.seal["memberships_sha256"] == self.memberships_sha256
+
+    @property
+    def may_publish(self) -> bool:
+        return self.state == "ready"
+
+    @property
+    def may_export(self) -> bool:
+        return self.state == "ready" or (self.state == "published" and self.seal_intact)
+
+    def headline(self) -> str:
+        """One line: the state and what it takes to move on."""
+        if self.state == "published":
+            return (f"run {self.run_id} is published as version {self.published_version} of "
+                    f"{self.campaign}")
+        if self.state == "ready":
+            return f"run {self.run_id} may be published: every check passed"
+        what = "is blocked" if self.state == BLOCKED else "is waiting for a decision"
+        return f"run {self.run_id} {what}: " + "; ".join(r.message for r in self.reasons)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.update(may_publish=self.may_publish, may_export=self.may_export,
+                   seal_intact=self.seal_intact, headline=self.headline())
+        return out
+
+
+def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
+            con=None) -> Verdict:
+    """The gate's verdict on a run. ``accept_open`` is the count of open review items the
+    publisher accepts explicitly (it must equal the open count)."""
+    run = load_run(settings, run_id)
+    v = Verdict(run_id, run.campaign)
+    if con is None:
+        from segflow.db import connect
+
+        with connect(settings) as own:
+            return verdict(settings, run_id, accept_open, own)
+    ensure_schema(con)
+    seal = seals.current(con, run_id)
+    controls = con.execute("SELECT name, passed, severity, message FROM control_results "
+                           "WHERE run_id = ? ORDER BY name", [run_id]).fetchall()
+    v.open_exceptions = con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND "
+                                    "status = 'open'", [run_id]).fetchone()[0]
+    approvals = con.execute("SELECT approved_by, seal_hash FROM approvals WHERE run_id = ? "
+                            "ORDER BY approved_at", [run_id]).fetchall()
+    published = publications_of_run(settings, run_id, con)
+    memberships = run_dir(settings, run_id) / "memberships.parquet"
+    v.memberships_sha256 = file_sha256(memberships) if memberships.exists() else None
+    v.seal = seal.to_dict() if seal else None
+    if published:
+        v.published_version = published[-1]["version"]
+    reasons = v.reasons
+    if seal is None or not controls:
+        reasons.append(Reason("not_governed", BLOCKED, f"run {run_id} has not been governed "
+                              "(controls, movement and review have not run)",
+                              f"segflow govern {run_id}"))
+    elif not v.seal_intact:
+        reasons.append(Reason(
+            "seal_mismatch", BLOCKED,
+            f"the memberships changed after governance: governance checked sha256 "
+            f"{seal.memberships_sha256[:16]}..., the file is now "
+            f"{(v.memberships_sha256 or 'missing')[:16]}...",
+            f"restore {memberships} as it was, or re-check it with `segflow govern {run_id}` "
+            "(approvals of the old content then no longer count)"))
+    if published:
+        v.state = "published"
+        return v
+    for name, ok, severity, message in controls:
+        if not ok and severity == "block":
+            reasons.append(Reason("control_failed", BLOCKED, f"control {name} failed: "
+                                  f"{message}", f"correct the data, then `segflow refresh "
+                                  f"--campaign {run.campaign}`"))
+    reasons += _drift(settings, run_id, run.campaign)
+    if seal is not None and controls:
+        _approval(settings, v, controls, approvals, seal, run_id, accept_open)
+    kinds = {r.kind for r in reasons}
+    v.state = BLOCKED if BLOCKED in kinds else WAITING if WAITING in kinds else "ready"
+    return v
+
+
+def _approval(settings, v: Verdict, controls, approvals, seal, run_id: str,
+              accept_open: int | None) -> None:
+    from governance.config import load_config
+    from segflow.runstore import frozen_settings
+
+    config = load_config(frozen_settings(settings, run_id), v.campaign)
+    why = (["the campaign requires approval"] if config.approval_required else []) + [
+        f"review control {n} failed" for n, ok, sev, _ in controls if not ok and sev != "block"]
+    if v.open_exceptions:
+        why.append(f"{v.open_exceptions:,} review item(s) are open")
+    v.needs_approval = bool(why)
+    v.approved_by = [by for by, sealed in approvals if sealed == seal.seal_hash]
+    if v.needs_approval and not v.approved_by:
+        others = sorted({by for by, sealed in approvals if sealed != seal.seal_hash})
+        if others:
+            v.reasons.append(Reason(
+                "approval_stale", WAITING,
+                f"approved by {', '.join(others)} for other content (an earlier seal); the "
+                f"run's memberships now have seal {seal.seal_hash[:16]}...",
+                f"segflow approve {run_id} --by APPROVER --reason TEXT"))
+        else:
+            v.reasons.append(Reason("approval_missing", WAITING,
+                                    "it needs an approval: " + "; ".join(why),
+                                    f"segflow approve {run_id} --by APPROVER --reason TEXT"))
+    if v.open_exceptions and accept_open != v.open_exceptions:
+        v.reasons.append(Reason(
+            "open_exceptions", WAITING,
+            f"{v.open_exceptions:,} review item(s) are open and publishing them needs an "
+            "explicit acceptance" + (f" (--accept-open {accept_open} does not match)"
+                                     if accept_open is not None else ""),
+            f"decide them (`segflow review list --run {run_id} --status open`), or `segflow "
+            f"publish {run_id} --by APPROVER --accept-open {v.open_exceptions} --reason TEXT`"))
+
+
+def _drift(settings: Settings, run_id: str, campaign: str) -> list[Reason]:
+    """The drift gate's verdict file: missing or errored blocks, a breach waits for an
+    acknowledgement."""
+    path = run_dir(settings, run_id) / "drift" / "gate.json"
+    check = f"segflow drift --campaign {campaign} --run {run_id}"
+    if not path.exists():
+        return [Reason("drift_not_checked", BLOCKED, "drift has not been checked for this run",
+                       check)]
+    try:
+        gate = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return [Reason("drift_crashed", BLOCKED, f"the drift verdict {path} is unreadable",
+                       check)]
+    if gate.get("error"):
+        return [Reason("drift_crashed", BLOCKED, f"the drift check crashed: {gate['error']}",
+                       f"fix the cause, then `{check}`")]
+    if gate.get("passed") or gate.get("acknowledged"):
+        return []
+    return [Reason("drift_breached", WAITING,
+                   f"the drift gate is breached ({'; '.join(gate.get('reasons') or [])})",
+                   f"segflow drift ack {run_id} --by APPROVER --reason TEXT")]

@@ -1,0 +1,223 @@
+"""Who may do what: the owners file (``owners.yaml`` beside ``segment_templates/``), the
+four-eyes rule and the rule that a reason must say something.
+
+The rules are enforced here, in the library, so every caller (CLI, flow, web app) gets
+them. ``--by`` names a person of the owners file; the operating-system user typing the
+command is recorded beside that name in every audit entry (``governance.audit``).
+
+Roles:
+
+- ``viewer``: reads runs, reports and the audit log (nothing is refused to read);
+- ``reviewer``: decides review items of the templates, cohorts and accounts listed for them,
+  of the templates whose ``owner:`` names them, and of the campaigns that name them as an
+  owner or in ``review.reviewers``;
+- ``approver``: approves runs, acknowledges drift breaches and publishes, for the campaigns
+  listed (every campaign when none are listed);
+- ``admin``: every role above, on every campaign.
+
+Nobody approves, acknowledges drift in, or publishes a run in which they wrote an override
+or a review decision (four eyes). A run's rules are frozen at refresh time, its owners file
+too: a person must hold the role both in the run's frozen copy and in today's file, so a
+role removed today is removed at once, and a role granted after the run does not reach back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segflow.errors import ConfigError, ControlFailed, SegflowError
+from segflow.settings import Settings
+from segflow.yamlio import LineDict, load_yaml
+
+ROLES = ("viewer", "reviewer", "approver", "admin")
+PERSON_KEYS = {"name": str, "roles": list, "campaigns": list, "templates": list,
+               "cohorts": list, "accounts": list}
+SYSTEM_ACTOR = "segflow"  # the scheduler publishing a run that needs nobody's approval
+MIN_REASON_WORDS, MIN_REASON_CHARS = 3, 12
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    roles: frozenset[str]
+    campaigns: frozenset[str] = frozenset()  # empty: every campaign
+    templates: frozenset[str] = frozenset()
+    cohorts: frozenset[str] = frozenset()
+    accounts: frozenset[str] = frozenset()
+
+    def has(self, role: str) -> bool:
+        return role in self.roles or "admin" in self.roles
+
+    def covers(self, campaign: str) -> bool:
+        return not self.campaigns or campaign in self.campaigns or "admin" in self.roles
+
+
+@dataclass(frozen=True)
+class Owners:
+    path: Path
+    people: dict[str, Person] = field(default_factory=dict)
+
+    def with_role(self, role: str, campaign: str) -> list[str]:
+        return sorted(p.id for p in self.people.values() if p.has(role) and p.covers(campaign))
+
+
+def require_reason(reason: str | None, what: str = "reason") -> str:
+    """The one rule for reasons: at least three words and twelve characters ("." or "ok"
+    explains nothing to an auditor). Returns the reason, trimmed."""
+    text = (reason or "").strip()
+    words = re.findall(r"[^\W_]+", text)
+    if len(words) < MIN_REASON_WORDS or len(text) < MIN_REASON_CHARS:
+        raise SegflowError(f"the {what} must say why, in at least {MIN_REASON_WORDS} words and "
+                           f"{MIN_REASON_CHARS} characters (got {reason!r}), e.g. "
+                           "\"figures checked against the finance report\"")
+    return text
+
+
+def load_owners(path: Path) -> Owners:
+    """Parse an owners file strictly: unknown keys, roles and types name file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise SegflowError(f"no owners file at {path}: it lists who may review, approve and "
+                           "publish (see docs/governance.md, 'Owners file')")
+    doc = load_yaml(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("people"), dict):
+        raise ConfigError(path, 1, "an owners file is a mapping with 'people:' (person id -> "
+                          "name, roles, campaigns, templates, cohorts, accounts)")
+    unknown = set(doc) - {"people"}
+    if unknown:
+        raise ConfigError(path, _line(doc, sorted(unknown)[0]),
+                          f"unknown key '{sorted(unknown)[0]}'; an owners file has 'people:'")
+    people = doc["people"]
+    return Owners(path, {pid: _person(path, people, pid) for pid in people})
+
+
+def _person(path: Path, people: dict, pid) -> Person:
+    entry = people[pid]
+    line = _line(people, pid)
+    if not isinstance(pid, str) or not isinstance(entry, dict):
+        raise ConfigError(path, line, f"person {pid!r} must map to name, roles, ...")
+    for key, value in entry.items():
+        where = _line(entry, key) or line
+        if key not in PERSON_KEYS:
+            raise ConfigError(path, where, f"unknown key '{key}' for {pid}; allowed: "
+                              f"{', '.join(PERSON_KEYS)}")
+        want = PERSON_KEYS[key]
+        if not isinstance(value, want) or (want is list and not all(
+                isinstance(v, str | int) for v in value)):
+            raise ConfigError(path, where, f"{pid}.{key} must be a {want.__name__}")
+    roles = entry.get("roles")
+    if not roles:
+        raise ConfigError(path, line, f"{pid} has no roles; give one or more of "
+                          f"{', '.join(ROLES)}")
+    bad = [r for r in roles if r not in ROLES]
+    if bad:
+        raise ConfigError(path, _line(entry, "roles") or line,
+                          f"{pid}: unknown role '{bad[0]}'; roles are {', '.join(ROLES)}")
+    return Person(pid, entry.get("name", pid), frozenset(roles),
+                  *(frozenset(str(v) for v in entry.get(k) or ())
+                    for k in ("campaigns", "templates", "cohorts", "accounts")))
+
+
+def _line(mapping, key) -> int | None:
+    return mapping.line(key) if isinstance(mapping, LineDict) else None
+
+
+@dataclass(frozen=True)
+class RunOwners:
+    """The owners files that rule one run: today's, and the copy frozen with the run."""
+
+    current: Owners
+    frozen: Owners | None
+
+    @property
+    def files(self) -> tuple[Owners, ...]:
+        return (self.current,) if self.frozen is None else (self.current, self.frozen)
+
+    def allowed(self, test) -> list[str]:
+        """Person ids that pass ``test(owners, person)`` in every file."""
+        names = set(self.current.people)
+        for owners in self.files:
+            names &= {pid for pid, p in owners.people.items() if test(owners, p)}
+        return sorted(names)
+
+
+def run_owners(settings: Settings, run_id: str) -> RunOwners:
+    """Today's owners file (required) and the run's frozen copy (when the run has one)."""
+    from segflow.runstore import frozen_dir
+
+    current = load_owners(settings.owners_path)
+    frozen_path = frozen_dir(settings, run_id) / "owners.yaml"
+    return RunOwners(current, load_owners(frozen_path) if frozen_path.exists() else None)
+
+
+def require_person(owners: RunOwners, by: str, role: str, test, what: str) -> None:
+    """Refuse ``by`` unless ``test`` holds in every owners file; name who may."""
+    allowed = owners.allowed(test)
+    if by in allowed:
+        return
+    known = by in owners.current.people
+    why = (f"{by!r} is not in the owners file {owners.current.path}" if not known else
+           f"{by!r} may not {what}")
+    who = ", ".join(allowed) or "nobody (add someone with that role to the owners file)"
+    raise ControlFailed(f"{why}: {role}s who may are {who}")
+
+
+def require_approver(settings: Settings, run_id: str, campaign: str, by: str,
+                     what: str = "approve") -> None:
+    """``by`` holds the approver role for the campaign (in today's and the frozen owners
+    file) and wrote no override or review decision in the run (four eyes)."""
+    owners = run_owners(settings, run_id)
+    require_person(owners, by, "approver",
+                   lambda _o, p: p.has("approver") and p.covers(campaign),
+                   f"{what} runs of {campaign}")
+    authors = run_authors(settings, run_id)
+    if by in authors:
+        raise ControlFailed(f"{by!r} may not {what} run {run_id}: they wrote "
+                            f"{authors[by]} in it, and a second person must check that work "
+                            "(four eyes); ask another approver: "
+                            + ", ".join(n for n in owners.allowed(
+                                lambda _o, p: p.has("approver") and p.covers(campaign))
+                                        if n not in authors))
+
+
+def run_authors(settings: Settings, run_id: str) -> dict[str, str]:
+    """Who wrote review decisions or overrides in a run: name -> what they wrote."""
+    from governance.store import ensure_schema, run_file
+    from segflow.db import connect
+
+    memberships = str(run_file(settings, run_id, "memberships.parquet")).replace("'", "''")
+    with connect(settings) as con:
+        ensure_schema(con)
+        has_override = "override_id" in [r[0] for r in con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet('{memberships}')").fetchall()]
+        applied = (f"""SELECT o.decided_by AS who, 'override ' || o.override_id AS what
+            FROM overrides o SEMI JOIN read_parquet('{memberships}') m
+              ON m.override_id = o.override_id""" if has_override else
+                   "SELECT NULL AS who, NULL AS what WHERE false")
+        rows = con.execute(f"""SELECT who, string_agg(DISTINCT what, ' and ' ORDER BY what) FROM (
+            SELECT decided_by AS who, 'review decision ' || review_id AS what
+              FROM review_queue WHERE run_id = ? AND decided_by IS NOT NULL
+            UNION ALL {applied}
+            UNION ALL SELECT decided_by, 'override ' || override_id FROM overrides
+              WHERE run_id = ?) GROUP BY who""", [run_id, run_id]).fetchall()
+    return {who: what for who, what in rows if who}
+
+
+def may_review(settings: Settings, run_id: str, by: str, *, campaign: str,
+               campaign_reviewers: set[str], template_owners: set[str], template: str | None,
+               cohort: str | None, entity_id: str) -> None:
+    """``by`` holds the reviewer role with a scope that covers this item."""
+    base = (cohort or "").split("__")[0]
+
+    def test(_owners, p: Person) -> bool:
+        if not (p.has("reviewer") and p.covers(campaign)):
+            return False
+        return ("admin" in p.roles or p.id in campaign_reviewers or p.id in template_owners
+                or bool(template and template in p.templates) or base in p.cohorts
+                or entity_id in p.accounts)
+
+    require_person(run_owners(settings, run_id), by, "reviewer", test,
+                   f"review items of {base or 'this cohort'} (entity {entity_id})")

@@ -1,0 +1,88 @@
+"""Overrides are validated against the run (cohort of its frozen campaign, expiry ahead,
+entity in the run) and a refresh with a live override works in a workspace whose
+memberships table predates ``override_id``."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from govworld import AS_OF_1, AS_OF_2, base_features, copy_world, make_world, write_canonical
+
+from segflow.errors import SegflowError
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A refresh (scoring's, with the overrides hook) governed, in a workspace whose
+    ``memberships`` table was created without ``override_id``."""
+    from governance.pipeline import govern_run
+    from governance.refresh import refresh_with_overrides
+
+    settings = make_world(tmp_path_factory.mktemp("overrides"))
+    f = base_features()
+    write_canonical(settings, list(f.customer_id))
+    table = pa.Table.from_pandas(f, preserve_index=False)
+    run = refresh_with_overrides(settings, "holi_test", AS_OF_1, features=table).run_id
+    govern_run(settings, run)
+    return settings, table, run
+
+
+@pytest.fixture
+def refreshed(prepared, tmp_path):
+    settings, table, run = prepared
+    return copy_world(settings, tmp_path / "w"), table, run
+
+
+def _item(settings, run):
+    from governance.review_cli import list_items
+
+    return next(i for i in list_items(settings, run, "open") if i[5] == "lapsed_high_value")
+
+
+@pytest.mark.parametrize("target", ["ghost", "engaged__north", "lapsed_high_value__x"])
+def test_an_override_to_a_cohort_the_run_does_not_have_is_refused(refreshed, target):
+    from governance.review_cli import decide_item
+
+    settings, _, run = refreshed
+    with pytest.raises(SegflowError, match=f"--to '{target}' is not a cohort of holi_test"):
+        decide_item(settings, _item(settings, run)[0], "asha.rao",
+                    "the customer belongs elsewhere", to=target)
+
+
+def test_an_override_that_has_already_expired_is_refused(refreshed):
+    from datetime import UTC, datetime
+
+    from governance.review_cli import decide_item
+
+    settings, _, run = refreshed
+    with pytest.raises(SegflowError, match="is not in the future"):
+        decide_item(settings, _item(settings, run)[0], "asha.rao",
+                    "the customer belongs elsewhere", to="engaged",
+                    expires=datetime(2020, 1, 1, tzinfo=UTC))
+
+
+def test_a_refresh_with_a_live_override_works_and_the_row_carries_it(refreshed):
+    """The workspace table ``memberships`` was created by a refresh without overrides (no
+    override_id column): the next refresh, with an override, used to die with
+    BinderException: Table "memberships" does not have a column with name "override_id"."""
+    import pyarrow.parquet as pq
+
+    from governance.refresh import refresh_with_overrides
+    from governance.review_cli import decide_item
+    from segflow.db import connect
+
+    settings, table, run = refreshed
+    with connect(settings) as con:
+        assert "override_id" not in [r[0] for r in con.execute("DESCRIBE memberships").fetchall()]
+    review_id, _, entity = _item(settings, run)[:3]
+    decision = decide_item(settings, review_id, "asha.rao", "the account manager confirmed "
+                           "a pending order", to="engaged")
+    second = refresh_with_overrides(settings, "holi_test", AS_OF_2, features=table)
+    rows = pq.read_table(settings.runs_dir / second.run_id / "memberships.parquet").to_pandas()
+    row = rows.set_index("entity_id").loc[entity]
+    assert row.cohort == "engaged" and row.override_id == decision["override_id"]
+    assert second.inputs["override_ids"] == [decision["override_id"]]
+    with connect(settings) as con:
+        stored = con.execute("SELECT override_id FROM memberships WHERE run_id = ? AND "
+                             "entity_id = ?", [second.run_id, entity]).fetchone()
+    assert stored == (decision["override_id"],)
