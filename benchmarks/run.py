@@ -24,7 +24,7 @@ from benchmarks.world import customers_of
 
 HERE = Path(__file__).resolve().parent
 ORDER = ("generate", "ingest", "floor", "history", "train", "baseline", "features", "retrieval",
-         "online", "refresh", "govern", "exports", "drift", "publish", "feast_duckdb", "feast_file",
+         "online", "refresh", "govern", "drift", "publish", "exports", "feast_duckdb", "feast_file",
          "feast_materialize", "pandas", "lookups")
 NO_TRAINING_ABOVE = 1_000_000
 MIN_AVAILABLE_MB = 1_500  # a stage is stopped when the machine has less than this free

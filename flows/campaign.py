@@ -1,9 +1,16 @@
 """The campaign_refresh flow and the single-stage flows it is made of.
 
-Order: ingest -> features (+ online store) -> train (when asked or no champion) ->
-refresh (score + segment) -> govern (controls, movement, review, report) -> drift gate ->
-publish (only when nothing blocks) . A failed step fails the flow with that step's own
-error, posts an alert, and publishes nothing.
+The flow runs the one refresh sequence (``flows.sequence``: ingest -> features -> train
+when asked -> refresh -> govern -> drift gate -> publish when the gate allows), each step
+as a Prefect task. A failed step fails the flow with that step's own error, posts an
+alert, and publishes nothing.
+
+Its final state tells the truth: ``Completed`` when the run was published (or may be, when
+publishing was not asked for); ``Failed`` named ``Blocked`` when a control, the drift check
+or the seal stops the run, named ``AwaitingApproval`` when it waits for a person (approval,
+a drift acknowledgement, open review items). Both post the alert with the report's path.
+Called directly, a flow that ends so raises ``NotPublished`` (exit code 1 in the CLI);
+``return_state=True`` gives the state, whose result holds the outcome.
 """
 
 from __future__ import annotations
@@ -14,8 +21,22 @@ from datetime import datetime
 from prefect import flow
 
 from flows import steps
-from flows.alerts import failure_message, post_alert
+from flows.alerts import failure_message, post_alert, verdict_message
+from segflow.errors import CheckFailed
 from segflow.settings import get_settings
+
+STATE_NAMES = {"blocked": "Blocked", "waiting": "AwaitingApproval"}
+
+
+class NotPublished(CheckFailed):
+    """The flow ran, and the gate held the run back; ``outcome`` says why and where."""
+
+    def __init__(self, message: str, outcome: dict):
+        super().__init__(message)
+        self.outcome = outcome
+
+    def __reduce__(self):
+        return NotPublished, (str(self), self.outcome)
 
 
 def _run_link(run_id: str | None) -> str | None:
@@ -32,57 +53,56 @@ def _run_link(run_id: str | None) -> str | None:
     return None
 
 
-def _step(campaign: str, name: str, fn: Callable, *args, run_id: str | None = None, **kw):
-    """Run one step; on failure post the alert naming the step, then re-raise."""
-    try:
-        return fn(*args, **kw)
-    except Exception as err:
-        payload = failure_message(campaign, name, f"{type(err).__name__}: {err}",
-                                  _run_link(run_id))
-        post_alert(get_settings().alert_webhook_url, payload)
-        raise
+def _as_tasks(campaign: str) -> Callable:
+    """The sequence's ``call``: each step as a task; on failure post the alert naming the
+    step, then re-raise."""
+    def call(name: str, fn: Callable, *args):
+        try:
+            return steps.as_task(name, fn)(*args)
+        except Exception as err:
+            run_id = next((a for a in args if isinstance(a, str)
+                           and a.startswith(f"{campaign}-")), None)
+            payload = failure_message(campaign, name, f"{type(err).__name__}: {err}",
+                                      _run_link(run_id))
+            post_alert(get_settings().alert_webhook_url, payload)
+            raise
+    return call
 
 
 @flow(name="campaign-refresh", log_prints=True)
 def campaign_refresh(campaign: str, as_of: datetime | None = None, ingest: bool = True,
-                     train: bool = False, publish: bool = True) -> dict:
-    """Refresh one campaign end to end as of a time; returns the run id and the verdicts."""
-    from scoring.refresh import run_as_of
-    from scoring.resolve import resolve_campaign
+                     train: bool = False, publish: bool = True):
+    """Refresh one campaign end to end as of a time; returns the outcome (run id, state,
+    report, what it waits for), or a Failed state named Blocked / AwaitingApproval."""
+    from prefect.states import Failed
 
-    as_of = run_as_of(resolve_campaign(get_settings(), campaign, None), as_of)
-    if ingest:
-        _step(campaign, "ingest", steps.ingest_step)
-    _step(campaign, "features", steps.features_step, [as_of])
-    if train:
-        _step(campaign, "train", steps.train_step, campaign)
-    refreshed = _step(campaign, "refresh", steps.refresh_step, campaign, as_of)
-    run_id = refreshed["run_id"]
-    if refreshed["repeat"]:  # same inputs, same data: the earlier run stands (idempotent)
-        governed = _step(campaign, "status", steps.status_step, run_id, run_id=run_id)
-        drift = governed["drift"]
-    else:
-        governed = _step(campaign, "govern", steps.govern_step, run_id, run_id=run_id)
-        drift = _step(campaign, "drift", steps.drift_step, campaign, run_id, run_id=run_id)
-    waiting = _waiting_for(governed, drift, run_id)
-    published = governed.get("published") or None
-    if publish and not waiting and not published:
-        published = _step(campaign, "publish", steps.publish_step, run_id, run_id=run_id)
-    return {"run_id": run_id, "repeat": refreshed["repeat"], "report": governed["report"],
-            "drift_passed": drift["passed"], "waiting_for": waiting, "published": published}
+    from flows.sequence import refresh_sequence
+
+    settings = get_settings()
+    outcome = refresh_sequence(settings, campaign, as_of, ingest=ingest, features=True,
+                               train=train, drift=True, publish=publish,
+                               call=_as_tasks(campaign))
+    summary = outcome.summary()
+    v = outcome.verdict
+    if v.state not in STATE_NAMES:
+        return summary
+    reasons = [f"{r.message} -> {r.command}" for r in v.reasons]
+    post_alert(settings.alert_webhook_url, verdict_message(
+        campaign, outcome.run_id, v.state, reasons, outcome.report,
+        _run_link(outcome.run_id)))
+    message = v.headline()
+    return Failed(name=STATE_NAMES[v.state], message=message,
+                  data=NotPublished(message, summary))
 
 
-def _waiting_for(governed: dict, drift: dict, run_id: str) -> list[str]:
-    """What stands between this run and publication; an empty list means publish now.
-
-    A blocked run is not a failed flow: controls and the drift gate did their job, and the
-    run waits for people (review, approval, acknowledgement) with its reasons recorded.
-    """
-    waiting = [f"control: {m}" for m in governed["blocked"]]
-    waiting += [f"drift: {r}" for r in drift["reasons"]] if not drift["passed"] else []
-    if governed["needs_approval"]:
-        waiting.append(f"approval: segflow approve {run_id} --by NAME --reason TEXT")
-    return waiting
+def run_refresh(**parameters) -> tuple:
+    """Run the flow and return (final state, outcome dict) whatever state it ended in; an
+    error the flow raised (a failed step) is raised again."""
+    state = campaign_refresh(**parameters, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException) and not isinstance(result, NotPublished):
+        raise result
+    return state, getattr(result, "outcome", result)
 
 
 @flow(name="ingest")

@@ -76,7 +76,13 @@ def run_demo(settings: Settings, plan: DemoPlan, say: Callable[[str], None]) -> 
     return plan
 
 
+BASELINE_APPROVAL = "demo baseline: sizes, controls and movement checked by the campaign owner"
+BASELINE_ACCEPTANCE = ("demo baseline: the open boundary and anomaly items go out as "
+                       "proposed, to be reviewed before the next refresh")
+
+
 def _steps(settings: Settings, plan: DemoPlan) -> list[tuple[str, Callable]]:
+    from governance.gate import verdict
     from governance.publish import approve, publish_run
     from ingest.pipeline import run_ingest
     from scoring.resolve import resolve_campaign
@@ -99,11 +105,17 @@ def _steps(settings: Settings, plan: DemoPlan) -> list[tuple[str, Callable]]:
         return ", ".join(str(r) for r in train_models(settings, campaign=plan.campaign))
 
     def first():
+        """The baseline: the owner, a listed approver, approves it with a reason and
+        publishes it, accepting its open review items explicitly (count and reason)."""
         result = _flow(plan.campaign, plan.first)
-        approve(settings, result["run_id"], owner, "demo: baseline publication")
-        publish_run(settings, result["run_id"], by=owner)
-        plan.outputs["first_run"] = result["run_id"]
-        return f"run {result['run_id']} approved by {owner} and published"
+        run_id = result["run_id"]
+        approve(settings, run_id, owner, BASELINE_APPROVAL)
+        open_items = verdict(settings, run_id).open_exceptions
+        published = publish_run(settings, run_id, by=owner, accept_open=open_items,
+                                reason=BASELINE_ACCEPTANCE)
+        plan.outputs["first_run"] = run_id
+        return (f"run {run_id} approved by {owner} and published as version "
+                f"{published['version']} ({open_items:,} open review item(s) accepted)")
 
     def second():
         result = _flow(plan.campaign, plan.second)
@@ -124,9 +136,11 @@ def _steps(settings: Settings, plan: DemoPlan) -> list[tuple[str, Callable]]:
 
 
 def _flow(campaign: str, as_of: datetime) -> dict:
-    from flows.campaign import campaign_refresh
+    """The campaign-refresh flow, unpublished; its outcome whatever state it ended in (a
+    run waiting for approval ends AwaitingApproval, as it should)."""
+    from flows.campaign import run_refresh
 
-    return campaign_refresh(campaign=campaign, as_of=as_of, ingest=False, publish=False)
+    return run_refresh(campaign=campaign, as_of=as_of, ingest=False, publish=False)[1]
 
 
 def _feedback(settings: Settings, plan: DemoPlan) -> str:

@@ -1,106 +1,53 @@
-"""Prefect tasks: one per stage, each a call into the stage's own public function.
+"""Prefect tasks: the refresh sequence's steps (``flows.sequence``) run as tasks, plus the
+feedback step.
 
 Tasks take and return small values (run ids, times, counts). Steps that touch external
 systems (source databases, the MLflow store, the publication database) retry with back-off;
 pure computation does not, because retrying a deterministic failure only delays the alert.
+Publication may retry: publishing a run already published is a no-op.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from segflow.settings import get_settings
 
 EXTERNAL = {"retries": 2, "retry_delay_seconds": [5, 30]}
+RETRIED = ("ingest", "train", "publish")
 
 
-@task(name="ingest", **EXTERNAL)
+def as_task(name: str, fn: Callable):
+    """A sequence step as a Prefect task of that name (never cached: each run is new)."""
+    return task(fn, name=name, cache_policy=NO_CACHE,
+                **(EXTERNAL if name in RETRIED else {}))
+
+
+@task(name="ingest", cache_policy=NO_CACHE, **EXTERNAL)
 def ingest_step() -> dict:
-    from ingest.pipeline import run_ingest
+    from flows.sequence import ingest_step as run
 
-    report = run_ingest(get_settings())
-    return {name: t.accepted for name, t in report.tables.items()}
-
-
-@task(name="features")
-def features_step(as_of: list[datetime], online: bool = True) -> list[str]:
-    from segflow.featurestore.build import build_features
-
-    settings = get_settings()
-    build_features(settings, as_of)
-    if online:
-        from segflow.featurestore.online import load_online
-
-        load_online(settings, max(as_of))
-    return [t.isoformat() for t in as_of]
+    return run(get_settings())
 
 
-@task(name="train", **EXTERNAL)
+@task(name="features", cache_policy=NO_CACHE)
+def features_step(as_of: list) -> list[str]:
+    from flows.sequence import features_step as run
+
+    return run(get_settings(), as_of)
+
+
+@task(name="train", cache_policy=NO_CACHE, **EXTERNAL)
 def train_step(campaign: str) -> list[str]:
-    from training.train import train_models
+    from flows.sequence import train_step as run
 
-    return [str(r) for r in train_models(get_settings(), campaign=campaign)]
-
-
-@task(name="refresh")
-def refresh_step(campaign: str, as_of: datetime) -> dict:
-    """A new run, or the earlier run it repeats (then ``repeat`` is true)."""
-    from governance.refresh import refresh_with_overrides
-    from segflow.runstore import find_equivalent, mark_duplicate
-
-    settings = get_settings()
-    record = refresh_with_overrides(settings, campaign, as_of)
-    original = find_equivalent(settings, record)
-    if original is None:
-        return {"run_id": record.run_id, "repeat": False}
-    mark_duplicate(settings, record, original)
-    return {"run_id": original.run_id, "repeat": True}
+    return run(get_settings(), campaign)
 
 
-@task(name="status")
-def status_step(run_id: str) -> dict:
-    """Governance and drift verdicts already recorded for a run (a repeated refresh)."""
-    from governance.publish import current_publication, drift_blocks, gate
-    from segflow.runstore import load_run, run_dir
-
-    settings = get_settings()
-    blocks, needs, approved = gate(settings, run_id)
-    drift = drift_blocks(settings, run_id)
-    current = current_publication(settings, load_run(settings, run_id).campaign)
-    return {"blocked": [b for b in blocks if b not in drift],
-            "needs_approval": needs and not approved,
-            "drift": {"passed": not drift, "reasons": drift},
-            "report": str(run_dir(settings, run_id) / "report.html"),
-            "published": bool(current and current["run_id"] == run_id)}
-
-
-@task(name="govern")
-def govern_step(run_id: str) -> dict:
-    from governance.pipeline import govern_run
-
-    result = govern_run(get_settings(), run_id)
-    return {"blocked": result.blocked, "needs_approval": result.needs_approval,
-            "exceptions": result.exceptions, "report": result.report}
-
-
-@task(name="drift")
-def drift_step(campaign: str, run_id: str) -> dict:
-    from monitoring.gate import check
-
-    _, verdict = check(get_settings(), campaign, run_id)
-    return {"passed": verdict["passed"], "reasons": verdict["reasons"]}
-
-
-@task(name="publish", **EXTERNAL)
-def publish_step(run_id: str) -> dict:
-    from governance.publish import publish_run
-
-    return publish_run(get_settings(), run_id)
-
-
-@task(name="feedback")
+@task(name="feedback", cache_policy=NO_CACHE)
 def feedback_step(campaign: str) -> dict:
     from monitoring.config import load_monitoring_config
     from monitoring.feedback_run import run_feedback

@@ -17,12 +17,21 @@ COLUMNS = ["group", "attribute", "value", "n_group", "group_share", "population_
            "disparity_ratio", "flagged"]
 
 
+def empty_table() -> pd.DataFrame:
+    return pd.DataFrame({"group": pd.Series(dtype=str), "attribute": pd.Series(dtype=str),
+                         "value": pd.Series(dtype=str), "n_group": pd.Series(dtype="int64"),
+                         "group_share": pd.Series(dtype=float),
+                         "population_share": pd.Series(dtype=float),
+                         "disparity_ratio": pd.Series(dtype=float),
+                         "flagged": pd.Series(dtype=bool)})
+
+
 def bias_table(con, config: BiasConfig, available: set[str], min_group: int = 30
                ) -> pd.DataFrame:
     """Composition of every group against the eligible population (views cur_m, cur_f)."""
     attributes = [a for a in config.attributes if a in available]
-    if not attributes:
-        return pd.DataFrame(columns=COLUMNS)
+    if not attributes:  # nothing to check (`bias: {attributes: []}`): an empty, typed table
+        return empty_table()
     group_col = "template" if config.group_by == "template" else "cohort"
     parts = [f"""SELECT e.entity_id, e.grp, '{a}' AS attribute,
                         coalesce(CAST(f.{a} AS VARCHAR), '(null)') AS value

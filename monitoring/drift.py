@@ -90,6 +90,28 @@ def sample(con, prefix: str, columns: list[str], types: dict, size: int, seed: i
     return frame, total
 
 
+def untestable(cur: pd.DataFrame, ref: pd.DataFrame, columns: list[str]) -> dict:
+    """Columns Evidently cannot or need not test, with why and whether that is itself a
+    drift: no rows on a side, all null on a side (Evidently raises "An empty column ... was
+    provided"), or one and the same value on both sides. A column empty on one side only is
+    a drift (a feature vanished or appeared); empty or identical on both is not."""
+    out: dict[str, tuple[str, bool]] = {}
+    if cur.empty or ref.empty:
+        side = "current run" if cur.empty else "reference"
+        return {c: (f"the {side} has no rows", True) for c in columns}
+    for c in columns:
+        cur_null, ref_null = cur[c].isna().all(), ref[c].isna().all()
+        if cur_null or ref_null:
+            where = ("both sides" if cur_null and ref_null else
+                     "the current run" if cur_null else "the reference")
+            out[c] = (f"all values are null in {where}", cur_null != ref_null)
+            continue
+        values = set(cur[c].dropna().unique()) | set(ref[c].dropna().unique())
+        if len(values) == 1:
+            out[c] = ("constant: one and the same value on both sides", False)
+    return out
+
+
 def run_drift(settings: Settings, run_id: str, config: MonitoringConfig,
               reference: str | None = None) -> dict:
     """Compute every drift view of ``run_id``, write them under its drift/ folder, and
@@ -131,6 +153,10 @@ def _column_drift(settings, con, cfg, out: Path, summary: dict) -> dict:
     columns = [*numerical, *categorical]
     cur, n_cur = sample(con, "cur", columns, types, cfg.sample_size, cfg.seed)
     ref, n_ref = sample(con, "ref", columns, types, cfg.sample_size, cfg.seed)
+    untested = untestable(cur, ref, columns)
+    summary["excluded_columns"] = {c: why for c, (why, _) in untested.items()}
+    numerical = [c for c in numerical if c not in untested]
+    categorical = [c for c in categorical if c not in untested]
     summary["sample"] = {"size": cfg.sample_size, "seed": cfg.seed,
                          "current": {"rows": len(cur), "of": n_cur},
                          "reference": {"rows": len(ref), "of": n_ref},
@@ -145,13 +171,21 @@ def _column_drift(settings, con, cfg, out: Path, summary: dict) -> dict:
             cur, ref, num, cat, out / f"{kind}s", method=cfg.method, threshold=cfg.threshold,
             metadata={**meta, "kind": kind})
         parts.append(table.assign(type=kind))
-    table = pd.concat(parts, ignore_index=True).rename(columns={"column": "feature"})
+    parts.append(pd.DataFrame([
+        {"column": c, "drifted": drifted, "statistic": float("nan"), "threshold": None,
+         "method": f"not tested: {why}", "kind": "numerical" if types[c] != "VARCHAR" else
+         "categorical", "type": "score" if c in scores else "feature"}
+        for c, (why, drifted) in untested.items()]))
+    table = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True).rename(
+        columns={"column": "feature"})
+    table["drifted"] = table["drifted"].astype(bool)
     return {"summary": table[["feature", "type", "kind", "drifted", "statistic", "threshold",
                               "method"]], "types": types}
 
 
 def _composition(con, cfg, types: dict) -> dict:
     shares = composition.share_shift(con)
+    shares["empty"] = (shares["n_current"] == 0) | (shares["n_reference"] == 0)
     attrs = {a: False for a in cfg.mix_attributes if a in types}
     attrs.update({f: True for f in cfg.key_features if f in types})
     mix = composition.mix_shift(con, attrs)

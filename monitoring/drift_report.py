@@ -35,13 +35,26 @@ def affected_cohorts(tables: dict) -> dict[str, list[str]]:
     return reasons
 
 
+def empty_cohorts(tables: dict) -> dict[str, str]:
+    """Cohorts with no members on one side: emptied since the reference, or new."""
+    shares = tables.get("composition")
+    if shares is None or "empty" not in shares:
+        return {}
+    return {row.cohort: (f"emptied: {row.n_reference:,} members in the reference, none now"
+                         if row.n_current == 0 else
+                         f"new: {row.n_current:,} members now, none in the reference")
+            for row in shares[shares["empty"]].itertuples()}
+
+
 def write_report(out: Path, summary: dict, tables: dict) -> dict:
     summary["features"] = _drift_block(tables.get("summary"), "feature")
     summary["scores"] = _drift_block(tables.get("summary"), "score")
     summary["affected_cohorts"] = affected_cohorts(tables)
+    summary["empty_cohorts"] = empty_cohorts(tables)
     bias = tables.get("bias")
-    summary["bias_flags"] = ([] if bias is None else
-                             bias[bias["flagged"]].drop(columns="flagged").to_dict("records"))
+    summary["bias_flags"] = ([] if bias is None or bias.empty else
+                             bias.loc[bias["flagged"].astype(bool)].drop(columns="flagged")
+                             .to_dict("records"))
     for name in ("summary", "composition", "cohort_mix", "bias"):
         if tables.get(name) is not None:
             tables[name].to_parquet(out / f"{name}.parquet", index=False)
@@ -63,7 +76,12 @@ def _write_html(out: Path, summary: dict, tables: dict) -> None:
         "features.html, scores.html.")
     affected = pd.DataFrame([{"cohort": c, "reasons": "; ".join(r)}
                              for c, r in summary["affected_cohorts"].items()])
+    excluded = pd.DataFrame([{"column": c, "why it was not tested": why}
+                             for c, why in (summary.get("excluded_columns") or {}).items()])
+    empty = pd.DataFrame([{"cohort": c, "members": why}
+                          for c, why in summary.get("empty_cohorts", {}).items()])
     sections = [("Inputs", note), ("Features and scores", tables.get("summary")),
+                ("Columns not tested", excluded), ("Empty cohorts", empty),
                 ("Affected cohorts", affected), ("Cohort shares", tables.get("composition")),
                 ("Mix inside cohorts (PSI)", tables.get("cohort_mix")),
                 ("Bias: composition against the eligible population", tables.get("bias"))]

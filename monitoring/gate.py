@@ -1,9 +1,11 @@
-"""The drift gate before each campaign: a breach marks the run as needing review and blocks
-publication until someone acknowledges it with a reason.
+"""The drift gate before each campaign: a breach marks the run as needing review and holds
+publication until an approver acknowledges it with a reason; a check that crashed blocks.
 
-The verdict lives in ``runs/<run_id>/drift/gate.json`` so publication can ask
-``gate_status`` without re-running drift; acknowledgements are also appended to the audit
-log when governance provides one.
+The verdict lives in ``runs/<run_id>/drift/gate.json``, which governance's gate reads
+(governance never imports monitoring): no file means "drift not checked" and blocks; a file
+with ``error`` (the check crashed: Evidently, a full disk) blocks too. Checks and
+acknowledgements are recorded in the audit log (``governance.audit.record``) before the
+file is written, so a crash between the two leaves the run blocked, never open.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 
 from monitoring.config import MonitoringConfig
 from monitoring.drift import drift_dir
-from segflow.errors import SegflowError
+from segflow.errors import CheckFailed, SegflowError
+from segflow.lock import holds_workspace
 from segflow.runstore import load_run, save_run
 from segflow.settings import Settings
 
@@ -46,28 +49,53 @@ def _gate_path(settings: Settings, run_id: str) -> Path:
 
 def record_verdict(settings: Settings, run_id: str, summary: dict,
                    config: MonitoringConfig) -> dict:
-    """Write gate.json and, on a breach, mark the run as needing review."""
+    """Record the verdict (audit entry, then gate.json); a breach marks the run as needing
+    review."""
+    from governance.audit import record
+
     reasons = breaches(summary, config)
-    record = load_run(settings, run_id)
+    record_ = load_run(settings, run_id)
     previous = _read(settings, run_id) or {}
-    prior_status = (previous.get("prior_status") if record.status == NEEDS_REVIEW
-                    else record.status)
+    prior_status = (previous.get("prior_status") if record_.status == NEEDS_REVIEW
+                    else record_.status)
     gate = {"run_id": run_id, "passed": not reasons, "reasons": reasons,
             "checked_at": _now(), "reference": summary.get("reference"),
-            "prior_status": prior_status, "acknowledged": None}
+            "excluded_columns": summary.get("excluded_columns") or {},
+            "empty_cohorts": summary.get("empty_cohorts") or {},
+            "prior_status": prior_status, "acknowledged": None, "error": None}
+    record(settings, "segflow", "drift_checked", {
+        k: gate[k] for k in ("passed", "reasons", "reference", "excluded_columns",
+                             "empty_cohorts")}, run_id=run_id)
     if reasons:
-        record.status = NEEDS_REVIEW
-        save_run(settings, record)
+        record_.status = NEEDS_REVIEW
+        save_run(settings, record_)
     _write(settings, run_id, gate)
     return gate
 
 
+def record_error(settings: Settings, run_id: str, err: BaseException) -> dict:
+    """The check crashed: gate.json says so (governance's gate then blocks the run)."""
+    gate = {"run_id": run_id, "passed": False, "reasons": [], "checked_at": _now(),
+            "error": f"{type(err).__name__}: {err}", "acknowledged": None}
+    _write(settings, run_id, gate)
+    try:
+        from governance.audit import record
+
+        record(settings, "segflow", "drift_failed", {"error": gate["error"]}, run_id=run_id)
+    except Exception:  # noqa: BLE001 - the errored gate.json already blocks the run
+        pass
+    return gate
+
+
+@holds_workspace("drift check")
 def check(settings: Settings, campaign: str, run_id: str | None = None,
           reference: str | None = None) -> tuple[dict, dict]:
-    """Drift report and verdict for a run of ``campaign`` (default: its latest run)."""
+    """Drift report and verdict for a run of ``campaign`` (default: its latest run). A
+    crash is recorded as an errored verdict, which blocks publication, and reported as a
+    failed check (exit 1)."""
     from monitoring.config import load_monitoring_config
     from monitoring.drift import run_drift
-    from segflow.runstore import list_runs
+    from segflow.runstore import frozen_settings, list_runs
 
     if run_id is None:
         runs = list_runs(settings, campaign)
@@ -77,48 +105,58 @@ def check(settings: Settings, campaign: str, run_id: str | None = None,
     elif load_run(settings, run_id).campaign != campaign:
         raise SegflowError(f"run '{run_id}' belongs to campaign "
                            f"'{load_run(settings, run_id).campaign}', not '{campaign}'")
-    config = load_monitoring_config(settings, campaign)
-    summary = run_drift(settings, run_id, config, reference)
+    config = load_monitoring_config(frozen_settings(settings, run_id), campaign)
+    try:
+        summary = run_drift(settings, run_id, config, reference)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # recorded: an earlier verdict must not stand for this check
+        gate = record_error(settings, run_id, err)
+        if isinstance(err, SegflowError):
+            raise
+        raise CheckFailed(f"the drift check of {run_id} crashed ({gate['error']}); the run "
+                          "stays blocked until a check completes: fix the cause and run "
+                          f"`segflow drift --campaign {campaign} --run {run_id}`") from err
     return summary, record_verdict(settings, run_id, summary, config)
 
 
+@holds_workspace("drift acknowledgement")
 def acknowledge(settings: Settings, run_id: str, by: str, reason: str) -> dict:
-    """Accept a breach with a named person and a reason; publication may then go ahead."""
-    if not by.strip() or not reason.strip():
-        raise SegflowError("an acknowledgement needs a name (--by) and a reason (--reason)")
+    """Accept a breach: a listed approver of the campaign who wrote no override or review
+    decision in the run, with a reason that says something."""
+    from governance.audit import record
+    from governance.owners import require_approver, require_reason
+
+    reason = require_reason(reason, "acknowledgement reason")
     gate = _read(settings, run_id)
     if gate is None:
         raise SegflowError(f"run '{run_id}' has no drift verdict yet: run `segflow drift "
                            f"--campaign <campaign> --run {run_id}` first")
+    if gate.get("error"):
+        raise SegflowError(f"the drift check of '{run_id}' crashed ({gate['error']}): a "
+                           "crash cannot be acknowledged; run the check again")
     if gate["passed"]:
         raise SegflowError(f"run '{run_id}' passed the drift gate: nothing to acknowledge")
-    gate["acknowledged"] = {"by": by.strip(), "reason": reason.strip(), "at": _now()}
+    run = load_run(settings, run_id)
+    require_approver(settings, run_id, run.campaign, by, "acknowledge drift in")
+    gate["acknowledged"] = {"by": by, "reason": reason, "at": _now()}
+    record(settings, by, "drift_acknowledged", {"reason": reason,
+                                                 "breaches": gate["reasons"]}, run_id=run_id)
     _write(settings, run_id, gate)
-    record = load_run(settings, run_id)
-    if record.status == NEEDS_REVIEW:
-        record.status = gate.get("prior_status") or "created"
-        save_run(settings, record)
-    record_acknowledgement(settings, by.strip(), run_id,
-                           {"reason": reason.strip(), "breaches": gate["reasons"]})
+    if run.status == NEEDS_REVIEW:
+        run.status = gate.get("prior_status") or "created"
+        save_run(settings, run)
     return gate
 
 
-def record_acknowledgement(settings: Settings, actor: str, run_id: str, payload: dict) -> bool:
-    """Append the acknowledgement to governance's audit log; False if there is none yet
-    (gate.json still holds who, when and why)."""
-    try:
-        from governance.audit import append
-    except ImportError:
-        return False
-    append(settings, actor, "drift_acknowledged", payload, run_id=run_id)
-    return True
-
-
 def gate_status(settings: Settings, run_id: str) -> tuple[bool, list[str]]:
-    """For publication: (may publish, reasons). Unchecked runs may not publish."""
+    """Monitoring's own reading of gate.json: (passed or acknowledged, reasons). Unchecked
+    and crashed checks do not pass. Publication asks ``governance.gate.verdict``."""
     gate = _read(settings, run_id)
     if gate is None:
         return False, [f"drift not checked for run '{run_id}' (segflow drift --run {run_id})"]
+    if gate.get("error"):
+        return False, [f"the drift check crashed: {gate['error']}"]
     if gate["passed"]:
         return True, []
     ack = gate.get("acknowledged")
@@ -135,11 +173,17 @@ def _read(settings: Settings, run_id: str) -> dict | None:
 
 
 def _write(settings: Settings, run_id: str, gate: dict) -> None:
-    path = _gate_path(settings, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(gate, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    from segflow.durable import write_atomic
+
+    write_atomic(_gate_path(settings, run_id),
+                 json.dumps(gate, indent=1, default=str).encode("utf-8"))
+    _banner(settings, run_id)
+
+
+def _banner(settings: Settings, run_id: str) -> None:
+    from governance.report import refresh_banner
+
+    refresh_banner(settings, run_id)
 
 
 def _now() -> str:

@@ -1,14 +1,14 @@
 """Which data a run is compared with, and where each side's files are.
 
 The default reference is the campaign's last *published* run: drift is about what changed
-since customers last received segments. Publication records come from the audit log (entries
-with action 'publish' naming the run); without one, the previous run of
-the same campaign stands in. 'training' compares with the training snapshot instead.
+since customers last received segments. Publications are read through governance's read API
+(``governance.publications.publication_history``), never by parsing the audit log; without
+one, the previous run of the same campaign stands in. 'training' compares with the training
+snapshot instead.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,22 +35,10 @@ def run_side(settings: Settings, run_id: str) -> Side:
 
 
 def published_run_ids(settings: Settings, campaign: str) -> list[str]:
-    """Run ids of the campaign named by publication entries of the audit log, oldest first."""
-    path = settings.audit_log_path
-    runs = {r.run_id for r in list_runs(settings, campaign)}
-    found: list[str] = []
-    if not path.exists():
-        return found
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        payload = entry.get("payload") or {}
-        run_id = payload.get("run_id") or entry.get("run_id")
-        if entry.get("action") == "publish" and run_id in runs:
-            found.append(run_id)
-    return found
+    """Run ids of the campaign's publications, oldest version first."""
+    from governance.publications import publication_history
+
+    return [p["run_id"] for p in publication_history(settings, campaign)]
 
 
 def resolve_reference(settings: Settings, run_id: str, reference: str,

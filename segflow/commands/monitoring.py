@@ -41,6 +41,10 @@ def drift(
     settings = get_settings()
     summary, gate = check(settings, campaign, run, reference)
     _print_summary(summary)
+    for column, why in (summary.get("excluded_columns") or {}).items():
+        typer.echo(f"  not tested: {column}: {why}")
+    for cohort, why in (summary.get("empty_cohorts") or {}).items():
+        typer.echo(f"  empty cohort: {cohort}: {why}")
     typer.echo(f"report: {drift_dir(settings, gate['run_id']) / 'report.html'}")
     if gate["passed"]:
         typer.secho("verdict: PASSED", fg=typer.colors.GREEN)
@@ -69,7 +73,8 @@ def _print_summary(summary: dict) -> None:
 
 def ack(
     run_id: str = typer.Argument(..., help="Run whose drift breach is accepted."),
-    by: str = typer.Option(..., "--by", help="Who accepts it (recorded in the audit log)."),
+    by: str = typer.Option(..., "--by", help="An approver of the campaign in owners.yaml "
+                           "(recorded in the audit log with the OS user)."),
     reason: str = typer.Option(..., "--reason", help="Why publication may go ahead."),
 ) -> None:
     """Acknowledge a drift breach with a reason, unblocking publication of the run."""

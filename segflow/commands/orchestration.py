@@ -67,12 +67,15 @@ def run(
     from segflow.settings import get_settings
 
     configure_prefect(get_settings().ensure())
-    from flows.campaign import campaign_refresh
+    from flows.campaign import run_refresh
 
-    result = campaign_refresh(campaign=campaign, as_of=as_of, ingest=ingest, train=train,
-                              publish=publish)
-    for key, value in result.items():
+    state, outcome = run_refresh(campaign=campaign, as_of=as_of, ingest=ingest, train=train,
+                                 publish=publish)
+    for key, value in outcome.items():
         typer.echo(f"{key}: {value}")
+    if not state.is_completed():  # Blocked or AwaitingApproval: not published
+        typer.echo(f"flow run ended {state.name}: {state.message}")
+        raise typer.Exit(1)
     from segflow.logs import silence_teardown
 
     silence_teardown()

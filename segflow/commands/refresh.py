@@ -1,8 +1,9 @@
 """``segflow refresh``: the governed refresh of one campaign, as a person runs it.
 
-Score and segment (with reviewers' overrides), then controls, movement, review queue and
-report, then the drift gate. Publication stays a separate, deliberate step
-(``segflow publish RUN``) unless ``--publish`` is given and nothing blocks it.
+The one refresh sequence (``flows.sequence``, the same as the Prefect flow's): score and
+segment (with reviewers' overrides), govern (controls, movement, review queue, seal,
+report), the drift gate, then publication only with ``--publish`` and only when the gate
+allows it. It prints the gate's verdict: what the run waits for and the command for each.
 """
 
 from __future__ import annotations
@@ -20,46 +21,41 @@ def refresh(
     campaign: str = typer.Option(..., "--campaign", "-c", help="Campaign name."),
     as_of: str = typer.Option(None, "--as-of", help="Feature time (default: campaign as_of)."),
     set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
-    drift: bool = typer.Option(True, help="Run the drift gate after governance."),
-    publish: bool = typer.Option(False, help="Publish when no control, review or gate blocks."),
+    drift: bool = typer.Option(True, help="Run the drift gate after governance (a run "
+                               "never drift-checked cannot be published)."),
+    publish: bool = typer.Option(False, help="Publish when the gate allows it (exit 1 when "
+                                 "it does not)."),
 ) -> None:
-    """Score, segment and govern a campaign into a new run; print what to look at next."""
-    from governance.refresh import governed_refresh
+    """Score, segment and govern a campaign into a new run; print the gate's verdict."""
+    from flows.sequence import refresh_sequence
+    from segflow.commands.governance import echo_verdict
     from segflow.settings import get_settings
 
     settings = get_settings()
-    record, result = governed_refresh(settings, campaign, as_of, _overrides(set_))
-    _print_run(record, result)
-    gate_ok = True
-    if drift:
-        from monitoring.gate import check
-
-        _, verdict = check(settings, campaign, record.run_id)
-        gate_ok = verdict["passed"]
-        typer.echo(f"drift gate: {'passed' if gate_ok else 'BREACHED'}")
-        for reason in verdict["reasons"]:
-            typer.echo(f"  - {reason}")
-    if publish:
-        from governance.publish import publish_run
-
-        entry = publish_run(settings, record.run_id)
-        typer.echo(f"published {campaign} version {entry['version']}")
-    elif result.blocked or not gate_ok:
-        typer.echo("publication is blocked until the above is resolved")
-    elif result.needs_approval:
-        typer.echo(f"next: segflow approve {record.run_id} --by NAME --reason TEXT, "
-                   f"then segflow publish {record.run_id}")
+    outcome = refresh_sequence(settings, campaign, as_of, _overrides(set_), drift=drift,
+                               publish=publish)
+    if outcome.repeat:
+        typer.echo(f"same inputs and data as run {outcome.run_id}: that run stands")
     else:
-        typer.echo(f"next: segflow publish {record.run_id}")
+        _print_run(settings, outcome)
+    if outcome.drift is not None:
+        typer.echo(f"drift gate: {'passed' if outcome.drift['passed'] else 'BREACHED'}")
+        for reason in outcome.drift["reasons"]:
+            typer.echo(f"  - {reason}")
+    if outcome.published:
+        typer.echo(f"published {campaign} version {outcome.published['version']}")
+    echo_verdict(outcome.verdict)
+    if publish and not outcome.published and outcome.verdict.state != "published":
+        raise typer.Exit(1)
 
 
-def _print_run(record, result) -> None:
+def _print_run(settings, outcome) -> None:
     import duckdb
 
-    from segflow.runstore import run_dir
-    from segflow.settings import get_settings
+    from segflow.runstore import load_run, run_dir
 
-    folder = run_dir(get_settings(), record.run_id)
+    record, result = load_run(settings, outcome.run_id), outcome.governed
+    folder = run_dir(settings, record.run_id)
     counts = duckdb.sql(f"SELECT status, count(*) FROM read_parquet('{folder}/memberships.parquet')"
                         " GROUP BY 1 ORDER BY 1").fetchall()
     typer.echo(f"run {record.run_id} (as of {record.as_of})")

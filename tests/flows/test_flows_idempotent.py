@@ -23,10 +23,10 @@ def test_same_campaign_and_as_of_twice_is_one_decision(home, monkeypatch):
     run_ingest(home)
     for key, value in configure_prefect(home, apply=False).items():
         monkeypatch.setenv(key, value)
-    from flows.campaign import campaign_refresh
+    from flows.campaign import run_refresh
 
-    first = campaign_refresh(campaign="account_tiers", as_of=AS_OF, ingest=False)
-    second = campaign_refresh(campaign="account_tiers", as_of=AS_OF, ingest=False)
+    _, first = run_refresh(campaign="account_tiers", as_of=AS_OF, ingest=False)
+    _, second = run_refresh(campaign="account_tiers", as_of=AS_OF, ingest=False)
 
     assert first["repeat"] is False and second["repeat"] is True
     assert second["run_id"] == first["run_id"]

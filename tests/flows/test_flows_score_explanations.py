@@ -18,10 +18,12 @@ WEEK_BEFORE, AS_OF = datetime(2027, 2, 22, tzinfo=UTC), datetime(2027, 3, 1, tzi
 def two_runs(tmp_path_factory):
     import pyarrow.parquet as pq
 
+    from governance.gate import verdict
     from governance.pipeline import govern_run
     from governance.publish import approve, publish_run
     from governance.refresh import refresh_with_overrides
     from ingest.synthetic.holi import TABLES, generate_holi
+    from monitoring.gate import check
     from segflow.featurestore.build import build_features
     from segflow.settings import get_settings, set_home
     from training.train import train_models
@@ -35,12 +37,31 @@ def two_runs(tmp_path_factory):
     train_models(settings, "holi_2027", models=["holi_propensity", "flash_sale_uplift"])
     first = refresh_with_overrides(settings, "holi_2027", WEEK_BEFORE)
     govern_run(settings, first.run_id)
-    approve(settings, first.run_id, "priya.nair", "baseline for the test")
-    publish_run(settings, first.run_id)
+    check(settings, "holi_2027", first.run_id)  # the first run: nothing to compare with
+    approve(settings, first.run_id, "priya.nair", "baseline for the explanation test")
+    publish_run(settings, first.run_id, by="priya.nair",
+                accept_open=verdict(settings, first.run_id).open_exceptions,
+                reason="baseline items go out as proposed in this test")
     second = refresh_with_overrides(settings, "holi_2027", AS_OF)
     govern_run(settings, second.run_id)
     yield settings, second.run_id
     set_home(None)
+
+
+def test_a_rerun_scores_with_the_run_s_own_model_versions(two_runs):
+    """Re-running the second run from its features re-scores them with the model versions
+    recorded in the run, and the memberships come out identical."""
+    from governance.audit import read
+    from governance.status import rerun
+    from segflow.runstore import load_run
+
+    settings, run_id = two_runs
+    versions = load_run(settings, run_id).inputs["model_versions"]
+    assert versions
+    same, new_run, detail = rerun(settings, run_id, reuse_features=True)
+    assert same, detail
+    assert load_run(settings, new_run).inputs["model_versions"] == versions
+    assert read(settings, run_id)[-1]["payload"]["model_versions"] == versions
 
 
 def test_score_movers_carry_model_contributions(two_runs):
@@ -71,7 +92,7 @@ def test_model_reasons_stop_at_the_limit_and_point_to_explain(two_runs):
     """Runs last: it governs the run again with a limit of 5, rewriting movement files."""
     from governance.context import RunContext
     from governance.movement import compute_movement, register_views
-    from governance.store import last_published_run
+    from governance.publications import last_published_run
     from segflow.db import connect
 
     settings, run_id = two_runs

@@ -57,11 +57,19 @@ def memberships(frame: pd.DataFrame, run_id: str, campaign: str) -> pd.DataFrame
         "score": frame["holi_propensity"], "channels": "email"})
 
 
+OWNERS = """people:
+  asha: {name: Asha, roles: [approver]}
+  mallory: {name: Mallory, roles: [viewer]}
+"""
+
+
 @pytest.fixture
 def world(home, tmp_path):
-    """Settings with their own campaigns folder, and a helper that writes a scored run."""
+    """Settings with their own campaigns folder and owners file, and a helper that writes a
+    scored run."""
     settings = dataclasses.replace(home, templates_root=tmp_path / "templates")
     settings.campaigns_dir.mkdir(parents=True)
+    settings.owners_path.write_text(OWNERS)
 
     def add_run(frame: pd.DataFrame, campaign: str = "holi_2027") -> str:
         record = create_run(settings, campaign, datetime(2027, 3, 1, tzinfo=UTC), {})

@@ -85,8 +85,12 @@ def test_acknowledgement_unblocks_with_a_recorded_reason(runs):
     world, _ = runs
     current = world.add_run(world.frame(3000, seed=2, halve_north=True))
     _check(world, current)
-    with pytest.raises(SegflowError):
+    with pytest.raises(SegflowError, match="must say why"):
         acknowledge(world.settings, current, "asha", "  ")
+    with pytest.raises(SegflowError, match="'nobody' is not in the owners file"):
+        acknowledge(world.settings, current, "nobody", "monsoon outage in the north")
+    with pytest.raises(SegflowError, match="'mallory' may not acknowledge drift"):
+        acknowledge(world.settings, current, "mallory", "monsoon outage in the north")
     gate = acknowledge(world.settings, current, "asha", "monsoon outage in the north")
     assert gate["acknowledged"]["by"] == "asha"
     passed, reasons = gate_status(world.settings, current)
@@ -95,15 +99,21 @@ def test_acknowledgement_unblocks_with_a_recorded_reason(runs):
     from governance.audit import read
     entry = read(world.settings, current)[-1]
     assert entry["action"] == "drift_acknowledged" and entry["actor"] == "asha"
-    assert "monsoon" in entry["payload"]["reason"]
+    assert "monsoon" in entry["payload"]["reason"] and entry["os_user"]
 
 
 def test_reference_is_the_last_published_run(runs):
-    from governance.audit import append
+    """Found through governance's read API (the publications table), not the audit log."""
+    from governance.publications import ensure_tables
+    from segflow.db import connect
 
     world, published = runs
     world.add_run(world.frame(3000, seed=5, halve_north=True))  # a later, unpublished run
-    append(world.settings, "lead", "publish", {}, run_id=published)
+    with connect(world.settings) as con:  # the publication record as governance writes it
+        ensure_tables(con)
+        con.execute("INSERT INTO publications (campaign, version, run_id) VALUES "
+                    "('holi_2027', 1, ?)", [published])
+        con.execute("INSERT INTO publication_pointer VALUES ('holi_2027', 1)")
     current = world.add_run(world.frame(3000, seed=2))
     summary, gate = _check(world, current)
     assert summary["reference"] == published and gate["passed"]
@@ -138,6 +148,64 @@ def test_cli_drift_blocks_then_ack_unblocks(runs, monkeypatch):
     assert blocked.exit_code == 1 and "NEEDS REVIEW" in blocked.output
     assert "engagement_score" in blocked.output and "1,500 of 3,000" in blocked.output
     acked = CliRunner().invoke(app, [*home, "drift", "ack", current, "--by", "asha",
-                                     "--reason", "known outage"])
+                                     "--reason", "a known outage in the north"])
     assert acked.exit_code == 0, acked.output
     assert gate_status(world.settings, current)[0]
+
+
+def test_empty_and_constant_columns_are_reported_not_crashed(runs):
+    """Evidently raises on an all-null column ("An empty column 'engagement_score' was
+    provided"); such columns are left out of Evidently and reported. A column emptied in the
+    current run only counts as drifted; one constant on both sides does not."""
+    world, _ = runs
+    frame = world.frame(3000, seed=2)
+    frame["engagement_score"] = float("nan")
+    frame["tenure_days"] = 7
+    previous = world.frame(3000, seed=1).assign(tenure_days=7)
+    reference = world.add_run(previous)
+    current = world.add_run(frame)
+    summary, gate = _check(world, current)
+    assert summary["reference"] == reference
+    assert summary["excluded_columns"] == {
+        "engagement_score": "all values are null in the current run",
+        "tenure_days": "constant: one and the same value on both sides"}
+    assert "engagement_score" in summary["features"]["drifted"]
+    assert "tenure_days" not in summary["features"]["drifted"]
+    saved = json.loads((run_dir(world.settings, current) / "drift" / "gate.json").read_text())
+    assert saved["excluded_columns"] == summary["excluded_columns"] and not saved["error"]
+
+
+def test_empty_cohorts_are_reported(runs):
+    world, reference = runs
+    frame = world.frame(3000, seed=2)
+    frame["monetary_365d"] = 10.0  # nobody is high value any more
+    current = world.add_run(frame)
+    summary, _ = _check(world, current)
+    assert summary["empty_cohorts"]["high_value"].startswith("emptied: ")
+
+
+def test_a_crashed_check_records_an_errored_gate_that_blocks(runs):
+    from governance.gate import _drift
+    from monitoring.gate import check
+    from segflow.errors import CheckFailed
+
+    world, _ = runs
+    current = world.add_run(world.frame(3000, seed=2))
+    (run_dir(world.settings, current) / "features.parquet").write_bytes(b"not parquet")
+    with pytest.raises(CheckFailed, match="the drift check of .* crashed"):
+        check(world.settings, "holi_2027", current)
+    gate = json.loads((run_dir(world.settings, current) / "drift" / "gate.json").read_text())
+    assert gate["error"] and not gate["passed"]
+    (reason,) = _drift(world.settings, current, "holi_2027")
+    assert reason.code == "drift_crashed" and reason.kind == "blocked"
+    assert gate_status(world.settings, current)[0] is False
+
+
+def test_no_bias_attributes_is_not_an_error(runs):
+    world, _ = runs
+    path = world.settings.campaigns_dir / "holi_2027.yaml"
+    path.write_text(CAMPAIGN.replace("bias:\n  attributes: [region_zone, preferred_language]",
+                                     "bias: {attributes: []}"))
+    current = world.add_run(world.frame(3000, seed=2))
+    summary, gate = _check(world, current)
+    assert summary["bias_flags"] == [] and gate["passed"]
