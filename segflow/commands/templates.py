@@ -96,11 +96,13 @@ def explain(
     from scoring.explain import explain_entity, load_run_frames, pick_run
     from scoring.render import explain_text
     from scoring.resolve import resolve_campaign
+    from segflow.runstore import frozen_settings
     from segflow.settings import get_settings
 
     settings = get_settings()
     record = pick_run(settings, campaign, run)
-    resolved = resolve_campaign(settings, campaign, record.inputs.get("overrides") or None)
+    resolved = resolve_campaign(frozen_settings(settings, record.run_id), campaign,
+                                record.inputs.get("overrides") or None)  # the run's rules
     frame, memberships = load_run_frames(settings, record)
     rows = duckdb.sql("SELECT * FROM memberships WHERE entity_id = $id",
                       params={"id": customer}).to_arrow_table().to_pylist()

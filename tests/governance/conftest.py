@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from govworld import make_world
+from govworld import base_features, make_world, write_canonical
 
 
 @pytest.fixture
@@ -22,6 +22,14 @@ def world(home, tmp_path, monkeypatch):
     settings = make_world(tmp_path)
     monkeypatch.setenv("SEGFLOW_TEMPLATES", str(settings.templates_root))
     return dataclasses.replace(home, templates_root=settings.templates_root)
+
+
+@pytest.fixture
+def world_data(world):
+    """The world with its canonical tables for 40 customers: (settings, features)."""
+    f = base_features()
+    write_canonical(world, list(f.customer_id))
+    return world, f
 
 
 def _postgres_bin() -> Path | None:

@@ -291,3 +291,37 @@ def copy_world(settings, root) -> object:
     shutil.copytree(source, root, dirs_exist_ok=True)
     return dataclasses.replace(settings, home=root / "ws",
                                templates_root=root / "segment_templates")
+
+
+def refreshed_world(root):
+    """A world under ``root`` with one refresh (scoring's, through governance's overrides
+    hook) governed: (settings, the features table, run id)."""
+    import pyarrow as pa
+
+    from governance.pipeline import govern_run
+    from governance.refresh import refresh_with_overrides
+
+    settings = make_world(root)
+    f = base_features()
+    write_canonical(settings, list(f.customer_id))
+    table = pa.Table.from_pandas(f, preserve_index=False)
+    run = refresh_with_overrides(settings, "holi_test", AS_OF_1, features=table).run_id
+    govern_run(settings, run)
+    return settings, table, run
+
+
+def stopped_at(argv: list[str], env: dict, point: str):
+    """A real process started with ``SEGFLOW_FAULTS=<point>=pause`` and returned once it
+    has reached ``point`` (it waits there for a line on stdin, or to be killed)."""
+    import subprocess
+
+    from segflow.faults import MARKER
+
+    proc = subprocess.Popen(argv, env={**env, "SEGFLOW_FAULTS": f"{point}=pause"}, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    seen = []
+    while (line := proc.stderr.readline()) and MARKER not in line:
+        seen.append(line)
+    assert line.strip() == f"{MARKER}{point}", "".join(seen)
+    return proc

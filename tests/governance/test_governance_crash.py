@@ -21,12 +21,12 @@ from govworld import (
     copy_world,
     governed,
     make_world,
+    stopped_at,
     write_canonical,
 )
 from govworld import approve_and_publish as publish
 
 from governance.publish import POINTS
-from segflow.faults import MARKER
 
 
 @pytest.fixture(scope="module")
@@ -93,18 +93,9 @@ def test_publish_killed_at_each_instant_is_recoverable(prepared, tmp_path, point
 
     base, run, open_items = prepared
     settings = copy_world(base, tmp_path / "w")
-    proc = subprocess.Popen(_publish_cmd(run, open_items), env=_env(
-        settings, SEGFLOW_FAULTS=f"{point}=pause"), stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = []
-    while (line := proc.stderr.readline()) and MARKER not in line:
-        seen.append(line)
-    assert line.strip() == f"{MARKER}{point}", "".join(seen)
+    proc = stopped_at(_publish_cmd(run, open_items), _env(settings), point)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdin.close()
-    proc.stdout.close()
-    proc.stderr.close()
+    proc.communicate()
     assert assert_consistent(settings) in (1, 2)
     entry = publish_run(settings, run, by="lead.analyst", accept_open=open_items,
                         reason=ACCEPTANCE)

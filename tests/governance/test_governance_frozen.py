@@ -3,23 +3,13 @@ editing a template afterwards changes nothing in that run's governance or re-run
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
-from govworld import AS_OF_1, base_features, copy_world, make_world, write_canonical
+from govworld import AS_OF_1, copy_world, refreshed_world
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    from governance.pipeline import govern_run
-    from governance.refresh import refresh_with_overrides
-
-    settings = make_world(tmp_path_factory.mktemp("frozen"))
-    f = base_features()
-    write_canonical(settings, list(f.customer_id))
-    table = pa.Table.from_pandas(f, preserve_index=False)
-    run = refresh_with_overrides(settings, "holi_test", AS_OF_1, features=table).run_id
-    govern_run(settings, run)
-    return settings, table, run
+    return refreshed_world(tmp_path_factory.mktemp("frozen"))
 
 
 def _edit_template(settings) -> None:
@@ -82,6 +72,7 @@ def test_a_rerun_uses_the_frozen_rules(prepared, tmp_path):
     assert same, detail
     today = refresh_with_overrides(settings, "holi_test", AS_OF_1, features=table).run_id
     count = "SELECT count(*) FILTER (WHERE cohort = 'lapsed_high_value') FROM read_parquet(?)"
-    n = [duckdb.execute(count, [str(settings.runs_dir / r / "memberships.parquet")])
-         .fetchone()[0] for r in (run, new_run, today)]
+    with duckdb.connect() as con:
+        n = [con.execute(count, [str(settings.runs_dir / r / "memberships.parquet")])
+             .fetchall()[0][0] for r in (run, new_run, today)]
     assert n[0] == n[1] < n[2]  # today's edited template would have decided differently

@@ -12,23 +12,14 @@ from govworld import (
     ACCEPTANCE,
     APPROVAL,
     AS_OF_1,
-    base_features,
     drift_passed,
     governed,
-    write_canonical,
     write_run,
 )
 from typer.testing import CliRunner
 
 from segflow.cli import app
 from segflow.errors import ControlFailed
-
-
-@pytest.fixture
-def world_data(world):
-    f = base_features()
-    write_canonical(world, list(f.customer_id))
-    return world, f
 
 
 def _refusals(settings, run) -> tuple[str, str]:

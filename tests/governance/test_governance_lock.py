@@ -11,9 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from govworld import AS_OF_1, base_features, copy_world, make_world, write_canonical
-
-from segflow.faults import MARKER
+from govworld import AS_OF_1, base_features, copy_world, make_world, stopped_at, write_canonical
 
 REFRESH = textwrap.dedent("""
     import sys
@@ -48,15 +46,7 @@ def prepared(tmp_path_factory):
 
 def _paused_refresh(frame, env) -> subprocess.Popen:
     """A real refresh process stopped after its run was created, before memberships."""
-    proc = subprocess.Popen([sys.executable, "-c", REFRESH, str(frame)], text=True,
-                            env={**env, "SEGFLOW_FAULTS": "refresh.scored=pause"},
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    lines = []
-    while (line := proc.stderr.readline()) and MARKER not in line:
-        lines.append(line)
-    assert line.strip() == f"{MARKER}refresh.scored", "".join(lines)
-    return proc
+    return stopped_at([sys.executable, "-c", REFRESH, str(frame)], env, "refresh.scored")
 
 
 def test_the_second_command_names_the_first_and_the_next_refresh_fails_its_orphan(

@@ -4,27 +4,17 @@ memberships table predates ``override_id``."""
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
-from govworld import AS_OF_1, AS_OF_2, base_features, copy_world, make_world, write_canonical
+from govworld import AS_OF_2, copy_world, refreshed_world
 
 from segflow.errors import SegflowError
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """A refresh (scoring's, with the overrides hook) governed, in a workspace whose
-    ``memberships`` table was created without ``override_id``."""
-    from governance.pipeline import govern_run
-    from governance.refresh import refresh_with_overrides
-
-    settings = make_world(tmp_path_factory.mktemp("overrides"))
-    f = base_features()
-    write_canonical(settings, list(f.customer_id))
-    table = pa.Table.from_pandas(f, preserve_index=False)
-    run = refresh_with_overrides(settings, "holi_test", AS_OF_1, features=table).run_id
-    govern_run(settings, run)
-    return settings, table, run
+    """A refresh governed, in a workspace whose ``memberships`` table was created without
+    ``override_id`` (no override applied yet)."""
+    return refreshed_world(tmp_path_factory.mktemp("overrides"))
 
 
 @pytest.fixture

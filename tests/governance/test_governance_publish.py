@@ -8,22 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 from govworld import (
     AS_OF_1,
-    base_features,
     drift_passed,
     governed,
-    write_canonical,
     write_run,
 )
 from govworld import approve_and_publish as publish
 
 from segflow.errors import ControlFailed
-
-
-@pytest.fixture
-def world_data(world):
-    f = base_features()
-    write_canonical(world, list(f.customer_id))
-    return world, f
 
 
 def test_clean_run_passes_controls_and_publishes(world_data):

@@ -7,7 +7,6 @@ server is installed (``apt-get install postgresql``).
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 import sys
 import uuid
 
@@ -15,7 +14,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from govworld import ACCEPTANCE, AS_OF_1, AS_OF_2, base_features, governed, write_canonical
+from govworld import (
+    ACCEPTANCE,
+    AS_OF_1,
+    AS_OF_2,
+    base_features,
+    governed,
+    stopped_at,
+    write_canonical,
+)
 
 sa = pytest.importorskip("sqlalchemy")
 pytest.importorskip("psycopg")
@@ -136,23 +143,16 @@ def test_killed_publication_is_brought_back_in_line_with_duckdb(pg_world, point)
     from governance.gate import verdict
     from governance.publications import current_publication
     from segflow.doctor import examine
-    from segflow.faults import MARKER
 
     settings, f, engine = pg_world
     first, second = _first_published_second_governed(settings, f)
     n = verdict(settings, second).open_exceptions
     env = {**os.environ, "SEGFLOW_HOME": str(settings.home),
            "SEGFLOW_TEMPLATES": str(settings.templates_root),
-           "SEGFLOW_PUBLISH_DB_URL": settings.publish_db_url,
-           "SEGFLOW_FAULTS": f"{point}=pause"}
-    proc = subprocess.Popen([sys.executable, "-m", "segflow.cli", "publish", second, "--by",
-                             "lead.analyst", "--accept-open", str(n), "--reason", ACCEPTANCE],
-                            env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    lines = []
-    while (line := proc.stderr.readline()) and MARKER not in line:
-        lines.append(line)
-    assert line.strip() == f"{MARKER}{point}", "".join(lines)
+           "SEGFLOW_PUBLISH_DB_URL": settings.publish_db_url}
+    proc = stopped_at([sys.executable, "-m", "segflow.cli", "publish", second, "--by",
+                       "lead.analyst", "--accept-open", str(n), "--reason", ACCEPTANCE],
+                      env, point)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert all(x.ok for x in examine(settings, repair=True))
