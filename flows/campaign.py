@@ -83,15 +83,14 @@ def campaign_refresh(campaign: str, as_of: datetime | None = None, ingest: bool 
                                train=train, drift=True, publish=publish,
                                call=_as_tasks(campaign))
     summary = outcome.summary()
-    v = outcome.verdict
-    if v.state not in STATE_NAMES:
+    if outcome.state not in STATE_NAMES:
         return summary
-    reasons = [f"{r.message} -> {r.command}" for r in v.reasons]
     post_alert(settings.alert_webhook_url, verdict_message(
-        campaign, outcome.run_id, v.state, reasons, outcome.report,
+        campaign, outcome.run_id, outcome.state, summary["waiting_for"], outcome.report,
         _run_link(outcome.run_id)))
-    message = v.headline()
-    return Failed(name=STATE_NAMES[v.state], message=message,
+    message = outcome.verdict.headline() if outcome.verdict.reasons else \
+        summary["waiting_for"][0]
+    return Failed(name=STATE_NAMES[outcome.state], message=message,
                   data=NotPublished(message, summary))
 
 

@@ -34,6 +34,7 @@ class Outcome:
     governed: Any = None          # governance.pipeline.GovernanceResult (None for a repeat)
     drift: dict | None = None     # the drift gate's verdict (None when not checked now)
     published: dict | None = None
+    unpublished: str | None = None  # why publishing was asked for and did not happen
     verdict: Any = None           # governance.gate.Verdict after the last step
     report: str = ""              # runs/<id>/report.html
     steps: list[str] = field(default_factory=list)
@@ -41,10 +42,20 @@ class Outcome:
     def summary(self) -> dict:
         """Small, serialisable: what the flow returns and the CLI prints."""
         v = self.verdict
-        return {"run_id": self.run_id, "repeat": self.repeat, "state": v.state,
-                "report": self.report, "published": self.published,
-                "waiting_for": [f"{r.message} -> {r.command}" for r in v.reasons],
+        waiting = [f"{r.message} -> {r.command}" for r in v.reasons]
+        if self.unpublished and not waiting:
+            waiting = [self.unpublished]
+        return {"run_id": self.run_id, "repeat": self.repeat, "state": self.state,
+                "report": self.report, "published": self.published, "waiting_for": waiting,
                 "drift_passed": None if self.drift is None else self.drift["passed"]}
+
+    @property
+    def state(self) -> str:
+        """The gate's state; a run that may be published but needs an approver to publish
+        it (publishing was asked for, by the scheduler) is waiting."""
+        if self.unpublished and self.verdict.state == "ready":
+            return "waiting"
+        return self.verdict.state
 
 
 # --- the steps ---------------------------------------------------------------------------
@@ -98,13 +109,19 @@ def drift_step(settings: Settings, campaign: str, run_id: str) -> dict:
     return check(settings, campaign, run_id)[1]
 
 
-def publish_step(settings: Settings, run_id: str, by: str | None = None) -> dict | None:
-    """Publish when the gate allows it now; None when it does not (the verdict says why)."""
+def publish_step(settings: Settings, run_id: str, by: str | None = None) -> dict:
+    """Publish when the gate allows it now, and the publisher may: the scheduler (no
+    ``by``) publishes only a run that needs nobody's approval. Returns the publication, or
+    ``{"unpublished": why}``."""
     from governance.gate import verdict
     from governance.publish import publish_run
 
-    if not verdict(settings, run_id).may_publish:
-        return None
+    v = verdict(settings, run_id)
+    if not v.may_publish:
+        return {"unpublished": v.headline()}
+    if by is None and v.needs_approval:
+        return {"unpublished": f"approved, and publishing it needs an approver: segflow "
+                               f"publish {run_id} --by APPROVER"}
     return publish_run(settings, run_id, by)
 
 
@@ -145,7 +162,9 @@ def refresh_sequence(settings: Settings, campaign: str, as_of=None,
                 out.drift = call("drift", drift_step, settings, campaign, out.run_id)
                 done.append("drift")
         if publish:
-            out.published = call("publish", publish_step, settings, out.run_id, by)
+            result = call("publish", publish_step, settings, out.run_id, by)
+            out.unpublished = result.get("unpublished")
+            out.published = None if out.unpublished else result
             done.append("publish")
         out.verdict = verdict(settings, out.run_id)
         return out

@@ -4,11 +4,13 @@ the CLI: sizes, overlaps, control results, movement summary, open exceptions, ex
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from segflow.runstore import run_dir
 
 TEMPLATES = Path(__file__).with_name("templates")
+log = logging.getLogger("segflow.report")
 
 
 def _env():
@@ -46,18 +48,23 @@ def banner_html(verdict) -> str:
 
 def refresh_banner(settings, run_id: str) -> None:
     """Re-render the verdict banner of ``report.html`` after an approval, a drift check, a
-    publication: the rest of the page is what governance found and does not change."""
+    publication: the rest of the page is what governance found and does not change. Never
+    raises: the action it follows is done; a stale banner is logged, not an error."""
     from governance.gate import verdict
+    from segflow.durable import write_atomic
 
     path = run_dir(settings, run_id) / "report.html"
-    if not path.exists():
-        return
-    page = path.read_text(encoding="utf-8")
-    start, end = page.find(BANNER_START), page.find(BANNER_END)
-    if start < 0 or end < 0:
-        return
-    new = banner_html(verdict(settings, run_id))
-    path.write_text(page[:start] + BANNER_START + new + page[end:], encoding="utf-8")
+    try:
+        if not path.exists():
+            return
+        page = path.read_text(encoding="utf-8")
+        start, end = page.find(BANNER_START), page.find(BANNER_END)
+        if start < 0 or end < 0:
+            return
+        new = banner_html(verdict(settings, run_id))
+        write_atomic(path, (page[:start] + BANNER_START + new + page[end:]).encode("utf-8"))
+    except Exception as err:  # noqa: BLE001
+        log.warning("could not refresh the verdict banner of %s: %s", path, err)
 
 
 def write_report(settings, con, ctx, controls, movement) -> Path:

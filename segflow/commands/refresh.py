@@ -45,6 +45,8 @@ def refresh(
     if outcome.published:
         typer.echo(f"published {campaign} version {outcome.published['version']}")
     echo_verdict(outcome.verdict)
+    if outcome.unpublished and outcome.verdict.state == "ready":
+        typer.echo(f"not published: {outcome.unpublished}")
     if publish and not outcome.published and outcome.verdict.state != "published":
         raise typer.Exit(1)
 
