@@ -369,9 +369,6 @@ def verify(settings: Settings) -> Verdict:
 
     key = load_key(settings)
     problems: list[str] = []
-    if key is None:
-        problems.append(f"cannot verify signatures: the audit key is missing "
-                        f"({settings.audit_key_path}, or SEGFLOW_AUDIT_KEY)")
     db: dict[int, str] = {}
     top = Head()
     if settings.database_path.exists():
@@ -379,6 +376,9 @@ def verify(settings: Settings) -> Verdict:
             ensure_schema(con)
             top = db_head(con)
             db = dict(con.execute("SELECT seq, line FROM audit_entries").fetchall())
+    if key is None and (top.seq or settings.audit_log_path.exists()):
+        problems.append(f"cannot verify signatures: the audit key is missing "
+                        f"({settings.audit_key_path}, or SEGFLOW_AUDIT_KEY)")
     problems += _check_database(db, top, key)
     path = settings.audit_log_path
     entries = 0

@@ -122,6 +122,7 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
             "(approvals of the old content then no longer count)"))
     if published:
         v.state = "published"
+        v.approved_by = [by for by, sealed in approvals if seal and sealed == seal.seal_hash]
         return v
     for name, ok, severity, message in controls:
         if not ok and severity == "block":

@@ -202,3 +202,8 @@ def test_every_entry_records_the_os_user(log):
     entries = read(settings)
     assert {e["os_user"] for e in entries} == {os_user()}
     assert [e["actor"] for e in entries][:3] == ["segflow", "lead.analyst", "lead.analyst"]
+
+
+def test_an_empty_workspace_has_nothing_to_verify(home):
+    out = CliRunner().invoke(app, ["audit", "verify"])
+    assert out.exit_code == 0 and "audit log intact: 0 entries" in out.output
