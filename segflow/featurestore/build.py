@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from segflow.errors import SegflowError
 from segflow.featurestore.engine import canonical_connection, sql_literal
 from segflow.featurestore.repo import Repo, View, apply, load_repo
+from segflow.lock import holds_workspace
 from segflow.settings import Settings
 from segflow.timeutil import parse_as_of
 
@@ -112,6 +113,7 @@ def build_view(con, view: View, as_ofs: list[datetime], settings: Settings) -> d
     return {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
 
 
+@holds_workspace("features build")
 def build_features(settings: Settings, as_of, views: list[str] | None = None,
                    repo: Repo | None = None) -> dict:
     """Build every view (or ``views``) as of each time in ``as_of``, then apply the repo.
