@@ -14,6 +14,8 @@ from scoring.columns import model_of_column
 from scoring.predicate import columns_used
 from scoring.resolve import Resolved
 from segflow.errors import SegflowError
+from segflow.failures import writing
+from segflow.faults import checkpoint
 from segflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,12 +29,24 @@ class Scored:
     rows: int | None = None  # score_to_file: rows written (frame is None there)
 
 
+def fresh_features(settings: Settings, entity: str, as_of) -> list[str]:
+    """Features built for exactly ``as_of`` (built now when missing, or a stop naming the
+    view and both times: ``segflow.featurestore.freshness``); returns what was built."""
+    from segflow.featurestore.freshness import ensure_features
+
+    built = ensure_features(settings, entity, as_of)
+    for note in built:
+        log.warning(note)
+    return built
+
+
 def load_features(settings: Settings, entity: str, as_of):
     """Every feature of ``entity`` for every entity as of ``as_of`` (point in time), in id
     order: a parallel join returns rows in any order, and a run must be byte-for-byte
     reproducible (re-runs, idempotent refreshes and the data-snapshot hash depend on it)."""
     from segflow.featurestore.retrieval import get_features
 
+    fresh_features(settings, entity, as_of)
     frame = get_features(settings, entity, as_of=as_of)
     return frame.sort_by(frame.column_names[0])
 
@@ -164,20 +178,24 @@ def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
 
     entity = resolved.campaign.entity
     models, warnings = _models(settings, entity)
+    if features is None:
+        warnings += fresh_features(settings, entity, as_of)
     versions: dict[str, str] = {}
     rows, writer = 0, None
     source = (features_reader(settings, entity, as_of, BATCH_ROWS) if features is None
               else nullcontext(features.to_reader(BATCH_ROWS)))
-    try:
-        with source as reader:
-            for batch in _batches(reader):
-                scored, versions = _scored(settings, batch, models, as_of)
-                writer = writer or pq.ParquetWriter(path, scored.schema)
-                writer.write_table(scored)
-                rows += scored.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
+    with writing(path):   # a full disk names the file being scored into
+        try:
+            with source as reader:
+                for batch in _batches(reader):
+                    scored, versions = _scored(settings, batch, models, as_of)
+                    writer = writer or pq.ParquetWriter(path, scored.schema)
+                    writer.write_table(scored)
+                    rows += scored.num_rows
+                    checkpoint("refresh.scoring", path)
+        finally:
+            if writer is not None:
+                writer.close()
     for w in warnings:
         log.warning(w)
     require_columns(settings, pq.read_schema(path).names, resolved)
