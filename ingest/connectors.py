@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from ingest.sources import SourceSpec
 from segflow.errors import SchemaChangedError, SegflowError
-from segflow.failures import decode_error
+from segflow.failures import decode_error, one_line
 
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape could not decode
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-16": "utf-16", "iso8859-1": "latin-1"}
@@ -88,7 +88,7 @@ def _read_duckdb(spec: SourceSpec) -> pa.Table:
             sql = spec.query or f'SELECT * FROM "{spec.source_table}"'
             return src.sql(sql).to_arrow_table()
     except duckdb.Error as err:
-        raise SegflowError(f"{spec.label}: cannot read: {str(err).splitlines()[0]}") from None
+        raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
 
 
 def _csv_header(path: Path, encoding: str, delimiter: str, label: str) -> list[str]:
@@ -196,5 +196,5 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None) -> tuple[s
             con.register(f"{view}_arrow", table)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_arrow")
     except duckdb.Error as err:
-        raise SegflowError(f"{spec.label}: cannot read: {str(err).splitlines()[0]}") from None
+        raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
     return view, scan

@@ -88,7 +88,10 @@ def run(argv: list[str]) -> int:
         if usage is not None:
             return usage
         return _report(exc, EXIT_INTERNAL)
-    # without standalone mode click returns typer.Exit's code instead of raising it
+    # without standalone mode click returns typer.Exit's code instead of raising it, and
+    # typer turns Ctrl-C into that code (130) without a word
+    if code == EXIT_INTERRUPTED:
+        typer.secho("aborted", err=True)
     return code if isinstance(code, int) else EXIT_OK
 
 

@@ -39,6 +39,12 @@ def describe(exc: BaseException) -> SegflowError | None:
     return None
 
 
+def one_line(exc: BaseException) -> str:
+    """The exception as one line a person can act on (its first line when unexplained)."""
+    known = describe(exc)
+    return str(known) if known is not None else _first_line(exc)
+
+
 def _explainers() -> list[tuple[type, Callable]]:
     """(exception class, its explainer), most specific first. DuckDB and Arrow classes are
     looked up only when the library is already loaded: an exception of a library that was

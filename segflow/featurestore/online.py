@@ -32,6 +32,9 @@ def load_online(settings: Settings, as_of=None) -> dict:
     import duckdb
 
     repo = load_repo(settings)
+    if not any(resolve(repo, entity) for entity in repo.entities):
+        raise SegflowError("no feature snapshots built yet, so nothing to load (the online "
+                           "store is left as it was); run `segflow features build` first")
     path = online_path(settings)
     tmp = path.with_suffix(".duckdb.tmp")
     tmp.unlink(missing_ok=True)
