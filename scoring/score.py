@@ -34,10 +34,7 @@ def fresh_features(settings: Settings, entity: str, as_of) -> list[str]:
     view and both times: ``segflow.featurestore.freshness``); returns what was built."""
     from segflow.featurestore.freshness import ensure_features
 
-    built = ensure_features(settings, entity, as_of)
-    for note in built:
-        log.warning(note)
-    return built
+    return ensure_features(settings, entity, as_of)
 
 
 def load_features(settings: Settings, entity: str, as_of):
@@ -46,7 +43,6 @@ def load_features(settings: Settings, entity: str, as_of):
     reproducible (re-runs, idempotent refreshes and the data-snapshot hash depend on it)."""
     from segflow.featurestore.retrieval import get_features
 
-    fresh_features(settings, entity, as_of)
     frame = get_features(settings, entity, as_of=as_of)
     return frame.sort_by(frame.column_names[0])
 
@@ -157,8 +153,10 @@ def _scored(settings: Settings, table, models: list, as_of):
 def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Scored:
     """Features (retrieved, or the given table) scored by every champion of the entity."""
     entity = resolved.campaign.entity
-    frame = load_features(settings, entity, as_of) if features is None else features
     models, warnings = _models(settings, entity)
+    if features is None:
+        warnings += fresh_features(settings, entity, as_of)
+    frame = load_features(settings, entity, as_of) if features is None else features
     frame, versions = _scored(settings, frame, models, as_of)
     for w in warnings:
         log.warning(w)

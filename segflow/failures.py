@@ -59,7 +59,8 @@ def _explainers() -> list[tuple[type, Callable]]:
     pyarrow = sys.modules.get("pyarrow")
     if pyarrow is not None:
         found += [(pyarrow.ArrowInvalid, from_arrow_invalid)]
-    found += [(UnicodeDecodeError, from_unicode_error), (OSError, from_os_error)]
+    found += [(UnicodeDecodeError, from_unicode_error), (OSError, from_os_error),
+              (Exception, from_wrapped_os_error)]
     return found
 
 
@@ -108,7 +109,7 @@ def permission_denied(path: Path | str | None, detail: str = "") -> PermissionDe
 
 def from_os_error(exc: OSError) -> SegflowError | None:
     path = exc.filename
-    if exc.errno == errno.ENOSPC or "No space left on device" in str(exc):
+    if exc.errno == errno.ENOSPC or any(w in str(exc) for w in DISK_FULL_WORDS):
         return disk_full(path)
     if exc.errno in (errno.EACCES, errno.EPERM):
         return permission_denied(path)
@@ -119,6 +120,20 @@ def from_os_error(exc: OSError) -> SegflowError | None:
         return SegflowError(f"no such file or folder: {path}")
     if exc.errno is not None:
         return EnvironmentFailure(f"{exc.strerror or exc}: {path or ''}".rstrip(": "))
+    return None
+
+
+DISK_FULL_WORDS = ("No space left on device", "database or disk is full")
+
+
+def from_wrapped_os_error(exc: Exception) -> SegflowError | None:
+    """A full disk or a refused permission met inside another library's error class (a
+    DuckDB transaction failing to write its log, SQLite's "database or disk is full")."""
+    text = str(exc)
+    if any(words in text for words in DISK_FULL_WORDS):
+        return disk_full(_quoted_path(text))
+    if "Permission denied" in text:
+        return permission_denied(_quoted_path(text))
     return None
 
 
@@ -150,10 +165,9 @@ def _quoted_path(text: str) -> str | None:
 
 def from_duckdb_io(exc) -> SegflowError | None:
     text = str(exc)
-    if "No space left on device" in text:
-        return disk_full(_quoted_path(text))
-    if "Permission denied" in text:
-        return permission_denied(_quoted_path(text))
+    wrapped = from_wrapped_os_error(exc)
+    if wrapped is not None:
+        return wrapped
     match = re.search(r'No files found that match the pattern "([^"]+)"', text)
     if match:
         return SegflowError(f"no such file: {match.group(1)}")

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,30 +26,7 @@ ORDERS = "order_id,customer_id,order_ts,amount,currency,quantity,category,festiv
 ORDER = "O{},C1,2026-03-01T10:00:00Z,10,INR,1,sweets,,web,completed\n"
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def line(self) -> str:
-        """The error line segflow printed (its last non-empty stderr line)."""
-        lines = [x for x in self.err.splitlines() if x.strip()]
-        return lines[-1] if lines else ""
-
-
-def segflow(home: Path, *args: str, env: dict | None = None, unset: tuple = (),
-            timeout: float = 300) -> Result:
-    """Run the installed CLI as a user would, in its own process."""
-    environ = {k: v for k, v in os.environ.items() if k not in unset}
-    proc = subprocess.run([sys.executable, "-m", "segflow.cli", "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**environ, "SEGFLOW_LOCK_WAIT": "0", **(env or {})})
-    return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def no_traceback(result: Result) -> None:
+def no_traceback(result) -> None:
     assert "Traceback" not in result.err, result.err
     assert "Traceback" not in result.out, result.out
 
@@ -80,7 +56,7 @@ where: lifetime_spend
 """
 
 
-def test_usage_and_input_errors_exit_2_in_one_line(tmp_path):
+def test_usage_and_input_errors_exit_2_in_one_line(cli, tmp_path):
     home = tmp_path / "ws"
     cases = {  # args -> what stderr must say
         ("drift",): "--campaign is required",
@@ -96,7 +72,7 @@ def test_usage_and_input_errors_exit_2_in_one_line(tmp_path):
         ("run", "--campaign", "nope", "--no-ingest"): "no campaign 'nope'",
     }
     with ThreadPoolExecutor(4) as pool:
-        results = dict(zip(cases, pool.map(lambda a: segflow(home, *a), cases), strict=True))
+        results = dict(zip(cases, pool.map(lambda a: cli(home, *a), cases), strict=True))
     for args, words in cases.items():
         result = results[args]
         assert result.code == EXIT_INPUT, (args, result)
@@ -106,36 +82,36 @@ def test_usage_and_input_errors_exit_2_in_one_line(tmp_path):
     assert "Usage: segflow drift" in usage.err          # click's usage line comes first
 
 
-def test_a_check_that_finds_problems_exits_1(tmp_path):
+def test_a_check_that_finds_problems_exits_1(cli, tmp_path):
     home = tmp_path / "ws"
     template = tmp_path / "broken.yaml"
     template.write_text(BAD_TEMPLATE)
-    result = segflow(home, "templates", "check", str(template))
+    result = cli(home, "templates", "check", str(template))
     assert result.code == EXIT_CHECK
     assert f"{template}:7: where: must be a condition" in result.err
     no_traceback(result)
 
     home.mkdir()
     (home / "left.tmp").write_text("half")
-    result = segflow(home, "doctor", "--dry-run")
+    result = cli(home, "doctor", "--dry-run")
     assert result.code == EXIT_CHECK and "left.tmp" in result.out
     no_traceback(result)
 
 
-def test_a_header_only_source_is_refused_with_exit_1(tmp_path):
+def test_a_header_only_source_is_refused_with_exit_1(cli, tmp_path):
     home = tmp_path / "ws"
     write_sources(home, orders=5)
-    assert segflow(home, "ingest").code == 0
+    assert cli(home, "ingest").code == 0
     (home / "sources" / "orders.csv").write_text(ORDERS)
-    result = segflow(home, "ingest")
+    result = cli(home, "ingest")
     assert result.code == EXIT_CHECK
     assert result.line.startswith("error: ingest refused, nothing was written: orders would "
                                   "go from 5 to 0 rows")
     no_traceback(result)
-    assert segflow(home, "ingest", "--allow-shrink").code == 0
+    assert cli(home, "ingest", "--allow-shrink").code == 0
 
 
-def test_a_busy_workspace_exits_3_naming_the_holder(tmp_path):
+def test_a_busy_workspace_exits_3_naming_the_holder(cli, tmp_path):
     home = tmp_path / "ws"
     write_sources(home)
     holder = subprocess.Popen(
@@ -146,7 +122,7 @@ def test_a_busy_workspace_exits_3_naming_the_holder(tmp_path):
         env={**os.environ, "SEGFLOW_HOME": str(home)})
     try:
         assert holder.stdout.readline().strip() == "held"
-        result = segflow(home, "ingest")
+        result = cli(home, "ingest")
     finally:
         holder.kill()
         holder.wait()
@@ -159,11 +135,11 @@ def test_a_busy_workspace_exits_3_naming_the_holder(tmp_path):
     ("ENOSPC", "disk full: cannot write ", " free on that filesystem; free some space"),
     ("EACCES", "permission denied: ", "check its owner and mode"),
 ])
-def test_disk_full_and_permission_denied_exit_3_naming_the_path(tmp_path, code, words, then):
-    """Injected at the first write (a real full disk: tests/test_faults.py)."""
+def test_disk_full_and_permission_denied_exit_3_naming_the_path(cli, tmp_path, code, words, then):
+    """Injected at the first write (a disk filled for real: tests/ingest/test_ingest_faults.py)."""
     home = tmp_path / "ws"
     write_sources(home)
-    result = segflow(home, "ingest", env={"SEGFLOW_FAIL_AT": f"ingest.write:{code}"})
+    result = cli(home, "ingest", env={"SEGFLOW_FAIL_AT": f"ingest.write:{code}"})
     assert result.code == EXIT_ENVIRONMENT
     assert result.line.startswith(f"error: {words}{home / 'canonical'}/customers.parquet")
     assert then in result.line
@@ -172,13 +148,13 @@ def test_disk_full_and_permission_denied_exit_3_naming_the_path(tmp_path, code, 
     assert not list((home / "canonical").glob("*.staged"))
 
 
-def test_a_truncated_canonical_table_is_named_with_what_to_do(tmp_path):
+def test_a_truncated_canonical_table_is_named_with_what_to_do(cli, tmp_path):
     home = tmp_path / "ws"
     write_sources(home)
-    assert segflow(home, "ingest").code == 0
+    assert cli(home, "ingest").code == 0
     table = home / "canonical" / "customers.parquet"
     table.write_bytes(table.read_bytes()[:200])
-    result = segflow(home, "features", "build", "--as-of", "2027-03-01")
+    result = cli(home, "features", "build", "--as-of", "2027-03-01")
     assert result.code == EXIT_INPUT
     assert result.line == (f"error: {table} is not a complete Parquet file (truncated, or "
                            "not Parquet); re-run `segflow ingest` to rebuild it, or restore "
@@ -186,25 +162,25 @@ def test_a_truncated_canonical_table_is_named_with_what_to_do(tmp_path):
     no_traceback(result)
 
 
-def test_a_file_in_another_encoding_names_file_line_and_option(tmp_path):
+def test_a_file_in_another_encoding_names_file_line_and_option(cli, tmp_path):
     home = tmp_path / "ws"
     folder = write_sources(home)
     (folder / "customers.csv").write_bytes(CUSTOMERS.replace("Asha", "Zoë").encode("latin-1"))
-    result = segflow(home, "ingest")
+    result = cli(home, "ingest")
     assert result.code == EXIT_INPUT
     assert result.line.startswith(f"error: {folder / 'customers.csv'}:2: not valid utf-8 "
                                   "text; set `encoding:`")
     no_traceback(result)
     (folder / "sources.yaml").write_bytes("# Zoë's sources\n".encode("latin-1")
                                           + (folder / "sources.yaml").read_bytes())
-    result = segflow(home, "ingest")
+    result = cli(home, "ingest")
     assert result.code == EXIT_INPUT
     assert result.line == f"error: {folder / 'sources.yaml'}:1: not valid UTF-8 text; save " \
                           "the file as UTF-8"
 
 
-def test_server_on_every_interface_without_auth_is_refused(tmp_path):
-    result = segflow(tmp_path / "ws", "server", "--host", "0.0.0.0",  # noqa: S104
+def test_server_on_every_interface_without_auth_is_refused(cli, tmp_path):
+    result = cli(tmp_path / "ws", "server", "--host", "0.0.0.0",  # noqa: S104
                      unset=("PREFECT_SERVER_API_AUTH_STRING",))
     assert result.code == EXIT_INPUT
     assert "refusing to listen on 0.0.0.0 without authentication" in result.line
@@ -212,18 +188,10 @@ def test_server_on_every_interface_without_auth_is_refused(tmp_path):
     no_traceback(result)
 
 
-def test_ctrl_c_exits_130(tmp_path):
+def test_ctrl_c_exits_130(cli, tmp_path):
     home = tmp_path / "ws"
     write_sources(home)
-    read, write = os.pipe()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "segflow.cli", "--home", str(home), "ingest"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, pass_fds=(write,),
-        env={**os.environ, "SEGFLOW_PAUSE_AT": "ingest.checked",
-             "SEGFLOW_PAUSE_FD": str(write)})
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        assert pipe.readline().strip() == "ingest.checked"
+    proc = cli.paused(home, "ingest.checked", "ingest")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_INTERRUPTED and err.strip().endswith("aborted")
@@ -231,8 +199,8 @@ def test_ctrl_c_exits_130(tmp_path):
     assert not (home / "canonical" / "orders.parquet").exists()
 
 
-def test_verbose_keeps_the_traceback(tmp_path):
-    result = segflow(tmp_path / "ws", "--verbose", "runs", "show", "nope")
+def test_verbose_keeps_the_traceback(cli, tmp_path):
+    result = cli(tmp_path / "ws", "--verbose", "runs", "show", "nope")
     assert result.code == EXIT_INPUT
     assert "Traceback" in result.err and result.line == (
         f"error: no run 'nope' in {tmp_path / 'ws' / 'runs'} (see `segflow runs list`)")

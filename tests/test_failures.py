@@ -84,3 +84,14 @@ def test_a_bug_is_not_dressed_up_as_a_user_error():
     assert describe(KeyError("x")) is None
     assert describe(duckdb.BinderException("Binder Error: x")) is None
     assert one_line(KeyError("x")) == "'x'"
+
+
+def test_a_full_disk_inside_another_error_class_is_still_a_full_disk(tmp_path):
+    """DuckDB reports a WAL it cannot write as a TransactionException (met for real in
+    tests/scoring/test_scoring_faults.py): the words, not the class, say it."""
+    wal = tmp_path / "segflow.duckdb.wal"
+    error = describe(duckdb.TransactionException(
+        f'TransactionContext Error: Failed to commit: Could not write file "{wal}": '
+        "No space left on device"))
+    assert isinstance(error, DiskFull)
+    assert _one_line(error).startswith(f"disk full: cannot write {wal} (")

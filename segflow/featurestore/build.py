@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from segflow.errors import SegflowError
+from segflow.faults import checkpoint
 from segflow.featurestore.engine import canonical_connection, sql_literal
 from segflow.featurestore.repo import Repo, View, apply, load_repo
 from segflow.lock import holds_workspace
@@ -91,6 +92,7 @@ def write_snapshots(con, path, tables: list[str], as_ofs: list[datetime]) -> Non
     params = {"as_ofs": as_ofs} if path.exists() else {}
     con.execute(f"COPY ({query}) TO {sql_literal(tmp)} (FORMAT parquet, "
                 f"KV_METADATA {{{UNIQUE_FLAG}: 'true'}})", params)
+    checkpoint("features.written", tmp)
     os.replace(tmp, path)
 
 
