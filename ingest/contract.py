@@ -110,7 +110,8 @@ def _instant(path: Path, value, line: int | None, what: str) -> datetime:
                                   f"2000-01-01, not {value!r}")
 
 
-def _zone(path: Path, value, line: int | None, what: str) -> str:
+def time_zone(path: Path, value, line: int | None, what: str) -> str:
+    """An IANA zone name from a YAML file, checked (contracts and sources.yaml)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -143,7 +144,7 @@ def _timestamp_bounds(path: Path, name: str, spec, line: int, defaults: dict) ->
         "max_future": _duration(path, merged["max_future"], where["max_future"],
                                 f"{what}: max_future")
         if merged.get("max_future") is not None else None,
-        "timezone": _zone(path, merged["timezone"], where["timezone"], f"{what}: timezone")
+        "timezone": time_zone(path, merged["timezone"], where["timezone"], f"{what}: timezone")
         if merged.get("timezone") else None,
     }
 

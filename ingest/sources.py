@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ingest.contract import load_contracts
+from ingest.contract import load_contracts, time_zone
 from segflow.errors import ConfigError
 from segflow.yamlio import LineDict, load_yaml
 
@@ -87,17 +87,6 @@ def _share(file: Path, value, line: int | None, what: str) -> float:
     return float(value)
 
 
-def _timezone(file: Path, value, line: int | None, what: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(file, line, f"{what}: unknown time zone {value!r} (an IANA name "
-                                      "such as Asia/Kolkata or UTC)") from None
-    return str(value)
-
-
 def _encoding(file: Path, value, line: int | None, table: str) -> str:
     try:
         return codecs.lookup(str(value)).name
@@ -163,7 +152,7 @@ def _parse_one(file: Path, table: str, spec, line: int, contracts) -> SourceSpec
                               f"character (',' ';' '|' or a tab), not {delimiter!r}")
         extras["delimiter"] = delimiter
     if "timezone" in spec:
-        extras["timezone"] = _timezone(file, spec["timezone"], spec.line("timezone"),
+        extras["timezone"] = time_zone(file, spec["timezone"], spec.line("timezone"),
                                        f"'{table}': timezone")
     if "max_shrink" in spec:
         extras["max_shrink"] = _share(file, spec["max_shrink"], spec.line("max_shrink"),
