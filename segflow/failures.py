@@ -97,7 +97,7 @@ def disk_full(path: Path | str | None) -> DiskFull:
     what = f"cannot write {target}" if path else f"a write in the workspace {target} failed"
     return DiskFull(f"disk full: {what} ({free_space(target)} free on that filesystem); "
                     "free some space, or point --home at a bigger disk, and run the command "
-                    "again (nothing half-written was kept)")
+                    "again")
 
 
 def permission_denied(path: Path | str | None, detail: str = "") -> PermissionDenied:

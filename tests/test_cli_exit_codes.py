@@ -57,7 +57,6 @@ where: lifetime_spend
 
 
 def test_usage_and_input_errors_exit_2_in_one_line(cli, tmp_path):
-    home = tmp_path / "ws"
     cases = {  # args -> what stderr must say
         ("drift",): "--campaign is required",
         ("nosuch",): "No such command 'nosuch'",
@@ -71,8 +70,12 @@ def test_usage_and_input_errors_exit_2_in_one_line(cli, tmp_path):
         ("refresh", "--campaign", "nope"): "no campaign 'nope'",
         ("run", "--campaign", "nope", "--no-ingest"): "no campaign 'nope'",
     }
+    def run(numbered):   # each in its own workspace: some take the workspace lock
+        n, args = numbered
+        return cli(tmp_path / f"ws{n}", *args)
+
     with ThreadPoolExecutor(4) as pool:
-        results = dict(zip(cases, pool.map(lambda a: cli(home, *a), cases), strict=True))
+        results = dict(zip(cases, pool.map(run, enumerate(cases)), strict=True))
     for args, words in cases.items():
         result = results[args]
         assert result.code == EXIT_INPUT, (args, result)
@@ -132,7 +135,7 @@ def test_a_busy_workspace_exits_3_naming_the_holder(cli, tmp_path):
 
 
 @pytest.mark.parametrize(("code", "words", "then"), [
-    ("ENOSPC", "disk full: cannot write ", " free on that filesystem; free some space"),
+    ("ENOSPC", "disk full: cannot write ", " free on that filesystem); free some space"),
     ("EACCES", "permission denied: ", "check its owner and mode"),
 ])
 def test_disk_full_and_permission_denied_exit_3_naming_the_path(cli, tmp_path, code, words, then):
