@@ -3,12 +3,20 @@
 Reasons read ``<check>:<column>`` (``unparsable_date:order_ts``, ``unknown_currency:currency``,
 ``orphan:customer_id``, ``duplicate_key:order_id``) so the quarantine report says both what
 is wrong and where. A row gets one reason, which keeps the counts adding up to the rows.
+
+Plausibility (see ``ingest.contract``): ``too_early`` / ``too_late`` (outside a timestamp
+column's dates), ``in_future`` (after the ingest's as-of plus the column's tolerance),
+``naive_timestamp`` (a time of day without a zone, and no zone declared), ``out_of_range``
+(outside a number's min/max, unless ``min_except_when`` exempts the row).
 """
 
 from __future__ import annotations
 
-from ingest.coerce import raw
+from datetime import datetime
+
+from ingest.coerce import naive_sql, raw, zone_of
 from ingest.contract import Column, Contract
+from ingest.sources import SourceSpec
 
 
 def _q(name: str) -> str:
@@ -23,7 +31,35 @@ _UNPARSABLE = {"timestamp": "unparsable_date", "int": "unparsable_number",
                "float": "unparsable_number", "bool": "unparsable_bool"}
 
 
-def _column_rules(col: Column, currencies: list[str], ref: str | None) -> list[tuple[str, str]]:
+def _instant(value: datetime) -> str:
+    return f"TIMESTAMPTZ '{value.isoformat()}'"
+
+
+def _timestamp_rules(col: Column, as_of: datetime | None, zone: str | None) -> list:
+    """Zone-less times (when no zone is declared) and dates outside the plausible range."""
+    c, rules = _q(col.name), []
+    if zone is None:
+        rules.append((naive_sql(_q(raw(col.name))), f"naive_timestamp:{col.name}"))
+    if col.earliest is not None:
+        rules.append((f"{c} < {_instant(col.earliest)}", f"too_early:{col.name}"))
+    if col.latest is not None:
+        rules.append((f"{c} > {_instant(col.latest)}", f"too_late:{col.name}"))
+    if col.max_future is not None and as_of is not None:
+        rules.append((f"{c} > {_instant(as_of + col.max_future)}", f"in_future:{col.name}"))
+    return rules
+
+
+def _exempt(col: Column) -> str:
+    """SQL: the row is exempt from the column's min (``min_except_when``)."""
+    if not col.min_except_when:
+        return "false"
+    parts = [f"{_q(other)} IN ({_lit(values)})" for other, values in col.min_except_when]
+    return f"coalesce({' AND '.join(parts)}, false)"
+
+
+def _column_rules(col: Column, currencies: list[str], ref: str | None,
+                  as_of: datetime | None = None, zone: str | None = None
+                  ) -> list[tuple[str, str]]:
     """(condition, reason) pairs for one column, in the order they are tried."""
     c, r = _q(col.name), _q(raw(col.name))
     rules = []
@@ -32,12 +68,15 @@ def _column_rules(col: Column, currencies: list[str], ref: str | None) -> list[t
                       f"{_UNPARSABLE[col.type]}:{col.name}"))
     if not col.nullable and not col.identifier:
         rules.append((f"{c} IS NULL", f"missing_value:{col.name}"))
+    if col.type == "timestamp":
+        rules += _timestamp_rules(col, as_of, zone)
     if col.allowed:
         rules.append((f"{c} NOT IN ({_lit(col.allowed)})", f"not_allowed:{col.name}"))
     if col.allowed_from == "fx_rates":
         rules.append((f"{c} NOT IN ({_lit(currencies)})", f"unknown_currency:{col.name}"))
     if col.min is not None:
-        rules.append((f"{c} < {float(col.min)}", f"out_of_range:{col.name}"))
+        rules.append((f"{c} < {float(col.min)} AND NOT {_exempt(col)}",
+                      f"out_of_range:{col.name}"))
     if col.max is not None:
         rules.append((f"{c} > {float(col.max)}", f"out_of_range:{col.name}"))
     if ref:
@@ -46,19 +85,22 @@ def _column_rules(col: Column, currencies: list[str], ref: str | None) -> list[t
     return rules
 
 
-def reason_sql(contract: Contract, currencies: list[str], refs: dict[str, str]) -> str:
+def reason_sql(contract: Contract, currencies: list[str], refs: dict[str, str],
+               as_of: datetime | None = None, spec: SourceSpec | None = None) -> str:
     """CASE expression giving each row its first failing check (NULL = row is good)."""
     whens = [(f"{_q(k)} IS NULL AND {_q(raw(k))} IS NULL", f"missing_key:{k}")
              for k in contract.key]
     for col in contract.columns:
         if not col.derived:
-            whens += _column_rules(col, currencies, refs.get(col.name))
+            whens += _column_rules(col, currencies, refs.get(col.name), as_of,
+                                   zone_of(spec, col))
     body = " ".join(f"WHEN {cond} THEN '{reason}'" for cond, reason in whens)
     return f"CASE {body} END"
 
 
 def check_rows(con, typed: str, contract: Contract, currencies: list[str],
-               refs: dict[str, str]) -> str:
+               refs: dict[str, str], as_of: datetime | None = None,
+               spec: SourceSpec | None = None) -> str:
     """Create temp table ``checked_<table>``: _row, the typed columns and ``_reason``.
 
     Raw text is read from ``typed`` for the checks but not stored (bar identifiers), which
@@ -74,7 +116,7 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
     kept = ["_row"] + [_q(c.name) for c in contract.columns if not c.derived]
     kept += [_q(raw(c.name)) for c in contract.columns if c.identifier]   # for their warnings
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(kept)}, "
-                f"{reason_sql(contract, currencies, refs)} AS _reason FROM {typed}")
+                f"{reason_sql(contract, currencies, refs, as_of, spec)} AS _reason FROM {typed}")
     con.execute(
         f"UPDATE {name} SET _reason = 'duplicate_key:{'+'.join(contract.key)}' FROM ("
         f"SELECT {keys}, min(_row) AS _first FROM {name} WHERE _reason IS NULL "
@@ -83,7 +125,11 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
     return name
 
 
-def reason_counts(con, checked: str) -> dict[str, int]:
-    rows = con.execute(f"SELECT _reason, count(*) FROM {checked} WHERE _reason IS NOT NULL "
-                       "GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+def reason_counts(con, checked: str, rejected: str | None = None) -> dict[str, int]:
+    """Quarantined rows by reason: the checked rows', plus lines the CSV reader refused."""
+    sql = f"SELECT _reason FROM {checked} WHERE _reason IS NOT NULL"
+    if rejected:
+        sql += f" UNION ALL SELECT reason FROM {rejected}"
+    rows = con.execute(f"SELECT _reason, count(*) FROM ({sql}) GROUP BY 1 ORDER BY 2 DESC, 1"
+                       ).fetchall()
     return {reason: int(n) for reason, n in rows}

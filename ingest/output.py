@@ -1,7 +1,14 @@
 """Writing ingest's outputs: canonical tables, quarantine files and the report, atomically.
 
-Everything of one run is first written beside its target as ``*.tmp`` and renamed into place
-only when every table has passed, so a failed run leaves the previous canonical tables whole.
+Everything of one run is first written beside its target as ``*.staged`` and renamed into
+place only when every table has passed, so a failed run leaves the previous canonical
+tables whole. Renaming a dozen files is not one atomic step, so the commit is journalled:
+the staged files are flushed to disk, then a journal listing every rename is written, then
+the renames run, then the journal is removed. A process killed between two renames leaves
+the journal; ``finish_commit`` (run by the next ingest and by ``segflow doctor``) completes
+the renames from it, and until then readers refuse the half-switched tables. Staged files
+are not ``*.tmp``: the core's clean-up of temporary files must not delete what a journal
+still needs.
 """
 
 from __future__ import annotations
@@ -13,6 +20,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from segflow.errors import SegflowError
+from segflow.failures import writing
+from segflow.faults import reach
+
+STAGED = ".staged"                 # suffix of an output written but not yet committed
 
 BATCH_ROWS = 1 << 20   # rows per streamed Parquet batch: ~100 MB for the widest table
 
@@ -36,24 +49,27 @@ class TableReport:
 @dataclass
 class IngestReport:
     sources_yaml: str
+    as_of: str | None = None     # the time the sources describe (bounds future dates)
     tables: dict[str, TableReport] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)       # name -> written path
 
     def to_dict(self) -> dict:
-        return {"sources_yaml": self.sources_yaml, "outputs": self.outputs,
+        return {"sources_yaml": self.sources_yaml, "as_of": self.as_of, "outputs": self.outputs,
                 "tables": {name: {**asdict(t), "quarantined_total": t.quarantined_total}
                            for name, t in self.tables.items()}}
 
 
 class StagedWriter:
-    """Collects files as ``*.tmp`` and moves them into place together on ``commit``."""
+    """Collects files as ``*.staged`` and moves them into place together on ``commit``."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Path, settings=None) -> None:
         self._pending: list[tuple[Path, Path]] = []
+        self.journal = Path(journal)
+        self.settings = settings  # for the named fault points (segflow.faults)
 
     def _tmp(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(path.name + STAGED)
         self._pending.append((tmp, path))
         return tmp
 
@@ -62,7 +78,9 @@ class StagedWriter:
         return [path for _, path in self._pending]
 
     def parquet(self, table: pa.Table, path: Path) -> None:
-        pq.write_table(table, self._tmp(path))
+        tmp = self._tmp(path)
+        with writing(tmp):
+            pq.write_table(table, tmp)
 
     def parquet_query(self, con, sql: str, path: Path, schema: pa.Schema | None = None) -> int:
         """Stream a DuckDB query into Parquet batch by batch; return the rows written.
@@ -71,12 +89,13 @@ class StagedWriter:
         ``schema`` (when given) fixes types, nullability and field descriptions.
         """
         reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-        rows = 0
-        with pq.ParquetWriter(self._tmp(path), schema or reader.schema) as out:
+        rows, tmp = 0, self._tmp(path)
+        with writing(tmp), pq.ParquetWriter(tmp, schema or reader.schema) as out:
             for batch in reader:
                 part = pa.Table.from_batches([batch])
                 out.write(part if schema is None else part.cast(schema))
                 rows += batch.num_rows
+                reach(self.settings, "ingest.write", path=tmp)
         return rows
 
     def staged(self, path: Path) -> Path | None:
@@ -84,14 +103,67 @@ class StagedWriter:
         return next((tmp for tmp, final in self._pending if final == path), None)
 
     def json(self, data: dict, path: Path) -> None:
-        self._tmp(path).write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        tmp = self._tmp(path)
+        with writing(tmp):
+            tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
 
     def commit(self) -> None:
-        for tmp, path in self._pending:
+        """Flush the staged files, journal the renames, rename, drop the journal."""
+        for tmp, _ in self._pending:
+            _fsync(tmp)
+        base = self.journal.parent
+        renames = [[os.path.relpath(tmp, base), os.path.relpath(path, base)]
+                   for tmp, path in self._pending]
+        staged_journal = self.journal.with_name(self.journal.name + STAGED)
+        with writing(staged_journal):
+            staged_journal.write_text(json.dumps({"renames": renames}), encoding="utf-8")
+            _fsync(staged_journal)
+        os.replace(staged_journal, self.journal)
+        reach(self.settings, "ingest.commit")
+        for i, (tmp, path) in enumerate(self._pending):
             os.replace(tmp, path)
+            if i == 0:
+                reach(self.settings, "ingest.renaming")
+        for folder in {path.parent for _, path in self._pending}:
+            _fsync(folder)
+        self.journal.unlink()
         self._pending.clear()
 
     def discard(self) -> None:
         for tmp, _ in self._pending:
             tmp.unlink(missing_ok=True)
         self._pending.clear()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to disk, so a journal never points at data that
+    a power cut could still lose."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def finish_commit(journal: Path) -> list[Path]:
+    """Complete the renames of an interrupted commit; returns the files put in place.
+
+    Every staged file was complete and flushed before the journal was written, so rolling
+    forward gives exactly the tables the interrupted ingest had checked and accepted."""
+    journal = Path(journal)
+    if not journal.exists():
+        return []
+    try:
+        renames = json.loads(journal.read_text(encoding="utf-8"))["renames"]
+    except (ValueError, KeyError) as err:
+        raise SegflowError(f"{journal}: unreadable ingest journal ({err}); restore the "
+                           "canonical folder from a backup or re-run `segflow ingest`") from None
+    done = []
+    for staged, final in renames:
+        source, target = journal.parent / staged, journal.parent / final
+        if source.exists():
+            os.replace(source, target)
+            done.append(target)
+    journal.unlink()
+    return done
+

@@ -8,28 +8,40 @@ its foreign keys checked against what was accepted. Outputs are committed togeth
 Memory: file sources are scanned by DuckDB, staged as views, checked into one table per source
 (dropped once written) and streamed to Parquet; DuckDB spills to a folder in the workspace past
 its memory limit. SQL and DuckDB-file sources are still read into memory (see connectors).
+
+Guards before anything is committed: a CSV line the reader cannot parse is quarantined with
+its line number (rows in still equal rows accepted plus quarantined); a timestamp later than
+the ingest's as-of (``--as-of``, else sources.yaml's ``as_of``, else now) plus the contract's
+tolerance is quarantined; and a load that would empty a table, or shrink it by more than
+``max_shrink`` (10% unless sources.yaml says otherwise), is refused with the before and
+after counts unless ``allow_shrink`` (``segflow ingest --allow-shrink``) says it is meant.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
 from ingest.checks import check_rows, reason_counts
 from ingest.coerce import check_schema, raw, stage
-from ingest.connectors import open_source, source_label
+from ingest.connectors import CsvScan, open_source, rejected_lines, source_label
 from ingest.contract import Contract, load_contracts, load_fx_rates
 from ingest.dedupe import find_duplicates
 from ingest.hierarchy import roll_up
 from ingest.identifiers import normalise_identifiers
-from ingest.output import IngestReport, StagedWriter, TableReport
-from ingest.sources import SourceSpec, load_sources
+from ingest.output import IngestReport, StagedWriter, TableReport, finish_commit
+from ingest.sources import Sources, SourceSpec, read_sources
 from segflow.db import memory_limit
-from segflow.errors import SegflowError
+from segflow.errors import CheckFailed, SegflowError
+from segflow.faults import reach
+from segflow.lock import holds_workspace
+from segflow.receipts import JOURNAL
 from segflow.settings import Settings
+from segflow.timeutil import parse_as_of
 
 MEMORY_SHARE = 0.6   # of RAM DuckDB may hold before spilling to the workspace ...
 MEMORY_CAP_MB = 3072  # ... but no more than this: big tables spill rather than crowd the host
@@ -39,7 +51,12 @@ DERIVED = {("orders", "amount_inr"): "amount * (SELECT rate FROM fx_rates f "
 
 
 # what every accepted row passed (ingest.checks), so the control need not prove it again
-RECEIPT_CHECKS = ["types", "key_unique", "not_null", "allowed_values", "foreign_keys"]
+RECEIPT_CHECKS = ["types", "key_unique", "not_null", "allowed_values", "foreign_keys",
+                  "plausible_values"]
+
+
+class ShrinkRefused(CheckFailed):
+    """A load would empty a canonical table or shrink it past the configured share."""
 
 
 def _q(name: str) -> str:
@@ -94,13 +111,22 @@ def _accepted_sql(contract: Contract, checked: str) -> str:
     return f"SELECT {', '.join(exprs)} FROM {checked} checked WHERE {where} ORDER BY _row"
 
 
-def _quarantine_sql(contract: Contract, checked: str, typed: str, label: str) -> str:
-    """The quarantined rows as their original text, read again from the staged view."""
+def _quarantine_sql(contract: Contract, checked: str, typed: str, label: str,
+                    rejected: str | None = None) -> str:
+    """The quarantined rows as their original text, read again from the staged view; then
+    the lines the CSV reader refused, with their line number and raw text."""
     cols = [f"t.{_q(raw(c.name))} AS {_q(c.name)}" for c in contract.columns if not c.derived]
     label = label.replace("'", "''")
-    return (f"SELECT t._row, {', '.join(cols)}, c._reason, '{label}' AS _source "
-            f"FROM {typed} t JOIN (SELECT _row, _reason FROM {checked} "
-            "WHERE _reason IS NOT NULL) c ON t._row = c._row ORDER BY t._row")
+    sql = (f"SELECT t._row, {', '.join(cols)}, c._reason, '{label}' AS _source, "
+           "CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _raw_line "
+           f"FROM {typed} t JOIN (SELECT _row, _reason FROM {checked} "
+           "WHERE _reason IS NOT NULL) c ON t._row = c._row")
+    if rejected:
+        nulls = [f"CAST(NULL AS VARCHAR) AS {_q(c.name)}" for c in contract.columns
+                 if not c.derived]
+        sql += (f" UNION ALL SELECT CAST(NULL AS BIGINT), {', '.join(nulls)}, reason, "
+                f"'{label}', CAST(line AS BIGINT), raw FROM {rejected}")
+    return f"SELECT * FROM ({sql}) ORDER BY _row NULLS LAST, _line"
 
 
 def _customers_extras(con, checked: str, report: TableReport, writer, settings) -> None:
@@ -132,21 +158,30 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings) -> 
 
 
 def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set[str],
-             writer, settings: Settings) -> TableReport:
+             writer, settings: Settings, scan: CsvScan | None = None,
+             as_of: datetime | None = None) -> TableReport:
     report = TableReport(table=contract.table, source=source_label(spec))
     source = f"src_{spec.table}"
-    report.rows_in = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    rejected = None
+    if scan is None:
+        report.rows_in = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    else:  # every column read, as the checks will read them: a bare count(*) parses less
+        report.rows_in = con.execute(f"SELECT count(*) FILTER (WHERE hash(t) IS NOT NULL) "
+                                     f"FROM {source} t").fetchall()[0][0]
+        rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined
+        report.rows_in += rejected_lines(con, spec, scan, rejected)
     refs, survivors = _prepare_refs(con, contract, present)
-    typed = stage(con, source, contract, plan, survivors)
-    checked = check_rows(con, typed, contract, sorted(load_fx_rates()), refs)
+    typed = stage(con, source, contract, plan, survivors, spec)
+    checked = check_rows(con, typed, contract, sorted(load_fx_rates()), refs, as_of, spec)
     _self_orphans(con, checked, contract, present)
     if contract.table == "customers":
         _customers_extras(con, checked, report, writer, settings)
     report.written = _write_accepted(con, contract, checked, writer, settings)
-    writer.parquet_query(con, _quarantine_sql(contract, checked, typed, report.source),
+    writer.parquet_query(con, _quarantine_sql(contract, checked, typed, report.source,
+                                              rejected),
                          settings.quarantine_dir / f"{contract.table}.parquet")
     report.accepted = report.written + report.merged
-    report.quarantined = reason_counts(con, checked)
+    report.quarantined = reason_counts(con, checked, rejected)
     con.execute(f"DROP TABLE {checked}")
     if report.rows_in != report.accepted + report.quarantined_total:
         raise SegflowError(f"{spec.label}: rows not conserved: {report.rows_in} in, "
@@ -197,30 +232,92 @@ def _connect(spill_dir: Path):
     return con
 
 
-def run_ingest(settings: Settings, sources_yaml: Path | None = None) -> IngestReport:
-    """Ingest every source of ``sources_yaml`` (default ``<home>/sources/sources.yaml``)."""
+def rows_before(path: Path) -> int | None:
+    """Rows of the canonical table a load would replace (from its footer); None when there
+    is none, or it is unreadable (a damaged table may always be rebuilt)."""
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        return None
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def shrink_problems(report: IngestReport, sources: Sources, settings: Settings) -> list[str]:
+    """Tables this load would empty, or shrink by more than their source's max_shrink."""
+    problems = []
+    for spec in sources.specs:
+        table = report.tables[spec.table]
+        before, after = rows_before(settings.canonical_dir / f"{spec.table}.parquet"), \
+            table.written
+        limit = sources.shrink_limit(spec)
+        why = ("the source has no rows (a header only?)" if table.rows_in == 0 else
+               f"{table.quarantined_total:,} of its {table.rows_in:,} rows were quarantined")
+        if after == 0 and not before:
+            problems.append(f"{spec.table} would be written empty: {why}")
+        elif before and after < before * (1 - limit):
+            problems.append(f"{spec.table} would go from {before:,} to {after:,} rows "
+                            f"(-{(before - after) / before:.0%}, more than the {limit:.0%} "
+                            f"max_shrink); {why}")
+    return problems
+
+
+def _check_shrink(report: IngestReport, sources: Sources, settings: Settings) -> None:
+    problems = shrink_problems(report, sources, settings)
+    if problems:
+        raise ShrinkRefused(
+            "ingest refused, nothing was written: " + "; ".join(problems) + ". If the source "
+            "is right, run `segflow ingest --allow-shrink`; the limit is `max_shrink:` in "
+            f"{sources.file} (for all sources, or per source)")
+
+
+def ingest_as_of(as_of, sources: Sources) -> datetime:
+    """The time the sources describe: the argument, else sources.yaml's ``as_of``, else now."""
+    return parse_as_of(as_of if as_of is not None else sources.as_of)
+
+
+@holds_workspace("ingest")
+def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=None,
+               allow_shrink: bool = False) -> IngestReport:
+    """Ingest every source of ``sources_yaml`` (default ``<home>/sources/sources.yaml``).
+
+    ``as_of`` is when the sources were extracted (timestamps after it, plus each contract's
+    tolerance, are quarantined); ``allow_shrink`` lets a load empty or shrink a table.
+    """
     sources_yaml = Path(sources_yaml or settings.sources_dir / "sources.yaml")
-    specs = load_sources(sources_yaml)
+    sources = read_sources(sources_yaml)
+    when = ingest_as_of(as_of, sources)
+    specs = sorted(sources.specs, key=lambda s: (FIRST.index(s.table) if s.table in FIRST
+                                                 else len(FIRST)))
     contracts = load_contracts()
-    specs.sort(key=lambda s: (FIRST.index(s.table) if s.table in FIRST else len(FIRST)))
     present = {s.table for s in specs}
-    report = IngestReport(sources_yaml=str(sources_yaml))
-    writer = StagedWriter()
+    report = IngestReport(sources_yaml=str(sources_yaml), as_of=when.isoformat())
     settings.home.mkdir(parents=True, exist_ok=True)
+    settings.canonical_dir.mkdir(parents=True, exist_ok=True)
+    finish_commit(settings.canonical_dir / JOURNAL)  # complete an interrupted commit first
+    writer = StagedWriter(settings.canonical_dir / JOURNAL, settings)
     spill_dir = Path(tempfile.mkdtemp(prefix=".ingest-spill-", dir=settings.home))
     con = _connect(spill_dir)
     try:
-        plans = {spec.table: check_schema(con, spec, open_source(con, spec),
+        opened = {spec.table: open_source(con, spec, spill_dir) for spec in specs}
+        plans = {spec.table: check_schema(con, spec, opened[spec.table][0],
                                           contracts[spec.table])
                  for spec in specs}   # every schema is checked before any table is processed
+        reach(settings, "ingest.checked")
         for spec in specs:
             report.tables[spec.table] = _process(con, spec, contracts[spec.table],
-                                                 plans[spec.table], present, writer, settings)
+                                                 plans[spec.table], present, writer, settings,
+                                                 opened[spec.table][1], when)
+        if not allow_shrink:
+            _check_shrink(report, sources, settings)
         if "accounts" in present:
             _hierarchy(con, writer, settings)
         report.outputs = {str(p.relative_to(settings.home)): str(p) for p in writer.targets}
         _write_receipts(report, writer, settings)
         writer.json(report.to_dict(), settings.quarantine_dir / "report.json")
+        reach(settings, "ingest.staged")
         writer.commit()
     finally:
         writer.discard()

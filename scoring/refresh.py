@@ -13,6 +13,7 @@ from typing import Any
 from scoring.evaluate import evaluate_memberships
 from scoring.resolve import Resolved, resolve_campaign
 from scoring.score import score_to_file
+from segflow.faults import reach
 from segflow.runstore import RunRecord, create_run, file_sha256, run_dir, save_run
 from segflow.settings import Settings
 from segflow.timeutil import parse_as_of
@@ -111,6 +112,7 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
         memberships = adjust(memberships, record)
     pq.write_table(memberships, folder / "memberships.parquet")
     append_memberships(settings, memberships)
+    reach(settings, "refresh.recorded")  # fault tests: memberships stored, run not yet 'scored'
     record.inputs["data_snapshot"] = {"features_sha256": file_sha256(folder / "features.parquet"),
                                       "rows": scored.rows}
     record.inputs["run_key"] = run_key(record)

@@ -14,6 +14,8 @@ from scoring.columns import model_of_column
 from scoring.predicate import columns_used
 from scoring.resolve import Resolved
 from segflow.errors import SegflowError
+from segflow.failures import writing
+from segflow.faults import reach
 from segflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,14 @@ class Scored:
     model_versions: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rows: int | None = None  # score_to_file: rows written (frame is None there)
+
+
+def fresh_features(settings: Settings, entity: str, as_of) -> list[str]:
+    """Features built for exactly ``as_of`` (built now when missing, or a stop naming the
+    view and both times: ``segflow.featurestore.freshness``); returns what was built."""
+    from segflow.featurestore.freshness import ensure_features
+
+    return ensure_features(settings, entity, as_of)
 
 
 def load_features(settings: Settings, entity: str, as_of):
@@ -146,8 +156,10 @@ def _scored(settings: Settings, table, models: list, as_of):
 def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Scored:
     """Features (retrieved, or the given table) scored by every champion of the entity."""
     entity = resolved.campaign.entity
-    frame = load_features(settings, entity, as_of) if features is None else features
     models, warnings = _models(settings, entity)
+    if features is None:
+        warnings += fresh_features(settings, entity, as_of)
+    frame = load_features(settings, entity, as_of) if features is None else features
     frame, versions = _scored(settings, frame, models, as_of)
     for w in warnings:
         log.warning(w)
@@ -167,20 +179,24 @@ def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
 
     entity = resolved.campaign.entity
     models, warnings = _models(settings, entity, model_versions)
+    if features is None:
+        warnings += fresh_features(settings, entity, as_of)
     versions: dict[str, str] = {}
     rows, writer = 0, None
     source = (features_reader(settings, entity, as_of, BATCH_ROWS) if features is None
               else nullcontext(features.to_reader(BATCH_ROWS)))
-    try:
-        with source as reader:
-            for batch in _batches(reader):
-                scored, versions = _scored(settings, batch, models, as_of)
-                writer = writer or pq.ParquetWriter(path, scored.schema)
-                writer.write_table(scored)
-                rows += scored.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
+    with writing(path):   # a full disk names the file being scored into
+        try:
+            with source as reader:
+                for batch in _batches(reader):
+                    scored, versions = _scored(settings, batch, models, as_of)
+                    writer = writer or pq.ParquetWriter(path, scored.schema)
+                    writer.write_table(scored)
+                    rows += scored.num_rows
+                    reach(settings, "refresh.scoring", path=path)
+        finally:
+            if writer is not None:
+                writer.close()
     for w in warnings:
         log.warning(w)
     require_columns(settings, pq.read_schema(path).names, resolved)

@@ -1,8 +1,11 @@
 """Validation of template and campaign files before anything runs (`segflow templates check`).
 
 Every problem of every file is collected (file, line, what, nearest known names) so one
-run lists all there is to fix. ``load_bundle`` is what scoring, preview and explain use:
-templates and campaigns that passed, with their parsed predicates.
+run lists all there is to fix. A predicate that passes the structural checks is then bound
+by DuckDB over a typed frame (``scoring.typecheck``), so a template that passes this check
+does not fail in preview on a type, a cast, a function signature or a regex.
+``load_bundle`` is what scoring, preview and explain use: templates and campaigns that
+passed, with their parsed predicates.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from scoring.columns import PARAM_FAMILY, known_columns
 from scoring.params import check_value
 from scoring.schema import Problems, nearest
 from scoring.templates import Template, load_template
+from scoring.typecheck import Frames, type_issues
 from segflow.errors import SegflowError
 from segflow.settings import Settings
 
@@ -63,6 +67,15 @@ def load_bundle(settings: Settings, paths: Iterable[Path] | None = None,
     """
     columns = cache(columns or (lambda entity: known_columns(settings, entity)))
     tpaths, cpaths = _split_paths(settings, paths)
+    frames = Frames()
+    try:
+        return _load(settings, tpaths, cpaths, columns, frames)
+    finally:
+        frames.close()
+
+
+def _load(settings: Settings, tpaths: list[Path], cpaths: list[Path], columns: Columns,
+          frames: Frames) -> Bundle:
     bundle = Bundle()
     given = {p.resolve() for p in tpaths}
     # a file given by path shadows the shipped file of the same name: it is its edited copy
@@ -80,7 +93,7 @@ def load_bundle(settings: Settings, paths: Iterable[Path] | None = None,
                 bundle.problems.add(path, 1, f"duplicate template name '{template.name}' "
                                              f"(also in {other})")
             continue
-        tree = check_template(template, columns, own)
+        tree = check_template(template, columns, own, frames)
         if tree is not None or path in given:
             bundle.templates[template.name] = template
         if tree is not None:
@@ -88,7 +101,7 @@ def load_bundle(settings: Settings, paths: Iterable[Path] | None = None,
     for path in cpaths:
         campaign = load_campaign(path, bundle.problems)
         if campaign is not None:
-            check_campaign(campaign, bundle, columns, bundle.problems)
+            check_campaign(campaign, bundle, columns, bundle.problems, frames)
             bundle.campaigns[campaign.name] = campaign
     return bundle
 
@@ -109,14 +122,19 @@ def _split_paths(settings: Settings, paths) -> tuple[list[Path], list[Path]]:
     return tpaths, cpaths
 
 
-def check_template(template: Template, columns: Columns,
-                   problems: Problems) -> exp.Expression | None:
-    """Parse and check a template's predicate and ranking columns; the tree if it is clean."""
+def check_template(template: Template, columns: Columns, problems: Problems,
+                   frames: Frames | None = None) -> exp.Expression | None:
+    """Parse and check a template's predicate and ranking columns; the tree if it is clean.
+
+    With ``frames``, a predicate that passes the structural checks is type-checked by
+    DuckDB with the params' defaults."""
     known = columns(template.entity)
     tree, issues = predicate.parse(template.where)
     if tree is not None:
         issues = predicate.check(tree, template.where, known, template.params)
         issues += _param_types(tree, template, known)
+        if not issues and frames is not None:
+            issues = type_issues(frames, tree, template.where, known, template.defaults())
     for issue in issues:
         problems.add(template.path, template.file_line(issue.line), f"where: {issue.problem}")
     for key in ("rank_by", "score"):
@@ -149,7 +167,7 @@ def _param_types(tree: exp.Expression, template: Template, known: dict) -> list:
 
 
 def check_campaign(campaign: Campaign, bundle: Bundle, columns: Columns,
-                   problems: Problems) -> None:
+                   problems: Problems, frames: Frames | None = None) -> None:
     """Templates exist and fit, params are declared and typed, names and channels agree."""
     path, known = campaign.path, columns(campaign.entity)
     seen: dict[str, int | None] = {}
@@ -158,7 +176,7 @@ def check_campaign(campaign: Campaign, bundle: Bundle, columns: Columns,
             problems.add(path, spec.line, f"duplicate cohort name '{spec.name}' (first at "
                          f"line {seen[spec.name]}); give one a distinct `name:`")
         seen[spec.name] = spec.line
-        _check_use(campaign, spec, "cohort", bundle, problems)
+        _check_use(campaign, spec, "cohort", bundle, problems, columns, frames)
         for col in spec.split_by:
             if col not in known:
                 problems.add(path, spec.line, f"cohort '{spec.name}': split_by column "
@@ -167,10 +185,11 @@ def check_campaign(campaign: Campaign, bundle: Bundle, columns: Columns,
         if col not in known:
             problems.add(path, 1, f"split_by column '{col}' is unknown{nearest(col, known)}")
     for spec in campaign.suppressions:
-        _check_use(campaign, spec, "suppression", bundle, problems)
+        _check_use(campaign, spec, "suppression", bundle, problems, columns, frames)
 
 
-def _check_use(campaign: Campaign, spec, kind: str, bundle: Bundle, problems: Problems) -> None:
+def _check_use(campaign: Campaign, spec, kind: str, bundle: Bundle, problems: Problems,
+               columns: Columns | None = None, frames: Frames | None = None) -> None:
     path, label = campaign.path, f"{kind} '{getattr(spec, 'name', spec.template)}'"
     template = bundle.templates.get(spec.template)
     if template is None:
@@ -185,16 +204,24 @@ def _check_use(campaign: Campaign, spec, kind: str, bundle: Bundle, problems: Pr
     if template.entity != campaign.entity:
         problems.add(path, spec.line, f"{label}: template '{template.name}' is for "
                      f"{template.entity}, the campaign for {campaign.entity}")
+    values, clean = template.defaults(), True
     for name, value in spec.params.items():
         line = spec.params_lines.get(name, spec.line)
         if name not in template.params:
             problems.add(path, line, f"{label}: template '{template.name}' has no param "
                          f"'{name}'{nearest(name, template.params)}")
+            clean = False
             continue
         try:
-            check_value(template.params[name], value)
+            values[name] = check_value(template.params[name], value)
         except ValueError as err:
             problems.add(path, line, f"{label}: {err}")
+            clean = False
+    tree = bundle.trees.get(template.name)
+    if clean and spec.params and tree is not None and frames is not None and columns:
+        for issue in type_issues(frames, tree, template.where, columns(template.entity),
+                                 values):   # a param value can break what defaults passed
+            problems.add(path, spec.line, f"{label}: with its params, {issue.problem}")
     extra = [c for c in spec.channels if campaign.channels and c not in campaign.channels]
     if extra:
         problems.add(path, spec.line, f"{label}: channels {extra} are not among the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,8 @@ import typer
 
 from segflow import commands
 from segflow.settings import set_home
+
+_verbose = False  # --verbose: tracebacks and library warnings are shown
 
 app = typer.Typer(
     name="segflow",
@@ -34,10 +37,13 @@ def _root(
         None, "--home", help="Workspace directory (default: $SEGFLOW_HOME or ./workspace)."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v",
-                                 help="Show the libraries' own warnings and logs."),
+                                 help="Show the libraries' own warnings and logs, and the "
+                                 "full traceback of an error."),
 ) -> None:
     """segflow command line. Every command works on one workspace (see --home)."""
+    global _verbose
     set_home(home)
+    _verbose = verbose
     if not verbose:
         from segflow.logs import quiet_third_party
 
@@ -54,29 +60,79 @@ _register_all()
 
 
 def main() -> None:
-    """Entry point: exit with the command's code (see ``segflow.errors``); user errors print
-    as one clear line, not a traceback."""
-    from segflow.errors import EXIT_INTERRUPTED, SegflowError
+    """Entry point: exit with the command's code (see ``segflow.errors`` and docs/cli.md).
+
+    Usage errors print the usage line and exit 2; errors a user can act on, and the library
+    errors ``segflow.failures`` recognises, print one line; anything else is a bug and says
+    so. ``--verbose`` adds the traceback to every one of them.
+    """
+    raise SystemExit(run(sys.argv[1:]))
+
+
+def run(argv: list[str]) -> int:
+    """Run the CLI on ``argv`` and return the exit code, printing errors as main does."""
+    from segflow.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
 
     try:
-        code = app(standalone_mode=False)
-    except SegflowError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        raise SystemExit(err.exit_code) from None
+        code = app(args=argv, prog_name="segflow", standalone_mode=False)
     except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
+        return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         typer.secho("aborted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()  # the reader of our output went away (`| head`): nothing to say
+        return EXIT_OK
+    except Exception as exc:
+        usage = _usage_error(exc)
+        if usage is not None:
+            return usage
+        return _report(exc, EXIT_INTERNAL)
+    # without standalone mode click returns typer.Exit's code instead of raising it, and
+    # typer turns Ctrl-C into that code (130) without a word
+    if code == EXIT_INTERRUPTED:
+        typer.secho("aborted", err=True)
+    return code if isinstance(code, int) else EXIT_OK
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
-    # without standalone mode click returns typer.Exit's code instead of raising it
-    raise SystemExit(code if isinstance(code, int) else 0)
+
+def _usage_error(exc: Exception) -> int | None:
+    """Click's own errors (a missing option, an unknown command, a bad value): the usage line
+    and the error, exit 2. Typer vendors click (``typer._click``), so its exceptions are not
+    ``click.ClickException``: both families are recognised."""
+    families = [typer.exceptions.TyperException]
+    click = sys.modules.get("click")
+    if click is not None:
+        families.append(click.ClickException)
+    if not isinstance(exc, tuple(families)):
+        return None
+    exc.show()
+    return exc.exit_code
+
+
+def _report(exc: Exception, internal: int) -> int:
+    """One line for an error: the user's own, a library's the user can act on, or a bug."""
+    import traceback
+
+    from segflow.failures import describe
+
+    if _verbose:
+        traceback.print_exception(exc)
+    known = describe(exc)
+    if known is not None:
+        typer.secho(f"error: {known}", fg=typer.colors.RED, err=True)
+        return known.exit_code
+    hint = "" if _verbose else "; run again with --verbose for the traceback"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    typer.secho(f"internal error: {type(exc).__name__}: {first} (a bug in segflow, please "
+                f"report it{hint})", fg=typer.colors.RED, err=True)
+    return internal
+
+
+def _quiet_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

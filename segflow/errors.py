@@ -11,13 +11,19 @@ code  meaning
 2     a usage or input error: bad flags, a bad file, bad configuration (``SegflowError``)
 3     the environment stopped the command: the workspace is busy, the disk is full, a
       permission is missing (``EnvironmentFailure``); trying again later may succeed
+70    an internal error (a bug in segflow): run again with ``--verbose`` and report the
+      traceback
 130   interrupted (Ctrl-C)
 ====  =====================================================================================
+
+Library errors a user causes or meets (a truncated Parquet file, a CSV the reader cannot
+parse, a full disk) are turned into these classes by ``segflow.failures`` at the CLI edge.
 """
 
 from __future__ import annotations
 
 EXIT_OK, EXIT_CHECK, EXIT_INPUT, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: an exception segflow did not expect
 
 
 class SegflowError(Exception):
@@ -58,3 +64,11 @@ class EnvironmentFailure(SegflowError):
 
 class WorkspaceBusy(EnvironmentFailure):
     """Another segflow command holds the workspace lock (``segflow.lock``)."""
+
+
+class DiskFull(EnvironmentFailure):
+    """A write failed because the filesystem is full; names the path and the free space."""
+
+
+class PermissionDenied(EnvironmentFailure):
+    """The operating system refused to read or write a path; names it."""

@@ -2,7 +2,8 @@
 
 MLflow, Prefect, Evidently and SQLAlchemy announce deprecations and progress that a campaign
 analyst cannot act on; their warnings still reach the Python log at ERROR, and every one of
-them is visible again with ``segflow --verbose``.
+them is visible again with ``segflow --verbose``. Errors are said once, by segflow, in one
+line (``segflow.failures``); the libraries' own tracebacks are for ``--verbose``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def quiet_third_party() -> None:
     warnings.showwarning = show
     # MLflow sets its own logger level when imported; this is the knob it reads then
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    # Prefect's console handler prints a failed flow's traceback before segflow can say the
+    # error in one line; its API handler (the UI's flow-run logs) keeps every level
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
 

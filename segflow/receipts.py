@@ -1,37 +1,47 @@
 """Receipts of canonical tables: what ingest proved about each file, and how to tell that a
 file is still the one it proved it on.
 
-Ingest checks every row against the table's contract (types, keys, nulls, allowed values)
-and quarantines what fails, so a canonical file it wrote holds by construction. The
-contracts control before publication re-proves that only for files that changed since:
-re-counting 293M distinct event ids at 10M customers costs a minute and gigabytes of memory
-to confirm what ingest already established. A file is "the same" when its size, its
-modification time and the SHA-256 of its Parquet footer (row groups, offsets, sizes and
-column statistics) all match the receipt; a rewrite by any tool changes at least the time.
+Ingest checks every row against the table's contract (types, keys, nulls, allowed and
+plausible values) and quarantines what fails, so a canonical file it wrote holds by
+construction. The contracts control before publication re-proves that only for files that
+changed since: re-counting 293M distinct event ids at 10M customers costs a minute and
+gigabytes of memory to confirm what ingest already established.
+
+A file is "the same" when the SHA-256 of its whole content matches the receipt. Size,
+modification time and the Parquet footer were once enough to decide that; they are not: a
+5-byte edit inside a data page, with the mtime set back, kept all three and let 882 values
+the contract forbids through the control. The hash is streamed in 4 MB chunks, so memory
+stays flat; SHA-256 runs at about 1 GB/s here (the CPU's SHA extensions; BLAKE2b measured
+0.6-0.7 GB/s on the same machine), about 0.8 s for the 0.76 GB of canonical tables of 1M
+customers and 8 s at 10M, against a minute for the re-check it saves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from segflow.errors import SegflowError
+
 RECEIPTS = "_receipts.json"
+JOURNAL = ".ingest-commit.json"  # in the canonical folder while ingest switches its tables
+CHUNK = 1 << 22  # bytes hashed per read
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of the whole file, read in chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def fingerprint(path: Path) -> dict:
-    """Size, mtime (ns) and footer hash of a Parquet file: cheap, read from its tail only."""
+    """What identifies a file's content: its size (a cheap first test) and its hash."""
     path = Path(path)
-    stat = path.stat()
-    with path.open("rb") as fh:
-        fh.seek(-8, os.SEEK_END)
-        tail = fh.read(8)
-        footer_len = int.from_bytes(tail[:4], "little")
-        fh.seek(-(8 + footer_len), os.SEEK_END)
-        footer = fh.read(footer_len)
-    return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "footer_sha256": hashlib.sha256(footer + tail).hexdigest()}
+    return {"bytes": path.stat().st_size, "sha256": content_hash(path)}
 
 
 def receipt(path: Path, rows: int, checks: list[str]) -> dict:
@@ -43,13 +53,40 @@ def receipts_path(canonical_dir: Path) -> Path:
     return Path(canonical_dir) / RECEIPTS
 
 
-def proved(canonical_dir: Path, table: str, path: Path) -> dict | None:
-    """The table's receipt if the file is unchanged since ingest proved it, else None."""
+def read_receipts(canonical_dir: Path) -> dict:
+    """Every table's receipt ({} when ingest has written none)."""
     source = receipts_path(canonical_dir)
-    if not source.exists():
+    return json.loads(source.read_text()) if source.exists() else {}
+
+
+def unchanged(entry: dict | None, path: Path) -> bool:
+    """The file's content is the one the receipt describes (a receipt without a content
+    hash, from before hashes were recorded, proves nothing)."""
+    path = Path(path)
+    if not entry or "sha256" not in entry or not path.exists():
+        return False
+    if path.stat().st_size != entry.get("bytes"):
+        return False
+    return content_hash(path) == entry["sha256"]
+
+
+def proved(canonical_dir: Path, table: str, path: Path) -> dict | None:
+    """The table's receipt if the file is unchanged since ingest proved it, else None.
+
+    Nothing is proved while an interrupted ingest commit is unfinished: its tables are half
+    switched, and the control must scan them."""
+    if (Path(canonical_dir) / JOURNAL).exists():
         return None
-    entry = json.loads(source.read_text()).get(table)
-    if not entry or not Path(path).exists():
+    entry = read_receipts(canonical_dir).get(table)
+    return entry if unchanged(entry, path) else None
+
+
+def unfinished_commit(canonical_dir: Path) -> SegflowError | None:
+    """The error a reader of canonical tables raises while an ingest's switch of them is
+    unfinished (its journal remains), else None."""
+    journal = Path(canonical_dir) / JOURNAL
+    if not journal.exists():
         return None
-    now = fingerprint(path)
-    return entry if all(entry.get(k) == v for k, v in now.items()) else None
+    return SegflowError(f"an ingest was killed while it switched the canonical tables "
+                        f"({journal} remains): run `segflow doctor` to complete the switch "
+                        "(or `segflow ingest` again)")

@@ -48,7 +48,11 @@ def load_yaml(path: str | Path) -> Any:
     A syntax error becomes a ``ConfigError`` naming the file and line.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = err.object[:err.start].count(b"\n") + 1
+        raise ConfigError(path, line, "not valid UTF-8 text; save the file as UTF-8") from None
     loader = _LineLoader(text)
     loader.name = str(path)
     try:

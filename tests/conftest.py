@@ -1,6 +1,13 @@
-"""Shared fixtures: every test gets its own workspace; nothing touches ./workspace."""
+"""Shared fixtures: every test gets its own workspace; nothing touches ./workspace. ``cli``
+runs real `segflow` processes (and stops them at named points); ``small_disk`` mounts a tiny
+filesystem to fill."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 
 import pytest
 
@@ -15,3 +22,70 @@ def home(tmp_path, monkeypatch):
     settings = get_settings().ensure()
     yield settings
     set_home(None)
+
+
+@dataclass
+class CliResult:
+    """What a `segflow` process did: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def line(self) -> str:
+        """The error line segflow printed (its last non-empty stderr line)."""
+        lines = [x for x in self.err.splitlines() if x.strip()]
+        return lines[-1] if lines else ""
+
+
+def _environ(env: dict | None, unset: tuple) -> dict:
+    base = {k: v for k, v in os.environ.items() if k not in unset}
+    return {**base, "SEGFLOW_LOCK_WAIT": "0", **(env or {})}
+
+
+def _argv(home, args) -> list[str]:
+    return [sys.executable, "-m", "segflow.cli", "--home", str(home), *map(str, args)]
+
+
+class Cli:
+    """Runs the installed CLI in its own process, as a user or a scheduler would."""
+
+    def __call__(self, home, *args, env: dict | None = None, unset: tuple = (),
+                 timeout: float = 300) -> CliResult:
+        proc = subprocess.run(_argv(home, args), capture_output=True, text=True,
+                              timeout=timeout, env=_environ(env, unset))
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def paused(self, home, point: str, *args, env: dict | None = None) -> subprocess.Popen:
+        """Start a command and return once it has reached the named point
+        (``segflow.faults``), where it waits to be killed."""
+        from paused import stopped_at
+
+        return stopped_at(_argv(home, args), _environ(env, ()), point)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tiny filesystem to fill for real: mount(size) -> its folder, or None where this
+    process may not mount one (not root); callers then inject ENOSPC (segflow.faults)."""
+    mounted = []
+
+    def mount(size: int):
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(folder)], capture_output=True)
+        if done.returncode:
+            return None
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

@@ -205,8 +205,10 @@ def _sources_yaml(out_dir: Path) -> Path:
     sources = {t: {"kind": "csv" if f.endswith(".csv") else "parquet", "path": f,
                    "columns": cols} for t, (f, cols) in FILES.items()}
     target = out_dir / "sources.yaml"
+    as_of = load_world_config()["window"]["end"].isoformat()  # future dates: from the world's end
     target.write_text("# Written by `segflow demo-data accounts`; read by `segflow ingest`.\n"
-                      + yaml.safe_dump({"sources": sources}, sort_keys=False), encoding="utf-8")
+                      + yaml.safe_dump({"as_of": as_of, "sources": sources}, sort_keys=False),
+                      encoding="utf-8")
     return target
 
 

@@ -7,7 +7,7 @@ the end, so a crash never leaves a half-written table that looks complete.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -114,8 +114,11 @@ def write_holi_world(out_dir: Path, customers: int, seed: int = 7,
     return {name: sinks[name].close() for name in names}
 
 
-def write_sources_yaml(folder: Path, paths: dict[str, Path]) -> Path:
-    """``sources.yaml`` naming each canonical table's file, relative to ``folder``."""
+def write_sources_yaml(folder: Path, paths: dict[str, Path],
+                       as_of: datetime | None = None) -> Path:
+    """``sources.yaml`` naming each canonical table's file, relative to ``folder``, and the
+    world's end as ``as_of`` (default: the configured end), so that ingest measures future
+    dates from the world's time rather than today's clock."""
     import yaml
 
     sources = {
@@ -125,8 +128,10 @@ def write_sources_yaml(folder: Path, paths: dict[str, Path]) -> Path:
         for table, path in paths.items()
     }
     target = Path(folder) / "sources.yaml"
+    as_of = as_of or load_config()["window"]["default_end"]
     target.write_text("# Written by `segflow demo-data`; read by `segflow ingest`.\n"
-                      + yaml.safe_dump({"sources": sources}, sort_keys=False), encoding="utf-8")
+                      + yaml.safe_dump({"as_of": as_of.isoformat(), "sources": sources},
+                                       sort_keys=False), encoding="utf-8")
     return target
 
 
@@ -137,7 +142,8 @@ def write_holi_sources(sources_dir: Path, truth_dir: Path, customers: int, seed:
     from ingest.synthetic.holi import TABLES
 
     paths = write_holi_world(sources_dir, customers, seed, end, messy=True, truth_dir=truth_dir)
-    return write_sources_yaml(sources_dir, {t: paths[t] for t in TABLES}), paths
+    as_of = datetime.fromtimestamp(resolve_end(load_config(), end), UTC)
+    return write_sources_yaml(sources_dir, {t: paths[t] for t in TABLES}, as_of), paths
 
 
 def count_rows(path: Path) -> int:

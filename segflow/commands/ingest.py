@@ -15,14 +15,25 @@ def register(app: typer.Typer) -> None:
 def ingest(
     sources: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional here)
         None, "--sources", help="sources.yaml to read (default: <home>/sources/sources.yaml)."),
+    as_of: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--as-of", help="When the sources were extracted (ISO date/time, UTC): later "
+        "timestamps, past each contract's tolerance, are quarantined. Default: sources.yaml's "
+        "as_of, else now."),
+    allow_shrink: bool = typer.Option(
+        False, "--allow-shrink", help="Accept a load that empties a table or removes more "
+        "than its max_shrink share of rows (10% unless sources.yaml says otherwise)."),
 ) -> None:
     """Read every source, check it against its contract, normalise, de-duplicate and write
-    <home>/canonical/<table>.parquet; bad rows go to <home>/quarantine/ with a reason."""
+    <home>/canonical/<table>.parquet; bad rows go to <home>/quarantine/ with a reason.
+
+    Exits 1, writing nothing, when a load would empty or shrink a table past its limit."""
     from ingest.pipeline import run_ingest
     from segflow.settings import get_settings
+    from segflow.timeutil import parse_as_of
 
     settings = get_settings().ensure()
-    report = run_ingest(settings, sources)
+    report = run_ingest(settings, sources, as_of=parse_as_of(as_of) if as_of else None,
+                        allow_shrink=allow_shrink)
     for name, t in report.tables.items():
         line = (f"{name:<18} in {t.rows_in:>10,}  accepted {t.accepted:>10,}  "
                 f"quarantined {t.quarantined_total:>8,}")

@@ -14,18 +14,25 @@ def register(app: typer.Typer) -> None:
 
 
 def server(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default; "
+                             "another address needs PREFECT_SERVER_API_AUTH_STRING)."),
     port: int = typer.Option(4200, help="Port of the API and UI."),
 ) -> None:
     """Start a Prefect server with its database in the workspace (blocks; Ctrl-C stops).
 
-    Point other processes at it with PREFECT_API_URL=http://HOST:PORT/api.
+    Point other processes at it with PREFECT_API_URL=http://HOST:PORT/api. Listening on an
+    address other than loopback is refused unless Prefect's basic authentication is set:
+    PREFECT_SERVER_API_AUTH_STRING='user:password' here, PREFECT_API_AUTH_STRING (the same
+    value) for every client.
     """
-    from flows.server import start_server
+    from flows.server import start_server, ui_api_url
     from segflow.settings import get_settings
 
-    typer.echo(f"Prefect UI and API on http://{host}:{port} (API: http://{host}:{port}/api)")
-    raise typer.Exit(start_server(get_settings().ensure(), host, port))
+    settings = get_settings().ensure()
+    url = ui_api_url(host, port)
+    code = start_server(settings, host, port, announce=lambda: typer.echo(
+        f"Prefect UI on {url[:-len('/api')]} (API: {url})"))
+    raise typer.Exit(code)
 
 
 def serve(

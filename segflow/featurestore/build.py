@@ -14,8 +14,10 @@ import time
 from datetime import UTC, datetime
 
 from segflow.errors import SegflowError
+from segflow.faults import reach
 from segflow.featurestore.engine import canonical_connection, sql_literal
 from segflow.featurestore.repo import Repo, View, apply, load_repo
+from segflow.lock import holds_workspace
 from segflow.settings import Settings
 from segflow.timeutil import parse_as_of
 
@@ -79,7 +81,8 @@ def compute_snapshot(con, view: View, as_of: datetime, created: datetime, table:
     return rows
 
 
-def write_snapshots(con, path, tables: list[str], as_ofs: list[datetime]) -> None:
+def write_snapshots(con, path, tables: list[str], as_ofs: list[datetime],
+                    settings: Settings | None = None) -> None:
     """Replace the given as-of snapshots in ``path`` and keep all others; atomic rename."""
     parts = [f"SELECT * FROM {t}" for t in tables]
     if path.exists():
@@ -90,6 +93,7 @@ def write_snapshots(con, path, tables: list[str], as_ofs: list[datetime]) -> Non
     params = {"as_ofs": as_ofs} if path.exists() else {}
     con.execute(f"COPY ({query}) TO {sql_literal(tmp)} (FORMAT parquet, "
                 f"KV_METADATA {{{UNIQUE_FLAG}: 'true'}})", params)
+    reach(settings, "features.written", path=tmp)
     os.replace(tmp, path)
 
 
@@ -106,12 +110,14 @@ def build_view(con, view: View, as_ofs: list[datetime], settings: Settings) -> d
         tables.append(f"snap_{i}")
         rows += compute_snapshot(con, view, as_of, created, tables[-1])
     settings.features_dir.mkdir(parents=True, exist_ok=True)
-    write_snapshots(con, settings.features_dir / f"{view.name}.parquet", tables, as_ofs)
+    write_snapshots(con, settings.features_dir / f"{view.name}.parquet", tables, as_ofs,
+                    settings)
     for t in tables:
         con.execute(f"DROP TABLE {t}")
     return {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
 
 
+@holds_workspace("features build")
 def build_features(settings: Settings, as_of, views: list[str] | None = None,
                    repo: Repo | None = None) -> dict:
     """Build every view (or ``views``) as of each time in ``as_of``, then apply the repo.

@@ -41,11 +41,27 @@ def sql_literal(path: Path) -> str:
 
 
 def register_canonical(con, settings: Settings) -> set[str]:
-    """One view per ``canonical/<table>.parquet``; returns the table names found."""
+    """One view per ``canonical/<table>.parquet``; returns the table names found.
+
+    Refuses tables half-switched by a killed ingest, and names a table that is not a whole
+    Parquet file (its footer is read here, before any transformation trips over it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segflow.failures import truncated_parquet
+    from segflow.receipts import unfinished_commit
+
+    unfinished = unfinished_commit(settings.canonical_dir)
+    if unfinished is not None:
+        raise unfinished
     names = set()
     for path in sorted(Path(settings.canonical_dir).glob("*.parquet")):
         if not _IDENT.match(path.stem):
             continue
+        try:
+            pq.read_metadata(path)
+        except (OSError, pa.ArrowException):
+            raise truncated_parquet(path) from None
         con.execute(f"CREATE VIEW {path.stem} AS SELECT * FROM read_parquet({sql_literal(path)})")
         names.add(path.stem)
     return names

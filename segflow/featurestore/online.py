@@ -18,6 +18,7 @@ import pyarrow as pa
 from segflow.errors import SegflowError
 from segflow.featurestore.repo import load_repo
 from segflow.featurestore.retrieval import TS, features_reader, resolve
+from segflow.lock import holds_workspace
 from segflow.settings import Settings
 
 
@@ -25,11 +26,15 @@ def online_path(settings: Settings):
     return settings.feast_dir / "online.duckdb"
 
 
+@holds_workspace("features online-load")
 def load_online(settings: Settings, as_of=None) -> dict:
     """Write every entity's features as of ``as_of`` (default: latest built) to the store."""
     import duckdb
 
     repo = load_repo(settings)
+    if not any(resolve(repo, entity) for entity in repo.entities):
+        raise SegflowError("no feature snapshots built yet, so nothing to load (the online "
+                           "store is left as it was); run `segflow features build` first")
     path = online_path(settings)
     tmp = path.with_suffix(".duckdb.tmp")
     tmp.unlink(missing_ok=True)

@@ -308,20 +308,3 @@ def refreshed_world(root):
     run = refresh_with_overrides(settings, "holi_test", AS_OF_1, features=table).run_id
     govern_run(settings, run)
     return settings, table, run
-
-
-def stopped_at(argv: list[str], env: dict, point: str):
-    """A real process started with ``SEGFLOW_FAULTS=<point>=pause`` and returned once it
-    has reached ``point`` (it waits there for a line on stdin, or to be killed)."""
-    import subprocess
-
-    from segflow.faults import MARKER
-
-    proc = subprocess.Popen(argv, env={**env, "SEGFLOW_FAULTS": f"{point}=pause"}, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    seen = []
-    while (line := proc.stderr.readline()) and MARKER not in line:
-        seen.append(line)
-    assert line.strip() == f"{MARKER}{point}", "".join(seen)
-    return proc

@@ -21,10 +21,10 @@ from govworld import (
     copy_world,
     governed,
     make_world,
-    stopped_at,
     write_canonical,
 )
 from govworld import approve_and_publish as publish
+from paused import stopped_at
 
 from governance.publish import POINTS
 

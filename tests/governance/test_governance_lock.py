@@ -11,7 +11,8 @@ import sys
 import textwrap
 
 import pytest
-from govworld import AS_OF_1, base_features, copy_world, make_world, stopped_at, write_canonical
+from govworld import AS_OF_1, base_features, copy_world, make_world, write_canonical
+from paused import stopped_at
 
 REFRESH = textwrap.dedent("""
     import sys

@@ -20,9 +20,9 @@ from govworld import (
     AS_OF_2,
     base_features,
     governed,
-    stopped_at,
     write_canonical,
 )
+from paused import stopped_at
 
 sa = pytest.importorskip("sqlalchemy")
 pytest.importorskip("psycopg")

@@ -6,8 +6,10 @@ import sqlite3
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from ingest.pipeline import run_ingest
+from segflow.errors import SchemaChangedError
 
 BILLING = [("INV1", "C1", "2026-01-15", 1000.0, 400.0, "core"),
            ("INV2", "C1", "2026-02-15", -100.0, -40.0, "core"),
@@ -66,10 +68,28 @@ def test_duckdb_file_source(home, sources, customers_csv):
     path = sources("""
         sources:
           customers: {kind: csv, path: customers.csv}
-          engagement_events: {kind: duckdb, path: events.duckdb, table: ev}
+          engagement_events: {kind: duckdb, path: events.duckdb, table: ev,
+                              timezone: Asia/Kolkata}
         """, customers__csv=customers_csv(("C1", "a@x.com")))
     report = run_ingest(home, path)
     events = pq.read_table(home.canonical_dir / "engagement_events.parquet").to_pylist()
     assert [(e["event_id"], e["channel"]) for e in events] == [("E1", "email")]
-    assert events[0]["event_ts"].isoformat() == "2026-01-01T10:00:00+00:00"
+    # a TIMESTAMP without zone is read in the declared zone: 10:00 in Kolkata is 04:30 UTC
+    assert events[0]["event_ts"].isoformat() == "2026-01-01T04:30:00+00:00"
     assert report.tables["engagement_events"].quarantined == {"not_allowed:event_type": 1}
+
+
+def test_a_typed_timestamp_without_zone_needs_a_declared_zone(home, sources, customers_csv):
+    folder = sources("sources: {}\n").parent
+    with duckdb.connect(str(folder / "events.duckdb")) as db:
+        db.execute("CREATE TABLE ev AS SELECT 'E1' AS event_id, 'C1' AS customer_id, "
+                   "TIMESTAMP '2026-01-01 10:00:00' AS event_ts, 'email' AS channel, "
+                   "'open' AS event_type")
+    path = sources("""
+        sources:
+          customers: {kind: csv, path: customers.csv}
+          engagement_events: {kind: duckdb, path: events.duckdb, table: ev}
+        """, customers__csv=customers_csv(("C1", "a@x.com")))
+    with pytest.raises(SchemaChangedError, match=r"'event_ts'.*without a zone.*timezone: "):
+        run_ingest(home, path)
+    assert not (home.canonical_dir / "customers.parquet").exists()

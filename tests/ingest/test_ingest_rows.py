@@ -12,7 +12,7 @@ from ingest.pipeline import run_ingest
 from segflow.errors import SchemaChangedError
 
 ORDERS = {  # order_id -> (row, expected reason or None)
-    "O1": ("O1,C1,2026-03-01 10:00:00,100.5,INR,1,sweets,holi,web,completed", None),
+    "O1": ("O1,C1,2026-03-01 10:00:00+05:30,100.5,INR,1,sweets,holi,web,completed", None),
     "O2": ("O2,C1,2026-03-02,20,GBP,2,apparel,,app,completed", None),
     "O3": ("O3,C9,2026-03-02,20,USD,1,apparel,,app,completed", "orphan:customer_id"),
     "O4": ("O4,C1,31/02/2026,20,USD,1,apparel,,app,completed", "unparsable_date:order_ts"),
@@ -64,6 +64,7 @@ def test_canonical_orders_have_contract_types_and_inr_amounts(home, world):
     assert set(rows) == {"O1", "O2"}
     assert rows["O2"]["amount_inr"] == pytest.approx(20 * 107.0)   # GBP rate in fx_rates.yaml
     assert rows["O2"]["festival"] is None
+    assert rows["O1"]["order_ts"].isoformat() == "2026-03-01T04:30:00+00:00"  # its offset kept
 
 
 def test_renamed_column_stops_ingest_naming_source_column_and_type(home, world):

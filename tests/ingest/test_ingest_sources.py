@@ -11,8 +11,18 @@ from segflow.errors import ConfigError
 
 
 @pytest.mark.parametrize(("text", "line", "words"), [
-    ("sources:\n  orders:\n    kind: csv\n    path: orders.csv\n    delimiter: ';'\n",
-     5, "unknown key 'delimiter'"),
+    ("sources:\n  orders:\n    kind: csv\n    path: orders.csv\n    delimeter: ';'\n",
+     5, "unknown key 'delimeter'"),
+    ("sources:\n  orders:\n    kind: parquet\n    path: orders.csv\n    encoding: latin-1\n",
+     5, "unknown key 'encoding' for kind parquet"),
+    ("sources:\n  orders:\n    kind: csv\n    path: orders.csv\n    encoding: klingon\n",
+     5, "unknown encoding 'klingon'"),
+    ("sources:\n  orders:\n    kind: csv\n    path: orders.csv\n    timezone: Mars/Base\n",
+     5, "unknown time zone 'Mars/Base'"),
+    ("sources:\n  orders:\n    kind: csv\n    path: orders.csv\n    max_shrink: 50\n",
+     5, "max_shrink must be a share between 0 and 1"),
+    ("as_of: someday\nsources:\n  orders: {kind: csv, path: orders.csv}\n", 1,
+     "as_of must be an ISO date"),
     ("sources:\n  orders: {kind: csv, path: orders.csv}\n  ordrs: {kind: csv, path: x.csv}\n",
      3, "unknown table 'ordrs'"),
     ("sources:\n  orders:\n    kind: csv\n    path: missing.csv\n", 4, "no such file"),

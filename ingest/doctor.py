@@ -1,0 +1,103 @@
+"""``segflow doctor``'s checks of the canonical tables (see ``segflow.doctor``).
+
+- An ingest killed while it switched its tables left its commit journal: with ``repair``
+  the renames are completed (every staged file was whole and checked before the journal
+  was written), so the tables are again those of one ingest.
+- An ingest that ended before committing left staged outputs (``*.staged``): they are
+  removed; the canonical tables are still those of the last completed ingest.
+- Every canonical table must be a readable Parquet file, and a table ingest wrote a receipt
+  for must still have the content that receipt hashed. A truncated or changed table is
+  never repaired: someone must decide between re-running ingest and restoring a backup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.output import STAGED, finish_commit
+from segflow.doctor import Finding
+from segflow.receipts import JOURNAL, read_receipts, unchanged
+from segflow.settings import Settings
+
+AREA = "canonical"
+
+
+def findings(settings: Settings, repair: bool) -> list[Finding]:
+    """Interrupted commits, staged leftovers, unreadable tables, tables changed since ingest."""
+    return [*interrupted_commit(settings, repair), *staged_leftovers(settings, repair),
+            *tables(settings)]
+
+
+def _rel(settings: Settings, path: Path) -> str:
+    return str(Path(path).relative_to(settings.home))
+
+
+def interrupted_commit(settings: Settings, repair: bool) -> list[Finding]:
+    journal = settings.canonical_dir / JOURNAL
+    if not journal.exists():
+        return []
+    finding = Finding(AREA, _rel(settings, journal), "an ingest was killed while it switched "
+                      "the canonical tables: some are new, some old",
+                      "run `segflow doctor` to complete the switch")
+    if repair:
+        done = finish_commit(journal)
+        finding.fix = f"completed: {len(done)} staged file(s) put in place"
+        finding.repaired = True
+    return [finding]
+
+
+def staged_leftovers(settings: Settings, repair: bool) -> list[Finding]:
+    """Staged outputs of an ingest that ended before its commit (none while a journal
+    still needs them: that is handled, or reported, first)."""
+    if (settings.canonical_dir / JOURNAL).exists():
+        return []
+    out = []
+    for folder in (settings.canonical_dir, settings.quarantine_dir):
+        for path in sorted(folder.glob(f"*{STAGED}")) if folder.is_dir() else []:
+            finding = Finding(AREA, _rel(settings, path), "output of an ingest that ended "
+                              "before committing; the tables in use are those of the last "
+                              "completed ingest",
+                              "removed" if repair else "run `segflow doctor` to remove it")
+            if repair:
+                path.unlink(missing_ok=True)
+                finding.repaired = True
+            out.append(finding)
+    return out
+
+
+def tables(settings: Settings) -> list[Finding]:
+    """Each canonical Parquet file: readable, and unchanged since its receipt (if any)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = settings.canonical_dir
+    receipts = read_receipts(folder) if folder.is_dir() else {}
+    out = []
+    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        subject = _rel(settings, path)
+        try:
+            pq.read_metadata(path)
+        except (OSError, pa.ArrowException) as err:
+            out.append(Finding(AREA, subject, f"not a readable Parquet file (truncated or "
+                               f"overwritten: {str(err).splitlines()[0]})",
+                               "re-run `segflow ingest` to rebuild it, or restore it from a "
+                               "backup"))
+            continue
+        entry = receipts.get(path.stem)
+        if entry is None or "sha256" not in entry:
+            out.append(Finding(AREA, subject, fix="no ingest receipt: the contracts control "
+                               "checks its rows at every run"))
+        elif unchanged(entry, path):
+            out.append(Finding(AREA, subject))
+        else:
+            out.append(Finding(AREA, subject, "changed since ingest checked it (its content "
+                               "no longer matches the receipt's SHA-256)",
+                               "re-run `segflow ingest` if the change is wanted, else restore "
+                               "the file from a backup; until then the contracts control "
+                               "re-checks every row"))
+    for table, entry in sorted(receipts.items()):
+        if not (folder / entry.get("file", f"{table}.parquet")).exists():
+            out.append(Finding(AREA, f"canonical/{entry.get('file', table)}", "ingest wrote "
+                               "this table but the file is gone",
+                               "re-run `segflow ingest`, or restore it from a backup"))
+    return out
