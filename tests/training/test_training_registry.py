@@ -51,7 +51,7 @@ def test_runs_log_metrics_plots_and_truth_comparisons(world, twice):
     client = tracking.configure(world.settings)
     prop = by_name["holi_propensity"].metrics
     assert {"auc", "pr_auc", "brier", "lift_top_decile", "oracle_auc",
-            "spearman_true_p0"} <= set(prop)
+            "spearman_true_p"} <= set(prop)
     assert 0 < prop["brier"] < 1 and prop["oracle_auc"] > 0.5
     assert {"qini_auc", "uplift_auc", "uplift_at_30", "rmse_true_tau",
             "oracle_qini_auc"} <= set(by_name["flash_sale_uplift"].metrics)
