@@ -27,8 +27,8 @@ KIND_PARAMS = {
     "propensity": {"lightgbm"},
     "uplift": {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit"},
     "cluster": {"k", "max_rows", "seed", "dbscan", "describe_top"},
-    "anomaly": {"peer_group", "contamination", "n_estimators", "top_reasons", "seed",
-                "max_rows"},
+    "anomaly": {"peer_group", "bands", "log_features", "score", "min_peers", "contamination",
+                "n_estimators", "top_reasons", "seed", "max_rows"},
     "notes": {"topics", "min_margin", "min_reviewed", "min_probability_margin",
               "max_features", "ngram_max", "C"},
 }

@@ -113,7 +113,19 @@ def snapshot_frame(settings: Settings, cfg: ModelConfig, features: list[str],
     from segflow.featurestore.retrieval import get_features
 
     ensure_features(settings, [as_of], cfg.entity)
-    return get_features(settings, cfg.entity, as_of=as_of, features=features).to_pandas()
+    frame = get_features(settings, cfg.entity, as_of=as_of, features=features).to_pandas()
+    return with_planted(settings, cfg, frame)
+
+
+def with_planted(settings: Settings, cfg: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    """Attach ``true_anomaly`` (what a synthetic world planted, null elsewhere) from the
+    config's ``label.truth`` table, for evaluation only, when that table exists."""
+    table = cfg.label.get("truth")
+    path = settings.truth_dir / f"{table}.parquet" if table else None
+    if path is None or not path.exists():
+        return frame
+    truth = pd.read_parquet(path).rename(columns={"anomaly": "true_anomaly"})
+    return frame.merge(truth[[cfg.join_key, "true_anomaly"]], on=cfg.join_key, how="left")
 
 
 def notes_frame(settings: Settings, cfg: ModelConfig) -> pd.DataFrame:

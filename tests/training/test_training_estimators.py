@@ -101,9 +101,34 @@ def test_anomaly_is_relative_to_peers_and_says_why():
                              {"peer_group": "zone", "contamination": 0.01}).fit(frame)
     out = model.predict_frame(frame)
     assert out.loc[n - 1, "flag"]
-    assert out.loc[n - 1, "why"].startswith("spend high for peers")
+    assert out.loc[n - 1, "why"].startswith(
+        "spend 10,000, typical for peers (zone=poor) 1,000: far higher (z=")
     assert out["flag"].mean() < 0.05
     assert out.loc[~out["flag"], "why"].isna().all()
+
+
+def test_peer_z_anomalies_compare_within_bands_of_size_and_age():
+    """Peers are the same group *and* band: a margin ordinary for small accounts is unusual
+    for a large one; young accounts' growth is compared with young accounts only."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    size = rng.lognormal(0, 1, n)
+    young = rng.random(n) < 0.2
+    frame = pd.DataFrame({
+        "sector": rng.choice(["a", "b"], n), "size": size, "age": np.where(young, 1.0, 5.0),
+        "margin": np.where(size > np.median(size), 0.5, 0.2) + rng.normal(0, 0.02, n),
+        "growth": np.where(young, rng.normal(2.0, 0.5, n), rng.normal(0.05, 0.05, n))})
+    big = int(np.argmax(size))
+    frame.loc[big, "margin"] = 0.2                # ordinary margin for a small account
+    params = {"peer_group": ["sector"], "score": "peer_z", "contamination": 0.005,
+              "bands": [{"column": "size", "count": 2}, {"column": "age", "edges": [2]}],
+              "log_features": ["growth"], "top_reasons": 1, "min_peers": 10}
+    model = AnomalyEstimator(["sector", "size", "age", "margin", "growth"],
+                             ["score", "flag", "why"], params).fit(frame)
+    out = model.predict_frame(frame)
+    assert out.loc[big, "flag"] and out.loc[big, "why"].startswith("margin 0.2, typical")
+    assert "size band 2 of 2" in out.loc[big, "why"]
+    assert out.loc[young, "flag"].mean() < 0.05    # their growth is normal among the young
 
 
 TOPICS = [{"topic": "churn_risk", "description": "may leave",
