@@ -25,14 +25,16 @@ SPLIT_KEYS = {"test_fraction", "seed"}
 #: the parameters each kind understands; anything else is a typo worth an error
 KIND_PARAMS = {
     "propensity": {"lightgbm"},
-    "uplift": {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit"},
+    "uplift": {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit",
+               "interactions"},
     "cluster": {"k", "max_rows", "seed", "dbscan", "describe_top"},
     "anomaly": {"peer_group", "bands", "log_features", "score", "min_peers", "contamination",
                 "n_estimators", "top_reasons", "seed", "max_rows"},
     "notes": {"topics", "min_margin", "min_reviewed", "min_probability_margin",
               "max_features", "ngram_max", "C"},
 }
-UPLIFT_METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "class_transformation")
+UPLIFT_METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
+                  "class_transformation")
 
 
 @dataclass(frozen=True)

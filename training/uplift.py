@@ -9,6 +9,10 @@
   mu1 - mu0 + t (y - mu1) / g - (1 - t) (y - mu0) / (1 - g) (Kennedy 2023).
 - r_learner: one regressor of (y - m(x)) / (t - g) weighted by (t - g)^2, m = the mean
   outcome g mu1 + (1 - g) mu0 (Nie & Wager 2021): Robinson's residual-on-residual loss.
+- s_learner: one classifier of y on the features plus the arm (and, with ``interactions``,
+  each feature again only for the treated: x * t, a category kept only where t = 1), so a
+  split may use the treatment anywhere; uplift = p(x, t=1) - p(x, t=0). With interactions
+  this is scikit-uplift's SoloModel(method="treatment_interaction").
 - class_transformation: one classifier of z = y*t + (1-y)*(1-t), arms re-weighted to 50/50
   so that uplift = 2 P(z=1 | x) - 1 holds for unbalanced arms too (Jaskowski & Jaroszewicz).
 
@@ -24,7 +28,8 @@ which never saw them, so ``cross_fit`` is refused for it.
 Contributions (for explaining memberships) are LightGBM pred_contrib values: for the
 x_learner the same blend of the two effect regressors' contributions, for the dr/r learners
 the effect regressor's, all exact and on the probability scale; for the t_learner the
-treated minus the control classifier's contributions, on the log-odds scale; for class
+treated minus the control classifier's contributions, on the log-odds scale (the s_learner
+likewise: its contributions with the arm set to treated minus to control); for class
 transformation twice the classifier's contributions in log-odds of z.
 """
 
@@ -37,11 +42,15 @@ from training.encoding import FeatureEncoder
 from training.explain import top_contributions
 from training.propensity import lgbm_params
 
-METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "class_transformation")
+METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
+           "class_transformation")
 CROSS_FITTED = ("dr_learner", "r_learner")
 #: the fitted LightGBM models whose contributions make up each method's prediction
 EFFECT_PARTS = {"x_learner": ("tau0", "tau1"), "t_learner": ("mu0", "mu1"),
-                "dr_learner": ("tau",), "r_learner": ("tau",), "class_transformation": ("z",)}
+                "dr_learner": ("tau",), "r_learner": ("tau",), "s_learner": ("s",),
+                "class_transformation": ("z",)}
+TREATED = "__treated__"
+ONLY_TREATED = "__if_treated"
 
 
 class UpliftEstimator:
@@ -49,7 +58,8 @@ class UpliftEstimator:
 
     def __init__(self, features: list[str], output: str, method: str,
                  lightgbm: dict | None = None, outcome_lightgbm: dict | None = None,
-                 effect_lightgbm: dict | None = None, cross_fit: int = 0):
+                 effect_lightgbm: dict | None = None, cross_fit: int = 0,
+                 interactions: bool = False):
         if method not in METHODS:
             raise ValueError(f"unknown uplift method {method!r}; use one of {METHODS}")
         if cross_fit == 1 or cross_fit < 0:
@@ -59,6 +69,7 @@ class UpliftEstimator:
                              f"{method} imputes no row with a model that saw it")
         self.encoder = FeatureEncoder(features)
         self.output, self.method, self.cross_fit = output, method, int(cross_fit)
+        self.interactions = bool(interactions)
         base = lightgbm or {}
         self.outcome_params = lgbm_params({**base, **(outcome_lightgbm or {})})
         self.effect_params = lgbm_params({**base, **(effect_lightgbm or {})})
@@ -80,6 +91,9 @@ class UpliftEstimator:
             return self
         if self.method == "t_learner":
             self.models.update(self._outcome_models(X, y, t))
+            return self
+        if self.method == "s_learner":
+            self.models["s"] = LGBMClassifier(**self.outcome_params).fit(self._design(X, t), y)
             return self
         mu1, mu0 = self._imputed_outcomes(X, y, t)
         effect = LGBMRegressor
@@ -122,6 +136,38 @@ class UpliftEstimator:
             mu0[out] = models["mu0"].predict_proba(X[out])[:, 1]
         return mu1, mu0
 
+    def _design(self, X: pd.DataFrame, t) -> pd.DataFrame:
+        """The S-learner's matrix: features, the arm, and (interactions) every feature
+        again for the treated only (numbers times t; categories missing for the control)."""
+        t = np.broadcast_to(np.asarray(t, dtype=float), (len(X),))
+        design = X.copy()
+        design[TREATED] = t
+        if self.interactions:
+            for col in X.columns:
+                if isinstance(X[col].dtype, pd.CategoricalDtype):
+                    design[col + ONLY_TREATED] = X[col].where(t == 1)
+                else:
+                    design[col + ONLY_TREATED] = X[col] * t
+        return design
+
+    def _s_arms(self, X: pd.DataFrame, method: str):
+        """The S-learner's ``method`` (predict_proba or contributions) as treated, control."""
+        model = self.models["s"]
+        if method == "proba":
+            return (model.predict_proba(self._design(X, 1))[:, 1],
+                    model.predict_proba(self._design(X, 0))[:, 1])
+        return (model.predict(self._design(X, 1), pred_contrib=True)[:, :-1],
+                model.predict(self._design(X, 0), pred_contrib=True)[:, :-1])
+
+    def _per_feature(self, values: np.ndarray) -> np.ndarray:
+        """S-learner design columns folded back onto the features: a feature's own column
+        plus its treated-only column (the arm column itself is not a feature)."""
+        n = len(self.encoder.features)
+        out = values[:, :n].copy()
+        if self.interactions:
+            out += values[:, n + 1: 2 * n + 1]
+        return out
+
     # --- prediction ------------------------------------------------------------------
     def uplift(self, frame: pd.DataFrame) -> np.ndarray:
         X = self.encoder.transform(frame)
@@ -132,6 +178,9 @@ class UpliftEstimator:
             return g * m["tau0"].predict(X) + (1 - g) * m["tau1"].predict(X)
         if self.method == "t_learner":
             return m["mu1"].predict_proba(X)[:, 1] - m["mu0"].predict_proba(X)[:, 1]
+        if self.method == "s_learner":
+            treated, control = self._s_arms(X, "proba")
+            return treated - control
         return m["tau"].predict(X)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -150,6 +199,9 @@ class UpliftEstimator:
             values = g * contrib("tau0") + (1 - g) * contrib("tau1")
         elif self.method == "t_learner":
             values = contrib("mu1") - contrib("mu0")
+        elif self.method == "s_learner":
+            treated, control = self._s_arms(X, "contrib")
+            values = self._per_feature(treated - control)
         else:
             values = contrib("tau")
         return top_contributions(values, self.encoder.features, frame, top_k)
@@ -157,6 +209,8 @@ class UpliftEstimator:
     def feature_importance(self) -> pd.Series:
         total = sum(self.models[name].booster_.feature_importance(importance_type="gain")
                     for name in EFFECT_PARTS[self.method])
+        if self.method == "s_learner":
+            total = self._per_feature(total[None, :])[0]
         return pd.Series(total, index=self.encoder.features).sort_values(ascending=False)
 
 
@@ -169,4 +223,5 @@ def uplift_estimator(features: list[str], output: str, params: dict,
               ("lightgbm", "outcome_lightgbm", "effect_lightgbm")}
     return UpliftEstimator(features, output, params["method"], stages["lightgbm"],
                            stages["outcome_lightgbm"], stages["effect_lightgbm"],
-                           int(params.get("cross_fit", 0)))
+                           int(params.get("cross_fit", 0)),
+                           bool(params.get("interactions", False)))

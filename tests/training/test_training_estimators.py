@@ -27,18 +27,19 @@ def effect_data():
     return frame, y, t
 
 
-@pytest.mark.parametrize("method,cross_fit", [
-    ("t_learner", 0), ("x_learner", 0), ("dr_learner", 0), ("dr_learner", 3),
-    ("r_learner", 3), ("class_transformation", 0)])
-def test_uplift_learners_find_the_planted_effect(effect_data, method, cross_fit):
+@pytest.mark.parametrize("method,extra", [
+    ("t_learner", {}), ("x_learner", {}), ("dr_learner", {}), ("dr_learner", {"cross_fit": 3}),
+    ("r_learner", {"cross_fit": 3}), ("s_learner", {}), ("s_learner", {"interactions": True}),
+    ("class_transformation", {})])
+def test_uplift_learners_find_the_planted_effect(effect_data, method, extra):
     frame, y, t = effect_data
     model = uplift_estimator(["g", "noise", "zone"], "u",
-                             {"method": method, "lightgbm": LGBM, "cross_fit": cross_fit,
-                              "effect_lightgbm": {"min_child_samples": 200}})
+                             {"method": method, "lightgbm": LGBM,
+                              "effect_lightgbm": {"min_child_samples": 200}, **extra})
     u = model.fit(frame, y, t).uplift(frame)
     gap = u[frame["g"] == 1].mean() - u[frame["g"] == 0].mean()
     assert gap == pytest.approx(0.3, abs=0.1)
-    why = model.contributions(frame.head(20), top_k=1)
+    why = model.contributions(frame[frame["g"] == 1].head(20), top_k=1)  # the persuadables
     assert (why["reason_1_feature"] == "g").mean() > 0.5
     assert model.feature_importance().index[0] == "g"
 
