@@ -27,6 +27,11 @@ CANDIDATES = {
         "effect_lightgbm": {"n_estimators": 300, "learning_rate": 0.01, "num_leaves": 4,
                             "min_child_samples": 1500, "reg_lambda": 10}},
     "t_learner (config settings)": "t_learner",
+    "s_learner with interactions (the Hillstrom settings)": {
+        "method": "s_learner", "interactions": True,
+        "lightgbm": {"n_estimators": 300, "learning_rate": 0.03, "max_depth": 4,
+                     "num_leaves": 16, "min_child_samples": 50, "subsample": 0.8,
+                     "subsample_freq": 1, "colsample_bytree": 0.8}},
     "dr_learner, cross-fit 5": "dr_learner",
     "r_learner, cross-fit 5": "r_learner",
     "class_transformation (config settings)": "class_transformation",

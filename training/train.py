@@ -55,7 +55,8 @@ def against_oracle(metrics: dict) -> str:
         return (f"against the oracle: Qini {metrics['qini_auc']:.4f} vs "
                 f"{metrics['oracle_qini_auc']:.4f} ({share:.0%} of it); RMSE vs true effects "
                 f"{metrics['rmse_true_tau']:.4f} vs {metrics['rmse_constant']:.4f} for the "
-                f"best constant ({gain:.0%} lower); correlation {metrics['corr_true_tau']:.3f}")
+                f"best constant ({abs(gain):.0%} {'lower' if gain >= 0 else 'higher'}); "
+                f"correlation {metrics['corr_true_tau']:.3f}")
     return ""
 
 
