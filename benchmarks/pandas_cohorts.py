@@ -18,6 +18,7 @@ import pandas as pd
 SALT = "holi-2027"
 HOLDOUT = 0.1
 ALL = ("email", "sms", "push", "ads")
+INACTIVE_EXEMPT = ("lapsed_high_value", "winback_mid_value", "new_signups")
 REGIONAL = [("maharashtra_hindi", "Maharashtra", "hindi"),
             ("maharashtra_marathi", "Maharashtra", "marathi"),
             ("gujarat_gujarati", "Gujarat", "gujarati"),
@@ -56,28 +57,30 @@ def cohort_masks(f: pd.DataFrame) -> list[tuple[str, np.ndarray, tuple[str, ...]
     freq = _num(f, "frequency_365d")
     consent_any = (f["consent_email"] | f["consent_sms"] | f["consent_push"]).to_numpy()
     top = _top_fraction(~np.isnan(prop) & consent_any, prop, ids, 0.05)
+    band = (prop >= 0.15) & (prop <= 0.6) & (upl > 0)
     cohorts = [
         ("top_propensity", top, ("email", "sms", "push")),
-        ("flash_sale_responders", upl >= 0.05, ("push", "sms")),
+        ("flash_sale_responders", _top_fraction(upl > 0, upl, ids, 0.1), ("push", "sms")),
         ("lapsed_high_value", (rec >= 90) & (spend > 5000) & (eng >= 0.6), ALL),
+        ("winback_mid_value", (rec >= 60) & (rec <= 365) & (spend >= 1000) & (spend <= 5000),
+         ALL),
         ("new_signups", (f["signup_ts"] >= pd.Timestamp("2027-02-20", tz="UTC")).to_numpy()
          & f["onboarding_completed"].to_numpy(), ("email", "push")),
         ("festival_buyers", f["holi_buyer_last_year"].to_numpy()
          & (_num(f, "festival_orders_365d") >= 2) & (_num(f, "festival_spend_365d") >= 1500),
          ALL),
         ("holi_colour_buyers", _num(f, "holi_colour_purchases_30d") >= 1, ("push", "ads")),
-        ("propensity_persuadables", (prop >= 0.15) & (prop <= 0.6) & (upl >= 0.02), ALL),
-        ("high_propensity", prop >= 0.5, ALL)]
+        ("propensity_persuadables", _top_fraction(band, upl, ids, 0.2), ALL)]
     region, lang = f["region"].to_numpy(), f["preferred_language"].to_numpy()
-    cohorts += [(name, (region == r) & (lang == g) & (fps >= 0.5), ALL)
+    cohorts += [(name, (region == r) & (lang == g) & (fps >= 0.25), ALL)
                 for name, r, g in REGIONAL]
     country, diaspora = f["country"].to_numpy(), f["is_diaspora"].to_numpy()
     cohorts += [(name, diaspora & (country == c) & (fps >= 0.2), ("email", "ads"))
                 for name, c in DIASPORA]
     zone = f["region_zone"].to_numpy()
+    cohorts += [(f"festive_{z}", (zone == z) & (fps >= 0.125), ALL)
+                for z in ("north", "west", "south", "east")]
     cohorts += [
-        ("winback_mid_value", (rec >= 60) & (rec <= 365) & (spend >= 1000) & (spend <= 5000),
-         ALL),
         ("loyal_frequent", (freq >= 6) & (_num(f, "tenure_days") >= 365), ALL),
         ("high_aov_buyers", (_num(f, "aov") >= 2500) & (freq >= 2), ALL),
         ("app_engaged", _num(f, "app_sessions_30d") >= 4, ("push",)),
@@ -86,8 +89,6 @@ def cohort_masks(f: pd.DataFrame) -> list[tuple[str, np.ndarray, tuple[str, ...]
         ("never_purchased_engaged", (_num(f, "lifetime_orders") == 0) & (eng >= 0.4),
          ("email", "push")),
         ("medium_propensity", prop >= 0.3, ALL)]
-    cohorts += [(f"festive_{z}", (zone == z) & (fps >= 0.4), ALL)
-                for z in ("north", "west", "south", "east")]
     cohorts.append(("regional_language_engaged",
                     (f["language_group"] == "regional").to_numpy() & (eng >= 0.5), ALL))
     cohorts.append(("region_language", f["region_language_cluster"].notna().to_numpy()
@@ -114,8 +115,10 @@ def assign(f: pd.DataFrame) -> pd.DataFrame:
     split = f["region_language_cluster"].fillna("none").to_numpy(dtype=object)
     rl = cohort == "region_language"
     cohort[rl] = "region_language__" + split[rl]
-    sup_all = ((np.nan_to_num(_num(f, "days_since_last_activity"), nan=100000) >= 14)
-               | f["unsubscribed"].to_numpy() | (_num(f, "complaints_365d") >= 1))
+    inactive = np.nan_to_num(_num(f, "days_since_last_activity"), nan=100000) >= 90
+    exempt = np.isin(cohort.astype(str), list(INACTIVE_EXEMPT))
+    sup_all = ((inactive & ~exempt) | f["unsubscribed"].to_numpy()
+               | (_num(f, "complaints_365d") >= 1))
     status = np.where(sup_all, "suppressed", np.where(pd.isna(cohort), "unassigned", np.where(
         ~reachable, "suppressed", np.where(holdout_draw(f["customer_id"]) < HOLDOUT,
                                            "holdout", "assigned"))))

@@ -20,7 +20,7 @@ PASSTHROUGH = ("review", "controls", "drift", "bias", "exports", "feedback")
 CAMPAIGN_OPTIONAL = ("description", "as_of", "exclusive", "holdout_fraction", "split_by",
                      "schedule", "approval_required", "channels", "suppressions", *PASSTHROUGH)
 COHORT_KEYS = ("name", "params", "priority", "split_by", "channels", "expected_size")
-SUPPRESSION_KEYS = ("params", "channels")
+SUPPRESSION_KEYS = ("params", "channels", "exempt")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class SuppressionSpec:
     template: str
     params: dict[str, Any]
     channels: tuple[str, ...] = ()  # empty: suppress on every channel
+    exempt: tuple[str, ...] = ()    # cohorts this suppression does not apply to
     line: int | None = None
     params_lines: dict[str, int] = field(default_factory=dict)
 
@@ -91,6 +92,7 @@ def load_campaign(path: Path, problems: Problems) -> Campaign | None:
                 "channels": tuple(data.get("channels") or ())}
     cohorts = [_cohort(c, i, defaults, path, problems) for i, c in enumerate(data["cohorts"])]
     sups = [_suppression(s, path, problems) for s in data.get("suppressions") or []]
+    _check_exemptions([c for c in cohorts if c], [s for s in sups if s], path, problems)
     return Campaign(
         name=data["name"], title=data["title"], owners=owners, entity=data["entity"],
         salt=data["salt"], description=data.get("description", ""),
@@ -163,10 +165,24 @@ def _suppression(raw: Any, path: Path, problems: Problems) -> SuppressionSpec | 
         return None
     ok = all([expect(raw, "template", str, path, problems, "suppression"),
               expect(raw, "params", dict, path, problems, "suppression"),
-              expect(raw, "channels", list, path, problems, "suppression")])
+              expect(raw, "channels", list, path, problems, "suppression"),
+              expect(raw, "exempt", list, path, problems, "suppression")])
     if not ok or "template" not in raw:
         return None
     params = raw.get("params") or {}
     return SuppressionSpec(template=raw["template"], params=dict(params),
-                           channels=tuple(raw.get("channels") or ()), line=line,
+                           channels=tuple(raw.get("channels") or ()),
+                           exempt=tuple(raw.get("exempt") or ()), line=line,
                            params_lines=dict(getattr(params, "lines", {})))
+
+
+def _check_exemptions(cohorts: list[CohortSpec], sups: list[SuppressionSpec], path: Path,
+                      problems: Problems) -> None:
+    """A suppression's ``exempt`` names cohorts of this campaign (e.g. a win-back cohort
+    exempt from the inactivity suppression it exists to reach)."""
+    names = {c.name for c in cohorts}
+    for s in sups:
+        for name in s.exempt:
+            if name not in names:
+                problems.add(path, s.line, f"suppression {s.template}: exempt names no cohort "
+                             f"of this campaign: {name!r}")

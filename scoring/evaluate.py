@@ -92,10 +92,12 @@ def memberships_sql(resolved: Resolved, params: dict[str, Any]) -> str:
             for i in range(len(resolved.cohorts))]
     every = [(j, b) for j, b in enumerate(resolved.suppressions) if not b.channels]
     some = [(j, b) for j, b in enumerate(resolved.suppressions) if b.channels]
-    blocked = " || ".join(f"(CASE WHEN _x{j} THEN $bc{j} ELSE []::VARCHAR[] END)"
+    applies = _applies(resolved, params)
+    blocked = " || ".join(f"(CASE WHEN {applies[j]} THEN $bc{j} ELSE []::VARCHAR[] END)"
                           for j, _ in some) or "[]::VARCHAR[]"
     for j, b in some:
         params[f"bc{j}"] = list(b.channels)
+    xs = "".join(f"_x{j}, " for j in range(len(resolved.suppressions)))
     params.update(campaign=c.name, holdout=float(c.holdout_fraction))
     if c.exclusive:  # the first match in priority order: a CASE, not a list per row
         first = " ".join(f"WHEN _c{i} THEN {hit}" for i, hit in enumerate(hits))
@@ -107,11 +109,11 @@ def memberships_sql(resolved: Resolved, params: dict[str, Any]) -> str:
                 "ELSE _hits END) AS hit FROM h")
     return f"""
 WITH m AS ({matches_sql(resolved, params)}),
-h AS (SELECT entity_id, _u, {_first_name(every, params, "sa")} AS _sup_all,
-             {_first_name(some, params, "sc")} AS _sup_chan, {blocked} AS _blocked,
-             {chosen} FROM m),
+h AS (SELECT entity_id, _u, {xs}{chosen} FROM m),
 u AS ({unit}),
-j AS (SELECT h.*, s.cohort AS _base, s.template, s.priority,
+j AS (SELECT h.*, {_first_name(every, applies, params, "sa")} AS _sup_all,
+             {_first_name(some, applies, params, "sc")} AS _sup_chan, {blocked} AS _blocked,
+             s.cohort AS _base, s.template, s.priority,
              list_filter(s.channels, lambda ch: NOT list_contains(_blocked, ch)) AS _left,
              len(s.channels) AS _nchan
       FROM u h LEFT JOIN specs s ON s.i = h.hit.i),
@@ -134,14 +136,31 @@ SELECT $run_id AS run_id, $campaign AS campaign, entity_id,
 FROM st ORDER BY entity_id, priority NULLS LAST"""
 
 
-def _first_name(items: list[tuple[int, Bound]], params: dict[str, Any], tag: str) -> str:
-    """CASE naming the first matching suppression of ``items`` (NULL when none)."""
+def _applies(resolved: Resolved, params: dict[str, Any]) -> dict[int, str]:
+    """Per suppression, the SQL condition that it applies to a row: its predicate, and for
+    a suppression with ``exempt`` cohorts, that the row's cohort is not one of them (an
+    unassigned row is never exempt)."""
+    index = {b.key: i for i, b in enumerate(resolved.cohorts)}
+    out = {}
+    for j, b in enumerate(resolved.suppressions):
+        exempt = [index[name] for name in getattr(b.spec, "exempt", ()) if name in index]
+        if not exempt:
+            out[j] = f"_x{j}"
+            continue
+        params[f"ex{j}"] = exempt
+        out[j] = f"(_x{j} AND NOT coalesce(list_contains($ex{j}, hit.i), false))"
+    return out
+
+
+def _first_name(items: list[tuple[int, Bound]], applies: dict[int, str],
+                params: dict[str, Any], tag: str) -> str:
+    """CASE naming the first suppression of ``items`` that applies (NULL when none)."""
     if not items:
         return "CAST(NULL AS VARCHAR)"
     whens = []
     for j, b in items:
         params[f"{tag}{j}"] = b.key
-        whens.append(f"WHEN _x{j} THEN ${tag}{j}")
+        whens.append(f"WHEN {applies[j]} THEN ${tag}{j}")
     return f"CASE {' '.join(whens)} END"
 
 

@@ -16,20 +16,25 @@ from segflow.yamlio import LineDict, load_yaml
 KINDS = ("propensity", "uplift", "cluster", "anomaly", "notes")
 ENTITIES = ("customer", "account")
 REQUIRED = ("name", "kind", "entity", "description", "owner", "params", "promotion", "outputs")
-OPTIONAL = ("feature_service", "features", "label", "split")
-LABEL_KEYS = {"campaign", "outcome", "table"}
-PROMOTION_KEYS = {"metric", "higher_is_better", "min_improvement"}
+OPTIONAL = ("feature_service", "features", "label", "split", "card")
+LABEL_KEYS = {"campaign", "outcome", "table", "truth"}
+PROMOTION_KEYS = {"metric", "higher_is_better", "min_improvement", "approval", "approvers"}
+APPROVALS = ("automatic", "manual")
+CARD_KEYS = {"slice_by"}
 SPLIT_KEYS = {"test_fraction", "seed"}
 #: the parameters each kind understands; anything else is a typo worth an error
 KIND_PARAMS = {
     "propensity": {"lightgbm"},
-    "uplift": {"method", "lightgbm"},
+    "uplift": {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit",
+               "interactions"},
     "cluster": {"k", "max_rows", "seed", "dbscan", "describe_top"},
-    "anomaly": {"peer_group", "contamination", "n_estimators", "top_reasons", "seed",
-                "max_rows"},
-    "notes": {"max_features", "ngram_max", "C"},
+    "anomaly": {"peer_group", "bands", "log_features", "score", "min_peers", "contamination",
+                "n_estimators", "top_reasons", "seed", "max_rows"},
+    "notes": {"topics", "min_margin", "min_reviewed", "min_probability_margin",
+              "max_features", "ngram_max", "C"},
 }
-UPLIFT_METHODS = ("t_learner", "x_learner", "class_transformation")
+UPLIFT_METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
+                  "class_transformation")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class ModelConfig:
     features: list[str] = field(default_factory=list)
     label: dict = field(default_factory=dict)
     split: dict = field(default_factory=lambda: {"test_fraction": 0.3, "seed": 42})
+    card: dict = field(default_factory=dict)
 
     @property
     def join_key(self) -> str:
@@ -56,6 +62,16 @@ class ModelConfig:
 
     def param(self, key: str, default: Any = None) -> Any:
         return self.params.get(key, default)
+
+    @property
+    def slice_by(self) -> list[str]:
+        """Columns whose combinations the model card scores separately."""
+        return list(self.card.get("slice_by") or [])
+
+    @property
+    def manual_promotion(self) -> bool:
+        """A better challenger waits for a named approver instead of being promoted."""
+        return self.promotion.get("approval") == "manual"
 
 
 def _check_keys(doc: LineDict, allowed: set, where: str, path: Path) -> None:
@@ -89,8 +105,19 @@ def _check_promotion(doc: LineDict, path: Path) -> dict:
     gain = promo.get("min_improvement", 0.0)
     if isinstance(gain, bool) or not isinstance(gain, int | float) or gain < 0:
         raise ConfigError(path, promo.line("min_improvement"), "must be a number >= 0")
+    approval = promo.get("approval", "automatic")
+    if approval not in APPROVALS:
+        raise ConfigError(path, promo.line("approval"),
+                          f"promotion.approval must be one of {list(APPROVALS)}")
+    approvers = promo.get("approvers", [])
+    if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
+        raise ConfigError(path, promo.line("approvers"), "promotion.approvers must be a list "
+                          "of names")
+    if approval == "manual" and not approvers:
+        raise ConfigError(path, promo.line("approval"), "manual promotion needs "
+                          "promotion.approvers: the people who may promote")
     return {"metric": promo["metric"], "higher_is_better": promo.get("higher_is_better", True),
-            "min_improvement": float(gain)}
+            "min_improvement": float(gain), "approval": approval, "approvers": approvers}
 
 
 def _check_kind_specific(doc: LineDict, kind: str, path: Path) -> None:
@@ -106,6 +133,26 @@ def _check_kind_specific(doc: LineDict, kind: str, path: Path) -> None:
                               f"a {kind} model needs label: {{campaign, outcome}}")
     if kind == "notes" and not {"table", "outcome"} <= set(doc.get("label") or {}):
         raise ConfigError(path, doc.line("label"), "a notes model needs label: {table, outcome}")
+    if kind == "notes":
+        _check_topics(params, path)
+
+
+def _check_topics(params: LineDict, path: Path) -> None:
+    """Each notes topic: a name, a description for people, and the phrases that signal it."""
+    topics = params.get("topics")
+    if not isinstance(topics, list) or not topics:
+        raise ConfigError(path, params.line("topics"), "a notes model needs params.topics: "
+                          "a list of {topic, description, phrases}")
+    for item in topics:
+        line = getattr(item, "start_line", params.line("topics"))
+        if not isinstance(item, dict) or set(item) != {"topic", "description", "phrases"}:
+            raise ConfigError(path, line, "each topic needs exactly topic, description and "
+                              "phrases")
+        phrases = item["phrases"]
+        if not isinstance(phrases, list) or not phrases or not all(
+                isinstance(p, str) and p.strip() for p in phrases):
+            raise ConfigError(path, line, f"topic {item['topic']!r}: phrases must be a "
+                              "non-empty list of words or phrases")
 
 
 def parse_model_config(doc: Any, path: Path) -> ModelConfig:
@@ -126,10 +173,11 @@ def parse_model_config(doc: Any, path: Path) -> ModelConfig:
     if ("feature_service" in doc) == ("features" in doc):
         raise ConfigError(path, doc.start_line, "give exactly one of feature_service, features")
     features = _str_list(doc, "features", path) if "features" in doc else []
-    for key in ("label", "split"):
+    for key, allowed in (("label", LABEL_KEYS), ("split", SPLIT_KEYS), ("card", CARD_KEYS)):
         if key in doc:
-            allowed = LABEL_KEYS if key == "label" else SPLIT_KEYS
             _check_keys(_mapping(doc, key, path), allowed, key, path)
+    if "card" in doc and "slice_by" in doc["card"]:
+        _str_list(_mapping(doc, "card", path), "slice_by", path)
     _check_kind_specific(doc, doc["kind"], path)
     split = {"test_fraction": 0.3, "seed": 42, **(doc.get("split") or {})}
     if not 0 < split["test_fraction"] < 1:
@@ -140,7 +188,7 @@ def parse_model_config(doc: Any, path: Path) -> ModelConfig:
         params=dict(doc["params"]), promotion=_check_promotion(doc, path),
         outputs=_str_list(doc, "outputs", path), path=path,
         feature_service=doc.get("feature_service"), features=features,
-        label=dict(doc.get("label") or {}), split=split,
+        label=dict(doc.get("label") or {}), split=split, card=dict(doc.get("card") or {}),
     )
 
 

@@ -113,13 +113,37 @@ def snapshot_frame(settings: Settings, cfg: ModelConfig, features: list[str],
     from segflow.featurestore.retrieval import get_features
 
     ensure_features(settings, [as_of], cfg.entity)
-    return get_features(settings, cfg.entity, as_of=as_of, features=features).to_pandas()
+    frame = get_features(settings, cfg.entity, as_of=as_of, features=features).to_pandas()
+    return with_planted(settings, cfg, frame)
+
+
+def with_planted(settings: Settings, cfg: ModelConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    """Attach ``true_anomaly`` (what a synthetic world planted, null elsewhere) from the
+    config's ``label.truth`` table, for evaluation only, when that table exists."""
+    table = cfg.label.get("truth")
+    path = settings.truth_dir / f"{table}.parquet" if table else None
+    if path is None or not path.exists():
+        return frame
+    truth = pd.read_parquet(path).rename(columns={"anomaly": "true_anomaly"})
+    return frame.merge(truth[[cfg.join_key, "true_anomaly"]], on=cfg.join_key, how="left")
 
 
 def notes_frame(settings: Settings, cfg: ModelConfig) -> pd.DataFrame:
-    """Account notes with their topic labels: note_id, account_id, note_ts, text, label."""
+    """Every account note: note_id, account_id, note_ts, text, ``label`` (the topic a
+    reviewer confirmed, null where none did) and, on a synthetic world, ``true_topic`` (the
+    generator's, for evaluation only)."""
     notes = _read_canonical(settings, "account_notes",
                             "SELECT note_id, account_id, note_ts, text FROM t", {})
-    labels = _read_canonical(settings, cfg.label["table"],
-                             f'SELECT note_id, "{cfg.label["outcome"]}" AS label FROM t', {})
-    return notes.merge(labels, on="note_id", how="inner").sort_values("note_id")
+    label = cfg.label
+    for table, column in ((label["table"], "label"), (label.get("truth"), "true_topic")):
+        found = table and any((d / f"{table}.parquet").exists()
+                              for d in (settings.canonical_dir, settings.truth_dir))
+        if found:
+            labels = _read_canonical(settings, table,
+                                     f'SELECT note_id, "{label["outcome"]}" AS {column} '
+                                     "FROM t", {})
+            notes = notes.merge(labels.drop_duplicates("note_id", keep="last"),
+                                on="note_id", how="left")
+        else:
+            notes[column] = pd.Series(pd.NA, index=notes.index, dtype="string")
+    return notes.sort_values("note_id").reset_index(drop=True)

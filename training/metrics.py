@@ -44,6 +44,6 @@ def truth_metrics(y: np.ndarray, p: np.ndarray, true_p: np.ndarray) -> dict[str,
     """On a synthetic world: how well predictions rank like the true probabilities, and
     the oracle AUC (the AUC the true probabilities reach on the same labels)."""
     return {
-        "spearman_true_p0": float(spearmanr(p, true_p).statistic),
+        "spearman_true_p": float(spearmanr(p, true_p).statistic),
         "oracle_auc": float(roc_auc_score(np.asarray(y, dtype=int), true_p)),
     }

@@ -9,7 +9,7 @@ import pandas as pd
 from training import metrics, plots
 from training.config import ModelConfig
 from training.propensity import PropensityEstimator
-from training.uplift import UpliftEstimator
+from training.uplift import uplift_estimator
 from training.uplift_metrics import (
     perfect_qini_curve,
     qini_auc_score,
@@ -27,9 +27,22 @@ def fit_propensity(cfg: ModelConfig, features: list[str], train: pd.DataFrame):
 def evaluate_propensity(cfg: ModelConfig, test: pd.DataFrame, pred: pd.DataFrame) -> dict:
     y, p = test["label"].to_numpy(), pred[cfg.outputs[0]].to_numpy(dtype=float)
     result = metrics.classification_metrics(y, p)
-    if "true_p0" in test and test["true_p0"].notna().all():
-        result.update(metrics.truth_metrics(y, p, test["true_p0"].to_numpy()))
+    drawn = drawn_probability(test)
+    if drawn is not None:
+        result.update(metrics.truth_metrics(y, p, drawn))
     return result
+
+
+def drawn_probability(test: pd.DataFrame) -> np.ndarray | None:
+    """On a synthetic world, the probability each label was actually drawn from:
+    true_p0 + true_tau for treated customers, true_p0 for the holdout. (true_p0 alone
+    understates the oracle: a treated customer's purchase was drawn with the effect.)"""
+    if "true_p0" not in test or not test["true_p0"].notna().all():
+        return None
+    p = test["true_p0"].to_numpy(dtype=float)
+    if "true_tau" in test and "treatment" in test and test["true_tau"].notna().all():
+        p = p + test["true_tau"].to_numpy(dtype=float) * test["treatment"].to_numpy(dtype=float)
+    return p
 
 
 def report_propensity(cfg, estimator, test, pred) -> tuple[dict, dict]:
@@ -43,7 +56,7 @@ def report_propensity(cfg, estimator, test, pred) -> tuple[dict, dict]:
 
 
 def fit_uplift(cfg: ModelConfig, features: list[str], train: pd.DataFrame):
-    model = UpliftEstimator(features, cfg.outputs[0], cfg.param("method"), cfg.param("lightgbm"))
+    model = uplift_estimator(features, cfg.outputs[0], cfg.params)
     return model.fit(train, train["label"], train["treatment"])
 
 
@@ -62,6 +75,8 @@ def evaluate_uplift(cfg: ModelConfig, test: pd.DataFrame, pred: pd.DataFrame) ->
         tau = test["true_tau"].to_numpy(dtype=float)
         result.update({
             "rmse_true_tau": float(np.sqrt(np.mean((u - tau) ** 2))),
+            # the error of the best constant prediction (the mean true effect)
+            "rmse_constant": float(np.std(tau)),
             "corr_true_tau": float(np.corrcoef(u, tau)[0, 1]),
             "oracle_qini_auc": qini_auc_score(y, tau, t),
             "oracle_uplift_at_30": uplift_at_k(y, tau, t, "overall", 0.3),

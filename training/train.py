@@ -12,6 +12,7 @@ from datetime import datetime
 import pandas as pd
 
 from segflow.errors import SegflowError
+from segflow.lock import holds_workspace
 from segflow.settings import Settings
 from training import datasets, registry, tracking
 from training.config import ModelConfig, load_model_configs
@@ -36,8 +37,28 @@ class TrainResult:
         if self.status != "trained":
             return f"{self.name}: skipped ({self.note})"
         d = self.decision
-        return (f"{self.name} v{self.version}: {d.metric}={d.challenger:.4f} "
-                f"-> {'promoted' if d.promote else 'not promoted'} ({d.reason})")
+        line = (f"{self.name} v{self.version}: {d.metric}={d.challenger:.4f} "
+                f"-> {d.label.replace('_', ' ')} ({d.reason})")
+        oracle = against_oracle(self.metrics)
+        return f"{line}\n  {oracle}" if oracle else line
+
+
+def against_oracle(metrics: dict) -> str:
+    """Model against the oracle, in one line, on a synthetic world (whose truth files give
+    the true probabilities and effects); empty elsewhere."""
+    if "oracle_auc" in metrics:
+        return (f"against the oracle: AUC {metrics['auc']:.4f} vs {metrics['oracle_auc']:.4f} "
+                f"(gap {metrics['oracle_auc'] - metrics['auc']:.4f}); Spearman with the true "
+                f"probability {metrics['spearman_true_p']:.3f}")
+    if "oracle_qini_auc" in metrics:
+        share = metrics["qini_auc"] / metrics["oracle_qini_auc"]
+        gain = 1 - metrics["rmse_true_tau"] / metrics["rmse_constant"]
+        return (f"against the oracle: Qini {metrics['qini_auc']:.4f} vs "
+                f"{metrics['oracle_qini_auc']:.4f} ({share:.0%} of it); RMSE vs true effects "
+                f"{metrics['rmse_true_tau']:.4f} vs {metrics['rmse_constant']:.4f} for the "
+                f"best constant ({abs(gain):.0%} {'lower' if gain >= 0 else 'higher'}); "
+                f"correlation {metrics['corr_true_tau']:.3f}")
+    return ""
 
 
 def missing_inputs(settings: Settings, cfg: ModelConfig) -> list[str]:
@@ -91,8 +112,8 @@ def _champion_features(client, cfg) -> tuple[object, list[str]]:
     return champ, (registry.features_of(champ) or []) if champ else []
 
 
-def champion_metric(cfg, champ, champ_features, test) -> float | None:
-    """The champion's promotion metric on the challenger's held-out rows (None if the
+def champion_metrics(cfg, champ, champ_features, test) -> dict | None:
+    """Every metric of the champion on the challenger's held-out rows (None if the
     champion cannot be loaded or needs features this frame lacks)."""
     if champ is None:
         return None
@@ -104,8 +125,7 @@ def champion_metric(cfg, champ, champ_features, test) -> float | None:
     except Exception as err:  # a broken or incompatible champion is reported, not fatal
         log.warning("champion of %s could not be evaluated: %s", cfg.name, err)
         return None
-    return KINDS[cfg.kind].evaluate(cfg, test, pred, champ_features).get(
-        cfg.promotion["metric"])
+    return KINDS[cfg.kind].evaluate(cfg, test, pred, champ_features)
 
 
 def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
@@ -116,7 +136,8 @@ def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
     kind = KINDS[cfg.kind]
     features = datasets.model_features(settings, cfg)
     champ, champ_features = _champion_features(client, cfg)
-    wanted = list(dict.fromkeys(features + [f for f in champ_features if f != "text"]))
+    wanted = list(dict.fromkeys(features + [f for f in champ_features if f != "text"]
+                                + cfg.slice_by))
     as_of = as_of or (latest_snapshot(settings) if kind.data == "snapshot" else None)
     frame, frame_as_of = load_frame(settings, cfg, wanted if kind.data != "notes" else [],
                                     as_of)
@@ -132,15 +153,44 @@ def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
     if metric not in metrics:
         raise SegflowError(f"{cfg.path}: promotion metric '{metric}' is not one of "
                            f"{sorted(metrics)}")
+    champ_metrics = champion_metrics(cfg, champ, champ_features, test)
     decision = registry.decide(cfg.promotion, metrics[metric],
-                               champion_metric(cfg, champ, champ_features, test),
+                               (champ_metrics or {}).get(metric),
                                str(champ.version) if champ else None)
-    run_id, version = _log_run(settings, client, cfg, model, frame, test, pred, metrics,
-                               {"campaign": campaign, "as_of": frame_as_of,
-                                "snapshot": frame_snapshot_id(frame, frame_as_of),
-                                "rows": (len(train), len(test))})
+    info = {"campaign": campaign, "as_of": frame_as_of,
+            "snapshot": frame_snapshot_id(frame, frame_as_of), "rows": (len(train), len(test))}
+    run_id, version = _log_run(settings, client, cfg, model, frame, test, pred, metrics, info)
     registry.record(client, run_id, version, cfg.name, decision)
+    _log_card(client, cfg, model, test, pred, metrics, champ_metrics, decision,
+              {**info, "run_id": run_id, "version": version,
+               "champion_version": str(champ.version) if champ else None})
     return TrainResult(cfg.name, "trained", version, run_id, metrics, decision)
+
+
+def _log_card(client, cfg, model, test, pred, metrics, champ_metrics, decision, info) -> None:
+    """The model card (training/card.py) on the run: what a reviewer reads before
+    promoting."""
+    from training import card as card_mod
+
+    kind, estimator = KINDS[cfg.kind], model.estimator
+    importance = (estimator.feature_importance() if hasattr(estimator, "feature_importance")
+                  else None)
+    calibration = None
+    if cfg.kind == "propensity":
+        from training.metrics import calibration_table
+
+        calibration = calibration_table(test["label"], pred[cfg.outputs[0]])
+    slices = card_mod.by_slice(lambda t, p: kind.evaluate(cfg, t, p, model.features),
+                               test, pred, cfg.slice_by)
+    card = card_mod.build_card(
+        name=cfg.name, version=info["version"], run_id=info["run_id"], kind=cfg.kind,
+        metrics=metrics, champion=champ_metrics, champion_version=info["champion_version"],
+        decision={**decision.tags(), "metric": decision.metric}, importance=importance,
+        calibration=calibration, slices=slices, slice_by=cfg.slice_by, rows=info["rows"],
+        as_of=info["as_of"])
+    client.log_text(info["run_id"], json.dumps(card, indent=1, default=str),
+                    "model_card.json")
+    client.log_text(info["run_id"], card_mod.to_markdown(card), "model_card.md")
 
 
 def keep_training_snapshot(settings: Settings, frame: pd.DataFrame) -> None:
@@ -183,6 +233,7 @@ def _log_run(settings, client, cfg, model, frame, test, pred, metrics, info) -> 
     return run.info.run_id, version
 
 
+@holds_workspace("train")
 def train_models(settings: Settings, campaign: str, models: list[str] | None = None,
                  as_of: datetime | None = None) -> list[TrainResult]:
     """Train every configured model (or the named ones) for a campaign; returns results in

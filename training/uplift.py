@@ -1,18 +1,36 @@
 """Uplift meta-learners on LightGBM, trained on a randomised treatment/holdout split.
 
 - t_learner: one classifier per arm; uplift = p_treated(x) - p_control(x).
-- x_learner: the T-learner's classifiers impute individual effects (treated: y - mu0(x),
+- x_learner: the arms' outcome classifiers impute individual effects (treated: y - mu0(x),
   control: mu1(x) - y); two regressors learn them and are blended with the treatment share
   g: uplift = g * tau0(x) + (1 - g) * tau1(x) (Kuenzel et al. 2019; with randomised arms
   the propensity is the constant g).
+- dr_learner: one regressor of the doubly robust pseudo-outcome
+  mu1 - mu0 + t (y - mu1) / g - (1 - t) (y - mu0) / (1 - g) (Kennedy 2023).
+- r_learner: one regressor of (y - m(x)) / (t - g) weighted by (t - g)^2, m = the mean
+  outcome g mu1 + (1 - g) mu0 (Nie & Wager 2021): Robinson's residual-on-residual loss.
+- s_learner: one classifier of y on the features plus the arm (and, with ``interactions``,
+  each feature again only for the treated: x * t, a category kept only where t = 1), so a
+  split may use the treatment anywhere; uplift = p(x, t=1) - p(x, t=0). With interactions
+  this is scikit-uplift's SoloModel(method="treatment_interaction").
 - class_transformation: one classifier of z = y*t + (1-y)*(1-t), arms re-weighted to 50/50
   so that uplift = 2 P(z=1 | x) - 1 holds for unbalanced arms too (Jaskowski & Jaroszewicz).
 
+Two stages, two regularisations: the outcome classifiers (``outcome_lightgbm``) predict a
+response rate with plenty of signal, the effect regressors (``effect_lightgbm``) a difference
+a tenth its size, buried in noise; each stage takes its own LightGBM settings, both falling
+back to ``lightgbm``. The dr and r learners impute a row with the outcome model of its own
+arm; with ``cross_fit: k`` (k >= 2) that model never saw the row (k folds), so the effect
+stage does not learn the outcome models' memorised noise as if it were an effect. The
+x_learner needs no cross-fitting: each arm's rows are imputed by the *other* arm's model,
+which never saw them, so ``cross_fit`` is refused for it.
+
 Contributions (for explaining memberships) are LightGBM pred_contrib values: for the
-x_learner the same blend of the two effect regressors' contributions, exact and on the
-probability scale; for the t_learner the treated minus the control classifier's
-contributions, on the log-odds scale; for class transformation twice the classifier's
-contributions in log-odds of z.
+x_learner the same blend of the two effect regressors' contributions, for the dr/r learners
+the effect regressor's, all exact and on the probability scale; for the t_learner the
+treated minus the control classifier's contributions, on the log-odds scale (the s_learner
+likewise: its contributions with the arm set to treated minus to control); for class
+transformation twice the classifier's contributions in log-odds of z.
 """
 
 from __future__ import annotations
@@ -24,42 +42,133 @@ from training.encoding import FeatureEncoder
 from training.explain import top_contributions
 from training.propensity import lgbm_params
 
-METHODS = ("t_learner", "x_learner", "class_transformation")
+METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
+           "class_transformation")
+CROSS_FITTED = ("dr_learner", "r_learner")
+#: the fitted LightGBM models whose contributions make up each method's prediction
+EFFECT_PARTS = {"x_learner": ("tau0", "tau1"), "t_learner": ("mu0", "mu1"),
+                "dr_learner": ("tau",), "r_learner": ("tau",), "s_learner": ("s",),
+                "class_transformation": ("z",)}
+TREATED = "__treated__"
+ONLY_TREATED = "__if_treated"
 
 
 class UpliftEstimator:
     """Fitted encoder + meta-learner; predicts the uplift column and explains it."""
 
     def __init__(self, features: list[str], output: str, method: str,
-                 lightgbm: dict | None = None):
+                 lightgbm: dict | None = None, outcome_lightgbm: dict | None = None,
+                 effect_lightgbm: dict | None = None, cross_fit: int = 0,
+                 interactions: bool = False):
         if method not in METHODS:
             raise ValueError(f"unknown uplift method {method!r}; use one of {METHODS}")
+        if cross_fit == 1 or cross_fit < 0:
+            raise ValueError("cross_fit must be 0 (off) or a number of folds >= 2")
+        if cross_fit and method not in CROSS_FITTED:
+            raise ValueError(f"cross_fit applies to {' and '.join(CROSS_FITTED)} only: the "
+                             f"{method} imputes no row with a model that saw it")
         self.encoder = FeatureEncoder(features)
-        self.output, self.method = output, method
-        self.lightgbm = lgbm_params(lightgbm)
+        self.output, self.method, self.cross_fit = output, method, int(cross_fit)
+        self.interactions = bool(interactions)
+        base = lightgbm or {}
+        self.outcome_params = lgbm_params({**base, **(outcome_lightgbm or {})})
+        self.effect_params = lgbm_params({**base, **(effect_lightgbm or {})})
+        self.lightgbm = self.outcome_params        # kept for code that reads one setting
         self.models: dict = {}
         self.treated_share = 0.5
 
+    # --- fitting ---------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, y, treatment) -> UpliftEstimator:
         from lightgbm import LGBMClassifier, LGBMRegressor
 
         X = self.encoder.fit(frame).transform(frame)
         y, t = np.asarray(y, dtype=int), np.asarray(treatment, dtype=int)
-        self.treated_share = float(t.mean())
+        g = self.treated_share = float(t.mean())
         if self.method == "class_transformation":
             z = y * t + (1 - y) * (1 - t)
-            w = np.where(t == 1, 0.5 / self.treated_share, 0.5 / (1 - self.treated_share))
-            self.models["z"] = LGBMClassifier(**self.lightgbm).fit(X, z, sample_weight=w)
+            w = np.where(t == 1, 0.5 / g, 0.5 / (1 - g))
+            self.models["z"] = LGBMClassifier(**self.outcome_params).fit(X, z, sample_weight=w)
             return self
-        for arm, mask in (("mu1", t == 1), ("mu0", t == 0)):
-            self.models[arm] = LGBMClassifier(**self.lightgbm).fit(X[mask], y[mask])
+        if self.method == "t_learner":
+            self.models.update(self._outcome_models(X, y, t))
+            return self
+        if self.method == "s_learner":
+            self.models["s"] = LGBMClassifier(**self.outcome_params).fit(self._design(X, t), y)
+            return self
+        mu1, mu0 = self._imputed_outcomes(X, y, t)
+        effect = LGBMRegressor
         if self.method == "x_learner":
-            d1 = y[t == 1] - self.models["mu0"].predict_proba(X[t == 1])[:, 1]
-            d0 = self.models["mu1"].predict_proba(X[t == 0])[:, 1] - y[t == 0]
-            self.models["tau1"] = LGBMRegressor(**self.lightgbm).fit(X[t == 1], d1)
-            self.models["tau0"] = LGBMRegressor(**self.lightgbm).fit(X[t == 0], d0)
+            treated, control = t == 1, t == 0
+            self.models["tau1"] = effect(**self.effect_params).fit(
+                X[treated], y[treated] - mu0[treated])
+            self.models["tau0"] = effect(**self.effect_params).fit(
+                X[control], mu1[control] - y[control])
+        elif self.method == "dr_learner":
+            phi = mu1 - mu0 + t * (y - mu1) / g - (1 - t) * (y - mu0) / (1 - g)
+            self.models["tau"] = effect(**self.effect_params).fit(X, phi)
+        else:  # r_learner
+            residual_t = t - g
+            target = (y - (g * mu1 + (1 - g) * mu0)) / residual_t
+            self.models["tau"] = effect(**self.effect_params).fit(
+                X, target, sample_weight=residual_t ** 2)
         return self
 
+    def _outcome_models(self, X: pd.DataFrame, y: np.ndarray, t: np.ndarray) -> dict:
+        from lightgbm import LGBMClassifier
+
+        return {arm: LGBMClassifier(**self.outcome_params).fit(X[t == a], y[t == a])
+                for arm, a in (("mu1", 1), ("mu0", 0))}
+
+    def _imputed_outcomes(self, X, y, t) -> tuple[np.ndarray, np.ndarray]:
+        """mu1(x), mu0(x) for every training row: in-sample without cross-fitting, else
+        each fold predicted by outcome models fitted on the other folds."""
+        n = len(y)
+        if self.cross_fit < 2:
+            models = self._outcome_models(X, y, t)
+            return (models["mu1"].predict_proba(X)[:, 1], models["mu0"].predict_proba(X)[:, 1])
+        rng = np.random.default_rng(self.outcome_params.get("random_state", 7))
+        fold = rng.permutation(n) % self.cross_fit
+        mu1, mu0 = np.empty(n), np.empty(n)
+        for k in range(self.cross_fit):
+            out = fold == k
+            models = self._outcome_models(X[~out], y[~out], t[~out])
+            mu1[out] = models["mu1"].predict_proba(X[out])[:, 1]
+            mu0[out] = models["mu0"].predict_proba(X[out])[:, 1]
+        return mu1, mu0
+
+    def _design(self, X: pd.DataFrame, t) -> pd.DataFrame:
+        """The S-learner's matrix: features, the arm, and (interactions) every feature
+        again for the treated only (numbers times t; categories missing for the control)."""
+        t = np.broadcast_to(np.asarray(t, dtype=float), (len(X),))
+        design = X.copy()
+        design[TREATED] = t
+        if self.interactions:
+            for col in X.columns:
+                if isinstance(X[col].dtype, pd.CategoricalDtype):
+                    design[col + ONLY_TREATED] = X[col].where(t == 1)
+                else:
+                    design[col + ONLY_TREATED] = X[col] * t
+        return design
+
+    def _s_arms(self, X: pd.DataFrame, method: str):
+        """The S-learner's ``method`` (predict_proba or contributions) as treated, control."""
+        model = self.models["s"]
+        if method == "proba":
+            return (model.predict_proba(self._design(X, 1))[:, 1],
+                    model.predict_proba(self._design(X, 0))[:, 1])
+        return (model.predict(self._design(X, 1), pred_contrib=True)[:, :-1],
+                model.predict(self._design(X, 0), pred_contrib=True)[:, :-1])
+
+    def _per_feature(self, values: np.ndarray) -> np.ndarray:
+        """S-learner design columns folded back onto the features: a feature's own column
+        plus its treated-only column (the arm column itself is not a feature)."""
+        n = len(self.encoder.features)
+        out = values[:, :n].copy()
+        if self.interactions:
+            out += values[:, n + 1: 2 * n + 1]
+        return out
+
+    # --- prediction ------------------------------------------------------------------
     def uplift(self, frame: pd.DataFrame) -> np.ndarray:
         X = self.encoder.transform(frame)
         m, g = self.models, self.treated_share
@@ -67,7 +176,12 @@ class UpliftEstimator:
             return 2 * m["z"].predict_proba(X)[:, 1] - 1
         if self.method == "x_learner":
             return g * m["tau0"].predict(X) + (1 - g) * m["tau1"].predict(X)
-        return m["mu1"].predict_proba(X)[:, 1] - m["mu0"].predict_proba(X)[:, 1]
+        if self.method == "t_learner":
+            return m["mu1"].predict_proba(X)[:, 1] - m["mu0"].predict_proba(X)[:, 1]
+        if self.method == "s_learner":
+            treated, control = self._s_arms(X, "proba")
+            return treated - control
+        return m["tau"].predict(X)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({self.output: self.uplift(frame)}, index=frame.index)
@@ -83,13 +197,31 @@ class UpliftEstimator:
             values = 2 * contrib("z")
         elif self.method == "x_learner":
             values = g * contrib("tau0") + (1 - g) * contrib("tau1")
-        else:
+        elif self.method == "t_learner":
             values = contrib("mu1") - contrib("mu0")
+        elif self.method == "s_learner":
+            treated, control = self._s_arms(X, "contrib")
+            values = self._per_feature(treated - control)
+        else:
+            values = contrib("tau")
         return top_contributions(values, self.encoder.features, frame, top_k)
 
     def feature_importance(self) -> pd.Series:
-        parts = {"x_learner": ("tau0", "tau1"), "t_learner": ("mu0", "mu1"),
-                 "class_transformation": ("z",)}[self.method]
         total = sum(self.models[name].booster_.feature_importance(importance_type="gain")
-                    for name in parts)
+                    for name in EFFECT_PARTS[self.method])
+        if self.method == "s_learner":
+            total = self._per_feature(total[None, :])[0]
         return pd.Series(total, index=self.encoder.features).sort_values(ascending=False)
+
+
+def uplift_estimator(features: list[str], output: str, params: dict,
+                     overrides: dict | None = None) -> UpliftEstimator:
+    """An estimator from a model config's ``params`` (method, lightgbm, outcome_lightgbm,
+    effect_lightgbm, cross_fit); ``overrides`` (e.g. random_state, n_jobs) apply to every
+    stage."""
+    stages = {key: {**(params.get(key) or {}), **(overrides or {})} for key in
+              ("lightgbm", "outcome_lightgbm", "effect_lightgbm")}
+    return UpliftEstimator(features, output, params["method"], stages["lightgbm"],
+                           stages["outcome_lightgbm"], stages["effect_lightgbm"],
+                           int(params.get("cross_fit", 0)),
+                           bool(params.get("interactions", False)))

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.synthetic.accounts_anomalies import plant_anomalies
 from ingest.synthetic.accounts_contacts import contacts
 from ingest.synthetic.accounts_finance import billing, holdings, product_usage, support_tickets
 from ingest.synthetic.accounts_notes import notes
@@ -154,10 +155,12 @@ def generate_accounts(accounts: int, seed: int = 7,
     lines, hold, share = holdings(rng, cfg, int(accounts))
     people, duplicates = contacts(rng, cfg, acc, median)
     account_notes, notes_truth = notes(rng, cfg, acc, share, lines)
+    invoices, anomaly_truth = plant_anomalies(seed, cfg, acc,
+                                              billing(rng, cfg, acc, lines, hold, share))
     return {
         "accounts": acc.table,
         "customers": people,
-        "billing": billing(rng, cfg, acc, lines, hold, share),
+        "billing": invoices,
         "product_usage": product_usage(rng, cfg, acc, lines, hold),
         "support_tickets": support_tickets(rng, cfg, acc, median),
         "account_notes": account_notes,
@@ -168,6 +171,7 @@ def generate_accounts(accounts: int, seed: int = 7,
             "quarterly_growth": pa.array(acc.growth),
         }),
         "contact_duplicates_truth": duplicates,
+        "accounts_anomaly_truth": anomaly_truth,
     }
 
 

@@ -1,4 +1,8 @@
-"""Engagement events of the last ``engagement_days``: sends, opens, clicks, sessions, visits.
+"""Engagement events over the whole history: sends, opens, clicks, sessions, visits.
+
+Events start with the world's history (``window.history_start``, as orders do) or the
+customer's sign-up, whichever is later: a model trained on last year's campaign must see the
+same depth of engagement before that campaign as this year's scoring sees before today.
 
 Sends follow consent; opens and clicks follow each send with probabilities driven by the
 engagement and festival-affinity traits and fade after a customer lapses, so activity
@@ -45,7 +49,7 @@ def _poisson(rng, rate_per_day, begin, stop):
 
 def sample_unsubscribes(rng, cfg: HoliConfig, traits: dict, end: int) -> None:
     """Adds ``unsubscribed`` and ``unsub_at`` to the traits (customers needs them too)."""
-    begin = np.maximum(traits["signup"], end - int(cfg["window"]["engagement_days"]) * DAY)
+    begin = np.maximum(traits["signup"], cfg.seconds("window", "history_start"))
     n = len(begin)
     traits["unsubscribed"] = rng.random(n) < float(cfg["engagement"]["unsubscribe_share"])
     traits["unsub_at"] = begin + (rng.random(n) * (end - begin)).astype(np.int64)
@@ -88,7 +92,7 @@ def engagement_events(rng, cfg: HoliConfig, traits: dict, consents: dict, camp: 
                       end: int) -> dict:
     """All events as arrays (owner, ts, channel, type), sorted by customer then time."""
     e = cfg["engagement"]
-    window_start = end - int(cfg["window"]["engagement_days"]) * DAY
+    window_start = cfg.seconds("window", "history_start")
     begin = np.maximum(traits["signup"], window_start)
     stop = np.minimum(traits["stop"], end)
     eng = traits["engagement"]

@@ -1,4 +1,4 @@
-"""Model commands: train, list, compare, promote; and the Hillstrom uplift evaluation."""
+"""Model commands: train, list, compare, promote, and the evaluation on public data."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import typer
 
 from segflow.settings import get_settings
 
-models_app = typer.Typer(help="Registered models: list, compare challenger with champion, "
-                         "promote by hand.", no_args_is_help=True)
-evaluate_app = typer.Typer(help="Reproducible model evaluations on public data.",
-                           no_args_is_help=True)
+models_app = typer.Typer(help="Registered models: list, compare versions, promote by hand, "
+                         "evaluate learners on public data.", no_args_is_help=True)
 
 
 def _quiet_mlflow() -> None:
@@ -36,9 +34,19 @@ def train(
     from segflow.timeutil import parse_as_of
     from training.train import train_models
 
+    settings = get_settings()
+    if not (settings.campaigns_dir / f"{campaign}.yaml").exists():
+        from segflow.errors import SegflowError
+
+        known = sorted(p.stem for p in settings.campaigns_dir.glob("*.yaml"))
+        raise SegflowError(f"no campaign '{campaign}' in {settings.campaigns_dir} (known: "
+                           f"{', '.join(known) or 'none'}): models are trained for a campaign")
     when = parse_as_of(as_of) if as_of else None
-    for result in train_models(get_settings(), campaign, model or None, when):
+    results = train_models(settings, campaign, model or None, when)
+    for result in results:
         typer.echo(str(result))
+    if not results:
+        typer.echo(f"no model is configured in {settings.models_config_dir}")
 
 
 @models_app.command("list")
@@ -58,7 +66,8 @@ def list_models() -> None:
 
 @models_app.command("compare")
 def compare(name: str = typer.Argument(..., help="Registered model name.")) -> None:
-    """Versions of a model with the promotion metric, decision and reason."""
+    """Every logged metric of every version side by side (champion marked *), then each
+    version's promotion decision and reason."""
     _quiet_mlflow()
     from training import registry, tracking
     from training.config import load_model_configs
@@ -68,11 +77,12 @@ def compare(name: str = typer.Argument(..., help="Registered model name.")) -> N
     rows = registry.version_rows(tracking.configure(settings), name)
     if not rows:
         typer.echo(f"{name}: no versions yet")
+        return
+    typer.echo(registry.metrics_table(rows, metric))
     for r in rows:
         mark = "*" if r["champion"] else " "
-        value = r["metrics"].get(metric, float("nan"))
-        typer.echo(f"{mark} v{r['version']:<4d} {metric}={value:.4f}  {r['decision'] or '-'}: "
-                   f"{r['reason']}  [data {r['snapshot']}]")
+        typer.echo(f"{mark} v{r['version']:<4d} {r['decision'] or '-'}: {r['reason']}  "
+                   f"[data {r['snapshot']}]")
 
 
 @models_app.command("promote")
@@ -80,37 +90,98 @@ def promote(
     name: str = typer.Argument(..., help="Registered model name."),
     version: str = typer.Argument(..., help="Version to make champion."),
     reason: str = typer.Option(..., "--reason", help="Why (kept on the version and run)."),
+    by: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--by", help="The approver promoting it; required when the model's config "
+        "says promotion.approval: manual."),
 ) -> None:
-    """Make a version the champion by hand; the reason and the user are recorded."""
+    """Make a version the champion by hand; the reason, the user and the approver are
+    recorded as MLflow tags and in the audit log."""
     _quiet_mlflow()
     from training import registry, tracking
+    from training.config import load_model_configs
     from training.train import current_user
 
-    registry.promote_by_hand(tracking.configure(get_settings()), name, version, reason,
-                             current_user())
-    typer.echo(f"{name} v{version} is now champion")
+    settings = get_settings()
+    cfg = load_model_configs(settings.models_config_dir, [name])[0]
+    approver = authorise_promotion(settings, cfg, by, reason)
+    record_promotion(settings, name, version, approver or current_user(), reason,
+                     lambda: registry.promote_by_hand(tracking.configure(settings), name,
+                                                      version, reason, current_user(), approver))
+    typer.echo(f"{name} v{version} is now champion"
+               + (f" (approved by {approver})" if approver else ""))
 
 
-@evaluate_app.command("uplift-hillstrom")
-def uplift_hillstrom(
-    seeds: str = typer.Option("0,1,2,3,4", "--seeds", help="Comma-separated split seeds."),
+def authorise_promotion(settings, cfg, by: str | None, reason: str) -> str | None:
+    """Who may promote this model. With ``promotion.approval: manual`` only a person named
+    in the config's ``promotion.approvers`` who holds the approver role in the owners file
+    (governance's rules: the one place they live), with a reason that says something."""
+    from governance.owners import load_owners, require_reason
+    from segflow.errors import ControlFailed, SegflowError
+
+    require_reason(reason)
+    if not cfg.manual_promotion:
+        return by
+    approvers = ", ".join(cfg.promotion["approvers"])
+    if not by:
+        raise SegflowError(f"{cfg.name} needs a named approver: --by one of {approvers}")
+    if by not in cfg.promotion["approvers"]:
+        raise ControlFailed(f"{by} may not promote {cfg.name}; approvers: {approvers}")
+    person = load_owners(settings.owners_path).people.get(by)
+    if person is None or not person.has("approver"):
+        raise ControlFailed(f"{by} is named in {cfg.name}'s promotion.approvers but does not "
+                            f"hold the approver role in {settings.owners_path}")
+    return by
+
+
+def record_promotion(settings, name: str, version: str, actor: str, reason: str,
+                     promote) -> None:
+    """Promote (``promote()`` moves the MLflow alias and returns its tags) inside the audit
+    log's transaction: a promotion that fails leaves no entry, and no promotion is
+    committed without its entry."""
+    from governance import audit
+
+    done: dict = {}
+    audit.record(settings, actor, "model.promote",
+                 {"model": name, "version": str(version), "reason": reason},
+                 writes=lambda _con: done.update(promote()))
+
+
+@models_app.command("evaluate")
+def evaluate(
+    dataset: str = typer.Option(..., "--dataset", help="Public data set: hillstrom."),
+    seeds: int = typer.Option(10, "--seeds", min=1, help="Number of split seeds (0..N-1)."),
+    outcome: str = typer.Option("visit", "--outcome", help="visit or conversion."),
+    arm: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--arm", help="Only this arm (womens, mens); default both."),
 ) -> None:
-    """Uplift@30% of our learners on Hillstrom (Womens E-Mail vs No E-Mail, visit)."""
-    from segflow.errors import SegflowError
-    from training.hillstrom import DATA_PATH, evaluate_hillstrom
+    """Every uplift learner and the scikit-uplift peers on the peers' protocol (50/50
+    unstratified splits): mean and sd over the seeds, and the paired difference against
+    the best learner."""
+    import time
 
-    if not DATA_PATH.exists():
-        typer.echo(f"skipped: Hillstrom data not found at {DATA_PATH}")
+    from segflow.errors import SegflowError
+    from training import hillstrom
+
+    if dataset != "hillstrom":
+        raise SegflowError(f"--dataset {dataset!r}: the only public data set is hillstrom")
+    path = hillstrom.data_path(get_settings())
+    if not path.exists():
+        typer.echo(f"skipped: Hillstrom data not found at {path} (place the MineThatData CSV "
+                   "there to run this evaluation)")
         return
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError as err:
-        raise SegflowError(f"--seeds must be integers separated by commas: {seeds!r}") from err
-    table = evaluate_hillstrom(seed_list)
-    typer.echo(table.round(4).to_string(index=False))
+    setup = hillstrom.load_setup()
+    for name in arm or []:
+        if name not in setup["arms"]:
+            raise SegflowError(f"--arm {name!r}: use one of {', '.join(setup['arms'])}")
+    data = hillstrom.read_hillstrom(path)
+    for name in arm or list(setup["arms"]):
+        started = time.perf_counter()
+        per_seed = hillstrom.evaluate(data, setup, name, outcome, list(range(seeds)))
+        title = (f"{setup['arms'][name]['treatment']} vs {setup['control']}, outcome "
+                 f"{outcome}, seeds 0..{seeds - 1} ({time.perf_counter() - started:.0f} s)")
+        typer.echo(hillstrom.format_summary(hillstrom.summarise(per_seed), title) + "\n")
 
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.add_typer(models_app, name="models")
-    app.add_typer(evaluate_app, name="evaluate")

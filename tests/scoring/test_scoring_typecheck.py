@@ -70,10 +70,10 @@ def test_a_campaign_param_that_breaks_the_predicate_is_reported(tdir, columns):
                        "  pattern: {type: str, default: 'Maha', description: a regex}")
     campaign = Path(tdir.campaigns_dir) / "holi_2027.yaml"
     text = campaign.read_text()
-    use = "{template: app_engaged, priority: 32,"
+    use = "{template: app_engaged,"
     assert use in text
     campaign.write_text(text.replace(use, "{template: app_engaged, params: {pattern: "
-                                          "'x{3,1}'}, priority: 32,"))
+                                          "'x{3,1}'},"))
     problems = [str(p) for p in load_bundle(tdir, [path, campaign], columns=columns).problems]
     assert any(p.startswith(f"{campaign}:") and "invalid regular expression" in p
                for p in problems), problems

@@ -80,8 +80,13 @@ def test_orders_and_events_lie_inside_the_world(holi_world):
     [(ev_lo, ev_hi, per_customer)] = _sql(holi_world, """
         select min(event_ts), max(event_ts), count(*) / (select count(*) from customers)
         from engagement_events""")
-    assert ev_hi < END and (END - ev_lo).days <= 400
-    assert 15 <= per_customer <= 45
+    assert ev_hi < END and ev_lo >= HISTORY_START
+    assert 25 <= per_customer <= 80
+    # last year's campaign (the training window) sees the same depth of engagement as
+    # scoring does today: events from the start of the history, not only the last 400 days
+    [(before_2026,)] = _sql(holi_world, """
+        select min(event_ts) from engagement_events where event_ts < '2026-02-18'""")
+    assert (datetime(2026, 2, 18, tzinfo=UTC) - before_2026).days > 300
     [(early_orders,)] = _sql(holi_world, """
         select count(*) from orders o join customers c using (customer_id)
         where o.order_ts < c.signup_ts""")

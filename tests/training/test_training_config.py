@@ -23,7 +23,9 @@ def test_contract_score_columns():
     assert outputs["flash_sale_uplift"] == ["flash_sale_uplift"]
     assert outputs["behaviour_clusters"] == ["behaviour_cluster", "behaviour_cluster_label"]
     assert outputs["customer_anomaly"][:2] == ["anomaly_score", "is_anomaly"]
-    assert outputs["account_notes_topics"] == ["notes_topic"]
+    assert outputs["account_notes_topics"] == ["notes_topic", "notes_topic_guess",
+                                               "notes_topic_margin"]
+    assert outputs["account_anomaly"][1] == "account_is_anomaly"
 
 
 def _write(tmp_path, text, name="m"):

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from training.anomaly import AnomalyEstimator
 from training.clustering import ClusterEstimator
 from training.notes import NotesEstimator
-from training.uplift import UpliftEstimator
+from training.uplift import UpliftEstimator, uplift_estimator
 
 LGBM = {"n_estimators": 60, "num_leaves": 4, "min_child_samples": 40, "learning_rate": 0.1}
 
@@ -27,15 +27,52 @@ def effect_data():
     return frame, y, t
 
 
-@pytest.mark.parametrize("method", ["t_learner", "x_learner", "class_transformation"])
-def test_uplift_learners_find_the_planted_effect(effect_data, method):
+@pytest.mark.parametrize("method,extra", [
+    ("t_learner", {}), ("x_learner", {}), ("dr_learner", {}), ("dr_learner", {"cross_fit": 3}),
+    ("r_learner", {"cross_fit": 3}), ("s_learner", {}), ("s_learner", {"interactions": True}),
+    ("class_transformation", {})])
+def test_uplift_learners_find_the_planted_effect(effect_data, method, extra):
     frame, y, t = effect_data
-    model = UpliftEstimator(["g", "noise", "zone"], "u", method, LGBM).fit(frame, y, t)
-    u = model.uplift(frame)
+    model = uplift_estimator(["g", "noise", "zone"], "u",
+                             {"method": method, "lightgbm": LGBM,
+                              "effect_lightgbm": {"min_child_samples": 200}, **extra})
+    u = model.fit(frame, y, t).uplift(frame)
     gap = u[frame["g"] == 1].mean() - u[frame["g"] == 0].mean()
     assert gap == pytest.approx(0.3, abs=0.1)
-    why = model.contributions(frame.head(20), top_k=1)
+    why = model.contributions(frame[frame["g"] == 1].head(20), top_k=1)  # the persuadables
     assert (why["reason_1_feature"] == "g").mean() > 0.5
+    assert model.feature_importance().index[0] == "g"
+
+
+def test_uplift_stages_take_their_own_settings():
+    model = UpliftEstimator(["g"], "u", "x_learner", {"num_leaves": 7},
+                            outcome_lightgbm={"min_child_samples": 10},
+                            effect_lightgbm={"min_child_samples": 900})
+    assert model.outcome_params["num_leaves"] == model.effect_params["num_leaves"] == 7
+    assert (model.outcome_params["min_child_samples"],
+            model.effect_params["min_child_samples"]) == (10, 900)
+    with pytest.raises(ValueError, match="cross_fit"):
+        UpliftEstimator(["g"], "u", "dr_learner", cross_fit=1)
+    with pytest.raises(ValueError, match="imputes no row with a model that saw it"):
+        UpliftEstimator(["g"], "u", "x_learner", cross_fit=5)
+
+
+def test_cross_fitting_imputes_each_row_without_seeing_it(effect_data):
+    """Deep outcome models memorise pure noise: imputed in-sample, a treated row's own-arm
+    prediction follows its label; cross-fitted (the model never saw the row) it does not."""
+    frame, _, t = effect_data
+    y = (np.random.default_rng(5).uniform(size=len(t)) < 0.3).astype(int)
+    deep = {"n_estimators": 300, "num_leaves": 63, "min_child_samples": 2,
+            "learning_rate": 0.3}
+    treated = t == 1
+    corr = {}
+    for folds in (0, 3):
+        model = UpliftEstimator(["g", "noise", "zone"], "u", "dr_learner", deep,
+                                cross_fit=folds)
+        X = model.encoder.fit(frame).transform(frame)
+        mu1, _ = model._imputed_outcomes(X, y, t)
+        corr[folds] = np.corrcoef(mu1[treated], y[treated])[0, 1]
+    assert corr[0] > 0.3 and abs(corr[3]) < 0.05
 
 
 def test_clusters_are_described_from_their_centroids():
@@ -65,26 +102,80 @@ def test_anomaly_is_relative_to_peers_and_says_why():
                              {"peer_group": "zone", "contamination": 0.01}).fit(frame)
     out = model.predict_frame(frame)
     assert out.loc[n - 1, "flag"]
-    assert out.loc[n - 1, "why"].startswith("spend high for peers")
+    assert out.loc[n - 1, "why"].startswith(
+        "spend 10,000, typical for peers (zone=poor) 1,000: far higher (z=")
     assert out["flag"].mean() < 0.05
     assert out.loc[~out["flag"], "why"].isna().all()
 
 
-def test_notes_classifier_learns_topics():
-    texts = {"pricing_complaint": "the price increase is too expensive for our budget",
-             "churn_risk": "they are evaluating a competitor and may cancel the contract",
-             "expansion_interest": "they want more seats and a new product line next quarter"}
-    rows = [(f"{text} note {i}", topic) for topic, text in texts.items() for i in range(20)]
+def test_peer_z_anomalies_compare_within_bands_of_size_and_age():
+    """Peers are the same group *and* band: a margin ordinary for small accounts is unusual
+    for a large one; young accounts' growth is compared with young accounts only."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    size = rng.lognormal(0, 1, n)
+    young = rng.random(n) < 0.2
+    frame = pd.DataFrame({
+        "sector": rng.choice(["a", "b"], n), "size": size, "age": np.where(young, 1.0, 5.0),
+        "margin": np.where(size > np.median(size), 0.5, 0.2) + rng.normal(0, 0.02, n),
+        "growth": np.where(young, rng.normal(2.0, 0.5, n), rng.normal(0.05, 0.05, n))})
+    big = int(np.argmax(size))
+    frame.loc[big, "margin"] = 0.2                # ordinary margin for a small account
+    params = {"peer_group": ["sector"], "score": "peer_z", "contamination": 0.005,
+              "bands": [{"column": "size", "count": 2}, {"column": "age", "edges": [2]}],
+              "log_features": ["growth"], "top_reasons": 1, "min_peers": 10}
+    model = AnomalyEstimator(["sector", "size", "age", "margin", "growth"],
+                             ["score", "flag", "why"], params).fit(frame)
+    out = model.predict_frame(frame)
+    assert out.loc[big, "flag"] and out.loc[big, "why"].startswith("margin 0.2, typical")
+    assert "size band 2 of 2" in out.loc[big, "why"]
+    assert out.loc[young, "flag"].mean() < 0.05    # their growth is normal among the young
+
+
+TOPICS = [{"topic": "churn_risk", "description": "may leave",
+           "phrases": ["competitor", "cancel"]},
+          {"topic": "pricing_complaint", "description": "price objections",
+           "phrases": ["price", "expensive", "discount"]},
+          {"topic": "renewal", "description": "routine renewal", "phrases": ["renewal"]}]
+
+
+def test_notes_rules_pick_the_topic_and_abstain_when_unclear():
+    model = NotesEstimator(["topic", "guess", "margin"], {"topics": TOPICS, "min_margin": 1})
+    probe = pd.DataFrame({"text": [
+        "The PRICE is too expensive, they want a discount",    # pricing, margin 3
+        "may cancel and move to a competitor over price",      # churn 2 vs pricing 1
+        "renewal talk; they mention a competitor",             # tie: first listed wins...
+        "lunch with the team"]})                               # no phrase at all
+    out = model.predict_frame(probe)
+    assert out["guess"].tolist() == ["pricing_complaint", "churn_risk", "churn_risk",
+                                     "churn_risk"]
+    assert out["margin"].tolist() == [3.0, 1.0, 0.0, 0.0]
+    # ... but a tie (margin 0) and a note without any phrase abstain: no topic, to review
+    assert out["topic"].tolist() == ["pricing_complaint", "churn_risk", None, None]
+
+
+def test_reviewed_labels_train_a_classifier_on_top_of_the_rules():
+    rows = [(f"they asked about the {w} of the contract {i}", "pricing_complaint")
+            for i, w in enumerate(["cost", "fee", "invoice"] * 10)]
+    rows += [(f"next year's contract {i} is being prepared", "renewal") for i in range(30)]
     frame = pd.DataFrame(rows, columns=["text", "label"])
-    model = NotesEstimator("topic", {"C": 4.0}).fit(frame["text"], frame["label"])
-    probe = pd.DataFrame({"text": ["too expensive price", "may cancel for a competitor"]})
-    assert model.predict_frame(probe)["topic"].tolist() == ["pricing_complaint", "churn_risk"]
+    params = {"topics": TOPICS, "min_margin": 1, "min_reviewed": 20}
+    unlabelled = pd.Series(None, index=frame.index, dtype=object)
+    rules_only = NotesEstimator(["topic"], params).fit(frame["text"], unlabelled)
+    assert rules_only.classifier is None
+    assert rules_only.predict_frame(frame)["topic"].isna().all()   # no phrase matches
+    learned = NotesEstimator(["topic"], params).fit(frame["text"], frame["label"])
+    assert learned.classifier is not None and learned.trained_on == 60
+    probe = pd.DataFrame({"text": ["what is the fee on the contract", "contract being prepared"]})
+    assert learned.predict_frame(probe)["topic"].tolist() == ["pricing_complaint", "renewal"]
 
 
-def test_hillstrom_command_skips_clearly_without_data(monkeypatch, tmp_path):
+def test_hillstrom_evaluation_skips_clearly_without_data(monkeypatch, tmp_path):
     import training.hillstrom as hillstrom
     from segflow.cli import app
 
-    monkeypatch.setattr(hillstrom, "DATA_PATH", tmp_path / "absent.csv")
-    result = CliRunner().invoke(app, ["evaluate", "uplift-hillstrom", "--seeds", "0"])
-    assert result.exit_code == 0 and "skipped: Hillstrom data not found" in result.output
+    monkeypatch.setattr(hillstrom, "data_path", lambda settings: tmp_path / "absent.csv")
+    result = CliRunner().invoke(app, ["models", "evaluate", "--dataset", "hillstrom",
+                                      "--seeds", "1"])
+    assert result.exit_code == 0
+    assert f"skipped: Hillstrom data not found at {tmp_path / 'absent.csv'}" in result.output

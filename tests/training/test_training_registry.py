@@ -7,10 +7,13 @@ import pytest
 from typer.testing import CliRunner
 
 from segflow.cli import app
+from segflow.errors import SegflowError
+from segflow.settings import PROJECT_ROOT
 from training import registry, tracking
 from training.champion import load_champions
 from training.train import train_models
 
+MODELS_DIR = PROJECT_ROOT / "training" / "models"
 MODELS = ["holi_propensity", "flash_sale_uplift", "behaviour_clusters", "customer_anomaly"]
 
 
@@ -51,7 +54,7 @@ def test_runs_log_metrics_plots_and_truth_comparisons(world, twice):
     client = tracking.configure(world.settings)
     prop = by_name["holi_propensity"].metrics
     assert {"auc", "pr_auc", "brier", "lift_top_decile", "oracle_auc",
-            "spearman_true_p0"} <= set(prop)
+            "spearman_true_p"} <= set(prop)
     assert 0 < prop["brier"] < 1 and prop["oracle_auc"] > 0.5
     assert {"qini_auc", "uplift_auc", "uplift_at_30", "rmse_true_tau",
             "oracle_qini_auc"} <= set(by_name["flash_sale_uplift"].metrics)
@@ -97,3 +100,77 @@ def test_cli_list_compare_and_manual_promotion(trained_home, twice):
     assert champ.tags["promotion.reason"] == "reviewed by hand"
     compared = runner.invoke(app, ["models", "compare", "customer_anomaly"])
     assert "promoted_by_hand" in compared.output and f"* v{new.version}" in compared.output
+
+
+def _card(client, run_id: str, home) -> dict:
+    import json
+    from pathlib import Path
+
+    folder = home / "card_dl" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return json.loads(Path(client.download_artifacts(run_id, "model_card.json",
+                                                     str(folder))).read_text())
+
+
+def test_every_run_logs_a_model_card_against_the_champion(world, twice):
+    _, second = twice
+    client = tracking.configure(world.settings)
+    result = next(r for r in second if r.name == "flash_sale_uplift")
+    card = _card(client, result.run_id, world.settings.home)
+    assert card["champion_version"] is not None
+    rows = {r["metric"]: r for r in card["versus_champion"]}
+    assert set(rows) == set(result.metrics)
+    assert rows["qini_auc"]["champion"] == pytest.approx(rows["qini_auc"]["challenger"])
+    assert {"oracle_qini_auc", "rmse_constant"} <= set(card["oracle"])
+    assert card["feature_importance"] and card["slice_by"] == ["region_zone", "language_group"]
+    assert sum(s["rows"] for s in card["slices"]) == card["trained"]["held_out_rows"]
+    md = client.download_artifacts(result.run_id, "model_card.md",
+                                   str(world.settings.home / "card_dl" / result.run_id))
+    assert "## Quality by region_zone x language_group" in open(md).read()
+    prop = next(r for r in second if r.name == "holi_propensity")
+    card = _card(client, prop.run_id, world.settings.home)
+    assert len(card["calibration"]) == 10
+
+
+def test_manual_promotion_waits_for_a_named_approver():
+    from training.config import load_model_configs
+    from training.registry import decide
+
+    cfg = load_model_configs(MODELS_DIR, ["flash_sale_uplift"])[0]
+    better = decide(cfg.promotion, 0.05, 0.01, "1")
+    assert not better.promote and better.awaiting_approval
+    assert better.tags()["promotion.decision"] == "awaiting_approval"
+    assert "awaiting approval by one of priya.nair" in better.reason
+    assert decide(cfg.promotion, 0.05, None, None).promote     # the first version: no champion
+
+
+def test_cli_promote_needs_the_named_approver_and_is_audited(trained_home, twice):
+    import json
+
+    _, second = twice
+    version = next(r for r in second if r.name == "flash_sale_uplift").version
+    runner = CliRunner()
+    base = ["models", "promote", "flash_sale_uplift", version, "--reason",
+            "model card reviewed against the champion"]
+    nobody = runner.invoke(app, base).exception        # main() prints it, exits with 2
+    assert isinstance(nobody, SegflowError) and nobody.exit_code == 2
+    assert "needs a named approver: --by one of priya.nair" in str(nobody)
+    wrong = runner.invoke(app, [*base, "--by", "rahul.verma"]).exception
+    assert "rahul.verma may not promote flash_sale_uplift" in str(wrong)
+    done = runner.invoke(app, [*base, "--by", "priya.nair"])
+    assert done.exit_code == 0 and "approved by priya.nair" in done.output
+    client = tracking.configure(trained_home)
+    champ = registry.champion_version(client, "flash_sale_uplift")
+    assert str(champ.version) == version and champ.tags["promotion.approved_by"] == "priya.nair"
+    entries = [json.loads(line) for line in trained_home.audit_log_path.read_text().splitlines()]
+    assert entries[-1]["action"] == "model.promote" and entries[-1]["actor"] == "priya.nair"
+    assert entries[-1]["payload"]["version"] == version
+
+
+def test_cli_compare_shows_every_logged_metric(trained_home, twice):
+    compared = CliRunner().invoke(app, ["models", "compare", "flash_sale_uplift"])
+    assert compared.exit_code == 0
+    lines = compared.output.splitlines()
+    assert lines[1].startswith("qini_auc (promotion)")
+    for metric in ("uplift_at_30", "rmse_true_tau", "oracle_qini_auc", "ate_observed"):
+        assert any(line.startswith(metric + " ") for line in lines), metric
