@@ -48,10 +48,10 @@ def balance(memberships, resolved, max_share: float = MAX_SHARE) -> dict:
 
 def check_workspace(home: Path, campaign: str, max_share: float = MAX_SHARE) -> dict:
     """Score and evaluate ``campaign`` in the workspace at ``home``; the balance of it."""
-    from scoring.evaluate import evaluate_memberships
-    from scoring.refresh import run_as_of
-    from scoring.resolve import resolve_campaign
-    from scoring.score import score
+    from segflow.scoring.evaluate import evaluate_memberships
+    from segflow.scoring.refresh import run_as_of
+    from segflow.scoring.resolve import resolve_campaign
+    from segflow.scoring.score import score
     from segflow.settings import Settings
 
     settings = Settings(home=Path(home).resolve())

@@ -1,7 +1,7 @@
 """Time the drift report on N customers (default 1M): ``python -m benchmarks.monitoring_drift``.
 
 Builds two scored runs in a temporary workspace (the second with engagement halved in the
-north), then times ``monitoring.gate.check``: Evidently on a ``sample_size`` hash sample per
+north), then times ``segflow.monitoring.gate.check``: Evidently on a ``sample_size`` hash sample per
 side, DuckDB composition, mix PSI and bias over every row. Prints one line per phase.
 """
 
@@ -55,7 +55,7 @@ def main() -> None:
     started = time.perf_counter()
     import evidently  # noqa: F401  (import cost is per process, reported apart)
 
-    from monitoring.gate import check
+    from segflow.monitoring.gate import check
     print(f"import evidently: {time.perf_counter() - started:.1f}s")
 
     with tempfile.TemporaryDirectory() as tmp:

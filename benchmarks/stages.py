@@ -36,8 +36,8 @@ def _save_run(settings, name: str, run_id: str) -> None:
 
 def generate(settings, customers: int) -> dict:
     """The Holi world as messy source files (what ``segflow demo-data holi`` writes)."""
-    from ingest.synthetic.holi import TABLES
-    from ingest.synthetic.writer import count_rows, write_holi_world, write_sources_yaml
+    from segflow.ingest.synthetic.holi import TABLES
+    from segflow.ingest.synthetic.writer import count_rows, write_holi_world, write_sources_yaml
 
     with Stopwatch() as sw:
         paths = write_holi_world(settings.sources_dir, customers, SEED, messy=True,
@@ -47,7 +47,7 @@ def generate(settings, customers: int) -> dict:
 
 
 def ingest(settings, customers: int) -> dict:
-    from ingest.pipeline import run_ingest
+    from segflow.ingest.pipeline import run_ingest
 
     with Stopwatch() as sw:
         report = run_ingest(settings)
@@ -68,7 +68,7 @@ def history(settings, customers: int) -> dict:
 
 def train(settings, customers: int) -> dict:
     """The models holi_2027 reads, trained on last year's campaign (point in time)."""
-    from training.train import train_models
+    from segflow.training.train import train_models
 
     with Stopwatch() as sw:
         results = train_models(settings, CAMPAIGN, models=list(MODELS))
@@ -76,28 +76,26 @@ def train(settings, customers: int) -> dict:
 
 
 def _refresh(settings, as_of, phases: dict) -> str:
-    import scoring.refresh
-    import scoring.score
-
-    with phases_of([(scoring.refresh, "resolve_campaign", "resolve campaign"),
-                    (scoring.score, "champions", "(of which load champion models)"),
-                    (scoring.refresh, "score_to_file", "retrieval + scoring, streamed"),
-                    (scoring.score, "score_batch", "(of which model predictions)"),
-                    (scoring.refresh, "evaluate_memberships", "segment evaluation"),
-                    (scoring.refresh, "append_memberships", "store memberships")], phases):
-        return scoring.refresh.refresh_campaign(settings, CAMPAIGN, as_of).run_id
+    import segflow.scoring.refresh
+    import segflow.scoring.score
+    with phases_of([(segflow.scoring.refresh, "resolve_campaign", "resolve campaign"),
+                    (segflow.scoring.score, "champions", "(of which load champion models)"),
+                    (segflow.scoring.refresh, "score_to_file", "retrieval + scoring, streamed"),
+                    (segflow.scoring.score, "score_batch", "(of which model predictions)"),
+                    (segflow.scoring.refresh, "evaluate_memberships", "segment evaluation"),
+                    (segflow.scoring.refresh, "append_memberships", "store memberships")], phases):
+        return segflow.scoring.refresh.refresh_campaign(settings, CAMPAIGN, as_of).run_id
 
 
 def _govern(settings, run_id: str, phases: dict):
-    import governance.pipeline
-    import governance.report
-    import governance.review
-
-    with phases_of([(governance.pipeline, "movement_for", "movement"),
-                    (governance.pipeline, "run_controls", "controls"),
-                    (governance.review, "find_exceptions", "review queue"),
-                    (governance.report, "write_report", "report")], phases):
-        return governance.pipeline.govern_run(settings, run_id)
+    import segflow.governance.pipeline
+    import segflow.governance.report
+    import segflow.governance.review
+    with phases_of([(segflow.governance.pipeline, "movement_for", "movement"),
+                    (segflow.governance.pipeline, "run_controls", "controls"),
+                    (segflow.governance.review, "find_exceptions", "review queue"),
+                    (segflow.governance.report, "write_report", "report")], phases):
+        return segflow.governance.pipeline.govern_run(settings, run_id)
 
 
 def _publish(settings, run_id: str) -> bool:
@@ -105,9 +103,9 @@ def _publish(settings, run_id: str) -> bool:
     to compare with), a breach acknowledged as the owner would (the benchmark measures the
     path, not the judgement), open review items accepted explicitly. Returns whether the
     drift gate was breached."""
-    from governance.gate import verdict
-    from governance.publish import approve, publish_run
-    from monitoring.gate import acknowledge, check, gate_status
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve, publish_run
+    from segflow.monitoring.gate import acknowledge, check, gate_status
 
     passed, reasons = gate_status(settings, run_id)
     if not passed and "not checked" in " ".join(reasons):
@@ -190,7 +188,7 @@ def govern(settings, customers: int) -> dict:
 
 
 def exports(settings, customers: int) -> dict:
-    from governance.pipeline import export_for
+    from segflow.governance.pipeline import export_for
 
     with Stopwatch() as sw:
         index = export_for(settings, _runs(settings)["current"])
@@ -199,7 +197,7 @@ def exports(settings, customers: int) -> dict:
 
 
 def drift(settings, customers: int) -> dict:
-    from monitoring.gate import check
+    from segflow.monitoring.gate import check
 
     with Stopwatch() as sw:
         summary, gate = check(settings, CAMPAIGN, _runs(settings)["current"])

@@ -60,11 +60,11 @@ def run(home: Path, model: str = "flash_sale_uplift", splits: int = 10):
     import pandas as pd
 
     from segflow.settings import Settings
-    from training.config import load_model_configs
-    from training.datasets import model_features
-    from training.encoding import holdout_mask
-    from training.uplift import uplift_estimator
-    from training.uplift_metrics import qini_auc_score, uplift_at_k
+    from segflow.training.config import load_model_configs
+    from segflow.training.datasets import model_features
+    from segflow.training.encoding import holdout_mask
+    from segflow.training.uplift import uplift_estimator
+    from segflow.training.uplift_metrics import qini_auc_score, uplift_at_k
 
     settings = Settings(home=Path(home).resolve())
     cfg = load_model_configs(settings.models_config_dir, [model])[0]

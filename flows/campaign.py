@@ -1,6 +1,6 @@
 """The campaign_refresh flow and the single-stage flows it is made of.
 
-The flow runs the one refresh sequence (``flows.sequence``: ingest -> features -> train
+The flow runs the one refresh sequence (``segflow.flows.sequence``: ingest -> features -> train
 when asked -> refresh -> govern -> drift gate -> publish when the gate allows), each step
 as a Prefect task. A failed step fails the flow with that step's own error, posts an
 alert, and publishes nothing.
@@ -20,9 +20,9 @@ from datetime import datetime
 
 from prefect import flow
 
-from flows import steps
-from flows.alerts import failure_message, post_alert, verdict_message
 from segflow.errors import CheckFailed
+from segflow.flows import steps
+from segflow.flows.alerts import failure_message, post_alert, verdict_message
 from segflow.settings import get_settings
 
 STATE_NAMES = {"blocked": "Blocked", "waiting": "AwaitingApproval"}
@@ -76,7 +76,7 @@ def campaign_refresh(campaign: str, as_of: datetime | None = None, ingest: bool 
     report, what it waits for), or a Failed state named Blocked / AwaitingApproval."""
     from prefect.states import Failed
 
-    from flows.sequence import refresh_sequence
+    from segflow.flows.sequence import refresh_sequence
 
     settings = get_settings()
     outcome = refresh_sequence(settings, campaign, as_of, ingest=ingest, features=True,

@@ -33,7 +33,7 @@ class DemoPlan:
 
 def _holi_world(customers: int, seed: int):
     def write(settings: Settings):
-        from ingest.synthetic.writer import write_holi_sources
+        from segflow.ingest.synthetic.writer import write_holi_sources
 
         return write_holi_sources(settings.sources_dir, settings.truth_dir, customers, seed)[0]
     return write
@@ -41,7 +41,7 @@ def _holi_world(customers: int, seed: int):
 
 def _accounts_world(accounts: int, seed: int):
     def write(settings: Settings):
-        from ingest.synthetic.accounts import write_accounts_world
+        from segflow.ingest.synthetic.accounts import write_accounts_world
 
         return write_accounts_world(settings.sources_dir, accounts, seed,
                                     truth_dir=settings.truth_dir)
@@ -63,7 +63,7 @@ def accounts_plan(accounts: int = 5_000, seed: int = 7) -> DemoPlan:
 
 def run_demo(settings: Settings, plan: DemoPlan, say: Callable[[str], None]) -> DemoPlan:
     """Run every step of the plan, announcing each with its duration."""
-    from flows.prefect_env import configure_prefect
+    from segflow.flows.prefect_env import configure_prefect
 
     configure_prefect(settings)
     steps = _steps(settings, plan)
@@ -82,13 +82,13 @@ BASELINE_ACCEPTANCE = ("demo baseline: the open boundary and anomaly items go ou
 
 
 def _steps(settings: Settings, plan: DemoPlan) -> list[tuple[str, Callable]]:
-    from governance.gate import verdict
-    from governance.publish import approve, publish_run
-    from ingest.pipeline import run_ingest
-    from scoring.resolve import resolve_campaign
     from segflow.featurestore.build import build_features
     from segflow.featurestore.online import load_online
-    from training.train import train_models
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve, publish_run
+    from segflow.ingest.pipeline import run_ingest
+    from segflow.scoring.resolve import resolve_campaign
+    from segflow.training.train import train_models
 
     owner = resolve_campaign(settings, plan.campaign, None).campaign.owners[0]
 
@@ -138,14 +138,14 @@ def _steps(settings: Settings, plan: DemoPlan) -> list[tuple[str, Callable]]:
 def _flow(campaign: str, as_of: datetime) -> dict:
     """The campaign-refresh flow, unpublished; its outcome whatever state it ended in (a
     run waiting for approval ends AwaitingApproval, as it should)."""
-    from flows.campaign import run_refresh
+    from segflow.flows.campaign import run_refresh
 
     return run_refresh(campaign=campaign, as_of=as_of, ingest=False, publish=False)[1]
 
 
 def _feedback(settings: Settings, plan: DemoPlan) -> str:
-    from monitoring.config import load_monitoring_config
-    from monitoring.feedback_run import feedback_dir, run_feedback
+    from segflow.monitoring.config import load_monitoring_config
+    from segflow.monitoring.feedback_run import feedback_dir, run_feedback
 
     overall = run_feedback(settings, plan.feedback,
                            load_monitoring_config(settings, plan.feedback).feedback)["overall"]

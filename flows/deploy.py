@@ -10,8 +10,8 @@ def campaign_deployments(settings: Settings, campaigns: list[str] | None = None)
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
-    from flows.campaign import campaign_refresh
-    from scoring.resolve import resolve_campaign
+    from segflow.flows.campaign import campaign_refresh
+    from segflow.scoring.resolve import resolve_campaign
 
     deployments = []
     names = campaigns or sorted(p.stem for p in settings.campaigns_dir.glob("*.yaml"))

@@ -31,11 +31,11 @@ class Outcome:
     campaign: str
     run_id: str
     repeat: bool = False
-    governed: Any = None          # governance.pipeline.GovernanceResult (None for a repeat)
+    governed: Any = None          # segflow.governance.pipeline.GovernanceResult (None for a repeat)
     drift: dict | None = None     # the drift gate's verdict (None when not checked now)
     published: dict | None = None
     unpublished: str | None = None  # why publishing was asked for and did not happen
-    verdict: Any = None           # governance.gate.Verdict after the last step
+    verdict: Any = None           # segflow.governance.gate.Verdict after the last step
     report: str = ""              # runs/<id>/report.html
     steps: list[str] = field(default_factory=list)
 
@@ -60,7 +60,7 @@ class Outcome:
 
 # --- the steps ---------------------------------------------------------------------------
 def ingest_step(settings: Settings) -> dict:
-    from ingest.pipeline import run_ingest
+    from segflow.ingest.pipeline import run_ingest
 
     report = run_ingest(settings)
     return {name: t.accepted for name, t in report.tables.items()}
@@ -78,14 +78,14 @@ def features_step(settings: Settings, as_of: list[datetime], online: bool = True
 
 
 def train_step(settings: Settings, campaign: str) -> list[str]:
-    from training.train import train_models
+    from segflow.training.train import train_models
 
     return [str(r) for r in train_models(settings, campaign=campaign)]
 
 
 def refresh_step(settings: Settings, campaign: str, as_of, params: dict | None = None) -> dict:
     """A new run, or the earlier run it repeats (then ``repeat`` is true)."""
-    from governance.refresh import refresh_with_overrides
+    from segflow.governance.refresh import refresh_with_overrides
     from segflow.runstore import find_equivalent, mark_duplicate
 
     record = refresh_with_overrides(settings, campaign, as_of, params)
@@ -97,14 +97,14 @@ def refresh_step(settings: Settings, campaign: str, as_of, params: dict | None =
 
 
 def govern_step(settings: Settings, run_id: str):
-    from governance.pipeline import govern_run
+    from segflow.governance.pipeline import govern_run
 
     return govern_run(settings, run_id)
 
 
 def drift_step(settings: Settings, campaign: str, run_id: str) -> dict:
     """The drift gate; a crash is recorded in gate.json (which then blocks) and re-raised."""
-    from monitoring.gate import check
+    from segflow.monitoring.gate import check
 
     return check(settings, campaign, run_id)[1]
 
@@ -113,8 +113,8 @@ def publish_step(settings: Settings, run_id: str, by: str | None = None) -> dict
     """Publish when the gate allows it now, and the publisher may: the scheduler (no
     ``by``) publishes only a run that needs nobody's approval. Returns the publication, or
     ``{"unpublished": why}``."""
-    from governance.gate import verdict
-    from governance.publish import publish_run
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import publish_run
 
     v = verdict(settings, run_id)
     if not v.may_publish:
@@ -133,11 +133,11 @@ def refresh_sequence(settings: Settings, campaign: str, as_of=None,
                      call: Call = direct) -> Outcome:
     """Run the steps in order under the workspace lock; returns what happened and the
     gate's verdict at the end."""
-    from governance.gate import verdict
-    from scoring.refresh import run_as_of
-    from scoring.resolve import resolve_campaign
+    from segflow.governance.gate import verdict
     from segflow.lock import workspace_lock
     from segflow.runstore import run_dir
+    from segflow.scoring.refresh import run_as_of
+    from segflow.scoring.resolve import resolve_campaign
 
     with workspace_lock(settings, f"refresh {campaign}"):
         when = run_as_of(resolve_campaign(settings, campaign, None), as_of)

@@ -18,8 +18,8 @@ import sys
 import time
 import urllib.request
 
-from flows.prefect_env import configure_prefect
 from segflow.errors import SegflowError
+from segflow.flows.prefect_env import configure_prefect
 from segflow.settings import Settings
 
 WILDCARDS = {"0.0.0.0", "::", ""}  # noqa: S104 (named to be refused without auth)

@@ -1,4 +1,4 @@
-"""Prefect tasks: the refresh sequence's steps (``flows.sequence``) run as tasks, plus the
+"""Prefect tasks: the refresh sequence's steps (``segflow.flows.sequence``) run as tasks, plus the
 feedback step.
 
 Tasks take and return small values (run ids, times, counts). Steps that touch external
@@ -28,29 +28,29 @@ def as_task(name: str, fn: Callable):
 
 @task(name="ingest", cache_policy=NO_CACHE, **EXTERNAL)
 def ingest_step() -> dict:
-    from flows.sequence import ingest_step as run
+    from segflow.flows.sequence import ingest_step as run
 
     return run(get_settings())
 
 
 @task(name="features", cache_policy=NO_CACHE)
 def features_step(as_of: list) -> list[str]:
-    from flows.sequence import features_step as run
+    from segflow.flows.sequence import features_step as run
 
     return run(get_settings(), as_of)
 
 
 @task(name="train", cache_policy=NO_CACHE, **EXTERNAL)
 def train_step(campaign: str) -> list[str]:
-    from flows.sequence import train_step as run
+    from segflow.flows.sequence import train_step as run
 
     return run(get_settings(), campaign)
 
 
 @task(name="feedback", cache_policy=NO_CACHE)
 def feedback_step(campaign: str) -> dict:
-    from monitoring.config import load_monitoring_config
-    from monitoring.feedback_run import run_feedback
+    from segflow.monitoring.config import load_monitoring_config
+    from segflow.monitoring.feedback_run import run_feedback
 
     settings = get_settings()
     summary = run_feedback(settings, campaign, load_monitoring_config(settings, campaign).feedback)

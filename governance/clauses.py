@@ -30,7 +30,7 @@ class Clause:
 
 @dataclass(frozen=True)
 class CohortRule:
-    spec: object  # scoring.campaigns.CohortSpec (name, template, priority, split_by, ...)
+    spec: object  # segflow.scoring.campaigns.CohortSpec (name, template, priority, split_by, ...)
     title: str
     owners: tuple[str, ...]
     clauses: tuple[Clause, ...]
@@ -44,14 +44,14 @@ def load_rules(settings: Settings, campaign: str, columns: dict[str, str],
     ``columns`` are the run's feature-frame columns: the rules are checked against what the
     run actually had, not against today's feature catalogue.
     """
-    from scoring.resolve import resolve_campaign
+    from segflow.scoring.resolve import resolve_campaign
 
     resolved = resolve_campaign(settings, campaign, overrides, columns=lambda _e: columns)
     return {b.key: _rule(b, f"p{i}_") for i, b in enumerate(resolved.cohorts)}
 
 
 def _rule(bound, prefix: str) -> CohortRule:
-    from scoring.predicate import columns_used, compile_sql, display_sql, split_clauses
+    from segflow.scoring.predicate import columns_used, compile_sql, display_sql, split_clauses
 
     values = bound.params
     clauses = []

@@ -39,7 +39,7 @@ class GovernanceConfig:
     owners: tuple[str, ...] = ()
     approval_required: bool = False
     exclusive: bool = True
-    cohorts: tuple = ()  # scoring.campaigns.CohortSpec: name, template, priority, ...
+    cohorts: tuple = ()  # segflow.scoring.campaigns.CohortSpec: name, template, priority, ...
     review: dict = field(default_factory=dict)
     controls: dict = field(default_factory=dict)
     exports: dict = field(default_factory=dict)
@@ -87,8 +87,8 @@ class GovernanceConfig:
 
 def load_config(settings: Settings, campaign: str) -> GovernanceConfig:
     """The campaign file read by scoring's parser plus our sections, checked strictly."""
-    from scoring.campaigns import load_campaign
-    from scoring.schema import Problems
+    from segflow.scoring.campaigns import load_campaign
+    from segflow.scoring.schema import Problems
 
     path = settings.campaigns_dir / f"{campaign}.yaml"
     if not path.exists():

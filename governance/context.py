@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from governance.clauses import CohortRule, load_rules
-from governance.config import GovernanceConfig, load_config
-from governance.store import run_file
+from segflow.governance.clauses import CohortRule, load_rules
+from segflow.governance.config import GovernanceConfig, load_config
+from segflow.governance.store import run_file
 from segflow.runstore import RunRecord, frozen_settings, load_run
 from segflow.settings import Settings
 
@@ -41,7 +41,7 @@ class RunContext:
         """Feature-frame columns of this run with scoring's type families."""
         import pyarrow.parquet as pq
 
-        from scoring.columns import family
+        from segflow.scoring.columns import family
 
         schema = pq.read_schema(run_file(self.settings, self.run_id, "features.parquet"))
         return {f.name: family(f.type) for f in schema}

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 __all__ = ["ControlResult", "accounted_once", "contracts_hold", "sizes_within_bounds",
-           "no_sudden_change"]  # revenue_reconciles lives in governance.revenue
+           "no_sudden_change"]  # revenue_reconciles lives in segflow.governance.revenue
 
 
 @dataclass

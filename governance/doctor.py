@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import re
 
-from governance import audit
-from governance.journal import pending, resolve, switch_current, write_manifest
-from governance.publications import ensure_tables, publication_history, version_path
-from governance.store import ensure_schema
 from segflow.doctor import Finding
+from segflow.governance import audit
+from segflow.governance.journal import pending, resolve, switch_current, write_manifest
+from segflow.governance.publications import ensure_tables, publication_history, version_path
+from segflow.governance.store import ensure_schema
 from segflow.runstore import file_sha256
 from segflow.settings import Settings
 
@@ -129,8 +129,8 @@ def _pointer(settings: Settings, campaign: str, current: dict, repair: bool) -> 
 def _external(settings: Settings, con, campaign: str, repair: bool) -> list[Finding]:
     if not settings.publish_db_url:
         return []
-    from governance.journal import align_external
-    from governance.publish_sql import external_state
+    from segflow.governance.journal import align_external
+    from segflow.governance.publish_sql import external_state
 
     history = publication_history(settings, campaign, con)
     want = next((p["version"] for p in history if p["current"]), None)

@@ -24,8 +24,8 @@ import hashlib
 import json
 import shutil
 
-from governance.reasons import lit
 from segflow.errors import SegflowError
+from segflow.governance.reasons import lit
 
 EMAIL_SHA = "sha256(lower(trim(c.email)))"
 PHONE_SHA = "sha256(regexp_replace(c.phone, '[^0-9]', '', 'g'))"
@@ -34,7 +34,7 @@ REASONS = ("global_suppression", "channel_suppression", "channel_unsubscribe",
 
 
 def _patterns() -> tuple[str, str]:
-    from ingest.identifiers import E164_PATTERN, EMAIL_PATTERN
+    from segflow.ingest.identifiers import E164_PATTERN, EMAIL_PATTERN
 
     return EMAIL_PATTERN, E164_PATTERN
 

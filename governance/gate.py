@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from governance import seal as seals
-from governance.publications import publications_of_run
-from governance.store import ensure_schema
+from segflow.governance import seal as seals
+from segflow.governance.publications import publications_of_run
+from segflow.governance.store import ensure_schema
 from segflow.runstore import file_sha256, load_run, run_dir
 from segflow.settings import Settings
 
@@ -139,7 +139,7 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
 
 def _approval(settings, v: Verdict, controls, approvals, seal, run_id: str,
               accept_open: int | None) -> None:
-    from governance.config import load_config
+    from segflow.governance.config import load_config
     from segflow.runstore import frozen_settings
 
     config = load_config(frozen_settings(settings, run_id), v.campaign)

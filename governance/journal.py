@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from governance.publications import ensure_tables, version_path
 from segflow.durable import write_atomic
 from segflow.faults import Hook, reach
+from segflow.governance.publications import ensure_tables, version_path
 from segflow.settings import Settings
 
 
@@ -79,8 +79,8 @@ def roll_back(settings: Settings, intent: dict, con) -> None:
 
 def finish(settings: Settings, intent: dict, con, hook: Hook = None) -> None:
     """The transaction committed: complete the file steps (each idempotent)."""
-    from governance import audit
-    from governance.publications import current_publication
+    from segflow.governance import audit
+    from segflow.governance.publications import current_publication
 
     campaign, version = intent["campaign"], intent["version"]
     if intent.get("external"):
@@ -121,9 +121,9 @@ def write_manifest(settings: Settings, intent: dict, hook: Hook = None) -> None:
 
 def align_external(settings: Settings, con, campaign: str) -> list[str]:
     """Bring the external publication database back to DuckDB's versions and pointer."""
-    from governance.publications import current_publication, publication_history
-    from governance.publish_sql import align_external as align
     from segflow.errors import EnvironmentFailure
+    from segflow.governance.publications import current_publication, publication_history
+    from segflow.governance.publish_sql import align_external as align
 
     if not settings.publish_db_url:
         raise EnvironmentFailure("a publication to the external database was interrupted, "

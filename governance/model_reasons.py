@@ -11,9 +11,9 @@ which runs the same computation for one entity.
 
 from __future__ import annotations
 
-from governance.config import MODEL_REASONS_LIMIT
-from governance.reasons import lit
-from governance.store import has_column
+from segflow.governance.config import MODEL_REASONS_LIMIT
+from segflow.governance.reasons import lit
+from segflow.governance.store import has_column
 from segflow.settings import Settings
 
 TOP_K = 3
@@ -59,7 +59,7 @@ def add_model_reasons(settings: Settings, con, entity: str, versions: dict[str, 
     if not versions:  # no model scored the run: no score to explain (and no MLflow needed)
         return {}
     try:
-        from training.champion import load_champions
+        from segflow.training.champion import load_champions
     except ImportError:
         return {}
     key = "account_id" if entity == "account" else "customer_id"  # the models' join key

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from governance.clauses import CohortRule
-from governance.reasons import collect_changes, lit
-from governance.store import features_view, has_column, memberships_view
+from segflow.governance.clauses import CohortRule
+from segflow.governance.reasons import collect_changes, lit
+from segflow.governance.store import features_view, has_column, memberships_view
 from segflow.runstore import run_dir
 from segflow.settings import Settings
 
@@ -115,7 +115,7 @@ def compute_movement(settings: Settings, con, rules: dict[str, CohortRule], run_
     """Movement of ``run_id`` against ``prev_id`` over views made by ``register_views``;
     model reasons for at most ``reasons_limit`` score movers per model."""
     movement_table(con, rules, run_id, prev_id)
-    from governance.model_reasons import DEFAULT_LIMIT, add_model_reasons
+    from segflow.governance.model_reasons import DEFAULT_LIMIT, add_model_reasons
     from segflow.runstore import load_run
 
     inputs = load_run(settings, run_id).inputs

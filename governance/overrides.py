@@ -14,8 +14,8 @@ from segflow.settings import Settings
 
 def active_overrides(settings: Settings, campaign: str, as_of: datetime):
     """Overrides of the campaign not expired at ``as_of`` (latest per entity), as Arrow."""
-    from governance.store import ensure_schema
     from segflow.db import connect
+    from segflow.governance.store import ensure_schema
 
     with connect(settings) as con:
         ensure_schema(con)
@@ -33,7 +33,7 @@ def apply_overrides(memberships, overrides, as_of: datetime):
     """
     import duckdb
 
-    from scoring.sqlparts import to_arrow
+    from segflow.scoring.sqlparts import to_arrow
 
     memberships = to_arrow(memberships)
     con = duckdb.connect()

@@ -3,7 +3,7 @@ four-eyes rule and the rule that a reason must say something.
 
 The rules are enforced here, in the library, so every caller (CLI, flow, web app) gets
 them. ``--by`` names a person of the owners file; the operating-system user typing the
-command is recorded beside that name in every audit entry (``governance.audit``).
+command is recorded beside that name in every audit entry (``segflow.governance.audit``).
 
 Roles:
 
@@ -185,8 +185,8 @@ def require_approver(settings: Settings, run_id: str, campaign: str, by: str,
 
 def run_authors(settings: Settings, run_id: str) -> dict[str, str]:
     """Who wrote review decisions or overrides in a run: name -> what they wrote."""
-    from governance.store import ensure_schema, run_file
     from segflow.db import connect
+    from segflow.governance.store import ensure_schema, run_file
 
     memberships = str(run_file(settings, run_id, "memberships.parquet")).replace("'", "''")
     with connect(settings) as con:

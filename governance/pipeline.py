@@ -1,17 +1,17 @@
 """One call for the lead's refresh: ``govern_run`` runs controls, movement, review, the
 seal, the report and the audit entry for a run; ``publish_run`` lives in
-``governance.publish``, ``export_for`` here."""
+``segflow.governance.publish``, ``export_for`` here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from governance import audit
-from governance.context import RunContext
-from governance.movement import Movement, compute_movement, register_views
-from governance.store import canonical_path, ensure_schema
 from segflow.db import connect
 from segflow.errors import ControlFailed
+from segflow.governance import audit
+from segflow.governance.context import RunContext
+from segflow.governance.movement import Movement, compute_movement, register_views
+from segflow.governance.store import canonical_path, ensure_schema
 from segflow.lock import holds_workspace
 from segflow.runstore import save_run
 from segflow.settings import Settings
@@ -45,7 +45,7 @@ def _titles(con, ctx: RunContext) -> dict[str, str]:
 def movement_for(settings: Settings, run_id: str, previous: str | None = None,
                  con=None) -> Movement:
     """Movement of a run against ``previous`` (default: the campaign's current publication)."""
-    from governance.publications import last_published_run
+    from segflow.governance.publications import last_published_run
 
     ctx = RunContext.of(settings, run_id)
     if previous is None:
@@ -63,9 +63,9 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
     """Every control's result (nothing saved: ``govern_run`` saves them with its entry)."""
     from datetime import datetime
 
-    from governance import controls as c
-    from governance.revenue import revenue_reconciles
-    from ingest.contract import load_contracts
+    from segflow.governance import controls as c
+    from segflow.governance.revenue import revenue_reconciles
+    from segflow.ingest.contract import load_contracts
 
     cfg = ctx.config
     bounds = {s.name: tuple(s.expected_size) for s in cfg.cohorts if s.expected_size}
@@ -86,13 +86,13 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
 def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> GovernanceResult:
     """Controls, movement with reasons, exception review, the seal and the report for one
     run. Everything is computed first; the results, the review items, the seal and the
-    audit entry are then committed in one transaction (``governance.audit.record``)."""
+    audit entry are then committed in one transaction (``segflow.governance.audit.record``)."""
     import json
 
-    from governance import seal as seals
-    from governance.controls import save_results
-    from governance.report import write_report
-    from governance.review import find_exceptions, store_exceptions
+    from segflow.governance import seal as seals
+    from segflow.governance.controls import save_results
+    from segflow.governance.report import write_report
+    from segflow.governance.review import find_exceptions, store_exceptions
 
     ctx = RunContext.of(settings, run_id)
     result = GovernanceResult(run_id)
@@ -142,9 +142,9 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
 def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
     """Channel exports of a run with manifests, recorded in the audit log; refused by the
     same gate as publication (or for a published run whose memberships are intact)."""
-    from governance.exports import export_run
-    from governance.gate import verdict
-    from governance.store import features_view, memberships_view
+    from segflow.governance.exports import export_run
+    from segflow.governance.gate import verdict
+    from segflow.governance.store import features_view, memberships_view
 
     v = verdict(settings, run_id)
     if not v.may_export:

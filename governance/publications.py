@@ -3,7 +3,7 @@
 DuckDB (the workspace database) holds every published version in
 ``published_memberships``, one row per version in ``publications`` and the current version
 per campaign in ``publication_pointer``; the view ``current_memberships`` reads through the
-pointer. Writing them is ``governance.publish``'s job; this module only defines and reads
+pointer. Writing them is ``segflow.governance.publish``'s job; this module only defines and reads
 them, so later stages (monitoring's drift reference) ask here rather than parse the audit
 log.
 """

@@ -4,8 +4,8 @@ and a publication is in the audit log or did not happen.
 ``approve`` records who approved which content (the run's seal). ``publish_run``:
 
 1. takes the workspace lock and finishes or undoes any publication a crash left
-   (``governance.journal``);
-2. asks the gate (``governance.gate.verdict``); a run already published is a no-op;
+   (``segflow.governance.journal``);
+2. asks the gate (``segflow.governance.gate.verdict``); a run already published is a no-op;
 3. copies the memberships to ``published/<campaign>/vNNNNN.parquet`` (temporary file,
    fsync, rename), hashing as it copies: the copy must be the sealed content;
 4. writes the intent record (run, version, seal, previous version, the audit entry);
@@ -26,11 +26,15 @@ from __future__ import annotations
 import errno
 from datetime import UTC, datetime
 
-from governance import audit
-from governance.gate import verdict
-from governance.journal import finish, intent_path, resolve, write_intent
-from governance.owners import SYSTEM_ACTOR, require_approver, require_reason
-from governance.publications import (  # noqa: F401 (re-exported read API)
+from segflow.db import connect
+from segflow.durable import read_chunks, write_atomic
+from segflow.errors import ControlFailed, EnvironmentFailure, SegflowError
+from segflow.faults import Hook, reach
+from segflow.governance import audit
+from segflow.governance.gate import verdict
+from segflow.governance.journal import finish, intent_path, resolve, write_intent
+from segflow.governance.owners import SYSTEM_ACTOR, require_approver, require_reason
+from segflow.governance.publications import (  # noqa: F401 (re-exported read API)
     COLUMNS,
     DDL,
     current_publication,
@@ -38,11 +42,7 @@ from governance.publications import (  # noqa: F401 (re-exported read API)
     read_current_parquet,
     version_path,
 )
-from governance.store import ensure_schema
-from segflow.db import connect
-from segflow.durable import read_chunks, write_atomic
-from segflow.errors import ControlFailed, EnvironmentFailure, SegflowError
-from segflow.faults import Hook, reach
+from segflow.governance.store import ensure_schema
 from segflow.lock import holds_workspace
 from segflow.runstore import load_run, run_dir
 from segflow.settings import Settings
@@ -95,7 +95,7 @@ def approve(settings: Settings, run_id: str, by: str, reason: str) -> dict:
 def recover(settings: Settings, con=None) -> list[str]:
     """Finish or undo every publication a crash left (intent records); returns what it
     did. Called at the start of each publication and by ``segflow doctor``."""
-    from governance.journal import pending
+    from segflow.governance.journal import pending
 
     done = []
     if not pending(settings):
@@ -199,7 +199,7 @@ def _write_rows(settings: Settings, con, intent: dict, hook: Hook) -> None:
     campaign, version, run_id = intent["campaign"], intent["version"], intent["run_id"]
     target = version_path(settings, campaign, version)
     if settings.publish_db_url:
-        from governance.publish_sql import publish_sqlalchemy
+        from segflow.governance.publish_sql import publish_sqlalchemy
 
         publish_sqlalchemy(settings.publish_db_url, campaign, run_id, target, intent["by"],
                            lambda point: reach(settings, point, hook), version=version)
@@ -256,6 +256,6 @@ def select_columns(present: list[str]) -> str:
 
 
 def _banner(settings: Settings, run_id: str) -> None:
-    from governance.report import refresh_banner
+    from segflow.governance.report import refresh_banner
 
     refresh_banner(settings, run_id)

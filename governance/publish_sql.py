@@ -10,7 +10,7 @@ psycopg 3 the rows are streamed with ``COPY ... FROM STDIN`` as CSV rendered by 
 the later one fails.
 
 This database is written (and committed) before the workspace DuckDB, which stays the
-authority: after a crash between the two commits, recovery (``governance.journal``) removes
+authority: after a crash between the two commits, recovery (``segflow.governance.journal``) removes
 the version DuckDB does not have and points this database back at DuckDB's version.
 """
 
@@ -20,7 +20,7 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-from governance.publications import COLUMNS
+from segflow.governance.publications import COLUMNS
 
 BATCH = 50_000
 VIEW = ("CREATE VIEW current_memberships AS SELECT m.* FROM published_memberships m "

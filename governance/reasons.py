@@ -9,7 +9,7 @@ mover has one.
 
 from __future__ import annotations
 
-from governance.clauses import CohortRule, bind, truth_sql
+from segflow.governance.clauses import CohortRule, bind, truth_sql
 
 CHANGES = """CREATE OR REPLACE TEMP TABLE clause_changes (
   entity_id VARCHAR, side VARCHAR, cohort VARCHAR, rule VARCHAR, clause_order INTEGER,

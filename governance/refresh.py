@@ -17,7 +17,7 @@ from segflow.settings import Settings
 
 def _overrides_for(settings: Settings, campaign: str, as_of: datetime,
                    override_ids: list[str] | None):
-    from governance.overrides import active_overrides
+    from segflow.governance.overrides import active_overrides
 
     active = active_overrides(settings, campaign, as_of)
     if override_ids is None:
@@ -37,8 +37,8 @@ def refresh_with_overrides(settings: Settings, campaign: str, as_of=None,
 
     Holds the workspace lock; runs a command that died left in state ``created`` are marked
     failed first (no other command can be making one while the lock is held)."""
-    from governance.overrides import apply_overrides
-    from scoring.refresh import refresh_campaign
+    from segflow.governance.overrides import apply_overrides
+    from segflow.scoring.refresh import refresh_campaign
 
     def adjust(memberships, record: RunRecord):
         from segflow.faults import reach
@@ -60,7 +60,7 @@ def refresh_with_overrides(settings: Settings, campaign: str, as_of=None,
 def governed_refresh(settings: Settings, campaign: str, as_of=None,
                      params: dict | None = None):
     """Refresh (with overrides) and govern: controls, movement, review queue, report."""
-    from governance.pipeline import govern_run
+    from segflow.governance.pipeline import govern_run
 
     with workspace_lock(settings, "refresh"):
         record = refresh_with_overrides(settings, campaign, as_of, params)

@@ -50,8 +50,8 @@ def refresh_banner(settings, run_id: str) -> None:
     """Re-render the verdict banner of ``report.html`` after an approval, a drift check, a
     publication: the rest of the page is what governance found and does not change. Never
     raises: the action it follows is done; a stale banner is logged, not an error."""
-    from governance.gate import verdict
     from segflow.durable import write_atomic
+    from segflow.governance.gate import verdict
 
     path = run_dir(settings, run_id) / "report.html"
     try:
@@ -69,7 +69,7 @@ def refresh_banner(settings, run_id: str) -> None:
 
 def write_report(settings, con, ctx, controls, movement) -> Path:
     """Render ``runs/<id>/report.html`` and ``movement.html``; returns the report path."""
-    from governance.gate import verdict
+    from segflow.governance.gate import verdict
 
     folder = run_dir(settings, ctx.run_id)
     exports = settings.exports_dir / ctx.run_id / "manifest.json"

@@ -17,7 +17,7 @@ def _src(path) -> str:
 def revenue_reconciles(con, canonical: dict, as_of: datetime, days: int, tolerance: float,
                        source: str = "orders"):
     """Compare attributed revenue per cohort with billing over [as_of - days, as_of)."""
-    from governance.controls import ControlResult
+    from segflow.governance.controls import ControlResult
 
     start = as_of - timedelta(days=days)
     missing = [t for t in ("billing", source) if t not in canonical]

@@ -1,6 +1,6 @@
 """Exception review: boundary entities, big movers and anomalies go to ``review_queue``.
 
-A reviewer of the owners file whose scope covers the item (``governance.owners``) confirms
+A reviewer of the owners file whose scope covers the item (``segflow.governance.owners``) confirms
 or overrides it with a reason that says something; an override becomes a row in
 ``overrides`` that later refreshes apply until it expires. An override must name a cohort
 of the run's own (frozen) campaign, expire in the future, and concern an entity of the run.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from governance.reasons import fmt, lit
 from segflow.errors import SegflowError
+from segflow.governance.reasons import fmt, lit
 
 QUEUE_COLS = ("review_id, run_id, campaign, entity_id, rule, detail, cohort_before, "
               "proposed_cohort, template, status")
@@ -106,7 +106,7 @@ def get_item(con, item_id: str) -> dict:
 
 def check_reviewer(ctx, item: dict, by: str) -> None:
     """``by`` is a reviewer of the owners file whose scope covers this item."""
-    from governance.owners import may_review
+    from segflow.governance.owners import may_review
 
     cohorts = {(c or "").split("__")[0] for c in (item["proposed_cohort"],
                                                   item["cohort_before"]) if c}
@@ -123,7 +123,7 @@ def check_override(con, ctx, item: dict, to: str, expires: datetime | None) -> N
     """The target is a cohort of the run's frozen campaign (a split cohort must exist in the
     run), the expiry lies after the run's as-of time (the override applies to refreshes as of
     before it expires), and the entity is in the run."""
-    from governance.store import memberships_view
+    from segflow.governance.store import memberships_view
 
     memberships_view(con, ctx.settings, ctx.run_id, "m_item")
     present = {c for (c,) in con.execute("SELECT DISTINCT cohort FROM m_item WHERE cohort "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from governance import audit
-from governance.store import ensure_schema
 from segflow.db import connect
+from segflow.governance import audit
+from segflow.governance.store import ensure_schema
 from segflow.lock import holds_workspace
 from segflow.settings import Settings
 
@@ -24,8 +24,8 @@ def list_items(settings: Settings, run: str | None, status: str | None) -> list[
 
 def show_item(settings: Settings, item_id: str) -> dict:
     """The item, the entity's features in that run and the membership decided for it."""
-    from governance.review import get_item
-    from governance.store import features_view
+    from segflow.governance.review import get_item
+    from segflow.governance.store import features_view
 
     with connect(settings) as con:
         ensure_schema(con)
@@ -42,10 +42,10 @@ def show_item(settings: Settings, item_id: str) -> dict:
 def decide_item(settings: Settings, item_id: str, by: str, reason: str,
                 to: str | None = None, expires=None) -> dict:
     """Confirm or override; the decision and its audit entry commit together."""
-    from governance.context import RunContext
-    from governance.owners import require_reason
-    from governance.report import refresh_banner
-    from governance.review import get_item, plan_decision
+    from segflow.governance.context import RunContext
+    from segflow.governance.owners import require_reason
+    from segflow.governance.report import refresh_banner
+    from segflow.governance.review import get_item, plan_decision
 
     reason = require_reason(reason, "review reason")
     with connect(settings) as con:

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from governance.store import run_file
+from segflow.governance.store import run_file
 from segflow.runstore import file_sha256, run_dir
 from segflow.settings import Settings
 
@@ -36,7 +36,7 @@ def compute(settings: Settings, con, run_id: str) -> Seal:
     """Hash and count the run's files as they are now."""
     import hashlib
 
-    from governance.audit import canonical
+    from segflow.governance.audit import canonical
 
     memberships = run_file(settings, run_id, "memberships.parquet")
     src = "read_parquet('" + str(memberships).replace("'", "''") + "')"

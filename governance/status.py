@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from governance.store import ensure_schema
 from segflow.db import connect
+from segflow.governance.store import ensure_schema
 from segflow.lock import holds_workspace
 from segflow.runstore import frozen_settings, is_frozen, load_run, run_dir
 from segflow.settings import Settings
@@ -15,8 +15,8 @@ from segflow.settings import Settings
 def run_status(settings: Settings, run_id: str) -> dict:
     """Manifest (inputs, hashes, model versions, as-of) + the gate's verdict, controls,
     approvals (with the seal each approved) and publications."""
-    from governance.gate import verdict
-    from governance.publications import ensure_tables
+    from segflow.governance.gate import verdict
+    from segflow.governance.publications import ensure_tables
 
     record = asdict(load_run(settings, run_id))
     record["frozen_rules"] = is_frozen(settings, run_id)
@@ -61,8 +61,8 @@ def rerun(settings: Settings, run_id: str, reuse_features: bool = False):
     import duckdb
     import pyarrow.parquet as pq
 
-    from governance import audit
-    from governance.refresh import refresh_with_overrides
+    from segflow.governance import audit
+    from segflow.governance.refresh import refresh_with_overrides
 
     old = load_run(settings, run_id)
     features = pq.read_table(run_dir(settings, run_id) / "features.parquet") \

@@ -43,7 +43,7 @@ def ensure_schema(con) -> None:
     if not has_schema(con, "run_seals", "current") or not has_schema(con, "approvals",
                                                                       "os_user"):
         con.execute(SCHEMA)
-    from governance.audit import ensure_schema as audit_schema
+    from segflow.governance.audit import ensure_schema as audit_schema
 
     audit_schema(con)
 

@@ -1,4 +1,4 @@
 """Ingest: sources -> contract-checked canonical tables (normalised, de-duplicated, rolled up).
 
-Entry point: ``ingest.pipeline.run_ingest(settings)``; the CLI is ``segflow ingest``.
+Entry point: ``segflow.ingest.pipeline.run_ingest(settings)``; the CLI is ``segflow ingest``.
 """

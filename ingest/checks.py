@@ -4,7 +4,7 @@ Reasons read ``<check>:<column>`` (``unparsable_date:order_ts``, ``unknown_curre
 ``orphan:customer_id``, ``duplicate_key:order_id``) so the quarantine report says both what
 is wrong and where. A row gets one reason, which keeps the counts adding up to the rows.
 
-Plausibility (see ``ingest.contract``): ``too_early`` / ``too_late`` (outside a timestamp
+Plausibility (see ``segflow.ingest.contract``): ``too_early`` / ``too_late`` (outside a timestamp
 column's dates), ``in_future`` (after the ingest's as-of plus the column's tolerance),
 ``naive_timestamp`` (a time of day without a zone, and no zone declared), ``out_of_range``
 (outside a number's min/max, unless ``min_except_when`` exempts the row).
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ingest.coerce import naive_sql, raw, zone_of
-from ingest.contract import Column, Contract
-from ingest.sources import SourceSpec
+from segflow.ingest.coerce import naive_sql, raw, zone_of
+from segflow.ingest.contract import Column, Contract
+from segflow.ingest.sources import SourceSpec
 
 
 def _q(name: str) -> str:

@@ -17,9 +17,9 @@ zone, UTC when none is declared.
 
 from __future__ import annotations
 
-from ingest.contract import DUCKDB_TYPES, Column, Contract
-from ingest.sources import SourceSpec
 from segflow.errors import SchemaChangedError
+from segflow.ingest.contract import DUCKDB_TYPES, Column, Contract
+from segflow.ingest.sources import SourceSpec
 
 MAJORITY = 0.5  # below this share of parsable values a text column counts as retyped
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.sources import SourceSpec
 from segflow.errors import SchemaChangedError, SegflowError
 from segflow.failures import decode_error, one_line
+from segflow.ingest.sources import SourceSpec
 
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape could not decode
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-16": "utf-16", "iso8859-1": "latin-1"}

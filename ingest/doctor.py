@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.output import STAGED, finish_commit
 from segflow.doctor import Finding
+from segflow.ingest.output import STAGED, finish_commit
 from segflow.receipts import JOURNAL, read_receipts, unchanged
 from segflow.settings import Settings
 

@@ -26,18 +26,18 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.checks import check_rows, reason_counts
-from ingest.coerce import check_schema, raw, stage
-from ingest.connectors import CsvScan, open_source, rejected_lines, source_label
-from ingest.contract import Contract, load_contracts, load_fx_rates
-from ingest.dedupe import find_duplicates
-from ingest.hierarchy import roll_up
-from ingest.identifiers import normalise_identifiers
-from ingest.output import IngestReport, StagedWriter, TableReport, finish_commit
-from ingest.sources import Sources, SourceSpec, read_sources
 from segflow.db import memory_limit
 from segflow.errors import CheckFailed, SegflowError
 from segflow.faults import reach
+from segflow.ingest.checks import check_rows, reason_counts
+from segflow.ingest.coerce import check_schema, raw, stage
+from segflow.ingest.connectors import CsvScan, open_source, rejected_lines, source_label
+from segflow.ingest.contract import Contract, load_contracts, load_fx_rates
+from segflow.ingest.dedupe import find_duplicates
+from segflow.ingest.hierarchy import roll_up
+from segflow.ingest.identifiers import normalise_identifiers
+from segflow.ingest.output import IngestReport, StagedWriter, TableReport, finish_commit
+from segflow.ingest.sources import Sources, SourceSpec, read_sources
 from segflow.lock import holds_workspace
 from segflow.receipts import JOURNAL
 from segflow.settings import Settings
@@ -50,7 +50,7 @@ DERIVED = {("orders", "amount_inr"): "amount * (SELECT rate FROM fx_rates f "
                                      "WHERE f.currency = checked.currency)"}
 
 
-# what every accepted row passed (ingest.checks), so the control need not prove it again
+# what every accepted row passed (segflow.ingest.checks), so the control need not prove it again
 RECEIPT_CHECKS = ["types", "key_unique", "not_null", "allowed_values", "foreign_keys",
                   "plausible_values"]
 

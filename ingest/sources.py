@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ingest.contract import load_contracts, time_zone
 from segflow.errors import ConfigError
+from segflow.ingest.contract import load_contracts, time_zone
 from segflow.yamlio import LineDict, load_yaml
 
 COMMON = {"kind", "columns", "timezone", "max_shrink"}

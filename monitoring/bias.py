@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from monitoring.config import BiasConfig
+from segflow.monitoring.config import BiasConfig
 
 COLUMNS = ["group", "attribute", "value", "n_group", "group_share", "population_share",
            "disparity_ratio", "flagged"]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring import composition, evidently_reports
-from monitoring.bias import bias_table
-from monitoring.config import MonitoringConfig
-from monitoring.drift_report import write_report
-from monitoring.reference import Side, resolve_reference, run_side
+from segflow.monitoring import composition, evidently_reports
+from segflow.monitoring.bias import bias_table
+from segflow.monitoring.config import MonitoringConfig
+from segflow.monitoring.drift_report import write_report
+from segflow.monitoring.reference import Side, resolve_reference, run_side
 from segflow.runstore import run_dir
 from segflow.settings import Settings
 from segflow.yamlio import load_yaml

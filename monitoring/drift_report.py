@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring.html import write_page
+from segflow.monitoring.html import write_page
 
 
 def _drift_block(table: pd.DataFrame | None, kind: str) -> dict:

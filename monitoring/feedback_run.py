@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from monitoring import feedback
-from monitoring.config import FeedbackConfig
-from monitoring.html import write_page
 from segflow.errors import SegflowError
+from segflow.monitoring import feedback
+from segflow.monitoring.config import FeedbackConfig
+from segflow.monitoring.html import write_page
 from segflow.runstore import list_runs, run_dir
 from segflow.settings import Settings
 

@@ -4,7 +4,7 @@ publication until an approver acknowledges it with a reason; a check that crashe
 The verdict lives in ``runs/<run_id>/drift/gate.json``, which governance's gate reads
 (governance never imports monitoring): no file means "drift not checked" and blocks; a file
 with ``error`` (the check crashed: Evidently, a full disk) blocks too. Checks and
-acknowledgements are recorded in the audit log (``governance.audit.record``) before the
+acknowledgements are recorded in the audit log (``segflow.governance.audit.record``) before the
 file is written, so a crash between the two leaves the run blocked, never open.
 """
 
@@ -14,10 +14,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitoring.config import MonitoringConfig
-from monitoring.drift import drift_dir
 from segflow.errors import CheckFailed, SegflowError
 from segflow.lock import holds_workspace
+from segflow.monitoring.config import MonitoringConfig
+from segflow.monitoring.drift import drift_dir
 from segflow.runstore import load_run, save_run
 from segflow.settings import Settings
 
@@ -51,7 +51,7 @@ def record_verdict(settings: Settings, run_id: str, summary: dict,
                    config: MonitoringConfig) -> dict:
     """Record the verdict (audit entry, then gate.json); a breach marks the run as needing
     review."""
-    from governance.audit import record
+    from segflow.governance.audit import record
 
     reasons = breaches(summary, config)
     record_ = load_run(settings, run_id)
@@ -79,7 +79,7 @@ def record_error(settings: Settings, run_id: str, err: BaseException) -> dict:
             "error": f"{type(err).__name__}: {err}", "acknowledged": None}
     _write(settings, run_id, gate)
     try:
-        from governance.audit import record
+        from segflow.governance.audit import record
 
         record(settings, "segflow", "drift_failed", {"error": gate["error"]}, run_id=run_id)
     except Exception:  # noqa: BLE001 - the errored gate.json already blocks the run
@@ -93,8 +93,8 @@ def check(settings: Settings, campaign: str, run_id: str | None = None,
     """Drift report and verdict for a run of ``campaign`` (default: its latest run). A
     crash is recorded as an errored verdict, which blocks publication, and reported as a
     failed check (exit 1)."""
-    from monitoring.config import load_monitoring_config
-    from monitoring.drift import run_drift
+    from segflow.monitoring.config import load_monitoring_config
+    from segflow.monitoring.drift import run_drift
     from segflow.runstore import frozen_settings, list_runs
 
     if run_id is None:
@@ -124,8 +124,8 @@ def check(settings: Settings, campaign: str, run_id: str | None = None,
 def acknowledge(settings: Settings, run_id: str, by: str, reason: str) -> dict:
     """Accept a breach: a listed approver of the campaign who wrote no override or review
     decision in the run, with a reason that says something."""
-    from governance.audit import record
-    from governance.owners import require_approver, require_reason
+    from segflow.governance.audit import record
+    from segflow.governance.owners import require_approver, require_reason
 
     reason = require_reason(reason, "acknowledgement reason")
     gate = _read(settings, run_id)
@@ -151,7 +151,7 @@ def acknowledge(settings: Settings, run_id: str, by: str, reason: str) -> dict:
 
 def gate_status(settings: Settings, run_id: str) -> tuple[bool, list[str]]:
     """Monitoring's own reading of gate.json: (passed or acknowledged, reasons). Unchecked
-    and crashed checks do not pass. Publication asks ``governance.gate.verdict``."""
+    and crashed checks do not pass. Publication asks ``segflow.governance.gate.verdict``."""
     gate = _read(settings, run_id)
     if gate is None:
         return False, [f"drift not checked for run '{run_id}' (segflow drift --run {run_id})"]
@@ -181,7 +181,7 @@ def _write(settings: Settings, run_id: str, gate: dict) -> None:
 
 
 def _banner(settings: Settings, run_id: str) -> None:
-    from governance.report import refresh_banner
+    from segflow.governance.report import refresh_banner
 
     refresh_banner(settings, run_id)
 

@@ -2,7 +2,7 @@
 
 The default reference is the campaign's last *published* run: drift is about what changed
 since customers last received segments. Publications are read through governance's read API
-(``governance.publications.publication_history``), never by parsing the audit log; without
+(``segflow.governance.publications.publication_history``), never by parsing the audit log; without
 one, the previous run of the same campaign stands in. 'training' compares with the training
 snapshot instead.
 """
@@ -36,7 +36,7 @@ def run_side(settings: Settings, run_id: str) -> Side:
 
 def published_run_ids(settings: Settings, campaign: str) -> list[str]:
     """Run ids of the campaign's publications, oldest version first."""
-    from governance.publications import publication_history
+    from segflow.governance.publications import publication_history
 
     return [p["run_id"] for p in publication_history(settings, campaign)]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring.html import write_page
 from segflow.errors import SegflowError
+from segflow.monitoring.html import write_page
 from segflow.runstore import list_runs, run_dir
 from segflow.settings import Settings
 

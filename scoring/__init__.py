@@ -1,6 +1,7 @@
 """Segment templates and campaigns: parse, validate, score, evaluate into memberships.
 
-Public entry points: ``scoring.validate.check_paths`` (templates check),
-``scoring.clauses.evaluate_clauses`` (used by governance), ``scoring.refresh.refresh_campaign``,
-``scoring.preview.preview_campaign`` and ``scoring.explain.explain_entity``.
+Public entry points: ``segflow.scoring.validate.check_paths`` (templates check),
+``segflow.scoring.clauses.evaluate_clauses`` (used by governance),
+``segflow.scoring.refresh.refresh_campaign``, ``segflow.scoring.preview.preview_campaign``
+and ``segflow.scoring.explain.explain_entity``.
 """

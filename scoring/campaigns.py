@@ -1,7 +1,7 @@
 """Campaign files (``segment_templates/campaigns/<name>.yaml``): parse into ``Campaign``.
 
 Shape only (strict keys and types); that templates exist, params are typed right and split
-columns are known is checked by ``scoring.validate`` which sees templates and columns.
+columns are known is checked by ``segflow.scoring.validate`` which sees templates and columns.
 Sections owned by later stages (review, controls, drift, bias, exports, feedback) are kept
 as opaque mappings so those stages read their thresholds from the same file.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scoring.schema import Problems, check_keys, expect, line_of, owners_of, read_document
+from segflow.scoring.schema import Problems, check_keys, expect, line_of, owners_of, read_document
 from segflow.timeutil import parse_as_of
 
 CAMPAIGN_REQUIRED = ("name", "title", "owner", "entity", "salt", "cohorts")

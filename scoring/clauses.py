@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scoring import predicate
-from scoring.params import check_value
-from scoring.sqlparts import bind_predicate, duck, quote, to_arrow
-from scoring.templates import Template
+from segflow.scoring import predicate
+from segflow.scoring.params import check_value
+from segflow.scoring.sqlparts import bind_predicate, duck, quote, to_arrow
+from segflow.scoring.templates import Template
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scoring.resolve import Bound, Resolved
-from scoring.sqlparts import bind_predicate, duck, quote, split_sql, unit_hash_sql
+from segflow.scoring.resolve import Bound, Resolved
+from segflow.scoring.sqlparts import bind_predicate, duck, quote, split_sql, unit_hash_sql
 
 MEMBERSHIP_COLUMNS = ("run_id", "campaign", "entity_id", "cohort", "template", "split_value",
                       "status", "arm", "suppressed_by", "priority", "rank", "score", "channels")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from scoring.clauses import clauses, evaluate_clauses
-from scoring.columns import model_of_column
-from scoring.evaluate import matches_sql
-from scoring.resolve import Bound, Resolved
-from scoring.sqlparts import duck, quote
 from segflow.errors import SegflowError
 from segflow.runstore import list_runs, load_run, run_dir
+from segflow.scoring.clauses import clauses, evaluate_clauses
+from segflow.scoring.columns import model_of_column
+from segflow.scoring.evaluate import matches_sql
+from segflow.scoring.resolve import Bound, Resolved
+from segflow.scoring.sqlparts import duck, quote
 from segflow.settings import Settings
 
 
@@ -131,7 +131,7 @@ def contributions(settings: Settings, resolved: Resolved, one_row,
     if not scores:
         return {}
     try:
-        from training.champion import load_champions
+        from segflow.training.champion import load_champions
         models = {m.name: m for m in load_champions(settings, resolved.campaign.entity,
                                                     versions)}
     except ImportError:

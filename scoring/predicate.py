@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from scoring.schema import nearest
+from segflow.scoring.schema import nearest
 
 # Scalar functions a predicate may call (sqlglot expression keys and plain names).
 ALLOWED_FUNCTIONS = frozenset({
@@ -158,7 +158,7 @@ def compile_sql(tree: exp.Expression, prefix: str) -> str:
 
 def display_sql(tree: exp.Expression, values: dict[str, object]) -> str:
     """The predicate as a reader sees it, params shown as their values (never executed)."""
-    from scoring.params import render
+    from segflow.scoring.params import render
 
     def show(node):
         if isinstance(node, exp.Placeholder) and node.name in values:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from scoring.clauses import clause_sql, clauses
-from scoring.evaluate import evaluate_memberships, matches_sql
-from scoring.resolve import Resolved
-from scoring.sqlparts import duck
+from segflow.scoring.clauses import clause_sql, clauses
+from segflow.scoring.evaluate import evaluate_memberships, matches_sql
+from segflow.scoring.resolve import Resolved
+from segflow.scoring.sqlparts import duck
 
 
 @dataclass

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from scoring.evaluate import evaluate_memberships
-from scoring.resolve import Resolved, resolve_campaign
-from scoring.score import score_to_file
 from segflow.faults import reach
 from segflow.runstore import RunRecord, create_run, file_sha256, run_dir, save_run
+from segflow.scoring.evaluate import evaluate_memberships
+from segflow.scoring.resolve import Resolved, resolve_campaign
+from segflow.scoring.score import score_to_file
 from segflow.settings import Settings
 from segflow.timeutil import parse_as_of
 

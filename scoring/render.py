@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scoring.preview import Preview
+from segflow.scoring.preview import Preview
 
 
 def preview_text(p: Preview, overlaps: int = 10) -> str:

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlglot import exp
 
-from scoring.campaigns import Campaign, CohortSpec, SuppressionSpec
-from scoring.params import check_value, parse_cli_value
-from scoring.schema import nearest
-from scoring.templates import Template
-from scoring.validate import Columns, TemplateErrors, load_bundle
 from segflow.errors import SegflowError
+from segflow.scoring.campaigns import Campaign, CohortSpec, SuppressionSpec
+from segflow.scoring.params import check_value, parse_cli_value
+from segflow.scoring.schema import nearest
+from segflow.scoring.templates import Template
+from segflow.scoring.validate import Columns, TemplateErrors, load_bundle
 from segflow.settings import Settings
 
 

@@ -10,12 +10,12 @@ import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from scoring.columns import model_of_column
-from scoring.predicate import columns_used
-from scoring.resolve import Resolved
 from segflow.errors import SegflowError
 from segflow.failures import writing
 from segflow.faults import reach
+from segflow.scoring.columns import model_of_column
+from segflow.scoring.predicate import columns_used
+from segflow.scoring.resolve import Resolved
 from segflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,9 @@ def champions(settings: Settings, entity: str,
     """The champion models of an entity (or exactly ``versions``, a past run's); none (with
     a warning) if the models stage is absent."""
     try:
-        from training.champion import load_champions
+        from segflow.training.champion import load_champions
     except ImportError:
-        return [], ["models stage not installed (training.champion): no scores added"]
+        return [], ["models stage not installed (segflow.training.champion): no scores added"]
     return list(load_champions(settings, entity, versions)), []
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from scoring.predicate import compile_sql, params_used
+from segflow.scoring.predicate import compile_sql, params_used
 
 # 15 hex digits of md5 -> an integer below 16**15 -> uniform in [0, 1). md5 is specified by
 # RFC 1321, so the value (and a customer's arm) is the same in every DuckDB version, in

@@ -1,8 +1,8 @@
 """Segment template files (``segment_templates/<name>.yaml``): parse into ``Template``.
 
 This module checks the file's shape (strict keys, types, params); the ``where`` predicate
-is checked against the known columns by ``scoring.predicate``, and both are combined by
-``scoring.validate``.
+is checked against the known columns by ``segflow.scoring.predicate``, and both are combined by
+``segflow.scoring.validate``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scoring.params import PARAM_TYPES, Param, check_value
-from scoring.schema import Problems, check_keys, expect, line_of, nearest, owners_of, read_document
+from segflow.scoring.params import PARAM_TYPES, Param, check_value
+from segflow.scoring.schema import (
+    Problems,
+    check_keys,
+    expect,
+    line_of,
+    nearest,
+    owners_of,
+    read_document,
+)
 
 TEMPLATE_REQUIRED = ("name", "title", "description", "owner", "kind", "entity", "where")
 TEMPLATE_OPTIONAL = ("params", "rank_by", "top_fraction", "top_n", "score")

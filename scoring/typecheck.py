@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlglot import exp
 
-from scoring import predicate
-from scoring.sqlparts import quote
+from segflow.scoring import predicate
+from segflow.scoring.sqlparts import quote
 
-# a column family (scoring.columns) -> the DuckDB type its values have in the frame
+# a column family (segflow.scoring.columns) -> the DuckDB type its values have in the frame
 DUCKDB_TYPE = {"numeric": "DOUBLE", "string": "VARCHAR", "bool": "BOOLEAN",
                "timestamp": "TIMESTAMPTZ"}
 _PREFIX = re.compile(r"^[A-Za-z ]*(Error|Exception): ")

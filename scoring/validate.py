@@ -2,7 +2,7 @@
 
 Every problem of every file is collected (file, line, what, nearest known names) so one
 run lists all there is to fix. A predicate that passes the structural checks is then bound
-by DuckDB over a typed frame (``scoring.typecheck``), so a template that passes this check
+by DuckDB over a typed frame (``segflow.scoring.typecheck``), so a template that passes this check
 does not fail in preview on a type, a cast, a function signature or a regex.
 ``load_bundle`` is what scoring, preview and explain use: templates and campaigns that
 passed, with their parsed predicates.
@@ -17,14 +17,14 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from scoring import predicate
-from scoring.campaigns import Campaign, load_campaign
-from scoring.columns import PARAM_FAMILY, known_columns
-from scoring.params import check_value
-from scoring.schema import Problems, nearest
-from scoring.templates import Template, load_template
-from scoring.typecheck import Frames, type_issues
 from segflow.errors import SegflowError
+from segflow.scoring import predicate
+from segflow.scoring.campaigns import Campaign, load_campaign
+from segflow.scoring.columns import PARAM_FAMILY, known_columns
+from segflow.scoring.params import check_value
+from segflow.scoring.schema import Problems, nearest
+from segflow.scoring.templates import Template, load_template
+from segflow.scoring.typecheck import Frames, type_issues
 from segflow.settings import Settings
 
 COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In)

@@ -2,10 +2,10 @@
 
 Each stage that keeps state contributes its own checks in a module named ``doctor`` with a
 ``findings(settings, repair) -> list[Finding]`` function (``segflow.doctor`` for the core,
-``ingest.doctor`` for canonical tables and receipts, ``governance.doctor`` for publications
-and the audit log). The command discovers those modules, so a stage adds checks without a
-central list, and runs them all under the workspace lock: nothing else changes the
-workspace while it looks.
+``segflow.ingest.doctor`` for canonical tables and receipts, ``segflow.governance.doctor``
+for publications and the audit log). The command discovers those modules, so a stage adds
+checks without a central list, and runs them all under the workspace lock: nothing else
+changes the workspace while it looks.
 
 With ``repair`` a check undoes or completes what an interrupted command left (a temporary
 file, an unfinished run, a half-done publication) and says so; it never repairs what a
@@ -24,7 +24,8 @@ from pathlib import Path
 
 from segflow.settings import Settings
 
-STAGES = ("segflow", "ingest", "training", "scoring", "governance", "monitoring", "flows")
+STAGES = ("segflow", "segflow.ingest", "segflow.training", "segflow.scoring",
+          "segflow.governance", "segflow.monitoring", "segflow.flows")
 TEMP_PATTERNS = ("**/*.tmp", "runs/.scoring-*.parquet", ".ingest-spill-*", ".duckdb-spill")
 
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.config import ModelConfig
-from training.explain import top_contributions
+from segflow.training.config import ModelConfig
+from segflow.training.explain import top_contributions
 
 ALL = "__all__"
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from segflow.settings import Settings
-from training import registry, tracking
-from training.config import load_model_configs
-from training.pyfunc import signature_frame
+from segflow.training import registry, tracking
+from segflow.training.config import load_model_configs
+from segflow.training.pyfunc import signature_frame
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class Champion:
     kind: str
     outputs: list[str]
     features: list[str]
-    model: object  # training.pyfunc.SegflowModel
+    model: object  # segflow.training.pyfunc.SegflowModel
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's output columns for each row of ``frame`` (index kept)."""
@@ -32,8 +32,8 @@ class Champion:
 
     def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
         """reason_<i>_feature / _value / _contribution per row, i = 1..top_k: LightGBM
-        pred_contrib for propensity and uplift (see training.uplift), robust z-scores against
-        the peer group for anomalies."""
+        pred_contrib for propensity and uplift (see segflow.training.uplift), robust z-scores
+        against the peer group for anomalies."""
         return self.model.contributions(signature_frame(frame, self.features), top_k)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.config import ModelConfig
+from segflow.training.config import ModelConfig
 
 Z_WORD = 0.3          # |centroid z| below this is "typical", not worth a word
 HEAVY_LIFT = 1.3      # a category this over-represented names the cluster ("west-heavy")
@@ -136,7 +136,7 @@ def dbscan_diagnostic(cfg: ModelConfig, space: np.ndarray) -> dict:
 
 
 def report(cfg, estimator: ClusterEstimator, test, pred) -> tuple[dict, dict]:
-    from training import plots
+    from segflow.training import plots
 
     sizes = pred[cfg.outputs[1]].value_counts()
     return plots.make({"cluster_sizes": lambda: plots.bars(sizes, "Cluster sizes")}), {

@@ -15,7 +15,7 @@ import pandas as pd
 
 from segflow.errors import SegflowError
 from segflow.settings import Settings
-from training.config import ModelConfig
+from segflow.training.config import ModelConfig
 
 TS = "event_timestamp"
 

@@ -19,9 +19,9 @@ import pandas as pd
 
 from segflow.errors import SegflowError
 from segflow.settings import Settings
+from segflow.training.uplift import uplift_estimator
+from segflow.training.uplift_metrics import qini_auc_score, uplift_at_k
 from segflow.yamlio import load_yaml
-from training.uplift import uplift_estimator
-from training.uplift_metrics import qini_auc_score, uplift_at_k
 
 CONFIG_PATH = Path(__file__).with_name("hillstrom.yaml")
 OUTCOMES = ("visit", "conversion")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from training import anomaly, clustering, notes, supervised
+from segflow.training import anomaly, clustering, notes, supervised
 
 
 @dataclass(frozen=True)

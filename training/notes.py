@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from training.config import ModelConfig
+from segflow.training.config import ModelConfig
 
 #: what the model says when it abstains (the note goes to review)
 ABSTAIN = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.encoding import FeatureEncoder
-from training.explain import top_contributions
+from segflow.training.encoding import FeatureEncoder
+from segflow.training.explain import top_contributions
 
 LGBM_DEFAULTS = {"verbose": -1, "n_jobs": 2, "random_state": 7}
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from segflow.errors import SegflowError
-from training.encoding import float_column
+from segflow.training.encoding import float_column
 
 
 def signature_frame(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:

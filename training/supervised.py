@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training import metrics, plots
-from training.config import ModelConfig
-from training.propensity import PropensityEstimator
-from training.uplift import uplift_estimator
-from training.uplift_metrics import (
+from segflow.training import metrics, plots
+from segflow.training.config import ModelConfig
+from segflow.training.propensity import PropensityEstimator
+from segflow.training.uplift import uplift_estimator
+from segflow.training.uplift_metrics import (
     perfect_qini_curve,
     qini_auc_score,
     qini_curve,

@@ -69,7 +69,7 @@ def log_model(model, sample, registered_name: str):
     """Log the pyfunc with its signature and register a new version; returns ModelInfo."""
     import mlflow
 
-    from training.pyfunc import model_signature
+    from segflow.training.pyfunc import model_signature
 
     return mlflow.pyfunc.log_model(
         name="model", python_model=model, signature=model_signature(model, sample),

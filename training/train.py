@@ -14,11 +14,11 @@ import pandas as pd
 from segflow.errors import SegflowError
 from segflow.lock import holds_workspace
 from segflow.settings import Settings
-from training import datasets, registry, tracking
-from training.config import ModelConfig, load_model_configs
-from training.encoding import frame_snapshot_id, holdout_mask
-from training.kinds import ENTITY_TABLE, KINDS, NEEDS
-from training.pyfunc import SegflowModel, signature_frame
+from segflow.training import datasets, registry, tracking
+from segflow.training.config import ModelConfig, load_model_configs
+from segflow.training.encoding import frame_snapshot_id, holdout_mask
+from segflow.training.kinds import ENTITY_TABLE, KINDS, NEEDS
+from segflow.training.pyfunc import SegflowModel, signature_frame
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +170,14 @@ def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
 def _log_card(client, cfg, model, test, pred, metrics, champ_metrics, decision, info) -> None:
     """The model card (training/card.py) on the run: what a reviewer reads before
     promoting."""
-    from training import card as card_mod
+    from segflow.training import card as card_mod
 
     kind, estimator = KINDS[cfg.kind], model.estimator
     importance = (estimator.feature_importance() if hasattr(estimator, "feature_importance")
                   else None)
     calibration = None
     if cfg.kind == "propensity":
-        from training.metrics import calibration_table
+        from segflow.training.metrics import calibration_table
 
         calibration = calibration_table(test["label"], pred[cfg.outputs[0]])
     slices = card_mod.by_slice(lambda t, p: kind.evaluate(cfg, t, p, model.features),

@@ -38,9 +38,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.encoding import FeatureEncoder
-from training.explain import top_contributions
-from training.propensity import lgbm_params
+from segflow.training.encoding import FeatureEncoder
+from segflow.training.explain import top_contributions
+from segflow.training.propensity import lgbm_params
 
 METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
            "class_transformation")

@@ -16,13 +16,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.synthetic.accounts_anomalies import plant_anomalies
-from ingest.synthetic.accounts_contacts import contacts
-from ingest.synthetic.accounts_finance import billing, holdings, product_usage, support_tickets
-from ingest.synthetic.accounts_notes import notes
-from ingest.synthetic.arrays import choice, ids, pick, timestamps
-from ingest.synthetic.config import normalised, to_seconds
 from segflow.errors import ConfigError
+from segflow.ingest.synthetic.accounts_anomalies import plant_anomalies
+from segflow.ingest.synthetic.accounts_contacts import contacts
+from segflow.ingest.synthetic.accounts_finance import (
+    billing,
+    holdings,
+    product_usage,
+    support_tickets,
+)
+from segflow.ingest.synthetic.accounts_notes import notes
+from segflow.ingest.synthetic.arrays import choice, ids, pick, timestamps
+from segflow.ingest.synthetic.config import normalised, to_seconds
 from segflow.yamlio import load_yaml
 
 DEFAULT_CONFIG = Path(__file__).with_name("accounts_world.yaml")

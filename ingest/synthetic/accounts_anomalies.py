@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.synthetic.config import DAY, to_seconds
+from segflow.ingest.synthetic.config import DAY, to_seconds
 
 
 def plant_anomalies(seed: int, cfg: dict, acc, billing: pa.Table) -> tuple[pa.Table, pa.Table]:

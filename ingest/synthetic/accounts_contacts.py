@@ -11,9 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.synthetic.arrays import choice, ids, pick, rank_within, repeat_index, timestamps
-from ingest.synthetic.config import normalised, to_seconds
-from ingest.synthetic.messy import local_phones, messy_emails
+from segflow.ingest.synthetic.arrays import choice, ids, pick, rank_within, repeat_index, timestamps
+from segflow.ingest.synthetic.config import normalised, to_seconds
+from segflow.ingest.synthetic.messy import local_phones, messy_emails
 
 DAY = 86_400
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ingest.synthetic.arrays import choice, ids, pick, repeat_index, timestamps
-from ingest.synthetic.config import normalised, to_seconds
+from segflow.ingest.synthetic.arrays import choice, ids, pick, repeat_index, timestamps
+from segflow.ingest.synthetic.config import normalised, to_seconds
 
 DAY = 86_400
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.synthetic.arrays import (
+from segflow.ingest.synthetic.arrays import (
     ids,
     pick,
     repeat_index,
@@ -21,7 +21,7 @@ from ingest.synthetic.arrays import (
     sort_by_owner_time,
     timestamps,
 )
-from ingest.synthetic.config import to_seconds
+from segflow.ingest.synthetic.config import to_seconds
 
 TOPICS = ["pricing_complaint", "expansion_interest", "churn_risk", "support_escalation",
           "renewal", "general"]

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.synthetic.messy import BAD_ORDER_KINDS, PLANTED_SCHEMA
+from segflow.ingest.synthetic.messy import BAD_ORDER_KINDS, PLANTED_SCHEMA
 
 
 def _sample(rng, table: pa.Table, share: float, minimum: int) -> tuple[pa.Table, int]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ingest.synthetic.arrays import ids, pick, timestamps
-from ingest.synthetic.config import DAY, HoliConfig
+from segflow.ingest.synthetic.arrays import ids, pick, timestamps
+from segflow.ingest.synthetic.config import DAY, HoliConfig
 
 
 def billing_table(rng, cfg: HoliConfig, orders: dict, customer_id: pa.Array, end: int) -> pa.Table:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ingest.synthetic.arrays import choice, sigmoid, timestamps
-from ingest.synthetic.config import DAY, HoliConfig, normalised
-from ingest.synthetic.traits import lapsed_as_of
+from segflow.ingest.synthetic.arrays import choice, sigmoid, timestamps
+from segflow.ingest.synthetic.config import DAY, HoliConfig, normalised
+from segflow.ingest.synthetic.traits import lapsed_as_of
 
 
 def true_response(cfg: HoliConfig, traits: dict, as_of: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ingest.contract import load_fx_rates
 from segflow.errors import ConfigError
+from segflow.ingest.contract import load_fx_rates
 from segflow.yamlio import load_yaml
 
 DEFAULT_CONFIG = Path(__file__).with_name("holi_world.yaml")

@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.synthetic.arrays import ids, pick, timestamps
-from ingest.synthetic.config import DAY, HoliConfig
-from ingest.synthetic.geography import Geography
 from segflow.errors import ConfigError
+from segflow.ingest.synthetic.arrays import ids, pick, timestamps
+from segflow.ingest.synthetic.config import DAY, HoliConfig
+from segflow.ingest.synthetic.geography import Geography
 
 _PHONE_MULT = 982_451_653  # prime, coprime with 10: a permutation of the digit space
 

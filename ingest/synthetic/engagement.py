@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ingest.synthetic.arrays import (
+from segflow.ingest.synthetic.arrays import (
     ids,
     pick,
     rank_within,
@@ -22,7 +22,7 @@ from ingest.synthetic.arrays import (
     sort_by_owner_time,
     timestamps,
 )
-from ingest.synthetic.config import DAY, HoliConfig
+from segflow.ingest.synthetic.config import DAY, HoliConfig
 
 CHANNELS = ["email", "sms", "push", "app", "web"]
 TYPES = ["send", "open", "click", "visit", "app_session", "unsubscribe", "complaint"]

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.synthetic.arrays import choice, rowwise_choice
-from ingest.synthetic.config import HoliConfig, normalised
+from segflow.ingest.synthetic.arrays import choice, rowwise_choice
+from segflow.ingest.synthetic.config import HoliConfig, normalised
 
 
 @dataclass(frozen=True)

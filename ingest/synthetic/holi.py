@@ -14,13 +14,14 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
-from ingest.synthetic import campaign as camp_mod
-from ingest.synthetic.billing import billing_table
-from ingest.synthetic.config import HoliConfig, load_config, to_seconds
-from ingest.synthetic.customers import build_customers, sample_consents
-from ingest.synthetic.engagement import engagement_events, events_table, sample_unsubscribes
-from ingest.synthetic.geography import Geography, build_geography, sample_geography
-from ingest.synthetic.orders import (
+from segflow.errors import SegflowError
+from segflow.ingest.synthetic import campaign as camp_mod
+from segflow.ingest.synthetic.billing import billing_table
+from segflow.ingest.synthetic.config import HoliConfig, load_config, to_seconds
+from segflow.ingest.synthetic.customers import build_customers, sample_consents
+from segflow.ingest.synthetic.engagement import engagement_events, events_table, sample_unsubscribes
+from segflow.ingest.synthetic.geography import Geography, build_geography, sample_geography
+from segflow.ingest.synthetic.orders import (
     concat,
     everyday_orders,
     festival_orders,
@@ -28,9 +29,8 @@ from ingest.synthetic.orders import (
     price_orders,
     sort_and_number,
 )
-from ingest.synthetic.survey import survey_table
-from ingest.synthetic.traits import sample_traits
-from segflow.errors import SegflowError
+from segflow.ingest.synthetic.survey import survey_table
+from segflow.ingest.synthetic.traits import sample_traits
 
 TABLES = ("customers", "orders", "engagement_events", "billing", "campaign_outcomes",
           "survey_responses")

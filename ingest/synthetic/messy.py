@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.synthetic.arrays import ids
-from ingest.synthetic.config import DAY
+from segflow.ingest.synthetic.arrays import ids
+from segflow.ingest.synthetic.config import DAY
 
 PLANTED_SCHEMA = pa.schema([("table", pa.string()), ("source_row", pa.int64()),
                             ("key", pa.string()), ("kind", pa.string())])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ingest.synthetic.arrays import (
+from segflow.ingest.synthetic.arrays import (
     choice,
     ids,
     pick,
@@ -20,7 +20,7 @@ from ingest.synthetic.arrays import (
     sort_by_owner_time,
     timestamps,
 )
-from ingest.synthetic.config import DAY, HoliConfig, normalised, to_seconds
+from segflow.ingest.synthetic.config import DAY, HoliConfig, normalised, to_seconds
 
 FESTIVALS = [None, "holi", "diwali"]  # festival code 0, 1, 2 in the arrays below
 STATUSES = ["completed", "refunded"]

@@ -11,7 +11,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ingest.synthetic.config import DAY, HoliConfig
+from segflow.ingest.synthetic.config import DAY, HoliConfig
 
 
 def sample_signups(rng: np.random.Generator, n: int, cfg: HoliConfig, end: int) -> np.ndarray:

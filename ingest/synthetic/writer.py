@@ -16,10 +16,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ingest.synthetic.badrows import bad_order_rows, missing_key_rows, orders_as_strings, planted
-from ingest.synthetic.config import HoliConfig, load_config
-from ingest.synthetic.holi import TABLES, TRUTH_TABLES, iter_chunks, resolve_end
-from ingest.synthetic.messy import duplicates, local_phones, messy_emails, move_orders
+from segflow.ingest.synthetic.badrows import (
+    bad_order_rows,
+    missing_key_rows,
+    orders_as_strings,
+    planted,
+)
+from segflow.ingest.synthetic.config import HoliConfig, load_config
+from segflow.ingest.synthetic.holi import TABLES, TRUTH_TABLES, iter_chunks, resolve_end
+from segflow.ingest.synthetic.messy import duplicates, local_phones, messy_emails, move_orders
 
 MESSY_TRUTH = ("holi_planted", "holi_duplicates")
 
@@ -139,7 +144,7 @@ def write_holi_sources(sources_dir: Path, truth_dir: Path, customers: int, seed:
                        end=None) -> tuple[Path, dict[str, Path]]:
     """The Holi world as a user's messy sources plus ``sources.yaml``, truth kept apart:
     what `segflow demo-data holi` and the demo write. Returns (sources.yaml, every file)."""
-    from ingest.synthetic.holi import TABLES
+    from segflow.ingest.synthetic.holi import TABLES
 
     paths = write_holi_world(sources_dir, customers, seed, end, messy=True, truth_dir=truth_dir)
     as_of = datetime.fromtimestamp(resolve_end(load_config(), end), UTC)

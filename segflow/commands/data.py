@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _summary(paths: dict[str, Path], seconds: float) -> None:
-    from ingest.synthetic.writer import count_rows
+    from segflow.ingest.synthetic.writer import count_rows
 
     for name, path in paths.items():
         typer.echo(f"  {name:<22} {count_rows(path):>12,d} rows  {path}")
@@ -36,7 +36,7 @@ def holi(
     Sources (orders.csv, the rest Parquet, and sources.yaml) go to <home>/sources, ground
     truth to <home>/truth. Then run `segflow ingest` to build the canonical tables.
     """
-    from ingest.synthetic.writer import write_holi_sources
+    from segflow.ingest.synthetic.writer import write_holi_sources
     from segflow.settings import get_settings
     from segflow.timeutil import parse_as_of
 
@@ -56,7 +56,7 @@ def accounts(
 
     Sources (and sources.yaml) go to <home>/sources, ground truth to <home>/truth.
     """
-    from ingest.synthetic.accounts import write_accounts_world
+    from segflow.ingest.synthetic.accounts import write_accounts_world
     from segflow.settings import get_settings
 
     settings = get_settings()

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 def holi(customers: int = typer.Option(100_000, min=1000, help="Customers in the world."),
          seed: int = typer.Option(7, help="Random seed of the world.")) -> None:
     """Holi festival campaign (B2C): world -> ingest -> features -> models -> two refreshes."""
-    from flows.demo import holi_plan
+    from segflow.flows.demo import holi_plan
 
     _run(holi_plan(customers, seed))
 
@@ -24,13 +24,13 @@ def holi(customers: int = typer.Option(100_000, min=1000, help="Customers in the
 def accounts(accounts: int = typer.Option(5_000, min=100, help="Accounts in the world."),
              seed: int = typer.Option(7, help="Random seed of the world.")) -> None:
     """Quarterly account-tier refresh (B2B): roll-ups, tiers, reconciliation, review."""
-    from flows.demo import accounts_plan
+    from segflow.flows.demo import accounts_plan
 
     _run(accounts_plan(accounts, seed))
 
 
 def _run(plan) -> None:
-    from flows.demo import run_demo
+    from segflow.flows.demo import run_demo
     from segflow.settings import get_settings
 
     settings = get_settings().ensure()

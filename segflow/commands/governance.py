@@ -43,7 +43,7 @@ def runs_list(campaign: Optional[str] = typer.Option(None, help="Only this campa
 @runs_app.command("show")
 def runs_show(run_id: str) -> None:
     """Inputs, hashes, model versions, as-of, status, controls and publication of a run."""
-    from governance.status import run_status
+    from segflow.governance.status import run_status
 
     _echo_json(run_status(get_settings(), run_id))
 
@@ -53,7 +53,7 @@ def runs_rerun(run_id: str, reuse_features: bool = typer.Option(
         False, help="Re-evaluate on the run's own features.parquet, not a retrieval."),
 ) -> None:
     """Re-run with the recorded inputs and check the memberships are identical."""
-    from governance.status import rerun
+    from segflow.governance.status import rerun
 
     same, new_id, detail = rerun(get_settings(), run_id, reuse_features)
     typer.echo(f"re-ran {run_id} as {new_id}: " + ("memberships identical" if same else
@@ -64,8 +64,8 @@ def runs_rerun(run_id: str, reuse_features: bool = typer.Option(
 
 def govern(run_id: str) -> None:
     """Run controls, movement, exception review and the report for a run."""
-    from governance.gate import verdict
-    from governance.pipeline import govern_run
+    from segflow.governance.gate import verdict
+    from segflow.governance.pipeline import govern_run
 
     settings = get_settings()
     result = govern_run(settings, run_id)
@@ -82,7 +82,7 @@ def govern(run_id: str) -> None:
 def review_list(run: Optional[str] = typer.Option(None, "--run", help="Only this run."),  # noqa: UP045
                 status: Optional[str] = typer.Option(None, help="open, confirmed or overridden.")) -> None:  # noqa: UP045,E501
     """List review items."""
-    from governance.review_cli import LIST_COLUMNS, list_items
+    from segflow.governance.review_cli import LIST_COLUMNS, list_items
 
     rows = list_items(get_settings(), run, status)
     typer.echo("\t".join(LIST_COLUMNS))
@@ -94,7 +94,7 @@ def review_list(run: Optional[str] = typer.Option(None, "--run", help="Only this
 @review_app.command("show")
 def review_show(item_id: str) -> None:
     """The data, the triggering rule and the proposed segment of one item."""
-    from governance.review_cli import show_item
+    from segflow.governance.review_cli import show_item
 
     _echo_json(show_item(get_settings(), item_id))
 
@@ -103,7 +103,7 @@ def review_show(item_id: str) -> None:
 def review_confirm(item_id: str, by: str = typer.Option(..., help="Reviewer (an owner)."),
                    reason: str = typer.Option(..., help="Why (required).")) -> None:
     """Confirm the proposed segment of an item."""
-    from governance.review_cli import decide_item
+    from segflow.governance.review_cli import decide_item
 
     _echo_json(decide_item(get_settings(), item_id, by, reason))
 
@@ -116,7 +116,7 @@ def review_override(item_id: str, by: str = typer.Option(..., help="Reviewer (an
                     expires: Optional[str] = typer.Option(None, help="ISO date the override "  # noqa: UP045
                                                           "stops applying.")) -> None:
     """Override the proposed segment; applied on later refreshes until it expires."""
-    from governance.review_cli import decide_item
+    from segflow.governance.review_cli import decide_item
     from segflow.timeutil import parse_as_of
 
     _echo_json(decide_item(get_settings(), item_id, by, reason, to,
@@ -128,8 +128,8 @@ def approve(run_id: str,
                                    "owners.yaml who wrote no override or decision in the run."),
             reason: str = typer.Option(..., help="Why, in a few words (required).")) -> None:
     """Approve the run's governed content (its seal) for publication."""
-    from governance.gate import verdict
-    from governance.publish import approve as do
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve as do
 
     settings = get_settings()
     entry = do(settings, run_id, by, reason)
@@ -149,7 +149,7 @@ def publish(run_id: str,
             ) -> None:
     """Publish a governed run atomically, if the gate allows (exit 1 with every reason
     when it does not); a run already published is a no-op."""
-    from governance.publish import publish_run
+    from segflow.governance.publish import publish_run
 
     entry = publish_run(get_settings(), run_id, by, accept_open, reason)
     if entry.get("already"):
@@ -164,7 +164,7 @@ def publish(run_id: str,
 def export(run_id: str) -> None:
     """Write channel exports (email, sms, push, ads) with manifests for a run, if the gate
     allows (the same checks as publication, or a published run with intact memberships)."""
-    from governance.pipeline import export_for
+    from segflow.governance.pipeline import export_for
 
     index = export_for(get_settings(), run_id)
     typer.echo("cohort\tchannel\trows\tleft out\tsha256")
@@ -176,7 +176,7 @@ def export(run_id: str) -> None:
 @audit_app.command("show")
 def audit_show(run: Optional[str] = typer.Option(None, "--run", help="Only this run.")) -> None:  # noqa: UP045
     """Print audit entries (sequence, time, actor, action, run)."""
-    from governance import audit
+    from segflow.governance import audit
 
     for e in audit.read(get_settings(), run):
         typer.echo(f"{e['seq']}\t{e['ts']}\t{e['actor']}\t{e['action']}\t{e.get('run_id') or ''}"
@@ -187,7 +187,7 @@ def audit_show(run: Optional[str] = typer.Option(None, "--run", help="Only this 
 def audit_verify() -> None:
     """Check signatures, the chain, the database copy and the publication manifests; names
     the entry of every problem (exit 1)."""
-    from governance import audit
+    from segflow.governance import audit
 
     verdict = audit.verify(get_settings())
     if verdict.ok:

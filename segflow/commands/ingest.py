@@ -27,7 +27,7 @@ def ingest(
     <home>/canonical/<table>.parquet; bad rows go to <home>/quarantine/ with a reason.
 
     Exits 1, writing nothing, when a load would empty or shrink a table past its limit."""
-    from ingest.pipeline import run_ingest
+    from segflow.ingest.pipeline import run_ingest
     from segflow.settings import get_settings
     from segflow.timeutil import parse_as_of
 

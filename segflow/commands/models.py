@@ -32,7 +32,7 @@ def train(
     """Train models, register versions and promote those that beat the champion."""
     _quiet_mlflow()
     from segflow.timeutil import parse_as_of
-    from training.train import train_models
+    from segflow.training.train import train_models
 
     settings = get_settings()
     if not (settings.campaigns_dir / f"{campaign}.yaml").exists():
@@ -53,7 +53,7 @@ def train(
 def list_models() -> None:
     """Every registered model with its champion and latest version."""
     _quiet_mlflow()
-    from training import registry, tracking
+    from segflow.training import registry, tracking
 
     client = tracking.configure(get_settings())
     for rm in client.search_registered_models():
@@ -69,8 +69,8 @@ def compare(name: str = typer.Argument(..., help="Registered model name.")) -> N
     """Every logged metric of every version side by side (champion marked *), then each
     version's promotion decision and reason."""
     _quiet_mlflow()
-    from training import registry, tracking
-    from training.config import load_model_configs
+    from segflow.training import registry, tracking
+    from segflow.training.config import load_model_configs
 
     settings = get_settings()
     metric = load_model_configs(settings.models_config_dir, [name])[0].promotion["metric"]
@@ -97,9 +97,9 @@ def promote(
     """Make a version the champion by hand; the reason, the user and the approver are
     recorded as MLflow tags and in the audit log."""
     _quiet_mlflow()
-    from training import registry, tracking
-    from training.config import load_model_configs
-    from training.train import current_user
+    from segflow.training import registry, tracking
+    from segflow.training.config import load_model_configs
+    from segflow.training.train import current_user
 
     settings = get_settings()
     cfg = load_model_configs(settings.models_config_dir, [name])[0]
@@ -115,8 +115,8 @@ def authorise_promotion(settings, cfg, by: str | None, reason: str) -> str | Non
     """Who may promote this model. With ``promotion.approval: manual`` only a person named
     in the config's ``promotion.approvers`` who holds the approver role in the owners file
     (governance's rules: the one place they live), with a reason that says something."""
-    from governance.owners import load_owners, require_reason
     from segflow.errors import ControlFailed, SegflowError
+    from segflow.governance.owners import load_owners, require_reason
 
     require_reason(reason)
     if not cfg.manual_promotion:
@@ -138,7 +138,7 @@ def record_promotion(settings, name: str, version: str, actor: str, reason: str,
     """Promote (``promote()`` moves the MLflow alias and returns its tags) inside the audit
     log's transaction: a promotion that fails leaves no entry, and no promotion is
     committed without its entry."""
-    from governance import audit
+    from segflow.governance import audit
 
     done: dict = {}
     audit.record(settings, actor, "model.promote",
@@ -160,7 +160,7 @@ def evaluate(
     import time
 
     from segflow.errors import SegflowError
-    from training import hillstrom
+    from segflow.training import hillstrom
 
     if dataset != "hillstrom":
         raise SegflowError(f"--dataset {dataset!r}: the only public data set is hillstrom")

@@ -34,8 +34,8 @@ def drift(
         return
     if not campaign:
         raise typer.BadParameter("--campaign is required", param_hint="--campaign")
-    from monitoring.drift import drift_dir
-    from monitoring.gate import check
+    from segflow.monitoring.drift import drift_dir
+    from segflow.monitoring.gate import check
     from segflow.settings import get_settings
 
     settings = get_settings()
@@ -78,7 +78,7 @@ def ack(
     reason: str = typer.Option(..., "--reason", help="Why publication may go ahead."),
 ) -> None:
     """Acknowledge a drift breach with a reason, unblocking publication of the run."""
-    from monitoring.gate import acknowledge
+    from segflow.monitoring.gate import acknowledge
     from segflow.settings import get_settings
 
     gate = acknowledge(get_settings(), run_id, by, reason)
@@ -89,7 +89,7 @@ def trends(
     campaign: str = typer.Option(..., "--campaign", help="Campaign name."),
 ) -> None:
     """Size and overlap of every cohort across the campaign's runs, as one HTML page."""
-    from monitoring.trends import write_trends
+    from segflow.monitoring.trends import write_trends
     from segflow.settings import get_settings
 
     page, moved = write_trends(get_settings(), campaign)
@@ -107,8 +107,8 @@ def feedback(
     writes <home>/feedback/<campaign>/ and the labels for the next training run."""
     import dataclasses
 
-    from monitoring.config import load_monitoring_config
-    from monitoring.feedback_run import feedback_dir, run_feedback
+    from segflow.monitoring.config import load_monitoring_config
+    from segflow.monitoring.feedback_run import feedback_dir, run_feedback
     from segflow.settings import get_settings
 
     settings = get_settings()

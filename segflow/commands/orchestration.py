@@ -25,7 +25,7 @@ def server(
     PREFECT_SERVER_API_AUTH_STRING='user:password' here, PREFECT_API_AUTH_STRING (the same
     value) for every client.
     """
-    from flows.server import start_server, ui_api_url
+    from segflow.flows.server import start_server, ui_api_url
     from segflow.settings import get_settings
 
     settings = get_settings().ensure()
@@ -47,8 +47,8 @@ def serve(
     Needs a real Prefect server: start one with `segflow server` or point PREFECT_API_URL
     (or --api-url) at an existing one.
     """
-    from flows.prefect_env import configure_prefect
     from segflow.errors import SegflowError
+    from segflow.flows.prefect_env import configure_prefect
     from segflow.settings import get_settings
 
     settings = get_settings().ensure()
@@ -57,7 +57,7 @@ def serve(
         raise SegflowError("`segflow serve` needs a Prefect server: run `segflow server` and set "
                            "PREFECT_API_URL=http://127.0.0.1:4200/api (or pass --api-url)")
     configure_prefect(settings, url)
-    from flows.deploy import serve_campaigns
+    from segflow.flows.deploy import serve_campaigns
 
     serve_campaigns(settings, campaign or None, limit=limit)
 
@@ -70,11 +70,11 @@ def run(
     publish: bool = typer.Option(True, help="Publish when no control, review or gate blocks."),
 ) -> None:
     """Run the campaign-refresh flow now (locally, or on the configured Prefect server)."""
-    from flows.prefect_env import configure_prefect
+    from segflow.flows.prefect_env import configure_prefect
     from segflow.settings import get_settings
 
     configure_prefect(get_settings().ensure())
-    from flows.campaign import run_refresh
+    from segflow.flows.campaign import run_refresh
 
     state, outcome = run_refresh(campaign=campaign, as_of=as_of, ingest=ingest, train=train,
                                  publish=publish)

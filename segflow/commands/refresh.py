@@ -1,6 +1,6 @@
 """``segflow refresh``: the governed refresh of one campaign, as a person runs it.
 
-The one refresh sequence (``flows.sequence``, the same as the Prefect flow's): score and
+The one refresh sequence (``segflow.flows.sequence``, the same as the Prefect flow's): score and
 segment (with reviewers' overrides), govern (controls, movement, review queue, seal,
 report), the drift gate, then publication only with ``--publish`` and only when the gate
 allows it. It prints the gate's verdict: what the run waits for and the command for each.
@@ -27,8 +27,8 @@ def refresh(
                                  "it does not)."),
 ) -> None:
     """Score, segment and govern a campaign into a new run; print the gate's verdict."""
-    from flows.sequence import refresh_sequence
     from segflow.commands.governance import echo_verdict
+    from segflow.flows.sequence import refresh_sequence
     from segflow.settings import get_settings
 
     settings = get_settings()

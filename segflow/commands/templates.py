@@ -29,7 +29,7 @@ def _overrides(pairs: list[str] | None) -> dict[str, str]:
 def check(paths: list[Path] = typer.Argument(
         None, help="Template/campaign files or folders (default: all shipped files).")) -> None:
     """Validate templates and campaigns: schema, predicate, columns, functions, params."""
-    from scoring.validate import load_bundle
+    from segflow.scoring.validate import load_bundle
     from segflow.settings import get_settings
 
     settings = get_settings()
@@ -46,9 +46,9 @@ def check(paths: list[Path] = typer.Argument(
 def _section_problems(settings, bundle) -> list[str]:
     """The campaign sections later stages own (review, controls, exports; drift, bias,
     feedback), checked by their owners' parsers, so one command validates a whole file."""
-    from governance.config import load_config
-    from monitoring.config import load_monitoring_config
     from segflow.errors import ConfigError
+    from segflow.governance.config import load_config
+    from segflow.monitoring.config import load_monitoring_config
 
     found = []
     for name, campaign in bundle.campaigns.items():
@@ -69,11 +69,11 @@ def preview(
     set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Sizes, clause funnels, overlaps, holdout and suppressions; nothing is written."""
-    from scoring.preview import preview as run_preview
-    from scoring.refresh import run_as_of
-    from scoring.render import preview_text
-    from scoring.resolve import resolve_campaign
-    from scoring.score import score
+    from segflow.scoring.preview import preview as run_preview
+    from segflow.scoring.refresh import run_as_of
+    from segflow.scoring.render import preview_text
+    from segflow.scoring.resolve import resolve_campaign
+    from segflow.scoring.score import score
     from segflow.settings import get_settings
 
     settings = get_settings()
@@ -93,10 +93,10 @@ def explain(
     """Why one customer is (not) in each cohort: clauses, values, status, contributions."""
     import duckdb
 
-    from scoring.explain import explain_entity, load_run_frames, pick_run
-    from scoring.render import explain_text
-    from scoring.resolve import resolve_campaign
     from segflow.runstore import frozen_settings
+    from segflow.scoring.explain import explain_entity, load_run_frames, pick_run
+    from segflow.scoring.render import explain_text
+    from segflow.scoring.resolve import resolve_campaign
     from segflow.settings import get_settings
 
     settings = get_settings()

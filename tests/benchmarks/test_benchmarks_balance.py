@@ -19,7 +19,7 @@ def _memberships(cohorts: list[str], statuses: list[str]) -> pa.Table:
 
 
 def test_balance_names_an_empty_and_an_oversized_cohort(home):
-    from scoring.resolve import resolve_campaign
+    from segflow.scoring.resolve import resolve_campaign
 
     resolved = resolve_campaign(home, "account_tiers")
     names = [b.key for b in resolved.cohorts]
@@ -34,8 +34,8 @@ def test_balance_names_an_empty_and_an_oversized_cohort(home):
 
 @pytest.fixture(scope="module")
 def small_world(tmp_path_factory):
-    from ingest.synthetic.holi import TABLES, generate_holi
     from segflow.featurestore.build import build_features
+    from segflow.ingest.synthetic.holi import TABLES, generate_holi
     from segflow.settings import Settings
 
     settings = Settings(home=tmp_path_factory.mktemp("balance") / "ws").ensure()
@@ -47,9 +47,9 @@ def small_world(tmp_path_factory):
 
 
 def test_holi_campaign_no_cohort_takes_half_on_a_small_world(small_world):
-    from scoring.evaluate import evaluate_memberships
-    from scoring.resolve import resolve_campaign
     from segflow.featurestore.retrieval import get_features
+    from segflow.scoring.evaluate import evaluate_memberships
+    from segflow.scoring.resolve import resolve_campaign
 
     frame = get_features(small_world, "customer", as_of=AS_OF)
     rng = np.random.default_rng(0)   # model scores shaped like the 100k champions'

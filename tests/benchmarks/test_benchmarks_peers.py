@@ -18,8 +18,8 @@ CUSTOMERS = 400
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Canonical tables of a 400-customer Holi world with features built as of AS_OF."""
-    from ingest.synthetic.holi import TABLES, generate_holi
     from segflow.featurestore.build import build_features
+    from segflow.ingest.synthetic.holi import TABLES, generate_holi
     from segflow.settings import Settings
 
     settings = Settings(home=tmp_path_factory.mktemp("bench") / "ws").ensure()
@@ -46,8 +46,8 @@ def test_pandas_features_equal_our_feature_store(world):
 
 def test_pandas_cohorts_equal_our_segment_evaluation(world):
     """Same frame (features + made-up model scores) through the templates and by hand."""
-    from scoring.evaluate import evaluate_memberships
-    from scoring.resolve import resolve_campaign
+    from segflow.scoring.evaluate import evaluate_memberships
+    from segflow.scoring.resolve import resolve_campaign
 
     frame = _ours(world)
     rng = np.random.default_rng(0)

@@ -59,8 +59,8 @@ def stale(world, tmp_path, monkeypatch):
 def test_a_refresh_builds_the_snapshot_of_its_as_of(stale):
     import pyarrow.parquet as pq
 
-    from scoring.refresh import refresh_campaign
     from segflow.runstore import run_dir
+    from segflow.scoring.refresh import refresh_campaign
 
     assert {s.view.name for s in stale_views(load_repo(stale), "customer", AS_OF)} >= {
         "customer_profile", "customer_rfm"}

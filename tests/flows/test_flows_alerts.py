@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.alerts import failure_message, post_alert
+from segflow.flows.alerts import failure_message, post_alert
 from segflow.settings import get_settings, set_home
 
 
@@ -31,11 +31,11 @@ def test_failed_step_fails_flow_and_alerts(home, webhook, monkeypatch):
     url, received = webhook
     monkeypatch.setenv("SEGFLOW_ALERT_WEBHOOK", url)
     set_home(home.home)
-    from flows.prefect_env import configure_prefect
+    from segflow.flows.prefect_env import configure_prefect
 
     for key, value in configure_prefect(get_settings(), apply=False).items():
         monkeypatch.setenv(key, value)
-    from flows.campaign import campaign_refresh
+    from segflow.flows.campaign import campaign_refresh
 
     with pytest.raises(Exception) as err:
         campaign_refresh(campaign="holi_2027")

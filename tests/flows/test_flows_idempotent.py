@@ -13,17 +13,17 @@ AS_OF = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 def test_same_campaign_and_as_of_twice_is_one_decision(home, monkeypatch):
-    from flows.prefect_env import configure_prefect
-    from ingest.pipeline import run_ingest
-    from ingest.synthetic.accounts import write_accounts_world
     from segflow.db import connect
+    from segflow.flows.prefect_env import configure_prefect
+    from segflow.ingest.pipeline import run_ingest
+    from segflow.ingest.synthetic.accounts import write_accounts_world
     from segflow.runstore import list_runs
 
     write_accounts_world(home.sources_dir, 300, seed=5, truth_dir=home.truth_dir)
     run_ingest(home)
     for key, value in configure_prefect(home, apply=False).items():
         monkeypatch.setenv(key, value)
-    from flows.campaign import run_refresh
+    from segflow.flows.campaign import run_refresh
 
     _, first = run_refresh(campaign="account_tiers", as_of=AS_OF, ingest=False)
     _, second = run_refresh(campaign="account_tiers", as_of=AS_OF, ingest=False)

@@ -18,15 +18,15 @@ WEEK_BEFORE, AS_OF = datetime(2027, 2, 22, tzinfo=UTC), datetime(2027, 3, 1, tzi
 def two_runs(tmp_path_factory):
     import pyarrow.parquet as pq
 
-    from governance.gate import verdict
-    from governance.pipeline import govern_run
-    from governance.publish import approve, publish_run
-    from governance.refresh import refresh_with_overrides
-    from ingest.synthetic.holi import TABLES, generate_holi
-    from monitoring.gate import check
     from segflow.featurestore.build import build_features
+    from segflow.governance.gate import verdict
+    from segflow.governance.pipeline import govern_run
+    from segflow.governance.publish import approve, publish_run
+    from segflow.governance.refresh import refresh_with_overrides
+    from segflow.ingest.synthetic.holi import TABLES, generate_holi
+    from segflow.monitoring.gate import check
     from segflow.settings import get_settings, set_home
-    from training.train import train_models
+    from segflow.training.train import train_models
 
     set_home(tmp_path_factory.mktemp("explained") / "ws")
     settings = get_settings().ensure()
@@ -51,8 +51,8 @@ def two_runs(tmp_path_factory):
 def test_a_rerun_scores_with_the_run_s_own_model_versions(two_runs):
     """Re-running the second run from its features re-scores them with the model versions
     recorded in the run, and the memberships come out identical."""
-    from governance.audit import read
-    from governance.status import rerun
+    from segflow.governance.audit import read
+    from segflow.governance.status import rerun
     from segflow.runstore import load_run
 
     settings, run_id = two_runs
@@ -90,10 +90,10 @@ def test_explain_prints_top_contributions(two_runs):
 
 def test_model_reasons_stop_at_the_limit_and_point_to_explain(two_runs):
     """Runs last: it governs the run again with a limit of 5, rewriting movement files."""
-    from governance.context import RunContext
-    from governance.movement import compute_movement, register_views
-    from governance.publications import last_published_run
     from segflow.db import connect
+    from segflow.governance.context import RunContext
+    from segflow.governance.movement import compute_movement, register_views
+    from segflow.governance.publications import last_published_run
 
     settings, run_id = two_runs
     ctx = RunContext.of(settings, run_id)
@@ -119,7 +119,7 @@ def test_movers_who_left_the_population_have_no_model_reasons(two_runs):
     filled the whole limit and TreeSHAP was asked about no rows)."""
     import duckdb
 
-    from governance.model_reasons import add_model_reasons
+    from segflow.governance.model_reasons import add_model_reasons
     from segflow.runstore import load_run
 
     settings, run_id = two_runs

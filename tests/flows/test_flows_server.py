@@ -47,9 +47,9 @@ def _auto_publish_templates(tmp_path):
 def _prepare_world(settings):
     import pyarrow.parquet as pq
 
-    from ingest.synthetic.holi import TABLES, generate_holi
     from segflow.featurestore.build import build_features
-    from training.train import train_models
+    from segflow.ingest.synthetic.holi import TABLES, generate_holi
+    from segflow.training.train import train_models
 
     world = generate_holi(1500, seed=3)
     for name in TABLES:
@@ -79,8 +79,8 @@ def _wait_for_deployment(client_call, timeout=120):
 
 
 def test_served_deployment_runs_and_publishes(home, tmp_path, monkeypatch):
-    from flows.prefect_env import configure_prefect
-    from flows.server import start_server
+    from segflow.flows.prefect_env import configure_prefect
+    from segflow.flows.server import start_server
     from segflow.settings import get_settings
 
     templates = _auto_publish_templates(tmp_path)
@@ -123,7 +123,7 @@ def test_served_deployment_runs_and_publishes(home, tmp_path, monkeypatch):
         _stop(serve)
         _stop(server)
 
-    from governance.publish import current_publication, read_current_parquet
+    from segflow.governance.publish import current_publication, read_current_parquet
 
     publication = current_publication(settings, "holi_2027")
     assert publication is not None and publication["run_id"].startswith("holi_2027-20270301")

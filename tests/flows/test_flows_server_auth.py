@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
-from flows.server import check_listen, is_loopback, ui_api_url
 from segflow.errors import SegflowError
+from segflow.flows.server import check_listen, is_loopback, ui_api_url
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
@@ -61,7 +61,7 @@ def _get(url: str, auth: str | None = None) -> tuple[int, bytes]:
 
 @pytest.mark.integration
 def test_a_server_with_an_auth_string_refuses_anonymous_requests(home, monkeypatch):
-    from flows.server import start_server
+    from segflow.flows.server import start_server
 
     monkeypatch.setenv("PREFECT_SERVER_API_AUTH_STRING", "admin:s3cret")
     monkeypatch.delenv("PREFECT_UI_API_URL", raising=False)

@@ -22,10 +22,10 @@ def accounts(tmp_path_factory):
     """The B2B world (300 accounts) ingested, with features for two quarters."""
     import os
 
-    from flows.prefect_env import configure_prefect
-    from flows.sequence import features_step
-    from ingest.pipeline import run_ingest
-    from ingest.synthetic.accounts import write_accounts_world
+    from segflow.flows.prefect_env import configure_prefect
+    from segflow.flows.sequence import features_step
+    from segflow.ingest.pipeline import run_ingest
+    from segflow.ingest.synthetic.accounts import write_accounts_world
     from segflow.settings import get_settings, set_home
 
     before = os.environ.get("SEGFLOW_HOME")
@@ -75,7 +75,7 @@ def test_a_blocked_run_ends_blocked(accounts, webhook, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from flows.campaign import run_refresh
+    from segflow.flows.campaign import run_refresh
 
     settings, prefect_env = accounts
     url, received = webhook

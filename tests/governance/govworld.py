@@ -187,7 +187,7 @@ def write_canonical(settings, ids: list[str], seed: int = 3) -> dict[str, pd.Dat
     per refund) and engagement events (a few email unsubscribes) for ``ids``."""
     import pyarrow.parquet as pq
 
-    from ingest.contract import load_contracts
+    from segflow.ingest.contract import load_contracts
 
     contracts, rng, n = load_contracts(), np.random.default_rng(seed), len(ids)
     ts = pd.Timestamp("2026-06-01", tz="UTC")
@@ -247,7 +247,7 @@ ACCEPTANCE = "boundary items go out as proposed, reviewed next week"
 def governed(settings, features: pd.DataFrame, as_of: datetime,
              memberships: pd.DataFrame | None = None) -> str:
     """A run written, governed and drift-checked (passed)."""
-    from governance.pipeline import govern_run
+    from segflow.governance.pipeline import govern_run
 
     run = write_run(settings, features, as_of, memberships)
     govern_run(settings, run)
@@ -257,8 +257,8 @@ def governed(settings, features: pd.DataFrame, as_of: datetime,
 
 def approve_and_publish(settings, run_id: str, by: str = "lead.analyst") -> dict:
     """Approve when needed and publish, accepting the open review items explicitly."""
-    from governance.gate import verdict
-    from governance.publish import approve, publish_run
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve, publish_run
 
     v = verdict(settings, run_id)
     if v.needs_approval:
@@ -298,8 +298,8 @@ def refreshed_world(root):
     hook) governed: (settings, the features table, run id)."""
     import pyarrow as pa
 
-    from governance.pipeline import govern_run
-    from governance.refresh import refresh_with_overrides
+    from segflow.governance.pipeline import govern_run
+    from segflow.governance.refresh import refresh_with_overrides
 
     settings = make_world(root)
     f = base_features()

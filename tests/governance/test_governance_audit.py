@@ -21,8 +21,8 @@ def logged(tmp_path_factory):
     write_canonical(settings, list(f.customer_id))
     run = governed(settings, f, AS_OF_1)
     publish(settings, run)
-    from governance.gate import verdict
-    from governance.publish import approve
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve
 
     approve(settings, governed(settings, f, AS_OF_1), "lead.analyst",
             "second run checked against billing")
@@ -57,7 +57,7 @@ def _verify() -> tuple[int, list[str]]:
 
 def _rechain(entries: list[dict], start: int, key: bytes | None = None) -> list[str]:
     """Recompute plain hashes (and, with ``key``, signatures) from entry ``start`` on."""
-    from governance.audit import canonical, plain_hash, signature
+    from segflow.governance.audit import canonical, plain_hash, signature
 
     for i in range(start, len(entries)):
         if i:
@@ -94,7 +94,7 @@ def test_an_edit_rechained_with_correct_plain_hashes_is_named(log):
 
 
 def test_an_edit_resigned_with_the_key_still_disagrees_with_the_database(log):
-    from governance.audit import load_key
+    from segflow.governance.audit import load_key
 
     settings, lines = log
     entries = [json.loads(x) for x in lines]
@@ -174,7 +174,7 @@ def test_a_torn_last_line_is_repaired_and_later_appends_work(log):
     from the database copy before appending its own entry."""
     import errno
 
-    from governance import audit
+    from segflow.governance import audit
 
     settings, lines = log
 
@@ -196,7 +196,7 @@ def test_a_torn_last_line_is_repaired_and_later_appends_work(log):
 
 
 def test_every_entry_records_the_os_user(log):
-    from governance.audit import os_user, read
+    from segflow.governance.audit import os_user, read
 
     settings, _ = log
     entries = read(settings)

@@ -20,7 +20,7 @@ def cli(*args):
 
 @pytest.mark.integration
 def test_refresh_govern_drift_approve_publish_rerun(world):
-    from scoring.refresh import refresh_campaign
+    from segflow.scoring.refresh import refresh_campaign
 
     f = base_features()
     write_canonical(world, list(f.customer_id))

@@ -26,7 +26,7 @@ from govworld import (
 from govworld import approve_and_publish as publish
 from paused import stopped_at
 
-from governance.publish import POINTS
+from segflow.governance.publish import POINTS
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,8 @@ def prepared(tmp_path_factory):
     g = f.copy()
     g["recency_days"] = 3.0
     second = governed(settings, g, AS_OF_2)
-    from governance.gate import verdict
-    from governance.publish import approve
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve
 
     approve(settings, second, "lead.analyst", APPROVAL)
     return settings, second, verdict(settings, second).open_exceptions
@@ -58,8 +58,8 @@ def _publish_cmd(run: str, open_items: int) -> list[str]:
 
 def state(settings) -> dict:
     """What each place says is current: DuckDB pointer, current.json, the audit log."""
-    from governance import audit
-    from governance.publications import current_publication
+    from segflow.governance import audit
+    from segflow.governance.publications import current_publication
 
     pointer = settings.publish_dir / "holi_test" / "current.json"
     publishes = [e for e in audit.read(settings) if e["action"] == "publish"]
@@ -89,7 +89,7 @@ def test_there_are_at_least_twenty_named_instants():
 
 @pytest.mark.parametrize("point", POINTS)
 def test_publish_killed_at_each_instant_is_recoverable(prepared, tmp_path, point):
-    from governance.publish import publish_run
+    from segflow.governance.publish import publish_run
 
     base, run, open_items = prepared
     settings = copy_world(base, tmp_path / "w")

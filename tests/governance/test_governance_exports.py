@@ -96,7 +96,7 @@ GROUP BY ALL
 
 def test_per_channel_counts_equal_an_independent_query(exported_world):
     """Consent differs by channel in this world: the counts must be per channel."""
-    from governance.pipeline import export_for
+    from segflow.governance.pipeline import export_for
 
     settings, run, m, customers, events, _ = exported_world
     index = export_for(settings, run)
@@ -115,7 +115,7 @@ def test_per_channel_counts_equal_an_independent_query(exported_world):
 
 
 def test_consent_and_unsubscribes_are_per_channel_a_complaint_is_global(exported_world):
-    from governance.pipeline import export_for
+    from segflow.governance.pipeline import export_for
 
     settings, run, m, customers, events, sms_cut = exported_world
     sent = _exported_ids(settings, run, export_for(settings, run))
@@ -135,7 +135,7 @@ def test_consent_and_unsubscribes_are_per_channel_a_complaint_is_global(exported
 
 
 def test_every_manifest_counts_who_was_left_out_and_why(exported_world):
-    from governance.pipeline import export_for
+    from segflow.governance.pipeline import export_for
 
     settings, run, *_ = exported_world
     index = export_for(settings, run)
@@ -153,7 +153,7 @@ def test_every_manifest_counts_who_was_left_out_and_why(exported_world):
 
 
 def test_ad_audience_hashes_match_published_vectors(exported_world):
-    from governance.pipeline import export_for
+    from segflow.governance.pipeline import export_for
 
     settings, run, *_ = exported_world
     index = export_for(settings, run)
@@ -164,7 +164,7 @@ def test_ad_audience_hashes_match_published_vectors(exported_world):
 
 
 def test_the_removed_cross_channel_switch_is_a_clear_error(world):
-    from governance.config import load_config
+    from segflow.governance.config import load_config
 
     path = world.campaigns_dir / "holi_test.yaml"
     path.write_text(path.read_text().replace("exports: {}",

@@ -46,8 +46,8 @@ def test_the_run_folder_holds_its_rules(prepared):
 
 def test_a_template_edited_after_the_refresh_changes_nothing_in_its_governance(prepared,
                                                                              tmp_path):
-    from governance.context import RunContext
-    from governance.pipeline import govern_run
+    from segflow.governance.context import RunContext
+    from segflow.governance.pipeline import govern_run
 
     base, _, run = prepared
     settings = copy_world(base, tmp_path / "w")
@@ -62,8 +62,8 @@ def test_a_template_edited_after_the_refresh_changes_nothing_in_its_governance(p
 def test_a_rerun_uses_the_frozen_rules(prepared, tmp_path):
     import duckdb
 
-    from governance.refresh import refresh_with_overrides
-    from governance.status import rerun
+    from segflow.governance.refresh import refresh_with_overrides
+    from segflow.governance.status import rerun
 
     base, table, run = prepared
     settings = copy_world(base, tmp_path / "w")

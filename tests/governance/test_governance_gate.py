@@ -24,8 +24,8 @@ from segflow.errors import ControlFailed
 
 def _refusals(settings, run) -> tuple[str, str]:
     """The messages of publish and export refusing ``run`` (both must refuse)."""
-    from governance.pipeline import export_for
-    from governance.publish import publish_run
+    from segflow.governance.pipeline import export_for
+    from segflow.governance.publish import publish_run
 
     with pytest.raises(ControlFailed) as published:
         publish_run(settings, run, by="lead.analyst", accept_open=None)
@@ -40,8 +40,8 @@ def _cut(settings, run, rows: int) -> None:
 
 
 def test_memberships_truncated_after_approval_are_refused(world_data):
-    from governance.gate import verdict
-    from governance.publish import approve
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve
 
     settings, f = world_data
     run = governed(settings, f, AS_OF_1)
@@ -56,7 +56,7 @@ def test_memberships_truncated_after_approval_are_refused(world_data):
 
 
 def test_an_edited_row_is_refused_too(world_data):
-    from governance.publish import approve
+    from segflow.governance.publish import approve
 
     settings, f = world_data
     run = governed(settings, f, AS_OF_1)
@@ -70,9 +70,9 @@ def test_an_edited_row_is_refused_too(world_data):
 
 
 def test_regoverning_changed_content_voids_the_approval(world_data):
-    from governance.gate import verdict
-    from governance.pipeline import govern_run
-    from governance.publish import approve
+    from segflow.governance.gate import verdict
+    from segflow.governance.pipeline import govern_run
+    from segflow.governance.publish import approve
 
     settings, f = world_data
     run = governed(settings, f, AS_OF_1)
@@ -91,7 +91,7 @@ def test_regoverning_changed_content_voids_the_approval(world_data):
 
 
 def test_a_run_never_governed_or_drift_checked_is_refused(world_data):
-    from governance.pipeline import govern_run
+    from segflow.governance.pipeline import govern_run
 
     settings, f = world_data
     run = write_run(settings, f, AS_OF_1)
@@ -114,7 +114,7 @@ def test_a_crashed_drift_check_blocks(world_data):
 
 
 def test_a_breached_drift_gate_waits_for_an_acknowledgement(world_data):
-    from governance.gate import verdict
+    from segflow.governance.gate import verdict
 
     settings, f = world_data
     run = governed(settings, f, AS_OF_1)
@@ -127,8 +127,8 @@ def test_a_breached_drift_gate_waits_for_an_acknowledgement(world_data):
 
 
 def test_open_items_need_an_explicit_acceptance_of_their_count(world_data):
-    from governance.gate import verdict
-    from governance.publish import approve, publish_run
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve, publish_run
 
     settings, f = world_data
     run = governed(settings, f, AS_OF_1)
@@ -148,9 +148,9 @@ def test_open_items_need_an_explicit_acceptance_of_their_count(world_data):
 
 
 def test_unapproved_run_is_refused_and_export_follows_publication(world_data):
-    from governance.gate import verdict
-    from governance.pipeline import export_for
-    from governance.publish import approve, publish_run
+    from segflow.governance.gate import verdict
+    from segflow.governance.pipeline import export_for
+    from segflow.governance.publish import approve, publish_run
 
     settings, f = world_data
     path = settings.campaigns_dir / "holi_test.yaml"
@@ -174,7 +174,7 @@ def test_cli_publish_prints_every_reason_and_exits_1(world_data):
     run = write_run(settings, f, AS_OF_1)
     out = CliRunner().invoke(app, ["publish", run, "--by", "lead.analyst"])
     assert out.exit_code == 1 and "has not been governed" in str(out.exception)
-    from governance.pipeline import govern_run
+    from segflow.governance.pipeline import govern_run
 
     govern_run(settings, run)
     drift_passed(settings, run)

@@ -18,8 +18,8 @@ REFRESH = textwrap.dedent("""
     import sys
     import pandas as pd, pyarrow as pa
     from segflow.settings import get_settings
-    from governance.refresh import refresh_with_overrides
-    from governance.pipeline import govern_run
+    from segflow.governance.refresh import refresh_with_overrides
+    from segflow.governance.pipeline import govern_run
     features = pa.Table.from_pandas(pd.read_parquet(sys.argv[1]), preserve_index=False)
     record = refresh_with_overrides(get_settings(), "holi_test", "2027-02-01",
                                     features=features)
@@ -33,7 +33,7 @@ def prepared(tmp_path_factory):
     """A world with one refresh done (so its model registry and tables exist)."""
     import pyarrow as pa
 
-    from governance.refresh import refresh_with_overrides
+    from segflow.governance.refresh import refresh_with_overrides
 
     root = tmp_path_factory.mktemp("lock")
     settings = make_world(root)
@@ -55,7 +55,7 @@ def test_the_second_command_names_the_first_and_the_next_refresh_fails_its_orpha
     import pandas as pd
     import pyarrow as pa
 
-    from governance.refresh import refresh_with_overrides
+    from segflow.governance.refresh import refresh_with_overrides
     from segflow.runstore import list_runs
 
     settings = copy_world(prepared, tmp_path / "w")

@@ -43,7 +43,7 @@ def two_runs(world):
 
 
 def test_movement_counts_match_independent_query_and_every_mover_has_reason(two_runs):
-    from governance.pipeline import movement_for
+    from segflow.governance.pipeline import movement_for
 
     settings, r1, r2, f1, f2 = two_runs
     result = movement_for(settings, r2, previous=r1)
@@ -55,7 +55,7 @@ def test_movement_counts_match_independent_query_and_every_mover_has_reason(two_
 
 
 def test_reasons_name_the_clause_and_values(two_runs):
-    from governance.pipeline import movement_for
+    from segflow.governance.pipeline import movement_for
 
     settings, r1, r2, f1, f2 = two_runs
     table = pd.read_parquet(movement_for(settings, r2, previous=r1).files["parquet"])
@@ -72,7 +72,7 @@ def test_reasons_name_the_clause_and_values(two_runs):
 
 
 def test_summary_is_deterministic_and_counts_reasons(two_runs):
-    from governance.pipeline import movement_for
+    from segflow.governance.pipeline import movement_for
 
     settings, r1, r2, _, _ = two_runs
     first = movement_for(settings, r2, previous=r1).summary

@@ -24,14 +24,14 @@ def refreshed(prepared, tmp_path):
 
 
 def _item(settings, run):
-    from governance.review_cli import list_items
+    from segflow.governance.review_cli import list_items
 
     return next(i for i in list_items(settings, run, "open") if i[5] == "lapsed_high_value")
 
 
 @pytest.mark.parametrize("target", ["ghost", "engaged__north", "lapsed_high_value__x"])
 def test_an_override_to_a_cohort_the_run_does_not_have_is_refused(refreshed, target):
-    from governance.review_cli import decide_item
+    from segflow.governance.review_cli import decide_item
 
     settings, _, run = refreshed
     with pytest.raises(SegflowError, match=f"--to '{target}' is not a cohort of holi_test"):
@@ -42,7 +42,7 @@ def test_an_override_to_a_cohort_the_run_does_not_have_is_refused(refreshed, tar
 def test_an_override_that_has_already_expired_is_refused(refreshed):
     from datetime import UTC, datetime
 
-    from governance.review_cli import decide_item
+    from segflow.governance.review_cli import decide_item
 
     settings, _, run = refreshed
     with pytest.raises(SegflowError, match="is not in the future"):
@@ -57,9 +57,9 @@ def test_a_refresh_with_a_live_override_works_and_the_row_carries_it(refreshed):
     BinderException: Table "memberships" does not have a column with name "override_id"."""
     import pyarrow.parquet as pq
 
-    from governance.refresh import refresh_with_overrides
-    from governance.review_cli import decide_item
     from segflow.db import connect
+    from segflow.governance.refresh import refresh_with_overrides
+    from segflow.governance.review_cli import decide_item
 
     settings, table, run = refreshed
     with connect(settings) as con:

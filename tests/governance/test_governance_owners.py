@@ -35,27 +35,27 @@ def ws(prepared, tmp_path):
 
 
 def _item(settings, run, cohort="lapsed_high_value"):
-    from governance.review_cli import list_items
+    from segflow.governance.review_cli import list_items
 
     return next(i for i in list_items(settings, run, "open") if i[5] == cohort)
 
 
 @pytest.mark.parametrize("reason", ["", " ", ".", "ok", "fine", "looks good", "ok ok ok"])
 def test_reasons_must_say_something(reason):
-    from governance.owners import require_reason
+    from segflow.governance.owners import require_reason
 
     with pytest.raises(SegflowError, match="must say why"):
         require_reason(reason)
 
 
 def test_a_real_reason_passes():
-    from governance.owners import require_reason
+    from segflow.governance.owners import require_reason
 
     assert require_reason("  figures checked with finance ") == "figures checked with finance"
 
 
 def test_only_a_listed_approver_approves(ws):
-    from governance.publish import approve
+    from segflow.governance.publish import approve
 
     settings, run = ws
     with pytest.raises(ControlFailed) as err:
@@ -70,7 +70,7 @@ def test_only_a_listed_approver_approves(ws):
 
 
 def test_publish_needs_a_listed_approver(ws):
-    from governance.publish import publish_run
+    from segflow.governance.publish import publish_run
 
     settings, run = ws
     with pytest.raises(ControlFailed, match="'nobody.at.all' is not in the owners file"):
@@ -82,8 +82,8 @@ def test_publish_needs_a_listed_approver(ws):
 def test_the_author_of_an_override_may_not_approve_or_publish_the_run(ws):
     """Four eyes: second.approver overrides an item, then may neither approve nor publish
     nor acknowledge drift in that run; lead.analyst may."""
-    from governance.publish import approve, publish_run
-    from governance.review_cli import decide_item
+    from segflow.governance.publish import approve, publish_run
+    from segflow.governance.review_cli import decide_item
 
     settings, run = ws
     item = _item(settings, run)[0]
@@ -99,7 +99,7 @@ def test_the_author_of_an_override_may_not_approve_or_publish_the_run(ws):
 
 
 def test_reviewers_act_within_their_scope(ws):
-    from governance.review_cli import decide_item
+    from segflow.governance.review_cli import decide_item
 
     settings, run = ws
     item = _item(settings, run)[0]
@@ -116,7 +116,7 @@ def test_reviewers_act_within_their_scope(ws):
 
 
 def test_a_role_removed_today_is_removed_from_earlier_runs_too(ws):
-    from governance.publish import approve
+    from segflow.governance.publish import approve
 
     settings, run = ws
     settings.owners_path.write_text(settings.owners_path.read_text().replace(
@@ -127,7 +127,7 @@ def test_a_role_removed_today_is_removed_from_earlier_runs_too(ws):
 
 
 def test_a_role_granted_after_the_refresh_does_not_reach_back(ws):
-    from governance.publish import approve
+    from segflow.governance.publish import approve
 
     settings, run = ws
     settings.owners_path.write_text(settings.owners_path.read_text().replace(
@@ -137,7 +137,7 @@ def test_a_role_granted_after_the_refresh_does_not_reach_back(ws):
 
 
 def test_a_missing_owners_file_is_a_clear_error(ws):
-    from governance.publish import approve
+    from segflow.governance.publish import approve
 
     settings, run = ws
     settings.owners_path.unlink()
@@ -146,7 +146,7 @@ def test_a_missing_owners_file_is_a_clear_error(ws):
 
 
 def test_a_bad_owners_file_names_file_and_line(tmp_path):
-    from governance.owners import load_owners
+    from segflow.governance.owners import load_owners
 
     path = tmp_path / "owners.yaml"
     path.write_text("people:\n  a.b:\n    roles: [approver, boss]\n")
@@ -158,9 +158,9 @@ def test_a_bad_owners_file_names_file_and_line(tmp_path):
 
 
 def test_the_shipped_owners_file_covers_the_shipped_campaigns():
-    from governance.owners import load_owners
-    from scoring.campaigns import load_campaign
-    from scoring.schema import Problems
+    from segflow.governance.owners import load_owners
+    from segflow.scoring.campaigns import load_campaign
+    from segflow.scoring.schema import Problems
     from segflow.settings import get_settings
 
     settings = get_settings()

@@ -18,8 +18,8 @@ from segflow.errors import ControlFailed
 
 
 def test_clean_run_passes_controls_and_publishes(world_data):
-    from governance.pipeline import govern_run
-    from governance.publish import current_publication
+    from segflow.governance.pipeline import govern_run
+    from segflow.governance.publish import current_publication
 
     settings, f = world_data
     run = write_run(settings, f, AS_OF_1)
@@ -35,8 +35,8 @@ def test_clean_run_passes_controls_and_publishes(world_data):
 
 
 def test_publishing_a_published_run_again_is_a_no_op(world_data):
-    from governance.publications import publication_history
-    from governance.publish import publish_run
+    from segflow.governance.publications import publication_history
+    from segflow.governance.publish import publish_run
 
     settings, f = world_data
     run = governed(settings, f, AS_OF_1)
@@ -47,7 +47,7 @@ def test_publishing_a_published_run_again_is_a_no_op(world_data):
 
 
 def test_billing_row_missing_from_orders_blocks_publication(world_data):
-    from governance.publish import approve, publish_run
+    from segflow.governance.publish import approve, publish_run
 
     settings, f = world_data
     billing = pq.read_table(settings.canonical_dir / "billing.parquet")
@@ -58,7 +58,7 @@ def test_billing_row_missing_from_orders_blocks_publication(world_data):
     pq.write_table(billing.from_pandas(both, schema=billing.schema, preserve_index=False),
                    settings.canonical_dir / "billing.parquet")
     run = governed(settings, f, AS_OF_1)
-    from governance.gate import verdict
+    from segflow.governance.gate import verdict
 
     v = verdict(settings, run)
     control = next(r for r in v.reasons if r.code == "control_failed")

@@ -51,8 +51,8 @@ def pg_world(world, fresh_db):
 
 
 def _governed_run(settings, features, as_of) -> str:
-    from governance.gate import verdict
-    from governance.publish import approve
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve
 
     run = governed(settings, features, as_of)
     if verdict(settings, run).needs_approval:
@@ -61,8 +61,8 @@ def _governed_run(settings, features, as_of) -> str:
 
 
 def _publish(settings, run, hook=None):
-    from governance.gate import verdict
-    from governance.publish import publish_run
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import publish_run
 
     n = verdict(settings, run).open_exceptions
     return publish_run(settings, run, by="lead.analyst", accept_open=n or None,
@@ -80,7 +80,7 @@ def _normalised(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def test_publication_creates_versioned_table_record_and_view(pg_world):
-    from governance.publish import COLUMNS
+    from segflow.governance.publish import COLUMNS
 
     settings, f, engine = pg_world
     run = _governed_run(settings, f, AS_OF_1)
@@ -140,9 +140,9 @@ def test_killed_publication_is_brought_back_in_line_with_duckdb(pg_world, point)
     import os
     import signal
 
-    from governance.gate import verdict
-    from governance.publications import current_publication
     from segflow.doctor import examine
+    from segflow.governance.gate import verdict
+    from segflow.governance.publications import current_publication
 
     settings, f, engine = pg_world
     first, second = _first_published_second_governed(settings, f)
@@ -171,7 +171,7 @@ def test_killed_publication_is_brought_back_in_line_with_duckdb(pg_world, point)
 def test_copy_keeps_nulls_empty_strings_and_awkward_text_apart(fresh_db, tmp_path):
     """The COPY path must not turn '' into NULL (or back), nor split on commas, quotes or
     newlines; a column the run lacks (override_id) arrives as NULL."""
-    from governance.publish_sql import publish_sqlalchemy
+    from segflow.governance.publish_sql import publish_sqlalchemy
 
     url, engine = fresh_db
     cohorts = ["", None, 'a,"b"', "line\nbreak", "होली"]

@@ -18,7 +18,7 @@ def cli(*args):
 
 @pytest.fixture
 def reviewed(world):
-    from governance.pipeline import govern_run
+    from segflow.governance.pipeline import govern_run
 
     f = base_features()
     write_canonical(world, list(f.customer_id))
@@ -29,14 +29,14 @@ def reviewed(world):
 
 
 def _open_item(settings, run):
-    from governance.review_cli import list_items
+    from segflow.governance.review_cli import list_items
 
     items = list_items(settings, run, "open")
     return next(i for i in items if i[5] == "lapsed_high_value")
 
 
 def test_boundary_items_are_near_a_threshold(reviewed):
-    from governance.review_cli import show_item
+    from segflow.governance.review_cli import show_item
 
     settings, f, run = reviewed
     item = show_item(settings, _open_item(settings, run)[0])
@@ -58,8 +58,8 @@ def test_reviewer_must_be_owner_and_give_reason(reviewed):
 
 
 def test_override_survives_next_refresh_and_is_audited(reviewed):
-    from governance.overrides import active_overrides, apply_overrides
-    from governance.pipeline import movement_for
+    from segflow.governance.overrides import active_overrides, apply_overrides
+    from segflow.governance.pipeline import movement_for
 
     settings, f, run = reviewed
     item, _, entity = _open_item(settings, run)[:3]
@@ -84,7 +84,7 @@ def test_override_survives_next_refresh_and_is_audited(reviewed):
 
 
 def test_expired_override_is_not_applied(reviewed):
-    from governance.overrides import active_overrides, apply_overrides
+    from segflow.governance.overrides import active_overrides, apply_overrides
 
     settings, f, run = reviewed
     item, _, entity = _open_item(settings, run)[:3]

@@ -9,9 +9,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.pipeline import run_ingest
-from ingest.synthetic.accounts import generate_accounts, write_accounts_world
-from ingest.synthetic.accounts_notes import TOPICS
+from segflow.ingest.pipeline import run_ingest
+from segflow.ingest.synthetic.accounts import generate_accounts, write_accounts_world
+from segflow.ingest.synthetic.accounts_notes import TOPICS
 
 
 @pytest.fixture(scope="module")

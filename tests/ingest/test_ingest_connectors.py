@@ -8,8 +8,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.pipeline import run_ingest
 from segflow.errors import SchemaChangedError
+from segflow.ingest.pipeline import run_ingest
 
 BILLING = [("INV1", "C1", "2026-01-15", 1000.0, 400.0, "core"),
            ("INV2", "C1", "2026-02-15", -100.0, -40.0, "core"),

@@ -8,8 +8,8 @@ import hashlib
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.pipeline import ShrinkRefused, run_ingest
 from segflow.errors import WorkspaceBusy
+from segflow.ingest.pipeline import ShrinkRefused, run_ingest
 
 ROWS = [f"O{i},C1,2026-03-01T10:00:00Z,10,INR,1,sweets,,web,completed" for i in range(20)]
 

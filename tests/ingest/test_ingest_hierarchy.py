@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.hierarchy import HierarchyCycleError, roll_up
-from ingest.pipeline import run_ingest
+from segflow.ingest.hierarchy import HierarchyCycleError, roll_up
+from segflow.ingest.pipeline import run_ingest
 
 HEADER = "account_id,parent_account_id,name,industry,region,country,created_ts,strategic_flag,owner"
 

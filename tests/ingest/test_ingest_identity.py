@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.dedupe import component_labels
-from ingest.identifiers import email_sql, to_e164
-from ingest.pipeline import run_ingest
+from segflow.ingest.dedupe import component_labels
+from segflow.ingest.identifiers import email_sql, to_e164
+from segflow.ingest.pipeline import run_ingest
 
 
 @pytest.mark.parametrize(("raw", "country", "expected"), [

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.pipeline import run_ingest
 from segflow.errors import SchemaChangedError, SegflowError
+from segflow.ingest.pipeline import run_ingest
 
 AS_OF = datetime(2027, 3, 1, tzinfo=UTC)
 GOOD = [f"O{i},C1,2026-0{1 + i % 9}-1{i % 10}T10:00:00Z,{100 + i},INR,1,sweets,,web,completed"

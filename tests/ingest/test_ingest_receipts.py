@@ -7,9 +7,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from governance.controls import contracts_hold
-from ingest.contract import load_contracts
-from ingest.pipeline import run_ingest
+from segflow.governance.controls import contracts_hold
+from segflow.ingest.contract import load_contracts
+from segflow.ingest.pipeline import run_ingest
 
 ORDERS = ("O1,C1,2026-03-01,100,INR,1,sweets,holi,web,completed",
           "O2,C1,2026-03-02,20,INR,2,apparel,,app,completed")

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.pipeline import run_ingest
 from segflow.errors import SchemaChangedError
+from segflow.ingest.pipeline import run_ingest
 
 ORDERS = {  # order_id -> (row, expected reason or None)
     "O1": ("O1,C1,2026-03-01 10:00:00+05:30,100.5,INR,1,sweets,holi,web,completed", None),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.pipeline import run_ingest
 from segflow.errors import SchemaChangedError
+from segflow.ingest.pipeline import run_ingest
 
 
 def _order(oid, ts="2026-03-01", amount="10"):

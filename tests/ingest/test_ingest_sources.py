@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from ingest.sources import load_sources
 from segflow.cli import app
 from segflow.errors import ConfigError
+from segflow.ingest.sources import load_sources
 
 
 @pytest.mark.parametrize(("text", "line", "words"), [

@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from monitoring.config import load_monitoring_config
-from monitoring.drift import run_drift
-from monitoring.gate import acknowledge, gate_status, record_verdict
 from segflow.errors import ConfigError, SegflowError
+from segflow.monitoring.config import load_monitoring_config
+from segflow.monitoring.drift import run_drift
+from segflow.monitoring.gate import acknowledge, gate_status, record_verdict
 from segflow.runstore import load_run, run_dir
 
 CAMPAIGN = """name: holi_2027
@@ -96,7 +96,7 @@ def test_acknowledgement_unblocks_with_a_recorded_reason(runs):
     passed, reasons = gate_status(world.settings, current)
     assert passed and "monsoon outage" in reasons[0]
     assert load_run(world.settings, current).status != "needs_review"
-    from governance.audit import read
+    from segflow.governance.audit import read
     entry = read(world.settings, current)[-1]
     assert entry["action"] == "drift_acknowledged" and entry["actor"] == "asha"
     assert "monsoon" in entry["payload"]["reason"] and entry["os_user"]
@@ -104,8 +104,8 @@ def test_acknowledgement_unblocks_with_a_recorded_reason(runs):
 
 def test_reference_is_the_last_published_run(runs):
     """Found through governance's read API (the publications table), not the audit log."""
-    from governance.publications import ensure_tables
     from segflow.db import connect
+    from segflow.governance.publications import ensure_tables
 
     world, published = runs
     world.add_run(world.frame(3000, seed=5, halve_north=True))  # a later, unpublished run
@@ -185,9 +185,9 @@ def test_empty_cohorts_are_reported(runs):
 
 
 def test_a_crashed_check_records_an_errored_gate_that_blocks(runs):
-    from governance.gate import _drift
-    from monitoring.gate import check
     from segflow.errors import CheckFailed
+    from segflow.governance.gate import _drift
+    from segflow.monitoring.gate import check
 
     world, _ = runs
     current = world.add_run(world.frame(3000, seed=2))

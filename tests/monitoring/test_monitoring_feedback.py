@@ -9,10 +9,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.synthetic.holi import generate_holi
-from monitoring.config import FeedbackConfig
-from monitoring.feedback_run import labels_path, run_feedback
 from segflow.errors import SegflowError
+from segflow.ingest.synthetic.holi import generate_holi
+from segflow.monitoring.config import FeedbackConfig
+from segflow.monitoring.feedback_run import labels_path, run_feedback
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from monitoring.trends import write_trends
+from segflow.monitoring.trends import write_trends
 
 
 def test_trends_show_size_overlap_and_the_run_that_moved(world):

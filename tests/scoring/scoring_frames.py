@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
-from scoring.columns import family
+from segflow.scoring.columns import family
 
 STATES = [("Maharashtra", "west", "marathi"), ("Maharashtra", "west", "hindi"),
           ("Uttar Pradesh", "north", "hindi"), ("Tamil Nadu", "south", "tamil"),

@@ -16,8 +16,8 @@ CAMPAIGNS = sorted((PROJECT_ROOT / "segment_templates" / "campaigns").glob("*.ya
 
 @pytest.mark.parametrize("path", CAMPAIGNS, ids=lambda p: p.stem)
 def test_shipped_campaign_sections_parse(path, home):
-    from governance.config import load_config
-    from monitoring.config import load_monitoring_config
+    from segflow.governance.config import load_config
+    from segflow.monitoring.config import load_monitoring_config
 
     assert load_config(get_settings(), path.stem).campaign == path.stem
     assert load_monitoring_config(get_settings(), path.stem).path == path

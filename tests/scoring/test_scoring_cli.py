@@ -7,8 +7,8 @@ import shutil
 from scoring_frames import account_frame
 from typer.testing import CliRunner
 
-from scoring.refresh import refresh_campaign
 from segflow.cli import app
+from segflow.scoring.refresh import refresh_campaign
 from segflow.settings import PROJECT_ROOT
 
 

@@ -11,15 +11,15 @@ import pyarrow.parquet as pq
 import pytest
 from scoring_frames import account_frame, customer_frame
 
-from scoring.clauses import evaluate_clauses
-from scoring.evaluate import MEMBERSHIP_COLUMNS, evaluate_memberships
-from scoring.explain import explain_entity
-from scoring.preview import preview
-from scoring.refresh import refresh_campaign
-from scoring.resolve import resolve_campaign
-from scoring.schema import Problems
-from scoring.templates import load_template
 from segflow.runstore import run_dir
+from segflow.scoring.clauses import evaluate_clauses
+from segflow.scoring.evaluate import MEMBERSHIP_COLUMNS, evaluate_memberships
+from segflow.scoring.explain import explain_entity
+from segflow.scoring.preview import preview
+from segflow.scoring.refresh import refresh_campaign
+from segflow.scoring.resolve import resolve_campaign
+from segflow.scoring.schema import Problems
+from segflow.scoring.templates import load_template
 
 
 def test_string_param_with_quote_cannot_change_the_query(home):

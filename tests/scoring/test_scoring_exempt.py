@@ -8,10 +8,10 @@ import duckdb
 import pyarrow as pa
 from scoring_frames import customer_frame
 
-from scoring.campaigns import load_campaign
-from scoring.evaluate import evaluate_memberships
-from scoring.resolve import resolve_campaign
-from scoring.schema import Problems
+from segflow.scoring.campaigns import load_campaign
+from segflow.scoring.evaluate import evaluate_memberships
+from segflow.scoring.resolve import resolve_campaign
+from segflow.scoring.schema import Problems
 
 
 def _inactive(frame: pa.Table) -> pa.Table:

@@ -59,7 +59,7 @@ def _runs(home: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """A small Holi workspace with one good run as of AS_OF_1 (features built by it)."""
-    from ingest.synthetic.holi import TABLES, generate_holi
+    from segflow.ingest.synthetic.holi import TABLES, generate_holi
 
     root = tmp_path_factory.mktemp("faults")
     home, templates = root / "ws", root / "segment_templates"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from scoring_frames import FRAMES
 
-from scoring.clauses import evaluate_clauses
-from scoring.validate import load_bundle
+from segflow.scoring.clauses import evaluate_clauses
+from segflow.scoring.validate import load_bundle
 from segflow.settings import PROJECT_ROOT
 
 SHIPPED = PROJECT_ROOT / "segment_templates"

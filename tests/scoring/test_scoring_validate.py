@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scoring.validate import load_bundle
+from segflow.scoring.validate import load_bundle
 from segflow.settings import PROJECT_ROOT, get_settings
 
 SHIPPED = PROJECT_ROOT / "segment_templates"

@@ -9,7 +9,7 @@ N_CUSTOMERS = 2000
 
 @pytest.fixture(scope="session")
 def holi_world():
-    from ingest.synthetic.holi import generate_holi
+    from segflow.ingest.synthetic.holi import generate_holi
 
     return generate_holi(N_CUSTOMERS, seed=11)
 
@@ -17,7 +17,7 @@ def holi_world():
 @pytest.fixture(scope="session")
 def messy_world(tmp_path_factory):
     """Source files as `segflow demo-data holi` writes them, with their truth."""
-    from ingest.synthetic.writer import write_holi_world
+    from segflow.ingest.synthetic.writer import write_holi_world
 
     out = tmp_path_factory.mktemp("messy")
     return write_holi_world(out, N_CUSTOMERS, seed=11, messy=True)

@@ -7,7 +7,7 @@ import duckdb
 import pyarrow.compute as pc
 import pytest
 
-from ingest.synthetic.accounts import generate_accounts
+from segflow.ingest.synthetic.accounts import generate_accounts
 
 
 @pytest.fixture(scope="module")

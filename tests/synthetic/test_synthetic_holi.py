@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.synthetic.config import load_config
-from ingest.synthetic.holi import TABLES, generate_holi, iter_chunks
-from ingest.synthetic.writer import write_holi_world
+from segflow.ingest.synthetic.config import load_config
+from segflow.ingest.synthetic.holi import TABLES, generate_holi, iter_chunks
+from segflow.ingest.synthetic.writer import write_holi_world
 
 HISTORY_START = datetime(2025, 3, 1, tzinfo=UTC)
 END = datetime(2027, 3, 1, tzinfo=UTC)
@@ -45,7 +45,7 @@ def test_written_clean_world_equals_generated_world(tmp_path):
 
 
 def test_tables_match_the_ingest_contracts(holi_world):
-    from ingest.contract import ARROW_TYPES, load_contracts
+    from segflow.ingest.contract import ARROW_TYPES, load_contracts
 
     contracts = load_contracts()
     for name in TABLES:

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from ingest.contract import load_fx_rates
-from ingest.identifiers import to_e164
+from segflow.ingest.contract import load_fx_rates
+from segflow.ingest.identifiers import to_e164
 
 
 def _read_orders_csv(path):
@@ -108,8 +108,8 @@ def test_event_rows_without_customer_are_planted(messy_world):
 
 
 def test_cli_writes_sources_yaml_sources_and_truth(home):
-    from ingest.sources import load_sources
     from segflow.cli import app
+    from segflow.ingest.sources import load_sources
     from segflow.yamlio import load_yaml
 
     result = CliRunner().invoke(app, ["demo-data", "holi", "--customers", "300", "--seed", "2"])
@@ -133,9 +133,9 @@ def test_ingest_removes_exactly_the_planted_mess(home):
     """demo-data -> ingest gives back the clean world: nothing planted kept, nothing lost."""
     import duckdb
 
-    from ingest.pipeline import run_ingest
-    from ingest.synthetic.holi import generate_holi
-    from ingest.synthetic.writer import write_holi_world, write_sources_yaml
+    from segflow.ingest.pipeline import run_ingest
+    from segflow.ingest.synthetic.holi import generate_holi
+    from segflow.ingest.synthetic.writer import write_holi_world, write_sources_yaml
 
     paths = write_holi_world(home.sources_dir, 400, seed=9, messy=True,
                              truth_dir=home.truth_dir)
@@ -164,10 +164,10 @@ def test_ingest_removes_exactly_the_planted_mess(home):
 
 
 def test_cli_accounts_writes_sources_and_truth(home):
-    from ingest.synthetic import accounts
+    from segflow.ingest.synthetic import accounts
 
     if not hasattr(accounts, "write_accounts_world"):
-        pytest.skip("ingest.synthetic.accounts.write_accounts_world is not there yet")
+        pytest.skip("segflow.ingest.synthetic.accounts.write_accounts_world is not there yet")
     from segflow.cli import app
 
     result = CliRunner().invoke(app, ["demo-data", "accounts", "--accounts", "60", "--seed", "1"])

@@ -33,8 +33,8 @@ def world(tmp_path_factory):
     """Settings of a 1,500-customer workspace with canonical tables, truth and features as
     of the holi_2026 start and the 2027 planning time; ``world.planted`` names the two
     customers with planted orders (early, late)."""
-    from ingest.synthetic.holi import generate_holi
     from segflow.featurestore.build import build_features
+    from segflow.ingest.synthetic.holi import generate_holi
 
     settings = Settings(home=tmp_path_factory.mktemp("training") / "ws").ensure()
     settings.truth_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import pytest
 
 from segflow.errors import ConfigError
 from segflow.settings import PROJECT_ROOT
-from training.config import load_model_config, load_model_configs
+from segflow.training.config import load_model_config, load_model_configs
 
 MODELS_DIR = PROJECT_ROOT / "training" / "models"
 

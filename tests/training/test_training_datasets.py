@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from training.config import load_model_config
-from training.datasets import campaign_training_frame, model_features
+from segflow.training.config import load_model_config
+from segflow.training.datasets import campaign_training_frame, model_features
 
 
 def _frame(world):

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from training.anomaly import AnomalyEstimator
-from training.clustering import ClusterEstimator
-from training.notes import NotesEstimator
-from training.uplift import UpliftEstimator, uplift_estimator
+from segflow.training.anomaly import AnomalyEstimator
+from segflow.training.clustering import ClusterEstimator
+from segflow.training.notes import NotesEstimator
+from segflow.training.uplift import UpliftEstimator, uplift_estimator
 
 LGBM = {"n_estimators": 60, "num_leaves": 4, "min_child_samples": 40, "learning_rate": 0.1}
 
@@ -171,7 +171,7 @@ def test_reviewed_labels_train_a_classifier_on_top_of_the_rules():
 
 
 def test_hillstrom_evaluation_skips_clearly_without_data(monkeypatch, tmp_path):
-    import training.hillstrom as hillstrom
+    import segflow.training.hillstrom as hillstrom
     from segflow.cli import app
 
     monkeypatch.setattr(hillstrom, "data_path", lambda settings: tmp_path / "absent.csv")

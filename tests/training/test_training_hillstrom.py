@@ -11,7 +11,7 @@ import math
 import pytest
 
 from segflow.settings import get_settings
-from training import hillstrom
+from segflow.training import hillstrom
 
 TEN_SEEDS = {  # learner -> metric -> (mean, sd) over seeds 0..9
     "x_learner": {"uplift_at_30": (0.0753, 0.0056), "qini_auc": (0.0612, 0.0079)},

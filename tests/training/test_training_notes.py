@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from training.champion import load_champions
-from training.train import train_models
+from segflow.training.champion import load_champions
+from segflow.training.train import train_models
 
 
 def test_notes_topics_without_labels_then_from_reviewed_labels(home):
@@ -14,7 +14,7 @@ def test_notes_topics_without_labels_then_from_reviewed_labels(home):
     from those (and only those)."""
     import mlflow.pyfunc
 
-    from ingest.synthetic.accounts import generate_accounts
+    from segflow.ingest.synthetic.accounts import generate_accounts
 
     world = generate_accounts(400, seed=5)
     home.truth_dir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.supervised import drawn_probability
+from segflow.training.supervised import drawn_probability
 
 
 def test_treated_labels_were_drawn_with_the_effect():

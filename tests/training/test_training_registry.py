@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 from segflow.cli import app
 from segflow.errors import SegflowError
 from segflow.settings import PROJECT_ROOT
-from training import registry, tracking
-from training.champion import load_champions
-from training.train import train_models
+from segflow.training import registry, tracking
+from segflow.training.champion import load_champions
+from segflow.training.train import train_models
 
 MODELS_DIR = PROJECT_ROOT / "training" / "models"
 MODELS = ["holi_propensity", "flash_sale_uplift", "behaviour_clusters", "customer_anomaly"]
@@ -133,8 +133,8 @@ def test_every_run_logs_a_model_card_against_the_champion(world, twice):
 
 
 def test_manual_promotion_waits_for_a_named_approver():
-    from training.config import load_model_configs
-    from training.registry import decide
+    from segflow.training.config import load_model_configs
+    from segflow.training.registry import decide
 
     cfg = load_model_configs(MODELS_DIR, ["flash_sale_uplift"])[0]
     better = decide(cfg.promotion, 0.05, 0.01, "1")

@@ -12,7 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.uplift_metrics import qini_auc_score, qini_curve, uplift_at_k, uplift_auc_score
+from segflow.training.uplift_metrics import (
+    qini_auc_score,
+    qini_curve,
+    uplift_at_k,
+    uplift_auc_score,
+)
 
 Y = np.array([1, 0, 1, 0])
 T = np.array([1, 1, 0, 0])
