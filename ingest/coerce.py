@@ -17,9 +17,9 @@ zone, UTC when none is declared.
 
 from __future__ import annotations
 
-from segflow.errors import SchemaChangedError
+from segflow.errors import ConfigError, SchemaChangedError
 from segflow.ingest.contract import DUCKDB_TYPES, Column, Contract
-from segflow.ingest.sources import SourceSpec
+from segflow.ingest.sources import EPOCHS, SourceSpec
 
 MAJORITY = 0.5  # below this share of parsable values a text column counts as retyped
 
@@ -58,12 +58,30 @@ def naive_sql(text: str) -> str:
             f"regexp_matches({value}, '{ZONED}', 'i'), false)")
 
 
-def _timestamp_expr(src: str, source_type: str, zone: str | None) -> str:
-    """SQL: a source column as TIMESTAMPTZ; zone-less values read in ``zone`` (UTC if None)."""
+EPOCH_RANGE = 1e11   # seconds either side of 1970 DuckDB can hold (year 5138): beyond, a bad value
+
+
+def _epoch_expr(src: str, fmt: str) -> str:
+    """SQL: seconds (``epoch``) or milliseconds (``epoch_ms``) since 1970 as an instant."""
+    num = f"TRY_CAST(NULLIF(TRIM(CAST({src} AS VARCHAR)), '') AS DOUBLE)"
+    if fmt == "epoch_ms":
+        num = f"({num} / 1000.0)"
+    return f"CASE WHEN abs({num}) < {EPOCH_RANGE:.0f} THEN to_timestamp({num}) END"
+
+
+def _timestamp_expr(src: str, source_type: str, zone: str | None, fmt: str | None = None
+                    ) -> str:
+    """SQL: a source column as TIMESTAMPTZ; zone-less values read in ``zone`` (UTC if None).
+    ``fmt`` is the source's declared format of the column (strptime, or epoch seconds)."""
     def local(naive: str) -> str:
         return (f"timezone('{zone}', {naive})" if zone
                 else f"CAST({naive} AS TIMESTAMPTZ)")
 
+    if fmt in EPOCHS:
+        return _epoch_expr(src, fmt)
+    if fmt and source_type.startswith("VARCHAR"):
+        parsed = f"try_strptime(NULLIF(TRIM({src}), ''), '{fmt.replace(chr(39), chr(39) * 2)}')"
+        return parsed if "%z" in fmt or "%Z" in fmt else local(parsed)
     if source_type.startswith("VARCHAR"):
         value = f"NULLIF(TRIM({src}), '')"
         return (f"CASE WHEN regexp_matches({value}, '{ZONED}', 'i') THEN "
@@ -74,12 +92,13 @@ def _timestamp_expr(src: str, source_type: str, zone: str | None) -> str:
     return local(f"CAST({src} AS TIMESTAMP)")
 
 
-def _typed_expr(col: Column, src: str, source_type: str, zone: str | None = None) -> str:
+def _typed_expr(col: Column, src: str, source_type: str, zone: str | None = None,
+                fmt: str | None = None) -> str:
     """SQL turning one source column into the contract type; NULL where it cannot."""
     is_text = source_type.startswith("VARCHAR")
     value = f"NULLIF(TRIM({src}), '')" if is_text else src
     if col.type == "timestamp":
-        return _timestamp_expr(src, source_type, zone)
+        return _timestamp_expr(src, source_type, zone, fmt)
     if col.type == "string":
         text = f"NULLIF(TRIM(CAST({src} AS VARCHAR)), '')"
         return {"lower": f"LOWER({text})", "upper": f"UPPER({text})"}.get(col.case, text)
@@ -93,59 +112,86 @@ def _source_types(con, view: str) -> dict[str, str]:
     return {row[0]: row[1].upper() for row in con.execute(f"DESCRIBE {view}").fetchall()}
 
 
-def _drift(spec: SourceSpec, col: Column, detail: str) -> SchemaChangedError:
-    return SchemaChangedError(f"{spec.label}: column '{col.name}' (expected {col.type}) "
-                              f"{detail}")
+def _drift(spec: SourceSpec, col: Column, detail: str) -> str:
+    return f"column '{col.name}' (expected {col.type}) {detail}"
+
+
+def _format_of(spec: SourceSpec | None, col: Column) -> str | None:
+    return spec.formats.get(col.name) if spec is not None else None
+
+
+def _check_formats(con, spec: SourceSpec) -> None:
+    """A format DuckDB cannot read is a setting to fix, named with its line."""
+    import duckdb
+
+    for name, fmt in spec.formats.items():
+        if fmt in EPOCHS:
+            continue
+        try:
+            con.execute("SELECT try_strptime('', ?)", [fmt])
+        except duckdb.Error as err:
+            line = spec.line_of("formats")
+            raise ConfigError(spec.file, line, f"'{spec.table}': format {fmt!r} of '{name}': "
+                              f"{str(err).splitlines()[0]}") from None
 
 
 def _check_types(con, spec, view, contract, types) -> list[tuple[Column, str | None, str]]:
-    """(column, source column or None if absent, source type); raises on drift."""
-    plan = []
+    """(column, source column or None if absent, source type); raises on drift, naming
+    every missing or retyped column of the source at once."""
+    plan, problems = [], []
     for col in contract.columns:
         if col.derived:
             continue
-        src = spec.columns.get(col.name, col.name)
+        src = spec.source_column(col.name)
         if src not in types:
             if col.optional:
                 plan.append((col, None, "NULL"))
                 continue
             mapped = f" (mapped from '{src}')" if src != col.name else ""
-            raise _drift(spec, col, f"is missing{mapped}; the source has: "
-                         f"{', '.join(types)}")
+            problems.append(_drift(spec, col, f"is missing{mapped}"))
+            continue
         family = types[src]
         is_text = family.startswith("VARCHAR")
-        if col.type != "string" and not is_text and not family.startswith(_COMPATIBLE[col.type]):
-            raise _drift(spec, col, f"arrives as {family} in '{src}'")
+        epoch = col.type == "timestamp" and _format_of(spec, col) in EPOCHS
+        compatible = _NUMERIC if epoch else _COMPATIBLE.get(col.type, ())
+        if col.type != "string" and not is_text and not family.startswith(compatible):
+            problems.append(_drift(spec, col, f"arrives as {family} in '{src}'"))
+            continue
         plan.append((col, src, family))
-    _check_text_majority(con, spec, view, plan)
-    _check_zones(spec, plan)
+    if any("is missing" in p for p in problems):
+        problems.append(f"the source has: {', '.join(types)}")
+    problems += _check_text_majority(con, spec, view, plan)
+    problems += _check_zones(spec, plan)
+    if problems:
+        raise SchemaChangedError(f"{spec.label}: " + "; ".join(problems))
     return plan
 
 
-def _check_zones(spec, plan) -> None:
+def _check_zones(spec, plan) -> list[str]:
     """A timestamp column typed without a zone needs a declared one (see the module doc)."""
-    for col, src, family in plan:
-        if (col.type == "timestamp" and family.startswith(NAIVE_TYPES)
+    return [_no_zone(spec, col, f"arrives as {family} (times without a zone) in '{src}'")
+            for col, src, family in plan
+            if (col.type == "timestamp" and family.startswith(NAIVE_TYPES)
                 and not family.startswith("TIMESTAMP WITH TIME ZONE")
-                and zone_of(spec, col) is None):
-            raise _no_zone(spec, col, f"arrives as {family} (times without a zone) in '{src}'")
+                and zone_of(spec, col) is None)]
 
 
-def _no_zone(spec, col: Column, detail: str) -> SchemaChangedError:
+def _no_zone(spec, col: Column, detail: str) -> str:
     return _drift(spec, col, f"{detail}; declare the zone they were written in, e.g. "
                   f"`timezone: Asia/Kolkata` (or UTC) for this source in {spec.file}")
 
 
-def _check_text_majority(con, spec, view, plan) -> None:
-    """A text column feeding a typed one must parse in most rows, else it was retyped; a
-    text timestamp column mostly without zones needs a declared one."""
+def _check_text_majority(con, spec, view, plan) -> list[str]:
+    """A text column feeding a typed one must parse in most rows, else it was retyped (or
+    its format is not the declared one); a text timestamp column mostly without zones
+    needs a declared one."""
     texts = [(col, src) for col, src, family in plan
              if family.startswith("VARCHAR") and col.type != "string"]
     if not texts:
-        return
+        return []
     parts = []
     for col, src in texts:
-        typed = _typed_expr(col, _q(src), "VARCHAR", zone_of(spec, col))
+        typed = _typed_expr(col, _q(src), "VARCHAR", zone_of(spec, col), _format_of(spec, col))
         present = f"NULLIF(TRIM({_q(src)}), '') IS NOT NULL"
         naive = naive_sql(_q(src)) if col.type == "timestamp" else "false"
         parts += [f"count(*) FILTER (WHERE {present})",
@@ -154,14 +200,21 @@ def _check_text_majority(con, spec, view, plan) -> None:
                   f"count(*) FILTER (WHERE {naive})",
                   f"any_value({_q(src)}) FILTER (WHERE {naive})"]
     row = con.execute(f"SELECT {', '.join(parts)} FROM {view}").fetchall()[0]
+    problems = []
     for i, (col, src) in enumerate(texts):
         present, parsed, example, naive, naive_example = row[5 * i: 5 * i + 5]
+        fmt = _format_of(spec, col)
         if present and parsed / present < MAJORITY:
-            raise _drift(spec, col, f"arrives as text in '{src}' that is not a {col.type} in "
-                         f"{present - parsed} of {present} rows (e.g. {example!r})")
-        if present and naive / present > MAJORITY and zone_of(spec, col) is None:
-            raise _no_zone(spec, col, f"is written without a time zone in '{src}' in {naive} "
-                           f"of {present} rows (e.g. {naive_example!r})")
+            declared = f" in the declared format {fmt!r}" if fmt else ""
+            advice = ("; declare its format under `formats:` (e.g. '%Y%m%d', '%d/%m/%Y', "
+                      "epoch)" if col.type == "timestamp" and not fmt else "")
+            problems.append(_drift(spec, col, f"arrives as text in '{src}' that is not a "
+                                   f"{col.type}{declared} in {present - parsed} of {present} "
+                                   f"rows (e.g. {example!r}){advice}"))
+        elif present and naive / present > MAJORITY and zone_of(spec, col) is None:
+            problems.append(_no_zone(spec, col, f"is written without a time zone in '{src}' "
+                                     f"in {naive} of {present} rows (e.g. {naive_example!r})"))
+    return problems
 
 
 def check_schema(con, spec: SourceSpec, view: str, contract: Contract) -> list:
@@ -170,11 +223,12 @@ def check_schema(con, spec: SourceSpec, view: str, contract: Contract) -> list:
     Kept apart from ``stage`` so every source's schema is checked before any is staged,
     while only one source at a time is held as a staged table.
     """
+    _check_formats(con, spec)
     return _check_types(con, spec, view, contract, _source_types(con, view))
 
 
 def stage(con, view: str, contract: Contract, plan: list, survivors: tuple = (),
-          spec: SourceSpec | None = None) -> str:
+          spec: SourceSpec | None = None, name: str | None = None) -> str:
     """Create temp view ``typed_<table>``: _row, each contract column typed and as raw text.
 
     A view, not a table: the row checks read it once into their own table, so the source is
@@ -187,7 +241,7 @@ def stage(con, view: str, contract: Contract, plan: list, survivors: tuple = (),
             exprs += [f"CAST(NULL AS {DUCKDB_TYPES[col.type]}) AS {_q(col.name)}",
                       f"CAST(NULL AS VARCHAR) AS {_q(raw(col.name))}"]
         else:
-            typed = _typed_expr(col, _q(src), family, zone_of(spec, col))
+            typed = _typed_expr(col, _q(src), family, zone_of(spec, col), _format_of(spec, col))
             exprs += [f"{typed} AS {_q(col.name)}",
                       f"CAST({_q(src)} AS VARCHAR) AS {_q(raw(col.name))}"]
     sql = f"SELECT {', '.join(exprs)} FROM {view}"
@@ -197,6 +251,6 @@ def stage(con, view: str, contract: Contract, plan: list, survivors: tuple = (),
         swaps = ", ".join(f"COALESCE(m{i}.survivor_id, s.{_q(c)}) AS {_q(c)}"
                           for i, c in enumerate(survivors))
         sql = f"SELECT s.* REPLACE ({swaps}) FROM ({sql}) s {joins}"
-    name = f"typed_{contract.table}"
+    name = name or f"typed_{contract.table}"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
     return name

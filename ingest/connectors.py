@@ -23,13 +23,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from segflow.errors import SchemaChangedError, SegflowError
+from segflow.errors import ConfigError, SchemaChangedError, SegflowError
 from segflow.failures import decode_error, one_line
-from segflow.ingest.sources import SourceSpec
+from segflow.ingest.sources import WHITESPACE, SourceSpec
 
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape could not decode
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-16": "utf-16", "iso8859-1": "latin-1"}
 TRANSCODE_CHUNK = 1 << 22   # characters decoded per step when a file is converted to UTF-8
+_BLANKS = re.compile(r"[ \t]+")                       # a whitespace-separated file's separator
+_EDGE_BLANKS = re.compile(r"^[ \t]+|[ \t]+(?=\r?$)", re.MULTILINE)   # blanks at line ends
 # DuckDB's reject error types -> the quarantine reason's check name
 REJECT_REASONS = {"UNQUOTED VALUE": "stray_quote", "MISSING COLUMNS": "too_few_fields",
                   "TOO MANY COLUMNS": "too_many_fields",
@@ -91,14 +93,16 @@ def _read_duckdb(spec: SourceSpec) -> pa.Table:
         raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
 
 
-def _csv_header(path: Path, encoding: str, delimiter: str, label: str) -> list[str]:
+def _csv_header(path: Path, encoding: str, delimiter: str, label: str,
+                quote: str = '"') -> list[str]:
     """Column names from the header line, read by Python's csv module in the file's
     encoding (a UTF-8 byte-order mark is skipped)."""
     python_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
     # undecodable bytes become surrogates, so a bad byte further down the first buffer
     # does not pass for a bad header; the rows' own bytes are judged by the reader
     with open(path, encoding=python_encoding, errors="surrogateescape", newline="") as fh:
-        header = next(csv.reader(fh, delimiter=delimiter, quotechar='"'), None)
+        layout = {"quotechar": quote} if quote else {"quoting": csv.QUOTE_NONE}
+        header = next(csv.reader(fh, delimiter=delimiter, **layout), None)
     if header and any(_UNDECODED.search(h) for h in header):
         raise decode_error(path, 1, encoding)
     if not header:
@@ -112,17 +116,25 @@ def _csv_header(path: Path, encoding: str, delimiter: str, label: str) -> list[s
     return names
 
 
-def _transcode(path: Path, encoding: str, folder: Path) -> Path:
-    """A UTF-8 copy of a file in another encoding (streamed); a byte that is not valid in
-    the declared encoding names its line."""
-    target = folder / f"{path.stem}.utf8{path.suffix}"
-    line = 1
+def _rewrite(path: Path, encoding: str, whitespace: bool, folder: Path) -> Path:
+    """A UTF-8 copy of a file (streamed), decoded from another encoding and, for a
+    whitespace-separated file, with each run of spaces and tabs made one tab (leading and
+    trailing blanks dropped), so DuckDB's reader, its rejects and their line numbers serve
+    it like any delimited file. A byte not valid in the declared encoding names its line."""
+    target = folder / f"{path.stem}.{abs(hash(str(path)))}.utf8{path.suffix}"
+    line, carry = 1, ""
     with open(path, encoding=encoding, newline="") as src, \
             open(target, "w", encoding="utf-8", newline="") as out:
         try:
             for chunk in iter(lambda: src.read(TRANSCODE_CHUNK), ""):
-                out.write(chunk)
                 line += chunk.count("\n")
+                if whitespace:   # only whole lines, so no run is split between two chunks
+                    text = carry + chunk
+                    cut = text.rfind("\n") + 1
+                    chunk, carry = _BLANKS.sub("\t", _EDGE_BLANKS.sub("", text[:cut])), text[cut:]
+                out.write(chunk)
+            if carry:
+                out.write(_BLANKS.sub("\t", _EDGE_BLANKS.sub("", carry)))
         except UnicodeDecodeError as err:
             raise decode_error(path, line + err.object[:err.start].count(b"\n"),
                                encoding) from None
@@ -133,30 +145,61 @@ def _transcode(path: Path, encoding: str, folder: Path) -> Path:
 class CsvScan:
     """How a CSV source is read, so its rejected lines can be collected after a scan."""
 
-    path: Path             # the file DuckDB reads (a UTF-8 copy for non-native encodings)
+    path: Path             # the first file DuckDB reads (a UTF-8 copy for non-native ones)
     rejects: str           # DuckDB's reject_errors table of this source
     scans: str             # DuckDB's reject_scans table of this source
     source_columns: list[str]
+    originals: tuple[tuple[str, str], ...] = ()   # (file DuckDB read, the user's file)
+
+
+def _csv_names(spec: SourceSpec, read: list[Path], delimiter: str, encoding: str) -> list[str]:
+    """The columns of a CSV source: ``names:`` when given, else each file's header, which
+    must agree across the files of a glob."""
+    if spec.names and not spec.header:
+        return list(spec.names)
+    quote = "" if spec.delimiter == WHITESPACE else spec.quote
+    headers = [_csv_header(f, encoding if f == o else "utf-8", delimiter, spec.label, quote)
+               for f, o in zip(read, spec.files, strict=True)]
+    for file, header in zip(spec.files[1:], headers[1:], strict=True):
+        if header != headers[0]:
+            raise SchemaChangedError(f"{spec.label}: {file} has columns {header}, but "
+                                     f"{spec.files[0].name} has {headers[0]}; every file of "
+                                     "a glob has the same header")
+    if spec.names:
+        if len(spec.names) != len(headers[0]):
+            raise SchemaChangedError(f"{spec.label}: names: lists {len(spec.names)} columns "
+                                     f"but the header of {spec.files[0]} has "
+                                     f"{len(headers[0])}: {headers[0]}")
+        return list(spec.names)
+    return headers[0]
 
 
 def _open_csv(con, spec: SourceSpec, view: str, spill_dir: Path | None) -> CsvScan:
-    names = _csv_header(spec.path, spec.encoding, spec.delimiter, spec.label)
-    path, encoding = spec.path, NATIVE_ENCODINGS.get(spec.encoding)
-    if encoding is None:
-        path, encoding = _transcode(spec.path, spec.encoding, Path(spill_dir or "/tmp")), "utf-8"
+    whitespace = spec.delimiter == WHITESPACE
+    encoding = NATIVE_ENCODINGS.get(spec.encoding)
+    read = list(spec.files)
+    if encoding is None or whitespace:
+        folder = Path(spill_dir or "/tmp")
+        read = [_rewrite(f, spec.encoding, whitespace, folder) for f in spec.files]
+        encoding = "utf-8"
+    delimiter = "\t" if whitespace else spec.delimiter
+    names = _csv_names(spec, read, delimiter, spec.encoding)
+    quote = "" if whitespace else spec.quote
     columns = "{" + ", ".join(f"{_quote(n)}: 'VARCHAR'" for n in names) + "}"
-    scan = CsvScan(path, f"rejects_{spec.table}", f"reject_scans_{spec.table}", names)
+    scan = CsvScan(read[0], f"rejects_{spec.table}", f"reject_scans_{spec.table}", names,
+                   tuple((str(r), str(o)) for r, o in zip(read, spec.files, strict=True)))
+    files = "[" + ", ".join(_quote(f) for f in read) + "]"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM read_csv("
-                f"{_quote(path)}, header=true, auto_detect=false, columns={columns}, "
-                f"delim={_quote(spec.delimiter)}, quote='\"', escape='\"', "
-                f"encoding={_quote(encoding)}, store_rejects=true, "
+                f"{files}, header={str(spec.header).lower()}, auto_detect=false, "
+                f"columns={columns}, delim={_quote(delimiter)}, quote={_quote(quote)}, "
+                f"escape={_quote(quote)}, encoding={_quote(encoding)}, store_rejects=true, "
                 f"rejects_table={_quote(scan.rejects)}, rejects_scan={_quote(scan.scans)})")
     return scan
 
 
 def rejected_lines(con, spec: SourceSpec, scan: CsvScan, into: str) -> int:
     """Lines of the latest scan of a CSV source that the reader refused, one row per line
-    (line, reason, raw text) in temp table ``into``; returns how many.
+    (file, line, reason, raw text) in temp table ``into``; returns how many.
 
     A line in the wrong encoding is not a bad row but a wrong ``encoding:``: it stops the
     run naming the file, the line and the option."""
@@ -164,37 +207,106 @@ def rejected_lines(con, spec: SourceSpec, scan: CsvScan, into: str) -> int:
     renamed = " ".join(f"WHEN {_quote(src)} THEN {_quote(canon)}"
                        for canon, src in spec.columns.items())
     column = f"CASE column_name {renamed} ELSE column_name END" if renamed else "column_name"
+    originals = " ".join(f"WHEN {_quote(read)} THEN {_quote(mine)}"
+                         for read, mine in scan.originals)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
-        SELECT line, arg_min(error_type::VARCHAR, coalesce(column_idx, 0)) AS error_type,
+        SELECT CASE s.file_path {originals} ELSE s.file_path END AS file, e.line,
+               arg_min(error_type::VARCHAR, coalesce(column_idx, 0)) AS error_type,
                arg_min(CASE error_type::VARCHAR {kinds} ELSE 'malformed_line' END || ':' ||
                        coalesce({column}, 'line'), coalesce(column_idx, 0)) AS reason,
                any_value(csv_line) AS raw
-        FROM {scan.rejects} WHERE scan_id = (SELECT max(scan_id) FROM {scan.scans})
-        GROUP BY line ORDER BY line""")
-    wrong, count = con.execute(f"SELECT min(line) FILTER (WHERE error_type = "
-                               f"'INVALID ENCODING'), count(*) FROM {into}").fetchall()[0]
-    if wrong is not None:
-        raise decode_error(spec.path, int(wrong), spec.encoding)
-    return int(count)
+        FROM {scan.rejects} e JOIN {scan.scans} s USING (scan_id, file_id)
+        WHERE scan_id = (SELECT max(scan_id) FROM {scan.scans})
+        GROUP BY ALL ORDER BY file, line""")
+    wrong = con.execute(f"SELECT file, line FROM {into} WHERE error_type = 'INVALID ENCODING' "
+                        "ORDER BY file, line LIMIT 1").fetchall()
+    if wrong:
+        raise decode_error(wrong[0][0], int(wrong[0][1]), spec.encoding)
+    return int(con.execute(f"SELECT count(*) FROM {into}").fetchall()[0][0])
+
+
+def _literal(value: str | None) -> str:
+    return "CAST(NULL AS VARCHAR)" if value is None else f"CAST({_quote(value)} AS VARCHAR)"
+
+
+def _add_columns(con, spec: SourceSpec, raw_view: str, view: str) -> None:
+    """The source's view with the columns sources.yaml adds: constants (one value for every
+    row), defaults (a value where the source's is empty, or every row when it lacks the
+    column) and computed columns (a SQL expression over the source's own columns), each
+    named as ``spec.source_column`` says."""
+    import duckdb
+
+    present = {row[0] for row in con.execute(f"DESCRIBE {raw_view}").fetchall()}
+    extra = [f"{_literal(v)} AS {_ident(spec.source_column(c))}"
+             for c, v in spec.constants.items()]
+    for canonical, value in spec.defaults.items():
+        src = spec.columns.get(canonical, canonical)
+        if src in present:
+            text = f"NULLIF(TRIM(CAST({_ident(src)} AS VARCHAR)), '')"
+            extra.append(f"coalesce({text}, {_literal(value)}) AS "
+                         f"{_ident(spec.source_column(canonical))}")
+        else:
+            extra.append(f"{_literal(value)} AS {_ident(spec.source_column(canonical))}")
+    for canonical, expr in spec.computed.items():
+        try:   # binds the expression: an unknown column or a typo is named now, not mid-run
+            con.execute(f"SELECT ({expr}) FROM {raw_view} LIMIT 0")
+        except duckdb.Error as err:
+            raise ConfigError(spec.file, spec.computed_line(canonical),
+                              f"'{spec.table}': computed column '{canonical}': "
+                              f"{one_line(err)}; the source's columns: "
+                              f"{', '.join(sorted(present))}") from None
+        extra.append(f"({expr}) AS {_ident(spec.source_column(canonical))}")
+    columns = ", ".join(["*", *extra])
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} FROM {raw_view}")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def open_source(con, spec: SourceSpec, spill_dir: Path | None = None) -> tuple[str, CsvScan | None]:
-    """Create a temporary view ``src_<table>`` over the source's raw columns; return its
-    name, and for a CSV source how to find the lines its reader refused."""
+    """Create a temporary view ``src_<table>`` over the source's raw columns (and those
+    sources.yaml adds); return its name, and for a CSV source how to find the lines its
+    reader refused. A derived source is opened by ``open_derived`` once its feed is typed."""
     import duckdb
 
-    view = f"src_{spec.table}"
+    view, raw_view = f"src_{spec.table}", f"src_{spec.table}_read"
     scan = None
     try:
         if spec.kind == "csv":
-            scan = _open_csv(con, spec, view, spill_dir)
+            scan = _open_csv(con, spec, raw_view, spill_dir)
         elif spec.kind == "parquet":
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
-                        f"SELECT * FROM read_parquet({_quote(spec.path)})")
+            files = "[" + ", ".join(_quote(f) for f in spec.files) + "]"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS "
+                        f"SELECT * FROM read_parquet({files}, union_by_name=true)")
+        elif spec.kind == "duckdb" and spec.path is None:
+            # a query DuckDB runs itself (over files, globs, ...): relative paths in it are
+            # relative to sources.yaml, like every other path there
+            con.execute(f"SET file_search_path = {_quote(spec.file.parent)}")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS {spec.query}")
         else:
             table = _read_sql(spec) if spec.kind == "sql" else _read_duckdb(spec)
             con.register(f"{view}_arrow", table)
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_arrow")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM {view}_arrow")
     except duckdb.Error as err:
         raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
+    _add_columns(con, spec, raw_view, view)
     return view, scan
+
+
+def open_derived(con, spec: SourceSpec, feed: str, columns: list[str]) -> str:
+    """A derived source's view: its query run over the typed rows of the source it reads
+    (``from:``), which the query names by that source's table name."""
+    import duckdb
+
+    view, raw_view = f"src_{spec.table}", f"src_{spec.table}_read"
+    cols = ", ".join(_ident(c) for c in columns)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS WITH "
+                    f"{_ident(spec.derived_from)} AS (SELECT {cols} FROM {feed}) {spec.query}")
+    except duckdb.Error as err:
+        raise ConfigError(spec.file, spec.line_of("query"), f"'{spec.table}': query over "
+                          f"'{spec.derived_from}': {one_line(err)}; its columns: "
+                          f"{', '.join(columns)}") from None
+    _add_columns(con, spec, raw_view, view)
+    return view

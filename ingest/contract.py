@@ -55,6 +55,7 @@ class Column:
     case: str | None = None              # lower | upper, applied before the allowed check
     optional: bool = False               # may be absent from a source (filled with nulls)
     derived: bool = False                # computed by ingest, never read from a source
+    convert: tuple[str, str | None] | None = None  # derived: (amount, currency column) in base
     references: tuple[str, ...] = ()     # "table.column", first ingested table is checked
     identifier: str | None = None        # email | phone: normalised, never a reason to reject
     earliest: datetime | None = None     # timestamp: nothing before this (``min:``)
@@ -171,16 +172,37 @@ def _parse_column(path: Path, name: str, spec, line: int, defaults: dict | None 
     if "min_except_when" in spec:
         extra["min_except_when"] = _exemptions(path, name, spec["min_except_when"],
                                                spec.lines.get("min_except_when", line))
+    if "derived" in spec:
+        extra["convert"] = _conversion(path, name, spec, line)
     return Column(
         name=name, type=spec["type"], description=str(spec["description"]).strip(),
         nullable=bool(spec.get("nullable", True)),
         allowed=tuple(str(v) for v in spec["allowed"]) if "allowed" in spec else None,
         allowed_from=spec.get("allowed_from"),
         case=spec.get("case"), optional=bool(spec.get("optional", False)),
-        derived=bool(spec.get("derived", False)),
+        derived="derived" in spec,
         references=tuple([refs] if isinstance(refs, str) else refs),
         identifier=spec.get("identifier"), **extra,
     )
+
+
+def _conversion(path: Path, name: str, spec, line: int) -> tuple[str, str | None]:
+    """``derived: {convert: amount, currency: currency}``: the amount in the project's base
+    currency (``currency`` names the column holding each amount's currency; without it,
+    every amount is already in the base currency). The column's name is the project's:
+    Holi calls it amount_inr, a US shop might call it amount_usd or net_amount."""
+    given = spec["derived"]
+    where = spec.lines.get("derived", line)
+    if not isinstance(given, dict) or "convert" not in given or \
+            set(given) - {"convert", "currency"}:
+        raise ConfigError(path, where, f"column '{name}': derived is "
+                          "{convert: <amount column>, currency: <currency column>}, the amount "
+                          "converted to the project's base_currency with its FX rates")
+    if spec["type"] != "float":
+        raise ConfigError(path, spec.lines.get("type", line), f"column '{name}': a converted "
+                          "amount is a float")
+    currency = given.get("currency")
+    return str(given["convert"]), None if currency is None else str(currency)
 
 
 def _table_defaults(path: Path, raw) -> dict:
@@ -210,6 +232,10 @@ def parse_contract(path: Path) -> Contract:
     if missing:
         raise ConfigError(path, raw.line("key"), f"key columns {missing} are not columns")
     for col in columns:
+        for other in (col.convert or ()):
+            if other is not None and other not in names:
+                raise ConfigError(path, raw["columns"].line(col.name), f"column '{col.name}':"
+                                  f" derived names unknown column '{other}'")
         for other, _ in col.min_except_when:
             if other not in names:
                 raise ConfigError(path, raw["columns"].line(col.name), f"column '{col.name}':"
@@ -233,11 +259,32 @@ def load_contracts(folder: Path) -> dict[str, Contract]:
     return contracts
 
 
+def load_fx_rates(path: Path, base: str | None = None) -> dict[str, float]:
+    """Currency -> units of the project's base currency per unit; the allowed currencies
+    are exactly these keys. Without a rates file every amount must be in the base currency
+    (``base``), whose rate is 1; a file whose ``base:`` is another currency is an error."""
+    path = Path(path)
+    if not path.exists():
+        if base is None:
+            raise ConfigError(path, None, "no FX rates file here")
+        return {base.upper(): 1.0}
+    stat = path.stat()
+    return _fx_rates(path, base, stat.st_mtime_ns)
+
+
 @lru_cache(maxsize=4)
-def load_fx_rates(path: Path) -> dict[str, float]:
-    """Currency -> INR per unit; the allowed currencies are exactly these keys."""
+def _fx_rates(path: Path, base: str | None, _mtime: int) -> dict[str, float]:
     raw = load_yaml(path)
     rates = raw.get("rates") if isinstance(raw, dict) else None
     if not rates:
-        raise ConfigError(path, None, "expected a 'rates' mapping of currency: rate to INR")
-    return {str(k).upper(): float(v) for k, v in rates.items()}
+        raise ConfigError(path, None, "expected a 'rates' mapping of currency: rate to the "
+                          "project's base currency")
+    declared = str(raw.get("base", base or "")).upper()
+    if base is not None and declared != base.upper():
+        raise ConfigError(path, raw.line("base"), f"rates are to {declared}, but the "
+                          f"project's base_currency is {base.upper()} (segflow.yaml)")
+    converted = {str(k).upper(): float(v) for k, v in rates.items()}
+    if base is not None and converted.get(base.upper()) != 1.0:
+        raise ConfigError(path, raw.line("rates"), f"the base currency {base.upper()} must "
+                          "have rate 1.0")
+    return converted

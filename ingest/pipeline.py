@@ -27,11 +27,17 @@ from pathlib import Path
 import pyarrow as pa
 
 from segflow.db import memory_limit
-from segflow.errors import CheckFailed, SegflowError
+from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
 from segflow.ingest.checks import check_rows, reason_counts
 from segflow.ingest.coerce import check_schema, raw, stage
-from segflow.ingest.connectors import CsvScan, open_source, rejected_lines, source_label
+from segflow.ingest.connectors import (
+    CsvScan,
+    open_derived,
+    open_source,
+    rejected_lines,
+    source_label,
+)
 from segflow.ingest.contract import Contract, load_contracts, load_fx_rates
 from segflow.ingest.dedupe import find_duplicates
 from segflow.ingest.hierarchy import roll_up
@@ -46,8 +52,6 @@ from segflow.timeutil import parse_as_of
 MEMORY_SHARE = 0.6   # of RAM DuckDB may hold before spilling to the workspace ...
 MEMORY_CAP_MB = 3072  # ... but no more than this: big tables spill rather than crowd the host
 FIRST = ("accounts", "customers")          # tables others refer to are processed first
-DERIVED = {("orders", "amount_inr"): "amount * (SELECT rate FROM fx_rates f "
-                                     "WHERE f.currency = checked.currency)"}
 
 
 # what every accepted row passed (segflow.ingest.checks), so the control need not prove it again
@@ -102,9 +106,25 @@ def _self_orphans(con, checked: str, contract: Contract, present: set[str]) -> N
             pass
 
 
+def _converted(col) -> str:
+    """SQL: a derived amount in the base currency (rates of the project's fx_rates); an
+    amount without a currency is in the base currency already."""
+    amount, currency = col.convert
+    if currency is None:
+        return f"CAST({_q(amount)} AS DOUBLE)"
+    return (f"CASE WHEN checked.{_q(currency)} IS NULL THEN {_q(amount)} ELSE {_q(amount)} * "
+            f"(SELECT rate FROM fx_rates f WHERE f.currency = checked.{_q(currency)}) END")
+
+
+def rates(settings: Settings) -> dict[str, float]:
+    """The project's FX rates to its base currency (just the base when it has none)."""
+    base = settings.project.base_currency if settings.project is not None else None
+    return load_fx_rates(settings.fx_rates_path, base)
+
+
 def _accepted_sql(contract: Contract, checked: str) -> str:
-    exprs = [f"{DERIVED[(contract.table, c.name)]} AS {_q(c.name)}" if c.derived
-             else _q(c.name) for c in contract.columns]
+    exprs = [f"{_converted(c)} AS {_q(c.name)}" if c.derived else _q(c.name)
+             for c in contract.columns]
     where = "_reason IS NULL"
     if contract.table == "customers":
         where += " AND customer_id NOT IN (SELECT merged_id FROM merge_map)"
@@ -125,7 +145,7 @@ def _quarantine_sql(contract: Contract, checked: str, typed: str, label: str,
         nulls = [f"CAST(NULL AS VARCHAR) AS {_q(c.name)}" for c in contract.columns
                  if not c.derived]
         sql += (f" UNION ALL SELECT CAST(NULL AS BIGINT), {', '.join(nulls)}, reason, "
-                f"'{label}', CAST(line AS BIGINT), raw FROM {rejected}")
+                f"'csv:' || file, CAST(line AS BIGINT), raw FROM {rejected}")
     return f"SELECT * FROM ({sql}) ORDER BY _row NULLS LAST, _line"
 
 
@@ -172,7 +192,7 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
         report.rows_in += rejected_lines(con, spec, scan, rejected)
     refs, survivors = _prepare_refs(con, contract, present)
     typed = stage(con, source, contract, plan, survivors, spec)
-    currencies = sorted(load_fx_rates(settings.fx_rates_path))
+    currencies = sorted(rates(settings))
     checked = check_rows(con, typed, contract, currencies, refs, as_of, spec)
     _self_orphans(con, checked, contract, present)
     if contract.table == "customers":
@@ -215,7 +235,7 @@ def _write_receipts(report: IngestReport, writer, settings: Settings) -> None:
     writer.json(receipts, target)
 
 
-def _connect(spill_dir: Path, fx_rates_path: Path):
+def _connect(spill_dir: Path, fx: dict[str, float]):
     """An in-memory DuckDB that spills to ``spill_dir`` rather than exhausting memory."""
     import duckdb
 
@@ -224,9 +244,9 @@ def _connect(spill_dir: Path, fx_rates_path: Path):
     con = duckdb.connect(config={"memory_limit": memory_limit(MEMORY_SHARE, MEMORY_CAP_MB),
                                  "temp_directory": str(spill_dir)})
     con.execute("SET TimeZone = 'UTC'")
-    rates = load_fx_rates(fx_rates_path)
-    con.register("fx_rates_arrow", pa.table({"currency": list(rates),
-                                             "rate": list(rates.values())}))
+    con.register("fx_rates_arrow", pa.table({"currency": list(fx), "rate": list(fx.values())},
+                                            schema=pa.schema([("currency", pa.string()),
+                                                              ("rate", pa.float64())])))
     con.execute("CREATE TEMP TABLE fx_rates AS SELECT * FROM fx_rates_arrow")
     con.execute("CREATE TEMP TABLE merge_map (merged_id VARCHAR, survivor_id VARCHAR, "
                 "matched_on VARCHAR)")
@@ -279,15 +299,54 @@ def ingest_as_of(as_of, sources: Sources) -> datetime:
     return parse_as_of(as_of if as_of is not None else sources.as_of)
 
 
+def default_sources(settings: Settings) -> Path:
+    """The sources.yaml ingest reads when none is named: the project's own when it has one,
+    else the one a demo writes into the workspace."""
+    project = settings.project_sources_path if settings.project is not None else None
+    if project is not None and project.is_file():
+        return project
+    return settings.sources_dir / "sources.yaml"
+
+
+def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spill_dir: Path
+              ) -> tuple[dict, dict]:
+    """Open every source and check every schema before any table is processed; the schema
+    problems of all sources are reported together, in one error. A derived source is opened
+    once the source it reads is typed."""
+    opened, plans, problems = {}, {}, []
+    read = [s for s in specs if s.derived_from is None]
+    derived = [s for s in specs if s.derived_from is not None]
+    for spec in read + derived:
+        if spec.derived_from is not None:
+            feed = next(s for s in specs if s.table == spec.derived_from)
+            if feed.table not in plans:
+                continue   # its feed's schema is wrong, reported already
+            contract = contracts[feed.table]
+            typed = stage(con, opened[feed.table][0], contract, plans[feed.table], (), feed,
+                          name=f"feed_{feed.table}")
+            columns = [c.name for c in contract.columns if not c.derived]
+            opened[spec.table] = (open_derived(con, spec, typed, columns), None)
+        else:
+            opened[spec.table] = open_source(con, spec, spill_dir)
+        try:
+            plans[spec.table] = check_schema(con, spec, opened[spec.table][0],
+                                             contracts[spec.table])
+        except SchemaChangedError as err:
+            problems.append(str(err))
+    if problems:
+        raise SchemaChangedError(" | ".join(problems))
+    return opened, plans
+
+
 @holds_workspace("ingest")
 def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=None,
                allow_shrink: bool = False) -> IngestReport:
-    """Ingest every source of ``sources_yaml`` (default ``<home>/sources/sources.yaml``).
+    """Ingest every source of ``sources_yaml`` (default: ``default_sources``).
 
     ``as_of`` is when the sources were extracted (timestamps after it, plus each contract's
     tolerance, are quarantined); ``allow_shrink`` lets a load empty or shrink a table.
     """
-    sources_yaml = Path(sources_yaml or settings.sources_dir / "sources.yaml")
+    sources_yaml = Path(sources_yaml or default_sources(settings))
     sources = read_sources(sources_yaml, settings.contracts_dir)
     when = ingest_as_of(as_of, sources)
     specs = sorted(sources.specs, key=lambda s: (FIRST.index(s.table) if s.table in FIRST
@@ -300,12 +359,9 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     finish_commit(settings.canonical_dir / JOURNAL)  # complete an interrupted commit first
     writer = StagedWriter(settings.canonical_dir / JOURNAL, settings)
     spill_dir = Path(tempfile.mkdtemp(prefix=".ingest-spill-", dir=settings.home))
-    con = _connect(spill_dir, settings.fx_rates_path)
+    con = _connect(spill_dir, rates(settings))
     try:
-        opened = {spec.table: open_source(con, spec, spill_dir) for spec in specs}
-        plans = {spec.table: check_schema(con, spec, opened[spec.table][0],
-                                          contracts[spec.table])
-                 for spec in specs}   # every schema is checked before any table is processed
+        opened, plans = _open_all(con, specs, contracts, spill_dir)
         reach(settings, "ingest.checked")
         for spec in specs:
             report.tables[spec.table] = _process(con, spec, contracts[spec.table],

@@ -6,11 +6,22 @@ file and line before any data is read, not as a confusing failure half-way throu
 Besides the sources, the file may say when its data was extracted (``as_of``: dates after
 it, plus each contract's tolerance, are implausible) and how much a load may shrink a
 canonical table before ingest refuses it (``max_shrink``, per source or for all).
+
+Everything a user needs to describe a file they did not design is a key here, not code:
+the layout of a text file (any delimiter, whitespace runs, no header with the names given,
+quote, encoding, several files by glob), the format of its dates (``formats:``), values for
+columns it lacks (``constants:``, ``defaults:``) and columns computed from its own
+(``computed:``, SQL). ``kind: derived`` builds a table from another source (customers from
+their orders). Credentials never live in the file: a SQL URL takes them from the
+environment (``${VAR}``), and a password written into it is an error. docs/sources.md
+describes every key.
 """
 
 from __future__ import annotations
 
 import codecs
+import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,13 +30,21 @@ from segflow.errors import ConfigError
 from segflow.ingest.contract import load_contracts, time_zone
 from segflow.yamlio import LineDict, load_yaml
 
-COMMON = {"kind", "columns", "timezone", "max_shrink"}
+COMMON = {"kind", "columns", "timezone", "max_shrink", "formats", "constants", "defaults",
+          "computed"}
 KINDS = {
-    "csv": COMMON | {"path", "encoding", "delimiter"},
+    "csv": COMMON | {"path", "encoding", "delimiter", "header", "names", "quote"},
     "parquet": COMMON | {"path"},
     "sql": COMMON | {"url", "table", "query"},
     "duckdb": COMMON | {"path", "table", "query"},
+    "derived": COMMON | {"from", "query"},
 }
+WHITESPACE = "whitespace"        # delimiter: any run of spaces and tabs
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";",
+                   "pipe": "|"}
+EPOCHS = ("epoch", "epoch_ms")   # formats: seconds or milliseconds since 1970-01-01 UTC
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+GLOB = set("*?[")
 TOP_LEVEL = {"sources", "as_of", "max_shrink"}
 DEFAULT_MAX_SHRINK = 0.10   # a load may remove at most this share of a table's rows
 
@@ -42,9 +61,32 @@ class SourceSpec:
     query: str | None = None         # sql, duckdb
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> source name
     encoding: str = "utf-8"          # csv: text encoding of the file
-    delimiter: str = ","             # csv: field separator
+    delimiter: str = ","             # csv: field separator, or WHITESPACE (runs of blanks)
+    header: bool = True              # csv: the first line names the columns
+    names: tuple[str, ...] = ()      # csv: the column names (required without a header)
+    quote: str = '"'                 # csv: quote character ('' = no quoting)
     timezone: str | None = None      # zone of timestamps written without one
     max_shrink: float | None = None  # share of the table's rows a load may remove
+    files: tuple[Path, ...] = ()     # csv, parquet: the files ``path`` (maybe a glob) matches
+    formats: dict[str, str] = field(default_factory=dict)    # canonical -> strptime / epoch
+    constants: dict[str, str | None] = field(default_factory=dict)  # canonical -> one value
+    defaults: dict[str, str] = field(default_factory=dict)   # canonical -> value when empty
+    computed: dict[str, str] = field(default_factory=dict)   # canonical -> SQL expression
+    derived_from: str | None = None  # derived: the source whose typed rows it reads
+    url_shown: str | None = None     # sql: the URL as written (``${VAR}`` unexpanded)
+
+    def computed_line(self, canonical: str) -> int:
+        return self.computed_lines.get(canonical, self.line_of("computed"))
+
+    computed_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def source_column(self, canonical: str) -> str:
+        """The column of this source's view that feeds a canonical column."""
+        for label, given in (("constant", self.constants), ("computed", self.computed),
+                             ("default", self.defaults)):
+            if canonical in given:
+                return f"{canonical} ({label})"
+        return self.columns.get(canonical, canonical)
 
     def line_of(self, key: str) -> int:
         """Line of one of this source's keys in sources.yaml (the source's line if unknown)."""
@@ -55,7 +97,8 @@ class SourceSpec:
     @property
     def label(self) -> str:
         """How errors name this source: table, kind and where it lives."""
-        where = self.path.name if self.path else (self.source_table or "query")
+        where = (self.path.name if self.path else self.source_table or
+                 (f"from {self.derived_from}" if self.derived_from else "query"))
         return f"source '{self.table}' ({self.kind}: {where}, {self.file}:{self.line})"
 
 
@@ -105,6 +148,107 @@ def _as_of(file: Path, value, line: int | None) -> datetime:
                           ) from None
 
 
+def _files(file: Path, spec, line: int, table: str) -> tuple[Path, tuple[Path, ...]]:
+    """``path`` resolved against sources.yaml's folder, and the files it names: a glob
+    (``raw/orders_*.csv``) matches several, read as one source in name order."""
+    if not spec.get("path"):
+        raise ConfigError(file, line, f"'{table}': missing 'path'")
+    path = (file.parent / str(spec["path"])).resolve()
+    if GLOB & set(str(spec["path"])):
+        pattern = Path(str(spec["path"]))
+        base = file.parent if not pattern.is_absolute() else Path(pattern.anchor)
+        rel = str(pattern.relative_to(pattern.anchor)) if pattern.is_absolute() else str(pattern)
+        files = tuple(sorted(p.resolve() for p in base.glob(rel) if p.is_file()))
+        if not files:
+            raise ConfigError(file, spec.line("path"), f"'{table}': no file matches {path}")
+        return path, files
+    if not path.exists():
+        raise ConfigError(file, spec.line("path"), f"'{table}': no such file {path}")
+    return path, (path,)
+
+
+def _delimiter(file: Path, spec, table: str) -> str:
+    """One character, a name (tab, comma, ...), or ``whitespace`` for runs of blanks."""
+    value = str(spec["delimiter"])
+    value = DELIMITER_NAMES.get(value.lower(), value)
+    if value.lower() == WHITESPACE:
+        return WHITESPACE
+    if len(value) != 1 or value in "\"\r\n":
+        raise ConfigError(file, spec.line("delimiter"), f"'{table}': delimiter must be one "
+                          f"character (',' ';' '|'), tab, or whitespace (any run of spaces "
+                          f"and tabs), not {value!r}")
+    return value
+
+
+def _mapping(file: Path, spec, key: str, table: str, known: set[str]) -> dict[str, str]:
+    """A canonical column -> text mapping (columns, formats, constants, ...), each column
+    checked against the contract."""
+    given = spec.get(key) or LineDict()
+    if not isinstance(given, dict):
+        raise ConfigError(file, spec.line(key), f"'{table}': {key} must be a mapping of "
+                          "canonical column: value")
+    for canonical, value in given.items():
+        if canonical not in known:
+            raise ConfigError(file, given.line(canonical), f"'{table}': {key} names unknown "
+                              f"canonical column '{canonical}'; known: {sorted(known)}")
+        if (value is None and key != "constants") or isinstance(value, dict | list):
+            raise ConfigError(file, given.line(canonical), f"'{table}': {key}.{canonical} "
+                              f"must be one value, not {value!r}")
+    return {str(k): (None if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in given.items()}
+
+
+def _check_formats(file: Path, spec, formats: dict[str, str], contract, table: str) -> None:
+    for canonical, fmt in formats.items():
+        where = spec["formats"].line(canonical)
+        if contract.column(canonical).type != "timestamp":
+            raise ConfigError(file, where, f"'{table}': formats applies to timestamp columns; "
+                              f"'{canonical}' is {contract.column(canonical).type}")
+        if fmt not in EPOCHS and "%" not in fmt:
+            raise ConfigError(file, where, f"'{table}': format {fmt!r} of '{canonical}' is "
+                              "neither a strptime pattern (%Y%m%d, %d/%m/%Y %H:%M) nor "
+                              f"one of {', '.join(EPOCHS)}")
+
+
+def _no_overlap(file: Path, spec, table: str, parts: dict[str, dict]) -> None:
+    """A canonical column comes from one place: a source column, a constant, a default
+    (over the source column) or a computed expression."""
+    seen: dict[str, str] = {}
+    for key in ("constants", "computed", "defaults", "columns"):
+        for canonical in parts[key]:
+            if canonical in seen and not {seen[canonical], key} == {"defaults", "columns"}:
+                raise ConfigError(file, spec[key].line(canonical), f"'{table}': column "
+                                  f"'{canonical}' is given by both {seen[canonical]} and {key}")
+            seen.setdefault(canonical, key)
+
+
+def _sql_url(file: Path, spec, table: str) -> tuple[str, str]:
+    """(the URL with ``${VAR}`` filled from the environment, the URL as written).
+
+    A password belongs in the environment, not in a file people commit: one written into
+    the URL is an error naming the line."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    written = str(spec["url"])
+    where = spec.line("url")
+    try:
+        parsed = make_url(_ENV.sub("env", written))
+    except ArgumentError:
+        raise ConfigError(file, where, f"'{table}': url is not a database URL such as "
+                          "postgresql+psycopg://user:${PGPASSWORD}@host/db") from None
+    if parsed.password is not None and parsed.password != "env":
+        raise ConfigError(file, where, f"'{table}': url holds a password; write "
+                          "${SOME_VARIABLE} in its place and set that variable in the "
+                          "environment (credentials never live in sources.yaml)")
+    missing = [name for name in _ENV.findall(written) if name not in os.environ]
+    if missing:
+        raise ConfigError(file, where, f"'{table}': url needs the environment variable "
+                          f"{missing[0]}, which is not set")
+    filled = _ENV.sub(lambda m: os.environ[m.group(1)], written)
+    return _sqlite_url(filled, file.parent), written
+
+
 def _parse_one(file: Path, table: str, spec, line: int, contracts) -> SourceSpec:
     if table not in contracts:
         raise ConfigError(file, line, f"unknown table '{table}'; known: {sorted(contracts)}")
@@ -119,48 +263,77 @@ def _parse_one(file: Path, table: str, spec, line: int, contracts) -> SourceSpec
         raise ConfigError(file, spec.line(unknown[0]),
                           f"'{table}': unknown key '{unknown[0]}' for kind {kind}; "
                           f"allowed: {sorted(KINDS[kind])}")
-    folder = file.parent
-    path = url = None
-    if "path" in KINDS[kind]:
-        if not spec.get("path"):
-            raise ConfigError(file, line, f"'{table}': missing 'path'")
-        path = (folder / str(spec["path"])).resolve()
-        if not path.exists():
-            raise ConfigError(file, spec.line("path"), f"'{table}': no such file {path}")
+    extras: dict = {}
+    path = None
+    if kind in ("csv", "parquet") or (kind == "duckdb" and not spec.get("query")) \
+            or (kind == "duckdb" and spec.get("path")):
+        path, extras["files"] = _files(file, spec, line, table)
     if kind == "sql":
         if not spec.get("url"):
             raise ConfigError(file, line, f"'{table}': missing 'url' (a SQLAlchemy URL)")
-        url = _sqlite_url(str(spec["url"]), folder)
+        extras["url"], extras["url_shown"] = _sql_url(file, spec, table)
     if kind in ("sql", "duckdb") and bool(spec.get("table")) == bool(spec.get("query")):
         raise ConfigError(file, line, f"'{table}': give exactly one of 'table' or 'query'")
-    columns = spec.get("columns") or {}
-    if not isinstance(columns, dict):
-        raise ConfigError(file, spec.line("columns"), f"'{table}': columns must be a mapping")
-    known = set(contracts[table].names)
-    for canonical in columns:
-        if canonical not in known:
-            raise ConfigError(file, columns.line(canonical),
-                              f"'{table}': columns maps unknown canonical column '{canonical}'; "
-                              f"known: {sorted(known)}")
-    extras = {}
+    if kind == "derived":
+        if not spec.get("from") or not spec.get("query"):
+            raise ConfigError(file, line, f"'{table}': a derived source names the source it "
+                              "reads ('from: orders') and a 'query' over it")
+        extras["derived_from"] = str(spec["from"])
+    contract = contracts[table]
+    known = set(contract.names)
+    parts = {key: _mapping(file, spec, key, table, known)
+             for key in ("columns", "formats", "constants", "defaults", "computed")}
+    _no_overlap(file, spec, table, parts)
+    _check_formats(file, spec, parts["formats"], contract, table)
     if "encoding" in spec:
         extras["encoding"] = _encoding(file, spec["encoding"], spec.line("encoding"), table)
     if "delimiter" in spec:
-        delimiter = str(spec["delimiter"])
-        if len(delimiter) != 1 or delimiter in "\"\r\n":
-            raise ConfigError(file, spec.line("delimiter"), f"'{table}': delimiter must be one "
-                              f"character (',' ';' '|' or a tab), not {delimiter!r}")
-        extras["delimiter"] = delimiter
+        extras["delimiter"] = _delimiter(file, spec, table)
+    if "header" in spec:
+        if not isinstance(spec["header"], bool):
+            raise ConfigError(file, spec.line("header"), f"'{table}': header is true (the "
+                              "first line names the columns) or false")
+        extras["header"] = spec["header"]
+    if "names" in spec:
+        names = spec["names"]
+        if not isinstance(names, list) or not names or len(set(map(str, names))) != len(names):
+            raise ConfigError(file, spec.line("names"), f"'{table}': names is a list of the "
+                              "file's column names, each once, in the file's order")
+        extras["names"] = tuple(str(n) for n in names)
+    if extras.get("header") is False and "names" not in extras:
+        raise ConfigError(file, spec.line("header"), f"'{table}': a file without a header "
+                          "needs 'names:', the list of its columns in order")
+    if "quote" in spec:
+        quote = "" if spec["quote"] in (None, False) else str(spec["quote"])
+        if len(quote) > 1:
+            raise ConfigError(file, spec.line("quote"), f"'{table}': quote is one character, "
+                              "or '' for a file without quoting")
+        extras["quote"] = quote
     if "timezone" in spec:
         extras["timezone"] = time_zone(file, spec["timezone"], spec.line("timezone"),
                                        f"'{table}': timezone")
     if "max_shrink" in spec:
         extras["max_shrink"] = _share(file, spec["max_shrink"], spec.line("max_shrink"),
                                       f"'{table}': max_shrink")
-    return SourceSpec(table=table, kind=kind, file=file, line=line, path=path, url=url,
+    return SourceSpec(table=table, kind=kind, file=file, line=line, path=path,
                       source_table=spec.get("table"), query=spec.get("query"),
-                      columns={str(k): str(v) for k, v in columns.items()},
-                      lines=dict(spec.lines), **extras)
+                      columns=parts["columns"], formats=parts["formats"],
+                      constants=parts["constants"], defaults=parts["defaults"],
+                      computed=parts["computed"], lines=dict(spec.lines),
+                      computed_lines=dict(spec["computed"].lines) if "computed" in spec else {},
+                      **extras)
+
+
+def _check_derived(file: Path, specs: list[SourceSpec]) -> None:
+    """A derived source reads another source of this file, itself read from data."""
+    kinds = {s.table: s.kind for s in specs}
+    for spec in specs:
+        if spec.derived_from is None:
+            continue
+        if kinds.get(spec.derived_from) in (None, "derived"):
+            raise ConfigError(file, spec.line_of("from"), f"'{spec.table}': from names "
+                              f"'{spec.derived_from}', which is not a source in this file "
+                              f"read from data; sources: {sorted(kinds)}")
 
 
 def load_sources(file: Path, contracts_dir: Path) -> list[SourceSpec]:
@@ -186,6 +359,7 @@ def read_sources(file: Path, contracts_dir: Path) -> Sources:
         raise ConfigError(file, raw.line("sources"), "'sources' must map table names to sources")
     contracts = load_contracts(contracts_dir)
     specs = [_parse_one(file, t, s, sources.line(t), contracts) for t, s in sources.items()]
+    _check_derived(file, specs)
     return Sources(
         file=file, specs=specs,
         as_of=_as_of(file, raw["as_of"], raw.line("as_of")) if raw.get("as_of") else None,
