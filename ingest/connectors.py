@@ -257,7 +257,11 @@ def _add_columns(con, spec: SourceSpec, raw_view: str, view: str) -> None:
                               f"{', '.join(sorted(present))}") from None
         extra.append(f"({expr}) AS {_ident(spec.source_column(canonical))}")
     columns = ", ".join(["*", *extra])
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} FROM {raw_view}")
+    sql = f"SELECT {columns} FROM {raw_view}"
+    if spec.computed:   # a window in an expression may reorder rows: keep the source's order
+        sql = (f"SELECT * EXCLUDE (__source_order) FROM (SELECT {columns}, row_number() OVER () "
+               f"AS __source_order FROM {raw_view}) ORDER BY __source_order")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {sql}")
 
 
 def _ident(name: str) -> str:

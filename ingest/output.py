@@ -40,6 +40,7 @@ class TableReport:
     merged: int = 0          # accepted customers folded into a survivor (see merge map)
     written: int = 0         # rows in the canonical table = accepted - merged
     warnings: dict[str, int] = field(default_factory=dict)      # kept rows with a fixed value
+    first: dict[str, str] = field(default_factory=dict)   # reason -> where and what to do
 
     @property
     def quarantined_total(self) -> int:

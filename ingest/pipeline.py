@@ -29,6 +29,7 @@ import pyarrow as pa
 from segflow.db import memory_limit
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
+from segflow.ingest.advice import first_rows
 from segflow.ingest.checks import check_rows, reason_counts
 from segflow.ingest.coerce import check_schema, raw, stage
 from segflow.ingest.connectors import (
@@ -203,6 +204,9 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
                          settings.quarantine_dir / f"{contract.table}.parquet")
     report.accepted = report.written + report.merged
     report.quarantined = reason_counts(con, checked, rejected)
+    report.first = first_rows(con, writer.staged(settings.quarantine_dir /
+                                                  f"{contract.table}.parquet"),
+                              list(report.quarantined), contract.names)
     con.execute(f"DROP TABLE {checked}")
     if report.rows_in != report.accepted + report.quarantined_total:
         raise SegflowError(f"{spec.label}: rows not conserved: {report.rows_in} in, "

@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
 
 def ingest(
     sources: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional here)
-        None, "--sources", help="sources.yaml to read (default: <home>/sources/sources.yaml)."),
+        None, "--sources", help="sources.yaml to read (default: the project's sources.yaml, "
+        "else <home>/sources/sources.yaml, where demo-data writes)."),
     as_of: Optional[str] = typer.Option(  # noqa: UP045
         None, "--as-of", help="When the sources were extracted (ISO date/time, UTC): later "
         "timestamps, past each contract's tolerance, are quarantined. Default: sources.yaml's "
@@ -41,7 +42,8 @@ def ingest(
             line += f"  merged duplicates {t.merged:,}"
         typer.echo(line)
         for reason, n in t.quarantined.items():
-            typer.echo(f"{'':<20}{reason}: {n:,}")
+            typer.echo(f"{'':<20}{reason}: {n:,}" + (f"  {t.first[reason]}"
+                                                     if reason in t.first else ""))
         for warning, n in t.warnings.items():
             if n:
                 typer.echo(f"{'':<20}warning {warning} (kept, value set to null): {n:,}")

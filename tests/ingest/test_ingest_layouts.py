@@ -89,6 +89,10 @@ def test_whitespace_text_without_header_with_formats_constants_and_derived_custo
     # that fails names the row's reason)
     assert t.quarantined == {"orphan:customer_id": 1, "too_many_fields:line": 1}
     assert t.rows_in == 7 == t.accepted + t.quarantined_total
+    # one line per reason says where its first row is and what to do
+    assert "transactions.txt:7: '00005\\t19970101" in t.first["too_many_fields:line"]
+    assert "fix the line, or the source's `delimiter:`" in t.first["too_many_fields:line"]
+    assert "transactions.txt, data row 6: customer_id = '00004'" in t.first["orphan:customer_id"]
     refused = [q for q in _quarantine(home, "orders") if q["_line"] is not None]
     assert [(q["_line"], q["_source"].endswith("transactions.txt")) for q in refused] == \
         [(7, True)]
