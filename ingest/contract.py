@@ -190,7 +190,7 @@ def _conversion(path: Path, name: str, spec, line: int) -> tuple[str, str | None
     """``derived: {convert: amount, currency: currency}``: the amount in the project's base
     currency (``currency`` names the column holding each amount's currency; without it,
     every amount is already in the base currency). The column's name is the project's:
-    Holi calls it amount_inr, a US shop might call it amount_usd or net_amount."""
+    one project names it after its currency, another net_amount."""
     given = spec["derived"]
     where = spec.lines.get("derived", line)
     if not isinstance(given, dict) or "convert" not in given or \
