@@ -222,31 +222,20 @@ def test_a_computed_column_that_does_not_bind_names_its_line(home, sources, cust
         run_ingest(home, path)
 
 
-def test_bad_layout_keys_are_config_errors_with_lines(sources):
-    path = sources("""
-        sources:
-          orders: {kind: csv, path: "none_*.csv"}
-        """)
-    with pytest.raises(ConfigError, match=r":2: 'orders': no file matches"):
-        read_sources(path, home_contracts())
-    path = sources("""
-        sources:
-          orders:
-            kind: csv
-            path: orders.csv
-            header: false
-        """, orders__csv="x\n")
-    with pytest.raises(ConfigError, match=r":5: .*needs 'names:'"):
-        read_sources(path, home_contracts())
-    path = sources("""
-        sources:
-          orders:
-            kind: csv
-            path: orders.csv
-            constants: {currency: USD}
-            columns: {currency: cur}
-        """, orders__csv="x\n")
-    with pytest.raises(ConfigError, match=r"'currency' is given by both constants and columns"):
+@pytest.mark.parametrize(("orders", "error"), [
+    ('{kind: csv, path: "none_*.csv"}', r":2: 'orders': no file matches"),
+    ("{kind: csv, path: orders.csv, header: false}", r":2: .*needs 'names:'"),
+    ("{kind: csv, path: orders.csv, constants: {currency: USD}, columns: {currency: cur}}",
+     r"'currency' is given by both constants and columns"),
+    ("{kind: csv, path: orders.csv, delimiter: '::'}", r"delimiter must be one character"),
+    ("{kind: csv, path: orders.csv, formats: {amount: '%Y'}}",
+     r"formats applies to timestamp columns"),
+    ("{kind: csv, path: orders.csv, formats: {order_ts: 'yyyymmdd'}}",
+     r"neither a strptime pattern"),
+])
+def test_bad_layout_keys_are_config_errors_with_lines(sources, orders, error):
+    path = sources(f"sources:\n  orders: {orders}\n", orders__csv="x\n")
+    with pytest.raises(ConfigError, match=error):
         read_sources(path, home_contracts())
 
 
