@@ -87,3 +87,28 @@ def test_every_starter_is_a_project():
     for name in STARTERS:
         assert (starter_root(name) / "segflow.yaml").is_file(), name
         assert project_files(starter_root(name))[0].name == "segflow.yaml"
+
+
+def test_the_accounts_starter_takes_its_files_from_the_holi_project(cli, tmp_path):
+    """Derived, not copied: every file but its segflow.yaml is one of the repository's."""
+    from segflow.project import load_project
+    from segflow.starters import starter_files
+
+    plan = starter_files("accounts")
+    assert plan[0][1].name == "segflow.yaml"
+    for source, _ in plan[1:]:
+        assert source.is_relative_to(ROOT), source
+    dest = tmp_path / "b2b"
+    done = cli(tmp_path / "ws", "init", dest, "--starter", "accounts")
+    assert done.code == 0, done.err
+    project = load_project(dest)
+    assert (project.name, project.base_currency) == ("accounts", "INR")
+    views = sorted(p.stem for p in project.path("feature_repo").glob("*.py"))
+    assert views == ["account_flags", "account_growth", "account_product_mix", "account_revenue",
+                     "account_tenure", "entities", "services_accounts"]
+    assert sorted(p.name for p in project.path("contracts").glob("*.yaml")) == [
+        "account_notes.yaml", "accounts.yaml", "billing.yaml", "customers.yaml",
+        "product_usage.yaml", "support_tickets.yaml"]
+    assert (dest / "segment_templates/campaigns/account_tiers.yaml").read_bytes() == (
+        ROOT / "segment_templates/campaigns/account_tiers.yaml").read_bytes()
+    assert not list((dest / "segment_templates").glob("holi*"))

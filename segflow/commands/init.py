@@ -16,7 +16,7 @@ def init(
                                   "absent; default: the working directory)."),
     starter: str = typer.Option("blank", "--starter", "-s",
                                 help="blank (a minimal retail project to adapt), holi (the "
-                                "Holi festival campaign)."),
+                                "Holi festival campaign) or accounts (B2B account tiers)."),
     force: bool = typer.Option(False, "--force",
                                help="Replace files the starter writes that already exist."),
 ) -> None:

@@ -9,7 +9,10 @@ nothing else, so a starter can be a folder that also holds other things.
 - ``holi``: this repository's own project, mapped into the wheel by setuptools'
   ``package-dir`` (``segflow.starters.holi`` is the repository root), so the starter and the
   project the tests and demos run are the same files and cannot drift apart.
-- ``accounts``: the B2B account-tier project (to come).
+- ``accounts``: the B2B account-tier project, derived from the holi starter: its folder holds
+  its own ``segflow.yaml`` and a ``starter.yaml`` naming the files it takes from holi's
+  parts (the account feature views, tier templates and campaign, account models, the
+  contracts of its tables), so no file exists twice.
 
 Why refuse to overwrite: a project is what a team has edited and reviewed; ``init`` writes
 into an existing folder (one holding data files or a ``.git``) but never replaces a file
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from segflow.errors import EnvironmentFailure, SegflowError
 
-STARTERS = ("blank", "holi")
+STARTERS = ("blank", "holi", "accounts")
 DEFAULT = "blank"
 GITIGNORE = "# what segflow runs write (see segflow.yaml's workspace)\nworkspace/\n"
 
@@ -77,25 +80,57 @@ def _skipped(rel: Path) -> bool:
     return any(p == "__pycache__" or p.startswith(".") for p in rel.parts)
 
 
+def starter_files(name: str) -> list[tuple[Path, Path]]:
+    """(source file, path in the new project) of every file starter ``name`` writes."""
+    root = starter_root(name)
+    manifest = root / "starter.yaml"
+    if not manifest.is_file():
+        return [(root / rel, rel) for rel in project_files(root)]
+    return [(root / "segflow.yaml", Path("segflow.yaml")), *_derived(root, manifest)]
+
+
+def _derived(root: Path, manifest: Path) -> list[tuple[Path, Path]]:
+    """The files a derived starter takes from its base starter's parts (see starter.yaml)."""
+    import yaml
+
+    from segflow.project import load_project
+
+    spec = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    base, own = load_project(starter_root(spec["from"])), load_project(root)
+    files = []
+    for part, patterns in spec["take"].items():
+        source, dest = base.path(part), own.path(part).relative_to(own.root)
+        if patterns == "all":
+            files.append((source, dest))
+            continue
+        for pattern in patterns:
+            found = sorted(p for p in source.glob(pattern) if p.is_file())
+            if not found:
+                raise EnvironmentFailure(f"{manifest}: {part}/{pattern} matches no file of "
+                                         f"the {spec['from']} starter; reinstall segflow")
+            files += [(p, dest / p.relative_to(source)) for p in found]
+    return files
+
+
 def init_project(dest: Path, starter: str = DEFAULT, force: bool = False) -> Written:
     """Write starter ``starter`` into ``dest`` (created if absent). Refuses, changing
     nothing, when ``dest`` is a file or already holds a file the starter would write, unless
     ``force`` (then those files are replaced); other files in ``dest`` are left alone."""
-    source = starter_root(starter)
-    files = project_files(source)
+    plan = starter_files(starter)
     dest = Path(dest).expanduser().absolute()
     if dest.exists() and not dest.is_dir():
         raise SegflowError(f"{dest} is a file; segflow init needs a folder (new or existing)")
-    clashes = [f for f in files if (dest / f).exists()]
+    clashes = [rel for _, rel in plan if (dest / rel).exists()]
     if clashes and not force:
         shown = ", ".join(str(f) for f in clashes[:3]) + (" ..." if len(clashes) > 3 else "")
         raise SegflowError(f"{dest} already holds {len(clashes)} file(s) the {starter} starter "
                            f"would write ({shown}); choose an empty folder, or pass --force "
                            "to replace them")
+    files = [rel for _, rel in plan]
     try:
-        for rel in files:
+        for source, rel in plan:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / rel, dest / rel)
+            shutil.copyfile(source, dest / rel)
         ignore = dest / ".gitignore"
         if not ignore.exists():
             ignore.write_text(GITIGNORE)
