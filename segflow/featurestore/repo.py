@@ -136,7 +136,9 @@ def _view(path: Path, module, entities: dict) -> View:
 
 
 def write_feature_store_yaml(settings: Settings) -> Path:
-    """Fill the repo's template with this workspace's absolute paths."""
+    """The repo's template as the workspace's Feast configuration. Its paths are relative
+    to the feast folder (Feast resolves them there), so a moved workspace keeps working;
+    ``${feast_dir}``, which older templates used, is still filled in."""
     template = (settings.feature_repo_dir / "feature_store.yaml").read_text(encoding="utf-8")
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
     target = settings.feast_dir / "feature_store.yaml"
