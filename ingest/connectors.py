@@ -48,6 +48,10 @@ def source_label(spec: SourceSpec) -> str:
 
         where = make_url(spec.url).render_as_string(hide_password=True)
         return f"sql:{where}#{spec.source_table or 'query'}"
+    if spec.kind == "derived":
+        return f"derived:from {spec.derived_from}"
+    if spec.path is None:
+        return f"{spec.kind}:query"
     suffix = f"#{spec.source_table or 'query'}" if spec.kind == "duckdb" else ""
     return f"{spec.kind}:{spec.path}{suffix}"
 

@@ -103,6 +103,7 @@ def test_whitespace_text_without_header_with_formats_constants_and_derived_custo
     assert "00005" not in customers      # its only line was refused by the reader
     assert report.tables["customers"].quarantined == {"missing_value:signup_ts": 1}
     assert sorted(customers) == ["00001", "00002", "00003"]
+    assert report.tables["customers"].source == "derived:from orders"
 
 
 def test_glob_of_semicolon_files_day_first_and_a_bad_line_names_its_file(
