@@ -126,6 +126,17 @@ class Settings:
         return self.templates_root.parent / "owners.yaml"
 
     @property
+    def realtime_path(self) -> Path:
+        """``realtime.yaml`` beside the templates folder: which incoming event changes which
+        live suppression or streaming feature (docs/realtime.md)."""
+        return self.templates_root.parent / "realtime.yaml"
+
+    @property
+    def events_dir(self) -> Path:
+        """The real-time inbox (SQLite, WAL): received events, quarantine, live changes."""
+        return self.home / "events"
+
+    @property
     def models_config_dir(self) -> Path:
         return self.project_root / "training" / "models"
 
