@@ -72,7 +72,9 @@ def store(con: sqlite3.Connection, source: str, events: Iterable, rejected: Iter
           received_at: float | None = None) -> tuple[int, int]:
     """Add events (``segment.Event``) and rejected messages (``segment.Rejected``) inside
     the caller's transaction; returns (accepted, duplicates). An event id already in the
-    inbox is a duplicate (Segment retries for hours, Kafka redelivers): not stored twice."""
+    inbox is a duplicate (Segment retries for hours, Kafka redelivers): not stored twice; so
+    is a rejected message whose ``ref`` is quarantined already. Received = accepted +
+    quarantined + duplicates, always."""
     now = time.time() if received_at is None else received_at
     events, rejected = list(events), list(rejected)
     before = con.total_changes
@@ -85,9 +87,11 @@ def store(con: sqlite3.Connection, source: str, events: Iterable, rejected: Iter
     con.executemany("INSERT OR IGNORE INTO quarantine (source, received_at, reason, raw, ref) "
                     "VALUES (?, ?, ?, ?, ?)",
                     [(source, now, r.reason, r.raw, r.ref) for r in rejected])
+    kept = con.total_changes - before - accepted  # a redelivered bad message is kept once
+    duplicates = len(events) - accepted + len(rejected) - kept
     _bump(con, "received", len(events) + len(rejected))
-    _bump(con, "duplicates", len(events) - accepted)
-    return accepted, len(events) - accepted
+    _bump(con, "duplicates", duplicates)
+    return accepted, duplicates
 
 
 def apply_pending(con: sqlite3.Connection, settings: Settings, config, identity: dict,
