@@ -7,7 +7,9 @@ SQLite online store) on the same events in the same run::
 A real ``segflow events serve`` (uvicorn, one process) on a loopback port, fed by an
 open-loop load generator in another process: one signed Segment message per request (as
 Segment's webhook destination sends them), at a fixed rate, over 32 keep-alive
-connections; 10% are unsubscribes (a live suppression), the rest email opens. Measured:
+connections, each event stamped with its scheduled time (so a generator or server that
+falls behind shows as lag, not as a lower offered rate); 10% are unsubscribes (a live
+suppression), the rest email opens. Measured:
 the rate acknowledged (HTTP 200, i.e. committed to the inbox), the request latency, and for
 every event its lag from event time to applied (the instant its change is visible to a
 lookup), p50/p95/p99/max; a probe checks through the lookup endpoint that a sample of
@@ -134,12 +136,12 @@ async def _client(port: int, queue: asyncio.Queue, results: list, body_of,
     """One keep-alive connection (reopened when the server closes it: gunicorn does).
     Records (status, request seconds, seconds from the event's scheduled time to its
     answer); stops at the drain deadline, leaving the rest unsent."""
-    start, rate, stop_at = clock
+    start, rate, stop_at, wall0 = clock
     reader = writer = None
     while (item := await queue.get()) is not None:
         if time.perf_counter() > stop_at:
             break
-        path, body, headers = body_of(item)
+        path, body, headers = body_of(item, wall0 + item / rate)
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         if writer is None:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -174,7 +176,7 @@ async def _drive(port: int, rate: int, seconds: float, body_of, connections: int
     queue: asyncio.Queue = asyncio.Queue()
     results: list = []
     start = time.perf_counter()
-    clock = (start, rate, start + 2 * seconds)
+    clock = (start, rate, start + 2 * seconds, time.time())
     clients = [asyncio.create_task(_client(port, queue, results, body_of, clock))
                for _ in range(connections)]
     total = int(rate * seconds)
@@ -194,14 +196,15 @@ def _segment_load(port, rate, seconds, customers, out, connections):
 
     unsubscribed = []
 
-    def body_of(i):
+    def body_of(i, scheduled):
         user = f"C{(i * 7919) % customers:08d}"
         name = "Unsubscribed" if i % 10 == 0 else "Email Opened"
         if name == "Unsubscribed":
             unsubscribed.append(user)
         body = json.dumps({"type": "track", "event": name, "userId": user,
                            "messageId": f"b-{uuid.uuid4()}", "properties": {},
-                           "timestamp": datetime.now(UTC).isoformat()}).encode()
+                           "timestamp": datetime.fromtimestamp(scheduled, UTC).isoformat()}
+                          ).encode()
         return "/v1/segment", body, {"Content-Type": "application/json",
                                      "X-Signature": sign(body, SECRET.encode())}
 
@@ -211,11 +214,11 @@ def _segment_load(port, rate, seconds, customers, out, connections):
 
 
 def _feast_load(port, rate, seconds, customers, out, connections):
-    def body_of(i):
+    def body_of(i, scheduled):
         user = f"C{(i * 7919) % customers:08d}"
         body = json.dumps({"push_source_name": "live_push", "to": "online", "df": {
             "customer_id": [user], "unsubscribed": [i % 10 == 0],
-            "event_timestamp": [datetime.now(UTC).isoformat()]}}).encode()
+            "event_timestamp": [datetime.fromtimestamp(scheduled, UTC).isoformat()]}}).encode()
         return "/push", body, {"Content-Type": "application/json"}
 
     results, elapsed, offered = asyncio.run(_drive(port, rate, seconds, body_of, connections))

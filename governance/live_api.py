@@ -36,7 +36,7 @@ def create_app(settings: Settings, config, intake) -> FastAPI:
     app = FastAPI(title="segflow live", docs_url=None, redoc_url=None)
     secret = config.secret()
     keys = config.api_keys()
-    live = LiveMemberships(settings)
+    live = LiveMemberships(settings, config)
     identity = identity_map(settings)
     local = threading.local()
 

@@ -17,7 +17,9 @@ from segflow.errors import ConfigError, SegflowError
 from segflow.settings import Settings
 from segflow.yamlio import load_yaml
 
-TOP = ("entity", "webhook", "lookup", "kafka", "freshness", "suppressions", "ends", "features")
+TOP = ("entity", "webhook", "lookup", "kafka", "freshness", "suppressions", "ends", "features",
+       "inactivity")
+INACTIVITY = ("template", "param", "days_since", "live")
 AGGS = ("count", "latest")
 
 
@@ -33,6 +35,19 @@ class Feature:
 
 
 @dataclass(frozen=True)
+class Inactivity:
+    """A time-based suppression evaluated at read time: the customer's last activity is
+    the later of the published run's (``days_since``, a feature of its scored frame, days
+    before its as-of) and the live ``latest`` feature ``live``; inactive when the template's
+    ``param`` days have passed since it, against the clock."""
+
+    template: str
+    param: str
+    days_since: str
+    live: str
+
+
+@dataclass(frozen=True)
 class RealtimeConfig:
     path: Path
     entity: str = "customer"
@@ -44,6 +59,7 @@ class RealtimeConfig:
     suppressions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # event -> templates
     ends: dict[str, tuple[str, ...]] = field(default_factory=dict)          # event -> cohorts
     features: tuple[Feature, ...] = ()
+    inactivity: tuple[Inactivity, ...] = ()
 
     def secret(self) -> bytes:
         """The webhook's shared secret, from the environment variable the file names; a
@@ -123,6 +139,21 @@ def _features(path: Path, data) -> tuple[Feature, ...]:
     return tuple(out)
 
 
+def _inactivity(path: Path, data, features: tuple[Feature, ...]) -> tuple[Inactivity, ...]:
+    latest = {f.name for f in features if f.agg == "latest"}
+    out = []
+    for row in data.get("inactivity") or []:
+        line = getattr(row, "start_line", data.line("inactivity"))
+        if not isinstance(row, dict) or set(row) != set(INACTIVITY):
+            raise ConfigError(path, line, "each inactivity rule needs exactly "
+                                          + ", ".join(INACTIVITY))
+        if row["live"] not in latest:
+            raise ConfigError(path, line, f"live: {row['live']!r} is not a streaming feature "
+                                          f"with agg: latest (those are: {sorted(latest)})")
+        out.append(Inactivity(*(str(row[k]) for k in INACTIVITY)))
+    return tuple(out)
+
+
 def load_realtime(settings: Settings) -> RealtimeConfig:
     """The project's realtime.yaml, checked; a missing file is an error (no silent
     defaults deciding what an event suppresses)."""
@@ -155,4 +186,5 @@ def load_realtime(settings: Settings) -> RealtimeConfig:
         p95_limit_seconds=float(limit),
         suppressions=_rules(path, data, "suppressions", "template"),
         ends=_rules(path, data, "ends", "cohorts"),
-        features=_features(path, data))
+        features=(features := _features(path, data)),
+        inactivity=_inactivity(path, data, features))

@@ -123,8 +123,8 @@ def lookup(
 
     settings, config = _setup()
     con = connect_inbox(settings)
-    answer = customer_segments(LiveMemberships(settings), con, config, identity_map(settings),
-                               list(ids), parse_as_of(at).timestamp())
+    answer = customer_segments(LiveMemberships(settings, config), con, config,
+                               identity_map(settings), list(ids), parse_as_of(at).timestamp())
     typer.echo(json.dumps(answer if len(ids) > 1 else answer[0], indent=1))
 
 

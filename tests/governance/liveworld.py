@@ -65,6 +65,9 @@ ends:
 features:
   - {name: last_activity_at, agg: latest, events: [Email Opened, page]}
   - {name: email_opens_24h, agg: count, window_hours: 24, events: [Email Opened]}
+inactivity:
+  - {template: inactive_14d, param: days, days_since: days_since_last_activity,
+     live: last_activity_at}
 """
 ENV = {"TEST_SEGMENT_SECRET": SECRET, "TEST_LOOKUP_KEYS": f"braze:{KEY}"}
 

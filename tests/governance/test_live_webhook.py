@@ -113,6 +113,39 @@ def test_channel_scoped_exempt_and_ended(live):
     assert lookup(port, other)[1]["memberships"][0]["status"] == "assigned"
 
 
+def test_inactivity_is_evaluated_at_read_time(live):
+    """inactive_14d at read time: a customer assigned at the as-of with d days since their
+    last activity is suppressed once 14 - d more days have passed, unless an event since
+    says they are active."""
+    from datetime import timedelta
+
+    import pyarrow.parquet as pq
+    from govworld import AS_OF_1
+
+    from segflow.governance.publications import current_publication
+
+    settings, port = live
+    run = current_publication(settings, "holi_test")["run_id"]
+    days = dict(zip(*pq.read_table(settings.runs_dir / run / "features.parquet", columns=[
+        "customer_id", "days_since_last_activity"]).to_pydict().values(), strict=True))
+    quiet, active = (r["entity_id"] for r in _assigned(settings)[:2])
+    due = {c: AS_OF_1 + timedelta(days=14 - int(days[c])) for c in (quiet, active)}
+    before = lookup(port, quiet, at=(due[quiet] - timedelta(hours=1)).timestamp())[1]
+    assert before["memberships"][0]["status"] == "assigned"
+    after = lookup(port, quiet, at=(due[quiet] + timedelta(hours=1)).timestamp())[1]
+    row = after["memberships"][0]
+    assert (row["status"], row["suppressed_by"]) == ("suppressed", "inactive_14d")
+    assert "14 days without activity" in row["live_reason"]
+    opened = due[active] - timedelta(days=2)
+    assert post_segment(port, track(active, "Email Opened", when=opened))[0] == 200
+    later = (due[active] + timedelta(hours=1)).timestamp()
+    kept = until(lambda: (a := lookup(port, active, at=later)[1])["features"]
+                 ["last_activity_at"] and a, what="open applied")
+    assert kept["memberships"][0]["status"] == "assigned"
+    gone = lookup(port, active, at=(opened + timedelta(days=14, hours=1)).timestamp())[1]
+    assert gone["memberships"][0]["suppressed_by"] == "inactive_14d"
+
+
 def test_lookup_refuses_without_a_valid_key(live):
     settings, port = live
     customer = _assigned(settings)[0]["entity_id"]
