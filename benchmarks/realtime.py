@@ -191,26 +191,37 @@ async def _drive(port: int, rate: int, seconds: float, body_of, connections: int
     return results, time.perf_counter() - start, total
 
 
-def _segment_load(port, rate, seconds, customers, out, connections):
+def _segment_load(port, rate, seconds, customers, out, connections, batch=1):
+    """``rate`` events/s; with ``batch`` > 1, Segment's batch form: rate / batch requests
+    of ``batch`` messages each."""
     from segflow.ingest.events.segment import sign
 
     unsubscribed = []
 
-    def body_of(i, scheduled):
+    def message(i, scheduled):
         user = f"C{(i * 7919) % customers:08d}"
         name = "Unsubscribed" if i % 10 == 0 else "Email Opened"
         if name == "Unsubscribed":
             unsubscribed.append(user)
-        body = json.dumps({"type": "track", "event": name, "userId": user,
-                           "messageId": f"b-{uuid.uuid4()}", "properties": {},
-                           "timestamp": datetime.fromtimestamp(scheduled, UTC).isoformat()}
-                          ).encode()
+        return {"type": "track", "event": name, "userId": user,
+                "messageId": f"b-{uuid.uuid4()}", "properties": {},
+                "timestamp": datetime.fromtimestamp(scheduled, UTC).isoformat()}
+
+    def body_of(i, scheduled):
+        if batch == 1:
+            body = json.dumps(message(i, scheduled)).encode()
+        else:
+            body = json.dumps({"batch": [message(i * batch + k, scheduled)
+                                         for k in range(batch)]}).encode()
         return "/v1/segment", body, {"Content-Type": "application/json",
                                      "X-Signature": sign(body, SECRET.encode())}
 
-    results, elapsed, offered = asyncio.run(_drive(port, rate, seconds, body_of, connections))
+    results, elapsed, offered = asyncio.run(_drive(port, rate / batch, seconds, body_of,
+                                                   connections))
+    results = [r for r in results for _ in range(batch)]  # per event
+    offered *= batch
     out.put({"results": results, "elapsed": elapsed, "offered": offered,
-             "unsubscribed": unsubscribed[-50:]})
+             "unsubscribed": unsubscribed[-50:]})  # the last ones: the latest to apply
 
 
 def _feast_load(port, rate, seconds, customers, out, connections):
@@ -225,10 +236,10 @@ def _feast_load(port, rate, seconds, customers, out, connections):
     out.put({"results": results, "elapsed": elapsed, "offered": offered, "unsubscribed": []})
 
 
-def _load(target, port, rate, seconds, customers, connections=32) -> dict:
+def _load(target, port, rate, seconds, customers, connections=32, *extra) -> dict:
     out = multiprocessing.get_context("spawn").Queue()
     proc = multiprocessing.get_context("spawn").Process(
-        target=target, args=(port, rate, seconds, customers, out, connections))
+        target=target, args=(port, rate, seconds, customers, out, connections, *extra))
     proc.start()
     result = out.get()
     proc.join()
@@ -245,7 +256,7 @@ def _quantiles(values) -> dict:
             for q, p in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))}
 
 
-def run_ours(root: Path, customers: int, rate: int, seconds: float) -> dict:
+def run_ours(root: Path, customers: int, rate: int, seconds: float, batch: int = 1) -> dict:
     home = write_world(root, customers)
     env = {**os.environ, "BENCH_SECRET": SECRET, "BENCH_KEYS": f"bench:{KEY}",
            "SEGFLOW_TEMPLATES": str(root / "segment_templates")}
@@ -256,7 +267,7 @@ def run_ours(root: Path, customers: int, rate: int, seconds: float) -> dict:
     try:
         _wait_http(port, "/healthz", server)
         started = time.time()
-        load = _load(_segment_load, port, rate, seconds, customers)
+        load = _load(_segment_load, port, rate, seconds, customers, 32, batch)
         acked = [lat for status, lat, _ in load["results"] if status == 200]
         # the lookup, as a sending tool asks it, reads the unsubscribes as suppressed
         import urllib.request
@@ -281,8 +292,8 @@ def run_ours(root: Path, customers: int, rate: int, seconds: float) -> dict:
             "SELECT applied_at - event_ts FROM live_changes")]
         stored = con.execute("SELECT count(*) FROM inbox").fetchone()[0]
         applied_by = con.execute("SELECT max(applied_at) FROM inbox").fetchone()[0]
-        return {"offered_per_s": rate, "seconds": seconds, "offered": load["offered"],
-                "sent": len(load["results"]), "acked": len(acked),
+        return {"offered_per_s": rate, "messages_per_request": batch, "seconds": seconds,
+                "offered": load["offered"], "sent": len(load["results"]), "acked": len(acked),
                 "acked_per_s": round(len(acked) / load["elapsed"]),
                 "applied_per_s": round(stored / max(applied_by - started, 1e-9)),
                 "ack_latency_s": _quantiles(acked),
@@ -359,6 +370,8 @@ def main(argv=None) -> None:
     parser.add_argument("--rates", default="1000,5000")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--no-feast", action="store_true")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="messages per webhook request (Segment's batch form)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
     figures = {"customers": args.customers, "cpus": os.cpu_count(),
@@ -366,7 +379,7 @@ def main(argv=None) -> None:
     print(json.dumps({k: v for k, v in figures.items() if k != "runs"}), flush=True)
     for rate in (int(r) for r in args.rates.split(",")):
         with tempfile.TemporaryDirectory(prefix="segflow-rt-") as tmp:
-            ours = run_ours(Path(tmp), args.customers, rate, args.seconds)
+            ours = run_ours(Path(tmp), args.customers, rate, args.seconds, args.batch)
         print(json.dumps({"segflow webhook": ours}), flush=True)
         row = {"rate": rate, "segflow": ours}
         if not args.no_feast:
