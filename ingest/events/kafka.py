@@ -32,10 +32,13 @@ def parse(msg) -> Event | Rejected:
     return Rejected(parsed.reason, parsed.raw, ref) if isinstance(parsed, Rejected) else parsed
 
 
-def consumer_config(bootstrap: str, group: str) -> dict:
+def consumer_config(bootstrap: str, group: str, errors: list) -> dict:
+    """Offsets committed by hand after apply; librdkafka's own log lines are silenced
+    (its connection errors reach ``errors`` and become one line of ours)."""
     return {"bootstrap.servers": bootstrap, "group.id": group,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            "enable.partition.eof": True, "session.timeout.ms": 6000}
+            "enable.partition.eof": True, "session.timeout.ms": 6000, "log_level": 0,
+            "error_cb": errors.append}
 
 
 def run_consumer(settings: Settings, config, bootstrap: str, batch: int = 1000,
@@ -46,14 +49,21 @@ def run_consumer(settings: Settings, config, bootstrap: str, batch: int = 1000,
 
     if not config.topics:
         raise SegflowError(f"no Kafka topics in {config.path} (kafka.topics: {{kind: topic}})")
-    consumer = Consumer(consumer_config(bootstrap, config.group))
+    errors: list = []
+    consumer = Consumer(consumer_config(bootstrap, config.group, errors))
     con = connect_inbox(settings)
     identity = identity_map(settings)
-    applied, at_end = 0, set()
+    applied, at_end, reached = 0, set(), False
     try:
         consumer.subscribe(sorted(config.topics.values()))
         while True:
             polled = consumer.consume(num_messages=batch, timeout=0.5)
+            reached = reached or bool(polled) or bool(consumer.assignment())
+            down = [e for e in errors if e.code() == KafkaError._ALL_BROKERS_DOWN]
+            if down and not reached:
+                raise EnvironmentFailure(f"cannot reach Kafka at {bootstrap} "
+                                         f"({down[0].str()}); is the broker running?")
+            errors.clear()
             events, rejected = [], []
             for msg in polled:
                 err = msg.error()

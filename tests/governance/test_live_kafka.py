@@ -88,3 +88,13 @@ def test_kafka_killed_mid_batch_loses_nothing_and_applies_once(broker, tmp_path)
     # every message the broker delivered, redeliveries included, is accounted for
     assert counters["received"] == len(ids) + len(quarantined) + counters["duplicates"]
     assert counters["duplicates"] >= 10
+
+
+def test_unreachable_broker_is_one_line_and_exit_3(tmp_path, cli, home):
+    port = free_port()  # nothing listens there
+    out = cli(home.home, "events", "kafka", "--bootstrap", f"127.0.0.1:{port}",
+              "--until-caught-up", timeout=120)
+    assert out.code == 3
+    assert out.line == (f"error: cannot reach Kafka at 127.0.0.1:{port} (1/1 brokers are "
+                        "down); is the broker running?")
+    assert out.err.count("\n") == 1  # librdkafka's own log lines are silenced
