@@ -343,7 +343,7 @@ def run_feast(root: Path, customers: int, rate: int, seconds: float) -> dict:
     port = _free_port()
     server = subprocess.Popen([feast, "serve", "--host", "127.0.0.1", "--port", str(port),
                                "--workers", "1"], cwd=repo, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_http(port, "/health", server)
         # one connection: concurrent pushes crash Feast's SQLite online store write
@@ -360,7 +360,9 @@ def run_feast(root: Path, customers: int, rate: int, seconds: float) -> dict:
                 "note": "a push is written to the online store before its 200: "
                         "event-to-readable is scheduled time to answer"}
     finally:
-        server.kill()
+        import signal
+
+        os.killpg(server.pid, signal.SIGKILL)  # gunicorn's worker too
         server.wait()
 
 

@@ -114,7 +114,7 @@ class LiveMemberships:
             source = f"SELECT * FROM read_parquet('{path}')"
         self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {source}")
         self.con.execute(f"CREATE INDEX {table}_id ON {table}(entity_id)")
-        as_of = parse_as_of(load_run(self.settings, run_id).as_of).timestamp()
+        as_of = parse_as_of(load_run(self.settings, run_id).as_of).timestamp() if rules else 0.0
         return _Publication(stamp, meta["version"], run_id, table, suppressions, as_of, rules)
 
     def _refresh(self) -> None:

@@ -146,12 +146,24 @@ def test_inactivity_is_evaluated_at_read_time(live):
     assert gone["memberships"][0]["suppressed_by"] == "inactive_14d"
 
 
-def test_lookup_refuses_without_a_valid_key(live):
+def test_batch_lookup_and_api_keys(live):
+    from liveworld import http
+
     settings, port = live
-    customer = _assigned(settings)[0]["entity_id"]
-    code, body = lookup(port, customer, key="nope")
+    first, second = (r["entity_id"] for r in _assigned(settings)[:2])
+    code, body = lookup(port, first, key="nope")
     assert code == 401 and "X-API-Key" in body["detail"]
-    assert lookup(port, customer, key=KEY)[0] == 200
+    url = f"http://127.0.0.1:{port}/v1/customers/segments"
+    headers = {"X-API-Key": KEY, "Content-Type": "application/json"}
+    code, body = http("POST", url, json.dumps({"ids": [second, first, "nobody"]}).encode(),
+                      headers)
+    assert code == 200
+    assert [c["customer_id"] for c in body["customers"]] == [second, first, "nobody"]
+    assert [len(c["memberships"]) for c in body["customers"]] == [1, 1, 0]
+    too_many = http("POST", url, json.dumps({"ids": ["x"] * 1001}).encode(), headers)
+    assert too_many[0] == 400 and "at most 1000 ids" in too_many[1]["detail"]
+    refused = http("POST", url, b'{"ids": [1]}', {**headers, "X-API-Key": "nope"})
+    assert refused[0] == 401
 
 
 def test_cli_lookup_and_status_report_freshness(live, cli):
