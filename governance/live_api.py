@@ -37,7 +37,6 @@ def create_app(settings: Settings, config, intake) -> FastAPI:
     secret = config.secret()
     keys = config.api_keys()
     live = LiveMemberships(settings, config)
-    identity = identity_map(settings)
     local = threading.local()
 
     def reader():
@@ -75,7 +74,7 @@ def create_app(settings: Settings, config, intake) -> FastAPI:
         return {"accepted": accepted, "duplicates": duplicates, "quarantined": len(rejected)}
 
     def answer(ids: list[str], at: float | None) -> list[dict]:
-        return customer_segments(live, reader(), config, identity, ids,
+        return customer_segments(live, reader(), config, identity_map(settings), ids,
                                  time.time() if at is None else at)
 
     @app.get("/v1/customers/{customer_id}/segments")

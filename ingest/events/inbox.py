@@ -135,17 +135,29 @@ def counts(con: sqlite3.Connection) -> dict[str, int]:
             "applied": applied, "pending": accepted - applied}
 
 
+_IDENTITY: dict[str, tuple[int, dict]] = {}
+
+
 def identity_map(settings: Settings) -> dict[str, str]:
     """{merged customer id: surviving id} from ingest's ``customer_merge_map`` (empty when
-    ingest found no duplicates or has not run: every id is its own survivor)."""
+    ingest found no duplicates or has not run: every id is its own survivor). Kept per
+    process and re-read when ingest replaces the file, so a long-running receiver follows
+    new merges without a restart."""
     path = settings.canonical_dir / "customer_merge_map.parquet"
-    if not path.exists():
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
         return {}
+    cached = _IDENTITY.get(str(path))
+    if cached and cached[0] == stamp:
+        return cached[1]
     import pyarrow.parquet as pq
 
     table = pq.read_table(path, columns=["merged_id", "survivor_id"])
-    return dict(zip(table["merged_id"].to_pylist(), table["survivor_id"].to_pylist(),
-                    strict=True))
+    mapping = dict(zip(table["merged_id"].to_pylist(), table["survivor_id"].to_pylist(),
+                       strict=True))
+    _IDENTITY[str(path)] = (stamp, mapping)
+    return mapping
 
 
 def live_features(con: sqlite3.Connection, config, ids: list[str], at: float

@@ -24,7 +24,6 @@ class Intake:
     def __init__(self, settings: Settings, config, apply: bool = True, batch: int = 2000):
         self.settings, self.config, self.apply, self.batch = settings, config, apply, batch
         self.queue: queue.Queue = queue.Queue()
-        self.identity = identity_map(settings) if apply else {}
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="segflow-intake", daemon=True)
 
@@ -66,8 +65,8 @@ class Intake:
                 if len(requests) < len(items):
                     return
                 if self.apply:
-                    more = apply_pending(con, self.settings, self.config, self.identity,
-                                         self.batch) == self.batch
+                    more = apply_pending(con, self.settings, self.config,
+                                         identity_map(self.settings), self.batch) == self.batch
                 else:
                     more = False
         except BaseException as err:  # the receiver answers 503 from now on

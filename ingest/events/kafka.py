@@ -52,7 +52,6 @@ def run_consumer(settings: Settings, config, bootstrap: str, batch: int = 1000,
     errors: list = []
     consumer = Consumer(consumer_config(bootstrap, config.group, errors))
     con = connect_inbox(settings)
-    identity = identity_map(settings)
     applied, at_end, reached = 0, set(), False
     try:
         consumer.subscribe(sorted(config.topics.values()))
@@ -85,7 +84,8 @@ def run_consumer(settings: Settings, config, bootstrap: str, batch: int = 1000,
                     con.execute("ROLLBACK")
                     raise
                 reach(settings, "events.kafka_stored")
-                while (n := apply_pending(con, settings, config, identity, batch)):
+                while (n := apply_pending(con, settings, config, identity_map(settings),
+                                          batch)):
                     applied += n
                 reach(settings, "events.kafka_applied")
                 consumer.commit(asynchronous=False)

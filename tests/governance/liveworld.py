@@ -154,7 +154,7 @@ def lookup(port: int, customer: str, key: str = KEY, at: float | None = None):
                 headers={"X-API-Key": key})
 
 
-def until(check, seconds: float = 10.0, what: str = "condition"):
+def until(check, seconds: float = 30.0, what: str = "condition"):
     """Poll ``check`` until it returns something truthy, or fail after ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -146,6 +146,25 @@ def test_inactivity_is_evaluated_at_read_time(live):
     assert gone["memberships"][0]["suppressed_by"] == "inactive_14d"
 
 
+def test_merged_id_applies_to_its_survivor(live):
+    """An event sent with a duplicate's id (merged by ingest) suppresses the surviving
+    customer; the receiver reads a merge map written while it runs."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    settings, port = live
+    survivor = _assigned(settings)[0]["entity_id"]
+    pq.write_table(pa.table({"merged_id": ["DUP-1"], "survivor_id": [survivor],
+                             "matched_on": ["email"]}),
+                   settings.canonical_dir / "customer_merge_map.parquet")
+    assert post_segment(port, track("DUP-1", "Unsubscribed"))[0] == 200
+    answer = until(lambda: (a := lookup(port, "DUP-1")[1])["memberships"]
+                   and a["memberships"][0]["status"] == "suppressed" and a,
+                   what="the survivor suppressed")
+    assert answer["survivor_id"] == survivor
+    assert lookup(port, survivor)[1]["memberships"][0]["suppressed_by"] == "unsubscribed"
+
+
 def test_batch_lookup_and_api_keys(live):
     from liveworld import http
 
