@@ -375,8 +375,11 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=1,
                         help="messages per webhook request (Segment's batch form)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument("--save", action="store_true", help="keep the figures in "
+                        "benchmarks/results/realtime/ and re-render RESULTS.md")
     args = parser.parse_args(argv)
     figures = {"customers": args.customers, "cpus": os.cpu_count(),
+               "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "load_average_before": os.getloadavg()[0], "runs": []}
     print(json.dumps({k: v for k, v in figures.items() if k != "runs"}), flush=True)
     for rate in (int(r) for r in args.rates.split(",")):
@@ -391,6 +394,20 @@ def main(argv=None) -> None:
         figures["runs"].append(row)
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1))
+    if args.save:
+        save(figures)
+
+
+def save(figures: dict) -> None:
+    """Keep one run's figures and re-render RESULTS.md with them."""
+    from benchmarks.report import render
+
+    results = Path(__file__).parent / "results"
+    folder = results / "realtime"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = figures["date"].replace(" ", "T").replace(":", "")
+    (folder / f"{stamp}.json").write_text(json.dumps(figures, indent=1))
+    (results.parent / "RESULTS.md").write_text(render(sorted(results.glob("*.json"))))
 
 
 if __name__ == "__main__":
