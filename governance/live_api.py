@@ -110,6 +110,9 @@ def create_app(settings: Settings, config, intake) -> FastAPI:
 
     @app.get("/healthz")
     def health():
-        return {"ok": intake.error is None}
+        """200 while the inbox writer runs; 503 with its error once it has stopped."""
+        if intake.error is not None:
+            return JSONResponse({"ok": False, "error": str(intake.error)}, status_code=503)
+        return {"ok": True}
 
     return app
