@@ -405,7 +405,7 @@ def save(figures: dict) -> None:
     results = Path(__file__).parent / "results"
     folder = results / "realtime"
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = figures["date"].replace(" ", "T").replace(":", "")
+    stamp = figures["date"].replace(" UTC", "Z").replace(" ", "T").replace(":", "")
     (folder / f"{stamp}.json").write_text(json.dumps(figures, indent=1))
     (results.parent / "RESULTS.md").write_text(render(sorted(results.glob("*.json"))))
 
