@@ -239,6 +239,30 @@ def inactive(row: dict, spec, limit: float, last: float | None, at: float) -> di
     return row
 
 
+def live_suppressions(settings: Settings, campaign: str, run_id: str
+                      ) -> list[tuple[str, tuple[str, ...]]]:
+    """(customer, channels) of every live suppression the campaign lists (empty channels:
+    every channel), for exports made after the events; empty without an inbox."""
+    import sqlite3
+
+    from segflow.ingest.events.inbox import inbox_path
+
+    path = inbox_path(settings)
+    if not path.exists():
+        return []
+    specs: dict[str, list] = {}
+    for s in _campaign(settings, campaign, run_id).suppressions:
+        specs.setdefault(s.template, []).append(s)
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = con.execute("SELECT customer_id, target FROM live_changes "
+                           "WHERE effect = 'suppress'").fetchall()
+    finally:
+        con.close()
+    return [(customer, tuple(spec.channels)) for customer, target in rows
+            for spec in specs.get(target, [])]
+
+
 def customer_segments(live: LiveMemberships, inbox, config, identity: dict, ids: list[str],
                       at: float) -> list[dict]:
     """What a sending tool asks at send time, for each id (merged ids answer for their
