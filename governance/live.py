@@ -114,7 +114,13 @@ class LiveMemberships:
             source = f"SELECT * FROM read_parquet('{path}')"
         self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {source}")
         self.con.execute(f"CREATE INDEX {table}_id ON {table}(entity_id)")
-        as_of = parse_as_of(load_run(self.settings, run_id).as_of).timestamp() if rules else 0.0
+        manifest = run_dir(self.settings, run_id) / "manifest.json"
+        if manifest.exists():
+            as_of = parse_as_of(load_run(self.settings, run_id).as_of).timestamp()
+        elif rules:
+            load_run(self.settings, run_id)  # names the missing run
+        else:
+            as_of = 0.0  # a publication without its run record: every change applies
         return _Publication(stamp, meta["version"], run_id, table, suppressions, as_of, rules)
 
     def _refresh(self) -> None:
@@ -164,7 +170,7 @@ class LiveMemberships:
             out[i] = []
             for row in rows:
                 pub = self.pubs[row["campaign"]]
-                row = tighten(row, changes.get(i, []), pub.suppressions)
+                row = tighten(row, changes.get(i, []), pub.suppressions, pub.as_of)
                 for rule, spec, limit in pub.inactivity:
                     row = inactive(row, spec, limit, _last_activity(
                         row["_days"].get(rule.days_since), pub.as_of,
@@ -197,16 +203,21 @@ def _suppress(row: dict, spec, why: str) -> bool:
     return False
 
 
-def tighten(row: dict, changes: list[dict], suppressions: dict[str, list]) -> dict:
+def tighten(row: dict, changes: list[dict], suppressions: dict[str, list],
+            as_of: float = 0.0) -> dict:
     """One published row with the customer's live changes applied (a new dict): only an
-    ``assigned`` row changes, and only towards fewer channels or suppressed."""
+    ``assigned`` row changes, and only towards fewer channels or suppressed. An event that
+    ends a cohort counts only after the publication's as-of (an earlier purchase was in
+    the data the cohort was chosen from: it does not end next year's win-back); a
+    suppression counts whenever it happened (a refresh that missed it must not undo it)."""
     if row["status"] != "assigned" or not changes:
         return row
     row = dict(row)
     name = _cohort_name(row["cohort"])
     for change in sorted(changes, key=lambda c: c["event_ts"]):
         why = f"{change['event']} at {_when(change['event_ts'])} (event {change['event_id']})"
-        if change["effect"] == "end" and change["target"] == name:
+        if change["effect"] == "end" and change["target"] == name \
+                and change["event_ts"] >= as_of:
             row.update(status="suppressed", suppressed_by=f"ended:{name}", arm=None,
                        live_reason=why)
             return row

@@ -7,7 +7,7 @@ survive a crash of the process or the machine, so a 200 answered after it is a p
 
 Tables: ``inbox`` (one row per event id: received, then applied), ``quarantine`` (what could
 not be applied, with the reason), ``live_changes`` (a suppression or an ended cohort per
-customer, with the event that caused it and its times), ``counters`` (messages received and
+customer, with the latest event that caused it and its times), ``counters`` (messages received and
 duplicates). Applying is idempotent by event id: a row is applied once, a change is keyed
 by (customer, effect, target), so a redelivered event changes nothing.
 """
@@ -98,7 +98,9 @@ def apply_pending(con: sqlite3.Connection, settings: Settings, config, identity:
                   limit: int = 2000) -> int:
     """Apply up to ``limit`` stored events, oldest first, in one transaction: each is
     mapped to its surviving customer through the identity merge map, and the live changes
-    its name causes (``config.effects``) are recorded. Returns how many were applied."""
+    its name causes (``config.effects``) are recorded, one per customer, effect and target,
+    keeping the latest event (an ended cohort counts only for events after a publication's
+    as-of). Re-applying an event changes nothing. Returns how many were applied."""
     con.execute("BEGIN IMMEDIATE")
     try:
         rows = con.execute("SELECT seq, event_id, event, user_id, event_ts, received_at "
@@ -111,8 +113,11 @@ def apply_pending(con: sqlite3.Connection, settings: Settings, config, identity:
         changes = [(identity.get(user, user), effect, target, event_id, name, ts, got, now)
                    for _, event_id, name, user, ts, got in rows
                    for effect, target in config.effects(name)]
-        con.executemany("INSERT OR IGNORE INTO live_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        changes)
+        con.executemany(
+            "INSERT INTO live_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
+            "SET event_id = excluded.event_id, event = excluded.event, event_ts = "
+            "excluded.event_ts, received_at = excluded.received_at, applied_at = "
+            "excluded.applied_at WHERE excluded.event_ts > live_changes.event_ts", changes)
         reach(settings, "events.applying")
         con.execute("COMMIT")
     except BaseException:

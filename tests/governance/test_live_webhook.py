@@ -99,8 +99,20 @@ def test_channel_scoped_exempt_and_ended(live):
     other = next(i for i, r in rows.items() if r["cohort"] != "lapsed_high_value"
                  and i != emailed)
     assert lapsed is not None, "the world has an assigned lapsed_high_value customer"
-    batch = [track(emailed, "Complaint Filed"), track(lapsed, "Order Completed"),
-             track(other, "Order Completed")]
+    from datetime import timedelta
+
+    from govworld import AS_OF_1
+
+    # a purchase before the publication's as-of was in the data the cohort was chosen from
+    assert post_segment(port, track(lapsed, "Order Completed",
+                                    when=AS_OF_1 - timedelta(days=1)))[0] == 200
+    until(lambda: _inbox(settings).execute("SELECT count(*) FROM inbox WHERE applied_at "
+                                           "IS NULL").fetchone()[0] == 0,
+          what="the earlier purchase applied")
+    assert lookup(port, lapsed)[1]["memberships"][0]["status"] == "assigned"
+    after = AS_OF_1 + timedelta(days=1)
+    batch = [track(emailed, "Complaint Filed"), track(lapsed, "Order Completed", when=after),
+             track(other, "Order Completed", when=after)]
     assert post_segment(port, {"batch": batch})[0] == 200
     complained = until(lambda: (a := lookup(port, emailed)[1])["memberships"][0]["live_reason"]
                        and a, what="complaint applied")["memberships"][0]
