@@ -141,9 +141,12 @@ class Settings:
 
     @property
     def realtime_path(self) -> Path:
-        """``realtime.yaml`` beside the templates folder: which incoming event changes which
-        live suppression or streaming feature (docs/realtime.md)."""
-        return self.templates_root.parent / "realtime.yaml"
+        """Which incoming event changes which live suppression or streaming feature
+        (docs/realtime.md): the project's ``realtime.yaml``, or the one beside another
+        templates folder (as ``owners_path``)."""
+        if self.templates_root is not None:
+            return self.templates_root.parent / "realtime.yaml"
+        return self._part("realtime")
 
     @property
     def events_dir(self) -> Path:
