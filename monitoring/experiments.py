@@ -155,15 +155,18 @@ def _signed(metric: str, value: float) -> str:
 
 def decision(r, confidence: float) -> str:
     """The sentence a comparison supports, e.g. "bundle beats discount in south_dravidian by
-    1.2 points of conversion (95% CI 0.4 to 2.0; Holm-adjusted p = 0.003)"."""
+    1.2 points of conversion (95% CI 0.40 to 2.00 points; adjusted p = 0.003)"; the
+    interval is of the winner minus the loser."""
     where = "overall" if r.dimension == "all" else f"in {r.group}"
     what = "conversion" if r.metric == "conversion" else "revenue per customer"
-    ci = (f"{confidence:.0%} CI {_signed(r.metric, r.low)} to {_signed(r.metric, r.high)}"
-          f"{' points' if r.metric == 'conversion' else ''}")
+    flip = bool(r.significant) and r.difference < 0
+    low, high = (-r.high, -r.low) if flip else (r.low, r.high)
+    unit = " points" if r.metric == "conversion" else ""
+    ci = f"{confidence:.0%} CI {_signed(r.metric, low)} to {_signed(r.metric, high)}{unit}"
     if not r.significant:
         return (f"no clear difference in {what} between {r.arm} and {r.baseline} {where} "
                 f"({ci}; adjusted p = {r.p_adjusted:.2g})")
-    winner, loser = (r.arm, r.baseline) if r.difference > 0 else (r.baseline, r.arm)
+    winner, loser = (r.baseline, r.arm) if flip else (r.arm, r.baseline)
     return (f"{winner} beats {loser} {where} by {_amount(r.metric, r.difference)} of {what} "
             f"({ci}; adjusted p = {r.p_adjusted:.2g})")
 

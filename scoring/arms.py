@@ -90,13 +90,21 @@ def offer_reason(campaign: Campaign, offers: tuple[tuple[str, float], ...], enti
             f"'{name}' for a new customer; offers already given do not move)")
 
 
+def run_offers(inputs: dict) -> dict[str, tuple[tuple[str, float], ...]]:
+    """The offers and shares each cohort of a run drew with, from its recorded inputs (the
+    shares of that run, not today's allocation)."""
+    offers = (inputs.get("experiment") or {}).get("offers") or {}
+    return {cohort: tuple((name, float(share)) for name, share in pairs)
+            for cohort, pairs in offers.items()}
+
+
 def experiment_inputs(campaign: Campaign, offers: dict[str, tuple],
                       allocation: dict | None) -> dict | None:
     """What the run records about its experiment (reproducibility, the prior-offer rule)."""
     if campaign.experiment is None:
         return None
-    return {"salt": campaign.experiment.salt,
-            "offers": {k: dict(v) for k, v in offers.items() if v},
+    return {"salt": campaign.experiment.salt,  # offers as [name, share] pairs: the order
+            "offers": {k: [list(p) for p in v] for k, v in offers.items() if v},  # is the bands'
             "allocation": allocation}
 
 

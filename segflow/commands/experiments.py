@@ -136,7 +136,7 @@ def arms(
 
     from segflow.errors import CheckFailed
     from segflow.runstore import run_dir
-    from segflow.scoring.arms import balance
+    from segflow.scoring.arms import balance, run_offers
     from segflow.scoring.explain import pick_run
     from segflow.scoring.render import offers_lines
     from segflow.scoring.sqlparts import split_sql
@@ -144,7 +144,6 @@ def arms(
 
     settings = get_settings()
     record = pick_run(settings, campaign, run)
-    offers = (record.inputs.get("experiment") or {}).get("offers") or {}
     folder = run_dir(settings, record.run_id)
     spec = _campaign(settings, campaign).experiment
     with duckdb.connect() as con:
@@ -156,7 +155,7 @@ def arms(
             strata = con.sql(f"SELECT CAST({key} AS VARCHAR) AS entity_id, "
                              f"{split_sql(spec.stratify_by)} AS stratum FROM read_parquet("
                              f"'{folder / 'features.parquet'}')").to_arrow_table()
-    rows = balance(members, {k: tuple(v.items()) for k, v in offers.items()}, strata,
+    rows = balance(members, run_offers(record.inputs), strata,
                    min_per_offer=spec.min_per_offer if spec else 0)
     if not rows:
         typer.echo(f"run {record.run_id}: no offers tested")

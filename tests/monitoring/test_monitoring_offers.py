@@ -79,6 +79,11 @@ def test_offers_compared_with_the_holdout_each_other_and_by_region(home, tmp_pat
     assert conv.loc[("discount", "holdout"), "low"] > 0
     assert conv.loc[("free_shipping", "holdout"), "significant"] == False  # noqa: E712
     assert any(d.startswith("discount beats holdout overall by") for d in summary["decisions"])
+    north = c[(c["group"] == "North") & (c["metric"] == "conversion")].set_index(
+        ["arm", "baseline"]).loc[("bundle", "discount")]  # discount wins: CI of its lead
+    assert north["decision"].startswith("discount beats bundle in North by 1.2 points")
+    assert f"CI {-north['high'] * 100:.2f} to {-north['low'] * 100:.2f} points" in \
+        north["decision"] and north["high"] < 0
     south = c[(c["dimension"] == "region") & (c["group"] == "South")
               & (c["metric"] == "conversion")].set_index(["arm", "baseline"])
     true = SOUTH_BUNDLE - RATES["holdout"]

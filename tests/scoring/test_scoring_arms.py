@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from scoring_frames import customer_frame
 
-from segflow.runstore import frozen_dir, run_dir
-from segflow.scoring.arms import ALLOCATION_FILE, allocation_path, balance
+from segflow.runstore import frozen_dir, load_run, run_dir
+from segflow.scoring.arms import ALLOCATION_FILE, allocation_path, balance, run_offers
 from segflow.scoring.campaigns import load_campaign
 from segflow.scoring.evaluate import evaluate_memberships
 from segflow.scoring.explain import reasons
@@ -76,7 +76,8 @@ def test_new_shares_move_only_new_assignments_and_are_frozen(home):
     assert all(r["arm"] == _expected_offer(r["entity_id"], skewed) for r in new)
     assert json.loads((frozen_dir(home, second.run_id) / ALLOCATION_FILE).read_text()) \
         == json.loads(path.read_text())
-    assert second.inputs["experiment"]["offers"]["lapsed_high_value"]["discount"] == 0.8
+    assert second.inputs["experiment"]["offers"]["lapsed_high_value"] == [list(p) for p in skewed]
+    assert run_offers(load_run(home, second.run_id).inputs)["lapsed_high_value"] == tuple(skewed)
     assert first.inputs["experiment"]["allocation"] is None
 
 
