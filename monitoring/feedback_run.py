@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from segflow.errors import SegflowError
 from segflow.monitoring import experiments, feedback
 from segflow.monitoring.config import FeedbackConfig
@@ -150,7 +152,10 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dic
                "heterogeneity": tables["heterogeneity"].to_dict("records")}
     (out / "feedback.json").write_text(json.dumps(summary, indent=1, default=float),
                                        encoding="utf-8")
-    sections = [("Decisions", "<br>".join(summary["decisions"]) or "no offers to compare"),
+    sections = [("Decisions", pd.DataFrame({"decision": summary["decisions"]})
+                 if summary["decisions"] else "no offers to compare"),
+                ("Offers against the holdout (conversion, points, 95% and always-valid "
+                 "intervals)", _offers_figure(comparisons)),
                 ("Method", f"{method}. Cohorts from "
                            f"{summary['cohorts_from'] or 'no run: whole campaign and splits'}. "
                            f"Offers: {summary['experiment_method']}"),
@@ -167,8 +172,53 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dic
     if "survey_choices" in tables:
         sections.append(("Survey answers (share of respondents choosing each answer)",
                          tables["survey_choices"]))
-    write_page(out / "feedback.html", f"Campaign feedback: {campaign}", sections)
+    verdict, found = headline(comparisons)
+    write_page(out / "feedback.html", f"Campaign feedback: {campaign}", sections,
+               verdict=verdict, passed=found)
     return summary
+
+
+def headline(comparisons) -> tuple[str, bool]:
+    """The page's first line: the offer with the largest clear conversion lift overall."""
+    vs = comparisons[(comparisons["dimension"] == "all") & (comparisons["baseline"] == "holdout")
+                     & (comparisons["metric"] == "conversion")]
+    clear = vs[vs["significant"] & (vs["difference"] > 0)]
+    if clear.empty:
+        return "No offer clearly beats the holdout yet", False
+    return clear.loc[clear["difference"].idxmax(), "decision"], True
+
+
+def _offers_figure(comparisons):
+    """Forest plot: each offer's conversion lift over the holdout per group, with its
+    interval and (grey, wider) its always-valid interval; offers side by side per group."""
+    import plotly.graph_objects as go
+
+    vs = comparisons[(comparisons["baseline"] == "holdout")
+                     & (comparisons["metric"] == "conversion")]
+    groups = list(dict.fromkeys(zip(vs["dimension"], vs["group"], strict=True)))
+    labels = [f"{d}: {g}" if d != "all" else "overall" for d, g in groups]
+    row = {key: i for i, key in enumerate(groups)}
+    arms = sorted(set(vs["arm"]))
+    fig = go.Figure()
+    for k, (arm, rows) in enumerate(vs.groupby("arm")):
+        y = [row[key] + (k - (len(arms) - 1) / 2) * 0.8 / len(arms)
+             for key in zip(rows["dimension"], rows["group"], strict=True)]
+        x = rows["difference"] * 100
+        fig.add_scatter(y=y, x=x, mode="markers", marker={"opacity": 0}, showlegend=False,
+                        hoverinfo="skip", error_x={
+                            "type": "data", "symmetric": False, "thickness": 5, "width": 0,
+                            "color": "rgba(120,120,120,0.3)",
+                            "array": rows["high_always_valid"] * 100 - x,
+                            "arrayminus": x - rows["low_always_valid"] * 100})
+        fig.add_scatter(name=arm, y=y, x=x, mode="markers", error_x={
+            "type": "data", "symmetric": False, "array": rows["high"] * 100 - x,
+            "arrayminus": x - rows["low"] * 100})
+    fig.add_vline(x=0, line_dash="dot")
+    fig.update_layout(xaxis_title="conversion lift over the holdout (points)",
+                      yaxis={"tickvals": list(range(len(labels))), "ticktext": labels,
+                             "autorange": "reversed"},
+                      height=max(300, 40 * len(labels) + 120), margin={"l": 200})
+    return fig
 
 
 def experiment_method(cfg: FeedbackConfig) -> str:
