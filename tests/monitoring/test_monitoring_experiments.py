@@ -110,3 +110,21 @@ def test_plan_round_trips_between_size_and_detectable_lift():
     assert plan(0.04, lift=0.01)["n_per_arm"] < back["n_per_arm"]
     with pytest.raises(ValueError, match="either the arm size or the lift"):
         plan(0.04)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("feedback: {correction: sidak}", "'feedback.correction' is one of holm, bonferroni"),
+    ("feedback: {sequential_tau: 0}", "'feedback.sequential_tau' must be > 0"),
+])
+def test_bad_analysis_settings_name_the_line(home, tmp_path, text, message):
+    import dataclasses
+
+    from segflow.errors import ConfigError
+    from segflow.monitoring.config import load_monitoring_config
+
+    settings = dataclasses.replace(home, templates_root=tmp_path / "templates")
+    settings.campaigns_dir.mkdir(parents=True)
+    (settings.campaigns_dir / "c.yaml").write_text(f"name: c\n{text}\n")
+    with pytest.raises(ConfigError, match=message) as err:
+        load_monitoring_config(settings, "c")
+    assert ":2:" in str(err.value)

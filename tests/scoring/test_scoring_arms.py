@@ -135,3 +135,13 @@ def test_bad_experiment_sections_name_the_line(home, tmp_path, snippet, message)
     load_campaign(path, problems)
     assert any(message in str(p) for p in problems), [str(p) for p in problems]
     assert all(str(p).startswith(str(path)) for p in problems)
+
+
+def test_an_unreadable_allocation_file_is_one_clear_error(home, columns):
+    from segflow.errors import SegflowError
+
+    path = allocation_path(home, "holi_2027")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"offers": "all of them"}')
+    with pytest.raises(SegflowError, match=r"allocation.json: not a readable offer allocation"):
+        resolve_campaign(home, "holi_2027", columns=columns)
