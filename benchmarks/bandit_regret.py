@@ -1,19 +1,22 @@
-"""Cumulative regret of the offer bandit against uniform allocation over refreshes.
+"""Cumulative regret of the offer bandit against uniform allocation over refreshes, on the
+Holi world's truth.
 
 ``python -m benchmarks.bandit_regret [--waves 10] [--per-wave 20000] [--seeds 20]``
 
-Each refresh brings ``per_wave`` new customers, drawn from the region x language clusters
-below; each offer's true conversion differs by cluster (the oracle). Uniform allocation
-gives every offer a third; the bandit (``segflow.monitoring.bandit.thompson``, the code the
-CLI runs, floor 10%) re-weights after each wave from the outcomes so far. Regret of a
-customer is the best offer's true rate (for the whole campaign) minus the rate of the offer
-they got; the oracle's regret is 0 by definition. Printed: mean cumulative regret (in
-conversions) of both policies, their ratio and the oracle's figures.
+The oracle: each offer's true conversion over the world's customers, ``true_p0`` plus the
+offer's true lift (``holi_2027_truth`` and the ``offers:`` factors of holi_world.yaml, by
+language; ``segflow.ingest.synthetic.offers``). Each refresh brings ``per_wave`` new
+customers. Uniform allocation gives every offer a third; the bandit
+(``segflow.monitoring.bandit.thompson``, the code the CLI runs, floor 10%) re-weights after
+each wave from the outcomes so far. Regret is the conversions lost against sending every
+customer the best offer; the oracle's regret is 0 by definition. Printed: the oracle's
+rates, mean cumulative regret of both policies and their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -21,22 +24,24 @@ import pandas as pd
 from segflow.scoring.campaigns import BanditSpec
 
 OFFERS = ("discount", "bundle", "free_shipping")
-# cluster: (share of customers, true conversion of discount, bundle, free_shipping)
-TRUTH = {
-    "hindi_heartland": (0.35, 0.050, 0.046, 0.040),
-    "west_marathi_gujarati": (0.20, 0.048, 0.052, 0.041),
-    "south_dravidian": (0.18, 0.041, 0.053, 0.040),
-    "east_bengali": (0.12, 0.052, 0.044, 0.042),
-    "punjab_punjabi": (0.08, 0.055, 0.047, 0.043),
-    "diaspora": (0.07, 0.035, 0.037, 0.048),
-}
+WORLD_CUSTOMERS = 20_000
 
 
+@lru_cache(maxsize=1)
 def offer_rates() -> np.ndarray:
-    """The oracle: each offer's true conversion over the campaign's cluster mix."""
-    shares = np.array([v[0] for v in TRUTH.values()])
-    rates = np.array([v[1:] for v in TRUTH.values()])
-    return shares @ rates
+    """The oracle: each offer's true conversion over the Holi world's customers."""
+    from segflow.ingest.synthetic.config import load_config
+    from segflow.ingest.synthetic.holi import generate_holi
+    from segflow.ingest.synthetic.offers import true_lift
+
+    world = generate_holi(WORLD_CUSTOMERS, seed=7)
+    t = world["holi_2027_truth"].to_pandas().merge(
+        world["customers"].select(["customer_id", "preferred_language"]).to_pandas(),
+        on="customer_id")
+    p0, tau = t["true_p0"].to_numpy(), t["true_tau"].to_numpy()
+    lang = t["preferred_language"].to_numpy(dtype=object)
+    cfg = load_config()
+    return np.array([(p0 + true_lift(cfg, tau, p0, o, lang)).mean() for o in OFFERS])
 
 
 def simulate(policy: str, waves: int, per_wave: int, seed: int,

@@ -168,3 +168,80 @@ def test_allocate_from_the_cli_records_the_posterior(home, cli):
     assert change[0]["payload"]["before"]["bundle"] == pytest.approx(1 / 3)
     bad = cli(home.home, "experiments", "allocate", "--campaign", "holi_2026")
     assert bad.code == 2 and bad.line.startswith("error: no campaign 'holi_2026'")
+
+
+@pytest.fixture(scope="module")
+def holi_2027():
+    """The Holi world's customers with the coming campaign's truth (p0, tau, language)."""
+    from segflow.ingest.synthetic.holi import generate_holi
+
+    world = generate_holi(20_000, seed=7)
+    truth = world["holi_2027_truth"].to_pandas().merge(
+        world["customers"].select(["customer_id", "region", "preferred_language"]).to_pandas(),
+        on="customer_id")
+    return world, truth
+
+
+def _oracle(truth: pd.DataFrame) -> dict[str, float]:
+    from segflow.ingest.synthetic.config import load_config
+    from segflow.ingest.synthetic.offers import true_lift
+
+    cfg = load_config()
+    return {o: float(true_lift(cfg, truth["true_tau"].to_numpy(), truth["true_p0"].to_numpy(),
+                               o, truth["preferred_language"].to_numpy(dtype=object)).mean())
+            for o in cfg["offers"]["factors"]}
+
+
+def test_feedback_recovers_each_offers_true_lift_on_the_holi_world(home, holi_2027):
+    from segflow.ingest.synthetic.offers import offer_outcomes
+
+    world, truth = holi_2027
+    rng = np.random.default_rng(1)
+    arm = rng.choice(["holdout", "discount", "bundle", "free_shipping"], len(truth),
+                     p=[0.25, 0.25, 0.25, 0.25])
+    outcomes = offer_outcomes(rng, truth["customer_id"], arm, truth["true_p0"].to_numpy(),
+                              truth["true_tau"].to_numpy(),
+                              truth["preferred_language"].to_numpy(dtype=object))
+    import pyarrow.parquet as pq
+
+    pq.write_table(outcomes, home.canonical_dir / "campaign_outcomes.parquet")
+    pq.write_table(world["customers"], home.canonical_dir / "customers.parquet")
+    run_feedback(home, "holi_2027", FeedbackConfig())
+    c = pd.read_parquet(home.home / "feedback" / "holi_2027" / "comparisons.parquet")
+    vs = c[(c["dimension"] == "all") & (c["metric"] == "conversion")
+           & (c["baseline"] == "holdout")].set_index("arm")
+    oracle = _oracle(truth)
+    assert set(vs.index) == set(oracle)
+    for offer, lift in oracle.items():
+        assert vs.loc[offer, "low"] < lift < vs.loc[offer, "high"], (offer, lift)
+    assert oracle["bundle"] != pytest.approx(oracle["discount"], abs=1e-3)  # offers differ
+
+
+def test_coverage_over_200_simulated_holi_campaigns(holi_2027):
+    """Each offer's interval against the oracle lift, 200 campaigns drawn from the world."""
+    from segflow.ingest.synthetic.offers import offer_outcomes
+    from segflow.monitoring.experiments import compare
+
+    truth = holi_2027[1].sample(5000, random_state=0)  # the campaign's customers
+    oracle = _oracle(truth)
+    p0, tau = truth["true_p0"].to_numpy(), truth["true_tau"].to_numpy()
+    lang = truth["preferred_language"].to_numpy(dtype=object)
+    arms = ["holdout", *oracle]
+    frames = []
+    for sim in range(200):
+        rng = np.random.default_rng(100 + sim)
+        arm = rng.choice(arms, len(truth))
+        o = offer_outcomes(rng, truth["customer_id"], arm, p0, tau, lang).to_pandas()
+        o["arm"] = np.where(o["arm"] == "holdout", "holdout", o["offer"])
+        t = o.groupby("arm").agg(n=("converted", "size"), conversions=("converted", "sum"),
+                                 revenue_sum=("revenue", "sum"))
+        t["revenue_sumsq"] = o.assign(q=o["revenue"] ** 2).groupby("arm")["q"].sum()
+        frames.append(t.reset_index().assign(dimension="all", group=sim))
+    c = compare(pd.concat(frames, ignore_index=True))
+    c = c[(c["metric"] == "conversion") & (c["baseline"] == "holdout")]
+    truth_lift = c["arm"].map(oracle)
+    inside = (c["low"] < truth_lift) & (truth_lift < c["high"])
+    always = (c["low_always_valid"] < truth_lift) & (truth_lift < c["high_always_valid"])
+    assert len(c) == 600
+    assert inside.mean() >= 0.93  # nominal 95%: 600 intervals put it at 93.2%..96.8%
+    assert always.groupby(c["group"]).all().mean() >= 0.95
