@@ -57,6 +57,7 @@ class FeedbackConfig:
     confidence: float = 0.95
     correction: str = "holm"        # multiple comparisons: holm | bonferroni | fdr_bh
     sequential_tau: float = 0.01    # always-valid intervals tuned to a lift of this size
+    min_customers: int = 30         # per arm; smaller groups are shown, never tested
 
 
 @dataclass(frozen=True)

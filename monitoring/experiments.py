@@ -35,8 +35,8 @@ METRICS = ("conversion", "revenue")
 COMPARISON_COLUMNS = [
     "dimension", "group", "metric", "arm", "baseline", "n_arm", "n_baseline", "value_arm",
     "value_baseline", "difference", "se", "low", "high", "p_value", "p_adjusted",
-    "low_adjusted", "high_adjusted", "low_always_valid", "high_always_valid", "significant",
-    "incremental_total", "decision"]
+    "low_adjusted", "high_adjusted", "low_always_valid", "high_always_valid", "tested",
+    "significant", "incremental_total", "decision"]
 
 
 def arm_totals_sql(groups: str, arm_sql: str) -> str:
@@ -72,7 +72,7 @@ def always_valid_half_width(se: np.ndarray, tau: np.ndarray, alpha: float) -> np
 
 
 def compare(totals: pd.DataFrame, confidence: float = 0.95, tau: float = 0.01,
-            correction: str = "holm") -> pd.DataFrame:
+            correction: str = "holm", min_customers: int = 30) -> pd.DataFrame:
     """Every comparison of ``pairs`` in every group, both metrics, corrected per dimension.
 
     ``tau`` is the always-valid interval's mixing scale for conversion (a difference in
@@ -124,9 +124,17 @@ def compare(totals: pd.DataFrame, confidence: float = 0.95, tau: float = 0.01,
         difference=m1 - m2, se=se, low=m1 - m2 - z * se, high=m1 - m2 + z * se, p_value=rp,
         tau=tau * np.maximum(per_conversion, 1e-9))
     out = pd.concat([conv, rev], ignore_index=True)
-    out["p_adjusted"] = out["p_value"]
-    out["family"] = out.groupby(["dimension", "metric"])["p_value"].transform("size")
-    for _, idx in out.groupby(["dimension", "metric"]).groups.items():
+    # a group too small for the normal approximation (or with no variance at all: every
+    # customer of both arms converted, or none) is reported but never tested: it would
+    # "prove" 100 points of lift from one customer
+    untestable = ((out["n_arm"] < min_customers) | (out["n_baseline"] < min_customers)
+                  | ~(out["se"] > 0))
+    out.loc[untestable, "p_value"] = np.nan
+    out["p_adjusted"] = np.nan
+    tested = out[~untestable]
+    out["family"] = tested.groupby(["dimension", "metric"])["p_value"].transform("size")
+    out["family"] = out["family"].fillna(1)
+    for _, idx in tested.groupby(["dimension", "metric"]).groups.items():
         out.loc[idx, "p_adjusted"] = multipletests(out.loc[idx, "p_value"].to_numpy(),
                                                    alpha=alpha, method=correction)[1]
     za = norm.ppf(1 - alpha / (2 * out["family"].to_numpy()))
@@ -135,7 +143,8 @@ def compare(totals: pd.DataFrame, confidence: float = 0.95, tau: float = 0.01,
     half = always_valid_half_width(out["se"].to_numpy(), out["tau"].to_numpy(), alpha)
     out["low_always_valid"] = out["difference"] - half
     out["high_always_valid"] = out["difference"] + half
-    out["significant"] = out["p_adjusted"] < alpha
+    out["significant"] = out["p_adjusted"].fillna(1.0) < alpha
+    out["tested"] = ~untestable
     out["incremental_total"] = np.where(out["baseline"] == HOLDOUT,
                                         out["difference"] * out["n_arm"], np.nan)
     out["decision"] = [decision(r, confidence) for r in out.itertuples()]
@@ -163,6 +172,9 @@ def decision(r, confidence: float) -> str:
     low, high = (-r.high, -r.low) if flip else (r.low, r.high)
     unit = " points" if r.metric == "conversion" else ""
     ci = f"{confidence:.0%} CI {_signed(r.metric, low)} to {_signed(r.metric, high)}{unit}"
+    if not r.tested:
+        return (f"too few customers to judge {r.arm} against {r.baseline} {where} "
+                f"({int(r.n_arm):,} and {int(r.n_baseline):,})")
     if not r.significant:
         return (f"no clear difference in {what} between {r.arm} and {r.baseline} {where} "
                 f"({ci}; adjusted p = {r.p_adjusted:.2g})")
@@ -177,7 +189,7 @@ def heterogeneity(comparisons: pd.DataFrame) -> pd.DataFrame:
     from statsmodels.stats.meta_analysis import combine_effects
 
     vs = comparisons[(comparisons["baseline"] == HOLDOUT) & (comparisons["dimension"] != "all")
-                     & (comparisons["se"] > 0)]
+                     & comparisons["tested"]]
     rows = []
     for (dimension, metric, arm), g in vs.groupby(["dimension", "metric", "arm"]):
         if len(g) < 2:

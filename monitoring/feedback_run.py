@@ -122,7 +122,8 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
     bau = feedback.bau_comparison(lift, feedback.BAU_LIST if bau_list else cfg.bau_cohort,
                                   cfg.confidence, templates)
     tables["comparisons"] = experiments.compare(tables["arm_totals"], cfg.confidence,
-                                                cfg.sequential_tau, cfg.correction)
+                                                cfg.sequential_tau, cfg.correction,
+                                                cfg.min_customers)
     tables["heterogeneity"] = experiments.heterogeneity(tables["comparisons"])
     return _write(out, campaign, cfg, lift, bau, tables, memberships)
 

@@ -128,3 +128,20 @@ def test_bad_analysis_settings_name_the_line(home, tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as err:
         load_monitoring_config(settings, "c")
     assert ":2:" in str(err.value)
+
+
+def test_a_group_too_small_to_judge_is_shown_but_never_tested():
+    """One converted customer against one who did not: 100 points of 'lift' and no
+    variance; the comparison is reported as too small, outside the correction's family."""
+    totals = pd.DataFrame({
+        "dimension": ["all", "all", "region", "region", "region", "region"],
+        "group": ["all", "all", "Goa", "Goa", "Bihar", "Bihar"],
+        "arm": ["offer", "holdout"] * 3, "n": [5000, 5000, 1, 1, 4999, 4999],
+        "conversions": [300, 200, 1, 0, 299, 200], "revenue_sum": 0.0, "revenue_sumsq": 0.0})
+    c = compare(totals).set_index(["dimension", "group", "metric"])
+    goa = c.loc[("region", "Goa", "conversion")]
+    assert not goa["tested"] and not goa["significant"] and np.isnan(goa["p_adjusted"])
+    assert goa["decision"] == "too few customers to judge offer against holdout in Goa (1 and 1)"
+    bihar = c.loc[("region", "Bihar", "conversion")]
+    assert bihar["tested"] and bihar["p_adjusted"] == pytest.approx(bihar["p_value"])  # alone
+    assert not c.loc[("all", "all", "revenue"), "tested"]  # no revenue at all: no variance

@@ -214,7 +214,7 @@ def test_feedback_recovers_each_offers_true_lift_on_the_holi_world(home, holi_20
     assert set(vs.index) == set(oracle)
     for offer, lift in oracle.items():
         assert vs.loc[offer, "low"] < lift < vs.loc[offer, "high"], (offer, lift)
-    assert oracle["bundle"] != pytest.approx(oracle["discount"], abs=1e-3)  # offers differ
+    assert oracle["free_shipping"] < min(oracle["discount"], oracle["bundle"]) - 0.005
 
 
 def test_coverage_over_200_simulated_holi_campaigns(holi_2027):
