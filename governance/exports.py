@@ -70,7 +70,7 @@ def _candidates(con, ctx, channels: set[str]) -> None:
              if ch in channels]
     values = ", ".join(f"({lit(n)}, {lit(c)})" for n, c in pairs) or "(NULL, NULL)"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cand AS
-        SELECT m.entity_id, m.cohort, cc.channel,
+        SELECT m.entity_id, m.cohort, m.arm, cc.channel,
                list_contains(string_split(coalesce(m.channels, ''), ','), cc.channel) AS on_row
         FROM m_cur m JOIN (VALUES {values}) cc(base, channel)
           ON cc.base = split_part(m.cohort, '__', 1)
@@ -131,7 +131,7 @@ def _judge(con, canonical: dict, channel: str, rule: tuple[str, str, str]) -> No
             WHEN c.customer_id IS NULL THEN 'not_in_customers'
             WHEN NOT coalesce({consent}, false) THEN 'no_consent'
             WHEN NOT coalesce({identifier}, false) THEN 'no_identifier' END AS left_out,
-          {cols}
+          {cols}, nullif(e.arm, 'treatment') AS offer
         FROM cand e LEFT JOIN read_parquet({lit(canonical['customers'])}) c
           ON c.customer_id = e.entity_id
         LEFT JOIN glob_supp g ON g.customer_id = e.entity_id
