@@ -66,17 +66,19 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
     from segflow.governance import controls as c
     from segflow.governance.revenue import revenue_reconciles
     from segflow.ingest.contract import load_contracts
+    from segflow.project import require_project
 
     cfg = ctx.config
     named = {t: p for t in cfg.revenue.tables
              if (p := canonical_path(ctx.settings, t)) is not None}
+    currency = require_project(ctx.settings.project).base_currency  # money is reported in it
     bounds = {s.name: tuple(s.expected_size) for s in cfg.cohorts if s.expected_size}
     results = [
         c.contracts_hold(con, canonical, load_contracts(ctx.settings.contracts_dir),
                          bool(cfg.controls.get("recheck_contracts", False))),
         c.accounted_once(con, cfg.exclusive),
         revenue_reconciles(con, {**canonical, **named}, datetime.fromisoformat(ctx.run.as_of),
-                           cfg.revenue, ctx.settings.project.base_currency),
+                           cfg.revenue, currency),
         c.sizes_within_bounds(con, bounds),
         c.no_sudden_change(con, has_previous, cfg.max_growth),
     ]

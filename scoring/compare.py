@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from segflow.errors import SegflowError
-from segflow.scoring.evaluate import entity_key, evaluate_memberships, matches_sql
-from segflow.scoring.explain import explain_use
+from segflow.scoring.evaluate import entity_key, evaluate_memberships
+from segflow.scoring.explain import cohort_matches, explain_use
 from segflow.scoring.resolve import Resolved
 from segflow.scoring.sqlparts import duck, quote
 
@@ -209,15 +209,9 @@ def _explained(frame, resolved: Resolved, shown: list[tuple]) -> list[dict]:
         return []
     key = entity_key(resolved.campaign.entity)
     ids = [row[0] for row in shown]
-    params: dict[str, Any] = {}
-    sql = matches_sql(resolved, params)
-    cols = ", ".join(f"_c{i}" for i in range(len(resolved.cohorts)))
-    params["ids"] = ids
+    matched = cohort_matches(frame, resolved, ids)
     with duck() as con:
         con.register("frame", frame)
-        matched = {r[0]: r[1:] for r in con.sql(
-            f"SELECT entity_id, {cols} FROM ({sql}) WHERE list_contains($ids, entity_id)",
-            params=params).fetchall()}
         rows = con.sql(f"SELECT * FROM frame WHERE list_contains($ids, CAST({quote(key)} "
                        "AS VARCHAR))", params={"ids": ids}).to_arrow_table()
     by_id = {str(r[key]): r for r in rows.to_pylist()}
