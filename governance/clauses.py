@@ -23,9 +23,10 @@ class Clause:
     text: str  # the clause with its param values shown, e.g. "recency_days >= 90"
     sql: str  # DuckDB SQL with params as $<prefix><name> placeholders
     columns: tuple[str, ...] = ()  # every column the clause reads
-    column: str | None = None  # set for "column <op> threshold" clauses
+    column: str | None = None  # set for "column <op> threshold" and BETWEEN clauses
     op: str | None = None
     threshold: float | None = None
+    bands: tuple[tuple[str, float], ...] = ()  # (op, threshold) pairs boundary review bands
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,14 @@ def _rule(bound, prefix: str) -> CohortRule:
     clauses = []
     for i, node in enumerate(split_clauses(bound.tree), start=1):
         column, op, threshold = _comparison(node, values)
+        try:
+            band_column, bands = band_points(node, values)
+        except NotBandable:  # templates check says so; the clause is not banded
+            band_column, bands = None, ()
         clauses.append(Clause(id=f"c{i}", text=display_sql(node, values),
                               sql=compile_sql(node, prefix), columns=tuple(columns_used(node)),
-                              column=column, op=op, threshold=threshold))
+                              column=column or band_column, op=op, threshold=threshold,
+                              bands=bands))
     return CohortRule(spec=bound.spec, title=bound.template.title,
                       owners=tuple(bound.template.owners), clauses=tuple(clauses),
                       params={f"{prefix}{k}": v for k, v in values.items()})
@@ -91,15 +97,11 @@ def _shown(node, values: dict) -> str:
 
 def band_target(node, values: dict) -> tuple[str | None, str | None, float | None]:
     """(column, op, threshold) of a comparison clause; (None, None, None) for a clause that
-    is no comparison (``IN``, ``AND``, a function); ``NotBandable`` saying why for an
-    ordering comparison (``>``, ``<=``, ``BETWEEN``) whose threshold is not one number."""
+    is no comparison (``IN``, ``AND``, ``BETWEEN``, a function); ``NotBandable`` saying why
+    for an ordering comparison (``>``, ``<=``) whose threshold is not one number."""
     from sqlglot import exp
 
-    while isinstance(node, exp.Paren):
-        node = node.this
-    if isinstance(node, exp.Between):
-        raise NotBandable("BETWEEN has two thresholds: write it as two clauses "
-                          "(x >= $low AND x <= $high) to band both")
+    node = _bare(node)
     op = OPS.get(type(node).__name__.upper())
     if op is None:
         return None, None, None
@@ -124,6 +126,29 @@ def band_target(node, values: dict) -> tuple[str | None, str | None, float | Non
         if op not in ORDERING:
             return None, None, None
         raise
+
+
+def band_points(node, values: dict) -> tuple[str | None, tuple[tuple[str, float], ...]]:
+    """The column and the (op, threshold) pairs boundary review bands: one for an ordering
+    comparison, both ends of a ``BETWEEN``; (None, ()) for a clause without a threshold;
+    ``NotBandable`` saying why for an ordering clause that has one it cannot evaluate."""
+    from sqlglot import exp
+
+    node = _bare(node)
+    if isinstance(node, exp.Between):
+        measured, ends = node.this, (node.args["low"], node.args["high"])
+        if not _reads_column(measured):
+            return None, ()
+        if not isinstance(_bare(measured), exp.Column):
+            raise NotBandable(f"its measured side `{_shown(measured, values)}` is not a "
+                              "plain column: compute it as a feature to band it")
+        if any(_reads_column(end) for end in ends):
+            raise NotBandable("its range reads columns: the thresholds differ for every "
+                              "entity")
+        low, high = (threshold_value(end, values) for end in ends)
+        return _bare(measured).name, ((">=", low), ("<=", high))
+    column, op, threshold = band_target(node, values)
+    return (column, ((op, threshold),)) if op in ORDERING else (None, ())
 
 
 def _bare(node):
@@ -173,7 +198,7 @@ def unbandable(tree, values: dict) -> list[tuple[str, str]]:
     found = []
     for node in split_clauses(tree):
         try:
-            band_target(node, values)
+            band_points(node, values)
         except NotBandable as why:
             found.append((_shown(node, values), str(why)))
     return found

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from govworld import AS_OF_1, TEMPLATES, base_features, governed, write_canonical
 
-from segflow.governance.clauses import NotBandable, band_target
+from segflow.governance.clauses import NotBandable, band_points, band_target
 
 VALUES = {"min_spend": 2500, "fx": 2.0, "low": 1, "since": "2027-02-20"}
 
@@ -58,12 +58,43 @@ def test_band_targets(clause, expected):
     ("coalesce(lifetime_spend, 0) > $min_spend", "not a plain column"),
     ("lifetime_spend > greatest($min_spend, 10)", "not arithmetic"),
     ("signup_ts >= $since", "$since is 2027-02-20, not a number"),
-    ("lifetime_spend BETWEEN $low AND $min_spend", "write it as two clauses"),
+    ("lifetime_spend BETWEEN avg_spend AND $min_spend", "its range reads columns"),
+    ("coalesce(lifetime_spend, 0) BETWEEN 1 AND 2", "not a plain column"),
     ("lifetime_spend > $min_spend / ($fx - 2)", "divides by zero"),
 ])
 def test_clauses_that_cannot_be_banded_say_why(clause, why):
     with pytest.raises(NotBandable, match=why.replace("$", r"\$")):
-        band_target(_parse(clause), VALUES)
+        band_points(_parse(clause), VALUES)
+
+
+def test_between_is_banded_at_both_ends():
+    assert band_points(_parse("lifetime_spend BETWEEN $low AND $min_spend * $fx"), VALUES) == (
+        "lifetime_spend", ((">=", 1.0), ("<=", 5000.0)))
+    assert band_points(_parse("region = 'Goa'"), VALUES) == (None, ())
+
+
+def test_both_ends_of_a_between_get_boundary_items(world):
+    from govworld import assign
+
+    from segflow.db import connect
+
+    path = world.templates_dir / "engaged.yaml"
+    path.write_text(TEMPLATES["engaged"].replace(
+        "where: engagement_score >= $min_score",
+        "where: engagement_score BETWEEN $min_score AND 0.9"))
+    f = base_features(200)
+    write_canonical(world, list(f.customer_id))
+    run = governed(world, f, AS_OF_1)
+    with connect(world) as con:
+        found = [e for (e,) in con.execute(
+            "SELECT entity_id FROM review_queue WHERE run_id = ? AND rule = "
+            "'boundary:engaged.c1' ORDER BY 1", [run]).fetchall()]
+    m = assign(f).assign(score=f.engagement_score)
+    engaged = m[(m.cohort == "engaged") & (m.status == "assigned")]
+    near = ((engaged.score - 0.5).abs() <= 0.05) | ((engaged.score - 0.9).abs() <= 0.09)
+    expected = sorted(engaged.entity_id[near])
+    assert found == expected and any(engaged.score[near] > 0.7) and any(
+        engaged.score[near] < 0.7)
 
 
 def _parse(clause: str):
