@@ -137,6 +137,8 @@ def test_the_own_data_tutorial_runs_as_written_from_an_installed_wheel(tmp_path)
                  "1 loyal_customers 210 200 10 0", "2 lapsed_customers 64 42 2 0"):
         assert line in _squash(page) and line in out, line
     assert "unparsable_date:order_ts: 1 first at" in out and "data row 1913" in out
+    # no billing: the revenue control is off with the campaign's reason, never a block
+    assert "no finance system: orders are the only record of revenue" in out
 
     ws = shop / "workspace"
     import pyarrow.parquet as pq
