@@ -76,7 +76,7 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
     con = duckdb.connect()
     try:
         columns = _open_views(con, settings, cfg.campaign_id or campaign, memberships)
-        groups = feedback.groups_sql(cfg.splits, columns, memberships is not None)
+        groups = feedback.groups_sql(cfg.splits or [], columns, memberships is not None)
         lift = feedback.lift_table(con, groups, cfg.confidence)
         templates = (dict(con.execute("SELECT cohort, any_value(template) FROM cohorts "
                                       "GROUP BY cohort").fetchall()) if memberships else {})
