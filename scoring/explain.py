@@ -123,7 +123,10 @@ def reasons(resolved: Resolved, cohorts: list[dict], sups: list[dict],
 
 def contributions(settings: Settings, resolved: Resolved, one_row,
                   top_k: int, versions: dict[str, str] | None = None) -> dict[str, list]:
-    """Top model contributions for each score a matched or tested cohort thresholds on."""
+    """Top model contributions for each score a matched or tested cohort thresholds on;
+    only the models of those scores are loaded, and none when ``top_k`` is 0."""
+    if top_k <= 0:
+        return {}
     owners = model_of_column(settings)
     scores = {col for b in resolved.cohorts for col in
               {*(c for cl in clauses(b.template, b.params) for c in cl.columns),
@@ -133,7 +136,7 @@ def contributions(settings: Settings, resolved: Resolved, one_row,
     try:
         from segflow.training.champion import load_champions
         models = {m.name: m for m in load_champions(settings, resolved.campaign.entity,
-                                                    versions)}
+                                                    versions, {owners[c] for c in scores})}
     except ImportError:
         return {col: [] for col in scores}
     out = {}
