@@ -158,8 +158,11 @@ def reasons_of(row: dict, top_k: int) -> list[dict]:
 
 
 def load_run_frames(settings: Settings, record) -> tuple[Any, Any]:
+    """The run's features and memberships. Read as whole files (``ParquetFile``): the
+    dataset reader ``read_table`` uses would import pandas, seconds of a one-customer
+    explain."""
     import pyarrow.parquet as pq
 
     folder = run_dir(settings, record.run_id)
-    return pq.read_table(folder / "features.parquet"), pq.read_table(folder /
-                                                                      "memberships.parquet")
+    return (pq.ParquetFile(folder / "features.parquet").read(),
+            pq.ParquetFile(folder / "memberships.parquet").read())
