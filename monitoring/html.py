@@ -13,7 +13,7 @@ import pandas as pd
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
-font-size:13px;text-align:right}th{background:#f3f3f3}.verdict-fail{color:#b00020}
+font-size:13px;text-align:right}td:only-child{text-align:left}th{background:#f3f3f3}.verdict-fail{color:#b00020}
 .verdict-pass{color:#0a7d32}p.note{color:#555}"""
 
 

@@ -26,6 +26,7 @@ directory or the nearest folder above it holding a ``segflow.yaml``.
       segment_templates: segment_templates
       models: training/models
       owners: owners.yaml
+      realtime: realtime.yaml     # what webhook and Kafka events change (docs/realtime.md)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ DEFAULT_PATHS = {
     "segment_templates": "segment_templates",
     "models": "training/models",
     "owners": "owners.yaml",
+    "realtime": "realtime.yaml",
 }
 KEYS = {"name": str, "description": str, "base_currency": str, "timezone": str,
         "fiscal_year_start": int, "workspace": str, "paths": dict}

@@ -140,6 +140,20 @@ class Settings:
         return self._part("owners")
 
     @property
+    def realtime_path(self) -> Path:
+        """Which incoming event changes which live suppression or streaming feature
+        (docs/realtime.md): the project's ``realtime.yaml``, or the one beside another
+        templates folder (as ``owners_path``)."""
+        if self.templates_root is not None:
+            return self.templates_root.parent / "realtime.yaml"
+        return self._part("realtime")
+
+    @property
+    def events_dir(self) -> Path:
+        """The real-time inbox (SQLite, WAL): received events, quarantine, live changes."""
+        return self.home / "events"
+
+    @property
     def models_config_dir(self) -> Path:
         return self._part("models")
 

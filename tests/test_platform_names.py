@@ -39,6 +39,7 @@ KNOWN = {
     "scoring/score.py": {"account_notes"},
     "governance/exports.py": {"engagement_events"},
     "monitoring/feedback_run.py": {"campaign_outcomes", "survey_responses"},
+    "monitoring/bandit.py": {"campaign_outcomes"},
 }
 
 
