@@ -11,15 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segflow.errors import ConfigError, SegflowError
+from segflow.governance.revenue_config import RevenueControl
 from segflow.settings import Settings
 from segflow.yamlio import LineDict, load_yaml
 
 REVIEW_KEYS = {"band": float, "big_mover_tiers": int, "revenue_limit": float,
                "revenue_column": str, "reviewers": list, "approval_required": bool,
                "model_reasons_limit": int}
-CONTROLS_KEYS = {"revenue_tolerance": float, "revenue_period_days": int, "revenue_source": str,
-                 "max_growth": float, "recheck_contracts": bool}
+CONTROLS_KEYS = {"revenue": dict, "max_growth": float, "recheck_contracts": bool}
 EXPORTS_KEYS = {"channel_events": list, "global_events": list, "channels": list}
+REMOVED_CONTROLS = {  # controls keys of earlier versions: the revenue control names its tables
+    key: "the revenue control is configured in controls.revenue now (finance: table, id, "
+    "amount, date; tolerance; period_days; or switched_off: REASON), see docs/governance.md"
+    for key in ("revenue_tolerance", "revenue_period_days", "revenue_source")}
 REMOVED_KEYS = {  # exports keys of earlier versions, and what replaced them
     "cross_channel_suppression": "consent and unsubscribes are per channel now; list the "
     "engagement events that remove a customer from every channel in exports.global_events",
@@ -43,6 +47,7 @@ class GovernanceConfig:
     review: dict = field(default_factory=dict)
     controls: dict = field(default_factory=dict)
     exports: dict = field(default_factory=dict)
+    revenue: RevenueControl | None = None  # None only for a config built without a file
 
     # defaults live here, in one place, and docs/governance.md lists them
     @property
@@ -61,14 +66,6 @@ class GovernanceConfig:
     @property
     def model_reasons_limit(self) -> int:
         return int(self.review.get("model_reasons_limit", MODEL_REASONS_LIMIT))
-
-    @property
-    def revenue_tolerance(self) -> float:
-        return float(self.controls.get("revenue_tolerance", 0.001))
-
-    @property
-    def revenue_period_days(self) -> int:
-        return int(self.controls.get("revenue_period_days", 365))
 
     @property
     def max_growth(self) -> float:
@@ -102,11 +99,14 @@ def load_config(settings: Settings, campaign: str) -> GovernanceConfig:
                 (("review", REVIEW_KEYS), ("controls", CONTROLS_KEYS),
                  ("exports", EXPORTS_KEYS))}
     _check_values(sections, raw, path)
+    from segflow.governance.revenue_config import parse_revenue
+
+    revenue = parse_revenue(settings, raw, path)
     return GovernanceConfig(
         campaign=campaign, path=path, owners=tuple(parsed.owners),
         approval_required=bool(parsed.approval_required
                                or sections["review"].get("approval_required", False)),
-        exclusive=parsed.exclusive, cohorts=parsed.cohorts, **sections)
+        exclusive=parsed.exclusive, cohorts=parsed.cohorts, revenue=revenue, **sections)
 
 
 def _section(data: dict, name: str, keys: dict, path: Path | None) -> dict:
@@ -116,9 +116,9 @@ def _section(data: dict, name: str, keys: dict, path: Path | None) -> dict:
         raise ConfigError(path, line, f"'{name}' must be a mapping")
     for key, value in raw.items():
         key_line = raw.lines.get(key, line) if isinstance(raw, LineDict) else line
-        if key in REMOVED_KEYS and name == "exports":
-            raise ConfigError(path, key_line, f"exports.{key} was removed: "
-                              f"{REMOVED_KEYS[key]}")
+        removed = {"exports": REMOVED_KEYS, "controls": REMOVED_CONTROLS}.get(name, {})
+        if key in removed:
+            raise ConfigError(path, key_line, f"{name}.{key} was removed: {removed[key]}")
         if key not in keys:
             raise ConfigError(path, key_line, f"unknown key '{key}' in {name}; allowed: "
                               f"{', '.join(sorted(keys))}")
@@ -137,18 +137,12 @@ def _check_values(sections: dict, data: dict, path: Path | None) -> None:
         raw = data.get(section) or {}
         return raw.lines.get(key) if isinstance(raw, LineDict) else None
 
-    review, controls, exports = sections["review"], sections["controls"], sections["exports"]
+    review, exports = sections["review"], sections["exports"]
     if not 0 <= review.get("band", 0) < 1:
         raise ConfigError(path, line("review", "band"), "review.band is a fraction in [0, 1)")
     if review.get("revenue_limit") is not None and not review.get("revenue_column"):
         raise ConfigError(path, line("review", "revenue_limit"), "review.revenue_limit needs "
                           "review.revenue_column: the column a mover's revenue is read from")
-    if controls.get("revenue_tolerance", 0) < 0:
-        raise ConfigError(path, line("controls", "revenue_tolerance"),
-                          "controls.revenue_tolerance must be >= 0 (a fraction of the total)")
-    if controls.get("revenue_source", "orders") not in ("orders", "billing"):
-        raise ConfigError(path, line("controls", "revenue_source"),
-                          "controls.revenue_source is 'orders' or 'billing'")
     for channel in exports.get("channels", []):
         if channel not in CHANNELS:
             raise ConfigError(path, line("exports", "channels"),

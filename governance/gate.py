@@ -52,6 +52,7 @@ class Verdict:
     seal: dict | None = None
     memberships_sha256: str | None = None  # the file as it is now
     published_version: int | None = None
+    switched_off: list[str] = field(default_factory=list)  # "control: why", never checked
 
     @property
     def seal_intact(self) -> bool:
@@ -67,13 +68,14 @@ class Verdict:
 
     def headline(self) -> str:
         """One line: the state and what it takes to move on."""
+        off = "".join(f"; not checked: {o}" for o in self.switched_off)
         if self.state == "published":
             return (f"run {self.run_id} is published as version {self.published_version} of "
-                    f"{self.campaign}")
+                    f"{self.campaign}{off}")
         if self.state == "ready":
-            return f"run {self.run_id} may be published: every check passed"
+            return f"run {self.run_id} may be published: every check passed{off}"
         what = "is blocked" if self.state == BLOCKED else "is waiting for a decision"
-        return f"run {self.run_id} {what}: " + "; ".join(r.message for r in self.reasons)
+        return f"run {self.run_id} {what}: " + "; ".join(r.message for r in self.reasons) + off
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -105,6 +107,8 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
     memberships = run_dir(settings, run_id) / "memberships.parquet"
     v.memberships_sha256 = file_sha256(memberships) if memberships.exists() else None
     v.seal = seal.to_dict() if seal else None
+    v.switched_off = [f"{name} ({message})" for name, _, severity, message in controls
+                      if severity == "off"]
     if published:
         v.published_version = published[-1]["version"]
     reasons = v.reasons

@@ -11,7 +11,7 @@ from segflow.errors import ControlFailed
 from segflow.governance import audit
 from segflow.governance.context import RunContext
 from segflow.governance.movement import Movement, compute_movement, register_views
-from segflow.governance.store import ensure_schema
+from segflow.governance.store import canonical_path, ensure_schema
 from segflow.lock import holds_workspace
 from segflow.runstore import save_run
 from segflow.settings import Settings
@@ -66,16 +66,19 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
     from segflow.governance import controls as c
     from segflow.governance.revenue import revenue_reconciles
     from segflow.ingest.contract import load_contracts
+    from segflow.project import require_project
 
     cfg = ctx.config
+    named = {t: p for t in cfg.revenue.tables
+             if (p := canonical_path(ctx.settings, t)) is not None}
+    currency = require_project(ctx.settings.project).base_currency  # money is reported in it
     bounds = {s.name: tuple(s.expected_size) for s in cfg.cohorts if s.expected_size}
     results = [
         c.contracts_hold(con, canonical, load_contracts(ctx.settings.contracts_dir),
                          bool(cfg.controls.get("recheck_contracts", False))),
         c.accounted_once(con, cfg.exclusive),
-        revenue_reconciles(con, canonical, datetime.fromisoformat(ctx.run.as_of),
-                           cfg.revenue_period_days, cfg.revenue_tolerance,
-                           cfg.controls.get("revenue_source", "orders")),
+        revenue_reconciles(con, {**canonical, **named}, datetime.fromisoformat(ctx.run.as_of),
+                           cfg.revenue, currency),
         c.sizes_within_bounds(con, bounds),
         c.no_sudden_change(con, has_previous, cfg.max_growth),
     ]
@@ -113,7 +116,8 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
 
         payload = {
             "campaign": ctx.run.campaign, "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
-            "controls": {r.name: {"passed": r.passed, "message": r.message}
+            "controls": {r.name: {"passed": r.passed, "severity": r.severity,
+                                  "message": r.message}
                          for r in result.controls},
             "movement": {"previous_run_id": result.previous_run_id, **result.movement.counts,
                          "model_reasons": result.movement.model_reasons},

@@ -80,7 +80,8 @@ def approve(settings: Settings, run_id: str, by: str, reason: str) -> dict:
                             f"`segflow govern {run_id}` first")
     seal_hash = v.seal["seal_hash"]
     entry = {"by": by, "reason": reason, "seal_hash": seal_hash,
-             "memberships_sha256": v.seal["memberships_sha256"]}
+             "memberships_sha256": v.seal["memberships_sha256"],
+             "controls_off": v.switched_off}
 
     def writes(con):
         con.execute("INSERT INTO approvals (run_id, approved_by, reason, approved_at, "
@@ -160,7 +161,7 @@ def _publish(settings: Settings, campaign: str, run_id: str, v, actor: str,
     payload = {"campaign": campaign, "version": version, "by": actor,
                "seal_hash": intent["seal_hash"], "sha256": intent["sha256"],
                "rows": intent["rows"], "previous_version": intent["previous_version"],
-               "accepted_open": accepted,
+               "accepted_open": accepted, "controls_off": v.switched_off,
                "target": "sqlalchemy" if settings.publish_db_url else "duckdb"}
     try:
         sha = write_atomic(target, read_chunks(run_dir(settings, run_id) /

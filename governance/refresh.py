@@ -37,8 +37,11 @@ def refresh_with_overrides(settings: Settings, campaign: str, as_of=None,
 
     Holds the workspace lock; runs a command that died left in state ``created`` are marked
     failed first (no other command can be making one while the lock is held)."""
+    from segflow.governance.config import load_config
     from segflow.governance.overrides import apply_overrides
     from segflow.scoring.refresh import refresh_campaign
+
+    load_config(settings, campaign)  # a bad review/controls section stops it before scoring
 
     def adjust(memberships, record: RunRecord):
         from segflow.faults import reach

@@ -1,8 +1,12 @@
-"""Revenue reconciliation: revenue per segment, from orders (net of refunds) or billing,
-must add up to the billing total of the period within a relative tolerance.
+"""Revenue reconciliation: revenue per segment must add up to the total of the finance
+table the campaign names (billing, orders, a ledger) over the period, within a relative
+tolerance. Segment revenue comes from the same table or another one (``segments``: orders
+net of refunds against invoices, say); amounts are in the project's base currency.
 
-Per-account differences are reported too, so a billing row missing from orders is named,
-not only seen as a difference in the totals.
+Per-account differences are reported too, so an invoice missing from orders is named, not
+only seen as a difference in the totals. Which tables and columns is the campaign's
+decision (``controls.revenue``, ``segflow.governance.revenue_config``); so is switching the
+control off, with a reason every report shows.
 """
 
 from __future__ import annotations
@@ -14,62 +18,93 @@ def _src(path) -> str:
     return "read_parquet('" + str(path).replace("'", "''") + "')"
 
 
-def revenue_reconciles(con, canonical: dict, as_of: datetime, days: int, tolerance: float,
-                       source: str = "orders"):
-    """Compare attributed revenue per cohort with billing over [as_of - days, as_of)."""
+def _q(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _period_table(con, name: str, source, path, lo: str, hi: str, hierarchy) -> None:
+    """The period's rows of ``source`` as temp table ``name`` (entity_id, revenue): the
+    project's filter first, then ids rolled up to their top account where the ingest built
+    an account hierarchy (B2B: invoices go to child accounts, tiers to the top parent)."""
+    where = f" AND ({source.where})" if source.where else ""
+    rows = (f"SELECT * FROM {_src(path)} WHERE {_q(source.date)} >= {lo} AND "
+            f"{_q(source.date)} < {hi}{where}")
+    owner, join = f"s.{_q(source.id)}", ""
+    if hierarchy is not None:
+        owner = f"coalesce(h.top_account_id, s.{_q(source.id)})"
+        join = f"LEFT JOIN {_src(hierarchy)} h ON h.account_id = s.{_q(source.id)}"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS SELECT CAST({owner} AS VARCHAR)
+        AS entity_id, s.{_q(source.amount)} AS revenue FROM ({rows}) s {join}""")
+
+
+def switched_off(reason: str):
+    """The result of a revenue control the campaign switched off: it blocks nothing and
+    carries its reason into every report, status and audit entry that lists controls."""
     from segflow.governance.controls import ControlResult
 
-    start = as_of - timedelta(days=days)
-    missing = [t for t in ("billing", source) if t not in canonical]
+    return ControlResult("revenue_reconciles", True, {"switched_off": reason},
+                         f"switched off by the campaign: {reason}", severity="off")
+
+
+def revenue_reconciles(con, canonical: dict, as_of: datetime, control, currency: str):
+    """Compare attributed revenue per cohort with the finance total over
+    [as_of - period_days, as_of); ``control`` is the campaign's ``RevenueControl``."""
+    from segflow.governance.controls import ControlResult
+
+    if control.switched_off:
+        return switched_off(control.switched_off)
+    start = as_of - timedelta(days=control.period_days)
+    missing = [t for t in control.tables if t not in canonical]
     if missing:
         return ControlResult("revenue_reconciles", False, {"missing_tables": missing},
-                             f"cannot reconcile: canonical table(s) {', '.join(missing)} "
-                             "missing")
+                             f"cannot reconcile: table(s) {', '.join(missing)} not ingested "
+                             "(segflow ingest loads them)")
     lo, hi = (f"TIMESTAMPTZ '{t.isoformat()}'" for t in (start, as_of))
     # The period's rows are kept as temp tables: four queries read them, and re-reading the
     # Parquet each time cost a scan of every order and invoice per query.
-    # B2B: invoices are raised on child accounts, tiers are decided on their top parent
-    owner, join = "b.account_id", ""
-    if "account_hierarchy" in canonical:
-        owner = "coalesce(h.top_account_id, b.account_id)"
-        join = (f"LEFT JOIN {_src(canonical['account_hierarchy'])} h "
-                "ON h.account_id = b.account_id")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE billing_p AS SELECT {owner} AS entity_id,
-        b.revenue FROM {_src(canonical['billing'])} b {join}
-        WHERE b.invoice_date >= {lo} AND b.invoice_date < {hi}""")
-    if source == "orders":
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE revenue_p AS SELECT customer_id AS
-            entity_id, amount_inr AS revenue FROM {_src(canonical['orders'])}
-            WHERE status = 'completed' AND order_ts >= {lo} AND order_ts < {hi}""")
+    hierarchy = canonical.get("account_hierarchy")
+    finance, segments = control.finance, control.attributed
+    _period_table(con, "finance_p", finance, canonical[finance.table], lo, hi, hierarchy)
+    if segments == finance:
+        con.execute("CREATE OR REPLACE TEMP TABLE revenue_p AS SELECT * FROM finance_p")
     else:
-        con.execute("CREATE OR REPLACE TEMP TABLE revenue_p AS SELECT * FROM billing_p")
+        _period_table(con, "revenue_p", segments, canonical[segments.table], lo, hi,
+                      hierarchy)
     rows = con.execute("""SELECT coalesce(m.cohort, '(' || m.status || ')') AS segment,
           sum(r.revenue) FROM revenue_p r JOIN (SELECT DISTINCT ON (entity_id) * FROM m_cur
           ORDER BY entity_id, priority NULLS LAST) m USING (entity_id)
         GROUP BY 1 ORDER BY 1""").fetchall()
     per_segment = {s: round(v or 0.0, 2) for s, v in rows}
     attributed = sum(per_segment.values())
-    billing = con.execute("SELECT coalesce(sum(revenue), 0) FROM billing_p").fetchone()[0]
+    total = con.execute("SELECT coalesce(sum(revenue), 0) FROM finance_p").fetchone()[0]
     unattributed = con.execute("""SELECT coalesce(sum(revenue), 0) FROM revenue_p
         ANTI JOIN m_cur USING (entity_id)""").fetchone()[0]
+    # per entity: finance's figure against what the segments were given (nothing for an
+    # entity outside the campaign's population)
     accounts = con.execute("""SELECT entity_id, round(coalesce(b, 0), 2), round(coalesce(r, 0),
-          2) FROM (SELECT entity_id, sum(revenue) b FROM billing_p GROUP BY 1)
-        FULL OUTER JOIN (SELECT entity_id, sum(revenue) r FROM revenue_p GROUP BY 1)
+          2) FROM (SELECT entity_id, sum(revenue) b FROM finance_p GROUP BY 1)
+        FULL OUTER JOIN (SELECT entity_id, sum(revenue) r FROM revenue_p SEMI JOIN m_cur
+                         USING (entity_id) GROUP BY 1)
         USING (entity_id) WHERE abs(coalesce(b, 0) - coalesce(r, 0)) > 0.005
         ORDER BY abs(coalesce(b, 0) - coalesce(r, 0)) DESC, entity_id LIMIT 10""").fetchall()
-    diff = attributed - billing
-    rel = abs(diff) / abs(billing) if billing else (0.0 if not attributed else float("inf"))
+    diff = attributed - total
+    rel = abs(diff) / abs(total) if total else (0.0 if not attributed else float("inf"))
+    tolerance = control.tolerance
     passed = rel <= tolerance
     figures = {"period_start": start.isoformat(), "period_end": as_of.isoformat(),
-               "source": source, "per_segment": per_segment, "attributed": round(attributed, 2),
-               "billing_total": round(billing, 2), "unattributed": round(unattributed, 2),
+               "finance_table": finance.table, "segments_table": segments.table,
+               "currency": currency, "per_segment": per_segment,
+               "attributed": round(attributed, 2), "finance_total": round(total, 2),
+               "unattributed": round(unattributed, 2),
                "difference": round(diff, 2), "relative_difference": rel,
                "tolerance": tolerance,
-               "mismatched_accounts": [{"id": a, "billing": b, "segments": r}
+               "mismatched_accounts": [{"id": a, "finance": b, "segments": r}
                                        for a, b, r in accounts]}
     where = "; largest gaps: " + ", ".join(
-        f"{a} billed {b:,.2f} vs {r:,.2f}" for a, b, r in accounts[:3]) if accounts else ""
-    message = (f"segment revenue {attributed:,.2f} INR vs billing {billing:,.2f} INR: "
+        f"{a} {b:,.2f} in {finance.table} vs {r:,.2f} in segments" for a, b, r in accounts[:3]
+    ) if accounts else ""
+    message = (f"segment revenue ({segments.table}) {attributed:,.2f} {currency} vs "
+               f"{finance.table} {total:,.2f} {currency}: "
                f"difference {diff:,.2f} ({rel:.4%}, tolerance {tolerance:.4%})"
                + ("" if passed else where))
     return ControlResult("revenue_reconciles", passed, figures, message)

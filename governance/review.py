@@ -49,17 +49,17 @@ def find_exceptions(con, ctx) -> None:
         for clause in rule.clauses:
             if cfg.band <= 0:  # a band of 0 switches boundary review off
                 break
-            if clause.threshold is None or clause.op not in (">", ">=", "<", "<="):
+            if not clause.bands:
                 continue
-            width = abs(clause.threshold) * cfg.band
+            near = " OR ".join(f'abs(f."{clause.column}" - {t!r}) <= {abs(t) * cfg.band!r}'
+                               for _, t in clause.bands)
             _insert(con, run_id, cfg.campaign, f"""
               SELECT c.entity_id, 'boundary:{name}.{clause.id}' AS rule,
                 {lit(clause.column)} || ' = ' || CAST(f."{clause.column}" AS VARCHAR)
                   || {lit(f' is within {cfg.band:.0%} of the threshold in {clause.text}')}
                   AS detail, c.cohort_before, c.cohort AS proposed_cohort, c.template
               FROM ({current}) c JOIN f_cur f USING (entity_id)
-              WHERE split_part(c.cohort, '__', 1) = {lit(name)}
-                AND abs(f."{clause.column}" - {clause.threshold!r}) <= {width!r}""")
+              WHERE split_part(c.cohort, '__', 1) = {lit(name)} AND ({near})""")
     _big_movers(con, ctx)
     if "is_anomaly" in ctx.columns:
         _insert(con, run_id, cfg.campaign, f"""SELECT c.entity_id, 'anomaly' AS rule,

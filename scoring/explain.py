@@ -32,14 +32,21 @@ def entity_row(frame, key: str, entity_id: str) -> dict[str, Any]:
 
 def in_cohort(frame, resolved: Resolved, entity_id: str) -> list[bool]:
     """Whether the entity meets each cohort's rule, top fraction included (whole frame)."""
+    return cohort_matches(frame, resolved, [entity_id])[entity_id]
+
+
+def cohort_matches(frame, resolved: Resolved, ids: list[str]) -> dict[str, list[bool]]:
+    """For each of ``ids``: whether it meets each cohort's rule, top fraction included
+    (ranked over the whole frame, so one pass serves any number of ids)."""
     params: dict[str, Any] = {}
     sql = matches_sql(resolved, params)
     cols = ", ".join(f"_c{i}" for i in range(len(resolved.cohorts)))
-    params["id"] = entity_id
+    params["ids"] = list(ids)
     with duck() as con:
         con.register("frame", frame)
-        return list(con.sql(f"SELECT {cols} FROM ({sql}) WHERE entity_id = $id",
-                            params=params).fetchall()[0])
+        return {r[0]: list(r[1:]) for r in con.sql(
+            f"SELECT entity_id, {cols} FROM ({sql}) WHERE list_contains($ids, entity_id)",
+            params=params).fetchall()}
 
 
 def explain_use(bound: Bound, row: dict[str, Any], one_row_frame) -> dict:

@@ -79,3 +79,44 @@ def _show(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def compare_text(c: dict) -> str:
+    """The agreement first, then the confusion table (legacy rows x rules columns), then
+    each shown disagreement with what decides it."""
+    lg = c["legacy"]
+    share = f"{c['agreement']:.1%}" if c["agreement"] is not None else "n/a"
+    lines = [f"{c['campaign']}: the rules agree with {lg['path']} on {c['agree']:,} of "
+             f"{c['compared']:,} {c['entity']}s ({share}); {c['disagree']:,} disagree",
+             f"  legacy list: {lg['rows']:,} rows, id column '{lg['id_column']}', segment "
+             f"column '{lg['segment_column']}'"]
+    renamed = {k: v for k, v in lg["labels"].items() if k != v}
+    if renamed:
+        lines.append("  legacy segments read as cohorts: " + ", ".join(
+            f"'{k}' = {v}" for k, v in renamed.items()))
+    if lg["not_cohorts"]:
+        lines.append("  legacy segments that are no cohort of the campaign: "
+                     + ", ".join(f"'{x}'" for x in lg["not_cohorts"]))
+    rows = sorted({x["legacy"] for x in c["confusion"]})
+    cols = sorted({x["rules"] for x in c["confusion"]})
+    cell = {(x["legacy"], x["rules"]): x["count"] for x in c["confusion"]}
+    corner = "legacy \\ rules"
+    first = max([len(corner), *map(len, rows)])
+    widths = [max(len(col), 7) for col in cols]
+    lines.append("")
+    lines.append(f"{corner:<{first}}" + "".join(f"  {col:>{w}}" for col, w in
+                                                         zip(cols, widths, strict=True)))
+    for row in rows:
+        lines.append(f"{row:<{first}}" + "".join(
+            f"  {cell.get((row, col), 0) or '.':>{w}}" for col, w in
+            zip(cols, widths, strict=True)))
+    shown = c["disagreements"]
+    if shown:
+        more = f", the first {len(shown)}" if len(shown) < c["disagree"] else ""
+        lines += ["", f"disagreements ({c['disagree']:,}{more}):"]
+        for d in shown:
+            where = f" (line {d['line']})" if d["line"] else ""
+            lines.append(f"  {d['id']}{where}: legacy {d['legacy_as_written'] or d['legacy']}"
+                         f", rules {d['rules']}")
+            lines.append(f"      {d['why']}")
+    return "\n".join(lines)

@@ -29,8 +29,6 @@ PATTERN = re.compile(r"\b(?:" + "|".join(NAMES) + r")\b|\b202[5-7]-\d\d(?:-\d\d)
 # too, so this list only shrinks.
 KNOWN = {
     "ingest/pipeline.py": {"amount_inr"},  # the base-currency amount column (issue 14 item 3)
-    "governance/config.py": {"billing"},   # the revenue control's source (item 4, engineer C)
-    "governance/revenue.py": {"billing", "amount_inr"},  # the revenue control (item 4, C)
     # tables the platform's model kinds, exports and feedback read by name: the label and
     # notes tables of training/models/*.yaml, the activity table of exports, the outcome and
     # survey tables of feedback; each wants a setting in the project

@@ -23,6 +23,11 @@ def _echo_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+def control_word(passed: bool, severity: str) -> str:
+    """PASS, FAIL or OFF (a control the campaign switched off; its message says why)."""
+    return "OFF" if severity == "off" else ("PASS" if passed else "FAIL")
+
+
 def echo_verdict(v) -> None:
     """The gate's verdict: the headline, then each reason with the command that resolves
     it (shared by govern, approve, publish, export and refresh)."""
@@ -70,7 +75,7 @@ def govern(run_id: str) -> None:
     settings = get_settings()
     result = govern_run(settings, run_id)
     for c in result.controls:
-        typer.echo(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.message}")
+        typer.echo(f"{control_word(c.passed, c.severity)} {c.name}: {c.message}")
     typer.echo(f"movement: {result.movement.counts}")
     for line in result.movement.summary:
         typer.echo(f"  {line}")

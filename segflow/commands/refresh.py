@@ -67,6 +67,9 @@ def _print_run(settings, outcome) -> None:
                "passed")
     for control in failed:
         typer.echo(f"    FAILED {control.name}: {control.message}")
+    for control in result.controls:
+        if control.severity == "off":
+            typer.echo(f"    OFF {control.name}: {control.message}")
     if result.movement is not None and result.previous_run_id:
         moved = ", ".join(f"{k} {v:,d}" for k, v in result.movement.counts.items())
         typer.echo(f"  movement vs {result.previous_run_id}: {moved}")

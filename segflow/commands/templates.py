@@ -34,7 +34,10 @@ def check(paths: list[Path] = typer.Argument(
 
     settings = get_settings()
     bundle = load_bundle(settings, paths or None)
-    problems = [str(p) for p in bundle.problems] + _section_problems(settings, bundle)
+    found, notes = _section_problems(settings, bundle)
+    problems = [str(p) for p in bundle.problems] + found
+    for note in notes:
+        typer.secho(note, fg=typer.colors.YELLOW)
     for problem in problems:
         typer.secho(problem, fg=typer.colors.RED, err=True)
     if problems:
@@ -43,24 +46,50 @@ def check(paths: list[Path] = typer.Argument(
     typer.echo(f"ok: {len(bundle.templates)} templates, {len(bundle.campaigns)} campaigns")
 
 
-def _section_problems(settings, bundle) -> list[str]:
+def _section_problems(settings, bundle) -> tuple[list[str], list[str]]:
     """The campaign sections later stages own (review, controls, exports; drift, bias,
-    feedback), checked by their owners' parsers, so one command validates a whole file."""
+    feedback), checked by their owners' parsers, so one command validates a whole file;
+    and notes on cohort clauses boundary review cannot band (problems, notes)."""
     from segflow.errors import ConfigError
     from segflow.governance.config import load_config
     from segflow.monitoring.config import load_monitoring_config
 
-    found = []
+    found, notes = [], []
     for name, campaign in bundle.campaigns.items():
         if campaign.path is None or campaign.path.parent.resolve() != \
                 settings.campaigns_dir.resolve():
             continue  # the owners' parsers read campaigns from the campaigns folder
-        for load in (load_config, load_monitoring_config):
-            try:
-                load(settings, name)
-            except ConfigError as err:
-                found.append(str(err))
-    return found
+        try:
+            config = load_config(settings, name)
+            notes += _band_notes(campaign, config.band, bundle)
+        except ConfigError as err:
+            found.append(str(err))
+        try:
+            load_monitoring_config(settings, name)
+        except ConfigError as err:
+            found.append(str(err))
+    return found, list(dict.fromkeys(notes))
+
+
+def _band_notes(campaign, band: float, bundle) -> list[str]:
+    """One line per cohort clause whose threshold boundary review cannot band (two columns
+    compared, a function of a column, a text or date threshold), so nobody assumes the
+    entities near it are reviewed. A band of 0 switches boundary review off: no notes."""
+    from segflow.governance.clauses import unbandable
+
+    if band <= 0:
+        return []
+    notes = []
+    for spec in campaign.cohorts:
+        template, tree = bundle.templates.get(spec.template), bundle.trees.get(spec.template)
+        if template is None or tree is None:
+            continue  # reported as a problem already
+        where = f"{template.path}:{template.where_line}" if template.where_line else \
+            str(template.path)
+        for clause, why in unbandable(tree, {**template.defaults(), **spec.params}):
+            notes.append(f"note: {where}: `{clause}` (campaign {campaign.name}, cohort "
+                         f"{spec.name}) cannot be banded for boundary review: {why}")
+    return notes
 
 
 def preview(

@@ -89,7 +89,13 @@ cohorts:
 suppressions:
   - {template: inactive_14d, params: {}, channels: []}
 review: {band: 0.1, big_mover_tiers: 2, revenue_limit: 20000, revenue_column: lifetime_spend}
-controls: {revenue_tolerance: 0.001, revenue_period_days: 365}
+controls:
+  revenue:
+    finance: {table: billing, id: account_id, amount: revenue, date: invoice_date}
+    segments: {table: orders, id: customer_id, amount: amount_inr, date: order_ts,
+               where: "status = 'completed'"}
+    tolerance: 0.001
+    period_days: 365
 exports: {}
 """
 OWNERS = """

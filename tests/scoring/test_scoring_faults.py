@@ -32,6 +32,8 @@ cohorts:
   - {template: spenders, name: spenders, priority: 1}
   - {template: newcomers, name: newcomers, priority: 2}
 review: {band: 0.0}
+controls:
+  revenue: {finance: {table: billing, id: account_id, amount: revenue, date: invoice_date}}
 """
 
 
