@@ -28,6 +28,7 @@ class DemoPlan:
     first: datetime
     second: datetime
     feedback: str | None = None
+    feedback_splits: list[str] | None = None  # last year's campaign has no file to name them
     outputs: dict = field(default_factory=dict)
 
 
@@ -52,7 +53,8 @@ def holi_plan(customers: int = 100_000, seed: int = 7) -> DemoPlan:
     return DemoPlan("holi", "holi_2027", _holi_world(customers, seed),
                     train_as_of=[datetime(2026, 2, 18, tzinfo=UTC)],
                     first=datetime(2027, 2, 22, tzinfo=UTC),
-                    second=datetime(2027, 3, 1, tzinfo=UTC), feedback="holi_2026")
+                    second=datetime(2027, 3, 1, tzinfo=UTC), feedback="holi_2026",
+                    feedback_splits=["region", "preferred_language"])
 
 
 def accounts_plan(accounts: int = 5_000, seed: int = 7) -> DemoPlan:
@@ -144,11 +146,15 @@ def _flow(campaign: str, as_of: datetime) -> dict:
 
 
 def _feedback(settings: Settings, plan: DemoPlan) -> str:
+    from dataclasses import replace
+
     from segflow.monitoring.config import load_monitoring_config
     from segflow.monitoring.feedback_run import feedback_dir, run_feedback
 
-    overall = run_feedback(settings, plan.feedback,
-                           load_monitoring_config(settings, plan.feedback).feedback)["overall"]
+    config = load_monitoring_config(settings, plan.feedback).feedback
+    if plan.feedback_splits is not None:
+        config = replace(config, splits=plan.feedback_splits)
+    overall = run_feedback(settings, plan.feedback, config)["overall"]
     plan.outputs["feedback"] = str(feedback_dir(settings, plan.feedback) / "feedback.html")
     return (f"lift {overall['lift']:+.2%} [{overall['lift_low']:+.2%}, "
             f"{overall['lift_high']:+.2%}]")

@@ -140,6 +140,9 @@ def _check_values(sections: dict, data: dict, path: Path | None) -> None:
     review, exports = sections["review"], sections["exports"]
     if not 0 <= review.get("band", 0) < 1:
         raise ConfigError(path, line("review", "band"), "review.band is a fraction in [0, 1)")
+    if review.get("revenue_limit") is not None and not review.get("revenue_column"):
+        raise ConfigError(path, line("review", "revenue_limit"), "review.revenue_limit needs "
+                          "review.revenue_column: the column a mover's revenue is read from")
     for channel in exports.get("channels", []):
         if channel not in CHANNELS:
             raise ConfigError(path, line("exports", "channels"),

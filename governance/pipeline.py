@@ -16,9 +16,6 @@ from segflow.lock import holds_workspace
 from segflow.runstore import save_run
 from segflow.settings import Settings
 
-CANONICAL = ("customers", "orders", "billing", "engagement_events", "accounts",
-             "account_hierarchy")
-
 
 @dataclass
 class GovernanceResult:
@@ -33,7 +30,10 @@ class GovernanceResult:
 
 
 def canonical_tables(settings: Settings) -> dict:
-    return {t: p for t in CANONICAL if (p := canonical_path(settings, t)) is not None}
+    """Every canonical table the workspace holds (those of the project's contracts and what
+    ingest derives, such as the account hierarchy): controls and exports use those they
+    name, so the platform keeps no list of a project's tables."""
+    return {p.stem: p for p in sorted(settings.canonical_dir.glob("*.parquet"))}
 
 
 def _titles(con, ctx: RunContext) -> dict[str, str]:

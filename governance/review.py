@@ -84,8 +84,7 @@ def _big_movers(con, ctx) -> None:
         JOIN tiers a ON a.cohort = split_part(mv.cohort_after, '__', 1)
         JOIN m_cur m USING (entity_id)
         WHERE mv.movement = 'moved' AND abs(a.level - b.level) >= {cfg.big_mover_tiers}""")
-    column = cfg.review.get("revenue_column") or next(
-        (c for c in ("revenue_4q", "monetary_365d", "lifetime_spend") if c in ctx.columns), None)
+    column = cfg.review.get("revenue_column")  # required with revenue_limit (config)
     if cfg.revenue_limit is None or column is None:
         return
     _insert(con, ctx.run_id, cfg.campaign, f"""SELECT mv.entity_id, 'revenue_mover' AS rule,

@@ -346,8 +346,8 @@ def read_sources(file: Path, contracts_dir: Path) -> Sources:
     every error names the file and the line."""
     file = Path(file).resolve()
     if not file.exists():
-        raise ConfigError(file, None, "no sources.yaml here; write one or run "
-                          "`segflow demo-data holi` to generate a demo")
+        raise ConfigError(file, None, "no sources.yaml here; write one "
+                          "(docs/ingest.md) or run `segflow demo-data` to generate a demo")
     raw = load_yaml(file)
     if not isinstance(raw, dict) or "sources" not in raw:
         raise ConfigError(file, 1, "expected a top-level 'sources:' mapping")

@@ -29,7 +29,7 @@ def empty_table() -> pd.DataFrame:
 def bias_table(con, config: BiasConfig, available: set[str], min_group: int = 30
                ) -> pd.DataFrame:
     """Composition of every group against the eligible population (views cur_m, cur_f)."""
-    attributes = [a for a in config.attributes if a in available]
+    attributes = [a for a in config.attributes or [] if a in available]
     if not attributes:  # nothing to check (`bias: {attributes: []}`): an empty, typed table
         return empty_table()
     group_col = "template" if config.group_by == "template" else "cohort"

@@ -3,11 +3,15 @@
 Thresholds belong to the campaign, not to the code: a flash sale tolerates more movement than
 a finance-led refresh. Each section is optional; a missing one means the defaults below. A bad
 value raises ``ConfigError`` naming the campaign file and the line of the offending key.
+
+Which columns are watched is the campaign's too: an attribute list left out (``None``) means
+the campaign's own columns (``campaign_columns``): its split columns for mixes, bias and
+feedback splits, and the columns its rules read for key features. The platform names none.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from segflow.errors import ConfigError
@@ -29,9 +33,8 @@ class DriftConfig:
     training_snapshot: str | None = None  # Parquet path used when reference is 'training'
     features: list | None = None         # None: every numeric/bool/low-cardinality column
     scores: list | None = None           # None: `outputs` of training/models/*.yaml
-    mix_attributes: list = field(default_factory=lambda: ["region_zone", "preferred_language"])
-    key_features: list = field(default_factory=lambda: [
-        "engagement_score", "monetary_365d", "recency_days", "holi_propensity"])
+    mix_attributes: list | None = None   # None: the campaign's split_by columns
+    key_features: list | None = None     # None: the columns the campaign's rules read
     method: str | None = None            # Evidently stat test for every column; None = auto
     threshold: float | None = None       # its threshold; None = the method's default
     min_cohort_size: int = 30            # smaller cohorts are reported but never flagged
@@ -39,7 +42,7 @@ class DriftConfig:
 
 @dataclass(frozen=True)
 class BiasConfig:
-    attributes: list = field(default_factory=lambda: ["region_zone", "preferred_language"])
+    attributes: list | None = None  # None: the campaign's split_by columns
     max_disparity: float = 1.25   # flag a group over- or under-represented by this ratio
     min_population_share: float = 0.01  # ignore attribute values rarer than this
     group_by: str = "template"    # template | cohort (split cohorts are trivially skewed)
@@ -51,7 +54,7 @@ class FeedbackConfig:
     campaign_id: str | None = None  # campaign_id in campaign_outcomes; default: campaign name
     run: str | None = None          # run whose memberships define the cohorts
     bau_cohort: str | None = None   # cohort/template that is the business-as-usual baseline
-    splits: list = field(default_factory=lambda: ["region", "preferred_language"])
+    splits: list | None = None      # None: the campaign's split_by columns
     bau_list: str | None = None     # CSV/Parquet of customer_id: the BAU cohort as a list
     survey_window_days: int = 30
     confidence: float = 0.95
@@ -78,12 +81,42 @@ def load_monitoring_config(settings: Settings, campaign: str) -> MonitoringConfi
     doc = load_yaml(path) if path.exists() else LineDict()
     if not isinstance(doc, dict):
         raise ConfigError(path, 1, "a campaign file must be a mapping")
-    return MonitoringConfig(
-        path=path if path.exists() else None,
-        drift=_section(path, doc, "drift", DriftConfig),
-        bias=_section(path, doc, "bias", BiasConfig),
-        feedback=_section(path, doc, "feedback", FeedbackConfig),
-    )
+    drift = _section(path, doc, "drift", DriftConfig)
+    bias = _section(path, doc, "bias", BiasConfig)
+    feedback = _section(path, doc, "feedback", FeedbackConfig)
+    if None in (drift.mix_attributes, drift.key_features, bias.attributes, feedback.splits):
+        splits = split_columns(doc)
+        read = (rule_columns(settings, campaign) if drift.key_features is None
+                and path.exists() else [])
+        drift = replace(drift, mix_attributes=_or(drift.mix_attributes, splits),
+                        key_features=_or(drift.key_features, read))
+        bias = replace(bias, attributes=_or(bias.attributes, splits))
+        feedback = replace(feedback, splits=_or(feedback.splits, splits))
+    return MonitoringConfig(path=path if path.exists() else None, drift=drift, bias=bias,
+                            feedback=feedback)
+
+
+def _or(value: list | None, default: list) -> list:
+    return list(default) if value is None else value
+
+
+def split_columns(doc: dict) -> list[str]:
+    """The columns a campaign file splits by (its own split_by, then its cohorts'), in
+    first-use order: the mixes, bias attributes and feedback splits it watches by default."""
+    cohorts = [c for c in doc.get("cohorts") or [] if isinstance(c, dict)]
+    found = [*(doc.get("split_by") or []), *(s for c in cohorts for s in c.get("split_by") or [])]
+    return list(dict.fromkeys(s for s in found if isinstance(s, str)))
+
+
+def rule_columns(settings: Settings, campaign: str) -> list[str]:
+    """The columns the campaign's cohort and suppression rules read, in first-use order: its
+    key features by default."""
+    from segflow.scoring.predicate import columns_used
+    from segflow.scoring.resolve import resolve_campaign
+
+    resolved = resolve_campaign(settings, campaign)
+    read = [c for b in (*resolved.cohorts, *resolved.suppressions) for c in columns_used(b.tree)]
+    return list(dict.fromkeys(read))
 
 
 def _section(path: Path, doc: dict, name: str, cls):
@@ -119,7 +152,8 @@ def _check(path, line, key, value, default):
     elif isinstance(default, float):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         value = float(value) if ok else value
-    elif isinstance(default, list) or key.endswith(("features", "scores")):
+    elif isinstance(default, list) or key.endswith(("features", "scores", "attributes",
+                                                    "splits")):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:
         ok = isinstance(value, str | int | float) and not isinstance(value, bool)

@@ -183,11 +183,19 @@ def _column_drift(settings, con, cfg, out: Path, summary: dict) -> dict:
                               "method"]], "types": types}
 
 
+def _numeric(duck_type: str) -> bool:
+    return duck_type.startswith(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                                 "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT",
+                                 "DOUBLE", "DECIMAL", "REAL"))
+
+
 def _composition(con, cfg, types: dict) -> dict:
     shares = composition.share_shift(con)
     shares["empty"] = (shares["n_current"] == 0) | (shares["n_reference"] == 0)
-    attrs = {a: False for a in cfg.mix_attributes if a in types}
-    attrs.update({f: True for f in cfg.key_features if f in types})
+    attrs = {a: False for a in cfg.mix_attributes or [] if a in types}
+    # a key feature is bucketed by value when numeric, else its categories are compared (the
+    # default key features are every column the campaign's rules read, strings included)
+    attrs.update({f: _numeric(types[f]) for f in cfg.key_features or [] if f in types})
     mix = composition.mix_shift(con, attrs)
     shares["affected"] = shares["share_shift"].abs() > cfg.max_composition_shift
     big = cfg.min_cohort_size

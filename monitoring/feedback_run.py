@@ -100,7 +100,7 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
         columns = _open_views(con, settings, cfg.campaign_id or campaign, memberships)
         if bau_list is not None:
             _open_bau(con, bau_list)
-        groups = feedback.groups_sql(cfg.splits, columns, memberships is not None,
+        groups = feedback.groups_sql(cfg.splits or [], columns, memberships is not None,
                                      bau_list is not None)
         lift = feedback.lift_table(con, groups, cfg.confidence)
         templates = (dict(con.execute("SELECT cohort, any_value(template) FROM cohorts "

@@ -80,12 +80,12 @@ def _outputs(raw: Any) -> dict[str, str]:
 
 
 def feature_columns(settings: Settings, entity: str) -> dict[str, str]:
-    """Feature column -> family for one entity, from the Feast repo's catalogue."""
-    from segflow.featurestore.catalogue import catalogue
-    from segflow.featurestore.repo import load_repo
+    """Feature column -> family for one entity, from the Feast repo (its columns are cached
+    in the workspace, so a check does not import Feast while the repo is unchanged)."""
+    from segflow.featurestore.columns import feature_types
 
-    rows = catalogue(load_repo(settings)).to_pylist()
-    return {r["feature"]: family(r["type"]) for r in rows if r["entity"] == entity}
+    return {r["feature"]: family(r["type"]) for r in feature_types(settings)
+            if r["entity"] == entity}
 
 
 def known_columns(settings: Settings, entity: str) -> dict[str, str]:

@@ -134,7 +134,10 @@ def reasons(resolved: Resolved, cohorts: list[dict], sups: list[dict],
 
 def contributions(settings: Settings, resolved: Resolved, one_row,
                   top_k: int, versions: dict[str, str] | None = None) -> dict[str, list]:
-    """Top model contributions for each score a matched or tested cohort thresholds on."""
+    """Top model contributions for each score a matched or tested cohort thresholds on;
+    only the models of those scores are loaded, and none when ``top_k`` is 0."""
+    if top_k <= 0:
+        return {}
     owners = model_of_column(settings)
     scores = {col for b in resolved.cohorts for col in
               {*(c for cl in clauses(b.template, b.params) for c in cl.columns),
@@ -144,7 +147,7 @@ def contributions(settings: Settings, resolved: Resolved, one_row,
     try:
         from segflow.training.champion import load_champions
         models = {m.name: m for m in load_champions(settings, resolved.campaign.entity,
-                                                    versions)}
+                                                    versions, {owners[c] for c in scores})}
     except ImportError:
         return {col: [] for col in scores}
     out = {}
@@ -166,8 +169,11 @@ def reasons_of(row: dict, top_k: int) -> list[dict]:
 
 
 def load_run_frames(settings: Settings, record) -> tuple[Any, Any]:
+    """The run's features and memberships. Read as whole files (``ParquetFile``): the
+    dataset reader ``read_table`` uses would import pandas, seconds of a one-customer
+    explain."""
     import pyarrow.parquet as pq
 
     folder = run_dir(settings, record.run_id)
-    return pq.read_table(folder / "features.parquet"), pq.read_table(folder /
-                                                                      "memberships.parquet")
+    return (pq.ParquetFile(folder / "features.parquet").read(),
+            pq.ParquetFile(folder / "memberships.parquet").read())

@@ -29,6 +29,27 @@ class Preview:
     overlaps: list[tuple[str, str, int]]  # pairs of cohort specs matching the same entity
     changes: list[dict] = field(default_factory=list)  # with overrides: before/after sizes
     offers: list[dict] = field(default_factory=list)  # experiment cohorts: offer sizes, checks
+    # (cohort or suppression, column) where a rule reads a column null for every entity
+    all_null: list[tuple[str, str]] = field(default_factory=list)
+
+
+def all_null_columns(frame, resolved: Resolved) -> list[tuple[str, str]]:
+    """Rules that read a column null for every entity: such a rule silently matches nobody
+    (or, under NOT or COALESCE, everybody), which is almost always a missing source or a
+    feature that was never built, not a business fact. One aggregate query."""
+    from segflow.scoring.predicate import columns_used
+
+    rules = [(b.key, c) for b in (*resolved.cohorts, *resolved.suppressions)
+             for c in columns_used(b.tree) if c in frame.column_names]
+    columns = sorted({c for _, c in rules})
+    if not columns or frame.num_rows == 0:
+        return []
+    with duck() as con:
+        con.register("frame", frame)
+        counts = con.sql("SELECT " + ", ".join(f'count("{c}")' for c in columns)
+                         + " FROM frame").fetchall()[0]
+    empty = {c for c, n in zip(columns, counts, strict=True) if n == 0}
+    return [(key, c) for key, c in rules if c in empty]
 
 
 def cohort_sizes(memberships) -> tuple[dict, dict, list[dict]]:
@@ -120,7 +141,8 @@ def preview(frame, resolved: Resolved, baseline: Resolved | None = None) -> Prev
             steps[b.key].append((f"{label} by {t.rank_by}", matched[b.key]))
     result = Preview(resolved.campaign.name, frame.num_rows, status, sup, cohorts, steps,
                      overlaps(frame, resolved), offers=offer_balance(frame, resolved,
-                                                                     memberships))
+                                                                     memberships),
+                     all_null=all_null_columns(frame, resolved))
     if baseline is not None:
         _, _, before = cohort_sizes(evaluate_memberships(frame, baseline))
         result.changes = size_changes(before, cohorts)

@@ -7,7 +7,10 @@ from segflow.scoring.preview import Preview
 
 def preview_text(p: Preview, overlaps: int = 10) -> str:
     n = max(p.entities, 1)
-    lines = [f"campaign {p.campaign}: {p.entities} entities"]
+    lines = [f"warning: {key} reads {column}, which is null for every one of the "
+             f"{p.entities} entities: its rule cannot tell them apart (is a source or "
+             "feature missing?)" for key, column in p.all_null]
+    lines.append(f"campaign {p.campaign}: {p.entities} entities")
     lines += [f"  {s:<11}{p.status.get(s, 0):>10}  {100 * p.status.get(s, 0) / n:5.1f}%"
               for s in ("assigned", "holdout", "suppressed", "unassigned")]
     lines.append("suppressions (first matching rule per entity):")

@@ -124,3 +124,7 @@ def test_the_accounts_starter_takes_its_files_from_the_holi_project(cli, tmp_pat
     assert (dest / "segment_templates/campaigns/account_tiers.yaml").read_bytes() == (
         ROOT / "segment_templates/campaigns/account_tiers.yaml").read_bytes()
     assert not list((dest / "segment_templates").glob("holi*"))
+    # self-sufficient: its feature repo loads and its templates check against it
+    check = cli(tmp_path / "ws", "--project", dest, "templates", "check")
+    assert check.code == 0, check.out + check.err
+    assert check.out.strip().endswith("ok: 6 templates, 1 campaigns")

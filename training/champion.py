@@ -38,16 +38,19 @@ class Champion:
 
 
 def load_champions(settings: Settings, entity: str,
-                   versions: dict[str, str] | None = None) -> list[Champion]:
+                   versions: dict[str, str] | None = None,
+                   only: set[str] | None = None) -> list[Champion]:
     """Champions of every configured model of ``entity``, in config order. ``versions``
     (a run's ``model_versions``) loads exactly those versions instead: explaining a past
-    run must use the models that scored it, not whatever is champion today."""
+    run must use the models that scored it, not whatever is champion today. ``only``
+    names the models wanted (loading a model costs seconds; explain needs few)."""
     import mlflow.pyfunc
 
     client = tracking.configure(settings)
     champions = []
     for cfg in load_model_configs(settings.models_config_dir):
-        if cfg.entity != entity or (versions is not None and cfg.name not in versions):
+        if cfg.entity != entity or (versions is not None and cfg.name not in versions) or (
+                only is not None and cfg.name not in only):
             continue
         if versions is not None:
             mv = client.get_model_version(cfg.name, str(versions[cfg.name]))

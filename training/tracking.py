@@ -34,33 +34,38 @@ def rehome(settings: Settings) -> int:
     """Point the artifact locations MLflow recorded at this workspace; returns rows changed.
 
     MLflow's SQLite store keeps every artifact location as an absolute URI (it resolves a
-    relative one when the experiment is created), so a workspace copied or moved elsewhere
-    would load its models from the old folder, or from nothing once that is deleted. Each
-    experiment's location is ``<mlartifacts>/<name>`` (``experiment_id``), so a location
-    ending in its name under another folder names the old root, replaced in every column
-    above. One transaction: a reader sees the old locations or the new, never a mix."""
+    relative one when the experiment is created; its Default experiment's is the working
+    directory's ``mlruns``), so a workspace copied or moved elsewhere would load its models
+    from the old folder, or from nothing once that is deleted. Each experiment belongs at
+    ``<mlartifacts>/<name>`` (``experiment_id``): one found elsewhere is moved there, and every
+    location recorded under its old one (runs, logged models, model versions) with it. One
+    transaction, old text overwritten (``secure_delete``): a reader sees the old locations or
+    the new, and the file keeps no trace of the old place."""
     import sqlite3
     from contextlib import closing
 
     if not settings.mlflow_db_path.is_file():
         return 0
-    here = settings.mlflow_artifacts_dir.as_uri()
+    here = settings.mlflow_artifacts_dir
     with closing(sqlite3.connect(settings.mlflow_db_path, timeout=60)) as con:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "experiments" not in tables:
             return 0
-        old = {loc[:-len(name) - 1] for name, loc in con.execute(
-            "SELECT name, artifact_location FROM experiments")
-            if loc and loc.endswith("/" + name) and loc[:-len(name) - 1] != here}
+        moves = {loc: (here / name).as_uri() for name, loc in con.execute(
+            "SELECT name, artifact_location FROM experiments") if loc
+            and loc != (here / name).as_uri()}
+        if not moves:
+            return 0
+        con.execute("PRAGMA secure_delete = ON")
         changed = 0
         with con:
-            for root in old:
+            for old, new in moves.items():
                 for table, column in ARTIFACT_COLUMNS:
                     if table in tables:
                         changed += con.execute(
                             f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
-                            f"WHERE substr({column}, 1, ?) = ?",
-                            (here, len(root) + 1, len(root) + 1, root + "/")).rowcount
+                            f"WHERE {column} = ? OR substr({column}, 1, ?) = ?",
+                            (new, len(old) + 1, old, len(old) + 1, old + "/")).rowcount
         return changed
 
 

@@ -15,18 +15,17 @@ def init(
     folder: Path = typer.Argument(Path("."), help="Project folder to write (created if "
                                   "absent; default: the working directory)."),
     starter: str = typer.Option("blank", "--starter", "-s",
-                                help="blank (a minimal retail project to adapt), holi (the "
-                                "Holi festival campaign) or accounts (B2B account tiers)."),
+                                help="The starter project: blank (a minimal project to adapt, "
+                                "the default) or a worked example (see docs/projects.md)."),
     force: bool = typer.Option(False, "--force",
                                help="Replace files the starter writes that already exist."),
 ) -> None:
     """Write a new segflow project (segflow.yaml, contracts, feature repo, templates, models,
     owners) into FOLDER from a starter. Files already there are never replaced without
     --force."""
-    from segflow.starters import init_project
+    from segflow.starters import init_project, next_step
 
     written = init_project(folder, starter, force)
     typer.echo(f"created project '{written.project}' in {written.root} from the {starter} "
                f"starter ({len(written.files)} files); next: cd {written.root} && "
-               + (f"segflow demo {starter}" if starter in {"holi", "accounts"} else
-                  "edit segflow.yaml and sources.yaml (docs/own-data.md)"))
+               f"{next_step(starter)}")

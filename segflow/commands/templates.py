@@ -117,7 +117,8 @@ def explain(
     campaign: str = typer.Option(..., "--campaign", "-c", help="Campaign name."),
     customer: str = typer.Option(..., "--customer", "--account", help="Entity id."),
     run: str = typer.Option(None, "--run", help="Run id (default: the campaign's latest)."),
-    top_k: int = typer.Option(3, "--top", help="Model contributions to show per score."),
+    top_k: int = typer.Option(3, "--top", min=0, help="Model contributions to show per score "
+                              "(0: none, and no model is loaded)."),
 ) -> None:
     """Why one customer is (not) in each cohort: clauses, values, status, contributions."""
     import dataclasses

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from segflow.errors import SegflowError
 from segflow.faults import reach
+from segflow.featurestore.columns import remember
 from segflow.featurestore.engine import canonical_connection, sql_literal
 from segflow.featurestore.repo import Repo, View, apply, load_repo
 from segflow.lock import holds_workspace
@@ -144,4 +145,5 @@ def build_features(settings: Settings, as_of, views: list[str] | None = None,
     finally:
         con.close()
     apply(settings, repo)
+    remember(settings, repo)
     return report

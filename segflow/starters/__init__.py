@@ -29,6 +29,7 @@ from segflow.errors import EnvironmentFailure, SegflowError
 
 STARTERS = ("blank", "holi", "accounts")
 DEFAULT = "blank"
+DEMOS = {"holi", "accounts"}  # starters `segflow demo NAME` runs end to end
 GITIGNORE = "# what segflow runs write (see segflow.yaml's workspace)\nworkspace/\n"
 
 
@@ -58,6 +59,13 @@ def starter_root(name: str) -> Path:
             return folder
     raise EnvironmentFailure(f"the {name} starter is missing from this segflow installation "
                              f"(no segflow.yaml in {candidates[0]}); reinstall segflow")
+
+
+def next_step(name: str) -> str:
+    """What to run after ``segflow init --starter name``."""
+    if name in DEMOS:
+        return f"segflow demo {name}"
+    return "edit segflow.yaml and sources.yaml (docs/own-data.md)"
 
 
 def project_files(root: Path) -> list[Path]:

@@ -88,7 +88,7 @@ cohorts:
      channels: [email, sms, push, ads], expected_size: [0, 100]}
 suppressions:
   - {template: inactive_14d, params: {}, channels: []}
-review: {band: 0.1, big_mover_tiers: 2, revenue_limit: 20000}
+review: {band: 0.1, big_mover_tiers: 2, revenue_limit: 20000, revenue_column: lifetime_spend}
 controls:
   revenue:
     finance: {table: billing, id: account_id, amount: revenue, date: invoice_date}

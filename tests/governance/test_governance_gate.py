@@ -154,8 +154,9 @@ def test_unapproved_run_is_refused_and_export_follows_publication(world_data):
 
     settings, f = world_data
     path = settings.campaigns_dir / "holi_test.yaml"
-    path.write_text(path.read_text().replace("review: {band: 0.1, big_mover_tiers: 2, "
-                                             "revenue_limit: 20000}", "review: {band: 0.0}")
+    path.write_text(path.read_text().replace(
+        "review: {band: 0.1, big_mover_tiers: 2, revenue_limit: 20000, revenue_column: "
+        "lifetime_spend}", "review: {band: 0.0}")
                     .replace("approval_required: false", "approval_required: true"))
     run = governed(settings, f.drop(columns="is_anomaly"), AS_OF_1)
     v = verdict(settings, run)

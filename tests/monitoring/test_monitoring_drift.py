@@ -19,6 +19,7 @@ drift:
   seed: 3
   scores: [holi_propensity]
   key_features: [engagement_score, monetary_365d]
+  mix_attributes: [region_zone, preferred_language]
 bias:
   attributes: [region_zone, preferred_language]
 """

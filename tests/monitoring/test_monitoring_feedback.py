@@ -38,7 +38,7 @@ def test_overall_lift_ci_contains_true_average_effect(canonical, holi):
 
 
 def test_splits_cover_every_customer_and_write_labels(canonical, holi):
-    run_feedback(canonical, "holi_2026", FeedbackConfig())
+    run_feedback(canonical, "holi_2026", FeedbackConfig(splits=["region", "preferred_language"]))
     out = canonical.home / "feedback" / "holi_2026"
     lift = pd.read_parquet(out / "lift.parquet")
     n = holi["campaign_outcomes"].num_rows

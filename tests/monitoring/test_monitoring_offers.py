@@ -69,7 +69,8 @@ def test_offers_compared_with_the_holdout_each_other_and_by_region(home, tmp_pat
     members, _ = _world(home)
     path = tmp_path / "memberships.parquet"
     members.to_parquet(path)
-    summary = run_feedback(home, "offers_2027", FeedbackConfig(), memberships=path)
+    summary = run_feedback(home, "offers_2027", FeedbackConfig(splits=["region"]),
+                           memberships=path)
     assert summary["arms"] == ["bundle", "discount", "free_shipping", "holdout"]
     out = home.home / "feedback" / "offers_2027"
     c = pd.read_parquet(out / "comparisons.parquet")

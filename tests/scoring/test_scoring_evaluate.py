@@ -109,6 +109,22 @@ def test_preview_shows_effect_of_a_param_change(home, columns):
     assert changes["lapsed_high_value"]["after"] > changes["lapsed_high_value"]["before"]
 
 
+def test_preview_warns_of_a_rule_over_a_column_null_for_everyone(home, columns):
+    from segflow.scoring.render import preview_text
+
+    frame = customer_frame(500, seed=3)
+    i = frame.schema.get_field_index("lifetime_spend")
+    frame = frame.set_column(i, "lifetime_spend", pa.nulls(500, pa.float64()))
+    resolved = resolve_campaign(home, "holi_2027", columns=columns)
+    result = preview(frame, resolved)
+    assert ("lapsed_high_value", "lifetime_spend") in result.all_null
+    assert {c for _, c in result.all_null} == {"lifetime_spend"}
+    text = preview_text(result)
+    assert text.startswith("warning: lapsed_high_value reads lifetime_spend, which is null "
+                           "for every one of the 500 entities")
+    assert preview(customer_frame(500, seed=3), resolved).all_null == []
+
+
 def test_explain_known_customer(home, columns):
     frame = customer_frame(300, seed=4)
     idx = frame.schema.get_field_index
