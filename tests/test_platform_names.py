@@ -28,7 +28,6 @@ PATTERN = re.compile(r"\b(?:" + "|".join(NAMES) + r")\b|\b202[5-7]-\d\d(?:-\d\d)
 # Names still in platform code, each with what removes it; the test fails when one is gone
 # too, so this list only shrinks.
 KNOWN = {
-    "ingest/pipeline.py": {"amount_inr"},  # the base-currency amount column (issue 14 item 3)
     # tables the platform's model kinds, exports and feedback read by name: the label and
     # notes tables of training/models/*.yaml, the activity table of exports, the outcome and
     # survey tables of feedback; each wants a setting in the project
