@@ -66,7 +66,9 @@ def render_page(title: str, sections: list[tuple[str, object]], verdict: str | N
     fmt = e.globals["fmt"]
     parts, plotly_inlined = [], False
     for heading, body in sections:
-        if isinstance(body, pd.DataFrame):
+        if isinstance(body, pd.DataFrame) and body.empty:
+            parts.append({"heading": heading, "kind": "note", "body": "None."})
+        elif isinstance(body, pd.DataFrame):
             parts.append(table_section(heading, body, fmt))
         elif hasattr(body, "to_html"):  # a plotly figure, its script inlined once
             parts.append({"heading": heading, "kind": "html", "body": body.to_html(

@@ -11,6 +11,7 @@ A stage renders its own template, which extends ``base.html.j2``::
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -19,16 +20,25 @@ HERE = Path(__file__).parent
 def env(settings=None, extra: Path | None = None, currency: str | None = None):
     """A Jinja environment that finds ``extra``'s templates, then the shared ones; numbers
     formatted for the project's currency."""
+    from segflow.pages.fmt import currency_of
+
+    return _env(str(extra) if extra else None, currency or currency_of(settings))
+
+
+@lru_cache(maxsize=8)
+def _env(extra: str | None, currency: str):
+    """One environment per templates folder and currency: compiling the templates costs
+    more than rendering them."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     from segflow.pages import charts
-    from segflow.pages.fmt import Formatter, currency_of
+    from segflow.pages.fmt import Formatter
 
-    folders = [str(extra)] if extra else []
+    folders = [extra] if extra else []
     e = Environment(loader=FileSystemLoader([*folders, str(HERE)]),
                     autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined,
                     trim_blocks=True, lstrip_blocks=True)
-    f = Formatter(currency or currency_of(settings))
+    f = Formatter(currency)
     e.filters.update(f.filters())
     e.globals.update(fmt=f, stacked_bars=charts.stacked_bars, asset=_asset)
     return e

@@ -7,20 +7,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from govworld import AS_OF_1, copy_world, drift_passed, refreshed_world
+from govworld import AS_OF_1, copy_world, drift_passed
 
 from segflow.pages.fmt import Formatter
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """One governed refresh of the test world, copied for each test."""
-    return refreshed_world(tmp_path_factory.mktemp("report") / "w")
-
-
 @pytest.fixture
-def run_world(prepared, tmp_path):
-    settings, _, run = prepared
+def run_world(refreshed_run, tmp_path):
+    """The session's governed refresh (tests/conftest.py), copied for each test."""
+    settings, _, run = refreshed_run
     return copy_world(settings, tmp_path / "w"), run
 
 
