@@ -157,7 +157,6 @@ def _accepted(con, run_id: str) -> list[dict]:
 
 def _movement(con, settings, ctx, fmt) -> dict | None:
     """Counts and per-cohort sentences from ``movement.parquet`` (written by governance)."""
-    from segflow.governance.movement import summarise
     from segflow.governance.reasons import lit
 
     path = run_dir(settings, ctx.run_id) / "movement.parquet"
@@ -168,13 +167,10 @@ def _movement(con, settings, ctx, fmt) -> dict | None:
     counts = dict(con.execute("SELECT movement, count(*) FROM movement GROUP BY 1")
                   .fetchall())
     previous = con.execute("SELECT any_value(previous_run_id) FROM movement").fetchone()[0]
-    titles = {c: ctx.title(c) for (c,) in con.execute(
-        "SELECT DISTINCT cohort_before FROM movement WHERE cohort_before IS NOT NULL UNION "
-        "SELECT DISTINCT cohort_after FROM movement WHERE cohort_after IS NOT NULL").fetchall()}
     from segflow.governance.story import story
 
     counts = {k: counts.get(k, 0) for k in ("entered", "exited", "moved", "stayed")}
-    return {"previous_run_id": previous, "counts": counts, "summary": summarise(con, titles),
+    return {"previous_run_id": previous, "counts": counts,
             **story(con, ctx, fmt, counts, previous)}
 
 

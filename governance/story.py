@@ -30,6 +30,17 @@ def _count(n: int, fmt) -> str:
     return fmt.count(n)
 
 
+def label(ctx, cohort: str) -> str:
+    """The cohort's title, with its name when the campaign uses its template more than once
+    ('Festive buyers of one zone (festive_west)')."""
+    base = cohort.split("__")[0]
+    rule = ctx.rules.get(base)
+    title = ctx.title(cohort)
+    if rule is not None and rule.spec.name != rule.spec.template and "__" not in cohort:
+        return f"{title} ({cohort})"
+    return title
+
+
 def flows(con) -> list[dict]:
     """Per cohort: customers who joined it, left it, and the top reasons each way."""
     rows = con.execute("""
@@ -50,15 +61,16 @@ def flows(con) -> list[dict]:
     return sorted(out.values(), key=lambda f: (-(f["joined"] + f["left"]), f["cohort"]))
 
 
-def _reasons(parts: list[tuple[str, int]], fmt, top: int = 3) -> str:
-    shown = [f"{fmt.count(n)} {reason}" for reason, n in parts[:top]]
+def _reasons(parts: list[tuple[str, int]], fmt, words, top: int = 3) -> str:
+    shown = [f"{fmt.count(n)} {words(reason)}" for reason, n in parts[:top]]
     rest = sum(n for _, n in parts[top:])
     if rest:
         shown.append(f"{fmt.count(rest)} for other reasons")
     return "; ".join(shown)
 
 
-def cohort_paragraph(f: dict, size_after: int, title: str, fmt, ups: int, downs: int) -> str:
+def cohort_paragraph(f: dict, size_after: int, title: str, fmt, words, ups: int,
+                     downs: int) -> str:
     """'Strategic grew by 4 to 31: 6 joined (3 revenue_4q reached 2 crore ...); 2 left (...).'"""
     net = f["joined"] - f["left"]
     verb = f"grew by {fmt.count(net)}" if net > 0 else (
@@ -66,9 +78,9 @@ def cohort_paragraph(f: dict, size_after: int, title: str, fmt, ups: int, downs:
     text = f"{title} {verb} to {fmt.count(size_after)}"
     parts = []
     if f["joined"]:
-        parts.append(f"{fmt.count(f['joined'])} joined ({_reasons(f['why_joined'], fmt)})")
+        parts.append(f"{fmt.count(f['joined'])} joined ({_reasons(f['why_joined'], fmt, words)})")
     if f["left"]:
-        parts.append(f"{fmt.count(f['left'])} left ({_reasons(f['why_left'], fmt)})")
+        parts.append(f"{fmt.count(f['left'])} left ({_reasons(f['why_left'], fmt, words)})")
     text += ": " + "; ".join(parts) if parts else ""
     if ups or downs:
         text += f". Of those who moved in from another cohort, {fmt.count(ups)} moved up " \
@@ -90,8 +102,11 @@ def run_paragraph(counts: dict, previous: str | None, overrides: int, fmt) -> st
 
 
 def story(con, ctx, fmt, counts: dict, previous: str | None) -> dict:
-    """Paragraphs, per-cohort flows and a sample of movers (every kind represented)."""
-    rank = _rank(ctx)
+    """Paragraphs, per-cohort flows, every reason with its count, a sample of movers (every
+    kind represented) and the glossary of the features the reasons name."""
+    from segflow.governance.wording import wording_for
+
+    rank, words = _rank(ctx), wording_for(ctx)
     size = dict(con.execute("""SELECT cohort, count(*) FROM m_cur
         WHERE status IN ('assigned', 'holdout') AND cohort IS NOT NULL GROUP BY 1""")
                 .fetchall())
@@ -108,8 +123,10 @@ def story(con, ctx, fmt, counts: dict, previous: str | None) -> dict:
     paragraphs = [run_paragraph(counts, previous, overrides, fmt)]
     for f in fl:
         ups, downs = up_into.get(f["cohort"], [0, 0])
-        paragraphs.append(cohort_paragraph(f, size.get(f["cohort"], 0), ctx.title(f["cohort"]),
-                                           fmt, ups, downs))
+        paragraphs.append(cohort_paragraph(f, size.get(f["cohort"], 0), label(ctx, f["cohort"]),
+                                           fmt, words, ups, downs))
+    reasons = [{"cohort": f["cohort"], "side": side, "reason": words(reason), "n": n}
+               for f in fl for side in ("joined", "left") for reason, n in f["why_" + side]]
     movers = con.execute(f"""SELECT entity_id, movement, cohort_before, cohort_after,
           coalesce(reason, '') AS reason, override_id FROM (
             SELECT *, row_number() OVER (PARTITION BY movement ORDER BY entity_id) AS i
@@ -119,7 +136,9 @@ def story(con, ctx, fmt, counts: dict, previous: str | None) -> dict:
     for e, kind, before, after, reason, override in movers:
         d = direction(rank, before, after) if kind == "moved" else None
         sample.append({"entity_id": e, "movement": f"moved {d}" if d else kind,
-                       "cohort_before": before, "cohort_after": after, "reason": reason,
+                       "cohort_before": before, "cohort_after": after,
+                       "reason": words(reason),
                        "override_id": override})
     total = sum(v for k, v in counts.items() if k != "stayed")
-    return {"story": paragraphs, "flows": fl, "movers": sample, "movers_total": total}
+    return {"story": paragraphs, "flows": fl, "reasons": reasons, "movers": sample,
+            "movers_total": total, "glossary": words.glossary()}
