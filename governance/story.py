@@ -90,8 +90,8 @@ def cohort_paragraph(f: dict, size_after: int, title: str, fmt, words, ups: int,
 
 def run_paragraph(counts: dict, previous: str | None, overrides: int, fmt) -> str:
     if not previous:
-        return (f"This is the campaign's first published comparison: {fmt.count(counts['entered'])}"
-                " customers entered a cohort.")
+        return (f"Nothing of this campaign has been published before: all "
+                f"{fmt.count(counts['entered'])} customers in a cohort entered it with this run.")
     text = (f"Against the published run {previous}, {fmt.count(counts['entered'])} customers "
             f"entered a cohort, {fmt.count(counts['exited'])} left every cohort, "
             f"{fmt.count(counts['moved'])} moved from one cohort to another and "
