@@ -110,15 +110,58 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, surveys,
                "groups": lift.to_dict("records"), "bau": bau.to_dict("records")}
     (out / "feedback.json").write_text(json.dumps(summary, indent=1, default=float),
                                        encoding="utf-8")
-    sections = [("Method", f"{summary['method']}. Cohorts from "
-                           f"{summary['cohorts_from'] or 'no run: whole campaign and splits'}."),
-                ("Lift by group", _lift_figure(lift)), ("Rates and lift", lift)]
+    sections = [("Lift by group", _lift_figure(lift)), ("Rates and lift", _shown(lift))]
     if not bau.empty:
         sections.append(("Template cohorts against business as usual", bau))
     if surveys is not None:
-        sections.append(("Survey responses (NPS)", surveys))
-    write_page(out / "feedback.html", f"Campaign feedback: {campaign}", sections)
+        sections.append(("Survey responses (mean score out of 10; not a net promoter score)",
+                         surveys.rename(columns={"mean_nps": "mean score (0-10)"})))
+    cohorts = summary["cohorts_from"] or "no run: whole campaign and splits"
+    sections.append(("Method", f"{summary['method']}. Cohorts from {cohorts}."))
+    headline, passed, kpis = _headline(overall)
+    write_page(out / "feedback.html", f"Campaign feedback: {campaign}", sections,
+               verdict=headline, passed=passed, kpis=kpis)
     return summary
+
+
+# the columns a reader looks for first: who, how many, conversion, lift, money
+FIRST = ["dimension", "group", "n_treatment", "n_holdout", "conversion_treatment",
+         "conversion_holdout", "lift", "lift_low", "lift_high", "incremental_revenue",
+         "incremental_revenue_per_customer"]
+
+
+def _shown(lift):
+    """The lift table for the page: incremental revenue in total beside the lift, the
+    standard error (in the Parquet) left out."""
+    frame = lift.assign(incremental_revenue=lift["incremental_revenue_per_customer"]
+                        * lift["n_treatment"])
+    rest = [c for c in frame.columns if c not in FIRST and c != "lift_se"]
+    return frame[FIRST + rest]
+
+
+def _headline(overall: dict) -> tuple[str, bool, list]:
+    """The campaign's result in one line and its tiles: lift in points with its interval,
+    incremental revenue in total."""
+    from segflow.pages.fmt import Formatter
+
+    f = Formatter()
+    points = lambda x: f"{x * 100:+.1f} points"  # noqa: E731
+    low, high = overall["lift_low"], overall["lift_high"]
+    shown = low > 0
+    headline = (f"The campaign lifted conversion by {points(overall['lift'])[1:]} "
+                f"(95% interval {points(low)} to {points(high)})" if shown else
+                f"No lift shown: conversion {points(overall['lift'])}, 95% interval "
+                f"{points(low)} to {points(high)}")
+    n = overall["n_treatment"]
+    kpis = [("Lift in conversion", points(overall["lift"]),
+             f"{f.pct(overall['conversion_treatment'])} treated vs "
+             f"{f.pct(overall['conversion_holdout'])} holdout"),
+            ("Incremental revenue", f.money(overall["incremental_revenue_per_customer"] * n),
+             f"{f.money(overall['incremental_revenue_low'] * n)} to "
+             f"{f.money(overall['incremental_revenue_high'] * n)} (95%)"),
+            ("Customers", f.count(n + overall["n_holdout"]),
+             f"{f.count(n)} treated, {f.count(overall['n_holdout'])} holdout")]
+    return headline, shown, kpis
 
 
 def _lift_figure(lift):

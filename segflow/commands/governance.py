@@ -229,16 +229,22 @@ def publish(run_id: str,
         typer.echo(f"note: {entry['note']}")
 
 
-def export(run_id: str) -> None:
+def export(run_id: str, as_json: bool = JSON) -> None:
     """Write channel exports (email, sms, push, ads) with manifests for a run, if the gate
     allows (the same checks as publication, or a published run with intact memberships)."""
     from segflow.governance.pipeline import export_for
+    from segflow.output import emit_json, table
 
     index = export_for(get_settings(), run_id)
-    typer.echo("cohort\tchannel\trows\tleft out\tsha256")
-    for f in index["files"]:
-        left = ", ".join(f"{n} {why}" for why, n in f["left_out"].items()) or "-"
-        typer.echo(f"{f['cohort']}\t{f['channel']}\t{f['rows']}\t{left}\t{f['sha256'][:16]}")
+    if as_json:
+        emit_json(index)
+        return
+    table(["cohort", "channel", "rows", "left out (why)", "sha256"],
+          [(f["cohort"], f["channel"], f["rows"], ", ".join(
+              f"{n:,} {why.replace('_', ' ')}" for why, n in f["left_out"].items()) or "-",
+            f["sha256"][:16]) for f in index["files"]], numeric=("rows",))
+    typer.echo(f"{len(index['files'])} file(s), {sum(f['rows'] for f in index['files']):,} "
+               f"rows in {get_settings().exports_dir / run_id}")
 
 
 @audit_app.command("show")
