@@ -198,4 +198,8 @@ def render(paths: list[Path]) -> str:
         lines += section(record)
     if not any(r["scale"] == "10m" for r in records):
         lines += [NOT_RUN_10M]
+    if paths:
+        from benchmarks.realtime_report import section as realtime_section
+
+        lines += realtime_section(Path(paths[0]).parent / "realtime")
     return "\n".join(lines) + "\n"

@@ -1,11 +1,7 @@
-"""Feature services: the named feature sets each model and use case reads, so a training run
-records exactly which features it used and scoring asks for the same ones."""
+"""Feature services of the customer (B2C) use cases: the named feature sets each model and use
+case reads, so a training run records exactly which features it used and scoring asks for
+the same ones. The account services are in services_accounts.py."""
 
-from account_flags import account_flags
-from account_growth import account_growth
-from account_product_mix import account_product_mix
-from account_revenue import account_revenue
-from account_tenure import account_tenure
 from customer_engagement import customer_engagement
 from customer_festival_buyer import customer_festival_buyer
 from customer_profile import customer_profile
@@ -62,13 +58,4 @@ customer_segmentation = FeatureService(
     tags={"use": "segmentation"},
     features=[customer_profile, customer_rfm, customer_festival_buyer, customer_engagement,
               customer_region_language],
-)
-
-account_tiering = FeatureService(
-    name="account_tiering",
-    description="Every account feature: the quarterly account-tier refresh.",
-    owner="finance-analytics@segflow.dev",
-    tags={"use": "tiering"},
-    features=[account_revenue, account_product_mix, account_tenure, account_growth,
-              account_flags],
 )

@@ -10,6 +10,9 @@ per channel: a customer is left out of one channel, and only that one, when
 - the channel's consent is not given (``consent_<channel>``), or
 - the channel has no usable identifier (valid email, E.164 phone).
 
+Suppressions applied live since (an unsubscribe sent by webhook or Kafka, docs/realtime.md)
+count as the campaign's suppression rule would: on its channels, else everywhere.
+
 A global suppression removes them from every channel: an engagement event listed in
 ``exports.global_events`` (default ``[complaint]``) on any channel, or a campaign
 suppression without ``channels:`` (a legal hold, say), which already marks the row
@@ -67,7 +70,7 @@ def _candidates(con, ctx, channels: set[str]) -> None:
              if ch in channels]
     values = ", ".join(f"({lit(n)}, {lit(c)})" for n, c in pairs) or "(NULL, NULL)"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cand AS
-        SELECT m.entity_id, m.cohort, cc.channel,
+        SELECT m.entity_id, m.cohort, m.arm, cc.channel,
                list_contains(string_split(coalesce(m.channels, ''), ','), cc.channel) AS on_row
         FROM m_cur m JOIN (VALUES {values}) cc(base, channel)
           ON cc.base = split_part(m.cohort, '__', 1)
@@ -89,6 +92,31 @@ def _events(con, ctx, canonical: dict) -> None:
         chan_unsub = "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS channel WHERE false"
     con.execute(f"CREATE OR REPLACE TEMP TABLE glob_supp AS {glob_supp}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE chan_unsub AS {chan_unsub}")
+    _live_events(con, ctx)
+
+
+def _live_events(con, ctx) -> None:
+    """Suppressions applied live since (docs/realtime.md) reach the export as the campaign's
+    rule would apply them: on the suppression's channels (``chan_unsub``), else everywhere
+    (``glob_supp``). An exemption is not honoured here (it is per cohort, these tables per
+    customer): an export errs on the side of leaving a customer out."""
+    import pyarrow as pa
+
+    from segflow.governance.live import live_suppressions
+
+    found = live_suppressions(ctx.settings, ctx.run.campaign, ctx.run_id)
+    if not found:
+        return
+    everywhere = [c for c, channels in found if not channels]
+    scoped = [(c, ch) for c, channels in found for ch in channels]
+    con.register("live_glob", pa.table({"customer_id": pa.array(everywhere, pa.string())}))
+    con.register("live_chan", pa.table({
+        "customer_id": pa.array([c for c, _ in scoped], pa.string()),
+        "channel": pa.array([ch for _, ch in scoped], pa.string())}))
+    con.execute("INSERT INTO glob_supp SELECT customer_id FROM live_glob")
+    con.execute("INSERT INTO chan_unsub SELECT customer_id, channel FROM live_chan")
+    con.unregister("live_glob")
+    con.unregister("live_chan")
 
 
 def _judge(con, canonical: dict, channel: str, rule: tuple[str, str, str]) -> None:
@@ -103,7 +131,7 @@ def _judge(con, canonical: dict, channel: str, rule: tuple[str, str, str]) -> No
             WHEN c.customer_id IS NULL THEN 'not_in_customers'
             WHEN NOT coalesce({consent}, false) THEN 'no_consent'
             WHEN NOT coalesce({identifier}, false) THEN 'no_identifier' END AS left_out,
-          {cols}
+          {cols}, nullif(e.arm, 'treatment') AS offer
         FROM cand e LEFT JOIN read_parquet({lit(canonical['customers'])}) c
           ON c.customer_id = e.entity_id
         LEFT JOIN glob_supp g ON g.customer_id = e.entity_id

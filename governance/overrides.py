@@ -66,6 +66,8 @@ def apply_overrides(memberships, overrides, as_of: datetime):
                    ELSE 'assigned' END AS status,
               CASE WHEN to_cohort IS NULL THEN x.priority ELSE c.priority END AS priority,
               CASE WHEN to_cohort IS NULL THEN x.rank END AS rank,
+              CASE WHEN to_cohort IS NULL THEN x.arm WHEN to_cohort = 'unassigned' THEN NULL
+                   WHEN x.status = 'holdout' THEN 'holdout' ELSE 'treatment' END AS arm,
               CASE WHEN to_cohort IS NULL THEN x.channels ELSE coalesce(c.channels, '') END
                 AS channels),
             {'coalesce(live_id, x.override_id)' if has_id else 'live_id'} AS override_id

@@ -70,7 +70,7 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
     cfg = ctx.config
     bounds = {s.name: tuple(s.expected_size) for s in cfg.cohorts if s.expected_size}
     results = [
-        c.contracts_hold(con, canonical, load_contracts(),
+        c.contracts_hold(con, canonical, load_contracts(ctx.settings.contracts_dir),
                          bool(cfg.controls.get("recheck_contracts", False))),
         c.accounted_once(con, cfg.exclusive),
         revenue_reconciles(con, canonical, datetime.fromisoformat(ctx.run.as_of),

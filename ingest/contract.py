@@ -25,9 +25,6 @@ import pyarrow as pa
 from segflow.errors import ConfigError
 from segflow.yamlio import load_yaml
 
-CONTRACTS_DIR = Path(__file__).with_name("contracts")
-FX_RATES_PATH = Path(__file__).with_name("fx_rates.yaml")
-
 ARROW_TYPES = {
     "string": pa.string(),
     "int": pa.int64(),
@@ -221,9 +218,14 @@ def parse_contract(path: Path) -> Contract:
                     key=tuple(raw["key"]), columns=columns, path=path)
 
 
-@lru_cache(maxsize=1)
-def load_contracts(folder: Path = CONTRACTS_DIR) -> dict[str, Contract]:
-    """Every contract, by table name (the file name without .yaml)."""
+@lru_cache(maxsize=4)
+def load_contracts(folder: Path) -> dict[str, Contract]:
+    """Every contract of a project's contracts folder, by table name (the file name without
+    .yaml)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(folder, None, "no contracts folder here: a project keeps one YAML "
+                          "contract per table in the folder segflow.yaml's paths.contracts names")
     contracts = {p.stem: parse_contract(p) for p in sorted(folder.glob("*.yaml"))}
     for name, contract in contracts.items():
         if contract.table != name:
@@ -231,8 +233,8 @@ def load_contracts(folder: Path = CONTRACTS_DIR) -> dict[str, Contract]:
     return contracts
 
 
-@lru_cache(maxsize=1)
-def load_fx_rates(path: Path = FX_RATES_PATH) -> dict[str, float]:
+@lru_cache(maxsize=4)
+def load_fx_rates(path: Path) -> dict[str, float]:
     """Currency -> INR per unit; the allowed currencies are exactly these keys."""
     raw = load_yaml(path)
     rates = raw.get("rates") if isinstance(raw, dict) else None

@@ -172,7 +172,8 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
         report.rows_in += rejected_lines(con, spec, scan, rejected)
     refs, survivors = _prepare_refs(con, contract, present)
     typed = stage(con, source, contract, plan, survivors, spec)
-    checked = check_rows(con, typed, contract, sorted(load_fx_rates()), refs, as_of, spec)
+    currencies = sorted(load_fx_rates(settings.fx_rates_path))
+    checked = check_rows(con, typed, contract, currencies, refs, as_of, spec)
     _self_orphans(con, checked, contract, present)
     if contract.table == "customers":
         _customers_extras(con, checked, report, writer, settings)
@@ -214,7 +215,7 @@ def _write_receipts(report: IngestReport, writer, settings: Settings) -> None:
     writer.json(receipts, target)
 
 
-def _connect(spill_dir: Path):
+def _connect(spill_dir: Path, fx_rates_path: Path):
     """An in-memory DuckDB that spills to ``spill_dir`` rather than exhausting memory."""
     import duckdb
 
@@ -223,7 +224,7 @@ def _connect(spill_dir: Path):
     con = duckdb.connect(config={"memory_limit": memory_limit(MEMORY_SHARE, MEMORY_CAP_MB),
                                  "temp_directory": str(spill_dir)})
     con.execute("SET TimeZone = 'UTC'")
-    rates = load_fx_rates()
+    rates = load_fx_rates(fx_rates_path)
     con.register("fx_rates_arrow", pa.table({"currency": list(rates),
                                              "rate": list(rates.values())}))
     con.execute("CREATE TEMP TABLE fx_rates AS SELECT * FROM fx_rates_arrow")
@@ -287,11 +288,11 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     tolerance, are quarantined); ``allow_shrink`` lets a load empty or shrink a table.
     """
     sources_yaml = Path(sources_yaml or settings.sources_dir / "sources.yaml")
-    sources = read_sources(sources_yaml)
+    sources = read_sources(sources_yaml, settings.contracts_dir)
     when = ingest_as_of(as_of, sources)
     specs = sorted(sources.specs, key=lambda s: (FIRST.index(s.table) if s.table in FIRST
                                                  else len(FIRST)))
-    contracts = load_contracts()
+    contracts = load_contracts(settings.contracts_dir)
     present = {s.table for s in specs}
     report = IngestReport(sources_yaml=str(sources_yaml), as_of=when.isoformat())
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -299,7 +300,7 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     finish_commit(settings.canonical_dir / JOURNAL)  # complete an interrupted commit first
     writer = StagedWriter(settings.canonical_dir / JOURNAL, settings)
     spill_dir = Path(tempfile.mkdtemp(prefix=".ingest-spill-", dir=settings.home))
-    con = _connect(spill_dir)
+    con = _connect(spill_dir, settings.fx_rates_path)
     try:
         opened = {spec.table: open_source(con, spec, spill_dir) for spec in specs}
         plans = {spec.table: check_schema(con, spec, opened[spec.table][0],

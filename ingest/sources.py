@@ -163,13 +163,14 @@ def _parse_one(file: Path, table: str, spec, line: int, contracts) -> SourceSpec
                       lines=dict(spec.lines), **extras)
 
 
-def load_sources(file: Path) -> list[SourceSpec]:
+def load_sources(file: Path, contracts_dir: Path) -> list[SourceSpec]:
     """The sources of a sources.yaml (see ``read_sources`` for the whole file)."""
-    return read_sources(file).specs
+    return read_sources(file, contracts_dir).specs
 
 
-def read_sources(file: Path) -> Sources:
-    """Parse and validate a sources.yaml; every error names the file and the line."""
+def read_sources(file: Path, contracts_dir: Path) -> Sources:
+    """Parse and validate a sources.yaml against the project's contracts (``contracts_dir``);
+    every error names the file and the line."""
     file = Path(file).resolve()
     if not file.exists():
         raise ConfigError(file, None, "no sources.yaml here; write one or run "
@@ -183,7 +184,7 @@ def read_sources(file: Path) -> Sources:
     sources = raw["sources"]
     if not isinstance(sources, dict) or not sources:
         raise ConfigError(file, raw.line("sources"), "'sources' must map table names to sources")
-    contracts = load_contracts()
+    contracts = load_contracts(contracts_dir)
     specs = [_parse_one(file, t, s, sources.line(t), contracts) for t, s in sources.items()]
     return Sources(
         file=file, specs=specs,

@@ -15,6 +15,7 @@ from segflow.settings import Settings
 from segflow.yamlio import LineDict, load_yaml
 
 REFERENCE_KINDS = ("last_published", "previous", "training")
+CORRECTIONS = ("holm", "bonferroni", "fdr_bh")
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,12 @@ class FeedbackConfig:
     run: str | None = None          # run whose memberships define the cohorts
     bau_cohort: str | None = None   # cohort/template that is the business-as-usual baseline
     splits: list = field(default_factory=lambda: ["region", "preferred_language"])
+    bau_list: str | None = None     # CSV/Parquet of customer_id: the BAU cohort as a list
     survey_window_days: int = 30
     confidence: float = 0.95
+    correction: str = "holm"        # multiple comparisons: holm | bonferroni | fdr_bh
+    sequential_tau: float = 0.01    # always-valid intervals tuned to a lift of this size
+    min_customers: int = 30         # per arm; smaller groups are shown, never tested
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,12 @@ def _validate(path, raw, name, config) -> None:
         raise ConfigError(path, _line(raw, "max_disparity"), "'bias.max_disparity' must be > 1")
     if name == "bias" and config.group_by not in ("template", "cohort"):
         raise ConfigError(path, _line(raw, "group_by"), "'bias.group_by' is template or cohort")
+    if name == "feedback" and config.correction not in CORRECTIONS:
+        raise ConfigError(path, _line(raw, "correction"), "'feedback.correction' is one of "
+                          f"{', '.join(CORRECTIONS)}")
+    if name == "feedback" and not 0 < config.sequential_tau:
+        raise ConfigError(path, _line(raw, "sequential_tau"),
+                          "'feedback.sequential_tau' must be > 0 (a lift, e.g. 0.01)")
     if name == "feedback" and not 0.5 < config.confidence < 1:
         raise ConfigError(path, _line(raw, "confidence"),
                           "'feedback.confidence' must be between 0.5 and 1")

@@ -24,16 +24,27 @@ def z_value(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
-def groups_sql(splits: list[str], customer_columns: set[str], with_cohorts: bool) -> str:
+# The arm of an outcome row: the holdout, else the offer the customer was sent (an
+# experiment's outcomes name the offer in ``offer``; a one-offer campaign has one offer).
+ARM_SQL = "CASE WHEN o.arm = 'holdout' THEN 'holdout' ELSE coalesce(o.offer, 'treatment') END"
+BAU_LIST = "bau_list"  # the group name of customers on an uploaded business-as-usual list
+
+
+def groups_sql(splits: list[str], customer_columns: set[str], with_cohorts: bool,
+               with_bau_list: bool = False) -> str:
     """SQL of (customer_id, dimension, group): cohort, 'all' and one row per split column.
 
     Needs views ``outcomes``, ``customers`` and, with cohorts, ``cohorts`` (customer_id,
-    cohort). A customer outside every cohort of the run counts as '(none)'.
+    cohort). A customer outside every cohort of the run counts as '(none)'. With a view
+    ``bau`` (customer_id), its customers also form dimension 'bau', group 'bau_list'.
     """
     parts = ["SELECT customer_id, 'all' AS dimension, 'all' AS \"group\" FROM outcomes"]
     if with_cohorts:
         parts.append("""SELECT o.customer_id, 'cohort', coalesce(c.cohort, '(none)')
                         FROM outcomes o LEFT JOIN cohorts c USING (customer_id)""")
+    if with_bau_list:
+        parts.append(f"""SELECT DISTINCT o.customer_id, 'bau', '{BAU_LIST}'
+                         FROM outcomes o JOIN bau b USING (customer_id)""")
     for split in splits:
         if split in customer_columns:
             parts.append(f"""SELECT o.customer_id, '{split}',
@@ -48,20 +59,20 @@ def lift_table(con, groups: str, confidence: float) -> pd.DataFrame:
     return con.execute(f"""
         WITH g AS ({groups}),
              a AS (SELECT g.dimension, g."group",
-                     count(*) FILTER (arm = 'treatment') AS n_treatment,
+                     count(*) FILTER (arm <> 'holdout') AS n_treatment,
                      count(*) FILTER (arm = 'holdout') AS n_holdout,
-                     avg(CAST(opened AS DOUBLE)) FILTER (arm = 'treatment' AND sent) AS open_rate,
-                     avg(CAST(clicked AS DOUBLE)) FILTER (arm = 'treatment' AND sent)
+                     avg(CAST(opened AS DOUBLE)) FILTER (arm <> 'holdout' AND sent) AS open_rate,
+                     avg(CAST(clicked AS DOUBLE)) FILTER (arm <> 'holdout' AND sent)
                        AS click_rate,
-                     avg(CAST(converted AS DOUBLE)) FILTER (arm = 'treatment')
+                     avg(CAST(converted AS DOUBLE)) FILTER (arm <> 'holdout')
                        AS conversion_treatment,
                      avg(CAST(converted AS DOUBLE)) FILTER (arm = 'holdout')
                        AS conversion_holdout,
-                     avg(coalesce(revenue, 0)) FILTER (arm = 'treatment')
+                     avg(coalesce(revenue, 0)) FILTER (arm <> 'holdout')
                        AS revenue_per_customer_treatment,
                      avg(coalesce(revenue, 0)) FILTER (arm = 'holdout')
                        AS revenue_per_customer_holdout,
-                     var_samp(coalesce(revenue, 0)) FILTER (arm = 'treatment') AS rv_t,
+                     var_samp(coalesce(revenue, 0)) FILTER (arm <> 'holdout') AS rv_t,
                      var_samp(coalesce(revenue, 0)) FILTER (arm = 'holdout') AS rv_h
                    FROM g JOIN outcomes o USING (customer_id) GROUP BY ALL),
              b AS (SELECT *, conversion_treatment - conversion_holdout AS lift,
@@ -81,38 +92,105 @@ def bau_comparison(lift: pd.DataFrame, bau: str | None, confidence: float,
                    templates: dict[str, str]) -> pd.DataFrame:
     """Each template-driven cohort's lift minus the business-as-usual cohort's, with a CI.
 
-    ``bau`` names a cohort or a template; a template's cohorts are pooled by taking the
-    cohort row whose template matches (the largest when it is split).
-    """
+    ``bau`` names a cohort or a template (a template's cohorts are pooled by taking the
+    cohort row whose template matches, the largest when it is split), or is ``bau_list``:
+    the customers of an uploaded list (dimension 'bau'). The same outcome window holds for
+    both sides: they are rows of the same campaign's outcomes. The CI treats the two lifts
+    as independent; customers in both only make it wider (their covariance is positive)."""
     cohorts = lift[lift["dimension"] == "cohort"]
-    is_bau = (cohorts["group"] == bau) | (cohorts["group"].map(templates) == bau)
-    if not bau or not is_bau.any():
-        return pd.DataFrame()
-    base = cohorts[is_bau].iloc[0]
-    others = cohorts[~is_bau].copy()
+    if bau == BAU_LIST:
+        listed = lift[lift["dimension"] == "bau"]
+        if listed.empty:
+            return pd.DataFrame()
+        base, others = listed.iloc[0], cohorts.copy()
+    else:
+        is_bau = (cohorts["group"] == bau) | (cohorts["group"].map(templates) == bau)
+        if not bau or not is_bau.any():
+            return pd.DataFrame()
+        base, others = cohorts[is_bau].iloc[0], cohorts[~is_bau].copy()
     z = z_value(confidence)
     se = (others["lift_se"] ** 2 + base["lift_se"] ** 2) ** 0.5
     others["bau_cohort"] = base["group"]
+    others["bau_lift"] = base["lift"]
     others["lift_vs_bau"] = others["lift"] - base["lift"]
     others["lift_vs_bau_low"] = others["lift_vs_bau"] - z * se
     others["lift_vs_bau_high"] = others["lift_vs_bau"] + z * se
-    return others[["group", "bau_cohort", "lift", "lift_vs_bau", "lift_vs_bau_low",
+    return others[["group", "bau_cohort", "lift", "bau_lift", "lift_vs_bau", "lift_vs_bau_low",
                    "lift_vs_bau_high"]].rename(columns={"group": "cohort"})
 
 
-def survey_table(con, groups: str, window_days: int) -> pd.DataFrame:
-    """NPS by group and arm from responses between the campaign start and end + window."""
+def _in_window(window_days: int) -> str:
+    return (f"s.response_ts BETWEEN o.campaign_start "
+            f"AND o.campaign_end + INTERVAL {int(window_days)} DAY")
+
+
+def survey_table(con, groups: str, window_days: int, confidence: float = 0.95) -> pd.DataFrame:
+    """NPS by group and arm from responses between the campaign start and end + window:
+    promoters (9-10) minus detractors (0-6) in points, with n and a normal interval on the
+    difference of two shares of one multinomial sample (var = (p + d - (p - d)^2) / n)."""
+    z = z_value(confidence)
+    return con.execute(f"""
+        WITH g AS ({groups}),
+             r AS (SELECT g.dimension, g."group", {ARM_SQL} AS arm, count(*) AS responses,
+                     avg(s.nps) AS mean_nps, avg(CAST(s.nps >= 9 AS DOUBLE)) AS promoters,
+                     avg(CAST(s.nps <= 6 AS DOUBLE)) AS detractors
+                   FROM g JOIN outcomes o USING (customer_id) JOIN surveys s USING (customer_id)
+                   WHERE s.nps IS NOT NULL AND {_in_window(window_days)} GROUP BY ALL),
+             e AS (SELECT *, 100 * (promoters - detractors) AS nps,
+                     100 * sqrt(greatest(promoters + detractors
+                                         - (promoters - detractors) ^ 2, 0) / responses) AS se
+                   FROM r)
+        SELECT dimension, "group", arm, responses, mean_nps, promoters, detractors, nps,
+               nps - {z} * se AS nps_low, nps + {z} * se AS nps_high
+        FROM e ORDER BY dimension, "group", arm""").df()
+
+
+def choice_table(con, groups: str, window_days: int, confidence: float = 0.95) -> pd.DataFrame:
+    """Multiple-choice answers (``question``, ``answer`` of survey_responses) by group and
+    arm: the share of respondents to each question choosing each answer, with a Wilson
+    interval (statsmodels), e.g. 27% of lapsed customers preferred discounts."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    table = con.execute(f"""
+        WITH g AS ({groups}),
+             a AS (SELECT g.dimension, g."group", {ARM_SQL} AS arm, s.question, s.answer,
+                          count(DISTINCT s.customer_id) AS chose
+                   FROM g JOIN outcomes o USING (customer_id) JOIN surveys s USING (customer_id)
+                   WHERE s.question IS NOT NULL AND s.answer IS NOT NULL
+                     AND {_in_window(window_days)} GROUP BY ALL),
+             arms AS (SELECT dimension, "group", arm, question, answer, chose FROM a
+                      UNION ALL SELECT dimension, "group", 'all', question, answer, sum(chose)
+                      FROM a GROUP BY ALL)
+        SELECT *, sum(chose) OVER (PARTITION BY dimension, "group", arm, question) AS answered
+        FROM arms ORDER BY dimension, "group", arm, question, chose DESC""").df()
+    if table.empty:
+        return table
+    table["share"] = table["chose"] / table["answered"]
+    low, high = proportion_confint(table["chose"], table["answered"], alpha=1 - confidence,
+                                   method="wilson")
+    table["share_low"], table["share_high"] = low, high
+    return table
+
+
+def funnel_table(con, groups: str) -> pd.DataFrame:
+    """The engagement funnel by group and arm: sent, opened, clicked, converted and revenue,
+    with each step as a percentage of the customers sent to (the holdout is sent nothing,
+    so its row shows conversion without contact)."""
     return con.execute(f"""
         WITH g AS ({groups})
-        SELECT g.dimension, g."group", o.arm, count(*) AS responses, avg(s.nps) AS mean_nps
-        FROM g JOIN outcomes o USING (customer_id) JOIN surveys s USING (customer_id)
-        WHERE s.response_ts BETWEEN o.campaign_start
-                                AND o.campaign_end + INTERVAL {int(window_days)} DAY
-        GROUP BY ALL ORDER BY g.dimension, g."group", o.arm""").df()
+        SELECT g.dimension, g."group", {ARM_SQL} AS arm, count(*) AS customers,
+               count(*) FILTER (sent) AS sent, count(*) FILTER (opened) AS opened,
+               count(*) FILTER (clicked) AS clicked, count(*) FILTER (converted) AS converted,
+               sum(coalesce(revenue, 0)) AS revenue,
+               100 * count(*) FILTER (opened) / nullif(count(*) FILTER (sent), 0) AS open_pct,
+               100 * count(*) FILTER (clicked) / nullif(count(*) FILTER (sent), 0) AS click_pct,
+               100 * count(*) FILTER (converted) / count(*) AS conversion_pct
+        FROM g JOIN outcomes o USING (customer_id) GROUP BY ALL
+        ORDER BY g.dimension, g."group", arm""").df()
 
 
 def labels_sql() -> str:
     """The outcomes as training labels: one row per customer, keyed by time of treatment."""
     return """SELECT customer_id, campaign_id, campaign_start AS event_timestamp, arm,
-                     arm = 'treatment' AS treated, converted, coalesce(revenue, 0) AS revenue,
+                     arm <> 'holdout' AS treated, converted, coalesce(revenue, 0) AS revenue,
                      opened, clicked FROM outcomes"""

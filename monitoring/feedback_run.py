@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from segflow.errors import SegflowError
-from segflow.monitoring import feedback
+from segflow.monitoring import experiments, feedback
 from segflow.monitoring.config import FeedbackConfig
 from segflow.monitoring.html import write_page
 from segflow.runstore import list_runs, run_dir
@@ -36,6 +38,25 @@ def memberships_for(settings: Settings, campaign: str, cfg: FeedbackConfig) -> P
              for r in list_runs(settings, campaign)]
     paths = [p for p in paths if p.exists()]
     return paths[-1] if paths else None
+
+
+def bau_list_path(settings: Settings, cfg: FeedbackConfig) -> Path | None:
+    """The uploaded business-as-usual list (relative paths from the campaigns folder)."""
+    if not cfg.bau_list:
+        return None
+    path = Path(cfg.bau_list)
+    path = path if path.is_absolute() else settings.campaigns_dir / path
+    if not path.exists():
+        raise SegflowError(f"feedback.bau_list: no file {path} (a CSV or Parquet file with a "
+                           "customer_id column)")
+    return path
+
+
+def _open_bau(con, path: Path) -> None:
+    reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
+    con.execute(f"CREATE VIEW bau AS SELECT * FROM {reader}('{path}')")
+    if "customer_id" not in {r[0] for r in con.execute("DESCRIBE bau").fetchall()}:
+        raise SegflowError(f"{path}: the business-as-usual list needs a customer_id column")
 
 
 def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | None) -> set:
@@ -71,97 +92,158 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
     import duckdb
 
     memberships = memberships or memberships_for(settings, campaign, cfg)
+    bau_list = bau_list_path(settings, cfg)
     out = feedback_dir(settings, campaign)
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
         columns = _open_views(con, settings, cfg.campaign_id or campaign, memberships)
-        groups = feedback.groups_sql(cfg.splits, columns, memberships is not None)
+        if bau_list is not None:
+            _open_bau(con, bau_list)
+        groups = feedback.groups_sql(cfg.splits, columns, memberships is not None,
+                                     bau_list is not None)
         lift = feedback.lift_table(con, groups, cfg.confidence)
         templates = (dict(con.execute("SELECT cohort, any_value(template) FROM cohorts "
                                       "GROUP BY cohort").fetchall()) if memberships else {})
-        surveys = (feedback.survey_table(con, groups, cfg.survey_window_days)
-                   if "surveys" in _views(con) else None)
+        tables = {"funnel": feedback.funnel_table(con, groups),
+                  "arm_totals": con.execute(experiments.arm_totals_sql(
+                      groups, feedback.ARM_SQL)).df()}
+        if "surveys" in _views(con):
+            tables["survey"] = feedback.survey_table(con, groups, cfg.survey_window_days,
+                                                     cfg.confidence)
+            asked = {r[0] for r in con.execute("DESCRIBE surveys").fetchall()}
+            if {"question", "answer"} <= asked:
+                tables["survey_choices"] = feedback.choice_table(
+                    con, groups, cfg.survey_window_days, cfg.confidence)
         con.execute(f"COPY ({feedback.labels_sql()}) TO '{labels_path(settings, campaign)}' "
                     "(FORMAT parquet)")
     finally:
         con.close()
-    bau = feedback.bau_comparison(lift, cfg.bau_cohort, cfg.confidence, templates)
-    return _write(out, campaign, cfg, lift, bau, surveys, memberships)
+    bau = feedback.bau_comparison(lift, feedback.BAU_LIST if bau_list else cfg.bau_cohort,
+                                  cfg.confidence, templates)
+    tables["comparisons"] = experiments.compare(tables["arm_totals"], cfg.confidence,
+                                                cfg.sequential_tau, cfg.correction,
+                                                cfg.min_customers)
+    tables["heterogeneity"] = experiments.heterogeneity(tables["comparisons"])
+    return _write(out, campaign, cfg, lift, bau, tables, memberships)
 
 
 def _views(con) -> set[str]:
     return {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
 
 
-def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, surveys,
+def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dict,
            memberships: Path | None) -> dict:
     lift.to_parquet(out / "lift.parquet", index=False)
     if not bau.empty:
         bau.to_parquet(out / "bau_comparison.parquet", index=False)
-    if surveys is not None:
-        surveys.to_parquet(out / "survey.parquet", index=False)
+    for name, table in tables.items():
+        table.to_parquet(out / f"{name}.parquet", index=False)
     overall = lift[lift["dimension"] == "all"].iloc[0].to_dict()
+    comparisons = tables["comparisons"]
+    method = (f"difference in proportions, normal approximation (Wald, unpooled), "
+              f"{cfg.confidence:.0%} confidence")
     summary = {"campaign": campaign, "campaign_id": cfg.campaign_id or campaign,
                "cohorts_from": str(memberships) if memberships else None,
-               "method": f"difference in proportions, normal approximation (Wald, unpooled), "
-                         f"{cfg.confidence:.0%} confidence",
+               "method": method, "experiment_method": experiment_method(cfg),
                "overall": overall, "labels": str(out / "labels.parquet"),
-               "groups": lift.to_dict("records"), "bau": bau.to_dict("records")}
+               "groups": lift.to_dict("records"), "bau": bau.to_dict("records"),
+               "arms": sorted(set(tables["arm_totals"]["arm"])),
+               "decisions": headline_decisions(comparisons),
+               "heterogeneity": tables["heterogeneity"].to_dict("records")}
     (out / "feedback.json").write_text(json.dumps(summary, indent=1, default=float),
                                        encoding="utf-8")
-    sections = [("Lift by group", _lift_figure(lift)), ("Rates and lift", _shown(lift))]
+    sections = [("Decisions", pd.DataFrame({"decision": summary["decisions"]})
+                 if summary["decisions"] else "no offers to compare"),
+                ("Offers against the holdout (conversion, points, 95% and always-valid "
+                 "intervals)", _offers_figure(comparisons)),
+                ("Method", f"{method}. Cohorts from "
+                           f"{summary['cohorts_from'] or 'no run: whole campaign and splits'}. "
+                           f"Offers: {summary['experiment_method']}"),
+                ("Lift by group", _lift_figure(lift)), ("Rates and lift", lift),
+                ("Offers against the holdout and each other",
+                 _readable(comparisons.drop(columns=["decision"]))),
+                ("Does the effect differ between groups?", tables["heterogeneity"]),
+                ("Engagement funnel", tables["funnel"])]
     if not bau.empty:
         sections.append(("Template cohorts against business as usual", bau))
-    if surveys is not None:
-        sections.append(("Survey responses (mean score out of 10; not a net promoter score)",
-                         surveys.rename(columns={"mean_nps": "mean score (0-10)"})))
-    cohorts = summary["cohorts_from"] or "no run: whole campaign and splits"
-    sections.append(("Method", f"{summary['method']}. Cohorts from {cohorts}."))
-    headline, passed, kpis = _headline(overall)
+    if "survey" in tables:
+        sections.append(("Survey responses (NPS: promoters minus detractors)",
+                         tables["survey"]))
+    if "survey_choices" in tables:
+        sections.append(("Survey answers (share of respondents choosing each answer)",
+                         tables["survey_choices"]))
+    verdict, found = headline(comparisons)
     write_page(out / "feedback.html", f"Campaign feedback: {campaign}", sections,
-               verdict=headline, passed=passed, kpis=kpis)
+               verdict=verdict, passed=found)
     return summary
 
 
-# the columns a reader looks for first: who, how many, conversion, lift, money
-FIRST = ["dimension", "group", "n_treatment", "n_holdout", "conversion_treatment",
-         "conversion_holdout", "lift", "lift_low", "lift_high", "incremental_revenue",
-         "incremental_revenue_per_customer"]
+def headline(comparisons) -> tuple[str, bool]:
+    """The page's first line: the offer with the largest clear conversion lift overall."""
+    vs = comparisons[(comparisons["dimension"] == "all") & (comparisons["baseline"] == "holdout")
+                     & (comparisons["metric"] == "conversion")]
+    clear = vs[vs["significant"] & (vs["difference"] > 0)]
+    if clear.empty:
+        return "No offer clearly beats the holdout yet", False
+    return clear.loc[clear["difference"].idxmax(), "decision"], True
 
 
-def _shown(lift):
-    """The lift table for the page: incremental revenue in total beside the lift, the
-    standard error (in the Parquet) left out."""
-    frame = lift.assign(incremental_revenue=lift["incremental_revenue_per_customer"]
-                        * lift["n_treatment"])
-    rest = [c for c in frame.columns if c not in FIRST and c != "lift_se"]
-    return frame[FIRST + rest]
+def _offers_figure(comparisons):
+    """Forest plot: each offer's conversion lift over the holdout per group, with its
+    interval and (grey, wider) its always-valid interval; offers side by side per group."""
+    import plotly.graph_objects as go
+
+    vs = comparisons[(comparisons["baseline"] == "holdout")
+                     & (comparisons["metric"] == "conversion")]
+    groups = list(dict.fromkeys(zip(vs["dimension"], vs["group"], strict=True)))
+    labels = [f"{d}: {g}" if d != "all" else "overall" for d, g in groups]
+    row = {key: i for i, key in enumerate(groups)}
+    arms = sorted(set(vs["arm"]))
+    fig = go.Figure()
+    for k, (arm, rows) in enumerate(vs.groupby("arm")):
+        y = [row[key] + (k - (len(arms) - 1) / 2) * 0.8 / len(arms)
+             for key in zip(rows["dimension"], rows["group"], strict=True)]
+        x = rows["difference"] * 100
+        fig.add_scatter(y=y, x=x, mode="markers", marker={"opacity": 0}, showlegend=False,
+                        hoverinfo="skip", error_x={
+                            "type": "data", "symmetric": False, "thickness": 5, "width": 0,
+                            "color": "rgba(120,120,120,0.3)",
+                            "array": rows["high_always_valid"] * 100 - x,
+                            "arrayminus": x - rows["low_always_valid"] * 100})
+        fig.add_scatter(name=arm, y=y, x=x, mode="markers", error_x={
+            "type": "data", "symmetric": False, "array": rows["high"] * 100 - x,
+            "arrayminus": x - rows["low"] * 100})
+    fig.add_vline(x=0, line_dash="dot")
+    fig.update_layout(xaxis_title="conversion lift over the holdout (points)",
+                      yaxis={"tickvals": list(range(len(labels))), "ticktext": labels,
+                             "autorange": "reversed"},
+                      height=max(300, 40 * len(labels) + 120), margin={"l": 200})
+    return fig
 
 
-def _headline(overall: dict) -> tuple[str, bool, list]:
-    """The campaign's result in one line and its tiles: lift in points with its interval,
-    incremental revenue in total."""
-    from segflow.pages.fmt import Formatter
+def experiment_method(cfg: FeedbackConfig) -> str:
+    return (f"each offer against the holdout and against each other; conversion by "
+            f"statsmodels' two-sample Wald interval and test, revenue per customer by the "
+            f"normal interval with unpooled variances; {cfg.correction} correction over the "
+            f"comparisons of one metric in one dimension (adjusted intervals: Bonferroni); "
+            f"always-valid intervals (normal-mixture sequential test, tuned to a lift of "
+            f"{cfg.sequential_tau:g}) hold at every look, so reading results daily does not "
+            f"inflate false positives")
 
-    f = Formatter()
-    points = lambda x: f"{x * 100:+.1f} points"  # noqa: E731
-    low, high = overall["lift_low"], overall["lift_high"]
-    shown = low > 0
-    headline = (f"The campaign lifted conversion by {points(overall['lift'])[1:]} "
-                f"(95% interval {points(low)} to {points(high)})" if shown else
-                f"No lift shown: conversion {points(overall['lift'])}, 95% interval "
-                f"{points(low)} to {points(high)}")
-    n = overall["n_treatment"]
-    kpis = [("Lift in conversion", points(overall["lift"]),
-             f"{f.pct(overall['conversion_treatment'])} treated vs "
-             f"{f.pct(overall['conversion_holdout'])} holdout"),
-            ("Incremental revenue", f.money(overall["incremental_revenue_per_customer"] * n),
-             f"{f.money(overall['incremental_revenue_low'] * n)} to "
-             f"{f.money(overall['incremental_revenue_high'] * n)} (95%)"),
-            ("Customers", f.count(n + overall["n_holdout"]),
-             f"{f.count(n)} treated, {f.count(overall['n_holdout'])} holdout")]
-    return headline, shown, kpis
+
+def headline_decisions(comparisons) -> list[str]:
+    """The sentences worth reading first: every overall comparison, then each significant
+    one in a group."""
+    if comparisons.empty:
+        return []
+    overall = comparisons[comparisons["dimension"] == "all"]
+    found = comparisons[(comparisons["dimension"] != "all") & comparisons["significant"]]
+    return list(overall["decision"]) + list(found["decision"])
+
+
+def _readable(table):
+    return table.round(6)
 
 
 def _lift_figure(lift):

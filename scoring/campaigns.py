@@ -12,14 +12,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segflow.scoring.schema import Problems, check_keys, expect, line_of, owners_of, read_document
+from segflow.scoring.schema import (
+    Problems,
+    check_keys,
+    expect,
+    line_of,
+    nearest,
+    owners_of,
+    read_document,
+)
 from segflow.timeutil import parse_as_of
 
 CAMPAIGN_REQUIRED = ("name", "title", "owner", "entity", "salt", "cohorts")
 PASSTHROUGH = ("review", "controls", "drift", "bias", "exports", "feedback")
 CAMPAIGN_OPTIONAL = ("description", "as_of", "exclusive", "holdout_fraction", "split_by",
-                     "schedule", "approval_required", "channels", "suppressions", *PASSTHROUGH)
-COHORT_KEYS = ("name", "params", "priority", "split_by", "channels", "expected_size")
+                     "schedule", "approval_required", "channels", "suppressions", "experiment",
+                     *PASSTHROUGH)
+COHORT_KEYS = ("name", "params", "priority", "split_by", "channels", "expected_size", "offers")
+EXPERIMENT_KEYS = ("offers", "salt", "cohorts", "stratify_by", "min_per_offer", "bandit")
+BANDIT_KEYS = ("metric", "floor", "draws", "seed")
 SUPPRESSION_KEYS = ("params", "channels", "exempt")
 
 
@@ -34,6 +45,34 @@ class CohortSpec:
     expected_size: tuple[int, int] | None = None
     line: int | None = None
     params_lines: dict[str, int] = field(default_factory=dict)
+    offers: tuple[tuple[str, float], ...] | None = None  # this cohort's own offer weights
+
+
+@dataclass(frozen=True)
+class BanditSpec:
+    """Thompson sampling between refreshes: the posterior of each offer's conversion (or
+    revenue) re-weights the offers for customers not yet assigned; no offer below ``floor``."""
+
+    metric: str = "conversion"  # conversion | revenue
+    floor: float = 0.1          # smallest share of the treated any offer keeps
+    draws: int = 10_000         # posterior draws behind each allocation
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """Several offers tested against each other inside cohorts, the holdout as control.
+
+    ``offers`` are (name, weight) in file order, weights normalised to shares of each
+    cohort's treated customers; ``cohorts`` empty means every cohort runs the experiment."""
+
+    offers: tuple[tuple[str, float], ...]
+    salt: str
+    cohorts: tuple[str, ...] = ()
+    stratify_by: tuple[str, ...] = ()
+    min_per_offer: int = 0
+    bandit: BanditSpec | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +104,7 @@ class Campaign:
     channels: tuple[str, ...] = ()
     sections: dict[str, dict] = field(default_factory=dict)  # review, controls, drift, ...
     path: Path | None = None
+    experiment: ExperimentSpec | None = None
 
 
 def load_campaign(path: Path, problems: Problems) -> Campaign | None:
@@ -80,7 +120,7 @@ def load_campaign(path: Path, problems: Problems) -> Campaign | None:
              + [expect(data, k, list, path, problems, "campaign")
                 for k in ("cohorts", "suppressions", "split_by", "channels")]
              + [expect(data, k, dict, path, problems, "campaign")
-                for k in ("schedule", *PASSTHROUGH)])
+                for k in ("schedule", "experiment", *PASSTHROUGH)])
     owners = owners_of(data, path, problems)
     if not ok or not owners or any(k not in data for k in CAMPAIGN_REQUIRED):
         return None
@@ -93,6 +133,7 @@ def load_campaign(path: Path, problems: Problems) -> Campaign | None:
     cohorts = [_cohort(c, i, defaults, path, problems) for i, c in enumerate(data["cohorts"])]
     sups = [_suppression(s, path, problems) for s in data.get("suppressions") or []]
     _check_exemptions([c for c in cohorts if c], [s for s in sups if s], path, problems)
+    experiment = _experiment(data, [c for c in cohorts if c], path, problems)
     return Campaign(
         name=data["name"], title=data["title"], owners=owners, entity=data["entity"],
         salt=data["salt"], description=data.get("description", ""),
@@ -102,7 +143,8 @@ def load_campaign(path: Path, problems: Problems) -> Campaign | None:
         holdout_fraction=float(data.get("holdout_fraction", 0.0)),
         split_by=defaults["split_by"], schedule=dict(data.get("schedule") or {}),
         approval_required=data.get("approval_required", False), channels=defaults["channels"],
-        sections={k: dict(data[k]) for k in PASSTHROUGH if k in data}, path=path)
+        sections={k: dict(data[k]) for k in PASSTHROUGH if k in data}, path=path,
+        experiment=experiment)
 
 
 def _check_campaign_values(data: dict, path: Path, problems: Problems) -> None:
@@ -139,7 +181,8 @@ def _cohort(raw: Any, index: int, defaults: dict, path: Path,
               expect(raw, "priority", int, path, problems, what),
               expect(raw, "split_by", list, path, problems, what),
               expect(raw, "channels", list, path, problems, what),
-              expect(raw, "expected_size", list, path, problems, what)])
+              expect(raw, "expected_size", list, path, problems, what),
+              expect(raw, "offers", dict, path, problems, what)])
     if not ok or "template" not in raw:
         return None
     size = raw.get("expected_size")
@@ -155,7 +198,9 @@ def _cohort(raw: Any, index: int, defaults: dict, path: Path,
         split_by=tuple(raw["split_by"]) if "split_by" in raw else defaults["split_by"],
         channels=tuple(raw["channels"]) if "channels" in raw else defaults["channels"],
         expected_size=tuple(size) if size else None, line=line,
-        params_lines=dict(getattr(params, "lines", {})))
+        params_lines=dict(getattr(params, "lines", {})),
+        offers=_offers(raw["offers"], raw, path, problems, f"{what}.offers")
+        if "offers" in raw else None)
 
 
 def _suppression(raw: Any, path: Path, problems: Problems) -> SuppressionSpec | None:
@@ -186,3 +231,86 @@ def _check_exemptions(cohorts: list[CohortSpec], sups: list[SuppressionSpec], pa
             if name not in names:
                 problems.add(path, s.line, f"suppression {s.template}: exempt names no cohort "
                              f"of this campaign: {name!r}")
+
+
+def _offers(raw: dict, parent: dict, path: Path, problems: Problems,
+            what: str) -> tuple[tuple[str, float], ...] | None:
+    """``{offer: weight}`` -> ((offer, share), ...) in file order, shares summing to 1."""
+    line = line_of(parent, what.rsplit(".", 1)[-1])
+    if len(raw) < 2:
+        problems.add(path, line, f"{what} needs at least two offers to compare, got "
+                     f"{len(raw)} (one offer and the holdout is the plain campaign)")
+        return None
+    bad = [k for k, w in raw.items() if not isinstance(k, str) or not k.strip()
+           or isinstance(w, bool) or not isinstance(w, int | float) or w <= 0]
+    if bad:
+        problems.add(path, line, f"{what}: each offer needs a name and a positive weight "
+                     f"(e.g. discount: 0.5); check {', '.join(map(repr, bad))}")
+        return None
+    reserved = [k for k in raw if k in ("holdout", "treatment")]
+    if reserved:
+        problems.add(path, line, f"{what}: '{reserved[0]}' is an arm segflow names itself; "
+                     "call the offer something else")
+        return None
+    total = float(sum(raw.values()))
+    return tuple((k, float(w) / total) for k, w in raw.items())
+
+
+def _experiment(data: dict, cohorts: list[CohortSpec], path: Path,
+                problems: Problems) -> ExperimentSpec | None:
+    """The ``experiment:`` section; cohorts with their own ``offers`` need none."""
+    raw = data.get("experiment")
+    own = [c for c in cohorts if c.offers is not None]
+    if raw is None:
+        return (ExperimentSpec(offers=(), salt=f"{data['salt']}:offers")
+                if own else None)
+    line = line_of(data, "experiment")
+    if not check_keys(raw, path, problems, "experiment", (), EXPERIMENT_KEYS, line=line):
+        return None
+    ok = all([expect(raw, "offers", dict, path, problems, "experiment"),
+              expect(raw, "salt", str, path, problems, "experiment"),
+              expect(raw, "cohorts", list, path, problems, "experiment"),
+              expect(raw, "stratify_by", list, path, problems, "experiment"),
+              expect(raw, "min_per_offer", int, path, problems, "experiment"),
+              expect(raw, "bandit", dict, path, problems, "experiment")])
+    if not ok:
+        return None
+    offers = _offers(raw["offers"], raw, path, problems, "experiment.offers") \
+        if "offers" in raw else ()
+    if "offers" not in raw and not own:
+        problems.add(path, line, "experiment needs offers (e.g. offers: {discount: 1, "
+                     "bundle: 1}) here or on a cohort")
+    names = {c.name for c in cohorts}
+    for name in raw.get("cohorts") or []:
+        if name not in names:
+            problems.add(path, line_of(raw, "cohorts"), "experiment.cohorts names no cohort "
+                         f"of this campaign: {name!r}{nearest(str(name), names)}")
+    if raw.get("min_per_offer", 0) < 0:
+        problems.add(path, line_of(raw, "min_per_offer"), "experiment.min_per_offer must be "
+                     ">= 0")
+    return ExperimentSpec(
+        offers=offers or (), salt=raw.get("salt", f"{data['salt']}:offers"),
+        cohorts=tuple(raw.get("cohorts") or ()), stratify_by=tuple(raw.get("stratify_by") or ()),
+        min_per_offer=int(raw.get("min_per_offer", 0)),
+        bandit=_bandit(raw["bandit"], path, problems) if "bandit" in raw else None, line=line)
+
+
+def _bandit(raw: dict, path: Path, problems: Problems) -> BanditSpec | None:
+    if not check_keys(raw, path, problems, "experiment.bandit", (), BANDIT_KEYS,
+                      line=line_of(raw, "metric")):
+        return None
+    spec = BanditSpec(**{k: raw[k] for k in BANDIT_KEYS if k in raw})
+    if spec.metric not in ("conversion", "revenue"):
+        problems.add(path, line_of(raw, "metric"), "experiment.bandit.metric is conversion "
+                     f"or revenue, got {spec.metric!r}")
+    if isinstance(spec.floor, bool) or not isinstance(spec.floor, int | float) \
+            or not 0 <= spec.floor < 1:
+        problems.add(path, line_of(raw, "floor"), "experiment.bandit.floor must be a share "
+                     f"in [0, 1), got {spec.floor!r}")
+    for key in ("draws", "seed"):
+        value = getattr(spec, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (
+                100 if key == "draws" else 0):
+            problems.add(path, line_of(raw, key), f"experiment.bandit.{key} must be an "
+                         f"integer{' >= 100' if key == 'draws' else ' >= 0'}, got {value!r}")
+    return spec

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from segflow.scoring.arms import cuts
 from segflow.scoring.resolve import Bound, Resolved
 from segflow.scoring.sqlparts import bind_predicate, duck, quote, split_sql, unit_hash_sql
 
@@ -27,6 +28,9 @@ def matches_sql(resolved: Resolved, params: dict[str, Any]) -> str:
     suppression: the one pass over the frame. Fills ``params`` with bound values."""
     key = quote(entity_key(resolved.campaign.entity))
     cols = [f"CAST({key} AS VARCHAR) AS entity_id", f"{unit_hash_sql(key)} AS _u"]
+    if resolved.offers:  # the offer draw: the same stable hash under the experiment's salt
+        cols.append(f"{unit_hash_sql(key, 'offer_salt')} AS _a")
+        params["offer_salt"] = resolved.campaign.experiment.salt
     ranked = []
     for i, b in enumerate(resolved.cohorts):
         cols.append(f"{bind_predicate(b.tree, b.params, f'c{i}_', params)} AS _m{i}")
@@ -82,11 +86,30 @@ def specs_table(resolved: Resolved):
         "cohort": [b.key for b in cs], "template": [b.template.name for b in cs],
         "priority": pa.array([b.spec.priority for b in cs], pa.int32()),
         "channels": pa.array([list(b.channels) for b in cs], pa.list_(pa.string())),
+        "offer_names": pa.array([[n for n, _ in resolved.offers_of(b)] for b in cs],
+                                pa.list_(pa.string())),
+        "offer_cuts": pa.array([cuts(resolved.offers_of(b)) for b in cs],
+                               pa.list_(pa.float64())),
     })
 
 
-def memberships_sql(resolved: Resolved, params: dict[str, Any]) -> str:
-    """The full query: matches -> chosen cohort rows -> status, arm, rank, channels."""
+def _arm_sql(resolved: Resolved, prior: bool) -> str:
+    """The arm of a row: holdout, the plain 'treatment', or in an experiment cohort the
+    offer kept from the prior run (when still offered) else the offer whose band of the
+    experiment draw ``_a`` holds it."""
+    if not resolved.offers:
+        return "CASE status WHEN 'assigned' THEN 'treatment' WHEN 'holdout' THEN 'holdout' END"
+    drawn = ("CASE WHEN len(_offers) = 0 THEN 'treatment' ELSE _offers[1 + len(list_filter("
+             "_cuts, lambda c: c <= _a))] END")
+    if prior:
+        drawn = (f"CASE WHEN list_contains(_offers, _prior_arm) THEN _prior_arm "
+                 f"ELSE {drawn} END")
+    return f"CASE status WHEN 'assigned' THEN {drawn} WHEN 'holdout' THEN 'holdout' END"
+
+
+def memberships_sql(resolved: Resolved, params: dict[str, Any], prior: bool = False) -> str:
+    """The full query: matches -> chosen cohort rows -> status, arm, rank, channels.
+    ``prior``: a view ``prior`` (entity_id, cohort, arm) holds offers to keep."""
     c = resolved.campaign
     hits = [f"struct_pack(i := {i}, ok := _c{i}, s := _s{i}, v := _v{i})"
             for i in range(len(resolved.cohorts))]
@@ -109,23 +132,25 @@ def memberships_sql(resolved: Resolved, params: dict[str, Any]) -> str:
                 "ELSE _hits END) AS hit FROM h")
     return f"""
 WITH m AS ({matches_sql(resolved, params)}),
-h AS (SELECT entity_id, _u, {xs}{chosen} FROM m),
+h AS (SELECT entity_id, _u, {"_a, " if resolved.offers else ""}{xs}{chosen} FROM m),
 u AS ({unit}),
 j AS (SELECT h.*, {_first_name(every, applies, params, "sa")} AS _sup_all,
              {_first_name(some, applies, params, "sc")} AS _sup_chan, {blocked} AS _blocked,
              s.cohort AS _base, s.template, s.priority,
              list_filter(s.channels, lambda ch: NOT list_contains(_blocked, ch)) AS _left,
-             len(s.channels) AS _nchan
+             len(s.channels) AS _nchan, s.offer_names AS _offers, s.offer_cuts AS _cuts
       FROM u h LEFT JOIN specs s ON s.i = h.hit.i),
 st AS (SELECT *, CASE
          WHEN _sup_all IS NOT NULL THEN 'suppressed'
          WHEN hit IS NULL THEN 'unassigned'
          WHEN _nchan > 0 AND len(_left) = 0 THEN 'suppressed'
-         WHEN _u < $holdout THEN 'holdout' ELSE 'assigned' END AS status FROM j)
-SELECT $run_id AS run_id, $campaign AS campaign, entity_id,
-       CASE WHEN hit.s IS NULL THEN _base ELSE _base || '__' || hit.s END AS cohort,
+         WHEN _u < $holdout THEN 'holdout' ELSE 'assigned' END AS status,
+       CASE WHEN hit.s IS NULL THEN _base ELSE _base || '__' || hit.s END AS _cohort FROM j),
+sp AS ({"SELECT st.*, p.arm AS _prior_arm FROM st LEFT JOIN prior p ON p.entity_id = "
+        "st.entity_id AND p.cohort = st._cohort" if prior else "SELECT * FROM st"})
+SELECT $run_id AS run_id, $campaign AS campaign, entity_id, _cohort AS cohort,
        template, hit.s AS split_value, status,
-       CASE status WHEN 'assigned' THEN 'treatment' WHEN 'holdout' THEN 'holdout' END AS arm,
+       {_arm_sql(resolved, prior)} AS arm,
        CASE WHEN status = 'suppressed' THEN coalesce(_sup_all, _sup_chan) END AS suppressed_by,
        priority,
        CASE WHEN status IN ('assigned', 'holdout') THEN row_number() OVER (
@@ -133,7 +158,7 @@ SELECT $run_id AS run_id, $campaign AS campaign, entity_id,
          ORDER BY hit.v DESC NULLS LAST, entity_id) END AS rank,
        hit.v AS score,
        array_to_string(CASE WHEN status = 'suppressed' THEN [] ELSE _left END, ',') AS channels
-FROM st ORDER BY entity_id, priority NULLS LAST"""
+FROM sp ORDER BY entity_id, priority NULLS LAST"""
 
 
 def _applies(resolved: Resolved, params: dict[str, Any]) -> dict[int, str]:
@@ -164,17 +189,23 @@ def _first_name(items: list[tuple[int, Bound]], applies: dict[int, str],
     return f"CASE {' '.join(whens)} END"
 
 
-def evaluate_memberships(frame, resolved: Resolved, run_id: str | None = None):
+def evaluate_memberships(frame, resolved: Resolved, run_id: str | None = None,
+                         prior=None):
     """Memberships (Arrow, columns as in docs/architecture.md) of ``frame`` for a campaign;
     ``frame`` is an Arrow table or the path of a scored Parquet file (read by DuckDB, so a
-    10M-row frame need not be in memory)."""
+    10M-row frame need not be in memory). ``prior``: the memberships Parquet of the run
+    before, whose experiment offers customers keep (only new assignments are drawn)."""
     from pathlib import Path
 
     import pyarrow as pa
 
     params: dict[str, Any] = {"run_id": run_id}
-    sql = memberships_sql(resolved, params)
+    use_prior = prior is not None and bool(resolved.offers)
+    sql = memberships_sql(resolved, params, use_prior)
     with duck() as con:
+        if use_prior:
+            con.execute("CREATE VIEW prior AS SELECT entity_id, cohort, arm FROM read_parquet("
+                        + "'" + str(prior).replace("'", "''") + "') WHERE status = 'assigned'")
         if isinstance(frame, (str, Path)):
             con.execute("CREATE VIEW frame AS SELECT * FROM read_parquet("
                         + "'" + str(frame).replace("'", "''") + "')")

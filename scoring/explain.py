@@ -11,6 +11,7 @@ from typing import Any
 
 from segflow.errors import SegflowError
 from segflow.runstore import list_runs, load_run, run_dir
+from segflow.scoring.arms import offer_reason
 from segflow.scoring.clauses import clauses, evaluate_clauses
 from segflow.scoring.columns import model_of_column
 from segflow.scoring.evaluate import matches_sql
@@ -111,8 +112,11 @@ def reasons(resolved: Resolved, cohorts: list[dict], sups: list[dict],
         else:
             why = (f"in '{cohort}' (priority {r['priority']}, the first matching cohort of an "
                    "exclusive campaign)" if c.exclusive else f"in '{cohort}'")
+            base = next((b for b in resolved.cohorts
+                         if cohort == b.key or cohort.startswith(f"{b.key}__")), None)
             arm = ("held out: stable hash of id and salt below the holdout fraction "
-                   f"{c.holdout_fraction:g}" if status == "holdout" else "treatment arm")
+                   f"{c.holdout_fraction:g}" if status == "holdout" else offer_reason(
+                       c, resolved.offers_of(base) if base else (), r["entity_id"], r["arm"]))
             out.append(f"{status} {why}; {arm}; rank {r['rank']} by score")
     others = [m for m in matched if not any(r["cohort"] and r["cohort"].split("__")[0] == m
                                             for r in rows)]

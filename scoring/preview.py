@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from segflow.scoring.arms import balance
 from segflow.scoring.clauses import clause_sql, clauses
 from segflow.scoring.evaluate import evaluate_memberships, matches_sql
 from segflow.scoring.resolve import Resolved
-from segflow.scoring.sqlparts import duck
+from segflow.scoring.sqlparts import duck, quote, split_sql
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Preview:
     funnels: dict[str, list[tuple[str, int]]]  # cohort spec -> (clause text, cumulative n)
     overlaps: list[tuple[str, str, int]]  # pairs of cohort specs matching the same entity
     changes: list[dict] = field(default_factory=list)  # with overrides: before/after sizes
+    offers: list[dict] = field(default_factory=list)  # experiment cohorts: offer sizes, checks
 
 
 def cohort_sizes(memberships) -> tuple[dict, dict, list[dict]]:
@@ -117,11 +119,29 @@ def preview(frame, resolved: Resolved, baseline: Resolved | None = None) -> Prev
             label = f"top {keep:g} of them" if t.top_n is None else f"top {keep}"
             steps[b.key].append((f"{label} by {t.rank_by}", matched[b.key]))
     result = Preview(resolved.campaign.name, frame.num_rows, status, sup, cohorts, steps,
-                     overlaps(frame, resolved))
+                     overlaps(frame, resolved), offers=offer_balance(frame, resolved,
+                                                                     memberships))
     if baseline is not None:
         _, _, before = cohort_sizes(evaluate_memberships(frame, baseline))
         result.changes = size_changes(before, cohorts)
     return result
+
+
+def offer_balance(frame, resolved: Resolved, memberships) -> list[dict]:
+    """Offer sizes and balance checks of the experiment cohorts (``segflow.scoring.arms``),
+    with the offer mix per stratum when the experiment names ``stratify_by`` columns."""
+    exp = resolved.campaign.experiment
+    if exp is None or not resolved.offers:
+        return []
+    strata = None
+    if exp.stratify_by:
+        key = quote(f"{resolved.campaign.entity}_id")
+        with duck() as con:
+            con.register("frame", frame)
+            strata = con.sql(f"SELECT CAST({key} AS VARCHAR) AS entity_id, "
+                             f"{split_sql(exp.stratify_by)} AS stratum FROM frame"
+                             ).to_arrow_table()
+    return balance(memberships, resolved.offers, strata, min_per_offer=exp.min_per_offer)
 
 
 def size_changes(before: list[dict], after: list[dict]) -> list[dict]:

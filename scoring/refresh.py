@@ -12,6 +12,7 @@ from typing import Any
 
 from segflow.faults import reach
 from segflow.runstore import RunRecord, create_run, file_sha256, run_dir, save_run
+from segflow.scoring.arms import ALLOCATION_FILE, allocation_path, experiment_inputs
 from segflow.scoring.evaluate import evaluate_memberships
 from segflow.scoring.resolve import Resolved, resolve_campaign
 from segflow.scoring.score import score_to_file
@@ -40,6 +41,8 @@ def campaign_inputs(resolved: Resolved, overrides: dict[str, Any] | None) -> dic
         "overrides": {k: _jsonable(v) for k, v in (overrides or {}).items()},
         "entity": c.entity, "exclusive": c.exclusive, "holdout_fraction": c.holdout_fraction,
         "salt": c.salt,
+        **({"experiment": experiment_inputs(c, resolved.offers, resolved.allocation)}
+           if c.experiment else {}),
     }
 
 
@@ -52,7 +55,25 @@ def frozen_files(settings: Settings, resolved: Resolved) -> dict[str, bytes]:
         files[f"segment_templates/{b.template.path.name}"] = b.template.path.read_bytes()
     if settings.owners_path.exists():
         files["owners.yaml"] = settings.owners_path.read_bytes()
+    if resolved.allocation is not None:  # the bandit's offer shares this run drew with
+        files[ALLOCATION_FILE] = allocation_path(settings, c.name).read_bytes()
     return files
+
+
+def prior_memberships(settings: Settings, resolved: Resolved):
+    """The memberships of the campaign's latest run that drew offers under the same
+    experiment salt: its customers keep their offers. None when there is none (a new salt
+    re-draws everyone)."""
+    from segflow.runstore import list_runs
+
+    exp = resolved.campaign.experiment
+    if exp is None or not resolved.offers:
+        return None
+    for record in reversed(list_runs(settings, resolved.campaign.name)):
+        path = run_dir(settings, record.run_id) / "memberships.parquet"
+        if (record.inputs.get("experiment") or {}).get("salt") == exp.salt and path.exists():
+            return path
+    return None
 
 
 def _freeze(settings: Settings, record: RunRecord, files: dict[str, bytes]) -> None:
@@ -93,6 +114,7 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
 
     resolved = resolve_campaign(settings, campaign, overrides)
     files = frozen_files(settings, resolved)
+    prior = prior_memberships(settings, resolved)
     when = run_as_of(resolved, as_of)
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     staged = settings.runs_dir / f".scoring-{uuid.uuid4().hex}.parquet"
@@ -107,7 +129,8 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
         os.replace(staged, folder / "features.parquet")
     finally:
         staged.unlink(missing_ok=True)
-    memberships = evaluate_memberships(folder / "features.parquet", resolved, record.run_id)
+    memberships = evaluate_memberships(folder / "features.parquet", resolved, record.run_id,
+                                       prior=prior)
     if adjust is not None:
         memberships = adjust(memberships, record)
     pq.write_table(memberships, folder / "memberships.parquet")

@@ -17,6 +17,9 @@ def preview_text(p: Preview, overlaps: int = 10) -> str:
         flag = f"  outside expected {list(r['expected'])}" if r["outside_expected"] else ""
         lines.append(f"  {r['priority'] or '':>3} {r['cohort'][:36]:<36}{r['matched'] or 0:>9}"
                      f"{r['assigned']:>9}{r['holdout']:>9}{r['suppressed']:>9}{flag}")
+    if p.offers:
+        lines.append("offers tested (treated customers per offer; share against the plan):")
+        lines += offers_lines(p.offers)
     lines.append("clause funnels (entities passing clause 1, then 1 and 2, ...):")
     for key, steps in p.funnels.items():
         lines.append(f"  {key}")
@@ -28,6 +31,17 @@ def preview_text(p: Preview, overlaps: int = 10) -> str:
         lines += [f"  {c['cohort']:<36}{c['before']:>9} -> {c['after']:<9}"
                   f"({c['after'] - c['before']:+d})" for c in p.changes]
     return "\n".join(lines)
+
+
+def offers_lines(rows: list[dict]) -> list[str]:
+    """One line per experiment cohort: each offer's size and share, then any balance flag."""
+    out = []
+    for r in rows:
+        parts = ", ".join(f"{name} {o['n']:,} ({o['share']:.1%} vs {o['expected_share']:.0%})"
+                          for name, o in r["offers"].items())
+        out.append(f"  {r['cohort'][:36]:<36} {parts}")
+        out += [f"    BALANCE: {flag}" for flag in r["flags"]]
+    return out
 
 
 def explain_text(e: dict) -> str:

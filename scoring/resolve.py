@@ -4,12 +4,13 @@ param values (template defaults < campaign file < --set overrides) and parsed pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlglot import exp
 
 from segflow.errors import SegflowError
+from segflow.scoring.arms import cohort_offers, read_allocation
 from segflow.scoring.campaigns import Campaign, CohortSpec, SuppressionSpec
 from segflow.scoring.params import check_value, parse_cli_value
 from segflow.scoring.schema import nearest
@@ -38,6 +39,11 @@ class Resolved:
     campaign: Campaign
     cohorts: tuple[Bound, ...]  # in priority order (priority, then file order)
     suppressions: tuple[Bound, ...]
+    offers: dict[str, tuple] = field(default_factory=dict)  # cohort -> ((offer, share), ...)
+    allocation: dict | None = None  # the bandit's shares this resolution used, if any
+
+    def offers_of(self, b: Bound) -> tuple[tuple[str, float], ...]:
+        return self.offers.get(b.key, ())
 
 
 def resolve_campaign(settings: Settings, name: str, overrides: dict[str, Any] | None = None,
@@ -56,7 +62,10 @@ def resolve_campaign(settings: Settings, name: str, overrides: dict[str, Any] | 
     cohorts = [_bind(spec.name, spec, bundle, overrides) for spec in campaign.cohorts]
     sups = [_bind(spec.template, spec, bundle, overrides) for spec in campaign.suppressions]
     order = sorted(range(len(cohorts)), key=lambda i: (cohorts[i].spec.priority, i))
-    return Resolved(campaign, tuple(cohorts[i] for i in order), tuple(sups))
+    allocation = read_allocation(settings, name) if campaign.experiment else None
+    offers = {b.key: cohort_offers(campaign, b.spec, allocation) for b in cohorts}
+    return Resolved(campaign, tuple(cohorts[i] for i in order), tuple(sups),
+                    {k: v for k, v in offers.items() if v}, allocation)
 
 
 def _bind(key: str, spec, bundle, overrides: dict[str, dict[str, Any]]) -> Bound:

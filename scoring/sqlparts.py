@@ -30,6 +30,14 @@ def unit_hash_sql(key_sql: str, salt_param: str = "salt") -> str:
             f"::BIGINT / {HASH_SCALE!r})")
 
 
+def unit_hash(entity_id: str, salt: str) -> float:
+    """Python twin of ``unit_hash_sql`` for one id (explain says which band a draw fell in)."""
+    import hashlib
+
+    digest = hashlib.md5(f"{entity_id}:{salt}".encode()).hexdigest()
+    return int(digest[:15], 16) / HASH_SCALE
+
+
 def bind_predicate(tree: exp.Expression, values: dict[str, Any], prefix: str,
                    out: dict[str, Any]) -> str:
     """Compiled predicate SQL; adds the values of the params it uses to ``out``."""

@@ -184,6 +184,11 @@ def check_campaign(campaign: Campaign, bundle: Bundle, columns: Columns,
     for col in campaign.split_by:
         if col not in known:
             problems.add(path, 1, f"split_by column '{col}' is unknown{nearest(col, known)}")
+    exp_ = campaign.experiment
+    for col in exp_.stratify_by if exp_ else ():
+        if col not in known:
+            problems.add(path, exp_.line, f"experiment.stratify_by column '{col}' is "
+                         f"unknown{nearest(col, known)}")
     for spec in campaign.suppressions:
         _check_use(campaign, spec, "suppression", bundle, problems, columns, frames)
 

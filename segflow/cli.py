@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 
 from segflow import commands
+from segflow.project import set_project
 from segflow.settings import set_home
 
 _verbose = False  # --verbose: tracebacks and library warnings are shown
@@ -34,14 +35,21 @@ app = typer.Typer(
 @app.callback()
 def _root(
     home: Optional[Path] = typer.Option(  # noqa: UP045 (typer needs Optional here)
-        None, "--home", help="Workspace directory (default: $SEGFLOW_HOME or ./workspace)."
+        None, "--home", help="Workspace directory (default: $SEGFLOW_HOME, else the "
+        "project's workspace setting)."
+    ),
+    project: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--project", help="Project folder, the one with segflow.yaml (default: "
+        "$SEGFLOW_PROJECT, else the working directory or the nearest folder above it)."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v",
                                  help="Show the libraries' own warnings and logs, and the "
                                  "full traceback of an error."),
 ) -> None:
-    """segflow command line. Every command works on one workspace (see --home)."""
+    """segflow command line. Every command works on one project (see --project) and one
+    workspace (see --home)."""
     global _verbose
+    set_project(project)
     set_home(home)
     _verbose = verbose
     if not verbose:

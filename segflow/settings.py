@@ -1,30 +1,34 @@
 """The one place segflow reads environment variables.
 
-Everything a run writes lives under one workspace directory so that a whole deployment
-(data, Feast registry, MLflow database, run outputs) can be moved, backed up or wiped as a
-unit. The workspace defaults to ``./workspace`` and is overridden by ``SEGFLOW_HOME`` or the
-CLI's ``--home``.
+Two folders decide a run. The **project** (``segflow.project``) holds what the business
+decides: sources, contracts, feature views, templates, model configurations, owners; it is
+found from ``--project``, ``SEGFLOW_PROJECT`` or the working directory upwards. The
+**workspace** holds everything a run writes (data, Feast registry, MLflow database, run
+outputs) so that a deployment can be moved, backed up or wiped as a unit; it is ``--home``,
+else ``SEGFLOW_HOME``, else the project's ``workspace`` setting, else ``./workspace``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from segflow.project import Project, discover_project, require_project
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved paths and endpoints of one workspace; every path is absolute."""
+    """Resolved paths and endpoints of one workspace and its project; every path absolute."""
 
     home: Path
-    project_root: Path = PROJECT_ROOT
+    project: Project | None = field(default_factory=discover_project)
     prefect_api_url: str | None = None
     alert_webhook_url: str | None = None
     publish_db_url: str | None = None
-    templates_root: Path = PROJECT_ROOT / "segment_templates"
+    # another templates folder than the project's: a run's frozen copy (its owners.yaml
+    # beside it, as in a project) or SEGFLOW_TEMPLATES for trials
+    templates_root: Path | None = None
     audit_key: str | None = None  # SEGFLOW_AUDIT_KEY; else the key file under keys/
     faults: str | None = None     # SEGFLOW_FAULTS: test hook, see segflow.faults
 
@@ -109,12 +113,19 @@ class Settings:
 
     # --- where the project's own configuration lives --------------------------------
     @property
+    def project_root(self) -> Path:
+        return require_project(self.project).root
+
+    def _part(self, part: str) -> Path:
+        return require_project(self.project).path(part)
+
+    @property
     def feature_repo_dir(self) -> Path:
-        return self.project_root / "feature_repo"
+        return self._part("feature_repo")
 
     @property
     def templates_dir(self) -> Path:
-        return self.templates_root
+        return self.templates_root or self._part("segment_templates")
 
     @property
     def campaigns_dir(self) -> Path:
@@ -122,12 +133,44 @@ class Settings:
 
     @property
     def owners_path(self) -> Path:
-        """``owners.yaml`` beside the templates folder: who may review, approve, publish."""
-        return self.templates_root.parent / "owners.yaml"
+        """Who may review, approve, publish: the project's owners file, or the one beside
+        another templates folder (a run's frozen copy keeps the project's layout)."""
+        if self.templates_root is not None:
+            return self.templates_root.parent / "owners.yaml"
+        return self._part("owners")
+
+    @property
+    def realtime_path(self) -> Path:
+        """Which incoming event changes which live suppression or streaming feature
+        (docs/realtime.md): the project's ``realtime.yaml``, or the one beside another
+        templates folder (as ``owners_path``)."""
+        if self.templates_root is not None:
+            return self.templates_root.parent / "realtime.yaml"
+        return self._part("realtime")
+
+    @property
+    def events_dir(self) -> Path:
+        """The real-time inbox (SQLite, WAL): received events, quarantine, live changes."""
+        return self.home / "events"
 
     @property
     def models_config_dir(self) -> Path:
-        return self.project_root / "training" / "models"
+        return self._part("models")
+
+    @property
+    def contracts_dir(self) -> Path:
+        """The project's table contracts, one YAML file per canonical table."""
+        return self._part("contracts")
+
+    @property
+    def fx_rates_path(self) -> Path:
+        """The project's exchange rates to its base currency (optional)."""
+        return self._part("fx_rates")
+
+    @property
+    def project_sources_path(self) -> Path:
+        """The project's own ``sources.yaml`` (a demo writes its sources into the workspace)."""
+        return self._part("sources")
 
     def ensure(self) -> Settings:
         """Create the workspace folders; cheap and idempotent."""
@@ -147,16 +190,18 @@ def set_home(home: str | Path | None) -> None:
 
 
 def get_settings() -> Settings:
-    """Settings of the current workspace: --home, else SEGFLOW_HOME, else ./workspace."""
-    home = _override or Path(os.environ.get("SEGFLOW_HOME", "workspace")).expanduser().resolve()
+    """Settings of the current project and workspace (see the module's docstring)."""
+    project = discover_project()
+    default = project.workspace if project is not None else Path("workspace")
+    home = _override or Path(os.environ.get("SEGFLOW_HOME") or default).expanduser().resolve()
+    templates = os.environ.get("SEGFLOW_TEMPLATES")
     return Settings(
         home=home,
+        project=project,
         prefect_api_url=os.environ.get("PREFECT_API_URL") or None,
         alert_webhook_url=os.environ.get("SEGFLOW_ALERT_WEBHOOK") or None,
         publish_db_url=os.environ.get("SEGFLOW_PUBLISH_DB_URL") or None,
-        templates_root=Path(
-            os.environ.get("SEGFLOW_TEMPLATES", PROJECT_ROOT / "segment_templates")
-        ),
+        templates_root=Path(templates).expanduser().resolve() if templates else None,
         audit_key=os.environ.get("SEGFLOW_AUDIT_KEY") or None,
         faults=os.environ.get("SEGFLOW_FAULTS") or None,
     )

@@ -10,8 +10,21 @@ import sys
 from dataclasses import dataclass
 
 import pytest
+from holi_project import ROOT
 
+from segflow.project import set_project
 from segflow.settings import get_settings, set_home
+
+# every test, and every process it starts, works on the Holi project (this repository)
+# wherever pytest was started; tests of project discovery unset it
+os.environ.setdefault("SEGFLOW_PROJECT", str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def _project_override():
+    """An in-process `segflow --project` must not leak into the next test."""
+    yield
+    set_project(None)
 
 
 @pytest.fixture

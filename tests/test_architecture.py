@@ -28,6 +28,8 @@ def installed_layout(target: Path) -> Path:
 
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     for name, folder in setuptools["package-dir"].items():
+        if name.startswith("segflow.starters."):
+            continue  # a starter project's files (its feature repo), not segflow's code
         for source in (ROOT / folder).rglob("*.py"):
             rel = source.relative_to(ROOT / folder)
             if rel.parts[0] in {n.split(".")[-1] for n in setuptools["package-dir"]

@@ -18,9 +18,50 @@ def configure(settings: Settings):
 
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
+    rehome(settings)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     return MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+
+
+# the columns of MLflow's SQLite schema that hold an artifact location
+ARTIFACT_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                    ("logged_models", "artifact_location"),
+                    ("model_versions", "storage_location"), ("model_versions", "source"))
+
+
+def rehome(settings: Settings) -> int:
+    """Point the artifact locations MLflow recorded at this workspace; returns rows changed.
+
+    MLflow's SQLite store keeps every artifact location as an absolute URI (it resolves a
+    relative one when the experiment is created), so a workspace copied or moved elsewhere
+    would load its models from the old folder, or from nothing once that is deleted. Each
+    experiment's location is ``<mlartifacts>/<name>`` (``experiment_id``), so a location
+    ending in its name under another folder names the old root, replaced in every column
+    above. One transaction: a reader sees the old locations or the new, never a mix."""
+    import sqlite3
+    from contextlib import closing
+
+    if not settings.mlflow_db_path.is_file():
+        return 0
+    here = settings.mlflow_artifacts_dir.as_uri()
+    with closing(sqlite3.connect(settings.mlflow_db_path, timeout=60)) as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "experiments" not in tables:
+            return 0
+        old = {loc[:-len(name) - 1] for name, loc in con.execute(
+            "SELECT name, artifact_location FROM experiments")
+            if loc and loc.endswith("/" + name) and loc[:-len(name) - 1] != here}
+        changed = 0
+        with con:
+            for root in old:
+                for table, column in ARTIFACT_COLUMNS:
+                    if table in tables:
+                        changed += con.execute(
+                            f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                            f"WHERE substr({column}, 1, ?) = ?",
+                            (here, len(root) + 1, len(root) + 1, root + "/")).rowcount
+        return changed
 
 
 def experiment_id(settings: Settings, client, name: str) -> str:
@@ -91,7 +132,11 @@ def git_commit(settings) -> str | None:
     import subprocess
 
     try:
-        out = subprocess.run(["git", "-C", str(settings.project_root), "rev-parse", "HEAD"],
+        root = settings.project_root
+    except Exception:  # noqa: BLE001 - no project folder: no commit to name
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
                              capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None

@@ -22,6 +22,9 @@ from segflow.ingest.contract import load_fx_rates
 from segflow.yamlio import load_yaml
 
 DEFAULT_CONFIG = Path(__file__).with_name("holi_world.yaml")
+# the Holi project's rates (its segflow.yaml names this file): the demo world is generated in
+# the currencies the Holi project converts from, at the same rates
+HOLI_FX_RATES = Path(__file__).parents[1] / "fx_rates.yaml"
 DAY = 86_400
 
 
@@ -75,7 +78,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> HoliConfig:
     raw = load_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(path, None, "expected a mapping at the top level")
-    fx = load_fx_rates()
+    fx = load_fx_rates(HOLI_FX_RATES)
     unknown = sorted({v["currency"] for v in raw["diaspora"].values()} - set(fx))
     if unknown:
         raise ConfigError(path, raw["diaspora"].start_line,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from segflow.ingest.synthetic.arrays import ids, pick, timestamps
-from segflow.ingest.synthetic.config import DAY, HoliConfig
+from segflow.ingest.synthetic.arrays import choice, ids, pick, timestamps
+from segflow.ingest.synthetic.config import DAY, HoliConfig, normalised
 
 BANDS = ["detractor", "passive", "promoter"]
 
@@ -30,10 +30,25 @@ def survey_table(rng, cfg: HoliConfig, traits: dict, numbers: np.ndarray,
     comment_idx = offset[band] + (rng.random(len(idx)) * counts[band]).astype(np.int64)
     comment = pick(flat, comment_idx)
     has_comment = pa.array(rng.random(len(idx)) < float(s["comment_share"]))
+    answer = _answers(rng, s["answers"], traits["lapsed"][idx])
     return pa.table({
         "response_id": ids("S", numbers[idx], 8),
         "customer_id": customer_id.take(pa.array(idx)),
         "response_ts": timestamps(ts),
         "nps": pa.array(nps, pa.int64()),
         "comment": pa.compute.if_else(has_comment, comment, pa.scalar(None, pa.string())),
+        "question": pa.array([s["question"]] * len(idx), pa.string()),
+        "answer": answer,
     })
+
+
+def _answers(rng, shares: dict, lapsed: np.ndarray) -> pa.Array:
+    """The multiple-choice answer of each respondent, from the lapsed or the other shares
+    (drawn last, so the world's earlier draws do not move)."""
+    names, p_lapsed = normalised(shares["lapsed"])
+    other_names, p_other = normalised(shares["other"])
+    if other_names != names:
+        raise ValueError("survey.answers.lapsed and .other must list the same answers")
+    draw = np.where(lapsed, choice(rng, p_lapsed, len(lapsed)),
+                    choice(rng, p_other, len(lapsed)))
+    return pick(names, draw)

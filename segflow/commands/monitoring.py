@@ -120,5 +120,12 @@ def feedback(
     typer.echo(f"{campaign}: {o['n_treatment']:,} treated, {o['n_holdout']:,} held out; "
                f"conversion {o['conversion_treatment']:.2%} vs {o['conversion_holdout']:.2%}; "
                f"lift {o['lift']:+.2%} [{o['lift_low']:+.2%}, {o['lift_high']:+.2%}]")
+    typer.echo(f"arms: {', '.join(summary['arms'])}")
+    for line in summary["decisions"][:12]:
+        typer.echo(f"  {line}")
+    for row in summary["bau"][:5]:
+        typer.echo(f"  {row['cohort']} against business as usual ({row['bau_cohort']}): "
+                   f"{row['lift_vs_bau'] * 100:+.2f} points of lift "
+                   f"[{row['lift_vs_bau_low'] * 100:+.2f}, {row['lift_vs_bau_high'] * 100:+.2f}]")
     typer.echo(f"feedback: {feedback_dir(settings, campaign) / 'feedback.html'}")
     typer.echo(f"labels for training: {summary['labels']}")

@@ -91,9 +91,12 @@ def explain(
     top_k: int = typer.Option(3, "--top", help="Model contributions to show per score."),
 ) -> None:
     """Why one customer is (not) in each cohort: clauses, values, status, contributions."""
+    import dataclasses
+
     import duckdb
 
     from segflow.runstore import frozen_settings
+    from segflow.scoring.arms import run_offers
     from segflow.scoring.explain import explain_entity, load_run_frames, pick_run
     from segflow.scoring.render import explain_text
     from segflow.scoring.resolve import resolve_campaign
@@ -103,6 +106,7 @@ def explain(
     record = pick_run(settings, campaign, run)
     resolved = resolve_campaign(frozen_settings(settings, record.run_id), campaign,
                                 record.inputs.get("overrides") or None)  # the run's rules
+    resolved = dataclasses.replace(resolved, offers=run_offers(record.inputs))  # its shares
     frame, memberships = load_run_frames(settings, record)
     rows = duckdb.sql("SELECT * FROM memberships WHERE entity_id = $id",
                       params={"id": customer}).to_arrow_table().to_pylist()

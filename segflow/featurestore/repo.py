@@ -1,9 +1,10 @@
 """Loading the Feast repository (``feature_repo/``) for one workspace.
 
 Feast's convention is kept: the repo folder is put on ``sys.path`` and each file is imported
-by its own name, so view files can ``from entities import customer`` and ``services.py`` can
-import the views, exactly as ``feast apply`` would run them. Files are re-imported on each
-load because their source paths depend on the workspace being loaded.
+by its own name, so view files can ``from entities import customer`` and service files
+(``services.py``, ``services_<topic>.py``) can import the views, exactly as ``feast apply``
+would run them. Files are re-imported on each load because their source paths depend on the
+workspace being loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from segflow.errors import SegflowError
 from segflow.featurestore.transform import Transformation, loading
 from segflow.settings import Settings
 
-NOT_VIEW_FILES = {"entities.py", "services.py"}
+ENTITIES = "entities.py"
 _imported: set[str] = set()  # module names imported from a repo by earlier loads
 
 
@@ -57,10 +58,18 @@ class Repo:
         return self.entities[entity].join_key
 
 
+def service_files(repo_dir: Path) -> list[Path]:
+    """Files of feature services: ``services.py`` and ``services_<topic>.py``, so a project
+    can keep the services of each use case apart (a starter takes only its own)."""
+    return sorted(p for p in Path(repo_dir).glob("services*.py")
+                  if p.stem == "services" or p.stem.startswith("services_"))
+
+
 def view_files(repo_dir: Path) -> list[Path]:
-    """Every feature view file: any top-level .py other than entities.py and services.py."""
+    """Every feature view file: any top-level .py other than entities.py and service files."""
+    skip = {ENTITIES, *(p.name for p in service_files(repo_dir))}
     return sorted(p for p in Path(repo_dir).glob("*.py")
-                  if p.name not in NOT_VIEW_FILES and not p.name.startswith("_"))
+                  if p.name not in skip and not p.name.startswith("_"))
 
 
 def _import_all(repo_dir: Path, files: list[Path]) -> dict[Path, object]:
@@ -94,15 +103,16 @@ def load_repo(settings: Settings) -> Repo:
     from feast import Entity, FeatureService
 
     repo_dir = settings.feature_repo_dir
-    files = [repo_dir / "entities.py", *view_files(repo_dir), repo_dir / "services.py"]
+    services = service_files(repo_dir)
+    files = [repo_dir / ENTITIES, *view_files(repo_dir), *services]
     with loading(settings):
         modules = _import_all(repo_dir, [f for f in files if f.exists()])
     repo = Repo()
     for path, module in modules.items():
-        if path.name == "entities.py":
+        if path.name == ENTITIES:
             repo.entities = {e.name: e for e in _objects(module, Entity)}
-        elif path.name == "services.py":
-            repo.services = {s.name: s for s in _objects(module, FeatureService)}
+        elif path in services:
+            repo.services.update({s.name: s for s in _objects(module, FeatureService)})
         else:
             repo.views[path.stem] = _view(path, module, repo.entities)
     return repo
@@ -126,7 +136,9 @@ def _view(path: Path, module, entities: dict) -> View:
 
 
 def write_feature_store_yaml(settings: Settings) -> Path:
-    """Fill the repo's template with this workspace's absolute paths."""
+    """The repo's template as the workspace's Feast configuration. Its paths are relative
+    to the feast folder (Feast resolves them there), so a moved workspace keeps working;
+    ``${feast_dir}``, which older templates used, is still filled in."""
     template = (settings.feature_repo_dir / "feature_store.yaml").read_text(encoding="utf-8")
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
     target = settings.feast_dir / "feature_store.yaml"

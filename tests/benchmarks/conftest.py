@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from segflow.settings import PROJECT_ROOT
+from holi_project import ROOT as PROJECT_ROOT
 
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))

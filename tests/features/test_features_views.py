@@ -8,12 +8,12 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from features_world import AS_OF, TABLES, write_world
+from holi_project import ROOT as PROJECT_ROOT
 
 from segflow.errors import ConfigError, SegflowError
 from segflow.featurestore.build import build_features, compute_snapshot, declared_columns
 from segflow.featurestore.engine import canonical_connection
 from segflow.featurestore.repo import load_repo, view_files
-from segflow.settings import PROJECT_ROOT
 
 VIEW_FILES = view_files(PROJECT_ROOT / "feature_repo")
 
@@ -138,12 +138,15 @@ def test_a_bad_config_value_names_file_and_line(tmp_path, home):
     import shutil
     from dataclasses import replace
 
+    from segflow.project import load_project
+
     repo_copy = tmp_path / "project"
     shutil.copytree(PROJECT_ROOT / "feature_repo", repo_copy / "feature_repo")
+    shutil.copy(PROJECT_ROOT / "segflow.yaml", repo_copy / "segflow.yaml")
     cfg = repo_copy / "feature_repo" / "config" / "engagement.yaml"
     cfg.write_text(cfg.read_text().replace("weight: 3.0", "weight: lots"))
     with pytest.raises(ConfigError) as err:
-        load_repo(replace(home, project_root=repo_copy))
+        load_repo(replace(home, project=load_project(repo_copy)))
     line = next(i for i, t in enumerate(cfg.read_text().splitlines(), 1) if "lots" in t)
     assert f"engagement.yaml:{line}" in str(err.value) and "weight" in str(err.value)
 

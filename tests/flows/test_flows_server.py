@@ -30,7 +30,7 @@ def _auto_publish_templates(tmp_path):
     no approval required, no boundary band and no size bounds (this world is tiny)."""
     import shutil
 
-    from segflow.settings import PROJECT_ROOT
+    from holi_project import ROOT as PROJECT_ROOT
 
     root = tmp_path / "segment_templates"
     shutil.copytree(PROJECT_ROOT / "segment_templates", root)

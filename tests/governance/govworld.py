@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from segflow.runstore import create_run, freeze, run_dir
+from segflow.settings import get_settings
 
 TEMPLATES = {
     "lapsed_high_value": """
@@ -189,7 +190,8 @@ def write_canonical(settings, ids: list[str], seed: int = 3) -> dict[str, pd.Dat
 
     from segflow.ingest.contract import load_contracts
 
-    contracts, rng, n = load_contracts(), np.random.default_rng(seed), len(ids)
+    contracts = load_contracts(get_settings().contracts_dir)
+    rng, n = np.random.default_rng(seed), len(ids)
     ts = pd.Timestamp("2026-06-01", tz="UTC")
     customers = pd.DataFrame({
         "customer_id": ids, "account_id": None, "parent_account_id": None,

@@ -41,6 +41,8 @@ def exported_world(world):
     holdout = m[m.status == "assigned"].groupby("cohort").head(1).index
     m.loc[holdout, ["status", "arm"]] = ["holdout", "holdout"]
     assigned = m[m.status == "assigned"]
+    m.loc[assigned.index[::3], "arm"] = "discount"  # offers drawn in an experiment cohort
+    m.loc[assigned.index[1::3], "arm"] = "bundle"
     sms_cut = assigned[assigned.channels.str.contains("sms")].index[0]
     m.loc[sms_cut, "channels"] = ",".join(c for c in m.loc[sms_cut, "channels"].split(",")
                                           if c != "sms")
@@ -112,6 +114,23 @@ def test_per_channel_counts_equal_an_independent_query(exported_world):
     assert got == expected
     consent = customers[["consent_email", "consent_sms", "consent_push", "consent_ads"]]
     assert consent.nunique(axis=1).gt(1).sum() > 10  # consent really differs by channel
+
+
+def test_every_file_names_each_customers_offer(exported_world):
+    from segflow.governance.pipeline import export_for
+
+    settings, run, m, *_ = exported_world
+    index = export_for(settings, run)
+    arm = dict(zip(m.entity_id, m.arm, strict=True))
+    seen = set()
+    for f in index["files"]:
+        frame = _read(settings, run, f["cohort"], f["channel"])
+        if "customer_id" not in frame or frame.empty:
+            continue
+        for customer, offer in zip(frame.customer_id, frame.offer.fillna(""), strict=True):
+            assert offer == ("" if arm[customer] == "treatment" else arm[customer])
+            seen.add(offer)
+    assert seen == {"", "discount", "bundle"}
 
 
 def test_consent_and_unsubscribes_are_per_channel_a_complaint_is_global(exported_world):

@@ -71,8 +71,35 @@ def test_a_refresh_with_a_live_override_works_and_the_row_carries_it(refreshed):
     rows = pq.read_table(settings.runs_dir / second.run_id / "memberships.parquet").to_pandas()
     row = rows.set_index("entity_id").loc[entity]
     assert row.cohort == "engaged" and row.override_id == decision["override_id"]
+    # a reviewer's placement is not randomised: never an experiment's offer
+    assert row.arm == ("holdout" if row.status == "holdout" else "treatment")
     assert second.inputs["override_ids"] == [decision["override_id"]]
     with connect(settings) as con:
         stored = con.execute("SELECT override_id FROM memberships WHERE run_id = ? AND "
                              "entity_id = ?", [second.run_id, entity]).fetchone()
     assert stored == (decision["override_id"],)
+
+
+def test_an_override_takes_a_customer_out_of_the_offer_test():
+    """A reviewer's placement is not randomised: the moved customer loses the offer drawn for
+    them (arm 'treatment'), and one moved out of every cohort has no arm at all."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from segflow.governance.overrides import apply_overrides
+
+    m = pa.table({"entity_id": ["A", "B", "C", "D"], "cohort": ["lapsed"] * 3 + ["loyal"],
+                  "template": ["lapsed"] * 3 + ["loyal"], "split_value": [None] * 4,
+                  "status": ["assigned", "assigned", "holdout", "assigned"],
+                  "arm": ["discount", "bundle", "holdout", "treatment"],
+                  "priority": [1, 1, 1, 2], "rank": [1, 2, 3, 1],
+                  "channels": ["email"] * 4})
+    o = pa.table({"entity_id": ["A", "B", "C"], "to_cohort": ["loyal", "unassigned", "loyal"],
+                  "override_id": ["o1", "o2", "o3"], "expires": pa.array([None] * 3,
+                                                                          pa.timestamp("us")),
+                  "created_at": [datetime(2027, 1, 1, tzinfo=UTC)] * 3})
+    out = apply_overrides(m, o, datetime(2027, 3, 1, tzinfo=UTC)).to_pylist()
+    arm = {r["entity_id"]: (r["cohort"], r["status"], r["arm"]) for r in out}
+    assert arm == {"A": ("loyal", "assigned", "treatment"), "B": (None, "unassigned", None),
+                   "C": ("loyal", "holdout", "holdout"), "D": ("loyal", "assigned", "treatment")}

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from segflow.governance.controls import contracts_hold
 from segflow.ingest.contract import load_contracts
 from segflow.ingest.pipeline import run_ingest
+from segflow.settings import get_settings
 
 ORDERS = ("O1,C1,2026-03-01,100,INR,1,sweets,holi,web,completed",
           "O2,C1,2026-03-02,20,INR,2,apparel,,app,completed")
@@ -26,7 +27,7 @@ def _ingested(home, orders_sources) -> dict:
 
 def test_files_unchanged_since_ingest_are_proved_by_their_receipt(home, orders_sources):
     canonical = _ingested(home, orders_sources)
-    result = contracts_hold(duckdb.connect(), canonical, load_contracts())
+    result = contracts_hold(duckdb.connect(), canonical, _contracts())
     assert result.passed
     assert result.figures["rows_proved_at_ingest"] == ["customers", "orders"]
 
@@ -36,7 +37,7 @@ def test_a_file_edited_after_ingest_is_scanned_and_its_duplicate_named(home, ord
     orders = pq.read_table(canonical["orders"])
     pq.write_table(pa.concat_tables([orders, orders.slice(0, 1)]), canonical["orders"])
 
-    result = contracts_hold(duckdb.connect(), canonical, load_contracts())
+    result = contracts_hold(duckdb.connect(), canonical, _contracts())
     assert not result.passed
     assert result.figures["rows_proved_at_ingest"] == ["customers"]
     assert "orders: 1 duplicate key(s) on order_id" in result.figures["problems"]
@@ -44,7 +45,7 @@ def test_a_file_edited_after_ingest_is_scanned_and_its_duplicate_named(home, ord
 
 def test_recheck_scans_every_table_even_with_receipts(home, orders_sources):
     canonical = _ingested(home, orders_sources)
-    result = contracts_hold(duckdb.connect(), canonical, load_contracts(), recheck=True)
+    result = contracts_hold(duckdb.connect(), canonical, _contracts(), recheck=True)
     assert result.passed and result.figures["rows_proved_at_ingest"] == []
 
 
@@ -83,7 +84,7 @@ def test_an_in_place_edit_with_the_mtime_restored_is_caught(home, sources, custo
     assert "sha256" in read_receipts(home.canonical_dir)["customers"]
     assert proved(home.canonical_dir, "customers", customers) is None
 
-    result = contracts_hold(duckdb.connect(), {"customers": customers}, load_contracts())
+    result = contracts_hold(duckdb.connect(), {"customers": customers}, _contracts())
     assert not result.passed
     assert result.figures["rows_proved_at_ingest"] == []
     assert "customers.preferred_language: 40 not allowed value(s)" in result.figures["problems"]
@@ -101,3 +102,7 @@ def test_doctor_names_a_changed_and_a_truncated_canonical_table(home, orders_sou
     assert "re-run `segflow ingest`" in changed.fix
     assert "not a readable Parquet file" in cut.problem and not cut.repaired
     assert canonical["customers"].stat().st_size == 100     # never "repaired" by doctor
+
+
+def _contracts():
+    return load_contracts(get_settings().contracts_dir)

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from segflow.cli import app
 from segflow.errors import ConfigError
 from segflow.ingest.sources import load_sources
+from segflow.settings import get_settings
 
 
 @pytest.mark.parametrize(("text", "line", "words"), [
@@ -37,7 +38,7 @@ from segflow.ingest.sources import load_sources
 def test_sources_yaml_errors_name_file_and_line(sources, text, line, words):
     path = sources(text, orders__csv="order_id\n")
     with pytest.raises(ConfigError) as err:
-        load_sources(path)
+        load_sources(path, get_settings().contracts_dir)
     assert err.value.line == line
     assert words in str(err.value)
     assert str(err.value).startswith(f"{path}:{line}:")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from holi_project import ROOT as PROJECT_ROOT
 from typer.testing import CliRunner
 
 from segflow.cli import app
-from segflow.settings import PROJECT_ROOT, get_settings
+from segflow.settings import get_settings
 
 CAMPAIGNS = sorted((PROJECT_ROOT / "segment_templates" / "campaigns").glob("*.yaml"))
 

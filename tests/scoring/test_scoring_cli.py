@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 
+from holi_project import ROOT as PROJECT_ROOT
 from scoring_frames import account_frame
 from typer.testing import CliRunner
 
 from segflow.cli import app
 from segflow.scoring.refresh import refresh_campaign
-from segflow.settings import PROJECT_ROOT
 
 
 def test_templates_check_reports_file_and_line(tmp_path, home):

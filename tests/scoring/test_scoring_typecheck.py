@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from holi_project import ROOT as PROJECT_ROOT
 from scoring_frames import FRAMES
 
 from segflow.scoring.clauses import evaluate_clauses
 from segflow.scoring.validate import load_bundle
-from segflow.settings import PROJECT_ROOT
 
 SHIPPED = PROJECT_ROOT / "segment_templates"
 APP_ENGAGED = "where: app_sessions_30d >= $min_sessions"

@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from holi_project import ROOT as PROJECT_ROOT
 
 from segflow.scoring.validate import load_bundle
-from segflow.settings import PROJECT_ROOT, get_settings
+from segflow.settings import get_settings
 
 SHIPPED = PROJECT_ROOT / "segment_templates"
 FILES = sorted(SHIPPED.glob("*.yaml")) + sorted((SHIPPED / "campaigns").glob("*.yaml"))

@@ -13,6 +13,7 @@ import pytest
 from segflow.ingest.synthetic.config import load_config
 from segflow.ingest.synthetic.holi import TABLES, generate_holi, iter_chunks
 from segflow.ingest.synthetic.writer import write_holi_world
+from segflow.settings import get_settings
 
 HISTORY_START = datetime(2025, 3, 1, tzinfo=UTC)
 END = datetime(2027, 3, 1, tzinfo=UTC)
@@ -47,7 +48,7 @@ def test_written_clean_world_equals_generated_world(tmp_path):
 def test_tables_match_the_ingest_contracts(holi_world):
     from segflow.ingest.contract import ARROW_TYPES, load_contracts
 
-    contracts = load_contracts()
+    contracts = load_contracts(get_settings().contracts_dir)
     for name in TABLES:
         expected = [(c.name, ARROW_TYPES[c.type]) for c in contracts[name].columns]
         got = [(f.name, f.type) for f in holi_world[name].schema]

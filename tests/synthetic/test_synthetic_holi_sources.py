@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from segflow.ingest.contract import load_fx_rates
 from segflow.ingest.identifiers import to_e164
+from segflow.settings import get_settings
 
 
 def _read_orders_csv(path):
@@ -38,7 +39,7 @@ def _parses(ts: str | None) -> bool:
 def test_bad_orders_are_planted_where_the_truth_says(messy_world, holi_world):
     orders = _read_orders_csv(messy_world["orders"]).to_pylist()
     planted = _planted(messy_world, "orders")
-    fx = load_fx_rates()
+    fx = load_fx_rates(get_settings().fx_rates_path)
     kinds = {p["kind"] for p in planted}
     assert kinds == {"missing_key", "bad_date", "negative_quantity", "unknown_currency"}
     assert len(planted) <= 0.003 * len(orders)
@@ -119,7 +120,7 @@ def test_cli_writes_sources_yaml_sources_and_truth(home):
     assert raw["sources"]["orders"] == {"kind": "csv", "path": "orders.csv", "columns": {}}
     assert raw["sources"]["customers"] == {"kind": "parquet", "path": "customers.parquet",
                                            "columns": {}}
-    specs = load_sources(home.sources_dir / "sources.yaml")
+    specs = load_sources(home.sources_dir / "sources.yaml", home.contracts_dir)
     assert {s.table for s in specs} == {"customers", "orders", "engagement_events", "billing",
                                         "campaign_outcomes", "survey_responses"}
     assert all(s.path.exists() for s in specs)

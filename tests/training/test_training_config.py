@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from holi_project import ROOT as PROJECT_ROOT
 
 from segflow.errors import ConfigError
-from segflow.settings import PROJECT_ROOT
 from segflow.training.config import load_model_config, load_model_configs
 
 MODELS_DIR = PROJECT_ROOT / "training" / "models"

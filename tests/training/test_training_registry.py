@@ -4,11 +4,11 @@ workspace, champion/challenger promotion, champions loaded for scoring, CLI comm
 from __future__ import annotations
 
 import pytest
+from holi_project import ROOT as PROJECT_ROOT
 from typer.testing import CliRunner
 
 from segflow.cli import app
 from segflow.errors import SegflowError
-from segflow.settings import PROJECT_ROOT
 from segflow.training import registry, tracking
 from segflow.training.champion import load_champions
 from segflow.training.train import train_models

@@ -1,0 +1,190 @@
+"""The project's ``realtime.yaml`` (``Settings.realtime_path``): which incoming event
+changes which live suppression, ends which cohort, or feeds which streaming feature.
+
+Platform code names no event and no template: a business decides in this file that an
+"Unsubscribed" event suppresses through its ``unsubscribed`` template, so the same receiver
+serves a B2B workspace whose events are called something else. Every key is checked
+strictly; a mistake names the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segflow.errors import ConfigError, SegflowError
+from segflow.settings import Settings
+from segflow.yamlio import load_yaml
+
+TOP = ("entity", "webhook", "lookup", "kafka", "freshness", "suppressions", "ends", "features",
+       "inactivity")
+INACTIVITY = ("template", "param", "days_since", "live")
+AGGS = ("count", "latest")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A streaming feature: ``count`` of ``events`` in the last ``window_hours``, or the
+    ``latest`` event time; computed at read time, so a 24-hour window is exact."""
+
+    name: str
+    agg: str
+    events: tuple[str, ...]
+    window_hours: float | None = None
+
+
+@dataclass(frozen=True)
+class Inactivity:
+    """A time-based suppression evaluated at read time: the customer's last activity is
+    the later of the published run's (``days_since``, a feature of its scored frame, days
+    before its as-of) and the live ``latest`` feature ``live``; inactive when the template's
+    ``param`` days have passed since it, against the clock."""
+
+    template: str
+    param: str
+    days_since: str
+    live: str
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    path: Path
+    entity: str = "customer"
+    secret_env: str = "SEGFLOW_WEBHOOK_SECRET"
+    keys_env: str = "SEGFLOW_LOOKUP_KEYS"
+    group: str = "segflow-live"
+    topics: dict[str, str] = field(default_factory=dict)
+    p95_limit_seconds: float = 1.0
+    suppressions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # event -> templates
+    ends: dict[str, tuple[str, ...]] = field(default_factory=dict)          # event -> cohorts
+    features: tuple[Feature, ...] = ()
+    inactivity: tuple[Inactivity, ...] = ()
+
+    def secret(self) -> bytes:
+        """The webhook's shared secret, from the environment variable the file names; a
+        receiver without one would accept anybody's events, so it refuses to start."""
+        value = os.environ.get(self.secret_env, "")
+        if not value:
+            raise SegflowError(f"no webhook secret: set {self.secret_env} to the shared secret "
+                               f"configured in Segment ({self.path} names the variable)")
+        return value.encode()
+
+    def api_keys(self) -> dict[str, str]:
+        """{key: consumer} from the environment variable the file names (may be empty:
+        then every lookup is refused)."""
+        keys = {}
+        for item in os.environ.get(self.keys_env, "").split(","):
+            consumer, _, key = item.strip().partition(":")
+            if consumer and key:
+                keys[key] = consumer
+        return keys
+
+    def effects(self, event: str) -> list[tuple[str, str]]:
+        """(effect, target) pairs an event causes: ('suppress', template), ('end', cohort)."""
+        return ([("suppress", t) for t in self.suppressions.get(event, ())]
+                + [("end", c) for c in self.ends.get(event, ())])
+
+
+def _fail(path: Path, data, key, problem: str):
+    line = data.line(key) if hasattr(data, "line") else None
+    raise ConfigError(path, line, problem)
+
+
+def _mapping(path: Path, data, key, allowed: tuple[str, ...]) -> dict:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        _fail(path, data, key, f"'{key}' must be a mapping")
+    for k in value:
+        if k not in allowed:
+            _fail(path, value, k, f"unknown key '{k}' in {key}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _rules(path: Path, data, key: str, target: str) -> dict[str, tuple[str, ...]]:
+    """``[{event: E, <target>: X or [X, ...]}, ...]`` -> {E: (X, ...)}."""
+    out: dict[str, tuple[str, ...]] = {}
+    rows = data.get(key) or []
+    if not isinstance(rows, list):
+        _fail(path, data, key, f"'{key}' must be a list of {{event, {target}}}")
+    for row in rows:
+        if not isinstance(row, dict) or set(row) != {"event", target}:
+            line = getattr(row, "start_line", data.line(key))
+            raise ConfigError(path, line, f"each entry of {key} needs exactly event and {target}")
+        values = row[target] if isinstance(row[target], list) else [row[target]]
+        out[str(row["event"])] = (*out.get(str(row["event"]), ()), *map(str, values))
+    return out
+
+
+def _features(path: Path, data) -> tuple[Feature, ...]:
+    out, seen = [], set()
+    for row in data.get("features") or []:
+        line = getattr(row, "start_line", data.line("features"))
+        if not isinstance(row, dict) or not {"name", "agg", "events"} <= set(row) \
+                or set(row) - {"name", "agg", "events", "window_hours"}:
+            raise ConfigError(path, line, "each feature needs name, agg and events "
+                                          "(window_hours for a count)")
+        if row["agg"] not in AGGS:
+            raise ConfigError(path, line, f"agg must be one of {', '.join(AGGS)}, "
+                                          f"got {row['agg']!r}")
+        window = row.get("window_hours")
+        if row["agg"] == "count" and not (isinstance(window, int | float) and window > 0):
+            raise ConfigError(path, line, "a count feature needs window_hours > 0")
+        if row["name"] in seen:
+            raise ConfigError(path, line, f"feature {row['name']!r} is defined twice")
+        seen.add(row["name"])
+        events = row["events"] if isinstance(row["events"], list) else [row["events"]]
+        out.append(Feature(str(row["name"]), row["agg"], tuple(map(str, events)),
+                           float(window) if window else None))
+    return tuple(out)
+
+
+def _inactivity(path: Path, data, features: tuple[Feature, ...]) -> tuple[Inactivity, ...]:
+    latest = {f.name for f in features if f.agg == "latest"}
+    out = []
+    for row in data.get("inactivity") or []:
+        line = getattr(row, "start_line", data.line("inactivity"))
+        if not isinstance(row, dict) or set(row) != set(INACTIVITY):
+            raise ConfigError(path, line, "each inactivity rule needs exactly "
+                                          + ", ".join(INACTIVITY))
+        if row["live"] not in latest:
+            raise ConfigError(path, line, f"live: {row['live']!r} is not a streaming feature "
+                                          f"with agg: latest (those are: {sorted(latest)})")
+        out.append(Inactivity(*(str(row[k]) for k in INACTIVITY)))
+    return tuple(out)
+
+
+def load_realtime(settings: Settings) -> RealtimeConfig:
+    """The project's realtime.yaml, checked; a missing file is an error (no silent
+    defaults deciding what an event suppresses)."""
+    path = settings.realtime_path
+    if not path.exists():
+        raise SegflowError(f"no real-time configuration at {path}; write realtime.yaml beside "
+                           "segment_templates/ (docs/realtime.md)")
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(path, 1, "realtime.yaml must be a mapping")
+    for key in data:
+        if key not in TOP:
+            _fail(path, data, key, f"unknown key '{key}'; allowed: {', '.join(TOP)}")
+    webhook = _mapping(path, data, "webhook", ("secret_env",))
+    lookup = _mapping(path, data, "lookup", ("keys_env",))
+    kafka = _mapping(path, data, "kafka", ("group", "topics"))
+    fresh = _mapping(path, data, "freshness", ("p95_limit_seconds",))
+    topics = kafka.get("topics") or {}
+    if not isinstance(topics, dict):
+        _fail(path, kafka, "topics", "kafka topics must map an event kind to a topic name")
+    limit = fresh.get("p95_limit_seconds", 1.0)
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
+        _fail(path, fresh, "p95_limit_seconds", "p95_limit_seconds must be a positive number")
+    return RealtimeConfig(
+        path=path, entity=str(data.get("entity", "customer")),
+        secret_env=str(webhook.get("secret_env", "SEGFLOW_WEBHOOK_SECRET")),
+        keys_env=str(lookup.get("keys_env", "SEGFLOW_LOOKUP_KEYS")),
+        group=str(kafka.get("group", "segflow-live")),
+        topics={str(k): str(v) for k, v in topics.items()},
+        p95_limit_seconds=float(limit),
+        suppressions=_rules(path, data, "suppressions", "template"),
+        ends=_rules(path, data, "ends", "cohorts"),
+        features=(features := _features(path, data)),
+        inactivity=_inactivity(path, data, features))

@@ -1,0 +1,185 @@
+"""A segflow project: the folder a team keeps in version control, apart from the platform.
+
+A project is a folder with a ``segflow.yaml`` at its top (like dbt's ``dbt_project.yml`` or
+Feast's ``feature_store.yaml``). It holds everything the business decides: its sources,
+contracts, feature views, segment templates and campaigns, model configurations, owners,
+currency and time zone. The platform (the installed ``segflow`` package) reads them from
+there and never from its own installation folder, so one installation serves any number of
+projects and a project never edits platform code.
+
+segflow finds the project from ``--project DIR``, else ``SEGFLOW_PROJECT``, else the working
+directory or the nearest folder above it holding a ``segflow.yaml``.
+
+``segflow.yaml``, every key described::
+
+    name: holi                    # the project's name (letters, digits, _ and -)
+    description: ...              # one line for people
+    base_currency: INR            # the currency money is reported and reconciled in (ISO-4217)
+    timezone: Asia/Kolkata        # the business's time zone: reports, naive source times
+    fiscal_year_start: 4          # month the fiscal year starts (1 = January)
+    workspace: workspace          # where runs, data and registries live (relative to here)
+    paths:                        # where each part lives, relative to here (defaults shown)
+      sources: sources.yaml
+      contracts: contracts
+      fx_rates: fx_rates.yaml     # optional: rates to base_currency
+      feature_repo: feature_repo
+      segment_templates: segment_templates
+      models: training/models
+      owners: owners.yaml
+      realtime: realtime.yaml     # what webhook and Kafka events change (docs/realtime.md)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from segflow.errors import ConfigError, SegflowError
+
+PROJECT_FILE = "segflow.yaml"
+DEFAULT_PATHS = {
+    "sources": "sources.yaml",
+    "contracts": "contracts",
+    "fx_rates": "fx_rates.yaml",
+    "feature_repo": "feature_repo",
+    "segment_templates": "segment_templates",
+    "models": "training/models",
+    "owners": "owners.yaml",
+    "realtime": "realtime.yaml",
+}
+KEYS = {"name": str, "description": str, "base_currency": str, "timezone": str,
+        "fiscal_year_start": int, "workspace": str, "paths": dict}
+REQUIRED = ("name", "base_currency")
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project folder's settings, every path absolute."""
+
+    root: Path
+    name: str
+    base_currency: str
+    timezone: str = "UTC"
+    fiscal_year_start: int = 1
+    description: str = ""
+    workspace: Path | None = None
+    paths: tuple[tuple[str, Path], ...] = ()  # (part, folder or file): hashable, frozen
+
+    @property
+    def file(self) -> Path:
+        return self.root / PROJECT_FILE
+
+    def path(self, part: str) -> Path:
+        """Where a part of the project lives (``sources``, ``contracts``, ...)."""
+        return dict(self.paths)[part]
+
+
+def find_project(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding a segflow.yaml, or None."""
+    start = Path(start).resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    return None
+
+
+def load_project(root: Path) -> Project:
+    """Parse ``<root>/segflow.yaml`` strictly; errors name the file and line."""
+    file = Path(root).resolve() / PROJECT_FILE
+    if not file.is_file():
+        raise SegflowError(f"no {PROJECT_FILE} in {file.parent}: a segflow project is a folder "
+                           f"with a {PROJECT_FILE} at its top (`segflow init` writes one)")
+    stat = file.stat()
+    return _parse(file, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _parse(file: Path, _mtime: int, _size: int) -> Project:
+    from zoneinfo import ZoneInfo
+
+    from segflow.yamlio import LineDict, load_yaml
+
+    doc = load_yaml(file)
+    if not isinstance(doc, LineDict):
+        raise ConfigError(file, 1, f"{PROJECT_FILE} must be a mapping of {', '.join(KEYS)}")
+    for key, value in doc.items():
+        if key not in KEYS:
+            raise ConfigError(file, doc.line(key), f"unknown key '{key}'; a {PROJECT_FILE} "
+                              f"has {', '.join(KEYS)}")
+        want = KEYS[key]
+        if not isinstance(value, want) or isinstance(value, bool):
+            raise ConfigError(file, doc.line(key), f"'{key}' must be a {want.__name__}, got "
+                              f"{value!r}")
+    missing = [k for k in REQUIRED if k not in doc]
+    if missing:
+        raise ConfigError(file, 1, f"missing '{missing[0]}' (required: {', '.join(REQUIRED)})")
+    if not NAME.match(doc["name"]):
+        raise ConfigError(file, doc.line("name"), f"name {doc['name']!r}: use letters, digits, "
+                          "_ and - (it names the project in reports and registries)")
+    if not re.fullmatch(r"[A-Z]{3}", doc["base_currency"]):
+        raise ConfigError(file, doc.line("base_currency"), "base_currency is an ISO-4217 code "
+                          f"such as INR, USD or EUR, got {doc['base_currency']!r}")
+    timezone = doc.get("timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except Exception:
+        raise ConfigError(file, doc.line("timezone"), f"unknown time zone {timezone!r} (an "
+                          "IANA name such as Asia/Kolkata or America/New_York)") from None
+    month = doc.get("fiscal_year_start", 1)
+    if not 1 <= month <= 12:
+        raise ConfigError(file, doc.line("fiscal_year_start"), "fiscal_year_start is a month, "
+                          f"1..12, got {month}")
+    root = file.parent
+    paths = dict(DEFAULT_PATHS)
+    given = doc.get("paths") or LineDict()
+    for key, value in given.items():
+        if key not in DEFAULT_PATHS:
+            raise ConfigError(file, given.line(key), f"unknown path '{key}'; paths are "
+                              f"{', '.join(DEFAULT_PATHS)}")
+        if not isinstance(value, str) or Path(value).is_absolute():
+            raise ConfigError(file, given.line(key), f"paths.{key} is a path relative to the "
+                              f"project folder, got {value!r}")
+        paths[key] = value
+    return Project(root=root, name=doc["name"], base_currency=doc["base_currency"],
+                   timezone=timezone, fiscal_year_start=month,
+                   description=doc.get("description", ""),
+                   workspace=(root / doc.get("workspace", "workspace")).resolve(),
+                   paths=tuple((k, (root / v).resolve()) for k, v in paths.items()))
+
+
+ENV_VAR = "SEGFLOW_PROJECT"
+_override: Path | None = None
+
+
+def set_project(folder: str | Path | None) -> None:
+    """Point every later discovery at this project folder (the CLI's ``--project``)."""
+    global _override
+    _override = Path(folder).expanduser().resolve() if folder else None
+
+
+def discover_project() -> Project | None:
+    """The project segflow works on: ``--project``, else ``SEGFLOW_PROJECT``, else the
+    working directory or the nearest folder above it with a segflow.yaml; None when there
+    is none (commands that need one say so through ``require_project``). A folder named
+    explicitly must be a project: a typo is an error, not a silent fall-back to the working
+    directory."""
+    import os
+
+    explicit = _override or (Path(os.environ[ENV_VAR]).expanduser().resolve()
+                             if os.environ.get(ENV_VAR) else None)
+    if explicit is not None:
+        return load_project(explicit)
+    found = find_project(Path.cwd())
+    return load_project(found) if found is not None else None
+
+
+def require_project(project: Project | None) -> Project:
+    """The project, or one line saying how to get one."""
+    if project is None:
+        raise SegflowError(f"no segflow project here: no {PROJECT_FILE} in {Path.cwd()} or any "
+                           "folder above it; cd into a project, pass --project DIR or set "
+                           f"{ENV_VAR} (`segflow init DIR` creates one)")
+    return project
