@@ -69,7 +69,39 @@ def _as_tasks(campaign: str) -> Callable:
     return call
 
 
-@flow(name="campaign-refresh", log_prints=True)
+def run_name() -> str:
+    """'holi_2027 2027-03-01': the campaign and the as-of date the run is for (the campaign's
+    own as-of when none is given), instead of Prefect's random names."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    as_of = parameters.get("as_of")
+    return f"{parameters['campaign']} {str(as_of)[:10] if as_of else 'latest'}"
+
+
+def link_report(campaign: str, run_id: str | None, report: str | None) -> None:
+    """A link artifact to the run's refresh report on the flow run, so the Prefect UI leads
+    to the page that says what the run is waiting for. Never fails the flow."""
+    import logging
+    import re
+    from pathlib import Path
+
+    if not report:
+        return
+    try:
+        from prefect.artifacts import create_link_artifact
+
+        create_link_artifact(link=Path(report).resolve().as_uri(),
+                             link_text=f"Refresh report of {run_id}",
+                             key="report-" + re.sub(r"[^a-z0-9-]+", "-", campaign.lower()),
+                             description=f"The refresh report of run {run_id}: its verdict "
+                                         "first, sizes, controls, movement, review, exports.")
+    except Exception as err:  # noqa: BLE001 - the run is done; a missing link is logged
+        logging.getLogger("segflow.flows").warning("could not attach the report link: %s",
+                                                   err)
+
+
+@flow(name="campaign-refresh", log_prints=True, flow_run_name=run_name)
 def campaign_refresh(campaign: str, as_of: datetime | None = None, ingest: bool = True,
                      train: bool = False, publish: bool = True):
     """Refresh one campaign end to end as of a time; returns the outcome (run id, state,
@@ -83,6 +115,7 @@ def campaign_refresh(campaign: str, as_of: datetime | None = None, ingest: bool 
                                train=train, drift=True, publish=publish,
                                call=_as_tasks(campaign))
     summary = outcome.summary()
+    link_report(campaign, outcome.run_id, outcome.report)
     if outcome.state not in STATE_NAMES:
         return summary
     post_alert(settings.alert_webhook_url, verdict_message(

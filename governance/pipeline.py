@@ -130,7 +130,6 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
         audit.record(settings, actor, "govern", payload, run_id=run_id, writes=writes,
                      con=con)
         seals.write_file(settings, seal)
-        result.report = str(write_report(settings, con, ctx, result.controls, result.movement))
     result.blocked = [r.message for r in result.controls
                       if not r.passed and r.severity == "block"]
     result.needs_approval = (ctx.config.approval_required or result.exceptions > 0
@@ -139,6 +138,7 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
         [r.to_dict() for r in result.controls], indent=2, default=str))
     ctx.run.status = "blocked" if result.blocked else "governed"
     save_run(settings, ctx.run)
+    result.report = str(write_report(settings, run_id))
     return result
 
 
@@ -148,6 +148,7 @@ def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
     same gate as publication (or for a published run whose memberships are intact)."""
     from segflow.governance.exports import export_run
     from segflow.governance.gate import verdict
+    from segflow.governance.report import refresh_report
     from segflow.governance.store import features_view, memberships_view
 
     v = verdict(settings, run_id)
@@ -164,4 +165,5 @@ def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
         "seal_hash": v.seal["seal_hash"], "left_out": index["left_out"],
         "files": [{k: f[k] for k in ("cohort", "channel", "rows", "sha256")}
                   for f in index["files"]]}, run_id=run_id)
+    refresh_report(settings, run_id)
     return index

@@ -89,7 +89,7 @@ def approve(settings: Settings, run_id: str, by: str, reason: str) -> dict:
                     [run_id, by, reason, seal_hash, audit.os_user()])
 
     audit.record(settings, by, "approve", entry, run_id=run_id, writes=writes)
-    _banner(settings, run_id)
+    _report_again(settings, run_id)
     return entry
 
 
@@ -190,7 +190,7 @@ def _publish(settings: Settings, campaign: str, run_id: str, v, actor: str,
         notes.append(f"the publication is committed, but its file steps could not all be "
                      f"done ({err}); `segflow doctor` completes them")
     reach(settings, "publish.done", hook)
-    _banner(settings, run_id)
+    _report_again(settings, run_id)
     return {**payload, "run_id": run_id, "note": "; ".join(notes) or None}
 
 
@@ -256,7 +256,7 @@ def select_columns(present: list[str]) -> str:
     return ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
 
 
-def _banner(settings: Settings, run_id: str) -> None:
-    from segflow.governance.report import refresh_banner
+def _report_again(settings: Settings, run_id: str) -> None:
+    from segflow.governance.report import refresh_report
 
-    refresh_banner(settings, run_id)
+    refresh_report(settings, run_id)

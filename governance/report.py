@@ -1,86 +1,258 @@
-"""The refresh report: one self-contained HTML page per run (Jinja2), for readers without
-the CLI: sizes, overlaps, control results, movement summary, open exceptions, exports."""
+"""The refresh report: one self-contained page per run (``runs/<id>/report.html``) that a
+finance lead reads in a minute, and the movement page beside it.
+
+The page is rendered from what the run's record holds (memberships, controls, review queue,
+approvals, publications, exports, the drift gate's verdict), never from one step's memory,
+so ``refresh_report`` can render it again after every change of the run's state (governed,
+drift checked, reviewed, approved, published, exported) and it never shows a stale figure.
+The verdict banner comes from the one gate (``segflow.governance.gate.verdict``).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from segflow.runstore import run_dir
 
 TEMPLATES = Path(__file__).with_name("templates")
 log = logging.getLogger("segflow.report")
+IN_COHORT = "status IN ('assigned', 'holdout') AND cohort IS NOT NULL"
+# what each of the gate's reasons waits for, in a few words (the banner's headline)
+WAITS_FOR = {"drift_breached": "a drift acknowledgement", "approval_missing": "an approval",
+             "approval_stale": "a new approval (the content changed)",
+             "open_exceptions": "a decision on the open review items"}
+CONTROL_LABELS = {"contracts_hold": "Source data meets its contracts",
+                  "accounted_once": "Every customer counted once",
+                  "revenue_reconciles": "Revenue reconciles to the finance table",
+                  "sizes_within_bounds": "Cohort sizes within their expected bounds",
+                  "no_sudden_change": "No sudden change against the last publication"}
+BLOCKS = {"not_governed": "not governed yet", "seal_mismatch": "memberships changed after "
+          "governance", "control_failed": "a control failed",
+          "drift_not_checked": "drift not checked", "drift_crashed": "the drift check crashed"}
 
 
-def _env():
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+def _env(settings):
+    from segflow.pages import env
 
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
-
-
-def gather(con, ctx) -> dict:
-    """Figures the page shows, from views m_cur and the governance tables."""
-    sizes = con.execute("""SELECT coalesce(cohort, '(' || status || ')'), status, count(*)
-        FROM m_cur GROUP BY ALL ORDER BY 1, 2""").fetchall()
-    overlaps = con.execute("""SELECT a.cohort, b.cohort, count(*) FROM m_cur a
-        JOIN m_cur b ON a.entity_id = b.entity_id AND a.cohort < b.cohort
-        WHERE a.cohort IS NOT NULL GROUP BY ALL ORDER BY 3 DESC LIMIT 50""").fetchall()
-    exceptions = con.execute("""SELECT review_id, entity_id, rule, detail, cohort_before,
-        proposed_cohort FROM review_queue WHERE run_id = ? AND status = 'open'
-        ORDER BY rule, entity_id LIMIT 500""", [ctx.run_id]).fetchall()
-    n_open = con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND status = "
-                         "'open'", [ctx.run_id]).fetchone()[0]
-    movers = con.execute("""SELECT entity_id, movement, cohort_before, cohort_after, reasons,
-        override_id FROM movement WHERE movement <> 'stayed' ORDER BY movement, entity_id
-        LIMIT 500""").fetchall()
-    return {"sizes": sizes, "overlaps": overlaps, "exceptions": exceptions, "n_open": n_open,
-            "movers": movers, "title": ctx.title}
+    return env(settings, extra=TEMPLATES)
 
 
-BANNER_START, BANNER_END = "<!--verdict-->", "<!--/verdict-->"
+def banner(v, exports: dict | None) -> dict:
+    """The verdict in a reader's words: css class, headline, sentence."""
+    if v.state == "published":
+        if exports:
+            return {"css": "exported", "state": "Published and exported",
+                    "text": f"Version {v.published_version} of {v.campaign} is live and its "
+                            f"{len(exports['files'])} channel file(s) are written."}
+        return {"css": "published", "state": "Published, not exported yet",
+                "text": f"Version {v.published_version} of {v.campaign} is live. Export it "
+                        f"with `segflow export {v.run_id}`."}
+    if v.state == "ready":
+        who = f"Approved by {', '.join(v.approved_by)}; " if v.approved_by else ""
+        return {"css": "ready", "state": "Approved, ready to publish" if v.approved_by else
+                "Ready to publish", "text": who + "every check passed."}
+    codes = [r.code for r in v.reasons]
+    if v.state == "waiting":
+        parts = list(dict.fromkeys(WAITS_FOR.get(c, c) for c in codes))
+        head = "Blocked by drift" if "drift_breached" in codes else "Waiting for a decision"
+        return {"css": "waiting", "state": head,
+                "text": "Publication waits for " + _and(parts) + "."}
+    parts = list(dict.fromkeys(BLOCKS.get(c, c) for c in codes if c in BLOCKS))
+    return {"css": "blocked", "state": "Blocked: " + _and(parts),
+            "text": "Nothing can be published or exported until this is fixed."}
 
 
-def banner_html(verdict) -> str:
-    """The verdict first: a coloured banner with the state and every reason's command."""
-    return _env().get_template("verdict.html.j2").render(v=verdict)
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def refresh_banner(settings, run_id: str) -> None:
-    """Re-render the verdict banner of ``report.html`` after an approval, a drift check, a
-    publication: the rest of the page is what governance found and does not change. Never
-    raises: the action it follows is done; a stale banner is logged, not an error."""
-    from segflow.durable import write_atomic
-    from segflow.governance.gate import verdict
+def _sizes(con, ctx) -> dict:
+    """Per cohort (one row each, status as columns), per suppression, per status."""
+    base = con.execute("SELECT count(DISTINCT entity_id) FROM m_cur").fetchone()[0]
+    by_status = dict(con.execute("SELECT status, count(DISTINCT entity_id) FROM m_cur "
+                                 "GROUP BY 1").fetchall())
+    cohorts = con.execute(f"""SELECT cohort, count(*) FILTER (WHERE status = 'assigned'),
+          count(*) FILTER (WHERE status = 'holdout'), min(priority),
+          string_agg(DISTINCT channels, ',') FROM m_cur WHERE {IN_COHORT}
+        GROUP BY 1 ORDER BY 4 NULLS LAST, 1""").fetchall()
+    titles = [ctx.title(c) for c, *_ in cohorts]
+    repeated = {t for t in titles if titles.count(t) > 1}
+    rows = [{"cohort": c, "title": t, "label": c if t in repeated else t,
+             "assigned": a, "holdout": h, "channels": ", ".join(sorted(set(
+                 (ch or "").split(",")) - {""}))}
+            for (c, a, h, _, ch), t in zip(cohorts, titles, strict=True)]
+    suppressed = con.execute("""SELECT coalesce(suppressed_by, '(unknown)'), count(*)
+        FROM m_cur WHERE status = 'suppressed' GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
+    reach = con.execute("""SELECT ch, count(DISTINCT entity_id) FROM (SELECT entity_id,
+          unnest(string_split(channels, ',')) AS ch FROM m_cur WHERE status = 'assigned')
+        WHERE ch <> '' GROUP BY 1 ORDER BY 2 DESC""").fetchall()
+    return {"base": base, "by_status": by_status, "cohorts": rows,
+            "suppressed": [{"name": s, "title": template_title(ctx, s), "n": n}
+                           for s, n in suppressed],
+            "reach": reach}
 
-    path = run_dir(settings, run_id) / "report.html"
+
+def _revenue(sizes: dict, controls: list[dict]) -> None:
+    """Each cohort's revenue from the reconciliation control's figures (the same numbers
+    that were reconciled to the finance table)."""
+    figures = next((c["figures"] for c in controls if c["name"] == "revenue_reconciles"), {})
+    per = figures.get("per_segment") or {}
+    for row in sizes["cohorts"]:
+        row["revenue"] = per.get(row["cohort"])
+    sizes["revenue"] = sum(v for c, v in per.items() if not c.startswith("(")) if per else None
+    start, end = figures.get("period_start"), figures.get("period_end")
+    sizes["revenue_days"] = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).days \
+        if start and end else None
+
+
+def template_title(ctx, name: str) -> str:
+    """A suppression's title from the run's frozen template file (its name if none)."""
+    from segflow.yamlio import load_yaml
+
+    path = ctx.settings.templates_dir / f"{name}.yaml"
     try:
-        if not path.exists():
-            return
-        page = path.read_text(encoding="utf-8")
-        start, end = page.find(BANNER_START), page.find(BANNER_END)
-        if start < 0 or end < 0:
-            return
-        new = banner_html(verdict(settings, run_id))
-        write_atomic(path, (page[:start] + BANNER_START + new + page[end:]).encode("utf-8"))
-    except Exception as err:  # noqa: BLE001
-        log.warning("could not refresh the verdict banner of %s: %s", path, err)
+        return (load_yaml(path) or {}).get("title") or name
+    except Exception:  # noqa: BLE001  (a missing title is not worth a failed page)
+        return name
 
 
-def write_report(settings, con, ctx, controls, movement) -> Path:
-    """Render ``runs/<id>/report.html`` and ``movement.html``; returns the report path."""
+def _controls(con, run_id: str) -> list[dict]:
+    return [{"name": n, "passed": p, "severity": s, "message": m,
+             "figures": json.loads(f) if isinstance(f, str) else (f or {})}
+            for n, p, s, m, f in con.execute(
+                "SELECT name, passed, severity, message, figures FROM control_results "
+                "WHERE run_id = ? ORDER BY name", [run_id]).fetchall()]
+
+
+def _review(con, run_id: str, limit: int = 20) -> dict:
+    rows = con.execute("""SELECT rule, coalesce(cohort_before, proposed_cohort), count(*)
+        FROM review_queue WHERE run_id = ? AND status = 'open' GROUP BY ALL
+        ORDER BY 3 DESC, 1, 2""", [run_id]).fetchall()
+    decided = dict(con.execute("""SELECT status, count(*) FROM review_queue WHERE run_id = ?
+        AND status <> 'open' GROUP BY 1""", [run_id]).fetchall())
+    items = con.execute("""SELECT review_id, entity_id, rule, detail, cohort_before,
+        proposed_cohort FROM review_queue WHERE run_id = ? AND status = 'open'
+        ORDER BY rule, entity_id LIMIT ?""", [run_id, limit]).fetchall()
+    return {"groups": rows, "open": sum(n for *_, n in rows), "decided": decided,
+            "first": items, "accepted": _accepted(con, run_id)}
+
+
+def _accepted(con, run_id: str) -> list[dict]:
+    """Open review items a publisher accepted explicitly, from the audit log's entries."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                       "'audit_entries'").fetchone()[0]:
+        return []
+    rows = con.execute("""SELECT json_extract_string(line, '$.actor'),
+          json_extract(line, '$.payload.accepted_open') FROM audit_entries
+        WHERE json_extract_string(line, '$.action') = 'publish'
+          AND json_extract_string(line, '$.run_id') = ?
+          AND json_extract(line, '$.payload.accepted_open') IS NOT NULL
+          AND json_type(json_extract(line, '$.payload.accepted_open')) <> 'NULL'
+        ORDER BY seq""", [run_id]).fetchall()
+    return [{"by": by, **json.loads(acc)} for by, acc in rows]
+
+
+def _movement(con, settings, ctx, fmt) -> dict | None:
+    """Counts and per-cohort sentences from ``movement.parquet`` (written by governance)."""
+    from segflow.governance.reasons import lit
+
+    path = run_dir(settings, ctx.run_id) / "movement.parquet"
+    if not path.exists():
+        return None
+    con.execute(f"CREATE OR REPLACE TEMP VIEW movement AS SELECT * FROM read_parquet("
+                f"{lit(str(path))})")
+    counts = dict(con.execute("SELECT movement, count(*) FROM movement GROUP BY 1")
+                  .fetchall())
+    previous = con.execute("SELECT any_value(previous_run_id) FROM movement").fetchone()[0]
+    from segflow.governance.story import story
+
+    counts = {k: counts.get(k, 0) for k in ("entered", "exited", "moved", "stayed")}
+    return {"previous_run_id": previous, "counts": counts,
+            **story(con, ctx, fmt, counts, previous)}
+
+
+def _exports(settings, run_id: str) -> dict | None:
+    path = settings.exports_dir / run_id / "manifest.json"
+    if not path.exists():
+        return None
+    index = json.loads(path.read_text(encoding="utf-8"))
+    index["folder"] = str(path.parent)
+    index["written_at"] = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime(
+        "%Y-%m-%d %H:%M UTC")
+    return index
+
+
+def _drift(settings, run_id: str) -> dict | None:
+    path = run_dir(settings, run_id) / "drift" / "gate.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    except ValueError:
+        return None
+
+
+def gather(settings, con, run_id: str) -> dict:
+    """Everything the page shows, read from the run's record."""
+    from segflow.governance.context import RunContext
     from segflow.governance.gate import verdict
+    from segflow.governance.publications import publications_of_run
+    from segflow.governance.store import ensure_schema, memberships_view
+    from segflow.pages.fmt import Formatter, currency_of
 
-    folder = run_dir(settings, ctx.run_id)
-    exports = settings.exports_dir / ctx.run_id / "manifest.json"
-    data = gather(con, ctx)
-    page = _env().get_template("report.html.j2").render(
-        run=ctx.run, config=ctx.config, controls=controls, movement=movement,
-        exports=json.loads(exports.read_text()) if exports.exists() else None,
-        exports_dir=exports.parent, banner_start=BANNER_START, banner_end=BANNER_END,
-        banner=banner_html(verdict(settings, ctx.run_id, con=con)), **data)
-    (folder / "movement.html").write_text(_env().get_template("movement.html.j2").render(
-        run=ctx.run, movement=movement, **data), encoding="utf-8")
-    path = folder / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    ctx = RunContext.of(settings, run_id)
+    ensure_schema(con)
+    memberships_view(con, settings, run_id, "m_cur")
+    v = verdict(settings, run_id, con=con)
+    exports = _exports(settings, run_id)
+    approvals = con.execute("""SELECT approved_by, reason, approved_at FROM approvals
+        WHERE run_id = ? ORDER BY approved_at""", [run_id]).fetchall()
+    sizes, controls = _sizes(con, ctx), _controls(con, run_id)
+    _revenue(sizes, controls)
+    drift_page = run_dir(settings, run_id) / "drift" / "report.html"
+    return {"run": ctx.run, "title": ctx.title, "campaign_title": _campaign_title(ctx),
+            "verdict": v, "banner": banner(v, exports), "sizes": sizes,
+            "controls": controls, "control_labels": CONTROL_LABELS,
+            "drift_page": drift_page.exists(), "review": _review(con, run_id),
+            "movement": _movement(con, settings, ctx, Formatter(currency_of(settings))),
+            "exports": exports,
+            "drift": _drift(settings, run_id), "approvals": approvals,
+            "publications": publications_of_run(settings, run_id, con),
+            "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def _campaign_title(ctx) -> str:
+    """The campaign's title from the run's frozen campaign file."""
+    from segflow.yamlio import load_yaml
+
+    raw = load_yaml(ctx.config.path) if ctx.config.path else {}
+    return (raw or {}).get("title") or ctx.run.campaign
+
+
+def write_report(settings, run_id: str, con=None) -> Path:
+    """Render ``runs/<id>/report.html`` and ``movement.html`` from the run's record."""
+    from segflow.pages import write
+
+    if con is None:
+        from segflow.db import connect
+
+        with connect(settings) as own:
+            return write_report(settings, run_id, own)
+    data = gather(settings, con, run_id)
+    folder = run_dir(settings, run_id)
+    e = _env(settings)
+    write(folder / "movement.html", e, "movement.html.j2", **data)
+    return write(folder / "report.html", e, "report.html.j2", **data)
+
+
+def refresh_report(settings, run_id: str) -> None:
+    """Render the report again after the run's state changed (a drift check, a review
+    decision, an approval, a publication, an export). Never raises: the action it follows is
+    done; a page that could not be rendered is logged, not an error."""
+    if not (run_dir(settings, run_id) / "report.html").exists():
+        return
+    try:
+        write_report(settings, run_id)
+    except Exception as err:  # noqa: BLE001
+        log.warning("could not render the report of %s again: %s", run_id, err)

@@ -66,7 +66,54 @@ def write_report(out: Path, summary: dict, tables: dict) -> dict:
     return summary
 
 
-def _write_html(out: Path, summary: dict, tables: dict) -> None:
+def verdict_of(gate: dict | None) -> tuple[str | None, bool | None, str | None]:
+    """The drift gate's verdict for the banner: (headline, passed, note)."""
+    if gate is None:
+        return None, None, None
+    if gate.get("error"):
+        return "Drift check crashed: the run is blocked", False, gate["error"]
+    listed = gate.get("reasons") or []
+    reasons = "; ".join(listed[:2]) + (f"; and {len(listed) - 2} more (below)"
+                                       if len(listed) > 2 else "")
+    if gate.get("passed"):
+        return "Drift gate passed", True, "Nothing drifted beyond the campaign's thresholds."
+    ack = gate.get("acknowledged")
+    if ack:
+        return (f"Drift breached, acknowledged by {ack['by']}", True,
+                f"{reasons}. Accepted: {ack['reason']}")
+    return ("Drift gate breached: publication waits for an approver's acknowledgement",
+            False, reasons)
+
+
+def _overview(summary: dict, fmt) -> list[tuple[str, str, str]]:
+    """Tiles: N of M features drifted, N of M scores, cohorts affected."""
+    tiles = []
+    for kind in ("features", "scores"):
+        block = summary.get(kind) or {}
+        if block.get("n"):
+            tiles.append((f"{kind} drifted", f"{len(block['drifted'])} of {block['n']}",
+                          fmt.pct(block["drifted_share"]) + " of them"))
+    tiles.append(("cohorts affected", fmt.count(len(summary.get("affected_cohorts") or {})),
+                  "share or mix moved"))
+    return tiles
+
+
+def rewrite_page(out: Path, gate: dict) -> None:
+    """Render ``report.html`` again with the gate's verdict (after a check, an error or an
+    acknowledgement); the figures are read back from ``drift.json`` and the Parquet."""
+    path = out / "drift.json"
+    if not path.exists():
+        return
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    tables = {name: pd.read_parquet(out / f"{name}.parquet") for name in
+              ("summary", "composition", "cohort_mix", "bias")
+              if (out / f"{name}.parquet").exists()}
+    _write_html(out, summary, tables, gate)
+
+
+def _write_html(out: Path, summary: dict, tables: dict, gate: dict | None = None) -> None:
+    from segflow.pages.fmt import Formatter
+
     sample = summary.get("sample")
     note = summary.get("note") or (
         f"Compared with {summary['reference']}. Evidently saw a hash sample "
@@ -85,6 +132,9 @@ def _write_html(out: Path, summary: dict, tables: dict) -> None:
                 ("Affected cohorts", affected), ("Cohort shares", tables.get("composition")),
                 ("Mix inside cohorts (PSI)", tables.get("cohort_mix")),
                 ("Bias: composition against the eligible population", tables.get("bias"))]
+    headline, passed, note = verdict_of(gate)
     write_page(out / "report.html", f"Drift report: {summary['run_id']}",
                [(h, b) for h, b in sections if b is not None and not
-                (isinstance(b, pd.DataFrame) and b.empty and h != "Affected cohorts")])
+                (isinstance(b, pd.DataFrame) and b.empty and h != "Affected cohorts")],
+               verdict=headline, passed=passed, verdict_note=note,
+               kpis=_overview(summary, Formatter()))

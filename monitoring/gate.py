@@ -177,13 +177,27 @@ def _write(settings: Settings, run_id: str, gate: dict) -> None:
 
     write_atomic(_gate_path(settings, run_id),
                  json.dumps(gate, indent=1, default=str).encode("utf-8"))
-    _banner(settings, run_id)
+    _pages_again(settings, run_id, gate)
+    _report_again(settings, run_id)
 
 
-def _banner(settings: Settings, run_id: str) -> None:
-    from segflow.governance.report import refresh_banner
+def _pages_again(settings: Settings, run_id: str, gate: dict) -> None:
+    """The drift page with the verdict, then the run's report (neither ever raises)."""
+    from segflow.monitoring.drift_report import rewrite_page
 
-    refresh_banner(settings, run_id)
+    try:
+        rewrite_page(drift_dir(settings, run_id), gate)
+    except Exception as err:  # noqa: BLE001 - the verdict is recorded; a page is not
+        import logging
+
+        logging.getLogger("segflow.drift").warning("could not render the drift page of %s "
+                                                   "again: %s", run_id, err)
+
+
+def _report_again(settings: Settings, run_id: str) -> None:
+    from segflow.governance.report import refresh_report
+
+    refresh_report(settings, run_id)
 
 
 def _now() -> str:

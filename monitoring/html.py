@@ -1,4 +1,5 @@
-"""One self-contained HTML page from headed sections (tables, notes, plotly figures).
+"""One self-contained HTML page from headed sections (tables, notes, plotly figures), in
+the look every segflow page shares (``segflow.pages``).
 
 Every monitoring page (drift summary, trends, feedback) is a single file a reviewer can open
 or attach to a ticket: no server, no CDN; plotly's script is inlined once.
@@ -6,40 +7,83 @@ or attach to a ticket: no server, no CDN; plotly's script is inlined once.
 
 from __future__ import annotations
 
-import html
+import re
 from pathlib import Path
 
 import pandas as pd
 
-_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
-font-size:13px;text-align:right}td:only-child{text-align:left}th{background:#f3f3f3}.verdict-fail{color:#b00020}
-.verdict-pass{color:#0a7d32}p.note{color:#555}"""
+MAX_ROWS = 500  # rows of one table on a page; the Parquet beside it has them all
+# how a column's values read, by its name
+PERCENT = re.compile(r"(rate|share|^lift|_lift|conversion_|drifted_share|pct)", re.I)
+MONEY = re.compile(r"(revenue|spend|amount|_inr$)", re.I)
+COUNT = re.compile(r"(^n_|^n$|count|responses|members|rows|customers|^size)", re.I)
+
+
+def _kind(column: str, series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if not pd.api.types.is_numeric_dtype(series):
+        return "text"
+    if PERCENT.search(column):
+        return "pct"
+    if MONEY.search(column):
+        return "money"
+    if COUNT.search(column) or pd.api.types.is_integer_dtype(series):
+        return "count"
+    return "num"
+
+
+def table_section(heading: str, frame: pd.DataFrame, fmt) -> dict:
+    """A DataFrame as formatted cells (text, sort key), numbers right-aligned."""
+    kinds = {c: _kind(str(c), frame[c]) for c in frame.columns}
+    show = {"pct": fmt.pct, "money": fmt.money, "count": fmt.count, "num": fmt.number,
+            "bool": lambda v: "" if pd.isna(v) else ("yes" if v else "no"),
+            "text": lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v))
+            else str(v)}
+    rows = []
+    for record in frame.head(MAX_ROWS).itertuples(index=False):
+        row = []
+        for c, v in zip(frame.columns, record, strict=True):
+            k = kinds[c]
+            if k in ("text", "bool"):
+                row.append(show[k](v))
+            else:
+                row.append((show[k](v), "" if pd.isna(v) else float(v)))
+        rows.append(row)
+    headers = [(str(c).replace("_", " "), "text" if kinds[c] in ("text", "bool") else "num")
+               for c in frame.columns]
+    return {"heading": heading, "kind": "table", "headers": headers, "rows": rows,
+            "total": len(frame)}
 
 
 def render_page(title: str, sections: list[tuple[str, object]], verdict: str | None = None,
-                passed: bool | None = None) -> str:
+                passed: bool | None = None, kpis: list | None = None,
+                verdict_note: str | None = None, settings=None) -> str:
     """Sections are (heading, body); a body is a DataFrame, a plotly figure or plain text."""
-    parts = [f"<h1>{html.escape(title)}</h1>"]
-    if verdict:
-        css = "verdict-pass" if passed else "verdict-fail"
-        parts.append(f'<h2 class="{css}">{html.escape(verdict)}</h2>')
-    plotly_inlined = False
+    from segflow.pages import env, render
+
+    e = env(settings)
+    fmt = e.globals["fmt"]
+    parts, plotly_inlined = [], False
     for heading, body in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
-        if isinstance(body, pd.DataFrame):
-            parts.append(body.to_html(index=False, float_format=lambda v: f"{v:.4g}",
-                                      na_rep="", border=0))
-        elif hasattr(body, "to_html"):  # a plotly figure
-            parts.append(body.to_html(full_html=False, include_plotlyjs=not plotly_inlined))
+        if isinstance(body, pd.DataFrame) and body.empty:
+            parts.append({"heading": heading, "kind": "note", "body": "None."})
+        elif isinstance(body, pd.DataFrame):
+            parts.append(table_section(heading, body, fmt))
+        elif hasattr(body, "to_html"):  # a plotly figure, its script inlined once
+            parts.append({"heading": heading, "kind": "html", "body": body.to_html(
+                full_html=False, include_plotlyjs=not plotly_inlined,
+                config={"displaylogo": False, "responsive": True})})
             plotly_inlined = True
         else:
-            parts.append(f'<p class="note">{html.escape(str(body))}</p>')
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
+            parts.append({"heading": heading, "kind": "note", "body": str(body)})
+    return render(e, "sections.html.j2", page_title=title, sections=parts, verdict=verdict,
+                  passed=passed, kpis=kpis or [], verdict_note=verdict_note)
 
 
 def write_page(path: Path, title: str, sections: list[tuple[str, object]], **kwargs) -> Path:
+    from segflow.durable import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_page(title, sections, **kwargs), encoding="utf-8")
+    write_atomic(path, render_page(title, sections, **kwargs).encode("utf-8"))
     return path

@@ -102,3 +102,42 @@ def small_disk(tmp_path):
     yield mount
     for folder in mounted:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def _chromium() -> str | None:
+    """The system Chromium (Debian's package), which Playwright drives: `playwright install`
+    cannot download browsers here, and CI installs the package (.ci/run)."""
+    import shutil
+
+    for name in ("/usr/bin/chromium", "chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def refreshed_run(tmp_path_factory):
+    """One governed refresh of the governance test world (tests/governance/govworld.py),
+    made once per session: (settings, features, run id). Tests that change it copy it first
+    (``govworld.copy_world``)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "governance"))
+    from govworld import refreshed_world
+
+    return refreshed_world(tmp_path_factory.mktemp("refreshed") / "w")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session (pages are opened in fresh pages)."""
+    path = _chromium()
+    if path is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium runs the "
+                    "browser tests of the pages)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=path, args=[
+            "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        yield chromium
+        chromium.close()

@@ -129,3 +129,31 @@ def _close(fig) -> None:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def git_commit(settings) -> str | None:
+    """The project's git commit (MLflow's ``mlflow.source.git.commit``), or None outside a
+    git checkout: a model version then names the code and configuration it came from."""
+    import subprocess
+
+    try:
+        root = settings.project_root
+    except Exception:  # noqa: BLE001 - no project folder: no commit to name
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def log_datasets(frame, test, snapshot: str, name: str) -> None:
+    """The training frame and the held-out test rows as the run's dataset inputs
+    (``mlflow.log_input``): schema, row count and digest, named with the data snapshot (the
+    frame is built in memory: MLflow records it as made by code)."""
+    import mlflow
+
+    for part, context in ((frame, "training"), (test, "evaluation")):
+        dataset = mlflow.data.from_pandas(part, name=f"{name}-{context}-{snapshot}")
+        mlflow.log_input(dataset, context=context)

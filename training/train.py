@@ -220,8 +220,13 @@ def _log_run(settings, client, cfg, model, frame, test, pred, metrics, info) -> 
             "train_rows": str(info["rows"][0]), "test_rows": str(info["rows"][1]),
             "plots": "logged" if figures else "skipped (matplotlib not installed)"}
     exp = tracking.experiment_id(settings, client, cfg.name)
-    with mlflow.start_run(experiment_id=exp, run_name=f"{cfg.name}-{info['campaign']}") as run:
+    commit = tracking.git_commit(settings)
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    with mlflow.start_run(experiment_id=exp, run_name=f"{cfg.name}-{info['campaign']}",
+                          description=cfg.description) as run:
         mlflow.set_tags(tags)
+        tracking.log_datasets(frame, test, info["snapshot"], cfg.name)
         mlflow.log_params(tracking.flat_params({**cfg.params, "split": cfg.split}))
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
         tracking.log_figures(figures)
@@ -230,6 +235,11 @@ def _log_run(settings, client, cfg, model, frame, test, pred, metrics, info) -> 
     version = str(info_model.registered_model_version)
     for key in ("features", "outputs", "kind", "entity", "data_snapshot", "target_campaign"):
         client.set_model_version_tag(cfg.name, version, key, tags[key])
+    client.update_registered_model(cfg.name, description=cfg.description)
+    client.update_model_version(cfg.name, version, description=(
+        f"{cfg.description} Trained for {info['campaign']} on data as of {info['as_of']} "
+        f"(snapshot {info['snapshot']}), {info['rows'][0]:,} training and {info['rows'][1]:,} "
+        "test rows."))
     return run.info.run_id, version
 
 

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from segflow.output import JSON_HELP
 from segflow.settings import get_settings
 
 runs_app = typer.Typer(help="Runs in the run store: list, show, re-run.", no_args_is_help=True)
@@ -36,21 +37,60 @@ def echo_verdict(v) -> None:
         typer.echo(f"  - {r.message}\n      -> {r.command}")
 
 
+JSON = typer.Option(False, "--json", help=JSON_HELP)
+
+
 @runs_app.command("list")
-def runs_list(campaign: Optional[str] = typer.Option(None, help="Only this campaign.")) -> None:  # noqa: UP045
+def runs_list(campaign: Optional[str] = typer.Option(None, "--campaign", "-c",  # noqa: UP045
+                                                     help="Only this campaign."),
+              as_json: bool = JSON) -> None:
     """List runs, oldest first: id, campaign, as-of, status."""
+    from segflow.output import emit_json, records, table
     from segflow.runstore import list_runs
 
-    for r in list_runs(get_settings(), campaign):
-        typer.echo(f"{r.run_id}\t{r.campaign}\t{r.as_of}\t{r.status}")
+    columns = ["run", "campaign", "as of", "status"]
+    rows = [(r.run_id, r.campaign, r.as_of[:16].replace("T", " "), r.status)
+            for r in list_runs(get_settings(), campaign)]
+    if as_json:
+        emit_json(records(["run_id", "campaign", "as_of", "status"],
+                          [(r.run_id, r.campaign, r.as_of, r.status)
+                           for r in list_runs(get_settings(), campaign)]))
+    else:
+        table(columns, rows)
 
 
 @runs_app.command("show")
-def runs_show(run_id: str) -> None:
-    """Inputs, hashes, model versions, as-of, status, controls and publication of a run."""
+def runs_show(run_id: str, as_json: bool = JSON) -> None:
+    """The run's verdict first, then its controls, approvals, publications and files;
+    ``--json`` for everything (inputs, hashes, model versions)."""
     from segflow.governance.status import run_status
+    from segflow.output import emit_json, table
 
-    _echo_json(run_status(get_settings(), run_id))
+    record = run_status(get_settings(), run_id)
+    if as_json:
+        emit_json(record)
+        return
+    v = record["verdict"]
+    typer.echo(f"{record['run_id']}: campaign {record['campaign']}, as of {record['as_of']}, "
+               f"status {record['status']}")
+    if v:
+        typer.echo(f"verdict: {v['state'].upper()}" + ("" if v["reasons"] else
+                                                       f": {v['headline']}"))
+        for r in v["reasons"]:
+            cut = r["message"][:200] + ("..." if len(r["message"]) > 200 else "")
+            typer.echo(f"  - {cut}\n      -> {r['command']}")
+    if record["controls"]:
+        table(["control", "result", "what it found"],
+              [(c["name"], "passed" if c["passed"] else f"FAILED ({c['severity']})",
+                c["message"][:160]) for c in record["controls"]])
+    for a in record["approvals"]:
+        typer.echo(f"approved by {a['by']} at {a['at']}: {a['reason']}")
+    for p in record["publications"]:
+        typer.echo(f"published as version {p['version']} by {p['by']} at {p['at']}"
+                   + (" (current)" if p["current"] else ""))
+    typer.echo(f"open review items: {record['open_exceptions']:,}")
+    if "report.html" in record["files"]:
+        typer.echo(f"report: {get_settings().runs_dir / run_id / 'report.html'}")
 
 
 @runs_app.command("rerun")
@@ -84,16 +124,44 @@ def govern(run_id: str) -> None:
 
 
 @review_app.command("list")
-def review_list(run: Optional[str] = typer.Option(None, "--run", help="Only this run."),  # noqa: UP045
-                status: Optional[str] = typer.Option(None, help="open, confirmed or overridden.")) -> None:  # noqa: UP045,E501
-    """List review items."""
-    from segflow.governance.review_cli import LIST_COLUMNS, list_items
+def review_list(
+    run: Optional[str] = typer.Option(None, "--run", "-r", help="Only this run."),  # noqa: UP045
+    status: Optional[str] = typer.Option(None, "--status", "-s",  # noqa: UP045
+                                         help="open, confirmed or overridden."),
+    rule: Optional[str] = typer.Option(None, "--rule", help="Only items of this rule."),  # noqa: UP045
+    cohort: Optional[str] = typer.Option(None, "--cohort",  # noqa: UP045
+                                         help="Only items of this cohort (before or proposed)."),
+    limit: int = typer.Option(20, "--limit", "-n", min=0,
+                              help="Items listed under the summary (--json: all unless set)."),
+    as_json: bool = JSON,
+) -> None:
+    """A summary by rule and cohort, then the first items; --rule/--cohort narrow it."""
+    import sys
 
-    rows = list_items(get_settings(), run, status)
-    typer.echo("\t".join(LIST_COLUMNS))
-    for row in rows:
-        typer.echo("\t".join("" if v is None else str(v) for v in row))
-    typer.echo(f"{len(rows):,d} item(s)", err=True)
+    from segflow.governance.review_cli import LIST_COLUMNS, list_items
+    from segflow.output import emit_json, records, table
+
+    rows = [r for r in list_items(get_settings(), run, status)
+            if (rule is None or r[3] == rule) and (cohort is None or cohort in (r[4], r[5]))]
+    if as_json:
+        given = any(a in ("--limit", "-n") or a.startswith("--limit=") for a in sys.argv)
+        emit_json(records(list(LIST_COLUMNS), rows[:limit] if given else rows))
+        return
+    groups: dict[tuple, int] = {}
+    for r in rows:
+        key = (r[3], r[4] or r[5] or "", r[6])
+        groups[key] = groups.get(key, 0) + 1
+    summary = sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))
+    table(["rule", "cohort", "status", "items"], [(*k, n) for k, n in summary[:15]],
+          title=f"{len(rows):,} review item(s) by rule and cohort", numeric=("items",),
+          total=len(summary), more="narrow with --rule or --cohort")
+    if limit and rows:
+        one_run = len({r[1] for r in rows}) == 1  # then the run column says nothing
+        table(["item", *([] if one_run else ["run"]), "customer", "rule", "before",
+               "proposed", "status"],
+              [(r[0], *([] if one_run else [r[1]]), *r[2:]) for r in rows[:limit]],
+              title="Items" + (f" of {rows[0][1]}" if one_run else ""), total=len(rows),
+              more="--limit N for more, --json for all")
 
 
 @review_app.command("show")
@@ -166,26 +234,44 @@ def publish(run_id: str,
         typer.echo(f"note: {entry['note']}")
 
 
-def export(run_id: str) -> None:
+def export(run_id: str, as_json: bool = JSON) -> None:
     """Write channel exports (email, sms, push, ads) with manifests for a run, if the gate
     allows (the same checks as publication, or a published run with intact memberships)."""
     from segflow.governance.pipeline import export_for
+    from segflow.output import emit_json, table
 
     index = export_for(get_settings(), run_id)
-    typer.echo("cohort\tchannel\trows\tleft out\tsha256")
-    for f in index["files"]:
-        left = ", ".join(f"{n} {why}" for why, n in f["left_out"].items()) or "-"
-        typer.echo(f"{f['cohort']}\t{f['channel']}\t{f['rows']}\t{left}\t{f['sha256'][:16]}")
+    if as_json:
+        emit_json(index)
+        return
+    table(["cohort", "channel", "rows", "left out (why)", "sha256"],
+          [(f["cohort"], f["channel"], f["rows"], ", ".join(
+              f"{n:,} {why.replace('_', ' ')}" for why, n in f["left_out"].items()) or "-",
+            f["sha256"][:16]) for f in index["files"]], numeric=("rows",))
+    typer.echo(f"{len(index['files'])} file(s), {sum(f['rows'] for f in index['files']):,} "
+               f"rows in {get_settings().exports_dir / run_id}")
 
 
 @audit_app.command("show")
-def audit_show(run: Optional[str] = typer.Option(None, "--run", help="Only this run.")) -> None:  # noqa: UP045
-    """Print audit entries (sequence, time, actor, action, run)."""
+def audit_show(run: Optional[str] = typer.Option(None, "--run", "-r",  # noqa: UP045
+                                                 help="Only this run."),
+               limit: int = typer.Option(50, "--limit", "-n", min=1,
+                                         help="The latest N entries (table only)."),
+               as_json: bool = JSON) -> None:
+    """Audit entries, oldest first: sequence, time, actor, action, run, what."""
     from segflow.governance import audit
+    from segflow.output import emit_json, table
 
-    for e in audit.read(get_settings(), run):
-        typer.echo(f"{e['seq']}\t{e['ts']}\t{e['actor']}\t{e['action']}\t{e.get('run_id') or ''}"
-                   f"\t{json.dumps(e['payload'], default=str)[:200]}")
+    entries = list(audit.read(get_settings(), run))
+    if as_json:
+        emit_json(entries)
+        return
+    shown = entries[-limit:]
+    table(["seq", "time", "actor", "action", "run", "what"],
+          [(e["seq"], str(e["ts"])[:19].replace("T", " "), e["actor"], e["action"],
+            e.get("run_id") or "", json.dumps(e["payload"], default=str)[:80])
+           for e in shown], numeric=("seq",), total=len(entries),
+          more="--limit N for more, --json for every entry")
 
 
 @audit_app.command("verify")

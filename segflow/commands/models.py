@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from segflow.output import JSON_HELP
 from segflow.settings import get_settings
 
 models_app = typer.Typer(help="Registered models: list, compare versions, promote by hand, "
@@ -50,18 +51,24 @@ def train(
 
 
 @models_app.command("list")
-def list_models() -> None:
+def list_models(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Every registered model with its champion and latest version."""
     _quiet_mlflow()
+    from segflow.output import emit_json, records, table
     from segflow.training import registry, tracking
 
     client = tracking.configure(get_settings())
+    rows = []
     for rm in client.search_registered_models():
         champ = registry.champion_version(client, rm.name)
         latest = max((int(v.version) for v in client.search_model_versions(
             f"name='{rm.name}'")), default=0)
-        typer.echo(f"{rm.name:24s} champion: {('v' + str(champ.version)) if champ else '-':6s} "
-                   f"latest: v{latest}")
+        rows.append((rm.name, int(champ.version) if champ else None, latest))
+    if as_json:
+        emit_json(records(["model", "champion_version", "latest_version"], rows))
+    else:
+        table(["model", "champion", "latest"],
+              [(n, f"v{c}" if c else "-", f"v{v}") for n, c, v in rows])
 
 
 @models_app.command("compare")

@@ -34,3 +34,26 @@ def describe_view(view: View) -> dict:
             "params": dict(view.transformation.params),
             "config_tables": sorted(view.transformation.tables),
             "features": feature_rows(view), "sql": view.transformation.sql.strip("\n")}
+
+
+def descriptions(repo_dir) -> dict[str, str]:
+    """Feature -> its Feast field description, read from the repo's files without importing
+    Feast (which costs seconds; a page that names a feature needs only the words).
+
+    Reads every ``Field(name="...", description="...")`` with literal strings."""
+    import ast
+    from pathlib import Path
+
+    out: dict[str, str] = {}
+    for path in sorted(Path(repo_dir).glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Field":
+                kw = {k.arg: k.value.value for k in node.keywords
+                      if isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)}
+                if "name" in kw and kw.get("description"):
+                    out.setdefault(kw["name"], kw["description"])
+    return out

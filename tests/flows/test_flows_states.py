@@ -69,6 +69,18 @@ def test_a_run_awaiting_approval_ends_so_and_alerts(accounts, webhook, monkeypat
     assert alert["report"].endswith("report.html") and "needs an approval" in alert["text"]
 
 
+def _flow_run(flow_run_id):
+    """The flow run and its link artifacts, from the Prefect API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return run, [a for a in artifacts if a.key == "report-account-tiers"]
+
+
 def test_a_blocked_run_ends_blocked(accounts, webhook, monkeypatch):
     """A canonical file edited after ingest so that it breaks its contract (a contact's
     language outside the allowed list): the contracts control blocks, the flow says so."""
@@ -95,6 +107,10 @@ def test_a_blocked_run_ends_blocked(accounts, webhook, monkeypatch):
         path.write_bytes(original)  # the other tests of the module share the world
     assert (state.type.value, state.name) == ("FAILED", "Blocked")
     assert outcome["state"] == "blocked" and not outcome["published"]
+    run, links = _flow_run(state.state_details.flow_run_id)
+    assert run.name == "account_tiers 2026-11-15"  # not a random name
+    report = (settings.runs_dir / outcome["run_id"] / "report.html").resolve().as_uri()
+    assert len(links) == 1 and f"]({report})" in links[0].data
     assert any("contracts_hold" in w for w in outcome["waiting_for"]), outcome
     (alert,) = received
     assert alert["state"] == "blocked" and "contracts_hold" in alert["text"]

@@ -35,7 +35,7 @@ def test_refresh_govern_drift_approve_publish_rerun(world):
     assert refused.exit_code == 1 and "drift has not been checked" in str(refused.exception)
     out = cli("drift", "--campaign", "holi_test", "--run", run)
     assert out.exit_code == 0, out.output
-    open_items = json.loads(cli("runs", "show", run).output)["verdict"]["open_exceptions"]
+    open_items = json.loads(cli("runs", "show", run, "--json").output)["verdict"]["open_exceptions"]
     refused = cli("publish", run, "--by", "lead.analyst")
     assert refused.exit_code == 1 and f"--accept-open {open_items}" in str(refused.exception)
     out = cli("approve", run, "--by", "lead.analyst", "--reason", APPROVAL)
@@ -45,7 +45,7 @@ def test_refresh_govern_drift_approve_publish_rerun(world):
     assert out.exit_code == 0 and f"published holi_test version 1: run {run}" in out.output
     again = cli("publish", run, "--by", "lead.analyst")
     assert again.exit_code == 0 and "already published as version 1" in again.output
-    shown = json.loads(cli("runs", "show", run).output)
+    shown = json.loads(cli("runs", "show", run, "--json").output)
     assert shown["publications"][0]["current"] and shown["approvals"][0]["by"] == "lead.analyst"
     assert shown["verdict"]["state"] == "published" and shown["frozen_rules"]
     assert {c["name"] for c in shown["controls"]} >= {"accounted_once", "revenue_reconciles"}

@@ -179,7 +179,7 @@ def test_cli_publish_prints_every_reason_and_exits_1(world_data):
 
     govern_run(settings, run)
     drift_passed(settings, run)
-    shown = json.loads(CliRunner().invoke(app, ["runs", "show", run]).output)
+    shown = json.loads(CliRunner().invoke(app, ["runs", "show", run, "--json"]).output)
     assert shown["verdict"]["state"] == "waiting" and not shown["verdict"]["may_publish"]
     assert {r["code"] for r in shown["verdict"]["reasons"]} == {"open_exceptions"} | (
         {"approval_missing"} if shown["verdict"]["needs_approval"] else set())

@@ -99,7 +99,7 @@ def test_offers_compared_with_the_holdout_each_other_and_by_region(home, tmp_pat
     assert 25 < everyone.loc["discount", "open_pct"] < 35
     html = (out / "feedback.html").read_text()
     assert "Offers against the holdout and each other" in html and "Engagement funnel" in html
-    assert '<h2 class="verdict-pass">discount beats holdout overall by' in html
+    assert 'data-state="passed"><p class="state">discount beats holdout overall by' in html
 
 
 def test_survey_answers_read_as_shares_with_intervals(home, tmp_path):

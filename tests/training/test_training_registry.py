@@ -46,6 +46,12 @@ def test_first_version_promoted_second_not_and_decision_recorded(world, twice):
             "data_snapshot"]
         version = client.get_model_version(b.name, b.version)
         assert version.tags["promotion.decision"] == "not_promoted"
+        # what the MLflow screens show: a description, the data it learned from, the commit
+        assert run.data.tags["mlflow.note.content"] and version.description
+        assert client.get_registered_model(b.name).description
+        contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
+        assert contexts == ["evaluation", "training"]
+        assert len(run.data.tags["mlflow.source.git.commit"]) == 40
 
 
 def test_runs_log_metrics_plots_and_truth_comparisons(world, twice):

@@ -1,0 +1,138 @@
+"""The refresh report is rendered from the run's record after every change of its state:
+its verdict banner and every figure follow the gate, nothing stale survives an approval,
+a publication or an export; sizes, suppressions and money read as a finance lead expects."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from govworld import AS_OF_1, copy_world, drift_passed
+
+from segflow.pages.fmt import Formatter
+
+
+@pytest.fixture
+def run_world(refreshed_run, tmp_path):
+    """The session's governed refresh (tests/conftest.py), copied for each test."""
+    settings, _, run = refreshed_run
+    return copy_world(settings, tmp_path / "w"), run
+
+
+def _page(settings, run: str) -> str:
+    return (settings.runs_dir / run / "report.html").read_text(encoding="utf-8")
+
+
+def _state(page: str) -> str:
+    return re.search(r'<p class="state">([^<]+)</p>', page).group(1)
+
+
+def test_the_report_follows_the_run_from_drift_to_export(run_world):
+    """Drift unchecked blocks; approval and publication move the banner on; an export
+    replaces 'Not exported yet' with its files."""
+    from govworld import ACCEPTANCE, APPROVAL
+
+    from segflow.governance.gate import verdict
+    from segflow.governance.pipeline import export_for
+    from segflow.governance.publish import approve, publish_run
+
+    settings, run = run_world
+    page = _page(settings, run)
+    assert _state(page) == "Blocked: drift not checked" and "data-state=\"blocked\"" in page
+    drift_passed(settings, run)
+    from segflow.governance.report import refresh_report
+
+    refresh_report(settings, run)
+    v = verdict(settings, run)
+    assert v.state == "waiting" and _state(_page(settings, run)) == "Waiting for a decision"
+    approve(settings, run, "lead.analyst", APPROVAL)
+    page = _page(settings, run)
+    assert "Approved by lead.analyst" in page and "an approval" not in _state(page)
+    publish_run(settings, run, by="lead.analyst", accept_open=v.open_exceptions,
+                reason=ACCEPTANCE)
+    page = _page(settings, run)
+    assert _state(page) == "Published, not exported yet" and "Not exported yet" in page
+    assert f"{v.open_exceptions} open item(s) were accepted" in page
+    export_for(settings, run)
+    page = _page(settings, run)
+    assert _state(page) == "Published and exported"
+    assert "Not exported yet" not in page and "Exported at" in page
+    assert "What stands in the way" not in page
+
+
+def test_a_breached_drift_gate_says_blocked_by_drift_until_acknowledged(run_world):
+    import json
+
+    from segflow.monitoring.gate import _write, acknowledge
+
+    settings, run = run_world
+    gate = {"run_id": run, "passed": False, "reasons": ["2 of 5 features drifted"],
+            "acknowledged": None, "error": None}
+    _write(settings, run, gate)  # as record_verdict writes it: the pages follow
+    page = _page(settings, run)
+    assert _state(page) == "Blocked by drift" and "a drift acknowledgement" in page
+    acknowledge(settings, run, "lead.analyst", "a known promotion shifted spend")
+    page = _page(settings, run)
+    assert _state(page) == "Waiting for a decision" and "drift acknowledgement" not in page
+    assert json.loads((settings.runs_dir / run / "drift" / "gate.json").read_text())[
+        "acknowledged"]["by"] == "lead.analyst"
+
+
+def test_sizes_suppression_and_revenue_match_the_memberships(run_world):
+    """One row per cohort with its totals, the suppression's share of the base stated, and
+    revenue in rupees with lakh/crore as the reconciliation control counted it."""
+    import duckdb
+
+    settings, run = run_world
+    page = _page(settings, run)
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW m AS SELECT * FROM read_parquet('{settings.runs_dir / run}/"
+                "memberships.parquet')")
+    base = con.execute("SELECT count(*) FROM m").fetchone()[0]
+    suppressed = con.execute("SELECT count(*) FROM m WHERE status = 'suppressed'").fetchone()[0]
+    fmt = Formatter("INR")
+    assert (f"{fmt.pct(suppressed / base)} of the base ({fmt.count(suppressed)} customers) "
+            "is suppressed</strong>, most by Inactive 14 days") in page
+    for cohort, n in con.execute("SELECT cohort, count(*) FROM m WHERE status = 'assigned' "
+                                 "GROUP BY 1").fetchall():
+        row = re.search(f'<td class="text">{cohort}</td>.*?</tr>', page, re.S).group(0)
+        assert page.count(f'<td class="text">{cohort}</td>') == 1  # one row per cohort
+        assert f'data-sort="{n}"' in row  # its assigned customers
+    assert '<svg class="chart"' in page and "Customers per cohort" in page
+    assert "₹" in page and " INR" not in page.split("<footer>")[0].split("<main>")[1]
+
+
+def test_report_render_never_fails_the_action_it_follows(run_world, caplog):
+    from segflow.governance.report import refresh_report
+
+    settings, run = run_world
+    (settings.runs_dir / run / "movement.parquet").write_bytes(b"not parquet")
+    refresh_report(settings, run)
+    assert "could not render the report" in caplog.text
+
+
+@pytest.mark.parametrize(("currency", "value", "short", "exact"), [
+    ("INR", 906_749_762.09, "₹90.67 crore", "₹90,67,49,762.09"),
+    ("INR", 452_000.0, "₹4.52 lakh", "₹4,52,000.00"),
+    ("INR", -12_345.0, "-₹12,345", "-₹12,345.00"),
+    ("USD", 906_749_762.09, "$906.75M", "$906,749,762.09"),
+    ("CHF", 1_500.0, "1.5K CHF", "1,500.00 CHF"),
+])
+def test_money_reads_in_the_projects_currency(currency, value, short, exact):
+    f = Formatter(currency)
+    assert (f.money(value), f.money_exact(value)) == (short, exact)
+
+
+def test_counts_and_shares_read_as_people_write_them():
+    assert Formatter("INR").count(1234567) == "12,34,567"
+    assert Formatter("USD").count(1234567) == "1,234,567"
+    assert Formatter("INR").pct(0.4341) == "43.4%"
+    assert Formatter("USD").number(21860.0) == "21,860"
+    assert Formatter("USD").number(0.45454) == "0.45"
+
+
+def test_first_run_report_has_no_stale_sections(run_world):
+    settings, run = run_world
+    page = _page(settings, run)
+    assert "Not exported yet" in page and "has been published before: all 20 customers" in page
+    assert AS_OF_1.strftime("%Y-%m-%d") in page
