@@ -34,7 +34,8 @@ def pages(refreshed_run, tmp_path_factory, home_module):
     world = generate_holi(2_000, seed=7)
     for table in ("customers", "campaign_outcomes", "survey_responses"):
         pq.write_table(world[table], home_module.canonical_dir / f"{table}.parquet")
-    run_feedback(home_module, "holi_2026", FeedbackConfig())
+    run_feedback(home_module, "holi_2026",
+                 FeedbackConfig(splits=["region", "preferred_language"]))
     folder = settings.runs_dir / run
     return {"report": folder / "report.html", "movement": folder / "movement.html",
             "drift": folder / "drift" / "report.html",
