@@ -159,9 +159,15 @@ def _check_source(settings: Settings, source: RevenueSource, where: str, path, l
     if source.where:
         import duckdb
 
-        empty = contract.arrow_schema().empty_table()  # noqa: F841 (read by DuckDB)
+        from segflow.ingest.contract import DUCKDB_TYPES
+
+        # an empty table of the contract's columns, declared in SQL: a Python object read by
+        # DuckDB's replacement scan would import pandas, which `templates check` avoids
+        con = duckdb.connect()
+        columns = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in contract.columns)
         try:
-            duckdb.sql(f"SELECT count(*) FROM empty WHERE ({source.where})").fetchall()
+            con.execute(f"CREATE TABLE empty ({columns})")
+            con.execute(f"SELECT count(*) FROM empty WHERE ({source.where})").fetchall()
         except duckdb.Error as err:
             raise ConfigError(path, line, f"{where}.where does not run on {source.table}: "
                               f"{str(err).splitlines()[0]}") from None
