@@ -196,7 +196,10 @@ def test_ctrl_c_exits_130(cli, tmp_path):
     write_sources(home)
     proc = cli.paused(home, "ingest.checked", "ingest")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    # wait with stdin still open: the interrupt, not an end of input, must end the pause
+    proc.wait(timeout=60)
+    err = proc.stderr.read()
+    proc.communicate()
     assert proc.returncode == EXIT_INTERRUPTED and err.strip().endswith("aborted")
     assert "Traceback" not in err
     assert not (home / "canonical" / "orders.parquet").exists()
