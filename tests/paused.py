@@ -12,7 +12,7 @@ def stopped_at(argv: list[str], env: dict, point: str) -> subprocess.Popen:
 
     proc = subprocess.Popen(argv, env={**env, "SEGFLOW_FAULTS": f"{point}=pause"}, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=_default_interrupt)
     seen = []
     while (line := proc.stderr.readline()) and MARKER not in line:
         seen.append(line)
@@ -22,3 +22,12 @@ def stopped_at(argv: list[str], env: dict, point: str) -> subprocess.Popen:
         raise AssertionError(f"never reached {point} (exit {proc.returncode}): "
                              + "".join(seen))
     return proc
+
+
+def _default_interrupt() -> None:
+    """Ctrl-C as a user's shell delivers it: an earlier in-process server may have left SIGINT
+    ignored in the test process, and a child inherits that (Python then never raises
+    KeyboardInterrupt)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
