@@ -50,13 +50,15 @@ def source_label(spec: SourceSpec) -> str:
         return f"sql:{where}#{spec.source_table or 'query'}"
     if spec.kind == "derived":
         return f"derived:from {spec.derived_from}"
+    if spec.kind == "rest":
+        return f"rest:{spec.rest.url(spec.rest.endpoint)}"
     if spec.path is None:
         return f"{spec.kind}:query"
     suffix = f"#{spec.source_table or 'query'}" if spec.kind == "duckdb" else ""
     return f"{spec.kind}:{spec.path}{suffix}"
 
 
-def _column_to_arrow(values) -> pa.Array:
+def column_to_arrow(values) -> pa.Array:
     """One column from a DB-API result; mixed Python types (SQLite allows them) become text."""
     try:
         return pa.array(values, from_pandas=True)
@@ -81,7 +83,7 @@ def _read_sql(spec: SourceSpec) -> pa.Table:
                            f"{str(err).splitlines()[0]}") from None
     finally:
         engine.dispose()
-    return pa.table({c: _column_to_arrow(frame[c].tolist()) for c in frame.columns})
+    return pa.table({c: column_to_arrow(frame[c].tolist()) for c in frame.columns})
 
 
 def _read_duckdb(spec: SourceSpec) -> pa.Table:
@@ -93,6 +95,13 @@ def _read_duckdb(spec: SourceSpec) -> pa.Table:
             return src.sql(sql).to_arrow_table()
     except duckdb.Error as err:
         raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
+
+
+def _read_rest(spec: SourceSpec) -> pa.Table:
+    """Every live record of a REST source (a full sync; tombstones are left out)."""
+    from segflow.ingest.rest.fetch import fetch
+
+    return fetch(spec.rest, since=None, label=spec.label).live
 
 
 def _csv_header(path: Path, encoding: str, delimiter: str, label: str,
@@ -299,7 +308,7 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None) -> tuple[s
             con.execute(f"SET file_search_path = {_quote(spec.file.parent)}")
             con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS {spec.query}")
         else:
-            table = _read_sql(spec) if spec.kind == "sql" else _read_duckdb(spec)
+            table = {"sql": _read_sql, "duckdb": _read_duckdb, "rest": _read_rest}[spec.kind](spec)
             con.register(f"{view}_arrow", table)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM {view}_arrow")
     except duckdb.Error as err:

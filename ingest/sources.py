@@ -28,6 +28,8 @@ from pathlib import Path
 
 from segflow.errors import ConfigError
 from segflow.ingest.contract import load_contracts, time_zone
+from segflow.ingest.rest.config import KEYS as REST_KEYS
+from segflow.ingest.rest.config import RestConfig, parse_rest
 from segflow.yamlio import LineDict, load_yaml
 
 COMMON = {"kind", "columns", "timezone", "max_shrink", "formats", "constants", "defaults",
@@ -38,6 +40,7 @@ KINDS = {
     "sql": COMMON | {"url", "table", "query"},
     "duckdb": COMMON | {"path", "table", "query"},
     "derived": COMMON | {"from", "query"},
+    "rest": COMMON | REST_KEYS,
 }
 WHITESPACE = "whitespace"        # delimiter: any run of spaces and tabs
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";",
@@ -74,6 +77,7 @@ class SourceSpec:
     computed: dict[str, str] = field(default_factory=dict)   # canonical -> SQL expression
     derived_from: str | None = None  # derived: the source whose typed rows it reads
     url_shown: str | None = None     # sql: the URL as written (``${VAR}`` unexpanded)
+    rest: RestConfig | None = None   # rest: the API, its paging, auth and limits
 
     def computed_line(self, canonical: str) -> int:
         return self.computed_lines.get(canonical, self.line_of("computed"))
@@ -98,7 +102,8 @@ class SourceSpec:
     def label(self) -> str:
         """How errors name this source: table, kind and where it lives."""
         where = (self.path.name if self.path else self.source_table or
-                 (f"from {self.derived_from}" if self.derived_from else "query"))
+                 (f"from {self.derived_from}" if self.derived_from else None) or
+                 (self.rest.url(self.rest.endpoint) if self.rest else "query"))
         return f"source '{self.table}' ({self.kind}: {where}, {self.file}:{self.line})"
 
 
@@ -279,6 +284,8 @@ def _parse_one(file: Path, table: str, spec, line: int, contracts) -> SourceSpec
             raise ConfigError(file, line, f"'{table}': a derived source names the source it "
                               "reads ('from: orders') and a 'query' over it")
         extras["derived_from"] = str(spec["from"])
+    if kind == "rest":
+        extras["rest"] = parse_rest(file, spec, table)
     contract = contracts[table]
     known = set(contract.names)
     parts = {key: _mapping(file, spec, key, table, known)

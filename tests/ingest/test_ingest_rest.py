@@ -1,0 +1,204 @@
+"""REST sources: the salesforce preset and generic paging, against a local stand-in of the
+API (salesforce_standin) that pages, rate-limits, fails and changes records mid-sync."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyarrow.parquet as pq
+import pytest
+from salesforce_standin import CLIENT_ID, CLIENT_SECRET, SalesforceStandIn
+
+from segflow.errors import ConfigError
+from segflow.ingest.pipeline import run_ingest
+from segflow.ingest.rest.client import ApiRefused, ApiUnavailable, RequestBudgetExceeded
+from segflow.ingest.rest.fetch import fetch
+from segflow.ingest.sources import load_sources
+from segflow.settings import get_settings
+
+SALESFORCE = """
+sources:
+  customers:
+    kind: rest
+    preset: salesforce
+    base_url: {url}
+    object: Contact
+    auth: {{type: oauth2, token_url: /services/oauth2/token, client_id: {client},
+            client_secret_env: SF_SECRET}}
+    fields: {{customer_id: Id, email: Email, phone: Phone, name: Name, signup_ts: CreatedDate,
+              city: MailingCity, region: MailingState, country: MailingCountry}}
+    constants: {{preferred_language: english, consent_email: "true", consent_sms: "false",
+                 consent_push: "false", consent_ads: "false", onboarding_completed: "true"}}
+    limits: {{backoff: 0.001, max_wait: 1{limits}}}
+"""
+AN_HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
+
+
+@pytest.fixture
+def salesforce(sources, monkeypatch):
+    """(stand-in, sources.yaml writer): the YAML points at the running stand-in."""
+    monkeypatch.setenv("SF_SECRET", CLIENT_SECRET)
+
+    def start(contacts: int, batch: int):
+        standin = SalesforceStandIn(contacts, batch=batch).__enter__()
+        started.append(standin)
+        return standin
+
+    def yaml(standin, limits=""):
+        return sources(SALESFORCE.format(url=standin.url, client=CLIENT_ID, limits=limits))
+
+    started: list = []
+    yield start, yaml
+    for standin in started:
+        standin.__exit__(None, None, None)
+
+
+def _spec(path):
+    return load_sources(path, get_settings().contracts_dir)[0]
+
+
+def test_sync_through_a_429_and_a_500_loses_nothing_and_doubles_nothing(salesforce):
+    start, yaml = salesforce
+    sf = start(3000, batch=200)
+    spec = _spec(yaml(sf))
+    ids = sf.ids()
+    sf.delete(ids[10], at=AN_HOUR_AGO)
+    sf.faults = {3: (429, {"Retry-After": "0.01"}), 6: (500, {})}
+    # while page 4 is served: edit a record already served (page 1) and one still to come
+    sf.on_page = lambda page: sf.modify(ids[5], ids[2500]) if page == 4 else None
+    waits: list[float] = []
+    result = fetch(spec.rest, label=spec.label, sleep=waits.append)
+
+    got = result.table["customer_id"].to_pylist()
+    assert len(got) == len(set(got)) == 3000 and set(got) == set(ids)
+    assert result.deleted_ids == [ids[10]]
+    assert result.live.num_rows == 2999 and ids[10] not in result.live["customer_id"].to_pylist()
+    assert waits[0] == 0.01 and len(waits) == 2 == result.retried   # Retry-After honoured
+    assert result.requests == 1 + 15 + 2   # the token, 15 pages, 2 re-tries
+    email = dict(zip(got, result.table["email"].to_pylist(), strict=True))
+    assert email[ids[2500]].startswith("changed.")     # served after its edit
+    assert not email[ids[5]].startswith("changed.")    # served before it: next run's
+
+    sf.faults, sf.on_page = {}, None
+    sf.modify(*ids[100:150])
+    sf.delete(ids[200])
+    second = fetch(spec.rest, since=result.cursor, label=spec.label)
+    assert sorted(second.table["customer_id"].to_pylist()) == sorted(
+        [ids[5], ids[2500], *ids[100:150], ids[200]])
+    assert second.deleted_ids == [ids[200]]
+    assert second.requests == 2 and second.cursor > result.cursor
+
+
+def test_an_expired_token_is_renewed_once_mid_sync(salesforce):
+    start, yaml = salesforce
+    sf = start(500, batch=100)
+    spec = _spec(yaml(sf))
+    sf.on_page = lambda page: sf.expire_tokens() if page == 2 else None
+    result = fetch(spec.rest, label=spec.label)
+    assert result.table.num_rows == 500
+    assert [p for _, p, _ in sf.requests].count("/services/oauth2/token") == 2
+
+
+def test_ingest_reads_a_salesforce_source_through_contracts_and_quarantine(home, salesforce):
+    start, yaml = salesforce
+    sf = start(300, batch=100)
+    ids = sf.ids()
+    sf.contacts[ids[7]]["CreatedDate"] = None
+    sf.delete(ids[9], at=AN_HOUR_AGO)
+    report = run_ingest(home, yaml(sf))
+    customers = report.tables["customers"]
+    assert (customers.rows_in, customers.accepted) == (299, 298)
+    assert customers.quarantined == {"missing_value:signup_ts": 1}
+    assert customers.source == f"rest:{sf.url}/services/data/v60.0/queryAll"
+    written = pq.read_table(home.canonical_dir / "customers.parquet")["customer_id"].to_pylist()
+    assert len(written) == 298 and ids[9] not in written and ids[7] not in written
+
+
+def test_a_spent_request_budget_stops_the_run_and_commits_nothing(home, salesforce):
+    start, yaml = salesforce
+    sf = start(300, batch=100)
+    with pytest.raises(RequestBudgetExceeded, match=r"request budget \(3\) is spent.*nothing "
+                       r"was loaded.*limits: \{budget: N\}.*2 pages, 200 records") as err:
+        run_ingest(home, yaml(sf, limits=", budget: 3"))
+    assert err.value.exit_code == 1
+    assert not (home.canonical_dir / "customers.parquet").exists()
+
+
+@pytest.mark.parametrize(("faults", "words"), [
+    ({1: (429, {"Retry-After": "3600"})}, r"asks to wait 3,600 s \(Retry-After\), longer "
+                                          r"than limits.max_wait \(1 s\)"),
+    ({n: (500, {}) for n in range(2, 9)}, r"failed 6 times in a row \(last: 500 SERVER_ERROR"),
+])
+def test_an_api_that_stays_unavailable_stops_the_sync(salesforce, faults, words):
+    start, yaml = salesforce
+    sf = start(50, batch=100)
+    spec = _spec(yaml(sf))
+    sf.faults = faults
+    with pytest.raises(ApiUnavailable, match=words) as err:
+        fetch(spec.rest, label=spec.label, sleep=lambda s: None)
+    assert err.value.exit_code == 3
+
+
+GENERIC = """
+sources:
+  customers:
+    kind: rest
+    base_url: {url}
+    endpoint: /api/contacts
+    params: {{updated_after: "{{since}}", limit: 70}}
+    records: data
+    id: id
+    modified: updated_at
+    auth: {{type: bearer, token_env: CRM_TOKEN}}
+    paging: {paging}
+    fields: {{customer_id: id, email: email, city: address.city}}
+"""
+
+
+@pytest.mark.parametrize("paging", [
+    "{type: next_url, next: next}",
+    "{type: cursor, next: next_cursor, param: cursor}",
+    "{type: offset, param: offset, size: 70}",
+])
+def test_generic_paging_reads_every_record_once_and_then_only_changes(sources, monkeypatch,
+                                                                       paging):
+    monkeypatch.setenv("CRM_TOKEN", "generic-token")
+    with SalesforceStandIn(300) as api:
+        spec = _spec(sources(GENERIC.format(url=api.url, paging=paging)))
+        result = fetch(spec.rest, label=spec.label)
+        assert sorted(result.table["customer_id"].to_pylist()) == api.ids()
+        assert set(result.table["city"].to_pylist()) == {"Pune"}   # nested: address.city
+        assert result.pages == 5
+        api.modify(*api.ids()[40:45])
+        again = fetch(spec.rest, since=result.cursor, label=spec.label)
+        assert sorted(again.table["customer_id"].to_pylist()) == api.ids()[40:45]
+
+
+def test_a_wrong_bearer_token_is_refused_naming_its_variable(sources, monkeypatch):
+    monkeypatch.setenv("CRM_TOKEN", "expired")
+    with SalesforceStandIn(10) as api:
+        spec = _spec(sources(GENERIC.format(url=api.url, paging="{type: next_url, next: next}")))
+        with pytest.raises(ApiRefused, match=r"refused the token in \$CRM_TOKEN \(401"):
+            fetch(spec.rest, label=spec.label)
+
+
+@pytest.mark.parametrize(("auth", "line", "words"), [
+    ("auth: {type: bearer, token: abc123}", 7, "auth.token holds a secret written into "
+     "sources.yaml; write token_env: SOME_VARIABLE"),
+    ("auth:\n      type: oauth2\n      token_url: /t\n      client_id: x\n"
+     "      client_secret: hunter2", 11, "auth.client_secret holds a secret"),
+    ("params: {api_key: abc123}", 7, "params.api_key looks like a secret"),
+    ("auth: {type: bearer, token_env: NOT_SET_ANYWHERE}", 7,
+     "names the environment variable NOT_SET_ANYWHERE, which is not set"),
+    ("paging: {type: pages}", 7, "paging type must be one of"),
+    ("object: Contact", 7, "'object' belongs to the salesforce preset"),
+])
+def test_rest_keys_are_checked_and_inline_secrets_refused(sources, auth, line, words):
+    text = ("sources:\n  customers:\n    kind: rest\n    base_url: https://api.example.com\n"
+            "    endpoint: /v1/contacts\n    records: data\n    " + auth + "\n")
+    path = sources(text)
+    with pytest.raises(ConfigError) as err:
+        load_sources(path, get_settings().contracts_dir)
+    assert str(err.value).startswith(f"{path}:{line}:")
+    assert words in str(err.value)
+    assert "abc123" not in str(err.value) and "hunter2" not in str(err.value)
