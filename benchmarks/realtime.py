@@ -400,14 +400,9 @@ def main(argv=None) -> None:
 
 def save(figures: dict) -> None:
     """Keep one run's figures and re-render RESULTS.md with them."""
-    from benchmarks.report import render
+    from benchmarks.report import save_run
 
-    results = Path(__file__).parent / "results"
-    folder = results / "realtime"
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = figures["date"].replace(" UTC", "Z").replace(" ", "T").replace(":", "")
-    (folder / f"{stamp}.json").write_text(json.dumps(figures, indent=1))
-    (results.parent / "RESULTS.md").write_text(render(sorted(results.glob("*.json"))))
+    save_run(figures, "realtime")
 
 
 if __name__ == "__main__":

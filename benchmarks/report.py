@@ -202,4 +202,18 @@ def render(paths: list[Path]) -> str:
         from benchmarks.realtime_report import section as realtime_section
 
         lines += realtime_section(Path(paths[0]).parent / "realtime")
+        from benchmarks.rest_report import section as rest_section
+
+        lines += rest_section(Path(paths[0]).parent / "rest")
     return "\n".join(lines) + "\n"
+
+
+def save_run(figures: dict, kind: str) -> None:
+    """Keep one run's figures of a section benchmark (``realtime``, ``rest``) in
+    ``results/<kind>/<date>.json`` and re-render RESULTS.md with every saved run."""
+    results = Path(__file__).parent / "results"
+    folder = results / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = figures["date"].replace(" UTC", "Z").replace(" ", "T").replace(":", "")
+    (folder / f"{stamp}.json").write_text(json.dumps(figures, indent=1))
+    (results.parent / "RESULTS.md").write_text(render(sorted(results.glob("*.json"))))

@@ -48,6 +48,13 @@ def _where(url: str) -> str:
     return f"{parts.netloc}{parts.path}"
 
 
+def _credentials(auth) -> str:
+    """Where the OAuth2 client credentials come from, for a message (never their values)."""
+    client = f"client id in ${auth.client_id_env}" if auth.client_id_env else \
+        f"client id {auth.client_id}"
+    return f"{client}, secret in ${auth.client_secret_env}"
+
+
 def describe(response) -> str:
     """An API's error in one line: Salesforce's ``[{errorCode, message}]``, OAuth's
     ``{error, error_description}``, else the start of the body."""
@@ -124,9 +131,8 @@ class Client:
                 break
         if response.status_code == 401:
             where = {"bearer": f"the token in ${auth.token_env}",
-                     "oauth2": "a fresh token from the client credentials in "
-                               f"${auth.client_id_env or 'client_id'} / "
-                               f"${auth.client_secret_env}",
+                     "oauth2": f"a fresh token from the client credentials "
+                               f"({_credentials(auth)})",
                      "none": "no credentials (the source has no auth:)"}[auth.kind]
             raise ApiRefused(f"{self.label}: {_where(url)} refused {where} (401 "
                              f"{describe(response)}); check the credentials are current")
@@ -164,19 +170,18 @@ class Client:
                 token = None
         if not token:
             raise ApiRefused(f"{self.label}: the token endpoint {_where(url)} refused the "
-                             f"client credentials in ${auth.client_id_env or 'client_id'} / "
-                             f"${auth.client_secret_env} ({response.status_code} "
-                             f"{describe(response)})")
+                             f"client credentials ({_credentials(auth)}): "
+                             f"{response.status_code} {describe(response)}")
         return token
 
     def _spend(self, url: str) -> None:
         budget = self.config.limits.budget
         if self.requests >= budget:
             raise RequestBudgetExceeded(
-                f"{self.label}: the run's request budget ({budget:,}) is spent and "
-                f"{_where(url)} still has more to send; nothing was loaded. Raise "
-                "limits: {budget: N} for this source if the API really needs more requests "
-                "(retries and token requests count too)")
+                f"{self.label}: the run's request budget ({budget:,} requests) is spent with "
+                f"{_where(url)} still to ask; nothing was loaded. Raise limits: "
+                "{budget: N} for this source if the API really needs more (re-tries and "
+                "token requests count too)")
         self.requests += 1
 
     def _send(self, method: str, url: str, **kw):

@@ -152,7 +152,10 @@ def _env_name(file, block, key, table) -> str | None:
     return name
 
 
-def _block(file, spec, key, table, allowed_by_type: dict[str, set[str]]) -> LineDict | None:
+def _block(file, spec, key, table, allowed_by_type: dict[str, set[str]],
+           required_by_type: dict[str, tuple[str, ...]]) -> LineDict | None:
+    """``auth:`` or ``paging:``: a mapping whose ``type`` decides which keys it takes and
+    needs; a secret written into it is refused before anything else is said about it."""
     block = spec.get(key)
     if block is None:
         return None
@@ -173,21 +176,19 @@ def _block(file, spec, key, table, allowed_by_type: dict[str, set[str]]) -> Line
     if unknown:
         raise _err(file, block, unknown[0], table, f"unknown key '{unknown[0]}' in {key} "
                    f"of type {kind}; allowed: {sorted(allowed_by_type[kind])}")
+    for name in required_by_type[kind]:
+        if name not in block:
+            raise _err(file, block, "type", table, f"{kind} {key} needs '{name}'")
     return block
 
 
 def _auth(file, spec, table) -> Auth:
-    block = _block(file, spec, "auth", table, AUTH_KEYS)
+    block = _block(file, spec, "auth", table, AUTH_KEYS,
+                   {"bearer": ("token_env",), "oauth2": ("token_url", "client_secret_env")})
     if block is None:
         return Auth()
     if block["type"] == "bearer":
-        if "token_env" not in block:
-            raise _err(file, block, "type", table, "bearer auth needs token_env: the "
-                       "environment variable holding the token")
         return Auth("bearer", token_env=_env_name(file, block, "token_env", table))
-    for key in ("token_url", "client_secret_env"):
-        if key not in block:
-            raise _err(file, block, "type", table, f"oauth2 auth needs {key}")
     if ("client_id" in block) == ("client_id_env" in block):
         raise _err(file, block, "type", table, "oauth2 auth needs one of client_id or "
                    "client_id_env")
@@ -210,15 +211,11 @@ def _positive(file, block, key, table, default, integer=False):
 
 
 def _paging(file, spec, table) -> Paging:
-    block = _block(file, spec, "paging", table, PAGING_KEYS)
+    block = _block(file, spec, "paging", table, PAGING_KEYS,
+                   {"next_url": ("next",), "cursor": ("next", "param"), "offset": ("param",)})
     if block is None:
         return Paging()
-    kind = block["type"]
-    required = {"next_url": ("next",), "cursor": ("next", "param"), "offset": ("param",)}[kind]
-    for key in required:
-        if key not in block:
-            raise _err(file, block, "type", table, f"{kind} paging needs '{key}'")
-    return Paging(kind, next=_path(file, block, "next", table),
+    return Paging(block["type"], next=_path(file, block, "next", table),
                   param=_text(file, block, "param", table),
                   limit_param=_text(file, block, "limit_param", table),
                   size=_positive(file, block, "size", table, Paging.size, integer=True),

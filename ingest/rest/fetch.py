@@ -48,6 +48,7 @@ class FetchResult:
     pages: int
     deleted_ids: list[str] = field(default_factory=list)
     retried: int = 0             # requests re-tried after a 429, a 5xx or a timeout
+    waited: float = 0.0          # seconds spent waiting before those re-tries
     served: int = 0              # records the API served, before keeping one per id
 
     @property
@@ -70,7 +71,8 @@ def at(document, path: str | None):
 
 
 def _page_table(records: list, fallback) -> pa.Table:
-    """A page's records as a table with nested objects flattened to dotted column names."""
+    """A page's records as a table with nested objects flattened to dotted column names
+    (``pa.array`` infers one struct over every record of the page, in C)."""
     try:
         table = pa.Table.from_struct_array(pa.array(records))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -226,15 +228,16 @@ def fetch(config: RestConfig, since: datetime | None = None, *, label: str = "re
                 range(served, served + len(records)), pa.int64())))
             served += len(records)
     except RequestBudgetExceeded as err:
-        raise RequestBudgetExceeded(f"{err} ({count:,} pages, {served:,} records read "
-                                    "before it ran out)") from None
+        read = f" after {count:,} page{'s' * (count != 1)} ({served:,} records)"
+        raise RequestBudgetExceeded(str(err).replace(" is spent", " is spent" + read, 1)
+                                    ) from None
     finally:
         client.close()
     if not pages:
         empty = pa.table({**{c: pa.array([], pa.string()) for c, _ in config.fields},
                           TOMBSTONE: pa.array([], pa.bool_())})
         return FetchResult(empty, _cursor(None, since, None), client.requests, count,
-                           retried=client.retried)
+                           retried=client.retried, waited=client.waited)
     missing = _missing_paths(pages, config, seen)
     if missing:
         raise SchemaChangedError(f"{label}: no record has '{missing[0]}' (a path named in "
@@ -246,4 +249,4 @@ def fetch(config: RestConfig, since: datetime | None = None, *, label: str = "re
     table = table.from_arrays([c.cast(pa.string()) if pa.types.is_null(c.type) else c
                                for c in table.columns], names=table.column_names)
     return FetchResult(table, _cursor(latest, since, client.first_date), client.requests,
-                       count, deleted, client.retried, served)
+                       count, deleted, client.retried, client.waited, served)

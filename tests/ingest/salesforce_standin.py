@@ -3,10 +3,11 @@
 The real service is unreachable here, so this one behaves like it where a sync can go
 wrong: the OAuth2 client-credentials token endpoint (a wrong secret is refused, an expired
 token answers 401 INVALID_SESSION_ID), SOQL on ``/query`` and ``/queryAll`` (queryAll
-includes deleted records with ``IsDeleted`` true), ``SystemModstamp > <dateTime>``
-filters, ``ORDER BY SystemModstamp``, a query locator that pages with ``nextRecordsUrl``
-(the result ids are fixed when the query runs; each page serves the records as they are
-when it is fetched), and scripted faults: any request can be answered with a 429 and a
+includes deleted records with ``IsDeleted`` true; an unknown field is 400 INVALID_FIELD),
+``SystemModstamp > <dateTime>`` filters and one ``(Field = 'value')`` condition, ``ORDER
+BY SystemModstamp``, a query locator that pages with ``nextRecordsUrl`` (the result ids
+are fixed when the query runs; each page serves the records as they are when it is
+fetched), and scripted faults: any request can be answered with a 429 and a
 ``Retry-After`` or a 500. ``on_page`` runs while a page is served, so a test can modify
 records in the middle of a sync. A small generic JSON API (``/api/contacts``) pages by
 next URL, cursor or offset, for the connector's generic paging.
@@ -26,10 +27,33 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 VERSION = "v60.0"
+SOURCES_YAML = """
+sources:
+  customers:
+    kind: rest
+    preset: salesforce
+    base_url: {url}
+    object: Contact
+    auth: {{type: oauth2, token_url: /services/oauth2/token, client_id: {client},
+            client_secret_env: {secret_env}}}
+    fields: {{customer_id: Id, email: Email, phone: Phone, name: Name, signup_ts: CreatedDate,
+              city: MailingCity, region: MailingState, country: MailingCountry}}
+    constants: {{preferred_language: english, consent_email: "true", consent_sms: "false",
+                 consent_push: "false", consent_ads: "false", onboarding_completed: "true"}}
+    limits: {{{limits}}}
+{extra}"""
 CLIENT_ID, CLIENT_SECRET = "segflow-client", "standin-secret"
 SOQL = re.compile(r"^SELECT (?P<fields>.+?) FROM (?P<object>\w+)"
-                  r"(?: WHERE SystemModstamp > (?P<since>\S+))? ORDER BY SystemModstamp ASC$")
+                  r"(?: WHERE (?:\((?P<field>\w+) = '(?P<value>[^']*)'\))?(?: AND )?"
+                  r"(?:SystemModstamp > (?P<since>\S+))?)? ORDER BY SystemModstamp ASC$")
 LOCATOR = re.compile(rf"^/services/data/{VERSION}/query/(?P<loc>[0-9A-Za-z]+)-(?P<at>\d+)$")
+
+
+def sources_yaml(url: str, secret_env: str, limits: str, extra: str = "") -> str:
+    """A sources.yaml feeding the customers contract from the stand-in's Contacts through
+    the salesforce preset; the client secret is read from ``secret_env``."""
+    return SOURCES_YAML.format(url=url, client=CLIENT_ID, secret_env=secret_env,
+                               limits=limits, extra=extra)
 
 
 def stamp(when: datetime) -> str:
@@ -54,6 +78,7 @@ class SalesforceStandIn:
         self.faults: dict[int, tuple[int, dict]] = {}   # request number -> status, headers
         self.on_page = None          # called with the page number (1-based) while serving it
         self.requests: list[tuple[str, str, int]] = []  # method, path, status
+        self.queries: list[dict[str, list[str]]] = []   # each request's query parameters
         self.tokens: set[str] = set()
         self.locators: dict[str, list[str]] = {}
         self.pages = 0
@@ -133,6 +158,7 @@ class SalesforceStandIn:
             else:
                 status, body, headers = self._route(method, parts, form, handler.headers)
             self.requests.append((method, parts.path, status))
+            self.queries.append(parse_qs(parts.query))
         hook = self.on_page if status == 200 and "records" in body else None
         if hook is not None:
             hook(self.pages)
@@ -180,14 +206,21 @@ class SalesforceStandIn:
         match = SOQL.match(soql)
         if not match or match["object"] != "Contact":
             return 400, [{"errorCode": "MALFORMED_QUERY", "message": soql[:80]}], {}
+        fields = [f.strip() for f in match["fields"].split(",")]
+        known = set().union(*self.contacts.values())
+        unknown = [f for f in fields if f not in known]
+        if unknown:
+            return 400, [{"errorCode": "INVALID_FIELD", "message": f"No such column "
+                          f"'{unknown[0]}' on entity 'Contact'"}], {}
         since = parse_stamp(match["since"]) if match["since"] else None
         chosen = sorted((parse_stamp(r["SystemModstamp"]), cid)
                         for cid, r in self.contacts.items()
                         if (include_deleted or not r["IsDeleted"])
-                        and (since is None or parse_stamp(r["SystemModstamp"]) > since))
+                        and (since is None or parse_stamp(r["SystemModstamp"]) > since)
+                        and (match["field"] is None or r.get(match["field"]) == match["value"]))
         loc = f"01g{uuid.uuid4().hex[:15]}"
         self.locators[loc] = [cid for _, cid in chosen]
-        self.fields = [f.strip() for f in match["fields"].split(",")]
+        self.fields = fields
         return self._page(loc, 0)
 
     def _page(self, loc: str, at: int):

@@ -7,30 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from salesforce_standin import CLIENT_ID, CLIENT_SECRET, SalesforceStandIn
+from salesforce_standin import CLIENT_SECRET, SalesforceStandIn, sources_yaml
 
-from segflow.errors import ConfigError
+from segflow.errors import ConfigError, SchemaChangedError
 from segflow.ingest.pipeline import run_ingest
 from segflow.ingest.rest.client import ApiRefused, ApiUnavailable, RequestBudgetExceeded
 from segflow.ingest.rest.fetch import fetch
 from segflow.ingest.sources import load_sources
 from segflow.settings import get_settings
 
-SALESFORCE = """
-sources:
-  customers:
-    kind: rest
-    preset: salesforce
-    base_url: {url}
-    object: Contact
-    auth: {{type: oauth2, token_url: /services/oauth2/token, client_id: {client},
-            client_secret_env: SF_SECRET}}
-    fields: {{customer_id: Id, email: Email, phone: Phone, name: Name, signup_ts: CreatedDate,
-              city: MailingCity, region: MailingState, country: MailingCountry}}
-    constants: {{preferred_language: english, consent_email: "true", consent_sms: "false",
-                 consent_push: "false", consent_ads: "false", onboarding_completed: "true"}}
-    limits: {{backoff: 0.001, max_wait: 1{limits}}}
-"""
 AN_HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 
 
@@ -44,8 +29,9 @@ def salesforce(sources, monkeypatch):
         started.append(standin)
         return standin
 
-    def yaml(standin, limits=""):
-        return sources(SALESFORCE.format(url=standin.url, client=CLIENT_ID, limits=limits))
+    def yaml(standin, limits="", extra=""):
+        return sources(sources_yaml(standin.url, "SF_SECRET", "backoff: 0.001, max_wait: 1"
+                                    + limits, extra))
 
     started: list = []
     yield start, yaml
@@ -59,24 +45,24 @@ def _spec(path):
 
 def test_sync_through_a_429_and_a_500_loses_nothing_and_doubles_nothing(salesforce):
     start, yaml = salesforce
-    sf = start(3000, batch=200)
+    sf = start(2000, batch=200)
     spec = _spec(yaml(sf))
     ids = sf.ids()
     sf.delete(ids[10], at=AN_HOUR_AGO)
     sf.faults = {3: (429, {"Retry-After": "0.01"}), 6: (500, {})}
     # while page 4 is served: edit a record already served (page 1) and one still to come
-    sf.on_page = lambda page: sf.modify(ids[5], ids[2500]) if page == 4 else None
+    sf.on_page = lambda page: sf.modify(ids[5], ids[1500]) if page == 4 else None
     waits: list[float] = []
     result = fetch(spec.rest, label=spec.label, sleep=waits.append)
 
     got = result.table["customer_id"].to_pylist()
-    assert len(got) == len(set(got)) == 3000 and set(got) == set(ids)
+    assert len(got) == len(set(got)) == 2000 and set(got) == set(ids)
     assert result.deleted_ids == [ids[10]]
-    assert result.live.num_rows == 2999 and ids[10] not in result.live["customer_id"].to_pylist()
+    assert result.live.num_rows == 1999 and ids[10] not in result.live["customer_id"].to_pylist()
     assert waits[0] == 0.01 and len(waits) == 2 == result.retried   # Retry-After honoured
-    assert result.requests == 1 + 15 + 2   # the token, 15 pages, 2 re-tries
+    assert result.requests == 1 + 10 + 2   # the token, 10 pages, 2 re-tries
     email = dict(zip(got, result.table["email"].to_pylist(), strict=True))
-    assert email[ids[2500]].startswith("changed.")     # served after its edit
+    assert email[ids[1500]].startswith("changed.")     # served after its edit
     assert not email[ids[5]].startswith("changed.")    # served before it: next run's
 
     sf.faults, sf.on_page = {}, None
@@ -84,7 +70,7 @@ def test_sync_through_a_429_and_a_500_loses_nothing_and_doubles_nothing(salesfor
     sf.delete(ids[200])
     second = fetch(spec.rest, since=result.cursor, label=spec.label)
     assert sorted(second.table["customer_id"].to_pylist()) == sorted(
-        [ids[5], ids[2500], *ids[100:150], ids[200]])
+        [ids[5], ids[1500], *ids[100:150], ids[200]])
     assert second.deleted_ids == [ids[200]]
     assert second.requests == 2 and second.cursor > result.cursor
 
@@ -97,6 +83,36 @@ def test_an_expired_token_is_renewed_once_mid_sync(salesforce):
     result = fetch(spec.rest, label=spec.label)
     assert result.table.num_rows == 500
     assert [p for _, p, _ in sf.requests].count("/services/oauth2/token") == 2
+
+
+def test_where_and_include_deleted_false_shape_the_soql(salesforce):
+    start, yaml = salesforce
+    sf = start(40, batch=100)
+    ids = sf.ids()
+    for cid in ids[:10]:
+        sf.contacts[cid]["MailingCountry"] = "GB"
+    sf.delete(ids[20], at=AN_HOUR_AGO)
+    spec = _spec(yaml(sf, extra="    where: \"MailingCountry = 'IN'\"\n"
+                                "    include_deleted: false\n"))
+    result = fetch(spec.rest, label=spec.label)
+    assert sorted(result.table["customer_id"].to_pylist()) == ids[10:20] + ids[21:]
+    assert result.deleted_ids == []
+    assert sf.requests[-1][1] == "/services/data/v60.0/query"
+    assert sf.queries[-1]["q"] == ["SELECT Id, SystemModstamp, IsDeleted, Email, Phone, Name, "
+                                   "CreatedDate, MailingCity, MailingState, MailingCountry "
+                                   "FROM Contact WHERE (MailingCountry = 'IN') ORDER BY "
+                                   "SystemModstamp ASC"]
+
+
+def test_a_field_salesforce_does_not_know_stops_the_sync_with_its_error(salesforce):
+    start, yaml = salesforce
+    sf = start(20, batch=100)
+    for record in sf.contacts.values():
+        del record["MailingCity"]   # as if the field were renamed in Salesforce
+    spec = _spec(yaml(sf))
+    with pytest.raises(ApiRefused, match="answered 400 .INVALID_FIELD: No such column "
+                       "'MailingCity' on entity 'Contact'.; nothing was loaded"):
+        fetch(spec.rest, label=spec.label)
 
 
 def test_ingest_reads_a_salesforce_source_through_contracts_and_quarantine(home, salesforce):
@@ -117,8 +133,9 @@ def test_ingest_reads_a_salesforce_source_through_contracts_and_quarantine(home,
 def test_a_spent_request_budget_stops_the_run_and_commits_nothing(home, salesforce):
     start, yaml = salesforce
     sf = start(300, batch=100)
-    with pytest.raises(RequestBudgetExceeded, match=r"request budget \(3\) is spent.*nothing "
-                       r"was loaded.*limits: \{budget: N\}.*2 pages, 200 records") as err:
+    with pytest.raises(RequestBudgetExceeded, match=r"request budget \(3 requests\) is spent "
+                       r"after 2 pages \(200 records\).*nothing was loaded.*limits: "
+                       r"\{budget: N\}") as err:
         run_ingest(home, yaml(sf, limits=", budget: 3"))
     assert err.value.exit_code == 1
     assert not (home.canonical_dir / "customers.parquet").exists()
@@ -145,7 +162,7 @@ sources:
     kind: rest
     base_url: {url}
     endpoint: /api/contacts
-    params: {{updated_after: "{{since}}", limit: 70}}
+    params: {{updated_after: "{{since}}", limit: 70, api_key: "${{CRM_KEY}}"}}
     records: data
     id: id
     modified: updated_at
@@ -163,6 +180,7 @@ sources:
 def test_generic_paging_reads_every_record_once_and_then_only_changes(sources, monkeypatch,
                                                                        paging):
     monkeypatch.setenv("CRM_TOKEN", "generic-token")
+    monkeypatch.setenv("CRM_KEY", "k-123")
     with SalesforceStandIn(300) as api:
         spec = _spec(sources(GENERIC.format(url=api.url, paging=paging)))
         result = fetch(spec.rest, label=spec.label)
@@ -172,13 +190,29 @@ def test_generic_paging_reads_every_record_once_and_then_only_changes(sources, m
         api.modify(*api.ids()[40:45])
         again = fetch(spec.rest, since=result.cursor, label=spec.label)
         assert sorted(again.table["customer_id"].to_pylist()) == api.ids()[40:45]
+        first, later = api.queries[0], api.queries[-1]
+        assert first["api_key"] == ["k-123"] and "updated_after" not in first
+        assert later["updated_after"][0].endswith("Z")
 
 
 def test_a_wrong_bearer_token_is_refused_naming_its_variable(sources, monkeypatch):
     monkeypatch.setenv("CRM_TOKEN", "expired")
+    monkeypatch.setenv("CRM_KEY", "k-123")
     with SalesforceStandIn(10) as api:
         spec = _spec(sources(GENERIC.format(url=api.url, paging="{type: next_url, next: next}")))
-        with pytest.raises(ApiRefused, match=r"refused the token in \$CRM_TOKEN \(401"):
+        with pytest.raises(ApiRefused, match=r"refused the token in \$CRM_TOKEN \(401") as err:
+            fetch(spec.rest, label=spec.label)
+    assert err.value.exit_code == 2
+
+
+def test_a_path_no_record_has_stops_the_sync_naming_it(sources, monkeypatch):
+    monkeypatch.setenv("CRM_TOKEN", "generic-token")
+    monkeypatch.setenv("CRM_KEY", "k-123")
+    with SalesforceStandIn(10) as api:
+        text = GENERIC.format(url=api.url, paging="{type: next_url, next: next}")
+        spec = _spec(sources(text.replace("address.city", "address.town")))
+        with pytest.raises(SchemaChangedError, match=r"no record has 'address.town'.*the "
+                           r"records have: address.city, email, id, updated_at"):
             fetch(spec.rest, label=spec.label)
 
 
