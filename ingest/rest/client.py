@@ -98,7 +98,7 @@ class Client:
         self.requests = 0           # sent, including retries and token requests
         self.retried = 0            # of which re-tries after a 429, 5xx or timeout
         self.waited = 0.0           # seconds spent waiting before re-tries
-        self.first_date: datetime | None = None   # the API's clock at its first answer
+        self.api_start: datetime | None = None   # the API's clock when the run's query began
         self._token: str | None = None
         self._http = httpx.Client(timeout=config.limits.timeout, transport=transport,
                                   headers={"Accept": "application/json",
@@ -110,9 +110,12 @@ class Client:
     def get_json(self, url: str, params: dict | None = None):
         """The decoded JSON of one GET, after whatever waiting and re-trying it took."""
         response = self._authorised("GET", url, params=params)
-        if self.first_date is None and response.headers.get("date"):
+        if self.api_start is None and response.headers.get("date"):
+            # the first answer's Date (whole seconds, so not later than when it was sent)
+            # less the time the request took: not later than when the API began the query
             try:
-                self.first_date = parsedate_to_datetime(response.headers["date"])
+                self.api_start = (parsedate_to_datetime(response.headers["date"])
+                                  - response.elapsed)
             except (TypeError, ValueError):
                 pass
         try:

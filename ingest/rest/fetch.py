@@ -14,10 +14,11 @@ with that column as text, which the contract then types like a CSV's column.
 No loss, no duplicate: a record served twice in one run (an API re-serving a record
 modified while the run pages, or offset paging shifting under an insert) is kept once, in
 its latest version (latest modification, else last served). The new cursor is the latest
-modification seen, but never later than the API's own clock when the run began (its
-``Date`` header, less a second): a record modified during the run, after its page was
-served, has a later stamp than that, so the next run fetches it, even when another record
-modified during the run carried a later stamp into this one.
+modification seen, but never later than the API's own clock when it began the run's query
+(the first answer's ``Date`` header less the time that request took, less a second): a
+record modified during the run, after its page was served or outside the query's
+snapshot, has a later stamp than that, so the next run fetches it, even when another
+record modified during the run carried a later stamp into this one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from segflow.ingest.rest.client import Client, RequestBudgetExceeded
 from segflow.ingest.rest.config import RestConfig
 
 TOMBSTONE = "_deleted"          # column of the result: the record is deleted at the source
-CLOCK_MARGIN = timedelta(seconds=1)   # the Date header's resolution
+CLOCK_MARGIN = timedelta(seconds=1)   # slack between the Date header and record stamps
 _ID, _MODIFIED, _DELETED, _SEQ = "__rest_id", "__rest_modified", "__rest_deleted", "__rest_seq"
 
 
@@ -126,7 +127,8 @@ def _combine(pages: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(pages, promote_options="permissive")
 
 
-def _missing_paths(pages: list[pa.Table], config: RestConfig, seen: set[str]) -> list[str]:
+def _missing_paths(config: RestConfig, seen: set[str]) -> list[str]:
+    """Paths sources.yaml names (fields, id, modified, deleted) that no record had."""
     wanted = [p for _, p in config.fields] + [config.id]
     wanted += [p for p in (config.modified, config.deleted) if p]
     return [p for p in dict.fromkeys(wanted) if p not in seen]
@@ -136,6 +138,7 @@ def _latest(table: pa.Table, config: RestConfig, label: str) -> tuple[pa.Table, 
     """One row per id (its latest version), in the order served, and the latest
     modification time; the tombstone column is true where the record is deleted."""
     import duckdb
+    import pyarrow.compute as pc
 
     with duckdb.connect() as con:
         con.register("fetched", table)
@@ -157,8 +160,6 @@ def _latest(table: pa.Table, config: RestConfig, label: str) -> tuple[pa.Table, 
             QUALIFY row_number() OVER (PARTITION BY {key}
                                        ORDER BY {modified} DESC NULLS LAST, {_SEQ} DESC) = 1
             ORDER BY {_SEQ}""").to_arrow_table()
-    import pyarrow.compute as pc
-
     latest = pc.max(kept[_MODIFIED]).as_py() if config.modified and len(kept) else None
     return kept, latest
 
@@ -238,15 +239,15 @@ def fetch(config: RestConfig, since: datetime | None = None, *, label: str = "re
                           TOMBSTONE: pa.array([], pa.bool_())})
         return FetchResult(empty, _cursor(None, since, None), client.requests, count,
                            retried=client.retried, waited=client.waited)
-    missing = _missing_paths(pages, config, seen)
+    missing = _missing_paths(config, seen)
     if missing:
-        raise SchemaChangedError(f"{label}: no record has '{missing[0]}' (a path named in "
-                                 f"sources.yaml); the records have: "
+        raise SchemaChangedError(f"{label}: no record has '{missing[0]}' (a path of fields, "
+                                 f"id, modified or deleted); the records have: "
                                  f"{', '.join(sorted(seen)[:30])}")
     kept, latest = _latest(_combine(pages), config, label)
     deleted = kept.filter(kept[TOMBSTONE])[_ID].to_pylist()
     table = kept.drop_columns([_ID, _MODIFIED])
     table = table.from_arrays([c.cast(pa.string()) if pa.types.is_null(c.type) else c
                                for c in table.columns], names=table.column_names)
-    return FetchResult(table, _cursor(latest, since, client.first_date), client.requests,
+    return FetchResult(table, _cursor(latest, since, client.api_start), client.requests,
                        count, deleted, client.retried, client.waited, served)

@@ -159,7 +159,8 @@ class SalesforceStandIn:
                 status, body, headers = self._route(method, parts, form, handler.headers)
             self.requests.append((method, parts.path, status))
             self.queries.append(parse_qs(parts.query))
-        hook = self.on_page if status == 200 and "records" in body else None
+        page = status == 200 and isinstance(body, dict) and ("records" in body or "data" in body)
+        hook = self.on_page if page else None
         if hook is not None:
             hook(self.pages)
         payload = json.dumps(body).encode()
