@@ -9,9 +9,10 @@ their line number and error, and ingest quarantines them; the rest of the file l
 file in an encoding other than UTF-8, UTF-16 or Latin-1 (DuckDB's own) is decoded by Python
 into a UTF-8 copy in the spill folder first. SQL databases are read through SQLAlchemy, so
 any database with a SQLAlchemy dialect works (SQLite in tests, PostgreSQL in production);
-DuckDB files are read through a read-only connection. Those two are materialised as Arrow
-tables in memory, so they suit tables of up to a few million rows; big sources belong in
-Parquet or CSV files.
+DuckDB files are read through a read-only connection, REST APIs through
+``segflow.ingest.rest.fetch`` (every live record; tombstones left out). Those three are
+materialised as Arrow tables in memory, so they suit tables of up to a few million rows;
+big sources belong in Parquet or CSV files.
 """
 
 from __future__ import annotations

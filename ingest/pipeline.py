@@ -7,7 +7,8 @@ its foreign keys checked against what was accepted. Outputs are committed togeth
 
 Memory: file sources are scanned by DuckDB, staged as views, checked into one table per source
 (dropped once written) and streamed to Parquet; DuckDB spills to a folder in the workspace past
-its memory limit. SQL and DuckDB-file sources are still read into memory (see connectors).
+its memory limit. SQL, DuckDB-file and REST sources are still read into memory (see
+connectors).
 
 Guards before anything is committed: a CSV line the reader cannot parse is quarantined with
 its line number (rows in still equal rows accepted plus quarantined); a timestamp later than
