@@ -8,9 +8,10 @@ includes deleted records with ``IsDeleted`` true; an unknown field is 400 INVALI
 BY SystemModstamp``, a query locator that pages with ``nextRecordsUrl`` (the result ids
 are fixed when the query runs; each page serves the records as they are when it is
 fetched), and scripted faults: any request can be answered with a 429 and a
-``Retry-After`` or a 500. ``on_page`` runs while a page is served, so a test can modify
-records in the middle of a sync. A small generic JSON API (``/api/contacts``) pages by
-next URL, cursor or offset, for the connector's generic paging.
+``Retry-After``, a 500, or a connection closed with no answer (``DROP``). ``on_page`` runs
+while a page is served, so a test can modify records in the middle of a sync. A small
+generic JSON API (``/api/contacts``) pages by next URL, cursor or offset, for the
+connector's generic paging.
 
 Times are real UTC (the ``Date`` header and new ``SystemModstamp`` values come from the
 same clock, as on the real service); the initial records are stamped a day earlier.
@@ -43,6 +44,7 @@ sources:
     limits: {{{limits}}}
 {extra}"""
 CLIENT_ID, CLIENT_SECRET = "segflow-client", "standin-secret"
+DROP = 0   # a fault "status": close the connection without answering
 SOQL = re.compile(r"^SELECT (?P<fields>.+?) FROM (?P<object>\w+)"
                   r"(?: WHERE (?:\((?P<field>\w+) = '(?P<value>[^']*)'\))?(?: AND )?"
                   r"(?:SystemModstamp > (?P<since>\S+))?)? ORDER BY SystemModstamp ASC$")
@@ -140,6 +142,8 @@ class SalesforceStandIn:
         return self
 
     def __exit__(self, *exc):
+        if not self.thread.is_alive():   # stopped already
+            return
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
@@ -159,6 +163,9 @@ class SalesforceStandIn:
                 status, body, headers = self._route(method, parts, form, handler.headers)
             self.requests.append((method, parts.path, status))
             self.queries.append(parse_qs(parts.query))
+        if status == DROP:   # the connection closes with no answer, as when a proxy times out
+            handler.close_connection = True
+            return
         page = status == 200 and isinstance(body, dict) and ("records" in body or "data" in body)
         hook = self.on_page if page else None
         if hook is not None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from salesforce_standin import CLIENT_SECRET, SalesforceStandIn, sources_yaml
+from salesforce_standin import CLIENT_SECRET, DROP, SalesforceStandIn, sources_yaml
 
 from segflow.errors import ConfigError, SchemaChangedError
 from segflow.ingest.pipeline import run_ingest
@@ -73,6 +73,19 @@ def test_sync_through_a_429_and_a_500_loses_nothing_and_doubles_nothing(salesfor
         [ids[5], ids[1500], *ids[100:150], ids[200]])
     assert second.deleted_ids == [ids[200]]
     assert second.requests == 2 and second.cursor > result.cursor
+
+
+def test_a_dropped_connection_is_retried_and_an_unreachable_api_named(salesforce):
+    start, yaml = salesforce
+    sf = start(500, batch=100)
+    sf.faults = {2: (DROP, {}), 4: (DROP, {})}   # the first query, and a page
+    spec = _spec(yaml(sf))
+    result = fetch(spec.rest, label=spec.label, sleep=lambda s: None)
+    assert result.table.num_rows == 500 and result.retried == 2
+    sf.__exit__(None, None, None)   # nothing listens on its port any more
+    with pytest.raises(ApiUnavailable, match=r"oauth2/token failed 6 times in a row \(last: "
+                       r"ConnectError\)"):
+        fetch(spec.rest, label=spec.label, sleep=lambda s: None)
 
 
 def test_an_expired_token_is_renewed_once_mid_sync(salesforce):
