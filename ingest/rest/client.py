@@ -3,9 +3,10 @@
 - Every request sent counts against the run's budget (``limits.budget``): pages, retries and
   token requests alike. The request that would exceed it is not sent; the run stops with
   ``RequestBudgetExceeded`` and nothing is loaded.
-- A 429 waits what ``Retry-After`` says (seconds or an HTTP date), up to ``limits.max_wait``;
-  an API asking for longer stops the run rather than stall an hourly sync. A 5xx, a timeout
-  or a dropped connection waits an exponential back-off with full jitter (a random wait up
+- A 429 (or a 5xx such as 503 that says when to come back) waits what ``Retry-After`` says
+  (seconds or an HTTP date), up to ``limits.max_wait``; an API asking for longer stops the
+  run rather than stall an hourly sync. A 5xx without it, a timeout or a dropped connection
+  waits an exponential back-off with full jitter (a random wait up
   to ``backoff * 2**attempt``, capped at ``max_wait``), so many clients hit by one outage do
   not return in step. Either is re-tried at most ``limits.retries`` times per request.
 - Bearer tokens and OAuth2 client credentials come from the environment at the moment they
@@ -199,21 +200,18 @@ class Client:
             except httpx.TransportError as err:   # timeouts, refused and dropped connections
                 failure, wait = f"{err.__class__.__name__}", self._backoff(attempt)
             else:
-                if response.status_code == 429:
-                    failure = "429 Too Many Requests"
-                    wait = retry_after(response.headers.get("retry-after"))
-                    if wait is None:
-                        wait = self._backoff(attempt)
-                    elif wait > limits.max_wait:
-                        raise ApiUnavailable(
-                            f"{self.label}: {_where(url)} is rate-limited and asks to wait "
-                            f"{wait:,.0f} s (Retry-After), longer than limits.max_wait "
-                            f"({limits.max_wait:g} s); nothing was loaded. Run again later")
-                elif response.status_code >= 500:
-                    failure = f"{response.status_code} {describe(response)}"
-                    wait = self._backoff(attempt)
-                else:
+                if response.status_code != 429 and response.status_code < 500:
                     return response
+                failure = (f"{response.status_code} {describe(response)}"
+                           if response.status_code >= 500 else "429 Too Many Requests")
+                wait = retry_after(response.headers.get("retry-after"))
+                if wait is None:
+                    wait = self._backoff(attempt)
+                elif wait > limits.max_wait:
+                    raise ApiUnavailable(
+                        f"{self.label}: {_where(url)} answered {failure} and asks to wait "
+                        f"{wait:,.0f} s (Retry-After), longer than limits.max_wait "
+                        f"({limits.max_wait:g} s); nothing was loaded. Run again later")
             if attempt == limits.retries:
                 break
             self.retried += 1

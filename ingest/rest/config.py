@@ -199,14 +199,19 @@ def _auth(file, spec, table) -> Auth:
                 scope=_text(file, block, "scope", table))
 
 
+AT_LEAST_ONE = ("budget", "size")   # limits and paging keys that cannot be 0
+ABOVE_ZERO = ("timeout",)
+
+
 def _positive(file, block, key, table, default, integer=False):
     value = block.get(key, default)
     kind = int if integer else int | float
+    least = " of at least 1" if key in AT_LEAST_ONE else " above 0" if key in ABOVE_ZERO \
+        else " of 0 or more"
     if isinstance(value, bool) or not isinstance(value, kind) or value < 0 or \
-            (integer and key in ("budget", "size") and value < 1):
+            (key in AT_LEAST_ONE and value < 1) or (key in ABOVE_ZERO and value == 0):
         raise _err(file, block, key, table, f"{key} must be a {'whole ' if integer else ''}"
-                   f"number{' of at least 1' if key in ('budget', 'size') else ''}, "
-                   f"not {value!r}")
+                   f"number{least}, not {value!r}")
     return value
 
 

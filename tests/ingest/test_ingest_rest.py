@@ -155,8 +155,11 @@ def test_a_spent_request_budget_stops_the_run_and_commits_nothing(home, salesfor
 
 
 @pytest.mark.parametrize(("faults", "words"), [
-    ({1: (429, {"Retry-After": "3600"})}, r"asks to wait 3,600 s \(Retry-After\), longer "
-                                          r"than limits.max_wait \(1 s\)"),
+    ({1: (429, {"Retry-After": "3600"})}, r"answered 429 Too Many Requests and asks to "
+                                          r"wait 3,600 s \(Retry-After\), longer than "
+                                          r"limits.max_wait \(1 s\)"),
+    ({1: (503, {"Retry-After": "120"})}, r"answered 503 SERVER_ERROR: stand-in fault and asks "
+                                         r"to wait 120 s"),
     ({n: (500, {}) for n in range(2, 9)}, r"failed 6 times in a row \(last: 500 SERVER_ERROR"),
 ])
 def test_an_api_that_stays_unavailable_stops_the_sync(salesforce, faults, words):
@@ -265,6 +268,7 @@ def test_what_the_api_sends_is_checked_against_sources_yaml(generic, monkeypatch
      "names the environment variable NOT_SET_ANYWHERE, which is not set"),
     ("paging: {type: pages}", 7, "paging type must be one of"),
     ("object: Contact", 7, "'object' belongs to the salesforce preset"),
+    ("limits: {timeout: 0}", 7, "timeout must be a number above 0, not 0"),
 ])
 def test_rest_keys_are_checked_and_inline_secrets_refused(sources, auth, line, words):
     text = ("sources:\n  customers:\n    kind: rest\n    base_url: https://api.example.com\n"
