@@ -67,17 +67,24 @@ def _base(column: str) -> str:
 
 
 def items_sql(ctx) -> tuple[str, list]:
-    """The run's items with their size of move, as a subquery and its parameters."""
+    """The run's items with their size of move, as a subquery and its parameters (the
+    cohorts' levels come from the run's frozen campaign, joined as a small table)."""
+    from segflow.governance.reasons import lit
+
     names, levels = _levels(ctx)
-    level = "list_extract(?::INTEGER[], list_position(?::VARCHAR[], {}))"
-    before, after = level.format(_base("cohort_before")), level.format(_base("proposed_cohort"))
-    sql = f"""SELECT review_id, entity_id, rule, detail, cohort_before, proposed_cohort,
-        template, status, decided_by, reason,
-        CASE WHEN coalesce(cohort_before, '') = coalesce(proposed_cohort, '') THEN 0
-             WHEN cohort_before IS NULL OR proposed_cohort IS NULL THEN 1
-             ELSE coalesce(abs({before} - {after}), 1) END AS move
-        FROM review_queue WHERE run_id = ?"""
-    return sql, [levels, names, levels, names, ctx.run_id]
+    values = ", ".join(f"({lit(n)}, {int(v)})" for n, v in zip(names, levels, strict=True))
+    tiers = f"(VALUES {values}) AS {{}}(name, level)" if values else \
+        "(SELECT NULL::VARCHAR AS name, NULL::INTEGER AS level WHERE false) AS {}"
+    sql = f"""SELECT q.review_id, q.entity_id, q.rule, q.detail, q.cohort_before,
+        q.proposed_cohort, q.template, q.status, q.decided_by, q.reason,
+        CASE WHEN coalesce(q.cohort_before, '') = coalesce(q.proposed_cohort, '') THEN 0
+             WHEN q.cohort_before IS NULL OR q.proposed_cohort IS NULL THEN 1
+             ELSE coalesce(abs(b.level - a.level), 1) END AS move
+        FROM review_queue q
+        LEFT JOIN {tiers.format('b')} ON b.name = {_base('q.cohort_before')}
+        LEFT JOIN {tiers.format('a')} ON a.name = {_base('q.proposed_cohort')}
+        WHERE q.run_id = ?::VARCHAR"""
+    return sql, [ctx.run_id]
 
 
 def scope_sql(ctx, person) -> tuple[str, list]:
@@ -89,30 +96,33 @@ def scope_sql(ctx, person) -> tuple[str, list]:
     if "admin" in person.roles or person.id in reviewers:
         return "true", []
     owned = sorted(name for name, rule in ctx.rules.items() if person.id in rule.owners)
-    sql = (f"(list_contains(?::VARCHAR[], {_base('proposed_cohort')}) OR "
-           f"list_contains(?::VARCHAR[], {_base('cohort_before')}) OR "
-           "list_contains(?::VARCHAR[], template) OR "
-           f"list_contains(?::VARCHAR[], {_base('coalesce(proposed_cohort, cohort_before)')})"
-           " OR list_contains(?::VARCHAR[], entity_id))")
-    return sql, [owned, owned, sorted(person.templates), sorted(person.cohorts),
-                 sorted(person.accounts)]
+    terms = [(owned, _base("proposed_cohort")), (owned, _base("cohort_before")),
+             (sorted(person.templates), "template"),
+             (sorted(person.cohorts), _base("coalesce(proposed_cohort, cohort_before)")),
+             (sorted(person.accounts), "entity_id")]
+    used = [(values, column) for values, column in terms if values]  # DuckDB cannot bind []
+    if not used:
+        return "false", []
+    return ("(" + " OR ".join(f"{column} IN (SELECT unnest(?::VARCHAR[]))" for _, column in used)
+            + ")", [values for values, _ in used])
 
 
 def where_sql(ctx, f: Filters, owners) -> tuple[str, list]:
     """The filters as a WHERE clause over ``items_sql`` and its parameters."""
     parts, params = ["true"], []
     if f.rule:
-        parts.append("starts_with(rule, ?)")
+        parts.append("starts_with(rule, ?::VARCHAR)")
         params.append(f.rule)
     if f.cohort:
-        parts.append(f"(? IN ({_base('cohort_before')}, {_base('proposed_cohort')}, "
-                     "cohort_before, proposed_cohort))")
-        params.append(f.cohort)
+        parts.append("(cohort_before = ?::VARCHAR OR proposed_cohort = ?::VARCHAR OR "
+                     "starts_with(cohort_before, ?::VARCHAR) OR "
+                     "starts_with(proposed_cohort, ?::VARCHAR))")
+        params += [f.cohort, f.cohort, f.cohort + "__", f.cohort + "__"]
     if f.status:
-        parts.append("status = ?")
+        parts.append("status = ?::VARCHAR")
         params.append(f.status)
     if f.min_move is not None:
-        parts.append("move >= ?")
+        parts.append("move >= ?::INTEGER")
         params.append(f.min_move)
     if f.owner:
         sql, more = scope_sql(ctx, owners.people.get(f.owner))

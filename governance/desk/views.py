@@ -15,6 +15,22 @@ RUN_PAGES = {"report": ("report.html", "Report"), "movement": ("movement.html", 
              "drift": ("drift/report.html", "Drift")}  # served behind the sign-in
 
 
+_FROZEN: dict[tuple[str, str], tuple] = {}  # (workspace, run) -> (config, rules)
+
+
+def run_context(settings: Settings, run_id: str):
+    """The run's context with its campaign config and rules read once per process: they
+    come from the run's frozen copy, which never changes (the run record is read fresh)."""
+    from segflow.governance.context import RunContext
+
+    ctx = RunContext.of(settings, run_id)
+    key = (str(settings.home), run_id)
+    if key not in _FROZEN:
+        _FROZEN[key] = (ctx.config, ctx.rules)
+    ctx.__dict__["config"], ctx.__dict__["rules"] = _FROZEN[key]
+    return ctx
+
+
 def render(settings: Settings, template: str, **values) -> str:
     from segflow.pages import env
     from segflow.pages import render as draw
@@ -62,13 +78,12 @@ def cohort_counts(con, settings: Settings, run_id: str, ctx) -> list[dict]:
 
 def run_view(settings: Settings, run_id: str) -> dict:
     from segflow.db import connect
-    from segflow.governance.context import RunContext
     from segflow.governance.gate import verdict
     from segflow.governance.report import banner
     from segflow.governance.store import ensure_schema
     from segflow.runstore import run_dir
 
-    ctx = RunContext.of(settings, run_id)
+    ctx = run_context(settings, run_id)
     with connect(settings) as con:
         ensure_schema(con)
         v = verdict(settings, run_id, con=con)
@@ -85,12 +100,11 @@ def run_view(settings: Settings, run_id: str) -> dict:
 
 def queue_view(settings: Settings, run_id: str, filters) -> dict:
     from segflow.db import connect
-    from segflow.governance.context import RunContext
     from segflow.governance.desk import queue
     from segflow.governance.owners import load_owners
     from segflow.governance.store import ensure_schema
 
-    ctx = RunContext.of(settings, run_id)
+    ctx = run_context(settings, run_id)
     owners = load_owners(settings.owners_path)
     with connect(settings) as con:
         ensure_schema(con)
@@ -110,7 +124,6 @@ def decide_selection(settings: Settings, run_id: str, filters, who, action: str,
     """Confirm or override the open items of a filtered selection (the first ``count`` in
     the page's order) under the signed-in name (``review_cli.decide_many``)."""
     from segflow.db import connect
-    from segflow.governance.context import RunContext
     from segflow.governance.desk import queue
     from segflow.governance.owners import load_owners
     from segflow.governance.review_cli import decide_many
@@ -125,7 +138,7 @@ def decide_selection(settings: Settings, run_id: str, filters, who, action: str,
         from segflow.timeutil import parse_as_of
 
         when = parse_as_of(expires)
-    ctx = RunContext.of(settings, run_id)
+    ctx = run_context(settings, run_id)
     with connect(settings) as con:
         ensure_schema(con)
         ids = queue.selected_ids(con, ctx, filters, load_owners(settings.owners_path), count)
@@ -139,13 +152,12 @@ def item_view(settings: Settings, run_id: str, review_id: str) -> dict:
     with the customer's values in this run and the run before; the customer's data."""
     from segflow.db import connect
     from segflow.governance.clauses import truth_sql
-    from segflow.governance.context import RunContext
     from segflow.governance.publications import last_published_run
     from segflow.governance.review import get_item
     from segflow.governance.store import ensure_schema, features_view
     from segflow.runstore import run_dir
 
-    ctx = RunContext.of(settings, run_id)
+    ctx = run_context(settings, run_id)
     previous = last_published_run(settings, ctx.run.campaign, before=run_id)
     with connect(settings) as con:
         ensure_schema(con)
