@@ -59,6 +59,11 @@ def secret_key(settings: Settings) -> str:
 
 def create_app(settings: Settings) -> FastAPI:
     """The desk for one workspace (``segflow review serve`` runs it under uvicorn)."""
+    project = settings.project
+    if project is not None and project.desk_sign_in != "password":
+        raise SegflowError(f"review_desk.sign_in: {project.desk_sign_in} in {project.file} "
+                           "is not implemented yet: the desk signs people in with passwords "
+                           "(`segflow users add`); remove the key or set it to password")
     app = FastAPI(title="segflow review desk", docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.add_middleware(SessionMiddleware, secret_key=secret_key(settings),

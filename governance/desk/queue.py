@@ -66,25 +66,40 @@ def _base(column: str) -> str:
     return f"split_part({column}, '__', 1)"
 
 
-def items_sql(ctx) -> tuple[str, list]:
-    """The run's items with their size of move, as a subquery and its parameters (the
-    cohorts' levels come from the run's frozen campaign, joined as a small table)."""
+ITEM_COLUMNS = ("review_id, entity_id, rule, detail, cohort_before, proposed_cohort, "
+                "template, status, decided_by, reason")
+
+
+def items_sql(ctx, with_move: bool) -> tuple[str, list]:
+    """The run's items as a subquery and its parameters; ``with_move`` adds the size of
+    move (two joins with the cohorts' levels, from the run's frozen campaign), which costs a
+    pass over every item, so it is added only when a filter or the sort needs it."""
+    if not with_move:
+        return (f"SELECT {ITEM_COLUMNS} FROM review_queue WHERE run_id = ?::VARCHAR",
+                [ctx.run_id])
+    return (f"SELECT *, {_MOVE} AS move FROM (SELECT {ITEM_COLUMNS} FROM review_queue "
+            f"WHERE run_id = ?::VARCHAR) q {_tiers(ctx)}", [ctx.run_id])
+
+
+_MOVE = """CASE WHEN coalesce(q.cohort_before, '') = coalesce(q.proposed_cohort, '') THEN 0
+    WHEN q.cohort_before IS NULL OR q.proposed_cohort IS NULL THEN 1
+    ELSE coalesce(abs(b.level - a.level), 1) END"""
+
+
+def _tiers(ctx) -> str:
+    """LEFT JOINs giving ``b.level`` and ``a.level`` of an item ``q``'s cohorts."""
     from segflow.governance.reasons import lit
 
     names, levels = _levels(ctx)
     values = ", ".join(f"({lit(n)}, {int(v)})" for n, v in zip(names, levels, strict=True))
-    tiers = f"(VALUES {values}) AS {{}}(name, level)" if values else \
-        "(SELECT NULL::VARCHAR AS name, NULL::INTEGER AS level WHERE false) AS {}"
-    sql = f"""SELECT q.review_id, q.entity_id, q.rule, q.detail, q.cohort_before,
-        q.proposed_cohort, q.template, q.status, q.decided_by, q.reason,
-        CASE WHEN coalesce(q.cohort_before, '') = coalesce(q.proposed_cohort, '') THEN 0
-             WHEN q.cohort_before IS NULL OR q.proposed_cohort IS NULL THEN 1
-             ELSE coalesce(abs(b.level - a.level), 1) END AS move
-        FROM review_queue q
-        LEFT JOIN {tiers.format('b')} ON b.name = {_base('q.cohort_before')}
-        LEFT JOIN {tiers.format('a')} ON a.name = {_base('q.proposed_cohort')}
-        WHERE q.run_id = ?::VARCHAR"""
-    return sql, [ctx.run_id]
+    table = f"(VALUES {values})" if values else \
+        "(SELECT NULL::VARCHAR, NULL::INTEGER WHERE false)"
+    return (f"LEFT JOIN {table} AS b(name, level) ON b.name = {_base('q.cohort_before')} "
+            f"LEFT JOIN {table} AS a(name, level) ON a.name = {_base('q.proposed_cohort')}")
+
+
+def _needs_move(f: Filters) -> bool:
+    return f.min_move is not None or f.sort == "move"
 
 
 def scope_sql(ctx, person) -> tuple[str, list]:
@@ -132,16 +147,19 @@ def where_sql(ctx, f: Filters, owners) -> tuple[str, list]:
 
 
 def page(con, ctx, f: Filters, owners) -> tuple[list[dict], int]:
-    """One page of items (dicts of COLUMNS) and how many match in all."""
+    """One page of items (dicts of COLUMNS) and how many match in all: the count and the
+    page's rows are chosen over the bare items; the size of move is computed for the page
+    only, unless a filter or the sort needs it for all."""
     f = f.checked()
-    base, base_params = items_sql(ctx)
+    base, base_params = items_sql(ctx, _needs_move(f))
     where, params = where_sql(ctx, f, owners)
     total = con.execute(f"SELECT count(*) FROM ({base}) WHERE {where}",
                         base_params + params).fetchone()[0]
     order = f"{SORTS[f.sort]} {'DESC' if f.desc else 'ASC'} NULLS LAST, review_id"
-    cur = con.execute(f"SELECT * FROM ({base}) WHERE {where} ORDER BY {order} "
-                      "LIMIT ? OFFSET ?", base_params + params + [f.size,
-                                                                  (f.page - 1) * f.size])
+    cur = con.execute(f"""SELECT q.*, {_MOVE} AS move FROM (
+        SELECT {ITEM_COLUMNS} FROM ({base}) WHERE {where} ORDER BY {order}
+        LIMIT ? OFFSET ?) q {_tiers(ctx)} ORDER BY {order.replace('move', _MOVE)}""",
+                      base_params + params + [f.size, (f.page - 1) * f.size])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()], total
 
@@ -149,7 +167,7 @@ def page(con, ctx, f: Filters, owners) -> tuple[list[dict], int]:
 def selected_ids(con, ctx, f: Filters, owners, limit: int | None) -> list[str]:
     """The open items of a selection in the page's order (a bulk decision acts on these)."""
     f = f.checked()
-    base, base_params = items_sql(ctx)
+    base, base_params = items_sql(ctx, _needs_move(f))
     where, params = where_sql(ctx, f, owners)
     order = f"{SORTS[f.sort]} {'DESC' if f.desc else 'ASC'} NULLS LAST, review_id"
     rows = con.execute(f"SELECT review_id FROM ({base}) WHERE {where} AND status = 'open' "
