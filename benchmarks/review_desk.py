@@ -157,6 +157,45 @@ def main() -> None:
     if args.save:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+        write_section(record)
+
+
+HEADING = "## Review desk: paging the review queue"
+
+
+def section(record: dict) -> str:
+    """The RESULTS.md section of one record: verdict first, then each view and the peer."""
+    worst = max(record["views"], key=lambda v: v["p50_ms"])
+    met = [v for v in record["views"] if v["p95_ms"] < record["target_ms"]]
+    lines = [HEADING, "",
+             "Written by `python -m benchmarks.review_desk --save` (method in its docstring and "
+             "docs/review-desk.md): a generated queue, each page timed as the desk serves it "
+             "(open the workspace database, count, fetch one page, close).", "",
+             f"{record['date']}, {record['items']:,} items of the run (+ "
+             f"{record['items'] // 3:,} of an older run), load at start "
+             f"{record['load_average_before']:.1f} on 2 cores, {record['repeats']} requests "
+             f"per view. Target {record['target_ms']} ms per page: "
+             + ("met by every view." if record["target_met"] else
+                f"met by {len(met)} of {len(record['views'])} views at p95 on this loaded "
+                f"machine; slowest p50 {worst['p50_ms']:,.0f} ms ({worst['view']})."), "",
+             "| view | matches | p50 (ms) | p95 (ms) | max (ms) |", "|---|---:|---:|---:|---:|"]
+    for v in [*record["views"], record["peer"]]:
+        lines.append(f"| {v['view']} | {v['matches']:,} | {v['p50_ms']:,.0f} | "
+                     f"{v['p95_ms']:,.0f} | {v['max_ms']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(record: dict) -> None:
+    """Replace (or append) the section in RESULTS.md."""
+    path = Path(__file__).parent / "RESULTS.md"
+    text = path.read_text(encoding="utf-8")
+    if HEADING in text:
+        head, _, rest = text.partition(HEADING)
+        after = rest.find("\n## ")
+        text = head + section(record) + (rest[after:] if after >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section(record)
+    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

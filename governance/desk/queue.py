@@ -49,7 +49,8 @@ class Filters:
 
     def as_query(self) -> dict:
         """The filters as URL parameters (empty ones left out)."""
-        out = {k: v for k, v in self.__dict__.items() if v not in (None, "", False)}
+        out = {k: "true" if v is True else v for k, v in self.__dict__.items()
+               if v is not None and v != "" and v is not False}
         out.pop("page", None)
         return out
 
