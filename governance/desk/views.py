@@ -209,7 +209,9 @@ def _values(values: dict | None) -> str:
 
 def _show(value) -> str:
     if isinstance(value, float):
-        return f"{value:,.4g}"
+        from segflow.governance.reasons import fmt
+
+        return fmt(value)  # as movement writes numbers: 30,000 and 0.084
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="minutes")
     return "" if value is None else str(value)
