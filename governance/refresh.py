@@ -68,3 +68,44 @@ def governed_refresh(settings: Settings, campaign: str, as_of=None,
     with workspace_lock(settings, "refresh"):
         record = refresh_with_overrides(settings, campaign, as_of, params)
         return record, govern_run(settings, record.run_id)
+
+
+def apply_overrides_now(settings: Settings, run_id: str, actor: str):
+    """Apply the overrides decided in a run to that run at once, without re-scoring: the
+    memberships are re-derived from the run's own rows (``apply_overrides``, the function a
+    refresh uses), the workspace's copy of the run's rows replaced, the applied ids recorded
+    in the run's inputs (so a re-run applies the same ones), and the run governed again
+    (controls, movement, review queue, a new seal, the report). Approvals of the earlier
+    content no longer count: the gate compares them with the new seal."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from segflow.db import connect, has_schema
+    from segflow.governance.overrides import active_overrides, apply_overrides
+    from segflow.governance.pipeline import govern_run
+    from segflow.runstore import load_run, run_dir, save_run
+    from segflow.scoring.refresh import append_memberships
+
+    with workspace_lock(settings, "override"):
+        record = load_run(settings, run_id)
+        when = datetime.fromisoformat(record.as_of)
+        active = active_overrides(settings, record.campaign, when)
+        applied = pa.array(record.inputs.get("override_ids") or [], type=pa.string())
+        mine = pc.or_(pc.equal(active["run_id"], run_id),
+                      pc.is_in(active["override_id"], value_set=applied))
+        overrides = active.filter(pc.fill_null(mine, False))
+        path = run_dir(settings, run_id) / "memberships.parquet"
+        memberships = apply_overrides(pq.ParquetFile(path).read(), overrides, when)
+        staged = path.with_name(".memberships.overriding.parquet")
+        pq.write_table(memberships, staged)
+        os.replace(staged, path)
+        with connect(settings) as con:  # the workspace's copy of the run's rows
+            if has_schema(con, "memberships", "run_id"):
+                con.execute("DELETE FROM memberships WHERE run_id = ?", [run_id])
+        append_memberships(settings, memberships)
+        record.inputs["override_ids"] = sorted(overrides["override_id"].to_pylist())
+        save_run(settings, record)
+        return govern_run(settings, run_id, actor)

@@ -57,3 +57,53 @@ def decide_item(settings: Settings, item_id: str, by: str, reason: str,
                      run_id=item["run_id"], writes=writes, con=con)
     refresh_report(settings, item["run_id"])
     return decision
+
+
+@holds_workspace("review")
+def decide_many(settings: Settings, run_id: str, item_ids: list[str], by: str, reason: str,
+                to: str | None = None, expires=None) -> dict:
+    """Confirm or override many items of one run with one reason, all or nothing: every
+    item is checked first (open, the reviewer's scope, the target cohort), then the
+    decisions and one audit entry commit together. Overrides then apply to the run at once
+    (``apply_overrides_now``: memberships, counts, controls, seal and report re-derived)."""
+    from segflow.errors import SegflowError
+    from segflow.governance.context import RunContext
+    from segflow.governance.owners import require_reason
+    from segflow.governance.report import refresh_report
+    from segflow.governance.review import get_item, plan_decision
+
+    reason = require_reason(reason, "review reason")
+    if not item_ids:
+        raise SegflowError("no review item matches the selection: nothing to decide")
+    with connect(settings) as con:
+        ensure_schema(con)
+        ctx = RunContext.of(settings, run_id)
+        plans = []
+        for item_id in item_ids:
+            item = get_item(con, item_id)
+            if item["run_id"] != run_id:
+                raise SegflowError(f"review item {item_id} belongs to run {item['run_id']}, "
+                                   f"not {run_id}")
+            plans.append(plan_decision(con, ctx, item, by, reason, to, expires))
+
+        def writes(c):
+            for _, write in plans:
+                write(c)
+
+        status = "confirmed" if to is None else "overridden"
+        summary = {"run_id": run_id, "status": status, "count": len(plans), "by": by,
+                   "reason": reason, "to": to,
+                   "expires": expires.isoformat() if expires else None,
+                   "items": [{k: d[k] for k in ("review_id", "entity_id")
+                              if k in d} | ({"override_id": d["override_id"]}
+                                            if "override_id" in d else {})
+                             for d, _ in plans]}
+        audit.record(settings, by, "review_bulk_" + status, summary, run_id=run_id,
+                     writes=writes, con=con)
+    if to is None:
+        refresh_report(settings, run_id)
+    else:
+        from segflow.governance.refresh import apply_overrides_now
+
+        summary["governed"] = apply_overrides_now(settings, run_id, by).exceptions
+    return summary

@@ -50,7 +50,8 @@ DEFAULT_PATHS = {
     "realtime": "realtime.yaml",
 }
 KEYS = {"name": str, "description": str, "base_currency": str, "timezone": str,
-        "fiscal_year_start": int, "workspace": str, "paths": dict}
+        "fiscal_year_start": int, "workspace": str, "paths": dict, "review_desk": dict}
+SIGN_INS = ("password", "oidc")  # review_desk.sign_in; oidc is not implemented yet
 REQUIRED = ("name", "base_currency")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -67,6 +68,7 @@ class Project:
     description: str = ""
     workspace: Path | None = None
     paths: tuple[tuple[str, Path], ...] = ()  # (part, folder or file): hashable, frozen
+    desk_sign_in: str = "password"  # review_desk.sign_in: how people sign in to the desk
 
     @property
     def file(self) -> Path:
@@ -143,11 +145,17 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
             raise ConfigError(file, given.line(key), f"paths.{key} is a path relative to the "
                               f"project folder, got {value!r}")
         paths[key] = value
+    desk = doc.get("review_desk") or LineDict()
+    for key, value in desk.items():
+        if key != "sign_in" or value not in SIGN_INS:
+            raise ConfigError(file, desk.line(key), f"review_desk has 'sign_in: "
+                              f"{' | '.join(SIGN_INS)}', got {key}: {value!r}")
     return Project(root=root, name=doc["name"], base_currency=doc["base_currency"],
                    timezone=timezone, fiscal_year_start=month,
                    description=doc.get("description", ""),
                    workspace=(root / doc.get("workspace", "workspace")).resolve(),
-                   paths=tuple((k, (root / v).resolve()) for k, v in paths.items()))
+                   paths=tuple((k, (root / v).resolve()) for k, v in paths.items()),
+                   desk_sign_in=desk.get("sign_in", "password"))
 
 
 ENV_VAR = "SEGFLOW_PROJECT"

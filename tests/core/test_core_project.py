@@ -54,6 +54,8 @@ def test_settings_take_every_project_path_and_the_workspace_from_the_project(tmp
     (MINIMAL + "fiscal_year_start: 13\n", 3, "1..12"),
     (MINIMAL + "paths:\n  templates: rules\n", 4, "unknown path 'templates'"),
     ("base_currency: USD\n", 1, "missing 'name'"),
+    (MINIMAL + "review_desk:\n  sign_in: saml\n", 4, "review_desk has 'sign_in: password"),
+    (MINIMAL + "review_desk:\n  oidc_issuer: x\n", 4, "got oidc_issuer"),
 ])
 def test_a_bad_project_file_names_file_line_and_the_fix(tmp_path, text, line, words):
     (tmp_path / "segflow.yaml").write_text(text)

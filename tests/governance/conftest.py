@@ -86,3 +86,25 @@ def postgres_url():
         subprocess.run([*user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w",
                         "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def desk_ready(tmp_path_factory):
+    """The review desk's world (deskworld.desk_world), made once per session; tests that
+    change it take a copy (``desk``)."""
+    from deskworld import desk_world
+
+    return desk_world(tmp_path_factory.mktemp("desk") / "w")
+
+
+@pytest.fixture
+def desk(desk_ready, tmp_path, monkeypatch):
+    """(settings, run id, server) of a private copy of the desk world, served by uvicorn."""
+    from deskworld import Server
+    from govworld import copy_world
+
+    settings, run = desk_ready
+    settings = copy_world(settings, tmp_path / "w")
+    monkeypatch.setenv("SEGFLOW_TEMPLATES", str(settings.templates_root))
+    with Server(settings) as server:
+        yield settings, run, server

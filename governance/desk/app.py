@@ -1,0 +1,308 @@
+"""The desk's routes (FastAPI, server-rendered Jinja pages, HTMX for the queue's partial
+updates). Every route but the sign-in page needs a signed-in user; every POST needs the
+session's CSRF token; every decision goes through the governance library under the
+signed-in name, so owners, four eyes and the gate are the CLI's own.
+
+Errors answer in the page look: a rule that refuses (``ControlFailed``) is 403, bad input
+(``SegflowError``) 400, too many wrong passwords 429.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+
+from segflow.errors import ControlFailed, SegflowError
+from segflow.governance.desk import csrf
+from segflow.governance.desk.queue import PAGE_SIZES, SORTS, STATUSES, Filters
+from segflow.governance.desk.users import Throttled, User
+from segflow.governance.desk.views import RUN_PAGES
+from segflow.settings import Settings
+
+HERE = Path(__file__).parent
+SESSION_HOURS = 8
+
+
+async def form(request: Request) -> dict[str, str]:
+    """An HTML form's fields (application/x-www-form-urlencoded, what every desk form
+    sends), the last value of a repeated name winning; parsed here rather than through
+    python-multipart, which the installed ``multipart`` package shadows."""
+    from urllib.parse import parse_qsl
+
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return dict(parse_qsl(body, keep_blank_values=True))
+
+
+FORM = Depends(form)
+
+
+class LoginRequired(Exception):
+    """No signed-in user: a page sends the browser to sign in, anything else is 401."""
+
+
+def secret_key(settings: Settings) -> str:
+    """The key that signs session cookies, made once per workspace (readable by its owner
+    only): restarting the desk keeps people signed in, another workspace's cookie fails."""
+    path = settings.home / "desk" / "session.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The desk for one workspace (``segflow review serve`` runs it under uvicorn)."""
+    project = settings.project
+    if project is not None and project.desk_sign_in != "password":
+        raise SegflowError(f"review_desk.sign_in: {project.desk_sign_in} in {project.file} "
+                           "is not implemented yet: the desk signs people in with passwords "
+                           "(`segflow users add`); remove the key or set it to password")
+    app = FastAPI(title="segflow review desk", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.add_middleware(SessionMiddleware, secret_key=secret_key(settings),
+                       session_cookie="segflow_desk", max_age=SESSION_HOURS * 3600,
+                       same_site="strict")
+    writing = threading.Lock()  # one decision at a time (requests run on threads)
+    _errors(app, settings)
+
+    def page(request: Request, template: str, status: int = 200, **values) -> HTMLResponse:
+        from segflow.governance.desk.views import render
+
+        return HTMLResponse(render(settings, template, user=values.pop("user", None),
+                                   csrf=csrf.token(request.session), **values),
+                            status_code=status)
+
+    def signed_in(request: Request) -> User:
+        from segflow.governance.desk.users import roles_of, user
+
+        name = request.session.get("user")
+        roles = roles_of(settings, name) if name else None
+        if not roles:
+            request.session.pop("user", None)
+            raise LoginRequired()
+        return user(settings, name, roles)
+
+    def acting(request: Request, sent: str | None, role: str | None = None) -> User:
+        """The signed-in user for a state-changing request: the CSRF token must match and
+        the user hold ``role`` on the desk."""
+        who = signed_in(request)
+        if not csrf.valid(request.session, sent or request.headers.get(csrf.HEADER)):
+            raise ControlFailed("the form's security token is missing or stale: reload the "
+                                "page and try again")
+        if role and not who.may(role):
+            raise ControlFailed(f"{who.name} has no {role} role on the desk")
+        return who
+
+    @app.get("/login")
+    def login_form(request: Request, next: str = "/"):
+        return page(request, "login.html.j2", page_title="Sign in to the review desk",
+                    error=None, next=_local(next))
+
+    @app.post("/login")
+    def login(request: Request, data: dict = FORM):
+        from segflow.governance.desk.users import check_login
+
+        name, password = data.get("name", ""), data.get("password", "")
+        csrf_token, next = data.get("csrf_token", ""), data.get("next", "/")
+
+        if not csrf.valid(request.session, csrf_token):
+            return page(request, "login.html.j2", 403, page_title="Sign in to the review "
+                        "desk", error="the form's security token is stale: try again",
+                        next=_local(next))
+        try:
+            who = check_login(settings, name.strip(), password)
+        except Throttled as err:
+            return page(request, "login.html.j2", 429, page_title="Sign in to the review "
+                        "desk", error=str(err), next=_local(next))
+        if who is None:
+            return page(request, "login.html.j2", 401, page_title="Sign in to the review "
+                        "desk", error="wrong name or password", next=_local(next))
+        request.session.clear()
+        request.session["user"] = who.name
+        return RedirectResponse(_local(next), status_code=303)
+
+    @app.post("/logout")
+    def logout(request: Request, data: dict = FORM):
+        acting(request, data.get("csrf_token"))
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/static/htmx.min.js")
+    def htmx(request: Request):
+        signed_in(request)
+        return FileResponse(HERE / "static" / "htmx.min.js", media_type="text/javascript")
+
+    @app.get("/")
+    def home(request: Request):
+        from segflow.governance.desk.views import runs_overview
+
+        who = signed_in(request)
+        runs = runs_overview(settings)
+        return page(request, "home.html.j2", user=who, page_title="Review desk", runs=runs,
+                    waiting=[r for r in runs if r["state"] == "waiting"],
+                    open_total=sum(r["open"] for r in runs))
+
+    @app.get("/runs/{run_id}")
+    def run_page(request: Request, run_id: str):
+        from segflow.governance.desk.views import run_view
+
+        who = signed_in(request)
+        return page(request, "run.html.j2", user=who, **run_view(settings, run_id))
+
+    @app.get("/runs/{run_id}/queue")
+    def queue_page(request: Request, run_id: str, rule: str = "", cohort: str = "",
+                   owner: str = "", status: str = "", min_move: str = "", sort: str = "rule",
+                   desc: bool = False, page_no: int = 1, size: int = 50, flash: str = ""):
+        from segflow.governance.desk.views import queue_view, render
+
+        who = signed_in(request)
+        page_no = _count(request.query_params.get("page", "")) or 1
+        filters = _filters(rule, cohort, owner, status, min_move, sort, desc, page_no, size)
+        values = queue_view(settings, run_id, filters)
+        url = _url(f"/runs/{run_id}/queue", filters)
+        values["page_url"] = lambda n: f"{url}&page={n}" if "?" in url else f"{url}?page={n}"
+        if request.headers.get("hx-request"):
+            return HTMLResponse(render(settings, "rows.html.j2", oob=True, **values))
+        return page(request, "queue.html.j2", user=who, oob=False, flash=flash,
+                    page_title="Review queue", statuses=STATUSES, sorts=list(SORTS),
+                    sizes=PAGE_SIZES, **values)
+
+    @app.get("/runs/{run_id}/items/{review_id}")
+    def item_page(request: Request, run_id: str, review_id: str):
+        from segflow.governance.desk.views import item_view
+
+        who = signed_in(request)
+        return page(request, "item.html.j2", user=who, **item_view(settings, run_id,
+                                                                    review_id))
+
+    @app.post("/runs/{run_id}/decide")
+    def decide(request: Request, run_id: str, data: dict = FORM):
+        from segflow.governance.desk.views import decide_selection
+
+        who = acting(request, data.get("csrf_token"), "reviewer")
+        g = data.get
+        filters = _filters(g("rule"), g("cohort"), g("owner"), g("status"), g("min_move", ""),
+                           g("sort") or "rule", g("desc") == "true", 1,
+                           _count(g("size", "")) or 50)
+        with writing:
+            done = decide_selection(settings, run_id, filters, who, g("action", "confirm"),
+                                    g("to", ""), g("reason", ""), g("expires", ""),
+                                    _count(g("count", "")))
+        message = (f"{done['count']:,} item(s) {done['status']} by {who.name}"
+                   + (f" to {done['to']}; the run's memberships, counts, controls and report "
+                      "are re-derived" if done["to"] else ""))
+        target = _url(f"/runs/{run_id}/queue", filters)
+        joiner = "&" if "?" in target else "?"
+        return RedirectResponse(f"{target}{joiner}{urlencode({'flash': message})}",
+                                status_code=303)
+
+    @app.post("/runs/{run_id}/approve")
+    def approve(request: Request, run_id: str, data: dict = FORM):
+        from segflow.governance.publish import approve as do
+
+        who = acting(request, data.get("csrf_token"), "approver")
+        with writing:
+            do(settings, run_id, who.name, data.get("reason", ""))
+        return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+    @app.post("/runs/{run_id}/publish")
+    def publish(request: Request, run_id: str, data: dict = FORM):
+        from segflow.governance.publish import publish_run
+
+        who = acting(request, data.get("csrf_token"), "approver")
+        with writing:
+            publish_run(settings, run_id, who.name, _count(data.get("accept_open", "")),
+                        data.get("reason") or None)
+        return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+    @app.get("/runs/{run_id}/pages/{name}")
+    def run_file_page(request: Request, run_id: str, name: str):
+        from segflow.runstore import load_run, run_dir
+
+        signed_in(request)
+        if name not in RUN_PAGES:
+            raise SegflowError(f"no page {name!r}; one of {', '.join(RUN_PAGES)}")
+        load_run(settings, run_id)
+        path = run_dir(settings, run_id) / RUN_PAGES[name][0]
+        if not path.exists():
+            raise SegflowError(f"run {run_id} has no {RUN_PAGES[name][1].lower()} page yet")
+        return FileResponse(path, media_type="text/html")
+
+    @app.get("/audit")
+    def audit_page(request: Request):
+        from segflow.governance.desk.views import audit_view
+
+        who = signed_in(request)
+        return page(request, "audit.html.j2", user=who, page_title="Audit log",
+                    **audit_view(settings))
+
+    return app
+
+
+def _errors(app: FastAPI, settings: Settings) -> None:
+    from segflow.governance.desk.views import render
+
+    def answer(request: Request, status: int, state: str, message: str) -> Response:
+        if request.headers.get("hx-request"):
+            return HTMLResponse(f'<p class="fail" id="message">{_escape(message)}</p>',
+                                status_code=status)
+        return HTMLResponse(render(settings, "message.html.j2", user=None, csrf="",
+                                   page_title=state, css="blocked", state=state,
+                                   message=message, back=request.headers.get("referer")
+                                   or "/"), status_code=status)
+
+    @app.exception_handler(LoginRequired)
+    def login_required(request: Request, _err):
+        if request.method == "GET" and not request.headers.get("hx-request"):
+            return RedirectResponse("/login?" + urlencode({"next": str(request.url.path)}),
+                                    status_code=303)
+        return Response("sign in first", status_code=401)
+
+    @app.exception_handler(ControlFailed)
+    def refused(request: Request, err: ControlFailed):
+        return answer(request, 403, "Refused", str(err))
+
+    @app.exception_handler(SegflowError)
+    def bad_input(request: Request, err: SegflowError):
+        return answer(request, 400, "Not done", str(err))
+
+
+def _filters(rule, cohort, owner, status, min_move, sort, desc, page_no, size) -> Filters:
+    try:
+        move = int(min_move) if str(min_move).strip() else None
+    except ValueError:
+        raise SegflowError(f"size of move must be a whole number, not {min_move!r}") from None
+    return Filters(rule or None, cohort or None, owner or None, status or None, move, sort,
+                   bool(desc), page_no, size).checked()
+
+
+def _count(text: str) -> int | None:
+    text = (text or "").strip().replace(",", "")
+    if not text:
+        return None
+    if not text.isdigit():
+        raise SegflowError(f"{text!r} is not a count")
+    return int(text)
+
+
+def _url(path: str, filters: Filters) -> str:
+    query = filters.as_query()
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def _local(target: str) -> str:
+    """Only a path of this site (no open redirect to another host after signing in)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _escape(text: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(text))
