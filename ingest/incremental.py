@@ -63,8 +63,11 @@ def usable_marks(sources: Sources, settings: Settings) -> tuple[dict | None, str
     marks = read_watermarks(settings)
     for spec in specs:
         mark = marks.get(spec.table)
-        if mark is None or mark.get("identity") != identity(spec):
-            return None, f"no watermark for {spec.table}'s source as configured now"
+        if mark is None:
+            return None, f"first load of {spec.table} by its cursor"
+        if mark.get("identity") != identity(spec):
+            return None, (f"{spec.table}'s source, cursor, key or tombstone changed since "
+                          "its watermark was taken")
         if not (settings.canonical_dir / f"{spec.table}.parquet").exists():
             return None, f"canonical {spec.table} is missing"
     if "customers" in {s.table for s in specs} and \

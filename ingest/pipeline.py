@@ -7,7 +7,14 @@ its foreign keys checked against what was accepted. Outputs are committed togeth
 
 Memory: file sources are scanned by DuckDB, staged as views, checked into one table per source
 (dropped once written) and streamed to Parquet; DuckDB spills to a folder in the workspace past
-its memory limit. SQL and DuckDB-file sources are still read into memory (see connectors).
+its memory limit. SQL sources stream through Parquet files in that folder; DuckDB-file sources
+are still read into memory (see connectors).
+
+Incremental loads: a source with a cursor (``segflow.ingest.incremental``) shows only its rows
+past the watermark; they are checked as above and merged into the table as the last load left
+it (``old_<table>``: rows whose key the load decides are replaced or removed), and the new
+watermark is committed with the tables. Where merging could not give what a full rebuild
+would (``_check_incremental``), the load is redone in full.
 
 Guards before anything is committed: a CSV line the reader cannot parse is quarantined with
 its line number (rows in still equal rows accepted plus quarantined); a timestamp later than
