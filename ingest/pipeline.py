@@ -472,8 +472,11 @@ def _survivors_moved(con, settings: Settings) -> int:
     """Customers of the last load whose survivor is no longer the one their rows in other
     tables were rewritten to (merged with someone else, split off, or a merged one
     deleted): those rows no longer say whose they are, so only a full rebuild is exact."""
-    old_map = _quote_path(settings.canonical_dir / "customer_merge_map.parquet")
-    old_customers = _quote_path(settings.canonical_dir / "customers.parquet")
+    paths = [settings.canonical_dir / f for f in ("customer_merge_map.parquet",
+                                                  "customers.parquet")]
+    if not all(p.exists() for p in paths):
+        raise NeedsFullLoad("the customers of the last load are missing")
+    old_map, old_customers = (_quote_path(p) for p in paths)
     return con.execute(f"""
         WITH before AS (SELECT customer_id AS id, customer_id AS was FROM
                           read_parquet({old_customers})
@@ -514,7 +517,7 @@ def _orphaned(con, specs: list[SourceSpec], contracts: dict[str, Contract], pres
 
 def _check_incremental(con, specs, contracts, present, report, writer, settings) -> None:
     """Raise ``NeedsFullLoad`` where merging gave what a full rebuild would not."""
-    if "customers" in present and report.tables["customers"].load == "incremental":
+    if "customers" in present and report.tables["customers"].load != "unchanged":
         moved = _survivors_moved(con, settings)
         if moved:
             raise NeedsFullLoad(f"{moved:,} customer(s) changed survivor")

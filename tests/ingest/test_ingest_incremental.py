@@ -162,6 +162,28 @@ def test_a_deleted_customer_with_orders_makes_the_load_full(home, crm, tmp_path)
     assert tables(home) == tables(rebuilt(crm, tmp_path))
 
 
+def test_a_customer_whose_survivor_moves_makes_the_load_full(home, crm, customers_csv):
+    """Customers read whole, orders by cursor: an earlier sign-up with C2's email makes C2's
+    orders, already rewritten to C2, belong to C0; only a full load can rewrite them."""
+    crm.upsert("orders", [order(1, 2, "2026-01-01 00:00:00")])
+    folder = crm.sources.parent
+    crm.sources.write_text(textwrap.dedent("""\
+        as_of: 2027-01-01
+        sources:
+          customers: {kind: csv, path: customers.csv}
+          orders: {kind: sql, url: "sqlite:///crm.db", table: orders,
+                   cursor: {column: updated_at}}
+        """))
+    (folder / "customers.csv").write_text(customers_csv(("C1", "a@x.com"), ("C2", "b@x.com")))
+    run_ingest(home, crm.sources)
+    (folder / "customers.csv").write_text(customers_csv(
+        ("C1", "a@x.com"), ("C2", "b@x.com"), ("C0", "b@x.com", "", "2024-01-01")))
+    report = run_ingest(home, crm.sources)
+    assert report.full_because == "1 customer(s) changed survivor"
+    assert duckdb.sql(f"SELECT customer_id FROM '{home.canonical_dir}/orders.parquet'"
+                      ).fetchall() == [("C0",)]
+
+
 def test_a_changed_source_voids_its_watermark(home, crm):
     first_load(crm)
     run_ingest(home, crm.sources)
