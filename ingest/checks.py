@@ -90,11 +90,16 @@ def reason_sql(contract: Contract, currencies: list[str], refs: dict[str, str],
     """CASE expression giving each row its first failing check (NULL = row is good)."""
     whens = [(f"{_q(k)} IS NULL AND {_q(raw(k))} IS NULL", f"missing_key:{k}")
              for k in contract.key]
+    if spec is not None and spec.incremental:
+        if spec.cursor_column:
+            whens.append(("_cursor IS NULL", f"missing_cursor:{spec.cursor_column}"))
+        whens.append(("_tombstone", None))   # a deletion needs its key, nothing else
     for col in contract.columns:
         if not col.derived:
             whens += _column_rules(col, currencies, refs.get(col.name), as_of,
                                    zone_of(spec, col))
-    body = " ".join(f"WHEN {cond} THEN '{reason}'" for cond, reason in whens)
+    body = " ".join(f"WHEN {cond} THEN " + ("NULL" if reason is None else f"'{reason}'")
+                    for cond, reason in whens)
     return f"CASE {body} END"
 
 
@@ -115,8 +120,12 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
     same = " AND ".join(f"{name}.{_q(k)} IS NOT DISTINCT FROM d.{_q(k)}" for k in contract.key)
     kept = ["_row"] + [_q(c.name) for c in contract.columns if not c.derived]
     kept += [_q(raw(c.name)) for c in contract.columns if c.identifier]   # for their warnings
+    if spec is not None and spec.incremental:
+        kept += ["_cursor", "_tombstone"]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(kept)}, "
                 f"{reason_sql(contract, currencies, refs, as_of, spec)} AS _reason FROM {typed}")
+    if spec is not None and spec.incremental:
+        _supersede(con, name, spec)
     con.execute(
         f"UPDATE {name} SET _reason = 'duplicate_key:{'+'.join(contract.key)}' FROM ("
         f"SELECT {keys}, min(_row) AS _first FROM {name} WHERE _reason IS NULL "
@@ -125,9 +134,28 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
     return name
 
 
+SUPERSEDED = "superseded"   # an earlier version of a key in the same load: accepted, replaced
+
+
+def _supersede(con, checked: str, spec: SourceSpec) -> None:
+    """Of several versions of one key in a load, the latest (largest cursor, then last in
+    source order: files are read in cursor order) is the one judged and kept; the earlier
+    ones are marked superseded, whether or not they would pass. A load then ends where a
+    sequence of smaller loads of the same rows ends, which is what makes a full rebuild
+    equal the incremental loads before it."""
+    keys = ", ".join(_q(k) for k in spec.key)
+    present = " AND ".join(f"{_q(k)} IS NOT NULL" for k in spec.key)
+    con.execute(
+        f"UPDATE {checked} SET _reason = '{SUPERSEDED}' FROM (SELECT _row FROM {checked} "
+        f"WHERE {present} QUALIFY row_number() OVER (PARTITION BY {keys} "
+        f"ORDER BY _cursor DESC NULLS LAST, _row DESC) > 1) s WHERE {checked}._row = s._row")
+
+
 def reason_counts(con, checked: str, rejected: str | None = None) -> dict[str, int]:
-    """Quarantined rows by reason: the checked rows', plus lines the CSV reader refused."""
-    sql = f"SELECT _reason FROM {checked} WHERE _reason IS NOT NULL"
+    """Quarantined rows by reason: the checked rows', plus lines the CSV reader refused
+    (superseded versions are not quarantined)."""
+    sql = (f"SELECT _reason FROM {checked} WHERE _reason IS NOT NULL "
+           f"AND _reason <> '{SUPERSEDED}'")
     if rejected:
         sql += f" UNION ALL SELECT reason FROM {rejected}"
     rows = con.execute(f"SELECT _reason, count(*) FROM ({sql}) GROUP BY 1 ORDER BY 2 DESC, 1"

@@ -227,6 +227,17 @@ def check_schema(con, spec: SourceSpec, view: str, contract: Contract) -> list:
     return _check_types(con, spec, view, contract, _source_types(con, view))
 
 
+def cursor_columns(spec: SourceSpec | None) -> list[str]:
+    """SQL for the columns an incremental source adds to its typed rows: ``_cursor`` (the
+    cursor column as the source has it: later versions of a key win) and ``_tombstone``."""
+    if spec is None or not spec.incremental:
+        return []
+    cursor = _q(spec.cursor_column) if spec.cursor_column else "CAST(NULL AS VARCHAR)"
+    tombstone = (f"coalesce(TRY_CAST({_q(spec.tombstone)} AS BOOLEAN), false)"
+                 if spec.tombstone else "false")
+    return [f"{cursor} AS _cursor", f"{tombstone} AS _tombstone"]
+
+
 def stage(con, view: str, contract: Contract, plan: list, survivors: tuple = (),
           spec: SourceSpec | None = None, name: str | None = None) -> str:
     """Create temp view ``typed_<table>``: _row, each contract column typed and as raw text.
@@ -244,6 +255,8 @@ def stage(con, view: str, contract: Contract, plan: list, survivors: tuple = (),
             typed = _typed_expr(col, _q(src), family, zone_of(spec, col), _format_of(spec, col))
             exprs += [f"{typed} AS {_q(col.name)}",
                       f"CAST({_q(src)} AS VARCHAR) AS {_q(raw(col.name))}"]
+    if name is None:
+        exprs += cursor_columns(spec)
     sql = f"SELECT {', '.join(exprs)} FROM {view}"
     if survivors:
         joins = " ".join(f"LEFT JOIN merge_map m{i} ON s.{_q(c)} = m{i}.merged_id"

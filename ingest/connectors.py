@@ -9,16 +9,19 @@ their line number and error, and ingest quarantines them; the rest of the file l
 file in an encoding other than UTF-8, UTF-16 or Latin-1 (DuckDB's own) is decoded by Python
 into a UTF-8 copy in the spill folder first. SQL databases are read through SQLAlchemy, so
 any database with a SQLAlchemy dialect works (SQLite in tests, PostgreSQL in production);
-DuckDB files are read through a read-only connection, REST APIs through
-``segflow.ingest.rest.fetch`` (every live record; tombstones left out). Those three are
-materialised as Arrow tables in memory, so they suit tables of up to a few million rows;
-big sources belong in Parquet or CSV files.
+a query streams in batches of ``SQL_BATCH`` rows into Parquet files in the spill folder
+(never the whole result in memory), filtered by the database itself to the rows past the
+watermark in an incremental load. REST APIs are read through ``segflow.ingest.rest.fetch``
+(the API filters by the watermark; tombstones kept only for a source that declares
+``tombstone``). DuckDB files are read through a read-only connection; they and REST pages are
+materialised as Arrow tables, so they suit tables of up to a few million rows.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +39,16 @@ REJECT_REASONS = {"UNQUOTED VALUE": "stray_quote", "MISSING COLUMNS": "too_few_f
                   "TOO MANY COLUMNS": "too_many_fields",
                   "LINE SIZE OVER MAXIMUM": "line_too_long", "INVALID STATE": "malformed_line",
                   "CAST": "malformed_line"}
+
+
+@dataclass(frozen=True)
+class Since:
+    """An incremental read: rows whose cursor ``column`` is at or past ``value`` (the
+    watermark, as text, with the DuckDB ``type`` it was read as)."""
+
+    column: str
+    value: str
+    type: str
 
 
 def _quote(text: str) -> str:
@@ -67,24 +80,54 @@ def column_to_arrow(values) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
-def _read_sql(spec: SourceSpec) -> pa.Table:
-    import pandas as pd
+SQL_BATCH = 50_000   # rows fetched from a database per round trip and written per Parquet file
+
+
+def _python_value(value, kind: str | None):
+    """A stored watermark as the Python value the database driver binds."""
+    if kind in ("BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT"):
+        return int(value)
+    if kind in ("DOUBLE", "FLOAT") or (kind or "").startswith("DECIMAL"):
+        return float(value)
+    return value
+
+
+def _read_sql(spec: SourceSpec, folder: Path, since: Since | None = None) -> str:
+    """Stream a SQL source into Parquet files in ``folder``, ``SQL_BATCH`` rows at a time
+    (a server-side cursor where the driver has one), never the whole result in memory;
+    return the glob DuckDB reads them by. ``since`` keeps rows whose cursor column is at
+    or past the watermark: the database filters, so only the new rows travel."""
+    import pyarrow.parquet as pq
     import sqlalchemy as sa
 
     engine = sa.create_engine(spec.url)
+    base = (f"SELECT * FROM {_ident(spec.source_table)}" if spec.source_table else spec.query)
+    params = {}
+    if since is not None:
+        base = f"SELECT * FROM ({base}) AS segflow_src WHERE {_ident(since.column)} >= :since"
+        params["since"] = _python_value(since.value, since.type)
+    target = folder / f"sql-{spec.table}"
+    target.mkdir(parents=True, exist_ok=True)
     try:
-        if spec.source_table:
-            query = sa.select(sa.text("*")).select_from(sa.table(spec.source_table))
-        else:
-            query = sa.text(spec.query)
         with engine.connect() as conn:
-            frame = pd.read_sql(query, conn, coerce_float=False)
+            result = conn.execution_options(stream_results=True, yield_per=SQL_BATCH
+                                            ).execute(sa.text(base), params)
+            names = list(result.keys())
+            part = 0
+            for part, rows in enumerate(result.partitions(SQL_BATCH), start=1):
+                columns = list(zip(*rows, strict=True))
+                pq.write_table(pa.table({n: column_to_arrow(list(v))
+                                         for n, v in zip(names, columns, strict=True)}),
+                               target / f"part-{part:06d}.parquet")
+            if part == 0:   # no rows: an empty file still names the columns
+                pq.write_table(pa.table({n: pa.array([], pa.string()) for n in names}),
+                               target / "part-000000.parquet")
     except sa.exc.SQLAlchemyError as err:
         raise SegflowError(f"{spec.label}: cannot read: {err.__class__.__name__}: "
                            f"{str(err).splitlines()[0]}") from None
     finally:
         engine.dispose()
-    return pa.table({c: column_to_arrow(frame[c].tolist()) for c in frame.columns})
+    return str(target / "*.parquet")
 
 
 def _read_duckdb(spec: SourceSpec) -> pa.Table:
@@ -98,11 +141,29 @@ def _read_duckdb(spec: SourceSpec) -> pa.Table:
         raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
 
 
-def _read_rest(spec: SourceSpec) -> pa.Table:
-    """Every live record of a REST source (a full sync; tombstones are left out)."""
-    from segflow.ingest.rest.fetch import fetch
+def _read_rest(con, spec: SourceSpec, raw_view: str, since: Since | None) -> None:
+    """A REST source's records as ``raw_view``: every record, or with ``since`` those the API
+    says were modified after the watermark (the API filters). A source that declares a
+    ``tombstone`` gets deleted records too, flagged in that column, so the merge removes
+    them; others get live records only. The API's own cursor (capped at its clock when the
+    run began, see ``fetch``) is kept beside the view as ``<view>_cursor``, for the watermark:
+    the largest modification time read could skip a record edited mid-sync."""
+    from datetime import datetime
 
-    return fetch(spec.rest, since=None, label=spec.label).live
+    from segflow.ingest.rest.fetch import TOMBSTONE, fetch
+
+    result = fetch(spec.rest, since=None if since is None else datetime.fromisoformat(
+        since.value), label=spec.label)
+    table = result.live
+    if spec.tombstone is not None:
+        table = result.table.rename_columns([spec.tombstone if c == TOMBSTONE else c
+                                             for c in result.table.column_names])
+    view = raw_view.removesuffix("_read")
+    con.register(f"{view}_arrow", table)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM {view}_arrow")
+    cursor = None if result.cursor is None else result.cursor.isoformat()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {view}_cursor AS SELECT CAST(? AS VARCHAR) "
+                f"AS value", [cursor])
 
 
 def _csv_header(path: Path, encoding: str, delimiter: str, label: str,
@@ -288,34 +349,57 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def open_source(con, spec: SourceSpec, spill_dir: Path | None = None) -> tuple[str, CsvScan | None]:
+def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
+                since: Since | None = None) -> tuple[str, CsvScan | None]:
     """Create a temporary view ``src_<table>`` over the source's raw columns (and those
     sources.yaml adds); return its name, and for a CSV source how to find the lines its
-    reader refused. A derived source is opened by ``open_derived`` once its feed is typed."""
+    reader refused. A derived source is opened by ``open_derived`` once its feed is typed.
+    ``since`` (an incremental load) keeps only rows at or past the cursor's watermark."""
     import duckdb
 
     view, raw_view = f"src_{spec.table}", f"src_{spec.table}_read"
     scan = None
     try:
-        if spec.kind == "csv":
-            scan = _open_csv(con, spec, raw_view, spill_dir)
-        elif spec.kind == "parquet":
-            files = "[" + ", ".join(_quote(f) for f in spec.files) + "]"
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS "
-                        f"SELECT * FROM read_parquet({files}, union_by_name=true)")
-        elif spec.kind == "duckdb" and spec.path is None:
-            # a query DuckDB runs itself (over files, globs, ...): relative paths in it are
-            # relative to sources.yaml, like every other path there
-            con.execute(f"SET file_search_path = {_quote(spec.file.parent)}")
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS {spec.query}")
+        if spec.kind == "sql":
+            parts = _read_sql(spec, Path(spill_dir or tempfile.mkdtemp()), since)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM "
+                        f"read_parquet({_quote(parts)}, union_by_name=true)")
+            since = None   # the database filtered already
+        elif spec.kind == "rest":
+            _read_rest(con, spec, raw_view, since)
+            since = None   # the API filtered already
         else:
-            table = {"sql": _read_sql, "duckdb": _read_duckdb, "rest": _read_rest}[spec.kind](spec)
-            con.register(f"{view}_arrow", table)
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM {view}_arrow")
+            scan = _open_raw(con, spec, raw_view, spill_dir)
+        if since is not None:
+            con.execute(f"ALTER VIEW {raw_view} RENAME TO {raw_view}_all")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM "
+                        f"{raw_view}_all WHERE {_ident(since.column)} >= "
+                        f"CAST({_quote(since.value)} AS {since.type})")
     except duckdb.Error as err:
         raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
     _add_columns(con, spec, raw_view, view)
     return view, scan
+
+
+def _open_raw(con, spec: SourceSpec, raw_view: str, spill_dir: Path | None
+              ) -> CsvScan | None:
+    """The view of a file, DuckDB query or DuckDB file source, as the source has it."""
+    if spec.kind == "csv":
+        return _open_csv(con, spec, raw_view, spill_dir)
+    if spec.kind == "parquet":
+        files = "[" + ", ".join(_quote(f) for f in spec.files) + "]"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS "
+                    f"SELECT * FROM read_parquet({files}, union_by_name=true)")
+    elif spec.kind == "duckdb" and spec.path is None:
+        # a query DuckDB runs itself (over files, globs, ...): relative paths in it are
+        # relative to sources.yaml, like every other path there
+        con.execute(f"SET file_search_path = {_quote(spec.file.parent)}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS {spec.query}")
+    else:
+        view = raw_view.removesuffix("_read")
+        con.register(f"{view}_arrow", _read_duckdb(spec))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM {view}_arrow")
+    return None
 
 
 def open_derived(con, spec: SourceSpec, feed: str, columns: list[str]) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from segflow.doctor import Finding
+from segflow.ingest.incremental import FOLDER
 from segflow.ingest.output import STAGED, finish_commit
 from segflow.receipts import JOURNAL, read_receipts, unchanged
 from segflow.settings import Settings
@@ -52,7 +53,8 @@ def staged_leftovers(settings: Settings, repair: bool) -> list[Finding]:
     if (settings.canonical_dir / JOURNAL).exists():
         return []
     out = []
-    for folder in (settings.canonical_dir, settings.quarantine_dir):
+    for folder in (settings.canonical_dir, settings.canonical_dir / FOLDER,
+                   settings.quarantine_dir):
         for path in sorted(folder.glob(f"*{STAGED}")) if folder.is_dir() else []:
             finding = Finding(AREA, _rel(settings, path), "output of an ingest that ended "
                               "before committing; the tables in use are those of the last "

@@ -37,8 +37,12 @@ class TableReport:
     rows_in: int = 0
     accepted: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)   # reason -> rows
-    merged: int = 0          # accepted customers folded into a survivor (see merge map)
-    written: int = 0         # rows in the canonical table = accepted - merged
+    merged: int = 0          # customers folded into a survivor (rows of the merge map)
+    written: int = 0         # rows in the canonical table after this load
+    load: str = "full"       # full: read whole; incremental: merged in; unchanged: nothing new
+    upserted: int = 0        # accepted rows inserted or replacing their key's earlier version
+    deleted: int = 0         # accepted deletions (tombstones) of their key
+    superseded: int = 0      # accepted, then replaced by a later version in the same load
     warnings: dict[str, int] = field(default_factory=dict)      # kept rows with a fixed value
     first: dict[str, str] = field(default_factory=dict)   # reason -> where and what to do
 
@@ -53,9 +57,11 @@ class IngestReport:
     as_of: str | None = None     # the time the sources describe (bounds future dates)
     tables: dict[str, TableReport] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)       # name -> written path
+    full_because: str | None = None   # why a run with incremental sources read everything
 
     def to_dict(self) -> dict:
         return {"sources_yaml": self.sources_yaml, "as_of": self.as_of, "outputs": self.outputs,
+                "full_because": self.full_because,
                 "tables": {name: {**asdict(t), "quarantined_total": t.quarantined_total}
                            for name, t in self.tables.items()}}
 

@@ -7,8 +7,14 @@ its foreign keys checked against what was accepted. Outputs are committed togeth
 
 Memory: file sources are scanned by DuckDB, staged as views, checked into one table per source
 (dropped once written) and streamed to Parquet; DuckDB spills to a folder in the workspace past
-its memory limit. SQL, DuckDB-file and REST sources are still read into memory (see
-connectors).
+its memory limit. SQL sources stream through Parquet files in that folder; DuckDB-file and REST
+sources are still read into memory (see connectors).
+
+Incremental loads: a source with a cursor (``segflow.ingest.incremental``) shows only its rows
+past the watermark; they are checked as above and merged into the table as the last load left
+it (``old_<table>``: rows whose key the load decides are replaced or removed), and the new
+watermark is committed with the tables. Where merging could not give what a full rebuild
+would (``_check_incremental``), the load is redone in full.
 
 Guards before anything is committed: a CSV line the reader cannot parse is quarantined with
 its line number (rows in still equal rows accepted plus quarantined); a timestamp later than
@@ -31,7 +37,7 @@ from segflow.db import memory_limit
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
 from segflow.ingest.advice import first_rows
-from segflow.ingest.checks import check_rows, reason_counts
+from segflow.ingest.checks import SUPERSEDED, check_rows, reason_counts
 from segflow.ingest.coerce import check_schema, raw, stage
 from segflow.ingest.connectors import (
     CsvScan,
@@ -44,6 +50,17 @@ from segflow.ingest.contract import Contract, load_contracts, load_fx_rates
 from segflow.ingest.dedupe import find_duplicates
 from segflow.ingest.hierarchy import roll_up
 from segflow.ingest.identifiers import normalise_identifiers
+from segflow.ingest.incremental import (
+    MERGED_CUSTOMERS,
+    WATERMARKS,
+    NeedsFullLoad,
+    new_files,
+    next_mark,
+    read_watermarks,
+    since,
+    state_path,
+    usable_marks,
+)
 from segflow.ingest.output import IngestReport, StagedWriter, TableReport, finish_commit
 from segflow.ingest.sources import Sources, SourceSpec, read_sources
 from segflow.lock import holds_workspace
@@ -91,8 +108,15 @@ def _prepare_refs(con, contract: Contract, present: set[str]) -> tuple[dict[str,
     return refs, tuple(survivors)
 
 
-def _self_orphans(con, checked: str, contract: Contract, present: set[str]) -> None:
-    """Quarantine rows whose parent (same table) is unknown or itself quarantined.
+def _live(spec: SourceSpec) -> str:
+    """SQL: a checked row that is in the table after this load (not a deletion)."""
+    return "_reason IS NULL" + (" AND NOT _tombstone" if spec.incremental else "")
+
+
+def _self_orphans(con, checked: str, contract: Contract, present: set[str],
+                  spec: SourceSpec, old: str | None = None) -> None:
+    """Quarantine rows whose parent (same table) is unknown or itself quarantined; in an
+    incremental load the parent may also be a row kept from the table as it was.
 
     Repeated until stable, because quarantining a parent orphans its children in turn.
     """
@@ -101,11 +125,27 @@ def _self_orphans(con, checked: str, contract: Contract, present: set[str]) -> N
         if not target or target.split(".")[0] != contract.table:
             continue
         key, c = _q(target.split(".")[1]), _q(col.name)
+        kept = f" UNION ALL SELECT {key} FROM ({_kept_old(spec, checked, old)})" if old else ""
         while con.execute(
-            f"UPDATE {checked} SET _reason = 'orphan:{col.name}' WHERE _reason IS NULL AND "
+            f"UPDATE {checked} SET _reason = 'orphan:{col.name}' WHERE {_live(spec)} AND "
             f"{c} IS NOT NULL AND {c} NOT IN (SELECT {key} FROM {checked} "
-            f"WHERE _reason IS NULL)").fetchall()[0][0]:
+            f"WHERE {_live(spec)}{kept})").fetchall()[0][0]:
             pass
+
+
+def _delta_keys(spec: SourceSpec, checked: str) -> str:
+    """SQL: the keys this load decides (the latest version of each: upserted, deleted, or
+    quarantined, which withdraws the earlier version as a full rebuild would)."""
+    keys = ", ".join(_q(k) for k in spec.key)
+    present = " AND ".join(f"{_q(k)} IS NOT NULL" for k in spec.key)
+    return (f"SELECT DISTINCT {keys} FROM {checked} WHERE {present} AND "
+            f"_reason IS DISTINCT FROM '{SUPERSEDED}'")
+
+
+def _kept_old(spec: SourceSpec, checked: str, old: str) -> str:
+    """SQL: the rows of the table as the last load left it whose key this load leaves be."""
+    same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
+    return f"SELECT o.* FROM {old} o ANTI JOIN ({_delta_keys(spec, checked)}) d ON {same}"
 
 
 def _converted(col) -> str:
@@ -124,13 +164,22 @@ def rates(settings: Settings) -> dict[str, float]:
     return load_fx_rates(settings.fx_rates_path, base)
 
 
-def _accepted_sql(contract: Contract, checked: str) -> str:
+def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str | None = None,
+                  merged: bool = False) -> str:
+    """SQL: the table after this load: its accepted rows in source order, after the rows
+    kept from the table as it was (incremental). Customers folded into a survivor are left
+    out (``merged``: only they, the state the next incremental load merges against)."""
     exprs = [f"{_converted(c)} AS {_q(c.name)}" if c.derived else _q(c.name)
              for c in contract.columns]
-    where = "_reason IS NULL"
+    sql = (f"SELECT {', '.join(exprs)} FROM {checked} checked WHERE {_live(spec)} "
+           "ORDER BY _row")
+    if old is not None:
+        names = ", ".join(_q(c.name) for c in contract.columns)
+        sql = f"SELECT {names} FROM ({_kept_old(spec, checked, old)}) UNION ALL ({sql})"
     if contract.table == "customers":
-        where += " AND customer_id NOT IN (SELECT merged_id FROM merge_map)"
-    return f"SELECT {', '.join(exprs)} FROM {checked} checked WHERE {where} ORDER BY _row"
+        sql = (f"SELECT * FROM ({sql}) WHERE customer_id {'' if merged else 'NOT '}IN "
+               "(SELECT merged_id FROM merge_map)")
+    return sql
 
 
 def _quarantine_sql(contract: Contract, checked: str, typed: str, label: str,
@@ -141,8 +190,7 @@ def _quarantine_sql(contract: Contract, checked: str, typed: str, label: str,
     label = label.replace("'", "''")
     sql = (f"SELECT t._row, {', '.join(cols)}, c._reason, '{label}' AS _source, "
            "CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _raw_line "
-           f"FROM {typed} t JOIN (SELECT _row, _reason FROM {checked} "
-           "WHERE _reason IS NOT NULL) c ON t._row = c._row")
+           f"FROM {typed} t JOIN ({_quarantined(checked)}) c ON t._row = c._row")
     if rejected:
         nulls = [f"CAST(NULL AS VARCHAR) AS {_q(c.name)}" for c in contract.columns
                  if not c.derived]
@@ -151,11 +199,21 @@ def _quarantine_sql(contract: Contract, checked: str, typed: str, label: str,
     return f"SELECT * FROM ({sql}) ORDER BY _row NULLS LAST, _line"
 
 
-def _customers_extras(con, checked: str, report: TableReport, writer, settings) -> None:
-    """Normalise identifiers of customers, find duplicates, write the merge map."""
+def _quarantined(checked: str) -> str:
+    return f"SELECT _row, _reason FROM {checked} WHERE _reason <> '{SUPERSEDED}'"
+
+
+def _customers_extras(con, checked: str, report: TableReport, writer, settings,
+                      spec: SourceSpec, old: str | None = None) -> None:
+    """Normalise identifiers of customers, find duplicates, write the merge map; in an
+    incremental load, duplicates are looked for among every customer, old and new."""
     report.warnings = normalise_identifiers(con, checked)
-    good = con.sql(f"SELECT customer_id, signup_ts, email, phone FROM {checked} "
-                   "WHERE _reason IS NULL").to_arrow_table()
+    sql = (f"SELECT customer_id, signup_ts, email, phone FROM {checked} "
+           f"WHERE {_live(spec)}")
+    if old is not None:
+        sql += (" UNION ALL SELECT customer_id, signup_ts, email, phone FROM "
+                f"({_kept_old(spec, checked, old)})")
+    good = con.sql(sql).to_arrow_table()
     merge_map = find_duplicates(good)
     con.register("merge_map_arrow", merge_map)
     con.execute("CREATE OR REPLACE TEMP TABLE merge_map AS SELECT * FROM merge_map_arrow")
@@ -164,13 +222,18 @@ def _customers_extras(con, checked: str, report: TableReport, writer, settings) 
     writer.parquet(merge_map, settings.canonical_dir / "customer_merge_map.parquet")
 
 
-def _write_accepted(con, contract: Contract, checked: str, writer, settings) -> int:
+def _write_accepted(con, contract: Contract, checked: str, writer, settings,
+                    spec: SourceSpec, old: str | None = None) -> int:
     """Stream the accepted rows to the canonical table; keep them only if others refer to them.
 
     Accounts and customers stay as temp tables for the foreign-key checks of later tables;
-    every other table goes straight from the query to Parquet.
+    every other table goes straight from the query to Parquet. An incremental source's
+    customers folded into a survivor are kept apart for the next load's duplicate search.
     """
-    sql = _accepted_sql(contract, checked)
+    if contract.table == "customers" and spec.incremental:
+        writer.parquet_query(con, _accepted_sql(contract, checked, spec, old, merged=True),
+                             state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
+    sql = _accepted_sql(contract, checked, spec, old)
     if contract.table in FIRST:
         con.execute(f"CREATE OR REPLACE TEMP TABLE accepted_{contract.table} AS {sql}")
         sql = f"SELECT * FROM accepted_{contract.table}"   # kept in source order
@@ -181,8 +244,11 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings) -> 
 
 def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set[str],
              writer, settings: Settings, scan: CsvScan | None = None,
-             as_of: datetime | None = None) -> TableReport:
-    report = TableReport(table=contract.table, source=source_label(spec))
+             as_of: datetime | None = None, old: str | None = None) -> TableReport:
+    """Check one source's rows and write its canonical table; ``old`` (an incremental
+    load) is the table as the last load left it, into which the new rows are merged."""
+    report = TableReport(table=contract.table, source=source_label(spec),
+                         load="incremental" if old else "full")
     source = f"src_{spec.table}"
     rejected = None
     if scan is None:
@@ -196,14 +262,19 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     typed = stage(con, source, contract, plan, survivors, spec)
     currencies = sorted(rates(settings))
     checked = check_rows(con, typed, contract, currencies, refs, as_of, spec)
-    _self_orphans(con, checked, contract, present)
+    _self_orphans(con, checked, contract, present, spec, old)
     if contract.table == "customers":
-        _customers_extras(con, checked, report, writer, settings)
-    report.written = _write_accepted(con, contract, checked, writer, settings)
+        _customers_extras(con, checked, report, writer, settings, spec, old)
+    report.written = _write_accepted(con, contract, checked, writer, settings, spec, old)
     writer.parquet_query(con, _quarantine_sql(contract, checked, typed, report.source,
                                               rejected),
                          settings.quarantine_dir / f"{contract.table}.parquet")
-    report.accepted = report.written + report.merged
+    tombstone = "_tombstone" if spec.incremental else "false"
+    report.upserted, report.deleted, report.superseded = (int(n) for n in con.execute(
+        f"SELECT count(*) FILTER (WHERE _reason IS NULL AND NOT {tombstone}), "
+        f"count(*) FILTER (WHERE _reason IS NULL AND {tombstone}), "
+        f"count(*) FILTER (WHERE _reason = '{SUPERSEDED}') FROM {checked}").fetchall()[0])
+    report.accepted = report.upserted + report.deleted + report.superseded
     report.quarantined = reason_counts(con, checked, rejected)
     report.first = first_rows(con, writer.staged(settings.quarantine_dir /
                                                   f"{contract.table}.parquet"),
@@ -237,7 +308,17 @@ def _write_receipts(report: IngestReport, writer, settings: Settings) -> None:
         if staged is not None:
             receipts[table] = {**receipt(staged, tr.written, RECEIPT_CHECKS),
                                "file": f"{table}.parquet"}
+        if table in receipts:
+            receipts[table]["last_load"] = load_counts(tr)
     writer.json(receipts, target)
+
+
+def load_counts(tr: TableReport) -> dict:
+    """What one load did to a table: rows read = upserted + deleted + superseded +
+    quarantined (upserted includes customers folded into a survivor)."""
+    return {"load": tr.load, "read": tr.rows_in, "upserted": tr.upserted,
+            "deleted": tr.deleted, "superseded": tr.superseded,
+            "quarantined": tr.quarantined_total, "rows": tr.written}
 
 
 def _connect(spill_dir: Path, fx: dict[str, float]):
@@ -313,15 +394,19 @@ def default_sources(settings: Settings) -> Path:
     return settings.sources_dir / "sources.yaml"
 
 
-def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spill_dir: Path
-              ) -> tuple[dict, dict]:
+def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spill_dir: Path,
+              marks: dict | None = None) -> tuple[dict, dict, dict]:
     """Open every source and check every schema before any table is processed; the schema
     problems of all sources are reported together, in one error. A derived source is opened
-    once the source it reads is typed."""
-    opened, plans, problems = {}, {}, []
+    once the source it reads is typed. With ``marks`` (an incremental load) a source with a
+    cursor shows only its rows past the watermark; one with nothing new is left out of the
+    opened sources. Returns the opened sources, their staging plans and the watermarks
+    after this load."""
+    opened, plans, problems, after = {}, {}, [], {}
     read = [s for s in specs if s.derived_from is None]
     derived = [s for s in specs if s.derived_from is not None]
     for spec in read + derived:
+        mark = (marks or {}).get(spec.table)
         if spec.derived_from is not None:
             feed = next(s for s in specs if s.table == spec.derived_from)
             if feed.table not in plans:
@@ -332,7 +417,17 @@ def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spil
             columns = [c.name for c in contract.columns if not c.derived]
             opened[spec.table] = (open_derived(con, spec, typed, columns), None)
         else:
-            opened[spec.table] = open_source(con, spec, spill_dir)
+            spec = new_files(spec, mark)
+            if spec.incremental and not spec.files and spec.cursor_files:
+                after[spec.table] = next_mark(con, spec, None, mark)
+                continue    # no new file
+            opened[spec.table] = open_source(con, spec, spill_dir, since(spec, mark))
+            if spec.incremental:
+                after[spec.table] = next_mark(con, spec, opened[spec.table][0], mark)
+                if mark is not None and spec.cursor_column and not con.execute(
+                        f"SELECT count(*) FROM {opened[spec.table][0]}").fetchall()[0][0]:
+                    del opened[spec.table]
+                    continue    # no new row
         try:
             plans[spec.table] = check_schema(con, spec, opened[spec.table][0],
                                              contracts[spec.table])
@@ -340,42 +435,156 @@ def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spil
             problems.append(str(err))
     if problems:
         raise SchemaChangedError(" | ".join(problems))
-    return opened, plans
+    return opened, plans, after
+
+
+def _old(con, spec: SourceSpec, settings: Settings) -> str:
+    """A view of the canonical table as the last load left it (customers: with those merged
+    into a survivor, whom new customers may match too)."""
+    path = _quote_path(settings.canonical_dir / f"{spec.table}.parquet")
+    sql = f"SELECT * FROM read_parquet({path})"
+    if spec.table == "customers":
+        sql += (" UNION ALL BY NAME SELECT * FROM read_parquet("
+                f"{_quote_path(state_path(settings, MERGED_CUSTOMERS))})")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW old_{spec.table} AS {sql}")
+    return f"old_{spec.table}"
+
+
+def _quote_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _unchanged(con, spec: SourceSpec, settings: Settings) -> TableReport:
+    """A source with nothing new: its table stays; accounts and customers are loaded for
+    the foreign-key checks of the tables that refer to them."""
+    path = settings.canonical_dir / f"{spec.table}.parquet"
+    if spec.table in FIRST:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE accepted_{spec.table} AS "
+                    f"SELECT * FROM read_parquet({_quote_path(path)})")
+    if spec.table == "customers":
+        con.execute("INSERT INTO merge_map SELECT * FROM read_parquet("
+                    f"{_quote_path(settings.canonical_dir / 'customer_merge_map.parquet')})")
+    return TableReport(table=spec.table, source=source_label(spec), load="unchanged",
+                       written=rows_before(path) or 0)
+
+
+def _survivors_moved(con, settings: Settings) -> int:
+    """Customers of the last load whose survivor is no longer the one their rows in other
+    tables were rewritten to (merged with someone else, split off, or a merged one
+    deleted): those rows no longer say whose they are, so only a full rebuild is exact."""
+    paths = [settings.canonical_dir / f for f in ("customer_merge_map.parquet",
+                                                  "customers.parquet")]
+    if not all(p.exists() for p in paths):
+        raise NeedsFullLoad("the customers of the last load are missing")
+    old_map, old_customers = (_quote_path(p) for p in paths)
+    return con.execute(f"""
+        WITH before AS (SELECT customer_id AS id, customer_id AS was FROM
+                          read_parquet({old_customers})
+                        UNION ALL SELECT merged_id, survivor_id FROM read_parquet({old_map})),
+             now AS (SELECT customer_id AS id, customer_id AS survivor FROM accepted_customers
+                     UNION ALL SELECT merged_id, survivor_id FROM merge_map)
+        SELECT count(*) FROM before LEFT JOIN now USING (id)
+        WHERE (now.survivor IS NOT NULL AND now.survivor <> before.was)
+           OR (now.survivor IS NULL AND before.id <> before.was)""").fetchall()[0][0]
+
+
+def _orphaned(con, specs: list[SourceSpec], contracts: dict[str, Contract], present: set[str],
+              report: IngestReport, writer, settings: Settings) -> str | None:
+    """A row kept from an earlier load that now points at a removed account or customer
+    (deleted, or withdrawn by a quarantined update): a full rebuild would quarantine it, so
+    the load is redone in full. Returns what was found, or None."""
+    for ref in FIRST:
+        if ref not in present or report.tables[ref].load == "unchanged":
+            continue
+        key = _q(contracts[ref].key[0])
+        old = _quote_path(settings.canonical_dir / f"{ref}.parquet")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE removed_{ref} AS SELECT {key} AS id FROM "
+                    f"read_parquet({old}) EXCEPT SELECT {key} FROM accepted_{ref}")
+        for spec in specs:
+            table = settings.canonical_dir / f"{spec.table}.parquet"
+            path = writer.staged(table) or table
+            for col in contracts[spec.table].columns:
+                target = _resolve_reference(col, spec.table, present)
+                if target is None or target.split(".")[0] != ref:
+                    continue
+                hit = con.execute(f"SELECT {_q(col.name)} FROM read_parquet("
+                                  f"{_quote_path(path)}) WHERE {_q(col.name)} IN "
+                                  f"(SELECT id FROM removed_{ref}) LIMIT 1").fetchall()
+                if hit:
+                    return f"{spec.table}.{col.name} refers to {ref} {hit[0][0]!r}, removed"
+    return None
+
+
+def _check_incremental(con, specs, contracts, present, report, writer, settings) -> None:
+    """Raise ``NeedsFullLoad`` where merging gave what a full rebuild would not."""
+    if "customers" in present and report.tables["customers"].load != "unchanged":
+        moved = _survivors_moved(con, settings)
+        if moved:
+            raise NeedsFullLoad(f"{moved:,} customer(s) changed survivor")
+    why = _orphaned(con, specs, contracts, present, report, writer, settings)
+    if why:
+        raise NeedsFullLoad(why)
 
 
 @holds_workspace("ingest")
 def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=None,
-               allow_shrink: bool = False) -> IngestReport:
+               allow_shrink: bool = False, full: bool = False) -> IngestReport:
     """Ingest every source of ``sources_yaml`` (default: ``default_sources``).
 
     ``as_of`` is when the sources were extracted (timestamps after it, plus each contract's
     tolerance, are quarantined); ``allow_shrink`` lets a load empty or shrink a table.
+    Sources with a cursor are read from their watermark on and merged into their tables
+    (``segflow.ingest.incremental``), unless ``full`` asks for a rebuild from scratch.
     """
     sources_yaml = Path(sources_yaml or default_sources(settings))
     sources = read_sources(sources_yaml, settings.contracts_dir)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.canonical_dir.mkdir(parents=True, exist_ok=True)
+    finish_commit(settings.canonical_dir / JOURNAL)  # complete an interrupted commit first
+    marks, why = (None, "--full") if full else usable_marks(sources, settings)
+    if marks is not None:
+        try:
+            return _ingest(settings, sources, sources_yaml, as_of, allow_shrink, marks)
+        except NeedsFullLoad as err:
+            why = str(err)
+    report = _ingest(settings, sources, sources_yaml, as_of, allow_shrink, None)
+    if any(s.incremental for s in sources.specs):
+        report.full_because = why
+    return report
+
+
+def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
+            allow_shrink: bool, marks: dict | None) -> IngestReport:
+    """One load: full (``marks`` None) or incremental from the watermarks ``marks``."""
     when = ingest_as_of(as_of, sources)
     specs = sorted(sources.specs, key=lambda s: (FIRST.index(s.table) if s.table in FIRST
                                                  else len(FIRST)))
     contracts = load_contracts(settings.contracts_dir)
     present = {s.table for s in specs}
     report = IngestReport(sources_yaml=str(sources_yaml), as_of=when.isoformat())
-    settings.home.mkdir(parents=True, exist_ok=True)
-    settings.canonical_dir.mkdir(parents=True, exist_ok=True)
-    finish_commit(settings.canonical_dir / JOURNAL)  # complete an interrupted commit first
     writer = StagedWriter(settings.canonical_dir / JOURNAL, settings)
     spill_dir = Path(tempfile.mkdtemp(prefix=".ingest-spill-", dir=settings.home))
     con = _connect(spill_dir, rates(settings))
     try:
-        opened, plans = _open_all(con, specs, contracts, spill_dir)
+        opened, plans, after = _open_all(con, specs, contracts, spill_dir, marks)
         reach(settings, "ingest.checked")
         for spec in specs:
+            if spec.table not in opened:
+                report.tables[spec.table] = _unchanged(con, spec, settings)
+                continue
+            old = _old(con, spec, settings) if marks and spec.incremental else None
             report.tables[spec.table] = _process(con, spec, contracts[spec.table],
                                                  plans[spec.table], present, writer, settings,
-                                                 opened[spec.table][1], when)
+                                                 opened[spec.table][1], when, old)
+        if marks:
+            _check_incremental(con, specs, contracts, present, report, writer, settings)
         if not allow_shrink:
             _check_shrink(report, sources, settings)
         if "accounts" in present:
             _hierarchy(con, writer, settings)
+        if after:
+            writer.json({**read_watermarks(settings), **after},
+                        state_path(settings, WATERMARKS))
         report.outputs = {str(p.relative_to(settings.home)): str(p) for p in writer.targets}
         _write_receipts(report, writer, settings)
         writer.json(report.to_dict(), settings.quarantine_dir / "report.json")

@@ -34,14 +34,16 @@ from segflow.yamlio import LineDict, load_yaml
 
 COMMON = {"kind", "columns", "timezone", "max_shrink", "formats", "constants", "defaults",
           "computed"}
+INCREMENTAL = {"cursor", "key", "tombstone"}   # a source loaded by watermark (incremental.py)
 KINDS = {
-    "csv": COMMON | {"path", "encoding", "delimiter", "header", "names", "quote"},
-    "parquet": COMMON | {"path"},
-    "sql": COMMON | {"url", "table", "query"},
-    "duckdb": COMMON | {"path", "table", "query"},
+    "csv": COMMON | INCREMENTAL | {"path", "encoding", "delimiter", "header", "names", "quote"},
+    "parquet": COMMON | INCREMENTAL | {"path"},
+    "sql": COMMON | INCREMENTAL | {"url", "table", "query"},
+    "duckdb": COMMON | INCREMENTAL | {"path", "table", "query"},
     "derived": COMMON | {"from", "query"},
-    "rest": COMMON | REST_KEYS,
+    "rest": COMMON | INCREMENTAL | REST_KEYS,
 }
+FILE_ORDERS = ("name", "mtime")   # cursor: {files: ...}: how new files are told apart
 WHITESPACE = "whitespace"        # delimiter: any run of spaces and tabs
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";",
                    "pipe": "|"}
@@ -78,6 +80,16 @@ class SourceSpec:
     derived_from: str | None = None  # derived: the source whose typed rows it reads
     url_shown: str | None = None     # sql: the URL as written (``${VAR}`` unexpanded)
     rest: RestConfig | None = None   # rest: the API, its paging, auth and limits
+    cursor_column: str | None = None  # source column that grows with every change (watermark)
+    cursor_files: str | None = None   # csv, parquet: new files are those past the watermark
+                                      # by "name" or "mtime"
+    key: tuple[str, ...] = ()         # canonical columns a changed row is merged on
+    tombstone: str | None = None      # source column: true marks the key as deleted
+
+    @property
+    def incremental(self) -> bool:
+        """The source declares a cursor: ingest reads only what is new since the last load."""
+        return self.cursor_column is not None or self.cursor_files is not None
 
     def computed_line(self, canonical: str) -> int:
         return self.computed_lines.get(canonical, self.line_of("computed"))
@@ -322,6 +334,14 @@ def _parse_one(file: Path, table: str, spec, line: int, contracts) -> SourceSpec
     if "max_shrink" in spec:
         extras["max_shrink"] = _share(file, spec["max_shrink"], spec.line("max_shrink"),
                                       f"'{table}': max_shrink")
+    extras.update(_incremental(file, spec, table, contract, kind))
+    if kind == "rest" and "cursor_column" in extras and extras["rest"].modified is None:
+        raise ConfigError(file, spec.line("cursor"), f"'{table}': an incremental REST source "
+                          f"needs 'modified' (the path of each record's modification time), "
+                          f"which the API filters by")
+    if extras.get("cursor_files") == "mtime" and "files" in extras:
+        extras["files"] = tuple(sorted(extras["files"],
+                                       key=lambda f: (f.stat().st_mtime_ns, f.name)))
     return SourceSpec(table=table, kind=kind, file=file, line=line, path=path,
                       source_table=spec.get("table"), query=spec.get("query"),
                       columns=parts["columns"], formats=parts["formats"],
@@ -329,6 +349,55 @@ def _parse_one(file: Path, table: str, spec, line: int, contracts) -> SourceSpec
                       computed=parts["computed"], lines=dict(spec.lines),
                       computed_lines=dict(spec["computed"].lines) if "computed" in spec else {},
                       **extras)
+
+
+def _incremental(file: Path, spec, table: str, contract, kind: str) -> dict:
+    """``cursor``, ``key`` and ``tombstone`` of a source loaded by watermark.
+
+    A cursor is a column whose value grows with every insert and change (``{column:
+    updated_at}``, or an increasing id) or, for files, the files themselves (``{files:
+    name}``: a file whose name sorts after the last one loaded; ``{files: mtime}``: a file
+    modified since). Changed rows are merged into the canonical table by ``key`` (the
+    contract's key unless given); a true ``tombstone`` deletes the key."""
+    if not INCREMENTAL & set(spec):
+        return {}
+    out: dict = {}
+    cursor = spec.get("cursor")
+    where = spec.line("cursor")
+    if not isinstance(cursor, dict) or len(cursor) != 1 or \
+            next(iter(cursor)) not in ("column", "files"):
+        raise ConfigError(file, where if "cursor" in spec else spec.line(next(
+            k for k in ("key", "tombstone") if k in spec)), f"'{table}': cursor is "
+            "{column: <a source column that grows with every change>} or {files: name|mtime}")
+    (how, value), = cursor.items()
+    if how == "files":
+        if kind not in ("csv", "parquet"):
+            raise ConfigError(file, where, f"'{table}': cursor: {{files: ...}} is for csv and "
+                              f"parquet sources; a {kind} source takes cursor: {{column: ...}}")
+        if value not in FILE_ORDERS:
+            raise ConfigError(file, where, f"'{table}': cursor files is one of "
+                              f"{', '.join(FILE_ORDERS)}, not {value!r}")
+        out["cursor_files"] = str(value)
+    else:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(file, where, f"'{table}': cursor column names one column of "
+                              "the source (as the source writes it)")
+        out["cursor_column"] = value
+    key = spec.get("key", list(contract.key))
+    key = [key] if isinstance(key, str) else key
+    if not isinstance(key, list) or not key or any(k not in contract.names for k in key):
+        raise ConfigError(file, spec.line("key", where), f"'{table}': key lists canonical "
+                          f"columns of the contract ({', '.join(contract.names)}); the "
+                          "contract has no key to default to" if not contract.key else
+                          f"'{table}': key lists canonical columns of the contract "
+                          f"({', '.join(contract.names)}), not {key!r}")
+    out["key"] = tuple(str(k) for k in key)
+    if "tombstone" in spec:
+        if not isinstance(spec["tombstone"], str) or not spec["tombstone"]:
+            raise ConfigError(file, spec.line("tombstone"), f"'{table}': tombstone names the "
+                              "source column that is true for a deleted record")
+        out["tombstone"] = spec["tombstone"]
+    return out
 
 
 def _check_derived(file: Path, specs: list[SourceSpec]) -> None:

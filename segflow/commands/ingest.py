@@ -23,21 +23,35 @@ def ingest(
     allow_shrink: bool = typer.Option(
         False, "--allow-shrink", help="Accept a load that empties a table or removes more "
         "than its max_shrink share of rows (10% unless sources.yaml says otherwise)."),
+    full: bool = typer.Option(
+        False, "--full", help="Rebuild every table from scratch, reading sources with a "
+        "cursor whole rather than from their watermark (docs/sources.md)."),
 ) -> None:
     """Read every source, check it against its contract, normalise, de-duplicate and write
     <home>/canonical/<table>.parquet; bad rows go to <home>/quarantine/ with a reason.
 
-    Exits 1, writing nothing, when a load would empty or shrink a table past its limit."""
+    A source with a cursor is read only from its watermark on and merged into its table by
+    key; --full rebuilds from scratch. Exits 1, writing nothing, when a load would empty or
+    shrink a table past its limit."""
     from segflow.ingest.pipeline import run_ingest
     from segflow.settings import get_settings
     from segflow.timeutil import parse_as_of
 
     settings = get_settings().ensure()
     report = run_ingest(settings, sources, as_of=parse_as_of(as_of) if as_of else None,
-                        allow_shrink=allow_shrink)
+                        allow_shrink=allow_shrink, full=full)
+    if report.full_because:
+        typer.echo(f"full load ({report.full_because}): every source read whole")
     for name, t in report.tables.items():
+        if t.load == "unchanged":
+            typer.echo(f"{name:<18} nothing new since the last load ({t.written:,} rows)")
+            continue
         line = (f"{name:<18} in {t.rows_in:>10,}  accepted {t.accepted:>10,}  "
                 f"quarantined {t.quarantined_total:>8,}")
+        if t.load == "incremental" or t.deleted or t.superseded:
+            line += (f"  upserted {t.upserted:,}  deleted {t.deleted:,}"
+                     + (f"  superseded {t.superseded:,}" if t.superseded else "")
+                     + f"  ({t.load}; {t.written:,} rows now)")
         if t.merged:
             line += f"  merged duplicates {t.merged:,}"
         typer.echo(line)
