@@ -339,6 +339,10 @@ def _parse_one(file: Path, table: str, spec, line: int, contracts) -> SourceSpec
         raise ConfigError(file, spec.line("cursor"), f"'{table}': an incremental REST source "
                           f"needs 'modified' (the path of each record's modification time), "
                           f"which the API filters by")
+    if kind == "rest" and "cursor_column" in extras and extras["rest"].fields and \
+            extras["cursor_column"] not in dict(extras["rest"].fields):
+        raise ConfigError(file, spec.line("cursor"), f"'{table}': the cursor column of a REST "
+                          f"source is one of its fields (e.g. modified_at: SystemModstamp)")
     if extras.get("cursor_files") == "mtime" and "files" in extras:
         extras["files"] = tuple(sorted(extras["files"],
                                        key=lambda f: (f.stat().st_mtime_ns, f.name)))
