@@ -17,6 +17,10 @@ from segflow.runstore import list_runs, run_dir
 from segflow.settings import Settings
 
 
+NO_SURVEYS = ("No survey results: the project names no surveys table (tables.surveys in "
+              "segflow.yaml).")
+
+
 def feedback_dir(settings: Settings, campaign: str) -> Path:
     return settings.home / "feedback" / campaign
 
@@ -59,11 +63,34 @@ def _open_bau(con, path: Path) -> None:
         raise SegflowError(f"{path}: the business-as-usual list needs a customer_id column")
 
 
+def outcomes_path(settings: Settings, what: str) -> Path:
+    """The project's campaign outcomes table (segflow.yaml ``tables.outcomes``), present in
+    the workspace; ``what`` names the step that needs it in the error."""
+    path = settings.table_path("outcomes")
+    if path is None:
+        raise SegflowError(f"{what} needs campaign outcomes, and this project names no outcomes "
+                           "table: add `tables: {outcomes: <table>}` to segflow.yaml "
+                           "(docs/projects.md)")
+    if not path.exists():
+        raise SegflowError(f"no campaign outcomes at {path} (segflow.yaml tables.outcomes); "
+                           "run `segflow ingest` first")
+    return path
+
+
+def surveys_path(settings: Settings) -> Path | None:
+    """The project's survey answers (segflow.yaml ``tables.surveys``); None when it names
+    none (feedback then reports no survey results and says why). Named but not ingested is an
+    error: a missing table must not read as "nobody answered"."""
+    path = settings.table_path("surveys")
+    if path is not None and not path.exists():
+        raise SegflowError(f"no survey answers at {path} (segflow.yaml tables.surveys); run "
+                           "`segflow ingest` first, or remove tables.surveys")
+    return path
+
+
 def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | None) -> set:
     canonical = settings.canonical_dir
-    outcomes = canonical / "campaign_outcomes.parquet"
-    if not outcomes.exists():
-        raise SegflowError(f"no campaign outcomes at {outcomes} (run `segflow ingest` first)")
+    outcomes = outcomes_path(settings, "feedback")
     quoted = campaign_id.replace("'", "''")  # views take no parameters
     con.execute(f"CREATE VIEW outcomes AS SELECT * FROM read_parquet('{outcomes}') "
                 f"WHERE campaign_id = '{quoted}'")
@@ -76,8 +103,8 @@ def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | N
     source = f"read_parquet('{customers}')" if customers.exists() else \
         "(SELECT NULL::VARCHAR AS customer_id WHERE false)"
     con.execute(f"CREATE VIEW customers AS SELECT * FROM {source}")
-    surveys = canonical / "survey_responses.parquet"
-    if surveys.exists():
+    surveys = surveys_path(settings)
+    if surveys is not None:
         con.execute(f"CREATE VIEW surveys AS SELECT * FROM read_parquet('{surveys}')")
     if memberships is not None:
         con.execute(f"""CREATE VIEW cohorts AS SELECT DISTINCT entity_id AS customer_id,
@@ -125,7 +152,8 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
                                                 cfg.sequential_tau, cfg.correction,
                                                 cfg.min_customers)
     tables["heterogeneity"] = experiments.heterogeneity(tables["comparisons"])
-    return _write(out, campaign, cfg, lift, bau, tables, memberships)
+    return _write(out, campaign, cfg, lift, bau, tables, memberships,
+                  settings.table_name("surveys"))
 
 
 def _views(con) -> set[str]:
@@ -133,7 +161,7 @@ def _views(con) -> set[str]:
 
 
 def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dict,
-           memberships: Path | None) -> dict:
+           memberships: Path | None, surveys: str | None) -> dict:
     lift.to_parquet(out / "lift.parquet", index=False)
     if not bau.empty:
         bau.to_parquet(out / "bau_comparison.parquet", index=False)
@@ -150,7 +178,8 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dic
                "groups": lift.to_dict("records"), "bau": bau.to_dict("records"),
                "arms": sorted(set(tables["arm_totals"]["arm"])),
                "decisions": headline_decisions(comparisons),
-               "heterogeneity": tables["heterogeneity"].to_dict("records")}
+               "heterogeneity": tables["heterogeneity"].to_dict("records"),
+               "surveys": surveys}  # the surveys table read, None: the project has none
     (out / "feedback.json").write_text(json.dumps(summary, indent=1, default=float),
                                        encoding="utf-8")
     sections = [("Decisions", pd.DataFrame({"decision": summary["decisions"]})
@@ -170,6 +199,8 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dic
     if "survey" in tables:
         sections.append(("Survey responses (NPS: promoters minus detractors)",
                          tables["survey"]))
+    elif surveys is None:
+        sections.append(("Survey responses", NO_SURVEYS))
     if "survey_choices" in tables:
         sections.append(("Survey answers (share of respondents choosing each answer)",
                          tables["survey_choices"]))

@@ -27,6 +27,10 @@ directory or the nearest folder above it holding a ``segflow.yaml``.
       models: training/models
       owners: owners.yaml
       realtime: realtime.yaml     # what webhook and Kafka events change (docs/realtime.md)
+    tables:                       # canonical tables the platform reads by role (optional)
+      outcomes: campaign_outcomes # campaign results per customer: feedback, offer bandit
+      surveys: survey_responses   # answers to post-campaign surveys: feedback
+      events: engagement_events   # unsubscribes and complaints: channel exports
 """
 
 from __future__ import annotations
@@ -49,10 +53,21 @@ DEFAULT_PATHS = {
     "owners": "owners.yaml",
     "realtime": "realtime.yaml",
 }
+#: the roles of ``tables:``: which stage reads the table, and what leaving it out means
+TABLE_ROLES = {
+    "outcomes": "campaign results per customer (campaign_id, customer_id, arm, converted, "
+                "revenue, ...) that feedback and the offer bandit read; without it they "
+                "cannot run",
+    "surveys": "answers to post-campaign surveys that feedback reads; without it feedback "
+               "reports no survey results",
+    "events": "engagement events (customer_id, channel, event_type) whose unsubscribes and "
+              "complaints keep customers out of exports; without it exports apply none",
+}
 KEYS = {"name": str, "description": str, "base_currency": str, "timezone": str,
-        "fiscal_year_start": int, "workspace": str, "paths": dict}
+        "fiscal_year_start": int, "workspace": str, "paths": dict, "tables": dict}
 REQUIRED = ("name", "base_currency")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class Project:
     description: str = ""
     workspace: Path | None = None
     paths: tuple[tuple[str, Path], ...] = ()  # (part, folder or file): hashable, frozen
+    tables: tuple[tuple[str, str], ...] = ()  # (role, canonical table name), see TABLE_ROLES
 
     @property
     def file(self) -> Path:
@@ -75,6 +91,11 @@ class Project:
     def path(self, part: str) -> Path:
         """Where a part of the project lives (``sources``, ``contracts``, ...)."""
         return dict(self.paths)[part]
+
+    def table(self, role: str) -> str | None:
+        """The canonical table the project names for a role (``outcomes``, ``surveys``,
+        ``events``), or None when it has none."""
+        return dict(self.tables).get(role)
 
 
 def find_project(start: Path) -> Path | None:
@@ -143,11 +164,28 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
             raise ConfigError(file, given.line(key), f"paths.{key} is a path relative to the "
                               f"project folder, got {value!r}")
         paths[key] = value
+    tables = _tables(file, doc.get("tables") or LineDict())
     return Project(root=root, name=doc["name"], base_currency=doc["base_currency"],
                    timezone=timezone, fiscal_year_start=month,
                    description=doc.get("description", ""),
                    workspace=(root / doc.get("workspace", "workspace")).resolve(),
-                   paths=tuple((k, (root / v).resolve()) for k, v in paths.items()))
+                   paths=tuple((k, (root / v).resolve()) for k, v in paths.items()),
+                   tables=tables)
+
+
+def _tables(file: Path, given) -> tuple[tuple[str, str], ...]:
+    """The ``tables:`` mapping checked: known roles, each a canonical table's name."""
+    from segflow.yamlio import LineDict
+
+    lines = given if isinstance(given, LineDict) else LineDict(given)
+    for role, name in given.items():
+        if role not in TABLE_ROLES:
+            raise ConfigError(file, lines.line(role), f"unknown table role '{role}'; roles "
+                              f"are {', '.join(TABLE_ROLES)}")
+        if not isinstance(name, str) or not TABLE.match(name):
+            raise ConfigError(file, lines.line(role), f"tables.{role} names a canonical "
+                              f"table (letters, digits and _), got {name!r}")
+    return tuple(given.items())
 
 
 ENV_VAR = "SEGFLOW_PROJECT"
