@@ -16,11 +16,6 @@ from segflow.monitoring.html import write_page
 from segflow.runstore import list_runs, run_dir
 from segflow.settings import Settings
 
-
-NO_SURVEYS = ("No survey results: the project names no surveys table (tables.surveys in "
-              "segflow.yaml).")
-
-
 def feedback_dir(settings: Settings, campaign: str) -> Path:
     return settings.home / "feedback" / campaign
 
@@ -78,14 +73,23 @@ def outcomes_path(settings: Settings, what: str) -> Path:
 
 
 def surveys_path(settings: Settings) -> Path | None:
-    """The project's survey answers (segflow.yaml ``tables.surveys``); None when it names
-    none (feedback then reports no survey results and says why). Named but not ingested is an
-    error: a missing table must not read as "nobody answered"."""
+    """The project's survey answers (segflow.yaml ``tables.surveys``) when the workspace has
+    them; else None, and ``no_surveys`` says why on the page (answers arrive weeks after a
+    campaign, so feedback runs without them rather than stop)."""
     path = settings.table_path("surveys")
-    if path is not None and not path.exists():
-        raise SegflowError(f"no survey answers at {path} (segflow.yaml tables.surveys); run "
-                           "`segflow ingest` first, or remove tables.surveys")
-    return path
+    return path if path is not None and path.exists() else None
+
+
+def no_surveys(settings: Settings) -> str | None:
+    """Why feedback reports no survey results, in one sentence; None when it reads them."""
+    name = settings.table_name("surveys")
+    if name is None:
+        return ("No survey results: the project names no surveys table (tables.surveys in "
+                "segflow.yaml).")
+    if surveys_path(settings) is None:
+        return (f"No survey results: the surveys table {name} (tables.surveys in segflow.yaml) "
+                f"is not in this workspace; run `segflow ingest` once answers arrive.")
+    return None
 
 
 def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | None) -> set:
@@ -152,16 +156,17 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
                                                 cfg.sequential_tau, cfg.correction,
                                                 cfg.min_customers)
     tables["heterogeneity"] = experiments.heterogeneity(tables["comparisons"])
-    return _write(out, campaign, cfg, lift, bau, tables, memberships,
-                  settings.table_name("surveys"))
+    return _write(settings, out, campaign, cfg, lift, bau, tables, memberships)
 
 
 def _views(con) -> set[str]:
     return {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
 
 
-def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dict,
-           memberships: Path | None, surveys: str | None) -> dict:
+def _write(settings: Settings, out: Path, campaign: str, cfg: FeedbackConfig, lift, bau,
+           tables: dict, memberships: Path | None) -> dict:
+    """The Parquet tables, feedback.json and the page (money in the project's currency)."""
+    surveys = no_surveys(settings)
     lift.to_parquet(out / "lift.parquet", index=False)
     if not bau.empty:
         bau.to_parquet(out / "bau_comparison.parquet", index=False)
@@ -179,7 +184,9 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dic
                "arms": sorted(set(tables["arm_totals"]["arm"])),
                "decisions": headline_decisions(comparisons),
                "heterogeneity": tables["heterogeneity"].to_dict("records"),
-               "surveys": surveys}  # the surveys table read, None: the project has none
+               # the surveys table read, or None and why not
+               "surveys": None if surveys else settings.table_name("surveys"),
+               "surveys_note": surveys}
     (out / "feedback.json").write_text(json.dumps(summary, indent=1, default=float),
                                        encoding="utf-8")
     sections = [("Decisions", pd.DataFrame({"decision": summary["decisions"]})
@@ -199,14 +206,14 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dic
     if "survey" in tables:
         sections.append(("Survey responses (NPS: promoters minus detractors)",
                          tables["survey"]))
-    elif surveys is None:
-        sections.append(("Survey responses", NO_SURVEYS))
+    elif surveys:
+        sections.append(("Survey responses", surveys))
     if "survey_choices" in tables:
         sections.append(("Survey answers (share of respondents choosing each answer)",
                          tables["survey_choices"]))
     verdict, found = headline(comparisons)
     write_page(out / "feedback.html", f"Campaign feedback: {campaign}", sections,
-               verdict=verdict, passed=found)
+               verdict=verdict, passed=found, settings=settings)
     return summary
 
 

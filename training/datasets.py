@@ -1,10 +1,10 @@
 """Point-in-time training sets.
 
 A supervised model learns from a past campaign: the entity frame is (customer, campaign
-start) from the campaign outcomes table the model's ``label.table`` names; features come from the feature store's point-in-time
-retrieval at that start, so nothing the customer did after the start can leak in; labels
-(converted, arm) come from the campaign outcomes. Truth columns of a synthetic world are
-attached for evaluation only and are never among a model's features.
+start) from the campaign outcomes table the model's ``label.table`` names; features come
+from the feature store's point-in-time retrieval at that start, so nothing the customer did
+after the start can leak in; labels (converted, arm) come from the campaign outcomes. Truth
+columns of a synthetic world are attached for evaluation only, never among the features.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def test_feedback_reads_the_outcomes_table_the_project_names(home):
     overall = summary["overall"]
     assert overall["n_treatment"] + overall["n_holdout"] == 1000 and summary["surveys"] is None
     saved = json.loads((home.home / "feedback" / "offers_2027" / "feedback.json").read_text())
-    assert saved["surveys"] is None
+    assert saved["surveys"] is None and "names no surveys table" in saved["surveys_note"]
     page = (home.home / "feedback" / "offers_2027" / "feedback.html").read_text()
     assert "No survey results: the project names no surveys table" in page
     assert set(offer_totals(settings, "offers_2027", ["discount", "bundle"])["arm"]) == {
@@ -41,12 +41,22 @@ def test_feedback_reads_the_outcomes_table_the_project_names(home):
 @pytest.mark.parametrize("tables, words", [
     ({}, "feedback needs campaign outcomes, and this project names no outcomes table"),
     ({"outcomes": "nowhere"}, "no campaign outcomes at"),
-    ({"outcomes": "campaign_outcomes", "surveys": "nowhere"}, "no survey answers at"),
 ])
 def test_a_table_the_project_lacks_is_one_line_not_a_crash(home, tables, words):
     _world(home, n=300)
     with pytest.raises(SegflowError, match=words):
         run_feedback(_with_tables(home, **tables), "offers_2027", FeedbackConfig())
+
+
+def test_surveys_named_but_not_yet_ingested_are_reported_as_missing(home):
+    _world(home, n=300)
+    summary = run_feedback(_with_tables(home, outcomes="campaign_outcomes", surveys="later"),
+                           "offers_2027", FeedbackConfig())
+    assert summary["surveys"] is None
+    assert "the surveys table later (tables.surveys in segflow.yaml) is not in this " \
+        "workspace" in summary["surveys_note"]
+    page = (home.home / "feedback" / "offers_2027" / "feedback.html").read_text()
+    assert "the surveys table later" in page
 
 
 def test_the_bandit_without_an_outcomes_table_says_what_to_name(home):
