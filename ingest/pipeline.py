@@ -351,7 +351,7 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     tolerance, are quarantined); ``allow_shrink`` lets a load empty or shrink a table.
     """
     sources_yaml = Path(sources_yaml or default_sources(settings))
-    sources = read_sources(sources_yaml, settings.contracts_dir)
+    sources = read_sources(sources_yaml, settings.contracts_dir, settings.source_timezone)
     when = ingest_as_of(as_of, sources)
     specs = sorted(sources.specs, key=lambda s: (FIRST.index(s.table) if s.table in FIRST
                                                  else len(FIRST)))

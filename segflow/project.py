@@ -15,7 +15,9 @@ directory or the nearest folder above it holding a ``segflow.yaml``.
     name: holi                    # the project's name (letters, digits, _ and -)
     description: ...              # one line for people
     base_currency: INR            # the currency money is reported and reconciled in (ISO-4217)
-    timezone: Asia/Kolkata        # the business's time zone: reports, naive source times
+    timezone: Asia/Kolkata        # the business's time zone: reports, and source times
+                                  # written without a zone (unless the source or contract
+                                  # declares one)
     fiscal_year_start: 4          # month the fiscal year starts (1 = January)
     workspace: workspace          # where runs, data and registries live (relative to here)
     paths:                        # where each part lives, relative to here (defaults shown)
@@ -83,6 +85,10 @@ class Project:
     workspace: Path | None = None
     paths: tuple[tuple[str, Path], ...] = ()  # (part, folder or file): hashable, frozen
     tables: tuple[tuple[str, str], ...] = ()  # (role, canonical table name), see TABLE_ROLES
+    # the ``timezone`` as written, None when segflow.yaml has none: the zone of source times
+    # written without one (a project that declares none gets UTC reports, but ambiguous
+    # source times still stop ingest rather than be read in a zone nobody chose)
+    declared_timezone: str | None = None
 
     @property
     def file(self) -> Path:
@@ -170,7 +176,7 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
                    description=doc.get("description", ""),
                    workspace=(root / doc.get("workspace", "workspace")).resolve(),
                    paths=tuple((k, (root / v).resolve()) for k, v in paths.items()),
-                   tables=tables)
+                   tables=tables, declared_timezone=doc.get("timezone"))
 
 
 def _tables(file: Path, given) -> tuple[tuple[str, str], ...]:

@@ -172,6 +172,13 @@ class Settings:
         """The project's own ``sources.yaml`` (a demo writes its sources into the workspace)."""
         return self._part("sources")
 
+    @property
+    def source_timezone(self) -> str | None:
+        """The project's ``timezone`` in segflow.yaml, the zone of source times written
+        without one when neither the source nor the contract declares a zone; None when the
+        project declares none (ingest then asks for one instead of guessing)."""
+        return self.project.declared_timezone if self.project is not None else None
+
     def table_name(self, role: str) -> str | None:
         """The canonical table the project names for a role in segflow.yaml's ``tables:``
         (``outcomes``, ``surveys``, ``events``; ``segflow.project.TABLE_ROLES``), or None
