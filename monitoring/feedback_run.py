@@ -16,6 +16,7 @@ from segflow.monitoring.html import write_page
 from segflow.runstore import list_runs, run_dir
 from segflow.settings import Settings
 
+
 def feedback_dir(settings: Settings, campaign: str) -> Path:
     return settings.home / "feedback" / campaign
 
@@ -88,7 +89,7 @@ def no_surveys(settings: Settings) -> str | None:
                 "segflow.yaml).")
     if surveys_path(settings) is None:
         return (f"No survey results: the surveys table {name} (tables.surveys in segflow.yaml) "
-                f"is not in this workspace; run `segflow ingest` once answers arrive.")
+                "is not in this workspace; run `segflow ingest` once answers arrive.")
     return None
 
 
