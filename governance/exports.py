@@ -77,12 +77,25 @@ def _candidates(con, ctx, channels: set[str]) -> None:
         WHERE m.status = 'assigned'""")
 
 
-def _events(con, ctx, canonical: dict) -> None:
+def events_table(settings) -> tuple[str | None, object]:
+    """The project's engagement events table (segflow.yaml ``tables.events``) and its
+    canonical file; (None, None) when the project names none, and exports then apply no
+    event-based suppression (the manifest says so). Named but not ingested is an error: an
+    export must not reach customers who unsubscribed because a table is missing."""
+    name, path = settings.table_name("events"), settings.table_path("events")
+    if path is not None and not path.exists():
+        raise SegflowError(f"exports read unsubscribes and complaints from {path} "
+                           "(segflow.yaml tables.events), which is missing: run `segflow "
+                           "ingest`, or remove tables.events to export without them")
+    return name, path
+
+
+def _events(con, ctx, path) -> None:
     """Temp tables ``glob_supp`` (customers suppressed everywhere) and ``chan_unsub`` (customer,
-    channel unsubscribed from), from the engagement events."""
+    channel unsubscribed from), from the project's engagement events."""
     cfg = ctx.config
-    if "engagement_events" in canonical:
-        src = f"read_parquet({lit(canonical['engagement_events'])})"
+    if path is not None:
+        src = f"read_parquet({lit(path)})"
         glob_supp = (f"SELECT DISTINCT customer_id FROM {src} WHERE event_type IN "
                 f"(SELECT unnest({_list(cfg.global_events)}))")
         chan_unsub = (f"SELECT DISTINCT customer_id, channel FROM {src} WHERE event_type IN "
@@ -151,8 +164,10 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
     rules = channel_rules()
     wanted = set(ctx.config.exports.get("channels") or rules) & set(rules)
     _candidates(con, ctx, wanted)
-    _events(con, ctx, canonical)
+    events_name, events_path = events_table(settings)
+    _events(con, ctx, events_path)
     index = {"run_id": ctx.run_id, "seal_hash": seal and seal["seal_hash"],
+             "events_table": events_name,  # None: the project has none, no event suppression
              "channel_events": list(ctx.config.channel_events),
              "global_events": list(ctx.config.global_events), "files": [], "left_out": {}}
     for channel in sorted({c for (c,) in con.execute("SELECT DISTINCT channel FROM cand")

@@ -163,6 +163,7 @@ def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
         index = export_run(settings, con, ctx, canonical_tables(settings), v.seal)
     audit.record(settings, actor, "export", {
         "seal_hash": v.seal["seal_hash"], "left_out": index["left_out"],
+        "events_table": index["events_table"],
         "files": [{k: f[k] for k in ("cohort", "channel", "rows", "sha256")}
                   for f in index["files"]]}, run_id=run_id)
     refresh_report(settings, run_id)

@@ -28,7 +28,8 @@ ADVICE = {
     "too_late": "after the column's latest plausible date (`max:` in the contract)",
     "in_future": "after the as-of time of the sources (`as_of:` in sources.yaml, or "
                  "--as-of) plus the contract's `max_future`",
-    "naive_timestamp": "a time of day without a zone: declare `timezone:` for the source",
+    "naive_timestamp": "a time of day without a zone: declare `timezone:` for the source "
+                       "(or the project's in segflow.yaml)",
     "orphan": "refers to a row that is not among the accepted rows of the table it "
               "references (missing, or itself quarantined)",
     "duplicate_key": "a later copy of a key already accepted (the first one is kept)",

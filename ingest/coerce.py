@@ -7,7 +7,8 @@ typed value (``<col>`` typed, ``__raw_<col>`` the original as text).
 
 Timestamps are instants. A value written with its offset (``Z``, ``+05:30``) is read as
 that instant; one written without (``2026-03-01 10:00:00``) is read in the zone the source
-or the contract declares (``timezone:``). Without a declared zone such a value is ambiguous:
+or the contract declares (``timezone:``), else in the project's (segflow.yaml's
+``timezone``), and stored as UTC. Without any declared zone such a value is ambiguous:
 in a column whose values mostly carry a zone it is a bad row (quarantined as
 ``naive_timestamp``); in a column that is mostly or wholly without zones (a typed
 ``TIMESTAMP`` column, a local-time export) it is a missing setting, and the run stops
@@ -47,8 +48,11 @@ NAIVE_TYPES = ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE
 
 
 def zone_of(spec: SourceSpec | None, col: Column) -> str | None:
-    """The zone of this column's zone-less values: the source's, else the contract's."""
-    return (spec.timezone if spec is not None else None) or col.timezone
+    """The zone of this column's zone-less values: the source's, else the contract's, else
+    the project's (segflow.yaml); None when nobody declared one."""
+    if spec is None:
+        return col.timezone
+    return spec.timezone or col.timezone or spec.project_timezone
 
 
 def naive_sql(text: str) -> str:
@@ -178,7 +182,8 @@ def _check_zones(spec, plan) -> list[str]:
 
 def _no_zone(spec, col: Column, detail: str) -> str:
     return _drift(spec, col, f"{detail}; declare the zone they were written in, e.g. "
-                  f"`timezone: Asia/Kolkata` (or UTC) for this source in {spec.file}")
+                  f"`timezone: Asia/Kolkata` (or UTC) for this source in {spec.file}, or the "
+                  "project's in segflow.yaml")
 
 
 def _check_text_majority(con, spec, view, plan) -> list[str]:

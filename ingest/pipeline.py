@@ -537,7 +537,7 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     (``segflow.ingest.incremental``), unless ``full`` asks for a rebuild from scratch.
     """
     sources_yaml = Path(sources_yaml or default_sources(settings))
-    sources = read_sources(sources_yaml, settings.contracts_dir)
+    sources = read_sources(sources_yaml, settings.contracts_dir, settings.source_timezone)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.canonical_dir.mkdir(parents=True, exist_ok=True)
     finish_commit(settings.canonical_dir / JOURNAL)  # complete an interrupted commit first

@@ -22,7 +22,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -71,6 +71,7 @@ class SourceSpec:
     names: tuple[str, ...] = ()      # csv: the column names (required without a header)
     quote: str = '"'                 # csv: quote character ('' = no quoting)
     timezone: str | None = None      # zone of timestamps written without one
+    project_timezone: str | None = None  # segflow.yaml's timezone: the last fallback
     max_shrink: float | None = None  # share of the table's rows a load may remove
     files: tuple[Path, ...] = ()     # csv, parquet: the files ``path`` (maybe a glob) matches
     formats: dict[str, str] = field(default_factory=dict)    # canonical -> strptime / epoch
@@ -421,9 +422,12 @@ def load_sources(file: Path, contracts_dir: Path) -> list[SourceSpec]:
     return read_sources(file, contracts_dir).specs
 
 
-def read_sources(file: Path, contracts_dir: Path) -> Sources:
+def read_sources(file: Path, contracts_dir: Path,
+                 project_timezone: str | None = None) -> Sources:
     """Parse and validate a sources.yaml against the project's contracts (``contracts_dir``);
-    every error names the file and the line."""
+    every error names the file and the line. ``project_timezone`` (segflow.yaml's
+    ``timezone``) is the zone of source times written without one where neither the source
+    nor the contract declares a zone."""
     file = Path(file).resolve()
     if not file.exists():
         raise ConfigError(file, None, "no sources.yaml here; write one "
@@ -438,7 +442,8 @@ def read_sources(file: Path, contracts_dir: Path) -> Sources:
     if not isinstance(sources, dict) or not sources:
         raise ConfigError(file, raw.line("sources"), "'sources' must map table names to sources")
     contracts = load_contracts(contracts_dir)
-    specs = [_parse_one(file, t, s, sources.line(t), contracts) for t, s in sources.items()]
+    specs = [replace(_parse_one(file, t, s, sources.line(t), contracts),
+                     project_timezone=project_timezone) for t, s in sources.items()]
     _check_derived(file, specs)
     return Sources(
         file=file, specs=specs,

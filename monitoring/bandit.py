@@ -24,6 +24,7 @@ import pandas as pd
 
 from segflow.errors import SegflowError
 from segflow.lock import holds_workspace
+from segflow.monitoring.feedback_run import outcomes_path
 from segflow.scoring.arms import allocation_path, read_allocation
 from segflow.scoring.campaigns import BanditSpec, Campaign
 from segflow.settings import Settings
@@ -71,10 +72,7 @@ def offer_totals(settings: Settings, campaign_id: str, offers: list[str]) -> pd.
     """Customers, conversions and revenue per offer in the campaign's outcomes so far."""
     import duckdb
 
-    path = settings.canonical_dir / "campaign_outcomes.parquet"
-    if not path.exists():
-        raise SegflowError(f"no campaign outcomes at {path}: the bandit needs outcomes of "
-                           "earlier waves (run `segflow ingest` first)")
+    path = outcomes_path(settings, "the offer bandit (outcomes of earlier waves)")
     with duckdb.connect() as con:
         return con.execute(
             f"""SELECT offer AS arm, count(*) AS n, sum(CAST(converted AS INTEGER))

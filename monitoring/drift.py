@@ -127,7 +127,7 @@ def run_drift(settings: Settings, run_id: str, config: MonitoringConfig,
                "thresholds": asdict(cfg), "bias_thresholds": asdict(config.bias)}
     if ref is None:
         summary["note"] = "no earlier run of this campaign: nothing to compare with"
-        return write_report(out, summary, {})
+        return write_report(out, summary, {}, settings)
     con = duckdb.connect()
     try:
         _open(con, current, "cur")
@@ -140,7 +140,7 @@ def run_drift(settings: Settings, run_id: str, config: MonitoringConfig,
                                         cfg.min_cohort_size)
     finally:
         con.close()
-    return write_report(out, summary, tables)
+    return write_report(out, summary, tables, settings)
 
 
 def _column_drift(settings, con, cfg, out: Path, summary: dict) -> dict:

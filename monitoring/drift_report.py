@@ -46,7 +46,7 @@ def empty_cohorts(tables: dict) -> dict[str, str]:
             for row in shares[shares["empty"]].itertuples()}
 
 
-def write_report(out: Path, summary: dict, tables: dict) -> dict:
+def write_report(out: Path, summary: dict, tables: dict, settings) -> dict:
     summary["features"] = _drift_block(tables.get("summary"), "feature")
     summary["scores"] = _drift_block(tables.get("summary"), "score")
     summary["affected_cohorts"] = affected_cohorts(tables)
@@ -62,7 +62,7 @@ def write_report(out: Path, summary: dict, tables: dict) -> dict:
                                 if tables.get("summary") is not None else [])
     (out / "drift.json").write_text(json.dumps(summary, indent=1, default=str),
                                     encoding="utf-8")
-    _write_html(out, summary, tables)
+    _write_html(out, summary, tables, settings=settings)
     return summary
 
 
@@ -98,7 +98,7 @@ def _overview(summary: dict, fmt) -> list[tuple[str, str, str]]:
     return tiles
 
 
-def rewrite_page(out: Path, gate: dict) -> None:
+def rewrite_page(out: Path, gate: dict, settings) -> None:
     """Render ``report.html`` again with the gate's verdict (after a check, an error or an
     acknowledgement); the figures are read back from ``drift.json`` and the Parquet."""
     path = out / "drift.json"
@@ -108,11 +108,14 @@ def rewrite_page(out: Path, gate: dict) -> None:
     tables = {name: pd.read_parquet(out / f"{name}.parquet") for name in
               ("summary", "composition", "cohort_mix", "bias")
               if (out / f"{name}.parquet").exists()}
-    _write_html(out, summary, tables, gate)
+    _write_html(out, summary, tables, gate, settings=settings)
 
 
-def _write_html(out: Path, summary: dict, tables: dict, gate: dict | None = None) -> None:
-    from segflow.pages.fmt import Formatter
+def _write_html(out: Path, summary: dict, tables: dict, gate: dict | None = None, *,
+                settings) -> None:
+    """The page, money and counts formatted in the project's currency and its readers'
+    digit grouping (``settings``: the workspace's, whose project names them)."""
+    from segflow.pages.fmt import Formatter, currency_of
 
     sample = summary.get("sample")
     note = summary.get("note") or (
@@ -137,4 +140,4 @@ def _write_html(out: Path, summary: dict, tables: dict, gate: dict | None = None
                [(h, b) for h, b in sections if b is not None and not
                 (isinstance(b, pd.DataFrame) and b.empty and h != "Affected cohorts")],
                verdict=headline, passed=passed, verdict_note=note,
-               kpis=_overview(summary, Formatter()))
+               kpis=_overview(summary, Formatter(currency_of(settings))), settings=settings)

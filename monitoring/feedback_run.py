@@ -59,11 +59,43 @@ def _open_bau(con, path: Path) -> None:
         raise SegflowError(f"{path}: the business-as-usual list needs a customer_id column")
 
 
+def outcomes_path(settings: Settings, what: str) -> Path:
+    """The project's campaign outcomes table (segflow.yaml ``tables.outcomes``), present in
+    the workspace; ``what`` names the step that needs it in the error."""
+    path = settings.table_path("outcomes")
+    if path is None:
+        raise SegflowError(f"{what} needs campaign outcomes, and this project names no outcomes "
+                           "table: add `tables: {outcomes: <table>}` to segflow.yaml "
+                           "(docs/projects.md)")
+    if not path.exists():
+        raise SegflowError(f"no campaign outcomes at {path} (segflow.yaml tables.outcomes); "
+                           "run `segflow ingest` first")
+    return path
+
+
+def surveys_path(settings: Settings) -> Path | None:
+    """The project's survey answers (segflow.yaml ``tables.surveys``) when the workspace has
+    them; else None, and ``no_surveys`` says why on the page (answers arrive weeks after a
+    campaign, so feedback runs without them rather than stop)."""
+    path = settings.table_path("surveys")
+    return path if path is not None and path.exists() else None
+
+
+def no_surveys(settings: Settings) -> str | None:
+    """Why feedback reports no survey results, in one sentence; None when it reads them."""
+    name = settings.table_name("surveys")
+    if name is None:
+        return ("No survey results: the project names no surveys table (tables.surveys in "
+                "segflow.yaml).")
+    if surveys_path(settings) is None:
+        return (f"No survey results: the surveys table {name} (tables.surveys in segflow.yaml) "
+                "is not in this workspace; run `segflow ingest` once answers arrive.")
+    return None
+
+
 def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | None) -> set:
     canonical = settings.canonical_dir
-    outcomes = canonical / "campaign_outcomes.parquet"
-    if not outcomes.exists():
-        raise SegflowError(f"no campaign outcomes at {outcomes} (run `segflow ingest` first)")
+    outcomes = outcomes_path(settings, "feedback")
     quoted = campaign_id.replace("'", "''")  # views take no parameters
     con.execute(f"CREATE VIEW outcomes AS SELECT * FROM read_parquet('{outcomes}') "
                 f"WHERE campaign_id = '{quoted}'")
@@ -76,8 +108,8 @@ def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | N
     source = f"read_parquet('{customers}')" if customers.exists() else \
         "(SELECT NULL::VARCHAR AS customer_id WHERE false)"
     con.execute(f"CREATE VIEW customers AS SELECT * FROM {source}")
-    surveys = canonical / "survey_responses.parquet"
-    if surveys.exists():
+    surveys = surveys_path(settings)
+    if surveys is not None:
         con.execute(f"CREATE VIEW surveys AS SELECT * FROM read_parquet('{surveys}')")
     if memberships is not None:
         con.execute(f"""CREATE VIEW cohorts AS SELECT DISTINCT entity_id AS customer_id,
@@ -125,15 +157,17 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
                                                 cfg.sequential_tau, cfg.correction,
                                                 cfg.min_customers)
     tables["heterogeneity"] = experiments.heterogeneity(tables["comparisons"])
-    return _write(out, campaign, cfg, lift, bau, tables, memberships)
+    return _write(settings, out, campaign, cfg, lift, bau, tables, memberships)
 
 
 def _views(con) -> set[str]:
     return {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
 
 
-def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dict,
-           memberships: Path | None) -> dict:
+def _write(settings: Settings, out: Path, campaign: str, cfg: FeedbackConfig, lift, bau,
+           tables: dict, memberships: Path | None) -> dict:
+    """The Parquet tables, feedback.json and the page (money in the project's currency)."""
+    surveys = no_surveys(settings)
     lift.to_parquet(out / "lift.parquet", index=False)
     if not bau.empty:
         bau.to_parquet(out / "bau_comparison.parquet", index=False)
@@ -150,7 +184,10 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dic
                "groups": lift.to_dict("records"), "bau": bau.to_dict("records"),
                "arms": sorted(set(tables["arm_totals"]["arm"])),
                "decisions": headline_decisions(comparisons),
-               "heterogeneity": tables["heterogeneity"].to_dict("records")}
+               "heterogeneity": tables["heterogeneity"].to_dict("records"),
+               # the surveys table read, or None and why not
+               "surveys": None if surveys else settings.table_name("surveys"),
+               "surveys_note": surveys}
     (out / "feedback.json").write_text(json.dumps(summary, indent=1, default=float),
                                        encoding="utf-8")
     sections = [("Decisions", pd.DataFrame({"decision": summary["decisions"]})
@@ -170,12 +207,14 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dic
     if "survey" in tables:
         sections.append(("Survey responses (NPS: promoters minus detractors)",
                          tables["survey"]))
+    elif surveys:
+        sections.append(("Survey responses", surveys))
     if "survey_choices" in tables:
         sections.append(("Survey answers (share of respondents choosing each answer)",
                          tables["survey_choices"]))
     verdict, found = headline(comparisons)
     write_page(out / "feedback.html", f"Campaign feedback: {campaign}", sections,
-               verdict=verdict, passed=found)
+               verdict=verdict, passed=found, settings=settings)
     return summary
 
 

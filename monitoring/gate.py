@@ -186,7 +186,7 @@ def _pages_again(settings: Settings, run_id: str, gate: dict) -> None:
     from segflow.monitoring.drift_report import rewrite_page
 
     try:
-        rewrite_page(drift_dir(settings, run_id), gate)
+        rewrite_page(drift_dir(settings, run_id), gate, settings)
     except Exception as err:  # noqa: BLE001 - the verdict is recorded; a page is not
         import logging
 

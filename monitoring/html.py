@@ -81,9 +81,13 @@ def render_page(title: str, sections: list[tuple[str, object]], verdict: str | N
                   passed=passed, kpis=kpis or [], verdict_note=verdict_note)
 
 
-def write_page(path: Path, title: str, sections: list[tuple[str, object]], **kwargs) -> Path:
+def write_page(path: Path, title: str, sections: list[tuple[str, object]], *, settings,
+               **kwargs) -> Path:
+    """Write the page; ``settings`` is required so that money reads in the project's base
+    currency and its readers' grouping (lakh and crore for INR), never a default one."""
     from segflow.durable import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, render_page(title, sections, **kwargs).encode("utf-8"))
+    write_atomic(path, render_page(title, sections, settings=settings, **kwargs)
+                 .encode("utf-8"))
     return path

@@ -107,12 +107,13 @@ def apply_models(frame, models: list) -> tuple[object, dict[str, str]]:
     return pa.concat_tables(parts), {m.name: str(m.version) for m in usable}
 
 
-def note_texts(settings: Settings, frame, as_of):
-    """The frame plus ``text``: each account's latest note before ``as_of``, child accounts'
-    notes rolled up to their top account, for the notes topic model (text is not kept)."""
+def note_texts(settings: Settings, frame, as_of, table: str):
+    """The frame plus ``text``: each account's latest note before ``as_of`` in the notes
+    model's ``table``, child accounts' notes rolled up to their top account, for the notes
+    topic model (text is not kept)."""
     import duckdb
 
-    notes = settings.canonical_dir / "account_notes.parquet"
+    notes = settings.canonical_dir / f"{table}.parquet"
     hierarchy = settings.canonical_dir / "account_hierarchy.parquet"
     if "account_id" not in frame.column_names or not notes.exists():
         return None
@@ -147,8 +148,8 @@ def _models(settings: Settings, entity: str,
 
 def _scored(settings: Settings, table, models: list, as_of):
     """One frame (or batch) scored: the notes model's text joined in first, then dropped."""
-    texts = note_texts(settings, table, as_of) if any(
-        "text" in m.features for m in models) else None
+    notes = [m.notes_table for m in models if "text" in m.features and m.notes_table]
+    texts = note_texts(settings, table, as_of, notes[0]) if notes else None
     scored, versions = apply_models(table if texts is None else texts, models)
     return (scored.drop_columns(["text"]) if texts is not None else scored), versions
 

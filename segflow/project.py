@@ -15,7 +15,9 @@ directory or the nearest folder above it holding a ``segflow.yaml``.
     name: holi                    # the project's name (letters, digits, _ and -)
     description: ...              # one line for people
     base_currency: INR            # the currency money is reported and reconciled in (ISO-4217)
-    timezone: Asia/Kolkata        # the business's time zone: reports, naive source times
+    timezone: Asia/Kolkata        # the business's time zone: reports, and source times
+                                  # written without a zone (unless the source or contract
+                                  # declares one)
     fiscal_year_start: 4          # month the fiscal year starts (1 = January)
     workspace: workspace          # where runs, data and registries live (relative to here)
     paths:                        # where each part lives, relative to here (defaults shown)
@@ -27,6 +29,10 @@ directory or the nearest folder above it holding a ``segflow.yaml``.
       models: training/models
       owners: owners.yaml
       realtime: realtime.yaml     # what webhook and Kafka events change (docs/realtime.md)
+    tables:                       # canonical tables the platform reads by role (optional)
+      outcomes: campaign_outcomes # campaign results per customer: feedback, offer bandit
+      surveys: survey_responses   # answers to post-campaign surveys: feedback
+      events: engagement_events   # unsubscribes and complaints: channel exports
 """
 
 from __future__ import annotations
@@ -49,11 +55,23 @@ DEFAULT_PATHS = {
     "owners": "owners.yaml",
     "realtime": "realtime.yaml",
 }
+#: the roles of ``tables:``: which stage reads the table, and what leaving it out means
+TABLE_ROLES = {
+    "outcomes": "campaign results per customer (campaign_id, customer_id, arm, converted, "
+                "revenue, ...) that feedback and the offer bandit read; without it they "
+                "cannot run",
+    "surveys": "answers to post-campaign surveys that feedback reads; without it feedback "
+               "reports no survey results",
+    "events": "engagement events (customer_id, channel, event_type) whose unsubscribes and "
+              "complaints keep customers out of exports; without it exports apply none",
+}
 KEYS = {"name": str, "description": str, "base_currency": str, "timezone": str,
-        "fiscal_year_start": int, "workspace": str, "paths": dict, "review_desk": dict}
+        "fiscal_year_start": int, "workspace": str, "paths": dict, "review_desk": dict,
+        "tables": dict}
 SIGN_INS = ("password", "oidc")  # review_desk.sign_in; oidc is not implemented yet
 REQUIRED = ("name", "base_currency")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,11 @@ class Project:
     workspace: Path | None = None
     paths: tuple[tuple[str, Path], ...] = ()  # (part, folder or file): hashable, frozen
     desk_sign_in: str = "password"  # review_desk.sign_in: how people sign in to the desk
+    tables: tuple[tuple[str, str], ...] = ()  # (role, canonical table name), see TABLE_ROLES
+    # the ``timezone`` as written, None when segflow.yaml has none: the zone of source times
+    # written without one (a project that declares none gets UTC reports, but ambiguous
+    # source times still stop ingest rather than be read in a zone nobody chose)
+    declared_timezone: str | None = None
 
     @property
     def file(self) -> Path:
@@ -77,6 +100,11 @@ class Project:
     def path(self, part: str) -> Path:
         """Where a part of the project lives (``sources``, ``contracts``, ...)."""
         return dict(self.paths)[part]
+
+    def table(self, role: str) -> str | None:
+        """The canonical table the project names for a role (``outcomes``, ``surveys``,
+        ``events``), or None when it has none."""
+        return dict(self.tables).get(role)
 
 
 def find_project(start: Path) -> Path | None:
@@ -150,12 +178,29 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
         if key != "sign_in" or value not in SIGN_INS:
             raise ConfigError(file, desk.line(key), f"review_desk has 'sign_in: "
                               f"{' | '.join(SIGN_INS)}', got {key}: {value!r}")
+    tables = _tables(file, doc.get("tables") or LineDict())
     return Project(root=root, name=doc["name"], base_currency=doc["base_currency"],
                    timezone=timezone, fiscal_year_start=month,
                    description=doc.get("description", ""),
                    workspace=(root / doc.get("workspace", "workspace")).resolve(),
                    paths=tuple((k, (root / v).resolve()) for k, v in paths.items()),
+                   tables=tables, declared_timezone=doc.get("timezone"),
                    desk_sign_in=desk.get("sign_in", "password"))
+
+
+def _tables(file: Path, given) -> tuple[tuple[str, str], ...]:
+    """The ``tables:`` mapping checked: known roles, each a canonical table's name."""
+    from segflow.yamlio import LineDict
+
+    lines = given if isinstance(given, LineDict) else LineDict(given)
+    for role, name in given.items():
+        if role not in TABLE_ROLES:
+            raise ConfigError(file, lines.line(role), f"unknown table role '{role}'; roles "
+                              f"are {', '.join(TABLE_ROLES)}")
+        if not isinstance(name, str) or not TABLE.match(name):
+            raise ConfigError(file, lines.line(role), f"tables.{role} names a canonical "
+                              f"table (letters, digits and _), got {name!r}")
+    return tuple(given.items())
 
 
 ENV_VAR = "SEGFLOW_PROJECT"

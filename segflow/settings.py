@@ -172,6 +172,24 @@ class Settings:
         """The project's own ``sources.yaml`` (a demo writes its sources into the workspace)."""
         return self._part("sources")
 
+    @property
+    def source_timezone(self) -> str | None:
+        """The project's ``timezone`` in segflow.yaml, the zone of source times written
+        without one when neither the source nor the contract declares a zone; None when the
+        project declares none (ingest then asks for one instead of guessing)."""
+        return self.project.declared_timezone if self.project is not None else None
+
+    def table_name(self, role: str) -> str | None:
+        """The canonical table the project names for a role in segflow.yaml's ``tables:``
+        (``outcomes``, ``surveys``, ``events``; ``segflow.project.TABLE_ROLES``), or None
+        when it names none: the stage that reads it then says so or leaves that part off."""
+        return self.project.table(role) if self.project is not None else None
+
+    def table_path(self, role: str) -> Path | None:
+        """Where that table's canonical Parquet file is (it may not exist yet), or None."""
+        name = self.table_name(role)
+        return self.canonical_dir / f"{name}.parquet" if name else None
+
     def ensure(self) -> Settings:
         """Create the workspace folders; cheap and idempotent."""
         for path in (self.home, self.canonical_dir, self.features_dir, self.feast_dir,

@@ -139,6 +139,9 @@ def test_the_own_data_tutorial_runs_as_written_from_an_installed_wheel(tmp_path)
     assert "unparsable_date:order_ts: 1 first at" in out and "data row 1913" in out
     # no billing: the revenue control is off with the campaign's reason, never a block
     assert "no finance system: orders are the only record of revenue" in out
+    # no engagement events: exports apply no unsubscribes, and say so
+    assert "note: no unsubscribes or complaints applied: the project names no engagement " \
+        "events table" in out
 
     ws = shop / "workspace"
     import pyarrow.parquet as pq
@@ -162,6 +165,7 @@ def test_the_own_data_tutorial_runs_as_written_from_an_installed_wheel(tmp_path)
     assert {r["customer_id"] for rows in exported.values() for r in rows} <= consented
     manifests = [json.loads(p.read_text()) for p in runs[0].rglob("*manifest*.json")]
     assert manifests and any(m.get("left_out", {}).get("no_consent") for m in manifests)
+    assert json.loads((runs[0] / "manifest.json").read_text())["events_table"] is None
     assert any((ws / "published").iterdir())
 
     assert _digest(installed) == platform_before            # no platform file touched

@@ -25,19 +25,6 @@ NAMES = ("holi", "diwali", "festival", "flash_sale", "region_zone", "region_lang
          "campaign_outcomes", "engagement_events", "survey_responses", "support_tickets",
          "product_usage", "account_notes", "billing")
 PATTERN = re.compile(r"\b(?:" + "|".join(NAMES) + r")\b|\b202[5-7]-\d\d(?:-\d\d)?\b", re.I)
-# Names still in platform code, each with what removes it; the test fails when one is gone
-# too, so this list only shrinks.
-KNOWN = {
-    # tables the platform's model kinds, exports and feedback read by name: the label and
-    # notes tables of training/models/*.yaml, the activity table of exports, the outcome and
-    # survey tables of feedback; each wants a setting in the project
-    "training/datasets.py": {"campaign_outcomes", "account_notes"},
-    "training/kinds.py": {"campaign_outcomes", "account_notes"},
-    "scoring/score.py": {"account_notes"},
-    "governance/exports.py": {"engagement_events"},
-    "monitoring/feedback_run.py": {"campaign_outcomes", "survey_responses"},
-    "monitoring/bandit.py": {"campaign_outcomes"},
-}
 
 
 def _code_tokens(text: str):
@@ -67,12 +54,7 @@ def offenders() -> list[str]:
 
 def test_the_platform_names_no_demo_column_table_or_date():
     found = offenders()
-    new = [f for f in found if f.split(": ")[1].lower() not in KNOWN.get(f.split(":")[0], ())]
-    assert new == [], "platform code names a demo column, table or date:\n" + "\n".join(new)
-    still = {(f.split(":")[0], f.split(": ")[1].lower()) for f in found}
-    gone = [(file, name) for file, names in KNOWN.items() for name in names
-            if (file, name) not in still]
-    assert gone == [], f"no longer in the code, remove from KNOWN: {gone}"
+    assert found == [], "platform code names a demo column, table or date:\n" + "\n".join(found)
 
 
 def test_the_scan_finds_a_demo_name_in_code_but_not_in_a_comment():

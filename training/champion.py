@@ -25,6 +25,7 @@ class Champion:
     outputs: list[str]
     features: list[str]
     model: object  # segflow.training.pyfunc.SegflowModel
+    notes_table: str | None = None  # a notes model's table of notes (its config's)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's output columns for each row of ``frame`` (index kept)."""
@@ -65,5 +66,5 @@ def load_champions(settings: Settings, entity: str,
         champions.append(Champion(
             name=cfg.name, version=str(mv.version), kind=wrapped.kind,
             outputs=json.loads(mv.tags.get("outputs") or json.dumps(wrapped.outputs)),
-            features=list(wrapped.features), model=wrapped))
+            features=list(wrapped.features), model=wrapped, notes_table=cfg.notes_table))
     return champions

@@ -16,7 +16,7 @@ from segflow.yamlio import LineDict, load_yaml
 KINDS = ("propensity", "uplift", "cluster", "anomaly", "notes")
 ENTITIES = ("customer", "account")
 REQUIRED = ("name", "kind", "entity", "description", "owner", "params", "promotion", "outputs")
-OPTIONAL = ("feature_service", "features", "label", "split", "card")
+OPTIONAL = ("feature_service", "features", "label", "split", "card", "notes_table")
 LABEL_KEYS = {"campaign", "outcome", "table", "truth"}
 PROMOTION_KEYS = {"metric", "higher_is_better", "min_improvement", "approval", "approvers"}
 APPROVALS = ("automatic", "manual")
@@ -55,6 +55,15 @@ class ModelConfig:
     label: dict = field(default_factory=dict)
     split: dict = field(default_factory=lambda: {"test_fraction": 0.3, "seed": 42})
     card: dict = field(default_factory=dict)
+    notes_table: str | None = None  # notes models: the canonical table of the notes
+
+    @property
+    def tables(self) -> list[str]:
+        """Canonical tables the model reads beyond its entity's: the outcomes table its
+        labels come from (propensity, uplift) or its notes table (notes)."""
+        if self.kind in ("propensity", "uplift"):
+            return [self.label["table"]]
+        return [self.notes_table] if self.kind == "notes" else []
 
     @property
     def join_key(self) -> str:
@@ -128,13 +137,20 @@ def _check_kind_specific(doc: LineDict, kind: str, path: Path) -> None:
                           f"params.method must be one of {list(UPLIFT_METHODS)}")
     if kind in ("propensity", "uplift"):
         label = _mapping(doc, "label", path) if "label" in doc else LineDict()
-        if not {"campaign", "outcome"} <= set(label):
-            raise ConfigError(path, doc.line("label"),
-                              f"a {kind} model needs label: {{campaign, outcome}}")
+        if not {"table", "campaign", "outcome"} <= set(label):
+            raise ConfigError(path, doc.line("label"), f"a {kind} model needs label: {{table, "
+                              "campaign, outcome}: the canonical table of campaign outcomes, "
+                              "the past campaign it learns from and its outcome column")
     if kind == "notes" and not {"table", "outcome"} <= set(doc.get("label") or {}):
         raise ConfigError(path, doc.line("label"), "a notes model needs label: {table, outcome}")
     if kind == "notes":
+        if not isinstance(doc.get("notes_table"), str):
+            raise ConfigError(path, doc.line("notes_table"), "a notes model needs "
+                              "notes_table: the canonical table of notes (note_id, account_id, "
+                              "note_ts, text)")
         _check_topics(params, path)
+    elif "notes_table" in doc:
+        raise ConfigError(path, doc.line("notes_table"), "notes_table is for notes models only")
 
 
 def _check_topics(params: LineDict, path: Path) -> None:
@@ -189,6 +205,7 @@ def parse_model_config(doc: Any, path: Path) -> ModelConfig:
         outputs=_str_list(doc, "outputs", path), path=path,
         feature_service=doc.get("feature_service"), features=features,
         label=dict(doc.get("label") or {}), split=split, card=dict(doc.get("card") or {}),
+        notes_table=doc.get("notes_table"),
     )
 
 

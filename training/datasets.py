@@ -1,10 +1,10 @@
 """Point-in-time training sets.
 
 A supervised model learns from a past campaign: the entity frame is (customer, campaign
-start) from ``campaign_outcomes``; features come from the feature store's point-in-time
-retrieval at that start, so nothing the customer did after the start can leak in; labels
-(converted, arm) come from the campaign outcomes. Truth columns of a synthetic world are
-attached for evaluation only and are never among a model's features.
+start) from the campaign outcomes table the model's ``label.table`` names; features come
+from the feature store's point-in-time retrieval at that start, so nothing the customer did
+after the start can leak in; labels (converted, arm) come from the campaign outcomes. Truth
+columns of a synthetic world are attached for evaluation only, never among the features.
 """
 
 from __future__ import annotations
@@ -51,14 +51,14 @@ def campaign_entities(settings: Settings, cfg: ModelConfig) -> pd.DataFrame:
     label = cfg.label
     outcome = label["outcome"]
     frame = _read_canonical(
-        settings, "campaign_outcomes",
+        settings, label["table"],
         f'SELECT customer_id, campaign_start AS {TS}, CAST("{outcome}" AS INTEGER) AS label, '
         "CAST(arm = 'treatment' AS INTEGER) AS treatment FROM t "
         "WHERE campaign_id = $campaign ORDER BY customer_id",
         {"campaign": label["campaign"]})
     if frame.empty:
         raise SegflowError(f"{cfg.path}: campaign '{label['campaign']}' has no outcomes in "
-                           "campaign_outcomes")
+                           f"{label['table']}")
     return frame
 
 
@@ -132,7 +132,7 @@ def notes_frame(settings: Settings, cfg: ModelConfig) -> pd.DataFrame:
     """Every account note: note_id, account_id, note_ts, text, ``label`` (the topic a
     reviewer confirmed, null where none did) and, on a synthetic world, ``true_topic`` (the
     generator's, for evaluation only)."""
-    notes = _read_canonical(settings, "account_notes",
+    notes = _read_canonical(settings, cfg.notes_table,
                             "SELECT note_id, account_id, note_ts, text FROM t", {})
     label = cfg.label
     for table, column in ((label["table"], "label"), (label.get("truth"), "true_topic")):

@@ -32,6 +32,4 @@ KINDS = {
     "anomaly": Kind("snapshot", None, anomaly.fit, anomaly.evaluate, anomaly.report),
     "notes": Kind("notes", "note_id", notes.fit, notes.evaluate, notes.report),
 }
-#: canonical tables a kind needs, beyond the entity's own table
-NEEDS = {"campaign": ["campaign_outcomes"], "snapshot": [], "notes": ["account_notes"]}
 ENTITY_TABLE = {"customer": "customers", "account": "accounts"}

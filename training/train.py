@@ -17,7 +17,7 @@ from segflow.settings import Settings
 from segflow.training import datasets, registry, tracking
 from segflow.training.config import ModelConfig, load_model_configs
 from segflow.training.encoding import frame_snapshot_id, holdout_mask
-from segflow.training.kinds import ENTITY_TABLE, KINDS, NEEDS
+from segflow.training.kinds import ENTITY_TABLE, KINDS
 from segflow.training.pyfunc import SegflowModel, signature_frame
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def missing_inputs(settings: Settings, cfg: ModelConfig) -> list[str]:
     A B2B workspace has customer records (contacts) but no customer features, so the B2C
     models are skipped there with this reason instead of failing the whole training run.
     """
-    tables = [ENTITY_TABLE[cfg.entity], *NEEDS[KINDS[cfg.kind].data]]
+    tables = [ENTITY_TABLE[cfg.entity], *cfg.tables]
     missing = [t for t in tables if not (settings.canonical_dir / f"{t}.parquet").exists()]
     if missing or KINDS[cfg.kind].data == "notes":
         return missing

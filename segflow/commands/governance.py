@@ -250,6 +250,9 @@ def export(run_id: str, as_json: bool = JSON) -> None:
             f["sha256"][:16]) for f in index["files"]], numeric=("rows",))
     typer.echo(f"{len(index['files'])} file(s), {sum(f['rows'] for f in index['files']):,} "
                f"rows in {get_settings().exports_dir / run_id}")
+    if index.get("events_table") is None:
+        typer.echo("note: no unsubscribes or complaints applied: the project names no "
+                   "engagement events table (tables.events in segflow.yaml)")
 
 
 @audit_app.command("show")

@@ -35,6 +35,7 @@ def check(paths: list[Path] = typer.Argument(
     settings = get_settings()
     bundle = load_bundle(settings, paths or None)
     found, notes = _section_problems(settings, bundle)
+    notes = _empty_column_warnings(settings, bundle) + notes
     problems = [str(p) for p in bundle.problems] + found
     for note in notes:
         typer.secho(note, fg=typer.colors.YELLOW)
@@ -69,6 +70,27 @@ def _section_problems(settings, bundle) -> tuple[list[str], list[str]]:
         except ConfigError as err:
             found.append(str(err))
     return found, list(dict.fromkeys(notes))
+
+
+def _empty_column_warnings(settings, bundle) -> list[str]:
+    """One line per template that reads a feature null for every entity in the built
+    snapshots: its rule cannot tell anyone apart, so it silently selects nobody (or, under
+    NOT or COALESCE, everybody); almost always a missing source or feature, not a fact."""
+    from segflow.featurestore.columns import empty_features
+    from segflow.scoring.predicate import columns_used
+
+    empty = empty_features(settings)
+    lines = []
+    for name, tree in bundle.trees.items() if empty else ():
+        template = bundle.templates[name]
+        where = f"{template.path}:{template.where_line}" if template.where_line else \
+            str(template.path)
+        for column in dict.fromkeys(c for c in columns_used(tree) if c in empty):
+            lines.append(f"warning: {where}: template {name} reads {column}, which is null "
+                         f"for every {template.entity} in the built features "
+                         f"({Path(empty[column]).name}): its rule cannot tell them apart "
+                         "(is a source missing, or a feature never computed?)")
+    return lines
 
 
 def _band_notes(campaign, band: float, bundle) -> list[str]:

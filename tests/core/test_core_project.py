@@ -56,12 +56,23 @@ def test_settings_take_every_project_path_and_the_workspace_from_the_project(tmp
     ("base_currency: USD\n", 1, "missing 'name'"),
     (MINIMAL + "review_desk:\n  sign_in: saml\n", 4, "review_desk has 'sign_in: password"),
     (MINIMAL + "review_desk:\n  oidc_issuer: x\n", 4, "got oidc_issuer"),
+    (MINIMAL + "tables:\n  outcomes: results\n  orders: o\n", 5, "unknown table role 'orders'"),
+    (MINIMAL + "tables:\n  events: my events\n", 4, "tables.events names a canonical table"),
 ])
 def test_a_bad_project_file_names_file_line_and_the_fix(tmp_path, text, line, words):
     (tmp_path / "segflow.yaml").write_text(text)
     with pytest.raises(ConfigError) as err:
         load_project(tmp_path)
     assert f"segflow.yaml:{line}:" in str(err.value) and words in str(err.value)
+
+
+def test_the_tables_a_stage_reads_by_role_are_the_projects(tmp_path):
+    """The platform names no table: each role is the project's, and a role left out is
+    None (the stage that needs it says so or leaves that part off)."""
+    (tmp_path / "segflow.yaml").write_text(MINIMAL + "tables:\n  outcomes: results\n")
+    project = load_project(tmp_path)
+    assert project.table("outcomes") == "results"
+    assert project.table("surveys") is None and project.table("events") is None
 
 
 def test_without_a_project_a_command_says_how_to_get_one(tmp_path):

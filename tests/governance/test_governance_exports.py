@@ -153,10 +153,11 @@ def test_consent_and_unsubscribes_are_per_channel_a_complaint_is_global(exported
     assert no_ads and all((e, "email") in sent for e in no_ads)  # the old bug dropped them
 
 
-def test_every_manifest_counts_who_was_left_out_and_why(exported_world):
+def test_every_manifest_counts_who_was_left_out_and_why_by_the_projects_events(exported_world):
     from segflow.governance.pipeline import export_for
 
     settings, run, *_ = exported_world
+    _events_table_is_the_projects(exported_world)  # here: the world takes 10 s to build
     index = export_for(settings, run)
     reasons = set()
     for f in index["files"]:
@@ -169,6 +170,35 @@ def test_every_manifest_counts_who_was_left_out_and_why(exported_world):
             "no_consent"} <= reasons
     saved = json.loads((settings.exports_dir / run / "manifest.json").read_text())
     assert saved["global_events"] == ["complaint"] and saved["channel_events"] == ["unsubscribe"]
+    assert saved["events_table"] == settings.project.table("events")
+
+
+def _events_table_is_the_projects(exported_world):
+    """The platform names no events table: the project's tables.events decides; a project
+    without one exports with no event suppression and says so; one naming a table it never
+    ingested is stopped, not exported as if nobody had unsubscribed."""
+    from segflow.errors import SegflowError
+    from segflow.governance.pipeline import export_for
+
+    settings, run, m, customers, events, _ = exported_world
+    index = export_for(_project_tables(settings), run)
+    assert index["events_table"] is None
+    assert "channel_unsubscribe" not in {r for f in index["files"] for r in f["left_out"]}
+    c = customers.set_index("customer_id")
+    unsubscribed = [e for e in events.customer_id[events.channel == "email"]
+                    if c.consent_email[e] and isinstance(c.email[e], str)]
+    sent = _exported_ids(settings, run, index)
+    assert unsubscribed and all((e, "email") in sent for e in unsubscribed)
+    with pytest.raises(SegflowError, match="tables.events.*which is missing"):
+        export_for(_project_tables(settings, events="not_ingested"), run)
+
+
+def _project_tables(settings, **tables):
+    """The same workspace under a project that names exactly these tables."""
+    import dataclasses
+
+    project = dataclasses.replace(settings.project, tables=tuple(tables.items()))
+    return dataclasses.replace(settings, project=project)
 
 
 def test_ad_audience_hashes_match_published_vectors(exported_world):

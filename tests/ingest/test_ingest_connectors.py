@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import duckdb
@@ -90,6 +91,8 @@ def test_a_typed_timestamp_without_zone_needs_a_declared_zone(home, sources, cus
           customers: {kind: csv, path: customers.csv}
           engagement_events: {kind: duckdb, path: events.duckdb, table: ev}
         """, customers__csv=customers_csv(("C1", "a@x.com")))
-    with pytest.raises(SchemaChangedError, match=r"'event_ts'.*without a zone.*timezone: "):
-        run_ingest(home, path)
+    project = dataclasses.replace(home.project, declared_timezone=None)  # segflow.yaml has none
+    with pytest.raises(SchemaChangedError, match=r"'event_ts'.*without a zone.*timezone: .*"
+                                                 r"or the project's in segflow.yaml"):
+        run_ingest(dataclasses.replace(home, project=project), path)
     assert not (home.canonical_dir / "customers.parquet").exists()

@@ -5,6 +5,7 @@ Rows in = rows accepted + rows quarantined, always."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
@@ -31,6 +32,13 @@ BAD = {  # order id -> (CSV line, reason)
 REFUND = "R1,C1,2026-03-02T10:00:00Z,-250,INR,1,sweets,,web,refunded"
 
 
+def _project_zone(settings, zone: str | None):
+    """The same workspace under a project whose segflow.yaml declares ``zone`` (None: the
+    project declares no timezone)."""
+    project = dataclasses.replace(settings.project, declared_timezone=zone)
+    return dataclasses.replace(settings, project=project)
+
+
 @pytest.fixture
 def messy_orders(orders_sources):
     """Good orders with the BAD lines spread between them, and one negative refund."""
@@ -41,7 +49,7 @@ def messy_orders(orders_sources):
 
 def test_bad_rows_are_quarantined_with_reasons_and_rows_conserved(home, messy_orders):
     path, lines = messy_orders
-    report = run_ingest(home, path, as_of=AS_OF)
+    report = run_ingest(_project_zone(home, None), path, as_of=AS_OF)
 
     orders = report.tables["orders"]
     assert orders.rows_in == len(lines) == len(GOOD) + len(BAD) + 1
@@ -77,7 +85,31 @@ def test_a_column_mostly_without_zones_asks_for_one(home, orders_sources):
     with pytest.raises(SchemaChangedError, match=r"'order_ts'.*without a time zone in "
                                                  r"'order_ts' in 4 of 4 rows.*"
                                                  r"timezone: Asia/Kolkata"):
-        run_ingest(home, orders_sources(*rows), as_of=AS_OF)
+        run_ingest(_project_zone(home, None), orders_sources(*rows), as_of=AS_OF)
+
+
+def test_a_zone_less_time_is_read_in_the_projects_zone_unless_the_source_declares_one(
+        home, orders_sources):
+    """segflow.yaml's timezone is the last fallback: 10:00 in New York (EST, UTC-5) is stored
+    as 15:00 UTC, in microseconds; a date alone is midnight there; the source's own zone wins."""
+    rows = ["N1,C1,2026-03-01 10:00:00,100,INR,1,sweets,,web,completed",
+            "N2,C1,2026-02-01,100,INR,1,sweets,,web,completed",
+            "Z1,C1,2026-03-01T10:00:00Z,100,INR,1,sweets,,web,completed"]
+    path = orders_sources(*rows)
+    report = run_ingest(_project_zone(home, "America/New_York"), path, as_of=AS_OF)
+    assert report.tables["orders"].quarantined == {}
+    table = pq.read_table(home.canonical_dir / "orders.parquet")
+    assert str(table.schema.field("order_ts").type) == "timestamp[us, tz=UTC]"
+    got = {r["order_id"]: r["order_ts"].isoformat() for r in table.to_pylist()}
+    assert got == {"N1": "2026-03-01T15:00:00+00:00", "N2": "2026-02-01T05:00:00+00:00",
+                   "Z1": "2026-03-01T10:00:00+00:00"}
+    path.write_text(path.read_text().replace("{kind: csv, path: orders.csv}",
+                                             "{kind: csv, path: orders.csv, "
+                                             "timezone: Asia/Kolkata}"))
+    run_ingest(_project_zone(home, "America/New_York"), path, as_of=AS_OF)
+    (n1,) = [r for r in pq.read_table(home.canonical_dir / "orders.parquet").to_pylist()
+             if r["order_id"] == "N1"]
+    assert n1["order_ts"].isoformat() == "2026-03-01T04:30:00+00:00"
 
 
 def test_the_as_of_comes_from_sources_yaml_when_not_given(home, orders_sources):

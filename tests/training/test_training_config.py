@@ -40,7 +40,7 @@ entity: customer
 description: d
 owner: o
 features: [a, b]
-label: {campaign: c, outcome: converted}
+label: {table: outcomes, campaign: c, outcome: converted}
 params:
   lightgbm: {num_leaves: 7}
 promotion: {metric: auc, higher_is_better: true, min_improvement: 0.01}
@@ -59,7 +59,11 @@ def test_minimal_config_parses(tmp_path):
     ("promotion: {metric: auc,", "promotion: {metric: auc, min_improvment: 1,", 10,
      "unknown key 'min_improvment'"),
     ("name: m", "name: other", 1, "must equal the file name"),
-    ("label: {campaign: c, outcome: converted}", "label: {campaign: c}", 7, "needs label"),
+    ("label: {table: outcomes, campaign: c, outcome: converted}", "label: {campaign: c}", 7,
+     "needs label"),
+    # the outcomes table comes from the project: a model without it names no default
+    ("label: {table: outcomes, campaign: c,", "label: {campaign: c,", 7, "needs label: {table"),
+    ("features: [a, b]", "features: [a, b]\nnotes_table: notes", 7, "for notes models only"),
 ])
 def test_mistakes_name_file_and_line(tmp_path, old, new, line, words):
     path = _write(tmp_path, GOOD.replace(old, new))
@@ -67,6 +71,29 @@ def test_mistakes_name_file_and_line(tmp_path, old, new, line, words):
         load_model_config(path)
     assert err.value.line == line and words in err.value.problem
     assert str(path) in str(err.value)
+
+
+NOTES = """name: n
+kind: notes
+entity: account
+description: d
+owner: o
+features: [text]
+label: {table: reviewed, outcome: topic}
+params:
+  topics: [{topic: t, description: d, phrases: [p]}]
+promotion: {metric: accuracy}
+outputs: [n]
+"""
+
+
+def test_a_notes_model_names_its_notes_table(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_model_config(_write(tmp_path, NOTES, "n"))
+    assert err.value.line == 1 and "needs notes_table" in err.value.problem
+    cfg = load_model_config(_write(tmp_path, NOTES + "notes_table: my_notes\n", "n"))
+    assert cfg.notes_table == "my_notes" and cfg.tables == ["my_notes"]
+    assert load_model_config(_write(tmp_path, GOOD)).tables == ["outcomes"]
 
 
 def test_unknown_model_name_is_an_error():
