@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from segflow import progress
 from segflow.db import memory_limit
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
@@ -365,12 +366,14 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     spill_dir = Path(tempfile.mkdtemp(prefix=".ingest-spill-", dir=settings.home))
     con = _connect(spill_dir, rates(settings))
     try:
-        opened, plans = _open_all(con, specs, contracts, spill_dir)
+        with progress.stage(f"read {len(specs)} source(s)"):
+            opened, plans = _open_all(con, specs, contracts, spill_dir)
         reach(settings, "ingest.checked")
         for spec in specs:
-            report.tables[spec.table] = _process(con, spec, contracts[spec.table],
-                                                 plans[spec.table], present, writer, settings,
-                                                 opened[spec.table][1], when)
+            with progress.stage(f"checked and loaded {spec.table}"):
+                report.tables[spec.table] = _process(con, spec, contracts[spec.table],
+                                                     plans[spec.table], present, writer,
+                                                     settings, opened[spec.table][1], when)
         if not allow_shrink:
             _check_shrink(report, sources, settings)
         if "accounts" in present:
