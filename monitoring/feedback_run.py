@@ -125,7 +125,11 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
                                                 cfg.sequential_tau, cfg.correction,
                                                 cfg.min_customers)
     tables["heterogeneity"] = experiments.heterogeneity(tables["comparisons"])
-    return _write(out, campaign, cfg, lift, bau, tables, memberships)
+    summary = _write(out, campaign, cfg, lift, bau, tables, memberships)
+    from segflow.governance.home import refresh_workspace_pages
+
+    refresh_workspace_pages(settings)  # the home page shows the campaign's last lift
+    return summary
 
 
 def _views(con) -> set[str]:
@@ -175,7 +179,7 @@ def _write(out: Path, campaign: str, cfg: FeedbackConfig, lift, bau, tables: dic
                          tables["survey_choices"]))
     verdict, found = headline(comparisons)
     write_page(out / "feedback.html", f"Campaign feedback: {campaign}", sections,
-               verdict=verdict, passed=found)
+               verdict=verdict, passed=found, nav=[("Campaigns", "../../index.html")])
     return summary
 
 

@@ -82,5 +82,6 @@ def write_trends(settings: Settings, campaign: str) -> tuple[Path, pd.DataFrame]
                       title="Overlap with the same cohort in the previous run (Jaccard)")
     page = write_page(out / "trends.html", f"Segment trends: {campaign}",
                       [("Size", sizes), ("Overlap", overlap),
-                       ("Where each cohort moved most", moved), ("All runs", trend)])
+                       ("Where each cohort moved most", moved), ("All runs", trend)],
+                      nav=[("Campaigns", "../../index.html")])
     return page, moved
