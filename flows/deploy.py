@@ -65,7 +65,26 @@ def _missing_tables(settings: Settings, entity: str, columns: set[str]) -> list[
                 view.feature_view.batch_source.path).exists():
             continue
         missing |= {t for t in view.transformation.sources if t not in available}
-    return sorted(missing)
+    return sorted(_underlying(settings, missing) - available)
+
+
+def _underlying(settings: Settings, names: set[str]) -> set[str]:
+    """Relations derived in the feature repo (``config/derived.yaml``) replaced by the
+    tables they require, so the message names what ingest must load."""
+    from segflow.yamlio import load_yaml
+
+    path = settings.feature_repo_dir / "config" / "derived.yaml"
+    derived = (load_yaml(path) or {}) if path.exists() else {}
+    out, seen, todo = set(), set(), set(names)
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        spec = derived.get(name)
+        if isinstance(spec, dict) and spec.get("requires"):
+            todo |= set(spec["requires"]) - seen
+        else:
+            out.add(name)
+    return out
 
 
 def runnable_campaigns(settings: Settings, campaigns: list[str] | None = None

@@ -15,11 +15,22 @@ def test_a_campaign_with_its_tables_is_runnable_and_a_broken_one_is_not(refreshe
                                                                        tmp_path):
     from govworld import copy_world
 
-    from segflow.flows.deploy import runnable_campaigns
+    from segflow.flows.deploy import runnable_campaigns, why_not_runnable
 
     settings = copy_world(refreshed_run[0], tmp_path / "w")
     assert runnable_campaigns(settings) == (["holi_test"], {})
+    # a cohort reading a model's score runs only with that model's champion
     engaged = settings.templates_dir / "engaged.yaml"
+    scored = settings.campaigns_dir / "scored.yaml"
+    scored.write_text((settings.campaigns_dir / "holi_test.yaml").read_text()
+                      .replace("name: holi_test", "name: scored"))
+    engaged.write_text(engaged.read_text().replace(
+        "where: engagement_score >= $min_score",
+        "where: engagement_score >= $min_score AND holi_propensity > 0.1"))
+    assert why_not_runnable(settings, "scored", lambda model: True) is None
+    assert why_not_runnable(settings, "scored", lambda model: False) == (
+        "model(s) holi_propensity have no champion: train and promote them (`segflow train`)")
+    scored.unlink()
     engaged.write_text(engaged.read_text().replace("engagement_score >=", "engagment_score >="))
     ready, skipped = runnable_campaigns(settings)
     assert ready == [] and skipped["holi_test"].startswith("its templates do not check (")
@@ -27,15 +38,18 @@ def test_a_campaign_with_its_tables_is_runnable_and_a_broken_one_is_not(refreshe
 
 
 def test_an_empty_workspace_names_what_each_campaign_lacks(tmp_path):
-    """The Holi project in a new workspace: no canonical tables, then (with them assumed)
-    no champions; the registry is not created just to be asked."""
-    from segflow.flows.deploy import runnable_campaigns, why_not_runnable
+    """The Holi project in a new workspace: no canonical tables (the registry is not
+    created just to be asked)."""
+    from segflow.flows.deploy import runnable_campaigns
     from segflow.settings import Settings
 
     settings = Settings(home=tmp_path / "ws").ensure()
     ready, skipped = runnable_campaigns(settings)
     assert ready == [] and set(skipped) == {"holi_2027", "account_tiers"}
-    assert "customers" in skipped["holi_2027"] and "`segflow ingest`" in skipped["holi_2027"]
+    assert skipped["holi_2027"] == ("no customers, engagement_events, orders in the "
+                                    "workspace's canonical tables: run `segflow ingest`")
+    # relations derived in the feature repo are named by the tables they need
+    assert "billing," in skipped["account_tiers"] and "rollup" not in skipped["account_tiers"]
     assert not settings.mlflow_db_path.exists()
     with pytest.raises(Exception, match="no campaign file nope"):
         runnable_campaigns(settings, ["nope"])
