@@ -81,7 +81,8 @@ def run_name() -> str:
 
 def link_report(campaign: str, run_id: str | None, report: str | None) -> None:
     """A link artifact to the run's refresh report on the flow run, so the Prefect UI leads
-    to the page that says what the run is waiting for. Never fails the flow."""
+    to the page that says what the run is waiting for, and one to the workspace home page.
+    Never fails the flow."""
     import logging
     import re
     from pathlib import Path
@@ -96,6 +97,12 @@ def link_report(campaign: str, run_id: str | None, report: str | None) -> None:
                              key="report-" + re.sub(r"[^a-z0-9-]+", "-", campaign.lower()),
                              description=f"The refresh report of run {run_id}: its verdict "
                                          "first, sizes, controls, movement, review, exports.")
+        home = get_settings().home / "index.html"
+        if home.exists():  # every campaign's state, beside this run's report
+            create_link_artifact(link=home.resolve().as_uri(), link_text="All campaigns",
+                                 key="segflow-home",
+                                 description="The workspace home page: every campaign's "
+                                             "latest run, state, size and last lift.")
     except Exception as err:  # noqa: BLE001 - the run is done; a missing link is logged
         logging.getLogger("segflow.flows").warning("could not attach the report link: %s",
                                                    err)

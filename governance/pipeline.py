@@ -94,6 +94,7 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
 
     from segflow.governance import seal as seals
     from segflow.governance.controls import save_results
+    from segflow.governance.home import refresh_workspace_pages
     from segflow.governance.report import write_report
     from segflow.governance.review import find_exceptions, store_exceptions
 
@@ -139,6 +140,7 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
     ctx.run.status = "blocked" if result.blocked else "governed"
     save_run(settings, ctx.run)
     result.report = str(write_report(settings, run_id))
+    refresh_workspace_pages(settings)
     return result
 
 
@@ -148,7 +150,7 @@ def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
     same gate as publication (or for a published run whose memberships are intact)."""
     from segflow.governance.exports import export_run
     from segflow.governance.gate import verdict
-    from segflow.governance.report import refresh_report
+    from segflow.governance.home import refresh_pages
     from segflow.governance.store import features_view, memberships_view
 
     v = verdict(settings, run_id)
@@ -166,5 +168,5 @@ def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
         "events_table": index["events_table"],
         "files": [{k: f[k] for k in ("cohort", "channel", "rows", "sha256")}
                   for f in index["files"]]}, run_id=run_id)
-    refresh_report(settings, run_id)
+    refresh_pages(settings, run_id)
     return index

@@ -257,6 +257,6 @@ def select_columns(present: list[str]) -> str:
 
 
 def _report_again(settings: Settings, run_id: str) -> None:
-    from segflow.governance.report import refresh_report
+    from segflow.governance.home import refresh_pages
 
-    refresh_report(settings, run_id)
+    refresh_pages(settings, run_id)

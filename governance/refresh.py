@@ -64,10 +64,12 @@ def governed_refresh(settings: Settings, campaign: str, as_of=None,
                      params: dict | None = None):
     """Refresh (with overrides) and govern: controls, movement, review queue, report."""
     from segflow.governance.pipeline import govern_run
+    from segflow.progress import stage
 
     with workspace_lock(settings, "refresh"):
         record = refresh_with_overrides(settings, campaign, as_of, params)
-        return record, govern_run(settings, record.run_id)
+        with stage("governed: controls, movement, review, seal and report"):
+            return record, govern_run(settings, record.run_id)
 
 
 def apply_overrides_now(settings: Settings, run_id: str, actor: str):

@@ -34,7 +34,8 @@ BLOCKS = {"not_governed": "not governed yet", "seal_mismatch": "memberships chan
           "drift_not_checked": "drift not checked", "drift_crashed": "the drift check crashed"}
 
 
-def _env(settings):
+def report_env(settings):
+    """The shared look with governance's page templates (report, movement, home, catalogue)."""
     from segflow.pages import env
 
     return env(settings, extra=TEMPLATES)
@@ -174,7 +175,7 @@ def _movement(con, settings, ctx, fmt) -> dict | None:
             **story(con, ctx, fmt, counts, previous)}
 
 
-def _exports(settings, run_id: str) -> dict | None:
+def exports_of(settings, run_id: str) -> dict | None:
     path = settings.exports_dir / run_id / "manifest.json"
     if not path.exists():
         return None
@@ -205,7 +206,7 @@ def gather(settings, con, run_id: str) -> dict:
     ensure_schema(con)
     memberships_view(con, settings, run_id, "m_cur")
     v = verdict(settings, run_id, con=con)
-    exports = _exports(settings, run_id)
+    exports = exports_of(settings, run_id)
     approvals = con.execute("""SELECT approved_by, reason, approved_at FROM approvals
         WHERE run_id = ? ORDER BY approved_at""", [run_id]).fetchall()
     sizes, controls = _sizes(con, ctx), _controls(con, run_id)
@@ -241,7 +242,7 @@ def write_report(settings, run_id: str, con=None) -> Path:
             return write_report(settings, run_id, own)
     data = gather(settings, con, run_id)
     folder = run_dir(settings, run_id)
-    e = _env(settings)
+    e = report_env(settings)
     write(folder / "movement.html", e, "movement.html.j2", **data)
     return write(folder / "report.html", e, "report.html.j2", **data)
 

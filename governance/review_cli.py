@@ -43,8 +43,8 @@ def decide_item(settings: Settings, item_id: str, by: str, reason: str,
                 to: str | None = None, expires=None) -> dict:
     """Confirm or override; the decision and its audit entry commit together."""
     from segflow.governance.context import RunContext
+    from segflow.governance.home import refresh_pages
     from segflow.governance.owners import require_reason
-    from segflow.governance.report import refresh_report
     from segflow.governance.review import get_item, plan_decision
 
     reason = require_reason(reason, "review reason")
@@ -55,7 +55,7 @@ def decide_item(settings: Settings, item_id: str, by: str, reason: str,
         decision, writes = plan_decision(con, ctx, item, by, reason, to, expires)
         audit.record(settings, by, "review_" + decision["status"], decision,
                      run_id=item["run_id"], writes=writes, con=con)
-    refresh_report(settings, item["run_id"])
+    refresh_pages(settings, item["run_id"])
     return decision
 
 

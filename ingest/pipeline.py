@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from segflow import progress
 from segflow.db import memory_limit
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
@@ -566,16 +567,18 @@ def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
     spill_dir = Path(tempfile.mkdtemp(prefix=".ingest-spill-", dir=settings.home))
     con = _connect(spill_dir, rates(settings))
     try:
-        opened, plans, after = _open_all(con, specs, contracts, spill_dir, marks)
+        with progress.stage(f"read {len(specs)} source(s)"):
+            opened, plans, after = _open_all(con, specs, contracts, spill_dir, marks)
         reach(settings, "ingest.checked")
         for spec in specs:
             if spec.table not in opened:
                 report.tables[spec.table] = _unchanged(con, spec, settings)
                 continue
             old = _old(con, spec, settings) if marks and spec.incremental else None
-            report.tables[spec.table] = _process(con, spec, contracts[spec.table],
-                                                 plans[spec.table], present, writer, settings,
-                                                 opened[spec.table][1], when, old)
+            with progress.stage(f"checked and loaded {spec.table}"):
+                report.tables[spec.table] = _process(con, spec, contracts[spec.table],
+                                                     plans[spec.table], present, writer,
+                                                     settings, opened[spec.table][1], when, old)
         if marks:
             _check_incremental(con, specs, contracts, present, report, writer, settings)
         if not allow_shrink:

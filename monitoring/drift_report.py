@@ -140,4 +140,6 @@ def _write_html(out: Path, summary: dict, tables: dict, gate: dict | None = None
                [(h, b) for h, b in sections if b is not None and not
                 (isinstance(b, pd.DataFrame) and b.empty and h != "Affected cohorts")],
                verdict=headline, passed=passed, verdict_note=note,
-               kpis=_overview(summary, Formatter(currency_of(settings))), settings=settings)
+               kpis=_overview(summary, Formatter(currency_of(settings))), settings=settings,
+               nav=[("Campaigns", "../../../index.html"), ("Refresh report", "../report.html"),
+                    ("Movement", "../movement.html")])

@@ -157,7 +157,11 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
                                                 cfg.sequential_tau, cfg.correction,
                                                 cfg.min_customers)
     tables["heterogeneity"] = experiments.heterogeneity(tables["comparisons"])
-    return _write(settings, out, campaign, cfg, lift, bau, tables, memberships)
+    summary = _write(settings, out, campaign, cfg, lift, bau, tables, memberships)
+    from segflow.governance.home import refresh_workspace_pages
+
+    refresh_workspace_pages(settings)  # the home page shows the campaign's last lift
+    return summary
 
 
 def _views(con) -> set[str]:
@@ -214,7 +218,8 @@ def _write(settings: Settings, out: Path, campaign: str, cfg: FeedbackConfig, li
                          tables["survey_choices"]))
     verdict, found = headline(comparisons)
     write_page(out / "feedback.html", f"Campaign feedback: {campaign}", sections,
-               verdict=verdict, passed=found, settings=settings)
+               verdict=verdict, passed=found, settings=settings,
+               nav=[("Campaigns", "../../index.html")])
     return summary
 
 

@@ -107,7 +107,10 @@ def check(settings: Settings, campaign: str, run_id: str | None = None,
                            f"'{load_run(settings, run_id).campaign}', not '{campaign}'")
     config = load_monitoring_config(frozen_settings(settings, run_id), campaign)
     try:
-        summary = run_drift(settings, run_id, config, reference)
+        from segflow.progress import stage
+
+        with stage("checked drift against the reference"):
+            summary = run_drift(settings, run_id, config, reference)
     except KeyboardInterrupt:
         raise
     except Exception as err:  # recorded: an earlier verdict must not stand for this check
@@ -195,9 +198,9 @@ def _pages_again(settings: Settings, run_id: str, gate: dict) -> None:
 
 
 def _report_again(settings: Settings, run_id: str) -> None:
-    from segflow.governance.report import refresh_report
+    from segflow.governance.home import refresh_pages
 
-    refresh_report(settings, run_id)
+    refresh_pages(settings, run_id)
 
 
 def _now() -> str:

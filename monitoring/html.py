@@ -58,8 +58,10 @@ def table_section(heading: str, frame: pd.DataFrame, fmt) -> dict:
 
 def render_page(title: str, sections: list[tuple[str, object]], verdict: str | None = None,
                 passed: bool | None = None, kpis: list | None = None,
-                verdict_note: str | None = None, settings=None) -> str:
-    """Sections are (heading, body); a body is a DataFrame, a plotly figure or plain text."""
+                verdict_note: str | None = None, settings=None,
+                nav: list[tuple[str, str]] | None = None) -> str:
+    """Sections are (heading, body); a body is a DataFrame, a plotly figure or plain text;
+    ``nav`` links the page to its neighbours (label, relative href)."""
     from segflow.pages import env, render
 
     e = env(settings)
@@ -78,7 +80,7 @@ def render_page(title: str, sections: list[tuple[str, object]], verdict: str | N
         else:
             parts.append({"heading": heading, "kind": "note", "body": str(body)})
     return render(e, "sections.html.j2", page_title=title, sections=parts, verdict=verdict,
-                  passed=passed, kpis=kpis or [], verdict_note=verdict_note)
+                  passed=passed, kpis=kpis or [], verdict_note=verdict_note, nav=nav or [])
 
 
 def write_page(path: Path, title: str, sections: list[tuple[str, object]], *, settings,

@@ -83,5 +83,5 @@ def write_trends(settings: Settings, campaign: str) -> tuple[Path, pd.DataFrame]
     page = write_page(out / "trends.html", f"Segment trends: {campaign}",
                       [("Size", sizes), ("Overlap", overlap),
                        ("Where each cohort moved most", moved), ("All runs", trend)],
-                      settings=settings)
+                      settings=settings, nav=[("Campaigns", "../../index.html")])
     return page, moved

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from segflow.faults import reach
+from segflow.progress import stage
 from segflow.runstore import RunRecord, create_run, file_sha256, run_dir, save_run
 from segflow.scoring.arms import ALLOCATION_FILE, allocation_path, experiment_inputs
 from segflow.scoring.evaluate import evaluate_memberships
@@ -119,8 +120,9 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     staged = settings.runs_dir / f".scoring-{uuid.uuid4().hex}.parquet"
     try:
-        scored = score_to_file(settings, resolved, when, staged, features=features,
-                               model_versions=model_versions)
+        with stage(f"scored {campaign} as of {when:%Y-%m-%d}"):
+            scored = score_to_file(settings, resolved, when, staged, features=features,
+                                   model_versions=model_versions)
         inputs = campaign_inputs(resolved, overrides)
         inputs.update(model_versions=scored.model_versions, warnings=scored.warnings)
         record = create_run(settings, campaign, when, inputs)
@@ -129,8 +131,9 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
         os.replace(staged, folder / "features.parquet")
     finally:
         staged.unlink(missing_ok=True)
-    memberships = evaluate_memberships(folder / "features.parquet", resolved, record.run_id,
-                                       prior=prior)
+    with stage("evaluated cohorts and suppressions"):
+        memberships = evaluate_memberships(folder / "features.parquet", resolved,
+                                           record.run_id, prior=prior)
     if adjust is not None:
         memberships = adjust(memberships, record)
     pq.write_table(memberships, folder / "memberships.parquet")

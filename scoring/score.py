@@ -217,16 +217,21 @@ def _batches(reader):
         yield reader.schema.empty_table()
 
 
+def needed_columns(resolved: Resolved) -> dict[str, set[str]]:
+    """Every column the campaign reads -> the cohorts and suppressions that read it."""
+    needed: dict[str, set[str]] = {}
+    for b in (*resolved.cohorts, *resolved.suppressions):
+        for col in {*columns_used(b.tree), *getattr(b.spec, "split_by", ()),
+                    b.template.score_column, b.template.rank_by} - {None}:
+            needed.setdefault(col, set()).add(b.key)
+    return needed
+
+
 def require_columns(settings: Settings, columns: list[str], resolved: Resolved) -> None:
     """Every column the campaign reads is in the frame, else say which model or view."""
     have = set(columns)
     owners = model_of_column(settings)
-    missing: dict[str, set[str]] = {}
-    for b in (*resolved.cohorts, *resolved.suppressions):
-        needed = {*columns_used(b.tree), *getattr(b.spec, "split_by", ()),
-                  b.template.score_column, b.template.rank_by} - {None}
-        for col in needed - have:
-            missing.setdefault(col, set()).add(b.key)
+    missing = {c: users for c, users in needed_columns(resolved).items() if c not in have}
     if missing:
         lines = []
         for col, users in sorted(missing.items()):

@@ -23,7 +23,8 @@ from segflow.scoring.schema import (
 )
 
 TEMPLATE_REQUIRED = ("name", "title", "description", "owner", "kind", "entity", "where")
-TEMPLATE_OPTIONAL = ("params", "rank_by", "top_fraction", "top_n", "score")
+TEMPLATE_OPTIONAL = ("params", "rank_by", "top_fraction", "top_n", "score", "when_to_use",
+                     "caveats")
 PARAM_KEYS = ("type", "default", "description", "min", "max")
 KINDS = ("cohort", "suppression")
 ENTITIES = ("customer", "account")
@@ -43,6 +44,8 @@ class Template:
     top_fraction: float | str | None = None  # a number or "$param"
     top_n: int | str | None = None
     score: str | None = None
+    when_to_use: str | None = None  # the catalogue's advice: which campaign needs it
+    caveats: tuple[str, ...] = ()   # what a user must know before relying on it
     path: Path | None = None
     where_line: int | None = None  # file line of the predicate's first line
     block: bool = False  # `where: |` keeps line breaks, so SQL lines map to file lines
@@ -80,7 +83,32 @@ def load_template(path: Path, problems: Problems) -> Template | None:
     return Template(
         name=data["name"], title=data["title"], description=data["description"],
         owners=owners, kind=data["kind"], entity=data["entity"], where=data["where"].strip(),
-        params=params, path=path, where_line=where_line, block=block, **extras)
+        params=params, path=path, where_line=where_line, block=block,
+        **_advice(data, path, problems), **extras)
+
+
+def _advice(data: dict, path: Path, problems: Problems) -> dict:
+    """``when_to_use`` (a sentence) and ``caveats`` (a list of sentences): optional, but
+    when present each is text that says something, never an empty placeholder."""
+    out: dict = {}
+    if "when_to_use" in data:
+        value = data["when_to_use"]
+        if not isinstance(value, str) or not value.strip():
+            problems.add(path, line_of(data, "when_to_use"),
+                         "when_to_use must be a sentence saying which campaign needs this "
+                         f"template, got {value!r}")
+        else:
+            out["when_to_use"] = " ".join(value.split())
+    if "caveats" in data:
+        value = data["caveats"]
+        if not isinstance(value, list) or not value or not all(
+                isinstance(c, str) and c.strip() for c in value):
+            problems.add(path, line_of(data, "caveats"),
+                         "caveats must be a list of sentences, e.g. ['Scores shift when the "
+                         f"model is retrained.'], got {value!r}")
+        else:
+            out["caveats"] = tuple(" ".join(c.split()) for c in value)
+    return out
 
 
 def _check_identity(data: dict, path: Path, problems: Problems) -> None:

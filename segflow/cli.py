@@ -45,6 +45,9 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v",
                                  help="Show the libraries' own warnings and logs, and the "
                                  "full traceback of an error."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress lines for long steps on stderr (commands "
+                               "given --json print none either)."),
 ) -> None:
     """segflow command line. Every command works on one project (see --project) and one
     workspace (see --home)."""
@@ -52,6 +55,9 @@ def _root(
     set_project(project)
     set_home(home)
     _verbose = verbose
+    from segflow import progress
+
+    progress.enable(not quiet)
     if not verbose:
         from segflow.logs import quiet_third_party
 

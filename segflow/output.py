@@ -13,6 +13,22 @@ import sys
 JSON_HELP = "Print JSON for scripts (every row, as objects) instead of a table."
 
 
+def quiet_for_json(value: bool) -> bool:
+    """The --json option's callback: a script reading JSON gets no progress lines either."""
+    if value:
+        from segflow import progress
+
+        progress.enable(False)
+    return value
+
+
+def json_option():
+    """``--json`` for a command (listings, show, and any long step with a JSON result)."""
+    import typer
+
+    return typer.Option(False, "--json", help=JSON_HELP, callback=quiet_for_json)
+
+
 def emit_json(data) -> None:
     """JSON to stdout, one document."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

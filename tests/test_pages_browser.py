@@ -30,7 +30,9 @@ def pages(refreshed_run, tmp_path_factory, home_module):
 
     settings, _, run = refreshed_run
     settings = copy_world(settings, tmp_path_factory.mktemp("pages") / "w")
-    check(settings, "holi_test", run)
+    advised = settings.templates_dir / "lapsed_high_value.yaml"
+    advised.write_text(advised.read_text().replace("owner:", ADVICE + "owner:", 1))
+    check(settings, "holi_test", run)  # renders the run's pages, the home and the catalogue
     world = generate_holi(2_000, seed=7)
     for table in ("customers", "campaign_outcomes", "survey_responses"):
         pq.write_table(world[table], home_module.canonical_dir / f"{table}.parquet")
@@ -39,7 +41,14 @@ def pages(refreshed_run, tmp_path_factory, home_module):
     folder = settings.runs_dir / run
     return {"report": folder / "report.html", "movement": folder / "movement.html",
             "drift": folder / "drift" / "report.html",
-            "feedback": home_module.home / "feedback" / "holi_2026" / "feedback.html"}
+            "feedback": home_module.home / "feedback" / "holi_2026" / "feedback.html",
+            "home": settings.home / "index.html", "catalogue": settings.home / "catalogue.html",
+            "feedback_home": home_module.home / "index.html"}
+
+
+ADVICE = """when_to_use: Win-back offers for big spenders gone quiet.
+caveats: [Leave it exempt from inactivity suppressions.]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +59,15 @@ def home_module(tmp_path_factory):
 
 
 # the drift page of a first run (nothing to compare with) has figures but no chart
-CHARTS = {"report": 3, "movement": 1, "drift": 0, "feedback": 1}
+CHARTS = {"report": 3, "movement": 1, "drift": 0, "feedback": 1, "home": 0, "catalogue": 0,
+          "feedback_home": 0}
 # What a reader must see first on each page (a pattern its start matches)
 BANNERS = {"report": "Waiting for a decision", "movement": None,
            "drift": "Drift gate passed",
-           "feedback": r"(\S+ beats holdout overall by|No offer clearly beats the holdout)"}
+           "feedback": r"(\S+ beats holdout overall by|No offer clearly beats the holdout)",
+           "home": r"1 of 1 campaign\(s\) need attention",
+           "catalogue": "3 of 4 templates say nothing about when to use them",
+           "feedback_home": "No campaign has run yet"}
 CHECKS = """() => {
   const doc = document.documentElement;
   const overflow = doc.scrollWidth > window.innerWidth + 1;
@@ -67,7 +80,10 @@ CHECKS = """() => {
                                           : c.querySelectorAll('svg.main-svg').length > 0));
   const links = [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
   const state = document.querySelector('.verdict .state');
-  return {overflow, empty, charts: charts.length, drawn: drawn.length, links,
+  const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+  const wide = [...document.querySelectorAll('.table-wrap')].filter(w =>
+      w.scrollWidth > w.clientWidth + 1).length;
+  return {overflow, empty, charts: charts.length, drawn: drawn.length, links, ids, wide,
           banner: state ? state.textContent.trim() : null,
           bannerTop: state ? state.getBoundingClientRect().top : null,
           h1: document.querySelector('h1').textContent.trim()};
@@ -87,6 +103,8 @@ def test_page_reads_in_a_browser(browser, pages, name):
     page.close()
     assert not errors, errors
     assert seen["h1"] and not seen["overflow"] and seen["empty"] == 0, seen
+    if name in ("home", "catalogue", "feedback_home"):  # their tables fit without scrolling
+        assert seen["wide"] == 0, seen
     assert seen["charts"] >= CHARTS[name] and seen["drawn"] == seen["charts"], seen
     if BANNERS[name]:
         assert re.match(BANNERS[name], seen["banner"]), seen
@@ -94,7 +112,9 @@ def test_page_reads_in_a_browser(browser, pages, name):
     else:
         assert seen["banner"] is None, seen
     for href in seen["links"]:
-        assert (path.parent / href).exists(), f"{name}: link {href} leads nowhere"
+        target, _, anchor = href.partition("#")
+        assert (path.parent / target).exists() if target else anchor in seen["ids"], \
+            f"{name}: link {href} leads nowhere"
 
 
 def test_tables_sort_by_value_and_filter(browser, pages):
@@ -115,4 +135,44 @@ def test_tables_sort_by_value_and_filter(browser, pages):
     box.fill(table.locator("tbody tr").first.locator("td").first.text_content())
     visible = table.locator("tbody tr:visible").count()
     assert 1 <= visible < len(keys)
+    page.close()
+
+
+def _cells(table) -> list[list[str]]:
+    return table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))")
+
+
+def test_home_lists_each_campaign_with_its_state_and_lift(browser, pages):
+    """The run's campaign with its state, size and a link to its report; a campaign with
+    only measured feedback with its lift, linked to the feedback page."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(pages["home"].as_uri())
+    [row] = _cells(page.locator("table.data").first)
+    assert row[0].startswith("Holi test") and row[2] == "Waiting for a decision", row
+    assert int(row[3].replace(",", "")) > 0 and row[6] == "not measured", row
+    page.click("table.data tbody a")
+    assert page.locator(".verdict .state").text_content().strip() == "Waiting for a decision"
+    page.goto(pages["feedback_home"].as_uri())  # the project's campaigns, none run there
+    rows = {r[0]: r for r in _cells(page.locator("table.data").first)}
+    row = rows.pop("holi_2026")
+    assert row[1] == "" and re.match(r"[+-]\d+\.\d pts95%: ", row[6]), row
+    assert rows and all(r[2] == "no run in this workspace" for r in rows.values()), rows
+    page.click("table.data tbody a")
+    assert "Campaign feedback" in page.locator("h1").text_content()
+    page.close()
+
+
+def test_catalogue_shows_each_template_with_its_advice_and_uses(browser, pages):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(pages["catalogue"].as_uri())
+    index = _cells(page.locator("table.data").first)
+    assert {r[0] for r in index} >= {"Lapsed high-valuelapsed_high_value"}, index
+    assert all(r[3] == "holi_test" and r[4] for r in index), index
+    section = page.locator("section#lapsed_high_value")
+    facts = section.locator("dl.facts").text_content()
+    assert "Win-back offers for big spenders gone quiet." in facts
+    assert "Leave it exempt from inactivity suppressions." in facts and "asha.rao" in facts
+    params = [r[:3] for r in _cells(section.locator("table.data").first)]
+    assert ["lapsed_days", "int", "90"] in params, params
     page.close()

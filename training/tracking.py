@@ -134,18 +134,13 @@ def _close(fig) -> None:
 def git_commit(settings) -> str | None:
     """The project's git commit (MLflow's ``mlflow.source.git.commit``), or None outside a
     git checkout: a model version then names the code and configuration it came from."""
-    import subprocess
+    from segflow.runstore import git_commit as commit_of
 
     try:
         root = settings.project_root
     except Exception:  # noqa: BLE001 - no project folder: no commit to name
         return None
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    return commit_of(root)
 
 
 def log_datasets(frame, test, snapshot: str, name: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from segflow.errors import SegflowError
 from segflow.lock import holds_workspace
+from segflow.progress import stage
 from segflow.settings import Settings
 from segflow.training import datasets, registry, tracking
 from segflow.training.config import ModelConfig, load_model_configs
@@ -145,26 +147,44 @@ def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
         keep_training_snapshot(settings, frame)
     held = holdout_mask(frame[kind.id_column or cfg.join_key], **_split(cfg))
     train, test = frame[~held], frame[held]
-    estimator = kind.fit(cfg, features, train)
-    model = SegflowModel(cfg.name, cfg.kind, features, cfg.outputs, estimator)
-    pred = model.predict(None, signature_frame(test, features))
-    metrics = kind.evaluate(cfg, test, pred, features)
-    metric = cfg.promotion["metric"]
-    if metric not in metrics:
-        raise SegflowError(f"{cfg.path}: promotion metric '{metric}' is not one of "
-                           f"{sorted(metrics)}")
-    champ_metrics = champion_metrics(cfg, champ, champ_features, test)
-    decision = registry.decide(cfg.promotion, metrics[metric],
-                               (champ_metrics or {}).get(metric),
-                               str(champ.version) if champ else None)
-    info = {"campaign": campaign, "as_of": frame_as_of,
-            "snapshot": frame_snapshot_id(frame, frame_as_of), "rows": (len(train), len(test))}
-    run_id, version = _log_run(settings, client, cfg, model, frame, test, pred, metrics, info)
-    registry.record(client, run_id, version, cfg.name, decision)
-    _log_card(client, cfg, model, test, pred, metrics, champ_metrics, decision,
-              {**info, "run_id": run_id, "version": version,
-               "champion_version": str(champ.version) if champ else None})
+    # the MLflow run spans fitting, evaluation and logging: its duration is the training's
+    with stage(f"trained {cfg.name} ({len(train):,} rows)"), _mlflow_run(settings, client, cfg,
+                                                                         campaign) as run:
+        started = time.perf_counter()
+        estimator = kind.fit(cfg, features, train)
+        fit_seconds = time.perf_counter() - started
+        model = SegflowModel(cfg.name, cfg.kind, features, cfg.outputs, estimator)
+        pred = model.predict(None, signature_frame(test, features))
+        metrics = kind.evaluate(cfg, test, pred, features)
+        metric = cfg.promotion["metric"]
+        if metric not in metrics:
+            raise SegflowError(f"{cfg.path}: promotion metric '{metric}' is not one of "
+                               f"{sorted(metrics)}")
+        champ_metrics = champion_metrics(cfg, champ, champ_features, test)
+        decision = registry.decide(cfg.promotion, metrics[metric],
+                                   (champ_metrics or {}).get(metric),
+                                   str(champ.version) if champ else None)
+        info = {"campaign": campaign, "as_of": frame_as_of, "fit_seconds": fit_seconds,
+                "snapshot": frame_snapshot_id(frame, frame_as_of),
+                "rows": (len(train), len(test))}
+        run_id, version = _log_run(client, cfg, model, frame, test, pred, metrics, info,
+                                   run.info.run_id)
+        registry.record(client, run_id, version, cfg.name, decision)
+        _log_card(client, cfg, model, test, pred, metrics, champ_metrics, decision,
+                  {**info, "run_id": run_id, "version": version,
+                   "champion_version": str(champ.version) if champ else None})
     return TrainResult(cfg.name, "trained", version, run_id, metrics, decision)
+
+
+def _mlflow_run(settings, client, cfg: ModelConfig, campaign: str):
+    """The model's MLflow run, opened before fitting (ended, or marked failed, on leaving):
+    its description, and the project's commit when the project is a git checkout."""
+    import mlflow
+
+    commit = tracking.git_commit(settings)
+    return mlflow.start_run(experiment_id=tracking.experiment_id(settings, client, cfg.name),
+                            run_name=f"{cfg.name}-{campaign}", description=cfg.description,
+                            tags={"mlflow.source.git.commit": commit} if commit else None)
 
 
 def _log_card(client, cfg, model, test, pred, metrics, champ_metrics, decision, info) -> None:
@@ -208,7 +228,10 @@ def _split(cfg: ModelConfig) -> dict:
     return {"fraction": float(cfg.split["test_fraction"]), "seed": int(cfg.split["seed"])}
 
 
-def _log_run(settings, client, cfg, model, frame, test, pred, metrics, info) -> tuple[str, str]:
+def _log_run(client, cfg, model, frame, test, pred, metrics, info,
+             run_id: str) -> tuple[str, str]:
+    """Log into the active run (``_mlflow_run``): tags, datasets, params, metrics, figures,
+    the model (registered as a new version) and the descriptions."""
     import mlflow
 
     figures, tables = KINDS[cfg.kind].report(cfg, model.estimator, test, pred)
@@ -219,19 +242,14 @@ def _log_run(settings, client, cfg, model, frame, test, pred, metrics, info) -> 
             "label_campaign": cfg.label.get("campaign", ""), "config": str(cfg.path.name),
             "train_rows": str(info["rows"][0]), "test_rows": str(info["rows"][1]),
             "plots": "logged" if figures else "skipped (matplotlib not installed)"}
-    exp = tracking.experiment_id(settings, client, cfg.name)
-    commit = tracking.git_commit(settings)
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
-    with mlflow.start_run(experiment_id=exp, run_name=f"{cfg.name}-{info['campaign']}",
-                          description=cfg.description) as run:
-        mlflow.set_tags(tags)
-        tracking.log_datasets(frame, test, info["snapshot"], cfg.name)
-        mlflow.log_params(tracking.flat_params({**cfg.params, "split": cfg.split}))
-        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
-        tracking.log_figures(figures)
-        tracking.log_tables(tables)
-        info_model = tracking.log_model(model, frame, cfg.name)
+    mlflow.set_tags(tags)
+    tracking.log_datasets(frame, test, info["snapshot"], cfg.name)
+    mlflow.log_params(tracking.flat_params({**cfg.params, "split": cfg.split}))
+    mlflow.log_metrics({**{k: v for k, v in metrics.items() if v == v},
+                        "fit_seconds": info["fit_seconds"]})
+    tracking.log_figures(figures)
+    tracking.log_tables(tables)
+    info_model = tracking.log_model(model, frame, cfg.name)
     version = str(info_model.registered_model_version)
     for key in ("features", "outputs", "kind", "entity", "data_snapshot", "target_campaign"):
         client.set_model_version_tag(cfg.name, version, key, tags[key])
@@ -240,7 +258,7 @@ def _log_run(settings, client, cfg, model, frame, test, pred, metrics, info) -> 
         f"{cfg.description} Trained for {info['campaign']} on data as of {info['as_of']} "
         f"(snapshot {info['snapshot']}), {info['rows'][0]:,} training and {info['rows'][1]:,} "
         "test rows."))
-    return run.info.run_id, version
+    return run_id, version
 
 
 @holds_workspace("train")

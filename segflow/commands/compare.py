@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from segflow.commands.templates import SET_HELP, _overrides
+from segflow.output import quiet_for_json
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +29,8 @@ def compare(
     as_of: str = typer.Option(None, "--as-of", help="Feature time (default: campaign as_of)."),
     set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
     limit: int = typer.Option(20, "--limit", help="Disagreements explained (0: all)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON.",
+                                 callback=quiet_for_json),
 ) -> None:
     """Reproduce the existing list: agreement as a confusion table and, for each
     disagreement, the clause and values that decide it. Exit 0 whenever it ran; 2 on a bad

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from segflow.output import quiet_for_json
+
 
 def register(app: typer.Typer) -> None:
     app.command("doctor")(doctor)
@@ -12,7 +14,8 @@ def register(app: typer.Typer) -> None:
 def doctor(
     dry_run: bool = typer.Option(False, "--dry-run", "-n",
                                  help="Only report; change nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON.",
+                                 callback=quiet_for_json),
 ) -> None:
     """Check receipts, runs, publications, the audit log and leftover files; repair what an
     interrupted command left (exit 1 when a problem remains that a person must fix)."""

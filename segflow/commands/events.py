@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from segflow.output import quiet_for_json
+
 events_app = typer.Typer(help="Real-time events: receive (webhook, Kafka), apply, look up "
                          "live memberships, measure freshness.", no_args_is_help=True)
 
@@ -81,7 +83,8 @@ def apply_events() -> None:
 
 
 @events_app.command("status")
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.",
+                                 callback=quiet_for_json)) -> None:
     """Events received, applied, duplicated and quarantined, and freshness per segment
     (event time to membership change, p50/p95/p99/max). Exits 1 when a segment's p95 is
     over the project's limit (the freshness gate)."""

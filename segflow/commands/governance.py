@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from segflow.output import JSON_HELP
+from segflow.output import json_option
 from segflow.settings import get_settings
 
 runs_app = typer.Typer(help="Runs in the run store: list, show, re-run.", no_args_is_help=True)
@@ -37,7 +37,7 @@ def echo_verdict(v) -> None:
         typer.echo(f"  - {r.message}\n      -> {r.command}")
 
 
-JSON = typer.Option(False, "--json", help=JSON_HELP)
+JSON = json_option()
 
 
 @runs_app.command("list")
@@ -295,7 +295,31 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+def home(as_json: bool = JSON) -> None:
+    """Write the workspace home page (every campaign: latest run, state, size, freshness,
+    last measured lift) and the template catalogue; print their paths.
+
+    Both pages are rendered again whenever a run's state changes; this command renders
+    them now (after a failed run, a new campaign file or a template edit)."""
+    from segflow.db import connect
+    from segflow.governance.catalogue import write_catalogue
+    from segflow.governance.home import overview, write_home
+    from segflow.output import emit_json
+
+    settings = get_settings().ensure()
+    catalogue = write_catalogue(settings)
+    with connect(settings) as con:
+        page = write_home(settings, con)
+        rows = overview(settings, con) if as_json else []
+    if as_json:
+        emit_json({"home": str(page), "catalogue": str(catalogue), "campaigns": rows})
+        return
+    typer.echo(f"home: {page}")
+    typer.echo(f"catalogue: {catalogue}")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("home")(home)
     app.add_typer(runs_app, name="runs")
     app.add_typer(review_app, name="review")
     app.add_typer(audit_app, name="audit")

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from segflow.output import JSON_HELP
+from segflow.output import json_option
 from segflow.settings import get_settings
 
 models_app = typer.Typer(help="Registered models: list, compare versions, promote by hand, "
@@ -51,7 +51,7 @@ def train(
 
 
 @models_app.command("list")
-def list_models(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+def list_models(as_json: bool = json_option()) -> None:
     """Every registered model with its champion and latest version."""
     _quiet_mlflow()
     from segflow.output import emit_json, records, table

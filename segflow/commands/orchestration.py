@@ -44,8 +44,10 @@ def serve(
 ) -> None:
     """Register a deployment per campaign on its cron schedule and run them (blocks).
 
-    Needs a real Prefect server: start one with `segflow server` or point PREFECT_API_URL
-    (or --api-url) at an existing one.
+    Only campaigns the project can run are deployed: their templates check, their models
+    have a champion and their source tables are in the workspace; each other campaign is
+    named with the reason (exit 1 when none can run). Needs a real Prefect server: start
+    one with `segflow server` or point PREFECT_API_URL (or --api-url) at an existing one.
     """
     from segflow.errors import SegflowError
     from segflow.flows.prefect_env import configure_prefect
@@ -56,10 +58,11 @@ def serve(
     if not url:
         raise SegflowError("`segflow serve` needs a Prefect server: run `segflow server` and set "
                            "PREFECT_API_URL=http://127.0.0.1:4200/api (or pass --api-url)")
-    configure_prefect(settings, url)
-    from segflow.flows.deploy import serve_campaigns
+    from segflow.flows.deploy import campaigns_to_serve, serve_campaigns
 
-    serve_campaigns(settings, campaign or None, limit=limit)
+    ready = campaigns_to_serve(settings, campaign or None, say=typer.echo)
+    configure_prefect(settings, url)
+    serve_campaigns(settings, ready, limit=limit)
 
 
 def run(

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-templates_app = typer.Typer(help="Segment templates: validate template and campaign files.",
+templates_app = typer.Typer(help="Segment templates: validate template and campaign files; "
+                            "the catalogue page.",
                             no_args_is_help=True)
 
 SET_HELP = ("Override a param: <cohort or template>.<param>=<value>, e.g. "
@@ -120,6 +121,7 @@ def preview(
     set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Sizes, clause funnels, overlaps, holdout and suppressions; nothing is written."""
+    from segflow.progress import stage
     from segflow.scoring.preview import preview as run_preview
     from segflow.scoring.refresh import run_as_of
     from segflow.scoring.render import preview_text
@@ -131,8 +133,11 @@ def preview(
     overrides = _overrides(set_)
     resolved = resolve_campaign(settings, campaign, overrides)
     baseline = resolve_campaign(settings, campaign) if overrides else None
-    scored = score(settings, resolved, run_as_of(resolved, as_of))
-    typer.echo(preview_text(run_preview(scored.frame, resolved, baseline)))
+    with stage(f"scored {campaign}"):
+        scored = score(settings, resolved, run_as_of(resolved, as_of))
+    with stage("evaluated cohorts, funnels and overlaps"):
+        shown = preview_text(run_preview(scored.frame, resolved, baseline))
+    typer.echo(shown)
 
 
 def explain(
@@ -165,6 +170,16 @@ def explain(
     typer.echo(f"run {record.run_id}")
     typer.echo(explain_text(explain_entity(settings, resolved, customer, frame, rows, top_k,
                                            record.inputs.get("model_versions"))))
+
+
+@templates_app.command("catalogue")
+def catalogue() -> None:
+    """Write the template catalogue page (each template's description, when to use it, its
+    caveats, owners, parameters, the campaigns using it, its recent sizes); print its path."""
+    from segflow.governance.catalogue import write_catalogue
+    from segflow.settings import get_settings
+
+    typer.echo(f"catalogue: {write_catalogue(get_settings().ensure())}")
 
 
 def register(app: typer.Typer) -> None:

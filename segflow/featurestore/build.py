@@ -19,6 +19,7 @@ from segflow.featurestore.columns import remember
 from segflow.featurestore.engine import canonical_connection, sql_literal
 from segflow.featurestore.repo import Repo, View, apply, load_repo
 from segflow.lock import holds_workspace
+from segflow.progress import stage
 from segflow.settings import Settings
 from segflow.timeutil import parse_as_of
 
@@ -141,9 +142,11 @@ def build_features(settings: Settings, as_of, views: list[str] | None = None,
             if missing:
                 report[name] = {"skipped": f"no {', '.join(missing)} in this workspace"}
                 continue
-            report[name] = build_view(con, view, as_ofs, settings)
+            with stage(f"built feature view {name}"):
+                report[name] = build_view(con, view, as_ofs, settings)
     finally:
         con.close()
-    apply(settings, repo)
+    with stage("registered the feature store (Feast apply)"):
+        apply(settings, repo)
     remember(settings, repo)
     return report

@@ -60,7 +60,7 @@ def stale_views(repo: Repo, entity: str, as_of: datetime) -> list[Staleness]:
     return found
 
 
-def _available(settings: Settings) -> set[str]:
+def available_sources(settings: Settings) -> set[str]:
     """Canonical tables and derived relations a build could read (none: no canonical data)."""
     try:
         con, names = canonical_connection(settings)
@@ -88,7 +88,7 @@ def ensure_features(settings: Settings, entity: str, as_of, repo: Repo | None = 
     stale = stale_views(repo, entity, when)
     if not stale:
         return []
-    available = _available(settings)
+    available = available_sources(settings)
     buildable, blocked = [], []
     for item in stale:
         missing = [s for s in item.view.transformation.sources if s not in available]

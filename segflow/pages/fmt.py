@@ -112,6 +112,12 @@ class Formatter:
             return ""
         return f"{float(share) * 100:.{digits}f}%"
 
+    def points(self, diff, digits: int = 1) -> str:
+        """A difference of two shares in percentage points, signed: 0.0123 -> +1.2 pts."""
+        if _missing(diff):
+            return ""
+        return f"{float(diff) * 100:+.{digits}f} pts"
+
     def filters(self) -> dict:
         return {"count": self.count, "num": self.number, "money": self.money,
-                "money_exact": self.money_exact, "pct": self.pct}
+                "money_exact": self.money_exact, "pct": self.pct, "points": self.points}

@@ -78,7 +78,7 @@ def _flow_run(flow_run_id):
         run = client.read_flow_run(flow_run_id)
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    return run, [a for a in artifacts if a.key == "report-account-tiers"]
+    return run, [a for a in artifacts if a.key in ("report-account-tiers", "segflow-home")]
 
 
 def test_a_blocked_run_ends_blocked(accounts, webhook, monkeypatch):
@@ -110,7 +110,10 @@ def test_a_blocked_run_ends_blocked(accounts, webhook, monkeypatch):
     run, links = _flow_run(state.state_details.flow_run_id)
     assert run.name == "account_tiers 2026-11-15"  # not a random name
     report = (settings.runs_dir / outcome["run_id"] / "report.html").resolve().as_uri()
-    assert len(links) == 1 and f"]({report})" in links[0].data
+    home = (settings.home / "index.html").resolve().as_uri()
+    assert sorted(a.key for a in links) == ["report-account-tiers", "segflow-home"]
+    assert {a.key: a.data for a in links}["report-account-tiers"].endswith(f"]({report})")
+    assert f"]({home})" in {a.key: a.data for a in links}["segflow-home"]
     assert any("contracts_hold" in w for w in outcome["waiting_for"]), outcome
     (alert,) = received
     assert alert["state"] == "blocked" and "contracts_hold" in alert["text"]

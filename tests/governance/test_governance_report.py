@@ -27,6 +27,13 @@ def _state(page: str) -> str:
     return re.search(r'<p class="state">([^<]+)</p>', page).group(1)
 
 
+def _home_state(settings) -> str:
+    """The campaign's state on the workspace home page (one campaign in this world)."""
+    home = (settings.home / "index.html").read_text(encoding="utf-8")
+    [state] = re.findall(r'<span class="state-[a-z]+" title="[^"]*">([^<]+)</span>', home)
+    return state
+
+
 def test_the_report_follows_the_run_from_drift_to_export(run_world):
     """Drift unchecked blocks; approval and publication move the banner on; an export
     replaces 'Not exported yet' with its files."""
@@ -48,6 +55,7 @@ def test_the_report_follows_the_run_from_drift_to_export(run_world):
     approve(settings, run, "lead.analyst", APPROVAL)
     page = _page(settings, run)
     assert "Approved by lead.analyst" in page and "an approval" not in _state(page)
+    assert _home_state(settings) == _state(page)  # the home page follows every change
     publish_run(settings, run, by="lead.analyst", accept_open=v.open_exceptions,
                 reason=ACCEPTANCE)
     page = _page(settings, run)
@@ -56,6 +64,8 @@ def test_the_report_follows_the_run_from_drift_to_export(run_world):
     export_for(settings, run)
     page = _page(settings, run)
     assert _state(page) == "Published and exported"
+    assert _home_state(settings) == "Published and exported"
+    assert "v1 <span" in (settings.home / "index.html").read_text(encoding="utf-8")
     assert "Not exported yet" not in page and "Exported at" in page
     assert "What stands in the way" not in page
 

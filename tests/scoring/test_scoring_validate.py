@@ -142,3 +142,39 @@ def test_all_errors_of_all_files_are_reported(tdir, columns):
     problems = _problems(tdir, Path(tdir.templates_dir), columns)
     assert any(str(a) in p and "extra" in p for p in problems)
     assert sum(str(b) in p for p in problems) == 2 and b == c
+
+
+def _without_advice(path: Path) -> str:
+    return "".join(line for line in path.read_text().splitlines(keepends=True)
+                   if not line.startswith(("when_to_use:", "caveats:", "  - ")))
+
+
+def test_when_to_use_and_caveats_are_parsed(tdir):
+    """The catalogue's advice: one sentence and a list of sentences, whitespace folded."""
+    from segflow.scoring.schema import Problems
+    from segflow.scoring.templates import load_template
+
+    problems = Problems()
+    t = load_template(Path(tdir.templates_dir) / "lapsed_high_value.yaml", problems)
+    assert not problems
+    assert t.when_to_use.startswith("Win-back campaigns") and len(t.caveats) == 2
+    bare = Path(tdir.templates_dir) / "bare.yaml"
+    bare.write_text(_without_advice(t.path).replace("name: lapsed_high_value", "name: bare"))
+    plain = load_template(bare, problems)
+    assert not problems and plain.when_to_use is None and plain.caveats == ()
+
+
+@pytest.mark.parametrize("bad, says", [
+    ('when_to_use: ""', "when_to_use must be a sentence"),
+    ("when_to_use: [a, b]", "when_to_use must be a sentence"),
+    ('caveats: "one sentence"', "caveats must be a list of sentences"),
+    ("caveats: []", "caveats must be a list of sentences"),
+    ("caveats: [fine, 3]", "caveats must be a list of sentences"),
+])
+def test_bad_advice_names_its_line(tdir, columns, bad, says):
+    path = Path(tdir.templates_dir) / "app_engaged.yaml"
+    path.write_text(_without_advice(path))
+    _break(tdir, "app_engaged.yaml", "kind: cohort", f"kind: cohort\n{bad}")
+    [problem] = _problems(tdir, path, columns)
+    assert problem.startswith(f"{path}:{_line_of(path, bad.split(':')[0] + ':')}:"), problem
+    assert says in problem

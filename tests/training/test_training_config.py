@@ -99,3 +99,20 @@ def test_a_notes_model_names_its_notes_table(tmp_path):
 def test_unknown_model_name_is_an_error():
     with pytest.raises(ConfigError, match="no model file"):
         load_model_configs(MODELS_DIR, ["nope"])
+
+
+def test_git_commit_tag_only_for_a_git_checkout(tmp_path):
+    """mlflow.source.git.commit names the project's commit; a project folder that is not a
+    git checkout gets none (no made-up value)."""
+    import dataclasses
+    import shutil
+
+    from segflow.project import load_project
+    from segflow.settings import Settings
+    from segflow.training.tracking import git_commit
+
+    inside = Settings(home=tmp_path / "ws")
+    assert len(git_commit(inside)) == 40  # the repository's own project
+    shutil.copy(PROJECT_ROOT / "segflow.yaml", tmp_path / "segflow.yaml")
+    outside = dataclasses.replace(inside, project=load_project(tmp_path))
+    assert outside.project_root == tmp_path and git_commit(outside) is None

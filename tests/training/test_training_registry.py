@@ -52,6 +52,12 @@ def test_first_version_promoted_second_not_and_decision_recorded(world, twice):
         contexts = sorted(i.tags[0].value for i in run.inputs.dataset_inputs)
         assert contexts == ["evaluation", "training"]
         assert len(run.data.tags["mlflow.source.git.commit"]) == 40
+        # the run spans the training: opened before fitting, closed after the version and
+        # the model card were logged
+        assert run.info.status == "FINISHED"
+        took_ms = run.info.end_time - run.info.start_time
+        assert took_ms >= 1000 * run.data.metrics["fit_seconds"] > 0
+        assert run.info.start_time <= version.creation_timestamp <= run.info.end_time
 
 
 def test_runs_log_metrics_plots_and_truth_comparisons(world, twice):
