@@ -68,6 +68,7 @@ def _candidates(con, ctx, channels: set[str]) -> None:
     the row still has that channel (a channel-scoped suppression removes it)."""
     pairs = [(name, ch) for name, rule in ctx.rules.items() for ch in rule.spec.channels
              if ch in channels]
+    pairs += [(c.name, ch) for c in ctx.config.curated for ch in c.channels if ch in channels]
     values = ", ".join(f"({lit(n)}, {lit(c)})" for n, c in pairs) or "(NULL, NULL)"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cand AS
         SELECT m.entity_id, m.cohort, m.arm, cc.channel,

@@ -71,7 +71,10 @@ def rerun(settings: Settings, run_id: str, reuse_features: bool = False):
                                  as_of=old.as_of, params=old.inputs.get("overrides") or None,
                                  features=features,
                                  override_ids=old.inputs.get("override_ids", []),
-                                 model_versions=old.inputs.get("model_versions") or {})
+                                 model_versions=old.inputs.get("model_versions") or {},
+                                 curated_versions={e["name"]: e["version"] for e in
+                                                   old.inputs.get("curated") or []
+                                                   if e.get("version") is not None})
     con = duckdb.connect()
     try:
         a = _memberships_digest(con, run_dir(settings, run_id) / "memberships.parquet")
