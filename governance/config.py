@@ -21,7 +21,8 @@ REVIEW_KEYS = {"band": float, "big_mover_tiers": int, "revenue_limit": float,
 CONTROLS_KEYS = {"revenue": dict, "max_growth": float, "recheck_contracts": bool}
 EXPORTS_KEYS = {"channel_events": list, "global_events": list, "channels": list,
                 "handoff": dict}
-HANDOFF_KEYS = {"table": str, "id": str, "owner": str}
+HANDOFF_KEYS = {"table": str, "id": str, "owner": str, "channel": str}
+HANDOFF_CHANNEL = "account_manager"  # the channel whose cohorts are handed to owners
 CURATED_KEYS = {"priority": int, "title": str, "channels": list}
 REMOVED_CONTROLS = {  # controls keys of earlier versions: the revenue control names its tables
     key: "the revenue control is configured in controls.revenue now (finance: table, id, "
@@ -221,8 +222,8 @@ def handoff_config(config: GovernanceConfig) -> dict | None:
         if key not in HANDOFF_KEYS or not isinstance(value, str):
             raise ConfigError(config.path, None, f"exports.handoff.{key}: allowed keys are "
                               f"{', '.join(HANDOFF_KEYS)}, each a column or table name")
-    missing = [k for k in HANDOFF_KEYS if k not in raw]
+    missing = [k for k in ("table", "id", "owner") if k not in raw]
     if missing:
         raise ConfigError(config.path, None, f"exports.handoff needs {', '.join(missing)} "
                           "(the table of owners, its id column and its owner column)")
-    return dict(raw)
+    return {"channel": HANDOFF_CHANNEL, **raw}

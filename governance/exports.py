@@ -141,7 +141,9 @@ def _judge(con, canonical: dict, channel: str, rule: tuple[str, str, str]) -> No
 
 
 def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) -> dict:
-    """Write ``<home>/exports/<run_id>/<cohort>/<channel>.csv`` + manifests; index back."""
+    """Write ``<home>/exports/<run_id>/<cohort>/<channel>.csv`` + manifests, and the
+    per-owner hand-off when the campaign configures one (``segflow.governance.handoff``);
+    index back."""
     if "customers" not in canonical:
         raise SegflowError("exports need canonical/customers.parquet (emails, phones, "
                            "consents)")
@@ -174,6 +176,11 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
                 WHERE cohort = {lit(cohort)} AND left_out IS NULL ORDER BY ALL)
                 TO {lit(path)} (HEADER)""")
             index["files"].append(_manifest(ctx.run_id, cohort, channel, path, tally))
+    from segflow.governance.handoff import write_handoff
+
+    handoff = write_handoff(settings, con, ctx, canonical, folder)
+    if handoff is not None:
+        index["handoff"] = handoff
     (folder / "manifest.json").write_text(json.dumps(index, indent=2))
     return index
 

@@ -170,6 +170,9 @@ def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
     audit.record(settings, actor, "export", {
         "seal_hash": v.seal["seal_hash"], "left_out": index["left_out"],
         "files": [{k: f[k] for k in ("cohort", "channel", "rows", "sha256")}
-                  for f in index["files"]]}, run_id=run_id)
+                  for f in index["files"]],
+        **({"handoff": [{k: f[k] for k in ("owner", "rows", "sha256")}
+                        for f in index["handoff"]["files"]]} if "handoff" in index else {})},
+        run_id=run_id)
     refresh_report(settings, run_id)
     return index
