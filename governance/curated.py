@@ -200,9 +200,10 @@ def retire(settings: Settings, campaign: str, name: str, by: str, reason: str) -
     reason = require_reason(reason, "retirement's reason")
     with connect(settings) as con:
         ensure_schema(con)
-        row = con.execute("SELECT version, retired_at FROM curated_lists WHERE campaign = ? "
+        rows = con.execute("SELECT version, retired_at FROM curated_lists WHERE campaign = ? "
                           "AND name = ? ORDER BY version DESC LIMIT 1",
-                          [campaign, name]).fetchone()
+                          [campaign, name]).fetchall()
+        row = rows[0] if rows else None
         if row is None:
             raise SegflowError(f"curated cohort '{name}' of '{campaign}' has no list yet: "
                                "nothing to retire")
@@ -293,11 +294,14 @@ def for_run(settings: Settings, config, as_of: datetime, versions: dict | None =
                 found = con.execute(
                     f"SELECT {', '.join(LIST_COLUMNS)} FROM curated_lists WHERE campaign = ? "
                     "AND name = ? AND (? IS NULL OR version = ?) ORDER BY version DESC "
-                    "LIMIT 1", [config.campaign, spec.name, pinned, pinned]).fetchone()
-                row = dict(zip(LIST_COLUMNS, found, strict=True)) if found else None
+                    "LIMIT 1", [config.campaign, spec.name, pinned, pinned]).fetchall()
+                row = dict(zip(LIST_COLUMNS, found[0], strict=True)) if found else None
             state = state_at(row, as_of)
             entry = {"name": spec.name, "title": spec.title, "priority": spec.priority,
-                     "channels": list(spec.channels), "state": state}
+                     "channels": list(spec.channels), "state": state, "version": None,
+                     "owner": None, "owner_name": None, "reason": None, "expires": None,
+                     "ids": 0, "retired_by": None, "retire_reason": None, "retired_at": None,
+                     "outcomes": {}}
             if row is not None:
                 entry.update(version=row["version"], owner=row["owner"], reason=row["reason"],
                              expires=row["expires"].isoformat(), ids=row["ids"],
