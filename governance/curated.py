@@ -342,28 +342,13 @@ def apply_curated(memberships, curated_members):
         con.register("l", curated_members)
         base = ("m.* EXCLUDE (curated_id)" if "curated_id" in memberships.column_names
                 else "m.*")
-        applied = con.sql(f"""
-          WITH c AS (SELECT * FROM l WHERE state = 'active'
-                     QUALIFY row_number() OVER (PARTITION BY entity_id
-                                                ORDER BY priority, cohort) = 1),
-               x AS (SELECT {base}, c.cohort AS c_cohort, c.version AS c_version,
-                            c.priority AS c_priority, c.channels AS c_channels,
-                            c.cohort IS NOT NULL AND m.status <> 'suppressed'
-                              AND (m.cohort IS NULL OR m.status = 'unassigned'
-                                   OR m.priority > c.priority) AS take
-                     FROM m LEFT JOIN c USING (entity_id))
-          SELECT x.* EXCLUDE (c_cohort, c_version, c_priority, c_channels, take) REPLACE (
-              CASE WHEN take THEN c_cohort ELSE cohort END AS cohort,
-              CASE WHEN take THEN NULL ELSE template END AS template,
-              CASE WHEN take THEN NULL ELSE split_value END AS split_value,
-              CASE WHEN take THEN 'assigned' ELSE status END AS status,
-              CASE WHEN take THEN 'treatment' ELSE arm END AS arm,
-              CASE WHEN take THEN c_priority ELSE priority END AS priority,
-              CASE WHEN take THEN row_number() OVER (PARTITION BY take, c_cohort
-                                                     ORDER BY entity_id) ELSE rank END AS rank,
-              CASE WHEN take THEN c_channels ELSE channels END AS channels),
-            CASE WHEN take THEN c_cohort || '@v' || c_version END AS curated_id
-          FROM x ORDER BY entity_id""").to_arrow_table()
+        if con.sql("SELECT count(*) FROM l WHERE state = 'active'").fetchall()[0][0]:
+            applied = _applied(con, base)
+        else:  # nothing to apply (no list, or expired or retired): no pass over the rows
+            applied = memberships.drop_columns([c for c in ("curated_id",)
+                                                if c in memberships.column_names])
+            applied = applied.append_column("curated_id",
+                                             pa.nulls(applied.num_rows, pa.string()))
         con.register("n", applied)
         outcomes = con.sql("""
           SELECT l.cohort, l.version, l.state, l.entity_id, CASE
@@ -378,6 +363,32 @@ def apply_curated(memberships, curated_members):
         con.close()
     return applied.cast(applied.schema.set(applied.schema.get_field_index("priority"),
                                            pa.field("priority", pa.int32()))), outcomes
+
+
+def _applied(con, base: str):
+    """Memberships ``m`` with the active lists of ``l`` applied: one join, each row once."""
+    return con.sql(f"""
+      WITH c AS (SELECT * FROM l WHERE state = 'active'
+                 QUALIFY row_number() OVER (PARTITION BY entity_id
+                                            ORDER BY priority, cohort) = 1),
+           x AS (SELECT {base}, c.cohort AS c_cohort, c.version AS c_version,
+                        c.priority AS c_priority, c.channels AS c_channels,
+                        c.cohort IS NOT NULL AND m.status <> 'suppressed'
+                          AND (m.cohort IS NULL OR m.status = 'unassigned'
+                               OR m.priority > c.priority) AS take
+                 FROM m LEFT JOIN c USING (entity_id))
+      SELECT x.* EXCLUDE (c_cohort, c_version, c_priority, c_channels, take) REPLACE (
+          CASE WHEN take THEN c_cohort ELSE cohort END AS cohort,
+          CASE WHEN take THEN NULL ELSE template END AS template,
+          CASE WHEN take THEN NULL ELSE split_value END AS split_value,
+          CASE WHEN take THEN 'assigned' ELSE status END AS status,
+          CASE WHEN take THEN 'treatment' ELSE arm END AS arm,
+          CASE WHEN take THEN c_priority ELSE priority END AS priority,
+          CASE WHEN take THEN row_number() OVER (PARTITION BY take, c_cohort
+                                                 ORDER BY entity_id) ELSE rank END AS rank,
+          CASE WHEN take THEN c_channels ELSE channels END AS channels),
+        CASE WHEN take THEN c_cohort || '@v' || c_version END AS curated_id
+      FROM x ORDER BY entity_id""").to_arrow_table()
 
 
 def apply_to_run(settings: Settings, memberships, record, versions: dict | None = None):
