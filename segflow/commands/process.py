@@ -27,7 +27,14 @@ def process(campaign: Optional[str] = typer.Option(None, "--campaign", "-c",  # 
     from segflow.output import emit_json, table
     from segflow.settings import get_settings
 
-    tables = process_tables(get_settings(), campaign)
+    from segflow.errors import SegflowError
+
+    settings = get_settings()
+    tables = process_tables(settings, campaign)
+    if campaign and tables["cycles"].num_rows == 0 and not (
+            settings.campaigns_dir / f"{campaign}.yaml").exists():
+        raise SegflowError(f"no campaign '{campaign}' (no runs, and no file "
+                           f"{settings.campaigns_dir / (campaign + '.yaml')})")
     if as_json:
         emit_json({k: t.to_pylist() for k, t in tables.items()})
         return

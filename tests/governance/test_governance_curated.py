@@ -288,3 +288,21 @@ def test_process_measured_from_audit_entries_and_runs():
     assert summary_lines({"campaigns": campaigns}) == [
         "tiers: 2 cycle(s), 1 published, median 2.0 h from refresh to approval, 3.0 h to "
         "publication, 6 review decision(s), 83% overrides, 750 s per decision"]
+
+
+def test_process_command_reads_the_workspace(tiers, capsys):
+    import json
+
+    settings, runs, *_ = tiers
+    code, out, err = segflow(capsys, settings.home, "process", "--campaign", CAMPAIGN,
+                             "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [c["run_id"] for c in data["cycles"]] == [runs["during"], runs["expired"]]
+    assert all(c["governed_at"] and c["decisions"] == 0 and c["approved_at"] is None
+               for c in data["cycles"])
+    assert data["campaigns"][0]["cycles"] == 2
+    report = (settings.runs_dir / runs["during"] / "report.html").read_text()
+    assert 'id="process"' in report and "not approved yet" in report
+    code, _, err = segflow(capsys, settings.home, "process", "--campaign", "nope")
+    assert code == 2 and "no campaign 'nope'" in err
