@@ -277,8 +277,9 @@ def state_at(row: dict | None, as_of: datetime) -> str:
 def for_run(settings: Settings, config, as_of: datetime, versions: dict | None = None):
     """The campaign's declared curated cohorts as of a run: a list of dicts (name, title,
     priority, channels, version, owner, reason, expires, state) and their members (Arrow:
-    entity_id, cohort, version, priority, channels, state). ``versions`` (a re-run's) pins
-    each cohort to the version its run used."""
+    entity_id, cohort, version, priority, channels, state). ``versions`` (a re-run's:
+    name -> {version, state} as its run recorded them) pins each cohort to what that run
+    applied, so a list uploaded or retired since does not change the re-run."""
     import pyarrow as pa
 
     from segflow.db import connect
@@ -288,15 +289,16 @@ def for_run(settings: Settings, config, as_of: datetime, versions: dict | None =
     with connect(settings) as con:
         have = _has_tables(con)
         for spec in config.curated:
-            pinned = (versions or {}).get(spec.name)
+            recorded = (versions or {}).get(spec.name) or {}
+            pinned = recorded.get("version")
             row = None
-            if have:
+            if have and not (versions is not None and pinned is None):
                 found = con.execute(
                     f"SELECT {', '.join(LIST_COLUMNS)} FROM curated_lists WHERE campaign = ? "
                     "AND name = ? AND (? IS NULL OR version = ?) ORDER BY version DESC "
                     "LIMIT 1", [config.campaign, spec.name, pinned, pinned]).fetchall()
                 row = dict(zip(LIST_COLUMNS, found[0], strict=True)) if found else None
-            state = state_at(row, as_of)
+            state = recorded.get("state") or state_at(row, as_of)
             entry = {"name": spec.name, "title": spec.title, "priority": spec.priority,
                      "channels": list(spec.channels), "state": state, "version": None,
                      "owner": None, "owner_name": None, "reason": None, "expires": None,

@@ -33,7 +33,7 @@ def refresh_with_overrides(settings: Settings, campaign: str, as_of=None,
                            params: dict | None = None, *, features=None,
                            override_ids: list[str] | None = None,
                            model_versions: dict[str, str] | None = None,
-                           curated_versions: dict[str, int] | None = None) -> RunRecord:
+                           curated_versions: dict[str, dict] | None = None) -> RunRecord:
     """Score and segment a campaign, then apply its curated cohorts (the latest list of
     each, or ``curated_versions``, a re-run's) and the overrides active at its as-of time:
     an override decided about one account outranks a list about many.
