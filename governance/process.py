@@ -144,16 +144,23 @@ def _entries(settings: Settings, work, con=None) -> None:
         FROM audit_lines""")
 
 
+def duration(hours: float | None) -> str:
+    """'3.5 h', '42 min' or '' (none yet): a reader's unit for a cycle's wait."""
+    if hours is None:
+        return ""
+    return f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.0f} min"
+
+
 def summary_lines(tables: dict) -> list[str]:
     """One sentence per campaign, in a reader's words."""
     out = []
     for row in tables["campaigns"].to_pylist():
         parts = [f"{row['cycles']} cycle(s), {row['published']} published"]
         if row["median_hours_to_approval"] is not None:
-            parts.append(f"median {row['median_hours_to_approval']:.1f} h from refresh to "
-                         "approval")
+            parts.append(f"median {duration(row['median_hours_to_approval'])} from refresh "
+                         "to approval")
         if row["median_hours_to_publication"] is not None:
-            parts.append(f"{row['median_hours_to_publication']:.1f} h to publication")
+            parts.append(f"{duration(row['median_hours_to_publication'])} to publication")
         if row["decisions"]:
             parts.append(f"{row['decisions']:,} review decision(s), "
                          f"{row['override_share']:.0%} overrides")

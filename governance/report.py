@@ -203,10 +203,13 @@ def _curated(ctx) -> list[dict]:
 
 def _process(settings, con, run_id: str, campaign: str) -> dict:
     """This cycle's process figures and the campaign's summary sentence."""
-    from segflow.governance.process import process_tables, summary_lines
+    from segflow.governance.process import duration, process_tables, summary_lines
 
     tables = process_tables(settings, campaign, con)
     cycle = next((r for r in tables["cycles"].to_pylist() if r["run_id"] == run_id), None)
+    if cycle is not None:
+        cycle.update(to_approval=duration(cycle["hours_to_approval"]),
+                     to_publication=duration(cycle["hours_to_publication"]))
     reviewers = [r for r in tables["reviewers"].to_pylist() if r["run_id"] == run_id]
     return {"cycle": cycle, "reviewers": reviewers, "summary": summary_lines(tables)}
 

@@ -14,20 +14,15 @@ def register(app: typer.Typer) -> None:
     app.command("process")(process)
 
 
-def _hours(value) -> str:
-    return "" if value is None else f"{value:.1f} h"
-
-
 def process(campaign: Optional[str] = typer.Option(None, "--campaign", "-c",  # noqa: UP045
                                                    help="Only this campaign."),
             as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Time from refresh to approval and publication, decisions per reviewer, time per
     decision and the share of overrides, per campaign and per cycle."""
-    from segflow.governance.process import process_tables, summary_lines
+    from segflow.errors import SegflowError
+    from segflow.governance.process import duration, process_tables, summary_lines
     from segflow.output import emit_json, table
     from segflow.settings import get_settings
-
-    from segflow.errors import SegflowError
 
     settings = get_settings()
     tables = process_tables(settings, campaign)
@@ -45,7 +40,7 @@ def process(campaign: Optional[str] = typer.Option(None, "--campaign", "-c",  # 
     for line in summary_lines(tables):
         typer.echo(line)
     rows = [(r["campaign"], r["run_id"], f"{r['refreshed_at']:%Y-%m-%d %H:%M}",
-             _hours(r["hours_to_approval"]), _hours(r["hours_to_publication"]),
+             duration(r["hours_to_approval"]), duration(r["hours_to_publication"]),
              r["decisions"], "" if r["override_share"] is None else f"{r['override_share']:.0%}",
              r["reviewers"], "" if r["seconds_per_decision"] is None
              else f"{r['seconds_per_decision']:.0f}")
