@@ -198,7 +198,8 @@ def _curated(ctx) -> list[dict]:
     """The run's curated cohorts, each with its sentence (state, outcomes, who and why)."""
     from segflow.governance.curated import run_lists, state_sentence
 
-    return [{**e, "sentence": state_sentence(e)} for e in run_lists(ctx.run)]
+    blank = dict.fromkeys(("version", "owner", "owner_name", "reason", "expires"))
+    return [{**blank, **e, "sentence": state_sentence(e)} for e in run_lists(ctx.run)]
 
 
 def _process(settings, con, run_id: str, campaign: str) -> dict:
