@@ -102,6 +102,7 @@ def main() -> None:
     out["pandas_peer_s"] = round(time.perf_counter() - start, 2)
     assigned = int(np.sum(np.array(outcomes["outcome"].to_pylist()) == "assigned"))
     out["assigned"] = assigned
+    out["peer_assigned"] = int((peer.cohort == "contract_terms").sum())
     out["same_rows"] = applied.num_rows == len(peer) == a.rows
     con = process_entries(a.decisions)
     start = time.perf_counter()

@@ -326,71 +326,77 @@ def for_run(settings: Settings, config, as_of: datetime, versions: dict | None =
 
 def apply_curated(memberships, curated_members):
     """Memberships with the active curated lists applied (exclusive campaigns), and each
-    listed id's outcome. Pure: Arrow in, Arrow out, one DuckDB query each.
+    listed id's outcome. Pure: Arrow in, Arrow out.
 
     An id takes its curated cohort (the one of lowest priority number when it is on
     several lists) unless it is suppressed or a cohort of higher priority (lower number)
     kept it. A curated member is ``assigned`` with the plain ``treatment`` arm: a hand-made
-    list is a decision, not an experiment, so no holdout is drawn from it."""
+    list is a decision, not an experiment, so no holdout is drawn from it.
+
+    DuckDB joins the lists to the memberships (a hash join built on the small side) and
+    decides the ids taken; Arrow then writes them into the memberships' columns
+    (``index_in`` + ``if_else``), keeping the rows' order without sorting them again."""
     import duckdb
-    import pyarrow as pa
 
     from segflow.scoring.sqlparts import to_arrow
 
     memberships = to_arrow(memberships)
+    if "curated_id" in memberships.column_names:
+        memberships = memberships.drop_columns(["curated_id"])
     con = duckdb.connect()
     try:
-        con.register("m", memberships)
+        con.register("m", memberships.select(["entity_id", "cohort", "status", "priority"]))
         con.register("l", curated_members)
-        base = ("m.* EXCLUDE (curated_id)" if "curated_id" in memberships.column_names
-                else "m.*")
-        if con.sql("SELECT count(*) FROM l WHERE state = 'active'").fetchall()[0][0]:
-            applied = _applied(con, base)
-        else:  # nothing to apply (no list, or expired or retired): no pass over the rows
-            applied = memberships.drop_columns([c for c in ("curated_id",)
-                                                if c in memberships.column_names])
-            applied = applied.append_column("curated_id",
-                                             pa.nulls(applied.num_rows, pa.string()))
-        con.register("n", applied)
+        taken = con.sql("""
+          WITH c AS (SELECT * FROM l WHERE state = 'active'
+                     QUALIFY row_number() OVER (PARTITION BY entity_id
+                                                ORDER BY priority, cohort) = 1)
+          SELECT c.entity_id, c.cohort, c.priority, c.channels,
+                 c.cohort || '@v' || c.version AS curated_id,
+                 row_number() OVER (PARTITION BY c.cohort ORDER BY c.entity_id) AS rank
+          FROM c JOIN m USING (entity_id)
+          WHERE m.status <> 'suppressed'
+            AND (m.cohort IS NULL OR m.status = 'unassigned' OR m.priority > c.priority)
+          """).to_arrow_table()
+        con.register("t", taken)
         outcomes = con.sql("""
           SELECT l.cohort, l.version, l.state, l.entity_id, CASE
               WHEN l.state <> 'active' THEN l.state
-              WHEN n.entity_id IS NULL THEN 'not_in_population'
-              WHEN n.curated_id = l.cohort || '@v' || l.version THEN 'assigned'
-              WHEN n.status = 'suppressed' THEN 'suppressed'
+              WHEN t.curated_id = l.cohort || '@v' || l.version THEN 'assigned'
+              WHEN m.entity_id IS NULL THEN 'not_in_population'
+              WHEN m.status = 'suppressed' THEN 'suppressed'
               ELSE 'higher_priority' END AS outcome,
-            n.cohort AS cohort_in_run, n.status AS status_in_run
-          FROM l LEFT JOIN n USING (entity_id) ORDER BY l.cohort, l.entity_id""").to_arrow_table()
+            coalesce(t.cohort, m.cohort) AS cohort_in_run,
+            CASE WHEN t.entity_id IS NOT NULL THEN 'assigned' ELSE m.status END
+              AS status_in_run
+          FROM l LEFT JOIN m USING (entity_id) LEFT JOIN t USING (entity_id)
+          ORDER BY l.cohort, l.entity_id""").to_arrow_table()
     finally:
         con.close()
-    return applied.cast(applied.schema.set(applied.schema.get_field_index("priority"),
-                                           pa.field("priority", pa.int32()))), outcomes
+    return _write_taken(memberships, taken), outcomes
 
 
-def _applied(con, base: str):
-    """Memberships ``m`` with the active lists of ``l`` applied: one join, each row once."""
-    return con.sql(f"""
-      WITH c AS (SELECT * FROM l WHERE state = 'active'
-                 QUALIFY row_number() OVER (PARTITION BY entity_id
-                                            ORDER BY priority, cohort) = 1),
-           x AS (SELECT {base}, c.cohort AS c_cohort, c.version AS c_version,
-                        c.priority AS c_priority, c.channels AS c_channels,
-                        c.cohort IS NOT NULL AND m.status <> 'suppressed'
-                          AND (m.cohort IS NULL OR m.status = 'unassigned'
-                               OR m.priority > c.priority) AS take
-                 FROM m LEFT JOIN c USING (entity_id))
-      SELECT x.* EXCLUDE (c_cohort, c_version, c_priority, c_channels, take) REPLACE (
-          CASE WHEN take THEN c_cohort ELSE cohort END AS cohort,
-          CASE WHEN take THEN NULL ELSE template END AS template,
-          CASE WHEN take THEN NULL ELSE split_value END AS split_value,
-          CASE WHEN take THEN 'assigned' ELSE status END AS status,
-          CASE WHEN take THEN 'treatment' ELSE arm END AS arm,
-          CASE WHEN take THEN c_priority ELSE priority END AS priority,
-          CASE WHEN take THEN row_number() OVER (PARTITION BY take, c_cohort
-                                                 ORDER BY entity_id) ELSE rank END AS rank,
-          CASE WHEN take THEN c_channels ELSE channels END AS channels),
-        CASE WHEN take THEN c_cohort || '@v' || c_version END AS curated_id
-      FROM x ORDER BY entity_id""").to_arrow_table()
+def _write_taken(memberships, taken):
+    """The memberships with the taken ids' columns replaced, in Arrow, order kept."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = taken.num_rows
+    idx = pc.index_in(memberships["entity_id"], value_set=taken["entity_id"])
+    mask = pc.is_valid(idx)
+    fill = {"cohort": taken["cohort"], "priority": taken["priority"],
+            "channels": taken["channels"], "rank": taken["rank"],
+            "status": pa.array(["assigned"] * n, pa.string()),
+            "arm": pa.array(["treatment"] * n, pa.string()),
+            "template": pa.nulls(n, pa.string()), "split_value": pa.nulls(n, pa.string())}
+    out = memberships
+    for name, values in fill.items():
+        if name in out.column_names:
+            column = out[name]
+            picked = pc.take(values, idx).cast(column.type)
+            out = out.set_column(out.column_names.index(name), name,
+                                 pc.if_else(mask, picked, column))
+    return out.append_column("curated_id", pc.take(taken["curated_id"], idx).cast(pa.string()))
 
 
 def apply_to_run(settings: Settings, memberships, record, versions: dict | None = None):
