@@ -343,6 +343,8 @@ def apply_curated(memberships, curated_members):
     memberships = to_arrow(memberships)
     if "curated_id" in memberships.column_names:
         memberships = memberships.drop_columns(["curated_id"])
+    if "active" not in curated_members["state"].to_pylist():
+        return _nothing_active(memberships, curated_members)
     con = duckdb.connect()
     try:
         con.register("m", memberships.select(["entity_id", "cohort", "status", "priority"]))
@@ -374,6 +376,23 @@ def apply_curated(memberships, curated_members):
     finally:
         con.close()
     return _write_taken(memberships, taken), outcomes
+
+
+def _nothing_active(memberships, curated_members):
+    """No list is active (none uploaded, or expired or retired): the memberships gain an
+    empty ``curated_id`` without a pass over their rows; each id's outcome is its list's
+    state."""
+    import pyarrow as pa
+
+    n = curated_members.num_rows
+    outcomes = pa.table({
+        "cohort": curated_members["cohort"], "version": curated_members["version"],
+        "state": curated_members["state"], "entity_id": curated_members["entity_id"],
+        "outcome": curated_members["state"], "cohort_in_run": pa.nulls(n, pa.string()),
+        "status_in_run": pa.nulls(n, pa.string())}).sort_by([("cohort", "ascending"),
+                                                            ("entity_id", "ascending")])
+    return (memberships.append_column("curated_id",
+                                      pa.nulls(memberships.num_rows, pa.string())), outcomes)
 
 
 def _write_taken(memberships, taken):
@@ -529,28 +548,41 @@ def control(con, settings: Settings, record) -> object:
         return ControlResult("curated_accounted", False, {}, f"the run's {RUN_FILE} is "
                              "missing: the curated cohorts cannot be counted")
     src = f"read_parquet({lit(path)})"
+    from segflow.governance.store import has_column
+
+    if not has_column(con, "m_cur", "curated_id"):
+        return ControlResult("curated_accounted", False, {}, "the run's memberships carry "
+                             "no curated_id: the curated cohorts were not applied to them")
+    override = ("m.override_id IS NOT NULL" if has_column(con, "m_cur", "override_id")
+                else "false")
     figures = {}
     problems, missing_all = [], []
     for e in lists:
         if e["state"] == "none":
             continue
         name = e["name"]
-        ids, assigned, held, dupes = con.execute(f"""SELECT
+        tag = lit(f"{name}@v{e.get('version')}")
+        ids, assigned, held, overridden, dupes = con.execute(f"""SELECT
             (SELECT count(*) FROM {src} WHERE cohort = {lit(name)}),
             (SELECT count(*) FROM {src} WHERE cohort = {lit(name)} AND outcome = 'assigned'),
-            (SELECT count(*) FROM m_cur WHERE cohort = {lit(name)}
-                AND status IN ('assigned', 'holdout')),
+            (SELECT count(*) FROM m_cur WHERE curated_id = {tag} AND cohort = {lit(name)}
+                AND status = 'assigned'),
+            (SELECT count(*) FROM {src} f JOIN m_cur m USING (entity_id)
+              WHERE f.cohort = {lit(name)} AND f.outcome = 'assigned'
+                AND m.curated_id IS NULL AND {override}),
             (SELECT count(*) - count(DISTINCT entity_id) FROM {src}
                 WHERE cohort = {lit(name)})""").fetchone()
+        held += overridden  # a reviewer's override of one account outranks the list
         missing = [r[0] for r in con.execute(
             f"SELECT entity_id FROM {src} WHERE cohort = {lit(name)} AND outcome = "
             "'not_in_population' ORDER BY 1").fetchall()]
         figures[name] = {"state": e["state"], "ids": ids, "assigned": assigned,
-                         "in_memberships": held, "not_in_population": len(missing),
+                         "in_memberships": held, "overridden": overridden,
+                         "not_in_population": len(missing),
                          "outcomes": e.get("outcomes", {})}
         if dupes or assigned != held:
             problems.append(f"{name}: {assigned:,} ids assigned but {held:,} rows in the "
-                            f"memberships, {dupes:,} ids twice")
+                            f"memberships (overrides included), {dupes:,} ids twice")
         missing_all += [f"{name}:{m}" for m in missing]
     if problems:
         return ControlResult("curated_accounted", False, figures, "; ".join(problems))

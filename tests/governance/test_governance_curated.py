@@ -306,3 +306,40 @@ def test_process_command_reads_the_workspace(tiers, capsys):
     assert 'id="process"' in report and "not approved yet" in report
     code, _, err = segflow(capsys, settings.home, "process", "--campaign", "nope")
     assert code == 2 and "no campaign 'nope'" in err
+
+
+def test_apply_curated_respects_priority_and_suppression_and_names_every_outcome():
+    """Pure: a curated list at priority 2 takes an unassigned id and one of priority 3,
+    not one of priority 1 nor a suppressed one; an id outside the population is named;
+    the rows keep their order and everything else."""
+    from segflow.governance.curated import apply_curated
+
+    m = pa.table({
+        "entity_id": ["a", "b", "c", "d", "e"], "cohort": [None, "top", "low", None, "low"],
+        "template": [None, "t_top", "t_low", None, "t_low"],
+        "split_value": pa.nulls(5, pa.string()),
+        "status": ["unassigned", "assigned", "assigned", "suppressed", "assigned"],
+        "arm": [None, "treatment", "treatment", None, "treatment"],
+        "priority": pa.array([None, 1, 3, None, 3], pa.int32()),
+        "rank": pa.array([None, 1, 1, None, 2], pa.int64()), "score": [0.1] * 5,
+        "channels": ["", "email", "email", "", "email"]})
+    listed = pa.table({"entity_id": ["a", "b", "c", "d", "zz"], "cohort": ["vip"] * 5,
+                       "version": pa.array([3] * 5, pa.int32()),
+                       "priority": pa.array([2] * 5, pa.int32()),
+                       "channels": ["account_manager"] * 5, "state": ["active"] * 5})
+    out, outcomes = apply_curated(m, listed)
+    rows = out.to_pylist()
+    assert [r["entity_id"] for r in rows] == ["a", "b", "c", "d", "e"]
+    assert [(r["cohort"], r["status"], r["priority"], r["curated_id"]) for r in rows] == [
+        ("vip", "assigned", 2, "vip@v3"), ("top", "assigned", 1, None),
+        ("vip", "assigned", 2, "vip@v3"), (None, "suppressed", None, None),
+        ("low", "assigned", 3, None)]
+    assert rows[2]["template"] is None and rows[2]["channels"] == "account_manager"
+    assert dict(zip(outcomes["entity_id"].to_pylist(), outcomes["outcome"].to_pylist(),
+                    strict=True)) == {"a": "assigned", "b": "higher_priority",
+                                      "c": "assigned", "d": "suppressed",
+                                      "zz": "not_in_population"}
+    expired = listed.set_column(5, "state", pa.array(["expired"] * 5))
+    out, outcomes = apply_curated(m, expired)
+    assert out.drop_columns(["curated_id"]).equals(m)
+    assert set(outcomes["outcome"].to_pylist()) == {"expired"}
