@@ -19,7 +19,11 @@ REVIEW_KEYS = {"band": float, "big_mover_tiers": int, "revenue_limit": float,
                "revenue_column": str, "reviewers": list, "approval_required": bool,
                "model_reasons_limit": int}
 CONTROLS_KEYS = {"revenue": dict, "max_growth": float, "recheck_contracts": bool}
-EXPORTS_KEYS = {"channel_events": list, "global_events": list, "channels": list}
+EXPORTS_KEYS = {"channel_events": list, "global_events": list, "channels": list,
+                "handoff": dict}
+HANDOFF_KEYS = {"table": str, "id": str, "owner": str, "channel": str}
+HANDOFF_CHANNEL = "account_manager"  # the channel whose cohorts are handed to owners
+CURATED_KEYS = {"priority": int, "title": str, "channels": list}
 REMOVED_CONTROLS = {  # controls keys of earlier versions: the revenue control names its tables
     key: "the revenue control is configured in controls.revenue now (finance: table, id, "
     "amount, date; tolerance; period_days; or switched_off: REASON), see docs/governance.md"
@@ -37,6 +41,19 @@ MODEL_REASONS_LIMIT = 20_000  # score movers per model given model contributions
 
 
 @dataclass(frozen=True)
+class CuratedSpec:
+    """A hand-curated cohort the campaign declares: its place among the template cohorts
+    (``priority``, lower wins in an exclusive campaign), title and channels. Its ids, owner,
+    reason and expiry are uploaded with ``segflow cohorts curate``, versioned in the
+    workspace."""
+
+    name: str
+    priority: int
+    title: str
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class GovernanceConfig:
     campaign: str
     path: Path | None = None
@@ -48,6 +65,7 @@ class GovernanceConfig:
     controls: dict = field(default_factory=dict)
     exports: dict = field(default_factory=dict)
     revenue: RevenueControl | None = None  # None only for a config built without a file
+    curated: tuple[CuratedSpec, ...] = ()  # hand-curated cohorts (segflow.governance.curated)
 
     # defaults live here, in one place, and docs/governance.md lists them
     @property
@@ -102,11 +120,15 @@ def load_config(settings: Settings, campaign: str) -> GovernanceConfig:
     from segflow.governance.revenue_config import parse_revenue
 
     revenue = parse_revenue(settings, raw, path)
-    return GovernanceConfig(
+    curated = _curated(raw, parsed, path)
+    config = GovernanceConfig(
         campaign=campaign, path=path, owners=tuple(parsed.owners),
         approval_required=bool(parsed.approval_required
                                or sections["review"].get("approval_required", False)),
-        exclusive=parsed.exclusive, cohorts=parsed.cohorts, revenue=revenue, **sections)
+        exclusive=parsed.exclusive, cohorts=parsed.cohorts, revenue=revenue, curated=curated,
+        **sections)
+    handoff_config(config)  # a typo in the hand-off stops the refresh, not the export
+    return config
 
 
 def _section(data: dict, name: str, keys: dict, path: Path | None) -> dict:
@@ -147,3 +169,61 @@ def _check_values(sections: dict, data: dict, path: Path | None) -> None:
         if channel not in CHANNELS:
             raise ConfigError(path, line("exports", "channels"),
                               f"unknown channel '{channel}'; one of {', '.join(CHANNELS)}")
+
+
+def _curated(data: dict, parsed, path: Path | None) -> tuple[CuratedSpec, ...]:
+    """The ``curated:`` section: cohort name -> priority (required), title, channels. Names
+    and priorities must differ from the template cohorts' (a tie would leave the order of
+    an account in both to chance); only exclusive campaigns place a list by priority."""
+    raw = data.get("curated") or {}
+    line = data.lines.get("curated") if isinstance(data, LineDict) else None
+    if not isinstance(raw, dict):
+        raise ConfigError(path, line, "'curated' maps cohort names to {priority, title, "
+                          "channels}")
+    if raw and not parsed.exclusive:
+        raise ConfigError(path, line, "curated cohorts take a priority among the template "
+                          "cohorts: only an exclusive campaign (exclusive: true) can have them")
+    taken = {c.name: c.priority for c in parsed.cohorts}
+    out = []
+    for name, spec in raw.items():
+        where = raw.lines.get(name, line) if isinstance(raw, LineDict) else line
+        if not isinstance(spec, dict):
+            raise ConfigError(path, where, f"curated.{name} must be a mapping with priority")
+        for key, value in spec.items():
+            want = CURATED_KEYS.get(key)
+            if want is None:
+                raise ConfigError(path, where, f"unknown key '{key}' in curated.{name}; "
+                                  f"allowed: {', '.join(sorted(CURATED_KEYS))}")
+            if not isinstance(value, want) or isinstance(value, bool):
+                raise ConfigError(path, where, f"curated.{name}.{key} must be "
+                                  f"{want.__name__}, got {value!r}")
+        if "priority" not in spec:
+            raise ConfigError(path, where, f"curated.{name} needs a priority: where it sits "
+                              "among the template cohorts (lower wins)")
+        if name in taken:
+            raise ConfigError(path, where, f"curated cohort '{name}' has the name of a "
+                              "template cohort; give it its own name")
+        clash = [c for c, p in taken.items() if p == spec["priority"]]
+        if clash:
+            raise ConfigError(path, where, f"curated.{name}.priority {spec['priority']} is "
+                              f"also the priority of cohort '{clash[0]}'; priorities must differ")
+        taken[name] = spec["priority"]
+        out.append(CuratedSpec(str(name), spec["priority"], spec.get("title", str(name)),
+                               tuple(spec.get("channels", parsed.channels))))
+    return tuple(out)
+
+
+def handoff_config(config: GovernanceConfig) -> dict | None:
+    """``exports.handoff``: the table, id and owner columns of the per-owner hand-off."""
+    raw = config.exports.get("handoff")
+    if raw is None:
+        return None
+    for key, value in raw.items():
+        if key not in HANDOFF_KEYS or not isinstance(value, str):
+            raise ConfigError(config.path, None, f"exports.handoff.{key}: allowed keys are "
+                              f"{', '.join(HANDOFF_KEYS)}, each a column or table name")
+    missing = [k for k in ("table", "id", "owner") if k not in raw]
+    if missing:
+        raise ConfigError(config.path, None, f"exports.handoff needs {', '.join(missing)} "
+                          "(the table of owners, its id column and its owner column)")
+    return {"channel": HANDOFF_CHANNEL, **raw}

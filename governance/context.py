@@ -57,5 +57,6 @@ class RunContext:
             return "(none)"
         base, _, split = cohort.partition("__")
         rule = self.rules.get(base)
-        name = rule.title if rule else base
+        curated = {c.name: c.title for c in self.config.curated}
+        name = rule.title if rule else curated.get(base, base)
         return f"{name} ({split})" if split else name

@@ -68,6 +68,7 @@ def _candidates(con, ctx, channels: set[str]) -> None:
     the row still has that channel (a channel-scoped suppression removes it)."""
     pairs = [(name, ch) for name, rule in ctx.rules.items() for ch in rule.spec.channels
              if ch in channels]
+    pairs += [(c.name, ch) for c in ctx.config.curated for ch in c.channels if ch in channels]
     values = ", ".join(f"({lit(n)}, {lit(c)})" for n, c in pairs) or "(NULL, NULL)"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cand AS
         SELECT m.entity_id, m.cohort, m.arm, cc.channel,
@@ -153,7 +154,9 @@ def _judge(con, canonical: dict, channel: str, rule: tuple[str, str, str]) -> No
 
 
 def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) -> dict:
-    """Write ``<home>/exports/<run_id>/<cohort>/<channel>.csv`` + manifests; index back."""
+    """Write ``<home>/exports/<run_id>/<cohort>/<channel>.csv`` + manifests, and the
+    per-owner hand-off when the campaign configures one (``segflow.governance.handoff``);
+    index back."""
     if "customers" not in canonical:
         raise SegflowError("exports need canonical/customers.parquet (emails, phones, "
                            "consents)")
@@ -188,6 +191,11 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
                 WHERE cohort = {lit(cohort)} AND left_out IS NULL ORDER BY ALL)
                 TO {lit(path)} (HEADER)""")
             index["files"].append(_manifest(ctx.run_id, cohort, channel, path, tally))
+    from segflow.governance.handoff import write_handoff
+
+    handoff = write_handoff(settings, con, ctx, canonical, folder)
+    if handoff is not None:
+        index["handoff"] = handoff
     (folder / "manifest.json").write_text(json.dumps(index, indent=2))
     return index
 

@@ -42,6 +42,8 @@ def apply_overrides(memberships, overrides, as_of: datetime):
         con.register("o", overrides)
         has_id = "override_id" in memberships.column_names
         base = "m.* EXCLUDE (override_id)" if has_id else "m.*"
+        curated = (",\n              CASE WHEN to_cohort IS NULL THEN x.curated_id END AS "
+                   "curated_id" if "curated_id" in memberships.column_names else "")
         return con.sql(f"""
           WITH live AS (SELECT entity_id, to_cohort, override_id FROM o
                         WHERE expires IS NULL OR expires > ?
@@ -69,7 +71,7 @@ def apply_overrides(memberships, overrides, as_of: datetime):
               CASE WHEN to_cohort IS NULL THEN x.arm WHEN to_cohort = 'unassigned' THEN NULL
                    WHEN x.status = 'holdout' THEN 'holdout' ELSE 'treatment' END AS arm,
               CASE WHEN to_cohort IS NULL THEN x.channels ELSE coalesce(c.channels, '') END
-                AS channels),
+                AS channels{curated}),
             {'coalesce(live_id, x.override_id)' if has_id else 'live_id'} AS override_id
           FROM x LEFT JOIN cohorts c ON c.cohort = x.to_cohort
           ORDER BY x.entity_id""", params=[as_of]).to_arrow_table()

@@ -55,6 +55,9 @@ def movement_for(settings: Settings, run_id: str, previous: str | None = None,
             return movement_for(settings, run_id, previous, own)
     con.execute("SET TimeZone = 'UTC'")
     register_views(settings, con, run_id, previous)
+    from segflow.governance.curated import register_notes
+
+    register_notes(con, ctx.run)  # why accounts joined or left curated cohorts
     return compute_movement(settings, con, ctx.rules, run_id, previous, _titles(con, ctx),
                             ctx.config.model_reasons_limit)
 
@@ -82,7 +85,10 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
         c.sizes_within_bounds(con, bounds),
         c.no_sudden_change(con, has_previous, cfg.max_growth),
     ]
-    return results
+    from segflow.governance.curated import control as curated_control
+
+    curated = curated_control(con, ctx.live or ctx.settings, ctx.run)
+    return results + ([curated] if curated is not None else [])
 
 
 @holds_workspace("govern")
@@ -167,6 +173,9 @@ def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
         "seal_hash": v.seal["seal_hash"], "left_out": index["left_out"],
         "events_table": index["events_table"],
         "files": [{k: f[k] for k in ("cohort", "channel", "rows", "sha256")}
-                  for f in index["files"]]}, run_id=run_id)
+                  for f in index["files"]],
+        **({"handoff": [{k: f[k] for k in ("owner", "rows", "sha256")}
+                        for f in index["handoff"]["files"]]} if "handoff" in index else {})},
+        run_id=run_id)
     refresh_pages(settings, run_id)
     return index

@@ -116,8 +116,32 @@ def _rule_changes(con, name: str, rule: CohortRule) -> None:
               FROM rule_movers) WHERE x.changed""")
 
 
+def _curated_reasons(con, movers: str) -> None:
+    """Curated cohorts (table ``curated_notes``, when the run has any): joining one says who
+    curated it and why, on both sides of a move (it, not a clause, decided); leaving one
+    says whether the list expired, was retired or no longer names the account."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                       "'curated_notes'").fetchone()[0]:
+        return
+    con.execute(f"""INSERT INTO clause_changes
+        SELECT entity_id, side, cohort, NULL, 0, 'curated', NULL, why, NULL, NULL FROM (
+          SELECT m.entity_id, 'join' AS side, m.cohort_after AS cohort, n.joined AS why
+            FROM {movers} m JOIN curated_notes n ON n.cohort = m.cohort_after
+           WHERE m.movement IN ('entered', 'moved') AND n.joined IS NOT NULL
+          UNION ALL
+          SELECT m.entity_id, 'leave', m.cohort_before, n.joined
+            FROM {movers} m JOIN curated_notes n ON n.cohort = m.cohort_after
+           WHERE m.movement = 'moved' AND n.joined IS NOT NULL
+          UNION ALL
+          SELECT m.entity_id, 'leave', m.cohort_before, n.left_why
+            FROM {movers} m JOIN curated_notes n ON n.cohort = m.cohort_before
+           WHERE m.movement IN ('exited', 'moved'))""")
+
+
 def _status_reasons(con, movers: str) -> None:
-    """Reasons outside the rules: overrides, suppression, population; then the fallback."""
+    """Reasons outside the rules: curated cohorts, overrides, suppression, population; then
+    the fallback."""
+    _curated_reasons(con, movers)
     con.execute(f"""INSERT INTO clause_changes
         SELECT entity_id, side, cohort, NULL, 0, kind, NULL, reason, NULL, NULL FROM (
           SELECT entity_id, 'join' AS side, cohort_after AS cohort, 'override' AS kind,

@@ -32,12 +32,16 @@ def _overrides_for(settings: Settings, campaign: str, as_of: datetime,
 def refresh_with_overrides(settings: Settings, campaign: str, as_of=None,
                            params: dict | None = None, *, features=None,
                            override_ids: list[str] | None = None,
-                           model_versions: dict[str, str] | None = None) -> RunRecord:
-    """Score and segment a campaign, then apply the overrides active at its as-of time.
+                           model_versions: dict[str, str] | None = None,
+                           curated_versions: dict[str, dict] | None = None) -> RunRecord:
+    """Score and segment a campaign, then apply its curated cohorts (the latest list of
+    each, or ``curated_versions``, a re-run's) and the overrides active at its as-of time:
+    an override decided about one account outranks a list about many.
 
     Holds the workspace lock; runs a command that died left in state ``created`` are marked
     failed first (no other command can be making one while the lock is held)."""
     from segflow.governance.config import load_config
+    from segflow.governance.curated import apply_to_run
     from segflow.governance.overrides import apply_overrides
     from segflow.scoring.refresh import refresh_campaign
 
@@ -47,6 +51,7 @@ def refresh_with_overrides(settings: Settings, campaign: str, as_of=None,
         from segflow.faults import reach
 
         reach(settings, "refresh.scored")  # the run exists, its memberships not yet
+        memberships = apply_to_run(settings, memberships, record, curated_versions)
         when = datetime.fromisoformat(record.as_of)
         overrides = _overrides_for(settings, campaign, when, override_ids)
         record.inputs["override_ids"] = sorted(overrides["override_id"].to_pylist())

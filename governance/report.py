@@ -28,7 +28,8 @@ CONTROL_LABELS = {"contracts_hold": "Source data meets its contracts",
                   "accounted_once": "Every customer counted once",
                   "revenue_reconciles": "Revenue reconciles to the finance table",
                   "sizes_within_bounds": "Cohort sizes within their expected bounds",
-                  "no_sudden_change": "No sudden change against the last publication"}
+                  "no_sudden_change": "No sudden change against the last publication",
+                  "curated_accounted": "Every curated id accounted for"}
 BLOCKS = {"not_governed": "not governed yet", "seal_mismatch": "memberships changed after "
           "governance", "control_failed": "a control failed",
           "drift_not_checked": "drift not checked", "drift_crashed": "the drift check crashed"}
@@ -194,6 +195,27 @@ def _drift(settings, run_id: str) -> dict | None:
         return None
 
 
+def _curated(ctx) -> list[dict]:
+    """The run's curated cohorts, each with its sentence (state, outcomes, who and why)."""
+    from segflow.governance.curated import run_lists, state_sentence
+
+    blank = dict.fromkeys(("version", "owner", "owner_name", "reason", "expires"))
+    return [{**blank, **e, "sentence": state_sentence(e)} for e in run_lists(ctx.run)]
+
+
+def _process(settings, con, run_id: str, campaign: str) -> dict:
+    """This cycle's process figures and the campaign's summary sentence."""
+    from segflow.governance.process import duration, process_tables, summary_lines
+
+    tables = process_tables(settings, campaign, con)
+    cycle = next((r for r in tables["cycles"].to_pylist() if r["run_id"] == run_id), None)
+    if cycle is not None:
+        cycle.update(to_approval=duration(cycle["hours_to_approval"]),
+                     to_publication=duration(cycle["hours_to_publication"]))
+    reviewers = [r for r in tables["reviewers"].to_pylist() if r["run_id"] == run_id]
+    return {"cycle": cycle, "reviewers": reviewers, "summary": summary_lines(tables)}
+
+
 def gather(settings, con, run_id: str) -> dict:
     """Everything the page shows, read from the run's record."""
     from segflow.governance.context import RunContext
@@ -217,7 +239,8 @@ def gather(settings, con, run_id: str) -> dict:
             "controls": controls, "control_labels": CONTROL_LABELS,
             "drift_page": drift_page.exists(), "review": _review(con, run_id),
             "movement": _movement(con, settings, ctx, Formatter(currency_of(settings))),
-            "exports": exports,
+            "exports": exports, "curated": _curated(ctx),
+            "process": _process(settings, con, run_id, ctx.run.campaign),
             "drift": _drift(settings, run_id), "approvals": approvals,
             "publications": publications_of_run(settings, run_id, con),
             "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}

@@ -71,7 +71,11 @@ def rerun(settings: Settings, run_id: str, reuse_features: bool = False):
                                  as_of=old.as_of, params=old.inputs.get("overrides") or None,
                                  features=features,
                                  override_ids=old.inputs.get("override_ids", []),
-                                 model_versions=old.inputs.get("model_versions") or {})
+                                 model_versions=old.inputs.get("model_versions") or {},
+                                 curated_versions={
+                                     e["name"]: {"version": e.get("version"),
+                                                 "state": e["state"]}
+                                     for e in old.inputs.get("curated") or []})
     con = duckdb.connect()
     try:
         a = _memberships_digest(con, run_dir(settings, run_id) / "memberships.parquet")

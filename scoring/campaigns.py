@@ -24,7 +24,7 @@ from segflow.scoring.schema import (
 from segflow.timeutil import parse_as_of
 
 CAMPAIGN_REQUIRED = ("name", "title", "owner", "entity", "salt", "cohorts")
-PASSTHROUGH = ("review", "controls", "drift", "bias", "exports", "feedback")
+PASSTHROUGH = ("review", "controls", "drift", "bias", "exports", "feedback", "curated")
 CAMPAIGN_OPTIONAL = ("description", "as_of", "exclusive", "holdout_fraction", "split_by",
                      "schedule", "approval_required", "channels", "suppressions", "experiment",
                      *PASSTHROUGH)

@@ -116,6 +116,9 @@ def reasons(resolved: Resolved, cohorts: list[dict], sups: list[dict],
         elif status == "unassigned":
             out.append("unassigned: no cohort's rule holds" if not matched else
                        "unassigned: its matching cohorts kept only their top-ranked members")
+        elif r.get("curated_id"):  # a hand-made list, not a rule, put it here
+            out.append(f"{status} in '{cohort}' (priority {r['priority']}): on the hand-curated "
+                       f"list {r['curated_id']}, not by a rule")
         else:
             why = (f"in '{cohort}' (priority {r['priority']}, the first matching cohort of an "
                    "exclusive campaign)" if c.exclusive else f"in '{cohort}'")

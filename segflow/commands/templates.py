@@ -170,6 +170,10 @@ def explain(
     typer.echo(f"run {record.run_id}")
     typer.echo(explain_text(explain_entity(settings, resolved, customer, frame, rows, top_k,
                                            record.inputs.get("model_versions"))))
+    from segflow.governance.curated import explain_lines
+
+    for line in explain_lines(settings, record, customer):  # hand-curated lists
+        typer.echo(f"curated: {line}")
 
 
 @templates_app.command("catalogue")
