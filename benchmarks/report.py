@@ -202,4 +202,13 @@ def render(paths: list[Path]) -> str:
         from benchmarks.realtime_report import section as realtime_section
 
         lines += realtime_section(Path(paths[0]).parent / "realtime")
+        lines += config_commands_section(Path(paths[0]).parent / "config_commands.md")
     return "\n".join(lines) + "\n"
+
+
+def config_commands_section(path: Path) -> list[str]:
+    """``benchmarks.config_commands``' saved tables and their reading, one level down."""
+    if not path.is_file():
+        return []
+    return [("#" + line) if line.startswith("#") else line
+            for line in path.read_text(encoding="utf-8").rstrip("\n").splitlines()] + [""]
