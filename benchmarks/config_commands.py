@@ -52,11 +52,11 @@ def _project(folder: Path) -> Path:
     return root
 
 
-def _time(python: str, project: Path, args: list[str], repeat: int) -> dict:
+def _time(python: str, project: Path, args: list[str], repeat: int, warm: bool = True) -> dict:
     env = {**os.environ, "SEGFLOW_PROJECT": str(project)}
     env.pop("SEGFLOW_HOME", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    if repeat > 1:  # warm-up, untimed: bytecode caches written as an installation has them
+    if warm:  # untimed: bytecode caches written as an installation has them
         subprocess.run([python, "-c", PROBE, *args], env=env, capture_output=True)
     runs, cpu, last = [], [], {}
     for _ in range(repeat):
@@ -116,7 +116,8 @@ def main() -> None:
         for who, python in pythons.items():
             if cache.exists():
                 cache.unlink()
-            cold = _time(python, project, ["--home", str(home), "templates", "check"], 1)
+            cold = _time(python, project, ["--home", str(home), "templates", "check"], 1,
+                         warm=False)
             rows.append((who, "templates check, 30 templates (first, columns not cached)", cold))
             for title, argv in cases:
                 if who == "baseline" and ("--top" in argv or "--full" in argv):
