@@ -80,9 +80,12 @@ def _short_lines(e: dict, show: _Values) -> list[str]:
                     lines.append(f"decided by suppression {use['name']}:")
                     lines += [_clause(c, show, describe=True) for c in use["clauses"]]
                     break
+    suppressed = {r["cohort"].split("__")[0] for r in rows
+                  if r.get("cohort") and r["status"] == "suppressed"}
     for use in e["cohorts"]:
         if use["name"] in placed:
-            lines.append(f"decided by cohort {use['name']}:")
+            lines.append(f"its cohort had it not been suppressed, {use['name']}:"
+                         if use["name"] in suppressed else f"decided by cohort {use['name']}:")
             lines += [_clause(c, show, describe=True) for c in use["clauses"]]
     names = list(dict.fromkeys(u["name"] for u in e["suppressions"]))
     applied = list(dict.fromkeys(u["name"] for u in e["suppressions"] if u["matched"]))
