@@ -205,6 +205,7 @@ def render(paths: list[Path]) -> str:
         from benchmarks.rest_report import section as rest_section
 
         lines += rest_section(Path(paths[0]).parent / "rest")
+        lines += config_commands_section(Path(paths[0]).parent / "config_commands.md")
     return "\n".join(lines) + "\n"
 
 
@@ -217,3 +218,11 @@ def save_run(figures: dict, kind: str) -> None:
     stamp = figures["date"].replace(" UTC", "Z").replace(" ", "T").replace(":", "")
     (folder / f"{stamp}.json").write_text(json.dumps(figures, indent=1))
     (results.parent / "RESULTS.md").write_text(render(sorted(results.glob("*.json"))))
+
+
+def config_commands_section(path: Path) -> list[str]:
+    """``benchmarks.config_commands``' saved tables and their reading, one level down."""
+    if not path.is_file():
+        return []
+    return [("#" + line) if line.startswith("#") else line
+            for line in path.read_text(encoding="utf-8").rstrip("\n").splitlines()] + [""]

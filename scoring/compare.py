@@ -18,7 +18,7 @@ from typing import Any
 
 from segflow.errors import SegflowError
 from segflow.scoring.evaluate import entity_key, evaluate_memberships
-from segflow.scoring.explain import cohort_matches, explain_use
+from segflow.scoring.explain import cohort_matches, explain_use, table_truth
 from segflow.scoring.resolve import Resolved
 from segflow.scoring.sqlparts import duck, quote
 
@@ -231,12 +231,14 @@ def _explained(frame, resolved: Resolved, shown: list[tuple]) -> list[dict]:
         hit = matched.get(entity_id, ())
         if legacy in cohorts:
             i, bound = cohorts[legacy]
-            item["legacy_rule"] = explain_use(bound, row, one)
+            item["legacy_rule"] = explain_use(bound, row, table_truth(bound, one))
             item["legacy_rule"]["matched"] = bool(hit[i]) if hit else False
         if rules in cohorts:
-            item["rules_rule"] = explain_use(cohorts[rules][1], row, one)
+            bound = cohorts[rules][1]
+            item["rules_rule"] = explain_use(bound, row, table_truth(bound, one))
         if suppressed_by in sups:
-            item["suppression"] = explain_use(sups[suppressed_by], row, one)
+            item["suppression"] = explain_use(sups[suppressed_by], row,
+                                             table_truth(sups[suppressed_by], one))
         item["why"] = _why(item, cohorts)
         out.append(item)
     return out

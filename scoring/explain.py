@@ -2,61 +2,108 @@
 pass or fail, its final status and why, and model contributions behind score thresholds.
 
 Reads a run's features.parquet and memberships.parquet (the latest run of the campaign by
-default), so the explanation is of what was actually decided, not a re-computation.
+default), so the explanation is of what was actually decided, not a re-computation; and the
+contributions the run stored when it scored (contributions.parquet), so no model is loaded.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from segflow.errors import SegflowError
 from segflow.runstore import list_runs, load_run, run_dir
 from segflow.scoring.arms import offer_reason
-from segflow.scoring.clauses import clauses, evaluate_clauses
+from segflow.scoring.clauses import clause_sql, clauses, evaluate_clauses
 from segflow.scoring.columns import model_of_column
 from segflow.scoring.evaluate import matches_sql
 from segflow.scoring.resolve import Bound, Resolved
+from segflow.scoring.score import CONTRIBUTIONS
 from segflow.scoring.sqlparts import duck, quote
 from segflow.settings import Settings
 
 
-def entity_row(frame, key: str, entity_id: str) -> dict[str, Any]:
-    with duck() as con:
+def _rows(con, sql: str, params: dict | None = None) -> list[dict[str, Any]]:
+    """Rows as dicts through DuckDB's own conversion: Arrow's ``to_pylist`` imports pandas
+    for a timestamp with a time zone, seconds of a one-customer explain."""
+    cur = con.execute(sql, params or {})
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _source(con, frame) -> None:
+    """View ``frame`` over the scored frame: a run's Parquet file, read by DuckDB (only the
+    row groups that can hold the id are read), or an Arrow table."""
+    if isinstance(frame, str | Path):
+        con.execute(f"CREATE VIEW frame AS SELECT * FROM read_parquet({_lit(frame)})")
+    else:
         con.register("frame", frame)
-        rows = con.sql(f"SELECT * FROM frame WHERE CAST({quote(key)} AS VARCHAR) = $id",
-                       params={"id": entity_id}).to_arrow_table()
-    if rows.num_rows == 0:
-        raise SegflowError(f"no {key} '{entity_id}' in the feature frame")
-    return rows.to_pylist()[0]
 
 
-def in_cohort(frame, resolved: Resolved, entity_id: str) -> list[bool]:
-    """Whether the entity meets each cohort's rule, top fraction included (whole frame)."""
-    return cohort_matches(frame, resolved, [entity_id])[entity_id]
+def _lit(path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
-def cohort_matches(frame, resolved: Resolved, ids: list[str]) -> dict[str, list[bool]]:
+def entity_row(con, key: str, entity_id: str) -> dict[str, Any]:
+    """The entity's row of view ``frame``, kept as temp table ``one`` for its clauses."""
+    con.execute(f"CREATE TEMP TABLE one AS SELECT * FROM frame "
+                f"WHERE CAST({quote(key)} AS VARCHAR) = $id", {"id": entity_id})
+    rows = _rows(con, "SELECT * FROM one")
+    if not rows:
+        raise SegflowError(f"no {key} '{entity_id}' in the run's scored frame")
+    return rows[0]
+
+
+def in_cohort(con, resolved: Resolved, entity_id: str) -> list[bool]:
+    """Whether the entity meets each cohort's rule, top fraction included (ranked over the
+    whole of view ``frame``)."""
+    return cohort_matches(con, resolved, [entity_id])[entity_id]
+
+
+def cohort_matches(frame_or_con, resolved: Resolved, ids: list[str]) -> dict[str, list[bool]]:
     """For each of ``ids``: whether it meets each cohort's rule, top fraction included
-    (ranked over the whole frame, so one pass serves any number of ids)."""
+    (ranked over the whole frame, so one pass serves any number of ids). Takes an Arrow
+    table, or a DuckDB connection with view ``frame``."""
     params: dict[str, Any] = {}
     sql = matches_sql(resolved, params)
     cols = ", ".join(f"_c{i}" for i in range(len(resolved.cohorts)))
     params["ids"] = list(ids)
-    with duck() as con:
-        con.register("frame", frame)
-        return {r[0]: list(r[1:]) for r in con.sql(
-            f"SELECT entity_id, {cols} FROM ({sql}) WHERE list_contains($ids, entity_id)",
-            params=params).fetchall()}
+    query = (f"SELECT entity_id, {cols} FROM ({sql}) WHERE list_contains($ids, entity_id)")
+    if not hasattr(frame_or_con, "execute"):
+        with duck() as con:
+            con.register("frame", frame_or_con)
+            return {r[0]: list(r[1:]) for r in con.execute(query, params).fetchall()}
+    return {r[0]: list(r[1:]) for r in frame_or_con.execute(query, params).fetchall()}
 
 
-def explain_use(bound: Bound, row: dict[str, Any], one_row_frame) -> dict:
+def clause_truths(con, uses: list[Bound]) -> list[list[bool]]:
+    """Each clause's truth for the row in table ``one``, for every use, in one query."""
+    bound: dict[str, Any] = {}
+    select = []
+    for u, b in enumerate(uses):
+        exprs = clause_sql(b.template, b.params, bound, prefix=f"u{u}_")
+        select += [f"{e} AS u{u}_c{n}" for n, e in enumerate(exprs, start=1)]
+    if not select:
+        return [[] for _ in uses]
+    row = _rows(con, f"SELECT {', '.join(select)} FROM one", bound)[0]
+    return [[bool(row[f"u{u}_c{n}"]) for n in range(1, len(clauses(b.template, b.params)) + 1)]
+            for u, b in enumerate(uses)]
+
+
+def table_truth(bound: Bound, one_row) -> list[bool]:
+    """Each clause's truth for a one-row Arrow table (compare explains several entities)."""
+    truth = evaluate_clauses(one_row, bound.template, bound.params).to_pylist()[0]
+    return [bool(truth[c.column]) for c in clauses(bound.template, bound.params)]
+
+
+def explain_use(bound: Bound, row: dict[str, Any], truth: list[bool]) -> dict:
     """One cohort or suppression: each clause with the values it reads and its truth."""
-    truth = evaluate_clauses(one_row_frame, bound.template, bound.params).to_pylist()[0]
-    items = [{"id": c.id, "text": c.text, "passed": bool(truth[c.column]),
+    items = [{"id": c.id, "text": c.text, "passed": passed,
               "values": {col: row.get(col) for col in c.columns}}
-             for c in clauses(bound.template, bound.params)]
+             for c, passed in zip(clauses(bound.template, bound.params), truth, strict=True)]
     return {"name": bound.key, "template": bound.template.name,
             "priority": getattr(bound.spec, "priority", None),
+            "params": {k: v for k, v in bound.params.items()},
             "matched": all(i["passed"] for i in items), "clauses": items}
 
 
@@ -76,30 +123,86 @@ def pick_run(settings: Settings, campaign: str, run_id: str | None):
 
 def explain_entity(settings: Settings, resolved: Resolved, entity_id: str, frame,
                    membership_rows: list[dict], top_k: int = 3,
-                   model_versions: dict[str, str] | None = None) -> dict:
-    """Everything ``segflow explain`` prints, as data (frame = the run's scored frame;
-    ``model_versions`` = the run's, so contributions come from the models that scored it)."""
-    import pyarrow as pa
+                   model_versions: dict[str, str] | None = None,
+                   stored=None) -> dict:
+    """Everything ``segflow explain`` prints, as data. ``frame`` is the run's scored frame
+    (its features.parquet path, or an Arrow table); ``model_versions`` are the run's, so
+    contributions come from the models that scored it; ``stored`` is the run's
+    contributions file, read instead of loading those models when it has them.
 
+    One DuckDB connection does it all: the entity's row, every clause of every cohort and
+    suppression, and the ranked cohorts' top fractions over the whole frame."""
     key = f"{resolved.campaign.entity}_id"
-    row = entity_row(frame, key, entity_id)
-    one = pa.Table.from_pylist([row], schema=frame.schema)
-    cohorts = [explain_use(b, row, one) for b in resolved.cohorts]
-    for item, b, kept in zip(cohorts, resolved.cohorts, in_cohort(frame, resolved, entity_id),
-                             strict=True):
-        t = b.template
-        if t.top_fraction is not None or t.top_n is not None:
-            keep = t.top_n if t.top_n is not None else t.top_fraction
-            keep = b.params[keep[1:]] if isinstance(keep, str) else keep
-            item["clauses"].append({"id": f"{t.name}.top", "passed": kept, "values": {
-                t.rank_by: row.get(t.rank_by)}, "text": f"among the top {keep:g}"
-                f"{'' if t.top_n is not None else ' (fraction)'} by {t.rank_by}"})
-        item["matched"] = kept
-    sups = [explain_use(b, row, one) for b in resolved.suppressions]
-    return {"campaign": resolved.campaign.name, "entity_id": entity_id,
-            "cohorts": cohorts, "suppressions": sups, "memberships": membership_rows,
+    with duck() as con:
+        _source(con, frame)
+        row = entity_row(con, key, entity_id)
+        uses = [*resolved.cohorts, *resolved.suppressions]
+        truths = clause_truths(con, uses)
+        kept_all = in_cohort(con, resolved, entity_id)
+        n = len(resolved.cohorts)
+        cohorts = [explain_use(b, row, t) for b, t in zip(resolved.cohorts, truths[:n],
+                                                          strict=True)]
+        sups = [explain_use(b, row, t) for b, t in zip(resolved.suppressions, truths[n:],
+                                                       strict=True)]
+        for item, b, kept in zip(cohorts, resolved.cohorts, kept_all, strict=True):
+            t = b.template
+            if t.top_fraction is not None or t.top_n is not None:
+                keep = t.top_n if t.top_n is not None else t.top_fraction
+                keep = b.params[keep[1:]] if isinstance(keep, str) else keep
+                item["clauses"].append({"id": f"{t.name}.top", "passed": kept, "values": {
+                    t.rank_by: row.get(t.rank_by)}, "text": f"among the top {keep:g}"
+                    f"{'' if t.top_n is not None else ' (fraction)'} by {t.rank_by}"})
+            item["matched"] = kept
+        scores = score_columns(settings, resolved)
+        contrib, source = stored_contributions(con, stored, key, entity_id, scores, top_k)
+        if contrib is None:
+            contrib = contributions(settings, resolved, con, top_k, model_versions, scores)
+            source = "models"
+    for rows in contrib.values():
+        for r in rows:
+            r.setdefault("value", row.get(r["feature"]))
+    return {"campaign": resolved.campaign.name, "entity": resolved.campaign.entity,
+            "entity_id": entity_id, "cohorts": cohorts, "suppressions": sups,
+            "memberships": membership_rows,
             "why": reasons(resolved, cohorts, sups, membership_rows),
-            "contributions": contributions(settings, resolved, one, top_k, model_versions)}
+            "contributions": contrib, "contributions_from": source,
+            "model_versions": dict(model_versions or {}),
+            "score_models": dict(scores), "scores": {col: row.get(col) for col in scores}}
+
+
+def score_columns(settings: Settings, resolved: Resolved) -> dict[str, str]:
+    """Score column -> its model, for the scores a cohort thresholds or ranks on."""
+    owners = model_of_column(settings)
+    return {col: owners[col] for b in resolved.cohorts for col in
+            sorted({*(c for cl in clauses(b.template, b.params) for c in cl.columns),
+                    b.template.rank_by} - {None}) if col in owners}
+
+
+def stored_contributions(con, path, key: str, entity_id: str, scores: dict[str, str],
+                         top_k: int) -> tuple[dict[str, list] | None, str | None]:
+    """The entity's top contributions from the run's contributions file (written at
+    scoring), or (None, None) when the file lacks a model or ``top_k`` is more than it
+    keeps: then the models are loaded, so a contribution is never left out."""
+    if top_k <= 0 or not scores:
+        return {}, None
+    if path is None or not Path(path).is_file():
+        return None, None
+    have = {d[0] for d in con.execute(
+        f"DESCRIBE SELECT * FROM read_parquet({_lit(path)})").fetchall()}
+    models = set(scores.values())
+    if any(f"{m}:reason_{top_k}_feature" not in have for m in models):
+        return None, None
+    found = _rows(con, f"SELECT * FROM read_parquet({_lit(path)}) "
+                       f"WHERE CAST({quote(key)} AS VARCHAR) = $id", {"id": entity_id})
+    if not found:
+        return None, None
+    stored = found[0]
+    out = {}
+    for col, model in sorted(scores.items()):
+        out[col] = [{"feature": stored[f"{model}:reason_{i}_feature"],
+                     "contribution": float(stored[f"{model}:reason_{i}_contribution"])}
+                    for i in range(1, top_k + 1) if stored.get(f"{model}:reason_{i}_feature")]
+    return out, "run"
 
 
 def reasons(resolved: Resolved, cohorts: list[dict], sups: list[dict],
@@ -135,31 +238,31 @@ def reasons(resolved: Resolved, cohorts: list[dict], sups: list[dict],
     return out
 
 
-def contributions(settings: Settings, resolved: Resolved, one_row,
-                  top_k: int, versions: dict[str, str] | None = None) -> dict[str, list]:
-    """Top model contributions for each score a matched or tested cohort thresholds on;
-    only the models of those scores are loaded, and none when ``top_k`` is 0."""
+def contributions(settings: Settings, resolved: Resolved, con, top_k: int,
+                  versions: dict[str, str] | None = None,
+                  scores: dict[str, str] | None = None) -> dict[str, list]:
+    """Top model contributions for each score a cohort thresholds or ranks on, computed
+    by loading the run's models (MLflow, LightGBM: seconds): for runs scored before their
+    contributions were stored, or a ``--top`` beyond what was stored."""
     if top_k <= 0:
         return {}
-    owners = model_of_column(settings)
-    scores = {col for b in resolved.cohorts for col in
-              {*(c for cl in clauses(b.template, b.params) for c in cl.columns),
-               b.template.rank_by} if col in owners}
+    scores = score_columns(settings, resolved) if scores is None else scores
     if not scores:
         return {}
     try:
         from segflow.training.champion import load_champions
         models = {m.name: m for m in load_champions(settings, resolved.campaign.entity,
-                                                    versions, {owners[c] for c in scores})}
+                                                    versions, set(scores.values()))}
     except ImportError:
         return {col: [] for col in scores}
+    one = con.execute("SELECT * FROM one").df()
     out = {}
     for col in sorted(scores):
-        model = models.get(owners[col])
+        model = models.get(scores[col])
         if model is None:
             out[col] = []
             continue
-        table = model.contributions(one_row.to_pandas(), top_k)
+        table = model.contributions(one, top_k)
         out[col] = reasons_of(table.to_dict("records")[0], top_k) if len(table) else []
     return out
 
@@ -172,11 +275,31 @@ def reasons_of(row: dict, top_k: int) -> list[dict]:
 
 
 def load_run_frames(settings: Settings, record) -> tuple[Any, Any]:
-    """The run's features and memberships. Read as whole files (``ParquetFile``): the
-    dataset reader ``read_table`` uses would import pandas, seconds of a one-customer
-    explain."""
+    """The run's features and memberships, whole (``ParquetFile``: the dataset reader
+    ``read_table`` uses would import pandas). For callers that need every row (compare);
+    explain reads one row of each with DuckDB (``run_files``)."""
     import pyarrow.parquet as pq
 
     folder = run_dir(settings, record.run_id)
     return (pq.ParquetFile(folder / "features.parquet").read(),
             pq.ParquetFile(folder / "memberships.parquet").read())
+
+
+def run_files(settings: Settings, record) -> dict[str, Path]:
+    """The run's files explain reads: features, memberships, stored contributions."""
+    folder = run_dir(settings, record.run_id)
+    return {"features": folder / "features.parquet",
+            "memberships": folder / "memberships.parquet",
+            "contributions": folder / CONTRIBUTIONS}
+
+
+def membership_rows(path, entity_id: str) -> list[dict]:
+    """The entity's rows of a run's memberships.parquet (one per cohort it is in)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return _rows(con, f"SELECT * FROM read_parquet({_lit(path)}) WHERE entity_id = $id",
+                     {"id": entity_id})
+    finally:
+        con.close()

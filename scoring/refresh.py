@@ -16,7 +16,7 @@ from segflow.runstore import RunRecord, create_run, file_sha256, run_dir, save_r
 from segflow.scoring.arms import ALLOCATION_FILE, allocation_path, experiment_inputs
 from segflow.scoring.evaluate import evaluate_memberships
 from segflow.scoring.resolve import Resolved, resolve_campaign
-from segflow.scoring.score import score_to_file
+from segflow.scoring.score import CONTRIBUTIONS, score_to_file
 from segflow.settings import Settings
 from segflow.timeutil import parse_as_of
 
@@ -119,18 +119,23 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
     when = run_as_of(resolved, as_of)
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     staged = settings.runs_dir / f".scoring-{uuid.uuid4().hex}.parquet"
+    reasons = staged.with_name(f"{staged.stem}-contributions.parquet")  # doctor's pattern too
     try:
+        stored = reasons if settings.store_contributions else None
         with stage(f"scored {campaign} as of {when:%Y-%m-%d}"):
             scored = score_to_file(settings, resolved, when, staged, features=features,
-                                   model_versions=model_versions)
+                                   model_versions=model_versions, contributions_path=stored)
         inputs = campaign_inputs(resolved, overrides)
         inputs.update(model_versions=scored.model_versions, warnings=scored.warnings)
         record = create_run(settings, campaign, when, inputs)
         folder = run_dir(settings, record.run_id)
         _freeze(settings, record, files)
+        if scored.explained:
+            os.replace(reasons, folder / CONTRIBUTIONS)
         os.replace(staged, folder / "features.parquet")
     finally:
         staged.unlink(missing_ok=True)
+        reasons.unlink(missing_ok=True)
     with stage("evaluated cohorts and suppressions"):
         memberships = evaluate_memberships(folder / "features.parquet", resolved,
                                            record.run_id, prior=prior)

@@ -27,6 +27,11 @@ class Scored:
     model_versions: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rows: int | None = None  # score_to_file: rows written (frame is None there)
+    explained: list[str] = field(default_factory=list)  # models whose reasons were stored
+
+
+CONTRIBUTIONS = "contributions.parquet"  # a run's file of each entity's top contributions
+CONTRIBUTIONS_TOP_K = 5  # reasons stored per model and entity (explain --top up to this)
 
 
 def fresh_features(settings: Settings, entity: str, as_of) -> list[str]:
@@ -107,6 +112,38 @@ def apply_models(frame, models: list) -> tuple[object, dict[str, str]]:
     return pa.concat_tables(parts), {m.name: str(m.version) for m in usable}
 
 
+def explained_models(settings: Settings, resolved: Resolved, models: list) -> list:
+    """The models whose score a cohort of the campaign thresholds or ranks on and that can
+    say why (``contribution_matrix``): the scores ``segflow explain`` shows reasons for."""
+    owners = model_of_column(settings)
+    read = {owners[col] for b in resolved.cohorts
+            for col in {*columns_used(b.tree), b.template.rank_by} - {None} if col in owners}
+    return [m for m in models if m.name in read and getattr(m, "can_explain", False)]
+
+
+def contribution_batch(table, key: str, models: list):
+    """Per entity of ``table``: each model's ``CONTRIBUTIONS_TOP_K`` largest contributions
+    (``<model>:reason_<i>_feature`` / ``_contribution``), one vectorised call per model over
+    the whole batch (LightGBM pred_contrib; never a loop over entities). The values are not
+    stored: they are the run's features."""
+    import pyarrow as pa
+
+    from segflow.training.explain import top_contribution_columns
+
+    out = {key: table.column(key)}
+    have = set(table.column_names)
+    for model in models:
+        if not set(model.features) <= have:
+            continue
+        pdf = table.select(model.features).to_pandas()
+        matrix, features = model.contribution_matrix(pdf)
+        for name, values in top_contribution_columns(matrix, features,
+                                                     CONTRIBUTIONS_TOP_K).items():
+            typ = pa.float32() if name.endswith("_contribution") else pa.string()
+            out[f"{model.name}:{name}"] = pa.array(values, typ)
+    return pa.table(out)
+
+
 def note_texts(settings: Settings, frame, as_of, table: str):
     """The frame plus ``text``: each account's latest note before ``as_of`` in the notes
     model's ``table``, child accounts' notes rolled up to their top account, for the notes
@@ -169,11 +206,16 @@ def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Score
 
 
 def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
-                  features=None, model_versions: dict[str, str] | None = None) -> Scored:
+                  features=None, model_versions: dict[str, str] | None = None,
+                  contributions_path=None) -> Scored:
     """``score`` streamed: features batch by batch from the point-in-time join (or the given
     table), each batch scored and appended to the Parquet file ``path``. Python never holds
     more than a batch, so 10M customers score in flat memory. ``Scored.frame`` is None;
-    ``Scored.rows`` counts what was written."""
+    ``Scored.rows`` counts what was written.
+
+    With ``contributions_path``, the top contributions behind each score the campaign's
+    cohorts read (``contribution_batch``) go to that Parquet file, row for row with
+    ``path``: explain then reads one row instead of loading MLflow and the models."""
     import pyarrow.parquet as pq
 
     from segflow.featurestore.retrieval import features_reader
@@ -182,8 +224,9 @@ def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
     models, warnings = _models(settings, entity, model_versions)
     if features is None:
         warnings += fresh_features(settings, entity, as_of)
+    explained = explained_models(settings, resolved, models) if contributions_path else []
     versions: dict[str, str] = {}
-    rows, writer = 0, None
+    rows, writers = 0, {}
     source = (features_reader(settings, entity, as_of, BATCH_ROWS) if features is None
               else nullcontext(features.to_reader(BATCH_ROWS)))
     with writing(path):   # a full disk names the file being scored into
@@ -191,17 +234,28 @@ def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
             with source as reader:
                 for batch in _batches(reader):
                     scored, versions = _scored(settings, batch, models, as_of)
-                    writer = writer or pq.ParquetWriter(path, scored.schema)
-                    writer.write_table(scored)
+                    _append(writers, path, scored)
+                    if explained:
+                        _append(writers, contributions_path, contribution_batch(
+                            scored, scored.column_names[0], explained))
                     rows += scored.num_rows
                     reach(settings, "refresh.scoring", path=path)
         finally:
-            if writer is not None:
+            for writer in writers.values():
                 writer.close()
     for w in warnings:
         log.warning(w)
     require_columns(settings, pq.read_schema(path).names, resolved)
-    return Scored(None, versions, warnings, rows=rows)
+    return Scored(None, versions, warnings, rows=rows, explained=[m.name for m in explained])
+
+
+def _append(writers: dict, path, table) -> None:
+    """Append ``table`` to the Parquet file ``path``, opening its writer on first use."""
+    import pyarrow.parquet as pq
+
+    if path not in writers:
+        writers[path] = pq.ParquetWriter(path, table.schema)
+    writers[path].write_table(table)
 
 
 def _batches(reader):

@@ -67,7 +67,7 @@ TABLE_ROLES = {
 }
 KEYS = {"name": str, "description": str, "base_currency": str, "timezone": str,
         "fiscal_year_start": int, "workspace": str, "paths": dict, "review_desk": dict,
-        "tables": dict}
+        "tables": dict, "explain": dict}
 SIGN_INS = ("password", "oidc")  # review_desk.sign_in; oidc is not implemented yet
 REQUIRED = ("name", "base_currency")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -87,6 +87,7 @@ class Project:
     workspace: Path | None = None
     paths: tuple[tuple[str, Path], ...] = ()  # (part, folder or file): hashable, frozen
     desk_sign_in: str = "password"  # review_desk.sign_in: how people sign in to the desk
+    store_contributions: bool = False  # explain.store_contributions: kept at every refresh
     tables: tuple[tuple[str, str], ...] = ()  # (role, canonical table name), see TABLE_ROLES
     # the ``timezone`` as written, None when segflow.yaml has none: the zone of source times
     # written without one (a project that declares none gets UTC reports, but ambiguous
@@ -179,13 +180,19 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
             raise ConfigError(file, desk.line(key), f"review_desk has 'sign_in: "
                               f"{' | '.join(SIGN_INS)}', got {key}: {value!r}")
     tables = _tables(file, doc.get("tables") or LineDict())
+    explain = doc.get("explain") or LineDict()
+    for key, value in explain.items():
+        if key != "store_contributions" or not isinstance(value, bool):
+            raise ConfigError(file, explain.line(key), f"explain has 'store_contributions: "
+                              f"true | false', got {key}: {value!r}")
     return Project(root=root, name=doc["name"], base_currency=doc["base_currency"],
                    timezone=timezone, fiscal_year_start=month,
                    description=doc.get("description", ""),
                    workspace=(root / doc.get("workspace", "workspace")).resolve(),
                    paths=tuple((k, (root / v).resolve()) for k, v in paths.items()),
                    tables=tables, declared_timezone=doc.get("timezone"),
-                   desk_sign_in=desk.get("sign_in", "password"))
+                   desk_sign_in=desk.get("sign_in", "password"),
+                   store_contributions=explain.get("store_contributions", False))
 
 
 def _tables(file: Path, given) -> tuple[tuple[str, str], ...]:

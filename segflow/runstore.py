@@ -7,6 +7,9 @@ Layout of a run folder (``<home>/runs/<run_id>/``):
 - ``manifest.json``   inputs: campaign, as_of, file hashes, params, model versions, code
 - ``features.parquet`` the scored frame: entity id, every feature and score used
 - ``memberships.parquet`` one row per (entity, cohort) decision, see docs/architecture.md
+- ``contributions.parquet`` each entity's five largest model contributions behind every
+                      score the campaign's cohorts threshold or rank on (what explain shows);
+                      absent when no such score was added
 - ``frozen/``         the campaign file, every template it uses and the owners file, copied
                       at refresh time: every later step of the run reads these, never today's
                       files (``frozen_settings``)

@@ -163,9 +163,13 @@ class AnomalyEstimator:
             text = text.where(text == "", text + "; ") + part
         return np.where(flag, text.to_numpy(), None)
 
-    def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+    def contribution_matrix(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         """Robust z-scores against the peer group as the per-feature 'contribution'."""
-        return top_contributions(self._z(frame), self.numeric, frame, top_k)
+        return self._z(frame), list(self.numeric)
+
+    def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+        """The top k features of ``contribution_matrix`` per row, with their values."""
+        return top_contributions(*self.contribution_matrix(frame), frame, top_k)
 
 
 def _short(value: float) -> str:

@@ -37,6 +37,15 @@ class Champion:
         against the peer group for anomalies."""
         return self.model.contributions(signature_frame(frame, self.features), top_k)
 
+    @property
+    def can_explain(self) -> bool:
+        """Whether the model says which features drove each score (not every kind does)."""
+        return hasattr(getattr(self.model, "estimator", None), "contribution_matrix")
+
+    def contribution_matrix(self, frame: pd.DataFrame):
+        """(rows x features contributions, feature names), or None for a kind without."""
+        return self.model.contribution_matrix(signature_frame(frame, self.features))
+
 
 def load_champions(settings: Settings, entity: str,
                    versions: dict[str, str] | None = None,

@@ -35,10 +35,14 @@ class PropensityEstimator:
         p = self.model.predict_proba(self.encoder.transform(frame))[:, 1]
         return pd.DataFrame({self.output: p}, index=frame.index)
 
-    def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
-        """LightGBM pred_contrib (SHAP values in log-odds) of each feature, top k per row."""
+    def contribution_matrix(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """LightGBM pred_contrib (SHAP values in log-odds): one column per feature."""
         contrib = self.model.predict(self.encoder.transform(frame), pred_contrib=True)
-        return top_contributions(contrib[:, :-1], self.encoder.features, frame, top_k)
+        return contrib[:, :-1], list(self.encoder.features)
+
+    def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+        """The top k features of ``contribution_matrix`` per row, with their values."""
+        return top_contributions(*self.contribution_matrix(frame), frame, top_k)
 
     def feature_importance(self) -> pd.Series:
         gain = self.model.booster_.feature_importance(importance_type="gain")

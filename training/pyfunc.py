@@ -53,6 +53,13 @@ class SegflowModel(mlflow.pyfunc.PythonModel):
             raise SegflowError(f"model {self.name} ({self.kind}) has no contributions")
         return self.estimator.contributions(frame, top_k=top_k)
 
+    def contribution_matrix(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
+        """Every feature's contribution to each row's score (rows x features, and the
+        features' names); None for a kind that has none."""
+        if not hasattr(self.estimator, "contribution_matrix"):
+            return None
+        return self.estimator.contribution_matrix(frame)
+
     def output_example(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.predict(None, frame.head(50))
 

@@ -186,7 +186,9 @@ class UpliftEstimator:
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({self.output: self.uplift(frame)}, index=frame.index)
 
-    def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+    def contribution_matrix(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """Each feature's contribution to the estimated effect (SHAP values of the effect
+        model, or the difference of the arms' models), one column per feature."""
         X = self.encoder.transform(frame)
         m, g = self.models, self.treated_share
 
@@ -204,7 +206,11 @@ class UpliftEstimator:
             values = self._per_feature(treated - control)
         else:
             values = contrib("tau")
-        return top_contributions(values, self.encoder.features, frame, top_k)
+        return values, list(self.encoder.features)
+
+    def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+        """The top k features of ``contribution_matrix`` per row, with their values."""
+        return top_contributions(*self.contribution_matrix(frame), frame, top_k)
 
     def feature_importance(self) -> pd.Series:
         total = sum(self.models[name].booster_.feature_importance(importance_type="gain")

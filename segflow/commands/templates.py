@@ -145,16 +145,21 @@ def explain(
     customer: str = typer.Option(..., "--customer", "--account", help="Entity id."),
     run: str = typer.Option(None, "--run", help="Run id (default: the campaign's latest)."),
     top_k: int = typer.Option(3, "--top", min=0, help="Model contributions to show per score "
-                              "(0: none, and no model is loaded)."),
+                              "(0: none; up to 5 are read from the run, more load the model)."),
+    full: bool = typer.Option(False, "--full", help="Every cohort and suppression, every "
+                              "clause with its values, and what each feature means."),
+    as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
 ) -> None:
-    """Why one customer is (not) in each cohort: clauses, values, status, contributions."""
+    """Why one customer is (not) in each cohort: the deciding clauses, each other cohort's
+    nearest miss, model contributions; --full for every clause."""
     import dataclasses
 
-    import duckdb
-
+    from segflow.featurestore.catalogue import descriptions
+    from segflow.output import emit_json
+    from segflow.pages.fmt import Formatter, currency_of
     from segflow.runstore import frozen_settings
     from segflow.scoring.arms import run_offers
-    from segflow.scoring.explain import explain_entity, load_run_frames, pick_run
+    from segflow.scoring.explain import explain_entity, membership_rows, pick_run, run_files
     from segflow.scoring.render import explain_text
     from segflow.scoring.resolve import resolve_campaign
     from segflow.settings import get_settings
@@ -164,15 +169,20 @@ def explain(
     resolved = resolve_campaign(frozen_settings(settings, record.run_id), campaign,
                                 record.inputs.get("overrides") or None)  # the run's rules
     resolved = dataclasses.replace(resolved, offers=run_offers(record.inputs))  # its shares
-    frame, memberships = load_run_frames(settings, record)
-    rows = duckdb.sql("SELECT * FROM memberships WHERE entity_id = $id",
-                      params={"id": customer}).to_arrow_table().to_pylist()
-    typer.echo(f"run {record.run_id}")
-    typer.echo(explain_text(explain_entity(settings, resolved, customer, frame, rows, top_k,
-                                           record.inputs.get("model_versions"))))
     from segflow.governance.curated import explain_lines
 
-    for line in explain_lines(settings, record, customer):  # hand-curated lists
+    curated = list(explain_lines(settings, record, customer))  # hand-curated lists
+    files = run_files(settings, record)
+    result = explain_entity(settings, resolved, customer, files["features"],
+                            membership_rows(files["memberships"], customer), top_k,
+                            record.inputs.get("model_versions"), stored=files["contributions"])
+    result = {"run_id": record.run_id, **result, "curated": curated}
+    if as_json:
+        emit_json(result)
+        return
+    typer.echo(explain_text(result, full=full, fmt=Formatter(currency_of(settings)),
+                            meaning=descriptions(settings.feature_repo_dir)))
+    for line in curated:
         typer.echo(f"curated: {line}")
 
 

@@ -55,6 +55,8 @@ def test_settings_take_every_project_path_and_the_workspace_from_the_project(tmp
     (MINIMAL + "paths:\n  templates: rules\n", 4, "unknown path 'templates'"),
     ("base_currency: USD\n", 1, "missing 'name'"),
     (MINIMAL + "review_desk:\n  sign_in: saml\n", 4, "review_desk has 'sign_in: password"),
+    (MINIMAL + "explain:\n  store_contributions: yes please\n", 4,
+     "explain has 'store_contributions: true | false'"),
     (MINIMAL + "review_desk:\n  oidc_issuer: x\n", 4, "got oidc_issuer"),
     (MINIMAL + "tables:\n  outcomes: results\n  orders: o\n", 5, "unknown table role 'orders'"),
     (MINIMAL + "tables:\n  events: my events\n", 4, "tables.events names a canonical table"),

@@ -28,8 +28,14 @@ def two_runs(tmp_path_factory):
     from segflow.settings import get_settings, set_home
     from segflow.training.train import train_models
 
+    from segflow.settings import Settings
+
     set_home(tmp_path_factory.mktemp("explained") / "ws")
     settings = get_settings().ensure()
+    # segflow.yaml's explain: {store_contributions: true}, as a project that wants explain
+    # without loading models sets it (off in the Holi project: it costs every refresh)
+    stored = pytest.MonkeyPatch()
+    stored.setattr(Settings, "store_contributions", property(lambda self: True))
     world = generate_holi(1500, seed=5)
     for name in TABLES:
         pq.write_table(world[name], settings.canonical_dir / f"{name}.parquet")
@@ -45,6 +51,7 @@ def two_runs(tmp_path_factory):
     second = refresh_with_overrides(settings, "holi_2027", AS_OF)
     govern_run(settings, second.run_id)
     yield settings, second.run_id
+    stored.undo()
     set_home(None)
 
 
@@ -78,14 +85,67 @@ def test_score_movers_carry_model_contributions(two_runs):
 
 def test_explain_prints_top_contributions(two_runs):
     from segflow.cli import app
+    from segflow.runstore import load_run
 
     settings, run_id = two_runs
     customer = "C00000001"
     result = CliRunner().invoke(app, ["--home", str(settings.home), "explain", "--campaign",
                                       "holi_2027", "--customer", customer, "--run", run_id])
     assert result.exit_code == 0, result.output
-    block = result.output.split("top contributions to holi_propensity:")[1].splitlines()[1:4]
+    version = load_run(settings, run_id).inputs["model_versions"]["holi_propensity"]
+    head, _, rest = result.output.partition("top contributions to holi_propensity = ")
+    assert rest.splitlines()[0].endswith(f"(model holi_propensity v{version}):"), rest
+    block = rest.splitlines()[1:4]
     assert all(re.match(r"^  \w+ = .+: [+-]\d+\.\d{4}$", line) for line in block), block
+
+
+def test_stored_contributions_are_the_models_own(two_runs):
+    """The run stores each customer's top contributions when it scores; explain reads them
+    (no model loaded) and they are what the run's models say when loaded."""
+    import pyarrow.parquet as pq
+
+    from segflow.runstore import load_run
+    from segflow.scoring.explain import explain_entity, membership_rows, run_files
+    from segflow.scoring.resolve import resolve_campaign
+
+    settings, run_id = two_runs
+    record = load_run(settings, run_id)
+    files = run_files(settings, record)
+    assert pq.read_metadata(files["contributions"]).num_rows == pq.read_metadata(
+        files["features"]).num_rows
+    resolved = resolve_campaign(settings, "holi_2027")
+    for customer in ("C00000001",):  # loading the models costs seconds a customer
+        rows = membership_rows(files["memberships"], customer)
+        args = (settings, resolved, customer, files["features"], rows, 3,
+                record.inputs["model_versions"])
+        stored = explain_entity(*args, stored=files["contributions"])
+        loaded = explain_entity(*args, stored=None)
+        assert stored["contributions_from"] == "run" and loaded["contributions_from"] == "models"
+        assert set(stored["contributions"]) == {"flash_sale_uplift", "holi_propensity"}
+        for col, reasons in loaded["contributions"].items():
+            assert [r["feature"] for r in stored["contributions"][col]] == [
+                r["feature"] for r in reasons]
+            assert [r["contribution"] for r in stored["contributions"][col]] == pytest.approx(
+                [r["contribution"] for r in reasons], rel=1e-5, abs=1e-6)
+
+
+def test_explain_imports_no_feast_mlflow_or_lightgbm(two_runs):
+    """explain reads the run's files (features, memberships, stored contributions) in a
+    cold process as a user runs it: Feast, MLflow and LightGBM stay unimported."""
+    import json
+    import subprocess
+    import sys
+
+    settings, run_id = two_runs
+    heavy = ("feast", "mlflow", "lightgbm", "sklearn", "pandas")
+    code = ("import json, sys; from segflow.cli import run; "
+            f"code = run(['--home', {str(settings.home)!r}, 'explain', '--campaign', "
+            f"'holi_2027', '--customer', 'C00000001', '--run', {run_id!r}]); "
+            f"print(json.dumps([code, [m for m in {heavy!r} if m in sys.modules]]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "top contributions to holi_propensity" in out
+    assert json.loads(out.strip().splitlines()[-1]) == [0, []]
 
 
 def test_model_reasons_stop_at_the_limit_and_point_to_explain(two_runs):

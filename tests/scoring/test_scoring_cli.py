@@ -33,5 +33,24 @@ def test_explain_from_the_cli_reads_the_latest_run(home):
     assert "strategic_flag" in result.output and "revenue_4q" in result.output
 
 
+def test_explain_full_lists_every_clause_and_json_parses(home):
+    import json
+
+    record = refresh_campaign(home, "account_tiers", features=_accounts())
+    args = ["explain", "--campaign", "account_tiers", "--account", "A00001"]
+    full = CliRunner().invoke(app, [*args, "--full"])
+    assert full.exit_code == 0, full.output
+    data = json.loads(CliRunner().invoke(app, [*args, "--json"]).output)
+    assert data["run_id"] == record.run_id and data["entity_id"] == "A00001"
+    uses = [*data["cohorts"], *data["suppressions"]]
+    assert sum(line.lstrip().startswith(("[MATCH] ", "[no] "))
+               for line in full.output.splitlines()) == len(uses)
+    clauses = [c for u in uses for c in u["clauses"]]
+    assert sum(line.lstrip().startswith(("pass  ", "FAIL  "))
+               for line in full.output.splitlines()) == len(clauses)
+    assert {r["status"] for r in data["memberships"]} <= {"assigned", "holdout", "suppressed",
+                                                           "unassigned"}
+
+
 def _accounts():
     return account_frame(50)

@@ -152,6 +152,40 @@ def test_explain_known_customer(home, columns):
     assert n == 300
 
 
+def test_explain_is_short_by_default_and_full_on_request(home, columns):
+    """The short form: the status, the clauses that decided it, each other cohort's nearest
+    miss, suppressions named once; --full: every clause, the per-channel suppressions told
+    apart by their channel; money in the project's currency where a description says so."""
+    from segflow.pages.fmt import Formatter
+    from segflow.scoring.render import MISSES_SHOWN, explain_text
+
+    frame = customer_frame(300, seed=4)
+    resolved = resolve_campaign(home, "holi_2027", columns=columns)
+    m = evaluate_memberships(frame, resolved)
+    entity = m.filter(pc.equal(m.column("status"), "assigned")).column("entity_id")[0].as_py()
+    rows = m.filter(pc.equal(m.column("entity_id"), entity)).to_pylist()
+    out = explain_entity(home, resolved, entity, frame, rows, top_k=0)
+    meaning = {"lifetime_spend": "INR spent on all completed orders."}
+    short = explain_text(out, fmt=Formatter("INR"), meaning=meaning)
+    full = explain_text(out, full=True, fmt=Formatter("INR"), meaning=meaning)
+
+    lines = short.splitlines()
+    assert len(lines) <= 25, short
+    assert f"decided by cohort {rows[0]['cohort']}:" in short
+    assert short.count("no_consent") == 1  # four uses (one per channel), named once
+    misses = [u for u in out["cohorts"] if not u["matched"]]
+    assert len(misses) > MISSES_SHOWN
+    assert f"... {len(misses) - MISSES_SHOWN} more cohorts" in short
+    assert "--full" in short
+    channels = [line for line in full.splitlines() if "no_consent [channel=" in line]
+    assert len(channels) == 4 and "[channel=sms]" in channels[1]
+    assert full.count("  [MATCH] ") + full.count("  [no] ") == len(out["cohorts"]) + len(
+        out["suppressions"])
+    spend = out["cohorts"][2]["clauses"][1]["values"]["lifetime_spend"]  # lapsed_high_value
+    assert f"lifetime_spend = {Formatter('INR').money_exact(spend)}" in full
+    assert "₹" in full
+
+
 @pytest.mark.parametrize("bad", ["lapsed_high_value.lapsed_days=abc", "nope.x=1"])
 def test_bad_override_is_a_clear_error(home, columns, bad):
     from segflow.errors import SegflowError
