@@ -25,10 +25,8 @@ def two_runs(tmp_path_factory):
     from segflow.governance.refresh import refresh_with_overrides
     from segflow.ingest.synthetic.holi import TABLES, generate_holi
     from segflow.monitoring.gate import check
-    from segflow.settings import get_settings, set_home
+    from segflow.settings import Settings, get_settings, set_home
     from segflow.training.train import train_models
-
-    from segflow.settings import Settings
 
     set_home(tmp_path_factory.mktemp("explained") / "ws")
     settings = get_settings().ensure()
