@@ -165,8 +165,12 @@ def write_home(settings, con=None) -> Path:
             return write_home(settings, own)
     from segflow.governance.report import report_env
 
+    from segflow.governance.process import process_tables, summary_lines
+
     rows = overview(settings, con)
+    process = summary_lines(process_tables(settings, None, con))
     return write(home_path(settings), report_env(settings), "home.html.j2", rows=rows,
+                 process=process,
                  banner=headline(rows), stale_days=STALE_DAYS,
                  catalogue=(settings.home / "catalogue.html").exists(),
                  written_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))

@@ -65,7 +65,10 @@ def test_the_report_follows_the_run_from_drift_to_export(run_world):
     page = _page(settings, run)
     assert _state(page) == "Published and exported"
     assert _home_state(settings) == "Published and exported"
-    assert "v1 <span" in (settings.home / "index.html").read_text(encoding="utf-8")
+    home = (settings.home / "index.html").read_text(encoding="utf-8")
+    assert "v1 <span" in home
+    process = re.search(r'id="process">.*?<li>([^<]+)</li>', home, re.S).group(1)
+    assert process.startswith(f"{v.campaign}: 1 cycle(s), 1 published")  # the process, measured
     assert "Not exported yet" not in page and "Exported at" in page
     assert "What stands in the way" not in page
 
