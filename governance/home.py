@@ -163,9 +163,8 @@ def write_home(settings, con=None) -> Path:
 
         with connect(settings) as own:
             return write_home(settings, own)
-    from segflow.governance.report import report_env
-
     from segflow.governance.process import process_tables, summary_lines
+    from segflow.governance.report import report_env
 
     rows = overview(settings, con)
     process = summary_lines(process_tables(settings, None, con))
