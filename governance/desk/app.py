@@ -235,6 +235,35 @@ def create_app(settings: Settings) -> FastAPI:
             raise SegflowError(f"run {run_id} has no {RUN_PAGES[name][1].lower()} page yet")
         return FileResponse(path, media_type="text/html")
 
+    @app.get("/cohorts")
+    def cohorts_page(request: Request, flash: str = ""):
+        from segflow.governance.desk.views import cohorts_view
+
+        who = signed_in(request)
+        return page(request, "cohorts.html.j2", user=who, page_title="Curated cohorts",
+                    flash=flash, **cohorts_view(settings))
+
+    @app.post("/cohorts/curate")
+    def curate_cohort(request: Request, data: dict = FORM):
+        """A new version of a curated cohort from pasted ids, owned by the signed-in
+        reviewer (the library checks they review the campaign, the reason and expiry)."""
+        import tempfile
+
+        from segflow.governance.curated import curate
+
+        who = acting(request, data.get("csrf_token"), "reviewer")
+        ids = [line.strip().strip(",") for line in data.get("ids", "").splitlines()]
+        with tempfile.TemporaryDirectory() as folder, writing:
+            path = Path(folder) / "ids.csv"
+            path.write_text("id\n" + "\n".join(i for i in ids if i) + "\n")
+            done = curate(settings, data.get("campaign", ""), data.get("name", ""), path,
+                          who.name, data.get("reason", ""), data.get("expires", ""),
+                          by=who.name)
+        message = (f"{done.campaign}/{done.name} v{done.version}: {done.ids} id(s) stored"
+                   + (f"; not in the last run's population: {', '.join(done.not_in_population)}"
+                      if done.not_in_population else "") + "; the next refresh takes it")
+        return RedirectResponse(f"/cohorts?{urlencode({'flash': message})}", status_code=303)
+
     @app.get("/audit")
     def audit_page(request: Request):
         from segflow.governance.desk.views import audit_view

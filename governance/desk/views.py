@@ -227,3 +227,15 @@ def audit_view(settings: Settings, limit: int = 200) -> dict:
              e.get("run_id") or "", json.dumps(e["payload"], default=str)[:160])
             for e in reversed(entries[-limit:])]
     return {"rows": rows, "total": len(entries)}
+
+
+def cohorts_view(settings: Settings) -> dict:
+    """Every curated cohort's latest version, as table rows, newest campaign first."""
+    from segflow.governance.curated import list_lists
+
+    rows = []
+    for r in list_lists(settings):
+        state = "retired" if r.get("retired_at") else "live"
+        rows.append((r["campaign"], r["name"], r["version"], r["owner"], r["ids"],
+                     str(r["expires"])[:10], state, r["reason"]))
+    return {"rows": rows}
