@@ -27,6 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from segflow.db import memory_limit
+from segflow.engines import require_duckdb
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
 from segflow.ingest.advice import first_rows
@@ -350,6 +351,7 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     ``as_of`` is when the sources were extracted (timestamps after it, plus each contract's
     tolerance, are quarantined); ``allow_shrink`` lets a load empty or shrink a table.
     """
+    require_duckdb(settings, "ingest")
     sources_yaml = Path(sources_yaml or default_sources(settings))
     sources = read_sources(sources_yaml, settings.contracts_dir)
     when = ingest_as_of(as_of, sources)

@@ -10,6 +10,7 @@ import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+from segflow.engines import require_duckdb
 from segflow.errors import SegflowError
 from segflow.failures import writing
 from segflow.faults import reach
@@ -155,6 +156,7 @@ def _scored(settings: Settings, table, models: list, as_of):
 
 def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Scored:
     """Features (retrieved, or the given table) scored by every champion of the entity."""
+    require_duckdb(settings, "scoring")
     entity = resolved.campaign.entity
     models, warnings = _models(settings, entity)
     if features is None:
@@ -173,6 +175,7 @@ def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
     table), each batch scored and appended to the Parquet file ``path``. Python never holds
     more than a batch, so 10M customers score in flat memory. ``Scored.frame`` is None;
     ``Scored.rows`` counts what was written."""
+    require_duckdb(settings, "scoring")
     import pyarrow.parquet as pq
 
     from segflow.featurestore.retrieval import features_reader

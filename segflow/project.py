@@ -27,6 +27,10 @@ directory or the nearest folder above it holding a ``segflow.yaml``.
       models: training/models
       owners: owners.yaml
       realtime: realtime.yaml     # what webhook and Kafka events change (docs/realtime.md)
+    engine: duckdb                # what computes: duckdb (default) or spark (docs/scale-out.md)
+    spark:                        # with engine: spark: where Spark runs (segflow.engines)
+      master: local[2]            # or connect_url: sc://host:15002 (Spark Connect)
+      conf: {spark.executor.memory: 4g}
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from segflow.engines import DUCKDB, SparkSettings
 from segflow.errors import ConfigError, SegflowError
 
 PROJECT_FILE = "segflow.yaml"
@@ -50,7 +55,8 @@ DEFAULT_PATHS = {
     "realtime": "realtime.yaml",
 }
 KEYS = {"name": str, "description": str, "base_currency": str, "timezone": str,
-        "fiscal_year_start": int, "workspace": str, "paths": dict}
+        "fiscal_year_start": int, "workspace": str, "paths": dict, "engine": str,
+        "spark": dict}  # engine and spark: checked further by segflow.engines.parse_engine
 REQUIRED = ("name", "base_currency")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -67,6 +73,8 @@ class Project:
     description: str = ""
     workspace: Path | None = None
     paths: tuple[tuple[str, Path], ...] = ()  # (part, folder or file): hashable, frozen
+    engine: str = DUCKDB                      # what computes over customers (segflow.engines)
+    spark: SparkSettings | None = None        # where Spark runs, when the project names it
 
     @property
     def file(self) -> Path:
@@ -100,6 +108,7 @@ def load_project(root: Path) -> Project:
 def _parse(file: Path, _mtime: int, _size: int) -> Project:
     from zoneinfo import ZoneInfo
 
+    from segflow.engines import parse_engine
     from segflow.yamlio import LineDict, load_yaml
 
     doc = load_yaml(file)
@@ -143,11 +152,13 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
             raise ConfigError(file, given.line(key), f"paths.{key} is a path relative to the "
                               f"project folder, got {value!r}")
         paths[key] = value
+    engine, spark = parse_engine(file, doc)
     return Project(root=root, name=doc["name"], base_currency=doc["base_currency"],
                    timezone=timezone, fiscal_year_start=month,
                    description=doc.get("description", ""),
                    workspace=(root / doc.get("workspace", "workspace")).resolve(),
-                   paths=tuple((k, (root / v).resolve()) for k, v in paths.items()))
+                   paths=tuple((k, (root / v).resolve()) for k, v in paths.items()),
+                   engine=engine, spark=spark)
 
 
 ENV_VAR = "SEGFLOW_PROJECT"

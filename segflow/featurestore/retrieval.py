@@ -15,6 +15,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from segflow.engines import require_duckdb
 from segflow.errors import SegflowError
 from segflow.featurestore.build import UNIQUE_FLAG
 from segflow.featurestore.engine import connect, sql_literal
@@ -136,6 +137,7 @@ def features_reader(settings: Settings, entity: str, as_of=None, batch_rows: int
 def _joined(settings: Settings, entity: str, as_of, entity_df, features, service,
             repo: Repo | None, by_key: bool = False):
     """The point-in-time join as a DuckDB relation, its connection open while in use."""
+    require_duckdb(settings, "point-in-time feature retrieval")
     repo = repo or load_repo(settings)
     key = repo.join_key(entity)
     groups = resolve(repo, entity, features, service)
