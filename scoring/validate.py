@@ -157,7 +157,7 @@ def spark_problems(bundle: Bundle) -> list[str]:
         template = bundle.templates[name]
         _sql, problems = predicate_to_spark(tree, template.where)
         lines += [f"{template.path}:{template.file_line(p.line)}: where (Spark): {p}"
-                  for p in problems]
+                  for p in sorted(problems, key=lambda p: p.line or 0)]
     return lines
 
 

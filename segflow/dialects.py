@@ -39,7 +39,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
 READ, WRITE = "duckdb", "spark"
-ASOF_NEXT = "__asof_next"
+ASOF_NEXT = "__asof_bound"  # the neighbouring right row's time: next (LEAD) or previous (LAG)
 ASOF_INNER = "__asof"
 
 # Constructs whose Spark SQL rendering means what DuckDB means (Spark 3.5 and later).
@@ -151,6 +151,13 @@ def _refusal(node: exp.Expression, macros: dict[str, Macro]) -> str | None:
                                "differs there); see docs/scale-out.md for what translates")
     if isinstance(node, exp.Table) and isinstance(node.this, exp.Anonymous):
         return None if node.this.name.lower() in macros else "a table function"
+    if isinstance(node, exp.ReadParquet):  # Spark reads one path as parquet.`path`
+        args = node.expressions
+        return None if len(args) == 1 and isinstance(args[0], exp.Literal) and \
+            args[0].is_string else "read_parquet of one literal path translates, no more"
+    if isinstance(node, exp.Func) and isinstance(node.parent, exp.Table) and \
+            node.arg_key == "this":
+        return "a table function; read the table as one of the view's sources instead"
     if not isinstance(node, ALLOWED):
         return HINTS.get(_shown(node).lower(), "not among the constructs segflow translates "
                          "(docs/scale-out.md)")
@@ -344,6 +351,13 @@ def _unasof(select: exp.Select) -> exp.Select:
     return select
 
 
+def asof_as_interval_join(tree: exp.Expression) -> exp.Expression:
+    """Only the ASOF joins of ``tree`` rewritten, the rest left in DuckDB's dialect: what
+    the tests run on DuckDB beside the ASOF original to show both pick the same rows."""
+    return tree.copy().transform(lambda n: _unasof(n) if isinstance(n, exp.Select) and any(
+        _is_asof(j) for j in n.args.get("joins") or []) else n)
+
+
 def rewrite(tree: exp.Expression, macros: dict[str, Macro] | None = None) -> exp.Expression:
     """The tree with every equivalent applied (still dialect-neutral nodes): what
     ``to_spark`` renders, and what the tests also run on DuckDB to prove an equivalent
@@ -444,3 +458,62 @@ def derived_to_spark(sql: str, macros: dict[str, Macro]) -> str | None:
         raise Untranslatable(found)
     body = render(rewrite(query, macros))
     return f"CREATE OR REPLACE TEMPORARY VIEW {stmt.this.sql(WRITE)} AS {body}"
+
+
+# --- a project's files ------------------------------------------------------------------
+def _file_error(path, first_line: int | None, problems: list[Problem]):
+    """A ConfigError at the file line of the first problem, naming every problem."""
+    from segflow.errors import ConfigError
+
+    lines = [first_line + p.line - 1 if first_line and p.line else first_line
+             for p in problems]
+    more = "; ".join(f"line {n}: {p}" if n else str(p) for n, p in zip(lines[1:], problems[1:],
+                                                                        strict=True))
+    return ConfigError(path, lines[0], f"Spark SQL: {problems[0]}" + (f"; {more}" if more
+                                                                      else ""))
+
+
+def derived_for_spark(path) -> tuple[dict[str, Macro], dict[str, str]]:
+    """A repo's ``config/derived.yaml`` for Spark: its macros (inlined where views call
+    them) and its views as ``CREATE OR REPLACE TEMPORARY VIEW`` statements, by name, in file
+    order. An error names the file and line."""
+    from pathlib import Path
+
+    from segflow.yamlio import load_yaml
+
+    path = Path(path)
+    if not path.exists():
+        return {}, {}
+    doc = load_yaml(path) or {}
+    parsed = {}
+    for name, spec in doc.items():
+        first = spec.line("sql") + 1 if hasattr(spec, "line") else None  # the block's text
+        try:
+            parsed[name] = (spec["sql"], first, parse(spec["sql"]))
+        except Untranslatable as err:
+            raise _file_error(path, first, err.problems) from None
+    macros = macros_of([s for _, _, stmts in parsed.values() for s in stmts])
+    views = {}
+    for name, (sql, first, _) in parsed.items():
+        try:
+            spark = derived_to_spark(sql, macros)
+        except Untranslatable as err:
+            raise _file_error(path, first, err.problems) from None
+        if spark is not None:
+            views[name] = spark
+    return macros, views
+
+
+def view_to_spark(path, sql: str, macros: dict[str, Macro] | None = None) -> str:
+    """A feature view's SQL for Spark; an error names the view file and the line there."""
+    from pathlib import Path
+
+    try:
+        return to_spark(sql, macros)
+    except Untranslatable as err:
+        text = Path(path).read_text(encoding="utf-8") if Path(path).exists() else ""
+        at = text.find(sql.strip())
+        first = text[:at].count("\n") + 1 if at >= 0 else None
+        stripped = len(sql) - len(sql.lstrip("\n"))  # lines before the text found in the file
+        raise _file_error(path, first - sql[:stripped].count("\n") if first else None,
+                          err.problems) from None

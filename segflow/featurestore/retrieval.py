@@ -156,6 +156,14 @@ def _joined(settings: Settings, entity: str, as_of, entity_df, features, service
 
 
 def _join(con, entities: pa.Table, groups, key: str, order: str = "__row"):
+    sql, params = join_sql(con, entities, groups, key, order)
+    return con.sql(sql, params=params)
+
+
+def join_sql(con, entities: pa.Table, groups, key: str, order: str = "__row"):
+    """The point-in-time join's SQL over temp table ``e`` (the entity rows, created here)
+    and its parameters: one ASOF JOIN per view, which segflow.dialects turns into an
+    interval join for Spark."""
     con.register("entity_input", entities)
     con.execute("CREATE TEMP TABLE e AS SELECT *, row_number() OVER () AS __row "
                 "FROM entity_input")
@@ -178,5 +186,4 @@ def _join(con, entities: pa.Table, groups, key: str, order: str = "__row"):
     cols = ", ".join(f'e."{c}"' for c in entities.column_names)
     sql = (f"SELECT {cols}{', ' if selects else ''}{', '.join(selects)} FROM e "
            f"{' '.join(joins)} ORDER BY e.{order}")
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    return con.sql(sql, params=used)
+    return sql, {k: v for k, v in params.items() if f"${k}" in sql}
