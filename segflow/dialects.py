@@ -62,7 +62,7 @@ FUNCTIONS = (
     exp.Coalesce, exp.Nullif, exp.Count, exp.CountIf, exp.Sum, exp.Min, exp.Max, exp.Avg,
     exp.LogicalOr, exp.LogicalAnd, exp.AnyValue, exp.ArgMin, exp.ArgMax, exp.ArrayContains,
     exp.RowNumber, exp.Rank, exp.DenseRank, exp.Lead, exp.Lag, exp.Lower, exp.Upper,
-    exp.Length, exp.Trim, exp.Round, exp.Floor, exp.Ceil, exp.Abs, exp.Sqrt, exp.Ln, exp.Exp,
+    exp.Length, exp.Trim, exp.Floor, exp.Ceil, exp.Abs, exp.Sqrt, exp.Ln, exp.Exp,
     exp.Pow, exp.Greatest, exp.Least, exp.Substring, exp.StartsWith, exp.RegexpLike,
     exp.Year, exp.Month, exp.Day, exp.CurrentDate, exp.CurrentTimestamp, exp.DateTrunc,
     exp.TimestampTrunc, exp.Extract, exp.DateDiff, exp.DayOfWeek, exp.TimeToStr, exp.ToDays,
@@ -83,6 +83,8 @@ HINTS = {
     "regexp_full_match": "anchor the pattern and use regexp_matches(x, '^...$')",
     "epoch_us": "use days_between() for day counts",
     "hash": "the hash differs between engines; segflow's stable draws use md5",
+    "round": "the engines may round a half of a DOUBLE differently; compare unrounded "
+             "values, or round in the feature view",
 }
 
 
