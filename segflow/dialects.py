@@ -73,6 +73,9 @@ EXTRACT_UNITS = {"YEAR", "QUARTER", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"}
 # strftime directives whose Spark date_format pattern prints the same text
 STRFTIME_SAFE = {"%Y", "%m", "%d", "%H", "%M", "%S", "%y", "%b", "%B", "%a", "%A", "%-m",
                  "%-d", "%I", "%p", "%%"}
+T = exp.DataType.Type
+TYPES = {T.BOOLEAN, T.TINYINT, T.SMALLINT, T.INT, T.BIGINT, T.FLOAT, T.DOUBLE, T.DECIMAL,
+         T.TEXT, T.VARCHAR, T.CHAR, T.DATE, T.TIMESTAMP, T.TIMESTAMPTZ, T.ARRAY}
 JOIN_SIDES = {None, "", "LEFT", "RIGHT", "FULL"}
 JOIN_KINDS = {None, "", "INNER", "OUTER", "CROSS"}
 REWRITTEN = {"to_days", "to_microseconds", "days_between"}  # names written as functions
@@ -174,6 +177,9 @@ def _detail(node: exp.Expression) -> str | None:
         if (node.side or None) not in JOIN_SIDES or (node.kind or None) not in JOIN_KINDS:
             return "this join kind is DuckDB's own"
         return _asof_refusal(node) if _is_asof(node) else None
+    if isinstance(node, exp.DataType):
+        return None if node.this in TYPES else f"Spark has no {node.sql(READ)} type; use " \
+            "BOOLEAN, an INTEGER type, DOUBLE, DECIMAL, VARCHAR, DATE, TIMESTAMP(TZ) or a list"
     if isinstance(node, exp.Interval):
         unit = (node.unit.name if node.unit else "").upper().rstrip("S")
         return None if unit in INTERVAL_UNITS else "use an INTERVAL of YEAR, MONTH, DAY, " \
@@ -223,10 +229,12 @@ def line_of(node: exp.Expression, sql: str) -> int | None:
     """The 1-based line of a node in ``sql``, from SQLGlot's token positions."""
     if not sql:
         return None
-    for candidate in (node, *node.find_all(exp.Identifier, exp.Literal, exp.Var)):
-        start = getattr(candidate, "meta", {}).get("start")
-        if start is not None:
-            return sql[:start].count("\n") + 1
+    while node is not None:  # a node without a position of its own (a type): its parent's
+        for candidate in (node, *node.find_all(exp.Identifier, exp.Literal, exp.Var)):
+            start = getattr(candidate, "meta", {}).get("start")
+            if start is not None:
+                return sql[:start].count("\n") + 1
+        node = node.parent
     return None
 
 
