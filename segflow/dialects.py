@@ -177,6 +177,10 @@ def _detail(node: exp.Expression) -> str | None:
         if (node.side or None) not in JOIN_SIDES or (node.kind or None) not in JOIN_KINDS:
             return "this join kind is DuckDB's own"
         return _asof_refusal(node) if _is_asof(node) else None
+    if isinstance(node, exp.Union) and node.args.get("by_name"):
+        return "UNION BY NAME is DuckDB's own; list the columns in the same order"
+    if isinstance(node, exp.Distinct) and node.args.get("on"):
+        return "DISTINCT ON is DuckDB's own; keep one row per key with row_number()"
     if isinstance(node, exp.DataType):
         return None if node.this in TYPES else f"Spark has no {node.sql(READ)} type; use " \
             "BOOLEAN, an INTEGER type, DOUBLE, DECIMAL, VARCHAR, DATE, TIMESTAMP(TZ) or a list"

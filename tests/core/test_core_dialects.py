@@ -178,6 +178,7 @@ def test_the_asof_equivalent_picks_the_rows_duckdb_asof_picks(join, cond):
      "exactly one >="),
     ("SELECT * FROM read_csv('x.csv')", "read_csv", 1, "a table function"),
     ("SELECT hash(k) FROM t", "hash", 1, "differs between engines"),
+    ("SELECT DISTINCT ON (k) k, v FROM t", "DISTINCT ON (k)", 1, "row_number()"),
     ("SELECT k,\n CAST(n AS HUGEINT) FROM t", "INT128", 2, "Spark has no INT128 type"),
 ])
 def test_a_construct_without_spark_equivalent_is_named_with_its_line(sql, construct, line,
