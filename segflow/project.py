@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from segflow.engines import DUCKDB, SparkSettings
+from segflow.engines import DUCKDB, SparkSettings, parse_engine
 from segflow.errors import ConfigError, SegflowError
 
 PROJECT_FILE = "segflow.yaml"
@@ -108,7 +108,6 @@ def load_project(root: Path) -> Project:
 def _parse(file: Path, _mtime: int, _size: int) -> Project:
     from zoneinfo import ZoneInfo
 
-    from segflow.engines import parse_engine
     from segflow.yamlio import LineDict, load_yaml
 
     doc = load_yaml(file)
