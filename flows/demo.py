@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from segflow.engines import require_duckdb
 from segflow.settings import Settings
 
 
@@ -65,6 +66,7 @@ def accounts_plan(accounts: int = 5_000, seed: int = 7) -> DemoPlan:
 
 def run_demo(settings: Settings, plan: DemoPlan, say: Callable[[str], None]) -> DemoPlan:
     """Run every step of the plan, announcing each with its duration."""
+    require_duckdb(settings, "demo")
     from segflow.flows.prefect_env import configure_prefect
 
     configure_prefect(settings)

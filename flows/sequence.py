@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from segflow.engines import require_duckdb
 from segflow.settings import Settings
 
 Call = Callable[..., Any]
@@ -133,6 +134,7 @@ def refresh_sequence(settings: Settings, campaign: str, as_of=None,
                      call: Call = direct) -> Outcome:
     """Run the steps in order under the workspace lock; returns what happened and the
     gate's verdict at the end."""
+    require_duckdb(settings, "refresh")
     from segflow.governance.gate import verdict
     from segflow.lock import workspace_lock
     from segflow.runstore import run_dir

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from segflow.db import connect
+from segflow.engines import require_duckdb
 from segflow.errors import ControlFailed
 from segflow.governance import audit
 from segflow.governance.context import RunContext
@@ -96,6 +97,7 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
     """Controls, movement with reasons, exception review, the seal and the report for one
     run. Everything is computed first; the results, the review items, the seal and the
     audit entry are then committed in one transaction (``segflow.governance.audit.record``)."""
+    require_duckdb(settings, "govern (controls, movement, review)")
     import json
 
     from segflow.governance import seal as seals
@@ -154,6 +156,7 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
 def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
     """Channel exports of a run with manifests, recorded in the audit log; refused by the
     same gate as publication (or for a published run whose memberships are intact)."""
+    require_duckdb(settings, "export")
     from segflow.governance.exports import export_run
     from segflow.governance.gate import verdict
     from segflow.governance.home import refresh_pages

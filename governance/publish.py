@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from segflow.db import connect
 from segflow.durable import read_chunks, write_atomic
+from segflow.engines import require_duckdb
 from segflow.errors import ControlFailed, EnvironmentFailure, SegflowError
 from segflow.faults import Hook, reach
 from segflow.governance import audit
@@ -120,6 +121,7 @@ def publish_run(settings: Settings, run_id: str, by: str | None = None,
     ``segflow`` publishes, which the gate allows only when the run needs no approval. Open
     review items need ``accept_open`` equal to their count and a ``reason``.
     """
+    require_duckdb(settings, "publish")
     reach(settings, "publish.locked", _hook)
     recover(settings)
     run = load_run(settings, run_id)

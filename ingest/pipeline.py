@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from segflow import progress
 from segflow.db import memory_limit
+from segflow.engines import require_duckdb
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
 from segflow.ingest.advice import first_rows
@@ -537,6 +538,7 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     Sources with a cursor are read from their watermark on and merged into their tables
     (``segflow.ingest.incremental``), unless ``full`` asks for a rebuild from scratch.
     """
+    require_duckdb(settings, "ingest")
     sources_yaml = Path(sources_yaml or default_sources(settings))
     sources = read_sources(sources_yaml, settings.contracts_dir, settings.source_timezone)
     settings.home.mkdir(parents=True, exist_ok=True)

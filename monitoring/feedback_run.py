@@ -123,6 +123,10 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
     """Compute and write the campaign's feedback; returns the summary (feedback.json)."""
     import duckdb
 
+    from segflow.engines import require_duckdb
+
+    require_duckdb(settings, "feedback")
+
     memberships = memberships or memberships_for(settings, campaign, cfg)
     bau_list = bau_list_path(settings, cfg)
     out = feedback_dir(settings, campaign)

@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from segflow.engines import require_duckdb
 from segflow.errors import CheckFailed, SegflowError
 from segflow.lock import holds_workspace
 from segflow.monitoring.config import MonitoringConfig
@@ -93,6 +94,7 @@ def check(settings: Settings, campaign: str, run_id: str | None = None,
     """Drift report and verdict for a run of ``campaign`` (default: its latest run). A
     crash is recorded as an errored verdict, which blocks publication, and reported as a
     failed check (exit 1)."""
+    require_duckdb(settings, "drift check")
     from segflow.monitoring.config import load_monitoring_config
     from segflow.monitoring.drift import run_drift
     from segflow.runstore import frozen_settings, list_runs

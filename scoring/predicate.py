@@ -26,6 +26,9 @@ ALLOWED_FUNCTIONS = frozenset({
     "startswith", "starts_with", "endswith", "ends_with", "contains", "arraycontains",
     "list_contains", "arraysize", "len", "concat", "substring", "regexplike",
     "regexp_matches", "interval", "mod", "greatest_common", "isnan", "isinf",
+    # DuckDB's own: fine on engine: duckdb; `templates check` says they do not translate to
+    # Spark SQL (segflow.dialects) for a project on engine: spark
+    "strftime", "timetostr", "regexp_full_match", "regexpfullmatch", "list_aggregate",
 })
 # Operators and leaves a predicate may contain; functions are checked by name against
 # ALLOWED_FUNCTIONS; anything else (Select, Subquery, Table, Exists, Window, ...) is refused.

@@ -10,6 +10,7 @@ import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+from segflow.engines import require_duckdb
 from segflow.errors import SegflowError
 from segflow.failures import writing
 from segflow.faults import reach
@@ -193,6 +194,7 @@ def _scored(settings: Settings, table, models: list, as_of):
 
 def score(settings: Settings, resolved: Resolved, as_of, features=None) -> Scored:
     """Features (retrieved, or the given table) scored by every champion of the entity."""
+    require_duckdb(settings, "scoring")
     entity = resolved.campaign.entity
     models, warnings = _models(settings, entity)
     if features is None:
@@ -216,6 +218,7 @@ def score_to_file(settings: Settings, resolved: Resolved, as_of, path,
     With ``contributions_path``, the top contributions behind each score the campaign's
     cohorts read (``contribution_batch``) go to that Parquet file, row for row with
     ``path``: explain then reads one row instead of loading MLflow and the models."""
+    require_duckdb(settings, "scoring")
     import pyarrow.parquet as pq
 
     from segflow.featurestore.retrieval import features_reader

@@ -145,6 +145,22 @@ def check_template(template: Template, columns: Columns, problems: Problems,
     return tree if not issues else None
 
 
+def spark_problems(bundle: Bundle) -> list[str]:
+    """One line per construct of a clean template's ``where`` with no Spark SQL equivalent
+    (``segflow.dialects``), at its file and line: what ``templates check`` adds for a project
+    on ``engine: spark`` or with ``--dialect spark``. Templates that failed the DuckDB checks
+    are reported there already."""
+    from segflow.dialects import predicate_to_spark
+
+    lines = []
+    for name, tree in sorted(bundle.trees.items()):
+        template = bundle.templates[name]
+        _sql, problems = predicate_to_spark(tree, template.where)
+        lines += [f"{template.path}:{template.file_line(p.line)}: where (Spark): {p}"
+                  for p in sorted(problems, key=lambda p: p.line or 0)]
+    return lines
+
+
 def _param_types(tree: exp.Expression, template: Template, known: dict) -> list:
     """A param compared with a column must be of the column's family (date vs timestamp)."""
     issues = []

@@ -33,6 +33,10 @@ directory or the nearest folder above it holding a ``segflow.yaml``.
       outcomes: campaign_outcomes # campaign results per customer: feedback, offer bandit
       surveys: survey_responses   # answers to post-campaign surveys: feedback
       events: engagement_events   # unsubscribes and complaints: channel exports
+    engine: duckdb                # what computes: duckdb (default) or spark (docs/scale-out.md)
+    spark:                        # with engine: spark: where Spark runs (segflow.engines)
+      master: local[2]            # or connect_url: sc://host:15002 (Spark Connect)
+      conf: {spark.executor.memory: 4g}
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from segflow.engines import DUCKDB, SparkSettings, parse_engine
 from segflow.errors import ConfigError, SegflowError
 
 PROJECT_FILE = "segflow.yaml"
@@ -67,7 +72,8 @@ TABLE_ROLES = {
 }
 KEYS = {"name": str, "description": str, "base_currency": str, "timezone": str,
         "fiscal_year_start": int, "workspace": str, "paths": dict, "review_desk": dict,
-        "tables": dict, "explain": dict}
+        "tables": dict, "explain": dict, "engine": str,
+        "spark": dict}  # engine and spark: checked further by segflow.engines.parse_engine
 SIGN_INS = ("password", "oidc")  # review_desk.sign_in; oidc is not implemented yet
 REQUIRED = ("name", "base_currency")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -93,6 +99,8 @@ class Project:
     # written without one (a project that declares none gets UTC reports, but ambiguous
     # source times still stop ingest rather than be read in a zone nobody chose)
     declared_timezone: str | None = None
+    engine: str = DUCKDB                      # what computes over customers (segflow.engines)
+    spark: SparkSettings | None = None        # where Spark runs, when the project names it
 
     @property
     def file(self) -> Path:
@@ -185,6 +193,7 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
         if key != "store_contributions" or not isinstance(value, bool):
             raise ConfigError(file, explain.line(key), f"explain has 'store_contributions: "
                               f"true | false', got {key}: {value!r}")
+    engine, spark = parse_engine(file, doc)
     return Project(root=root, name=doc["name"], base_currency=doc["base_currency"],
                    timezone=timezone, fiscal_year_start=month,
                    description=doc.get("description", ""),
@@ -192,7 +201,8 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
                    paths=tuple((k, (root / v).resolve()) for k, v in paths.items()),
                    tables=tables, declared_timezone=doc.get("timezone"),
                    desk_sign_in=desk.get("sign_in", "password"),
-                   store_contributions=explain.get("store_contributions", False))
+                   store_contributions=explain.get("store_contributions", False),
+                   engine=engine, spark=spark)
 
 
 def _tables(file: Path, given) -> tuple[tuple[str, str], ...]:

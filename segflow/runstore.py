@@ -4,7 +4,8 @@ A later step (controls, movement, publish, drift) finds everything it needs from
 alone, which is what lets any step be re-run by itself and a past run be reproduced.
 Layout of a run folder (``<home>/runs/<run_id>/``):
 
-- ``manifest.json``   inputs: campaign, as_of, file hashes, params, model versions, code
+- ``manifest.json``   inputs: campaign, as_of, file hashes, params, model versions, code;
+                      ``engine``: what computed the run (duckdb or spark, segflow.engines)
 - ``features.parquet`` the scored frame: entity id, every feature and score used
 - ``memberships.parquet`` one row per (entity, cohort) decision, see docs/architecture.md
 - ``contributions.parquet`` each entity's five largest model contributions behind every
@@ -42,6 +43,8 @@ class RunRecord:
     created_at: str
     status: str = "created"
     inputs: dict = field(default_factory=dict)
+    # what computed the run; manifests written before the setting existed were DuckDB's
+    engine: str = "duckdb"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
@@ -83,6 +86,7 @@ def create_run(settings: Settings, campaign: str, as_of: datetime, inputs: dict)
         campaign=campaign,
         as_of=as_of.isoformat(),
         created_at=datetime.now(UTC).isoformat(),
+        engine=settings.engine,
         inputs={"code_version": __version__, "git_commit": git_commit(settings.project_root),
                 **inputs},
     )

@@ -111,6 +111,18 @@ class Settings:
         """Intent records of publications in progress (what doctor rolls forward or back)."""
         return self.home / "journal"
 
+    # --- what computes ----------------------------------------------------------------
+    @property
+    def engine(self) -> str:
+        """The project's engine: ``duckdb`` (default, and without a project) or ``spark``
+        (segflow.engines; recorded in each run's manifest)."""
+        return self.project.engine if self.project is not None else "duckdb"
+
+    @property
+    def spark(self):
+        """Where Spark runs (``segflow.engines.SparkSettings``), or None."""
+        return self.project.spark if self.project is not None else None
+
     # --- where the project's own configuration lives --------------------------------
     @property
     def project_root(self) -> Path:

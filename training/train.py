@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from segflow.engines import require_duckdb
 from segflow.errors import SegflowError
 from segflow.lock import holds_workspace
 from segflow.progress import stage
@@ -266,6 +267,7 @@ def train_models(settings: Settings, campaign: str, models: list[str] | None = N
                  as_of: datetime | None = None) -> list[TrainResult]:
     """Train every configured model (or the named ones) for a campaign; returns results in
     config order. Models whose inputs are absent from the workspace are skipped."""
+    require_duckdb(settings, "train")
     configs = load_model_configs(settings.models_config_dir, models)
     client = tracking.configure(settings)
     results = []

@@ -30,8 +30,11 @@ def accounts(accounts: int = typer.Option(5_000, min=100, help="Accounts in the 
 
 
 def _run(plan) -> None:
-    from segflow.flows.demo import run_demo
+    from segflow.engines import require_duckdb
     from segflow.settings import get_settings
+
+    require_duckdb(get_settings(), "demo")  # before the workspace is made or Prefect loaded
+    from segflow.flows.demo import run_demo
 
     settings = get_settings().ensure()
     typer.echo(f"segflow demo '{plan.name}' in workspace {settings.home}")

@@ -49,10 +49,12 @@ def serve(
     named with the reason (exit 1 when none can run). Needs a real Prefect server: start
     one with `segflow server` or point PREFECT_API_URL (or --api-url) at an existing one.
     """
+    from segflow.engines import require_duckdb
     from segflow.errors import SegflowError
     from segflow.flows.prefect_env import configure_prefect
     from segflow.settings import get_settings
 
+    require_duckdb(get_settings(), "serve")  # every scheduled refresh would stop
     settings = get_settings().ensure()
     url = api_url or settings.prefect_api_url
     if not url:
@@ -73,9 +75,11 @@ def run(
     publish: bool = typer.Option(True, help="Publish when no control, review or gate blocks."),
 ) -> None:
     """Run the campaign-refresh flow now (locally, or on the configured Prefect server)."""
+    from segflow.engines import require_duckdb
     from segflow.flows.prefect_env import configure_prefect
     from segflow.settings import get_settings
 
+    require_duckdb(get_settings(), "run")  # before Prefect turns the refusal into a state
     configure_prefect(get_settings().ensure())
     from segflow.flows.campaign import run_refresh
 

@@ -28,16 +28,28 @@ def _overrides(pairs: list[str] | None) -> dict[str, str]:
 
 @templates_app.command("check")
 def check(paths: list[Path] = typer.Argument(
-        None, help="Template/campaign files or folders (default: all shipped files).")) -> None:
-    """Validate templates and campaigns: schema, predicate, columns, functions, params."""
-    from segflow.scoring.validate import load_bundle
+        None, help="Template/campaign files or folders (default: all shipped files)."),
+        dialect: str = typer.Option(
+            None, "--dialect", help="Also check that every where clause translates to this "
+            "engine's SQL: spark (default: the project's engine; DuckDB is always checked)."),
+) -> None:
+    """Validate templates and campaigns: schema, predicate, columns, functions, params; and
+    the Spark SQL translation when the project runs on Spark (or with --dialect spark)."""
+    from segflow.engines import ENGINES
+    from segflow.errors import SegflowError
+    from segflow.scoring.validate import load_bundle, spark_problems
     from segflow.settings import get_settings
 
+    if dialect is not None and dialect not in ENGINES:
+        raise SegflowError(f"--dialect {dialect!r}: choose one of {', '.join(ENGINES)}")
     settings = get_settings()
     bundle = load_bundle(settings, paths or None)
     found, notes = _section_problems(settings, bundle)
     notes = _empty_column_warnings(settings, bundle) + notes
     problems = [str(p) for p in bundle.problems] + found
+    spark = (dialect or settings.engine) == "spark"
+    if spark:
+        problems += spark_problems(bundle)
     for note in notes:
         typer.secho(note, fg=typer.colors.YELLOW)
     for problem in problems:
@@ -45,7 +57,8 @@ def check(paths: list[Path] = typer.Argument(
     if problems:
         typer.secho(f"{len(problems)} problem(s)", err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: {len(bundle.templates)} templates, {len(bundle.campaigns)} campaigns")
+    both = " (where clauses checked for DuckDB and Spark SQL)" if spark else ""
+    typer.echo(f"ok: {len(bundle.templates)} templates, {len(bundle.campaigns)} campaigns{both}")
 
 
 def _section_problems(settings, bundle) -> tuple[list[str], list[str]]:

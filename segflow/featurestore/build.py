@@ -13,6 +13,7 @@ import os
 import time
 from datetime import UTC, datetime
 
+from segflow.engines import require_duckdb
 from segflow.errors import SegflowError
 from segflow.faults import reach
 from segflow.featurestore.columns import remember
@@ -127,6 +128,7 @@ def build_features(settings: Settings, as_of, views: list[str] | None = None,
     Returns {view: {"rows", "seconds"} or {"skipped": reason}}. A view whose source tables
     are not in this workspace (account views in a B2C workspace) is skipped, not failed.
     """
+    require_duckdb(settings, "features build")
     repo = repo or load_repo(settings)
     as_ofs = _as_of_list(as_of)
     unknown = set(views or []) - set(repo.views)

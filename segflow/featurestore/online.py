@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from segflow.engines import require_duckdb
 from segflow.errors import SegflowError
 from segflow.featurestore.repo import load_repo
 from segflow.featurestore.retrieval import TS, features_reader, resolve
@@ -29,6 +30,7 @@ def online_path(settings: Settings):
 @holds_workspace("features online-load")
 def load_online(settings: Settings, as_of=None) -> dict:
     """Write every entity's features as of ``as_of`` (default: latest built) to the store."""
+    require_duckdb(settings, "features online-load")
     import duckdb
 
     repo = load_repo(settings)

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from segflow.engines import require_duckdb
 from segflow.errors import SegflowError
 from segflow.featurestore.build import UNIQUE_FLAG
 from segflow.featurestore.engine import connect, sql_literal
@@ -136,6 +137,7 @@ def features_reader(settings: Settings, entity: str, as_of=None, batch_rows: int
 def _joined(settings: Settings, entity: str, as_of, entity_df, features, service,
             repo: Repo | None, by_key: bool = False):
     """The point-in-time join as a DuckDB relation, its connection open while in use."""
+    require_duckdb(settings, "point-in-time feature retrieval")
     repo = repo or load_repo(settings)
     key = repo.join_key(entity)
     groups = resolve(repo, entity, features, service)
@@ -154,6 +156,14 @@ def _joined(settings: Settings, entity: str, as_of, entity_df, features, service
 
 
 def _join(con, entities: pa.Table, groups, key: str, order: str = "__row"):
+    sql, params = join_sql(con, entities, groups, key, order)
+    return con.sql(sql, params=params)
+
+
+def join_sql(con, entities: pa.Table, groups, key: str, order: str = "__row"):
+    """The point-in-time join's SQL over temp table ``e`` (the entity rows, created here)
+    and its parameters: one ASOF JOIN per view, which segflow.dialects turns into an
+    interval join for Spark."""
     con.register("entity_input", entities)
     con.execute("CREATE TEMP TABLE e AS SELECT *, row_number() OVER () AS __row "
                 "FROM entity_input")
@@ -176,5 +186,4 @@ def _join(con, entities: pa.Table, groups, key: str, order: str = "__row"):
     cols = ", ".join(f'e."{c}"' for c in entities.column_names)
     sql = (f"SELECT {cols}{', ' if selects else ''}{', '.join(selects)} FROM e "
            f"{' '.join(joins)} ORDER BY e.{order}")
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    return con.sql(sql, params=used)
+    return sql, {k: v for k, v in params.items() if f"${k}" in sql}

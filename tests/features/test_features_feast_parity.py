@@ -140,3 +140,30 @@ def test_lookup_of_one_id_and_of_a_feature_subset(ws):
     one = lookup(ws, "customer", "c1", features=["recency_days", "active_14d"])
     assert one.column_names == ["customer_id", "recency_days", "active_14d"]
     assert one.to_pylist() == [{"customer_id": "c1", "recency_days": 9, "active_14d": True}]
+
+
+@pytest.mark.parametrize("entity, ids", [("customer", ["c1", "c2", "c3", "c4", "c5", "zz"]),
+                                         ("account", ["A", "A1", "B", "nope"])])
+def test_the_spark_form_of_retrieval_picks_what_the_asof_joins_pick(ws, entity, ids):
+    """Spark has no ASOF JOIN: segflow.dialects writes each as an interval join. Run on
+    DuckDB beside the ASOF original, over entity rows before, between, at, after and past
+    the ttl of the snapshots, it returns the same table; its Spark SQL has no ASOF left."""
+    import sqlglot
+
+    from segflow import dialects
+    from segflow.featurestore.engine import connect
+    from segflow.featurestore.retrieval import _entity_table, join_sql, resolve
+
+    repo = load_repo(ws)
+    key = repo.join_key(entity)
+    entities = _entity_table(pa.Table.from_pandas(_entity_df(key, ids), preserve_index=False),
+                             key)
+    con = connect(ws)
+    sql, params = join_sql(con, entities, resolve(repo, entity), key)
+    interval = dialects.asof_as_interval_join(sqlglot.parse_one(sql, read="duckdb"))
+    asof = con.sql(sql, params=params).to_arrow_table()
+    assert asof.num_rows == len(ids) * 8 and asof.column(asof.num_columns - 1).null_count
+    assert con.sql(interval.sql("duckdb"), params=params).to_arrow_table().equals(asof)
+    spark = dialects.to_spark(sql)
+    assert "ASOF" not in spark.replace("__asof", "") and spark.count("LEAD(") == len(
+        resolve(repo, entity))

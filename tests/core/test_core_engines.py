@@ -1,0 +1,90 @@
+"""The engine setting: `engine: duckdb` by default, `engine: spark` with where Spark runs;
+parsed strictly (file and line), on Settings, in each run's manifest; and, while Spark
+execution is not built, every computing command refuses in one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from segflow.cli import run
+from segflow.engines import SparkSettings, require_duckdb
+from segflow.errors import ConfigError, SegflowError
+from segflow.project import load_project
+from segflow.runstore import create_run, run_dir
+from segflow.settings import Settings
+
+MINIMAL = "name: shop\nbase_currency: USD\n"
+SPARK = MINIMAL + "engine: spark\nspark:\n  master: local[2]\n"
+
+
+def _project(tmp_path, text):
+    (tmp_path / "segflow.yaml").write_text(text)
+    return load_project(tmp_path)
+
+
+def test_duckdb_is_the_default_and_spark_takes_a_master_or_a_connect_url(tmp_path):
+    assert _project(tmp_path, MINIMAL).engine == "duckdb"
+    assert _project(tmp_path, MINIMAL).spark is None
+    project = _project(tmp_path, SPARK + "  conf:\n    spark.executor.memory: 4g\n"
+                       "    spark.sql.shuffle.partitions: 8\n    spark.sql.ansi.enabled: false\n")
+    assert project.engine == "spark"
+    assert project.spark.master == "local[2]" and project.spark.connect_url is None
+    assert project.spark.conf_dict == {"spark.executor.memory": "4g",
+                                       "spark.sql.shuffle.partitions": "8",
+                                       "spark.sql.ansi.enabled": "false",
+                                       "spark.sql.session.timeZone": "UTC"}
+    connect = _project(tmp_path, MINIMAL + "engine: spark\nspark: {connect_url: "
+                       "'sc://cluster.example.com:15002'}\n")
+    assert connect.spark == SparkSettings(connect_url="sc://cluster.example.com:15002")
+    settings = Settings(home=tmp_path / "ws", project=connect)
+    assert (settings.engine, settings.spark) == ("spark", connect.spark)
+
+
+@pytest.mark.parametrize("text, line, words", [
+    (MINIMAL + "engine: snowflake\n", 3, "engine must be one of duckdb, spark"),
+    (MINIMAL + "engine: spark\n", 3, "needs a `spark:` section"),
+    (SPARK.replace("master", "mastr"), 5, "unknown key 'spark.mastr'"),
+    (SPARK + "  connect_url: sc://h:15002\n", 4, "exactly one of master"),
+    (SPARK.replace("local[2]", "local[two]"), 5, "not a master URL"),
+    (MINIMAL + "engine: spark\nspark:\n  connect_url: http://h\n", 5, "not a Spark Connect"),
+    (SPARK + "  conf:\n    spark.executor.memory: [4g]\n", 7, "must be a single value"),
+    (SPARK + "  conf:\n    spark.sql.session.timeZone: Asia/Kolkata\n", 7, "must be UTC"),
+    (MINIMAL + "spark: yes\n", 3, "'spark' must be a dict"),
+])
+def test_a_bad_engine_setting_names_file_line_and_the_fix(tmp_path, text, line, words):
+    with pytest.raises(ConfigError) as err:
+        _project(tmp_path, text)
+    assert f"segflow.yaml:{line}:" in str(err.value) and words in str(err.value)
+
+
+def test_each_run_manifest_says_which_engine_ran(tmp_path):
+    for text, engine in ((MINIMAL, "duckdb"), (SPARK, "spark")):
+        folder = tmp_path / engine
+        folder.mkdir()
+        settings = Settings(home=folder / "ws", project=_project(folder, text)).ensure()
+        record = create_run(settings, "c1", datetime(2027, 3, 1, tzinfo=UTC), {})
+        manifest = json.loads((run_dir(settings, record.run_id) / "manifest.json").read_text())
+        assert manifest["engine"] == engine
+
+
+def test_computing_on_spark_is_refused_until_it_is_built(tmp_path, cli, capsys):
+    settings = Settings(home=tmp_path / "ws", project=_project(tmp_path, SPARK))
+    with pytest.raises(SegflowError, match="features build: .*engine: spark.*not built yet"):
+        require_duckdb(settings, "features build")
+    (tmp_path / "plain").mkdir()
+    require_duckdb(Settings(home=tmp_path / "ws", project=_project(tmp_path / "plain",
+                                                                   MINIMAL)), "build")
+    # from the CLI (a process, and in-process as main runs it): one line, exit 2, no file
+    done = cli(tmp_path / "ws", "--project", tmp_path, "ingest")
+    assert (done.code, done.err.count("\n")) == (2, 1), done.err
+    assert done.line.startswith("error: ingest: this project runs on engine: spark "
+                                f"({tmp_path / 'segflow.yaml'}), and running segflow's stages "
+                                "on Spark is not built yet (docs/scale-out.md)"), done.err
+    assert run(["--home", str(tmp_path / "ws"), "--project", str(tmp_path), "demo",
+                "accounts"]) == 2
+    assert capsys.readouterr().err.startswith("error: demo: this project runs on engine: spark")
+    written = [p.name for p in (tmp_path / "ws").rglob("*") if p.is_file()]
+    assert written in ([], [".segflow.lock"])  # ingest takes the workspace lock first
