@@ -22,6 +22,21 @@ from segflow.settings import set_home
 
 _verbose = False  # --verbose: tracebacks and library warnings are shown
 
+def _flags_without_a_type() -> None:
+    """typer 0.29 prints a type beside every option in --help, ``<bool>`` for a flag too,
+    where a flag takes no value: show types only for options that take one."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_a_type()
+
 app = typer.Typer(
     name="segflow",
     help="Governed, explainable customer segmentation: sources -> features -> models -> "

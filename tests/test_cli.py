@@ -25,6 +25,7 @@ def test_every_command_has_help(path):
     result = CliRunner().invoke(app, [*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+    assert "<bool>" not in result.output  # a flag takes no value: no type beside it
 
 
 def test_help_does_not_import_heavy_libraries():
