@@ -51,6 +51,8 @@ def serve(
     reason (exit 1 when nothing can run). Blocks. Needs a real Prefect server: start
     one with `segflow server` or point PREFECT_API_URL (or --api-url) at an existing one.
     """
+    import os
+
     from segflow.engines import require_duckdb
     from segflow.errors import SegflowError
     from segflow.flows.prefect_env import configure_prefect
@@ -66,6 +68,11 @@ def serve(
 
     ready, sources = to_serve(settings, campaign or None, say=typer.echo)
     configure_prefect(settings, url)
+    # each flow run is a process of its own: it must work on the workspace and project
+    # checked here (--home, --project), not on the defaults of its environment
+    os.environ["SEGFLOW_HOME"] = str(settings.home)
+    if settings.project is not None:
+        os.environ["SEGFLOW_PROJECT"] = str(settings.project.root)
     serve_all(settings, ready, sources, limit=limit)
 
 
