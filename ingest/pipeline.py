@@ -155,8 +155,7 @@ def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: 
     after against before. A cursor's ``>=`` reads the rows of the last instant again, and
     a row re-read unchanged is no change (so an hourly load with nothing new rebuilds no
     feature view)."""
-    exprs = [f"{_converted(c)} AS {_q(c.name)}" if c.derived else _q(c.name)
-             for c in contract.columns]
+    exprs = _table_columns(contract)
     names = ", ".join(_q(c.name) for c in contract.columns)
     same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
     return con.execute(f"""
@@ -166,6 +165,12 @@ def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: 
         SELECT (SELECT count(*) FROM (SELECT * FROM n EXCEPT ALL SELECT * FROM o))
              + (SELECT count(*) FROM (SELECT * FROM o EXCEPT ALL SELECT * FROM n))
         """).fetchall()[0][0]
+
+
+def _table_columns(contract: Contract) -> list[str]:
+    """SQL: the canonical table's columns from a checked row (derived amounts converted)."""
+    return [f"{_converted(c)} AS {_q(c.name)}" if c.derived else _q(c.name)
+            for c in contract.columns]
 
 
 def _converted(col) -> str:
@@ -189,8 +194,7 @@ def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str |
     """SQL: the table after this load: its accepted rows in source order, after the rows
     kept from the table as it was (incremental). Customers folded into a survivor are left
     out (``merged``: only they, the state the next incremental load merges against)."""
-    exprs = [f"{_converted(c)} AS {_q(c.name)}" if c.derived else _q(c.name)
-             for c in contract.columns]
+    exprs = _table_columns(contract)
     sql = (f"SELECT {', '.join(exprs)} FROM {checked} checked WHERE {_live(spec)} "
            "ORDER BY _row")
     if old is not None:

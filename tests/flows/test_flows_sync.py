@@ -117,3 +117,17 @@ def test_a_schedule_needs_a_cursor(tmp_path, home):
                     "\n           schedule: '0 * * * *'}\n")
     with pytest.raises(ConfigError, match="loaded alone, from its watermark"):
         read_sources(path, home.contracts_dir)
+
+
+def test_views_reading_follow_the_relations_derived_in_the_repo(home):
+    """billing reaches the account views through billing_rollup and the window macro; the
+    hierarchy (rewritten with accounts) reaches every view reading top_accounts."""
+    from segflow.featurestore.repo import load_repo
+
+    repo = load_repo(home)
+    assert repo.views_reading({"billing"}, home.feature_repo_dir) == [
+        "account_growth", "account_product_mix", "account_revenue"]
+    assert repo.views_reading({"orders"}, home.feature_repo_dir) == sorted(ORDER_VIEWS)
+    assert set(repo.views_reading({"account_hierarchy"}, home.feature_repo_dir)) == {
+        name for name in repo.views if name.startswith("account_")}
+    assert repo.views_reading(set(), home.feature_repo_dir) == []
