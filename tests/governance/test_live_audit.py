@@ -1,6 +1,7 @@
-"""Live changes are in the tamper-evident audit log: one signed entry per applied
-micro-batch that changed a membership (counts and a digest of its change lines), recorded
-exactly once, and `segflow audit verify` still passes."""
+"""Live changes are in the tamper-evident audit log: every applied micro-batch that
+changed a membership is covered by one signed entry per recording pass (counts, and a
+digest of the batches' change digests), recorded exactly once, and `segflow audit verify`
+still passes."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def _live_entries(settings) -> list[dict]:
     return [e for e in read(settings) if e["action"] == "live_changes"]
 
 
-def test_each_applied_batch_is_one_audit_entry_recorded_once(world):
+def test_applied_batches_are_in_one_audit_entry_recorded_once(world):
     from segflow.governance.audit import verify
     from segflow.governance.live_audit import audit_pending
     from segflow.ingest.events.config import load_realtime
@@ -61,16 +62,22 @@ def test_each_applied_batch_is_one_audit_entry_recorded_once(world):
     assert counts(con)["unaudited_batches"] == 2
 
     assert audit_pending(world, con) == 2
-    entries = _live_entries(world)
-    assert [e["payload"]["changes"] for e in entries] == [2, 1]
-    assert entries[0]["payload"]["counts"] == {"suppress:complained": 1,
-                                                "suppress:unsubscribed": 1}
-    assert entries[0]["payload"]["events"] == 3 and entries[0]["actor"] == "segflow-live"
-    detail = con.execute("SELECT detail FROM live_batches ORDER BY batch").fetchone()[0]
-    assert entries[0]["payload"]["digest"] == hashlib.sha256(detail.encode()).hexdigest()
-    assert first in detail and second in detail and third not in detail
+    [entry] = _live_entries(world)
+    payload = entry["payload"]
+    assert payload["changes"] == 3 and payload["events"] == 4  # the opens-only batch: none
+    assert payload["counts"] == {"suppress:complained": 1, "suppress:unsubscribed": 2}
+    assert entry["actor"] == "segflow-live"
+    details = [r[0] for r in con.execute("SELECT detail FROM live_batches ORDER BY batch")]
+    digests = [hashlib.sha256(d.encode()).hexdigest() for d in details]
+    assert payload["digest"] == hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    assert first in details[0] and second in details[0] and third not in details[0]
+    assert third in details[1]
     assert counts(con)["unaudited_batches"] == 0
-    assert audit_pending(world, con) == 0 and len(_live_entries(world)) == 2
+    assert audit_pending(world, con) == 0 and len(_live_entries(world)) == 1
+    _stored(world, track(second, "Unsubscribed"), con=con)
+    apply_pending(con, world, config, {})
+    assert audit_pending(world, con) == 1
+    assert [e["payload"]["batches"] for e in _live_entries(world)] == [[1, 2], [3, 3]]
     verdict = verify(world)
     assert verdict.ok, verdict.problems
 
