@@ -113,3 +113,23 @@ def test_events_apply_records_the_batch_and_audit_verify_passes(world, cli):
         assert con.execute("SELECT count(audit_seq) FROM live_batches").fetchone()[0] == 1
     status = cli(world.home, "events", "status", "--json", env=env)
     assert json.loads(status.out)["counts"]["unaudited_batches"] == 0
+
+
+def test_doctor_records_batches_a_killed_applier_left(world, cli):
+    """A receiver killed before its recorder's pass leaves applied batches outside the
+    audit log: doctor reports them and records them."""
+    from segflow.ingest.events.config import load_realtime
+    from segflow.ingest.events.inbox import apply_pending
+
+    customer = published_rows(world)[0]["entity_id"]
+    con = _stored(world, track(customer, "Unsubscribed"))
+    apply_pending(con, world, load_realtime(world), {})
+    con.close()
+    env = {**ENV, "SEGFLOW_TEMPLATES": str(world.templates_root)}
+    dry = cli(world.home, "doctor", "--dry-run", "--json", env=env)
+    found = [f for f in json.loads(dry.out) if f["subject"] == "live changes"]
+    assert dry.code == 1 and not found[0]["ok"] and "1 applied batch" in found[0]["problem"]
+    fixed = cli(world.home, "doctor", env=env)
+    assert fixed.code == 0, fixed.out + fixed.err
+    assert [e["payload"]["changes"] for e in _live_entries(world)] == [1]
+    assert cli(world.home, "audit", "verify", env=env).code == 0
