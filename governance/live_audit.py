@@ -6,11 +6,14 @@ The applier records each micro-batch that changed a membership in the inbox
 SQLite transaction that applies it, so nothing applied goes unlisted. This module copies
 those batches into the governance audit log (``segflow.governance.audit``) outside the
 receiver's hot path: the audit log lives in the workspace DuckDB, which a refresh may hold
-for minutes, and an event must not wait for it. An entry costs about 50 ms (a DuckDB
-commit and an fsync), while the receiver applies dozens of micro-batches a second under
-load, so one entry ``live_changes`` covers all batches pending at the pass (their range,
-summed counts, and the digest of their digests in order) and a pass runs at most once a
-second: the log grows by at most one entry a second whatever the event rate.
+for minutes, and an event must not wait for it. A pass costs about 0.1 s (opening
+the DuckDB file, a commit, an fsync), while the receiver applies dozens of micro-batches a
+second under load, so one entry ``live_changes`` covers all batches pending at the pass
+(their range, summed counts, and the digest of their digests in order), and after a pass
+the next waits 5 s: the log grows by at most one entry per 5 s whatever the event rate,
+and at 1,000 events/s the receiver's event-to-suppression p95 showed no cost from it
+(benchmarks/RESULTS.md; a pass every second, marking each batch in its own commit, had
+tripled it).
 
 Exactly once: the entry's transaction also moves a high-water mark in DuckDB
 (``live_audit_mark``), so a crash between the audit commit and the inbox update neither
@@ -97,7 +100,7 @@ class LiveAuditor:
     ``retry`` seconds while the workspace is busy; the receiver keeps answering meanwhile.
     ``stop`` makes a last pass."""
 
-    def __init__(self, settings: Settings, retry: float = 2.0, every: float = 1.0):
+    def __init__(self, settings: Settings, retry: float = 2.0, every: float = 5.0):
         self.settings, self.retry, self.every = settings, retry, every
         self.wake, self.done = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._run, name="segflow-live-audit",
@@ -124,7 +127,7 @@ class LiveAuditor:
                 self.wake.wait(self.retry)
                 self.wake.clear()
                 self._pass(con)
-                self.done.wait(self.every)  # at most one entry a second under load
+                self.done.wait(self.every)  # at most one entry per `every` seconds under load
             self._pass(con)  # what the applier finished before it stopped
         finally:
             con.close()

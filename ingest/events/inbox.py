@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS live_batches (batch INTEGER PRIMARY KEY AUTOINCREMENT
   applied_at REAL NOT NULL, events INTEGER NOT NULL, first_seq INTEGER NOT NULL,
   last_seq INTEGER NOT NULL, counts TEXT NOT NULL, digest TEXT NOT NULL,
   detail TEXT NOT NULL, audit_seq INTEGER);
+CREATE INDEX IF NOT EXISTS live_batches_unaudited ON live_batches(batch)
+  WHERE audit_seq IS NULL;
 """
 
 
@@ -162,9 +164,18 @@ def unaudited(con: sqlite3.Connection) -> list[dict]:
 
 
 def mark_audited(con: sqlite3.Connection, marks: list[tuple[int, int]]) -> None:
-    """[(batch, audit entry seq), ...]: those batches are in the audit log."""
-    con.executemany("UPDATE live_batches SET audit_seq = ? WHERE batch = ?",
-                    [(seq, batch) for batch, seq in marks])
+    """[(batch, audit entry seq), ...]: those batches are in the audit log; one
+    transaction (one fsync), so marking hundreds of batches does not hold up the writer."""
+    if not marks:
+        return
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.executemany("UPDATE live_batches SET audit_seq = ? WHERE batch = ?",
+                        [(seq, batch) for batch, seq in marks])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def pending(con: sqlite3.Connection) -> int:
