@@ -12,8 +12,7 @@ second under load, so one entry ``live_changes`` covers all batches pending at t
 (their range, summed counts, and the digest of their digests in order), and after a pass
 the next waits 5 s: the log grows by at most one entry per 5 s whatever the event rate,
 and at 1,000 events/s the receiver's event-to-suppression p95 showed no cost from it
-(benchmarks/RESULTS.md; a pass every second, marking each batch in its own commit, had
-tripled it).
+(benchmarks/RESULTS.md; a pass every second had doubled to quadrupled it).
 
 Exactly once: the entry's transaction also moves a high-water mark in DuckDB
 (``live_audit_mark``), so a crash between the audit commit and the inbox update neither
