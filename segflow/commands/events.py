@@ -111,7 +111,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.",
     else:
         verdict = "FAILED" if failed else "passed"
         typer.echo(f"freshness gate {verdict} (p95 limit {config.p95_limit_seconds:g}s)")
-        typer.echo(", ".join(f"{k} {v:,}" for k, v in tally.items()))
+        typer.echo(", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in tally.items()))
         typer.echo(f"{'segment':40} {'events':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
         for r in rows:
             cells = " ".join(f"{r[q]:8.3f}" if r[q] is not None else f"{'-':>8}"
