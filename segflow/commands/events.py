@@ -35,11 +35,13 @@ def serve(
     import uvicorn
 
     from segflow.governance.live_api import create_app
+    from segflow.governance.live_audit import LiveAuditor
     from segflow.ingest.events.intake import Intake
 
     settings, config = _setup()
     config.secret()  # refuse to start unsigned
-    intake = Intake(settings, config, apply=apply).start()
+    auditor = LiveAuditor(settings).start()
+    intake = Intake(settings, config, apply=apply, on_applied=auditor.poke).start()
     try:
         app = create_app(settings, config, intake)
         typer.echo(f"segflow events: listening on http://{host}:{port} (webhook POST "
@@ -49,6 +51,7 @@ def serve(
                                       access_log=False)).run()
     finally:
         intake.stop()
+        auditor.stop()
 
 
 @events_app.command("kafka")
@@ -61,17 +64,23 @@ def kafka(
 ) -> None:
     """Consume the topics of realtime.yaml (consumer group, offsets committed after the
     events are applied) into the same inbox and applier as the webhook."""
+    from segflow.governance.live_audit import LiveAuditor
     from segflow.ingest.events.kafka import run_consumer
 
     settings, config = _setup()
-    applied = run_consumer(settings, config, bootstrap, batch=batch,
-                           until_caught_up=until_caught_up)
+    auditor = LiveAuditor(settings).start()
+    try:
+        applied = run_consumer(settings, config, bootstrap, batch=batch,
+                               until_caught_up=until_caught_up, on_applied=auditor.poke)
+    finally:
+        auditor.stop()
     typer.echo(f"applied {applied:,} event(s) from {', '.join(sorted(config.topics.values()))}")
 
 
 @events_app.command("apply")
 def apply_events() -> None:
     """Apply every stored event not applied yet (after `serve --no-apply` or a crash)."""
+    from segflow.governance.live_audit import audit_pending
     from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map
 
     settings, config = _setup()
@@ -79,7 +88,9 @@ def apply_events() -> None:
     identity, total = identity_map(settings), 0
     while n := apply_pending(con, settings, config, identity):
         total += n
-    typer.echo(f"applied {total:,} event(s)")
+    audited = audit_pending(settings, con)
+    typer.echo(f"applied {total:,} event(s); {audited:,} batch(es) of live changes "
+               "recorded in the audit log")
 
 
 @events_app.command("status")
@@ -100,7 +111,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.",
     else:
         verdict = "FAILED" if failed else "passed"
         typer.echo(f"freshness gate {verdict} (p95 limit {config.p95_limit_seconds:g}s)")
-        typer.echo(", ".join(f"{k} {v:,}" for k, v in tally.items()))
+        typer.echo(", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in tally.items()))
         typer.echo(f"{'segment':40} {'events':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
         for r in rows:
             cells = " ".join(f"{r[q]:8.3f}" if r[q] is not None else f"{'-':>8}"
