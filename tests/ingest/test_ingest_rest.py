@@ -72,7 +72,9 @@ def test_sync_through_a_429_and_a_500_loses_nothing_and_doubles_nothing(salesfor
     assert sorted(second.table["customer_id"].to_pylist()) == sorted(
         [ids[5], ids[1500], *ids[100:150], ids[200]])
     assert second.deleted_ids == [ids[200]]
-    assert second.requests == 2 and second.cursor > result.cursor
+    # the cursor never moves back; it moves on only past the API's clock less a margin,
+    # which a second sync within that margin has not reached yet
+    assert second.requests == 2 and second.cursor >= result.cursor
 
 
 def test_a_dropped_connection_is_retried_and_an_unreachable_api_named(salesforce):
