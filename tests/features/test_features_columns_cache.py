@@ -59,8 +59,8 @@ def test_templates_check_imports_no_feast_once_the_columns_are_known(tmp_path):
         "engaged_region_language", "language_group_engaged", "lapsed_high_value",
         "never_purchased_engaged"}
     lapsed = project / "segment_templates" / "lapsed_high_value.yaml"
-    where = next(n for n, text in enumerate(lapsed.read_text().splitlines(), start=1)
-                 if "engagement_score" in text)   # the clause's line
+    where = 1 + next(n for n, text in enumerate(lapsed.read_text().splitlines(), start=1)
+                     if text.startswith("where:"))   # the rule's first line
     assert any(line.startswith(f"warning: {lapsed}:{where}: ") for line in warned)
     assert not [line for line in warned if "recency_days" in line]
 
