@@ -68,6 +68,15 @@ features:
 inactivity:
   - {template: inactive_14d, param: days, days_since: days_since_last_activity,
      live: last_activity_at}
+offline:
+  engagement_events:
+    id: event_id
+    customer: customer_id
+    time: event_ts
+    events:
+      Email Opened: {channel: email, event_type: open}
+      page: {channel: web, event_type: visit}
+      Unsubscribed: {channel: email, event_type: unsubscribe}
 """
 ENV = {"TEST_SEGMENT_SECRET": SECRET, "TEST_LOOKUP_KEYS": f"braze:{KEY}"}
 
