@@ -173,6 +173,23 @@ def until(check, seconds: float = 30.0, what: str = "condition"):
     raise AssertionError(f"{what} not reached within {seconds} s")
 
 
+def apply_in_process(settings, config, messages: list[dict]) -> int:
+    """Store Segment ``messages`` in the inbox and apply what is pending, as the receiver's
+    writer thread does (no server: for tests of what applying does)."""
+    from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map, store
+    from segflow.ingest.events.segment import messages as parse
+
+    con = connect_inbox(settings)
+    events, rejected = parse(json.dumps({"batch": messages}).encode())
+    assert rejected == []
+    con.execute("BEGIN IMMEDIATE")
+    store(con, "test", events, [])
+    con.execute("COMMIT")
+    applied = apply_pending(con, settings, config, identity_map(settings))
+    con.close()
+    return applied
+
+
 def published_rows(settings) -> list[dict]:
     from segflow.governance.publications import read_current_parquet
 

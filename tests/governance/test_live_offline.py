@@ -4,30 +4,14 @@ doubles nothing."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from liveworld import published_rows, published_world, track
+from liveworld import apply_in_process, published_rows, published_world, track
 
 pytestmark = pytest.mark.integration
-
-
-def _apply(settings, config, messages: list[dict]) -> int:
-    from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map, store
-    from segflow.ingest.events.segment import messages as parse
-
-    con = connect_inbox(settings)
-    events, rejected = parse(json.dumps({"batch": messages}).encode())
-    assert rejected == []
-    con.execute("BEGIN IMMEDIATE")
-    store(con, "test", events, [])
-    con.execute("COMMIT")
-    applied = apply_pending(con, settings, config, identity_map(settings))
-    con.close()
-    return applied
 
 
 def _batch_features(settings, as_of: datetime) -> dict[str, dict]:
@@ -53,7 +37,7 @@ def test_applied_events_reach_the_batch_build_once(tmp_path):
             track(opener, "Email Opened", now - timedelta(hours=1)),
             {**track(visitor, "x", now - timedelta(hours=2)), "type": "page"},
             track(quitter, "Unsubscribed", now - timedelta(minutes=5))]
-    assert _apply(settings, config, sent) == 4
+    assert apply_in_process(settings, config, sent) == 4
 
     folder = settings.events_offline_dir / "engagement_events"
     files = sorted(folder.glob("*/*.parquet"))
@@ -67,7 +51,7 @@ def test_applied_events_reach_the_batch_build_once(tmp_path):
     con = connect_inbox(settings)
     con.execute("UPDATE inbox SET applied_at = NULL")
     con.close()
-    assert _apply(settings, config, []) == 4
+    assert apply_in_process(settings, config, []) == 4
     assert sorted(folder.glob("*/*.parquet")) == files
     shutil.copy(files[0], files[0].with_name("copy.parquet"))
 
