@@ -30,13 +30,19 @@ def _events_of(spec, config) -> list[str]:
 
 
 def campaign_limit(settings: Settings, campaign: str, config) -> tuple[float, str]:
-    """(p95 limit in seconds, where it is set): the campaign's file, else realtime.yaml."""
+    """(p95 limit in seconds, where it is set): the campaign's file, else realtime.yaml;
+    a campaign file with a problem is an error (fail closed)."""
     from segflow.scoring.campaigns import load_campaign
     from segflow.scoring.schema import Problems
 
     path = settings.campaigns_dir / f"{campaign}.yaml"
     problems = Problems()
     spec = load_campaign(path, problems) if path.exists() else None
+    if problems:  # a limit that cannot be read must not silently become another one
+        from segflow.errors import SegflowError
+
+        raise SegflowError(f"cannot read the freshness limit of campaign {campaign}: "
+                           f"{list(problems)[0]}")
     if spec is not None and spec.freshness_limit is not None:
         return spec.freshness_limit, path.name
     return config.p95_limit_seconds, config.path.name

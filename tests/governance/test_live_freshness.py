@@ -57,6 +57,12 @@ def test_a_campaign_past_its_p95_limit_fails_events_status(tmp_path):
     page = write_report(settings, run_id).read_text()
     assert "Over the limit" in page and "the limit is 5.0 s (set in holi_test.yaml)" in page
 
+    _limit(settings, "{p95_limit_seconds: -1}")  # unreadable: an error, not another limit
+    broken = _status(settings)
+    assert broken.returncode == 2
+    assert broken.stderr.strip().splitlines()[-1].startswith(
+        "error: cannot read the freshness limit of campaign holi_test: ")
+
     _limit(settings, "{p95_limit_seconds: 60}")
     passed = _status(settings)
     assert passed.returncode == 0, passed.stdout
