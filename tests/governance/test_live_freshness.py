@@ -55,7 +55,7 @@ def test_a_campaign_past_its_p95_limit_fails_events_status(tmp_path):
 
     run_id = current_publication(settings, "holi_test")["run_id"]
     page = write_report(settings, run_id).read_text()
-    assert "Over the limit" in page and "the limit is 5.0 s (set in holi_test.yaml)" in page
+    assert "Over the limit" in page and "the limit is 5 s (set in holi_test.yaml)" in page
 
     _limit(settings, "{p95_limit_seconds: -1}")  # unreadable: an error, not another limit
     broken = _status(settings)
