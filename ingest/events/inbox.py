@@ -100,19 +100,14 @@ def apply_pending(con: sqlite3.Connection, settings: Settings, config, identity:
     mapped to its surviving customer through the identity merge map, and the live changes
     its name causes (``config.effects``) are recorded, one per customer, effect and target,
     keeping the latest event (an ended cohort counts only for events after a publication's
-    as-of). The events realtime.yaml's ``offline:`` maps are appended to the offline
-    sources as daily Parquet (``offline.append_offline``) before the commit. Re-applying an
-    event changes nothing. Returns how many were applied."""
-    from segflow.ingest.events.offline import append_offline
-
+    as-of). Re-applying an event changes nothing. Returns how many were applied (the
+    offline sources get them later, in bigger files: ``offline.flush_offline``)."""
     con.execute("BEGIN IMMEDIATE")
     try:
         rows = con.execute("SELECT seq, event_id, event, user_id, event_ts, received_at "
                            "FROM inbox WHERE applied_at IS NULL ORDER BY seq LIMIT ?",
                            (limit,)).fetchall()
         now = time.time()
-        append_offline(settings, config, [(seq, event_id, name, identity.get(user, user), ts)
-                                          for seq, event_id, name, user, ts, _ in rows])
         con.executemany("UPDATE inbox SET customer_id = ?, applied_at = ? WHERE seq = ?",
                         [(identity.get(user, user), now, seq)
                          for seq, _, _, user, _, _ in rows])

@@ -1,17 +1,25 @@
 """Applied events appended to the offline sources, so batch and stream agree.
 
-The applier writes each micro-batch's events, per canonical table named in realtime.yaml's
-``offline:``, as one Parquet file per event day:
-``<workspace>/events/offline/<table>/<YYYY-MM-DD>/batch-<first seq>.parquet``. The feature
-build reads that folder with the canonical table (``segflow.featurestore.engine``), so the
-next batch build sees the events a refresh's sources have not extracted yet.
+Applied events, per canonical table named in realtime.yaml's ``offline:``, are written as
+one Parquet file per event day: ``<workspace>/events/offline/<table>/<YYYY-MM-DD>/
+batch-<first seq>.parquet``. The feature build reads that folder with the canonical table
+(``segflow.featurestore.engine``), so the next batch build sees the events a refresh's
+sources have not extracted yet.
 
-Atomic and idempotent: a file is written whole to a temporary name, synced and renamed
-before the inbox transaction that marks its events applied commits. A batch replayed after
-a crash in between starts at the same first seq, so it replaces its own file; and the
-reader keeps one row per event id (the id column comes first in every file), preferring
-the canonical table's, so a replay or an extract that later carries the event never
-doubles a row.
+Off the hot path: applying an event (the live suppression, within a second) does not wait
+for Parquet. A watermark in the inbox (``counters.offline_seq``: the last seq appended)
+says what is written; ``flush_offline`` appends the applied events past it: every few
+seconds from the receiver's own flusher thread (never in the writer that acknowledges and
+applies), and at the end of ``events apply`` and of each Kafka batch. (Writing a file per
+micro-batch in the writer took the receiver from ~990 to ~740 events/s and its p95
+event-to-suppression from 0.28 s to 3.5 s at 1,000/s on 2 cores; flushing in the writer
+every 5 s still stalled it ~2 s: measured.)
+
+Atomic and idempotent: a file is written whole to a temporary name, synced and renamed,
+and only then does the watermark move. A flush after a crash in between starts at the same
+first seq, so it replaces its own files (with the same rows or more); and the reader keeps
+one row per event id (the id column comes first in every file), preferring the canonical
+table's, so a replay or an extract that later carries the event never doubles a row.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ def _table(spec, rows: list[tuple]):
     return pa.table(data)
 
 
-def append_offline(settings: Settings, config, rows: list[tuple]) -> int:
+def _append(settings: Settings, config, rows: list[tuple]) -> int:
     """Write the applied ``rows`` (seq, event_id, event name, customer id, event time in
     epoch s) that realtime.yaml's ``offline:`` maps to a table; returns the rows written."""
     import pyarrow.parquet as pq
@@ -61,3 +69,33 @@ def append_offline(settings: Settings, config, rows: list[tuple]) -> int:
             write_atomic(path, buffer.getvalue())
             written += len(picked)
     return written
+
+
+MARK = "offline_seq"
+
+
+def flush_offline(con, settings: Settings, config, limit: int = 100_000) -> int:
+    """Append the applied events past the watermark (up to ``limit``) to the offline
+    sources, then move the watermark; returns how many events were looked at (0: none
+    waiting, or no ``offline:`` in realtime.yaml)."""
+    if not config.offline:
+        return 0
+    found = con.execute("SELECT value FROM counters WHERE name = ?", (MARK,)).fetchone()
+    mark = found[0] if found else 0
+    rows = con.execute("SELECT seq, event_id, event, customer_id, event_ts FROM inbox "
+                       "WHERE seq > ? AND applied_at IS NOT NULL ORDER BY seq LIMIT ?",
+                       (mark, limit)).fetchall()
+    if not rows:
+        return 0
+    _append(settings, config, rows)
+    con.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "value = excluded.value", (MARK, rows[-1][0]))
+    return len(rows)
+
+
+def flush_all(con, settings: Settings, config) -> int:
+    """Flush until nothing applied is left unwritten."""
+    total = 0
+    while n := flush_offline(con, settings, config):
+        total += n
+    return total

@@ -71,15 +71,19 @@ def kafka(
 
 @events_app.command("apply")
 def apply_events() -> None:
-    """Apply every stored event not applied yet (after `serve --no-apply` or a crash)."""
+    """Apply every stored event not applied yet (after `serve --no-apply` or a crash), and
+    append the applied events to the offline sources (realtime.yaml offline:)."""
     from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map
+    from segflow.ingest.events.offline import flush_all
 
     settings, config = _setup()
     con = connect_inbox(settings)
     identity, total = identity_map(settings), 0
     while n := apply_pending(con, settings, config, identity):
         total += n
-    typer.echo(f"applied {total:,} event(s)")
+    written = flush_all(con, settings, config)
+    typer.echo(f"applied {total:,} event(s)"
+               + (f"; {written:,} appended to the offline sources" if written else ""))
 
 
 @events_app.command("status")

@@ -174,9 +174,11 @@ def until(check, seconds: float = 30.0, what: str = "condition"):
 
 
 def apply_in_process(settings, config, messages: list[dict]) -> int:
-    """Store Segment ``messages`` in the inbox and apply what is pending, as the receiver's
-    writer thread does (no server: for tests of what applying does)."""
+    """Store Segment ``messages`` in the inbox, apply what is pending and append it to the
+    offline sources, as the receiver's writer thread does (no server: for tests of what
+    applying does)."""
     from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map, store
+    from segflow.ingest.events.offline import flush_all
     from segflow.ingest.events.segment import messages as parse
 
     con = connect_inbox(settings)
@@ -186,6 +188,7 @@ def apply_in_process(settings, config, messages: list[dict]) -> int:
     store(con, "test", events, [])
     con.execute("COMMIT")
     applied = apply_pending(con, settings, config, identity_map(settings))
+    flush_all(con, settings, config)
     con.close()
     return applied
 

@@ -1,5 +1,5 @@
 """Batch and stream agree: events applied live are appended to the offline sources as daily
-Parquet, and the batch feature build for the same as-of sees them; a replayed micro-batch
+Parquet, and the batch feature build for the same as-of sees them; a replayed append
 doubles nothing."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def _batch_features(settings, as_of: datetime) -> dict[str, dict]:
 def test_applied_events_reach_the_batch_build_once(tmp_path):
     from segflow.ingest.events.config import load_realtime
     from segflow.ingest.events.inbox import connect_inbox, live_features
+    from segflow.ingest.events.offline import flush_all
 
     settings = published_world(tmp_path / "world")
     config = load_realtime(settings)
@@ -46,12 +47,13 @@ def test_applied_events_reach_the_batch_build_once(tmp_path):
     assert {f.parent.name for f in files} == days
     assert sum(pq.read_metadata(f).num_rows for f in files) == 4
 
-    # replay: the batch applied again (as after a crash before the inbox commit), and a
-    # stray copy of a file: neither doubles a row
+    # replay: the watermark lost (a crash after the files, before it moved) and a stray
+    # copy of a file: neither doubles a row
     con = connect_inbox(settings)
-    con.execute("UPDATE inbox SET applied_at = NULL")
+    con.execute("DELETE FROM counters WHERE name = 'offline_seq'")
+    assert flush_all(con, settings, config) == 4
+    assert flush_all(con, settings, config) == 0  # the watermark moved
     con.close()
-    assert apply_in_process(settings, config, []) == 4
     assert sorted(folder.glob("*/*.parquet")) == files
     shutil.copy(files[0], files[0].with_name("copy.parquet"))
 
