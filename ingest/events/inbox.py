@@ -7,9 +7,10 @@ survive a crash of the process or the machine, so a 200 answered after it is a p
 
 Tables: ``inbox`` (one row per event id: received, then applied), ``quarantine`` (what could
 not be applied, with the reason), ``live_changes`` (a suppression or an ended cohort per
-customer, with the latest event that caused it and its times), ``counters`` (messages received and
-duplicates). Applying is idempotent by event id: a row is applied once, a change is keyed
-by (customer, effect, target), so a redelivered event changes nothing.
+customer, with the latest event that caused it and its times), ``counters`` (messages
+received and duplicates; ``offline_seq``, the last event appended to the offline sources).
+Applying is idempotent by event id: a row is applied once, a change is keyed by (customer,
+effect, target), so a redelivered event changes nothing.
 """
 
 from __future__ import annotations
