@@ -71,14 +71,10 @@ suppressions:
 features:
   - {name: email_opens_24h, agg: count, window_hours: 24, events: [Email Opened]}
 """
-OFFLINE = """offline:
-  engagement_events:
-    id: event_id
-    customer: customer_id
-    time: event_ts
-    events:
-      Email Opened: {channel: email, event_type: open}
-      Unsubscribed: {channel: email, event_type: unsubscribe}
+OFFLINE = """offline:  # what realtime.py --offline appends (flow style, as one table)
+  engagement_events: {id: event_id, customer: customer_id, time: event_ts, events: {
+    Email Opened: {channel: email, event_type: open},
+    Unsubscribed: {channel: email, event_type: unsubscribe}}}
 """
 
 
