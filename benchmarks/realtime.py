@@ -298,6 +298,16 @@ def run_ours(root: Path, customers: int, rate: int, seconds: float, batch: int =
             "SELECT applied_at - event_ts FROM live_changes")]
         stored = con.execute("SELECT count(*) FROM inbox").fetchone()[0]
         applied_by = con.execute("SELECT max(applied_at) FROM inbox").fetchone()[0]
+        # the recorder puts every applied batch in the audit log, off the hot path
+        deadline = time.monotonic() + 60
+        while con.execute("SELECT count(*) FROM live_batches WHERE audit_seq IS NULL"
+                          ).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling until the recorder has caught up
+        batches, unaudited, entries = con.execute(
+            "SELECT count(*), count(*) - count(audit_seq), count(DISTINCT audit_seq) "
+            "FROM live_batches").fetchone()
+        audit_lag = con.execute("SELECT max(applied_at) - ? FROM live_batches",
+                                (started,)).fetchone()[0]
         return {"offered_per_s": rate, "messages_per_request": batch, "seconds": seconds,
                 "offered": load["offered"], "sent": len(load["results"]), "acked": len(acked),
                 "acked_per_s": round(len(acked) / load["elapsed"]),
@@ -305,7 +315,10 @@ def run_ours(root: Path, customers: int, rate: int, seconds: float, batch: int =
                 "ack_latency_s": _quantiles(acked),
                 "event_to_applied_s": _quantiles(lags),
                 "event_to_suppressed_s": _quantiles(sup_lags),
-                "lookup_probe": f"{suppressed}/{len(probe_ids)} unsubscribed read suppressed"}
+                "lookup_probe": f"{suppressed}/{len(probe_ids)} unsubscribed read suppressed",
+                "audit": {"change_batches": batches, "entries": entries,
+                          "unaudited_after_60s": unaudited,
+                          "entries_per_s": round(entries / max(audit_lag or 0, 1e-9), 2)}}
     finally:
         server.kill()
         server.wait()

@@ -1,7 +1,9 @@
 """Deployments: one per campaign file the project can run, on the campaign's own cron
-schedule and time zone. A campaign whose templates do not check, whose models have no
-champion or whose source tables are not in the workspace would fail on every tick: it is
-listed with the reason and not deployed."""
+schedule and time zone, and one per source with a ``schedule`` in sources.yaml (the
+``source-sync`` flow: that source's incremental load, then the feature views it made
+stale). A campaign whose templates do not check, whose models have no champion or whose
+source tables are not in the workspace would fail on every tick, as would a source never
+loaded by its watermark: each is listed with the reason and not deployed."""
 
 from __future__ import annotations
 
@@ -69,22 +71,11 @@ def _missing_tables(settings: Settings, entity: str, columns: set[str]) -> list[
 
 
 def _underlying(settings: Settings, names: set[str]) -> set[str]:
-    """Relations derived in the feature repo (``config/derived.yaml``) replaced by the
-    tables they require, so the message names what ingest must load."""
-    from segflow.yamlio import load_yaml
+    """Relations derived in the feature repo replaced by the tables they require, so the
+    message names what ingest must load."""
+    from segflow.featurestore.engine import underlying_tables
 
-    path = settings.feature_repo_dir / "config" / "derived.yaml"
-    derived = (load_yaml(path) or {}) if path.exists() else {}
-    out, seen, todo = set(), set(), set(names)
-    while todo:
-        name = todo.pop()
-        seen.add(name)
-        spec = derived.get(name)
-        if isinstance(spec, dict) and spec.get("requires"):
-            todo |= set(spec["requires"]) - seen
-        else:
-            out.add(name)
-    return out
+    return underlying_tables(settings.feature_repo_dir, names)
 
 
 def runnable_campaigns(settings: Settings, campaigns: list[str] | None = None
@@ -137,27 +128,77 @@ def campaign_deployments(settings: Settings, campaigns: list[str] | None = None)
     return deployments
 
 
-def campaigns_to_serve(settings: Settings, campaigns: list[str] | None = None,
-                       say=print) -> list[str]:
-    """The campaigns ``serve`` deploys; each other one is named with the reason. None
-    runnable is a failed check (exit 1), not an idle server. Checked before Prefect is
-    even imported."""
+def runnable_sources(settings: Settings) -> tuple[list, dict[str, str]]:
+    """The sources with a ``schedule`` (the workspace's sources.yaml, as ``segflow
+    ingest`` reads it) split into those a scheduled load can run (SourceSpecs) and, for
+    the others, why not: a scheduled load reads from the source's watermark, so the
+    source must have been loaded by it (`segflow ingest`) first. No sources.yaml: none."""
+    from segflow.ingest.incremental import usable_marks
+    from segflow.ingest.pipeline import default_sources
+    from segflow.ingest.sources import read_sources
+
+    path = default_sources(settings)
+    if not path.is_file():
+        return [], {}
+    sources = read_sources(path, settings.contracts_dir, settings.source_timezone)
+    ready, skipped = [], {}
+    for spec in (s for s in sources.specs if s.schedule):
+        marks, why = usable_marks(sources, settings, spec.table)
+        if marks is None:
+            skipped[spec.table] = (f"it cannot be loaded from a watermark yet ({why}): run "
+                                   "`segflow ingest` once first")
+        else:
+            ready.append(spec)
+    return ready, skipped
+
+
+def source_deployments(specs: list) -> list:
+    """A RunnerDeployment of ``source-sync`` for each scheduled source, on its cron."""
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    from segflow.flows.sync import source_sync
+
+    return [source_sync.to_deployment(
+        name=f"sync-{spec.table}",
+        schedules=[Cron(spec.schedule, timezone=spec.schedule_timezone)],
+        parameters={"table": spec.table},
+        description=f"Incremental load of {spec.table} ({spec.kind}, {spec.file}:"
+                    f"{spec.line}), then the feature views it changed",
+        tags=["segflow", "source", spec.table],
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    ) for spec in specs]
+
+
+def to_serve(settings: Settings, campaigns: list[str] | None = None,
+             say=print) -> tuple[list[str], list]:
+    """The campaigns and the scheduled sources ``serve`` deploys; each other one is named
+    with the reason. Nothing runnable is a failed check (exit 1), not an idle server.
+    Checked before Prefect is even imported."""
     from segflow.errors import ControlFailed
 
     ready, skipped = runnable_campaigns(settings, campaigns)
+    sources, unsourced = runnable_sources(settings)
     for name, why in skipped.items():
         say(f"skipped {name}: {why}")
-    if not ready:
-        raise ControlFailed("no campaign can run here, so nothing was deployed"
-                            + ("" if skipped else " (no campaign files)"))
-    say(f"deploying {', '.join(ready)}")
-    return ready
+    for table, why in unsourced.items():
+        say(f"skipped source {table}: {why}")
+    if not ready and not sources:
+        raise ControlFailed("no campaign and no scheduled source can run here, so nothing "
+                            "was deployed" + ("" if skipped else " (no campaign files)"))
+    if ready:
+        say(f"deploying {', '.join(ready)}")
+    if sources:
+        say("deploying source syncs: " + ", ".join(f"{s.table} ({s.schedule} "
+                                                   f"{s.schedule_timezone})" for s in sources))
+    return ready, sources
 
 
-def serve_campaigns(settings: Settings, campaigns: list[str], limit: int = 1) -> None:
-    """Register the campaigns' deployments on the configured server and execute their runs
-    (blocks)."""
+def serve_all(settings: Settings, campaigns: list[str], sources: list,
+              limit: int = 1) -> None:
+    """Register the campaigns' and the sources' deployments on the configured server and
+    execute their runs (blocks)."""
     from prefect import serve
 
-    serve(*campaign_deployments(settings, campaigns), limit=limit,
-          print_starting_message=True)
+    serve(*(campaign_deployments(settings, campaigns) if campaigns else []),
+          *source_deployments(sources), limit=limit, print_starting_message=True)

@@ -3,7 +3,8 @@
 Repaired (what a crash leaves): a publication intent (rolled forward when its database
 transaction committed, back when it did not), ``current.json`` or a version manifest behind
 the database, a version file no publication owns, an external publication database that
-disagrees with DuckDB, an audit file one append behind or with a torn last line.
+disagrees with DuckDB, an audit file one append behind or with a torn last line, applied
+live changes a stopped receiver had not yet recorded in the audit log.
 Reported for a person (never repaired): an audit log that fails ``audit verify`` in any
 other way, a missing audit key, a published file whose hash is not the one published.
 """
@@ -34,8 +35,33 @@ def findings(settings: Settings, repair: bool) -> list[Finding]:
         for campaign in campaigns(settings, con):
             out += publication(settings, con, campaign, repair)
         out += audit_file(settings, con, repair)
+    out += live_changes(settings, repair)
     out += audit_verify(settings)
     return out
+
+
+def live_changes(settings: Settings, repair: bool) -> list[Finding]:
+    """Applied micro-batches of live changes missing from the audit log (a receiver or
+    Kafka applier killed before its recorder's pass): repair records them."""
+    from segflow.governance.live_audit import audit_pending
+    from segflow.ingest.events.inbox import connect_inbox, inbox_path, unaudited
+
+    if not inbox_path(settings).exists():
+        return []
+    con = connect_inbox(settings)
+    try:
+        missing = len(unaudited(con))
+        if not missing:
+            return [Finding("audit", "live changes")]
+        f = Finding("audit", "live changes", f"{missing} applied batch(es) of live changes "
+                    "are not in the audit log (the applier stopped before recording them)",
+                    "run `segflow doctor` to record them")
+        if repair:
+            audit_pending(settings, con)
+            f.fix, f.repaired = f"recorded {missing} batch(es) in the audit log", True
+        return [f]
+    finally:
+        con.close()
 
 
 def campaigns(settings: Settings, con) -> list[str]:

@@ -51,12 +51,20 @@ def read_watermarks(settings: Settings) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def usable_marks(sources: Sources, settings: Settings) -> tuple[dict | None, str]:
+def usable_marks(sources: Sources, settings: Settings,
+                 only: str | None = None) -> tuple[dict | None, str]:
     """{table: watermark} for an incremental load, or (None, why) when this ingest must
-    read everything: no source has a cursor, or some watermark is missing or stale."""
-    specs = [s for s in sources.specs if s.incremental]
+    read everything: no source has a cursor, or some watermark is missing or stale.
+    ``only`` (a scheduled load of one source) asks about that source alone, and needs
+    every other table as the last load left it."""
+    specs = [s for s in sources.specs if s.incremental and only in (None, s.table)]
     if not specs:
-        return None, "no source declares a cursor"
+        return None, (f"{only} declares no cursor" if only else "no source declares a cursor")
+    if only is not None:
+        gone = [s.table for s in sources.specs
+                if not (settings.canonical_dir / f"{s.table}.parquet").exists()]
+        if gone:
+            return None, f"canonical {', '.join(gone)} missing"
     fed = {s.derived_from for s in sources.specs if s.derived_from}
     if fed & {s.table for s in specs}:
         return None, "a derived source reads an incremental one"

@@ -43,6 +43,7 @@ class TableReport:
     upserted: int = 0        # accepted rows inserted or replacing their key's earlier version
     deleted: int = 0         # accepted deletions (tombstones) of their key
     superseded: int = 0      # accepted, then replaced by a later version in the same load
+    changed: int = 0         # rows of the table added, altered or removed by this load
     warnings: dict[str, int] = field(default_factory=dict)      # kept rows with a fixed value
     first: dict[str, str] = field(default_factory=dict)   # reason -> where and what to do
 

@@ -150,6 +150,29 @@ def _kept_old(spec: SourceSpec, checked: str, old: str) -> str:
     return f"SELECT o.* FROM {old} o ANTI JOIN ({_delta_keys(spec, checked)}) d ON {same}"
 
 
+def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: str) -> int:
+    """Rows an incremental load added, altered or removed: the rows of the keys it decides,
+    after against before. A cursor's ``>=`` reads the rows of the last instant again, and
+    a row re-read unchanged is no change (so an hourly load with nothing new rebuilds no
+    feature view)."""
+    exprs = _table_columns(contract)
+    names = ", ".join(_q(c.name) for c in contract.columns)
+    same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
+    return con.execute(f"""
+        WITH n AS (SELECT {', '.join(exprs)} FROM {checked} checked WHERE {_live(spec)}),
+             o AS (SELECT {names} FROM {old} o SEMI JOIN ({_delta_keys(spec, checked)}) d
+                   ON {same})
+        SELECT (SELECT count(*) FROM (SELECT * FROM n EXCEPT ALL SELECT * FROM o))
+             + (SELECT count(*) FROM (SELECT * FROM o EXCEPT ALL SELECT * FROM n))
+        """).fetchall()[0][0]
+
+
+def _table_columns(contract: Contract) -> list[str]:
+    """SQL: the canonical table's columns from a checked row (derived amounts converted)."""
+    return [f"{_converted(c)} AS {_q(c.name)}" if c.derived else _q(c.name)
+            for c in contract.columns]
+
+
 def _converted(col) -> str:
     """SQL: a derived amount in the base currency (rates of the project's fx_rates); an
     amount without a currency is in the base currency already."""
@@ -171,8 +194,7 @@ def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str |
     """SQL: the table after this load: its accepted rows in source order, after the rows
     kept from the table as it was (incremental). Customers folded into a survivor are left
     out (``merged``: only they, the state the next incremental load merges against)."""
-    exprs = [f"{_converted(c)} AS {_q(c.name)}" if c.derived else _q(c.name)
-             for c in contract.columns]
+    exprs = _table_columns(contract)
     sql = (f"SELECT {', '.join(exprs)} FROM {checked} checked WHERE {_live(spec)} "
            "ORDER BY _row")
     if old is not None:
@@ -277,6 +299,8 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
         f"count(*) FILTER (WHERE _reason IS NULL AND {tombstone}), "
         f"count(*) FILTER (WHERE _reason = '{SUPERSEDED}') FROM {checked}").fetchall()[0])
     report.accepted = report.upserted + report.deleted + report.superseded
+    report.changed = (_changed_rows(con, contract, checked, spec, old) if old else
+                      report.upserted + report.deleted)
     report.quarantined = reason_counts(con, checked, rejected)
     report.first = first_rows(con, writer.staged(settings.quarantine_dir /
                                                   f"{contract.table}.parquet"),
@@ -286,6 +310,18 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
         raise SegflowError(f"{spec.label}: rows not conserved: {report.rows_in} in, "
                            f"{report.accepted} accepted, {report.quarantined_total} quarantined")
     return report
+
+
+# canonical tables ingest computes from a source's table, which change when it does
+COMPUTED_FROM = {"accounts": ("account_hierarchy",), "customers": ("customer_merge_map",)}
+
+
+def changed_tables(report: IngestReport) -> set[str]:
+    """The canonical tables this load changed (rows added, altered or removed: a load that
+    only re-read rows it had changed nothing), with the tables computed from them (the
+    account hierarchy, the customer merge map)."""
+    changed = {name for name, t in report.tables.items() if t.changed > 0}
+    return changed | {c for t in changed for c in COMPUTED_FROM.get(t, ())}
 
 
 def _hierarchy(con, writer, settings: Settings) -> None:
@@ -530,13 +566,17 @@ def _check_incremental(con, specs, contracts, present, report, writer, settings)
 
 @holds_workspace("ingest")
 def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=None,
-               allow_shrink: bool = False, full: bool = False) -> IngestReport:
+               allow_shrink: bool = False, full: bool = False,
+               only: str | None = None) -> IngestReport:
     """Ingest every source of ``sources_yaml`` (default: ``default_sources``).
 
     ``as_of`` is when the sources were extracted (timestamps after it, plus each contract's
     tolerance, are quarantined); ``allow_shrink`` lets a load empty or shrink a table.
     Sources with a cursor are read from their watermark on and merged into their tables
     (``segflow.ingest.incremental``), unless ``full`` asks for a rebuild from scratch.
+    ``only`` (a scheduled load) reads that one source from its watermark and leaves every
+    other table as it is; where that source cannot be loaded so (no watermark yet, a
+    stale one, a merge a full rebuild would not give), every source is loaded in full.
     """
     require_duckdb(settings, "ingest")
     sources_yaml = Path(sources_yaml or default_sources(settings))
@@ -544,10 +584,13 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.canonical_dir.mkdir(parents=True, exist_ok=True)
     finish_commit(settings.canonical_dir / JOURNAL)  # complete an interrupted commit first
-    marks, why = (None, "--full") if full else usable_marks(sources, settings)
+    if only is not None and only not in {s.table for s in sources.specs}:
+        raise SegflowError(f"no source '{only}' in {sources_yaml}; sources: "
+                           f"{', '.join(s.table for s in sources.specs)}")
+    marks, why = (None, "--full") if full else usable_marks(sources, settings, only)
     if marks is not None:
         try:
-            return _ingest(settings, sources, sources_yaml, as_of, allow_shrink, marks)
+            return _ingest(settings, sources, sources_yaml, as_of, allow_shrink, marks, only)
         except NeedsFullLoad as err:
             why = str(err)
     report = _ingest(settings, sources, sources_yaml, as_of, allow_shrink, None)
@@ -557,8 +600,9 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
 
 
 def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
-            allow_shrink: bool, marks: dict | None) -> IngestReport:
-    """One load: full (``marks`` None) or incremental from the watermarks ``marks``."""
+            allow_shrink: bool, marks: dict | None, only: str | None = None) -> IngestReport:
+    """One load: full (``marks`` None) or incremental from the watermarks ``marks`` (of
+    the one source ``only`` when given: every other table is left as it is)."""
     when = ingest_as_of(as_of, sources)
     specs = sorted(sources.specs, key=lambda s: (FIRST.index(s.table) if s.table in FIRST
                                                  else len(FIRST)))
@@ -570,7 +614,8 @@ def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
     con = _connect(spill_dir, rates(settings))
     try:
         with progress.stage(f"read {len(specs)} source(s)"):
-            opened, plans, after = _open_all(con, specs, contracts, spill_dir, marks)
+            opened, plans, after = _open_all(con, [s for s in specs if only in (None, s.table)],
+                                             contracts, spill_dir, marks)
         reach(settings, "ingest.checked")
         for spec in specs:
             if spec.table not in opened:

@@ -34,7 +34,8 @@ from segflow.yamlio import LineDict, load_yaml
 
 COMMON = {"kind", "columns", "timezone", "max_shrink", "formats", "constants", "defaults",
           "computed"}
-INCREMENTAL = {"cursor", "key", "tombstone"}   # a source loaded by watermark (incremental.py)
+INCREMENTAL = {"cursor", "key", "tombstone",
+               "schedule"}   # a source loaded by watermark (incremental.py), maybe on a cron
 KINDS = {
     "csv": COMMON | INCREMENTAL | {"path", "encoding", "delimiter", "header", "names", "quote"},
     "parquet": COMMON | INCREMENTAL | {"path"},
@@ -43,6 +44,7 @@ KINDS = {
     "derived": COMMON | {"from", "query"},
     "rest": COMMON | INCREMENTAL | REST_KEYS,
 }
+SCHEDULE_KEYS = ("cron", "timezone")
 FILE_ORDERS = ("name", "mtime")   # cursor: {files: ...}: how new files are told apart
 WHITESPACE = "whitespace"        # delimiter: any run of spaces and tabs
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";",
@@ -86,6 +88,8 @@ class SourceSpec:
                                       # by "name" or "mtime"
     key: tuple[str, ...] = ()         # canonical columns a changed row is merged on
     tombstone: str | None = None      # source column: true marks the key as deleted
+    schedule: str | None = None       # cron of its own load (segflow serve deploys it)
+    schedule_timezone: str = "UTC"    # the zone the cron is read in
 
     @property
     def incremental(self) -> bool:
@@ -366,14 +370,16 @@ def _incremental(file: Path, spec, table: str, contract, kind: str) -> dict:
     contract's key unless given); a true ``tombstone`` deletes the key."""
     if not INCREMENTAL & set(spec):
         return {}
-    out: dict = {}
+    out: dict = _schedule(file, spec, table) if "schedule" in spec else {}
     cursor = spec.get("cursor")
     where = spec.line("cursor")
     if not isinstance(cursor, dict) or len(cursor) != 1 or \
             next(iter(cursor)) not in ("column", "files"):
         raise ConfigError(file, where if "cursor" in spec else spec.line(next(
-            k for k in ("key", "tombstone") if k in spec)), f"'{table}': cursor is "
-            "{column: <a source column that grows with every change>} or {files: name|mtime}")
+            k for k in ("key", "tombstone", "schedule") if k in spec)), f"'{table}': cursor "
+            "is {column: <a source column that grows with every change>} or {files: "
+            "name|mtime}" + (" (a scheduled source is loaded alone, from its watermark)"
+                             if "schedule" in spec else ""))
     (how, value), = cursor.items()
     if how == "files":
         if kind not in ("csv", "parquet"):
@@ -402,6 +408,38 @@ def _incremental(file: Path, spec, table: str, contract, kind: str) -> dict:
             raise ConfigError(file, spec.line("tombstone"), f"'{table}': tombstone names the "
                               "source column that is true for a deleted record")
         out["tombstone"] = spec["tombstone"]
+    return out
+
+
+def _schedule(file: Path, spec, table: str) -> dict:
+    """``schedule: "0 * * * *"`` or ``{cron: "0 2 * * *", timezone: Asia/Kolkata}``: when
+    ``segflow serve`` loads this source on its own (five-field cron, checked here with the
+    cron parser Prefect itself uses, so a schedule that parses here is one Prefect runs)."""
+    from cronsim import CronSim, CronSimError
+
+    value, where = spec["schedule"], spec.line("schedule")
+    given = value if isinstance(value, dict) else {"cron": value}
+    unknown = sorted(set(given) - set(SCHEDULE_KEYS)) if isinstance(given, dict) else []
+    if unknown:
+        raise ConfigError(file, given.line(unknown[0]) if isinstance(given, LineDict) else
+                          where, f"'{table}': unknown key '{unknown[0]}' in schedule; allowed: "
+                          f"{', '.join(SCHEDULE_KEYS)}")
+    cron = given.get("cron")
+    cron_line = given.line("cron", where) if isinstance(given, LineDict) else where
+    problem = "" if isinstance(cron, str) and len(cron.split()) == 5 else "not five fields"
+    if not problem:
+        try:
+            CronSim(cron, datetime(2000, 1, 1))
+        except CronSimError as err:
+            problem = str(err)
+    if problem:
+        raise ConfigError(file, cron_line, f"'{table}': schedule is a cron of five fields "
+                          f"(minute hour day-of-month month day-of-week, e.g. '0 * * * *' "
+                          f"hourly), not {cron!r} ({problem})")
+    out = {"schedule": " ".join(cron.split())}
+    if given.get("timezone") is not None:
+        out["schedule_timezone"] = time_zone(file, given["timezone"], given.line(
+            "timezone", where), f"'{table}': schedule timezone")
     return out
 
 

@@ -23,8 +23,11 @@ class Intake:
     """Start with ``start()``; ``submit`` returns a Future of (accepted, duplicates)."""
 
     def __init__(self, settings: Settings, config, apply: bool = True, batch: int = 2000,
-                 flush_every: float = 5.0):
+                 on_applied=None, flush_every: float = 5.0):
+        """``on_applied()`` is called after each micro-batch that applied events (the
+        audit recorder's wake-up; it must return at once)."""
         self.settings, self.config, self.apply, self.batch = settings, config, apply, batch
+        self.on_applied = on_applied
         self.queue: queue.Queue = queue.Queue()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="segflow-intake", daemon=True)
@@ -97,8 +100,11 @@ class Intake:
                 if len(requests) < len(items):
                     return
                 if self.apply:
-                    more = apply_pending(con, self.settings, self.config,
-                                         identity_map(self.settings), self.batch) == self.batch
+                    n = apply_pending(con, self.settings, self.config,
+                                      identity_map(self.settings), self.batch)
+                    if n and self.on_applied is not None:
+                        self.on_applied()
+                    more = n == self.batch
                 else:
                     more = False
         except BaseException as err:  # the receiver answers 503 from now on

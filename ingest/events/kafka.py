@@ -43,9 +43,11 @@ def consumer_config(bootstrap: str, group: str, errors: list) -> dict:
 
 
 def run_consumer(settings: Settings, config, bootstrap: str, batch: int = 1000,
-                 until_caught_up: bool = False, report=None) -> int:
+                 until_caught_up: bool = False, report=None, on_applied=None) -> int:
     """Consume until stopped (Ctrl-C), or with ``until_caught_up`` until every assigned
-    partition is read to its end and applied; returns the events applied."""
+    partition is read to its end and applied; returns the events applied.
+    ``on_applied()`` is called after each applied micro-batch (the audit recorder's
+    wake-up)."""
     from confluent_kafka import Consumer, KafkaError, KafkaException
 
     if not config.topics:
@@ -90,6 +92,8 @@ def run_consumer(settings: Settings, config, bootstrap: str, batch: int = 1000,
                     applied += n
                 flush_all(con, settings, config)
                 reach(settings, "events.kafka_applied")
+                if on_applied is not None:
+                    on_applied()
                 consumer.commit(asynchronous=False)
                 if report:
                     report(len(events), len(rejected))

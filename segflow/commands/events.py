@@ -35,11 +35,13 @@ def serve(
     import uvicorn
 
     from segflow.governance.live_api import create_app
+    from segflow.governance.live_audit import LiveAuditor
     from segflow.ingest.events.intake import Intake
 
     settings, config = _setup()
     config.secret()  # refuse to start unsigned
-    intake = Intake(settings, config, apply=apply).start()
+    auditor = LiveAuditor(settings).start()
+    intake = Intake(settings, config, apply=apply, on_applied=auditor.poke).start()
     try:
         app = create_app(settings, config, intake)
         typer.echo(f"segflow events: listening on http://{host}:{port} (webhook POST "
@@ -49,6 +51,7 @@ def serve(
                                       access_log=False)).run()
     finally:
         intake.stop()
+        auditor.stop()
 
 
 @events_app.command("kafka")
@@ -61,11 +64,16 @@ def kafka(
 ) -> None:
     """Consume the topics of realtime.yaml (consumer group, offsets committed after the
     events are applied) into the same inbox and applier as the webhook."""
+    from segflow.governance.live_audit import LiveAuditor
     from segflow.ingest.events.kafka import run_consumer
 
     settings, config = _setup()
-    applied = run_consumer(settings, config, bootstrap, batch=batch,
-                           until_caught_up=until_caught_up)
+    auditor = LiveAuditor(settings).start()
+    try:
+        applied = run_consumer(settings, config, bootstrap, batch=batch,
+                               until_caught_up=until_caught_up, on_applied=auditor.poke)
+    finally:
+        auditor.stop()
     typer.echo(f"applied {applied:,} event(s) from {', '.join(sorted(config.topics.values()))}")
 
 
@@ -73,6 +81,7 @@ def kafka(
 def apply_events() -> None:
     """Apply every stored event not applied yet (after `serve --no-apply` or a crash), and
     append the applied events to the offline sources (realtime.yaml offline:)."""
+    from segflow.governance.live_audit import audit_pending
     from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map
     from segflow.ingest.events.offline import flush_all
 
@@ -82,7 +91,9 @@ def apply_events() -> None:
     while n := apply_pending(con, settings, config, identity):
         total += n
     written = flush_all(con, settings, config)
-    typer.echo(f"applied {total:,} event(s)"
+    audited = audit_pending(settings, con)
+    typer.echo(f"applied {total:,} event(s); {audited:,} batch(es) of live changes "
+               "recorded in the audit log"
                + (f"; {written:,} appended to the offline sources" if written else ""))
 
 
@@ -109,7 +120,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.",
         verdict = "FAILED" if failed else "passed"
         typer.echo(f"freshness gate {verdict} (p95 limit {config.p95_limit_seconds:g}s, "
                    "campaigns: their own limit where set)")
-        typer.echo(", ".join(f"{k} {v:,}" for k, v in tally.items()))
+        typer.echo(", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in tally.items()))
         _table("segment", rows)
         if campaigns:
             _table("campaign", campaigns, limit=True)

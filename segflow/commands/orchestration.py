@@ -42,13 +42,17 @@ def serve(
         None, help="Prefect API URL (default: PREFECT_API_URL)."),
     limit: int = typer.Option(1, help="How many flow runs may execute at once."),
 ) -> None:
-    """Register a deployment per campaign on its cron schedule and run them (blocks).
+    """Register a deployment per campaign and per scheduled source on its cron and run them.
 
     Only campaigns the project can run are deployed: their templates check, their models
-    have a champion and their source tables are in the workspace; each other campaign is
-    named with the reason (exit 1 when none can run). Needs a real Prefect server: start
+    have a champion and their source tables are in the workspace. A source with a
+    `schedule:` in sources.yaml gets a sync (its incremental load, then the feature views it
+    changed) once it has been loaded by its watermark. Each other one is named with the
+    reason (exit 1 when nothing can run). Blocks. Needs a real Prefect server: start
     one with `segflow server` or point PREFECT_API_URL (or --api-url) at an existing one.
     """
+    import os
+
     from segflow.engines import require_duckdb
     from segflow.errors import SegflowError
     from segflow.flows.prefect_env import configure_prefect
@@ -60,11 +64,16 @@ def serve(
     if not url:
         raise SegflowError("`segflow serve` needs a Prefect server: run `segflow server` and set "
                            "PREFECT_API_URL=http://127.0.0.1:4200/api (or pass --api-url)")
-    from segflow.flows.deploy import campaigns_to_serve, serve_campaigns
+    from segflow.flows.deploy import serve_all, to_serve
 
-    ready = campaigns_to_serve(settings, campaign or None, say=typer.echo)
+    ready, sources = to_serve(settings, campaign or None, say=typer.echo)
     configure_prefect(settings, url)
-    serve_campaigns(settings, ready, limit=limit)
+    # each flow run is a process of its own: it must work on the workspace and project
+    # checked here (--home, --project), not on the defaults of its environment
+    os.environ["SEGFLOW_HOME"] = str(settings.home)
+    if settings.project is not None:
+        os.environ["SEGFLOW_PROJECT"] = str(settings.project.root)
+    serve_all(settings, ready, sources, limit=limit)
 
 
 def run(

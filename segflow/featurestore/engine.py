@@ -104,6 +104,23 @@ def register_derived(con, repo_dir: Path, available: set[str]) -> set[str]:
     return have
 
 
+def underlying_tables(repo_dir: Path, names: set[str]) -> set[str]:
+    """``names`` with each relation derived in the repo (``config/derived.yaml``) replaced,
+    transitively, by the tables it requires: what a view reading them really reads."""
+    path = Path(repo_dir) / "config" / "derived.yaml"
+    derived = (load_yaml(path) or {}) if path.exists() else {}
+    out, seen, todo = set(), set(), set(names)
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        spec = derived.get(name)
+        if isinstance(spec, dict) and spec.get("requires"):
+            todo |= set(spec["requires"]) - seen
+        else:
+            out.add(name)
+    return out
+
+
 def canonical_connection(settings: Settings, repo_dir: Path | None = None):
     """A connection with canonical tables and derived relations; returns (con, names)."""
     con = connect(settings)

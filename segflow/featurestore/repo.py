@@ -52,6 +52,15 @@ class Repo:
     def views_of(self, entity: str) -> list[View]:
         return [v for v in self.views.values() if v.entity == entity]
 
+    def views_reading(self, tables: set[str], repo_dir: Path) -> list[str]:
+        """The views whose SQL reads any of ``tables`` (canonical tables), directly or
+        through a relation derived from them (``config/derived.yaml``): those a load that
+        changed ``tables`` makes stale."""
+        from segflow.featurestore.engine import underlying_tables
+
+        return sorted(name for name, view in self.views.items() if tables &
+                      underlying_tables(repo_dir, set(view.transformation.sources)))
+
     def join_key(self, entity: str) -> str:
         if entity not in self.entities:
             raise SegflowError(f"unknown entity '{entity}'; known: {sorted(self.entities)}")

@@ -66,4 +66,4 @@ def test_serve_with_nothing_runnable_exits_1_naming_each_campaign(tmp_path, caps
     out, err = capsys.readouterr()
     assert code == 1, out + err
     assert "skipped holi_2027: no " in out and "skipped account_tiers: " in out
-    assert "no campaign can run here" in err
+    assert "no campaign and no scheduled source can run here" in err

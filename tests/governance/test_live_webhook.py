@@ -221,6 +221,14 @@ def test_cli_lookup_and_status_report_freshness(live, cli):
     assert 0 <= segments["unsubscribed (suppressed)"]["p95"] < 60
     assert report["counts"]["applied"] == 1
     assert status.code == (1 if report["gate"] else 0)
+    # the running receiver records the applied batch in the audit log, off its hot path
+    until(lambda: _inbox(settings).execute("SELECT count(audit_seq) FROM live_batches")
+          .fetchone()[0] == 1, what="the live change in the audit log")
+    from segflow.governance.audit import read, verify
+
+    entry = next(e for e in read(settings) if e["action"] == "live_changes")
+    assert entry["payload"]["counts"] == {"suppress:unsubscribed": 1}
+    assert verify(settings).ok
 
 
 def test_freshness_gate_fails_on_late_events(live, cli):
