@@ -71,9 +71,14 @@ suppressions:
 features:
   - {name: email_opens_24h, agg: count, window_hours: 24, events: [Email Opened]}
 """
+OFFLINE = """offline:  # what realtime.py --offline appends (flow style, as one table)
+  engagement_events: {id: event_id, customer: customer_id, time: event_ts, events: {
+    Email Opened: {channel: email, event_type: open},
+    Unsubscribed: {channel: email, event_type: unsubscribe}}}
+"""
 
 
-def write_world(root: Path, customers: int) -> Path:
+def write_world(root: Path, customers: int, offline: bool = False) -> Path:
     """Templates, campaign, realtime.yaml and a published version 1; returns the home."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -83,7 +88,7 @@ def write_world(root: Path, customers: int) -> Path:
     (templates / "unsubscribed.yaml").write_text(TEMPLATE)
     (templates / "everyone.yaml").write_text(COHORT)
     (templates / "campaigns" / f"{CAMPAIGN}.yaml").write_text(CAMPAIGN_YAML)
-    (root / "realtime.yaml").write_text(REALTIME)
+    (root / "realtime.yaml").write_text(REALTIME + (OFFLINE if offline else ""))
     home = root / "ws"
     run_id = "bench-run"
     frozen = home / "runs" / run_id / "frozen" / "segment_templates" / "campaigns"
@@ -256,8 +261,9 @@ def _quantiles(values) -> dict:
             for q, p in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))}
 
 
-def run_ours(root: Path, customers: int, rate: int, seconds: float, batch: int = 1) -> dict:
-    home = write_world(root, customers)
+def run_ours(root: Path, customers: int, rate: int, seconds: float, batch: int = 1,
+             offline: bool = False) -> dict:
+    home = write_world(root, customers, offline)
     env = {**os.environ, "BENCH_SECRET": SECRET, "BENCH_KEYS": f"bench:{KEY}",
            "SEGFLOW_TEMPLATES": str(root / "segment_templates")}
     port = _free_port()
@@ -387,6 +393,8 @@ def main(argv=None) -> None:
     parser.add_argument("--no-feast", action="store_true")
     parser.add_argument("--batch", type=int, default=1,
                         help="messages per webhook request (Segment's batch form)")
+    parser.add_argument("--offline", action="store_true", help="also append the applied "
+                        "events to the offline sources as daily Parquet (realtime.yaml offline:)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     parser.add_argument("--save", action="store_true", help="keep the figures in "
                         "benchmarks/results/realtime/ and re-render RESULTS.md")
@@ -397,9 +405,10 @@ def main(argv=None) -> None:
     print(json.dumps({k: v for k, v in figures.items() if k != "runs"}), flush=True)
     for rate in (int(r) for r in args.rates.split(",")):
         with tempfile.TemporaryDirectory(prefix="segflow-rt-") as tmp:
-            ours = run_ours(Path(tmp), args.customers, rate, args.seconds, args.batch)
+            ours = run_ours(Path(tmp), args.customers, rate, args.seconds, args.batch,
+                            args.offline)
         print(json.dumps({"segflow webhook": ours}), flush=True)
-        row = {"rate": rate, "segflow": ours}
+        row = {"rate": rate, "segflow": ours, "offline": args.offline}
         if not args.no_feast:
             with tempfile.TemporaryDirectory(prefix="segflow-rt-feast-") as tmp:
                 row["feast_push"] = run_feast(Path(tmp), args.customers, rate, args.seconds)

@@ -195,6 +195,18 @@ def _drift(settings, run_id: str) -> dict | None:
         return None
 
 
+def _freshness(settings, campaign: str) -> dict | None:
+    """The campaign's live freshness (None: no event received); a problem reading it is
+    shown on the page rather than stopping it."""
+    from segflow.errors import SegflowError
+    from segflow.governance.freshness import report_freshness
+
+    try:
+        return report_freshness(settings, campaign)
+    except SegflowError as err:
+        return {"error": str(err)}
+
+
 def _curated(ctx) -> list[dict]:
     """The run's curated cohorts, each with its sentence (state, outcomes, who and why)."""
     from segflow.governance.curated import run_lists, state_sentence
@@ -242,6 +254,7 @@ def gather(settings, con, run_id: str) -> dict:
             "exports": exports, "curated": _curated(ctx),
             "process": _process(settings, con, run_id, ctx.run.campaign),
             "drift": _drift(settings, run_id), "approvals": approvals,
+            "freshness": _freshness(settings, ctx.run.campaign),
             "publications": publications_of_run(settings, run_id, con),
             "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 

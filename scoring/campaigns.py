@@ -27,7 +27,7 @@ CAMPAIGN_REQUIRED = ("name", "title", "owner", "entity", "salt", "cohorts")
 PASSTHROUGH = ("review", "controls", "drift", "bias", "exports", "feedback", "curated")
 CAMPAIGN_OPTIONAL = ("description", "as_of", "exclusive", "holdout_fraction", "split_by",
                      "schedule", "approval_required", "channels", "suppressions", "experiment",
-                     *PASSTHROUGH)
+                     "freshness", *PASSTHROUGH)
 COHORT_KEYS = ("name", "params", "priority", "split_by", "channels", "expected_size", "offers")
 EXPERIMENT_KEYS = ("offers", "salt", "cohorts", "stratify_by", "min_per_offer", "bandit")
 BANDIT_KEYS = ("metric", "floor", "draws", "seed")
@@ -105,6 +105,7 @@ class Campaign:
     sections: dict[str, dict] = field(default_factory=dict)  # review, controls, drift, ...
     path: Path | None = None
     experiment: ExperimentSpec | None = None
+    freshness_limit: float | None = None  # freshness.p95_limit_seconds: live events' p95 lag
 
 
 def load_campaign(path: Path, problems: Problems) -> Campaign | None:
@@ -120,7 +121,7 @@ def load_campaign(path: Path, problems: Problems) -> Campaign | None:
              + [expect(data, k, list, path, problems, "campaign")
                 for k in ("cohorts", "suppressions", "split_by", "channels")]
              + [expect(data, k, dict, path, problems, "campaign")
-                for k in ("schedule", "experiment", *PASSTHROUGH)])
+                for k in ("schedule", "experiment", "freshness", *PASSTHROUGH)])
     owners = owners_of(data, path, problems)
     if not ok or not owners or any(k not in data for k in CAMPAIGN_REQUIRED):
         return None
@@ -144,7 +145,26 @@ def load_campaign(path: Path, problems: Problems) -> Campaign | None:
         split_by=defaults["split_by"], schedule=dict(data.get("schedule") or {}),
         approval_required=data.get("approval_required", False), channels=defaults["channels"],
         sections={k: dict(data[k]) for k in PASSTHROUGH if k in data}, path=path,
-        experiment=experiment)
+        experiment=experiment, freshness_limit=_freshness_limit(data, path, problems))
+
+
+def _freshness_limit(data: dict, path: Path, problems: Problems) -> float | None:
+    """``freshness: {p95_limit_seconds: N}``: the most seconds the 95th percentile of
+    event-to-applied lag of the live events that concern this campaign may reach before
+    ``segflow events status`` fails (docs/realtime.md); None: realtime.yaml's limit."""
+    raw = data.get("freshness")
+    if not isinstance(raw, dict):
+        return None
+    if not check_keys(raw, path, problems, "freshness", ("p95_limit_seconds",), (),
+                      line=line_of(data, "freshness")) or "p95_limit_seconds" not in raw:
+        return None
+    limit = raw["p95_limit_seconds"]
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
+        problems.add(path, line_of(raw, "p95_limit_seconds"),
+                     f"freshness.p95_limit_seconds must be a positive number of seconds, "
+                     f"got {limit!r}")
+        return None
+    return float(limit)
 
 
 def _check_campaign_values(data: dict, path: Path, problems: Problems) -> None:

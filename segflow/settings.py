@@ -166,6 +166,13 @@ class Settings:
         return self.home / "events"
 
     @property
+    def events_offline_dir(self) -> Path:
+        """Applied events as daily Parquet, one folder per canonical table
+        (``<table>/<YYYY-MM-DD>/batch-<seq>.parquet``), read by the feature build with
+        that table (docs/realtime.md)."""
+        return self.events_dir / "offline"
+
+    @property
     def models_config_dir(self) -> Path:
         return self._part("models")
 

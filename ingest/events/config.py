@@ -18,7 +18,8 @@ from segflow.settings import Settings
 from segflow.yamlio import load_yaml
 
 TOP = ("entity", "webhook", "lookup", "kafka", "freshness", "suppressions", "ends", "features",
-       "inactivity")
+       "inactivity", "offline")
+OFFLINE = ("id", "customer", "time", "events")
 INACTIVITY = ("template", "param", "days_since", "live")
 AGGS = ("count", "latest")
 
@@ -48,6 +49,20 @@ class Inactivity:
 
 
 @dataclass(frozen=True)
+class Offline:
+    """Applied events appended to a canonical table as daily Parquet, for the next batch
+    build: the event id, customer and time go to the ``id``, ``customer`` and ``time``
+    columns, and each event name listed under ``events`` adds its constant columns
+    (``Email Opened: {channel: email, event_type: open}``); other events are not appended."""
+
+    table: str
+    id: str
+    customer: str
+    time: str
+    events: dict[str, dict[str, object]]
+
+
+@dataclass(frozen=True)
 class RealtimeConfig:
     path: Path
     entity: str = "customer"
@@ -60,6 +75,7 @@ class RealtimeConfig:
     ends: dict[str, tuple[str, ...]] = field(default_factory=dict)          # event -> cohorts
     features: tuple[Feature, ...] = ()
     inactivity: tuple[Inactivity, ...] = ()
+    offline: tuple[Offline, ...] = ()
 
     def secret(self) -> bytes:
         """The webhook's shared secret, from the environment variable the file names; a
@@ -154,6 +170,33 @@ def _inactivity(path: Path, data, features: tuple[Feature, ...]) -> tuple[Inacti
     return tuple(out)
 
 
+def _offline(path: Path, data) -> tuple[Offline, ...]:
+    """``offline: {<table>: {id, customer, time, events: {<event>: {<column>: value}}}}``."""
+    tables = data.get("offline") or {}
+    if not isinstance(tables, dict):
+        _fail(path, data, "offline", "'offline' must map a canonical table to its columns")
+    out = []
+    for table, spec in tables.items():
+        if not isinstance(spec, dict) or set(spec) != set(OFFLINE):
+            _fail(path, tables, table, f"offline table {table!r} needs exactly "
+                  + ", ".join(OFFLINE))
+        events = spec["events"]
+        if not isinstance(events, dict) or not events or not all(
+                isinstance(v, dict) and all(isinstance(x, str | int | float | bool)
+                                            for x in v.values()) for v in events.values()):
+            _fail(path, spec, "events", "events must map an event name to its constant "
+                  "columns ({Email Opened: {channel: email, event_type: open}})")
+        fixed = {str(spec[k]) for k in ("id", "customer", "time")}
+        for name, columns in events.items():
+            if fixed & set(map(str, columns)):
+                _fail(path, events, name, f"event {name!r} sets {sorted(fixed & set(columns))}"
+                      ", which the event itself fills (id, customer, time)")
+        out.append(Offline(str(table), str(spec["id"]), str(spec["customer"]),
+                           str(spec["time"]), {str(n): {str(c): v for c, v in cols.items()}
+                                               for n, cols in events.items()}))
+    return tuple(out)
+
+
 def load_realtime(settings: Settings) -> RealtimeConfig:
     """The project's realtime.yaml, checked; a missing file is an error (no silent
     defaults deciding what an event suppresses)."""
@@ -187,4 +230,5 @@ def load_realtime(settings: Settings) -> RealtimeConfig:
         suppressions=_rules(path, data, "suppressions", "template"),
         ends=_rules(path, data, "ends", "cohorts"),
         features=(features := _features(path, data)),
-        inactivity=_inactivity(path, data, features))
+        inactivity=_inactivity(path, data, features),
+        offline=_offline(path, data))

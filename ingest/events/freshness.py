@@ -13,7 +13,7 @@ import sqlite3
 QUANTILES = (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
 
 
-def _summary(name: str, lags) -> dict:
+def summary(name: str, lags) -> dict:
     import numpy as np
 
     values = np.asarray(lags, dtype=float)
@@ -27,10 +27,10 @@ def freshness(con: sqlite3.Connection, since: float | None = None) -> list[dict]
     """One row per segment changed live (and one for every applied event, ``all events``;
     one for receive-to-apply, ``inbox to applied``): events and lag quantiles in seconds."""
     since = since if since is not None else float("-inf")
-    rows = [_summary("all events", [r[0] for r in con.execute(
+    rows = [summary("all events", [r[0] for r in con.execute(
                 "SELECT applied_at - event_ts FROM inbox WHERE applied_at IS NOT NULL "
                 "AND applied_at >= ?", (since,))]),
-            _summary("inbox to applied", [r[0] for r in con.execute(
+            summary("inbox to applied", [r[0] for r in con.execute(
                 "SELECT applied_at - received_at FROM inbox WHERE applied_at IS NOT NULL "
                 "AND applied_at >= ?", (since,))])]
     by_segment: dict[str, list[float]] = {}
@@ -39,7 +39,7 @@ def freshness(con: sqlite3.Connection, since: float | None = None) -> list[dict]
             "WHERE applied_at >= ? ORDER BY effect, target", (since,)):
         by_segment.setdefault(f"{target} ({'suppressed' if effect == 'suppress' else 'ended'})",
                               []).append(lag)
-    rows += [_summary(name, lags) for name, lags in by_segment.items()]
+    rows += [summary(name, lags) for name, lags in by_segment.items()]
     return rows
 
 

@@ -7,12 +7,12 @@ survive a crash of the process or the machine, so a 200 answered after it is a p
 
 Tables: ``inbox`` (one row per event id: received, then applied), ``quarantine`` (what could
 not be applied, with the reason), ``live_changes`` (a suppression or an ended cohort per
-customer, with the latest event that caused it and its times), ``counters`` (messages received and
-duplicates), ``live_batches`` (one row per applied micro-batch that changed a membership:
-its counts per effect and target, and a SHA-256 digest of its changes, waiting to be
-recorded in the governance audit log). Applying is idempotent by event id: a row is
-applied once, a change is keyed by (customer, effect, target), so a redelivered event
-changes nothing.
+customer, with the latest event that caused it and its times), ``counters`` (messages
+received and duplicates; ``offline_seq``, the last event appended to the offline sources),
+``live_batches`` (one row per applied micro-batch that changed a membership: its counts per
+effect and target, and a SHA-256 digest of its changes, waiting to be recorded in the
+governance audit log). Applying is idempotent by event id: a row is applied once, a change
+is keyed by (customer, effect, target), so a redelivered event changes nothing.
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ def apply_pending(con: sqlite3.Connection, settings: Settings, config, identity:
     mapped to its surviving customer through the identity merge map, and the live changes
     its name causes (``config.effects``) are recorded, one per customer, effect and target,
     keeping the latest event (an ended cohort counts only for events after a publication's
-    as-of). Re-applying an event changes nothing. Returns how many were applied."""
+    as-of). Re-applying an event changes nothing. Returns how many were applied (the
+    offline sources get them later, in bigger files: ``offline.flush_offline``)."""
     con.execute("BEGIN IMMEDIATE")
     try:
         rows = con.execute("SELECT seq, event_id, event, user_id, event_ts, received_at "

@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import Future
 
 from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map, store
+from segflow.ingest.events.offline import flush_all
 from segflow.settings import Settings
 
 _STOP = object()
@@ -22,7 +23,7 @@ class Intake:
     """Start with ``start()``; ``submit`` returns a Future of (accepted, duplicates)."""
 
     def __init__(self, settings: Settings, config, apply: bool = True, batch: int = 2000,
-                 on_applied=None):
+                 on_applied=None, flush_every: float = 5.0):
         """``on_applied()`` is called after each micro-batch that applied events (the
         audit recorder's wake-up; it must return at once)."""
         self.settings, self.config, self.apply, self.batch = settings, config, apply, batch
@@ -30,14 +31,44 @@ class Intake:
         self.queue: queue.Queue = queue.Queue()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="segflow-intake", daemon=True)
+        # the offline append (daily Parquet for the batch build) runs beside the writer, so
+        # acknowledging and applying never wait for it
+        self.flush_every, self.stopping = flush_every, threading.Event()
+        self.flusher = threading.Thread(target=self._flush, name="segflow-offline",
+                                        daemon=True) if apply and config.offline else None
 
     def start(self) -> Intake:
         self.thread.start()
+        if self.flusher is not None:
+            self.flusher.start()
         return self
 
     def stop(self) -> None:
         self.queue.put(_STOP)
         self.thread.join()
+        self.stopping.set()
+        if self.flusher is not None:
+            self.flusher.join()
+
+    def _flush(self) -> None:
+        """Append applied events to the offline sources every ``flush_every`` seconds, and
+        once more at stop. A failure (a full disk) is logged and retried at the next turn:
+        the inbox keeps the events and the watermark does not move, so nothing is lost."""
+        import logging
+
+        con = connect_inbox(self.settings)
+        try:
+            while True:
+                try:
+                    flush_all(con, self.settings, self.config)
+                except Exception as err:  # noqa: BLE001
+                    logging.getLogger(__name__).warning(
+                        "could not append events to the offline sources: %s", err)
+                if self.stopping.wait(self.flush_every):
+                    flush_all(con, self.settings, self.config)
+                    return
+        finally:
+            con.close()
 
     def submit(self, source: str, events, rejected) -> Future:
         future: Future = Future()

@@ -15,6 +15,7 @@ import json
 from segflow.errors import EnvironmentFailure, SegflowError
 from segflow.faults import reach
 from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map, store
+from segflow.ingest.events.offline import flush_all
 from segflow.ingest.events.segment import Event, Rejected, message
 from segflow.settings import Settings
 
@@ -89,6 +90,7 @@ def run_consumer(settings: Settings, config, bootstrap: str, batch: int = 1000,
                 while (n := apply_pending(con, settings, config, identity_map(settings),
                                           batch)):
                     applied += n
+                flush_all(con, settings, config)
                 reach(settings, "events.kafka_applied")
                 if on_applied is not None:
                     on_applied()

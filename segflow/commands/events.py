@@ -79,48 +79,66 @@ def kafka(
 
 @events_app.command("apply")
 def apply_events() -> None:
-    """Apply every stored event not applied yet (after `serve --no-apply` or a crash)."""
+    """Apply every stored event not applied yet (after `serve --no-apply` or a crash), and
+    append the applied events to the offline sources (realtime.yaml offline:)."""
     from segflow.governance.live_audit import audit_pending
     from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map
+    from segflow.ingest.events.offline import flush_all
 
     settings, config = _setup()
     con = connect_inbox(settings)
     identity, total = identity_map(settings), 0
     while n := apply_pending(con, settings, config, identity):
         total += n
+    written = flush_all(con, settings, config)
     audited = audit_pending(settings, con)
     typer.echo(f"applied {total:,} event(s); {audited:,} batch(es) of live changes "
-               "recorded in the audit log")
+               "recorded in the audit log"
+               + (f"; {written:,} appended to the offline sources" if written else ""))
 
 
 @events_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.",
                                  callback=quiet_for_json)) -> None:
-    """Events received, applied, duplicated and quarantined, and freshness per segment
-    (event time to membership change, p50/p95/p99/max). Exits 1 when a segment's p95 is
-    over the project's limit (the freshness gate)."""
+    """Events received, applied, duplicated and quarantined, and freshness per segment and
+    per published campaign (event time to membership change, p50/p95/p99/max). Exits 1
+    when a segment's p95 is over realtime.yaml's limit or a campaign's p95 over its own
+    (the freshness gate)."""
+    from segflow.governance.freshness import breaches, campaign_freshness
     from segflow.ingest.events.freshness import freshness, gate
     from segflow.ingest.events.inbox import connect_inbox, counts
 
     settings, config = _setup()
     con = connect_inbox(settings, readonly=True)
     tally, rows = counts(con), freshness(con)
-    failed = gate(rows, config.p95_limit_seconds)
+    campaigns = campaign_freshness(settings, config, con)
+    failed = gate(rows, config.p95_limit_seconds) + breaches(campaigns)
     if as_json:
-        typer.echo(json.dumps({"counts": tally, "freshness": rows, "gate": failed}, indent=1))
+        typer.echo(json.dumps({"counts": tally, "freshness": rows, "campaigns": campaigns,
+                               "gate": failed}, indent=1))
     else:
         verdict = "FAILED" if failed else "passed"
-        typer.echo(f"freshness gate {verdict} (p95 limit {config.p95_limit_seconds:g}s)")
+        typer.echo(f"freshness gate {verdict} (p95 limit {config.p95_limit_seconds:g}s, "
+                   "campaigns: their own limit where set)")
         typer.echo(", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in tally.items()))
-        typer.echo(f"{'segment':40} {'events':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
-        for r in rows:
-            cells = " ".join(f"{r[q]:8.3f}" if r[q] is not None else f"{'-':>8}"
-                             for q in ("p50", "p95", "p99", "max"))
-            typer.echo(f"{r['segment']:40} {r['events']:>8,} {cells}")
+        _table("segment", rows)
+        if campaigns:
+            _table("campaign", campaigns, limit=True)
         for line in failed:
             typer.echo(line)
     if failed:
         raise typer.Exit(1)
+
+
+def _table(what: str, rows: list[dict], limit: bool = False) -> None:
+    """Freshness rows as a fixed-width table, seconds with milliseconds."""
+    typer.echo(f"{what:40} {'events':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
+               + (f" {'limit':>8}" if limit else ""))
+    for r in rows:
+        cells = " ".join(f"{r[q]:8.3f}" if r[q] is not None else f"{'-':>8}"
+                         for q in ("p50", "p95", "p99", "max"))
+        extra = f" {r['limit']:8g}" if limit else ""
+        typer.echo(f"{r['segment']:40} {r['events']:>8,} {cells}{extra}")
 
 
 @events_app.command("lookup")

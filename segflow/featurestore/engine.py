@@ -62,9 +62,27 @@ def register_canonical(con, settings: Settings) -> set[str]:
             pq.read_metadata(path)
         except (OSError, pa.ArrowException):
             raise truncated_parquet(path) from None
-        con.execute(f"CREATE VIEW {path.stem} AS SELECT * FROM read_parquet({sql_literal(path)})")
+        con.execute(f"CREATE VIEW {path.stem} AS {_with_live(settings, path)}")
         names.add(path.stem)
     return names
+
+
+def _with_live(settings: Settings, path: Path) -> str:
+    """The canonical table's rows, plus the applied live events appended for it
+    (``events/offline/<table>/<day>/*.parquet``, ``segflow.ingest.events.offline``) whose
+    id (the first column of those files) the table does not hold yet; one row per id."""
+    import pyarrow.parquet as pq
+
+    canonical = f"SELECT * FROM read_parquet({sql_literal(path)})"
+    files = sorted((settings.events_offline_dir / path.stem).glob("*/*.parquet"))
+    if not files:
+        return canonical
+    key = '"' + pq.read_schema(files[0]).names[0].replace('"', '""') + '"'
+    listed = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+    return (f"{canonical} UNION ALL BY NAME SELECT * FROM read_parquet({listed}, "
+            f"union_by_name=true) WHERE {key} NOT IN (SELECT {key} FROM "
+            f"read_parquet({sql_literal(path)})) QUALIFY row_number() OVER (PARTITION BY "
+            f"{key} ORDER BY {key}) = 1")
 
 
 def register_derived(con, repo_dir: Path, available: set[str]) -> set[str]:

@@ -68,6 +68,15 @@ features:
 inactivity:
   - {template: inactive_14d, param: days, days_since: days_since_last_activity,
      live: last_activity_at}
+offline:
+  engagement_events:
+    id: event_id
+    customer: customer_id
+    time: event_ts
+    events:
+      Email Opened: {channel: email, event_type: open}
+      page: {channel: web, event_type: visit}
+      Unsubscribed: {channel: email, event_type: unsubscribe}
 """
 ENV = {"TEST_SEGMENT_SECRET": SECRET, "TEST_LOOKUP_KEYS": f"braze:{KEY}"}
 
@@ -162,6 +171,26 @@ def until(check, seconds: float = 30.0, what: str = "condition"):
             return result
         time.sleep(0.02)  # polling interval; the deadline decides, not the sleep
     raise AssertionError(f"{what} not reached within {seconds} s")
+
+
+def apply_in_process(settings, config, messages: list[dict]) -> int:
+    """Store Segment ``messages`` in the inbox, apply what is pending and append it to the
+    offline sources, as the receiver's writer thread does (no server: for tests of what
+    applying does)."""
+    from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map, store
+    from segflow.ingest.events.offline import flush_all
+    from segflow.ingest.events.segment import messages as parse
+
+    con = connect_inbox(settings)
+    events, rejected = parse(json.dumps({"batch": messages}).encode())
+    assert rejected == []
+    con.execute("BEGIN IMMEDIATE")
+    store(con, "test", events, [])
+    con.execute("COMMIT")
+    applied = apply_pending(con, settings, config, identity_map(settings))
+    flush_all(con, settings, config)
+    con.close()
+    return applied
 
 
 def published_rows(settings) -> list[dict]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pyarrow.parquet as pq
 import pytest
 from govworld import copy_world
 from liveworld import (
@@ -76,6 +77,12 @@ def test_webhook_applies_suppressions_dedupes_and_quarantines(live):
     assert unsubscribe["messageId"] in row["live_reason"]
     other = lookup(port, opener)[1]
     assert other["memberships"][0]["status"] == "assigned"
+    # the receiver appends applied events to the offline sources too (off the hot path)
+    appended = until(lambda: sorted((settings.events_offline_dir / "engagement_events")
+                                    .glob("*/*.parquet")), what="offline append")
+    ids = {i for f in appended for i in pq.read_table(f, columns=["event_id"])["event_id"]
+           .to_pylist()}
+    assert unsubscribe["messageId"] in ids and opens[0]["messageId"] in ids
     assert other["features"]["email_opens_24h"] == 2
     assert other["features"]["last_activity_at"] is not None
 
