@@ -5,7 +5,6 @@ and the issue's target (1,000 events/s sustained, p95 event-to-membership under 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 TARGET_RATE, TARGET_P95 = 1000, 1.0
@@ -56,10 +55,11 @@ def verdict(records: list[dict]) -> str:
 
 def section(folder: Path) -> list[str]:
     """Markdown lines of the section ([] when no real-time run was saved)."""
-    files = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
-    if not files:
+    from benchmarks.report import saved_records
+
+    records = saved_records(folder)
+    if not records:
         return []
-    records = [json.loads(f.read_text()) for f in files]
     return ["## Real time: webhook events into live suppressions", "",
             "Written by `python -m benchmarks.realtime --save` (method in its docstring and "
             "docs/realtime.md): a real `segflow events serve` on loopback, an open-loop load "

@@ -205,8 +205,33 @@ def render(paths: list[Path]) -> str:
         from benchmarks.rest_report import section as rest_section
 
         lines += rest_section(Path(paths[0]).parent / "rest")
+        lines += saved_sections(Path(paths[0]).parent / "sections")
         lines += config_commands_section(Path(paths[0]).parent / "config_commands.md")
     return "\n".join(lines) + "\n"
+
+
+def rerender() -> None:
+    """RESULTS.md anew from every saved result: the scales' JSON, the section benchmarks'
+    folders and ``results/sections/*.md``, so no benchmark's figures are lost when another
+    saves its own."""
+    results = Path(__file__).parent / "results"
+    (results.parent / "RESULTS.md").write_text(render(sorted(results.glob("*.json"))))
+
+
+def saved_records(folder: Path) -> list[dict]:
+    """The runs a section benchmark saved in ``folder`` (``results/<kind>/*.json``), oldest
+    first; [] when none was saved."""
+    files = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
+    return [json.loads(f.read_text()) for f in files]
+
+
+def saved_sections(folder: Path) -> list[str]:
+    """The sections a benchmark keeps as Markdown (``results/sections/NN-name.md``, in that
+    order): written by the benchmark (review_desk) or by hand for figures measured
+    without one (paired runs, profiles)."""
+    files = sorted(Path(folder).glob("*.md")) if Path(folder).is_dir() else []
+    return [line for f in files
+            for line in [*f.read_text(encoding="utf-8").rstrip("\n").splitlines(), ""]]
 
 
 def save_run(figures: dict, kind: str) -> None:
@@ -217,7 +242,7 @@ def save_run(figures: dict, kind: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = figures["date"].replace(" UTC", "Z").replace(" ", "T").replace(":", "")
     (folder / f"{stamp}.json").write_text(json.dumps(figures, indent=1))
-    (results.parent / "RESULTS.md").write_text(render(sorted(results.glob("*.json"))))
+    rerender()
 
 
 def config_commands_section(path: Path) -> list[str]:

@@ -5,7 +5,6 @@ the issue's acceptance (every record once, then only the changed ones)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
@@ -43,10 +42,11 @@ def rows(records: list[dict]) -> list[str]:
 
 def section(folder: Path) -> list[str]:
     """Markdown lines of the section ([] when no REST run was saved)."""
-    files = sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []
-    if not files:
+    from benchmarks.report import saved_records
+
+    records = saved_records(folder)
+    if not records:
         return []
-    records = [json.loads(f.read_text()) for f in files]
     return ["## REST sync: a Salesforce-style API", "",
             "Written by `python -m benchmarks.rest_sync --save` (method in its docstring and "
             "docs/sources.md): the tests' Salesforce stand-in in its own process on loopback "

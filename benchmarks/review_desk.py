@@ -28,7 +28,8 @@ RUN, OLD = "bench-20270301", "bench-20270222"
 COHORTS = [f"cohort_{i:02d}" for i in range(40)]
 TEMPLATES = [f"template_{i:02d}" for i in range(12)]
 TARGET_MS = 300
-RESULTS = Path(__file__).parent / "results" / "review_desk.json"
+RESULTS = Path(__file__).parent / "results" / "review_desk" / "latest.json"
+SECTION = Path(__file__).parent / "results" / "sections" / "40-review-desk.md"
 
 
 def build(settings, items: int) -> None:
@@ -186,16 +187,12 @@ def section(record: dict) -> str:
 
 
 def write_section(record: dict) -> None:
-    """Replace (or append) the section in RESULTS.md."""
-    path = Path(__file__).parent / "RESULTS.md"
-    text = path.read_text(encoding="utf-8")
-    if HEADING in text:
-        head, _, rest = text.partition(HEADING)
-        after = rest.find("\n## ")
-        text = head + section(record) + (rest[after:] if after >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section(record)
-    path.write_text(text, encoding="utf-8")
+    """Keep the section beside the other saved results and re-render RESULTS.md."""
+    from benchmarks.report import rerender
+
+    SECTION.parent.mkdir(parents=True, exist_ok=True)
+    SECTION.write_text(section(record), encoding="utf-8")
+    rerender()
 
 
 if __name__ == "__main__":
