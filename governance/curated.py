@@ -503,15 +503,14 @@ def register_notes(con, record) -> None:
 
 def explain_lines(settings: Settings, record, entity_id: str) -> list[str]:
     """What the curated lists did to one entity in a run, in sentences (for explain)."""
-    import pyarrow.parquet as pq
-
     from segflow.runstore import run_dir
+    from segflow.scoring.explain import membership_rows
 
     path = run_dir(settings, record.run_id) / RUN_FILE
     if not path.exists():
         return []
     entries = {e["name"]: e for e in run_lists(record)}
-    rows = [r for r in pq.ParquetFile(path).read().to_pylist() if r["entity_id"] == entity_id]
+    rows = membership_rows(path, entity_id)  # the entity's rows only, read by DuckDB
     out = []
     for r in rows:
         e = entries.get(r["cohort"], {"name": r["cohort"], "state": r["state"]})

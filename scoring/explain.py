@@ -294,7 +294,8 @@ def run_files(settings: Settings, record) -> dict[str, Path]:
 
 
 def membership_rows(path, entity_id: str) -> list[dict]:
-    """The entity's rows of a run's memberships.parquet (one per cohort it is in)."""
+    """The entity's rows of a run's Parquet file keyed by ``entity_id`` (memberships.parquet:
+    one per cohort it is in; curated.parquet: one per curated list), read by DuckDB."""
     import duckdb
 
     con = duckdb.connect()
