@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -66,10 +67,39 @@ def connect_inbox(settings: Settings, readonly: bool = False) -> sqlite3.Connect
                            "(start `segflow events serve` or `segflow events kafka`)")
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    con.execute("PRAGMA journal_mode=WAL")
+    try:
+        _prepare(con)
+    except BaseException:
+        con.close()
+        raise
     con.execute("PRAGMA synchronous=FULL")
-    con.executescript(DDL)  # a no-op once the tables exist; adds those a newer version needs
     return con
+
+
+_PREPARING = threading.Lock()
+
+
+def _prepare(con: sqlite3.Connection, seconds: float = 30.0) -> None:
+    """WAL mode and the tables, one connection at a time. On a new file the receiver's
+    threads (writer, offline flusher, auditor) open the inbox at once; switching the
+    journal mode and creating tables upgrade a read lock to a write lock, and SQLite
+    answers two such upgrades with an immediate "database is locked" (no busy wait: it
+    would deadlock), which killed the writer thread and left requests hanging. Threads take
+    turns on a lock; another process's turn is waited for by retrying until ``seconds``."""
+    deadline = time.monotonic() + seconds
+    with _PREPARING:
+        while True:
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                # a no-op once the tables exist; adds those a newer version needs
+                con.executescript(DDL)
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                time.sleep(0.05)  # another process is creating the same file
 
 
 def _bump(con: sqlite3.Connection, name: str, n: int) -> None:

@@ -89,9 +89,10 @@ class Intake:
         return items
 
     def _run(self) -> None:
-        con = connect_inbox(self.settings)
+        con = None
         more = True  # apply what a previous process left before waiting for requests
         try:
+            con = connect_inbox(self.settings)
             while True:
                 items = self._drain(block=not more)
                 requests = [i for i in items if i is not _STOP]
@@ -113,7 +114,8 @@ class Intake:
                 if item is not _STOP:
                     item[3].set_exception(err)
         finally:
-            con.close()
+            if con is not None:
+                con.close()
 
     def _commit(self, con, requests: list) -> None:
         con.execute("BEGIN IMMEDIATE")

@@ -122,14 +122,18 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
 
 def start_receiver(settings, port: int, *extra) -> subprocess.Popen:
     """`segflow events serve` on 127.0.0.1:port, returned once /healthz answers."""
-    proc = subprocess.Popen([sys.executable, "-m", "segflow.cli", "--home", str(settings.home),
-                             "events", "serve", "--port", str(port), *extra],
-                            env=env_of(settings), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # its output goes to a file: an unread pipe fills (64 KiB) and blocks the receiver mid-request
+    log_path = settings.home / f"receiver-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "segflow.cli", "--home",
+                                 str(settings.home), "events", "serve", "--port", str(port),
+                                 *extra], env=env_of(settings), stdout=log,
+                                stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"receiver exited {proc.returncode}: {proc.stderr.read()}")
+            raise AssertionError(f"receiver exited {proc.returncode}: "
+                                 f"{log_path.read_text(errors='replace')[-4000:]}")
         try:
             if http("GET", f"http://127.0.0.1:{port}/healthz")[0] == 200:
                 return proc
