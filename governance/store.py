@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS approvals (
   run_id VARCHAR, approved_by VARCHAR, reason VARCHAR, approved_at TIMESTAMPTZ);
 ALTER TABLE approvals ADD COLUMN IF NOT EXISTS seal_hash VARCHAR;
 ALTER TABLE approvals ADD COLUMN IF NOT EXISTS os_user VARCHAR;
+-- the desk's filter and sort keys, filled per run by desk.queue.fill_keys
+ALTER TABLE review_queue ADD COLUMN IF NOT EXISTS move INTEGER;
+ALTER TABLE review_queue ADD COLUMN IF NOT EXISTS base_before VARCHAR;
+ALTER TABLE review_queue ADD COLUMN IF NOT EXISTS base_proposed VARCHAR;
 CREATE TABLE IF NOT EXISTS run_seals (
   run_id VARCHAR, seal_hash VARCHAR, memberships_sha256 VARCHAR, features_sha256 VARCHAR,
   rows BIGINT, by_status JSON, sealed_at TIMESTAMPTZ, current BOOLEAN);
@@ -40,8 +44,8 @@ def ensure_schema(con) -> None:
     on a full disk even a no-op DDL statement fails to commit)."""
     from segflow.db import has_schema
 
-    if not has_schema(con, "run_seals", "current") or not has_schema(con, "approvals",
-                                                                      "os_user"):
+    if not (has_schema(con, "run_seals", "current") and has_schema(con, "approvals", "os_user")
+            and has_schema(con, "review_queue", "base_proposed")):
         con.execute(SCHEMA)
     from segflow.governance.audit import ensure_schema as audit_schema
 

@@ -159,16 +159,18 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/runs/{run_id}/queue")
     def queue_page(request: Request, run_id: str, rule: str = "", cohort: str = "",
                    owner: str = "", status: str = "", min_move: str = "", sort: str = "rule",
-                   desc: bool = False, page_no: int = 1, size: int = 50, flash: str = ""):
+                   desc: bool = False, size: int = 50, after: str = "", before: str = "",
+                   flash: str = ""):
         from segflow.governance.desk.views import queue_view, render
 
         who = signed_in(request)
         page_no = _count(request.query_params.get("page", "")) or 1
-        filters = _filters(rule, cohort, owner, status, min_move, sort, desc, page_no, size)
-        values = queue_view(settings, run_id, filters)
-        url = _url(f"/runs/{run_id}/queue", filters)
-        values["page_url"] = lambda n: f"{url}&page={n}" if "?" in url else f"{url}?page={n}"
-        if request.headers.get("hx-request"):
+        filters = _filters(rule, cohort, owner, status, min_move, sort, desc, page_no, size,
+                           after, before)
+        partial = bool(request.headers.get("hx-request"))
+        values = queue_view(settings, run_id, filters, rows_only=partial)
+        values["page_url"] = _pager(f"/runs/{run_id}/queue", values["filters"])
+        if partial:
             return HTMLResponse(render(settings, "rows.html.j2", oob=True, **values))
         return page(request, "queue.html.j2", user=who, oob=False, flash=flash,
                     page_title="Review queue", statuses=STATUSES, sorts=list(SORTS),
@@ -303,13 +305,14 @@ def _errors(app: FastAPI, settings: Settings) -> None:
         return answer(request, 400, "Not done", str(err))
 
 
-def _filters(rule, cohort, owner, status, min_move, sort, desc, page_no, size) -> Filters:
+def _filters(rule, cohort, owner, status, min_move, sort, desc, page_no, size, after="",
+             before="") -> Filters:
     try:
         move = int(min_move) if str(min_move).strip() else None
     except ValueError:
         raise SegflowError(f"size of move must be a whole number, not {min_move!r}") from None
     return Filters(rule or None, cohort or None, owner or None, status or None, move, sort,
-                   bool(desc), page_no, size).checked()
+                   bool(desc), page_no, size, after or None, before or None).checked()
 
 
 def _count(text: str) -> int | None:
@@ -324,6 +327,15 @@ def _count(text: str) -> int | None:
 def _url(path: str, filters: Filters) -> str:
     query = filters.as_query()
     return f"{path}?{urlencode(query)}" if query else path
+
+
+def _pager(path: str, filters: Filters):
+    """The link to the page after (``"after"``) or before (``"before"``) a row's key, with
+    the filters and the page's number as shown."""
+    def url(way: str, key: str) -> str:
+        number = filters.page + (1 if way == "after" else -1)
+        return f"{path}?{urlencode({**filters.as_query(), way: key, 'page': number})}"
+    return url
 
 
 def _local(target: str) -> str:

@@ -4,6 +4,7 @@ explain, movement, the audit log): plain data for the templates, no HTTP here.""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -98,7 +99,9 @@ def run_view(settings: Settings, run_id: str) -> dict:
             "approvals": approvals, "pages": pages, "page_title": f"Run {run_id}"}
 
 
-def queue_view(settings: Settings, run_id: str, filters) -> dict:
+def queue_view(settings: Settings, run_id: str, filters, rows_only: bool = False) -> dict:
+    """The queue page's values; ``rows_only`` (an HTMX swap of the table and pager) leaves
+    out the filter menus and cohort counts, which the swap does not redraw."""
     from segflow.db import connect
     from segflow.governance.desk import queue
     from segflow.governance.owners import load_owners
@@ -108,15 +111,20 @@ def queue_view(settings: Settings, run_id: str, filters) -> dict:
     owners = load_owners(settings.owners_path)
     with connect(settings) as con:
         ensure_schema(con)
-        rows, total = queue.page(con, ctx, filters, owners)
-        facets = queue.facets(con, ctx)
-        counts = cohort_counts(con, settings, run_id, ctx)
+        found = queue.page(con, ctx, filters, owners)
+        facets = {} if rows_only else queue.facets(con, ctx)
+        counts = [] if rows_only else cohort_counts(con, settings, run_id, ctx)
     targets = sorted({c["cohort"] for c in counts if not c["cohort"].startswith("(")}
                      | {name for name, r in ctx.rules.items() if not r.spec.split_by}) \
         + ["unassigned"]
-    return {"run_id": run_id, "rows": rows, "total": total, "filters": filters,
-            "pages": max(1, math.ceil(total / filters.size)), "facets": facets,
-            "counts": counts, "people": sorted(owners.people), "targets": targets}
+    pages = max(1, math.ceil(found.total / filters.size))
+    number = min(filters.page, pages) if found.has_previous else 1  # decisions shrink it
+    first, last = found.keys(filters)
+    return {"run_id": run_id, "rows": found.rows, "total": found.total,
+            "filters": replace(filters, page=number), "pages": pages, "facets": facets,
+            "counts": counts, "people": sorted(owners.people), "targets": targets,
+            "next_key": last if found.has_next else None,
+            "previous_key": first if found.has_previous else None}
 
 
 def decide_selection(settings: Settings, run_id: str, filters, who, action: str, to: str,
