@@ -97,35 +97,61 @@ def parse_expiry(text: str) -> date:
                            "day the list no longer assigns)") from None
 
 
-def read_ids(con, path: Path, entity: str) -> tuple[str, int]:
+def csv_error(name: str, exc: Exception) -> str:
+    """DuckDB's CSV error as one line: the file, the line it names, what to do."""
+    import re
+
+    text = str(exc)
+    line = re.search(r"CSV Error on Line: (\d+)", text) or re.search(r"\bLine: (\d+)", text)
+    where = f"{name}, line {line.group(1)}" if line else name
+    if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
+        what = "it is not UTF-8 text; save it from the spreadsheet as CSV UTF-8"
+    elif "column" in text.lower() and ("expected" in text.lower() or "found" in text.lower()):
+        what = ("it has more or fewer values than the header names; give one id per line "
+                "under one header")
+    else:
+        what = f"cannot read it as CSV ({text.splitlines()[0]}); save it as CSV and retry"
+    return f"{where}: {what}"
+
+
+def read_ids(con, path: Path, entity: str, shown: str | None = None) -> tuple[str, int]:
     """Load the file's ids into temp table ``upload_ids`` (distinct); returns the column
     read and the number of duplicate rows. The column is ``<entity>_id``, ``entity_id`` or
-    ``id``, or the file's only column; a blank id is an error naming its line."""
+    ``id``, or the file's only column; a blank id is an error naming its line. Errors name
+    the file as ``shown`` (an upload's own name, not the temporary copy read)."""
     path = Path(path)
     if not path.exists():
         raise SegflowError(f"no file {path}")
+    name = shown or str(path)
+    with open(path, "rb") as handle:
+        if b"\x00" in handle.read(4096):  # an .xlsx (a zip) or another binary file
+            raise SegflowError(f"{name}: this is a spreadsheet or binary file, not CSV text; "
+                               "save it from the spreadsheet as CSV UTF-8 and upload that")
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE upload_raw AS SELECT *, row_number() OVER "
                     f"() + 1 AS _line FROM read_csv({lit(path)}, all_varchar = true, "
                     "header = true)")
     except Exception as exc:  # duckdb's parser error, said in one line
-        raise SegflowError(f"{path}: cannot read it as CSV ({str(exc).splitlines()[0]})") \
-            from None
+        raise SegflowError(csv_error(name, exc)) from None
     columns = [r[0] for r in con.execute("DESCRIBE upload_raw").fetchall() if r[0] != "_line"]
     wanted = [c for c in (f"{entity}_id", "entity_id", "id") if c in columns]
     if not wanted and len(columns) != 1:
-        raise SegflowError(f"{path}: no id column; name it {entity}_id (columns found: "
+        raise SegflowError(f"{name}: no id column; name it {entity}_id (columns found: "
                            f"{', '.join(columns)})")
     column = wanted[0] if wanted else columns[0]
+    if not wanted and any(sep in column for sep in ",;\t|"):
+        raise SegflowError(f"{name}, line 1: the header {column!r} names several columns but "
+                           "the lines do not all hold as many values; give one id per line "
+                           "under one header (or every line with all the columns)")
     q = '"' + column.replace('"', '""') + '"'
     blank = con.execute(f"SELECT min(_line) FROM upload_raw WHERE nullif(trim({q}), '') "
                         "IS NULL").fetchone()[0]
     if blank is not None:
-        raise SegflowError(f"{path}, line {blank}, column {column}: the id is blank; remove "
+        raise SegflowError(f"{name}, line {blank}, column {column}: the id is blank; remove "
                            "the line or give the id")
     rows = con.execute("SELECT count(*) FROM upload_raw").fetchone()[0]
     if rows == 0:
-        raise SegflowError(f"{path}: no ids under the header; a curated cohort needs at "
+        raise SegflowError(f"{name}: no ids under the header; a curated cohort needs at "
                            "least one")
     con.execute(f"CREATE OR REPLACE TEMP TABLE upload_ids AS SELECT DISTINCT trim({q}) AS "
                 "entity_id FROM upload_raw")
@@ -148,9 +174,11 @@ def _population_check(settings: Settings, con, campaign: str) -> tuple[list[str]
 
 @holds_workspace("curate")
 def curate(settings: Settings, campaign: str, name: str, path: Path, owner: str, reason: str,
-           expires: str, by: str | None = None) -> Upload:
+           expires: str, by: str | None = None, source: str | None = None) -> Upload:
     """Store a new version of a curated cohort's ids, with its owner, reason and expiry,
-    and its audit entry, in one transaction."""
+    and its audit entry, in one transaction: nothing is stored unless the whole file
+    reads. ``source`` names a file read from a temporary copy (the desk's upload) in
+    errors and in the record; the CLI's file is named by its path."""
     import hashlib
 
     from segflow.db import connect
@@ -164,7 +192,7 @@ def curate(settings: Settings, campaign: str, name: str, path: Path, owner: str,
     entity = _entity(config)
     with connect(settings) as con:
         ensure_schema(con)
-        column, duplicates = read_ids(con, path, entity)
+        column, duplicates = read_ids(con, path, entity, source)
         ids = con.execute("SELECT count(*) FROM upload_ids").fetchone()[0]
         missing, checked = _population_check(settings, con, campaign)
         version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM curated_lists WHERE "
@@ -174,13 +202,14 @@ def curate(settings: Settings, campaign: str, name: str, path: Path, owner: str,
         def writes(c):
             c.execute("INSERT INTO curated_lists VALUES (?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, "
                       "?, NULL, NULL, NULL)", [campaign, name, version, owner, reason, until,
-                                               by or owner, str(path), sha, ids, duplicates])
+                                               by or owner, source or str(path), sha, ids,
+                                               duplicates])
             c.execute("INSERT INTO curated_members SELECT ?, ?, ?, entity_id FROM upload_ids",
                       [campaign, name, version])
 
         audit.record(settings, by or owner, "curated_cohort_uploaded", {
             "campaign": campaign, "name": name, "version": version, "owner": owner,
-            "reason": reason, "expires": until.isoformat(), "file": str(path),
+            "reason": reason, "expires": until.isoformat(), "file": source or str(path),
             "column": column, "sha256": sha, "ids": ids, "duplicates": duplicates,
             "not_in_population": len(missing), "checked_against": checked},
             writes=writes, con=con)

@@ -40,6 +40,44 @@ async def form(request: Request) -> dict[str, str]:
 
 
 FORM = Depends(form)
+UPLOAD_LIMIT_MB = 5  # one form's body: a curated cohort's CSV of ~400,000 ids at most
+
+
+class TooLarge(SegflowError):
+    """A form's body over the upload limit (413)."""
+
+
+async def posted(request: Request) -> dict:
+    """A form's fields, urlencoded (``form``) or multipart/form-data (the cohort upload,
+    parsed by ``multipart``), a file field as (file name, bytes). The body is read up to
+    UPLOAD_LIMIT_MB and refused past it, before anything is parsed."""
+    import io
+
+    from multipart import MultipartError, MultipartParser, parse_options_header
+
+    kind, options = parse_options_header(request.headers.get("content-type", ""))
+    if kind != "multipart/form-data":
+        return await form(request)
+    limit, body = UPLOAD_LIMIT_MB * 1024 * 1024, bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"the upload is over {UPLOAD_LIMIT_MB} MB: a curated cohort is a "
+                           "list of ids; split the file or upload only the id column")
+    if not options.get("boundary"):
+        raise SegflowError("the upload is not a complete form: send it again from the page")
+    try:
+        return {part.name: (part.filename, part.raw) if part.filename is not None
+                else part.value
+                for part in MultipartParser(io.BytesIO(bytes(body)), options["boundary"],
+                                            len(body), part_limit=16, spool_limit=limit + 1,
+                                            memory_limit=2 * limit + 1)}
+    except MultipartError as err:
+        raise SegflowError(f"the upload is not a complete form ({err}): send it again from "
+                           "the page") from None
+
+
+POSTED = Depends(posted)
 
 
 class LoginRequired(Exception):
@@ -243,24 +281,34 @@ def create_app(settings: Settings) -> FastAPI:
 
         who = signed_in(request)
         return page(request, "cohorts.html.j2", user=who, page_title="Curated cohorts",
-                    flash=flash, **cohorts_view(settings))
+                    flash=flash, upload_limit_mb=UPLOAD_LIMIT_MB, **cohorts_view(settings))
 
     @app.post("/cohorts/curate")
-    def curate_cohort(request: Request, data: dict = FORM):
-        """A new version of a curated cohort from pasted ids, owned by the signed-in
-        reviewer (the library checks they review the campaign, the reason and expiry)."""
+    def curate_cohort(request: Request, data: dict = POSTED):
+        """A new version of a curated cohort from pasted ids or an uploaded CSV file, owned
+        by the signed-in reviewer: either is written to a file that the library reads as
+        ``segflow cohorts curate --file`` does (``curated.curate``: it checks they review
+        the campaign, the reason, the expiry and the whole file before storing anything)."""
         import tempfile
 
         from segflow.governance.curated import curate
 
         who = acting(request, data.get("csrf_token"), "reviewer")
+        filename, content = data.get("file") or ("", b"")
         ids = [line.strip().strip(",") for line in data.get("ids", "").splitlines()]
+        if filename and any(ids):
+            raise SegflowError("paste ids or choose a CSV file, not both")
+        if not filename and not any(ids):
+            raise SegflowError("paste the ids or choose a CSV file of them")
         with tempfile.TemporaryDirectory() as folder, writing:
             path = Path(folder) / "ids.csv"
-            path.write_text("id\n" + "\n".join(i for i in ids if i) + "\n")
+            if filename:
+                path.write_bytes(content)
+            else:
+                path.write_text("id\n" + "\n".join(i for i in ids if i) + "\n")
             done = curate(settings, data.get("campaign", ""), data.get("name", ""), path,
                           who.name, data.get("reason", ""), data.get("expires", ""),
-                          by=who.name)
+                          by=who.name, source=Path(filename).name or "the pasted ids")
         message = (f"{done.campaign}/{done.name} v{done.version}: {done.ids} id(s) stored"
                    + (f"; not in the last run's population: {', '.join(done.not_in_population)}"
                       if done.not_in_population else "") + "; the next refresh takes it")
@@ -299,6 +347,10 @@ def _errors(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(ControlFailed)
     def refused(request: Request, err: ControlFailed):
         return answer(request, 403, "Refused", str(err))
+
+    @app.exception_handler(TooLarge)
+    def too_large(request: Request, err: TooLarge):
+        return answer(request, 413, "Not done", str(err))
 
     @app.exception_handler(SegflowError)
     def bad_input(request: Request, err: SegflowError):
