@@ -299,13 +299,17 @@ def section(record: dict) -> str:
     deep = [v for v in record["views"] if v["deep_page"] > 2]
     gain = statistics.median(v["offset"]["p50_ms"] / v["keyset"]["p50_ms"] for v in deep)
     before, after = record["load_average_before"], record["load_average_after"]
+    cpu = sorted(p["cpu_p50_ms"] for _, p in pages)
     lines = [HEADING, "",
              ("**Every page under the 300 ms target at p95**" if not slow else
               f"**{len(pages) - len(slow)} of {len(pages)} pages under the "
               f"{record['target_ms']} ms target at p95**")
              + f" (slowest p95 {worst['p95_ms']:,.0f} ms: {worst_name}); a deep page by "
              f"keyset is {gain:.1f}x faster than the same page by OFFSET (median over the "
-             "views with a deep page).", "",
+             f"views with a deep page). Each page used {cpu[0]:,.0f} to {cpu[-1]:,.0f} ms of "
+             f"CPU, {record['open']['cpu_p50_ms']:,.0f} ms of it opening the database: the "
+             "rest of the wall-clock time is waiting for a core on this shared machine, and "
+             "no figure for an idle machine is recorded.", "",
              "Written by `python -m benchmarks.review_desk --save` (method in its docstring "
              "and docs/review-desk.md): a generated queue in the workspace schema, each page "
              "timed as the desk serves it (open the workspace database, check the schema, "
@@ -331,7 +335,10 @@ def section(record: dict) -> str:
     for v in record["views"]:
         lines.append(f"| {v['view']} | {v['matches']:,} | {cell(v['first'])} | "
                      f"{v['deep_page']:,} | {cell(v['keyset'])} | {cell(v['offset'])} |")
-    lines += ["", "| also timed | p50 (ms) | p95 (ms) |", "|---|---:|---:|"]
+    lines += ["", "The full page (not an HTMX page swap) also counts the run's members per "
+              "cohort: the desk counts once per version of the memberships file (a decision "
+              "rewrites it) and keeps the figures.", "",
+              "| also timed | p50 (ms) | p95 (ms) |", "|---|---:|---:|"]
     for v in (record["cohort_counts"], record["peer"]):
         lines.append(f"| {v['view']} | {v['p50_ms']:,.0f} | {v['p95_ms']:,.0f} |")
     return "\n".join(lines) + "\n"

@@ -66,15 +66,23 @@ def _safe(html: str):
     return Markup(html)
 
 
-def cohort_counts(con, settings: Settings, run_id: str, ctx) -> list[dict]:
-    """Members per cohort (assigned and holdout) and the unassigned, from the run's file."""
-    from segflow.governance.store import memberships_view
+_COUNTS: dict[tuple, list[tuple[str, int]]] = {}  # (file, mtime, size) -> members per cohort
 
-    memberships_view(con, settings, run_id, "m_desk")
-    rows = con.execute("""SELECT coalesce(cohort, '(' || status || ')') AS c, count(*)
-        FROM m_desk GROUP BY 1 ORDER BY 1""").fetchall()
+
+def cohort_counts(con, settings: Settings, run_id: str, ctx) -> list[dict]:
+    """Members per cohort (assigned and holdout) and the unassigned, from the run's file;
+    counted once per version of the file (a decision rewrites it), since at 10M customers
+    a count took 1.7 s on the loaded test machine."""
+    from segflow.governance.store import memberships_view, run_file
+
+    stat = run_file(settings, run_id, "memberships.parquet").stat()
+    key = (str(settings.home), run_id, stat.st_mtime_ns, stat.st_size)
+    if key not in _COUNTS:
+        memberships_view(con, settings, run_id, "m_desk")
+        _COUNTS[key] = con.execute("""SELECT coalesce(cohort, '(' || status || ')') AS c,
+            count(*) FROM m_desk GROUP BY 1 ORDER BY 1""").fetchall()
     return [{"cohort": c, "title": ctx.title(c) if not c.startswith("(") else c.strip("()"),
-             "n": n} for c, n in rows]
+             "n": n} for c, n in _COUNTS[key]]
 
 
 def run_view(settings: Settings, run_id: str) -> dict:
