@@ -1,8 +1,9 @@
 """A stand-in OpenID Connect identity provider for the desk's tests (the organisation's real
 one is out of reach here), behaving as one does: a discovery document, a JWKS with an RSA
-key, an authorize endpoint that redirects back with a code and the state, and a token
-endpoint that checks the client's secret (HTTP Basic or form), the code (once only, for
-this client and redirect address) and the PKCE verifier before answering an RS256 id_token.
+key, an authorize endpoint (a sign-in page whose form, posted, redirects back with a code
+and the state), and a token endpoint that checks the client's secret (HTTP Basic or form),
+the code (once only, for this client and redirect address) and the PKCE verifier before
+answering an RS256 id_token.
 
 The person "signed in at the provider" is ``IdP.person`` (claims); ``IdP.mischief`` makes
 the next id_token wrong in one way: ``signature`` (a byte of the signature changed),
@@ -19,7 +20,7 @@ import time
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 CLIENT_ID, CLIENT_SECRET = "segflow-desk", "s3cret-only-in-the-environment"
 
@@ -58,8 +59,21 @@ class IdP:
             return {"keys": [self.key.as_dict(private=False)]}
 
         @app.get("/authorize")
-        def authorize(request: Request):
-            q = request.query_params
+        def sign_in_page(request: Request):
+            """The provider's own sign-in page: the person (already known here) presses
+            "Sign in", a form posted from the provider's site, as at a real provider."""
+            from markupsafe import escape
+
+            fields = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
+                             for k, v in request.query_params.items())
+            return HTMLResponse(f'<form method="post" action="/authorize">{fields}'
+                                f'<button type="submit">Sign in</button></form>')
+
+        @app.post("/authorize")
+        async def authorize(request: Request):
+            from urllib.parse import parse_qsl
+
+            q = dict(parse_qsl((await request.body()).decode()))
             if q.get("client_id") != CLIENT_ID or q.get("redirect_uri") not in \
                     self.redirect_uris:
                 return JSONResponse({"error": "invalid_request"}, 400)  # never redirects

@@ -39,7 +39,9 @@ def oidc(desk_ready, tmp_path_factory):
         "asha.rao: {name: Asha Rao, roles: [reviewer], identity: asha.rao@shop.example}"))
     idp = IdP()
     with pytest.MonkeyPatch.context() as mp, Server(app=idp.app()) as provider:
-        idp.url = provider.url
+        # the provider on another site than the desk (localhost, not 127.0.0.1), as a real
+        # one is: the browser then treats its redirect back as cross-site
+        idp.url = f"http://localhost:{provider.port}"
         (root / "segflow.yaml").write_text(
             "name: shop\nbase_currency: USD\nreview_desk:\n  sign_in: oidc\n  oidc:\n"
             f"    issuer: {idp.url}\n    client_id: {CLIENT_ID}\n"
@@ -70,7 +72,10 @@ def _start(client: httpx.Client, desk_url: str, next: str = "/") -> str:
     browser back to (code and state)."""
     r = client.get(f"{desk_url}/oidc/login", params={"next": next})
     assert r.status_code == 303 and "code_challenge_method=S256" in r.headers["location"]
-    r = client.get(r.headers["location"])
+    page = client.get(r.headers["location"])  # the provider's sign-in page: press the button
+    form = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+    r = client.post(page.url.copy_with(query=None), data={k: html.unescape(v)
+                                                          for k, v in form.items()})
     assert r.status_code == 302, r.text
     return r.headers["location"]
 
@@ -121,6 +126,25 @@ def test_a_person_signs_in_lands_on_the_queue_with_their_role_and_acts_under_the
         assert secret not in kept + caplog.text
     assert code not in kept
     assert "POST" in caplog.text and "/token" in caplog.text  # the logs were captured
+
+
+def test_a_browser_signs_in_through_the_provider_and_lands_where_it_was_going(
+        oidc, idp, browser):
+    """In Chromium: the provider's sign-in page posts back from the provider's site, so the
+    desk's SameSite=strict session cookie would not travel on a plain redirect after the
+    callback; the "Signed in" page continues from the desk's own site."""
+    settings, run, desk, _ = oidc
+    page = browser.new_page()
+    try:
+        page.goto(f"{desk.url}/runs/{run}")
+        assert "/login" in page.url
+        page.click("text=Sign in with Shop SSO")
+        page.wait_for_url("http://localhost:*/authorize*")
+        page.click("text=Sign in")
+        page.wait_for_url(f"{desk.url}/runs/{run}")
+        assert "Signed in as Asha Rao (asha.rao; reviewer)" in page.inner_text("header")
+    finally:
+        page.close()
 
 
 @pytest.mark.parametrize("mischief, words", [
