@@ -4,7 +4,8 @@ session's CSRF token; every decision goes through the governance library under t
 signed-in name, so owners, four eyes and the gate are the CLI's own.
 
 Errors answer in the page look: a rule that refuses (``ControlFailed``) is 403, bad input
-(``SegflowError``) 400, too many wrong passwords 429.
+(``SegflowError``) 400, too many wrong passwords 429, an identity provider out of reach
+503.
 """
 
 from __future__ import annotations
@@ -367,6 +368,12 @@ def _errors(app: FastAPI, settings: Settings) -> None:
                                     status_code=303)
         return Response("sign in first", status_code=401)
 
+    from segflow.governance.desk.oidc import ProviderUnavailable
+
+    @app.exception_handler(ProviderUnavailable)
+    def provider_unavailable(request: Request, err: ProviderUnavailable):
+        return answer(request, 503, "Identity provider unavailable", str(err))
+
     @app.exception_handler(ControlFailed)
     def refused(request: Request, err: ControlFailed):
         return answer(request, 403, "Refused", str(err))
@@ -400,8 +407,11 @@ def _url(path: str, filters: Filters) -> str:
 
 
 def _local(target: str) -> str:
-    """Only a path of this site (no open redirect to another host after signing in)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    """Only a path of this site (no open redirect to another host after signing in):
+    browsers read a backslash as a slash, so ``/\\host`` is another host as ``//host`` is."""
+    safe = (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable())
+    return target if safe else "/"
 
 
 def _escape(text: str) -> str:

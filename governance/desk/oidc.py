@@ -44,6 +44,10 @@ class SignInRefused(ControlFailed):
     """The provider's answer did not sign anyone in (a 403 page)."""
 
 
+class ProviderUnavailable(SignInRefused):
+    """The provider cannot be reached or answers with an error (a 503 page: try later)."""
+
+
 @dataclass
 class Attempt:
     nonce: str
@@ -177,13 +181,19 @@ class Provider:
             answer = httpx.post(meta["token_endpoint"], data=form, auth=auth,
                                 headers={"Accept": "application/json"}, timeout=HTTP_TIMEOUT)
         except httpx.HTTPError as err:
-            raise SignInRefused(f"the identity provider's token endpoint cannot be reached "
-                                f"({type(err).__name__})") from None
+            raise ProviderUnavailable(f"the identity provider's token endpoint cannot be "
+                                      f"reached ({type(err).__name__}): try again later") \
+                from None
         body = _json(answer)
         if answer.status_code != 200:
+            error = _short(body.get("error", ""))
+            hint = {"invalid_client": f"the desk's client id or the secret in "
+                                      f"{self.config.client_secret_env} is not the one the "
+                                      "provider holds: ask the desk's administrator",
+                    "invalid_grant": "the code is used, expired or not this sign-in's: "
+                                     "start again"}.get(error, "start again")
             raise SignInRefused(f"the identity provider refused the sign-in code "
-                                f"({answer.status_code} {_short(body.get('error', ''))}): "
-                                "start again")
+                                f"({answer.status_code} {error}): {hint}")
         if not body.get("id_token"):
             raise SignInRefused("the identity provider's answer holds no id_token (is "
                                 "'openid' among the scopes the client may ask for?)")
@@ -268,11 +278,11 @@ def _get_json(url: str, what: str) -> dict:
     try:
         answer = httpx.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
     except httpx.HTTPError as err:
-        raise SignInRefused(f"the identity provider cannot be reached for {what} at {url} "
-                            f"({type(err).__name__}): try again later") from None
+        raise ProviderUnavailable(f"the identity provider cannot be reached for {what} at "
+                                  f"{url} ({type(err).__name__}): try again later") from None
     if answer.status_code != 200:
-        raise SignInRefused(f"the identity provider answered {answer.status_code} for {what} "
-                            f"at {url}")
+        raise ProviderUnavailable(f"the identity provider answered {answer.status_code} for "
+                                  f"{what} at {url}: try again later")
     doc = _json(answer)
     if not doc:
         raise SignInRefused(f"{what} at {url} is not a JSON object")

@@ -37,6 +37,7 @@ class IdP:
         self.redirect_uris: set[str] = set()
         self.codes: dict[str, dict] = {}
         self.used: set[str] = set()
+        self.secret = CLIENT_SECRET  # the client's secret as the provider holds it
         self.token_requests = 0
         self.url = ""  # set once the server has a port (the issuer)
 
@@ -96,7 +97,7 @@ class IdP:
             basic = request.headers.get("authorization", "")
             if basic.startswith("Basic "):
                 client, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
-            if client != CLIENT_ID or secret != CLIENT_SECRET:
+            if client != CLIENT_ID or secret != self.secret:
                 return JSONResponse({"error": "invalid_client"}, 401)
             code = form.get("code", "")
             grant = self.codes.get(code)

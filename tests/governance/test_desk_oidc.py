@@ -64,7 +64,7 @@ def idp(oidc):
     provider = oidc[3]
     provider.person, provider.mischief = dict(ASHA), None
     yield provider
-    provider.mischief = None
+    provider.mischief, provider.secret = None, CLIENT_SECRET
 
 
 def _start(client: httpx.Client, desk_url: str, next: str = "/") -> str:
@@ -198,6 +198,17 @@ def test_a_replayed_code_is_refused(oidc, idp):
         assert client.get(f"{desk.url}/runs/{run}").status_code == 303
 
 
+def test_a_secret_the_provider_does_not_hold_is_refused_and_not_shown(oidc, idp):
+    settings, run, desk, _ = oidc
+    idp.secret = "rotated-at-the-provider"
+    with httpx.Client() as client:
+        r = client.get(_start(client, desk.url))
+        text = html.unescape(r.text)
+        assert r.status_code == 403 and f"(401 invalid_client): the desk's client id or the " \
+            f"secret in {SECRET_ENV} is not the one the provider holds" in text
+        assert CLIENT_SECRET not in text and idp.secret not in text
+
+
 def test_an_identity_outside_the_owners_file_is_refused_and_audited(oidc, idp):
     settings, run, desk, _ = oidc
     idp.person = {"email": "eve@elsewhere.example", "email_verified": True}
@@ -231,3 +242,12 @@ def test_the_desk_does_not_start_without_the_client_secret(oidc, monkeypatch):
     with pytest.raises(SegflowError, match=rf"segflow.yaml:8: .*names {SECRET_ENV}, which "
                                            "is not set"):
         create_app(settings)
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example/x",
+                                    "https://evil.example/", "/\t/evil.example"])
+def test_after_signing_in_the_desk_sends_nobody_to_another_site(oidc, idp, target):
+    desk = oidc[2]
+    with httpx.Client() as client:
+        r = client.get(_start(client, desk.url, target))
+        assert r.status_code == 200 and 'content="0; url=/"' in r.text
