@@ -33,7 +33,7 @@ from segflow.yamlio import LineDict, load_yaml
 
 ROLES = ("viewer", "reviewer", "approver", "admin")
 PERSON_KEYS = {"name": str, "roles": list, "campaigns": list, "templates": list,
-               "cohorts": list, "accounts": list}
+               "cohorts": list, "accounts": list, "identity": str}
 SYSTEM_ACTOR = "segflow"  # the scheduler publishing a run that needs nobody's approval
 MIN_REASON_WORDS, MIN_REASON_CHARS = 3, 12
 
@@ -47,6 +47,9 @@ class Person:
     templates: frozenset[str] = frozenset()
     cohorts: frozenset[str] = frozenset()
     accounts: frozenset[str] = frozenset()
+    # who the person is at the desk's identity provider (the value of review_desk.oidc.claim,
+    # e.g. their e-mail address); None: their person id
+    identity: str | None = None
 
     def has(self, role: str) -> bool:
         return role in self.roles or "admin" in self.roles
@@ -91,7 +94,24 @@ def load_owners(path: Path) -> Owners:
         raise ConfigError(path, _line(doc, sorted(unknown)[0]),
                           f"unknown key '{sorted(unknown)[0]}'; an owners file has 'people:'")
     people = doc["people"]
-    return Owners(path, {pid: _person(path, people, pid) for pid in people})
+    owners = Owners(path, {pid: _person(path, people, pid) for pid in people})
+    seen: dict[str, str] = {}
+    for pid, person in owners.people.items():
+        key = (person.identity or pid).casefold()
+        if key in seen:
+            raise ConfigError(path, _line(people, pid), f"{pid} signs in as "
+                              f"{person.identity or pid!r}, as {seen[key]} does: an identity "
+                              "names one person")
+        seen[key] = pid
+    return owners
+
+
+def person_of_identity(owners: Owners, identity: str) -> Person | None:
+    """The person an identity provider's sign-in names: the one whose ``identity:`` is it,
+    else the one whose id is it (compared without case, as providers compare names)."""
+    key = identity.strip().casefold()
+    found = [p for p in owners.people.values() if (p.identity or p.id).casefold() == key]
+    return found[0] if key and found else None
 
 
 def _person(path: Path, people: dict, pid) -> Person:
@@ -118,7 +138,8 @@ def _person(path: Path, people: dict, pid) -> Person:
                           f"{pid}: unknown role '{bad[0]}'; roles are {', '.join(ROLES)}")
     return Person(pid, entry.get("name", pid), frozenset(roles),
                   *(frozenset(str(v) for v in entry.get(k) or ())
-                    for k in ("campaigns", "templates", "cohorts", "accounts")))
+                    for k in ("campaigns", "templates", "cohorts", "accounts")),
+                  identity=entry.get("identity"))
 
 
 def _line(mapping, key) -> int | None:

@@ -33,6 +33,8 @@ directory or the nearest folder above it holding a ``segflow.yaml``.
       outcomes: campaign_outcomes # campaign results per customer: feedback, offer bandit
       surveys: survey_responses   # answers to post-campaign surveys: feedback
       events: engagement_events   # unsubscribes and complaints: channel exports
+    review_desk:                  # how people sign in to the review desk: password (default),
+      sign_in: password           # oidc or both; oidc's keys in segflow.signin
     engine: duckdb                # what computes: duckdb (default) or spark (docs/scale-out.md)
     spark:                        # with engine: spark: where Spark runs (segflow.engines)
       master: local[2]            # or connect_url: sc://host:15002 (Spark Connect)
@@ -48,6 +50,7 @@ from pathlib import Path
 
 from segflow.engines import DUCKDB, SparkSettings, parse_engine
 from segflow.errors import ConfigError, SegflowError
+from segflow.signin import OidcSettings, parse_review_desk
 
 PROJECT_FILE = "segflow.yaml"
 DEFAULT_PATHS = {
@@ -74,7 +77,6 @@ KEYS = {"name": str, "description": str, "base_currency": str, "timezone": str,
         "fiscal_year_start": int, "workspace": str, "paths": dict, "review_desk": dict,
         "tables": dict, "explain": dict, "engine": str,
         "spark": dict}  # engine and spark: checked further by segflow.engines.parse_engine
-SIGN_INS = ("password", "oidc")  # review_desk.sign_in; oidc is not implemented yet
 REQUIRED = ("name", "base_currency")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -92,7 +94,8 @@ class Project:
     description: str = ""
     workspace: Path | None = None
     paths: tuple[tuple[str, Path], ...] = ()  # (part, folder or file): hashable, frozen
-    desk_sign_in: str = "password"  # review_desk.sign_in: how people sign in to the desk
+    desk_sign_in: tuple[str, ...] = ("password",)  # review_desk.sign_in: password, oidc
+    desk_oidc: OidcSettings | None = None  # review_desk.oidc: the identity provider
     store_contributions: bool = False  # explain.store_contributions: kept at every refresh
     tables: tuple[tuple[str, str], ...] = ()  # (role, canonical table name), see TABLE_ROLES
     # the ``timezone`` as written, None when segflow.yaml has none: the zone of source times
@@ -182,11 +185,7 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
             raise ConfigError(file, given.line(key), f"paths.{key} is a path relative to the "
                               f"project folder, got {value!r}")
         paths[key] = value
-    desk = doc.get("review_desk") or LineDict()
-    for key, value in desk.items():
-        if key != "sign_in" or value not in SIGN_INS:
-            raise ConfigError(file, desk.line(key), f"review_desk has 'sign_in: "
-                              f"{' | '.join(SIGN_INS)}', got {key}: {value!r}")
+    sign_in, oidc = parse_review_desk(file, doc.get("review_desk"), doc.line("review_desk"))
     tables = _tables(file, doc.get("tables") or LineDict())
     explain = doc.get("explain") or LineDict()
     for key, value in explain.items():
@@ -200,7 +199,7 @@ def _parse(file: Path, _mtime: int, _size: int) -> Project:
                    workspace=(root / doc.get("workspace", "workspace")).resolve(),
                    paths=tuple((k, (root / v).resolve()) for k, v in paths.items()),
                    tables=tables, declared_timezone=doc.get("timezone"),
-                   desk_sign_in=desk.get("sign_in", "password"),
+                   desk_sign_in=sign_in, desk_oidc=oidc,
                    store_contributions=explain.get("store_contributions", False),
                    engine=engine, spark=spark)
 

@@ -4,7 +4,8 @@ session's CSRF token; every decision goes through the governance library under t
 signed-in name, so owners, four eyes and the gate are the CLI's own.
 
 Errors answer in the page look: a rule that refuses (``ControlFailed``) is 403, bad input
-(``SegflowError``) 400, too many wrong passwords 429.
+(``SegflowError``) 400, too many wrong passwords 429, an identity provider out of reach
+503.
 """
 
 from __future__ import annotations
@@ -98,10 +99,8 @@ def secret_key(settings: Settings) -> str:
 def create_app(settings: Settings) -> FastAPI:
     """The desk for one workspace (``segflow review serve`` runs it under uvicorn)."""
     project = settings.project
-    if project is not None and project.desk_sign_in != "password":
-        raise SegflowError(f"review_desk.sign_in: {project.desk_sign_in} in {project.file} "
-                           "is not implemented yet: the desk signs people in with passwords "
-                           "(`segflow users add`); remove the key or set it to password")
+    methods = project.desk_sign_in if project is not None else ("password",)
+    provider = _provider(project) if "oidc" in methods else None
     app = FastAPI(title="segflow review desk", docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.add_middleware(SessionMiddleware, secret_key=secret_key(settings),
@@ -120,8 +119,10 @@ def create_app(settings: Settings) -> FastAPI:
     def signed_in(request: Request) -> User:
         from segflow.governance.desk.users import roles_of, user
 
-        name = request.session.get("user")
-        roles = roles_of(settings, name) if name else None
+        name, via = request.session.get("user"), request.session.get("via", "password")
+        roles = None
+        if name and via in methods:  # a way switched off signs its sessions out
+            roles = roles_of(settings, name) if via == "password" else owner_roles(name)
         if not roles:
             request.session.pop("user", None)
             raise LoginRequired()
@@ -138,10 +139,21 @@ def create_app(settings: Settings) -> FastAPI:
             raise ControlFailed(f"{who.name} has no {role} role on the desk")
         return who
 
+    def owner_roles(name: str) -> str | None:
+        """A person signed in through the identity provider holds the owners file's roles."""
+        from segflow.governance.owners import load_owners
+
+        person = load_owners(settings.owners_path).people.get(name)
+        return ",".join(sorted(person.roles)) if person else None
+
+    def login_page(request: Request, next: str, status: int = 200, error: str | None = None):
+        return page(request, "login.html.j2", status, page_title="Sign in to the review desk",
+                    error=error, next=_local(next), password="password" in methods,
+                    oidc=provider.config.title if provider else None)
+
     @app.get("/login")
     def login_form(request: Request, next: str = "/"):
-        return page(request, "login.html.j2", page_title="Sign in to the review desk",
-                    error=None, next=_local(next))
+        return login_page(request, next)
 
     @app.post("/login")
     def login(request: Request, data: dict = FORM):
@@ -150,21 +162,25 @@ def create_app(settings: Settings) -> FastAPI:
         name, password = data.get("name", ""), data.get("password", "")
         csrf_token, next = data.get("csrf_token", ""), data.get("next", "/")
 
+        if "password" not in methods:
+            return login_page(request, next, 403, "password sign-in is switched off for "
+                              f"this desk (review_desk.sign_in in {project.file}): sign in "
+                              f"with {provider.config.title}")
         if not csrf.valid(request.session, csrf_token):
-            return page(request, "login.html.j2", 403, page_title="Sign in to the review "
-                        "desk", error="the form's security token is stale: try again",
-                        next=_local(next))
+            return login_page(request, next, 403, "the form's security token is stale: "
+                              "try again")
         try:
             who = check_login(settings, name.strip(), password)
         except Throttled as err:
-            return page(request, "login.html.j2", 429, page_title="Sign in to the review "
-                        "desk", error=str(err), next=_local(next))
+            return login_page(request, next, 429, str(err))
         if who is None:
-            return page(request, "login.html.j2", 401, page_title="Sign in to the review "
-                        "desk", error="wrong name or password", next=_local(next))
+            return login_page(request, next, 401, "wrong name or password")
         request.session.clear()
-        request.session["user"] = who.name
+        request.session.update(user=who.name, via="password")
         return RedirectResponse(_local(next), status_code=303)
+
+    if provider is not None:
+        _oidc_routes(app, settings, provider, page)
 
     @app.post("/logout")
     def logout(request: Request, data: dict = FORM):
@@ -325,6 +341,64 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def _provider(project):
+    """The identity provider of ``review_desk.oidc``, its client secret read from the
+    environment now, so a desk missing it does not start."""
+    from segflow.governance.desk.oidc import Provider, client_secret
+
+    return Provider(project.desk_oidc, client_secret(project.desk_oidc))
+
+
+def _oidc_routes(app: FastAPI, settings: Settings, provider, page) -> None:
+    """``/oidc/login`` sends the browser to the identity provider; ``/oidc/callback`` takes
+    it back, checks everything (``oidc.Provider.finish``), maps the identity to a person of
+    the owners file and signs them in; both audited."""
+    from segflow.governance.desk.oidc import ATTEMPT_SECONDS, COOKIE
+
+    def redirect_uri(request: Request) -> str:
+        return provider.config.redirect_url or str(request.url_for("oidc_callback"))
+
+    @app.get("/oidc/login")
+    def oidc_login(request: Request, next: str = "/"):
+        target, browser = provider.start(redirect_uri(request), _local(next))
+        answer = RedirectResponse(target, status_code=303)
+        # SameSite=lax: the provider's redirect back is a cross-site navigation, which a
+        # strict cookie would not travel with; it holds a random value, no secret
+        answer.set_cookie(COOKIE, browser, max_age=ATTEMPT_SECONDS, path="/oidc",
+                          httponly=True, samesite="lax",
+                          secure=request.url.scheme == "https")
+        return answer
+
+    @app.get("/oidc/callback", name="oidc_callback")
+    def oidc_callback(request: Request):
+        from segflow.governance import audit
+        from segflow.governance.desk.oidc import SignInRefused, identity_of
+        from segflow.governance.owners import load_owners, person_of_identity
+
+        claims, next = provider.finish(dict(request.query_params), request.cookies.get(COOKIE))
+        identity = identity_of(provider.config, claims)
+        owners = load_owners(settings.owners_path)
+        person = person_of_identity(owners, identity)
+        seen = {"via": "oidc", "issuer": provider.config.issuer, "subject": claims.get("sub"),
+                provider.config.claim: identity}
+        if person is None:
+            audit.record(settings, identity, "desk_sign_in_refused",
+                         {**seen, "why": "not in the owners file"})
+            raise SignInRefused(f"{identity} signed in at {provider.config.title}, but is not "
+                                f"a person of the owners file {owners.path}: an admin adds "
+                                f"them there (identity: {identity}) before they can use the "
+                                "desk")
+        audit.record(settings, person.id, "desk_signed_in", seen)
+        request.session.clear()
+        request.session.update(user=person.id, via="oidc")
+        # a page, not a redirect: the session cookie is SameSite=strict, and a browser does
+        # not send it on a redirect chain that began at the provider's site
+        answer = page(request, "signed_in.html.j2", page_title="Signed in", person=person,
+                      next=next)
+        answer.delete_cookie(COOKIE, path="/oidc")
+        return answer
+
+
 def _errors(app: FastAPI, settings: Settings) -> None:
     from segflow.governance.desk.views import render
 
@@ -343,6 +417,12 @@ def _errors(app: FastAPI, settings: Settings) -> None:
             return RedirectResponse("/login?" + urlencode({"next": str(request.url.path)}),
                                     status_code=303)
         return Response("sign in first", status_code=401)
+
+    from segflow.governance.desk.oidc import ProviderUnavailable
+
+    @app.exception_handler(ProviderUnavailable)
+    def provider_unavailable(request: Request, err: ProviderUnavailable):
+        return answer(request, 503, "Identity provider unavailable", str(err))
 
     @app.exception_handler(ControlFailed)
     def refused(request: Request, err: ControlFailed):
@@ -391,8 +471,11 @@ def _pager(path: str, filters: Filters):
 
 
 def _local(target: str) -> str:
-    """Only a path of this site (no open redirect to another host after signing in)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    """Only a path of this site (no open redirect to another host after signing in):
+    browsers read a backslash as a slash, so ``/\\host`` is another host as ``//host`` is."""
+    safe = (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable())
+    return target if safe else "/"
 
 
 def _escape(text: str) -> str:

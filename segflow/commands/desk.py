@@ -20,7 +20,14 @@ def serve(port: int = typer.Option(8765, help="Port to listen on."),
                                    "default; put a TLS proxy in front to serve others)."),
           ) -> None:
     """Start the review desk: named owners sign in, clear review items in bulk, approve and
-    publish (docs/review-desk.md)."""
+    publish (docs/review-desk.md).
+
+    Sign-in: a password (`segflow users add`) or the organisation's identity
+    provider (OIDC: Okta, Azure AD, Google, Keycloak), as segflow.yaml says:
+    review_desk: sign_in (password, oidc or both) and oidc (issuer, client_id,
+    client_secret_env, claim). Register http://HOST:PORT/oidc/callback (or
+    review_desk.oidc.redirect_url) at the provider as the redirect URL.
+    """
     import uvicorn
 
     from segflow.governance.desk.app import create_app
@@ -28,6 +35,13 @@ def serve(port: int = typer.Option(8765, help="Port to listen on."),
     settings = get_settings()
     app = create_app(settings)
     typer.echo(f"review desk of {settings.home} on http://{host}:{port}/ (Ctrl-C stops it)")
+    project = settings.project
+    if project is not None and project.desk_oidc is not None:
+        oidc = project.desk_oidc
+        typer.echo(f"sign-in: {' and '.join(project.desk_sign_in)}; identity provider "
+                   f"{oidc.issuer}, client {oidc.client_id}, people matched by their "
+                   f"{oidc.claim}; redirect URL to register: "
+                   f"{oidc.redirect_url or f'http://{host}:{port}/oidc/callback'}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

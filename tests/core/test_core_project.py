@@ -12,6 +12,8 @@ from segflow.errors import ConfigError
 from segflow.project import find_project, load_project
 
 MINIMAL = "name: shop\nbase_currency: USD\n"
+OIDC = ("review_desk:\n  sign_in: oidc\n  oidc:\n    issuer: https://login.shop.example\n"
+        "    client_id: desk\n    client_secret_env: DESK_SECRET\n")
 
 
 def _segflow(cwd, *args, env_project=None):
@@ -54,10 +56,23 @@ def test_settings_take_every_project_path_and_the_workspace_from_the_project(tmp
     (MINIMAL + "fiscal_year_start: 13\n", 3, "1..12"),
     (MINIMAL + "paths:\n  templates: rules\n", 4, "unknown path 'templates'"),
     ("base_currency: USD\n", 1, "missing 'name'"),
-    (MINIMAL + "review_desk:\n  sign_in: saml\n", 4, "review_desk has 'sign_in: password"),
+    (MINIMAL + "review_desk:\n  sign_in: saml\n", 4, "review_desk.sign_in is password, "
+     "oidc or a list"),
+    (MINIMAL + "review_desk:\n  sign_in: oidc\n", 4, "add review_desk.oidc with issuer"),
+    (MINIMAL + OIDC.replace("sign_in: oidc", "sign_in: password"), 5, "review_desk.oidc is "
+     "given but sign_in does not name oidc"),
+    (MINIMAL + OIDC.replace("https://login.shop.example", "http://login.shop.example"), 6,
+     "issuer must be an https:// address"),
+    (MINIMAL + OIDC.replace("DESK_SECRET", "'hunter2 with spaces'"), 8, "names an environment "
+     "variable (letters, digits, _), not the secret itself; got a value of 19 characters"),
+    (MINIMAL + OIDC.replace("    client_id: desk\n", ""), 5, "review_desk.oidc needs client_id"),
+    (MINIMAL + OIDC + "    secret: abc\n", 9, "unknown key 'review_desk.oidc.secret'"),
+    (MINIMAL + OIDC + "    scopes: openid\n", 9, "review_desk.oidc.scopes must be a non-empty "
+     "list of strings"),
     (MINIMAL + "explain:\n  store_contributions: yes please\n", 4,
      "explain has 'store_contributions: true | false'"),
-    (MINIMAL + "review_desk:\n  oidc_issuer: x\n", 4, "got oidc_issuer"),
+    (MINIMAL + "review_desk:\n  oidc_issuer: x\n", 4, "unknown key "
+     "'review_desk.oidc_issuer'"),
     (MINIMAL + "tables:\n  outcomes: results\n  orders: o\n", 5, "unknown table role 'orders'"),
     (MINIMAL + "tables:\n  events: my events\n", 4, "tables.events names a canonical table"),
 ])
@@ -66,6 +81,21 @@ def test_a_bad_project_file_names_file_line_and_the_fix(tmp_path, text, line, wo
     with pytest.raises(ConfigError) as err:
         load_project(tmp_path)
     assert f"segflow.yaml:{line}:" in str(err.value) and words in str(err.value)
+
+
+def test_the_review_desk_signs_in_with_oidc_password_or_both(tmp_path):
+    (tmp_path / "segflow.yaml").write_text(MINIMAL + OIDC.replace(
+        "sign_in: oidc", "sign_in: [oidc, password]") + "    claim: preferred_username\n")
+    project = load_project(tmp_path)
+    assert project.desk_sign_in == ("oidc", "password")
+    oidc = project.desk_oidc
+    assert (oidc.issuer, oidc.client_id, oidc.client_secret_env, oidc.claim, oidc.scopes) == (
+        "https://login.shop.example", "desk", "DESK_SECRET", "preferred_username",
+        ("openid", "email", "profile"))
+    assert oidc.secret_env_line == 8 and oidc.redirect_url is None
+    (tmp_path / "segflow.yaml").write_text(MINIMAL)
+    assert load_project(tmp_path).desk_sign_in == ("password",)
+    assert load_project(tmp_path).desk_oidc is None
 
 
 def test_the_tables_a_stage_reads_by_role_are_the_projects(tmp_path):

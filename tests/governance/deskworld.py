@@ -29,9 +29,10 @@ def desk_world(root):
 
 
 class Server:
-    """uvicorn serving the desk of ``settings`` in a thread, stopped on exit."""
+    """uvicorn serving the desk of ``settings`` (or another ASGI ``app``, such as the
+    stand-in identity provider) in a thread, stopped on exit."""
 
-    def __init__(self, settings):
+    def __init__(self, settings=None, app=None):
         import uvicorn
 
         from segflow.governance.desk.app import create_app
@@ -40,7 +41,8 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
+        app = app if app is not None else create_app(settings)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1",
                                                     port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

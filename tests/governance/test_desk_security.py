@@ -141,21 +141,3 @@ def test_five_wrong_passwords_throttle_the_name(desk):
         assert client.get(f"/runs/{run}").status_code == 303  # still not signed in
         assert login(client, server.url, "ravi.k").status_code == 303  # others unaffected
 
-
-def test_oidc_sign_in_is_refused_as_not_implemented_yet(tmp_path):
-    import dataclasses
-
-    import pytest
-
-    from segflow.errors import SegflowError
-    from segflow.governance.desk.app import create_app
-    from segflow.project import load_project
-    from segflow.settings import Settings
-
-    (tmp_path / "segflow.yaml").write_text("name: shop\nbase_currency: USD\nreview_desk:\n"
-                                           "  sign_in: oidc\n")
-    project = load_project(tmp_path)
-    assert project.desk_sign_in == "oidc"
-    settings = dataclasses.replace(Settings(home=tmp_path / "ws"), project=project)
-    with pytest.raises(SegflowError, match="not implemented yet"):
-        create_app(settings)

@@ -169,3 +169,23 @@ def test_the_shipped_owners_file_covers_the_shipped_campaigns():
         campaign = load_campaign(path, Problems())
         approvers = owners.with_role("approver", campaign.name)
         assert campaign.owners[0] in approvers, (campaign.name, approvers)
+
+
+def test_an_identity_names_one_person_of_the_owners_file(tmp_path):
+    """What an identity provider calls a person (``identity:``, else their id) finds them,
+    without case; two people with one identity are a file error at the line."""
+    from segflow.governance.owners import load_owners, person_of_identity
+
+    path = tmp_path / "owners.yaml"
+    path.write_text("people:\n  asha.rao: {roles: [reviewer], identity: asha@shop.example}\n"
+                    "  ravi.k: {roles: [viewer]}\n")
+    owners = load_owners(path)
+    assert person_of_identity(owners, "Asha@Shop.Example").id == "asha.rao"
+    assert person_of_identity(owners, "RAVI.K").id == "ravi.k"
+    assert person_of_identity(owners, "asha.rao") is None  # her identity is her address
+    assert person_of_identity(owners, "") is None
+    path.write_text("people:\n  asha.rao: {roles: [reviewer], identity: ravi.k}\n"
+                    "  ravi.k: {roles: [viewer]}\n")
+    with pytest.raises(ConfigError, match=r"owners.yaml:3: ravi.k signs in as 'ravi.k', as "
+                                          "asha.rao does"):
+        load_owners(path)
