@@ -49,9 +49,9 @@ from segflow.ingest.connectors import (
     source_label,
 )
 from segflow.ingest.contract import Contract, load_contracts, load_fx_rates
-from segflow.ingest.dedupe import find_duplicates
+from segflow.ingest.dedupe import find_duplicates, touched_duplicates
 from segflow.ingest.hierarchy import roll_up
-from segflow.ingest.identifiers import normalise_identifiers
+from segflow.ingest.identifiers import CACHE_ALIAS, attach_phone_cache, normalise_identifiers
 from segflow.ingest.incremental import (
     MERGED_CUSTOMERS,
     WATERMARKS,
@@ -230,20 +230,37 @@ def _quarantined(checked: str) -> str:
 def _customers_extras(con, checked: str, report: TableReport, writer, settings,
                       spec: SourceSpec, old: str | None = None) -> None:
     """Normalise identifiers of customers, find duplicates, write the merge map; in an
-    incremental load, duplicates are looked for among every customer, old and new."""
-    report.warnings = normalise_identifiers(con, checked)
-    sql = (f"SELECT customer_id, signup_ts, email, phone FROM {checked} "
-           f"WHERE {_live(spec)}")
-    if old is not None:
-        sql += (" UNION ALL SELECT customer_id, signup_ts, email, phone FROM "
-                f"({_kept_old(spec, checked, old)})")
-    good = con.sql(sql).to_arrow_table()
-    merge_map = find_duplicates(good)
+    incremental load, duplicates are looked for among every customer, old and new.
+    Phones mapped by an earlier ingest come from the workspace database's cache."""
+    cache = attach_phone_cache(con, settings.database_path)
+    try:
+        report.warnings = normalise_identifiers(con, checked, cache)
+    finally:
+        if cache is not None:
+            con.execute(f"DETACH {CACHE_ALIAS}")
+    merge_map = _merge_map(con, checked, settings, spec, old)
     con.register("merge_map_arrow", merge_map)
     con.execute("CREATE OR REPLACE TEMP TABLE merge_map AS SELECT * FROM merge_map_arrow")
     con.unregister("merge_map_arrow")
     report.merged = merge_map.num_rows
     writer.parquet(merge_map, settings.canonical_dir / "customer_merge_map.parquet")
+
+
+def _merge_map(con, checked: str, settings: Settings, spec: SourceSpec,
+               old: str | None) -> pa.Table:
+    """Who is whose duplicate: among the load's customers (full), or (incremental) only in
+    the groups the load can change, with every other group's rows kept from the last map."""
+    columns = "customer_id, signup_ts, email, phone"
+    sql = f"SELECT {columns} FROM {checked} WHERE {_live(spec)}"
+    last_map = settings.canonical_dir / "customer_merge_map.parquet"
+    if old is None or tuple(spec.key) != ("customer_id",) or not last_map.exists():
+        if old is not None:
+            sql += f" UNION ALL SELECT {columns} FROM ({_kept_old(spec, checked, old)})"
+        return find_duplicates(con.sql(sql).to_arrow_table())
+    return touched_duplicates(
+        con, sql, f"SELECT customer_id FROM ({_delta_keys(spec, checked)})",
+        f"SELECT {columns} FROM ({_kept_old(spec, checked, old)})",
+        f"SELECT * FROM read_parquet({_quote_path(last_map)})")
 
 
 def _write_accepted(con, contract: Contract, checked: str, writer, settings,
