@@ -54,13 +54,17 @@ from segflow.ingest.hierarchy import roll_up
 from segflow.ingest.identifiers import CACHE_ALIAS, attach_phone_cache, normalise_identifiers
 from segflow.ingest.incremental import (
     MERGED_CUSTOMERS,
+    SOURCES_READ,
     WATERMARKS,
     NeedsFullLoad,
+    files_read,
     new_files,
     next_mark,
+    read_state,
     read_watermarks,
     since,
     state_path,
+    unchanged_since,
     usable_marks,
 )
 from segflow.ingest.output import IngestReport, StagedWriter, TableReport, finish_commit
@@ -450,18 +454,24 @@ def default_sources(settings: Settings) -> Path:
 
 
 def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spill_dir: Path,
-              marks: dict | None = None) -> tuple[dict, dict, dict]:
+              marks: dict | None = None, read: dict | None = None,
+              fx: dict | None = None) -> tuple[dict, dict, dict]:
     """Open every source and check every schema before any table is processed; the schema
     problems of all sources are reported together, in one error. A derived source is opened
     once the source it reads is typed. With ``marks`` (an incremental load) a source with a
     cursor shows only its rows past the watermark; one with nothing new is left out of the
-    opened sources. Returns the opened sources, their staging plans and the watermarks
-    after this load."""
+    opened sources; so is a file source without a cursor whose files and configuration are
+    those its last read (``read``) was checked with. Returns the opened sources, their
+    staging plans and the watermarks after this load."""
     opened, plans, problems, after = {}, {}, [], {}
-    read = [s for s in specs if s.derived_from is None]
+    whole = [s for s in specs if s.derived_from is None]
     derived = [s for s in specs if s.derived_from is not None]
-    for spec in read + derived:
+    fed = {s.derived_from for s in derived}
+    for spec in whole + derived:
         mark = (marks or {}).get(spec.table)
+        if marks is not None and spec.table not in fed and unchanged_since(
+                spec, contracts[spec.table], fx or {}, (read or {}).get(spec.table)):
+            continue    # the same files, checked the same way, as the last load read
         if spec.derived_from is not None:
             feed = next(s for s in specs if s.table == spec.derived_from)
             if feed.table not in plans:
@@ -491,6 +501,24 @@ def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spil
     if problems:
         raise SchemaChangedError(" | ".join(problems))
     return opened, plans, after
+
+
+def _record_files_read(specs, contracts, fx, opened, last_read, report, writer,
+                       settings: Settings) -> None:
+    """Commit with the tables what each whole-read file source was checked with (its
+    entry kept from the last load where this one left it be)."""
+    now = {}
+    for spec in specs:
+        if spec.table in opened:
+            orphans = sum(n for r, n in report.tables[spec.table].quarantined.items()
+                          if r.startswith("orphan:"))
+            entry = files_read(spec, contracts[spec.table], fx, orphans)
+        else:
+            entry = last_read.get(spec.table)
+        if entry is not None:
+            now[spec.table] = entry
+    if now or last_read:
+        writer.json(now, state_path(settings, SOURCES_READ))
 
 
 def _old(con, spec: SourceSpec, settings: Settings) -> str:
@@ -630,9 +658,11 @@ def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
     spill_dir = Path(tempfile.mkdtemp(prefix=".ingest-spill-", dir=settings.home))
     con = _connect(spill_dir, rates(settings))
     try:
+        fx = rates(settings)
+        last_read = read_state(settings, SOURCES_READ)
         with progress.stage(f"read {len(specs)} source(s)"):
             opened, plans, after = _open_all(con, [s for s in specs if only in (None, s.table)],
-                                             contracts, spill_dir, marks)
+                                             contracts, spill_dir, marks, last_read, fx)
         reach(settings, "ingest.checked")
         for spec in specs:
             if spec.table not in opened:
@@ -652,6 +682,7 @@ def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
         if after:
             writer.json({**read_watermarks(settings), **after},
                         state_path(settings, WATERMARKS))
+        _record_files_read(specs, contracts, fx, opened, last_read, report, writer, settings)
         report.outputs = {str(p.relative_to(settings.home)): str(p) for p in writer.targets}
         _write_receipts(report, writer, settings)
         writer.json(report.to_dict(), settings.quarantine_dir / "report.json")
