@@ -145,9 +145,13 @@ def _supersede(con, checked: str, spec: SourceSpec) -> None:
     equal the incremental loads before it."""
     keys = ", ".join(_q(k) for k in spec.key)
     present = " AND ".join(f"{_q(k)} IS NOT NULL" for k in spec.key)
+    same = " AND ".join(f"c.{_q(k)} = d.{_q(k)}" for k in spec.key)
+    # the keys with several versions first (a hash aggregate), so that only their rows are
+    # sorted, not every row of the load
     con.execute(
-        f"UPDATE {checked} SET _reason = '{SUPERSEDED}' FROM (SELECT _row FROM {checked} "
-        f"WHERE {present} QUALIFY row_number() OVER (PARTITION BY {keys} "
+        f"UPDATE {checked} SET _reason = '{SUPERSEDED}' FROM (SELECT _row FROM {checked} c "
+        f"SEMI JOIN (SELECT {keys} FROM {checked} WHERE {present} GROUP BY ALL "
+        f"HAVING count(*) > 1) d ON {same} QUALIFY row_number() OVER (PARTITION BY {keys} "
         f"ORDER BY _cursor DESC NULLS LAST, _row DESC) > 1) s WHERE {checked}._row = s._row")
 
 

@@ -51,7 +51,13 @@ from segflow.ingest.connectors import (
 from segflow.ingest.contract import Contract, load_contracts, load_fx_rates
 from segflow.ingest.dedupe import find_duplicates, touched_duplicates
 from segflow.ingest.hierarchy import roll_up
-from segflow.ingest.identifiers import CACHE_ALIAS, attach_phone_cache, normalise_identifiers
+from segflow.ingest.identifiers import (
+    cache_contents,
+    cache_files,
+    next_cache_file,
+    normalise_identifiers,
+    prune_cache,
+)
 from segflow.ingest.incremental import (
     MERGED_CUSTOMERS,
     SOURCES_READ,
@@ -235,19 +241,25 @@ def _customers_extras(con, checked: str, report: TableReport, writer, settings,
                       spec: SourceSpec, old: str | None = None) -> None:
     """Normalise identifiers of customers, find duplicates, write the merge map; in an
     incremental load, duplicates are looked for among every customer, old and new.
-    Phones mapped by an earlier ingest come from the workspace database's cache."""
-    cache = attach_phone_cache(con, settings.database_path)
-    try:
-        report.warnings = normalise_identifiers(con, checked, cache)
-    finally:
-        if cache is not None:
-            con.execute(f"DETACH {CACHE_ALIAS}")
+    Phones parsed by an earlier ingest come from the workspace's phone cache; the ones
+    parsed now are added to it with this load's commit."""
+    folder = phone_cache_dir(settings)
+    cached = cache_files(folder)
+    report.warnings, new = normalise_identifiers(con, checked, cached)
+    if new.num_rows:
+        target, compact = next_cache_file(folder, cached)
+        writer.parquet(cache_contents(con, cached, new) if compact else new, target)
     merge_map = _merge_map(con, checked, settings, spec, old)
     con.register("merge_map_arrow", merge_map)
     con.execute("CREATE OR REPLACE TEMP TABLE merge_map AS SELECT * FROM merge_map_arrow")
     con.unregister("merge_map_arrow")
     report.merged = merge_map.num_rows
     writer.parquet(merge_map, settings.canonical_dir / "customer_merge_map.parquet")
+
+
+def phone_cache_dir(settings: Settings) -> Path:
+    """The workspace's phone cache (``segflow.ingest.identifiers``), beside the tables."""
+    return settings.canonical_dir / "_cache" / "phones"
 
 
 def _merge_map(con, checked: str, settings: Settings, spec: SourceSpec,
@@ -295,18 +307,17 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     report = TableReport(table=contract.table, source=source_label(spec),
                          load="incremental" if old else "full")
     source = f"src_{spec.table}"
-    rejected = None
-    if scan is None:
-        report.rows_in = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
-    else:  # every column read, as the checks will read them: a bare count(*) parses less
-        report.rows_in = con.execute(f"SELECT count(*) FILTER (WHERE hash(t) IS NOT NULL) "
-                                     f"FROM {source} t").fetchall()[0][0]
-        rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined
-        report.rows_in += rejected_lines(con, spec, scan, rejected)
     refs, survivors = _prepare_refs(con, contract, present)
     typed = stage(con, source, contract, plan, survivors, spec)
     currencies = sorted(rates(settings))
     checked = check_rows(con, typed, contract, currencies, refs, as_of, spec)
+    # rows in: every row the checks read (one checked row each), plus, for a CSV source, the
+    # lines its reader refused during that same scan (no second read of the source)
+    report.rows_in = con.execute(f"SELECT count(*) FROM {checked}").fetchall()[0][0]
+    rejected = None
+    if scan is not None:
+        rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined
+        report.rows_in += rejected_lines(con, spec, scan, rejected)
     _self_orphans(con, checked, contract, present, spec, old)
     if contract.table == "customers":
         _customers_extras(con, checked, report, writer, settings, spec, old)
@@ -688,6 +699,7 @@ def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
         writer.json(report.to_dict(), settings.quarantine_dir / "report.json")
         reach(settings, "ingest.staged")
         writer.commit()
+        prune_cache(phone_cache_dir(settings))
     finally:
         writer.discard()
         con.close()

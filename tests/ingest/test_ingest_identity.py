@@ -88,7 +88,8 @@ def test_duplicates_merged_into_earliest_signup_and_ids_rewritten(home, sources,
 
 def test_phones_seen_before_come_from_the_workspace_cache(tmp_path, monkeypatch):
     """The second normalisation parses no number (all are in the cache) and gives what an
-    uncached one gives; numbers of another region are parsed again."""
+    uncached one gives; a number of another region is parsed again; past 16 files one load
+    folds them into one and the rest are removed after its commit."""
     parsed = []
     real = identifiers._map_phones
     monkeypatch.setattr(identifiers, "_map_phones",
@@ -96,27 +97,37 @@ def test_phones_seen_before_come_from_the_workspace_cache(tmp_path, monkeypatch)
                                                                                    regions))
     rows = [("098200 12345", "IN"), ("(020) 7946 0958", "GB"), ("+91 98200 12345", "IN"),
             ("not a phone", None), (None, "IN"), ("098200 12345", "IN")]
+    folder = tmp_path / "phones"
+    folder.mkdir()
 
-    def normalised(con, cache):
-        con.execute("CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM (VALUES "
+    def normalised():
+        con = duckdb.connect()
+        con.execute("CREATE TEMP TABLE t AS SELECT * FROM (VALUES "
                     + ", ".join(f"({i}, 'a@b.co', {_sql(p)}, {_sql(c)}, 'a@b.co', {_sql(p)})"
                                 for i, (p, c) in enumerate(rows))
                     + ") v(_row, email, phone, country, __raw_email, __raw_phone)")
         con.execute("ALTER TABLE t ADD COLUMN _reason VARCHAR")
-        warnings = identifiers.normalise_identifiers(con, "t", cache)
+        cached = identifiers.cache_files(folder)
+        warnings, new = identifiers.normalise_identifiers(con, "t", cached)
+        if new.num_rows:     # what the ingest's commit does
+            target, compact = identifiers.next_cache_file(folder, cached)
+            pq.write_table(identifiers.cache_contents(con, cached, new) if compact else new,
+                           target)
+            identifiers.prune_cache(folder)
         return warnings, con.execute("SELECT phone FROM t ORDER BY _row").fetchall()
 
-    plain = normalised(duckdb.connect(), None)
-    con = duckdb.connect()
-    cache = identifiers.attach_phone_cache(con, tmp_path / "ws.duckdb")
-    first, second = normalised(con, cache), normalised(con, cache)
-    assert parsed == [3, 3, 0]     # 3 distinct numbers not in E.164: parsed once, then cached
-    assert first == second == plain
-    rows[0] = ("098200 12345", "GB")
-    normalised(con, cache)
-    assert parsed[-1] == 1
-    assert plain[1][0] == ("+919820012345",) and plain[0] == {"invalid_email": 0,
-                                                              "invalid_phone": 1}
+    first, second = normalised(), normalised()
+    assert parsed == [3, 0]     # 3 distinct numbers not in E.164: parsed once, then cached
+    assert first == second and first[0] == {"invalid_email": 0, "invalid_phone": 1}
+    assert first[1][0] == ("+919820012345",) and first[1][2] == ("+919820012345",)
+    for i in range(16):          # 16 loads, each with one new number (the last: GB's)
+        rows[0] = (f"0982001{i:04d}", "GB" if i == 15 else "IN")
+        normalised()
+    files = sorted(p.name for p in folder.iterdir())
+    assert len(files) == 1 and files[0].endswith("_000016_all.parquet")
+    assert pq.read_table(folder / files[0]).num_rows == 3 + 16
+    rows[0] = ("098200 12345", "IN")
+    assert normalised() == second and parsed[-17:] == [1] * 16 + [0]
 
 
 def _sql(value):
