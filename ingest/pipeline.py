@@ -216,25 +216,32 @@ def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str |
     return sql
 
 
-def _quarantine_sql(contract: Contract, checked: str, typed: str, label: str,
+def _quarantine_sql(con, contract: Contract, checked: str, typed: str, label: str,
                     rejected: str | None = None) -> str:
-    """The quarantined rows as their original text, read again from the staged view; then
-    the lines the CSV reader refused, with their line number and raw text."""
-    cols = [f"t.{_q(raw(c.name))} AS {_q(c.name)}" for c in contract.columns if not c.derived]
+    """The quarantined rows as their original text: kept by the row checks (``_raw``) for
+    the rows a check failed, read again from the staged view only for rows quarantined
+    after it (duplicate keys, orphaned children), if any; then the lines the CSV reader
+    refused, with their line number and raw text."""
+    names = [c.name for c in contract.columns if not c.derived]
     label = label.replace("'", "''")
-    sql = (f"SELECT t._row, {', '.join(cols)}, c._reason, '{label}' AS _source, "
-           "CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _raw_line "
-           f"FROM {typed} t JOIN ({_quarantined(checked)}) c ON t._row = c._row")
+    tail = (f"c._reason, '{label}' AS _source, CAST(NULL AS BIGINT) AS _line, "
+            "CAST(NULL AS VARCHAR) AS _raw_line")
+    held = ", ".join(f"c._raw['{n.replace(chr(39), chr(39) * 2)}'] AS {_q(n)}" for n in names)
+    sql = f"SELECT c._row, {held}, {tail} FROM ({_quarantined(checked)}) c WHERE _raw IS NOT NULL"
+    later = f"SELECT _row, _reason FROM ({_quarantined(checked)}) WHERE _raw IS NULL"
+    if con.execute(f"SELECT count(*) FROM ({later})").fetchall()[0][0]:
+        cols = ", ".join(f"t.{_q(raw(n))} AS {_q(n)}" for n in names)
+        sql += f" UNION ALL SELECT t._row, {cols}, {tail} FROM {typed} t JOIN ({later}) c " \
+               "ON t._row = c._row"
     if rejected:
-        nulls = [f"CAST(NULL AS VARCHAR) AS {_q(c.name)}" for c in contract.columns
-                 if not c.derived]
+        nulls = [f"CAST(NULL AS VARCHAR) AS {_q(n)}" for n in names]
         sql += (f" UNION ALL SELECT CAST(NULL AS BIGINT), {', '.join(nulls)}, reason, "
                 f"'csv:' || file, CAST(line AS BIGINT), raw FROM {rejected}")
     return f"SELECT * FROM ({sql}) ORDER BY _row NULLS LAST, _line"
 
 
 def _quarantined(checked: str) -> str:
-    return f"SELECT _row, _reason FROM {checked} WHERE _reason <> '{SUPERSEDED}'"
+    return f"SELECT _row, _reason, _raw FROM {checked} WHERE _reason <> '{SUPERSEDED}'"
 
 
 def _customers_extras(con, checked: str, report: TableReport, writer, settings,
@@ -322,7 +329,7 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     if contract.table == "customers":
         _customers_extras(con, checked, report, writer, settings, spec, old)
     report.written = _write_accepted(con, contract, checked, writer, settings, spec, old)
-    writer.parquet_query(con, _quarantine_sql(contract, checked, typed, report.source,
+    writer.parquet_query(con, _quarantine_sql(con, contract, checked, typed, report.source,
                                               rejected),
                          settings.quarantine_dir / f"{contract.table}.parquet")
     tombstone = "_tombstone" if spec.incremental else "false"
