@@ -1,6 +1,6 @@
 """The engine setting: `engine: duckdb` by default, `engine: spark` with where Spark runs;
-parsed strictly (file and line), on Settings, in each run's manifest; and, while Spark
-execution is not built, every computing command refuses in one line with exit 2."""
+parsed strictly (file and line), on Settings, in each run's manifest; and every computing
+stage not built on Spark yet refuses in one line naming it, with exit 2."""
 
 from __future__ import annotations
 
@@ -72,8 +72,9 @@ def test_each_run_manifest_says_which_engine_ran(tmp_path):
 
 def test_computing_on_spark_is_refused_until_it_is_built(tmp_path, cli, capsys):
     settings = Settings(home=tmp_path / "ws", project=_project(tmp_path, SPARK))
-    with pytest.raises(SegflowError, match="features build: .*engine: spark.*not built yet"):
-        require_duckdb(settings, "features build")
+    with pytest.raises(SegflowError, match="scoring: .*engine: spark.*running scoring on "
+                       "Spark is not built yet"):
+        require_duckdb(settings, "scoring")
     (tmp_path / "plain").mkdir()
     require_duckdb(Settings(home=tmp_path / "ws", project=_project(tmp_path / "plain",
                                                                    MINIMAL)), "build")
@@ -81,8 +82,8 @@ def test_computing_on_spark_is_refused_until_it_is_built(tmp_path, cli, capsys):
     done = cli(tmp_path / "ws", "--project", tmp_path, "ingest")
     assert (done.code, done.err.count("\n")) == (2, 1), done.err
     assert done.line.startswith("error: ingest: this project runs on engine: spark "
-                                f"({tmp_path / 'segflow.yaml'}), and running segflow's stages "
-                                "on Spark is not built yet (docs/scale-out.md)"), done.err
+                                f"({tmp_path / 'segflow.yaml'}), and running ingest on Spark "
+                                "is not built yet (docs/scale-out.md"), done.err
     assert run(["--home", str(tmp_path / "ws"), "--project", str(tmp_path), "demo",
                 "accounts"]) == 2
     assert capsys.readouterr().err.startswith("error: demo: this project runs on engine: spark")
