@@ -157,8 +157,12 @@ def spark_project():
     missing = sp.java_missing()
     if missing:
         pytest.skip(missing)
+    # tiny data: per-query overheads dominate, so no code generation (Janino compiles each
+    # query), no adaptive re-planning, and a JVM that compiles for a short run
     conf = {"spark.sql.session.timeZone": "UTC", "spark.ui.enabled": "false",
-            "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+            "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
+            "spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false",
+            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
     settings = SparkSettings(master="local[2]", conf=tuple(sorted(conf.items())))
     session = sp.session(settings)
     session.sparkContext.setLogLevel("ERROR")

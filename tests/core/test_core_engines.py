@@ -89,3 +89,22 @@ def test_computing_on_spark_is_refused_until_it_is_built(tmp_path, cli, capsys):
     assert capsys.readouterr().err.startswith("error: demo: this project runs on engine: spark")
     written = [p.name for p in (tmp_path / "ws").rglob("*") if p.is_file()]
     assert written in ([], [".segflow.lock"])  # ingest takes the workspace lock first
+
+
+def test_spark_without_a_java_runtime_is_one_line_naming_what_to_install(tmp_path,
+                                                                          monkeypatch):
+    from segflow import spark as sp
+    from segflow.errors import EnvironmentFailure
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    with pytest.raises(EnvironmentFailure, match="needs a Java runtime .* install one "
+                       r"\(Debian/Ubuntu: apt-get install default-jre-headless\) or set "
+                       "JAVA_HOME") as err:
+        sp.session(SparkSettings(master="local[2]"))
+    assert err.value.exit_code == 3 and "\n" not in str(err.value)
+    java = tmp_path / "jre" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.touch()
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jre"))
+    assert sp.java_missing() is None

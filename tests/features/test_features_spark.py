@@ -1,6 +1,7 @@
 """Feature builds on Spark give the rows DuckDB gives: every shipped view (B2C and B2B) over
-a few hundred synthetic Holi customers and the hand-made accounts, two as-of times, the
-Spark side written as a folder of Parquet files by the executors."""
+a few hundred synthetic Holi customers and the hand-made accounts, the Spark side written
+as a folder of Parquet files by the executors; a second as-of added on Spark keeps the
+first and equals DuckDB's too."""
 
 from __future__ import annotations
 
@@ -48,13 +49,20 @@ def built(tmp_path_factory, spark_project):
                        for name, view in load_repo(duck).views.items()}
     finally:
         runner.close()
-    return duck, spark, duck_report, build_features(spark, AS_OFS)
+    return duck, spark, duck_report, build_features(spark, AS_OFS[1:])
 
 
-def _rows(path, key: str) -> list[dict]:
+def _rows(path, key: str, as_ofs=AS_OFS) -> list[dict]:
     files = f"{path}/*.parquet" if path.is_dir() else str(path)
     return duckdb.sql(f"SELECT * EXCLUDE (created_timestamp) FROM read_parquet('{files}') "
-                      f"ORDER BY event_timestamp, {key}").to_arrow_table().to_pylist()
+                      "WHERE list_contains($t, event_timestamp) "
+                      f"ORDER BY event_timestamp, {key}",
+                      params={"t": as_ofs}).to_arrow_table().to_pylist()
+
+
+def _mismatches(want: list[dict], got: list[dict]) -> list:
+    return [(w, g) for w, g in zip(want, got, strict=True)
+            if not all(_same(w[c], g[c]) for c in w)]
 
 
 def _same(a, b) -> bool:
@@ -67,31 +75,30 @@ def _same(a, b) -> bool:
 def test_every_view_built_on_spark_equals_the_duckdb_build(built):
     duck, spark, duck_report, spark_report = built
     assert set(spark_report) == set(duck_report) and len(duck_report) >= 10
-    assert [n for n, r in duck_report.items() if "rows" not in r] == []  # none skipped
-    for name, report in duck_report.items():
-        assert spark_report[name]["rows"] == report["rows"] > 0, name
+    assert [n for n, r in spark_report.items() if "rows" not in r] == []  # none skipped
+    for name in duck_report:
         spark_path = spark.features_dir / f"{name}.parquet"
         assert spark_path.is_dir() and list(spark_path.glob("part-*.parquet")), name
         key = "account_id" if name.startswith("account_") else "customer_id"
-        want, got = _rows(duck.features_dir / f"{name}.parquet", key), _rows(spark_path, key)
-        assert len(got) == len(want), name
+        want = _rows(duck.features_dir / f"{name}.parquet", key, AS_OFS[1:])
+        got = _rows(spark_path, key, AS_OFS[1:])
+        assert spark_report[name]["rows"] == len(got) == len(want) > 0, name
         assert list(got[0]) == list(want[0]), name  # same columns, same order
-        wrong = [(w, g) for w, g in zip(want, got, strict=True)
-                 if not all(_same(w[c], g[c]) for c in w)]
-        assert wrong == [], (name, wrong[:3])
+        assert _mismatches(want, got) == [], name
 
 
-def test_rebuilding_one_as_of_on_spark_keeps_the_other(built):
-    _, spark, _, report = built
+def test_an_as_of_added_on_spark_keeps_the_other_and_equals_duckdb(built):
+    duck, spark, duck_report, _ = built
     path = spark.features_dir / "customer_rfm.parquet"
-    before = _rows(path, "customer_id")
     runner = SparkRunner(spark)
     try:
-        build_view(runner, load_repo(spark).views["customer_rfm"], AS_OFS[1:], spark)
+        build_view(runner, load_repo(spark).views["customer_rfm"], AS_OFS[:1], spark)
     finally:
         runner.close()
-    after = _rows(path, "customer_id")
-    assert len(after) == len(before) == report["customer_rfm"]["rows"]
-    assert {r["event_timestamp"] for r in after} == set(AS_OFS)
+    got = _rows(path, "customer_id")
+    want = _rows(duck.features_dir / "customer_rfm.parquet", "customer_id")
+    assert len(got) == len(want) == duck_report["customer_rfm"]["rows"]
+    assert {r["event_timestamp"] for r in got} == set(AS_OFS)
+    assert _mismatches(want, got) == []
     assert not path.with_name(path.name + ".tmp").exists()
     assert not path.with_name(path.name + ".old").exists()

@@ -12,8 +12,8 @@ from holi_project import ROOT as PROJECT_ROOT
 
 from segflow.errors import ConfigError, SegflowError
 from segflow.featurestore.build import build_features, compute_snapshot, declared_columns
-from segflow.featurestore.runners import DuckRunner
 from segflow.featurestore.repo import load_repo, view_files
+from segflow.featurestore.runners import DuckRunner
 
 VIEW_FILES = view_files(PROJECT_ROOT / "feature_repo")
 
