@@ -13,10 +13,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -c requirements.lock -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python -c requirements.lock -e '.[dev,spark]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install segflow with its dev extras (pinned by requirements.lock)
+install: $(STAMP)  ## create .venv and install segflow with its dev and spark extras (pinned by requirements.lock)
 
 demo: $(STAMP)  ## generate a 100k-customer Holi world and run the whole campaign refresh
 	$(BIN)/segflow demo holi

@@ -278,7 +278,17 @@ def _rewrite(node: exp.Expression, macros: dict[str, Macro]) -> exp.Expression:
                                  expression=exp.Literal.number(1)), copy=False)
     if isinstance(node, exp.Select) and any(_is_asof(j) for j in node.args.get("joins") or []):
         return _unasof(node)
+    if isinstance(node, exp.Div) and not _is_double(node.this):
+        # DuckDB's / always gives a DOUBLE; Spark divides DECIMALs (365.25 is one) as
+        # DECIMAL, rounded to 6 places: a DOUBLE dividend makes Spark divide as DuckDB does
+        out = node.copy()
+        out.set("this", exp.cast(node.this.copy(), "DOUBLE"))
+        return out
     return node
+
+
+def _is_double(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.DOUBLE
 
 
 def _inline(macro: Macro, args: list[exp.Expression], as_table: bool) -> exp.Expression:
@@ -398,6 +408,8 @@ def _pending(node: exp.Expression, macros: dict[str, Macro]) -> bool:
         return isinstance(node.this, exp.Anonymous)
     if isinstance(node, exp.Select):
         return any(_is_asof(j) for j in node.args.get("joins") or [])
+    if isinstance(node, exp.Div):
+        return not _is_double(node.this)
     return isinstance(node, exp.ToDays | exp.DateDiff | exp.DayOfWeek)
 
 

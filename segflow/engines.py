@@ -13,9 +13,11 @@ name Apache Spark instead (``engine: spark``) with the cluster it runs on::
 
 What exists today (docs/scale-out.md): the setting is parsed strictly, recorded in each run's
 manifest, and ``segflow templates check`` checks every template's Spark SQL translation
-(``segflow.dialects``). Running the stages on Spark is not built yet, so with ``engine:
-spark`` every stage that computes refuses to start (``require_duckdb``) rather than quietly
-computing on this machine with DuckDB while the project says Spark.
+(``segflow.dialects``). Feature builds run on Spark (``segflow.spark`` holds the session,
+the tables and the Parquet writes; ``segflow.featurestore.runners`` the build's steps). The
+other stages are not built on Spark yet, so with ``engine: spark`` each of them refuses to
+start (``require_duckdb``, naming the stage) rather than quietly computing on this machine
+with DuckDB while the project says Spark.
 """
 
 from __future__ import annotations
@@ -134,15 +136,15 @@ def _parse_conf(file: Path, conf, line: int) -> tuple[tuple[str, str], ...]:
 def require_duckdb(settings: Settings, what: str) -> None:
     """Refuse to compute ``what`` when the project names another engine than DuckDB.
 
-    Every stage that computes over customers calls this before it reads or writes
-    anything: running on Spark is not built yet, and computing on this machine while the
-    project says Spark would be a silent lie about where the data was processed. One line,
-    exit 2 (a setting the user chose)."""
+    Every stage that computes over customers and does not run on Spark yet calls this
+    before it reads or writes anything: computing on this machine while the project says
+    Spark would be a silent lie about where the data was processed. One line naming the
+    stage, exit 2 (a setting the user chose). Feature builds run on Spark
+    (``segflow.featurestore.runners``) and do not call it."""
     engine = settings.engine
     if engine == DUCKDB:
         return
     raise SegflowError(
         f"{what}: this project runs on engine: {engine} ({settings.project.file}), and "
-        f"running segflow's stages on Spark is not built yet (docs/scale-out.md); set "
-        f"`engine: duckdb` to run on this machine. `segflow templates check` checks the "
-        f"Spark translation of your templates today")
+        f"running {what} on Spark is not built yet (docs/scale-out.md: feature builds run "
+        f"on Spark today); set `engine: duckdb` to run on this machine")

@@ -141,3 +141,30 @@ def browser():
             "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def spark_project():
+    """The Holi project on ``engine: spark`` (local[2], two shuffle partitions, no UI), its
+    SparkSession started once for every Spark test of the session. Skips, naming why, only
+    where no Java runtime is installed (`.ci/run` installs one)."""
+    from dataclasses import replace
+
+    from segflow import spark as sp
+    from segflow.engines import SPARK, SparkSettings
+    from segflow.project import load_project
+
+    missing = sp.java_missing()
+    if missing:
+        pytest.skip(missing)
+    # tiny data: per-query overheads dominate, so no code generation (Janino compiles each
+    # query), no adaptive re-planning, and a JVM that compiles for a short run
+    conf = {"spark.sql.session.timeZone": "UTC", "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
+            "spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false",
+            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+    settings = SparkSettings(master="local[2]", conf=tuple(sorted(conf.items())))
+    session = sp.session(settings)
+    session.sparkContext.setLogLevel("ERROR")
+    yield replace(load_project(ROOT), engine=SPARK, spark=settings)
+    session.stop()

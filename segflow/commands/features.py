@@ -31,13 +31,15 @@ def build(
 
     started = time.perf_counter()
     times = [parse_as_of(t) for t in as_of] if as_of else [parse_as_of(None)]
-    report = build_features(_settings(), times, views=view or None)
+    settings = _settings()
+    report = build_features(settings, times, views=view or None)
     for name, info in report.items():
         if "skipped" in info:
             typer.echo(f"{name:28} skipped: {info['skipped']}")
         else:
             typer.echo(f"{name:28} {info['rows']:>10,} rows  {info['seconds']:7.2f}s")
-    typer.echo(f"built {len(times)} as-of snapshot(s) in {time.perf_counter() - started:.2f}s")
+    typer.echo(f"built {len(times)} as-of snapshot(s) on {settings.engine} in "
+               f"{time.perf_counter() - started:.2f}s")
 
 
 @features_app.command("list")

@@ -9,16 +9,13 @@ later one. Re-building an as-of replaces that snapshot, so a build is idempotent
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime
 
-from segflow.engines import require_duckdb
 from segflow.errors import SegflowError
-from segflow.faults import reach
 from segflow.featurestore.columns import remember
-from segflow.featurestore.engine import canonical_connection, sql_literal
 from segflow.featurestore.repo import Repo, View, apply, load_repo
+from segflow.featurestore.runners import UNIQUE_FLAG, runner_for
 from segflow.lock import holds_workspace
 from segflow.progress import stage
 from segflow.settings import Settings
@@ -28,7 +25,7 @@ from segflow.timeutil import parse_as_of
 DUCKDB_TYPES = {"String": "VARCHAR", "Int64": "BIGINT", "Int32": "INTEGER",
                 "Float64": "DOUBLE", "Float32": "FLOAT", "Bool": "BOOLEAN",
                 "UnixTimestamp": "TIMESTAMP WITH TIME ZONE"}
-UNIQUE_FLAG = "segflow_unique_snapshots"
+__all__ = ["UNIQUE_FLAG", "build_features", "compute_snapshot", "declared_columns"]
 
 
 def declared_columns(view: View) -> list[tuple[str, str]]:
@@ -45,59 +42,19 @@ def _bind(view: View, as_of: datetime) -> dict:
     return {k: v for k, v in params.items() if k in view.transformation.parameter_names()}
 
 
-def _register_tables(con, view: View) -> list[str]:
-    import pyarrow as pa
-
-    names = []
-    for name, rows in view.transformation.tables.items():
-        table = pa.Table.from_pylist(rows)
-        table = table.cast(pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type)
-                                      else f for f in table.schema]))
-        con.register(name, table)
-        names.append(name)
-    return names
-
-
-def compute_snapshot(con, view: View, as_of: datetime, created: datetime, table: str) -> int:
-    """Run the view's SQL as of ``as_of`` into temp table ``table``; check shape and keys."""
-    tables = _register_tables(con, view)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {view.transformation.sql}",
-                    _bind(view, as_of))
-    except Exception as err:
-        raise SegflowError(f"{view.path}: transformation failed: {err}") from None
-    finally:
-        for name in tables:
-            con.unregister(name)
-    got = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {table}").fetchall()]
+def compute_snapshot(runner, view: View, as_of: datetime, created: datetime):
+    """The view's rows as of ``as_of`` on the runner's engine, stamped; checks shape and
+    keys. Returns (relation, rows)."""
+    relation = runner.relation(view, _bind(view, as_of))
+    got = runner.columns(relation)
     want = declared_columns(view)
     if got != want:
         raise SegflowError(f"{view.path}: the SQL returns {got}; the FeatureView declares {want}")
-    rows, keys = con.execute(f"SELECT count(*), count(DISTINCT {view.join_key}) "
-                             f"FROM {table}").fetchall()[0]
+    rows, keys = runner.counts(relation, view.join_key)
     if rows != keys:
         raise SegflowError(f"{view.path}: {rows - keys} duplicate {view.join_key} values as of "
                            f"{as_of.isoformat()}; a snapshot has one row per entity")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT *, $t::TIMESTAMPTZ AS "
-                f"event_timestamp, $c::TIMESTAMPTZ AS created_timestamp FROM {table}",
-                {"t": as_of, "c": created})
-    return rows
-
-
-def write_snapshots(con, path, tables: list[str], as_ofs: list[datetime],
-                    settings: Settings | None = None) -> None:
-    """Replace the given as-of snapshots in ``path`` and keep all others; atomic rename."""
-    parts = [f"SELECT * FROM {t}" for t in tables]
-    if path.exists():
-        parts.insert(0, f"SELECT * FROM read_parquet({sql_literal(path)}) "
-                        "WHERE NOT list_contains($as_ofs, event_timestamp)")
-    tmp = path.with_suffix(".parquet.tmp")
-    query = " UNION ALL BY NAME ".join(parts)
-    params = {"as_ofs": as_ofs} if path.exists() else {}
-    con.execute(f"COPY ({query}) TO {sql_literal(tmp)} (FORMAT parquet, "
-                f"KV_METADATA {{{UNIQUE_FLAG}: 'true'}})", params)
-    reach(settings, "features.written", path=tmp)
-    os.replace(tmp, path)
+    return runner.stamped(relation, as_of, created), rows
 
 
 def _as_of_list(as_of) -> list[datetime]:
@@ -105,18 +62,16 @@ def _as_of_list(as_of) -> list[datetime]:
     return sorted({parse_as_of(v) for v in values})
 
 
-def build_view(con, view: View, as_ofs: list[datetime], settings: Settings) -> dict:
+def build_view(runner, view: View, as_ofs: list[datetime], settings: Settings) -> dict:
     started = time.perf_counter()
     created = datetime.now(UTC)
-    tables, rows = [], 0
-    for i, as_of in enumerate(as_ofs):
-        tables.append(f"snap_{i}")
-        rows += compute_snapshot(con, view, as_of, created, tables[-1])
+    relations, rows = [], 0
+    for as_of in as_ofs:
+        relation, n = compute_snapshot(runner, view, as_of, created)
+        relations.append(relation)
+        rows += n
     settings.features_dir.mkdir(parents=True, exist_ok=True)
-    write_snapshots(con, settings.features_dir / f"{view.name}.parquet", tables, as_ofs,
-                    settings)
-    for t in tables:
-        con.execute(f"DROP TABLE {t}")
+    runner.write(settings.features_dir / f"{view.name}.parquet", relations, as_ofs)
     return {"rows": rows, "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -128,26 +83,25 @@ def build_features(settings: Settings, as_of, views: list[str] | None = None,
     Returns {view: {"rows", "seconds"} or {"skipped": reason}}. A view whose source tables
     are not in this workspace (account views in a B2C workspace) is skipped, not failed.
     """
-    require_duckdb(settings, "features build")
     repo = repo or load_repo(settings)
     as_ofs = _as_of_list(as_of)
     unknown = set(views or []) - set(repo.views)
     if unknown:
         raise SegflowError(f"unknown feature views {sorted(unknown)}; known: {sorted(repo.views)}")
-    con, available = canonical_connection(settings)
+    runner = runner_for(settings)  # the project's engine: DuckDB here, or Spark
     report = {}
     try:
         for name, view in repo.views.items():
             if views and name not in views:
                 continue
-            missing = [s for s in view.transformation.sources if s not in available]
+            missing = [s for s in view.transformation.sources if s not in runner.available]
             if missing:
                 report[name] = {"skipped": f"no {', '.join(missing)} in this workspace"}
                 continue
             with stage(f"built feature view {name}"):
-                report[name] = build_view(con, view, as_ofs, settings)
+                report[name] = build_view(runner, view, as_ofs, settings)
     finally:
-        con.close()
+        runner.close()
     with stage("registered the feature store (Feast apply)"):
         apply(settings, repo)
     remember(settings, repo)

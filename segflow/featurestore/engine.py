@@ -40,8 +40,9 @@ def sql_literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def register_canonical(con, settings: Settings) -> set[str]:
-    """One view per ``canonical/<table>.parquet``; returns the table names found.
+def canonical_tables(settings: Settings) -> list[tuple[str, Path, list[Path], str | None]]:
+    """(name, file, live event files, their id column) of each ``canonical/<table>.parquet``:
+    what either engine registers as the table ``name``.
 
     Refuses tables half-switched by a killed ingest, and names a table that is not a whole
     Parquet file (its footer is read here, before any transformation trips over it)."""
@@ -54,7 +55,7 @@ def register_canonical(con, settings: Settings) -> set[str]:
     unfinished = unfinished_commit(settings.canonical_dir)
     if unfinished is not None:
         raise unfinished
-    names = set()
+    out = []
     for path in sorted(Path(settings.canonical_dir).glob("*.parquet")):
         if not _IDENT.match(path.stem):
             continue
@@ -62,22 +63,30 @@ def register_canonical(con, settings: Settings) -> set[str]:
             pq.read_metadata(path)
         except (OSError, pa.ArrowException):
             raise truncated_parquet(path) from None
-        con.execute(f"CREATE VIEW {path.stem} AS {_with_live(settings, path)}")
-        names.add(path.stem)
+        # the applied live events (``events/offline/<table>/<day>/*.parquet``,
+        # ``segflow.ingest.events.offline``); their first column is the table's id
+        live = sorted((settings.events_offline_dir / path.stem).glob("*/*.parquet"))
+        key = pq.read_schema(live[0]).names[0] if live else None
+        out.append((path.stem, path, live, key))
+    return out
+
+
+def register_canonical(con, settings: Settings) -> set[str]:
+    """One view per ``canonical/<table>.parquet``; returns the table names found."""
+    names = set()
+    for name, path, live, key in canonical_tables(settings):
+        con.execute(f"CREATE VIEW {name} AS {_with_live(path, live, key)}")
+        names.add(name)
     return names
 
 
-def _with_live(settings: Settings, path: Path) -> str:
-    """The canonical table's rows, plus the applied live events appended for it
-    (``events/offline/<table>/<day>/*.parquet``, ``segflow.ingest.events.offline``) whose
-    id (the first column of those files) the table does not hold yet; one row per id."""
-    import pyarrow.parquet as pq
-
+def _with_live(path: Path, files: list[Path], key: str | None) -> str:
+    """The canonical table's rows, plus the applied live events appended for it whose id
+    the table does not hold yet; one row per id."""
     canonical = f"SELECT * FROM read_parquet({sql_literal(path)})"
-    files = sorted((settings.events_offline_dir / path.stem).glob("*/*.parquet"))
     if not files:
         return canonical
-    key = '"' + pq.read_schema(files[0]).names[0].replace('"', '""') + '"'
+    key = '"' + key.replace('"', '""') + '"'
     listed = "[" + ", ".join(sql_literal(f) for f in files) + "]"
     return (f"{canonical} UNION ALL BY NAME SELECT * FROM read_parquet({listed}, "
             f"union_by_name=true) WHERE {key} NOT IN (SELECT {key} FROM "
@@ -85,8 +94,9 @@ def _with_live(settings: Settings, path: Path) -> str:
             f"{key} ORDER BY {key}) = 1")
 
 
-def register_derived(con, repo_dir: Path, available: set[str]) -> set[str]:
-    """Create the relations of ``config/derived.yaml`` whose requirements are present."""
+def register_derived(execute, repo_dir: Path, available: set[str]) -> set[str]:
+    """Create the relations of ``config/derived.yaml`` whose requirements are present, in
+    file order; ``execute(name, sql)`` creates one on the engine (``sql`` is DuckDB's)."""
     path = Path(repo_dir) / "config" / "derived.yaml"
     if not path.exists():
         return set(available)
@@ -97,8 +107,8 @@ def register_derived(con, repo_dir: Path, available: set[str]) -> set[str]:
             raise ConfigError(path, doc.line(name), f"'{name}' needs requires and sql")
         if set(spec["requires"]) <= have:
             try:
-                con.execute(spec["sql"])
-            except Exception as err:  # duckdb errors carry the position in the SQL
+                execute(name, spec["sql"])
+            except Exception as err:  # the engines' errors carry the position in the SQL
                 raise ConfigError(path, spec.line("sql"), f"'{name}': {err}") from None
             have.add(name)
     return have
@@ -128,4 +138,5 @@ def canonical_connection(settings: Settings, repo_dir: Path | None = None):
     if not names:
         raise SegflowError(f"no canonical tables in {settings.canonical_dir}; "
                            "run `segflow ingest` (or `segflow demo-data`) first")
-    return con, register_derived(con, repo_dir or settings.feature_repo_dir, names)
+    return con, register_derived(lambda _, sql: con.execute(sql),
+                                 repo_dir or settings.feature_repo_dir, names)

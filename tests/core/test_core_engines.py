@@ -1,6 +1,6 @@
 """The engine setting: `engine: duckdb` by default, `engine: spark` with where Spark runs;
-parsed strictly (file and line), on Settings, in each run's manifest; and, while Spark
-execution is not built, every computing command refuses in one line with exit 2."""
+parsed strictly (file and line), on Settings, in each run's manifest; and every computing
+stage not built on Spark yet refuses in one line naming it, with exit 2."""
 
 from __future__ import annotations
 
@@ -72,8 +72,9 @@ def test_each_run_manifest_says_which_engine_ran(tmp_path):
 
 def test_computing_on_spark_is_refused_until_it_is_built(tmp_path, cli, capsys):
     settings = Settings(home=tmp_path / "ws", project=_project(tmp_path, SPARK))
-    with pytest.raises(SegflowError, match="features build: .*engine: spark.*not built yet"):
-        require_duckdb(settings, "features build")
+    with pytest.raises(SegflowError, match="scoring: .*engine: spark.*running scoring on "
+                       "Spark is not built yet"):
+        require_duckdb(settings, "scoring")
     (tmp_path / "plain").mkdir()
     require_duckdb(Settings(home=tmp_path / "ws", project=_project(tmp_path / "plain",
                                                                    MINIMAL)), "build")
@@ -81,10 +82,29 @@ def test_computing_on_spark_is_refused_until_it_is_built(tmp_path, cli, capsys):
     done = cli(tmp_path / "ws", "--project", tmp_path, "ingest")
     assert (done.code, done.err.count("\n")) == (2, 1), done.err
     assert done.line.startswith("error: ingest: this project runs on engine: spark "
-                                f"({tmp_path / 'segflow.yaml'}), and running segflow's stages "
-                                "on Spark is not built yet (docs/scale-out.md)"), done.err
+                                f"({tmp_path / 'segflow.yaml'}), and running ingest on Spark "
+                                "is not built yet (docs/scale-out.md"), done.err
     assert run(["--home", str(tmp_path / "ws"), "--project", str(tmp_path), "demo",
                 "accounts"]) == 2
     assert capsys.readouterr().err.startswith("error: demo: this project runs on engine: spark")
     written = [p.name for p in (tmp_path / "ws").rglob("*") if p.is_file()]
     assert written in ([], [".segflow.lock"])  # ingest takes the workspace lock first
+
+
+def test_spark_without_a_java_runtime_is_one_line_naming_what_to_install(tmp_path,
+                                                                          monkeypatch):
+    from segflow import spark as sp
+    from segflow.errors import EnvironmentFailure
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    with pytest.raises(EnvironmentFailure, match="needs a Java runtime .* install one "
+                       r"\(Debian/Ubuntu: apt-get install default-jre-headless\) or set "
+                       "JAVA_HOME") as err:
+        sp.session(SparkSettings(master="local[2]"))
+    assert err.value.exit_code == 3 and "\n" not in str(err.value)
+    java = tmp_path / "jre" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.touch()
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jre"))
+    assert sp.java_missing() is None

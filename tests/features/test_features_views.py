@@ -12,8 +12,8 @@ from holi_project import ROOT as PROJECT_ROOT
 
 from segflow.errors import ConfigError, SegflowError
 from segflow.featurestore.build import build_features, compute_snapshot, declared_columns
-from segflow.featurestore.engine import canonical_connection
 from segflow.featurestore.repo import load_repo, view_files
+from segflow.featurestore.runners import DuckRunner
 
 VIEW_FILES = view_files(PROJECT_ROOT / "feature_repo")
 
@@ -35,12 +35,11 @@ def test_view_file_is_documented_and_its_sql_returns_the_declared_schema(world, 
     undocumented = [f.name for f in fv.schema if not f.description]
     assert not undocumented, f"fields without a description: {undocumented}"
     assert fv.batch_source.path == str(world.features_dir / f"{path.stem}.parquet")
-    con, available = canonical_connection(world)
-    missing = set(view.transformation.sources) - available
+    runner = DuckRunner(world)
+    missing = set(view.transformation.sources) - runner.available
     assert not missing, f"add {missing} to the tiny world in tests/features/conftest.py"
-    rows = compute_snapshot(con, view, AS_OF, AS_OF, "snap")  # raises on a schema mismatch
-    got = con.execute("DESCRIBE snap").fetchall()
-    assert [(c[0], c[1]) for c in got][:-2] == declared_columns(view)
+    snap, rows = compute_snapshot(runner, view, AS_OF, AS_OF)  # raises on a schema mismatch
+    assert runner.columns(snap)[:-2] == declared_columns(view)
     assert rows > 0
 
 
@@ -158,6 +157,5 @@ def test_a_sql_schema_mismatch_is_a_clear_error(world):
     view = repo.views["customer_profile"]
     broken = replace(view, transformation=replace(
         view.transformation, sql="SELECT customer_id, 1 AS region FROM customers"))
-    con, _ = canonical_connection(world)
     with pytest.raises(SegflowError, match="declares"):
-        compute_snapshot(con, broken, AS_OF, AS_OF, "snap")
+        compute_snapshot(DuckRunner(world), broken, AS_OF, AS_OF)

@@ -1,0 +1,142 @@
+"""Running a stage's SQL on Apache Spark: the session, the workspace's tables as Spark
+views, and Parquet written by the executors.
+
+This is the one place that knows Spark (``engine: spark``, docs/scale-out.md). A stage
+gives it SQL written in DuckDB's dialect, already translated by ``segflow.dialects``, with
+its named parameters, and gets a lazy DataFrame back; it writes results with
+``write_parquet``. Nothing here collects rows to the driver: what a stage reads back is a
+count or a schema, never a number of rows that grows with the customers.
+
+pyspark is the ``spark`` extra (``pip install 'segflow[spark]'``) and needs a Java runtime
+(17 or later); both are imported or looked for only when a project runs on Spark.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from segflow.errors import EnvironmentFailure, SegflowError
+
+if TYPE_CHECKING:
+    from segflow.engines import SparkSettings
+    from segflow.settings import Settings
+
+# Settings segflow's results depend on, under the project's own `spark.conf`: Parquet
+# timestamps as microseconds (DuckDB, Arrow and Feast read them; Spark's default INT96 is
+# deprecated), and no ANSI surprises hidden: the translated SQL guards its divisions.
+DEFAULTS = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+
+# Spark type (simpleString) -> the DuckDB type name a view declares (featurestore.build)
+DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER",
+                "double": "DOUBLE", "float": "FLOAT", "boolean": "BOOLEAN",
+                "timestamp": "TIMESTAMP WITH TIME ZONE", "timestamp_ntz": "TIMESTAMP",
+                "date": "DATE", "smallint": "SMALLINT", "tinyint": "TINYINT"}
+
+
+def java_missing() -> str | None:
+    """Why Spark cannot start here (no Java runtime found), or None when one is."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return None
+    if shutil.which("java"):
+        return None
+    return ("engine: spark needs a Java runtime (17 or later) and none was found: install "
+            "one (Debian/Ubuntu: apt-get install default-jre-headless) or set JAVA_HOME")
+
+
+def session(spark: SparkSettings):
+    """The SparkSession for a project's ``spark:`` setting (created once per process;
+    Spark keeps one active session, so a second project's setting reuses it with its SQL
+    settings applied)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EnvironmentFailure("engine: spark needs pyspark, the `spark` extra: pip install "
+                                 "'segflow[spark]'") from None
+    conf = {**DEFAULTS, **spark.conf_dict}
+    if spark.connect_url:
+        builder = SparkSession.builder.remote(spark.connect_url)
+    else:
+        missing = java_missing()
+        if missing:
+            raise EnvironmentFailure(missing)
+        builder = SparkSession.builder.master(spark.master)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.appName("segflow").getOrCreate()
+
+
+def session_of(settings: Settings):
+    """The session of the workspace's project (``engine: spark`` and its ``spark:``)."""
+    if settings.spark is None:
+        raise SegflowError(f"{settings.project.file}: engine: spark needs a `spark:` section")
+    return session(settings.spark)
+
+
+def sql(spark, text: str, params: dict[str, Any] | None = None):
+    """A lazy DataFrame of Spark SQL with named parameters (``:name``; lists become arrays,
+    timezone-aware times timestamps)."""
+    args = {k: _literal(v) for k, v in (params or {}).items()}
+    return spark.sql(text, args=args) if args else spark.sql(text)
+
+
+def _literal(value):
+    from pyspark.sql import functions as F
+
+    if isinstance(value, list | tuple):
+        return F.array(*[F.lit(v) for v in value])
+    if isinstance(value, datetime):
+        return F.lit(value)
+    return value
+
+
+def register_arrow(spark, name: str, table) -> None:
+    """A small Arrow table (configuration, never customers) as a temporary view."""
+    spark.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)
+
+
+def register_parquet(spark, name: str, path: Path, live: list[Path] | None = None,
+                     key: str | None = None) -> None:
+    """``path`` (a Parquet file or a folder of them) as temporary view ``name``; with
+    ``live`` event files, their rows whose ``key`` the table does not hold yet are appended
+    (one per key), as ``segflow.featurestore.engine`` does for DuckDB."""
+    frame = spark.read.parquet(str(path))
+    if live:
+        events = spark.read.option("mergeSchema", "true").parquet(*map(str, live))
+        fresh = events.join(frame.select(key), on=key, how="left_anti").dropDuplicates([key])
+        frame = frame.unionByName(fresh, allowMissingColumns=True)
+    frame.createOrReplaceTempView(name)
+
+
+def duckdb_types(frame) -> list[tuple[str, str]]:
+    """(column, DuckDB type name) of a DataFrame, to compare with what a view declares."""
+    return [(f.name, DUCKDB_TYPES.get(f.dataType.simpleString(),
+                                      f.dataType.simpleString().upper()))
+            for f in frame.schema.fields]
+
+
+def write_parquet(frame, path: Path) -> None:
+    """Write ``frame`` as a folder of Parquet files at ``path`` (one file per partition,
+    written by the executors), replacing what was there: the new folder is written beside
+    it and renamed into place, so a failed write leaves the old one whole."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    old = path.with_name(path.name + ".old")
+    for leftover in (tmp, old):
+        _remove(leftover)
+    frame.write.mode("overwrite").parquet(str(tmp))
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()

@@ -1,0 +1,104 @@
+"""Feature builds on Spark give the rows DuckDB gives: every shipped view (B2C and B2B) over
+a few hundred synthetic Holi customers and the hand-made accounts, the Spark side written
+as a folder of Parquet files by the executors; a second as-of added on Spark keeps the
+first and equals DuckDB's too."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from features_world import TABLES, write_world
+
+from segflow.featurestore.build import build_features, build_view
+from segflow.featurestore.repo import load_repo
+from segflow.featurestore.runners import DuckRunner, SparkRunner
+from segflow.settings import Settings
+
+pytestmark = pytest.mark.integration
+AS_OFS = [datetime(2026, 2, 18, tzinfo=UTC), datetime(2027, 3, 1, tzinfo=UTC)]
+ACCOUNT_TABLES = {k: TABLES[k] for k in ("accounts", "account_hierarchy", "billing",
+                                         "support_tickets")}
+
+
+def _world(settings: Settings) -> Settings:
+    from segflow.ingest.synthetic.holi import generate_holi
+
+    settings.ensure()
+    for name, table in generate_holi(300, seed=5).items():
+        if not name.endswith("_truth"):
+            pq.write_table(table, settings.canonical_dir / f"{name}.parquet")
+    write_world(settings, ACCOUNT_TABLES)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, spark_project):
+    """(DuckDB workspace, Spark workspace, each build's report): the same world. The Spark
+    side is the whole stage as a user runs it; the DuckDB side its views only (the Feast
+    registration, the same for both engines, is tested with the DuckDB builds)."""
+    root = tmp_path_factory.mktemp("spark_features")
+    duck = _world(Settings(home=root / "duck"))
+    spark = _world(Settings(home=root / "spark", project=spark_project))
+    runner = DuckRunner(duck)
+    try:
+        duck_report = {name: build_view(runner, view, AS_OFS, duck)
+                       for name, view in load_repo(duck).views.items()}
+    finally:
+        runner.close()
+    return duck, spark, duck_report, build_features(spark, AS_OFS[1:])
+
+
+def _rows(path, key: str, as_ofs=AS_OFS) -> list[dict]:
+    files = f"{path}/*.parquet" if path.is_dir() else str(path)
+    return duckdb.sql(f"SELECT * EXCLUDE (created_timestamp) FROM read_parquet('{files}') "
+                      "WHERE list_contains($t, event_timestamp) "
+                      f"ORDER BY event_timestamp, {key}",
+                      params={"t": as_ofs}).to_arrow_table().to_pylist()
+
+
+def _mismatches(want: list[dict], got: list[dict]) -> list:
+    return [(w, g) for w, g in zip(want, got, strict=True)
+            if not all(_same(w[c], g[c]) for c in w)]
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) or (math.isnan(a) and
+                                                                 math.isnan(b))
+    return a == b
+
+
+def test_every_view_built_on_spark_equals_the_duckdb_build(built):
+    duck, spark, duck_report, spark_report = built
+    assert set(spark_report) == set(duck_report) and len(duck_report) >= 10
+    assert [n for n, r in spark_report.items() if "rows" not in r] == []  # none skipped
+    for name in duck_report:
+        spark_path = spark.features_dir / f"{name}.parquet"
+        assert spark_path.is_dir() and list(spark_path.glob("part-*.parquet")), name
+        key = "account_id" if name.startswith("account_") else "customer_id"
+        want = _rows(duck.features_dir / f"{name}.parquet", key, AS_OFS[1:])
+        got = _rows(spark_path, key, AS_OFS[1:])
+        assert spark_report[name]["rows"] == len(got) == len(want) > 0, name
+        assert list(got[0]) == list(want[0]), name  # same columns, same order
+        assert _mismatches(want, got) == [], name
+
+
+def test_an_as_of_added_on_spark_keeps_the_other_and_equals_duckdb(built):
+    duck, spark, duck_report, _ = built
+    path = spark.features_dir / "customer_rfm.parquet"
+    runner = SparkRunner(spark)
+    try:
+        build_view(runner, load_repo(spark).views["customer_rfm"], AS_OFS[:1], spark)
+    finally:
+        runner.close()
+    got = _rows(path, "customer_id")
+    want = _rows(duck.features_dir / "customer_rfm.parquet", "customer_id")
+    assert len(got) == len(want) == duck_report["customer_rfm"]["rows"]
+    assert {r["event_timestamp"] for r in got} == set(AS_OFS)
+    assert _mismatches(want, got) == []
+    assert not path.with_name(path.name + ".tmp").exists()
+    assert not path.with_name(path.name + ".old").exists()
