@@ -183,8 +183,8 @@ def _write(settings: Settings, out: Path, campaign: str, cfg: FeedbackConfig, li
         table.to_parquet(out / f"{name}.parquet", index=False)
     overall = lift[lift["dimension"] == "all"].iloc[0].to_dict()
     comparisons = tables["comparisons"]
-    method = (f"difference in proportions, normal approximation (Wald, unpooled), "
-              f"{cfg.confidence:.0%} confidence")
+    method = (f"difference in proportions, Newcombe's hybrid score interval; incremental "
+              f"revenue by Welch's t interval; {cfg.confidence:.0%} confidence")
     summary = {"campaign": campaign, "campaign_id": cfg.campaign_id or campaign,
                "cohorts_from": str(memberships) if memberships else None,
                "method": method, "experiment_method": experiment_method(cfg),
@@ -272,8 +272,8 @@ def _offers_figure(comparisons):
 
 def experiment_method(cfg: FeedbackConfig) -> str:
     return (f"each offer against the holdout and against each other; conversion by "
-            f"statsmodels' two-sample Wald interval and test, revenue per customer by the "
-            f"normal interval with unpooled variances; {cfg.correction} correction over the "
+            f"Newcombe's hybrid score interval and the score test, revenue per customer by "
+            f"Welch's t interval and test; {cfg.correction} correction over the "
             f"comparisons of one metric in one dimension (adjusted intervals: Bonferroni); "
             f"always-valid intervals (normal-mixture sequential test, tuned to a lift of "
             f"{cfg.sequential_tau:g}) hold at every look, so reading results daily does not "
