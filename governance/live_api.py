@@ -11,6 +11,7 @@ memberships out.
   consumer holding an API key (``X-API-Key``; keys per consumer in realtime.yaml's
   ``lookup.keys_env`` variable). Without keys configured every lookup is refused.
 - ``GET /v1/events/status``: counts and freshness (API key too).
+- ``POST /v1/surveys/{tool}``: survey tools' webhooks (``survey_api``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from segflow.governance.live import LiveMemberships, customer_segments
+from segflow.governance.survey_api import add_survey_routes
 from segflow.ingest.events.freshness import freshness
 from segflow.ingest.events.inbox import connect_inbox, counts, identity_map
 from segflow.ingest.events.segment import Rejected, messages, signature_problem
@@ -76,6 +78,7 @@ def create_app(settings: Settings, config, intake) -> FastAPI:
                              "quarantined": len(rejected)})
 
     app.add_route("/v1/segment", segment, methods=["POST"])
+    add_survey_routes(app, config, intake)  # POST /v1/surveys/{tool}
 
     def answer(ids: list[str], at: float | None) -> list[dict]:
         return customer_segments(live, reader(), config, identity_map(settings), ids,

@@ -75,10 +75,15 @@ def outcomes_path(settings: Settings, what: str) -> Path:
 
 def surveys_path(settings: Settings) -> Path | None:
     """The project's survey answers (segflow.yaml ``tables.surveys``) when the workspace has
-    them; else None, and ``no_surveys`` says why on the page (answers arrive weeks after a
-    campaign, so feedback runs without them rather than stop)."""
+    them (loaded by ingest, or received by webhook); else None, and ``no_surveys`` says why
+    on the page (answers arrive weeks after a campaign, so feedback runs without them
+    rather than stop)."""
+    from segflow.featurestore.engine import live_files
+
     path = settings.table_path("surveys")
-    return path if path is not None and path.exists() else None
+    if path is None:
+        return None
+    return path if path.exists() or live_files(settings, path.stem) else None
 
 
 def no_surveys(settings: Settings) -> str | None:
@@ -110,7 +115,11 @@ def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | N
     con.execute(f"CREATE VIEW customers AS SELECT * FROM {source}")
     surveys = surveys_path(settings)
     if surveys is not None:
-        con.execute(f"CREATE VIEW surveys AS SELECT * FROM read_parquet('{surveys}')")
+        from segflow.featurestore.engine import with_live
+
+        # the table as ingest loaded it (CSV or any source), plus responses received by a
+        # survey tool's webhook since (segflow.ingest.events.survey_offline)
+        con.execute(f"CREATE VIEW surveys AS {with_live(settings, surveys)}")
     if memberships is not None:
         con.execute(f"""CREATE VIEW cohorts AS SELECT DISTINCT entity_id AS customer_id,
             CASE WHEN status IN ('assigned', 'holdout') THEN cohort ELSE '(' || status || ')'

@@ -62,23 +62,33 @@ def register_canonical(con, settings: Settings) -> set[str]:
             pq.read_metadata(path)
         except (OSError, pa.ArrowException):
             raise truncated_parquet(path) from None
-        con.execute(f"CREATE VIEW {path.stem} AS {_with_live(settings, path)}")
+        con.execute(f"CREATE VIEW {path.stem} AS {with_live(settings, path)}")
         names.add(path.stem)
     return names
 
 
-def _with_live(settings: Settings, path: Path) -> str:
+def live_files(settings: Settings, table: str) -> list[Path]:
+    """The live rows appended for a canonical table by the real-time receiver (events,
+    survey responses): ``events/offline/<table>/<day>/*.parquet``."""
+    return sorted((settings.events_offline_dir / table).glob("*/*.parquet"))
+
+
+def with_live(settings: Settings, path: Path) -> str:
     """The canonical table's rows, plus the applied live events appended for it
-    (``events/offline/<table>/<day>/*.parquet``, ``segflow.ingest.events.offline``) whose
-    id (the first column of those files) the table does not hold yet; one row per id."""
+    (``live_files``; ``segflow.ingest.events.offline``, ``survey_offline``) whose id (the
+    first column of those files) the table does not hold yet; one row per id. Before the
+    table's first load (answers that so far only came by webhook) the live rows alone."""
     import pyarrow.parquet as pq
 
     canonical = f"SELECT * FROM read_parquet({sql_literal(path)})"
-    files = sorted((settings.events_offline_dir / path.stem).glob("*/*.parquet"))
+    files = live_files(settings, path.stem)
     if not files:
         return canonical
     key = '"' + pq.read_schema(files[0]).names[0].replace('"', '""') + '"'
     listed = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+    if not path.exists():
+        return (f"SELECT * FROM read_parquet({listed}, union_by_name=true) QUALIFY "
+                f"row_number() OVER (PARTITION BY {key} ORDER BY {key}) = 1")
     return (f"{canonical} UNION ALL BY NAME SELECT * FROM read_parquet({listed}, "
             f"union_by_name=true) WHERE {key} NOT IN (SELECT {key} FROM "
             f"read_parquet({sql_literal(path)})) QUALIFY row_number() OVER (PARTITION BY "
