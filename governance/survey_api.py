@@ -10,14 +10,13 @@ no NPS score) is quarantined with its reason and answered 400.
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from segflow.errors import SegflowError
-from segflow.ingest.events.segment import Rejected
+from segflow.governance.webhook_reply import store_and_answer
 from segflow.ingest.events.surveys import responses, signature_problem
 
 
@@ -45,23 +44,9 @@ def add_survey_routes(app: FastAPI, config, intake) -> None:
                                           f"{config.path} (mapped: {sorted(keys) or 'none'})"},
                                 status_code=404)
         body = await request.body()
-        source = f"survey:{tool}"
         problem = signature_problem(tool, body, request.headers, keys[tool])
-        try:
-            if problem:
-                await asyncio.wrap_future(intake.submit(
-                    source, [], [Rejected(problem, body.decode("utf-8", "replace"))]))
-                return JSONResponse({"error": problem, "quarantined": 1}, status_code=401)
-            events, rejected = responses(config.surveys[tool], body)
-            accepted, duplicates = await asyncio.wrap_future(
-                intake.submit(source, events, rejected))
-        except Exception as err:  # the inbox could not commit: the tool retries a 503
-            return JSONResponse({"error": f"the inbox cannot store responses: {err}"},
-                                status_code=503)
-        if rejected and not events:
-            return JSONResponse({"error": rejected[0].reason, "quarantined": len(rejected)},
-                                status_code=400)
-        return JSONResponse({"accepted": accepted, "duplicates": duplicates,
-                             "quarantined": len(rejected)})
+        return await store_and_answer(intake, f"survey:{tool}", body, problem,
+                                      lambda raw: responses(config.surveys[tool], raw),
+                                      "responses")
 
     app.add_route("/v1/surveys/{tool}", survey, methods=["POST"])

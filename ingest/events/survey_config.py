@@ -61,7 +61,7 @@ def _pairs(path: Path, spec, key: str, tool: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
             isinstance(v, str | int) and not isinstance(v, bool) for v in value.values()):
         raise ConfigError(path, _line(spec, key), f"surveys.{tool}.{key} must map names to "
-                                                  "strings ({preferred_offer: offer_ref})")
+                                                  "strings ({question: the tool's question id})")
     return {str(k): str(v) for k, v in value.items()}
 
 
@@ -89,7 +89,7 @@ def parse_surveys(path: Path, data) -> dict[str, SurveyMapping]:
         comment = spec.get("comment")
         if len(_pairs(path, spec, "choices", tool)) > 1:
             raise ConfigError(path, _line(spec, "choices"), f"surveys.{tool}.choices names "
-                              "more than one question; survey_responses holds one "
+                              "more than one question; the surveys table holds one "
                               "multiple-choice answer per response")
         out[tool] = SurveyMapping(
             tool=tool, secret_env=_text(path, spec, "secret_env", tool),

@@ -154,6 +154,10 @@ def test_each_tools_webhook_reaches_feedback_by_cohort_and_arm(live):
                                   "quick delivery"]
     assert got.loc["surveymonkey:5007154325", ["nps", "answer"]].tolist() == [3, "bundle"]
     assert got.loc["zigpoll:poll-7:part-3", ["nps", "answer"]].tolist() == [8, "free_shipping"]
+    # a response is no live change: the freshness gate does not count its lag
+    from segflow.ingest.events.freshness import freshness
+
+    assert freshness(sqlite3.connect(settings.events_dir / "inbox.sqlite"))[0]["events"] == 0
 
     run_feedback(settings, "holi_test", FeedbackConfig())  # what `segflow feedback` runs
     out = settings.home / "feedback" / "holi_test"
