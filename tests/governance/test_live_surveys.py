@@ -145,8 +145,15 @@ def test_each_tools_webhook_reaches_feedback_by_cohort_and_arm(live):
     _refused_and_quarantined(settings, port, rows[0]["entity_id"])
 
     folder = settings.events_offline_dir / settings.table_name("surveys")
-    files = until(lambda: sorted(folder.glob("*/*.parquet")), what="survey responses appended")
-    got = pd.concat([pd.read_parquet(f) for f in files]).set_index("response_id")
+
+    def appended() -> list[pd.DataFrame] | None:
+        """The responses appended so far, once all three are (the flusher runs every 5 s,
+        so they may land in more than one file)."""
+        files = sorted(folder.glob("*/*.parquet"))
+        got = pd.concat([pd.read_parquet(f) for f in files]) if files else None
+        return [got] if got is not None and len(got) == 3 else None
+
+    got = until(appended, what="three survey responses appended")[0].set_index("response_id")
     assert sorted(got.index) == ["surveymonkey:5007154325", "typeform:tf-1",
                                  "zigpoll:poll-7:part-3"]
     assert got.loc["typeform:tf-1", ["customer_id", "nps", "question", "answer", "comment"]
