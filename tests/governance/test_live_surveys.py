@@ -224,3 +224,23 @@ def test_survey_mappings_are_parsed_strictly(tmp_path, text, message, line):
     with pytest.raises(ConfigError) as err:
         parse_surveys(path, load_yaml(path))
     assert message in str(err.value) and f":{line}" in str(err.value)
+
+
+def test_signatures_are_the_tools_documented_ones():
+    """Typeform: "sha256=" + base64 HMAC-SHA256 of the raw body; SurveyMonkey: base64
+    HMAC-SHA1 keyed "api_key&api_secret" (computed here from the formulas, not by segflow)."""
+    import base64
+    import hashlib
+    import hmac
+
+    from segflow.ingest.events.surveys import signature_problem
+
+    body, key = b'{"event_type":"form_response"}', b"k&s"
+    typeform_sig = "sha256=" + base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()
+                                                ).decode()
+    monkey_sig = base64.b64encode(hmac.new(key, body, hashlib.sha1).digest()).decode()
+    assert signature_problem("typeform", body, {"Typeform-Signature": typeform_sig}, key) is None
+    assert signature_problem("surveymonkey", body, {"Sm-Signature": monkey_sig}, key) is None
+    assert "bad signature" in signature_problem("typeform", body + b" ",
+                                                {"Typeform-Signature": typeform_sig}, key)
+    assert "no Sm-Signature" in signature_problem("surveymonkey", body, {}, key)
