@@ -11,6 +11,7 @@ memberships out.
   consumer holding an API key (``X-API-Key``; keys per consumer in realtime.yaml's
   ``lookup.keys_env`` variable). Without keys configured every lookup is refused.
 - ``GET /v1/events/status``: counts and freshness (API key too).
+- ``POST /v1/surveys/{tool}``: survey tools' webhooks (``survey_api``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from segflow.governance.live import LiveMemberships, customer_segments
+from segflow.governance.survey_api import add_survey_routes
+from segflow.governance.webhook_reply import store_and_answer
 from segflow.ingest.events.freshness import freshness
 from segflow.ingest.events.inbox import connect_inbox, counts, identity_map
-from segflow.ingest.events.segment import Rejected, messages, signature_problem
+from segflow.ingest.events.segment import messages, signature_problem
 from segflow.settings import Settings
 
 MAX_IDS = 1000
@@ -52,30 +55,15 @@ def create_app(settings: Settings, config, intake) -> FastAPI:
             raise HTTPException(401, "missing or unknown X-API-Key")
         return keys[key]
 
-    async def durable(events, rejected):
-        return await asyncio.wrap_future(intake.submit("webhook", events, rejected))
-
     async def segment(request: Request):
         """A plain Starlette endpoint: the webhook is the hot path, and FastAPI's parameter
         machinery cost about a third of its CPU per request."""
         body = await request.body()
         problem = signature_problem(body, request.headers.get("x-signature"), secret)
-        try:
-            if problem:
-                await durable([], [Rejected(problem, body.decode("utf-8", "replace"))])
-                return JSONResponse({"error": problem, "quarantined": 1}, status_code=401)
-            events, rejected = messages(body)
-            accepted, duplicates = await durable(events, rejected)
-        except Exception as err:  # the inbox could not commit: Segment retries a 503
-            return JSONResponse({"error": f"the inbox cannot store events: {err}"},
-                                status_code=503)
-        if rejected and not events:
-            return JSONResponse({"error": rejected[0].reason, "quarantined": len(rejected)},
-                                status_code=400)
-        return JSONResponse({"accepted": accepted, "duplicates": duplicates,
-                             "quarantined": len(rejected)})
+        return await store_and_answer(intake, "webhook", body, problem, messages)
 
     app.add_route("/v1/segment", segment, methods=["POST"])
+    add_survey_routes(app, config, intake)  # POST /v1/surveys/{tool}
 
     def answer(ids: list[str], at: float | None) -> list[dict]:
         return customer_segments(live, reader(), config, identity_map(settings), ids,

@@ -1,9 +1,9 @@
 """Campaign feedback: what a campaign actually did, per cohort, from its randomised holdout.
 
-Lift is the difference in conversion rate, treatment minus holdout, with a normal-
-approximation (Wald, unpooled variances) confidence interval: with randomised arms that
-estimates the average treatment effect of the group, and the samples are large enough for
-the approximation. Incremental revenue per customer uses the same construction on means.
+Lift is the difference in conversion rate, treatment minus holdout, with Newcombe's hybrid
+score interval (covers its nominal level in small groups, where the Wald interval falls
+short): with randomised arms that estimates the average treatment effect of the group.
+Incremental revenue per customer has Welch's t interval (unpooled variances).
 Every group (cohort, the whole campaign, each value of each split) is one GROUP BY in DuckDB.
 """
 
@@ -56,7 +56,7 @@ def groups_sql(splits: list[str], customer_columns: set[str], with_cohorts: bool
 def lift_table(con, groups: str, confidence: float) -> pd.DataFrame:
     """Rates, lift and incremental revenue with CIs per (dimension, group)."""
     z = z_value(confidence)
-    return con.execute(f"""
+    frame = con.execute(f"""
         WITH g AS ({groups}),
              a AS (SELECT g.dimension, g."group",
                      count(*) FILTER (arm <> 'holdout') AS n_treatment,
@@ -82,10 +82,32 @@ def lift_table(con, groups: str, confidence: float) -> pd.DataFrame:
                        AS incremental_revenue_per_customer,
                      sqrt(rv_t / n_treatment + rv_h / n_holdout) AS rev_se
                    FROM a)
-        SELECT *, lift - {z} * lift_se AS lift_low, lift + {z} * lift_se AS lift_high,
-               incremental_revenue_per_customer - {z} * rev_se AS incremental_revenue_low,
-               incremental_revenue_per_customer + {z} * rev_se AS incremental_revenue_high
-        FROM b ORDER BY dimension, n_treatment + n_holdout DESC""").df()[LIFT_COLUMNS]
+        SELECT * FROM b ORDER BY dimension, n_treatment + n_holdout DESC""").df()
+    return with_intervals(frame, z)[LIFT_COLUMNS]
+
+
+def with_intervals(frame: pd.DataFrame, z: float) -> pd.DataFrame:
+    """The lift's interval by Newcombe's hybrid score method and incremental revenue's by
+    Welch's t: the intervals of the offer comparisons (``segflow.monitoring.experiments``),
+    one construction for both pages' numbers."""
+    import numpy as np
+    from scipy.stats import norm
+    from scipy.stats import t as student
+
+    from segflow.monitoring.experiments import newcombe, welch_df
+
+    n_t, n_h = frame["n_treatment"].to_numpy(float), frame["n_holdout"].to_numpy(float)
+    c_t = np.round(frame["conversion_treatment"].to_numpy(float) * n_t)
+    c_h = np.round(frame["conversion_holdout"].to_numpy(float) * n_h)
+    level = np.full(len(frame), norm.cdf(z))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["lift_low"], frame["lift_high"] = newcombe(c_t, n_t, c_h, n_h,
+                                                         np.full(len(frame), z))
+        df = welch_df(frame["rv_t"].to_numpy(float), n_t, frame["rv_h"].to_numpy(float), n_h)
+    half = student.ppf(level, df) * frame["rev_se"].to_numpy(float)
+    frame["incremental_revenue_low"] = frame["incremental_revenue_per_customer"] - half
+    frame["incremental_revenue_high"] = frame["incremental_revenue_per_customer"] + half
+    return frame
 
 
 def bau_comparison(lift: pd.DataFrame, bau: str | None, confidence: float,

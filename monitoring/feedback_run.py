@@ -75,10 +75,15 @@ def outcomes_path(settings: Settings, what: str) -> Path:
 
 def surveys_path(settings: Settings) -> Path | None:
     """The project's survey answers (segflow.yaml ``tables.surveys``) when the workspace has
-    them; else None, and ``no_surveys`` says why on the page (answers arrive weeks after a
-    campaign, so feedback runs without them rather than stop)."""
+    them (loaded by ingest, or received by webhook); else None, and ``no_surveys`` says why
+    on the page (answers arrive weeks after a campaign, so feedback runs without them
+    rather than stop)."""
+    from segflow.featurestore.engine import live_files
+
     path = settings.table_path("surveys")
-    return path if path is not None and path.exists() else None
+    if path is None:
+        return None
+    return path if path.exists() or live_files(settings, path.stem) else None
 
 
 def no_surveys(settings: Settings) -> str | None:
@@ -110,7 +115,11 @@ def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | N
     con.execute(f"CREATE VIEW customers AS SELECT * FROM {source}")
     surveys = surveys_path(settings)
     if surveys is not None:
-        con.execute(f"CREATE VIEW surveys AS SELECT * FROM read_parquet('{surveys}')")
+        from segflow.featurestore.engine import with_live
+
+        # the table as ingest loaded it (CSV or any source), plus responses received by a
+        # survey tool's webhook since (segflow.ingest.events.survey_offline)
+        con.execute(f"CREATE VIEW surveys AS {with_live(settings, surveys)}")
     if memberships is not None:
         con.execute(f"""CREATE VIEW cohorts AS SELECT DISTINCT entity_id AS customer_id,
             CASE WHEN status IN ('assigned', 'holdout') THEN cohort ELSE '(' || status || ')'
@@ -183,8 +192,8 @@ def _write(settings: Settings, out: Path, campaign: str, cfg: FeedbackConfig, li
         table.to_parquet(out / f"{name}.parquet", index=False)
     overall = lift[lift["dimension"] == "all"].iloc[0].to_dict()
     comparisons = tables["comparisons"]
-    method = (f"difference in proportions, normal approximation (Wald, unpooled), "
-              f"{cfg.confidence:.0%} confidence")
+    method = (f"difference in proportions, Newcombe's hybrid score interval; incremental "
+              f"revenue by Welch's t interval; {cfg.confidence:.0%} confidence")
     summary = {"campaign": campaign, "campaign_id": cfg.campaign_id or campaign,
                "cohorts_from": str(memberships) if memberships else None,
                "method": method, "experiment_method": experiment_method(cfg),
@@ -272,8 +281,8 @@ def _offers_figure(comparisons):
 
 def experiment_method(cfg: FeedbackConfig) -> str:
     return (f"each offer against the holdout and against each other; conversion by "
-            f"statsmodels' two-sample Wald interval and test, revenue per customer by the "
-            f"normal interval with unpooled variances; {cfg.correction} correction over the "
+            f"Newcombe's hybrid score interval and the score test, revenue per customer by "
+            f"Welch's t interval and test; {cfg.correction} correction over the "
             f"comparisons of one metric in one dimension (adjusted intervals: Bonferroni); "
             f"always-valid intervals (normal-mixture sequential test, tuned to a lift of "
             f"{cfg.sequential_tau:g}) hold at every look, so reading results daily does not "

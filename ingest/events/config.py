@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segflow.errors import ConfigError, SegflowError
+from segflow.ingest.events.survey_config import parse_surveys
 from segflow.settings import Settings
 from segflow.yamlio import load_yaml
 
 TOP = ("entity", "webhook", "lookup", "kafka", "freshness", "suppressions", "ends", "features",
-       "inactivity", "offline")
+       "inactivity", "offline", "surveys")
 OFFLINE = ("id", "customer", "time", "events")
 INACTIVITY = ("template", "param", "days_since", "live")
 AGGS = ("count", "latest")
@@ -76,6 +77,7 @@ class RealtimeConfig:
     features: tuple[Feature, ...] = ()
     inactivity: tuple[Inactivity, ...] = ()
     offline: tuple[Offline, ...] = ()
+    surveys: dict = field(default_factory=dict)  # tool -> survey_config.SurveyMapping
 
     def secret(self) -> bytes:
         """The webhook's shared secret, from the environment variable the file names; a
@@ -231,4 +233,4 @@ def load_realtime(settings: Settings) -> RealtimeConfig:
         ends=_rules(path, data, "ends", "cohorts"),
         features=(features := _features(path, data)),
         inactivity=_inactivity(path, data, features),
-        offline=_offline(path, data))
+        offline=_offline(path, data), surveys=parse_surveys(path, data))

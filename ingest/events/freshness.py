@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from segflow.ingest.events.surveys import KIND
+
 QUANTILES = (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
 
 
@@ -27,12 +29,14 @@ def freshness(con: sqlite3.Connection, since: float | None = None) -> list[dict]
     """One row per segment changed live (and one for every applied event, ``all events``;
     one for receive-to-apply, ``inbox to applied``): events and lag quantiles in seconds."""
     since = since if since is not None else float("-inf")
+    # a survey response (``surveys.KIND``) is answered hours after the campaign and changes
+    # no membership: its submission-to-stored time is not a live change's lag
     rows = [summary("all events", [r[0] for r in con.execute(
                 "SELECT applied_at - event_ts FROM inbox WHERE applied_at IS NOT NULL "
-                "AND applied_at >= ?", (since,))]),
+                "AND applied_at >= ? AND kind <> ?", (since, KIND))]),
             summary("inbox to applied", [r[0] for r in con.execute(
                 "SELECT applied_at - received_at FROM inbox WHERE applied_at IS NOT NULL "
-                "AND applied_at >= ?", (since,))])]
+                "AND applied_at >= ? AND kind <> ?", (since, KIND))])]
     by_segment: dict[str, list[float]] = {}
     for effect, target, lag in con.execute(
             "SELECT effect, target, applied_at - event_ts FROM live_changes "

@@ -34,8 +34,9 @@ class Intake:
         # the offline append (daily Parquet for the batch build) runs beside the writer, so
         # acknowledging and applying never wait for it
         self.flush_every, self.stopping = flush_every, threading.Event()
+        writes = config.offline or config.surveys  # appended events or survey responses
         self.flusher = threading.Thread(target=self._flush, name="segflow-offline",
-                                        daemon=True) if apply and config.offline else None
+                                        daemon=True) if apply and writes else None
 
     def start(self) -> Intake:
         self.thread.start()

@@ -94,8 +94,13 @@ def flush_offline(con, settings: Settings, config, limit: int = 100_000) -> int:
 
 
 def flush_all(con, settings: Settings, config) -> int:
-    """Flush until nothing applied is left unwritten."""
+    """Flush until nothing applied is left unwritten: events, then survey responses
+    (``survey_offline``) when realtime.yaml maps a survey tool."""
+    from segflow.ingest.events.survey_offline import flush_surveys
+
     total = 0
     while n := flush_offline(con, settings, config):
+        total += n
+    while config.surveys and (n := flush_surveys(con, settings)):
         total += n
     return total

@@ -63,9 +63,9 @@ def canonical_tables(settings: Settings) -> list[tuple[str, Path, list[Path], st
             pq.read_metadata(path)
         except (OSError, pa.ArrowException):
             raise truncated_parquet(path) from None
-        # the applied live events (``events/offline/<table>/<day>/*.parquet``,
-        # ``segflow.ingest.events.offline``); their first column is the table's id
-        live = sorted((settings.events_offline_dir / path.stem).glob("*/*.parquet"))
+        # the live rows appended by the real-time receiver (``live_files``); their first
+        # column is the table's id
+        live = live_files(settings, path.stem)
         key = pq.read_schema(live[0]).names[0] if live else None
         out.append((path.stem, path, live, key))
     return out
@@ -75,19 +75,40 @@ def register_canonical(con, settings: Settings) -> set[str]:
     """One view per ``canonical/<table>.parquet``; returns the table names found."""
     names = set()
     for name, path, live, key in canonical_tables(settings):
-        con.execute(f"CREATE VIEW {name} AS {_with_live(path, live, key)}")
+        con.execute(f"CREATE VIEW {name} AS {_live_union(path, live, key)}")
         names.add(name)
     return names
 
 
-def _with_live(path: Path, files: list[Path], key: str | None) -> str:
-    """The canonical table's rows, plus the applied live events appended for it whose id
-    the table does not hold yet; one row per id."""
+def live_files(settings: Settings, table: str) -> list[Path]:
+    """The live rows appended for a canonical table by the real-time receiver (events,
+    survey responses): ``events/offline/<table>/<day>/*.parquet``."""
+    return sorted((settings.events_offline_dir / table).glob("*/*.parquet"))
+
+
+def with_live(settings: Settings, path: Path) -> str:
+    """The SQL of a canonical table with its live rows (``_live_union``), for a table that
+    may so far exist only from webhooks (survey answers before the first CSV load)."""
+    import pyarrow.parquet as pq
+
+    files = live_files(settings, path.stem)
+    key = pq.read_schema(files[0]).names[0] if files else None
+    return _live_union(path, files, key)
+
+
+def _live_union(path: Path, files: list[Path], key: str | None) -> str:
+    """The canonical table's rows, plus the applied live events appended for it
+    (``segflow.ingest.events.offline``, ``survey_offline``) whose id (``key``, the first
+    column of those files) the table does not hold yet; one row per id. Before the
+    table's first load the live rows alone."""
     canonical = f"SELECT * FROM read_parquet({sql_literal(path)})"
     if not files:
         return canonical
     key = '"' + key.replace('"', '""') + '"'
     listed = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+    if not path.exists():
+        return (f"SELECT * FROM read_parquet({listed}, union_by_name=true) QUALIFY "
+                f"row_number() OVER (PARTITION BY {key} ORDER BY {key}) = 1")
     return (f"{canonical} UNION ALL BY NAME SELECT * FROM read_parquet({listed}, "
             f"union_by_name=true) WHERE {key} NOT IN (SELECT {key} FROM "
             f"read_parquet({sql_literal(path)})) QUALIFY row_number() OVER (PARTITION BY "
