@@ -177,6 +177,11 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
     return summary
 
 
+def _overall(table) -> list[dict]:
+    """The rows of a by-group table for the whole campaign (dimension 'all'), one per arm."""
+    return table[table["dimension"] == "all"].to_dict("records")
+
+
 def _views(con) -> set[str]:
     return {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
 
@@ -202,6 +207,9 @@ def _write(settings: Settings, out: Path, campaign: str, cfg: FeedbackConfig, li
                "arms": sorted(set(tables["arm_totals"]["arm"])),
                "decisions": headline_decisions(comparisons),
                "heterogeneity": tables["heterogeneity"].to_dict("records"),
+               # the whole campaign's funnel and NPS per arm, for the command's summary lines
+               "funnel": _overall(tables["funnel"]),
+               "nps": _overall(tables["survey"]) if "survey" in tables else [],
                # the surveys table read, or None and why not
                "surveys": None if surveys else settings.table_name("surveys"),
                "surveys_note": surveys}

@@ -109,6 +109,7 @@ def feedback(
 
     from segflow.monitoring.config import load_monitoring_config
     from segflow.monitoring.feedback_run import feedback_dir, run_feedback
+    from segflow.pages.fmt import Formatter, currency_of
     from segflow.settings import get_settings
 
     settings = get_settings()
@@ -123,9 +124,25 @@ def feedback(
     typer.echo(f"arms: {', '.join(summary['arms'])}")
     for line in summary["decisions"][:12]:
         typer.echo(f"  {line}")
+    fmt = Formatter(currency_of(settings))
+    for row in summary["funnel"]:
+        typer.echo(f"  funnel, {row['arm']}: {fmt.count(row['customers'])} customers, "
+                   f"{fmt.count(row['sent'])} sent, {_pct(row['open_pct'])} opened, "
+                   f"{_pct(row['click_pct'])} clicked, {_pct(row['conversion_pct'])} "
+                   f"converted, {fmt.money(row['revenue'])} revenue")
+    for row in summary["nps"]:
+        typer.echo(f"  NPS, {row['arm']}: {row['nps']:+.0f} [{row['nps_low']:+.0f}, "
+                   f"{row['nps_high']:+.0f}] from {fmt.count(row['responses'])} response(s)")
+    if not summary["nps"]:
+        typer.echo(f"  NPS: {summary['surveys_note'] or 'no survey response in the window'}")
     for row in summary["bau"][:5]:
         typer.echo(f"  {row['cohort']} against business as usual ({row['bau_cohort']}): "
                    f"{row['lift_vs_bau'] * 100:+.2f} points of lift "
                    f"[{row['lift_vs_bau_low'] * 100:+.2f}, {row['lift_vs_bau_high'] * 100:+.2f}]")
     typer.echo(f"feedback: {feedback_dir(settings, campaign) / 'feedback.html'}")
     typer.echo(f"labels for training: {summary['labels']}")
+
+
+def _pct(value) -> str:
+    """A percentage column (0-100) for a summary line; a dash where it has no base."""
+    return "-" if value is None or value != value else f"{value:.1f}%"

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from govworld import copy_world
 from liveworld import (
+    env_of,
     free_port,
     http,
     published_rows,
@@ -23,8 +24,6 @@ from liveworld import (
 )
 
 from segflow.ingest.events.surveys import sign
-from segflow.monitoring.config import FeedbackConfig
-from segflow.monitoring.feedback_run import run_feedback
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +127,7 @@ def live(prepared, tmp_path, monkeypatch):
     proc.wait()
 
 
-def test_each_tools_webhook_reaches_feedback_by_cohort_and_arm(live):
+def test_each_tools_webhook_reaches_feedback_by_cohort_and_arm(live, cli):
     """One response per tool, a retry, forged and unmappable payloads; then the feedback
     report reads the three responses with their customers' cohorts and arms."""
     settings, port, rows = live
@@ -166,7 +165,12 @@ def test_each_tools_webhook_reaches_feedback_by_cohort_and_arm(live):
 
     assert freshness(sqlite3.connect(settings.events_dir / "inbox.sqlite"))[0]["events"] == 0
 
-    run_feedback(settings, "holi_test", FeedbackConfig())  # what `segflow feedback` runs
+    shown = cli(settings.home, "feedback", "--campaign", "holi_test", env=env_of(settings))
+    assert shown.code == 0, shown.err
+    # the command's summary: arms, the funnel and NPS per arm (holdout: one detractor)
+    assert "arms: holdout, treatment" in shown.out
+    assert "funnel, treatment:" in shown.out and "funnel, holdout:" in shown.out
+    assert "NPS, holdout: -100 " in shown.out and "from 1 response(s)" in shown.out
     out = settings.home / "feedback" / "holi_test"
     survey = pd.read_parquet(out / "survey.parquet")
     by_cohort = survey[survey["dimension"] == "cohort"].set_index(["group", "arm"])
