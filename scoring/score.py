@@ -59,7 +59,7 @@ def champions(settings: Settings, entity: str,
     a warning) if the models stage is absent. A workspace without a model registry
     (``mlflow.db``: nothing was ever trained there) has no champion, which is known without
     importing MLflow or creating its database (seconds per refresh of a rules-only campaign)."""
-    if versions is None and not settings.mlflow_db_path.exists():
+    if not versions and not settings.mlflow_db_path.exists():
         return [], []
     try:
         from segflow.training.champion import load_champions
