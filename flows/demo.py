@@ -9,6 +9,8 @@ Each refresh goes through the real ``campaign-refresh`` Prefect flow.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +18,8 @@ from datetime import UTC, datetime
 
 from segflow.engines import require_duckdb
 from segflow.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,7 +74,8 @@ def run_demo(settings: Settings, plan: DemoPlan, say: Callable[[str], None]) -> 
     from segflow.flows.prefect_env import configure_prefect
 
     configure_prefect(settings)
-    steps = _steps(settings, plan)
+    prefect_ready = _start_prefect()
+    steps = _steps(settings, plan, prefect_ready)
     for number, (title, action) in enumerate(steps, 1):
         say(f"[{number}/{len(steps)}] {title} ...")
         started = time.perf_counter()
@@ -85,7 +90,28 @@ BASELINE_ACCEPTANCE = ("demo baseline: the open boundary and anomaly items go ou
                        "proposed, to be reviewed before the next refresh")
 
 
-def _steps(settings: Settings, plan: DemoPlan) -> list[tuple[str, Callable]]:
+def _start_prefect() -> threading.Thread:
+    """Reach Prefect's API in the background: without a configured server that starts the
+    temporary server of a local run, its own process (tens of seconds to import and create
+    its database), while this one generates, ingests and trains; on two cores the two
+    overlap. The first flow waits for it; should it fail, that flow starts the server itself
+    and reports the error."""
+    def reach():
+        try:
+            from prefect.client.orchestration import get_client
+
+            with get_client(sync_client=True) as client:
+                client.api_healthcheck()
+        except Exception as err:  # noqa: BLE001 (the first flow reports it)
+            log.debug("Prefect's API not reached ahead of the first flow: %s", err)
+
+    thread = threading.Thread(target=reach, name="prefect-start", daemon=True)
+    thread.start()
+    return thread
+
+
+def _steps(settings: Settings, plan: DemoPlan,
+           prefect_ready: threading.Thread | None = None) -> list[tuple[str, Callable]]:
     from segflow.featurestore.build import build_features
     from segflow.featurestore.online import load_online
     from segflow.governance.gate import verdict
@@ -111,6 +137,8 @@ def _steps(settings: Settings, plan: DemoPlan) -> list[tuple[str, Callable]]:
     def first():
         """The baseline: the owner, a listed approver, approves it with a reason and
         publishes it, accepting its open review items explicitly (count and reason)."""
+        if prefect_ready is not None:
+            prefect_ready.join()
         result = _flow(plan.campaign, plan.first)
         run_id = result["run_id"]
         approve(settings, run_id, owner, BASELINE_APPROVAL)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segflow.scoring.schema import (
     Problems,
@@ -22,6 +22,9 @@ from segflow.scoring.schema import (
     read_document,
 )
 from segflow.timeutil import parse_as_of
+
+if TYPE_CHECKING:
+    from segflow.settings import Settings
 
 CAMPAIGN_REQUIRED = ("name", "title", "owner", "entity", "salt", "cohorts")
 PASSTHROUGH = ("review", "controls", "drift", "bias", "exports", "feedback", "curated")
@@ -106,6 +109,20 @@ class Campaign:
     path: Path | None = None
     experiment: ExperimentSpec | None = None
     freshness_limit: float | None = None  # freshness.p95_limit_seconds: live events' p95 lag
+
+
+def campaign_path(settings: Settings, name: str) -> Path:
+    """The project's file of campaign ``name``; a missing one is one line naming the nearest
+    known campaign. Cheap (no template is parsed), so commands check it before starting
+    anything slow (a Prefect flow, a Feast repo)."""
+    path = settings.campaigns_dir / f"{name}.yaml"
+    if not path.exists():
+        from segflow.errors import SegflowError
+
+        known = [p.stem for p in settings.campaigns_dir.glob("*.yaml")]
+        raise SegflowError(f"no campaign '{name}' in {settings.campaigns_dir}"
+                           f"{nearest(name, known)}")
+    return path
 
 
 def load_campaign(path: Path, problems: Problems) -> Campaign | None:

@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from segflow.errors import SegflowError
 from segflow.scoring.arms import cohort_offers, read_allocation
-from segflow.scoring.campaigns import Campaign, CohortSpec, SuppressionSpec
+from segflow.scoring.campaigns import Campaign, CohortSpec, SuppressionSpec, campaign_path
 from segflow.scoring.params import check_value, parse_cli_value
 from segflow.scoring.schema import nearest
 from segflow.scoring.templates import Template
@@ -49,12 +49,7 @@ class Resolved:
 def resolve_campaign(settings: Settings, name: str, overrides: dict[str, Any] | None = None,
                      columns: Columns | None = None) -> Resolved:
     """Load, validate and bind one campaign; raises TemplateErrors listing every problem."""
-    path = settings.campaigns_dir / f"{name}.yaml"
-    if not path.exists():
-        known = [p.stem for p in settings.campaigns_dir.glob("*.yaml")]
-        raise SegflowError(f"no campaign '{name}' in {settings.campaigns_dir}"
-                           f"{nearest(name, known)}")
-    bundle = load_bundle(settings, [path], columns=columns)
+    bundle = load_bundle(settings, [campaign_path(settings, name)], columns=columns)
     if bundle.problems:
         raise TemplateErrors(bundle.problems)
     campaign = bundle.campaigns[name]

@@ -56,7 +56,11 @@ def load_features(settings: Settings, entity: str, as_of):
 def champions(settings: Settings, entity: str,
               versions: dict[str, str] | None = None) -> tuple[list, list[str]]:
     """The champion models of an entity (or exactly ``versions``, a past run's); none (with
-    a warning) if the models stage is absent."""
+    a warning) if the models stage is absent. A workspace without a model registry
+    (``mlflow.db``: nothing was ever trained there) has no champion, which is known without
+    importing MLflow or creating its database (seconds per refresh of a rules-only campaign)."""
+    if not versions and not settings.mlflow_db_path.exists():
+        return [], []
     try:
         from segflow.training.champion import load_champions
     except ImportError:

@@ -19,18 +19,12 @@ def register(app: typer.Typer) -> None:
 
 def _campaign(settings, name: str):
     """The campaign file as written (strict parse; every problem listed on failure)."""
-    from segflow.errors import SegflowError
-    from segflow.scoring.campaigns import load_campaign
-    from segflow.scoring.schema import Problems, nearest
+    from segflow.scoring.campaigns import campaign_path, load_campaign
+    from segflow.scoring.schema import Problems
     from segflow.scoring.validate import TemplateErrors
 
-    path = settings.campaigns_dir / f"{name}.yaml"
-    if not path.exists():
-        known = [p.stem for p in settings.campaigns_dir.glob("*.yaml")]
-        raise SegflowError(f"no campaign '{name}' in {settings.campaigns_dir}"
-                           f"{nearest(name, known)}")
     problems = Problems()
-    campaign = load_campaign(path, problems)
+    campaign = load_campaign(campaign_path(settings, name), problems)
     if problems or campaign is None:
         raise TemplateErrors(problems)
     return campaign

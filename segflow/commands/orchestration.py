@@ -89,6 +89,9 @@ def run(
     from segflow.settings import get_settings
 
     require_duckdb(get_settings(), "run")  # before Prefect turns the refusal into a state
+    from segflow.scoring.campaigns import campaign_path
+
+    campaign_path(get_settings(), campaign)  # a wrong name is one line, before Prefect starts
     configure_prefect(get_settings().ensure())
     from segflow.flows.campaign import run_refresh
 

@@ -83,14 +83,18 @@ def build_features(settings: Settings, as_of, views: list[str] | None = None,
     Returns {view: {"rows", "seconds"} or {"skipped": reason}}. A view whose source tables
     are not in this workspace (account views in a B2C workspace) is skipped, not failed.
     """
-    repo = repo or load_repo(settings)
     as_ofs = _as_of_list(as_of)
-    unknown = set(views or []) - set(repo.views)
-    if unknown:
-        raise SegflowError(f"unknown feature views {sorted(unknown)}; known: {sorted(repo.views)}")
-    runner = runner_for(settings)  # the project's engine: DuckDB here, or Spark
+    # the project's engine (DuckDB here, or Spark) with the canonical tables first: a
+    # missing, truncated or half-switched one is refused before the repo is loaded
+    # (importing Feast takes seconds)
+    runner = runner_for(settings)
     report = {}
     try:
+        repo = repo or load_repo(settings)
+        unknown = set(views or []) - set(repo.views)
+        if unknown:
+            raise SegflowError(f"unknown feature views {sorted(unknown)}; known: "
+                               f"{sorted(repo.views)}")
         for name, view in repo.views.items():
             if views and name not in views:
                 continue

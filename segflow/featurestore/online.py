@@ -33,8 +33,10 @@ def load_online(settings: Settings, as_of=None) -> dict:
     require_duckdb(settings, "features online-load")
     import duckdb
 
-    repo = load_repo(settings)
-    if not any(resolve(repo, entity) for entity in repo.entities):
+    # no snapshot file at all is known without importing Feast to load the repo
+    built = settings.features_dir.is_dir() and any(settings.features_dir.glob("*.parquet"))
+    repo = load_repo(settings) if built else None
+    if repo is None or not any(resolve(repo, entity) for entity in repo.entities):
         raise SegflowError("no feature snapshots built yet, so nothing to load (the online "
                            "store is left as it was); run `segflow features build` first")
     path = online_path(settings)

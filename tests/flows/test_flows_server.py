@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -86,13 +87,19 @@ def test_served_deployment_runs_and_publishes(home, tmp_path, monkeypatch):
     templates = _auto_publish_templates(tmp_path)
     monkeypatch.setenv("SEGFLOW_TEMPLATES", str(templates))
     settings = get_settings()
-    _prepare_world(settings)
 
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     server = serve = None
     try:
-        server = start_server(settings, port=port, background=True)
+        # the server boots (its own process: imports, database migrations) while this
+        # process writes the world and trains: on two cores the two overlap
+        with ThreadPoolExecutor(1) as pool:
+            starting = pool.submit(start_server, settings, port=port, background=True)
+            try:
+                _prepare_world(settings)
+            finally:
+                server = starting.result()
         prefect_env = configure_prefect(settings, api, apply=False)
         for key, value in prefect_env.items():
             monkeypatch.setenv(key, value)

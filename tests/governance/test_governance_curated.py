@@ -8,7 +8,6 @@ workspace)."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ DURING, EXPIRED = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinf
 
 
 @pytest.fixture(scope="module")
-def tiers(tmp_path_factory, refreshed_run):
+def tiers(tmp_path_factory):
     """(settings, {"during", "expired"} run ids, upload, movement summaries) of the
     accounts world: the list is uploaded before the first refresh; the second refresh is
     as of its expiry date, its movement against the first."""
@@ -40,9 +39,6 @@ def tiers(tmp_path_factory, refreshed_run):
     from segflow.settings import Settings
 
     settings = Settings(home=tmp_path_factory.mktemp("curated") / "ws").ensure()
-    # the session's governed world already made an MLflow database: copied, the refreshes
-    # here skip its schema migrations (half a minute) and find no account champions
-    shutil.copy(refreshed_run[0].mlflow_db_path, settings.mlflow_db_path)
     frame = account_frame(300)
     runs = {}
     ids = settings.home / "ids.csv"
