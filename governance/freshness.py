@@ -29,6 +29,16 @@ def _events_of(spec, config) -> list[str]:
     return sorted(names)
 
 
+def campaign_segments(settings: Settings, campaign: str) -> set[str]:
+    """The live segments of a published campaign: the suppressions it lists and its
+    cohorts, as it was published (``segflow.ingest.events.freshness`` rows' ``target``)."""
+    from segflow.governance.live import _campaign
+
+    pointer = settings.publish_dir / campaign / "current.json"
+    spec = _campaign(settings, campaign, json.loads(pointer.read_text())["run_id"])
+    return {s.template for s in spec.suppressions} | {c.name for c in spec.cohorts}
+
+
 def campaign_limit(settings: Settings, campaign: str, config) -> tuple[float, str]:
     """(p95 limit in seconds, where it is set): the campaign's file, else realtime.yaml;
     a campaign file with a problem is an error (fail closed)."""
@@ -93,3 +103,22 @@ def report_freshness(settings: Settings, campaign: str) -> dict | None:
     finally:
         con.close()
     return rows[0] if rows else None
+
+
+def verdict(row: dict | None) -> tuple[bool | None, str, str]:
+    """(passed, headline, detail) a reader sees first about a campaign's freshness row
+    from ``report_freshness``: within or over its limit, or why there is nothing to judge
+    (``passed`` None: nothing measured). One wording for the refresh report and the
+    monitoring pages."""
+    if row is None:
+        return None, "No real-time events received in this workspace", (
+            "segflow events serve starts the receiver (docs/realtime.md).")
+    if row.get("error"):
+        return False, "Could not be measured", row["error"]
+    if not row["events"]:
+        return None, "No live event has concerned this campaign's published list yet", ""
+    over = row["p95"] > row["limit"]
+    return not over, "Over the limit" if over else "Within the limit", (
+        f"95% of the {row['events']:,} live events that concern the published list changed "
+        f"it within {row['p95']:.2f} s of happening; the limit is {row['limit']:g} s "
+        f"(set in {row['limit_from']}).")
