@@ -122,3 +122,19 @@ def test_events_add_within_the_approved_bound_and_refuse_past_it(world, tmp_path
 
     exported = _exported(export_for(settings, run_id), settings, run_id)
     assert exported.get("opened_lately") == {first}
+
+
+def test_the_next_publication_supersedes_a_live_addition():
+    """An addition belongs to the version it was made to: once the campaign's next
+    governed version is published, the customer's row is that version's own."""
+    from segflow.governance.live import _Publication, added
+    from segflow.governance.live_additions import target_of
+
+    row = {"campaign": "holi_test", "version": 2, "cohort": None, "status": "unassigned",
+           "arm": None, "channels": "", "suppressed_by": None, "live_reason": None}
+    change = {"effect": "add", "target": target_of("holi_test", 1, "opened_lately"),
+              "event": "Email Opened", "event_ts": 0.0, "event_id": "e1"}
+    v1 = _Publication(1, 1, "r1", "t1", {}, channels={"opened_lately": "email"})
+    v2 = _Publication(2, 2, "r2", "t2", {}, channels={"opened_lately": "email"})
+    assert added({**row, "version": 1}, [change], v1)["status"] == "assigned"
+    assert added(row, [change], v2) == row
