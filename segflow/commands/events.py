@@ -102,6 +102,24 @@ def apply_events() -> None:
                + (f"; {written:,} appended to the offline sources" if written else ""))
 
 
+@events_app.command("prune")
+def prune_offline(dry_run: bool = typer.Option(False, "--dry-run", "-n",
+                                               help="Only list; remove nothing.")) -> None:
+    """Remove the appended offline event files (events/offline/) whose every event the
+    canonical table now holds (an extract carried them); a file still needed stays."""
+    from segflow.ingest.events.offline import prune
+    from segflow.settings import get_settings
+
+    settings = get_settings().ensure()
+    found = prune(settings, dry_run=dry_run)
+    events = sum(n for _, n in found)
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{verb} {len(found):,} offline event file(s) ({events:,} events) that the "
+               "canonical tables now hold" if found else
+               "nothing to prune: every offline event file holds events no canonical "
+               "table has yet")
+
+
 @events_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.",
                                  callback=quiet_for_json)) -> None:
