@@ -46,34 +46,43 @@ def _frozen_error(path, problems):
                         f"{problems[0] if problems else 'file missing'}")
 
 
-def _campaign(settings: Settings, campaign: str, run_id: str):
-    """The campaign as published: the run's frozen file."""
+def _frozen(settings: Settings, run_id: str, folder: str, name: str, loader):
+    """A file of the rules the run was made with (its frozen copy: ``folder`` is
+    ``campaigns_dir`` or ``templates_dir``), parsed by ``loader``; an error when it cannot
+    be read (fail closed: no live change on rules nobody approved)."""
     from segflow.runstore import frozen_settings
-    from segflow.scoring.campaigns import load_campaign
     from segflow.scoring.schema import Problems
 
-    path = frozen_settings(settings, run_id).campaigns_dir / f"{campaign}.yaml"
+    path = getattr(frozen_settings(settings, run_id), folder) / f"{name}.yaml"
     problems = Problems()
-    spec = load_campaign(path, problems) if path.exists() else None
-    if spec is None:
+    parsed = loader(path, problems) if path.exists() else None
+    if parsed is None:
         raise _frozen_error(path, problems)
-    return spec
+    return parsed
+
+
+def _campaign(settings: Settings, campaign: str, run_id: str):
+    """The campaign as published: the run's frozen file."""
+    from segflow.scoring.campaigns import load_campaign
+
+    return _frozen(settings, run_id, "campaigns_dir", campaign, load_campaign)
+
+
+def frozen_template(settings: Settings, run_id: str, name: str):
+    """A template as the run used it: its frozen file."""
+    from segflow.scoring.templates import load_template
+
+    return _frozen(settings, run_id, "templates_dir", name, load_template)
 
 
 def _threshold(settings: Settings, run_id: str, spec, param: str) -> float:
     """The suppression's ``param`` as the campaign set it, else its template's default."""
-    from segflow.runstore import frozen_settings
-    from segflow.scoring.schema import Problems
-    from segflow.scoring.templates import load_template
-
     if param in spec.params:
         return float(spec.params[param])
-    path = frozen_settings(settings, run_id).templates_dir / f"{spec.template}.yaml"
-    problems = Problems()
-    template = load_template(path, problems) if path.exists() else None
-    if template is None or param not in template.defaults():
-        raise _frozen_error(path, problems or [f"template {spec.template} has no "
-                                               f"parameter {param!r} (realtime.yaml)"])
+    template = frozen_template(settings, run_id, spec.template)
+    if param not in template.defaults():
+        raise _frozen_error(template.path, [f"template {spec.template} has no parameter "
+                                            f"{param!r} (realtime.yaml)"])
     return float(template.defaults()[param])
 
 

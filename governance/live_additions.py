@@ -68,20 +68,6 @@ class _Plan:
     params: dict
 
 
-def _frozen_template(settings: Settings, run_id: str, name: str):
-    from segflow.governance.live import _frozen_error
-    from segflow.runstore import frozen_settings
-    from segflow.scoring.schema import Problems
-    from segflow.scoring.templates import load_template
-
-    path = frozen_settings(settings, run_id).templates_dir / f"{name}.yaml"
-    problems = Problems()
-    template = load_template(path, problems) if path.exists() else None
-    if template is None:
-        raise _frozen_error(path, problems)
-    return template
-
-
 def _rule(template, params: dict, prefix: str, out: dict) -> str:
     from segflow.scoring.predicate import parse
     from segflow.scoring.sqlparts import bind_predicate
@@ -95,7 +81,7 @@ def _plan(settings: Settings, config, campaign: str, pointer, stamp: int) -> _Pl
     import duckdb
     import pyarrow.parquet as pq
 
-    from segflow.governance.live import _campaign
+    from segflow.governance.live import _campaign, frozen_template
     from segflow.runstore import load_run, run_dir
     from segflow.timeutil import parse_as_of
 
@@ -108,7 +94,7 @@ def _plan(settings: Settings, config, campaign: str, pointer, stamp: int) -> _Pl
     params: dict = {}
     cohorts = []
     for i, c in enumerate(sorted(spec.cohorts, key=lambda c: c.priority)):
-        template = _frozen_template(settings, run_id, c.template)
+        template = frozen_template(settings, run_id, c.template)
         if template.live and not c.split_by:
             cohorts.append((c.name, tuple(c.channels), _rule(template, c.params, f"c{i}_",
                                                             params)))
@@ -116,7 +102,7 @@ def _plan(settings: Settings, config, campaign: str, pointer, stamp: int) -> _Pl
         return None
     timed = {rule.template for rule in config.inactivity}  # evaluated at read time
     suppressions = [(s.template, tuple(s.channels), tuple(s.exempt),
-                     _rule(_frozen_template(settings, run_id, s.template), s.params,
+                     _rule(frozen_template(settings, run_id, s.template), s.params,
                            f"s{i}_", params))
                     for i, s in enumerate(spec.suppressions) if s.template not in timed]
     published = str(pointer.parent / meta["file"])
