@@ -36,8 +36,7 @@ def campaign_segments(settings: Settings, campaign: str) -> set[str]:
     """The live segments of a published campaign: the suppressions it lists, its cohorts
     and their live additions to the current version, as it was published
     (``segflow.ingest.events.freshness`` rows' ``target``)."""
-    from segflow.governance.live import _campaign
-    from segflow.governance.live_additions import target_of
+    from segflow.governance.live import _campaign, target_of
 
     meta = json.loads((settings.publish_dir / campaign / "current.json").read_text())
     spec = _campaign(settings, campaign, meta["run_id"])

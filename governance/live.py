@@ -194,12 +194,20 @@ class LiveMemberships:
         return out
 
 
+def target_of(campaign: str, version: int, cohort: str) -> str:
+    """The live change target of an addition to ``cohort`` of a published version."""
+    return f"{campaign}:{version}:{cohort}"
+
+
+def parse_target(target: str) -> tuple[str, int, str]:
+    campaign, version, cohort = target.split(":", 2)
+    return campaign, int(version), cohort
+
+
 def added(row: dict, changes: list[dict], pub: _Publication) -> dict:
     """An ``unassigned`` published row of a customer added live to this version of the
     campaign (``segflow.governance.live_additions``) becomes their assigned row in the
     cohort, on its channels, with the event that added them (a new dict)."""
-    from segflow.governance.live_additions import target_of
-
     if row["status"] != "unassigned":
         return row
     prefix = target_of(row["campaign"], pub.version, "")
@@ -311,7 +319,6 @@ def customer_segments(live: LiveMemberships, inbox, config, identity: dict, ids:
                       at: float) -> list[dict]:
     """What a sending tool asks at send time, for each id (merged ids answer for their
     survivor): the live memberships and the streaming features at time ``at`` (epoch s)."""
-    from segflow.governance.live_additions import parse_target
     from segflow.ingest.events.inbox import changes_of, live_features, refusals_of
 
     survivors = [identity.get(i, i) for i in ids]

@@ -36,16 +36,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from segflow.governance.live import target_of
 from segflow.settings import Settings
-
-
-def target_of(campaign: str, version: int, cohort: str) -> str:
-    return f"{campaign}:{version}:{cohort}"
-
-
-def parse_target(target: str) -> tuple[str, int, str]:
-    campaign, version, cohort = target.split(":", 2)
-    return campaign, int(version), cohort
 
 
 @dataclass

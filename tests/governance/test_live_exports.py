@@ -127,8 +127,7 @@ def test_events_add_within_the_approved_bound_and_refuse_past_it(world, tmp_path
 def test_the_next_publication_supersedes_a_live_addition():
     """An addition belongs to the version it was made to: once the campaign's next
     governed version is published, the customer's row is that version's own."""
-    from segflow.governance.live import _Publication, added
-    from segflow.governance.live_additions import target_of
+    from segflow.governance.live import _Publication, added, target_of
 
     row = {"campaign": "holi_test", "version": 2, "cohort": None, "status": "unassigned",
            "arm": None, "channels": "", "suppressed_by": None, "live_reason": None}
