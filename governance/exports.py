@@ -11,7 +11,8 @@ per channel: a customer is left out of one channel, and only that one, when
 - the channel has no usable identifier (valid email, E.164 phone).
 
 Suppressions applied live since (an unsubscribe sent by webhook or Kafka, docs/realtime.md)
-count as the campaign's suppression rule would: on its channels, else everywhere.
+count as the campaign's suppression rule would: on its channels, else everywhere; customers
+added live to a ``live: true`` cohort of the run's published version are exported with it.
 
 A global suppression removes them from every channel: an engagement event listed in
 ``exports.global_events`` (default ``[complaint]``) on any channel, or a campaign
@@ -76,6 +77,28 @@ def _candidates(con, ctx, channels: set[str]) -> None:
         FROM m_cur m JOIN (VALUES {values}) cc(base, channel)
           ON cc.base = split_part(m.cohort, '__', 1)
         WHERE m.status = 'assigned'""")
+    _live_additions(con, ctx, channels)
+
+
+def _live_additions(con, ctx, channels: set[str]) -> None:
+    """Customers added live to the published version of this run (docs/realtime.md) join
+    ``cand`` in their cohort, on each of its channels (their published row is
+    ``unassigned``, so it is not there yet)."""
+    import pyarrow as pa
+
+    from segflow.governance.live_additions import additions_of_run
+
+    added = additions_of_run(ctx.settings, ctx.run.campaign, ctx.run_id)
+    pairs = [(customer, cohort, ch) for customer, cohort in added if cohort in ctx.rules
+             for ch in ctx.rules[cohort].spec.channels if ch in channels]
+    if not pairs:
+        return
+    con.register("live_add", pa.table({
+        "entity_id": pa.array([p[0] for p in pairs], pa.string()),
+        "cohort": pa.array([p[1] for p in pairs], pa.string()),
+        "channel": pa.array([p[2] for p in pairs], pa.string())}))
+    con.execute("INSERT INTO cand SELECT entity_id, cohort, NULL, channel, true FROM live_add")
+    con.unregister("live_add")
 
 
 def events_table(settings) -> tuple[str | None, object]:

@@ -1,8 +1,9 @@
 """Freshness per campaign: how long from a real-world event to the campaign's changed list.
 
 An applied event concerns a campaign when it can change that campaign's published list:
-it applies a suppression the campaign lists, ends one of its cohorts, or feeds the live
-activity of an inactivity rule the campaign lists (realtime.yaml says which event does
+it applies a suppression the campaign lists, ends one of its cohorts, feeds the live
+activity of an inactivity rule the campaign lists, or feeds a live column while the
+campaign takes live additions (realtime.yaml says which event does
 what; the campaign's rules are those it was published with). Its lag is applied minus
 event time (``segflow.ingest.events.freshness``), summarised as p50/p95/p99/max per
 campaign and checked against the campaign's own limit (``freshness: {p95_limit_seconds}``
@@ -26,7 +27,21 @@ def _events_of(spec, config) -> list[str]:
     names |= {e for e, targets in config.ends.items() if cohorts & set(targets)}
     live = {rule.live for rule in config.inactivity if rule.template in templates}
     names |= {e for f in config.features if f.name in live for e in f.events}
+    if spec.live_additions is not None:  # events that may add customers live
+        names |= {e for f in config.live_columns().values() for e in f.events}
     return sorted(names)
+
+
+def campaign_segments(settings: Settings, campaign: str) -> set[str]:
+    """The live segments of a published campaign: the suppressions it lists, its cohorts
+    and their live additions to the current version, as it was published
+    (``segflow.ingest.events.freshness`` rows' ``target``)."""
+    from segflow.governance.live import _campaign, target_of
+
+    meta = json.loads((settings.publish_dir / campaign / "current.json").read_text())
+    spec = _campaign(settings, campaign, meta["run_id"])
+    return ({s.template for s in spec.suppressions} | {c.name for c in spec.cohorts}
+            | {target_of(campaign, meta["version"], c.name) for c in spec.cohorts})
 
 
 def campaign_limit(settings: Settings, campaign: str, config) -> tuple[float, str]:
@@ -93,3 +108,22 @@ def report_freshness(settings: Settings, campaign: str) -> dict | None:
     finally:
         con.close()
     return rows[0] if rows else None
+
+
+def verdict(row: dict | None) -> tuple[bool | None, str, str]:
+    """(passed, headline, detail) a reader sees first about a campaign's freshness row
+    from ``report_freshness``: within or over its limit, or why there is nothing to judge
+    (``passed`` None: nothing measured). One wording for the refresh report and the
+    monitoring pages."""
+    if row is None:
+        return None, "No real-time events received in this workspace", (
+            "segflow events serve starts the receiver (docs/realtime.md).")
+    if row.get("error"):
+        return False, "Could not be measured", row["error"]
+    if not row["events"]:
+        return None, "No live event has concerned this campaign's published list yet", ""
+    over = row["p95"] > row["limit"]
+    return not over, "Over the limit" if over else "Within the limit", (
+        f"95% of the {row['events']:,} live events that concern the published list changed "
+        f"it within {row['p95']:.2f} s of happening; the limit is {row['limit']:g} s "
+        f"(set in {row['limit_from']}).")

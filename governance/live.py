@@ -5,8 +5,10 @@ Between governed publications an event may only tighten a published list. A cust
 include a suppression the campaign lists is suppressed, as the campaign's own rule would
 do it: only on the suppression's channels when it names some, never in a cohort the
 suppression exempts. An event that ends a cohort's purpose (a purchase ends a win-back)
-suppresses the customer in that cohort. Nobody is added: additions wait for the next
-governed refresh. Holdout rows stay as they are (the measurement needs them untouched).
+suppresses the customer in that cohort. Nobody is added, except to a cohort whose template
+is ``live: true`` in a campaign that allows live additions, within its approved bound
+(``segflow.governance.live_additions``): such a customer's ``unassigned`` row reads as
+assigned. Holdout rows stay as they are (the measurement needs them untouched).
 
 The campaign's rules are read from the published run's frozen copy (``runs/<id>/frozen``),
 the rules the governed list was made with, not today's files.
@@ -34,6 +36,7 @@ class _Publication:
     suppressions: dict[str, list]  # template -> [SuppressionSpec, ...]
     as_of: float = 0.0                  # the published run's as-of (epoch s)
     inactivity: list = field(default_factory=list)  # [(Inactivity, SuppressionSpec, days)]
+    channels: dict = field(default_factory=dict)    # cohort -> its channels, "a,b"
 
 
 def _frozen_error(path, problems):
@@ -43,34 +46,43 @@ def _frozen_error(path, problems):
                         f"{problems[0] if problems else 'file missing'}")
 
 
-def _campaign(settings: Settings, campaign: str, run_id: str):
-    """The campaign as published: the run's frozen file."""
+def _frozen(settings: Settings, run_id: str, folder: str, name: str, loader):
+    """A file of the rules the run was made with (its frozen copy: ``folder`` is
+    ``campaigns_dir`` or ``templates_dir``), parsed by ``loader``; an error when it cannot
+    be read (fail closed: no live change on rules nobody approved)."""
     from segflow.runstore import frozen_settings
-    from segflow.scoring.campaigns import load_campaign
     from segflow.scoring.schema import Problems
 
-    path = frozen_settings(settings, run_id).campaigns_dir / f"{campaign}.yaml"
+    path = getattr(frozen_settings(settings, run_id), folder) / f"{name}.yaml"
     problems = Problems()
-    spec = load_campaign(path, problems) if path.exists() else None
-    if spec is None:
+    parsed = loader(path, problems) if path.exists() else None
+    if parsed is None:
         raise _frozen_error(path, problems)
-    return spec
+    return parsed
+
+
+def _campaign(settings: Settings, campaign: str, run_id: str):
+    """The campaign as published: the run's frozen file."""
+    from segflow.scoring.campaigns import load_campaign
+
+    return _frozen(settings, run_id, "campaigns_dir", campaign, load_campaign)
+
+
+def frozen_template(settings: Settings, run_id: str, name: str):
+    """A template as the run used it: its frozen file."""
+    from segflow.scoring.templates import load_template
+
+    return _frozen(settings, run_id, "templates_dir", name, load_template)
 
 
 def _threshold(settings: Settings, run_id: str, spec, param: str) -> float:
     """The suppression's ``param`` as the campaign set it, else its template's default."""
-    from segflow.runstore import frozen_settings
-    from segflow.scoring.schema import Problems
-    from segflow.scoring.templates import load_template
-
     if param in spec.params:
         return float(spec.params[param])
-    path = frozen_settings(settings, run_id).templates_dir / f"{spec.template}.yaml"
-    problems = Problems()
-    template = load_template(path, problems) if path.exists() else None
-    if template is None or param not in template.defaults():
-        raise _frozen_error(path, problems or [f"template {spec.template} has no "
-                                               f"parameter {param!r} (realtime.yaml)"])
+    template = frozen_template(settings, run_id, spec.template)
+    if param not in template.defaults():
+        raise _frozen_error(template.path, [f"template {spec.template} has no parameter "
+                                            f"{param!r} (realtime.yaml)"])
     return float(template.defaults()[param])
 
 
@@ -121,7 +133,8 @@ class LiveMemberships:
             load_run(self.settings, run_id)  # names the missing run
         else:
             as_of = 0.0  # a publication without its run record: every change applies
-        return _Publication(stamp, meta["version"], run_id, table, suppressions, as_of, rules)
+        return _Publication(stamp, meta["version"], run_id, table, suppressions, as_of, rules,
+                            {c.name: ",".join(c.channels) for c in spec.cohorts})
 
     def _refresh(self) -> None:
         pointers = {p.parent.name: p for p in self.settings.publish_dir.glob("*/current.json")}
@@ -170,6 +183,7 @@ class LiveMemberships:
             out[i] = []
             for row in rows:
                 pub = self.pubs[row["campaign"]]
+                row = added(row, changes.get(i, []), pub)
                 row = tighten(row, changes.get(i, []), pub.suppressions, pub.as_of)
                 for rule, spec, limit in pub.inactivity:
                     row = inactive(row, spec, limit, _last_activity(
@@ -178,6 +192,33 @@ class LiveMemberships:
                 row.pop("_days")
                 out[i].append(row)
         return out
+
+
+def target_of(campaign: str, version: int, cohort: str) -> str:
+    """The live change target of an addition to ``cohort`` of a published version."""
+    return f"{campaign}:{version}:{cohort}"
+
+
+def parse_target(target: str) -> tuple[str, int, str]:
+    campaign, version, cohort = target.split(":", 2)
+    return campaign, int(version), cohort
+
+
+def added(row: dict, changes: list[dict], pub: _Publication) -> dict:
+    """An ``unassigned`` published row of a customer added live to this version of the
+    campaign (``segflow.governance.live_additions``) becomes their assigned row in the
+    cohort, on its channels, with the event that added them (a new dict)."""
+    if row["status"] != "unassigned":
+        return row
+    prefix = target_of(row["campaign"], pub.version, "")
+    for change in changes:
+        if change["effect"] == "add" and change["target"].startswith(prefix):
+            cohort = change["target"][len(prefix):]
+            return {**row, "cohort": cohort, "status": "assigned", "arm": None,
+                    "channels": pub.channels.get(cohort, ""), "suppressed_by": None,
+                    "live_reason": f"added live: {change['event']} at "
+                                   f"{_when(change['event_ts'])} (event {change['event_id']})"}
+    return row
 
 
 def _cohort_name(cohort: str | None) -> str | None:
@@ -278,15 +319,21 @@ def customer_segments(live: LiveMemberships, inbox, config, identity: dict, ids:
                       at: float) -> list[dict]:
     """What a sending tool asks at send time, for each id (merged ids answer for their
     survivor): the live memberships and the streaming features at time ``at`` (epoch s)."""
-    from segflow.ingest.events.inbox import changes_of, live_features
+    from segflow.ingest.events.inbox import changes_of, live_features, refusals_of
 
     survivors = [identity.get(i, i) for i in ids]
     unique = sorted(set(survivors))
     features = live_features(inbox, config, unique, at)
     memberships = live.lookup(unique, changes_of(inbox, unique), features, at)
+    versions = {c: p.version for c, p in live.pubs.items()}
+    refused = {i: [{"campaign": c, "version": v, "cohort": k, "reason": r["reason"]}
+                   for r in rows for c, v, k in [parse_target(r["target"])]
+                   if versions.get(c) == v]
+               for i, rows in refusals_of(inbox, unique).items()}
     for values in features.values():
         for f in config.features:
             if f.agg == "latest" and values.get(f.name) is not None:
                 values[f.name] = _when(values[f.name])
     return [{"customer_id": i, "survivor_id": s, "memberships": memberships[s],
-             "features": features[s]} for i, s in zip(ids, survivors, strict=True)]
+             "refused_additions": refused[s], "features": features[s]}
+            for i, s in zip(ids, survivors, strict=True)]

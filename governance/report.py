@@ -207,6 +207,12 @@ def _freshness(settings, campaign: str) -> dict | None:
         return {"error": str(err)}
 
 
+def _freshness_verdict(row: dict | None) -> tuple:
+    from segflow.governance.freshness import verdict
+
+    return verdict(row)
+
+
 def _curated(ctx) -> list[dict]:
     """The run's curated cohorts, each with its sentence (state, outcomes, who and why)."""
     from segflow.governance.curated import run_lists, state_sentence
@@ -254,7 +260,8 @@ def gather(settings, con, run_id: str) -> dict:
             "exports": exports, "curated": _curated(ctx),
             "process": _process(settings, con, run_id, ctx.run.campaign),
             "drift": _drift(settings, run_id), "approvals": approvals,
-            "freshness": _freshness(settings, ctx.run.campaign),
+            "freshness": (fresh := _freshness(settings, ctx.run.campaign)),
+            "freshness_verdict": _freshness_verdict(fresh),
             "publications": publications_of_run(settings, run_id, con),
             "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 

@@ -8,6 +8,8 @@
 - Every canonical table must be a readable Parquet file, and a table ingest wrote a receipt
   for must still have the content that receipt hashed. A truncated or changed table is
   never repaired: someone must decide between re-running ingest and restoring a backup.
+- Live events appended as offline files (``events/offline/``) that a canonical load has
+  carried since are removed with ``repair`` (a file still needed never is).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ AREA = "canonical"
 def findings(settings: Settings, repair: bool) -> list[Finding]:
     """Interrupted commits, staged leftovers, unreadable tables, tables changed since ingest."""
     return [*interrupted_commit(settings, repair), *staged_leftovers(settings, repair),
-            *tables(settings)]
+            *tables(settings), *offline_events(settings, repair)]
 
 
 def _rel(settings: Settings, path: Path) -> str:
@@ -65,6 +67,23 @@ def staged_leftovers(settings: Settings, repair: bool) -> list[Finding]:
                 finding.repaired = True
             out.append(finding)
     return out
+
+
+def offline_events(settings: Settings, repair: bool) -> list[Finding]:
+    """Appended live events (events/offline/) that a canonical load has carried since:
+    the build reads the table's rows for them, so the files only take space; repair
+    removes them (``segflow.ingest.events.offline.prune``), never a file still needed."""
+    from segflow.ingest.events.offline import carried, prune
+
+    found = prune(settings) if repair else carried(settings)
+    if not found:
+        return []
+    events = sum(n for _, n in found)
+    return [Finding(AREA, _rel(settings, settings.events_offline_dir),
+                    f"{len(found)} offline event file(s) ({events} events) that the canonical "
+                    "tables now hold",
+                    "removed" if repair else "run `segflow events prune` to remove them",
+                    repaired=repair)]
 
 
 def tables(settings: Settings) -> list[Finding]:

@@ -80,8 +80,11 @@ def write_trends(settings: Settings, campaign: str) -> tuple[Path, pd.DataFrame]
     overlap = px.line(trend.dropna(subset=["jaccard"]), x="run_id", y="jaccard",
                       color="cohort", markers=True,
                       title="Overlap with the same cohort in the previous run (Jaccard)")
+    from segflow.monitoring.freshness import freshness_sections
+
     page = write_page(out / "trends.html", f"Segment trends: {campaign}",
-                      [("Size", sizes), ("Overlap", overlap),
-                       ("Where each cohort moved most", moved), ("All runs", trend)],
+                      [*freshness_sections(settings, campaign), ("Size", sizes),
+                       ("Overlap", overlap), ("Where each cohort moved most", moved),
+                       ("All runs", trend)],
                       settings=settings, nav=[("Campaigns", "../../index.html")])
     return page, moved

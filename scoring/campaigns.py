@@ -30,7 +30,7 @@ CAMPAIGN_REQUIRED = ("name", "title", "owner", "entity", "salt", "cohorts")
 PASSTHROUGH = ("review", "controls", "drift", "bias", "exports", "feedback", "curated")
 CAMPAIGN_OPTIONAL = ("description", "as_of", "exclusive", "holdout_fraction", "split_by",
                      "schedule", "approval_required", "channels", "suppressions", "experiment",
-                     "freshness", *PASSTHROUGH)
+                     "freshness", "live_additions", *PASSTHROUGH)
 COHORT_KEYS = ("name", "params", "priority", "split_by", "channels", "expected_size", "offers")
 EXPERIMENT_KEYS = ("offers", "salt", "cohorts", "stratify_by", "min_per_offer", "bandit")
 BANDIT_KEYS = ("metric", "floor", "draws", "seed")
@@ -109,6 +109,25 @@ class Campaign:
     path: Path | None = None
     experiment: ExperimentSpec | None = None
     freshness_limit: float | None = None  # freshness.p95_limit_seconds: live events' p95 lag
+    live_additions: LiveAdditions | None = None  # None: additions wait for the next refresh
+
+
+@dataclass(frozen=True)
+class LiveAdditions:
+    """``live_additions: {max_customers: N, max_share: S}``: between governed refreshes,
+    events may add customers to cohorts whose template is ``live: true``, at most
+    ``max_customers`` and at most ``max_share`` of the approved publication's assigned
+    customers, whichever is smaller (either may be left out, not both)."""
+
+    max_customers: int | None = None
+    max_share: float | None = None
+
+    def bound(self, approved: int) -> int:
+        """The most customers added live to a publication of ``approved`` assigned ones."""
+        limits = [self.max_customers] if self.max_customers is not None else []
+        if self.max_share is not None:
+            limits.append(int(self.max_share * approved))
+        return min(limits)
 
 
 def campaign_path(settings: Settings, name: str) -> Path:
@@ -138,7 +157,8 @@ def load_campaign(path: Path, problems: Problems) -> Campaign | None:
              + [expect(data, k, list, path, problems, "campaign")
                 for k in ("cohorts", "suppressions", "split_by", "channels")]
              + [expect(data, k, dict, path, problems, "campaign")
-                for k in ("schedule", "experiment", "freshness", *PASSTHROUGH)])
+                for k in ("schedule", "experiment", "freshness", "live_additions",
+                          *PASSTHROUGH)])
     owners = owners_of(data, path, problems)
     if not ok or not owners or any(k not in data for k in CAMPAIGN_REQUIRED):
         return None
@@ -162,7 +182,35 @@ def load_campaign(path: Path, problems: Problems) -> Campaign | None:
         split_by=defaults["split_by"], schedule=dict(data.get("schedule") or {}),
         approval_required=data.get("approval_required", False), channels=defaults["channels"],
         sections={k: dict(data[k]) for k in PASSTHROUGH if k in data}, path=path,
-        experiment=experiment, freshness_limit=_freshness_limit(data, path, problems))
+        experiment=experiment, freshness_limit=_freshness_limit(data, path, problems),
+        live_additions=_live_additions(data, path, problems))
+
+
+def _live_additions(data: dict, path: Path, problems: Problems) -> LiveAdditions | None:
+    """``live_additions: {max_customers: N, max_share: S}``, both optional, at least one:
+    N a positive int, S in (0, 1]."""
+    raw = data.get("live_additions")
+    if not isinstance(raw, dict):
+        return None
+    if not check_keys(raw, path, problems, "live_additions", (),
+                      ("max_customers", "max_share"), line=line_of(data, "live_additions")):
+        return None
+    if not raw:
+        problems.add(path, line_of(data, "live_additions"), "live_additions needs "
+                     "max_customers, max_share or both (the approved bounds)")
+        return None
+    count, share = raw.get("max_customers"), raw.get("max_share")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                              or count < 1):
+        problems.add(path, line_of(raw, "max_customers"), "live_additions.max_customers "
+                     f"must be a positive whole number, got {count!r}")
+        return None
+    if share is not None and (isinstance(share, bool) or not isinstance(share, int | float)
+                              or not 0 < share <= 1):
+        problems.add(path, line_of(raw, "max_share"), "live_additions.max_share must be a "
+                     f"share in (0, 1] of the approved list's assigned customers, got {share!r}")
+        return None
+    return LiveAdditions(count, None if share is None else float(share))
 
 
 def _freshness_limit(data: dict, path: Path, problems: Problems) -> float | None:

@@ -49,13 +49,17 @@ def campaign_inputs(resolved: Resolved, overrides: dict[str, Any] | None) -> dic
 
 def frozen_files(settings: Settings, resolved: Resolved) -> dict[str, bytes]:
     """The files that decide a run, as they are now: the campaign file, every template it
-    uses and the owners file (paths relative to the run's ``frozen/`` folder)."""
+    uses, the owners file and, when a template is ``live: true``, realtime.yaml (paths
+    relative to the run's ``frozen/`` folder)."""
     c = resolved.campaign
     files = {f"segment_templates/campaigns/{c.path.name}": c.path.read_bytes()}
     for b in (*resolved.cohorts, *resolved.suppressions):
         files[f"segment_templates/{b.template.path.name}"] = b.template.path.read_bytes()
     if settings.owners_path.exists():
         files["owners.yaml"] = settings.owners_path.read_bytes()
+    if any(b.template.live for b in resolved.cohorts) and settings.realtime_path.exists():
+        # a live template's live columns are realtime.yaml's: part of the rules of the run
+        files["realtime.yaml"] = settings.realtime_path.read_bytes()
     if resolved.allocation is not None:  # the bandit's offer shares this run drew with
         files[ALLOCATION_FILE] = allocation_path(settings, c.name).read_bytes()
     return files

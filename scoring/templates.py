@@ -24,7 +24,7 @@ from segflow.scoring.schema import (
 
 TEMPLATE_REQUIRED = ("name", "title", "description", "owner", "kind", "entity", "where")
 TEMPLATE_OPTIONAL = ("params", "rank_by", "top_fraction", "top_n", "score", "when_to_use",
-                     "caveats")
+                     "caveats", "live")
 PARAM_KEYS = ("type", "default", "description", "min", "max")
 KINDS = ("cohort", "suppression")
 ENTITIES = ("customer", "account")
@@ -46,6 +46,9 @@ class Template:
     score: str | None = None
     when_to_use: str | None = None  # the catalogue's advice: which campaign needs it
     caveats: tuple[str, ...] = ()   # what a user must know before relying on it
+    # events may add customers between refreshes, where the campaign allows it
+    # (``live_additions``); checked by ``segflow.scoring.live`` (docs/realtime.md)
+    live: bool = False
     path: Path | None = None
     where_line: int | None = None  # file line of the predicate's first line
     block: bool = False  # `where: |` keeps line breaks, so SQL lines map to file lines
@@ -72,7 +75,8 @@ def load_template(path: Path, problems: Problems) -> Template | None:
     if data is None:
         return None
     ok = all([expect(data, k, str, path, problems, "template")
-              for k in ("name", "title", "description", "kind", "entity", "where")])
+              for k in ("name", "title", "description", "kind", "entity", "where")]
+             + [expect(data, "live", bool, path, problems, "template")])
     owners = owners_of(data, path, problems)
     if not ok or not owners or any(k not in data for k in TEMPLATE_REQUIRED):
         return None
@@ -84,6 +88,7 @@ def load_template(path: Path, problems: Problems) -> Template | None:
         name=data["name"], title=data["title"], description=data["description"],
         owners=owners, kind=data["kind"], entity=data["entity"], where=data["where"].strip(),
         params=params, path=path, where_line=where_line, block=block,
+        live=bool(data.get("live", False)),
         **_advice(data, path, problems), **extras)
 
 

@@ -21,6 +21,7 @@ from segflow.errors import SegflowError
 from segflow.scoring import predicate
 from segflow.scoring.campaigns import Campaign, load_campaign
 from segflow.scoring.columns import PARAM_FAMILY, known_columns
+from segflow.scoring.live import live_problems
 from segflow.scoring.params import check_value
 from segflow.scoring.schema import Problems, nearest
 from segflow.scoring.templates import Template, load_template
@@ -94,6 +95,10 @@ def _load(settings: Settings, tpaths: list[Path], cpaths: list[Path], columns: C
                                              f"(also in {other})")
             continue
         tree = check_template(template, columns, own, frames)
+        if template.live:
+            for problem in live_problems(settings, template, tree):
+                own.add(path, _live_line(path), problem)
+                tree = None
         if tree is not None or path in given:
             bundle.templates[template.name] = template
         if tree is not None:
@@ -104,6 +109,13 @@ def _load(settings: Settings, tpaths: list[Path], cpaths: list[Path], columns: C
             check_campaign(campaign, bundle, columns, bundle.problems, frames)
             bundle.campaigns[campaign.name] = campaign
     return bundle
+
+
+def _live_line(path: Path) -> int | None:
+    from segflow.scoring.schema import line_of
+    from segflow.yamlio import load_yaml
+
+    return line_of(load_yaml(path), "live")
 
 
 def _split_paths(settings: Settings, paths) -> tuple[list[Path], list[Path]]:

@@ -27,6 +27,7 @@ def pages(refreshed_run, tmp_path_factory, home_module):
     from segflow.monitoring.config import FeedbackConfig
     from segflow.monitoring.feedback_run import run_feedback
     from segflow.monitoring.gate import check
+    from segflow.monitoring.trends import write_trends
 
     settings, _, run = refreshed_run
     settings = copy_world(settings, tmp_path_factory.mktemp("pages") / "w")
@@ -39,7 +40,8 @@ def pages(refreshed_run, tmp_path_factory, home_module):
     run_feedback(home_module, "holi_2026",
                  FeedbackConfig(splits=["region", "preferred_language"]))
     folder = settings.runs_dir / run
-    return {"report": folder / "report.html", "movement": folder / "movement.html",
+    return {"trends": write_trends(settings, "holi_test")[0],
+            "report": folder / "report.html", "movement": folder / "movement.html",
             "drift": folder / "drift" / "report.html",
             "feedback": home_module.home / "feedback" / "holi_2026" / "feedback.html",
             "home": settings.home / "index.html", "catalogue": settings.home / "catalogue.html",
@@ -59,10 +61,10 @@ def home_module(tmp_path_factory):
 
 
 # the drift page of a first run (nothing to compare with) has figures but no chart
-CHARTS = {"report": 3, "movement": 1, "drift": 0, "feedback": 1, "home": 0, "catalogue": 0,
-          "feedback_home": 0}
+CHARTS = {"trends": 2, "report": 3, "movement": 1, "drift": 0, "feedback": 1, "home": 0,
+          "catalogue": 0, "feedback_home": 0}
 # What a reader must see first on each page (a pattern its start matches)
-BANNERS = {"report": "Waiting for a decision", "movement": None,
+BANNERS = {"trends": None, "report": "Waiting for a decision", "movement": None,
            "drift": "Drift gate passed",
            "feedback": r"(\S+ beats holdout overall by|No offer clearly beats the holdout)",
            "home": r"1 of 1 campaign\(s\) need attention",

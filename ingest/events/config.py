@@ -34,6 +34,10 @@ class Feature:
     agg: str
     events: tuple[str, ...]
     window_hours: float | None = None
+    # a count that adds to this column of the published run's scored frame: its live
+    # value is the run's value plus the events applied since the run's as-of; what a
+    # template marked ``live: true`` may re-evaluate between refreshes (docs/realtime.md)
+    column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,11 @@ class RealtimeConfig:
                 keys[key] = consumer
         return keys
 
+    def live_columns(self) -> dict[str, Feature]:
+        """{scored-frame column: the count feature that adds to it}: the columns a
+        ``live: true`` template re-evaluates between refreshes."""
+        return {f.column: f for f in self.features if f.column}
+
     def effects(self, event: str) -> list[tuple[str, str]]:
         """(effect, target) pairs an event causes: ('suppress', template), ('end', cohort)."""
         return ([("suppress", t) for t in self.suppressions.get(event, ())]
@@ -139,21 +148,25 @@ def _features(path: Path, data) -> tuple[Feature, ...]:
     for row in data.get("features") or []:
         line = getattr(row, "start_line", data.line("features"))
         if not isinstance(row, dict) or not {"name", "agg", "events"} <= set(row) \
-                or set(row) - {"name", "agg", "events", "window_hours"}:
+                or set(row) - {"name", "agg", "events", "window_hours", "column"}:
             raise ConfigError(path, line, "each feature needs name, agg and events "
-                                          "(window_hours for a count)")
+                                          "(window_hours for a count; column optional)")
         if row["agg"] not in AGGS:
             raise ConfigError(path, line, f"agg must be one of {', '.join(AGGS)}, "
                                           f"got {row['agg']!r}")
         window = row.get("window_hours")
         if row["agg"] == "count" and not (isinstance(window, int | float) and window > 0):
             raise ConfigError(path, line, "a count feature needs window_hours > 0")
+        column = row.get("column")
+        if column is not None and (row["agg"] != "count" or not isinstance(column, str)):
+            raise ConfigError(path, line, "column (the scored frame's column a count adds "
+                                          "to) applies to agg: count only, and names one column")
         if row["name"] in seen:
             raise ConfigError(path, line, f"feature {row['name']!r} is defined twice")
         seen.add(row["name"])
         events = row["events"] if isinstance(row["events"], list) else [row["events"]]
         out.append(Feature(str(row["name"]), row["agg"], tuple(map(str, events)),
-                           float(window) if window else None))
+                           float(window) if window else None, column))
     return tuple(out)
 
 

@@ -12,6 +12,7 @@ import sqlite3
 
 from segflow.ingest.events.surveys import KIND
 
+EFFECTS = {"suppress": "suppressed", "end": "ended", "add": "added"}
 QUANTILES = (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
 
 
@@ -37,13 +38,14 @@ def freshness(con: sqlite3.Connection, since: float | None = None) -> list[dict]
             summary("inbox to applied", [r[0] for r in con.execute(
                 "SELECT applied_at - received_at FROM inbox WHERE applied_at IS NOT NULL "
                 "AND applied_at >= ? AND kind <> ?", (since, KIND))])]
-    by_segment: dict[str, list[float]] = {}
+    by_segment: dict[tuple[str, str], list[float]] = {}
     for effect, target, lag in con.execute(
             "SELECT effect, target, applied_at - event_ts FROM live_changes "
             "WHERE applied_at >= ? ORDER BY effect, target", (since,)):
-        by_segment.setdefault(f"{target} ({'suppressed' if effect == 'suppress' else 'ended'})",
-                              []).append(lag)
-    rows += [summary(name, lags) for name, lags in by_segment.items()]
+        by_segment.setdefault((target, EFFECTS.get(effect, effect)), []).append(lag)
+    # ``target``: the suppression template or cohort, for pages that pick a campaign's
+    rows += [summary(f"{target} ({what})", lags) | {"target": target}
+             for (target, what), lags in by_segment.items()]
     return rows
 
 

@@ -11,8 +11,10 @@ customer, with the latest event that caused it and its times), ``counters`` (mes
 received and duplicates; ``offline_seq``, the last event appended to the offline sources),
 ``live_batches`` (one row per applied micro-batch that changed a membership: its counts per
 effect and target, and a SHA-256 digest of its changes, waiting to be recorded in the
-governance audit log). Applying is idempotent by event id: a row is applied once, a change
-is keyed by (customer, effect, target), so a redelivered event changes nothing.
+governance audit log), ``live_refusals`` (a live addition refused because the campaign's
+approved bound was reached: customer, target, why). Applying is idempotent by event id: a
+row is applied once, a change is keyed by (customer, effect, target), so a redelivered
+event changes nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ CREATE TABLE IF NOT EXISTS live_batches (batch INTEGER PRIMARY KEY AUTOINCREMENT
   detail TEXT NOT NULL, audit_seq INTEGER);
 CREATE INDEX IF NOT EXISTS live_batches_unaudited ON live_batches(batch)
   WHERE audit_seq IS NULL;
+CREATE TABLE IF NOT EXISTS live_refusals (customer_id TEXT NOT NULL, target TEXT NOT NULL,
+  reason TEXT NOT NULL, event_id TEXT NOT NULL, event_ts REAL NOT NULL,
+  applied_at REAL NOT NULL, PRIMARY KEY (customer_id, target));
 """
 
 
@@ -135,13 +140,20 @@ def store(con: sqlite3.Connection, source: str, events: Iterable, rejected: Iter
 
 
 def apply_pending(con: sqlite3.Connection, settings: Settings, config, identity: dict,
-                  limit: int = 2000) -> int:
+                  limit: int = 2000, admit=None) -> int:
     """Apply up to ``limit`` stored events, oldest first, in one transaction: each is
     mapped to its surviving customer through the identity merge map, and the live changes
     its name causes (``config.effects``) are recorded, one per customer, effect and target,
     keeping the latest event (an ended cohort counts only for events after a publication's
     as-of). Re-applying an event changes nothing. Returns how many were applied (the
-    offline sources get them later, in bigger files: ``offline.flush_offline``)."""
+    offline sources get them later, in bigger files: ``offline.flush_offline``).
+
+    ``admit(con, applied, now)`` (governance's live additions, passed in by the command
+    that runs the applier: ingest does not know campaigns) returns (additions, refusals)
+    for the applied rows ``(seq, event_id, event, customer, event_ts, received_at)``, in
+    this transaction: an addition is a change ``(customer, 'add', target, event id, event,
+    event time, received, now)``, audited with the others; a refusal ``(customer, target,
+    reason, event id, event time, now)``."""
     con.execute("BEGIN IMMEDIATE")
     try:
         rows = con.execute("SELECT seq, event_id, event, user_id, event_ts, received_at "
@@ -154,6 +166,12 @@ def apply_pending(con: sqlite3.Connection, settings: Settings, config, identity:
         changes = [(identity.get(user, user), effect, target, event_id, name, ts, got, now)
                    for _, event_id, name, user, ts, got in rows
                    for effect, target in config.effects(name)]
+        if admit is not None and rows:
+            added, refused = admit(con, [(seq, eid, name, identity.get(user, user), ts, got)
+                                         for seq, eid, name, user, ts, got in rows], now)
+            changes += added
+            con.executemany("INSERT OR REPLACE INTO live_refusals VALUES (?, ?, ?, ?, ?, ?)",
+                            refused)
         con.executemany(
             "INSERT INTO live_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
             "SET event_id = excluded.event_id, event = excluded.event, event_ts = "
@@ -220,10 +238,13 @@ def counts(con: sqlite3.Connection) -> dict[str, int]:
     quarantined = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
     batches, audited = con.execute("SELECT count(*), count(audit_seq) FROM live_batches"
                                    ).fetchone()
+    added = con.execute("SELECT count(*) FROM live_changes WHERE effect = 'add'").fetchone()[0]
+    refused = con.execute("SELECT count(*) FROM live_refusals").fetchone()[0]
     return {"received": counter.get("received", 0), "accepted": accepted,
             "duplicates": counter.get("duplicates", 0), "quarantined": quarantined,
             "applied": applied, "pending": accepted - applied,
-            "change_batches": batches, "unaudited_batches": batches - audited}
+            "change_batches": batches, "unaudited_batches": batches - audited,
+            "live_additions": added, "live_additions_refused": refused}
 
 
 _IDENTITY: dict[str, tuple[int, dict]] = {}
@@ -273,6 +294,17 @@ def live_features(con: sqlite3.Connection, config, ids: list[str], at: float
         found = dict(con.execute(sql, params).fetchall())
         for i in ids:
             out[i][f.name] = found.get(i, 0 if f.agg == "count" else None)
+    return out
+
+
+def refusals_of(con: sqlite3.Connection, ids: list[str]) -> dict[str, list[dict]]:
+    """{customer: [refused live addition, ...]} for ``ids``."""
+    out: dict[str, list[dict]] = {i: [] for i in ids}
+    if ids:
+        for customer, target, reason in con.execute(
+                "SELECT customer_id, target, reason FROM live_refusals WHERE customer_id IN "
+                f"({','.join('?' * len(ids))})", ids):
+            out[customer].append({"target": target, "reason": reason})
     return out
 
 

@@ -23,10 +23,12 @@ class Intake:
     """Start with ``start()``; ``submit`` returns a Future of (accepted, duplicates)."""
 
     def __init__(self, settings: Settings, config, apply: bool = True, batch: int = 2000,
-                 on_applied=None, flush_every: float = 5.0):
+                 on_applied=None, flush_every: float = 5.0, admit=None):
         """``on_applied()`` is called after each micro-batch that applied events (the
-        audit recorder's wake-up; it must return at once)."""
+        audit recorder's wake-up; it must return at once); ``admit`` is the live
+        additions hook of ``apply_pending``."""
         self.settings, self.config, self.apply, self.batch = settings, config, apply, batch
+        self.admit = admit
         self.on_applied = on_applied
         self.queue: queue.Queue = queue.Queue()
         self.error: BaseException | None = None
@@ -103,7 +105,7 @@ class Intake:
                     return
                 if self.apply:
                     n = apply_pending(con, self.settings, self.config,
-                                      identity_map(self.settings), self.batch)
+                                      identity_map(self.settings), self.batch, self.admit)
                     if n and self.on_applied is not None:
                         self.on_applied()
                     more = n == self.batch

@@ -43,11 +43,12 @@ def consumer_config(bootstrap: str, group: str, errors: list) -> dict:
 
 
 def run_consumer(settings: Settings, config, bootstrap: str, batch: int = 1000,
-                 until_caught_up: bool = False, report=None, on_applied=None) -> int:
+                 until_caught_up: bool = False, report=None, on_applied=None,
+                 admit=None) -> int:
     """Consume until stopped (Ctrl-C), or with ``until_caught_up`` until every assigned
     partition is read to its end and applied; returns the events applied.
     ``on_applied()`` is called after each applied micro-batch (the audit recorder's
-    wake-up)."""
+    wake-up); ``admit`` is the live additions hook of ``apply_pending``."""
     from confluent_kafka import Consumer, KafkaError, KafkaException
 
     if not config.topics:
@@ -88,7 +89,7 @@ def run_consumer(settings: Settings, config, bootstrap: str, batch: int = 1000,
                     raise
                 reach(settings, "events.kafka_stored")
                 while (n := apply_pending(con, settings, config, identity_map(settings),
-                                          batch)):
+                                          batch, admit)):
                     applied += n
                 flush_all(con, settings, config)
                 reach(settings, "events.kafka_applied")

@@ -20,12 +20,16 @@ and only then does the watermark move. A flush after a crash in between starts a
 first seq, so it replaces its own files (with the same rows or more); and the reader keeps
 one row per event id (the id column comes first in every file), preferring the canonical
 table's, so a replay or an extract that later carries the event never doubles a row.
+
+Kept until a canonical load carries them: ``prune`` (``segflow events prune``, and
+``segflow doctor``) removes a file once the canonical table holds every event in it.
 """
 
 from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 from segflow.settings import Settings
 
@@ -104,3 +108,53 @@ def flush_all(con, settings: Settings, config) -> int:
     while config.surveys and (n := flush_surveys(con, settings)):
         total += n
     return total
+
+
+def carried(settings: Settings) -> list[tuple[Path, int]]:
+    """(file, events) of every appended offline file whose events the canonical table it
+    was appended for already holds, every one of them, by id: the feature build reads the
+    canonical row for those ids and ignores the file's (``segflow.featurestore.engine``),
+    so removing it changes no build. A file with one event the table lacks is still needed;
+    so is every file of a table with no canonical file yet. No configuration needed: the
+    folder names the table, and the id is each file's first column, as the reader takes it."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    out: list[tuple[Path, int]] = []
+    root = settings.events_offline_dir
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+        canonical = settings.canonical_dir / f"{folder.name}.parquet"
+        files = sorted(folder.glob("*/*.parquet"))
+        if not files or not canonical.exists():
+            continue
+        key = pq.read_schema(files[0]).names[0]
+        if key not in pq.read_schema(canonical).names:
+            continue  # the table has no such id: nothing it holds can stand for a file
+        db = duckdb.connect()
+        try:
+            q = '"' + key.replace('"', '""') + '"'
+            rows = db.execute(
+                f"SELECT f.filename, count(*), count(*) FILTER (WHERE c.id IS NULL) FROM "
+                f"read_parquet($files, filename=true) f LEFT JOIN (SELECT DISTINCT "
+                f"CAST({q} AS VARCHAR) AS id FROM read_parquet($canonical)) c ON "
+                f"CAST(f.{q} AS VARCHAR) = c.id GROUP BY f.filename",
+                {"files": [str(f) for f in files], "canonical": str(canonical)}).fetchall()
+        finally:
+            db.close()
+        out += [(Path(name), events) for name, events, missing in sorted(rows) if not missing]
+    return out
+
+
+def prune(settings: Settings, dry_run: bool = False) -> list[tuple[Path, int]]:
+    """Remove the offline files ``carried`` names (and day folders left empty); returns
+    them. Under the workspace lock, so a feature build never reads a folder mid-prune."""
+    from segflow.lock import workspace_lock
+
+    with workspace_lock(settings, "prune offline events"):
+        found = carried(settings)
+        if not dry_run:
+            for path, _ in found:
+                path.unlink(missing_ok=True)
+                if path.parent.is_dir() and not any(path.parent.iterdir()):
+                    path.parent.rmdir()
+    return found

@@ -34,6 +34,7 @@ def serve(
     (GET /v1/customers/{id}/segments) until stopped with Ctrl-C."""
     import uvicorn
 
+    from segflow.governance.live_additions import LiveAdditions
     from segflow.governance.live_api import create_app
     from segflow.governance.live_audit import LiveAuditor
     from segflow.ingest.events.intake import Intake
@@ -41,7 +42,8 @@ def serve(
     settings, config = _setup()
     config.secret()  # refuse to start unsigned
     auditor = LiveAuditor(settings).start()
-    intake = Intake(settings, config, apply=apply, on_applied=auditor.poke).start()
+    intake = Intake(settings, config, apply=apply, on_applied=auditor.poke,
+                    admit=LiveAdditions(settings, config)).start()
     try:
         app = create_app(settings, config, intake)
         typer.echo(f"segflow events: listening on http://{host}:{port} (webhook POST "
@@ -64,6 +66,7 @@ def kafka(
 ) -> None:
     """Consume the topics of realtime.yaml (consumer group, offsets committed after the
     events are applied) into the same inbox and applier as the webhook."""
+    from segflow.governance.live_additions import LiveAdditions
     from segflow.governance.live_audit import LiveAuditor
     from segflow.ingest.events.kafka import run_consumer
 
@@ -71,7 +74,8 @@ def kafka(
     auditor = LiveAuditor(settings).start()
     try:
         applied = run_consumer(settings, config, bootstrap, batch=batch,
-                               until_caught_up=until_caught_up, on_applied=auditor.poke)
+                               until_caught_up=until_caught_up, on_applied=auditor.poke,
+                               admit=LiveAdditions(settings, config))
     finally:
         auditor.stop()
     typer.echo(f"applied {applied:,} event(s) from {', '.join(sorted(config.topics.values()))}")
@@ -81,20 +85,39 @@ def kafka(
 def apply_events() -> None:
     """Apply every stored event not applied yet (after `serve --no-apply` or a crash), and
     append the applied events to the offline sources (realtime.yaml offline:)."""
+    from segflow.governance.live_additions import LiveAdditions
     from segflow.governance.live_audit import audit_pending
     from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map
     from segflow.ingest.events.offline import flush_all
 
     settings, config = _setup()
     con = connect_inbox(settings)
-    identity, total = identity_map(settings), 0
-    while n := apply_pending(con, settings, config, identity):
+    identity, total, admit = identity_map(settings), 0, LiveAdditions(settings, config)
+    while n := apply_pending(con, settings, config, identity, admit=admit):
         total += n
     written = flush_all(con, settings, config)
     audited = audit_pending(settings, con)
     typer.echo(f"applied {total:,} event(s); {audited:,} batch(es) of live changes "
                "recorded in the audit log"
                + (f"; {written:,} appended to the offline sources" if written else ""))
+
+
+@events_app.command("prune")
+def prune_offline(dry_run: bool = typer.Option(False, "--dry-run", "-n",
+                                               help="Only list; remove nothing.")) -> None:
+    """Remove the appended offline event files (events/offline/) whose every event the
+    canonical table now holds (an extract carried them); a file still needed stays."""
+    from segflow.ingest.events.offline import prune
+    from segflow.settings import get_settings
+
+    settings = get_settings().ensure()
+    found = prune(settings, dry_run=dry_run)
+    events = sum(n for _, n in found)
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{verb} {len(found):,} offline event file(s) ({events:,} events) that the "
+               "canonical tables now hold" if found else
+               "nothing to prune: every offline event file holds events no canonical "
+               "table has yet")
 
 
 @events_app.command("status")

@@ -160,6 +160,8 @@ def frozen_rules(settings) -> dict[str, bytes]:
         settings.campaigns_dir / "holi_test.yaml").read_bytes()
     if settings.owners_path.exists():
         files["owners.yaml"] = settings.owners_path.read_bytes()
+    if settings.realtime_path.exists():
+        files["realtime.yaml"] = settings.realtime_path.read_bytes()
     return files
 
 

@@ -81,8 +81,39 @@ offline:
 ENV = {"TEST_SEGMENT_SECRET": SECRET, "TEST_LOOKUP_KEYS": f"braze:{KEY}"}
 
 
-def published_world(root):
-    """Settings of a world whose campaign holi_test is published (version 1)."""
+LIVE_TEMPLATE = """
+name: opened_lately
+title: Opened our emails lately
+description: Opened at least three emails in 30 days.
+owner: ravi.k
+kind: cohort
+entity: customer
+live: true
+params:
+  min_opens: {type: int, default: 3, description: email opens in 30 days}
+where: email_opens_30d >= $min_opens
+"""
+LIVE_COHORT = """  - {template: opened_lately, name: opened_lately, params: {}, priority: 4,
+     split_by: [], channels: [email], expected_size: [0, 100]}
+suppressions:"""
+
+
+def live_additions(settings, features) -> None:
+    """An ``edit`` of ``published_world``: the campaign takes live additions (at most 1,
+    and half the approved list) into cohort opened_lately, whose ``live: true`` template
+    reads email_opens_30d, a live column (Email Opened events add to it)."""
+    (settings.templates_dir / "opened_lately.yaml").write_text(LIVE_TEMPLATE)
+    path = settings.campaigns_dir / "holi_test.yaml"
+    text = path.read_text().replace("suppressions:", LIVE_COHORT, 1)
+    path.write_text(text + "live_additions: {max_customers: 1, max_share: 0.5}\n")
+    settings.realtime_path.write_text(REALTIME.replace(
+        "events: [Email Opened]}", "events: [Email Opened],\n     column: email_opens_30d}"))
+    features["email_opens_30d"] = 1
+
+
+def published_world(root, edit=None):
+    """Settings of a world whose campaign holi_test is published (version 1);
+    ``edit(settings, features)`` changes files and features before the run is made."""
     settings = make_world(root)
     for name, text in EXTRA_TEMPLATES.items():
         (settings.templates_dir / f"{name}.yaml").write_text(text)
@@ -93,6 +124,8 @@ def published_world(root):
     features = base_features()
     features["unsubscribed"] = False
     features["complaints_365d"] = 0
+    if edit is not None:
+        edit(settings, features)
     write_canonical(settings, list(features.customer_id))
     run = governed(settings, features, AS_OF_1)
     approve_and_publish(settings, run)
@@ -181,6 +214,7 @@ def apply_in_process(settings, config, messages: list[dict]) -> int:
     """Store Segment ``messages`` in the inbox, apply what is pending and append it to the
     offline sources, as the receiver's writer thread does (no server: for tests of what
     applying does)."""
+    from segflow.governance.live_additions import LiveAdditions
     from segflow.ingest.events.inbox import apply_pending, connect_inbox, identity_map, store
     from segflow.ingest.events.offline import flush_all
     from segflow.ingest.events.segment import messages as parse
@@ -191,7 +225,8 @@ def apply_in_process(settings, config, messages: list[dict]) -> int:
     con.execute("BEGIN IMMEDIATE")
     store(con, "test", events, [])
     con.execute("COMMIT")
-    applied = apply_pending(con, settings, config, identity_map(settings))
+    applied = apply_pending(con, settings, config, identity_map(settings),
+                            admit=LiveAdditions(settings, config))
     flush_all(con, settings, config)
     con.close()
     return applied

@@ -56,6 +56,7 @@ def test_a_campaign_past_its_p95_limit_fails_events_status(tmp_path):
     run_id = current_publication(settings, "holi_test")["run_id"]
     page = write_report(settings, run_id).read_text()
     assert "Over the limit" in page and "the limit is 5 s (set in holi_test.yaml)" in page
+    _monitoring_page_shows_it(settings)
 
     _limit(settings, "{p95_limit_seconds: -1}")  # unreadable: an error, not another limit
     broken = _status(settings)
@@ -68,6 +69,22 @@ def test_a_campaign_past_its_p95_limit_fails_events_status(tmp_path):
     assert passed.returncode == 0, passed.stdout
     assert "freshness gate passed" in passed.stdout
     assert "Within the limit" in write_report(settings, run_id).read_text()
+
+
+def _monitoring_page_shows_it(settings) -> None:
+    """The campaign's monitoring page (trends) leads with the same verdict and figures."""
+    import re
+
+    from segflow.monitoring.trends import write_trends
+
+    text = re.sub(r"<[^>]+>", " ", write_trends(settings, "holi_test")[0].read_text())
+    text = " ".join(text.split())
+    assert "Over the limit. 95% of the 1 live events that concern the published list " \
+           "changed it within 30." in text
+    assert "the limit is 5 s (set in holi_test.yaml)" in text
+    assert text.index("Over the limit") < text.index("Cohort size by run")
+    assert re.search(r"holi_test 1 30\.\d\d s 30\.\d\d s 30\.\d\d s 5 s", text), text
+    assert re.search(r"unsubscribed \(suppressed\) 1 30\.\d\d s", text)
 
 
 @pytest.mark.parametrize(("text", "problem"), [

@@ -73,3 +73,49 @@ def test_applied_events_reach_the_batch_build_once(tmp_path):
     assert batch[quitter]["days_since_last_activity"] is None  # an unsubscribe is no activity
     untouched = ids[20]
     assert batch[untouched]["email_opens_30d"] == 0 and not batch[untouched]["active_14d"]
+
+    # an extract carries those events into the canonical table: `events prune` removes
+    # the files it holds every event of, keeps the one with an event it lacks (one after
+    # the as-of, so the build at the as-of is the one above), and the build reads the same
+    _carry(settings, files)  # the stray copy holds the same events: carried too
+    later = track(opener, "Email Opened", as_of + timedelta(hours=1))
+    assert apply_in_process(settings, config, [later]) == 1
+    needed = set(folder.glob("*/*.parquet")) - set(files) - {files[0].with_name("copy.parquet")}
+    copied = pq.read_metadata(files[0]).num_rows
+    done = _cli_prune(settings)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"removed {len(files) + 1} offline event file(s) "
+                                  f"({4 + copied} events) that the canonical tables now hold")
+    assert set(folder.glob("*/*.parquet")) == needed and len(needed) == 1
+    assert _values(_batch_features(settings, as_of)) == _values(batch)
+
+
+def _values(batch: dict[str, dict]) -> dict[str, dict]:
+    """The features, without the build's own time (``created_timestamp``)."""
+    return {c: {k: v for k, v in row.items() if k != "created_timestamp"}
+            for c, row in batch.items()}
+
+
+def _carry(settings, files) -> None:
+    """The canonical engagement table as an extract that carried ``files``' events."""
+    import duckdb
+
+    path = settings.canonical_dir / "engagement_events.parquet"
+    schema = pq.read_schema(path)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM read_parquet($c) UNION ALL BY NAME "
+                "SELECT * FROM read_parquet($f, union_by_name=true)",
+                {"c": str(path), "f": [str(f) for f in files]})
+    table = con.sql("SELECT * FROM t").to_arrow_table()
+    pq.write_table(table.select(schema.names).cast(schema), path)
+
+
+def _cli_prune(settings):
+    import subprocess
+    import sys
+
+    from liveworld import env_of
+
+    return subprocess.run([sys.executable, "-m", "segflow.cli", "--home", str(settings.home),
+                           "events", "prune"], env=env_of(settings), capture_output=True,
+                          text=True, timeout=120)

@@ -178,3 +178,75 @@ def test_bad_advice_names_its_line(tdir, columns, bad, says):
     [problem] = _problems(tdir, path, columns)
     assert problem.startswith(f"{path}:{_line_of(path, bad.split(':')[0] + ':')}:"), problem
     assert says in problem
+
+
+def _live(settings, name: str, value: str = "true", realtime: bool = True) -> Path:
+    """Mark template ``name`` live; realtime.yaml beside the templates with email opens
+    as a live column (Email Opened adds to email_opens_30d)."""
+    path = _break(settings, f"{name}.yaml", "kind: ", f"live: {value}\nkind: ")
+    if realtime:
+        text = (PROJECT_ROOT / "realtime.yaml").read_text()
+        old = "events: [Email Opened]}"
+        assert old in text
+        settings.realtime_path.write_text(text.replace(
+            old, "events: [Email Opened], column: email_opens_30d}"))
+    return path
+
+
+def test_a_live_template_over_a_live_column_passes(tdir, columns):
+    path = _live(tdir, "email_engaged_nonbuyers")
+    assert _problems(tdir, path, columns) == []
+    bundle = load_bundle(tdir, [path], columns=columns)
+    assert bundle.templates["email_engaged_nonbuyers"].live is True
+
+
+@pytest.mark.parametrize("name, value, realtime, says", [
+    ("app_engaged", "true", True, "live: true, but the rule references no live column, so "
+     "no event can change it (live columns, realtime.yaml features with column: "
+     "email_opens_30d)"),
+    ("unsubscribed", "true", True, "live: true applies to cohort templates only"),
+    ("holi_propensity_top", "true", True, "live: true cannot rank (rank_by, top_n, "
+     "top_fraction)"),
+    ("email_engaged_nonbuyers", "true", False, "live: true needs a readable realtime.yaml: "
+     "no real-time configuration at"),
+    ("email_engaged_nonbuyers", '"yes"', True, "template.live must be bool, got 'yes'"),
+])
+def test_a_template_that_cannot_be_live_gets_one_line(tdir, columns, name, value, realtime,
+                                                      says):
+    path = _live(tdir, name, value, realtime)
+    [problem] = _problems(tdir, path, columns)
+    assert problem.startswith(f"{path}:{_line_of(path, 'live:')}: ")
+    assert says in problem, problem
+
+
+def _with_live_additions(tmp_path, text: str):
+    from segflow.scoring.campaigns import load_campaign
+    from segflow.scoring.schema import Problems
+
+    path = tmp_path / "holi_2027.yaml"
+    path.write_text((SHIPPED / "campaigns" / "holi_2027.yaml").read_text()
+                    + f"\nlive_additions: {text}\n")
+    problems = Problems()
+    return path, load_campaign(path, problems), [str(p) for p in problems]
+
+
+@pytest.mark.parametrize("text, bound", [
+    ("{max_customers: 500, max_share: 0.05}", 500),   # 5% of 20,000 is 1,000
+    ("{max_share: 0.01}", 200),
+    ("{max_customers: 50}", 50),
+])
+def test_live_additions_bound_is_the_smaller_against_the_approved_size(tmp_path, text, bound):
+    _, campaign, problems = _with_live_additions(tmp_path, text)
+    assert problems == [] and campaign.live_additions.bound(20_000) == bound
+
+
+@pytest.mark.parametrize("text, says", [
+    ("{}", "live_additions needs max_customers, max_share or both"),
+    ("{max_customers: 0}", "max_customers must be a positive whole number, got 0"),
+    ("{max_share: 1.5}", "max_share must be a share in (0, 1]"),
+    ("{max_rows: 5}", "unknown key 'max_rows' in live_additions"),
+])
+def test_live_additions_bounds_are_parsed_strictly(tmp_path, text, says):
+    path, _, problems = _with_live_additions(tmp_path, text)
+    [problem] = problems
+    assert says in problem and problem.startswith(f"{path}:{_line_of(path, 'live_add')}:")
