@@ -91,7 +91,12 @@ def test_a_person_signs_in_lands_on_the_queue_with_their_role_and_acts_under_the
         oidc, idp, caplog):
     settings, run, desk, _ = oidc
     seen = []
-    with caplog.at_level(logging.DEBUG), httpx.Client() as client:
+    # an earlier import in the session may have configured logging with
+    # disable_existing_loggers (Prefect does): the HTTP client's logger must speak here
+    client_log = logging.getLogger("httpx")
+    was_disabled, client_log.disabled = client_log.disabled, False
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="httpx"), \
+            httpx.Client() as client:
         callback = _start(client, desk.url, f"/runs/{run}/queue")
         r = client.get(callback)
         seen.append(r.text)
@@ -125,6 +130,7 @@ def test_a_person_signs_in_lands_on_the_queue_with_their_role_and_acts_under_the
     for secret in (CLIENT_SECRET, basic):
         assert secret not in kept + caplog.text
     assert code not in kept
+    client_log.disabled = was_disabled
     assert "POST" in caplog.text and "/token" in caplog.text  # the logs were captured
 
 
