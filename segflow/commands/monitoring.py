@@ -127,8 +127,8 @@ def feedback(
     fmt = Formatter(currency_of(settings))
     for row in summary["funnel"]:
         typer.echo(f"  funnel, {row['arm']}: {fmt.count(row['customers'])} customers, "
-                   f"{fmt.count(row['sent'])} sent, {_pct(row['open_pct'])} opened, "
-                   f"{_pct(row['click_pct'])} clicked, {_pct(row['conversion_pct'])} "
+                   f"{fmt.count(row['sent'])} sent, {_pct(fmt, row['open_pct'])} opened, "
+                   f"{_pct(fmt, row['click_pct'])} clicked, {_pct(fmt, row['conversion_pct'])} "
                    f"converted, {fmt.money(row['revenue'])} revenue")
     for row in summary["nps"]:
         typer.echo(f"  NPS, {row['arm']}: {row['nps']:+.0f} [{row['nps_low']:+.0f}, "
@@ -143,6 +143,7 @@ def feedback(
     typer.echo(f"labels for training: {summary['labels']}")
 
 
-def _pct(value) -> str:
-    """A percentage column (0-100) for a summary line; a dash where it has no base."""
-    return "-" if value is None or value != value else f"{value:.1f}%"
+def _pct(fmt, value) -> str:
+    """A percentage column (0-100) through the pages' formatter; a dash where it has no base
+    (a blank would read as a missing word in a sentence)."""
+    return fmt.pct(None if value is None else value / 100) or "-"
