@@ -120,10 +120,10 @@ def _events(con, ctx, path) -> None:
     cfg = ctx.config
     if path is not None:
         src = f"read_parquet({lit(path)})"
-        glob_supp = (f"SELECT DISTINCT customer_id FROM {src} WHERE event_type IN "
-                f"(SELECT unnest({_list(cfg.global_events)}))")
-        chan_unsub = (f"SELECT DISTINCT customer_id, channel FROM {src} WHERE event_type IN "
-                f"(SELECT unnest({_list(cfg.channel_events)}))")
+        glob_supp = (f"SELECT DISTINCT customer_id FROM {src} WHERE "
+                     f"list_contains({_list(cfg.global_events)}, event_type)")
+        chan_unsub = (f"SELECT DISTINCT customer_id, channel FROM {src} WHERE "
+                      f"list_contains({_list(cfg.channel_events)}, event_type)")
     else:
         glob_supp = "SELECT NULL::VARCHAR AS customer_id WHERE false"
         chan_unsub = "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS channel WHERE false"

@@ -122,12 +122,31 @@ def compute_movement(settings: Settings, con, rules: dict[str, CohortRule], run_
     explained = add_model_reasons(settings, con, inputs.get("entity", "customer"),
                                   inputs.get("model_versions") or {},
                                   DEFAULT_LIMIT if reasons_limit is None else reasons_limit)
-    counts = dict(con.execute("SELECT movement, count(*) FROM movement GROUP BY 1").fetchall())
-    result = Movement(run_id, prev_id, {k: counts.get(k, 0) for k in
-                                        ("entered", "exited", "moved", "stayed")})
+    result = Movement(run_id, prev_id, count_movement(con, "movement"))
     result.model_reasons = explained
     result.summary = summarise(con, titles)
     result.files = write_movement(settings, con, run_id)
+    return result
+
+
+def count_movement(con, table: str) -> dict[str, int]:
+    """entered, exited, moved and stayed: how many units of ``table`` (movers or
+    movement, one row per unit) each, the only rows read back."""
+    counts = dict(con.execute(f"SELECT movement, count(*) FROM {table} GROUP BY 1").fetchall())
+    return {k: counts.get(k, 0) for k in ("entered", "exited", "moved", "stayed")}
+
+
+def compute_movers(settings: Settings, con, run_id: str, prev_id: str | None) -> Movement:
+    """The movers (every unit's movement, cohorts, statuses and scores before and after)
+    and their counts, over views made by ``register_views``, written as
+    ``runs/<id>/movers.parquet``: the part of movement that runs on either engine
+    (``segflow.sqlengine``); the reasons (``compute_movement``) run on DuckDB."""
+    build_movers(con, is_exclusive(con))
+    result = Movement(run_id, prev_id, count_movement(con, "movers"))
+    path = run_dir(settings, run_id) / "movers.parquet"
+    con.execute(f"COPY (SELECT * FROM movers ORDER BY movement, cohort_before, cohort_after, "
+                f"entity_id) TO '{path}' (FORMAT parquet)")
+    result.files = {"parquet": str(path)}
     return result
 
 

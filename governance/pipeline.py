@@ -7,11 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from segflow.db import connect
-from segflow.engines import require_duckdb
+from segflow.engines import SPARK
 from segflow.errors import ControlFailed
 from segflow.governance import audit
 from segflow.governance.context import RunContext
-from segflow.governance.movement import Movement, compute_movement, register_views
+from segflow.governance.movement import (
+    Movement,
+    compute_movement,
+    compute_movers,
+    register_views,
+)
 from segflow.governance.store import canonical_path, ensure_schema
 from segflow.lock import holds_workspace
 from segflow.runstore import save_run
@@ -96,8 +101,10 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
 def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> GovernanceResult:
     """Controls, movement with reasons, exception review, the seal and the report for one
     run. Everything is computed first; the results, the review items, the seal and the
-    audit entry are then committed in one transaction (``segflow.governance.audit.record``)."""
-    require_duckdb(settings, "govern (controls, movement, review)")
+    audit entry are then committed in one transaction (``segflow.governance.audit.record``).
+    On ``engine: spark`` the movers and the controls run on Spark (``govern_on_spark``)."""
+    if settings.engine == SPARK:
+        return govern_on_spark(settings, run_id, actor)
     import json
 
     from segflow.governance import seal as seals
@@ -124,7 +131,7 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
             seals.store(c, seal)
 
         payload = {
-            "campaign": ctx.run.campaign, "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
+            "engine": settings.engine, "campaign": ctx.run.campaign, "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
             "controls": {r.name: {"passed": r.passed, "severity": r.severity,
                                   "message": r.message}
                          for r in result.controls},
@@ -152,11 +159,58 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
     return result
 
 
+# What ``segflow govern`` does on DuckDB and not yet on Spark (docs/scale-out.md)
+NOT_ON_SPARK = ("movement reasons and summaries", "the review queue", "the seal",
+                "the run report")
+
+
+def govern_on_spark(settings: Settings, run_id: str, actor: str = "segflow"
+                    ) -> GovernanceResult:
+    """Movement (the movers and their counts) and the controls of a run, their SQL run on
+    the project's Spark session (``segflow.sqlengine``: the same SQL text as on DuckDB).
+    The movers are written by the executors (``runs/<id>/movers.parquet/``); only counts
+    and control figures come back. The control results and an audit entry naming the
+    engine are recorded as on DuckDB; what does not run on Spark yet (``NOT_ON_SPARK``) is
+    named in the entry, and the run is not sealed, so it cannot be published from here."""
+    import json
+
+    from segflow.governance.controls import save_results
+    from segflow.governance.publications import last_published_run
+    from segflow.sqlengine import connection
+
+    ctx = RunContext.of(settings, run_id)
+    previous = last_published_run(settings, ctx.run.campaign, before=run_id)
+    result = GovernanceResult(run_id, previous)
+    with connection(settings) as con:
+        register_views(settings, con, run_id, previous)
+        result.movement = compute_movers(settings, con, run_id, previous)
+        result.controls = run_controls(con, ctx, canonical_tables(settings),
+                                       previous is not None)
+    payload = {
+        "engine": settings.engine, "campaign": ctx.run.campaign, "as_of": ctx.run.as_of,
+        "inputs": ctx.run.inputs,
+        "controls": {r.name: {"passed": r.passed, "severity": r.severity,
+                              "message": r.message} for r in result.controls},
+        "movement": {"previous_run_id": previous, **result.movement.counts},
+        "not_on_this_engine": list(NOT_ON_SPARK)}
+    audit.record(settings, actor, "govern", payload, run_id=run_id,
+                 writes=lambda c: (ensure_schema(c), save_results(c, run_id,
+                                                                   result.controls)))
+    result.blocked = [r.message for r in result.controls
+                      if not r.passed and r.severity == "block"]
+    result.needs_approval = True  # not sealed on Spark: nothing to approve or publish yet
+    (settings.runs_dir / run_id / "controls.json").write_text(json.dumps(
+        [r.to_dict() for r in result.controls], indent=2, default=str))
+    if result.blocked:
+        ctx.run.status = "blocked"
+        save_run(settings, ctx.run)
+    return result
+
+
 @holds_workspace("export")
 def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
     """Channel exports of a run with manifests, recorded in the audit log; refused by the
     same gate as publication (or for a published run whose memberships are intact)."""
-    require_duckdb(settings, "export")
     from segflow.governance.exports import export_run
     from segflow.governance.gate import verdict
     from segflow.governance.home import refresh_pages
@@ -167,14 +221,16 @@ def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
         raise ControlFailed(f"cannot export {run_id} ({v.state}): " + "; ".join(
             f"{r.message} -> {r.command}" for r in v.reasons)
             + ("" if v.reasons else "; it is not published"))
+    from segflow.sqlengine import connection
+
     ctx = RunContext.of(settings, run_id)
-    with connect(settings) as con:
+    with connection(settings) as con:  # the project's engine: DuckDB or Spark
         memberships_view(con, settings, run_id, "m_cur")
         features_view(con, settings, run_id, "f_cur")
         index = export_run(settings, con, ctx, canonical_tables(settings), v.seal)
     audit.record(settings, actor, "export", {
         "seal_hash": v.seal["seal_hash"], "left_out": index["left_out"],
-        "events_table": index["events_table"],
+        "events_table": index["events_table"], "engine": settings.engine,
         "files": [{k: f[k] for k in ("cohort", "channel", "rows", "sha256")}
                   for f in index["files"]],
         **({"handoff": [{k: f[k] for k in ("owner", "rows", "sha256")}

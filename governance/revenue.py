@@ -33,8 +33,11 @@ def _period_table(con, name: str, source, path, lo: str, hi: str, hierarchy) -> 
     if hierarchy is not None:
         owner = f"coalesce(h.top_account_id, s.{_q(source.id)})"
         join = f"LEFT JOIN {_src(hierarchy)} h ON h.account_id = s.{_q(source.id)}"
+    # money summed as DECIMAL(38, 6), exactly, in any order: a sum of doubles depends on
+    # the order of addition, which differs between engines and partitions
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS SELECT CAST({owner} AS VARCHAR)
-        AS entity_id, s.{_q(source.amount)} AS revenue FROM ({rows}) s {join}""")
+        AS entity_id, CAST(s.{_q(source.amount)} AS DECIMAL(38, 6)) AS revenue
+        FROM ({rows}) s {join}""")
 
 
 def switched_off(reason: str):
@@ -70,23 +73,27 @@ def revenue_reconciles(con, canonical: dict, as_of: datetime, control, currency:
     else:
         _period_table(con, "revenue_p", segments, canonical[segments.table], lo, hi,
                       hierarchy)
+    # each entity's revenue goes to its row of highest priority (cohort breaks a tie)
     rows = con.execute("""SELECT coalesce(m.cohort, '(' || m.status || ')') AS segment,
-          sum(r.revenue) FROM revenue_p r JOIN (SELECT DISTINCT ON (entity_id) * FROM m_cur
-          ORDER BY entity_id, priority NULLS LAST) m USING (entity_id)
+          sum(r.revenue) FROM revenue_p r JOIN (SELECT * FROM m_cur QUALIFY row_number()
+          OVER (PARTITION BY entity_id ORDER BY priority NULLS LAST, cohort NULLS LAST) = 1)
+          m USING (entity_id)
         GROUP BY 1 ORDER BY 1""").fetchall()
-    per_segment = {s: round(v or 0.0, 2) for s, v in rows}
+    per_segment = {s: round(float(v or 0), 2) for s, v in rows}
     attributed = sum(per_segment.values())
-    total = con.execute("SELECT coalesce(sum(revenue), 0) FROM finance_p").fetchone()[0]
-    unattributed = con.execute("""SELECT coalesce(sum(revenue), 0) FROM revenue_p
-        ANTI JOIN m_cur USING (entity_id)""").fetchone()[0]
+    total = float(con.execute("SELECT coalesce(sum(revenue), 0) FROM finance_p"
+                              ).fetchone()[0])
+    unattributed = float(con.execute("""SELECT coalesce(sum(revenue), 0) FROM revenue_p
+        ANTI JOIN m_cur USING (entity_id)""").fetchone()[0])
     # per entity: finance's figure against what the segments were given (nothing for an
     # entity outside the campaign's population)
-    accounts = con.execute("""SELECT entity_id, round(coalesce(b, 0), 2), round(coalesce(r, 0),
-          2) FROM (SELECT entity_id, sum(revenue) b FROM finance_p GROUP BY 1)
+    accounts = con.execute("""SELECT entity_id, coalesce(b, 0), coalesce(r, 0)
+        FROM (SELECT entity_id, sum(revenue) b FROM finance_p GROUP BY 1)
         FULL OUTER JOIN (SELECT entity_id, sum(revenue) r FROM revenue_p SEMI JOIN m_cur
                          USING (entity_id) GROUP BY 1)
         USING (entity_id) WHERE abs(coalesce(b, 0) - coalesce(r, 0)) > 0.005
         ORDER BY abs(coalesce(b, 0) - coalesce(r, 0)) DESC, entity_id LIMIT 10""").fetchall()
+    accounts = [(a, round(float(b), 2), round(float(r), 2)) for a, b, r in accounts]
     diff = attributed - total
     rel = abs(diff) / abs(total) if total else (0.0 if not attributed else float("inf"))
     tolerance = control.tolerance

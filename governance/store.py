@@ -73,12 +73,13 @@ def entity_column(names: list[str]) -> str:
 
 def features_view(con, settings: Settings, run_id: str, view: str) -> str:
     """Register a run's features.parquet as ``view`` with the id renamed ``entity_id``."""
+    import pyarrow.parquet as pq
+
     path = run_file(settings, run_id, "features.parquet")
-    cols = [r[0] for r in con.execute(
-        "SELECT name FROM parquet_schema(?) WHERE name <> 'schema'", [str(path)]).fetchall()]
+    cols = pq.read_schema(path).names  # the footer only (the same SQL runs on Spark)
     key = entity_column(cols)
-    rename = "" if key == "entity_id" else f" RENAME ({key} AS entity_id)"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{rename} "
+    select = ", ".join(f'"{c}" AS entity_id' if c == key else f'"{c}"' for c in cols)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} "
                 f"FROM read_parquet('{_q(path)}')")
     return view
 

@@ -47,6 +47,7 @@ QUERY = (
     exp.Select, exp.From, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered,
     exp.Limit, exp.With, exp.CTE, exp.Subquery, exp.TableAlias, exp.Table, exp.Alias,
     exp.Union, exp.Distinct, exp.Window, exp.Filter, exp.Qualify, exp.Join, exp.IgnoreNulls,
+    exp.Values,  # an inline table, (VALUES (...), ...) AS t(a, b): Spark's VALUES ... AS t(a, b)
 )
 LEAVES = (
     exp.Column, exp.Identifier, exp.Star, exp.Literal, exp.Boolean, exp.Null,
@@ -54,7 +55,7 @@ LEAVES = (
 )
 OPERATORS = (
     exp.Paren, exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
-    exp.NullSafeEQ, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.DPipe,
+    exp.NullSafeEQ, exp.NullSafeNEQ, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.DPipe,
     exp.Between, exp.In, exp.Is, exp.Like, exp.ILike, exp.Case, exp.If, exp.Cast,
     exp.TryCast, exp.Interval,
 )
@@ -66,6 +67,8 @@ FUNCTIONS = (
     exp.Pow, exp.Greatest, exp.Least, exp.Substring, exp.StartsWith, exp.RegexpLike,
     exp.Year, exp.Month, exp.Day, exp.CurrentDate, exp.CurrentTimestamp, exp.DateTrunc,
     exp.TimestampTrunc, exp.Extract, exp.DateDiff, exp.DayOfWeek, exp.TimeToStr, exp.ToDays,
+    # governance's SQL (movement, controls, exports): the same meaning in both engines
+    exp.SplitPart, exp.Split, exp.SHA2, exp.RegexpReplace,
 )
 ALLOWED = QUERY + LEAVES + OPERATORS + FUNCTIONS
 INTERVAL_UNITS = {"YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"}
@@ -77,7 +80,7 @@ T = exp.DataType.Type
 TYPES = {T.BOOLEAN, T.TINYINT, T.SMALLINT, T.INT, T.BIGINT, T.FLOAT, T.DOUBLE, T.DECIMAL,
          T.TEXT, T.VARCHAR, T.CHAR, T.DATE, T.TIMESTAMP, T.TIMESTAMPTZ, T.ARRAY}
 JOIN_SIDES = {None, "", "LEFT", "RIGHT", "FULL"}
-JOIN_KINDS = {None, "", "INNER", "OUTER", "CROSS"}
+JOIN_KINDS = {None, "", "INNER", "OUTER", "CROSS", "SEMI", "ANTI"}  # Spark: [LEFT] SEMI|ANTI
 REWRITTEN = {"to_days", "to_microseconds", "days_between"}  # names written as functions
 # Function names DuckDB users reach for that SQLGlot leaves unparsed, with the Spark spelling
 # to use instead where there is one: said in the error, so the fix is one edit away.
@@ -177,6 +180,19 @@ def _detail(node: exp.Expression) -> str | None:
         if (node.side or None) not in JOIN_SIDES or (node.kind or None) not in JOIN_KINDS:
             return "this join kind is DuckDB's own"
         return _asof_refusal(node) if _is_asof(node) else None
+    if isinstance(node, exp.SplitPart):
+        part = node.args.get("part_index")
+        return None if isinstance(part, exp.Literal) and part.is_int and int(part.name) > 0 \
+            else "split_part's part must be a positive number (DuckDB and Spark count " \
+            "negative parts differently)"
+    if isinstance(node, exp.RegexpReplace):
+        flags = node.args.get("modifiers")
+        return None if isinstance(flags, exp.Literal) and flags.name == "g" else \
+            "regexp_replace without the 'g' flag replaces the first match in DuckDB and " \
+            "every match in Spark; write regexp_replace(x, pattern, replacement, 'g')"
+    if isinstance(node, exp.SHA2):
+        length = node.args.get("length")
+        return None if length is None or length.name == "256" else "only sha256 translates"
     if isinstance(node, exp.Union) and node.args.get("by_name"):
         return "UNION BY NAME is DuckDB's own; list the columns in the same order"
     if isinstance(node, exp.Distinct) and node.args.get("on"):

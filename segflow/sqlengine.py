@@ -1,0 +1,219 @@
+"""One SQL text, two engines: a stage's DuckDB SQL run on the project's engine.
+
+Governance (movement, controls, exports) is written as DuckDB SQL over a connection:
+temporary tables and views, queries whose small results come back (counts, verdicts), and
+``COPY ... TO`` for the files it writes. ``connection(settings)`` gives that connection for
+the project's engine: DuckDB's own on ``engine: duckdb``, and on ``engine: spark`` a
+``SparkConnection``, which takes the same statements, translates each with
+``segflow.dialects`` (refusing, by construct, what has no Spark equivalent) and runs it on
+the project's Spark session. So the stage's SQL is written once and the engines cannot
+drift apart: there is no second copy to keep in step.
+
+What the Spark side does with each kind of statement:
+
+- a query: a lazy DataFrame; ``fetchall``/``fetchone`` collect it, so stages use them only
+  for results that do not grow with the customers (counts per cohort, a control's figures);
+- ``CREATE [OR REPLACE] TEMP TABLE t AS query``: the query computed once by the executors
+  (a local checkpoint: the rows stay on the executors) and named ``t``; ``TEMP VIEW``: the
+  query named ``t``, computed where it is read;
+- ``INSERT INTO t query``: ``t`` replaced by ``t`` and the new rows (checkpointed);
+- ``COPY t|(query) TO 'path' (FORMAT parquet)``: a folder of Parquet files written by the
+  executors; ``COPY ... TO 'file.csv' (HEADER)``: one CSV file (a channel export is one file
+  a channel uploads), written by one executor task, never through the driver;
+- ``DESCRIBE t``: its columns; ``SET TimeZone = 'UTC'``: nothing (the session is UTC).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from segflow.errors import SegflowError
+
+if TYPE_CHECKING:
+    from segflow.settings import Settings
+
+
+@contextmanager
+def connection(settings: Settings):
+    """The connection a stage runs its SQL on: the workspace's DuckDB, or Spark."""
+    from segflow.engines import SPARK
+
+    if settings.engine == SPARK:
+        from segflow import spark as sp
+
+        yield SparkConnection(sp.session_of(settings))
+        return
+    from segflow.db import connect
+
+    with connect(settings) as con:
+        yield con
+
+
+class Result:
+    """The rows of a Spark query, DuckDB's cursor methods (collected on demand)."""
+
+    def __init__(self, frame):
+        self.frame = frame
+
+    def fetchall(self) -> list[tuple]:
+        return [] if self.frame is None else [tuple(r) for r in self.frame.collect()]
+
+    def fetchone(self) -> tuple | None:
+        rows = [] if self.frame is None else self.frame.take(1)
+        return tuple(rows[0]) if rows else None
+
+    def df(self):
+        return self.frame.toPandas()
+
+
+class SparkConnection:
+    """DuckDB's connection methods that a stage uses, on a Spark session (module
+    docstring). ``engine`` says which engine ran, for receipts."""
+
+    engine = "spark"
+
+    def __init__(self, session):
+        self.spark = session
+        self._checkpoints: dict[str, object] = {}
+
+    def execute(self, sql: str, params=None) -> Result:
+        import sqlglot
+        from sqlglot import exp
+
+        from segflow import dialects
+
+        try:
+            (tree,) = [t for t in sqlglot.parse(sql, read=dialects.READ) if t is not None]
+        except (sqlglot.errors.ParseError, ValueError) as err:
+            raise SegflowError(f"Spark engine: cannot read this statement ({err})") from None
+        if isinstance(tree, exp.Set) or (isinstance(tree, exp.Command)
+                                          and tree.name.upper() == "SET"):
+            return self._set(sql)
+        if isinstance(tree, exp.Describe):
+            frame = self.spark.table(tree.this.name)
+            return Result(self.spark.createDataFrame(
+                [(f.name, f.dataType.simpleString()) for f in frame.schema.fields],
+                "name string, type string"))
+        if isinstance(tree, exp.Create) and (tree.args.get("kind") or "").upper() in (
+                "TABLE", "VIEW") and isinstance(tree.expression, exp.Query):
+            frame = self._query(tree.expression, sql, params)
+            self._name(tree.this.name, frame, tree.args["kind"].upper() == "TABLE")
+            return Result(None)
+        if isinstance(tree, exp.Insert) and isinstance(tree.expression, exp.Query):
+            name = tree.this.name if isinstance(tree.this, exp.Table) else tree.this.this.name
+            old = self.spark.table(name)
+            new = self._query(tree.expression, sql, params)
+            self._name(name, old.union(new.toDF(*old.columns)), True)
+            return Result(None)
+        if isinstance(tree, exp.Copy):
+            return self._copy(tree, sql, params)
+        if isinstance(tree, exp.Query):
+            return Result(self._query(tree, sql, params))
+        raise SegflowError(f"Spark engine: `{tree.key.upper()}` statements do not run on "
+                           "Spark (segflow.sqlengine runs queries, temporary tables and "
+                           "views, INSERT, COPY and DESCRIBE)")
+
+    def register(self, name: str, table) -> None:
+        """A small Arrow table or pandas frame (configuration, never customers) as view."""
+        import pyarrow as pa
+
+        frame = table if isinstance(table, pa.Table) else pa.Table.from_pandas(
+            table, preserve_index=False)
+        if frame.num_rows:
+            self.spark.createDataFrame(frame.to_pandas()).createOrReplaceTempView(name)
+        else:  # Spark cannot infer the types of an empty frame: give them
+            self.spark.createDataFrame([], _ddl(frame.schema)).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+
+    def close(self) -> None:
+        """Nothing to close: the session lives as long as the process (segflow.spark)."""
+
+    # --- helpers ------------------------------------------------------------------------
+    def _set(self, sql: str) -> Result:
+        if "timezone" in sql.lower() and "'utc'" not in sql.lower():
+            raise SegflowError("Spark engine: the session time zone is always UTC")
+        return Result(None)
+
+    def _query(self, tree, sql: str, params):
+        from segflow import dialects
+        from segflow import spark as sp
+
+        text = tree.sql(dialects.READ)
+        try:
+            spark_sql = dialects.to_spark(text)
+        except dialects.Untranslatable as err:
+            raise SegflowError(f"Spark engine: this SQL has no Spark translation: {err} "
+                               f"(in: {' '.join(sql.split())[:200]})") from None
+        if isinstance(params, list | tuple):
+            return self.spark.sql(spark_sql, args=[sp._literal(v) for v in params])
+        return sp.sql(self.spark, spark_sql, params)
+
+    def _name(self, name: str, frame, materialise: bool) -> None:
+        if materialise:
+            frame = frame.localCheckpoint()  # computed once, kept on the executors
+        frame.createOrReplaceTempView(name)
+
+    def _copy(self, tree, sql: str, params) -> Result:
+        from sqlglot import exp
+
+        source = tree.this
+        if isinstance(source, exp.Table):
+            frame = self.spark.table(source.name)
+        else:
+            frame = self._query(source.this if isinstance(source, exp.Subquery) else source,
+                                sql, params)
+        target = Path(tree.args["files"][0].name)
+        options = {p.this.name.upper(): p.args.get("expression") for p in
+                   tree.args.get("params") or []}
+        fmt = options.get("FORMAT")
+        if fmt is not None and fmt.name.lower() == "parquet":
+            from segflow.spark import write_parquet
+
+            write_parquet(frame, target)
+        else:
+            delim = options.get("DELIMITER")
+            write_csv(frame, target, "HEADER" in options,
+                      delim.name if delim is not None else ",")
+        return Result(None)
+
+
+def write_csv(frame, path: Path, header: bool, delimiter: str = ",") -> None:
+    """``frame`` as one CSV file at ``path`` in DuckDB's CSV form (quotes doubled, empty
+    text quoted, NULL empty): its rows gathered by one executor task (in the frame's
+    order), written beside the target and renamed into place."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".spark")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (frame.coalesce(1).write.mode("overwrite")
+     .option("header", str(header).lower()).option("sep", delimiter)
+     .option("quote", '"').option("escape", '"').option("nullValue", "")
+     .option("emptyValue", '""').option("ignoreLeadingWhiteSpace", "false")
+     .option("ignoreTrailingWhiteSpace", "false").csv(str(tmp)))
+    (part,) = sorted(tmp.glob("part-*"))
+    if header and part.stat().st_size == 0:  # Spark writes no header for zero rows
+        part.write_text(delimiter.join(frame.columns) + "\n")
+    os.replace(part, path)
+    shutil.rmtree(tmp)
+
+
+def _ddl(schema) -> str:
+    """A Spark DDL schema for an Arrow schema of text, numbers and booleans."""
+    import pyarrow as pa
+
+    def kind(t):
+        if pa.types.is_boolean(t):
+            return "boolean"
+        if pa.types.is_integer(t):
+            return "bigint"
+        if pa.types.is_floating(t):
+            return "double"
+        return "string"
+
+    return ", ".join(f"`{f.name}` {kind(f.type)}" for f in schema)
