@@ -131,7 +131,8 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
             seals.store(c, seal)
 
         payload = {
-            "engine": settings.engine, "campaign": ctx.run.campaign, "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
+            "engine": settings.engine, "campaign": ctx.run.campaign,
+            "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
             "controls": {r.name: {"passed": r.passed, "severity": r.severity,
                                   "message": r.message}
                          for r in result.controls},

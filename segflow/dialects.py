@@ -55,7 +55,8 @@ LEAVES = (
 )
 OPERATORS = (
     exp.Paren, exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
-    exp.NullSafeEQ, exp.NullSafeNEQ, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.DPipe,
+    exp.NullSafeEQ, exp.NullSafeNEQ, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg,
+    exp.DPipe,
     exp.Between, exp.In, exp.Is, exp.Like, exp.ILike, exp.Case, exp.If, exp.Cast,
     exp.TryCast, exp.Interval,
 )

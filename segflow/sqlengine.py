@@ -144,7 +144,7 @@ class SparkConnection:
         from segflow import dialects
         from segflow import spark as sp
 
-        text = tree.sql(dialects.READ)
+        text = tree.sql(dialects.READ, normalize_functions="lower")  # errors: DuckDB case
         try:
             spark_sql = dialects.to_spark(text)
         except dialects.Untranslatable as err:
