@@ -13,10 +13,11 @@ What the Spark side does with each kind of statement:
 
 - a query: a lazy DataFrame; ``fetchall``/``fetchone`` collect it, so stages use them only
   for results that do not grow with the customers (counts per cohort, a control's figures);
-- ``CREATE [OR REPLACE] TEMP TABLE t AS query``: the query computed once by the executors
-  (a local checkpoint: the rows stay on the executors) and named ``t``; ``TEMP VIEW``: the
+- ``CREATE [OR REPLACE] TEMP TABLE t AS query``: the query named ``t`` and cached: the
+  executors compute it once, when it is first read, and keep the rows; ``TEMP VIEW``: the
   query named ``t``, computed where it is read;
-- ``INSERT INTO t query``: ``t`` replaced by ``t`` and the new rows (checkpointed);
+- ``INSERT INTO t query``: ``t`` replaced by ``t`` and the new rows, computed at once (a
+  local checkpoint, on the executors);
 - ``COPY t|(query) TO 'path' (FORMAT parquet)``: a folder of Parquet files written by the
   executors; ``COPY ... TO 'file.csv' (HEADER)``: one CSV file (a channel export is one file
   a channel uploads), written by one executor task, never through the driver;
@@ -45,7 +46,11 @@ def connection(settings: Settings):
     if settings.engine == SPARK:
         from segflow import spark as sp
 
-        yield SparkConnection(sp.session_of(settings))
+        con = SparkConnection(sp.session_of(settings))
+        try:
+            yield con
+        finally:
+            con.close()
         return
     from segflow.db import connect
 
@@ -54,16 +59,20 @@ def connection(settings: Settings):
 
 
 class Result:
-    """The rows of a Spark query, DuckDB's cursor methods (collected on demand)."""
+    """The rows of a Spark query, DuckDB's cursor methods (collected on demand), or rows
+    the driver already holds (a table's columns)."""
 
-    def __init__(self, frame):
+    def __init__(self, frame, rows: list[tuple] | None = None):
         self.frame = frame
+        self.rows = rows
 
     def fetchall(self) -> list[tuple]:
-        return [] if self.frame is None else [tuple(r) for r in self.frame.collect()]
+        if self.frame is None:
+            return list(self.rows or [])
+        return [tuple(r) for r in self.frame.collect()]
 
     def fetchone(self) -> tuple | None:
-        rows = [] if self.frame is None else self.frame.take(1)
+        rows = (self.rows or [])[:1] if self.frame is None else self.frame.take(1)
         return tuple(rows[0]) if rows else None
 
     def df(self):
@@ -78,7 +87,7 @@ class SparkConnection:
 
     def __init__(self, session):
         self.spark = session
-        self._checkpoints: dict[str, object] = {}
+        self._cached: dict[str, object] = {}
 
     def execute(self, sql: str, params=None) -> Result:
         import sqlglot
@@ -95,9 +104,8 @@ class SparkConnection:
             return self._set(sql)
         if isinstance(tree, exp.Describe):
             frame = self.spark.table(tree.this.name)
-            return Result(self.spark.createDataFrame(
-                [(f.name, f.dataType.simpleString()) for f in frame.schema.fields],
-                "name string, type string"))
+            return Result(None, [(f.name, f.dataType.simpleString())
+                                 for f in frame.schema.fields])
         if isinstance(tree, exp.Create) and (tree.args.get("kind") or "").upper() in (
                 "TABLE", "VIEW") and isinstance(tree.expression, exp.Query):
             frame = self._query(tree.expression, sql, params)
@@ -107,7 +115,8 @@ class SparkConnection:
             name = tree.this.name if isinstance(tree.this, exp.Table) else tree.this.this.name
             old = self.spark.table(name)
             new = self._query(tree.expression, sql, params)
-            self._name(name, old.union(new.toDF(*old.columns)), True)
+            # computed now: the new rows are added to what ``name`` holds at this moment
+            self._name(name, old.union(new.toDF(*old.columns)).localCheckpoint(), False)
             return Result(None)
         if isinstance(tree, exp.Copy):
             return self._copy(tree, sql, params)
@@ -132,7 +141,11 @@ class SparkConnection:
         self.spark.catalog.dropTempView(name)
 
     def close(self) -> None:
-        """Nothing to close: the session lives as long as the process (segflow.spark)."""
+        """Release the temporary tables' cached rows (the session itself lives as long as
+        the process, segflow.spark)."""
+        for frame in self._cached.values():
+            frame.unpersist()
+        self._cached.clear()
 
     # --- helpers ------------------------------------------------------------------------
     def _set(self, sql: str) -> Result:
@@ -155,9 +168,15 @@ class SparkConnection:
         return sp.sql(self.spark, spark_sql, params)
 
     def _name(self, name: str, frame, materialise: bool) -> None:
+        """Name ``frame``; a temporary table is kept by the executors once first read (a
+        cache, so reading it again costs no recomputation), released when replaced."""
+        old = self._cached.pop(name, None)
         if materialise:
-            frame = frame.localCheckpoint()  # computed once, kept on the executors
+            frame = frame.cache()
+            self._cached[name] = frame
         frame.createOrReplaceTempView(name)
+        if old is not None:
+            old.unpersist()
 
     def _copy(self, tree, sql: str, params) -> Result:
         from sqlglot import exp
