@@ -193,6 +193,7 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
     events_name, events_path = events_table(settings)
     _events(con, ctx, events_path)
     index = {"run_id": ctx.run_id, "seal_hash": seal and seal["seal_hash"],
+             "engine": settings.engine,  # what computed the files: duckdb or spark
              "events_table": events_name,  # None: the project has none, no event suppression
              "channel_events": list(ctx.config.channel_events),
              "global_events": list(ctx.config.global_events), "files": [], "left_out": {}}

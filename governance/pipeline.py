@@ -97,6 +97,12 @@ def run_controls(con, ctx: RunContext, canonical: dict, has_previous: bool) -> l
     return results + ([curated] if curated is not None else [])
 
 
+def controls_entry(controls: list) -> dict:
+    """The controls as the audit entry of ``govern`` records them, on either engine."""
+    return {r.name: {"passed": r.passed, "severity": r.severity, "message": r.message}
+            for r in controls}
+
+
 @holds_workspace("govern")
 def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> GovernanceResult:
     """Controls, movement with reasons, exception review, the seal and the report for one
@@ -133,9 +139,7 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
         payload = {
             "engine": settings.engine, "campaign": ctx.run.campaign,
             "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
-            "controls": {r.name: {"passed": r.passed, "severity": r.severity,
-                                  "message": r.message}
-                         for r in result.controls},
+            "controls": controls_entry(result.controls),
             "movement": {"previous_run_id": result.previous_run_id, **result.movement.counts,
                          "model_reasons": result.movement.model_reasons},
             "exceptions_found": con.execute("SELECT count(*) FROM new_items").fetchone()[0],
@@ -165,6 +169,7 @@ NOT_ON_SPARK = ("movement reasons and summaries", "the review queue", "the seal"
                 "the run report")
 
 
+@holds_workspace("govern")
 def govern_on_spark(settings: Settings, run_id: str, actor: str = "segflow"
                     ) -> GovernanceResult:
     """Movement (the movers and their counts) and the controls of a run, their SQL run on
@@ -190,8 +195,7 @@ def govern_on_spark(settings: Settings, run_id: str, actor: str = "segflow"
     payload = {
         "engine": settings.engine, "campaign": ctx.run.campaign, "as_of": ctx.run.as_of,
         "inputs": ctx.run.inputs,
-        "controls": {r.name: {"passed": r.passed, "severity": r.severity,
-                              "message": r.message} for r in result.controls},
+        "controls": controls_entry(result.controls),
         "movement": {"previous_run_id": previous, **result.movement.counts},
         "not_on_this_engine": list(NOT_ON_SPARK)}
     audit.record(settings, actor, "govern", payload, run_id=run_id,
@@ -231,7 +235,7 @@ def export_for(settings: Settings, run_id: str, actor: str = "segflow") -> dict:
         index = export_run(settings, con, ctx, canonical_tables(settings), v.seal)
     audit.record(settings, actor, "export", {
         "seal_hash": v.seal["seal_hash"], "left_out": index["left_out"],
-        "events_table": index["events_table"], "engine": settings.engine,
+        "events_table": index["events_table"], "engine": index["engine"],
         "files": [{k: f[k] for k in ("cohort", "channel", "rows", "sha256")}
                   for f in index["files"]],
         **({"handoff": [{k: f[k] for k in ("owner", "rows", "sha256")}

@@ -21,7 +21,8 @@ What the Spark side does with each kind of statement:
 - ``COPY t|(query) TO 'path' (FORMAT parquet)``: a folder of Parquet files written by the
   executors; ``COPY ... TO 'file.csv' (HEADER)``: one CSV file (a channel export is one file
   a channel uploads), written by one executor task, never through the driver;
-- ``DESCRIBE t``: its columns; ``SET TimeZone = 'UTC'``: nothing (the session is UTC).
+- ``DESCRIBE t`` or ``DESCRIBE query``: its columns (from the plan, no job);
+  ``SET TimeZone = 'UTC'``: nothing (the session is UTC).
 """
 
 from __future__ import annotations
@@ -75,9 +76,6 @@ class Result:
         rows = (self.rows or [])[:1] if self.frame is None else self.frame.take(1)
         return tuple(rows[0]) if rows else None
 
-    def df(self):
-        return self.frame.toPandas()
-
 
 class SparkConnection:
     """DuckDB's connection methods that a stage uses, on a Spark session (module
@@ -103,7 +101,8 @@ class SparkConnection:
                                           and tree.name.upper() == "SET"):
             return self._set(sql)
         if isinstance(tree, exp.Describe):
-            frame = self.spark.table(tree.this.name)
+            frame = self._query(tree.this, sql, params) if isinstance(
+                tree.this, exp.Query) else self.spark.table(tree.this.name)
             return Result(None, [(f.name, f.dataType.simpleString())
                                  for f in frame.schema.fields])
         if isinstance(tree, exp.Create) and (tree.args.get("kind") or "").upper() in (
@@ -215,9 +214,14 @@ def write_csv(frame, path: Path, header: bool, delimiter: str = ",") -> None:
      .option("quote", '"').option("escape", '"').option("nullValue", "")
      .option("emptyValue", '""').option("ignoreLeadingWhiteSpace", "false")
      .option("ignoreTrailingWhiteSpace", "false").csv(str(tmp)))
-    (part,) = sorted(tmp.glob("part-*"))
-    if header and part.stat().st_size == 0:  # Spark writes no header for zero rows
-        part.write_text(delimiter.join(frame.columns) + "\n")
+    parts = sorted(tmp.glob("part-*"))
+    if len(parts) > 1:
+        raise SegflowError(f"Spark wrote {len(parts)} files for {path.name}, one expected")
+    if not parts or parts[0].stat().st_size == 0:  # zero rows: DuckDB writes the header
+        part = tmp / "part-empty.csv"
+        part.write_text(delimiter.join(frame.columns) + "\n" if header else "")
+    else:
+        part = parts[0]
     os.replace(part, path)
     shutil.rmtree(tmp)
 

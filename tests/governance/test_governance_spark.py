@@ -93,3 +93,23 @@ def test_exports_are_byte_identical_on_both_engines(engines):
             (duck.exports_dir / r1 / path).read_bytes()
     manifest = json.loads((spark.exports_dir / r1 / "manifest.json").read_text())
     assert manifest["files"] == on_duck["files"]
+    assert (manifest["engine"], on_duck["engine"]) == ("spark", "duckdb")
+
+
+@pytest.mark.parametrize("rows", [[], [("C1", 'say "hi", then', ""), ("C2", None, "a\nb")]])
+def test_a_csv_written_from_spark_is_the_file_duckdb_writes(tmp_path, spark_project, rows):
+    """Quotes, commas, empty text, NULL, a line break, and zero rows (a header only)."""
+    import duckdb
+
+    from segflow import spark as sp
+    from segflow.sqlengine import write_csv
+
+    schema = "customer_id string, email string, phone string"
+    write_csv(sp.session(spark_project.spark).createDataFrame(rows, schema),
+              tmp_path / "spark.csv", header=True)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (customer_id VARCHAR, email VARCHAR, phone VARCHAR)")
+    for row in rows:
+        con.execute("INSERT INTO t VALUES (?, ?, ?)", row)
+    con.execute(f"COPY t TO '{tmp_path / 'duck.csv'}' (HEADER)")
+    assert (tmp_path / "spark.csv").read_bytes() == (tmp_path / "duck.csv").read_bytes()
