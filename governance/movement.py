@@ -113,7 +113,12 @@ def compute_movement(settings: Settings, con, rules: dict[str, CohortRule], run_
                      prev_id: str | None, titles: dict[str, str],
                      reasons_limit: int | None = None) -> Movement:
     """Movement of ``run_id`` against ``prev_id`` over views made by ``register_views``;
-    model reasons for at most ``reasons_limit`` score movers per model."""
+    model reasons for at most ``reasons_limit`` score movers per model; the topic of each
+    mover's latest note among its reasons where the campaign reads note topics."""
+    from segflow.governance.context import RunContext
+    from segflow.governance.notes import register_note_topics
+
+    register_note_topics(con, RunContext.of(settings, run_id))
     movement_table(con, rules, run_id, prev_id)
     from segflow.governance.model_reasons import DEFAULT_LIMIT, add_model_reasons
     from segflow.runstore import load_run

@@ -24,12 +24,16 @@ abstention) and the learned stage can be swapped for embeddings where torch is a
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from segflow.training.config import ModelConfig
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: what the model says when it abstains (the note goes to review)
 ABSTAIN = None
@@ -50,6 +54,23 @@ class TopicRules:
         lower = texts.fillna("").astype(str).str.lower()
         return np.column_stack([lower.str.count(p).to_numpy(dtype=float)
                                 for p in self.patterns])
+
+
+def latest_notes_sql(canonical_dir: Path, table: str) -> str | None:
+    """A query of each account's latest note before ``$as_of`` (account_id, note_ts, text),
+    child accounts' notes rolled up to their top account (``account_hierarchy``); None when
+    the workspace has no such table. The one definition of "an account's latest note":
+    scoring classifies its text, governance dates and routes it."""
+    notes = canonical_dir / f"{table}.parquet"
+    if not notes.exists():
+        return None
+    hierarchy = canonical_dir / "account_hierarchy.parquet"
+    top = (f"LEFT JOIN read_parquet('{hierarchy}') h USING (account_id)"
+           if hierarchy.exists() else "")
+    owner = "coalesce(h.top_account_id, n.account_id)" if top else "n.account_id"
+    return (f"SELECT {owner} AS account_id, n.note_ts, n.text FROM read_parquet('{notes}') n "
+            f"{top} WHERE n.note_ts < $as_of QUALIFY row_number() OVER "
+            f"(PARTITION BY {owner} ORDER BY n.note_ts DESC, n.note_id DESC) = 1")
 
 
 def _top_two(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 
 from segflow.errors import SegflowError
+from segflow.governance.owners import note_rule
 
 SORTS = {"rule": "rule", "customer": "entity_id", "proposed": "proposed_cohort",
          "before": "cohort_before", "status": "status", "move": "move",
@@ -154,7 +155,8 @@ def scope_sql(ctx, person) -> tuple[str, list]:
     terms = [(owned, "base_proposed"), (owned, "base_before"),
              (sorted(person.templates), "template"),
              (sorted(person.cohorts), "coalesce(base_proposed, base_before)"),
-             (sorted(person.accounts), "entity_id")]
+             (sorted(person.accounts), "entity_id"),
+             (sorted(note_rule(t) for t in person.topics), "rule")]
     used = [(values, column) for values, column in terms if values]  # DuckDB cannot bind []
     if not used:
         return "false", []
