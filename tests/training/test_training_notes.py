@@ -6,7 +6,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from segflow.errors import ConfigError
-
 from segflow.training.champion import load_champions
 from segflow.training.train import train_models
 
