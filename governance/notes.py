@@ -15,12 +15,14 @@ from one join of the run's features with the notes table (no loop over accounts)
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from segflow.errors import SegflowError
 from segflow.governance.reasons import lit
 
 TABLE = "note_topics"
+log = logging.getLogger(__name__)
 
 
 def topic_words(topic_sql: str) -> str:
@@ -55,18 +57,19 @@ def notes_model(settings, column: str, route: list[str], config_path):
 
 def register_note_topics(con, ctx) -> bool:
     """Temp table ``note_topics`` for the run over view ``f_cur``; False (and no table) when
-    the campaign routes no note topics. The run's features must hold the topic column: a
-    campaign that routes notes and a run scored without the notes model is an error, not a
-    run without note reviews."""
+    the campaign routes no note topics, or when the run was scored without the notes model
+    (no champion yet: scoring recorded that in the run's warnings, and this says what it
+    costs). A config naming a wrong column or topic is an error."""
     spec = ctx.config.note_topics
     if not spec:
         return False
     column = spec["column"]
     model = notes_model(ctx.live or ctx.settings, column, spec["route"], ctx.config.path)
     if column not in ctx.columns:
-        raise SegflowError(f"run {ctx.run_id} has no {column} (the campaign routes note "
-                           f"topics from it): train {model.name} (segflow train --model "
-                           f"{model.name}) and refresh again")
+        log.warning("run %s has no %s: no note topic routes a review item or reads as a "
+                    "reason (train %s: segflow train --model %s)", ctx.run_id, column,
+                    model.name, model.name)
+        return False
     from segflow.training.notes import latest_notes_sql
 
     latest = latest_notes_sql(ctx.settings.canonical_dir, model.notes_table)

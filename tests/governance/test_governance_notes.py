@@ -11,6 +11,7 @@ The tests read it and never change it."""
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,6 +125,9 @@ def test_a_topic_owner_decides_only_the_items_of_their_topic(routed, capsys):
     assert code == 1 and "may not review items" in err
     code, out, _ = segflow(capsys, settings.home, "review", "show", ids["A00001"])
     assert code == 0 and "routed to neha.kapoor" in out
+    code, out, _ = segflow(capsys, settings.home, "review", "list", "--run", ctx.run_id,
+                           "--owner", "support.escalations", "--json")
+    assert code == 0 and [i["entity_id"] for i in json.loads(out)] == ["A00002"]
 
 
 def test_a_movers_reasons_end_with_its_latest_note_topic_and_date(routed):
