@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from segflow.governance.clauses import CohortRule
+from segflow.governance.notes import add_note_reasons
 from segflow.governance.reasons import collect_changes, lit
 from segflow.governance.store import features_view, has_column, memberships_view
 from segflow.runstore import run_dir
@@ -77,6 +78,7 @@ def movement_table(con, rules: dict[str, CohortRule], run_id: str, prev_id: str 
     """Temp table ``movement``: every unit with its movement, reasons and values."""
     build_movers(con, is_exclusive(con))
     collect_changes(con, rules, "movers", "f_prev", "f_cur")
+    add_note_reasons(con, "movers")  # where compute_movement registered note topics
     con.execute(f"""CREATE OR REPLACE TEMP TABLE movement AS
       WITH r AS (SELECT entity_id,
           arg_min(reason, clause_order) FILTER (WHERE side = 'leave') AS leave_reason,

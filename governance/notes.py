@@ -108,3 +108,18 @@ def routed_sql(ctx) -> str | None:
     topics = ", ".join(lit(t) for t in spec["route"])
     return (f"SELECT n.*, CASE n.topic {cases} END AS owners FROM {TABLE} n "
             f"WHERE n.topic IN ({topics}){recent}")
+
+
+def add_note_reasons(con, movers: str) -> None:
+    """The topic of a mover's latest note ("latest note: churn risk, 2027-02-11") added to
+    temp table ``clause_changes`` (``segflow.governance.reasons``), where the campaign reads
+    note topics. Context, not a cause: its side ``context`` keeps it out of the leave/join
+    reason and after them in the list, and it is added after the fallback reason, so a
+    mover whose clauses did not change still says so."""
+    if not has_note_topics(con):
+        return
+    con.execute(f"""INSERT INTO clause_changes
+        SELECT m.entity_id, 'context', coalesce(m.cohort_after, m.cohort_before), NULL, 0,
+          'note', NULL, {note_words_sql('n')}, NULL, NULL
+        FROM {movers} m JOIN {TABLE} n USING (entity_id)
+        WHERE m.movement <> 'stayed'""")

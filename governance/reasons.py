@@ -172,20 +172,3 @@ def _status_reasons(con, movers: str) -> None:
           CAST(round(m.score_before, 4) AS VARCHAR), CAST(round(m.score_after, 4) AS VARCHAR)
         FROM {movers} m ANTI JOIN clause_changes c USING (entity_id)
         WHERE m.movement <> 'stayed'""")
-    _note_reasons(con, movers)
-
-
-def _note_reasons(con, movers: str) -> None:
-    """The topic of a mover's latest note ("latest note: churn risk, 2027-02-11"), where
-    the campaign reads note topics (temp table ``note_topics``). Context, not a cause: its
-    side ``context`` keeps it out of the leave/join reason and after them in the list, and
-    it comes after the fallback so a mover whose clauses did not change still says so."""
-    from segflow.governance.notes import has_note_topics, note_words_sql
-
-    if not has_note_topics(con):
-        return
-    con.execute(f"""INSERT INTO clause_changes
-        SELECT m.entity_id, 'context', coalesce(m.cohort_after, m.cohort_before), NULL, 0,
-          'note', NULL, {note_words_sql('n')}, NULL, NULL
-        FROM {movers} m JOIN note_topics n USING (entity_id)
-        WHERE m.movement <> 'stayed'""")

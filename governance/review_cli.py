@@ -12,41 +12,14 @@ LIST_COLUMNS = ("review_id", "run_id", "entity_id", "rule", "cohort_before",
                 "proposed_cohort", "status")
 
 
-def list_items(settings: Settings, run: str | None, status: str | None,
-               owner: str | None = None) -> list[tuple]:
-    """Rows in LIST_COLUMNS order (the CLI prints them as a tab-separated table); with
-    ``owner``, only the items that person may decide (the review desk's owner filter:
-    their templates, cohorts, accounts and note topics in the owners file)."""
+def list_items(settings: Settings, run: str | None, status: str | None) -> list[tuple]:
+    """Rows in LIST_COLUMNS order (the CLI prints them as a tab-separated table)."""
     with connect(settings) as con:
         ensure_schema(con)
-        rows = con.execute("""SELECT review_id, run_id, entity_id, rule, cohort_before,
+        return con.execute("""SELECT review_id, run_id, entity_id, rule, cohort_before,
             proposed_cohort, status FROM review_queue
             WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR status = ?)
             ORDER BY run_id, rule, entity_id""", [run, run, status, status]).fetchall()
-        if owner is None:
-            return rows
-        return [r for r in rows if r[0] in _owned(settings, con, {r[1] for r in rows}, owner)]
-
-
-def _owned(settings: Settings, con, runs: set[str], owner: str) -> set[str]:
-    """Review ids of ``runs`` that ``owner`` may decide (``desk.queue.scope_sql``)."""
-    from segflow.errors import SegflowError
-    from segflow.governance.context import RunContext
-    from segflow.governance.desk.queue import fill_keys, scope_sql
-    from segflow.governance.owners import load_owners
-
-    person = load_owners(settings.owners_path).people.get(owner)
-    if person is None:
-        raise SegflowError(f"{owner!r} is not in the owners file {settings.owners_path}")
-    owned: set[str] = set()
-    for run_id in sorted(runs):
-        ctx = RunContext.of(settings, run_id)
-        fill_keys(con, ctx)
-        sql, params = scope_sql(ctx, person)
-        owned |= {i for (i,) in con.execute(f"SELECT review_id FROM review_queue WHERE "
-                                            f"run_id = ?::VARCHAR AND {sql}",
-                                            [run_id, *params]).fetchall()}
-    return owned
 
 
 def show_item(settings: Settings, item_id: str) -> dict:

@@ -164,6 +164,28 @@ def scope_sql(ctx, person) -> tuple[str, list]:
             + ")", [values for values, _ in used])
 
 
+def owned_items(settings, runs: set[str], owner: str) -> set[str]:
+    """Review ids of ``runs`` that ``owner`` may decide (``scope_sql``, as the owner filter
+    of the desk): ``segflow review list --owner``."""
+    from segflow.db import connect
+    from segflow.governance.context import RunContext
+    from segflow.governance.owners import load_owners
+
+    person = load_owners(settings.owners_path).people.get(owner)
+    if person is None:
+        raise SegflowError(f"{owner!r} is not in the owners file {settings.owners_path}")
+    owned: set[str] = set()
+    with connect(settings) as con:
+        for run_id in sorted(runs):
+            ctx = RunContext.of(settings, run_id)
+            fill_keys(con, ctx)
+            sql, params = scope_sql(ctx, person)
+            owned |= {i for (i,) in con.execute(
+                f"SELECT review_id FROM review_queue WHERE run_id = ?::VARCHAR AND {sql}",
+                [run_id, *params]).fetchall()}
+    return owned
+
+
 def where_sql(ctx, f: Filters, owners) -> tuple[str, list]:
     """The run and the filters as a WHERE clause over ``review_queue``, and its
     parameters (``fill_keys`` first: it reads the stored move and base names)."""

@@ -145,8 +145,14 @@ def review_list(
     from segflow.governance.review_cli import LIST_COLUMNS, list_items
     from segflow.output import emit_json, records, table
 
-    rows = [r for r in list_items(get_settings(), run, status, owner)
+    settings = get_settings()
+    rows = [r for r in list_items(settings, run, status)
             if (rule is None or r[3] == rule) and (cohort is None or cohort in (r[4], r[5]))]
+    if owner is not None:
+        from segflow.governance.desk.queue import owned_items
+
+        owned = owned_items(settings, {r[1] for r in rows}, owner)
+        rows = [r for r in rows if r[0] in owned]
     if as_json:
         given = any(a in ("--limit", "-n") or a.startswith("--limit=") for a in sys.argv)
         emit_json(records(list(LIST_COLUMNS), rows[:limit] if given else rows))
