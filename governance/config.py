@@ -17,7 +17,8 @@ from segflow.yamlio import LineDict, load_yaml
 
 REVIEW_KEYS = {"band": float, "big_mover_tiers": int, "revenue_limit": float,
                "revenue_column": str, "reviewers": list, "approval_required": bool,
-               "model_reasons_limit": int}
+               "model_reasons_limit": int, "note_topics": dict}
+NOTE_TOPICS_KEYS = {"column": str, "route": list, "max_age_days": int}
 CONTROLS_KEYS = {"revenue": dict, "max_growth": float, "recheck_contracts": bool}
 EXPORTS_KEYS = {"channel_events": list, "global_events": list, "channels": list,
                 "handoff": dict}
@@ -84,6 +85,13 @@ class GovernanceConfig:
     @property
     def model_reasons_limit(self) -> int:
         return int(self.review.get("model_reasons_limit", MODEL_REASONS_LIMIT))
+
+    @property
+    def note_topics(self) -> dict | None:
+        """``review.note_topics`` (checked by ``_check_note_topics``): the score column
+        holding the topic of each account's latest note, the topics that raise a review item
+        routed to the owners named for them, and how old a routed note may be (None: any)."""
+        return self.review.get("note_topics")
 
     @property
     def max_growth(self) -> float:
@@ -165,10 +173,35 @@ def _check_values(sections: dict, data: dict, path: Path | None) -> None:
     if review.get("revenue_limit") is not None and not review.get("revenue_column"):
         raise ConfigError(path, line("review", "revenue_limit"), "review.revenue_limit needs "
                           "review.revenue_column: the column a mover's revenue is read from")
+    if "note_topics" in review:
+        _check_note_topics(review["note_topics"], path, line("review", "note_topics"))
     for channel in exports.get("channels", []):
         if channel not in CHANNELS:
             raise ConfigError(path, line("exports", "channels"),
                               f"unknown channel '{channel}'; one of {', '.join(CHANNELS)}")
+
+
+def _check_note_topics(raw: dict, path: Path | None, line: int | None) -> None:
+    """``review.note_topics``: column (required), route (topics, required), max_age_days.
+    Whether the column is a notes model's output and the topics are that model's is checked
+    when a run is governed (``segflow.governance.notes``): the models live elsewhere."""
+    for key, value in raw.items():
+        where = raw.lines.get(key, line) if isinstance(raw, LineDict) else line
+        want = NOTE_TOPICS_KEYS.get(key)
+        if want is None:
+            raise ConfigError(path, where, f"unknown key '{key}' in review.note_topics; "
+                              f"allowed: {', '.join(sorted(NOTE_TOPICS_KEYS))}")
+        if not isinstance(value, want) or isinstance(value, bool) or (
+                want is list and not all(isinstance(v, str) for v in value)) or (
+                want is int and value < 1):
+            raise ConfigError(path, where, f"review.note_topics.{key} must be "
+                              + ("a list of topic names" if want is list else
+                                 "a whole number of days, 1 or more" if want is int else
+                                 "a column name") + f", got {value!r}")
+    missing = [k for k in ("column", "route") if k not in raw]
+    if missing:
+        raise ConfigError(path, line, f"review.note_topics needs {' and '.join(missing)}: the "
+                          "notes model's topic column and the topics that go to review")
 
 
 def _curated(data: dict, parsed, path: Path | None) -> tuple[CuratedSpec, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from segflow.governance.clauses import CohortRule
+from segflow.governance.notes import add_note_reasons
 from segflow.governance.reasons import collect_changes, lit
 from segflow.governance.store import features_view, has_column, memberships_view
 from segflow.runstore import run_dir
@@ -77,6 +78,7 @@ def movement_table(con, rules: dict[str, CohortRule], run_id: str, prev_id: str 
     """Temp table ``movement``: every unit with its movement, reasons and values."""
     build_movers(con, is_exclusive(con))
     collect_changes(con, rules, "movers", "f_prev", "f_cur")
+    add_note_reasons(con, "movers")  # where compute_movement registered note topics
     con.execute(f"""CREATE OR REPLACE TEMP TABLE movement AS
       WITH r AS (SELECT entity_id,
           arg_min(reason, clause_order) FILTER (WHERE side = 'leave') AS leave_reason,
@@ -113,7 +115,12 @@ def compute_movement(settings: Settings, con, rules: dict[str, CohortRule], run_
                      prev_id: str | None, titles: dict[str, str],
                      reasons_limit: int | None = None) -> Movement:
     """Movement of ``run_id`` against ``prev_id`` over views made by ``register_views``;
-    model reasons for at most ``reasons_limit`` score movers per model."""
+    model reasons for at most ``reasons_limit`` score movers per model; the topic of each
+    mover's latest note among its reasons where the campaign reads note topics."""
+    from segflow.governance.context import RunContext
+    from segflow.governance.notes import register_note_topics
+
+    register_note_topics(con, RunContext.of(settings, run_id))
     movement_table(con, rules, run_id, prev_id)
     from segflow.governance.model_reasons import DEFAULT_LIMIT, add_model_reasons
     from segflow.runstore import load_run

@@ -9,8 +9,10 @@ Roles:
 
 - ``viewer``: reads runs, reports and the audit log (nothing is refused to read);
 - ``reviewer``: decides review items of the templates, cohorts and accounts listed for them,
-  of the templates whose ``owner:`` names them, and of the campaigns that name them as an
-  owner or in ``review.reviewers``;
+  of the note topics listed for them (``topics:``: an account whose latest note has a topic
+  the campaign routes, ``review.note_topics``, becomes a review item routed to them), of the
+  templates whose ``owner:`` names them, and of the campaigns that name them as an owner or
+  in ``review.reviewers``;
 - ``approver``: approves runs, acknowledges drift breaches and publishes, for the campaigns
   listed (every campaign when none are listed);
 - ``admin``: every role above, on every campaign.
@@ -33,9 +35,14 @@ from segflow.yamlio import LineDict, load_yaml
 
 ROLES = ("viewer", "reviewer", "approver", "admin")
 PERSON_KEYS = {"name": str, "roles": list, "campaigns": list, "templates": list,
-               "cohorts": list, "accounts": list, "identity": str}
+               "cohorts": list, "accounts": list, "topics": list, "identity": str}
 SYSTEM_ACTOR = "segflow"  # the scheduler publishing a run that needs nobody's approval
 MIN_REASON_WORDS, MIN_REASON_CHARS = 3, 12
+NOTE_RULE = "note:"  # the rule of a review item raised by a note topic: note:<topic>
+
+
+def note_rule(topic: str) -> str:
+    return NOTE_RULE + topic
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Person:
     templates: frozenset[str] = frozenset()
     cohorts: frozenset[str] = frozenset()
     accounts: frozenset[str] = frozenset()
+    topics: frozenset[str] = frozenset()  # note topics routed to them (review.note_topics)
     # who the person is at the desk's identity provider (the value of review_desk.oidc.claim,
     # e.g. their e-mail address); None: their person id
     identity: str | None = None
@@ -138,7 +146,7 @@ def _person(path: Path, people: dict, pid) -> Person:
                           f"{pid}: unknown role '{bad[0]}'; roles are {', '.join(ROLES)}")
     return Person(pid, entry.get("name", pid), frozenset(roles),
                   *(frozenset(str(v) for v in entry.get(k) or ())
-                    for k in ("campaigns", "templates", "cohorts", "accounts")),
+                    for k in ("campaigns", "templates", "cohorts", "accounts", "topics")),
                   identity=entry.get("identity"))
 
 
@@ -227,18 +235,26 @@ def run_authors(settings: Settings, run_id: str) -> dict[str, str]:
     return {who: what for who, what in rows if who}
 
 
+def topic_reviewers(owners: RunOwners, campaign: str, topic: str) -> list[str]:
+    """Who the owners files name for a note topic: reviewers of the campaign listing it."""
+    return owners.allowed(lambda _o, p: p.has("reviewer") and p.covers(campaign)
+                          and topic in p.topics)
+
+
 def may_review(settings: Settings, run_id: str, by: str, *, campaign: str,
                campaign_reviewers: set[str], template_owners: set[str], template: str | None,
-               cohort: str | None, entity_id: str) -> None:
-    """``by`` holds the reviewer role with a scope that covers this item."""
+               cohort: str | None, entity_id: str, rule: str = "") -> None:
+    """``by`` holds the reviewer role with a scope that covers this item (an item raised
+    by a note topic, rule ``note:<topic>``, is covered by the topic's reviewers too)."""
     base = (cohort or "").split("__")[0]
+    topic = rule[len(NOTE_RULE):] if rule.startswith(NOTE_RULE) else None
 
     def test(_owners, p: Person) -> bool:
         if not (p.has("reviewer") and p.covers(campaign)):
             return False
         return ("admin" in p.roles or p.id in campaign_reviewers or p.id in template_owners
                 or bool(template and template in p.templates) or base in p.cohorts
-                or entity_id in p.accounts)
+                or entity_id in p.accounts or topic in p.topics)
 
     require_person(run_owners(settings, run_id), by, "reviewer", test,
                    f"review items of {base or 'this cohort'} (entity {entity_id})")

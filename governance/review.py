@@ -61,11 +61,42 @@ def find_exceptions(con, ctx) -> None:
               FROM ({current}) c JOIN f_cur f USING (entity_id)
               WHERE split_part(c.cohort, '__', 1) = {lit(name)} AND ({near})""")
     _big_movers(con, ctx)
+    _note_topics(con, ctx)
     if "is_anomaly" in ctx.columns:
         _insert(con, run_id, cfg.campaign, f"""SELECT c.entity_id, 'anomaly' AS rule,
             'flagged is_anomaly by the anomaly model' AS detail, c.cohort_before,
             c.cohort AS proposed_cohort, c.template FROM ({current}) c
             JOIN f_cur f USING (entity_id) WHERE f.is_anomaly""")
+
+
+def _note_topics(con, ctx) -> None:
+    """Accounts whose latest note has a topic the campaign routes (``review.note_topics``):
+    one item each, rule ``note:<topic>``, decided by the reviewers the owners file names for
+    the topic (``topics:``) and, as every item, by the campaign's reviewers."""
+    from segflow.governance.notes import (
+        has_note_topics,
+        note_words_sql,
+        register_note_topics,
+        routed_sql,
+    )
+    from segflow.governance.owners import NOTE_RULE
+
+    if not has_note_topics(con) and not register_note_topics(con, ctx):
+        return
+    routed = routed_sql(ctx)
+    if routed is None:
+        return
+    _insert(con, ctx.run_id, ctx.config.campaign, f"""SELECT n.entity_id,
+        {lit(NOTE_RULE)} || n.topic AS rule,
+        {note_words_sql('n')} || coalesce(' ("' || left(n.text, 80)
+          || CASE WHEN length(n.text) > 80 THEN '...' ELSE '' END || '")', '')
+          || '; routed to ' || n.owners AS detail,
+        mv.cohort_before, c.cohort AS proposed_cohort, c.template
+        FROM ({routed}) n
+        JOIN (SELECT entity_id, arg_max(cohort, cohort IS NOT NULL) AS cohort,
+                     arg_max(template, cohort IS NOT NULL) AS template
+              FROM m_cur GROUP BY entity_id) c USING (entity_id)
+        LEFT JOIN movement mv USING (entity_id)""")
 
 
 def _big_movers(con, ctx) -> None:
@@ -115,7 +146,7 @@ def check_reviewer(ctx, item: dict, by: str) -> None:
                campaign_reviewers=set(cfg.owners) | set(cfg.review.get("reviewers") or []),
                template_owners=owners, template=item.get("template"),
                cohort=item["proposed_cohort"] or item["cohort_before"],
-               entity_id=item["entity_id"])
+               entity_id=item["entity_id"], rule=item["rule"] or "")
 
 
 def check_override(con, ctx, item: dict, to: str, expires: datetime | None) -> None:

@@ -151,25 +151,19 @@ def contribution_batch(table, key: str, models: list):
 
 def note_texts(settings: Settings, frame, as_of, table: str):
     """The frame plus ``text``: each account's latest note before ``as_of`` in the notes
-    model's ``table``, child accounts' notes rolled up to their top account, for the notes
-    topic model (text is not kept)."""
+    model's ``table`` (``segflow.training.notes.latest_notes_sql``), for the notes topic
+    model (text is not kept)."""
     import duckdb
 
-    notes = settings.canonical_dir / f"{table}.parquet"
-    hierarchy = settings.canonical_dir / "account_hierarchy.parquet"
-    if "account_id" not in frame.column_names or not notes.exists():
+    from segflow.training.notes import latest_notes_sql
+
+    latest = latest_notes_sql(settings.canonical_dir, table)
+    if "account_id" not in frame.column_names or latest is None:
         return None
-    top = (f"LEFT JOIN read_parquet('{hierarchy}') h USING (account_id)"
-           if hierarchy.exists() else "")
-    owner = "coalesce(h.top_account_id, n.account_id)" if top else "n.account_id"
     con = duckdb.connect()
     try:
         con.register("f", frame)
-        return con.sql(f"""
-            WITH latest AS (SELECT {owner} AS account_id, n.text FROM read_parquet('{notes}') n
-                            {top} WHERE n.note_ts < $as_of
-                            QUALIFY row_number() OVER (PARTITION BY {owner}
-                                                       ORDER BY n.note_ts DESC) = 1)
+        return con.sql(f"""WITH latest AS ({latest})
             SELECT f.*, coalesce(latest.text, '') AS text FROM f
             LEFT JOIN latest USING (account_id) ORDER BY f.account_id""",
                        params={"as_of": as_of}).to_arrow_table()

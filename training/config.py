@@ -30,8 +30,8 @@ KIND_PARAMS = {
     "cluster": {"k", "max_rows", "seed", "dbscan", "describe_top"},
     "anomaly": {"peer_group", "bands", "log_features", "score", "min_peers", "contamination",
                 "n_estimators", "top_reasons", "seed", "max_rows"},
-    "notes": {"topics", "min_margin", "min_reviewed", "min_probability_margin",
-              "max_features", "ngram_max", "C"},
+    "notes": {"method", "topics", "min_margin", "min_similarity_margin", "min_reviewed",
+              "min_probability_margin", "max_features", "ngram_max", "C"},
 }
 UPLIFT_METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
                   "class_transformation")
@@ -153,17 +153,34 @@ def _check_kind_specific(doc: LineDict, kind: str, path: Path) -> None:
         raise ConfigError(path, doc.line("notes_table"), "notes_table is for notes models only")
 
 
+NOTES_METHODS = ("rules", "embedding")
+
+
 def _check_topics(params: LineDict, path: Path) -> None:
-    """Each notes topic: a name, a description for people, and the phrases that signal it."""
+    """Each notes topic: a name, a description for people (what the embedding method
+    compares notes with), and the phrases that signal it (what the rules count; optional
+    with ``method: embedding``)."""
+    method = params.get("method", "rules")
+    if method not in NOTES_METHODS:
+        raise ConfigError(path, params.line("method"), f"unknown notes method {method!r}; "
+                          f"one of {', '.join(NOTES_METHODS)}")
     topics = params.get("topics")
     if not isinstance(topics, list) or not topics:
         raise ConfigError(path, params.line("topics"), "a notes model needs params.topics: "
                           "a list of {topic, description, phrases}")
+    required = {"topic", "description"} | ({"phrases"} if method == "rules" else set())
     for item in topics:
         line = getattr(item, "start_line", params.line("topics"))
-        if not isinstance(item, dict) or set(item) != {"topic", "description", "phrases"}:
+        if not isinstance(item, dict) or not required <= set(item) <= {
+                "topic", "description", "phrases"}:
             raise ConfigError(path, line, "each topic needs exactly topic, description and "
-                              "phrases")
+                              "phrases" + (" (phrases optional with method: embedding)"
+                                           if method == "embedding" else ""))
+        if not isinstance(item["description"], str) or not item["description"].strip():
+            raise ConfigError(path, line, f"topic {item['topic']!r}: the description says "
+                              "in words what the topic is")
+        if "phrases" not in item:
+            continue
         phrases = item["phrases"]
         if not isinstance(phrases, list) or not phrases or not all(
                 isinstance(p, str) and p.strip() for p in phrases):

