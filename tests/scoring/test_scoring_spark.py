@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ from sqlglot import exp
 from segflow.errors import SegflowError
 from segflow.settings import Settings
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 AS_OF = datetime(2027, 3, 1, tzinfo=UTC)
 
 
@@ -126,3 +128,27 @@ def test_the_spark_holdout_draw_is_the_md5_draw_python_and_duckdb_make(spark_pro
     rows = sp.sql(session, f"SELECT id, {expr} AS u FROM VALUES "
                   + ", ".join(f"('{i}')" for i in ids) + " AS t(id)", {"salt": "s1"}).collect()
     assert {r["id"]: r["u"] for r in rows} == {i: unit_hash(i, "s1") for i in ids}
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_the_b2b_campaign_evaluates_the_same_on_spark(spark_project, home, columns, exclusive):
+    """account_tiers over the scoring tests' synthetic accounts, as written (exclusive) and
+    overlapping (every matching cohort a row: DuckDB's unnest, Spark's explode)."""
+    from scoring_frames import account_frame
+
+    from segflow import spark as sp
+    from segflow.scoring.evaluate import evaluate_memberships
+    from segflow.scoring.evaluate_spark import evaluate_on_spark
+    from segflow.scoring.resolve import resolve_campaign
+
+    frame = account_frame(200)
+    resolved = resolve_campaign(home, "account_tiers", columns=columns)
+    resolved = replace(resolved, campaign=replace(resolved.campaign, exclusive=exclusive))
+    session = sp.session(spark_project.spark)
+    want = evaluate_memberships(frame, resolved, "r1")
+    got = evaluate_on_spark(session, session.createDataFrame(frame.to_pandas()), resolved,
+                            "r1").toArrow()
+    order = [("entity_id", "ascending"), ("cohort", "ascending")]
+    assert [(f.name, f.type) for f in got.schema] == [(f.name, f.type) for f in want.schema]
+    assert got.sort_by(order).to_pylist() == want.sort_by(order).to_pylist()
+    assert want.num_rows >= (200 if exclusive else 201)  # overlapping: some in two cohorts
