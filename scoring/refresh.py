@@ -190,7 +190,15 @@ def _memberships_on_spark(settings: Settings, folder, resolved: Resolved, record
     features = spark.read.parquet(str(folder / "features.parquet"))
     memberships = evaluate_on_spark(spark, features, resolved, record.run_id, prior=prior)
     if adjust is not None:
-        memberships = adjust(memberships, record)
+        try:
+            memberships = adjust(memberships, record)
+        except SegflowError:
+            raise
+        except Exception as err:  # a later stage's hook written for Arrow tables
+            raise SegflowError(f"run {record.run_id}: amending the memberships on Spark "
+                               "(curated lists, overrides) is not built yet "
+                               f"(docs/scale-out.md): {type(err).__name__}; set `engine: "
+                               "duckdb` to apply them") from None
     sp.write_parquet(memberships, folder / "memberships.parquet")
     return {"features_hash": sp.fingerprint(features)}
 

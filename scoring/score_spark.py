@@ -13,6 +13,9 @@ to the driver.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from segflow.errors import SegflowError
 from segflow.scoring.resolve import Resolved
 from segflow.scoring.score import Scored, _models, fresh_features, require_columns, usable_models
@@ -20,6 +23,7 @@ from segflow.settings import Settings
 
 NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
 OUT = "__segflow_model_out"
+log = logging.getLogger(__name__)
 
 
 def model_inputs(frame, features: list[str]):
@@ -87,9 +91,16 @@ def score_on_spark(settings: Settings, resolved: Resolved, as_of, path, features
         frame = with_model(spark, frame, model)
     require_columns(settings, frame.columns, resolved)
     sp.write_parquet(frame, path)
-    rows = spark.read.parquet(str(path)).count()
     for w in warnings:
-        import logging
+        log.warning(w)
+    return Scored(None, {m.name: str(m.version) for m in usable}, warnings,
+                  rows=written_rows(path))
 
-        logging.getLogger(__name__).warning(w)
-    return Scored(None, {m.name: str(m.version) for m in usable}, warnings, rows=rows)
+
+def written_rows(folder) -> int:
+    """Rows in a folder of Parquet part files, from their footers: Spark skips a path whose
+    name starts with a dot (the refresh stages its output as ``.scoring-<id>.parquet``), and
+    the footers say it without reading a row."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in sorted(Path(folder).glob("*.parquet")))
