@@ -8,6 +8,11 @@ is recognised and the earlier run stands: it is neither governed nor checked aga
 ``refresh_sequence`` runs the steps through ``call(name, fn, *args)``: ``segflow refresh``
 calls each step directly, the ``campaign-refresh`` flow runs each as a Prefect task (with
 its retries and the failure alert). The step functions are plain functions.
+
+On ``engine: spark`` (docs/scale-out.md) each step runs on Spark where its stage does and
+otherwise refuses in its own function, naming itself (``segflow.engines.require_duckdb``):
+features and the refresh step (score and segment) run on Spark; ingest, train, govern,
+drift and publish refuse, so a Spark sequence stops at govern with its run scored.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from segflow.engines import require_duckdb
 from segflow.settings import Settings
 
 Call = Callable[..., Any]
@@ -134,7 +138,6 @@ def refresh_sequence(settings: Settings, campaign: str, as_of=None,
                      call: Call = direct) -> Outcome:
     """Run the steps in order under the workspace lock; returns what happened and the
     gate's verdict at the end."""
-    require_duckdb(settings, "refresh")
     from segflow.governance.gate import verdict
     from segflow.lock import workspace_lock
     from segflow.runstore import run_dir

@@ -9,6 +9,8 @@ Cost is linear in rows x cohorts plus one sort per ranked cohort; no Python per 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from segflow.scoring.arms import cuts
@@ -19,13 +21,27 @@ MEMBERSHIP_COLUMNS = ("run_id", "campaign", "entity_id", "cohort", "template", "
                       "status", "arm", "suppressed_by", "priority", "rank", "score", "channels")
 
 
+@dataclass(frozen=True)
+class Parts:
+    """The two pieces of the evaluation query an engine writes its own way: a template's
+    bound predicate (``bind_predicate``'s signature) and the stable holdout/offer draw
+    (``unit_hash_sql``'s). Everything else is one query, translated for Spark whole."""
+
+    predicate: Callable[..., str]
+    unit_hash: Callable[..., str]
+
+
+DUCKDB = Parts(bind_predicate, unit_hash_sql)
+
+
 def entity_key(entity: str) -> str:
     return f"{entity}_id"
 
 
-def matches_sql(resolved: Resolved, params: dict[str, Any]) -> str:
+def matches_sql(resolved: Resolved, params: dict[str, Any], parts: Parts = DUCKDB) -> str:
     """SELECT of entity_id, _u (holdout draw), _c<i>/_s<i>/_v<i> per cohort, _x<j> per
     suppression: the one pass over the frame. Fills ``params`` with bound values."""
+    bind_predicate, unit_hash_sql = parts.predicate, parts.unit_hash
     key = quote(entity_key(resolved.campaign.entity))
     cols = [f"CAST({key} AS VARCHAR) AS entity_id", f"{unit_hash_sql(key)} AS _u"]
     if resolved.offers:  # the offer draw: the same stable hash under the experiment's salt
@@ -99,17 +115,20 @@ def _arm_sql(resolved: Resolved, prior: bool) -> str:
     experiment draw ``_a`` holds it."""
     if not resolved.offers:
         return "CASE status WHEN 'assigned' THEN 'treatment' WHEN 'holdout' THEN 'holdout' END"
-    drawn = ("CASE WHEN len(_offers) = 0 THEN 'treatment' ELSE _offers[1 + len(list_filter("
-             "_cuts, lambda c: c <= _a))] END")
+    drawn = ("CASE WHEN array_length(_offers) = 0 THEN 'treatment' ELSE _offers[1 + "
+             "array_length(list_filter(_cuts, lambda c: c <= _a))] END")
     if prior:
         drawn = (f"CASE WHEN list_contains(_offers, _prior_arm) THEN _prior_arm "
                  f"ELSE {drawn} END")
     return f"CASE status WHEN 'assigned' THEN {drawn} WHEN 'holdout' THEN 'holdout' END"
 
 
-def memberships_sql(resolved: Resolved, params: dict[str, Any], prior: bool = False) -> str:
+def memberships_sql(resolved: Resolved, params: dict[str, Any], prior: bool = False,
+                    parts: Parts = DUCKDB) -> str:
     """The full query: matches -> chosen cohort rows -> status, arm, rank, channels.
-    ``prior``: a view ``prior`` (entity_id, cohort, arm) holds offers to keep."""
+    ``prior``: a view ``prior`` (entity_id, cohort, arm) holds offers to keep. ``parts``:
+    how a template's predicate and the holdout hash are written (DuckDB's SQL; for Spark,
+    markers ``segflow.scoring.evaluate_spark`` replaces with their translations)."""
     c = resolved.campaign
     hits = [f"struct_pack(i := {i}, ok := _c{i}, s := _s{i}, v := _v{i})"
             for i in range(len(resolved.cohorts))]
@@ -128,22 +147,23 @@ def memberships_sql(resolved: Resolved, params: dict[str, Any], prior: bool = Fa
         unit = "SELECT * FROM h"
     else:
         chosen = f"list_filter([{', '.join(hits)}], lambda x: x.ok) AS _hits"
-        unit = ("SELECT * EXCLUDE (_hits), unnest(CASE WHEN len(_hits) = 0 THEN [NULL] "
-                "ELSE _hits END) AS hit FROM h")
+        unit = (f"SELECT entity_id, _u, {'_a, ' if resolved.offers else ''}{xs}"
+                "unnest(CASE WHEN array_length(_hits) = 0 THEN [NULL] ELSE _hits END) AS hit "
+                "FROM h")
     return f"""
-WITH m AS ({matches_sql(resolved, params)}),
+WITH m AS ({matches_sql(resolved, params, parts)}),
 h AS (SELECT entity_id, _u, {"_a, " if resolved.offers else ""}{xs}{chosen} FROM m),
 u AS ({unit}),
 j AS (SELECT h.*, {_first_name(every, applies, params, "sa")} AS _sup_all,
              {_first_name(some, applies, params, "sc")} AS _sup_chan, {blocked} AS _blocked,
              s.cohort AS _base, s.template, s.priority,
              list_filter(s.channels, lambda ch: NOT list_contains(_blocked, ch)) AS _left,
-             len(s.channels) AS _nchan, s.offer_names AS _offers, s.offer_cuts AS _cuts
+             array_length(s.channels) AS _nchan, s.offer_names AS _offers, s.offer_cuts AS _cuts
       FROM u h LEFT JOIN specs s ON s.i = h.hit.i),
 st AS (SELECT *, CASE
          WHEN _sup_all IS NOT NULL THEN 'suppressed'
          WHEN hit IS NULL THEN 'unassigned'
-         WHEN _nchan > 0 AND len(_left) = 0 THEN 'suppressed'
+         WHEN _nchan > 0 AND array_length(_left) = 0 THEN 'suppressed'
          WHEN _u < $holdout THEN 'holdout' ELSE 'assigned' END AS status,
        CASE WHEN hit.s IS NULL THEN _base ELSE _base || '__' || hit.s END AS _cohort FROM j),
 sp AS ({"SELECT st.*, p.arm AS _prior_arm FROM st LEFT JOIN prior p ON p.entity_id = "

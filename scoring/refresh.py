@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from segflow.engines import SPARK
+from segflow.errors import SegflowError
 from segflow.faults import reach
 from segflow.progress import stage
 from segflow.runstore import RunRecord, create_run, file_sha256, run_dir, save_run
@@ -84,7 +86,6 @@ def prior_memberships(settings: Settings, resolved: Resolved):
 def _freeze(settings: Settings, record: RunRecord, files: dict[str, bytes]) -> None:
     """Copy the run's rules into its folder; a file edited while the run was being scored
     (its copy differs from the hash the run recorded) fails the refresh."""
-    from segflow.errors import SegflowError
     from segflow.runstore import freeze
 
     hashes = freeze(settings, record.run_id, files)
@@ -115,20 +116,30 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
     import os
     import uuid
 
-    import pyarrow.parquet as pq
-
     resolved = resolve_campaign(settings, campaign, overrides)
     files = frozen_files(settings, resolved)
     prior = prior_memberships(settings, resolved)
     when = run_as_of(resolved, as_of)
+    on_spark = settings.engine == SPARK
+    if on_spark and settings.store_contributions:
+        raise SegflowError(f"{settings.project.file}: explain's stored contributions are not "
+                           "computed on Spark yet (docs/scale-out.md); set explain: "
+                           "{store_contributions: false} or engine: duckdb")
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     staged = settings.runs_dir / f".scoring-{uuid.uuid4().hex}.parquet"
     reasons = staged.with_name(f"{staged.stem}-contributions.parquet")  # doctor's pattern too
     try:
         stored = reasons if settings.store_contributions else None
         with stage(f"scored {campaign} as of {when:%Y-%m-%d}"):
-            scored = score_to_file(settings, resolved, when, staged, features=features,
-                                   model_versions=model_versions, contributions_path=stored)
+            if on_spark:
+                from segflow.scoring.score_spark import score_on_spark
+
+                scored = score_on_spark(settings, resolved, when, staged, features=features,
+                                        model_versions=model_versions)
+            else:
+                scored = score_to_file(settings, resolved, when, staged, features=features,
+                                       model_versions=model_versions,
+                                       contributions_path=stored)
         inputs = campaign_inputs(resolved, overrides)
         inputs.update(model_versions=scored.model_versions, warnings=scored.warnings)
         record = create_run(settings, campaign, when, inputs)
@@ -138,22 +149,68 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
             os.replace(reasons, folder / CONTRIBUTIONS)
         os.replace(staged, folder / "features.parquet")
     finally:
-        staged.unlink(missing_ok=True)
+        _remove(staged)
         reasons.unlink(missing_ok=True)
     with stage("evaluated cohorts and suppressions"):
-        memberships = evaluate_memberships(folder / "features.parquet", resolved,
-                                           record.run_id, prior=prior)
-    if adjust is not None:
-        memberships = adjust(memberships, record)
-    pq.write_table(memberships, folder / "memberships.parquet")
-    append_memberships(settings, memberships)
+        write = _memberships_on_spark if on_spark else _memberships_on_duckdb
+        snapshot = write(settings, folder, resolved, record, prior, adjust)
     reach(settings, "refresh.recorded")  # fault tests: memberships stored, run not yet 'scored'
-    record.inputs["data_snapshot"] = {"features_sha256": file_sha256(folder / "features.parquet"),
-                                      "rows": scored.rows}
+    record.inputs["data_snapshot"] = {**snapshot, "rows": scored.rows}
     record.inputs["run_key"] = run_key(record)
     record.status = "scored"
     save_run(settings, record)
     return record
+
+
+def _memberships_on_duckdb(settings: Settings, folder, resolved: Resolved, record: RunRecord,
+                           prior, adjust) -> dict:
+    """Evaluate the run's scored file, amend (``adjust``), write ``memberships.parquet`` and
+    append to the workspace table; returns what the run records of its features."""
+    import pyarrow.parquet as pq
+
+    memberships = evaluate_memberships(folder / "features.parquet", resolved,
+                                       record.run_id, prior=prior)
+    if adjust is not None:
+        memberships = adjust(memberships, record)
+    pq.write_table(memberships, folder / "memberships.parquet")
+    append_memberships(settings, memberships)
+    return {"features_sha256": file_sha256(folder / "features.parquet")}
+
+
+def _memberships_on_spark(settings: Settings, folder, resolved: Resolved, record: RunRecord,
+                          prior, adjust) -> dict:
+    """The same on Spark: evaluated by the executors from the run's scored folder and
+    written as the Parquet folder ``memberships.parquet`` (``adjust`` gets and returns a
+    Spark DataFrame). The workspace's DuckDB table ``memberships`` is not appended to: a
+    cluster's runs keep their memberships where the cluster writes them."""
+    from segflow import spark as sp
+    from segflow.scoring.evaluate_spark import evaluate_on_spark
+
+    spark = sp.session_of(settings)
+    features = spark.read.parquet(str(folder / "features.parquet"))
+    memberships = evaluate_on_spark(spark, features, resolved, record.run_id, prior=prior)
+    if adjust is not None:
+        try:
+            memberships = adjust(memberships, record)
+        except SegflowError:
+            raise
+        except Exception as err:  # a later stage's hook written for Arrow tables
+            raise SegflowError(f"run {record.run_id}: amending the memberships on Spark "
+                               "(curated lists, overrides) is not built yet "
+                               f"(docs/scale-out.md): {type(err).__name__}; set `engine: "
+                               "duckdb` to apply them") from None
+    sp.write_parquet(memberships, folder / "memberships.parquet")
+    return {"features_hash": sp.fingerprint(features)}
+
+
+def _remove(path) -> None:
+    """A staged scoring output: a file (DuckDB) or a folder of part files (Spark)."""
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def run_key(record: RunRecord) -> str:

@@ -295,6 +295,10 @@ def _rewrite(node: exp.Expression, macros: dict[str, Macro]) -> exp.Expression:
                                  expression=exp.Literal.number(1)), copy=False)
     if isinstance(node, exp.Select) and any(_is_asof(j) for j in node.args.get("joins") or []):
         return _unasof(node)
+    if _is_list_in(node):
+        # a template's list parameter (`x IN $regions`): DuckDB takes a list after IN,
+        # Spark an array in array_contains (both NULL for a NULL x)
+        return exp.ArrayContains(this=node.args["field"].copy(), expression=node.this.copy())
     if isinstance(node, exp.Div) and not _is_double(node.this):
         # DuckDB's / always gives a DOUBLE; Spark divides DECIMALs (365.25 is one) as
         # DECIMAL, rounded to 6 places: a DOUBLE dividend makes Spark divide as DuckDB does
@@ -302,6 +306,10 @@ def _rewrite(node: exp.Expression, macros: dict[str, Macro]) -> exp.Expression:
         out.set("this", exp.cast(node.this.copy(), "DOUBLE"))
         return out
     return node
+
+
+def _is_list_in(node: exp.Expression) -> bool:
+    return isinstance(node, exp.In) and isinstance(node.args.get("field"), exp.Placeholder)
 
 
 def _is_double(node: exp.Expression) -> bool:
@@ -427,7 +435,7 @@ def _pending(node: exp.Expression, macros: dict[str, Macro]) -> bool:
         return any(_is_asof(j) for j in node.args.get("joins") or [])
     if isinstance(node, exp.Div):
         return not _is_double(node.this)
-    return isinstance(node, exp.ToDays | exp.DateDiff | exp.DayOfWeek)
+    return isinstance(node, exp.ToDays | exp.DateDiff | exp.DayOfWeek) or _is_list_in(node)
 
 
 def render(tree: exp.Expression) -> str:

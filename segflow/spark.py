@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,9 @@ def session(spark: SparkSettings):
         raise EnvironmentFailure("engine: spark needs pyspark, the `spark` extra: pip install "
                                  "'segflow[spark]'") from None
     conf = {**DEFAULTS, **spark.conf_dict}
+    # Python UDFs (scoring's spark_udf) run in workers started with this interpreter, which
+    # has segflow's libraries; a cluster sets its own (PYSPARK_PYTHON, spark.pyspark.python)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if spark.connect_url:
         builder = SparkSession.builder.remote(spark.connect_url)
     else:
@@ -140,3 +144,15 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
+
+
+def fingerprint(frame) -> str:
+    """A hash of a DataFrame's content, whatever its row order or partitioning: the sum of
+    each row's 64-bit hash (as a 38-digit decimal: no overflow below 10^19 rows) and the
+    row count, computed by the executors. What a run records of a Parquet folder, whose
+    part files' names and order change from one write to the next."""
+    from pyspark.sql import functions as F
+
+    row = frame.agg(F.sum(F.xxhash64(*[F.col(f"`{c}`") for c in frame.columns])
+                          .cast("decimal(38,0)")), F.count(F.lit(1))).first()
+    return f"xxhash64-sum:{row[0] or 0}:{row[1]}"

@@ -1,0 +1,132 @@
+"""Segment evaluation on Spark: the evaluation query of ``segflow.scoring.evaluate``,
+translated, run by the executors and written as Parquet.
+
+The query is built once (``memberships_sql``) and translated whole with SQLGlot from
+DuckDB's dialect to Spark's, with two pieces written by markers and replaced in the parsed
+tree:
+
+- each template's ``where`` predicate, translated by ``segflow.dialects`` (its allow-list
+  and tested equivalents: the same checks ``templates check`` runs), never by SQLGlot's
+  unchecked transpilation;
+- the stable draw of the holdout and of experiment offers: 15 hex digits of
+  ``md5(id || ':' || salt)`` read as an integer and divided by 16^15. DuckDB reads the hex
+  with a ``'0x'`` cast, Spark with ``conv(..., 16, 10)``; both divide the same 60-bit
+  integer by the same power of two, so every customer draws the same number on both
+  engines and the holdout holds the same customers.
+
+What the rest of the query uses translates with the meaning DuckDB gives it (structs,
+``list_filter`` as ``filter``, ``unnest`` as ``explode``, 1-based list indexing shifted to
+Spark's 0-based); the equality test (tests/scoring/test_scoring_spark.py) runs both engines
+on the same scored frame and compares every membership.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from segflow.errors import SegflowError
+from segflow.scoring.evaluate import MEMBERSHIP_COLUMNS, Parts, memberships_sql, specs_table
+from segflow.scoring.predicate import compile_sql, params_used
+from segflow.scoring.resolve import Resolved
+from segflow.scoring.sqlparts import HASH_SCALE
+
+PREDICATE, HASH = "__segflow_predicate", "__segflow_unit_hash"
+SPARK_HASH = (f"CAST(CONV(SUBSTRING(MD5(CAST(__key AS STRING) || ':' || __salt), 1, 15), 16, "
+              f"10) AS BIGINT) / {HASH_SCALE!r}")
+MEMBERSHIP_TYPES = {"priority": "INT", "rank": "BIGINT", "score": "DOUBLE"}
+
+
+class _Markers:
+    """``Parts`` that write markers, remembering each predicate's tree (params renamed)."""
+
+    def __init__(self, resolved: Resolved):
+        self.trees: list[tuple[exp.Expression, str]] = []
+        self.names = {id(b.tree): b.key for b in (*resolved.cohorts, *resolved.suppressions)}
+
+    def predicate(self, tree: exp.Expression, values: dict[str, Any], prefix: str,
+                  out: dict[str, Any]) -> str:
+        for name in params_used(tree):
+            out[f"{prefix}{name}"] = values[name]
+        self.trees.append((tree, prefix))
+        return f"coalesce({PREDICATE}({len(self.trees) - 1}), false)"
+
+    def unit_hash(self, key_sql: str, salt_param: str = "salt") -> str:
+        return f"{HASH}({key_sql}, ${salt_param})"
+
+    def parts(self) -> Parts:
+        return Parts(self.predicate, self.unit_hash)
+
+
+def _predicate(markers: _Markers, index: int) -> exp.Expression:
+    """A template predicate as Spark nodes (``segflow.dialects``), or one line naming the
+    template and the construct Spark cannot run."""
+    from segflow.dialects import Untranslatable, parse, rewrite
+
+    tree, prefix = markers.trees[index]
+    sql = compile_sql(tree, prefix)
+    try:
+        return exp.Paren(this=rewrite(parse(sql)[0]))
+    except Untranslatable as err:
+        name = markers.names.get(id(tree), "a template")
+        raise SegflowError(f"{name}: its rule cannot run on Spark: {err.problems[0]} "
+                           "(`segflow templates check --dialect spark` lists every "
+                           "problem)") from None
+
+
+def _hash(key: exp.Expression, salt: exp.Expression) -> exp.Expression:
+    template = sqlglot.parse_one(SPARK_HASH, read="spark")
+    return exp.Paren(this=template.transform(
+        lambda n: key.copy() if isinstance(n, exp.Column) and n.name == "__key"
+        else salt.copy() if isinstance(n, exp.Column) and n.name == "__salt" else n))
+
+
+def spark_memberships_sql(resolved: Resolved, params: dict[str, Any],
+                          prior: bool = False) -> str:
+    """``memberships_sql`` in Spark SQL (named parameters ``:name``)."""
+    from segflow.dialects import render
+
+    markers = _Markers(resolved)
+    tree = sqlglot.parse_one(memberships_sql(resolved, params, prior, markers.parts()),
+                             read="duckdb")
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() == PREDICATE:
+            return _predicate(markers, int(node.expressions[0].name))
+        if isinstance(node, exp.Anonymous) and node.name.lower() == HASH:
+            return _hash(*node.expressions)
+        if isinstance(node, exp.CTE):  # Spark has no MATERIALIZED hint (it plans the reuse)
+            node.set("materialized", None)
+        return node
+
+    return render(tree.transform(replace))
+
+
+def evaluate_on_spark(spark, frame, resolved: Resolved, run_id: str, prior=None):
+    """Memberships of the scored DataFrame ``frame`` (a lazy DataFrame, columns as in
+    docs/architecture.md); ``prior``: the path of the run before's memberships Parquet
+    (file or folder), whose experiment offers customers keep."""
+    from segflow import spark as sp
+
+    params: dict[str, Any] = {"run_id": run_id}
+    use_prior = prior is not None and bool(resolved.offers)
+    sql = spark_memberships_sql(resolved, params, use_prior)
+    frame.createOrReplaceTempView("frame")
+    _register_specs(spark, specs_table(resolved))
+    if use_prior:
+        spark.read.parquet(str(prior)).where("status = 'assigned'") \
+             .select("entity_id", "cohort", "arm").createOrReplaceTempView("prior")
+    out = sp.sql(spark, sql, params)
+    return out.selectExpr(*[f"CAST({c} AS {MEMBERSHIP_TYPES.get(c, 'STRING')}) AS {c}"
+                            for c in MEMBERSHIP_COLUMNS])
+
+
+def _register_specs(spark, table) -> None:
+    """The cohorts' metadata (a row per cohort: configuration, never customers) as the
+    temporary view ``specs``, with its list columns typed."""
+    schema = ("i INT, cohort STRING, template STRING, priority INT, channels ARRAY<STRING>, "
+              "offer_names ARRAY<STRING>, offer_cuts ARRAY<DOUBLE>")
+    rows = [tuple(r[c] for c in table.column_names) for r in table.to_pylist()]
+    spark.createDataFrame(rows, schema).createOrReplaceTempView("specs")

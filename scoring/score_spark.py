@@ -1,0 +1,106 @@
+"""The scored frame on Spark: the campaign's features as of the run time
+(``segflow.featurestore.retrieval_spark``) with the registered champions' outputs, scored by
+the executors through ``mlflow.pyfunc.spark_udf`` and written as a folder of Parquet files.
+
+Each champion is one ``spark_udf`` over the registered version the run records
+(``models:/<name>/<version>``): its input a struct of the model's features typed as its
+signature says (numbers and booleans as doubles, anything else as text, as
+``segflow.training.pyfunc.signature_frame`` does for DuckDB), its result a struct of the
+model's outputs typed by the signature's outputs, so a model with several outputs (uplift's
+score and its two response probabilities) is still one call per batch. Nothing is collected
+to the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from segflow.errors import SegflowError
+from segflow.scoring.resolve import Resolved
+from segflow.scoring.score import Scored, _models, fresh_features, require_columns, usable_models
+from segflow.settings import Settings
+
+NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
+OUT = "__segflow_model_out"
+log = logging.getLogger(__name__)
+
+
+def model_inputs(frame, features: list[str]):
+    """The model's input struct: each feature cast as the logged signature types it."""
+    from pyspark.sql import functions as F
+
+    types = dict(frame.dtypes)
+    cols = [F.col(f"`{f}`").cast("double" if types[f] in NUMERIC or
+                                 types[f].startswith("decimal") else "string").alias(f)
+            for f in features]
+    return F.struct(*cols)
+
+
+def with_model(spark, frame, model):
+    """``frame`` with the model's outputs added (or replaced, in place), scored by
+    ``mlflow.pyfunc.spark_udf`` from the registered version."""
+    import mlflow
+    import mlflow.pyfunc
+    from pyspark.sql import functions as F
+
+    uri = f"models:/{model.name}/{model.version}"
+    signature = mlflow.models.get_model_info(uri).signature
+    if signature is None or signature.outputs is None:
+        raise SegflowError(f"model {model.name} version {model.version} was registered "
+                           "without an output signature; train it again to score on Spark")
+    from pyspark.sql.types import StructField, StructType
+
+    # every output nullable: a model may return a missing score for a row (the signature
+    # marks its columns required, which Arrow then checks against the batches)
+    result = StructType([StructField(f.name, f.dataType, True)
+                         for f in signature.outputs.as_spark_schema().fields])
+    udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=result, env_manager="local")
+    frame = frame.withColumn(OUT, udf(model_inputs(frame, model.features)))
+    for col in model.outputs:
+        frame = frame.withColumn(col, F.col(f"{OUT}.`{col}`"))
+    return frame.drop(OUT)
+
+
+def score_on_spark(settings: Settings, resolved: Resolved, as_of, path, features=None,
+                   model_versions: dict[str, str] | None = None) -> Scored:
+    """``score_to_file`` on Spark: the scored frame written as the Parquet folder ``path``
+    by the executors. ``Scored.rows`` counts what was written (one Spark job); the frame
+    itself never reaches the driver. ``features`` (an Arrow table) replaces the retrieval,
+    as on DuckDB."""
+    from segflow import spark as sp
+    from segflow.featurestore.retrieval_spark import features_frame
+    from segflow.training import tracking
+
+    spark = sp.session_of(settings)
+    entity = resolved.campaign.entity
+    models, warnings = _models(settings, entity, model_versions)
+    if features is None:
+        warnings += fresh_features(settings, entity, as_of)
+        frame = features_frame(settings, entity, as_of)
+    else:  # a caller's table (a re-run from features.parquet, a test): already in memory
+        frame = spark.createDataFrame(features.to_pandas())
+    usable = usable_models(frame.columns, models)
+    notes = [m.name for m in usable if "text" in m.features and m.notes_table]
+    if notes:
+        raise SegflowError(f"model {notes[0]} reads account notes, which are not joined on "
+                           "Spark yet (docs/scale-out.md); set `engine: duckdb` to score it")
+    if usable:
+        tracking.configure(settings)  # spark_udf resolves models:/ in the project's registry
+    for model in usable:
+        frame = with_model(spark, frame, model)
+    require_columns(settings, frame.columns, resolved)
+    sp.write_parquet(frame, path)
+    for w in warnings:
+        log.warning(w)
+    return Scored(None, {m.name: str(m.version) for m in usable}, warnings,
+                  rows=written_rows(path))
+
+
+def written_rows(folder) -> int:
+    """Rows in a folder of Parquet part files, from their footers: Spark skips a path whose
+    name starts with a dot (the refresh stages its output as ``.scoring-<id>.parquet``), and
+    the footers say it without reading a row."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in sorted(Path(folder).glob("*.parquet")))
