@@ -26,7 +26,7 @@ SPLIT_KEYS = {"test_fraction", "seed"}
 KIND_PARAMS = {
     "propensity": {"lightgbm"},
     "uplift": {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit",
-               "interactions"},
+               "interactions", "bagging", "members"},
     "cluster": {"k", "max_rows", "seed", "dbscan", "describe_top"},
     "anomaly": {"peer_group", "bands", "log_features", "score", "min_peers", "contamination",
                 "n_estimators", "top_reasons", "seed", "max_rows"},
@@ -34,7 +34,7 @@ KIND_PARAMS = {
               "max_features", "ngram_max", "C"},
 }
 UPLIFT_METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
-                  "class_transformation")
+                  "class_transformation", "ensemble")
 
 
 @dataclass(frozen=True)
