@@ -135,6 +135,8 @@ def _check_kind_specific(doc: LineDict, kind: str, path: Path) -> None:
     if kind == "uplift" and params.get("method") not in UPLIFT_METHODS:
         raise ConfigError(path, params.line("method"),
                           f"params.method must be one of {list(UPLIFT_METHODS)}")
+    if kind == "uplift":
+        _check_uplift(params, path)
     if kind in ("propensity", "uplift"):
         label = _mapping(doc, "label", path) if "label" in doc else LineDict()
         if not {"table", "campaign", "outcome"} <= set(label):
@@ -151,6 +153,18 @@ def _check_kind_specific(doc: LineDict, kind: str, path: Path) -> None:
         _check_topics(params, path)
     elif "notes_table" in doc:
         raise ConfigError(path, doc.line("notes_table"), "notes_table is for notes models only")
+
+
+def _check_uplift(params: LineDict, path: Path) -> None:
+    """Bagging and ensemble members are checked by building the (unfitted) estimator, so a
+    mistake inside them is reported here with the file, not at training time."""
+    from segflow.training.uplift import uplift_estimator
+
+    try:
+        uplift_estimator([], "check", dict(params))
+    except ValueError as err:
+        key = next((k for k in ("members", "bagging", "cross_fit") if k in params), "method")
+        raise ConfigError(path, params.line(key), str(err)) from None
 
 
 def _check_topics(params: LineDict, path: Path) -> None:
