@@ -25,6 +25,10 @@ stage does not learn the outcome models' memorised noise as if it were an effect
 x_learner needs no cross-fitting: each arm's rows are imputed by the *other* arm's model,
 which never saw them, so ``cross_fit`` is refused for it.
 
+Any learner can be bagged (``bagging: {n, fraction}``: n fits on their own random rows and
+seeds, averaged) and ``method: ensemble`` averages several learners (``members``); both are
+``AveragedUplift``, whose contributions are the members' means.
+
 Contributions (for explaining memberships) are LightGBM pred_contrib values: for the
 x_learner the same blend of the two effect regressors' contributions, for the dr/r learners
 the effect regressor's, all exact and on the probability scale; for the t_learner the
