@@ -26,7 +26,7 @@ SPLIT_KEYS = {"test_fraction", "seed"}
 KIND_PARAMS = {
     "propensity": {"lightgbm"},
     "uplift": {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit",
-               "interactions"},
+               "interactions", "bagging", "members"},
     "cluster": {"k", "max_rows", "seed", "dbscan", "describe_top"},
     "anomaly": {"peer_group", "bands", "log_features", "score", "min_peers", "contamination",
                 "n_estimators", "top_reasons", "seed", "max_rows"},
@@ -34,7 +34,7 @@ KIND_PARAMS = {
               "min_probability_margin", "max_features", "ngram_max", "C"},
 }
 UPLIFT_METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
-                  "class_transformation")
+                  "class_transformation", "ensemble")
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,8 @@ def _check_kind_specific(doc: LineDict, kind: str, path: Path) -> None:
     if kind == "uplift" and params.get("method") not in UPLIFT_METHODS:
         raise ConfigError(path, params.line("method"),
                           f"params.method must be one of {list(UPLIFT_METHODS)}")
+    if kind == "uplift":
+        _check_uplift(params, path)
     if kind in ("propensity", "uplift"):
         label = _mapping(doc, "label", path) if "label" in doc else LineDict()
         if not {"table", "campaign", "outcome"} <= set(label):
@@ -151,6 +153,18 @@ def _check_kind_specific(doc: LineDict, kind: str, path: Path) -> None:
         _check_topics(params, path)
     elif "notes_table" in doc:
         raise ConfigError(path, doc.line("notes_table"), "notes_table is for notes models only")
+
+
+def _check_uplift(params: LineDict, path: Path) -> None:
+    """Bagging and ensemble members are checked by building the (unfitted) estimator, so a
+    mistake inside them is reported here with the file, not at training time."""
+    from segflow.training.uplift import uplift_estimator
+
+    try:
+        uplift_estimator([], "check", dict(params))
+    except ValueError as err:
+        key = next((k for k in ("members", "bagging", "cross_fit") if k in params), "method")
+        raise ConfigError(path, params.line(key), str(err)) from None
 
 
 NOTES_METHODS = ("rules", "embedding")

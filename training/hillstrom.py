@@ -39,6 +39,19 @@ def load_setup(path: Path = CONFIG_PATH) -> dict:
     return dict(load_yaml(path))
 
 
+def only_learners(setup: dict, names: list[str]) -> dict:
+    """The setup with only the named learners and peers (all of them when none is named)."""
+    if not names:
+        return setup
+    known = [*setup["learners"], *(setup.get("peers") or {})]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise SegflowError(f"--learner {unknown[0]!r}: use one of {', '.join(known)}")
+    return {**setup,
+            "learners": {k: v for k, v in setup["learners"].items() if k in names},
+            "peers": {k: v for k, v in (setup.get("peers") or {}).items() if k in names}}
+
+
 def read_hillstrom(path: Path) -> pd.DataFrame:
     if not Path(path).exists():
         raise SegflowError(f"Hillstrom data not found at {path}; place the MineThatData CSV "

@@ -25,6 +25,10 @@ stage does not learn the outcome models' memorised noise as if it were an effect
 x_learner needs no cross-fitting: each arm's rows are imputed by the *other* arm's model,
 which never saw them, so ``cross_fit`` is refused for it.
 
+Any learner can be bagged (``bagging: {n, fraction}``: n fits on their own random rows and
+seeds, averaged) and ``method: ensemble`` averages several learners (``members``); both are
+``AveragedUplift``, whose contributions are the members' means.
+
 Contributions (for explaining memberships) are LightGBM pred_contrib values: for the
 x_learner the same blend of the two effect regressors' contributions, for the dr/r learners
 the effect regressor's, all exact and on the probability scale; for the t_learner the
@@ -44,6 +48,10 @@ from segflow.training.propensity import lgbm_params
 
 METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
            "class_transformation")
+ENSEMBLE = "ensemble"
+#: what one learner's params may hold (an ensemble holds method and members only)
+MEMBER_KEYS = {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit",
+               "interactions", "bagging"}
 CROSS_FITTED = ("dr_learner", "r_learner")
 #: the fitted LightGBM models whose contributions make up each method's prediction
 EFFECT_PARTS = {"x_learner": ("tau0", "tau1"), "t_learner": ("mu0", "mu1"),
@@ -221,13 +229,105 @@ class UpliftEstimator:
 
 
 def uplift_estimator(features: list[str], output: str, params: dict,
-                     overrides: dict | None = None) -> UpliftEstimator:
+                     overrides: dict | None = None) -> UpliftEstimator | AveragedUplift:
     """An estimator from a model config's ``params`` (method, lightgbm, outcome_lightgbm,
-    effect_lightgbm, cross_fit); ``overrides`` (e.g. random_state, n_jobs) apply to every
-    stage."""
+    effect_lightgbm, cross_fit, interactions, bagging); ``overrides`` (e.g. random_state,
+    n_jobs) apply to every stage. ``method: ensemble`` averages the learners under
+    ``members`` (name -> params, each possibly bagged); ``bagging: {n, fraction}`` averages
+    n fits of one learner, each on its own random ``fraction`` of the rows (default 0.8)
+    and with its own seed (random_state, +1, +2, ...)."""
+    if params.get("method") == ENSEMBLE:
+        members = params.get("members") or {}
+        if not members or set(params) - {"method", "members"}:
+            raise ValueError("an ensemble needs members (name -> a learner's params) and "
+                             "nothing else; bagging goes inside a member")
+        return AveragedUplift([_member(features, output, member, overrides)
+                               for member in members.values()], output)
+    return _member(features, output, params, overrides)
+
+
+def _member(features: list[str], output: str, params: dict, overrides: dict | None
+            ) -> UpliftEstimator | AveragedUplift:
+    """One learner, bagged when its params say so."""
+    unknown = set(params) - MEMBER_KEYS
+    if params.get("method") == ENSEMBLE or "members" in params:
+        raise ValueError("an ensemble member is one learner, not another ensemble")
+    if unknown:
+        raise ValueError(f"unknown key(s) {sorted(unknown)} in uplift params; use "
+                         f"{sorted(MEMBER_KEYS)}")
+    bagging = dict(params.get("bagging") or {})
+    if not bagging:
+        return _single(features, output, params, overrides)
+    if set(bagging) - {"n", "fraction"}:
+        raise ValueError(f"unknown bagging key(s) {sorted(set(bagging) - {'n', 'fraction'})};"
+                         " use n and fraction")
+    n, fraction = int(bagging.get("n", 0)), float(bagging.get("fraction", 0.8))
+    if n < 2:
+        raise ValueError("bagging.n must be at least 2 fits")
+    seed = int({**(params.get("lightgbm") or {}), **(overrides or {})}.get("random_state", 7))
+    copies = [_single(features, output, params, {**(overrides or {}), "random_state": seed + i})
+              for i in range(n)]
+    return AveragedUplift(copies, output, fraction, seed)
+
+
+def _single(features: list[str], output: str, params: dict,
+            overrides: dict | None) -> UpliftEstimator:
     stages = {key: {**(params.get(key) or {}), **(overrides or {})} for key in
               ("lightgbm", "outcome_lightgbm", "effect_lightgbm")}
     return UpliftEstimator(features, output, params["method"], stages["lightgbm"],
                            stages["outcome_lightgbm"], stages["effect_lightgbm"],
                            int(params.get("cross_fit", 0)),
                            bool(params.get("interactions", False)))
+
+class AveragedUplift:
+    """The mean of several uplift estimators' predictions: ``bagging`` (copies of one
+    learner, each fitted on its own random share of the rows with its own LightGBM seed)
+    or an ``ensemble`` of different learners (each on every row).
+
+    Why: a campaign's effect is a few points buried in outcome noise, so one fit's ranking
+    moves with the seed and the rows it saw about as much as it differs between learners;
+    the mean of several fits keeps what they agree on. Contributions are the members' mean
+    too, so they still add up to the prediction (an ensemble of learners on different
+    scales, log-odds and probability, mixes those scales in its contributions).
+    """
+
+    def __init__(self, members: list[UpliftEstimator], output: str, fraction: float = 1.0,
+                 seed: int = 7):
+        if not members:
+            raise ValueError("an averaged uplift model needs at least one member")
+        if not 0 < fraction <= 1:
+            raise ValueError(f"bagging fraction must be in (0, 1], got {fraction}")
+        self.members, self.output = members, output
+        self.fraction, self.seed = float(fraction), int(seed)
+        self.encoder = members[0].encoder
+
+    def fit(self, frame: pd.DataFrame, y, treatment) -> AveragedUplift:
+        y, t = np.asarray(y, dtype=int), np.asarray(treatment, dtype=int)
+        rng = np.random.default_rng(self.seed)
+        n = len(y)
+        for member in self.members:
+            rows = np.arange(n)
+            if self.fraction < 1:
+                rows = np.sort(rng.choice(n, size=max(1, round(self.fraction * n)),
+                                          replace=False))
+            member.fit(frame.iloc[rows], y[rows], t[rows])
+        return self
+
+    def uplift(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.mean([member.uplift(frame) for member in self.members], axis=0)
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({self.output: self.uplift(frame)}, index=frame.index)
+
+    def contribution_matrix(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """The members' contribution matrices averaged (same features, same order)."""
+        values = np.mean([member.contribution_matrix(frame)[0] for member in self.members],
+                         axis=0)
+        return values, list(self.encoder.features)
+
+    def contributions(self, frame: pd.DataFrame, top_k: int = 3) -> pd.DataFrame:
+        return top_contributions(*self.contribution_matrix(frame), frame, top_k)
+
+    def feature_importance(self) -> pd.Series:
+        total = sum(member.feature_importance() for member in self.members)
+        return total.sort_values(ascending=False)

@@ -156,10 +156,15 @@ def record_promotion(settings, name: str, version: str, actor: str, reason: str,
 @models_app.command("evaluate")
 def evaluate(
     dataset: str = typer.Option(..., "--dataset", help="Public data set: hillstrom."),
-    seeds: int = typer.Option(10, "--seeds", min=1, help="Number of split seeds (0..N-1)."),
+    seeds: int = typer.Option(10, "--seeds", min=1, help="Number of split seeds."),
+    first_seed: int = typer.Option(
+        0, "--first-seed", min=0,
+        help="First split seed (0: the reported seeds; 100: the seeds settings are chosen on)."),
     outcome: str = typer.Option("visit", "--outcome", help="visit or conversion."),
     arm: Optional[list[str]] = typer.Option(  # noqa: UP045
         None, "--arm", help="Only this arm (womens, mens); default both."),
+    learner: Optional[list[str]] = typer.Option(  # noqa: UP045
+        None, "--learner", help="Only this learner or peer (repeatable); default all."),
 ) -> None:
     """Every uplift learner and the scikit-uplift peers on the peers' protocol (50/50
     unstratified splits): mean and sd over the seeds, and the paired difference against
@@ -176,16 +181,18 @@ def evaluate(
         typer.echo(f"skipped: Hillstrom data not found at {path} (place the MineThatData CSV "
                    "there to run this evaluation)")
         return
-    setup = hillstrom.load_setup()
+    setup = hillstrom.only_learners(hillstrom.load_setup(), learner or [])
     for name in arm or []:
         if name not in setup["arms"]:
             raise SegflowError(f"--arm {name!r}: use one of {', '.join(setup['arms'])}")
     data = hillstrom.read_hillstrom(path)
     for name in arm or list(setup["arms"]):
         started = time.perf_counter()
-        per_seed = hillstrom.evaluate(data, setup, name, outcome, list(range(seeds)))
+        chosen = list(range(first_seed, first_seed + seeds))
+        per_seed = hillstrom.evaluate(data, setup, name, outcome, chosen)
         title = (f"{setup['arms'][name]['treatment']} vs {setup['control']}, outcome "
-                 f"{outcome}, seeds 0..{seeds - 1} ({time.perf_counter() - started:.0f} s)")
+                 f"{outcome}, seeds {chosen[0]}..{chosen[-1]} "
+                 f"({time.perf_counter() - started:.0f} s)")
         typer.echo(hillstrom.format_summary(hillstrom.summarise(per_seed), title) + "\n")
 
 

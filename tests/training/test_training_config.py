@@ -73,6 +73,20 @@ def test_mistakes_name_file_and_line(tmp_path, old, new, line, words):
     assert str(path) in str(err.value)
 
 
+UPLIFT = GOOD.replace("kind: propensity", "kind: uplift").replace(
+    "  lightgbm: {num_leaves: 7}",
+    "  method: ensemble\n  members:\n    s: {method: s_learner, bagging: {n: 3}}\n"
+    "    x: {method: x_learner}")
+
+
+def test_uplift_ensembles_and_bagging_are_checked_when_the_file_loads(tmp_path):
+    assert load_model_config(_write(tmp_path, UPLIFT)).params["method"] == "ensemble"
+    path = _write(tmp_path, UPLIFT.replace("bagging: {n: 3}", "bagging: {n: 1}"))
+    with pytest.raises(ConfigError) as err:
+        load_model_config(path)
+    assert err.value.line == 10 and "bagging.n must be at least 2" in err.value.problem
+
+
 NOTES = """name: n
 kind: notes
 entity: account

@@ -44,6 +44,59 @@ def test_uplift_learners_find_the_planted_effect(effect_data, method, extra):
     assert model.feature_importance().index[0] == "g"
 
 
+def test_bagging_averages_fits_on_their_own_rows_and_seeds(effect_data):
+    """bagging: n copies of the learner, each on its own random share of the rows with its
+    own LightGBM seed; the prediction and the contributions are the copies' means."""
+    frame, y, t = effect_data
+    model = uplift_estimator(["g", "noise", "zone"], "u",
+                             {"method": "s_learner", "interactions": True,
+                              "lightgbm": {**LGBM, "random_state": 11},
+                              "bagging": {"n": 3, "fraction": 0.7}})
+    model.fit(frame, y, t)
+    members = model.members
+    assert [m.outcome_params["random_state"] for m in members] == [11, 12, 13]
+    each = np.array([m.uplift(frame) for m in members])
+    assert np.abs(each[0] - each[1]).max() > 0.01       # different rows, different fits
+    np.testing.assert_allclose(model.uplift(frame), each.mean(axis=0))
+    values, names = model.contribution_matrix(frame.head(50))
+    np.testing.assert_allclose(values, np.mean(
+        [m.contribution_matrix(frame.head(50))[0] for m in members], axis=0))
+    assert names == ["g", "noise", "zone"] and model.feature_importance().index[0] == "g"
+    gap = model.uplift(frame)[frame["g"] == 1].mean() - model.uplift(frame)[frame["g"] == 0].mean()
+    assert gap == pytest.approx(0.3, abs=0.1)
+
+
+def test_an_ensemble_averages_different_learners(effect_data):
+    frame, y, t = effect_data
+    members = {"s": {"method": "s_learner", "interactions": True, "lightgbm": LGBM},
+               "x": {"method": "x_learner", "lightgbm": LGBM,
+                     "effect_lightgbm": {"min_child_samples": 200}}}
+    model = uplift_estimator(["g", "noise", "zone"], "u",
+                             {"method": "ensemble", "members": members})
+    u = model.fit(frame, y, t).uplift(frame)
+    assert [m.method for m in model.members] == ["s_learner", "x_learner"]
+    np.testing.assert_allclose(u, np.mean([m.uplift(frame) for m in model.members], axis=0))
+    assert u[frame["g"] == 1].mean() - u[frame["g"] == 0].mean() == pytest.approx(0.3, abs=0.1)
+    why = model.contributions(frame[frame["g"] == 1].head(20), top_k=1)
+    assert (why["reason_1_feature"] == "g").mean() > 0.5
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"method": "s_learner", "bagging": {"n": 1}}, "at least 2"),
+    ({"method": "s_learner", "bagging": {"n": 3, "fraction": 0}}, "fraction"),
+    ({"method": "s_learner", "bagging": {"n": 3, "fraction": 1.5}}, "fraction"),
+    ({"method": "s_learner", "bagging": {"n": 3, "rows": 0.5}}, "unknown bagging"),
+    ({"method": "ensemble"}, "needs members"),
+    ({"method": "ensemble", "members": {"a": {"method": "ensemble", "members": {}}}},
+     "one learner"),
+    ({"method": "ensemble", "members": {"a": {"method": "s_learner", "lr": 1}}},
+     "unknown key"),
+])
+def test_averaged_uplift_settings_are_checked(params, message):
+    with pytest.raises(ValueError, match=message):
+        uplift_estimator(["g"], "u", params)
+
+
 def test_uplift_stages_take_their_own_settings():
     model = UpliftEstimator(["g"], "u", "x_learner", {"num_leaves": 7},
                             outcome_lightgbm={"min_child_samples": 10},

@@ -51,3 +51,15 @@ def test_the_evaluation_pairs_learners_on_the_same_splits():
     assert summary.loc["b", "uplift_at_30_vs_best_sd"] == pytest.approx(0.01)
     assert summary.loc["a", "qini_auc_vs_best"] == pytest.approx(-0.02)
     assert summary.loc["a", "uplift_at_30_vs_best"] == 0 and bool(summary.loc["b", "peer"])
+
+
+def test_the_evaluation_can_run_a_few_learners():
+    """--learner keeps the named learners and peers only; an unknown name is one clear line."""
+    from segflow.errors import SegflowError
+
+    setup = hillstrom.load_setup()
+    few = hillstrom.only_learners(setup, ["x_learner", "sklift_two_models"])
+    assert list(few["learners"]) == ["x_learner"] and list(few["peers"]) == ["sklift_two_models"]
+    assert hillstrom.only_learners(setup, []) is setup
+    with pytest.raises(SegflowError, match="--learner 'nope': use one of s_learner"):
+        hillstrom.only_learners(setup, ["nope"])
