@@ -3,8 +3,8 @@
 For each entity row (key, event_timestamp) and each view: the latest view row with the same
 key and ``event_timestamp <=`` the row's, if that row is within the view's ttl (``view ts +
 ttl >= entity ts``); ties on event_timestamp go to the latest created_timestamp; nulls when
-none. That is Feast's ``get_historical_features``; here it is one ASOF JOIN per view over the
-Parquet sources, so 10M entity rows never pass through Python.
+none. That is Feast's ``get_historical_features``; here it is one ASOF LEFT JOIN per view over the
+Parquet sources, chained over the entity rows, so 10M entity rows never pass through Python.
 """
 
 from __future__ import annotations
