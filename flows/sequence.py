@@ -11,8 +11,8 @@ its retries and the failure alert). The step functions are plain functions.
 
 On ``engine: spark`` (docs/scale-out.md) each step runs on Spark where its stage does and
 otherwise refuses in its own function, naming itself (``segflow.engines.require_duckdb``):
-features and the refresh step (score and segment) run on Spark; ingest, train, govern,
-drift and publish refuse, so a Spark sequence stops at govern with its run scored.
+features, the refresh step (score and segment) and govern's movers and controls run on
+Spark; ingest, train, drift and publish refuse, so a Spark sequence stops at drift.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ name Apache Spark instead (``engine: spark``) with the cluster it runs on::
 
 What exists today (docs/scale-out.md): the setting is parsed strictly, recorded in each run's
 manifest, and ``segflow templates check`` checks every template's Spark SQL translation
-(``segflow.dialects``). Feature builds run on Spark (``segflow.spark`` holds the session,
-the tables and the Parquet writes; ``segflow.featurestore.runners`` the build's steps). The
-other stages are not built on Spark yet, so with ``engine: spark`` each of them refuses to
+(``segflow.dialects``). Feature builds, a refresh's retrieval, scoring and segments, and
+governance's movers, controls and exports run on Spark (``segflow.spark`` holds the session,
+``segflow.sqlengine`` the seam that runs DuckDB SQL on it). The other stages are not built
+on Spark yet, so with ``engine: spark`` each of them refuses to
 start (``require_duckdb``, naming the stage) rather than quietly computing on this machine
 with DuckDB while the project says Spark.
 """
@@ -139,12 +140,11 @@ def require_duckdb(settings: Settings, what: str) -> None:
     Every stage that computes over customers and does not run on Spark yet calls this
     before it reads or writes anything: computing on this machine while the project says
     Spark would be a silent lie about where the data was processed. One line naming the
-    stage, exit 2 (a setting the user chose). Feature builds run on Spark
-    (``segflow.featurestore.runners``) and do not call it."""
+    stage, exit 2 (a setting the user chose). The stages built on Spark do not call it."""
     engine = settings.engine
     if engine == DUCKDB:
         return
     raise SegflowError(
         f"{what}: this project runs on engine: {engine} ({settings.project.file}), and "
-        f"running {what} on Spark is not built yet (docs/scale-out.md: feature builds run "
-        f"on Spark today); set `engine: duckdb` to run on this machine")
+        f"running {what} on Spark is not built yet (docs/scale-out.md says what runs on "
+        f"Spark today); set `engine: duckdb` to run on this machine")
