@@ -128,6 +128,32 @@ def refreshed_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def prefect_server(request, tmp_path_factory) -> str:
+    """The API URL of the session's one real Prefect server (tests/prefect_shared.py),
+    started on first use and shared with the other pytest-xdist workers."""
+    import prefect_shared
+
+    base = tmp_path_factory.getbasetemp()
+    # xdist gives each worker a folder inside the controller's: the workers meet there
+    root = base.parent if hasattr(request.config, "workerinput") else base
+    api = prefect_shared.acquire(root)
+    yield api
+    prefect_shared.release(root)
+
+
+@pytest.fixture
+def prefect_api(prefect_server, monkeypatch) -> str:
+    """Flows run by this test, in this process or in the processes it starts, go to the
+    session's Prefect server instead of starting a temporary one each. Prefect reads its
+    settings once per process, so this one is pointed there for the test's duration."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server)
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+        yield prefect_server
+
+
+@pytest.fixture(scope="session")
 def browser():
     """One headless Chromium for the whole session (pages are opened in fresh pages)."""
     path = _chromium()

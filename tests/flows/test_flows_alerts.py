@@ -26,7 +26,7 @@ def test_undeliverable_alert_is_logged_not_raised(caplog):
 
 
 @pytest.mark.integration
-def test_failed_step_fails_flow_and_alerts(home, webhook, monkeypatch):
+def test_failed_step_fails_flow_and_alerts(home, webhook, monkeypatch, prefect_api):
     """No sources in the workspace: ingest fails, the flow fails, nothing is published."""
     url, received = webhook
     monkeypatch.setenv("SEGFLOW_ALERT_WEBHOOK", url)

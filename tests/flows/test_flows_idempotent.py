@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 AS_OF = datetime(2027, 1, 1, tzinfo=UTC)
 
 
-def test_same_campaign_and_as_of_twice_is_one_decision(home, monkeypatch):
+def test_same_campaign_and_as_of_twice_is_one_decision(home, monkeypatch, prefect_api):
     from segflow.db import connect
     from segflow.flows.prefect_env import configure_prefect
     from segflow.ingest.pipeline import run_ingest

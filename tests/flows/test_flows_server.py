@@ -1,15 +1,14 @@
-"""A real Prefect server on loopback, the Holi campaign deployed on its schedule, one run
-triggered through the server and executed by `segflow serve`, its memberships published."""
+"""A real Prefect server on loopback (the session's), the Holi campaign deployed on its
+schedule, one run triggered through the server and executed by `segflow serve`, its
+memberships published."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -18,12 +17,6 @@ import yaml
 pytestmark = pytest.mark.integration
 
 AS_OF = datetime(2027, 3, 1, tzinfo=UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _auto_publish_templates(tmp_path):
@@ -79,56 +72,42 @@ def _wait_for_deployment(client_call, timeout=120):
             time.sleep(1)
 
 
-def test_served_deployment_runs_and_publishes(home, tmp_path, monkeypatch):
+def test_served_deployment_runs_and_publishes(home, tmp_path, monkeypatch, prefect_api):
     from segflow.flows.prefect_env import configure_prefect
-    from segflow.flows.server import start_server
     from segflow.settings import get_settings
 
     templates = _auto_publish_templates(tmp_path)
     monkeypatch.setenv("SEGFLOW_TEMPLATES", str(templates))
     settings = get_settings()
-
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    server = serve = None
+    _prepare_world(settings)
+    # the session's real Prefect server (conftest: prefect_server); `segflow server`'s own
+    # start is tested in test_flows_server_auth
+    for key, value in configure_prefect(settings, prefect_api, apply=False).items():
+        monkeypatch.setenv(key, value)
+    serve = None
     try:
-        # the server boots (its own process: imports, database migrations) while this
-        # process writes the world and trains: on two cores the two overlap
-        with ThreadPoolExecutor(1) as pool:
-            starting = pool.submit(start_server, settings, port=port, background=True)
-            try:
-                _prepare_world(settings)
-            finally:
-                server = starting.result()
-        prefect_env = configure_prefect(settings, api, apply=False)
-        for key, value in prefect_env.items():
-            monkeypatch.setenv(key, value)
-        env = dict(os.environ)
         log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
         serve = subprocess.Popen(
             [sys.executable, "-m", "segflow.cli", "serve", "--campaign", "holi_2027"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
         from prefect import get_client
         from prefect.deployments import run_deployment
-        from prefect.settings import PREFECT_API_URL, temporary_settings
 
         def deployment():
             with get_client(sync_client=True) as client:
                 return client.read_deployment_by_name("campaign-refresh/holi_2027")
 
-        # Prefect reads its settings once per process: point this one at the real server
-        with temporary_settings(updates={PREFECT_API_URL: api}):
-            deployed = _wait_for_deployment(deployment)
-            (schedule,) = deployed.schedules
-            assert schedule.schedule.cron == "0 4 * * *"
-            assert schedule.schedule.timezone == "Asia/Kolkata"
-            run = run_deployment("campaign-refresh/holi_2027", timeout=300, poll_interval=2,
-                                 parameters={"campaign": "holi_2027",
-                                             "as_of": AS_OF.isoformat(), "ingest": False})
+        deployed = _wait_for_deployment(deployment)
+        (schedule,) = deployed.schedules
+        assert schedule.schedule.cron == "0 4 * * *"
+        assert schedule.schedule.timezone == "Asia/Kolkata"
+        run = run_deployment("campaign-refresh/holi_2027", timeout=300, poll_interval=2,
+                             parameters={"campaign": "holi_2027",
+                                         "as_of": AS_OF.isoformat(), "ingest": False})
         assert run.state.is_completed(), (run.state, (tmp_path / "serve.log").read_text())
     finally:
         _stop(serve)
-        _stop(server)
 
     from segflow.governance.publish import current_publication, read_current_parquet
 

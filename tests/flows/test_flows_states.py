@@ -53,7 +53,8 @@ def test_refresh_without_drift_cannot_publish(accounts):
     assert "published" not in out.output.replace("is published", "")
 
 
-def test_a_run_awaiting_approval_ends_so_and_alerts(accounts, webhook, monkeypatch):
+def test_a_run_awaiting_approval_ends_so_and_alerts(accounts, webhook, monkeypatch,
+                                                    prefect_api):
     from segflow.cli import app
 
     settings, prefect_env = accounts
@@ -81,7 +82,7 @@ def _flow_run(flow_run_id):
     return run, [a for a in artifacts if a.key in ("report-account-tiers", "segflow-home")]
 
 
-def test_a_blocked_run_ends_blocked(accounts, webhook, monkeypatch):
+def test_a_blocked_run_ends_blocked(accounts, webhook, monkeypatch, prefect_api):
     """A canonical file edited after ingest so that it breaks its contract (a contact's
     language outside the allowed list): the contracts control blocks, the flow says so."""
     import pyarrow as pa
