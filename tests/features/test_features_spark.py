@@ -5,13 +5,13 @@ first and equals DuckDB's too."""
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
 from features_world import TABLES, write_world
+from values import same
 
 from segflow.featurestore.build import build_features, build_view
 from segflow.featurestore.repo import load_repo
@@ -62,14 +62,7 @@ def _rows(path, key: str, as_ofs=AS_OFS) -> list[dict]:
 
 def _mismatches(want: list[dict], got: list[dict]) -> list:
     return [(w, g) for w, g in zip(want, got, strict=True)
-            if not all(_same(w[c], g[c]) for c in w)]
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) or (math.isnan(a) and
-                                                                 math.isnan(b))
-    return a == b
+            if not all(same(w[c], g[c]) for c in w)]
 
 
 def test_every_view_built_on_spark_equals_the_duckdb_build(built):

@@ -5,7 +5,6 @@ the offer draw) writes the same scored frame and the same memberships on both en
 
 from __future__ import annotations
 
-import math
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from sqlglot import exp
+from values import same
 
 from segflow.errors import SegflowError
 from segflow.settings import Settings
@@ -53,12 +53,6 @@ def _rows(path, order: str) -> tuple[list[str], list[str], list[tuple]]:
     return rel.columns, [str(t) for t in rel.types], rel.fetchall()
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or (math.isnan(a) and
-                                                                 math.isnan(b))
-    return a == b
-
 
 def test_the_scored_frame_is_the_same_on_both_engines(refreshed):
     duck, spark, _, _ = refreshed
@@ -69,7 +63,7 @@ def test_the_scored_frame_is_the_same_on_both_engines(refreshed):
     assert {"holi_propensity", "flash_sale_uplift"} <= set(s_cols)
     assert len(s_rows) == len(d_rows) >= 250
     diffs = [(d_cols[i], a, b) for x, y in zip(d_rows, s_rows, strict=True)
-             for i, (a, b) in enumerate(zip(x, y, strict=True)) if not _same(a, b)]
+             for i, (a, b) in enumerate(zip(x, y, strict=True)) if not same(a, b, abs_tol=1e-12)]
     assert diffs == []
 
 
