@@ -73,10 +73,12 @@ def entity_column(names: list[str]) -> str:
 
 def features_view(con, settings: Settings, run_id: str, view: str) -> str:
     """Register a run's features.parquet as ``view`` with the id renamed ``entity_id``."""
-    import pyarrow.parquet as pq
+    import pyarrow.dataset as ds
 
     path = run_file(settings, run_id, "features.parquet")
-    cols = pq.read_schema(path).names  # the footer only (the same SQL runs on Spark)
+    # the footer only (the same SQL runs on Spark); a file, or the folder of part files
+    # a Spark refresh writes
+    cols = ds.dataset(path, format="parquet").schema.names
     key = entity_column(cols)
     select = ", ".join(f'"{c}" AS entity_id' if c == key else f'"{c}"' for c in cols)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} "

@@ -146,3 +146,19 @@ def test_the_b2b_campaign_evaluates_the_same_on_spark(spark_project, home, colum
     assert [(f.name, f.type) for f in got.schema] == [(f.name, f.type) for f in want.schema]
     assert got.sort_by(order).to_pylist() == want.sort_by(order).to_pylist()
     assert want.num_rows >= (200 if exclusive else 201)  # overlapping: some in two cohorts
+
+
+def test_a_run_refreshed_on_spark_is_governed_on_spark(refreshed, spark_project):
+    """The refresh's Parquet folders are what govern reads on Spark: every in-cohort entity
+    of the first run enters, and every control runs."""
+    from segflow.governance.pipeline import govern_run
+
+    _, spark, _, on_spark = refreshed
+    settings = Settings(home=spark.parents[1], project=spark_project)
+    result = govern_run(settings, on_spark.run_id)
+    entered = duckdb.sql(f"SELECT count(DISTINCT entity_id) FROM read_parquet("
+                         f"'{spark}/memberships.parquet/*.parquet') WHERE cohort IS NOT NULL "
+                         "AND status IN ('assigned', 'holdout')").fetchall()[0][0]
+    assert entered > 0 and result.movement.counts["entered"] == entered
+    assert {r.name for r in result.controls} >= {"contracts_hold", "accounted_once",
+                                                 "sizes_within_bounds"}
