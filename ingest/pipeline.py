@@ -39,7 +39,7 @@ from segflow.engines import require_duckdb
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
 from segflow.ingest.advice import first_rows
-from segflow.ingest.checks import SUPERSEDED, check_rows, reason_counts
+from segflow.ingest.checks import SUPERSEDED, check_rows, in_source_order, reason_counts
 from segflow.ingest.coerce import check_schema, raw, stage
 from segflow.ingest.connectors import (
     CsvScan,
@@ -200,13 +200,15 @@ def rates(settings: Settings) -> dict[str, float]:
 
 
 def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str | None = None,
-                  merged: bool = False) -> str:
+                  merged: bool = False, ordered: bool = False) -> str:
     """SQL: the table after this load: its accepted rows in source order, after the rows
     kept from the table as it was (incremental). Customers folded into a survivor are left
-    out (``merged``: only they, the state the next incremental load merges against)."""
+    out (``merged``: only they, the state the next incremental load merges against).
+    ``ordered``: the checked table is stored in source order (``in_source_order``), so its
+    rows are read as they lie instead of sorted again."""
     exprs = _table_columns(contract)
-    sql = (f"SELECT {', '.join(exprs)} FROM {checked} checked WHERE {_live(spec)} "
-           "ORDER BY _row")
+    sql = (f"SELECT {', '.join(exprs)} FROM {checked} checked WHERE {_live(spec)}"
+           + ("" if ordered else " ORDER BY _row"))
     if old is not None:
         names = ", ".join(_q(c.name) for c in contract.columns)
         sql = f"SELECT {names} FROM ({_kept_old(spec, checked, old)}) UNION ALL ({sql})"
@@ -294,10 +296,12 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
     every other table goes straight from the query to Parquet. An incremental source's
     customers folded into a survivor are kept apart for the next load's duplicate search.
     """
+    ordered = in_source_order(con, checked)
     if contract.table == "customers" and spec.incremental:
-        writer.parquet_query(con, _accepted_sql(contract, checked, spec, old, merged=True),
+        writer.parquet_query(con, _accepted_sql(contract, checked, spec, old, merged=True,
+                                                ordered=ordered),
                              state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
-    sql = _accepted_sql(contract, checked, spec, old)
+    sql = _accepted_sql(contract, checked, spec, old, ordered=ordered)
     if contract.table in FIRST:
         con.execute(f"CREATE OR REPLACE TEMP TABLE accepted_{contract.table} AS {sql}")
         sql = f"SELECT * FROM accepted_{contract.table}"   # kept in source order
