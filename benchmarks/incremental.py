@@ -8,8 +8,16 @@ export files per growing table: customers, orders and engagement events each a
 2. a new export per table with 1% new rows and 1% changed rows (customers renamed and moved,
    orders re-priced; events only grow);
 3. the incremental ingest that reads only those, timed;
-4. a full rebuild of every export into a second workspace, timed, and the canonical tables
-   of both compared (row count and an order-free hash of every row).
+4. a full rebuild of every export into a second, fresh workspace (its phone cache empty),
+   timed, and the canonical tables of both compared (row count and an order-free hash of
+   every row);
+5. the ingest floor: DuckDB reading every source file of the same exports once into
+   Parquet, with no checks (the least any ingest must do), timed in the same run;
+6. a full rebuild in the first workspace (``--full``, its phone cache warm: what a nightly
+   full rebuild costs after the first).
+
+Every step runs in its own process, so each has its own peak memory (``ru_maxrss`` from
+``os.wait4``).
 
     python -m benchmarks.incremental --scale 1m [--out benchmarks/results/incremental.md]
 """
@@ -17,8 +25,11 @@ export files per growing table: customers, orders and engagement events each a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -93,52 +104,109 @@ def _fingerprints(canonical: Path) -> dict[str, tuple]:
             for p in sorted(canonical.glob("*.parquet"))}
 
 
-def run(customers: int, root: Path) -> dict:
+def _ingest_step(home: str, sources: str, full: bool) -> dict:
     from segflow.ingest.pipeline import run_ingest
+
+    settings = workspace(Path(home))
+    with Stopwatch() as sw:
+        report = run_ingest(settings, Path(sources), full=full)
+    return {"seconds": sw.seconds, "report": report.to_dict()}
+
+
+def _floor_step(sources: str, out: str) -> dict:
+    """Every source file read once by DuckDB into Parquet, no checks, no typing."""
+    from segflow.ingest.sources import read_sources
+
+    target = Path(out)
+    specs = read_sources(Path(sources), workspace(target / "ws").contracts_dir).specs
+    target.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    with Stopwatch() as sw:
+        for spec in specs:
+            files = ", ".join(f"'{f}'" for f in spec.files)
+            reader = (f"read_parquet([{files}], union_by_name=true)" if spec.kind == "parquet"
+                      else f"read_csv([{files}], union_by_name=true, ignore_errors=true)")
+            con.execute(f"COPY (SELECT * FROM {reader}) TO '{target / spec.table}.parquet' "
+                        "(FORMAT parquet)")
+    return {"seconds": sw.seconds}
+
+
+STEPS = {"ingest": _ingest_step, "floor": _floor_step}
+
+
+def _child(step: str, *args) -> dict:
+    """Run one step in a fresh process; its result, with its own peak memory (MB)."""
+    from benchmarks.run import _wait
+
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        result = Path(out.name)
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.incremental", "--step",
+                             json.dumps([step, str(result), *args])])
+    code, usage, starved = _wait(proc)
+    if code != 0:
+        raise SystemExit(f"step {step} failed (exit {code}{', memory short' if starved else ''})")
+    data = json.loads(result.read_text())
+    result.unlink()
+    return {**data, "peak_mb": usage.ru_maxrss / 1024, "load": os.getloadavg()[0]}
+
+
+def run(customers: int, root: Path) -> dict:
     from segflow.ingest.synthetic.writer import write_holi_sources
 
     src = root / "sources"
     with Stopwatch() as gen:
         path, paths = write_holi_sources(src, root / "truth", customers, SEED)
     path = _layout(src, paths)
-    inc, full = workspace(root / "incremental"), workspace(root / "full")
-    with Stopwatch() as first:
-        run_ingest(inc, path, full=True)
+    inc, full = root / "incremental", root / "full"
+    steps = {"full_first": _child("ingest", str(inc), str(path), True)}
     new = _changes(src)
-    with Stopwatch() as step:
-        report = run_ingest(inc, path)
-    with Stopwatch() as rebuild:
-        run_ingest(full, path, full=True)
-    a, b = _fingerprints(inc.canonical_dir), _fingerprints(full.canonical_dir)
-    return {"customers": customers, "generate": gen.seconds, "full_first": first.seconds,
-            "incremental": step.seconds, "full_rebuild": rebuild.seconds, "changes": new,
-            "report": report, "equal": a == b, "tables": a, "differs": sorted(
-                t for t in set(a) | set(b) if a.get(t) != b.get(t))}
+    steps["incremental"] = _child("ingest", str(inc), str(path), False)
+    steps["full_rebuild"] = _child("ingest", str(full), str(path), True)
+    a = _fingerprints(workspace(inc).canonical_dir)
+    b = _fingerprints(workspace(full).canonical_dir)
+    steps["floor"] = _child("floor", str(path), str(root / "floor"))
+    steps["full_warm"] = _child("ingest", str(inc), str(path), True)
+    return {"customers": customers, "generate": gen.seconds, "steps": steps, "changes": new,
+            "equal": a == b, "tables": a,
+            "differs": sorted(t for t in set(a) | set(b) if a.get(t) != b.get(t))}
+
+
+STEP_NAMES = {
+    "full_first": "full ingest of the first exports (fresh workspace)",
+    "incremental": "**incremental ingest of the second exports**",
+    "full_rebuild": "**full rebuild of both exports, fresh workspace (phone cache empty)**",
+    "floor": "**ingest floor: DuckDB reads every source file once into Parquet, no checks**",
+    "full_warm": "full rebuild of both exports, first workspace (`--full`, phone cache warm)",
+}
 
 
 def markdown(r: dict) -> str:
-    report = r["report"]
+    steps = r["steps"]
+    report = steps["incremental"]["report"]
     rows = "\n".join(
-        f"| {t} | {tr.load} | {tr.rows_in:,} | {tr.upserted:,} | {tr.deleted:,} | "
-        f"{tr.quarantined_total:,} | {tr.written:,} |" for t, tr in report.tables.items())
-    ratio = r["incremental"] / r["full_rebuild"]
+        f"| {t} | {tr['load']} | {tr['rows_in']:,} | {tr['upserted']:,} | {tr['deleted']:,} | "
+        f"{tr['quarantined_total']:,} | {tr['written']:,} |"
+        for t, tr in report["tables"].items())
+    inc, full = steps["incremental"]["seconds"], steps["full_rebuild"]["seconds"]
+    floor = steps["floor"]["seconds"]
     verdict = "equal" if r["equal"] else f"DIFFERENT: {', '.join(r['differs'])}"
+    table = "\n".join(f"| {STEP_NAMES[k]} | {v['seconds']:.1f} | {v['peak_mb']:,.0f} | "
+                      f"{v['load']:.1f} |" for k, v in steps.items())
     return textwrap.dedent(f"""\
         ## Incremental ingest, {r['customers']:,} customers
 
         {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores; load at start
         {r['load']:.2f}; `python -m benchmarks.incremental`. An incremental load of 1% changed
-        and 1% new rows took **{ratio:.1%} of a full ingest** of the same sources in the same
-        run ({r['incremental']:.1f} s against {r['full_rebuild']:.1f} s); its canonical tables
-        and the full rebuild's are **{verdict}** (row counts and an order-free hash of every
-        row of every table).
+        and 1% new rows took **{inc / full:.1%} of a full ingest** of the same sources in the
+        same run ({inc:.1f} s against {full:.1f} s); the full ingest took **{full / floor:.1f}x
+        the ingest floor** ({floor:.1f} s); the incremental load's canonical tables and the full
+        rebuild's are **{verdict}** (row counts and an order-free hash of every row of every
+        table).
 
-        | step | seconds |
-        |---|---:|
-        | world generation (input) | {r['generate']:.1f} |
-        | full ingest of the first exports | {r['full_first']:.1f} |
-        | incremental ingest of the second exports | {r['incremental']:.1f} |
-        | full rebuild of both exports (same run) | {r['full_rebuild']:.1f} |
+        | step | seconds | peak RSS (MB) | load after |
+        |---|---:|---:|---:|
+        | world generation (input) | {r['generate']:.1f} | | |
+        """) + table + "\n" + textwrap.dedent(f"""\
 
         The second exports: {', '.join(f'{t} {n:,} rows' for t, n in r['changes'].items())}.
 
@@ -152,7 +220,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", default="100k")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--step", help=argparse.SUPPRESS)   # one timed step, in a child
     args = parser.parse_args(argv)
+    if args.step:
+        step, out, *rest = json.loads(args.step)
+        Path(out).write_text(json.dumps(STEPS[step](*rest)))
+        return
     root = args.keep or Path(tempfile.mkdtemp(prefix="segflow-incremental-"))
     load = os.getloadavg()[0]
     start = time.perf_counter()

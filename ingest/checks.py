@@ -109,7 +109,9 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
     """Create temp table ``checked_<table>``: _row, the typed columns and ``_reason``.
 
     Raw text is read from ``typed`` for the checks but not stored (bar identifiers), which
-    halves the table; the quarantine reads it again from ``typed`` for its few rows.
+    halves the table, except in ``_raw`` for the rows a check fails: the quarantine takes
+    their original text from there, with no second scan of the source. Only rows
+    quarantined later (duplicate keys, orphaned children) are read again from ``typed``.
 
     Duplicate keys are judged among otherwise good rows only, so the first good occurrence
     (in source order) is kept and later copies are quarantined. They are found by grouping
@@ -122,16 +124,36 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
     kept += [_q(raw(c.name)) for c in contract.columns if c.identifier]   # for their warnings
     if spec is not None and spec.incremental:
         kept += ["_cursor", "_tombstone"]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(kept)}, "
-                f"{reason_sql(contract, currencies, refs, as_of, spec)} AS _reason FROM {typed}")
+    held = ", ".join(f"{_lit([c.name])}: {_q(raw(c.name))}" for c in contract.columns
+                     if not c.derived)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(kept)}, _reason, "
+                f"CASE WHEN _reason IS NOT NULL THEN {{{held}}} END AS _raw FROM (SELECT *, "
+                f"{reason_sql(contract, currencies, refs, as_of, spec)} AS _reason "
+                f"FROM {typed})")
     if spec is not None and spec.incremental:
         _supersede(con, name, spec)
+    # keys seen more than once are found by their 64-bit hash first (an aggregate of one
+    # integer a row, not of the key strings: a fraction of the memory and time at tens of
+    # millions of rows); only the rows of those hashes are grouped by the keys themselves,
+    # so a hash collision costs a few more rows grouped, never a wrong answer
     con.execute(
         f"UPDATE {name} SET _reason = 'duplicate_key:{'+'.join(contract.key)}' FROM ("
         f"SELECT {keys}, min(_row) AS _first FROM {name} WHERE _reason IS NULL "
+        f"AND hash({keys}) IN (SELECT h FROM (SELECT hash({keys}) AS h FROM {name} "
+        f"WHERE _reason IS NULL) GROUP BY h HAVING count(*) > 1) "
         f"GROUP BY ALL HAVING count(*) > 1) d "
         f"WHERE {name}._reason IS NULL AND {same} AND {name}._row <> d._first")
     return name
+
+
+def in_source_order(con, checked: str) -> bool:
+    """Whether a checked table is stored in source order (row n holds ``_row`` n), as a
+    table created from the ordered staging view is: its rows can then be written as they
+    lie, without sorting tens of millions of wide rows by ``_row`` (the largest memory
+    use of an ingest). Checked rather than assumed, so a plan that reordered them is
+    still sorted."""
+    return bool(con.execute(f"SELECT coalesce(bool_and(_row = rowid + 1), true) "
+                            f"FROM {checked}").fetchall()[0][0])
 
 
 SUPERSEDED = "superseded"   # an earlier version of a key in the same load: accepted, replaced
@@ -145,9 +167,13 @@ def _supersede(con, checked: str, spec: SourceSpec) -> None:
     equal the incremental loads before it."""
     keys = ", ".join(_q(k) for k in spec.key)
     present = " AND ".join(f"{_q(k)} IS NOT NULL" for k in spec.key)
+    same = " AND ".join(f"c.{_q(k)} = d.{_q(k)}" for k in spec.key)
+    # the keys with several versions first (a hash aggregate), so that only their rows are
+    # sorted, not every row of the load
     con.execute(
-        f"UPDATE {checked} SET _reason = '{SUPERSEDED}' FROM (SELECT _row FROM {checked} "
-        f"WHERE {present} QUALIFY row_number() OVER (PARTITION BY {keys} "
+        f"UPDATE {checked} SET _reason = '{SUPERSEDED}' FROM (SELECT _row FROM {checked} c "
+        f"SEMI JOIN (SELECT {keys} FROM {checked} WHERE {present} GROUP BY ALL "
+        f"HAVING count(*) > 1) d ON {same} QUALIFY row_number() OVER (PARTITION BY {keys} "
         f"ORDER BY _cursor DESC NULLS LAST, _row DESC) > 1) s WHERE {checked}._row = s._row")
 
 

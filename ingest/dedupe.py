@@ -72,3 +72,42 @@ def find_duplicates(customers: pa.Table) -> pa.Table:
         "survivor_id": pa.array(ids[survivor[merged]], pa.string()),
         "matched_on": pa.array(_matched_on(email, phone, survivor)[merged], pa.string()),
     })
+
+
+def touched_duplicates(con, new: str, decided: str, kept: str, old_map: str) -> pa.Table:
+    """The merge map after an incremental load, searching only where the load can change it.
+
+    ``new``: SQL of the load's live customers (customer_id, signup_ts, email, phone);
+    ``decided``: the keys the load decides (upserted, deleted or withdrawn); ``kept``: the
+    customers of the last load it leaves be (survivors and merged ones); ``old_map``: the
+    last load's merge map. A group of the last load changes only if one of its members is
+    decided again or shares an email or phone with a new row (blocking keys: a group is
+    closed under shared identifiers, so one step finds every group that can change). Those
+    groups and the new rows are searched together; every other group keeps its map rows,
+    which is what a search over every customer would give them.
+    """
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dedupe_old AS
+        SELECT k.customer_id, k.signup_ts, k.email, k.phone,
+               coalesce(m.survivor_id, k.customer_id) AS grp
+        FROM ({kept}) k LEFT JOIN ({old_map}) m ON k.customer_id = m.merged_id""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dedupe_new AS
+        SELECT customer_id, signup_ts, email, phone FROM ({new})""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dedupe_touched AS
+        SELECT grp FROM _dedupe_old WHERE email IN (SELECT email FROM _dedupe_new)
+        UNION SELECT grp FROM _dedupe_old WHERE phone IN (SELECT phone FROM _dedupe_new)
+        UNION SELECT coalesce(m.survivor_id, d.customer_id) FROM ({decided}) d
+              LEFT JOIN ({old_map}) m ON d.customer_id = m.merged_id""")
+    block = con.sql("""
+        SELECT customer_id, signup_ts, email, phone FROM _dedupe_old
+        WHERE grp IN (SELECT grp FROM _dedupe_touched)
+        UNION ALL SELECT * FROM _dedupe_new""").to_arrow_table()
+    con.register("_dedupe_found", find_duplicates(block))
+    merged = con.sql(f"""
+        SELECT merged_id, survivor_id, matched_on FROM ({old_map})
+        WHERE survivor_id NOT IN (SELECT grp FROM _dedupe_touched)
+          AND merged_id IN (SELECT customer_id FROM _dedupe_old)
+        UNION ALL SELECT * FROM _dedupe_found""").to_arrow_table()
+    con.unregister("_dedupe_found")
+    for name in ("_dedupe_old", "_dedupe_new", "_dedupe_touched"):
+        con.execute(f"DROP TABLE {name}")
+    return merged

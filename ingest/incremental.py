@@ -10,6 +10,14 @@ tables (segflow.ingest.output), so the tables and the watermark always describe 
 load: a load killed before its commit leaves the previous watermark, and the next run reads
 the same rows again; one killed during the commit is rolled forward with its watermark.
 
+A file source without a cursor (a reference table, a billing export replaced now and then)
+is read whole, but an incremental load skips it when nothing it was checked with has
+changed since the last load read it (``sources_read.json``: its files' names, sizes and
+modification times, its sources.yaml entry, its contract, the FX rates) and that load
+quarantined none of its rows as orphans (an orphan's customer or account may have arrived
+since; only a new read would accept it). A table whose rows a load leaves be is, like the
+rows an incremental source does not re-read, not judged again against a later as-of.
+
 A watermark applies only to the source it was taken from (kind, location, cursor, key and
 tombstone): one whose source changed, or whose canonical table is gone, makes the whole
 ingest a full rebuild, as does ``segflow ingest --full``.
@@ -17,6 +25,7 @@ ingest a full rebuild, as does ``segflow ingest --full``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +36,7 @@ from segflow.settings import Settings
 
 FOLDER = "_incremental"             # in the canonical folder: what incremental loads keep
 WATERMARKS = "watermarks.json"
+SOURCES_READ = "sources_read.json"  # what each whole-read file source was checked with
 MERGED_CUSTOMERS = "customers_merged.parquet"   # accepted customers folded into a survivor
 
 
@@ -133,3 +143,30 @@ def next_mark(con, spec: SourceSpec, view: str | None, mark: dict | None) -> dic
     if value is None:
         return {**(mark or {"value": None, "type": None}), **out}
     return {**out, "value": value, "type": kind}
+
+
+def read_state(settings: Settings, name: str) -> dict:
+    path = state_path(settings, name)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def files_read(spec: SourceSpec, contract, fx: dict, orphans: int = 0) -> dict | None:
+    """What a whole read of a file source without a cursor was checked with (None: not a
+    file source, or one with a cursor, so always read as its cursor says)."""
+    if spec.incremental or spec.derived_from is not None or not spec.files:
+        return None
+    files = [[str(f), f.stat().st_size, _mtime(f)] for f in spec.files]
+    return {"files": files, "config": _digest(spec, contract, sorted(fx.items())),
+            "orphans": orphans}
+
+
+def unchanged_since(spec: SourceSpec, contract, fx: dict, last: dict | None) -> bool:
+    """Whether an incremental load may leave this source's table as the last load left it:
+    the same files, configuration and contract, and no orphans quarantined then."""
+    now = files_read(spec, contract, fx)
+    return (now is not None and last is not None and last.get("orphans") == 0
+            and last.get("files") == now["files"] and last.get("config") == now["config"])

@@ -39,7 +39,7 @@ from segflow.engines import require_duckdb
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
 from segflow.ingest.advice import first_rows
-from segflow.ingest.checks import SUPERSEDED, check_rows, reason_counts
+from segflow.ingest.checks import SUPERSEDED, check_rows, in_source_order, reason_counts
 from segflow.ingest.coerce import check_schema, raw, stage
 from segflow.ingest.connectors import (
     CsvScan,
@@ -49,18 +49,28 @@ from segflow.ingest.connectors import (
     source_label,
 )
 from segflow.ingest.contract import Contract, load_contracts, load_fx_rates
-from segflow.ingest.dedupe import find_duplicates
+from segflow.ingest.dedupe import find_duplicates, touched_duplicates
 from segflow.ingest.hierarchy import roll_up
-from segflow.ingest.identifiers import normalise_identifiers
+from segflow.ingest.identifiers import (
+    cache_contents,
+    cache_files,
+    next_cache_file,
+    normalise_identifiers,
+    prune_cache,
+)
 from segflow.ingest.incremental import (
     MERGED_CUSTOMERS,
+    SOURCES_READ,
     WATERMARKS,
     NeedsFullLoad,
+    files_read,
     new_files,
     next_mark,
+    read_state,
     read_watermarks,
     since,
     state_path,
+    unchanged_since,
     usable_marks,
 )
 from segflow.ingest.output import IngestReport, StagedWriter, TableReport, finish_commit
@@ -190,13 +200,15 @@ def rates(settings: Settings) -> dict[str, float]:
 
 
 def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str | None = None,
-                  merged: bool = False) -> str:
+                  merged: bool = False, ordered: bool = False) -> str:
     """SQL: the table after this load: its accepted rows in source order, after the rows
     kept from the table as it was (incremental). Customers folded into a survivor are left
-    out (``merged``: only they, the state the next incremental load merges against)."""
+    out (``merged``: only they, the state the next incremental load merges against).
+    ``ordered``: the checked table is stored in source order (``in_source_order``), so its
+    rows are read as they lie instead of sorted again."""
     exprs = _table_columns(contract)
-    sql = (f"SELECT {', '.join(exprs)} FROM {checked} checked WHERE {_live(spec)} "
-           "ORDER BY _row")
+    sql = (f"SELECT {', '.join(exprs)} FROM {checked} checked WHERE {_live(spec)}"
+           + ("" if ordered else " ORDER BY _row"))
     if old is not None:
         names = ", ".join(_q(c.name) for c in contract.columns)
         sql = f"SELECT {names} FROM ({_kept_old(spec, checked, old)}) UNION ALL ({sql})"
@@ -206,44 +218,74 @@ def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str |
     return sql
 
 
-def _quarantine_sql(contract: Contract, checked: str, typed: str, label: str,
+def _quarantine_sql(con, contract: Contract, checked: str, typed: str, label: str,
                     rejected: str | None = None) -> str:
-    """The quarantined rows as their original text, read again from the staged view; then
-    the lines the CSV reader refused, with their line number and raw text."""
-    cols = [f"t.{_q(raw(c.name))} AS {_q(c.name)}" for c in contract.columns if not c.derived]
+    """The quarantined rows as their original text: kept by the row checks (``_raw``) for
+    the rows a check failed, read again from the staged view only for rows quarantined
+    after it (duplicate keys, orphaned children), if any; then the lines the CSV reader
+    refused, with their line number and raw text."""
+    names = [c.name for c in contract.columns if not c.derived]
     label = label.replace("'", "''")
-    sql = (f"SELECT t._row, {', '.join(cols)}, c._reason, '{label}' AS _source, "
-           "CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _raw_line "
-           f"FROM {typed} t JOIN ({_quarantined(checked)}) c ON t._row = c._row")
+    tail = (f"c._reason, '{label}' AS _source, CAST(NULL AS BIGINT) AS _line, "
+            "CAST(NULL AS VARCHAR) AS _raw_line")
+    held = ", ".join(f"c._raw['{n.replace(chr(39), chr(39) * 2)}'] AS {_q(n)}" for n in names)
+    sql = f"SELECT c._row, {held}, {tail} FROM ({_quarantined(checked)}) c WHERE _raw IS NOT NULL"
+    later = f"SELECT _row, _reason FROM ({_quarantined(checked)}) WHERE _raw IS NULL"
+    if con.execute(f"SELECT count(*) FROM ({later})").fetchall()[0][0]:
+        cols = ", ".join(f"t.{_q(raw(n))} AS {_q(n)}" for n in names)
+        sql += f" UNION ALL SELECT t._row, {cols}, {tail} FROM {typed} t JOIN ({later}) c " \
+               "ON t._row = c._row"
     if rejected:
-        nulls = [f"CAST(NULL AS VARCHAR) AS {_q(c.name)}" for c in contract.columns
-                 if not c.derived]
+        nulls = [f"CAST(NULL AS VARCHAR) AS {_q(n)}" for n in names]
         sql += (f" UNION ALL SELECT CAST(NULL AS BIGINT), {', '.join(nulls)}, reason, "
                 f"'csv:' || file, CAST(line AS BIGINT), raw FROM {rejected}")
     return f"SELECT * FROM ({sql}) ORDER BY _row NULLS LAST, _line"
 
 
 def _quarantined(checked: str) -> str:
-    return f"SELECT _row, _reason FROM {checked} WHERE _reason <> '{SUPERSEDED}'"
+    return f"SELECT _row, _reason, _raw FROM {checked} WHERE _reason <> '{SUPERSEDED}'"
 
 
 def _customers_extras(con, checked: str, report: TableReport, writer, settings,
                       spec: SourceSpec, old: str | None = None) -> None:
     """Normalise identifiers of customers, find duplicates, write the merge map; in an
-    incremental load, duplicates are looked for among every customer, old and new."""
-    report.warnings = normalise_identifiers(con, checked)
-    sql = (f"SELECT customer_id, signup_ts, email, phone FROM {checked} "
-           f"WHERE {_live(spec)}")
-    if old is not None:
-        sql += (" UNION ALL SELECT customer_id, signup_ts, email, phone FROM "
-                f"({_kept_old(spec, checked, old)})")
-    good = con.sql(sql).to_arrow_table()
-    merge_map = find_duplicates(good)
+    incremental load, duplicates are looked for among every customer, old and new.
+    Phones parsed by an earlier ingest come from the workspace's phone cache; the ones
+    parsed now are added to it with this load's commit."""
+    folder = phone_cache_dir(settings)
+    cached = cache_files(folder)
+    report.warnings, new = normalise_identifiers(con, checked, cached)
+    if new.num_rows:
+        target, compact = next_cache_file(folder, cached)
+        writer.parquet(cache_contents(con, cached, new) if compact else new, target)
+    merge_map = _merge_map(con, checked, settings, spec, old)
     con.register("merge_map_arrow", merge_map)
     con.execute("CREATE OR REPLACE TEMP TABLE merge_map AS SELECT * FROM merge_map_arrow")
     con.unregister("merge_map_arrow")
     report.merged = merge_map.num_rows
     writer.parquet(merge_map, settings.canonical_dir / "customer_merge_map.parquet")
+
+
+def phone_cache_dir(settings: Settings) -> Path:
+    """The workspace's phone cache (``segflow.ingest.identifiers``), beside the tables."""
+    return settings.canonical_dir / "_cache" / "phones"
+
+
+def _merge_map(con, checked: str, settings: Settings, spec: SourceSpec,
+               old: str | None) -> pa.Table:
+    """Who is whose duplicate: among the load's customers (full), or (incremental) only in
+    the groups the load can change, with every other group's rows kept from the last map."""
+    columns = "customer_id, signup_ts, email, phone"
+    sql = f"SELECT {columns} FROM {checked} WHERE {_live(spec)}"
+    last_map = settings.canonical_dir / "customer_merge_map.parquet"
+    if old is None or tuple(spec.key) != ("customer_id",) or not last_map.exists():
+        if old is not None:
+            sql += f" UNION ALL SELECT {columns} FROM ({_kept_old(spec, checked, old)})"
+        return find_duplicates(con.sql(sql).to_arrow_table())
+    return touched_duplicates(
+        con, sql, f"SELECT customer_id FROM ({_delta_keys(spec, checked)})",
+        f"SELECT {columns} FROM ({_kept_old(spec, checked, old)})",
+        f"SELECT * FROM read_parquet({_quote_path(last_map)})")
 
 
 def _write_accepted(con, contract: Contract, checked: str, writer, settings,
@@ -254,10 +296,12 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
     every other table goes straight from the query to Parquet. An incremental source's
     customers folded into a survivor are kept apart for the next load's duplicate search.
     """
+    ordered = in_source_order(con, checked)
     if contract.table == "customers" and spec.incremental:
-        writer.parquet_query(con, _accepted_sql(contract, checked, spec, old, merged=True),
+        writer.parquet_query(con, _accepted_sql(contract, checked, spec, old, merged=True,
+                                                ordered=ordered),
                              state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
-    sql = _accepted_sql(contract, checked, spec, old)
+    sql = _accepted_sql(contract, checked, spec, old, ordered=ordered)
     if contract.table in FIRST:
         con.execute(f"CREATE OR REPLACE TEMP TABLE accepted_{contract.table} AS {sql}")
         sql = f"SELECT * FROM accepted_{contract.table}"   # kept in source order
@@ -274,23 +318,22 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     report = TableReport(table=contract.table, source=source_label(spec),
                          load="incremental" if old else "full")
     source = f"src_{spec.table}"
-    rejected = None
-    if scan is None:
-        report.rows_in = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
-    else:  # every column read, as the checks will read them: a bare count(*) parses less
-        report.rows_in = con.execute(f"SELECT count(*) FILTER (WHERE hash(t) IS NOT NULL) "
-                                     f"FROM {source} t").fetchall()[0][0]
-        rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined
-        report.rows_in += rejected_lines(con, spec, scan, rejected)
     refs, survivors = _prepare_refs(con, contract, present)
     typed = stage(con, source, contract, plan, survivors, spec)
     currencies = sorted(rates(settings))
     checked = check_rows(con, typed, contract, currencies, refs, as_of, spec)
+    # rows in: every row the checks read (one checked row each), plus, for a CSV source, the
+    # lines its reader refused during that same scan (no second read of the source)
+    report.rows_in = con.execute(f"SELECT count(*) FROM {checked}").fetchall()[0][0]
+    rejected = None
+    if scan is not None:
+        rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined
+        report.rows_in += rejected_lines(con, spec, scan, rejected)
     _self_orphans(con, checked, contract, present, spec, old)
     if contract.table == "customers":
         _customers_extras(con, checked, report, writer, settings, spec, old)
     report.written = _write_accepted(con, contract, checked, writer, settings, spec, old)
-    writer.parquet_query(con, _quarantine_sql(contract, checked, typed, report.source,
+    writer.parquet_query(con, _quarantine_sql(con, contract, checked, typed, report.source,
                                               rejected),
                          settings.quarantine_dir / f"{contract.table}.parquet")
     tombstone = "_tombstone" if spec.incremental else "false"
@@ -433,18 +476,24 @@ def default_sources(settings: Settings) -> Path:
 
 
 def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spill_dir: Path,
-              marks: dict | None = None) -> tuple[dict, dict, dict]:
+              marks: dict | None = None, read: dict | None = None,
+              fx: dict | None = None) -> tuple[dict, dict, dict]:
     """Open every source and check every schema before any table is processed; the schema
     problems of all sources are reported together, in one error. A derived source is opened
     once the source it reads is typed. With ``marks`` (an incremental load) a source with a
     cursor shows only its rows past the watermark; one with nothing new is left out of the
-    opened sources. Returns the opened sources, their staging plans and the watermarks
-    after this load."""
+    opened sources; so is a file source without a cursor whose files and configuration are
+    those its last read (``read``) was checked with. Returns the opened sources, their
+    staging plans and the watermarks after this load."""
     opened, plans, problems, after = {}, {}, [], {}
-    read = [s for s in specs if s.derived_from is None]
+    whole = [s for s in specs if s.derived_from is None]
     derived = [s for s in specs if s.derived_from is not None]
-    for spec in read + derived:
+    fed = {s.derived_from for s in derived}
+    for spec in whole + derived:
         mark = (marks or {}).get(spec.table)
+        if marks is not None and spec.table not in fed and unchanged_since(
+                spec, contracts[spec.table], fx or {}, (read or {}).get(spec.table)):
+            continue    # the same files, checked the same way, as the last load read
         if spec.derived_from is not None:
             feed = next(s for s in specs if s.table == spec.derived_from)
             if feed.table not in plans:
@@ -474,6 +523,24 @@ def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spil
     if problems:
         raise SchemaChangedError(" | ".join(problems))
     return opened, plans, after
+
+
+def _record_files_read(specs, contracts, fx, opened, last_read, report, writer,
+                       settings: Settings) -> None:
+    """Commit with the tables what each whole-read file source was checked with (its
+    entry kept from the last load where this one left it be)."""
+    now = {}
+    for spec in specs:
+        if spec.table in opened:
+            orphans = sum(n for r, n in report.tables[spec.table].quarantined.items()
+                          if r.startswith("orphan:"))
+            entry = files_read(spec, contracts[spec.table], fx, orphans)
+        else:
+            entry = last_read.get(spec.table)
+        if entry is not None:
+            now[spec.table] = entry
+    if now or last_read:
+        writer.json(now, state_path(settings, SOURCES_READ))
 
 
 def _old(con, spec: SourceSpec, settings: Settings) -> str:
@@ -613,9 +680,11 @@ def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
     spill_dir = Path(tempfile.mkdtemp(prefix=".ingest-spill-", dir=settings.home))
     con = _connect(spill_dir, rates(settings))
     try:
+        fx = rates(settings)
+        last_read = read_state(settings, SOURCES_READ)
         with progress.stage(f"read {len(specs)} source(s)"):
             opened, plans, after = _open_all(con, [s for s in specs if only in (None, s.table)],
-                                             contracts, spill_dir, marks)
+                                             contracts, spill_dir, marks, last_read, fx)
         reach(settings, "ingest.checked")
         for spec in specs:
             if spec.table not in opened:
@@ -635,11 +704,13 @@ def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
         if after:
             writer.json({**read_watermarks(settings), **after},
                         state_path(settings, WATERMARKS))
+        _record_files_read(specs, contracts, fx, opened, last_read, report, writer, settings)
         report.outputs = {str(p.relative_to(settings.home)): str(p) for p in writer.targets}
         _write_receipts(report, writer, settings)
         writer.json(report.to_dict(), settings.quarantine_dir / "report.json")
         reach(settings, "ingest.staged")
         writer.commit()
+        prune_cache(phone_cache_dir(settings))
     finally:
         writer.discard()
         con.close()

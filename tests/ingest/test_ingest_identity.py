@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from segflow.ingest import dedupe, identifiers
 from segflow.ingest.dedupe import component_labels
 from segflow.ingest.identifiers import email_sql, to_e164
 from segflow.ingest.pipeline import run_ingest
@@ -82,3 +84,79 @@ def test_duplicates_merged_into_earliest_signup_and_ids_rewritten(home, sources,
         "O1": "C2", "O2": "C2", "O3": "C4"}
     survey_out = pq.read_table(home.canonical_dir / "survey_responses.parquet").to_pylist()
     assert survey_out[0]["customer_id"] == "C2"
+
+
+def test_phones_seen_before_come_from_the_workspace_cache(tmp_path, monkeypatch):
+    """The second normalisation parses no number (all are in the cache) and gives what an
+    uncached one gives; a number of another region is parsed again; past 16 files one load
+    folds them into one and the rest are removed after its commit."""
+    parsed = []
+    real = identifiers._map_phones
+    monkeypatch.setattr(identifiers, "_map_phones",
+                        lambda phones, regions: parsed.append(len(phones)) or real(phones,
+                                                                                   regions))
+    rows = [("098200 12345", "IN"), ("(020) 7946 0958", "GB"), ("+91 98200 12345", "IN"),
+            ("not a phone", None), (None, "IN"), ("098200 12345", "IN")]
+    folder = tmp_path / "phones"
+    folder.mkdir()
+
+    def normalised():
+        con = duckdb.connect()
+        con.execute("CREATE TEMP TABLE t AS SELECT * FROM (VALUES "
+                    + ", ".join(f"({i}, 'a@b.co', {_sql(p)}, {_sql(c)}, 'a@b.co', {_sql(p)})"
+                                for i, (p, c) in enumerate(rows))
+                    + ") v(_row, email, phone, country, __raw_email, __raw_phone)")
+        con.execute("ALTER TABLE t ADD COLUMN _reason VARCHAR")
+        cached = identifiers.cache_files(folder)
+        warnings, new = identifiers.normalise_identifiers(con, "t", cached)
+        if new.num_rows:     # what the ingest's commit does
+            target, compact = identifiers.next_cache_file(folder, cached)
+            pq.write_table(identifiers.cache_contents(con, cached, new) if compact else new,
+                           target)
+            identifiers.prune_cache(folder)
+        return warnings, con.execute("SELECT phone FROM t ORDER BY _row").fetchall()
+
+    first, second = normalised(), normalised()
+    assert parsed == [3, 0]     # 3 distinct numbers not in E.164: parsed once, then cached
+    assert first == second and first[0] == {"invalid_email": 0, "invalid_phone": 1}
+    assert first[1][0] == ("+919820012345",) and first[1][2] == ("+919820012345",)
+    for i in range(16):          # 16 loads, each with one new number (the last: GB's)
+        rows[0] = (f"0982001{i:04d}", "GB" if i == 15 else "IN")
+        normalised()
+    files = sorted(p.name for p in folder.iterdir())
+    assert len(files) == 1 and files[0].endswith("_000016_all.parquet")
+    assert pq.read_table(folder / files[0]).num_rows == 3 + 16
+    rows[0] = ("098200 12345", "IN")
+    assert normalised() == second and parsed[-17:] == [1] * 16 + [0]
+
+
+def _sql(value):
+    return "NULL" if value is None else "'" + value + "'"
+
+
+def test_duplicates_searched_near_the_change_equal_a_search_of_everyone():
+    """Random customers sharing emails and phones from small pools (long chains); a change
+    of some and new ones: the blocked search's map equals the map of a search over all."""
+    rng = np.random.default_rng(3)
+    n = 400
+
+    def frame(ids, start):
+        return pa.table({
+            "customer_id": [f"C{i}" for i in ids],
+            "signup_ts": pa.array(rng.integers(start, start + 1000, len(ids)),
+                                  pa.int64()).cast(pa.timestamp("us")),
+            "email": [f"e{k}" if k < 150 else None for k in rng.integers(0, 300, len(ids))],
+            "phone": [f"p{k}" if k < 120 else None for k in rng.integers(0, 300, len(ids))]})
+
+    old = frame(range(n), 0)
+    delta = pa.concat_tables([frame(range(0, n, 17), 0), frame(range(n, n + 30), 500)])
+    con = duckdb.connect()
+    con.register("old", old)
+    con.register("delta", delta)
+    con.register("old_map", dedupe.find_duplicates(old))
+    kept = "SELECT * FROM old WHERE customer_id NOT IN (SELECT customer_id FROM delta)"
+    got = dedupe.touched_duplicates(con, "SELECT * FROM delta",
+                                    "SELECT customer_id FROM delta", kept, "SELECT * FROM old_map")
+    everyone = pa.concat_tables([con.sql(kept).to_arrow_table(), delta])
+    assert 0 < got.num_rows and sorted(got.to_pylist(), key=str) == sorted(
+        dedupe.find_duplicates(everyone).to_pylist(), key=str)

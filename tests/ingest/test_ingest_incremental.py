@@ -284,3 +284,33 @@ def test_kill_9_during_incremental_loads_loses_and_doubles_nothing(home, crm, tm
         assert got == tables(rebuilt(crm, tmp_path / point))
         ids = [r[0] for r in got["orders"]]
         assert len(ids) == len(set(ids))
+
+
+def test_whole_file_source_left_be_until_its_files_change_or_an_orphan_may_resolve(
+        home, sources, customers_csv):
+    """A file source without a cursor is read again only when the last read quarantined
+    an orphan (its customer may have arrived) or its file changed."""
+    header = "order_id,customer_id,order_ts,amount,currency,quantity,category,festival,"\
+             "channel,status\n"
+    line = "O{0},C{1},2026-03-01T10:00:00Z,10,INR,1,sweets,,web,completed\n"
+    path = sources("""
+        as_of: 2027-01-01
+        sources:
+          customers: {kind: csv, path: "customers_*.csv", cursor: {files: name}}
+          orders: {kind: csv, path: orders.csv}
+        """, customers_1__csv=customers_csv(("C1", "a@x.com")),
+        orders__csv=header + line.format(1, 1) + line.format(2, 2))
+    assert run_ingest(home, path).tables["orders"].written == 1       # O2: orphan
+
+    def load(customer: int) -> object:
+        (path.parent / f"customers_{customer}.csv").write_text(
+            customers_csv((f"C{customer}", f"c{customer}@x.com")))
+        return run_ingest(home, path).tables["orders"]
+
+    orders = load(2)                     # C2 arrives: the orphan must be judged again
+    assert (orders.load, orders.rows_in, orders.written) == ("full", 2, 2)
+    assert load(3).load == "unchanged"   # no orphan left, the same file: not read
+    (path.parent / "orders.csv").write_text(header + "".join(line.format(i, i)
+                                                             for i in (1, 2, 3)))
+    orders = load(4)
+    assert (orders.load, orders.written) == ("full", 3)

@@ -37,3 +37,21 @@ def test_spill_folder_is_removed_after_success_and_after_failure(home, orders_so
     with pytest.raises(SchemaChangedError):
         run_ingest(home, path)
     assert not list(home.home.glob(".ingest-spill-*"))
+
+
+def test_a_checked_table_is_read_as_it_lies_only_when_stored_in_source_order():
+    """The write skips the sort by _row only for a table whose row n holds _row n: one
+    created from a numbered scan (several row groups, several threads) is; a reordered one
+    is not (the write then sorts it)."""
+    import duckdb
+
+    from segflow.ingest.checks import in_source_order
+
+    con = duckdb.connect(config={"threads": 4})
+    con.execute("CREATE TEMP TABLE checked_t AS SELECT * FROM (SELECT row_number() OVER () "
+                "AS _row, i, NULL::VARCHAR AS _reason FROM range(300000) r(i))")
+    assert in_source_order(con, "checked_t")
+    con.execute("CREATE TEMP TABLE shuffled AS SELECT * FROM checked_t ORDER BY hash(_row)")
+    assert not in_source_order(con, "shuffled")
+    con.execute("CREATE TEMP TABLE empty AS SELECT * FROM checked_t LIMIT 0")
+    assert in_source_order(con, "empty")
