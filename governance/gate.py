@@ -112,7 +112,13 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
     if published:
         v.published_version = published[-1]["version"]
     reasons = v.reasons
-    if seal is None or not controls:
+    if seal is None and controls and run.engine != "duckdb":
+        reasons.append(Reason(
+            "not_governed", BLOCKED, f"run {run_id} was governed on {run.engine}: its controls "
+            "and movers ran, but the review queue and the seal are not built on that engine "
+            "yet, so it cannot be approved or published (docs/scale-out.md)",
+            "refresh and govern it on engine: duckdb to publish it"))
+    elif seal is None or not controls:
         reasons.append(Reason("not_governed", BLOCKED, f"run {run_id} has not been governed "
                               "(controls, movement and review have not run)",
                               f"segflow govern {run_id}"))

@@ -51,12 +51,26 @@ class RunRecord:
 
 
 def file_sha256(path: Path) -> str:
-    """Hashed in 8 MB reads: a 10M-customer feature file is gigabytes."""
+    """Hashed in 8 MB reads: a 10M-customer feature file is gigabytes. A folder of part
+    files (what a Spark run writes as ``memberships.parquet/``) hashes each data file's
+    name and bytes in name order, so the gate and the seal check it as they check a file;
+    Spark's markers (``_SUCCESS``, ``.crc`` files) are not the data and are left out."""
+    path = Path(path)
     digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(8 << 20):
-            digest.update(chunk)
+    for part in _data_files(path):
+        if part != path:
+            digest.update(part.relative_to(path).as_posix().encode() + b"\0")
+        with part.open("rb") as fh:
+            while chunk := fh.read(8 << 20):
+                digest.update(chunk)
     return digest.hexdigest()
+
+
+def _data_files(path: Path) -> list[Path]:
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and not any(
+        name.startswith(("_", ".")) for name in p.relative_to(path).parts))
 
 
 def git_commit(path: Path) -> str | None:

@@ -26,10 +26,13 @@ if TYPE_CHECKING:
     from segflow.engines import SparkSettings
     from segflow.settings import Settings
 
-# Settings segflow's results depend on, under the project's own `spark.conf`: Parquet
-# timestamps as microseconds (DuckDB, Arrow and Feast read them; Spark's default INT96 is
-# deprecated), and no ANSI surprises hidden: the translated SQL guards its divisions.
-DEFAULTS = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+# Defaults under the project's own `spark.conf`. One that segflow's results depend on:
+# Parquet timestamps as microseconds (DuckDB, Arrow and Feast read them; Spark's default
+# INT96 is deprecated); no ANSI surprises hidden: the translated SQL guards its divisions.
+# One for people: Spark's console progress bars off, since a segflow command reports its
+# own steps, one line each, and the bars interleave with them on the terminal.
+DEFAULTS = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+            "spark.ui.showConsoleProgress": "false"}
 
 # Spark type (simpleString) -> the DuckDB type name a view declares (featurestore.build)
 DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,9 @@ def configure(settings: Settings):
     import mlflow
     from mlflow import MlflowClient
 
+    # artifacts are local files, copied in milliseconds: MLflow's download bars would only
+    # clutter the command's output (a user may still turn them on in the environment)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
     rehome(settings)

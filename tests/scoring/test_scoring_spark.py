@@ -162,3 +162,8 @@ def test_a_run_refreshed_on_spark_is_governed_on_spark(refreshed, spark_project)
     assert entered > 0 and result.movement.counts["entered"] == entered
     assert {r.name for r in result.controls} >= {"contracts_hold", "accounted_once",
                                                  "sizes_within_bounds"}
+    from segflow.governance.gate import verdict
+
+    (reason,) = [r for r in verdict(settings, on_spark.run_id).reasons
+                 if r.code == "not_governed"]
+    assert "governed on spark" in reason.message and "seal" in reason.message
