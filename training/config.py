@@ -163,7 +163,8 @@ def _check_uplift(params: LineDict, path: Path) -> None:
     try:
         uplift_estimator([], "check", dict(params))
     except ValueError as err:
-        key = next((k for k in ("members", "bagging", "cross_fit") if k in params), "method")
+        key = next((k for k in ("members", "bagging", "cross_fit", "monotone", "early_stopping")
+                    if k in params), "method")
         raise ConfigError(path, params.line(key), str(err)) from None
 
 

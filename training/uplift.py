@@ -39,6 +39,8 @@ transformation twice the classifier's contributions in log-odds of z.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -51,7 +53,8 @@ METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
 ENSEMBLE = "ensemble"
 #: what one learner's params may hold (an ensemble holds method and members only)
 MEMBER_KEYS = {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit",
-               "interactions", "bagging"}
+               "interactions", "bagging", "monotone", "early_stopping"}
+EARLY_STOPPING_KEYS = {"fraction", "rounds"}
 CROSS_FITTED = ("dr_learner", "r_learner")
 #: the fitted LightGBM models whose contributions make up each method's prediction
 EFFECT_PARTS = {"x_learner": ("tau0", "tau1"), "t_learner": ("mu0", "mu1"),
@@ -67,7 +70,8 @@ class UpliftEstimator:
     def __init__(self, features: list[str], output: str, method: str,
                  lightgbm: dict | None = None, outcome_lightgbm: dict | None = None,
                  effect_lightgbm: dict | None = None, cross_fit: int = 0,
-                 interactions: bool = False):
+                 interactions: bool = False, monotone: dict | None = None,
+                 early_stopping: dict | None = None):
         if method not in METHODS:
             raise ValueError(f"unknown uplift method {method!r}; use one of {METHODS}")
         if cross_fit == 1 or cross_fit < 0:
@@ -78,11 +82,14 @@ class UpliftEstimator:
         self.encoder = FeatureEncoder(features)
         self.output, self.method, self.cross_fit = output, method, int(cross_fit)
         self.interactions = bool(interactions)
+        self.monotone = _monotone(monotone, features)
+        self.early_stopping = _early_stopping(early_stopping)
         base = lightgbm or {}
         self.outcome_params = lgbm_params({**base, **(outcome_lightgbm or {})})
         self.effect_params = lgbm_params({**base, **(effect_lightgbm or {})})
         self.lightgbm = self.outcome_params        # kept for code that reads one setting
         self.models: dict = {}
+        self.trees_chosen: list[int] = []      # per early-stopped stage, for reports
         self.treated_share = 0.5
 
     # --- fitting ---------------------------------------------------------------------
@@ -95,37 +102,75 @@ class UpliftEstimator:
         if self.method == "class_transformation":
             z = y * t + (1 - y) * (1 - t)
             w = np.where(t == 1, 0.5 / g, 0.5 / (1 - g))
-            self.models["z"] = LGBMClassifier(**self.outcome_params).fit(X, z, sample_weight=w)
+            self.models["z"] = self._fit(LGBMClassifier, self.outcome_params, X, z, w)
             return self
         if self.method == "t_learner":
             self.models.update(self._outcome_models(X, y, t))
             return self
         if self.method == "s_learner":
-            self.models["s"] = LGBMClassifier(**self.outcome_params).fit(self._design(X, t), y)
+            design = self._design(X, t)
+            self.models["s"] = self._fit(LGBMClassifier, self._monotone_params(design),
+                                         design, y)
             return self
         mu1, mu0 = self._imputed_outcomes(X, y, t)
         effect = LGBMRegressor
         if self.method == "x_learner":
             treated, control = t == 1, t == 0
-            self.models["tau1"] = effect(**self.effect_params).fit(
-                X[treated], y[treated] - mu0[treated])
-            self.models["tau0"] = effect(**self.effect_params).fit(
-                X[control], mu1[control] - y[control])
+            self.models["tau1"] = self._fit(effect, self.effect_params, X[treated],
+                                            y[treated] - mu0[treated])
+            self.models["tau0"] = self._fit(effect, self.effect_params, X[control],
+                                            mu1[control] - y[control])
         elif self.method == "dr_learner":
             phi = mu1 - mu0 + t * (y - mu1) / g - (1 - t) * (y - mu0) / (1 - g)
-            self.models["tau"] = effect(**self.effect_params).fit(X, phi)
+            self.models["tau"] = self._fit(effect, self.effect_params, X, phi)
         else:  # r_learner
             residual_t = t - g
             target = (y - (g * mu1 + (1 - g) * mu0)) / residual_t
-            self.models["tau"] = effect(**self.effect_params).fit(
-                X, target, sample_weight=residual_t ** 2)
+            self.models["tau"] = self._fit(effect, self.effect_params, X, target,
+                                           residual_t ** 2)
         return self
 
     def _outcome_models(self, X: pd.DataFrame, y: np.ndarray, t: np.ndarray) -> dict:
         from lightgbm import LGBMClassifier
 
-        return {arm: LGBMClassifier(**self.outcome_params).fit(X[t == a], y[t == a])
+        params = self._monotone_params(X)
+        return {arm: self._fit(LGBMClassifier, params, X[t == a], y[t == a])
                 for arm, a in (("mu1", 1), ("mu0", 0))}
+
+    def _fit(self, model, params: dict, X: pd.DataFrame, target, weight=None):
+        """One LightGBM stage. With ``early_stopping: {fraction, rounds}`` the number of
+        trees is chosen on a random ``fraction`` of these rows held out (the fit stops when
+        ``rounds`` trees in a row did not improve the held-out loss), then the stage is
+        refitted on all rows with that many trees: ``n_estimators`` becomes a ceiling, so a
+        low learning rate cannot overfit a small campaign and need not be tuned by hand."""
+        if not self.early_stopping:
+            return model(**params).fit(X, target, sample_weight=weight)
+        import lightgbm
+
+        target = np.asarray(target)
+        rng = np.random.default_rng(params.get("random_state", 7))
+        held = rng.random(len(target)) < self.early_stopping["fraction"]
+        w = None if weight is None else np.asarray(weight)
+        with warnings.catch_warnings():   # 4.7 renames eval_set; >= 4.5 is supported
+            warnings.filterwarnings("ignore", message=".*eval_set.*")
+            probe = model(**params).fit(
+                X[~held], target[~held], sample_weight=None if w is None else w[~held],
+                eval_set=[(X[held], target[held])],
+                eval_sample_weight=None if w is None else [w[held]],
+                callbacks=[lightgbm.early_stopping(self.early_stopping["rounds"],
+                                                   verbose=False)])
+        trees = max(1, int(probe.best_iteration_ or params.get("n_estimators", 100)))
+        self.trees_chosen.append(trees)
+        return model(**{**params, "n_estimators": trees}).fit(X, target, sample_weight=weight)
+
+    def _monotone_params(self, design: pd.DataFrame) -> dict:
+        """The outcome stage's settings with ``monotone`` as LightGBM's per-column
+        constraints: a feature's own column and (S-learner) its treated-only column."""
+        if not self.monotone:
+            return self.outcome_params
+        signs = [self.monotone.get(col.removesuffix(ONLY_TREATED), 0)
+                 if col != TREATED else 0 for col in design.columns]
+        return {**self.outcome_params, "monotone_constraints": signs}
 
     def _imputed_outcomes(self, X, y, t) -> tuple[np.ndarray, np.ndarray]:
         """mu1(x), mu0(x) for every training row: in-sample without cross-fitting, else
@@ -277,7 +322,36 @@ def _single(features: list[str], output: str, params: dict,
     return UpliftEstimator(features, output, params["method"], stages["lightgbm"],
                            stages["outcome_lightgbm"], stages["effect_lightgbm"],
                            int(params.get("cross_fit", 0)),
-                           bool(params.get("interactions", False)))
+                           bool(params.get("interactions", False)),
+                           params.get("monotone"), params.get("early_stopping"))
+
+
+def _monotone(spec: dict | None, features: list[str]) -> dict[str, int]:
+    """``monotone: {feature: 1 | -1}``: the response may only rise (1) or fall (-1) with
+    the feature, e.g. a visit with past spend; a prior the outcome stage cannot overfit
+    against. Constrains the response models only: an effect need not be monotone."""
+    spec = dict(spec or {})
+    bad = {k: v for k, v in spec.items() if v not in (1, -1)}
+    if bad:
+        raise ValueError(f"monotone takes feature: 1 (rising) or -1 (falling), got {bad}")
+    unknown = sorted(set(spec) - set(features)) if features else []
+    if unknown:
+        raise ValueError(f"monotone names {unknown}, which are not features of the model")
+    return spec
+
+
+def _early_stopping(spec: dict | None) -> dict:
+    """``early_stopping: {fraction: 0.2, rounds: 50}`` checked (empty: off)."""
+    if not spec:
+        return {}
+    spec = dict(spec)
+    if set(spec) - EARLY_STOPPING_KEYS:
+        raise ValueError(f"unknown early_stopping key(s) "
+                         f"{sorted(set(spec) - EARLY_STOPPING_KEYS)}; use fraction and rounds")
+    fraction, rounds = float(spec.get("fraction", 0.2)), int(spec.get("rounds", 50))
+    if not 0 < fraction < 1 or rounds < 1:
+        raise ValueError("early_stopping needs 0 < fraction < 1 and rounds >= 1")
+    return {"fraction": fraction, "rounds": rounds}
 
 class AveragedUplift:
     """The mean of several uplift estimators' predictions: ``bagging`` (copies of one

@@ -97,6 +97,57 @@ def test_averaged_uplift_settings_are_checked(params, message):
         uplift_estimator(["g"], "u", params)
 
 
+ONE_THREAD = {**LGBM, "n_jobs": 1}
+
+
+def test_monotone_constrains_the_response_models_only(effect_data):
+    """monotone: {feature: 1}: the response model's predictions never fall as the feature
+    rises (the S-learner's own and treated-only columns both), while an effect stage stays
+    free; a sign other than 1/-1 or a name that is not a feature is refused."""
+    frame, _, t = effect_data
+    rng = np.random.default_rng(8)
+    y = (rng.uniform(size=len(t)) < 0.2 + 0.1 * np.sin(3 * frame["noise"])).astype(int)
+    grid = pd.DataFrame({"g": 1, "noise": np.linspace(-2, 2, 41), "zone": "north"})
+    curves = {}
+    for name, extra in (("free", {}), ("rising", {"monotone": {"noise": 1}})):
+        model = uplift_estimator(["g", "noise", "zone"], "u",
+                                 {"method": "s_learner", "interactions": True,
+                                  "lightgbm": ONE_THREAD, **extra}).fit(frame, y, t)
+        X = model.encoder.transform(grid)
+        curves[name] = [model.models["s"].predict_proba(model._design(X, arm))[:, 1]
+                        for arm in (0, 1)]
+    assert all((np.diff(curve) >= -1e-12).all() for curve in curves["rising"])
+    assert any((np.diff(curve) < 0).any() for curve in curves["free"])
+    x = uplift_estimator(["g", "noise", "zone"], "u",
+                         {"method": "x_learner", "lightgbm": ONE_THREAD,
+                          "monotone": {"noise": 1}})
+    assert x._monotone_params(grid)["monotone_constraints"] == [0, 1, 0]
+    assert "monotone_constraints" not in x.effect_params
+    with pytest.raises(ValueError, match="1 .rising. or -1"):
+        uplift_estimator(["g"], "u", {"method": "s_learner", "monotone": {"g": 2}})
+    with pytest.raises(ValueError, match="not features"):
+        uplift_estimator(["g"], "u", {"method": "s_learner", "monotone": {"x": 1}})
+
+
+def test_early_stopping_chooses_the_number_of_trees_on_held_out_rows(effect_data):
+    """early_stopping: the trees of each stage are counted on a held-out share of the
+    training rows, then the stage is refitted on all rows with that many: on the planted
+    data far fewer than the 2,000-tree ceiling, and the effect is still found."""
+    frame, y, t = effect_data
+    model = uplift_estimator(["g", "noise", "zone"], "u",
+                             {"method": "t_learner",
+                              "lightgbm": {**ONE_THREAD, "n_estimators": 2000},
+                              "early_stopping": {"fraction": 0.25, "rounds": 20}})
+    u = model.fit(frame, y, t).uplift(frame)
+    assert len(model.trees_chosen) == 2 and max(model.trees_chosen) < 500
+    assert [model.models[m].n_estimators for m in ("mu1", "mu0")] == model.trees_chosen
+    assert u[frame["g"] == 1].mean() - u[frame["g"] == 0].mean() == pytest.approx(0.3, abs=0.1)
+    for bad, message in (({"fraction": 1}, "0 < fraction < 1"), ({"rounds": 0}, "rounds"),
+                         ({"patience": 3}, "unknown early_stopping")):
+        with pytest.raises(ValueError, match=message):
+            uplift_estimator(["g"], "u", {"method": "s_learner", "early_stopping": bad})
+
+
 def test_uplift_stages_take_their_own_settings():
     model = UpliftEstimator(["g"], "u", "x_learner", {"num_leaves": 7},
                             outcome_lightgbm={"min_child_samples": 10},
