@@ -87,6 +87,20 @@ def test_uplift_ensembles_and_bagging_are_checked_when_the_file_loads(tmp_path):
     assert err.value.line == 10 and "bagging.n must be at least 2" in err.value.problem
 
 
+def test_uplift_monotone_and_early_stopping_are_checked_when_the_file_loads(tmp_path):
+    """A wrong sign or an early_stopping typo names the file and the key's line."""
+    base = GOOD.replace("kind: propensity", "kind: uplift").replace(
+        "  lightgbm: {num_leaves: 7}",
+        "  method: s_learner\n  monotone: {a: 1}\n  early_stopping: {fraction: 0.2}")
+    assert load_model_config(_write(tmp_path, base)).params["monotone"] == {"a": 1}
+    for old, new, line, words in (("{a: 1}", "{a: 2}", 10, "1 (rising) or -1"),
+                                  ("{fraction: 0.2}", "{patience: 9}", 11,
+                                   "unknown early_stopping")):
+        with pytest.raises(ConfigError) as err:
+            load_model_config(_write(tmp_path, base.replace(old, new)))
+        assert err.value.line == line and words in err.value.problem
+
+
 NOTES = """name: n
 kind: notes
 entity: account
