@@ -25,6 +25,11 @@ stage does not learn the outcome models' memorised noise as if it were an effect
 x_learner needs no cross-fitting: each arm's rows are imputed by the *other* arm's model,
 which never saw them, so ``cross_fit`` is refused for it.
 
+Any learner may constrain its response models to rise or fall with a feature (``monotone``)
+and count each stage's trees on a held-out share of its training rows (``early_stopping``,
+then refitted on all rows), so the amount of fitting follows the campaign's data instead of
+a hand-set number of trees.
+
 Any learner can be bagged (``bagging: {n, fraction}``: n fits on their own random rows and
 seeds, averaged) and ``method: ensemble`` averages several learners (``members``); both are
 ``AveragedUplift``, whose contributions are the members' means.
