@@ -21,7 +21,9 @@ REVIEW_KEYS = {"band": float, "big_mover_tiers": int, "revenue_limit": float,
 NOTE_TOPICS_KEYS = {"column": str, "route": list, "max_age_days": int}
 CONTROLS_KEYS = {"revenue": dict, "max_growth": float, "recheck_contracts": bool}
 EXPORTS_KEYS = {"channel_events": list, "global_events": list, "channels": list,
-                "handoff": dict}
+                "handoff": dict, "recipients": dict}
+RECIPIENTS_KEYS = {"column": str, "through": dict}
+THROUGH_KEYS = ("table", "id", "entity")
 HANDOFF_KEYS = {"table": str, "id": str, "owner": str, "channel": str}
 HANDOFF_CHANNEL = "account_manager"  # the channel whose cohorts are handed to owners
 CURATED_KEYS = {"priority": int, "title": str, "channels": list}
@@ -107,6 +109,15 @@ class GovernanceConfig:
         """Engagement events that suppress the customer on every channel."""
         return tuple(self.exports.get("global_events", GLOBAL_EVENTS))
 
+    @property
+    def recipients(self) -> dict | None:
+        """``exports.recipients`` (checked by ``_check_recipients``): when the people
+        reached are not the entities segmented (B2B: the contacts of each account), the
+        customers ``column`` naming each person's entity, and optionally the table it goes
+        ``through`` to reach the entity (an account hierarchy: ``table``, its ``id`` matching
+        the column, its ``entity`` column); None: the entity is the customer."""
+        return self.exports.get("recipients")
+
 
 def load_config(settings: Settings, campaign: str) -> GovernanceConfig:
     """The campaign file read by scoring's parser plus our sections, checked strictly."""
@@ -175,10 +186,27 @@ def _check_values(sections: dict, data: dict, path: Path | None) -> None:
                           "review.revenue_column: the column a mover's revenue is read from")
     if "note_topics" in review:
         _check_note_topics(review["note_topics"], path, line("review", "note_topics"))
+    if "recipients" in exports:
+        _check_recipients(exports["recipients"], path, line("exports", "recipients"))
     for channel in exports.get("channels", []):
         if channel not in CHANNELS:
             raise ConfigError(path, line("exports", "channels"),
                               f"unknown channel '{channel}'; one of {', '.join(CHANNELS)}")
+
+
+def _check_recipients(raw: dict, path: Path | None, line: int | None) -> None:
+    """``exports.recipients``: ``column`` (required) and ``through`` (``table``, ``id``,
+    ``entity``, all required). That the columns exist is checked at export, against the
+    canonical tables (``segflow.governance.exports``)."""
+    unknown = set(raw) - set(RECIPIENTS_KEYS)
+    through = raw.get("through", {})
+    if unknown or not isinstance(raw.get("column"), str) or not isinstance(through, dict) or (
+            "through" in raw and (set(through) != set(THROUGH_KEYS) or not all(
+                isinstance(v, str) for v in through.values()))):
+        raise ConfigError(path, line, "exports.recipients needs column: the customers column "
+                          "naming each person's entity (e.g. account_id), and optionally "
+                          "through: {table, id, entity} (a hierarchy mapping that column to "
+                          f"the entity), each a name; got {dict(raw)!r}")
 
 
 def _check_note_topics(raw: dict, path: Path | None, line: int | None) -> None:

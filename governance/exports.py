@@ -20,6 +20,12 @@ suppression without ``channels:`` (a legal hold, say), which already marks the r
 ``suppressed``. Every manifest counts who was left out and why (the first reason above
 that applies to them). Ad audiences carry SHA-256 hex of the trimmed, lower-cased email and
 of the phone's E.164 digits without '+', as Meta and TikTok document.
+
+When the people reached are not the entities segmented (B2B: a campaign segments accounts,
+the email goes to their contacts), ``exports.recipients`` names the customers column holding
+the entity id (or, for accounts rolled up to a top parent, the column and the hierarchy that
+maps it to the entity); each assigned entity then reaches every one of its people, each
+judged on their own consent, identifier and events, and the files carry both ids.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass
 
 from segflow.errors import SegflowError
 from segflow.governance.reasons import lit
@@ -43,17 +50,51 @@ def _patterns() -> tuple[str, str]:
     return EMAIL_PATTERN, E164_PATTERN
 
 
-def channel_rules() -> dict[str, tuple[str, str, str]]:
+@dataclass(frozen=True)
+class People:
+    """Who an export reaches for each assigned entity: ``source``, the relation joined as
+    ``c`` on its column ``key`` = the entity id; ``person``, the expression of the person's
+    id that their unsubscribes and complaints are matched on; ``ids``, the id columns each
+    file starts with. By default the entity is the customer; with ``exports.recipients``
+    it is every person whose column (through a hierarchy, if one is named) is the entity."""
+
+    source: str
+    key: str = "customer_id"
+    person: str = "e.entity_id"
+    ids: str = "e.entity_id AS customer_id"
+
+    def pairs(self) -> str:
+        """(entity_id, customer_id) of every person reached: a live suppression names the
+        entity and must reach its people."""
+        return f"SELECT {self.key} AS entity_id, customer_id FROM {self.source}"
+
+
+def people(recipients: dict | None, canonical: dict) -> People:
+    """The ``People`` of ``exports.recipients`` (checked by ``_check_recipients``)."""
+    customers = f"read_parquet({lit(canonical['customers'])})"
+    if recipients is None:
+        return People(customers)
+    column, through = recipients["column"], recipients.get("through")
+    if through is None:
+        return People(customers, column, "c.customer_id",
+                      f"c.customer_id, e.entity_id AS {column}")
+    source = (f"(SELECT p.*, h.{through['entity']} AS segflow_entity FROM {customers} p "
+              f"JOIN read_parquet({lit(canonical[through['table']])}) h "
+              f"ON h.{through['id']} = p.{column})")
+    return People(source, "segflow_entity", "c.customer_id",
+                  f"c.customer_id, e.entity_id AS {through['entity']}")
+
+
+def channel_rules(ids: str = People("").ids) -> dict[str, tuple[str, str, str]]:
     """channel -> (consent condition, identifier condition, columns written), on
-    customers ``c`` and candidates ``e``."""
+    customers ``c`` and candidates ``e``; ``ids``: the id columns each file starts with."""
     email, e164 = (p.replace("'", "''") for p in _patterns())
     valid_email = f"regexp_matches(lower(trim(c.email)), '{email}')"
     valid_phone = f"regexp_matches(c.phone, '{e164}')"
     return {
-        "email": ("c.consent_email", valid_email,
-                  "e.entity_id AS customer_id, lower(trim(c.email)) AS email"),
-        "sms": ("c.consent_sms", valid_phone, "e.entity_id AS customer_id, c.phone"),
-        "push": ("c.consent_push", "true", "e.entity_id AS customer_id"),
+        "email": ("c.consent_email", valid_email, f"{ids}, lower(trim(c.email)) AS email"),
+        "sms": ("c.consent_sms", valid_phone, f"{ids}, c.phone"),
+        "push": ("c.consent_push", "true", ids),
         "ads": ("c.consent_ads", f"({valid_email} OR {valid_phone})",
                 f"CASE WHEN {valid_email} THEN {EMAIL_SHA} END AS email_sha256, "
                 f"CASE WHEN {valid_phone} THEN {PHONE_SHA} END AS phone_sha256"),
@@ -114,9 +155,10 @@ def events_table(settings) -> tuple[str | None, object]:
     return name, path
 
 
-def _events(con, ctx, path) -> None:
+def _events(con, ctx, path, people: str | None) -> None:
     """Temp tables ``glob_supp`` (customers suppressed everywhere) and ``chan_unsub`` (customer,
-    channel unsubscribed from), from the project's engagement events."""
+    channel unsubscribed from), from the project's engagement events; ``people`` expands a
+    live suppression of an entity to its recipients (``_live_events``)."""
     cfg = ctx.config
     if path is not None:
         src = f"read_parquet({lit(path)})"
@@ -129,14 +171,16 @@ def _events(con, ctx, path) -> None:
         chan_unsub = "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS channel WHERE false"
     con.execute(f"CREATE OR REPLACE TEMP TABLE glob_supp AS {glob_supp}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE chan_unsub AS {chan_unsub}")
-    _live_events(con, ctx)
+    _live_events(con, ctx, people)
 
 
-def _live_events(con, ctx) -> None:
+def _live_events(con, ctx, people: str | None) -> None:
     """Suppressions applied live since (docs/realtime.md) reach the export as the campaign's
     rule would apply them: on the suppression's channels (``chan_unsub``), else everywhere
     (``glob_supp``). An exemption is not honoured here (it is per cohort, these tables per
-    customer): an export errs on the side of leaving a customer out."""
+    customer): an export errs on the side of leaving a customer out. A live suppression
+    names the campaign's entity; ``people`` is a query of (entity_id, customer_id) reaching
+    its recipients (None: the entity is the customer)."""
     import pyarrow as pa
 
     from segflow.governance.live import live_suppressions
@@ -150,15 +194,22 @@ def _live_events(con, ctx) -> None:
     con.register("live_chan", pa.table({
         "customer_id": pa.array([c for c, _ in scoped], pa.string()),
         "channel": pa.array([ch for _, ch in scoped], pa.string())}))
-    con.execute("INSERT INTO glob_supp SELECT customer_id FROM live_glob")
-    con.execute("INSERT INTO chan_unsub SELECT customer_id, channel FROM live_chan")
+    if people is None:
+        con.execute("INSERT INTO glob_supp SELECT customer_id FROM live_glob")
+        con.execute("INSERT INTO chan_unsub SELECT customer_id, channel FROM live_chan")
+    else:
+        con.execute(f"""INSERT INTO glob_supp SELECT p.customer_id FROM live_glob l
+            JOIN ({people}) p ON p.entity_id = l.customer_id""")
+        con.execute(f"""INSERT INTO chan_unsub SELECT p.customer_id, l.channel
+            FROM live_chan l JOIN ({people}) p ON p.entity_id = l.customer_id""")
     con.unregister("live_glob")
     con.unregister("live_chan")
 
 
-def _judge(con, canonical: dict, channel: str, rule: tuple[str, str, str]) -> None:
-    """Temp table ``out_<channel>``: each candidate with the first reason it is left out
-    (NULL: exported) and the columns the channel's file carries."""
+def _judge(con, who: People, channel: str, rule: tuple[str, str, str]) -> None:
+    """Temp table ``out_<channel>``: each candidate (each person reached, with
+    ``exports.recipients``) with the first reason it is left out (NULL: exported) and the
+    columns the channel's file carries."""
     consent, identifier, cols = rule
     con.execute(f"""CREATE OR REPLACE TEMP TABLE out_{channel} AS
         SELECT e.cohort, CASE
@@ -169,10 +220,9 @@ def _judge(con, canonical: dict, channel: str, rule: tuple[str, str, str]) -> No
             WHEN NOT coalesce({consent}, false) THEN 'no_consent'
             WHEN NOT coalesce({identifier}, false) THEN 'no_identifier' END AS left_out,
           {cols}, nullif(e.arm, 'treatment') AS offer
-        FROM cand e LEFT JOIN read_parquet({lit(canonical['customers'])}) c
-          ON c.customer_id = e.entity_id
-        LEFT JOIN glob_supp g ON g.customer_id = e.entity_id
-        LEFT JOIN chan_unsub u ON u.customer_id = e.entity_id AND u.channel = e.channel
+        FROM cand e LEFT JOIN {who.source} c ON c.{who.key} = e.entity_id
+        LEFT JOIN glob_supp g ON g.customer_id = {who.person}
+        LEFT JOIN chan_unsub u ON u.customer_id = {who.person} AND u.channel = e.channel
         WHERE e.channel = {lit(channel)}""")
 
 
@@ -187,19 +237,23 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    rules = channel_rules()
+    recipients = _check_recipients(ctx.config, canonical)
+    who = people(recipients, canonical)
+    rules = channel_rules(who.ids)
     wanted = set(ctx.config.exports.get("channels") or rules) & set(rules)
     _candidates(con, ctx, wanted)
     events_name, events_path = events_table(settings)
-    _events(con, ctx, events_path)
+    _events(con, ctx, events_path, recipients and who.pairs())
     index = {"run_id": ctx.run_id, "seal_hash": seal and seal["seal_hash"],
              "engine": settings.engine,  # what computed the files: duckdb or spark
              "events_table": events_name,  # None: the project has none, no event suppression
              "channel_events": list(ctx.config.channel_events),
-             "global_events": list(ctx.config.global_events), "files": [], "left_out": {}}
+             "global_events": list(ctx.config.global_events),
+             "recipients": recipients,  # None: the entity is the person reached
+             "files": [], "left_out": {}}
     for channel in sorted({c for (c,) in con.execute("SELECT DISTINCT channel FROM cand")
                            .fetchall()}):
-        _judge(con, canonical, channel, rules[channel])
+        _judge(con, who, channel, rules[channel])
         counts = con.execute(f"""SELECT cohort, left_out, count(*) FROM out_{channel}
             GROUP BY ALL""").fetchall()
         per_cohort: dict[str, dict] = {}
@@ -222,6 +276,30 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
         index["handoff"] = handoff
     (folder / "manifest.json").write_text(json.dumps(index, indent=2))
     return index
+
+
+def _check_recipients(config, canonical: dict) -> dict | None:
+    """``exports.recipients`` checked against the tables it names: a column that is not
+    there would leave every entity 'not_in_customers' and the files silently empty."""
+    import pyarrow.parquet as pq
+
+    recipients = config.recipients
+    if recipients is None:
+        return None
+    through = recipients.get("through")
+    wanted = [("customers", recipients["column"])]
+    if through is not None:
+        wanted += [(through["table"], through["id"]), (through["table"], through["entity"])]
+    for table, column in wanted:
+        if table not in canonical:
+            raise SegflowError(f"{config.path}: exports.recipients.through.table '{table}' "
+                               "is not a canonical table of this workspace (run `segflow "
+                               "ingest`, or name a table the project's contracts define)")
+        names = pq.read_schema(canonical[table]).names
+        if column not in names:
+            raise SegflowError(f"{config.path}: exports.recipients names '{column}', which "
+                               f"is not a column of {table} ({', '.join(names)})")
+    return recipients
 
 
 def _manifest(run_id: str, cohort: str, channel: str, path, tally: dict) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import duckdb
 import pandas as pd
@@ -220,4 +221,112 @@ def test_the_removed_cross_channel_switch_is_a_clear_error(world):
                                              "exports: {cross_channel_suppression: true}"))
     with pytest.raises(ConfigError, match="cross_channel_suppression was removed: consent and "
                                           "unsubscribes are per channel"):
+        load_config(world, "holi_test")
+
+
+def _contacts(customers: pd.DataFrame) -> pd.DataFrame:
+    """Two people per customer id, reached through ``account_id`` (B2B contacts): the
+    first keeps the customer's consent and identifiers, the second consents to email."""
+    first = customers.assign(account_id=customers.customer_id,
+                             customer_id=customers.customer_id + "-a")
+    second = first.assign(customer_id=customers.customer_id + "-b",
+                          consent_email=True,
+                          email=customers.customer_id.str.lower() + "@contact.example")
+    return pd.concat([first, second], ignore_index=True)
+
+
+def _frozen_exports(settings, run: str, exports: str) -> None:
+    """The run's frozen campaign (what its exports read) with this exports section."""
+    from segflow.runstore import frozen_settings
+
+    campaign = frozen_settings(settings, run).campaigns_dir / "holi_test.yaml"
+    campaign.write_text(re.sub(r"(?m)^exports: .*$", f"exports: {exports}",
+                               campaign.read_text()))
+
+
+def test_recipients_reach_every_person_of_an_entity_each_on_their_own_consent(exported_world):
+    """B2B: the campaign segments accounts and the email goes to their contacts. With
+    ``exports.recipients: account_id`` every contact of an assigned account is judged on
+    their own consent, identifier and events; the files carry both ids; an unsubscribe by
+    one contact leaves the account's other contact in."""
+    from segflow.governance.pipeline import export_for
+
+    settings, run, m, customers, events, _ = exported_world
+    contacts = _contacts(customers)
+    _rewrite(settings, "customers", contacts)
+    unsub = events.customer_id[events.channel == "email"].iloc[0]
+    _rewrite(settings, "engagement_events", events.assign(
+        customer_id=events.customer_id + "-a"))
+    _frozen_exports(settings, run, "{recipients: {column: account_id}, channels: [email]}")
+    index = export_for(settings, run)
+    emails = pd.concat([_read(settings, run, f["cohort"], "email") for f in index["files"]])
+    assert list(emails.columns[:2]) == ["customer_id", "account_id"]
+    con = duckdb.connect()
+    con.register("m", m)
+    con.register("c", contacts)
+    con.register("ev", events.assign(customer_id=events.customer_id + "-a"))
+    expected = con.execute("""SELECT c.customer_id, c.account_id FROM m
+        JOIN c ON c.account_id = m.entity_id
+        WHERE m.status = 'assigned' AND position('email' IN m.channels) > 0
+          AND c.consent_email AND c.email IS NOT NULL
+          AND c.customer_id NOT IN (SELECT customer_id FROM ev WHERE event_type = 'complaint'
+                                    OR (event_type = 'unsubscribe' AND channel = 'email'))
+        ORDER BY 1""").fetchall()
+    got = sorted(zip(emails.customer_id, emails.account_id, strict=True))
+    assert got == expected and len({a for _, a in got}) < len(got)  # several per account
+    assert (unsub + "-a", unsub) not in got
+    assert any(a == unsub for _, a in got)  # the account's other contact still receives it
+    assert json.loads((settings.exports_dir / run / "manifest.json").read_text())[
+        "recipients"] == {"column": "account_id"}
+
+
+def test_recipients_naming_no_column_of_customers_is_a_clear_error(exported_world):
+    from segflow.errors import SegflowError
+    from segflow.governance.pipeline import export_for
+
+    settings, run, *_ = exported_world
+    _frozen_exports(settings, run, "{recipients: {column: acount_id}}")
+    with pytest.raises(SegflowError, match="names 'acount_id', which is not a column of "
+                                           "customers"):
+        export_for(settings, run)
+    _frozen_exports(settings, run, "{recipients: {column: account_id, through: "
+                                   "{table: hierarchy, id: account_id, entity: top}}}")
+    with pytest.raises(SegflowError, match="through.table 'hierarchy' is not a canonical"):
+        export_for(settings, run)
+
+
+def test_recipients_through_a_hierarchy_reach_the_contacts_of_child_accounts(exported_world):
+    """Contacts of a child account belong to its top parent's tier: through the hierarchy
+    they are reached; without it they would be 'not_in_customers'."""
+    from segflow.governance.pipeline import export_for
+
+    settings, run, m, customers, *_ = exported_world
+    contacts = _contacts(customers)
+    child = contacts.customer_id.str.endswith("-b")
+    contacts.loc[child, "account_id"] = "X" + contacts.account_id[child]  # a child account
+    _rewrite(settings, "customers", contacts)
+    tops = sorted(set(customers.customer_id))
+    hierarchy = pd.DataFrame({"account_id": tops + ["X" + t for t in tops],
+                              "top_account_id": tops + tops})
+    hierarchy.to_parquet(settings.canonical_dir / "account_hierarchy.parquet")
+    _frozen_exports(settings, run, "{channels: [email], recipients: {column: account_id, "
+                    "through: {table: account_hierarchy, id: account_id, "
+                    "entity: top_account_id}}}")
+    index = export_for(settings, run)
+    emails = pd.concat([_read(settings, run, f["cohort"], "email") for f in index["files"]])
+    assert list(emails.columns[:2]) == ["customer_id", "top_account_id"]
+    reached = set(emails.customer_id)
+    assigned = set(m.entity_id[(m.status == "assigned") & m.channels.str.contains("email")])
+    assert {e + "-b" for e in assigned} <= reached  # every child contact consents to email
+    assert all(t == c[:-2] for c, t in zip(emails.customer_id, emails.top_account_id,
+                                           strict=True))
+
+
+def test_recipients_without_a_column_is_a_config_error(world):
+    from segflow.governance.config import load_config
+
+    path = world.campaigns_dir / "holi_test.yaml"
+    path.write_text(path.read_text().replace("exports: {}",
+                                             "exports: {recipients: {through: {table: t}}}"))
+    with pytest.raises(ConfigError, match="exports.recipients needs column"):
         load_config(world, "holi_test")
