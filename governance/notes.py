@@ -102,9 +102,9 @@ def routed_sql(ctx) -> str | None:
     names = {t: topic_reviewers(owners, ctx.config.campaign, t) for t in spec["route"]}
     cases = " ".join(f"WHEN {lit(t)} THEN {lit(', '.join(p) or 'nobody named for it')}"
                      for t, p in names.items())
-    age = spec.get("max_age_days")
+    age = spec.get("max_age_days")  # at most this many days old: the boundary day routes
     recent = "" if age is None else (
-        f" AND n.note_date > CAST({lit(ctx.run.as_of)} AS TIMESTAMP)::DATE - {int(age)}")
+        f" AND n.note_date >= CAST({lit(ctx.run.as_of)} AS TIMESTAMP)::DATE - {int(age)}")
     topics = ", ".join(lit(t) for t in spec["route"])
     return (f"SELECT n.*, CASE n.topic {cases} END AS owners FROM {TABLE} n "
             f"WHERE n.topic IN ({topics}){recent}")

@@ -164,3 +164,24 @@ def test_note_topics_config_is_checked_strictly(tmp_path):
         notes_model(settings, "notes_topic", ["churn"], path)
     with pytest.raises(SegflowError, match="'notes_topic_guess' is not the first output"):
         notes_model(settings, "notes_topic_guess", ["churn_risk"], path)
+
+
+def test_a_note_exactly_max_age_days_old_still_routes(tmp_path):
+    """``max_age_days: 92`` routes notes at most 92 days old: one dated 92 days before the
+    run's as-of routes, one a day older does not (the boundary day is included)."""
+    from types import SimpleNamespace
+
+    from segflow.governance.notes import TABLE, routed_sql
+    from segflow.settings import Settings
+
+    settings = Settings(home=tmp_path / "ws")
+    spec = {"column": "notes_topic", "route": ["churn_risk"], "max_age_days": 92}
+    ctx = SimpleNamespace(config=SimpleNamespace(campaign=CAMPAIGN, note_topics=spec),
+                          run=SimpleNamespace(as_of=SECOND.isoformat()), run_id="r",
+                          live=settings, settings=settings)
+    con = duckdb.connect()
+    con.execute(f"""CREATE TEMP TABLE {TABLE} AS SELECT * FROM (VALUES
+        ('A1', 'churn_risk', DATE '2026-08-31', 'x'),     -- 92 days before 2026-12-01
+        ('A2', 'churn_risk', DATE '2026-08-30', 'x'))     -- 93 days
+        t(entity_id, topic, note_date, text)""")
+    assert [r[0] for r in con.execute(routed_sql(ctx)).fetchall()] == ["A1"]
