@@ -185,3 +185,41 @@ def test_a_note_exactly_max_age_days_old_still_routes(tmp_path):
         ('A2', 'churn_risk', DATE '2026-08-30', 'x'))     -- 93 days
         t(entity_id, topic, note_date, text)""")
     assert [r[0] for r in con.execute(routed_sql(ctx)).fetchall()] == ["A1"]
+
+
+def test_the_owner_filter_agrees_with_may_review_when_the_run_froze_other_owners(
+        routed, tmp_path):
+    """A topic granted after the run (today's owners file, not the run's frozen copy) lets
+    nobody decide the run's items (``owners.may_review`` asks both files), so neither the
+    desk's owner filter nor ``review list --owner`` may list them: one scope, one answer."""
+    import shutil
+
+    from segflow.db import connect
+    from segflow.errors import ControlFailed
+    from segflow.governance.context import RunContext
+    from segflow.governance.desk.queue import Filters, owned_items, page
+    from segflow.governance.owners import load_owners
+    from segflow.governance.review import check_reviewer, get_item
+    from segflow.runstore import frozen_dir
+    from segflow.settings import Settings
+
+    settings, runs = routed
+    copy = Settings(home=tmp_path / "ws")
+    shutil.copytree(settings.home, copy.home)
+    frozen = frozen_dir(copy, runs["second"]) / "owners.yaml"
+    text = frozen.read_text()
+    assert "topics: [churn_risk]" in text
+    frozen.write_text(text.replace("topics: [churn_risk]", "topics: []"))
+    ctx = RunContext.of(copy, runs["second"])
+    with connect(copy) as con:
+        item = get_item(con, con.execute(
+            "SELECT review_id FROM review_queue WHERE run_id = ? AND entity_id = 'A00001' "
+            "AND rule = 'note:churn_risk'", [ctx.run_id]).fetchone()[0])
+        listed = page(con, ctx, Filters(owner="neha.kapoor", size=200),
+                      load_owners(copy.owners_path)).rows
+    with pytest.raises(ControlFailed, match="may not review items"):
+        check_reviewer(ctx, item, "neha.kapoor")
+    assert listed == []
+    assert owned_items(copy, {ctx.run_id}, "neha.kapoor") == set()
+    # the topic's owner in both files still sees and decides their item
+    assert owned_items(copy, {ctx.run_id}, "support.escalations")
