@@ -118,8 +118,11 @@ def add_note_reasons(con, movers: str) -> None:
     mover whose clauses did not change still says so."""
     if not has_note_topics(con):
         return
+    # one row per mover: an overlapping campaign has a mover row per cohort, and the
+    # movement table gathers reasons per customer (the note would be said once a cohort)
     con.execute(f"""INSERT INTO clause_changes
-        SELECT m.entity_id, 'context', coalesce(m.cohort_after, m.cohort_before), NULL, 0,
-          'note', NULL, {note_words_sql('n')}, NULL, NULL
-        FROM {movers} m JOIN {TABLE} n USING (entity_id)
-        WHERE m.movement <> 'stayed'""")
+        SELECT m.entity_id, 'context', m.cohort, NULL, 0, 'note', NULL,
+          {note_words_sql('n')}, NULL, NULL
+        FROM (SELECT entity_id, min(coalesce(cohort_after, cohort_before)) AS cohort
+              FROM {movers} WHERE movement <> 'stayed' GROUP BY entity_id) m
+        JOIN {TABLE} n USING (entity_id)""")

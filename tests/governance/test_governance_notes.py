@@ -223,3 +223,22 @@ def test_the_owner_filter_agrees_with_may_review_when_the_run_froze_other_owners
     assert owned_items(copy, {ctx.run_id}, "neha.kapoor") == set()
     # the topic's owner in both files still sees and decides their item
     assert owned_items(copy, {ctx.run_id}, "support.escalations")
+
+
+def test_an_overlapping_campaigns_mover_reads_its_latest_note_once():
+    """In an overlapping campaign a customer moves cohort by cohort (one mover row each),
+    but their reasons are gathered per customer: the latest note is said once, not once
+    per cohort entered or left."""
+    from segflow.governance.notes import TABLE, add_note_reasons
+    from segflow.governance.reasons import CHANGES
+
+    con = duckdb.connect()
+    con.execute(CHANGES)
+    con.execute("""CREATE TEMP TABLE movers AS SELECT * FROM (VALUES
+        ('A1', 'entered', NULL, 'engaged'), ('A1', 'entered', NULL, 'lapsed'),
+        ('A1', 'stayed', 'loyal', 'loyal')) t(entity_id, movement, cohort_before, cohort_after)""")
+    con.execute(f"CREATE TEMP TABLE {TABLE} AS SELECT 'A1' AS entity_id, 'churn_risk' AS "
+                "topic, DATE '2026-11-15' AS note_date, 'x' AS text")
+    add_note_reasons(con, "movers")
+    assert con.execute("SELECT reason FROM clause_changes").fetchall() == [
+        ("latest note: churn risk, 2026-11-15",)]
