@@ -59,7 +59,9 @@ def register_note_topics(con, ctx) -> bool:
     """Temp table ``note_topics`` for the run over view ``f_cur``; False (and no table) when
     the campaign routes no note topics, or when the run was scored without the notes model
     (no champion yet: scoring recorded that in the run's warnings, and this says what it
-    costs). A config naming a wrong column or topic is an error."""
+    costs). A config naming a wrong column or topic is an error. The table of an earlier
+    run on the same connection is dropped first: ``has_note_topics`` reads this run's only."""
+    con.execute(f"DROP TABLE IF EXISTS temp.{TABLE}")
     spec = ctx.config.note_topics
     if not spec:
         return False

@@ -242,3 +242,17 @@ def test_an_overlapping_campaigns_mover_reads_its_latest_note_once():
     add_note_reasons(con, "movers")
     assert con.execute("SELECT reason FROM clause_changes").fetchall() == [
         ("latest note: churn risk, 2026-11-15",)]
+
+
+def test_a_campaign_without_note_topics_reads_no_earlier_runs_note_topics():
+    """``note_topics`` is a temp table of the connection: registering a run whose campaign
+    routes no topics must not leave an earlier run's table to be read as this run's."""
+    from types import SimpleNamespace
+
+    from segflow.governance.notes import TABLE, has_note_topics, register_note_topics
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TEMP TABLE {TABLE} AS SELECT 'A1' AS entity_id")  # another run's
+    ctx = SimpleNamespace(config=SimpleNamespace(note_topics=None))
+    assert register_note_topics(con, ctx) is False
+    assert not has_note_topics(con)
