@@ -302,8 +302,9 @@ class AveragedUplift:
     Why: a campaign's effect is a few points buried in outcome noise, so one fit's ranking
     moves with the seed and the rows it saw about as much as it differs between learners;
     the mean of several fits keeps what they agree on. Contributions are the members' mean
-    too, so they still add up to the prediction (an ensemble of learners on different
-    scales, log-odds and probability, mixes those scales in its contributions).
+    too, on the members' scales: they add up to the prediction only where each member's do
+    (probability-scale learners); S-learner members' are log-odds, and an ensemble mixing
+    scales gives figures that rank features but do not sum to the uplift.
     """
 
     def __init__(self, members: list[UpliftEstimator], output: str, fraction: float = 1.0,
