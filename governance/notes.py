@@ -59,7 +59,9 @@ def register_note_topics(con, ctx) -> bool:
     """Temp table ``note_topics`` for the run over view ``f_cur``; False (and no table) when
     the campaign routes no note topics, or when the run was scored without the notes model
     (no champion yet: scoring recorded that in the run's warnings, and this says what it
-    costs). A config naming a wrong column or topic is an error."""
+    costs). A config naming a wrong column or topic is an error. The table of an earlier
+    run on the same connection is dropped first: ``has_note_topics`` reads this run's only."""
+    con.execute(f"DROP TABLE IF EXISTS temp.{TABLE}")
     spec = ctx.config.note_topics
     if not spec:
         return False
@@ -102,9 +104,9 @@ def routed_sql(ctx) -> str | None:
     names = {t: topic_reviewers(owners, ctx.config.campaign, t) for t in spec["route"]}
     cases = " ".join(f"WHEN {lit(t)} THEN {lit(', '.join(p) or 'nobody named for it')}"
                      for t, p in names.items())
-    age = spec.get("max_age_days")
+    age = spec.get("max_age_days")  # at most this many days old: the boundary day routes
     recent = "" if age is None else (
-        f" AND n.note_date > CAST({lit(ctx.run.as_of)} AS TIMESTAMP)::DATE - {int(age)}")
+        f" AND n.note_date >= CAST({lit(ctx.run.as_of)} AS TIMESTAMP)::DATE - {int(age)}")
     topics = ", ".join(lit(t) for t in spec["route"])
     return (f"SELECT n.*, CASE n.topic {cases} END AS owners FROM {TABLE} n "
             f"WHERE n.topic IN ({topics}){recent}")
@@ -118,8 +120,11 @@ def add_note_reasons(con, movers: str) -> None:
     mover whose clauses did not change still says so."""
     if not has_note_topics(con):
         return
+    # one row per mover: an overlapping campaign has a mover row per cohort, and the
+    # movement table gathers reasons per customer (the note would be said once a cohort)
     con.execute(f"""INSERT INTO clause_changes
-        SELECT m.entity_id, 'context', coalesce(m.cohort_after, m.cohort_before), NULL, 0,
-          'note', NULL, {note_words_sql('n')}, NULL, NULL
-        FROM {movers} m JOIN {TABLE} n USING (entity_id)
-        WHERE m.movement <> 'stayed'""")
+        SELECT m.entity_id, 'context', m.cohort, NULL, 0, 'note', NULL,
+          {note_words_sql('n')}, NULL, NULL
+        FROM (SELECT entity_id, min(coalesce(cohort_after, cohort_before)) AS cohort
+              FROM {movers} WHERE movement <> 'stayed' GROUP BY entity_id) m
+        JOIN {TABLE} n USING (entity_id)""")

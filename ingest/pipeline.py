@@ -322,9 +322,12 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     typed = stage(con, source, contract, plan, survivors, spec)
     currencies = sorted(rates(settings))
     checked = check_rows(con, typed, contract, currencies, refs, as_of, spec)
-    # rows in: every row the checks read (one checked row each), plus, for a CSV source, the
-    # lines its reader refused during that same scan (no second read of the source)
-    report.rows_in = con.execute(f"SELECT count(*) FROM {checked}").fetchall()[0][0]
+    # rows in: the source's rows as the staged view numbered them (_row, before customer
+    # ids are rewritten through the merge map), plus, for a CSV source, the lines its reader
+    # refused during that same scan (no second read of the source). Not the checked rows
+    # recounted: a row doubled or lost after the numbering must break the balance below.
+    report.rows_in = con.execute(f"SELECT coalesce(max(_row), 0) FROM {checked}"
+                                 ).fetchall()[0][0]
     rejected = None
     if scan is not None:
         rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined

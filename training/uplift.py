@@ -291,6 +291,15 @@ def uplift_estimator(features: list[str], output: str, params: dict,
         if not members or set(params) - {"method", "members"}:
             raise ValueError("an ensemble needs members (name -> a learner's params) and "
                              "nothing else; bagging goes inside a member")
+        if not isinstance(members, dict):
+            raise ValueError("an ensemble's members is a mapping: member name -> a learner's "
+                             "params (method, lightgbm, ...)")
+        for name, member in members.items():
+            if not isinstance(member, dict):
+                raise ValueError(f"ensemble member {name} is a mapping of a learner's params "
+                                 f"(method, lightgbm, ...), got {member!r}")
+            if "method" not in member:
+                raise ValueError(f"ensemble member {name} needs a method: one of {METHODS}")
         return AveragedUplift([_member(features, output, member, overrides)
                                for member in members.values()], output)
     return _member(features, output, params, overrides)
@@ -305,13 +314,19 @@ def _member(features: list[str], output: str, params: dict, overrides: dict | No
     if unknown:
         raise ValueError(f"unknown key(s) {sorted(unknown)} in uplift params; use "
                          f"{sorted(MEMBER_KEYS)}")
-    bagging = dict(params.get("bagging") or {})
+    bagging = params.get("bagging") or {}
+    if not isinstance(bagging, dict):
+        raise ValueError(f"bagging is a mapping: {{n: fits, fraction: share of the rows}}, "
+                         f"got {bagging!r}")
     if not bagging:
         return _single(features, output, params, overrides)
     if set(bagging) - {"n", "fraction"}:
         raise ValueError(f"unknown bagging key(s) {sorted(set(bagging) - {'n', 'fraction'})};"
                          " use n and fraction")
-    n, fraction = int(bagging.get("n", 0)), float(bagging.get("fraction", 0.8))
+    n = bagging.get("n", 0)
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise ValueError(f"bagging.n is a whole number of fits (2 or more), got {n!r}")
+    fraction = float(bagging.get("fraction", 0.8))
     if n < 2:
         raise ValueError("bagging.n must be at least 2 fits")
     seed = int({**(params.get("lightgbm") or {}), **(overrides or {})}.get("random_state", 7))
@@ -366,8 +381,9 @@ class AveragedUplift:
     Why: a campaign's effect is a few points buried in outcome noise, so one fit's ranking
     moves with the seed and the rows it saw about as much as it differs between learners;
     the mean of several fits keeps what they agree on. Contributions are the members' mean
-    too, so they still add up to the prediction (an ensemble of learners on different
-    scales, log-odds and probability, mixes those scales in its contributions).
+    too, on the members' scales: they add up to the prediction only where each member's do
+    (probability-scale learners); S-learner members' are log-odds, and an ensemble mixing
+    scales gives figures that rank features but do not sum to the uplift.
     """
 
     def __init__(self, members: list[UpliftEstimator], output: str, fraction: float = 1.0,

@@ -144,7 +144,26 @@ def fill_keys(con, ctx) -> int:
 
 
 def scope_sql(ctx, person) -> tuple[str, list]:
-    """A condition true for the items ``person`` may decide (``owners.may_review``)."""
+    """A condition true for the items ``person`` may decide (``owners.may_review``): their
+    scope in every owners file that rules the run (today's and the run's frozen copy, as
+    ``RunOwners.allowed``), so a scope granted after the run lists nothing it cannot decide."""
+    from segflow.governance.owners import run_owners
+
+    if person is None:
+        return "false", []
+    parts = [_file_scope_sql(ctx, owners.people.get(person.id))
+             for owners in run_owners(ctx.live or ctx.settings, ctx.run_id).files]
+    if any(sql == "false" for sql, _ in parts):
+        return "false", []
+    used = [(sql, params) for sql, params in parts if sql != "true"]
+    if not used:
+        return "true", []
+    return (" AND ".join(sql for sql, _ in used),
+            [value for _, params in used for value in params])
+
+
+def _file_scope_sql(ctx, person) -> tuple[str, list]:
+    """``scope_sql`` for the person as one owners file describes them."""
     cfg = ctx.config
     if person is None or not (person.has("reviewer") and person.covers(cfg.campaign)):
         return "false", []

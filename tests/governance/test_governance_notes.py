@@ -164,3 +164,95 @@ def test_note_topics_config_is_checked_strictly(tmp_path):
         notes_model(settings, "notes_topic", ["churn"], path)
     with pytest.raises(SegflowError, match="'notes_topic_guess' is not the first output"):
         notes_model(settings, "notes_topic_guess", ["churn_risk"], path)
+
+
+def test_a_note_exactly_max_age_days_old_still_routes(tmp_path):
+    """``max_age_days: 92`` routes notes at most 92 days old: one dated 92 days before the
+    run's as-of routes, one a day older does not (the boundary day is included)."""
+    from types import SimpleNamespace
+
+    from segflow.governance.notes import TABLE, routed_sql
+    from segflow.settings import Settings
+
+    settings = Settings(home=tmp_path / "ws")
+    spec = {"column": "notes_topic", "route": ["churn_risk"], "max_age_days": 92}
+    ctx = SimpleNamespace(config=SimpleNamespace(campaign=CAMPAIGN, note_topics=spec),
+                          run=SimpleNamespace(as_of=SECOND.isoformat()), run_id="r",
+                          live=settings, settings=settings)
+    con = duckdb.connect()
+    con.execute(f"""CREATE TEMP TABLE {TABLE} AS SELECT * FROM (VALUES
+        ('A1', 'churn_risk', DATE '2026-08-31', 'x'),     -- 92 days before 2026-12-01
+        ('A2', 'churn_risk', DATE '2026-08-30', 'x'))     -- 93 days
+        t(entity_id, topic, note_date, text)""")
+    assert [r[0] for r in con.execute(routed_sql(ctx)).fetchall()] == ["A1"]
+
+
+def test_the_owner_filter_agrees_with_may_review_when_the_run_froze_other_owners(
+        routed, tmp_path):
+    """A topic granted after the run (today's owners file, not the run's frozen copy) lets
+    nobody decide the run's items (``owners.may_review`` asks both files), so neither the
+    desk's owner filter nor ``review list --owner`` may list them: one scope, one answer."""
+    import shutil
+
+    from segflow.db import connect
+    from segflow.errors import ControlFailed
+    from segflow.governance.context import RunContext
+    from segflow.governance.desk.queue import Filters, owned_items, page
+    from segflow.governance.owners import load_owners
+    from segflow.governance.review import check_reviewer, get_item
+    from segflow.runstore import frozen_dir
+    from segflow.settings import Settings
+
+    settings, runs = routed
+    copy = Settings(home=tmp_path / "ws")
+    shutil.copytree(settings.home, copy.home)
+    frozen = frozen_dir(copy, runs["second"]) / "owners.yaml"
+    text = frozen.read_text()
+    assert "topics: [churn_risk]" in text
+    frozen.write_text(text.replace("topics: [churn_risk]", "topics: []"))
+    ctx = RunContext.of(copy, runs["second"])
+    with connect(copy) as con:
+        item = get_item(con, con.execute(
+            "SELECT review_id FROM review_queue WHERE run_id = ? AND entity_id = 'A00001' "
+            "AND rule = 'note:churn_risk'", [ctx.run_id]).fetchone()[0])
+        listed = page(con, ctx, Filters(owner="neha.kapoor", size=200),
+                      load_owners(copy.owners_path)).rows
+    with pytest.raises(ControlFailed, match="may not review items"):
+        check_reviewer(ctx, item, "neha.kapoor")
+    assert listed == []
+    assert owned_items(copy, {ctx.run_id}, "neha.kapoor") == set()
+    # the topic's owner in both files still sees and decides their item
+    assert owned_items(copy, {ctx.run_id}, "support.escalations")
+
+
+def test_an_overlapping_campaigns_mover_reads_its_latest_note_once():
+    """In an overlapping campaign a customer moves cohort by cohort (one mover row each),
+    but their reasons are gathered per customer: the latest note is said once, not once
+    per cohort entered or left."""
+    from segflow.governance.notes import TABLE, add_note_reasons
+    from segflow.governance.reasons import CHANGES
+
+    con = duckdb.connect()
+    con.execute(CHANGES)
+    con.execute("""CREATE TEMP TABLE movers AS SELECT * FROM (VALUES
+        ('A1', 'entered', NULL, 'engaged'), ('A1', 'entered', NULL, 'lapsed'),
+        ('A1', 'stayed', 'loyal', 'loyal')) t(entity_id, movement, cohort_before, cohort_after)""")
+    con.execute(f"CREATE TEMP TABLE {TABLE} AS SELECT 'A1' AS entity_id, 'churn_risk' AS "
+                "topic, DATE '2026-11-15' AS note_date, 'x' AS text")
+    add_note_reasons(con, "movers")
+    assert con.execute("SELECT reason FROM clause_changes").fetchall() == [
+        ("latest note: churn risk, 2026-11-15",)]
+
+
+def test_a_campaign_without_note_topics_reads_no_earlier_runs_note_topics():
+    """``note_topics`` is a temp table of the connection: registering a run whose campaign
+    routes no topics must not leave an earlier run's table to be read as this run's."""
+    from types import SimpleNamespace
+
+    from segflow.governance.notes import TABLE, has_note_topics, register_note_topics
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TEMP TABLE {TABLE} AS SELECT 'A1' AS entity_id")  # another run's
+    ctx = SimpleNamespace(config=SimpleNamespace(note_topics=None))
+    assert register_note_topics(con, ctx) is False
+    assert not has_note_topics(con)

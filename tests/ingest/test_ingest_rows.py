@@ -103,3 +103,17 @@ def test_parquet_column_retyped_is_schema_drift(home, world, sources):
     drift = r"'amount' \(expected float\) arrives as TIMESTAMP"
     with pytest.raises(SchemaChangedError, match=drift):
         run_ingest(home, path)
+
+
+def test_rows_doubled_after_the_source_is_read_stop_the_ingest(home, world, monkeypatch):
+    """Rows in are the source's rows (its own numbering), not the checked rows recounted:
+    a merge map naming one customer twice doubles that customer's orders in the staged
+    view, and the ingest must stop (rows not conserved), not quarantine or load them twice."""
+    from segflow.errors import SegflowError
+    from segflow.ingest import pipeline
+
+    doubled = pa.table({"merged_id": ["C1", "C1"], "survivor_id": ["C1", "C1"],
+                        "matched_on": ["email", "phone"]})
+    monkeypatch.setattr(pipeline, "find_duplicates", lambda _customers: doubled)
+    with pytest.raises(SegflowError, match=r"orders.*rows not conserved: 10 in"):
+        run_ingest(home, world())

@@ -91,6 +91,12 @@ def test_an_ensemble_averages_different_learners(effect_data):
      "one learner"),
     ({"method": "ensemble", "members": {"a": {"method": "s_learner", "lr": 1}}},
      "unknown key"),
+    # shapes a model file may hold: each a ValueError (file and line at load), no traceback
+    ({"method": "ensemble", "members": ["s_learner", "x_learner"]}, "members is a mapping"),
+    ({"method": "ensemble", "members": {"a": "s_learner"}}, "member a is a mapping"),
+    ({"method": "ensemble", "members": {"a": {"lightgbm": {}}}}, "member a needs a method"),
+    ({"method": "s_learner", "bagging": 5}, "bagging is a mapping"),
+    ({"method": "s_learner", "bagging": {"n": 2.7}}, "whole number"),
 ])
 def test_averaged_uplift_settings_are_checked(params, message):
     with pytest.raises(ValueError, match=message):

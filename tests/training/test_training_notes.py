@@ -99,3 +99,29 @@ def test_the_embedding_method_matches_notes_with_the_topic_descriptions_and_abst
                     .replace("      phrases: [", "      other: ["))
     with pytest.raises(ConfigError, match="phrases optional with method: embedding"):
         load_model_config(path)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/New_York"])
+def test_an_accounts_latest_note_before_the_as_of_is_the_same_in_every_time_zone(
+        tmp_path, zone):
+    """Note times are stored as UTC and the as-of is a UTC instant: which note is an
+    account's latest before it must not depend on the session's time zone (scoring's
+    connection takes the host's), or a note written after the as-of would be classified
+    and governance (UTC) would date another note than the one scoring read."""
+    from datetime import UTC, datetime
+
+    import duckdb
+    import pyarrow as pa
+
+    from segflow.training.notes import latest_notes_sql
+
+    pq.write_table(pa.table({
+        "note_id": ["N1", "N2"], "account_id": ["A1", "A1"],
+        "note_ts": pa.array([datetime(2026, 11, 30, 12), datetime(2026, 12, 1, 3)],
+                            pa.timestamp("us")),  # the second is 3 hours after the as-of
+        "text": ["before", "after"]}), tmp_path / "notes.parquet")
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{zone}'")
+    rows = con.execute(latest_notes_sql(tmp_path, "notes"),
+                       {"as_of": datetime(2026, 12, 1, tzinfo=UTC)}).fetchall()
+    assert [(a, t) for a, _, t in rows] == [("A1", "before")]
