@@ -5,10 +5,11 @@ A run written on DuckDB keeps each as one file. A run written on Spark keeps eac
 folder of part files written by the executors, and its memberships are partitioned by
 cohort, Hive-style (``memberships.parquet/cohort=<name>/part-*.parquet``), so a cluster's
 readers (a channel's job, a BI tool, Spark itself) read one cohort without listing the
-others. Rows with no cohort (``suppressed`` and ``unassigned`` rows) are in Hive's folder
-for a missing value, ``cohort=__HIVE_DEFAULT_PARTITION__/``, which Spark and DuckDB both
-read back as NULL. A partition folder's name escapes what a path cannot hold (``/`` as
-``%2F``); both engines decode it.
+others. Rows with no cohort (``unassigned`` rows, and ``suppressed`` rows of customers no
+cohort matched) are in Hive's folder for a missing value,
+``cohort=__HIVE_DEFAULT_PARTITION__/``, which Spark and DuckDB both read back as NULL. A
+partition folder's name escapes what a path cannot hold (``/`` as ``%2F``); both engines
+decode it.
 
 The partition column is not stored in the part files (it is the folder's name), so a
 reader that listed the files naively would get the column last, typed by a guess (a cohort
