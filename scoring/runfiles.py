@@ -101,8 +101,14 @@ def parquet_sql(path: Path) -> str:
 
 def read_arrow(path: Path, where: str | None = None):
     """A run's Parquet output as an Arrow table (``where``: a DuckDB filter); for readers
-    that hold the rows anyway (explain's one entity, a report's small tables)."""
+    that hold the rows anyway (compare's frames, explain's one entity). A file is read as
+    written (``ParquetFile``: the dataset reader would import pandas)."""
     import duckdb
+
+    if where is None and not Path(path).is_dir():
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).read()
 
     con = duckdb.connect()
     try:
