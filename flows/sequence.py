@@ -11,8 +11,9 @@ its retries and the failure alert). The step functions are plain functions.
 
 On ``engine: spark`` (docs/scale-out.md) each step runs on Spark where its stage does and
 otherwise refuses in its own function, naming itself (``segflow.engines.require_duckdb``):
-features, the refresh step (score and segment) and govern's movers and controls run on
-Spark; ingest, train, drift and publish refuse, so a Spark sequence stops at drift.
+features, the refresh step (score and segment), govern's movers and controls and the drift
+gate (on a bounded sample the executors take) run on Spark; ingest, train and publish
+refuse, and the run, not sealed on Spark, is not publishable.
 """
 
 from __future__ import annotations

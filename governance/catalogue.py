@@ -72,7 +72,7 @@ def run_sizes(settings, run_id: str) -> dict[str, int]:
     suppression, removed; cached beside the run's memberships until the file changes."""
     import duckdb
 
-    from segflow.governance.reasons import lit
+    from segflow.scoring.runfiles import parquet_sql
 
     path = run_dir(settings, run_id) / "memberships.parquet"
     if not path.exists():
@@ -89,7 +89,7 @@ def run_sizes(settings, run_id: str) -> dict[str, int]:
     con = duckdb.connect()
     try:
         rows = con.execute(f"""SELECT coalesce(suppressed_by, template),
-              count(DISTINCT entity_id) FROM read_parquet({lit(str(path))})
+              count(DISTINCT entity_id) FROM {parquet_sql(path)}
             WHERE (status IN ('assigned', 'holdout') AND template IS NOT NULL)
                OR (status = 'suppressed' AND suppressed_by IS NOT NULL)
             GROUP BY 1""").fetchall()

@@ -161,13 +161,14 @@ def read_ids(con, path: Path, entity: str, shown: str | None = None) -> tuple[st
 def _population_check(settings: Settings, con, campaign: str) -> tuple[list[str], str | None]:
     """Ids of the upload not among the entities of the campaign's latest run."""
     from segflow.runstore import list_runs, run_dir
+    from segflow.scoring.runfiles import parquet_sql
 
     for record in reversed(list_runs(settings, campaign)):
         path = run_dir(settings, record.run_id) / "memberships.parquet"
         if path.exists():
             missing = [r[0] for r in con.execute(
                 f"SELECT entity_id FROM upload_ids ANTI JOIN (SELECT DISTINCT entity_id FROM "
-                f"read_parquet({lit(path)})) USING (entity_id) ORDER BY 1").fetchall()]
+                f"{parquet_sql(path)}) USING (entity_id) ORDER BY 1").fetchall()]
             return missing, record.run_id
     return [], None
 

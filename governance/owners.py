@@ -216,14 +216,15 @@ def run_authors(settings: Settings, run_id: str) -> dict[str, str]:
     """Who wrote review decisions or overrides in a run: name -> what they wrote."""
     from segflow.db import connect
     from segflow.governance.store import ensure_schema, run_file
+    from segflow.scoring.runfiles import parquet_sql
 
-    memberships = str(run_file(settings, run_id, "memberships.parquet")).replace("'", "''")
+    memberships = parquet_sql(run_file(settings, run_id, "memberships.parquet"))
     with connect(settings) as con:
         ensure_schema(con)
         has_override = "override_id" in [r[0] for r in con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet('{memberships}')").fetchall()]
+            f"DESCRIBE SELECT * FROM {memberships}").fetchall()]
         applied = (f"""SELECT o.decided_by AS who, 'override ' || o.override_id AS what
-            FROM overrides o SEMI JOIN read_parquet('{memberships}') m
+            FROM overrides o SEMI JOIN {memberships} m
               ON m.override_id = o.override_id""" if has_override else
                    "SELECT NULL AS who, NULL AS what WHERE false")
         rows = con.execute(f"""SELECT who, string_agg(DISTINCT what, ' and ' ORDER BY what) FROM (

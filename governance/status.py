@@ -49,9 +49,11 @@ def run_status(settings: Settings, run_id: str) -> dict:
 
 def _memberships_digest(con, path) -> tuple[int, str]:
     """Row count and an order-free digest of the decisions (run_id left out)."""
+    from segflow.scoring.runfiles import parquet_sql
+
     return con.execute(f"""SELECT count(*), coalesce(bit_xor(hash(entity_id, cohort, status,
         arm, suppressed_by, split_value, priority, rank, round(score, 9), channels)), 0)::VARCHAR
-        FROM read_parquet('{str(path).replace("'", "''")}')""").fetchone()
+        FROM {parquet_sql(path)}""").fetchone()
 
 
 @holds_workspace("rerun")
@@ -59,13 +61,13 @@ def rerun(settings: Settings, run_id: str, reuse_features: bool = False):
     """Refresh again with the run's frozen campaign and templates, its model versions, its
     as-of time and its overrides; compare the memberships and record the result."""
     import duckdb
-    import pyarrow.parquet as pq
 
     from segflow.governance import audit
     from segflow.governance.refresh import refresh_with_overrides
+    from segflow.scoring.runfiles import read_arrow
 
     old = load_run(settings, run_id)
-    features = pq.read_table(run_dir(settings, run_id) / "features.parquet") \
+    features = read_arrow(run_dir(settings, run_id) / "features.parquet") \
         if reuse_features else None
     new = refresh_with_overrides(frozen_settings(settings, run_id), old.campaign,
                                  as_of=old.as_of, params=old.inputs.get("overrides") or None,

@@ -73,23 +73,35 @@ def entity_column(names: list[str]) -> str:
 
 def features_view(con, settings: Settings, run_id: str, view: str) -> str:
     """Register a run's features.parquet as ``view`` with the id renamed ``entity_id``."""
-    import pyarrow.dataset as ds
+    from segflow.scoring.runfiles import columns
 
     path = run_file(settings, run_id, "features.parquet")
     # the footer only (the same SQL runs on Spark); a file, or the folder of part files
     # a Spark refresh writes
-    cols = ds.dataset(path, format="parquet").schema.names
+    cols = columns(path)
     key = entity_column(cols)
-    select = ", ".join(f'"{c}" AS entity_id' if c == key else f'"{c}"' for c in cols)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} "
-                f"FROM read_parquet('{_q(path)}')")
-    return view
+    return _view(con, path, view, [f'"{c}" AS entity_id' if c == key else f'"{c}"'
+                                   for c in cols])
 
 
 def memberships_view(con, settings: Settings, run_id: str, view: str) -> str:
-    path = run_file(settings, run_id, "memberships.parquet")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * "
-                f"FROM read_parquet('{_q(path)}')")
+    """Register a run's memberships as ``view``: one file (DuckDB) or the folder a Spark
+    run writes, partitioned by cohort; the same columns, types and rows either way."""
+    return _view(con, run_file(settings, run_id, "memberships.parquet"), view, None)
+
+
+def _view(con, path: Path, view: str, select: list[str] | None) -> str:
+    """``path`` read through the one reader of run outputs (``segflow.scoring.runfiles``)
+    as temporary view ``view``, on the connection's engine."""
+    from segflow.scoring import runfiles
+
+    if getattr(con, "engine", None) == "spark":  # segflow.sqlengine.SparkConnection
+        frame = runfiles.spark_frame(con.spark, path)
+        (frame.selectExpr(*[s.replace('"', "`") for s in select]) if select else frame) \
+            .createOrReplaceTempView(view)
+        return view
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {', '.join(select or ['*'])} "
+                f"FROM {runfiles.parquet_sql(path)}")
     return view
 
 

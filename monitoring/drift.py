@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from segflow.engines import SPARK
 from segflow.monitoring import composition, evidently_reports
 from segflow.monitoring.bias import bias_table
 from segflow.monitoring.config import MonitoringConfig
@@ -45,18 +46,20 @@ def model_score_columns(settings: Settings) -> list[str]:
 
 def _open(con, side: Side, prefix: str) -> None:
     """Views ``<prefix>_f`` (features, keyed entity_id) and ``<prefix>_m`` (memberships)."""
+    from segflow.scoring.runfiles import parquet_sql
+
     cols = [r[0] for r in con.execute(
-        f"DESCRIBE SELECT * FROM read_parquet('{side.features}')").fetchall()]
+        f"DESCRIBE SELECT * FROM {parquet_sql(side.features)}").fetchall()]
     key = next((c for c in ID_COLUMNS if c in cols), None)
     if key is None:
         from segflow.errors import SegflowError
         raise SegflowError(f"{side.features}: no entity id column (one of {ID_COLUMNS})")
     select = "*" if key == "entity_id" else f"* EXCLUDE ({key}), {key} AS entity_id"
     con.execute(f"CREATE VIEW {prefix}_f AS SELECT {select} "
-                f"FROM read_parquet('{side.features}')")
+                f"FROM {parquet_sql(side.features)}")
     if side.memberships is not None:
         con.execute(f"CREATE VIEW {prefix}_m AS SELECT * "
-                    f"FROM read_parquet('{side.memberships}')")
+                    f"FROM {parquet_sql(side.memberships)}")
 
 
 def classify_columns(con, skip: set[str]) -> tuple[list[str], list[str], dict[str, str]]:
@@ -128,11 +131,16 @@ def run_drift(settings: Settings, run_id: str, config: MonitoringConfig,
     if ref is None:
         summary["note"] = "no earlier run of this campaign: nothing to compare with"
         return write_report(out, summary, {}, settings)
+    if settings.engine == SPARK:  # each side cut to a bounded sample by the executors
+        from segflow.monitoring.drift_spark import sampled_sides
+
+        current, ref = sampled_sides(settings, current, ref, cfg.sample_size, cfg.seed,
+                                     out / "sample")
     con = duckdb.connect()
     try:
         _open(con, current, "cur")
         _open(con, ref, "ref")
-        tables = _column_drift(settings, con, cfg, out, summary)
+        tables = _column_drift(settings, con, cfg, out, summary, (current.rows, ref.rows))
         if current.memberships is not None and ref.memberships is not None:
             tables.update(_composition(con, cfg, tables["types"]))
         if current.memberships is not None:
@@ -143,7 +151,10 @@ def run_drift(settings: Settings, run_id: str, config: MonitoringConfig,
     return write_report(out, summary, tables, settings)
 
 
-def _column_drift(settings, con, cfg, out: Path, summary: dict) -> dict:
+def _column_drift(settings, con, cfg, out: Path, summary: dict,
+                  totals: tuple[int | None, int | None] = (None, None)) -> dict:
+    """Evidently's tests per column on each side's sample; ``totals``: each side's full
+    row count when its files are already a sample (a Spark run's, drift_spark)."""
     scores = cfg.scores if cfg.scores is not None else model_score_columns(settings)
     numerical, categorical, types = classify_columns(con, {"entity_id", "event_timestamp"})
     if cfg.features is not None:
@@ -153,6 +164,7 @@ def _column_drift(settings, con, cfg, out: Path, summary: dict) -> dict:
     columns = [*numerical, *categorical]
     cur, n_cur = sample(con, "cur", columns, types, cfg.sample_size, cfg.seed)
     ref, n_ref = sample(con, "ref", columns, types, cfg.sample_size, cfg.seed)
+    n_cur, n_ref = totals[0] or n_cur, totals[1] or n_ref
     untested = untestable(cur, ref, columns)
     summary["excluded_columns"] = {c: why for c, (why, _) in untested.items()}
     numerical = [c for c in numerical if c not in untested]
@@ -160,7 +172,12 @@ def _column_drift(settings, con, cfg, out: Path, summary: dict) -> dict:
     summary["sample"] = {"size": cfg.sample_size, "seed": cfg.seed,
                          "current": {"rows": len(cur), "of": n_cur},
                          "reference": {"rows": len(ref), "of": n_ref},
-                         "sampled": len(cur) < n_cur or len(ref) < n_ref}
+                         "sampled": len(cur) < n_cur or len(ref) < n_ref,
+                         **({"engine": "spark", "customers": cfg.sample_size,
+                             "note": f"on Spark every drift view (composition and bias too) is "
+                                     f"computed on a hash sample of at most "
+                                     f"{cfg.sample_size:,d} customers per side"}
+                            if totals != (None, None) else {})}
     meta = {"run_id": summary["run_id"], "reference": summary["reference"],
             "sampled_current": f"{len(cur)} of {n_cur}",
             "sampled_reference": f"{len(ref)} of {n_ref}", "seed": cfg.seed}

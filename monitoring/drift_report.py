@@ -122,8 +122,10 @@ def _write_html(out: Path, summary: dict, tables: dict, gate: dict | None = None
         f"Compared with {summary['reference']}. Evidently saw a hash sample "
         f"(seed {sample['seed']}): {sample['current']['rows']} of {sample['current']['of']} "
         f"current rows and {sample['reference']['rows']} of {sample['reference']['of']} "
-        "reference rows; shares, PSI and bias use every row. Per-column detail: "
-        "features.html, scores.html.")
+        "reference rows; "
+        + (f"{sample['note']} (the executors took it)." if sample.get("note") else
+           "shares, PSI and bias use every row.")
+        + " Per-column detail: features.html, scores.html.")
     affected = pd.DataFrame([{"cohort": c, "reasons": "; ".join(r)}
                              for c, r in summary["affected_cohorts"].items()])
     excluded = pd.DataFrame([{"column": c, "why it was not tested": why}

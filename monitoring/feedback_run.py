@@ -121,9 +121,11 @@ def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | N
         # survey tool's webhook since (segflow.ingest.events.survey_offline)
         con.execute(f"CREATE VIEW surveys AS {with_live(settings, surveys)}")
     if memberships is not None:
+        from segflow.scoring.runfiles import parquet_sql
+
         con.execute(f"""CREATE VIEW cohorts AS SELECT DISTINCT entity_id AS customer_id,
             CASE WHEN status IN ('assigned', 'holdout') THEN cohort ELSE '(' || status || ')'
-            END AS cohort, template FROM read_parquet('{memberships}')""")
+            END AS cohort, template FROM {parquet_sql(Path(memberships))}""")
     return {r[0] for r in con.execute("DESCRIBE customers").fetchall()}
 
 

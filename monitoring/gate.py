@@ -14,7 +14,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from segflow.engines import require_duckdb
 from segflow.errors import CheckFailed, SegflowError
 from segflow.lock import holds_workspace
 from segflow.monitoring.config import MonitoringConfig
@@ -63,7 +62,8 @@ def record_verdict(settings: Settings, run_id: str, summary: dict,
             "checked_at": _now(), "reference": summary.get("reference"),
             "excluded_columns": summary.get("excluded_columns") or {},
             "empty_cohorts": summary.get("empty_cohorts") or {},
-            "prior_status": prior_status, "acknowledged": None, "error": None}
+            "prior_status": prior_status, "acknowledged": None, "error": None,
+            "sample": summary.get("sample")}
     record(settings, "segflow", "drift_checked", {
         k: gate[k] for k in ("passed", "reasons", "reference", "excluded_columns",
                              "empty_cohorts")}, run_id=run_id)
@@ -94,7 +94,6 @@ def check(settings: Settings, campaign: str, run_id: str | None = None,
     """Drift report and verdict for a run of ``campaign`` (default: its latest run). A
     crash is recorded as an errored verdict, which blocks publication, and reported as a
     failed check (exit 1)."""
-    require_duckdb(settings, "drift check")
     from segflow.monitoring.config import load_monitoring_config
     from segflow.monitoring.drift import run_drift
     from segflow.runstore import frozen_settings, list_runs

@@ -22,6 +22,7 @@ class Side:
     label: str                  # run id or snapshot path, for the report
     features: Path
     memberships: Path | None    # None for a training snapshot (no cohorts)
+    rows: int | None = None     # the side's rows when ``features`` is a sample of it (Spark)
 
 
 def run_side(settings: Settings, run_id: str) -> Side:

@@ -19,11 +19,13 @@ from segflow.settings import Settings
 
 def trend_table(con, runs: list[tuple[str, Path]]) -> pd.DataFrame:
     """(run_order, run_id, cohort, size, kept, jaccard, change, change_pct) per cohort/run."""
+    from segflow.scoring.runfiles import parquet_sql
+
     values = ", ".join(f"({i}, '{rid}', '{path}')" for i, (rid, path) in enumerate(runs))
     con.execute("CREATE OR REPLACE TEMP TABLE runs AS SELECT * FROM (VALUES "
                 f"{values}) v(run_order, run_id, path)")
     union = " UNION ALL ".join(
-        f"SELECT {i} AS run_order, entity_id, cohort FROM read_parquet('{path}') "
+        f"SELECT {i} AS run_order, entity_id, cohort FROM {parquet_sql(Path(path))} "
         f"WHERE status IN ('assigned', 'holdout')" for i, (_, path) in enumerate(runs))
     return con.execute(f"""
         WITH m AS (SELECT DISTINCT * FROM ({union})),

@@ -223,12 +223,13 @@ def evaluate_memberships(frame, resolved: Resolved, run_id: str | None = None,
     use_prior = prior is not None and bool(resolved.offers)
     sql = memberships_sql(resolved, params, use_prior)
     with duck() as con:
+        from segflow.scoring.runfiles import parquet_sql
+
         if use_prior:
-            con.execute("CREATE VIEW prior AS SELECT entity_id, cohort, arm FROM read_parquet("
-                        + "'" + str(prior).replace("'", "''") + "') WHERE status = 'assigned'")
+            con.execute("CREATE VIEW prior AS SELECT entity_id, cohort, arm FROM "
+                        f"{parquet_sql(prior)} WHERE status = 'assigned'")
         if isinstance(frame, (str, Path)):
-            con.execute("CREATE VIEW frame AS SELECT * FROM read_parquet("
-                        + "'" + str(frame).replace("'", "''") + "')")
+            con.execute(f"CREATE VIEW frame AS SELECT * FROM {parquet_sql(Path(frame))}")
         else:
             con.register("frame", frame)
         con.register("specs", specs_table(resolved))

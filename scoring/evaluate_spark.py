@@ -116,8 +116,10 @@ def evaluate_on_spark(spark, frame, resolved: Resolved, run_id: str, prior=None)
     frame.createOrReplaceTempView("frame")
     _register_specs(spark, specs_table(resolved))
     if use_prior:
-        spark.read.parquet(str(prior)).where("status = 'assigned'") \
-             .select("entity_id", "cohort", "arm").createOrReplaceTempView("prior")
+        from segflow.scoring.runfiles import spark_frame
+
+        spark_frame(spark, prior).where("status = 'assigned'") \
+            .select("entity_id", "cohort", "arm").createOrReplaceTempView("prior")
     out = sp.sql(spark, sql, params)
     return out.selectExpr(*[f"CAST({c} AS {MEMBERSHIP_TYPES.get(c, 'STRING')}) AS {c}"
                             for c in MEMBERSHIP_COLUMNS])

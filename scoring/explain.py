@@ -35,7 +35,9 @@ def _source(con, frame) -> None:
     """View ``frame`` over the scored frame: a run's Parquet file, read by DuckDB (only the
     row groups that can hold the id are read), or an Arrow table."""
     if isinstance(frame, str | Path):
-        con.execute(f"CREATE VIEW frame AS SELECT * FROM read_parquet({_lit(frame)})")
+        from segflow.scoring.runfiles import parquet_sql
+
+        con.execute(f"CREATE VIEW frame AS SELECT * FROM {parquet_sql(Path(frame))}")
     else:
         con.register("frame", frame)
 
@@ -278,11 +280,11 @@ def load_run_frames(settings: Settings, record) -> tuple[Any, Any]:
     """The run's features and memberships, whole (``ParquetFile``: the dataset reader
     ``read_table`` uses would import pandas). For callers that need every row (compare);
     explain reads one row of each with DuckDB (``run_files``)."""
-    import pyarrow.parquet as pq
+    from segflow.scoring.runfiles import read_arrow
 
     folder = run_dir(settings, record.run_id)
-    return (pq.ParquetFile(folder / "features.parquet").read(),
-            pq.ParquetFile(folder / "memberships.parquet").read())
+    return (read_arrow(folder / "features.parquet"),
+            read_arrow(folder / "memberships.parquet"))
 
 
 def run_files(settings: Settings, record) -> dict[str, Path]:
@@ -300,7 +302,9 @@ def membership_rows(path, entity_id: str) -> list[dict]:
 
     con = duckdb.connect()
     try:
-        return _rows(con, f"SELECT * FROM read_parquet({_lit(path)}) WHERE entity_id = $id",
+        from segflow.scoring.runfiles import parquet_sql
+
+        return _rows(con, f"SELECT * FROM {parquet_sql(Path(path))} WHERE entity_id = $id",
                      {"id": entity_id})
     finally:
         con.close()

@@ -180,11 +180,13 @@ def _memberships_on_duckdb(settings: Settings, folder, resolved: Resolved, recor
 def _memberships_on_spark(settings: Settings, folder, resolved: Resolved, record: RunRecord,
                           prior, adjust) -> dict:
     """The same on Spark: evaluated by the executors from the run's scored folder and
-    written as the Parquet folder ``memberships.parquet`` (``adjust`` gets and returns a
-    Spark DataFrame). The workspace's DuckDB table ``memberships`` is not appended to: a
-    cluster's runs keep their memberships where the cluster writes them."""
+    written as the Parquet folder ``memberships.parquet``, partitioned by cohort
+    (``segflow.scoring.runfiles``; ``adjust`` gets and returns a Spark DataFrame). The
+    workspace's DuckDB table ``memberships`` is not appended to: a cluster's runs keep their
+    memberships where the cluster writes them."""
     from segflow import spark as sp
     from segflow.scoring.evaluate_spark import evaluate_on_spark
+    from segflow.scoring.runfiles import PARTITION
 
     spark = sp.session_of(settings)
     features = spark.read.parquet(str(folder / "features.parquet"))
@@ -199,7 +201,7 @@ def _memberships_on_spark(settings: Settings, folder, resolved: Resolved, record
                                "(curated lists, overrides) is not built yet "
                                f"(docs/scale-out.md): {type(err).__name__}; set `engine: "
                                "duckdb` to apply them") from None
-    sp.write_parquet(memberships, folder / "memberships.parquet")
+    sp.write_partitioned(memberships, folder / "memberships.parquet", PARTITION)
     return {"features_hash": sp.fingerprint(features)}
 
 

@@ -7,7 +7,9 @@ Layout of a run folder (``<home>/runs/<run_id>/``):
 - ``manifest.json``   inputs: campaign, as_of, file hashes, params, model versions, code;
                       ``engine``: what computed the run (duckdb or spark, segflow.engines)
 - ``features.parquet`` the scored frame: entity id, every feature and score used
-- ``memberships.parquet`` one row per (entity, cohort) decision, see docs/architecture.md
+- ``memberships.parquet`` one row per (entity, cohort) decision, see docs/architecture.md;
+                      on Spark a folder partitioned by cohort (``cohort=<name>/``), read
+                      through ``segflow.scoring.runfiles``
 - ``contributions.parquet`` each entity's five largest model contributions behind every
                       score the campaign's cohorts threshold or rank on (what explain shows);
                       absent when no such score was added

@@ -159,3 +159,23 @@ def fingerprint(frame) -> str:
     row = frame.agg(F.sum(F.xxhash64(*[F.col(f"`{c}`") for c in frame.columns])
                           .cast("decimal(38,0)")), F.count(F.lit(1))).first()
     return f"xxhash64-sum:{row[0] or 0}:{row[1]}"
+
+
+def write_partitioned(frame, path: Path, column: str) -> None:
+    """Write ``frame`` as a folder of Parquet files at ``path`` partitioned Hive-style by
+    ``column`` (``<column>=<value>/part-*.parquet``, NULL in ``__HIVE_DEFAULT_PARTITION__``),
+    by the executors, replacing what was there as ``write_parquet`` does. With no rows Spark
+    writes no partition and so no schema: one empty part file holding every column is
+    written instead, so a reader still finds the columns (``segflow.scoring.runfiles``)."""
+    path = Path(path)
+    staged = path.with_name(path.name + ".partitioned")
+    _remove(staged)
+    frame.write.mode("overwrite").partitionBy(column).parquet(str(staged))
+    if not any(staged.glob("*/*.parquet")):
+        frame.limit(0).coalesce(1).write.mode("append").parquet(str(staged))
+    old = path.with_name(path.name + ".old")
+    _remove(old)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(staged, path)
+    _remove(old)

@@ -43,9 +43,11 @@ def _sizes(settings, campaign: str, run: str | None) -> tuple[str, list[tuple]]:
     if not offers:
         raise SegflowError(f"run {record.run_id} of '{campaign}' tested no offers (its "
                            "campaign file has no experiment: section)")
+    from segflow.scoring.runfiles import parquet_sql
+
     path = run_dir(settings, record.run_id) / "memberships.parquet"
     with duckdb.connect() as con:
-        rows = con.execute(f"""SELECT cohort, arm, count(*) FROM read_parquet('{path}')
+        rows = con.execute(f"""SELECT cohort, arm, count(*) FROM {parquet_sql(path)}
             WHERE status IN ('assigned', 'holdout') AND split_part(cohort, '__', 1)
                   IN (SELECT unnest($c)) GROUP BY ALL ORDER BY 1, 2""",
                            {"c": list(offers)}).fetchall()
@@ -137,18 +139,19 @@ def arms(
     from segflow.settings import get_settings
 
     settings = get_settings()
+    from segflow.scoring.runfiles import parquet_sql, read_arrow
+
     record = pick_run(settings, campaign, run)
     folder = run_dir(settings, record.run_id)
     spec = _campaign(settings, campaign).experiment
     with duckdb.connect() as con:
-        members = con.sql(f"SELECT * FROM read_parquet('{folder / 'memberships.parquet'}')"
-                          ).to_arrow_table()
+        members = read_arrow(folder / "memberships.parquet")
         strata = None
         if spec is not None and spec.stratify_by:
             key = f'"{record.inputs.get("entity", "customer")}_id"'
             strata = con.sql(f"SELECT CAST({key} AS VARCHAR) AS entity_id, "
-                             f"{split_sql(spec.stratify_by)} AS stratum FROM read_parquet("
-                             f"'{folder / 'features.parquet'}')").to_arrow_table()
+                             f"{split_sql(spec.stratify_by)} AS stratum FROM "
+                             f"{parquet_sql(folder / 'features.parquet')}").to_arrow_table()
     rows = balance(members, run_offers(record.inputs), strata,
                    min_per_offer=spec.min_per_offer if spec else 0)
     if not rows:

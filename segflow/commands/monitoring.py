@@ -64,7 +64,9 @@ def _print_summary(summary: dict) -> None:
     s = summary["sample"]
     typer.echo(f"  sampled {s['current']['rows']:,} of {s['current']['of']:,} current and "
                f"{s['reference']['rows']:,} of {s['reference']['of']:,} reference rows "
-               f"(seed {s['seed']})")
+               f"(seed {s['seed']})"
+               + (", taken on Spark by the executors; composition and bias on it too"
+                  if s.get("engine") == "spark" else ""))
     typer.echo(f"  {'feature':<28}{'type':<9}{'drifted':<9}{'statistic':>10}{'threshold':>11}")
     for row in summary["summary_table"]:
         typer.echo(f"  {row['feature']:<28}{row['type']:<9}{'yes' if row['drifted'] else 'no':<9}"

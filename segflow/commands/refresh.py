@@ -58,8 +58,10 @@ def _print_run(settings, outcome) -> None:
 
     record, result = load_run(settings, outcome.run_id), outcome.governed
     folder = run_dir(settings, record.run_id)
-    counts = duckdb.sql(f"SELECT status, count(*) FROM read_parquet('{folder}/memberships.parquet')"
-                        " GROUP BY 1 ORDER BY 1").fetchall()
+    from segflow.scoring.runfiles import parquet_sql
+
+    source = parquet_sql(folder / "memberships.parquet")
+    counts = duckdb.sql(f"SELECT status, count(*) FROM {source} GROUP BY 1 ORDER BY 1").fetchall()
     typer.echo(f"run {record.run_id} (as of {record.as_of})")
     typer.echo("  memberships: " + ", ".join(f"{s} {n:,d}" for s, n in counts))
     failed = [c for c in result.controls if not c.passed]

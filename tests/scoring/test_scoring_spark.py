@@ -48,8 +48,10 @@ def refreshed(tmp_path_factory, spark_project):
 
 
 def _rows(path, order: str) -> tuple[list[str], list[str], list[tuple]]:
-    files = f"{path}/*.parquet" if path.is_dir() else str(path)
-    rel = duckdb.sql(f"SELECT * FROM read_parquet('{files}') ORDER BY {order}")
+    """Through the one reader of run outputs (a file, a folder, a partitioned folder)."""
+    from segflow.scoring.runfiles import parquet_sql
+
+    rel = duckdb.sql(f"SELECT * FROM {parquet_sql(path)} ORDER BY {order}")
     return rel.columns, [str(t) for t in rel.types], rel.fetchall()
 
 
@@ -70,9 +72,9 @@ def test_the_scored_frame_is_the_same_on_both_engines(refreshed):
 def test_memberships_are_the_same_on_both_engines(refreshed):
     duck, spark, on_duck, on_spark = refreshed
     order = "entity_id, priority NULLS LAST, cohort"
-    cols, _, d_rows = _rows(duck / "memberships.parquet", order)
-    s_cols, _, s_rows = _rows(spark / "memberships.parquet", order)
-    assert s_cols == cols and cols[0] == "run_id"
+    cols, types, d_rows = _rows(duck / "memberships.parquet", order)
+    s_cols, s_types, s_rows = _rows(spark / "memberships.parquet", order)
+    assert (s_cols, s_types) == (cols, types) and cols[0] == "run_id"
     assert [r[1:] for r in s_rows] == [r[1:] for r in d_rows]  # every value, bar the run id
     assert {r[0] for r in s_rows} == {on_spark.run_id}
     status = cols.index("status")
@@ -156,9 +158,11 @@ def test_a_run_refreshed_on_spark_is_governed_on_spark(refreshed, spark_project)
     _, spark, _, on_spark = refreshed
     settings = Settings(home=spark.parents[1], project=spark_project)
     result = govern_run(settings, on_spark.run_id)
-    entered = duckdb.sql(f"SELECT count(DISTINCT entity_id) FROM read_parquet("
-                         f"'{spark}/memberships.parquet/*.parquet') WHERE cohort IS NOT NULL "
-                         "AND status IN ('assigned', 'holdout')").fetchall()[0][0]
+    from segflow.scoring.runfiles import parquet_sql
+
+    entered = duckdb.sql(f"SELECT count(DISTINCT entity_id) FROM "
+                         f"{parquet_sql(spark / 'memberships.parquet')} WHERE cohort IS NOT "
+                         "NULL AND status IN ('assigned', 'holdout')").fetchall()[0][0]
     assert entered > 0 and result.movement.counts["entered"] == entered
     assert {r.name for r in result.controls} >= {"contracts_hold", "accounted_once",
                                                  "sizes_within_bounds"}
@@ -167,3 +171,95 @@ def test_a_run_refreshed_on_spark_is_governed_on_spark(refreshed, spark_project)
     (reason,) = [r for r in verdict(settings, on_spark.run_id).reasons
                  if r.code == "not_governed"]
     assert "governed on spark" in reason.message and "seal" in reason.message
+
+
+def test_spark_memberships_are_partitioned_by_cohort_and_read_back_whole(refreshed,
+                                                                        spark_project):
+    """runs/<id>/memberships.parquet/cohort=<name>/ on Spark, rows without a cohort in
+    Hive's NULL partition; DuckDB (hive partitioning) and Spark read back the DuckDB run's
+    columns, order, types and rows, the cohort as text."""
+    import pyarrow as pa
+
+    from segflow import spark as sp
+    from segflow.scoring.runfiles import parquet_sql, read_arrow, spark_frame
+
+    duck, spark, _, _ = refreshed
+    folder = spark / "memberships.parquet"
+    parts = {p.name for p in folder.iterdir() if p.is_dir()}
+    want = pq.read_table(duck / "memberships.parquet")
+    cohorts = {c for c in want.column("cohort").to_pylist() if c is not None}
+    assert parts == {f"cohort={c}" for c in cohorts} | {"cohort=__HIVE_DEFAULT_PARTITION__"}
+    assert not list(folder.glob("*.parquet"))  # every row file sits in its cohort's folder
+    assert "cohort" not in pq.read_schema(next(folder.glob("cohort=*/*.parquet"))).names
+    assert "read_parquet" in parquet_sql(folder) and "hive_partitioning" in parquet_sql(folder)
+
+    def rows(table: pa.Table) -> list[tuple]:
+        keys = [tuple("" if v is None else str(v) for v in r.values())
+                for r in table.drop_columns(["run_id"]).to_pylist()]
+        return sorted(keys)
+
+    got = read_arrow(folder)
+    assert got.schema == want.schema
+    assert rows(got) == rows(want)
+    frame = spark_frame(sp.session(spark_project.spark), folder)
+    on_spark = frame.toArrow()
+    assert [(f.name, f.type) for f in on_spark.schema] == [(f.name, f.type) for f in want.schema]
+    assert rows(on_spark) == rows(want)
+
+
+def test_drift_on_spark_takes_a_bounded_deterministic_sample_on_the_executors(
+        refreshed, spark_project, tmp_path):
+    """A side cut to at most N customers (N below the world's size), the same customers on
+    a second cut, their memberships and no one else's."""
+    from segflow import spark as sp
+    from segflow.monitoring.drift_spark import sample_side
+    from segflow.monitoring.reference import Side
+    from segflow.scoring.runfiles import read_arrow
+
+    _, spark, _, _ = refreshed
+    session = sp.session(spark_project.spark)
+    side = Side("run", spark / "features.parquet", spark / "memberships.parquet")
+    one = sample_side(session, side, 100, 0, tmp_path / "one")
+    two = sample_side(session, side, 100, 0, tmp_path / "two")
+    ids = [read_arrow(s.features).column("customer_id").to_pylist() for s in (one, two)]
+    everyone = read_arrow(spark / "features.parquet").num_rows
+    assert one.rows == two.rows == everyone > 100  # the side's count, not the sample's
+    assert len(ids[0]) == 100 and len(set(ids[0])) == 100
+    assert sorted(ids[0]) == sorted(ids[1])
+    members = read_arrow(one.memberships)
+    assert set(members.column("entity_id").to_pylist()) == set(ids[0])
+    assert members.num_rows == read_arrow(spark / "memberships.parquet", where="entity_id IN ("
+                                          + ", ".join(f"'{i}'" for i in ids[0]) + ")").num_rows
+
+
+def test_the_drift_verdict_on_spark_is_duckdbs_where_the_sample_covers_everyone(
+        refreshed, spark_project):
+    """Each engine's run against the training snapshot: on Spark the sides are the
+    executors' samples (the cap, 100,000 by default, covers the world), and the drifted
+    columns, their statistics and the verdict are DuckDB's."""
+    from segflow.monitoring.config import load_monitoring_config
+    from segflow.monitoring.drift import run_drift
+    from segflow.monitoring.gate import breaches
+
+    duck, spark, on_duck, on_spark = refreshed
+    duck_settings = Settings(home=duck.parents[1])
+    spark_settings = Settings(home=spark.parents[1], project=spark_project)
+    from dataclasses import replace as with_
+
+    import pyarrow as pa
+
+    config = load_monitoring_config(duck_settings, "holi_2027")
+    schema = pq.read_schema(duck / "features.parquet")  # four features keep Evidently quick
+    numeric = [f.name for f in schema if pa.types.is_floating(f.type)][:4]
+    config = with_(config, drift=with_(config.drift, features=numeric))
+    want = run_drift(duck_settings, on_duck.run_id, config, "training")
+    got = run_drift(spark_settings, on_spark.run_id, config, "training")
+    assert got["sample"]["engine"] == "spark" and "engine" not in want["sample"]
+    assert got["sample"]["customers"] == config.drift.sample_size
+    assert got["sample"]["current"] == want["sample"]["current"]  # everyone, of everyone
+    assert got["sample"]["current"]["rows"] == got["sample"]["current"]["of"] > 250
+    assert (spark / "drift" / "sample" / "current" / "features.parquet").is_dir()
+    for key in ("features", "scores", "affected_cohorts", "bias_flags", "excluded_columns"):
+        assert got[key] == want[key], key
+    assert breaches(got, config) == breaches(want, config)
+    assert want["features"]["n"] > 0
