@@ -104,12 +104,23 @@ def _fingerprints(canonical: Path) -> dict[str, tuple]:
             for p in sorted(canonical.glob("*.parquet"))}
 
 
-def _ingest_step(home: str, sources: str, full: bool) -> dict:
+def _ingest_step(home: str, sources: str, full: bool, profile: str | None = None) -> dict:
+    """One ingest; with ``profile``, under cProfile, its stats written there (the time of
+    each pipeline function, DuckDB's work counted in the function that asked for it)."""
+    import cProfile
+
     from segflow.ingest.pipeline import run_ingest
 
     settings = workspace(Path(home))
+    profiler = cProfile.Profile() if profile else None
     with Stopwatch() as sw:
+        if profiler is not None:
+            profiler.enable()
         report = run_ingest(settings, Path(sources), full=full)
+        if profiler is not None:
+            profiler.disable()
+    if profiler is not None:
+        profiler.dump_stats(profile)
     return {"seconds": sw.seconds, "report": report.to_dict()}
 
 
@@ -150,7 +161,7 @@ def _child(step: str, *args) -> dict:
     return {**data, "peak_mb": usage.ru_maxrss / 1024, "load": os.getloadavg()[0]}
 
 
-def run(customers: int, root: Path) -> dict:
+def run(customers: int, root: Path, profile: Path | None = None, warm: bool = True) -> dict:
     from segflow.ingest.synthetic.writer import write_holi_sources
 
     src = root / "sources"
@@ -160,12 +171,14 @@ def run(customers: int, root: Path) -> dict:
     inc, full = root / "incremental", root / "full"
     steps = {"full_first": _child("ingest", str(inc), str(path), True)}
     new = _changes(src)
-    steps["incremental"] = _child("ingest", str(inc), str(path), False)
+    steps["incremental"] = _child("ingest", str(inc), str(path), False,
+                                  str(profile) if profile else None)
     steps["full_rebuild"] = _child("ingest", str(full), str(path), True)
     a = _fingerprints(workspace(inc).canonical_dir)
     b = _fingerprints(workspace(full).canonical_dir)
     steps["floor"] = _child("floor", str(path), str(root / "floor"))
-    steps["full_warm"] = _child("ingest", str(inc), str(path), True)
+    if warm:
+        steps["full_warm"] = _child("ingest", str(inc), str(path), True)
     return {"customers": customers, "generate": gen.seconds, "steps": steps, "changes": new,
             "equal": a == b, "tables": a,
             "differs": sorted(t for t in set(a) | set(b) if a.get(t) != b.get(t))}
@@ -220,6 +233,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", default="100k")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--profile", type=Path,
+                        help="cProfile the incremental step; its stats written here")
+    parser.add_argument("--no-warm", action="store_true",
+                        help="leave out the last step (a --full rebuild, phone cache warm)")
     parser.add_argument("--step", help=argparse.SUPPRESS)   # one timed step, in a child
     args = parser.parse_args(argv)
     if args.step:
@@ -230,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0]
     start = time.perf_counter()
     try:
-        result = run(customers_of(args.scale), root)
+        result = run(customers_of(args.scale), root, args.profile, not args.no_warm)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

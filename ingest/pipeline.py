@@ -154,18 +154,41 @@ def _delta_keys(spec: SourceSpec, checked: str) -> str:
             f"_reason IS DISTINCT FROM '{SUPERSEDED}'")
 
 
-def _kept_old(spec: SourceSpec, checked: str, old: str) -> str:
-    """SQL: the rows of the table as the last load left it whose key this load leaves be."""
+def _settle_old(con, spec: SourceSpec, checked: str, old: str) -> int:
+    """Which rows of the table as the last load left it stay (the view ``_kept_old`` names):
+    all of them when none has a key this load decides, else those whose key it leaves be.
+    Returns how many old rows the load decides again (replaces or removes).
+
+    Only the key columns of the old rows are read to find out, so a load of new keys only
+    (an append-only event table's) neither joins the old rows nor reads them twice."""
     same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
-    return f"SELECT o.* FROM {old} o ANTI JOIN ({_delta_keys(spec, checked)}) d ON {same}"
+    keys = ", ".join(f"o.{_q(k)}" for k in spec.key)
+    decided = _delta_keys(spec, checked)
+    touched = con.execute(f"SELECT count(*) FROM (SELECT {keys} FROM {old} o SEMI JOIN "
+                          f"({decided}) d ON {same})").fetchall()[0][0]
+    sql = (f"SELECT * FROM {old}" if not touched else
+           f"SELECT o.* FROM {old} o ANTI JOIN ({decided}) d ON {same}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW kept_{old} AS {sql}")
+    return touched
 
 
-def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: str) -> int:
+def _kept_old(spec: SourceSpec, checked: str, old: str) -> str:
+    """SQL: the rows of the table as the last load left it whose key this load leaves be
+    (``_settle_old`` has made the view)."""
+    return f"SELECT * FROM kept_{old}"
+
+
+def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: str,
+                  touched: int) -> int:
     """Rows an incremental load added, altered or removed: the rows of the keys it decides,
     after against before. A cursor's ``>=`` reads the rows of the last instant again, and
     a row re-read unchanged is no change (so an hourly load with nothing new rebuilds no
-    feature view)."""
+    feature view). With no old row ``touched``, every live row of the load is new: the old
+    rows are not read again."""
     exprs = _table_columns(contract)
+    if not touched:
+        return con.execute(f"SELECT count(*) FROM {checked} WHERE {_live(spec)}"
+                           ).fetchall()[0][0]
     names = ", ".join(_q(c.name) for c in contract.columns)
     same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
     return con.execute(f"""
@@ -329,6 +352,7 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     if scan is not None:
         rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined
         report.rows_in += rejected_lines(con, spec, scan, rejected)
+    touched = _settle_old(con, spec, checked, old) if old else 0
     _self_orphans(con, checked, contract, present, spec, old)
     if contract.table == "customers":
         _customers_extras(con, checked, report, writer, settings, spec, old)
@@ -342,7 +366,7 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
         f"count(*) FILTER (WHERE _reason IS NULL AND {tombstone}), "
         f"count(*) FILTER (WHERE _reason = '{SUPERSEDED}') FROM {checked}").fetchall()[0])
     report.accepted = report.upserted + report.deleted + report.superseded
-    report.changed = (_changed_rows(con, contract, checked, spec, old) if old else
+    report.changed = (_changed_rows(con, contract, checked, spec, old, touched) if old else
                       report.upserted + report.deleted)
     report.quarantined = reason_counts(con, checked, rejected)
     report.first = first_rows(con, writer.staged(settings.quarantine_dir /
@@ -605,6 +629,8 @@ def _orphaned(con, specs: list[SourceSpec], contracts: dict[str, Contract], pres
         old = _quote_path(settings.canonical_dir / f"{ref}.parquet")
         con.execute(f"CREATE OR REPLACE TEMP TABLE removed_{ref} AS SELECT {key} AS id FROM "
                     f"read_parquet({old}) EXCEPT SELECT {key} FROM accepted_{ref}")
+        if not con.execute(f"SELECT count(*) FROM removed_{ref}").fetchall()[0][0]:
+            continue    # nothing removed: no row can point at a removed one (no table scan)
         for spec in specs:
             table = settings.canonical_dir / f"{spec.table}.parquet"
             path = writer.staged(table) or table
