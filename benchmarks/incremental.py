@@ -106,13 +106,16 @@ def _fingerprints(canonical: Path) -> dict[str, tuple]:
 
 def _ingest_step(home: str, sources: str, full: bool, profile: str | None = None) -> dict:
     """One ingest; with ``profile``, under cProfile, its stats written there (the time of
-    each pipeline function, DuckDB's work counted in the function that asked for it)."""
+    each pipeline function, DuckDB's work counted in the function that asked for it) and
+    each stage's seconds printed to stderr (per table: ``checked and loaded <table>``)."""
     import cProfile
 
+    from segflow import progress
     from segflow.ingest.pipeline import run_ingest
 
     settings = workspace(Path(home))
     profiler = cProfile.Profile() if profile else None
+    progress.enable(profiler is not None)
     with Stopwatch() as sw:
         if profiler is not None:
             profiler.enable()
