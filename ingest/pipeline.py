@@ -154,28 +154,19 @@ def _delta_keys(spec: SourceSpec, checked: str) -> str:
             f"_reason IS DISTINCT FROM '{SUPERSEDED}'")
 
 
-def _settle_old(con, spec: SourceSpec, checked: str, old: str) -> int:
-    """Which rows of the table as the last load left it stay (the view ``_kept_old`` names):
-    all of them when none has a key this load decides, else those whose key it leaves be.
-    Returns how many old rows the load decides again (replaces or removes).
-
-    Only the key columns of the old rows are read to find out, so a load of new keys only
-    (an append-only event table's) neither joins the old rows nor reads them twice."""
-    same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
-    keys = ", ".join(f"o.{_q(k)}" for k in spec.key)
-    decided = _delta_keys(spec, checked)
-    touched = con.execute(f"SELECT count(*) FROM (SELECT {keys} FROM {old} o SEMI JOIN "
-                          f"({decided}) d ON {same})").fetchall()[0][0]
-    sql = (f"SELECT * FROM {old}" if not touched else
-           f"SELECT o.* FROM {old} o ANTI JOIN ({decided}) d ON {same}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW kept_{old} AS {sql}")
-    return touched
-
-
 def _kept_old(spec: SourceSpec, checked: str, old: str) -> str:
-    """SQL: the rows of the table as the last load left it whose key this load leaves be
-    (``_settle_old`` has made the view)."""
-    return f"SELECT * FROM kept_{old}"
+    """SQL: the rows of the table as the last load left it whose key this load leaves be."""
+    same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
+    return f"SELECT o.* FROM {old} o ANTI JOIN ({_delta_keys(spec, checked)}) d ON {same}"
+
+
+def _touched(con, spec: SourceSpec, checked: str, old: str, before: int,
+             written: int) -> int:
+    """How many rows of the table as it was (``before`` of them) the load replaced or
+    removed, from counts alone: the rows it wrote are the old rows it kept plus its own live
+    rows (keys are unique in the table), so no old row is read again to find out."""
+    live = con.execute(f"SELECT count(*) FROM {checked} WHERE {_live(spec)}").fetchall()[0][0]
+    return before - (written - live)
 
 
 def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: str,
@@ -183,8 +174,8 @@ def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: 
     """Rows an incremental load added, altered or removed: the rows of the keys it decides,
     after against before. A cursor's ``>=`` reads the rows of the last instant again, and
     a row re-read unchanged is no change (so an hourly load with nothing new rebuilds no
-    feature view). With no old row ``touched``, every live row of the load is new: the old
-    rows are not read again."""
+    feature view). With no old row ``touched`` (``_touched``), every live row of the load
+    is new, and the old rows are not read again."""
     exprs = _table_columns(contract)
     if not touched:
         return con.execute(f"SELECT count(*) FROM {checked} WHERE {_live(spec)}"
@@ -312,16 +303,18 @@ def _merge_map(con, checked: str, settings: Settings, spec: SourceSpec,
 
 
 def _write_accepted(con, contract: Contract, checked: str, writer, settings,
-                    spec: SourceSpec, old: str | None = None) -> int:
+                    spec: SourceSpec, old: str | None = None) -> tuple[int, int]:
     """Stream the accepted rows to the canonical table; keep them only if others refer to them.
 
     Accounts and customers stay as temp tables for the foreign-key checks of later tables;
     every other table goes straight from the query to Parquet. An incremental source's
     customers folded into a survivor are kept apart for the next load's duplicate search.
+    Returns the rows written to the table and to that file of merged customers.
     """
     ordered = in_source_order(con, checked)
+    merged = 0
     if contract.table == "customers" and spec.incremental:
-        writer.parquet_query(con, _accepted_sql(contract, checked, spec, old, merged=True,
+        merged = writer.parquet_query(con, _accepted_sql(contract, checked, spec, old, merged=True,
                                                 ordered=ordered),
                              state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
     sql = _accepted_sql(contract, checked, spec, old, ordered=ordered)
@@ -330,7 +323,7 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
         sql = f"SELECT * FROM accepted_{contract.table}"   # kept in source order
     return writer.parquet_query(con, sql,
                                 settings.canonical_dir / f"{contract.table}.parquet",
-                                contract.arrow_schema())
+                                contract.arrow_schema()), merged
 
 
 def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set[str],
@@ -352,11 +345,12 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     if scan is not None:
         rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined
         report.rows_in += rejected_lines(con, spec, scan, rejected)
-    touched = _settle_old(con, spec, checked, old) if old else 0
+    before = con.execute(f"SELECT count(*) FROM {old}").fetchall()[0][0] if old else 0
     _self_orphans(con, checked, contract, present, spec, old)
     if contract.table == "customers":
         _customers_extras(con, checked, report, writer, settings, spec, old)
-    report.written = _write_accepted(con, contract, checked, writer, settings, spec, old)
+    report.written, merged = _write_accepted(con, contract, checked, writer, settings, spec,
+                                             old)
     writer.parquet_query(con, _quarantine_sql(con, contract, checked, typed, report.source,
                                               rejected),
                          settings.quarantine_dir / f"{contract.table}.parquet")
@@ -366,8 +360,11 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
         f"count(*) FILTER (WHERE _reason IS NULL AND {tombstone}), "
         f"count(*) FILTER (WHERE _reason = '{SUPERSEDED}') FROM {checked}").fetchall()[0])
     report.accepted = report.upserted + report.deleted + report.superseded
-    report.changed = (_changed_rows(con, contract, checked, spec, old, touched) if old else
-                      report.upserted + report.deleted)
+    if old:
+        touched = _touched(con, spec, checked, old, before, report.written + merged)
+        report.changed = _changed_rows(con, contract, checked, spec, old, touched)
+    else:
+        report.changed = report.upserted + report.deleted
     report.quarantined = reason_counts(con, checked, rejected)
     report.first = first_rows(con, writer.staged(settings.quarantine_dir /
                                                   f"{contract.table}.parquet"),
