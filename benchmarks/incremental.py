@@ -17,9 +17,13 @@ export files per growing table: customers, orders and engagement events each a
    full rebuild costs after the first).
 
 Every step runs in its own process, so each has its own peak memory (``ru_maxrss`` from
-``os.wait4``).
+``os.wait4``) and its own CPU seconds (``time.process_time`` around the step, DuckDB's
+threads included: on a busy shared machine they move less than wall seconds).
+``--no-warm`` leaves out step 6; ``--profile FILE`` runs the incremental step under
+cProfile (stats written to FILE) and prints each of its stages' seconds.
 
-    python -m benchmarks.incremental --scale 1m [--out benchmarks/results/incremental.md]
+    python -m benchmarks.incremental --scale 1m [--no-warm] [--profile incr.prof]
+        [--out benchmarks/results/incremental.md]
 """
 
 from __future__ import annotations

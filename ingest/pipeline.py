@@ -163,8 +163,9 @@ def _kept_old(spec: SourceSpec, checked: str, old: str) -> str:
 def _touched(con, spec: SourceSpec, checked: str, old: str, before: int,
              written: int) -> int:
     """How many rows of the table as it was (``before`` of them) the load replaced or
-    removed, from counts alone: the rows it wrote are the old rows it kept plus its own live
-    rows (keys are unique in the table), so no old row is read again to find out."""
+    removed, from counts alone: the rows it wrote (``written``, merged customers included)
+    are the old rows it kept plus its own live rows, so no old row is read again to find
+    out."""
     live = con.execute(f"SELECT count(*) FROM {checked} WHERE {_live(spec)}").fetchall()[0][0]
     return before - (written - live)
 
@@ -314,9 +315,9 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
     ordered = in_source_order(con, checked)
     merged = 0
     if contract.table == "customers" and spec.incremental:
-        merged = writer.parquet_query(con, _accepted_sql(contract, checked, spec, old, merged=True,
-                                                ordered=ordered),
-                             state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
+        merged = writer.parquet_query(
+            con, _accepted_sql(contract, checked, spec, old, merged=True, ordered=ordered),
+            state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
     sql = _accepted_sql(contract, checked, spec, old, ordered=ordered)
     if contract.table in FIRST:
         con.execute(f"CREATE OR REPLACE TEMP TABLE accepted_{contract.table} AS {sql}")
