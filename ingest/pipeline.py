@@ -160,12 +160,27 @@ def _kept_old(spec: SourceSpec, checked: str, old: str) -> str:
     return f"SELECT o.* FROM {old} o ANTI JOIN ({_delta_keys(spec, checked)}) d ON {same}"
 
 
-def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: str) -> int:
+def _touched(con, spec: SourceSpec, checked: str, old: str, before: int,
+             written: int) -> int:
+    """How many rows of the table as it was (``before`` of them) the load replaced or
+    removed, from counts alone: the rows it wrote (``written``, merged customers included)
+    are the old rows it kept plus its own live rows, so no old row is read again to find
+    out."""
+    live = con.execute(f"SELECT count(*) FROM {checked} WHERE {_live(spec)}").fetchall()[0][0]
+    return before - (written - live)
+
+
+def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: str,
+                  touched: int) -> int:
     """Rows an incremental load added, altered or removed: the rows of the keys it decides,
     after against before. A cursor's ``>=`` reads the rows of the last instant again, and
     a row re-read unchanged is no change (so an hourly load with nothing new rebuilds no
-    feature view)."""
+    feature view). With no old row ``touched`` (``_touched``), every live row of the load
+    is new, and the old rows are not read again."""
     exprs = _table_columns(contract)
+    if not touched:
+        return con.execute(f"SELECT count(*) FROM {checked} WHERE {_live(spec)}"
+                           ).fetchall()[0][0]
     names = ", ".join(_q(c.name) for c in contract.columns)
     same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
     return con.execute(f"""
@@ -289,25 +304,27 @@ def _merge_map(con, checked: str, settings: Settings, spec: SourceSpec,
 
 
 def _write_accepted(con, contract: Contract, checked: str, writer, settings,
-                    spec: SourceSpec, old: str | None = None) -> int:
+                    spec: SourceSpec, old: str | None = None) -> tuple[int, int]:
     """Stream the accepted rows to the canonical table; keep them only if others refer to them.
 
     Accounts and customers stay as temp tables for the foreign-key checks of later tables;
     every other table goes straight from the query to Parquet. An incremental source's
     customers folded into a survivor are kept apart for the next load's duplicate search.
+    Returns the rows written to the table and to that file of merged customers.
     """
     ordered = in_source_order(con, checked)
+    merged = 0
     if contract.table == "customers" and spec.incremental:
-        writer.parquet_query(con, _accepted_sql(contract, checked, spec, old, merged=True,
-                                                ordered=ordered),
-                             state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
+        merged = writer.parquet_query(
+            con, _accepted_sql(contract, checked, spec, old, merged=True, ordered=ordered),
+            state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
     sql = _accepted_sql(contract, checked, spec, old, ordered=ordered)
     if contract.table in FIRST:
         con.execute(f"CREATE OR REPLACE TEMP TABLE accepted_{contract.table} AS {sql}")
         sql = f"SELECT * FROM accepted_{contract.table}"   # kept in source order
     return writer.parquet_query(con, sql,
                                 settings.canonical_dir / f"{contract.table}.parquet",
-                                contract.arrow_schema())
+                                contract.arrow_schema()), merged
 
 
 def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set[str],
@@ -332,10 +349,12 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     if scan is not None:
         rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined
         report.rows_in += rejected_lines(con, spec, scan, rejected)
+    before = con.execute(f"SELECT count(*) FROM {old}").fetchall()[0][0] if old else 0
     _self_orphans(con, checked, contract, present, spec, old)
     if contract.table == "customers":
         _customers_extras(con, checked, report, writer, settings, spec, old)
-    report.written = _write_accepted(con, contract, checked, writer, settings, spec, old)
+    report.written, merged = _write_accepted(con, contract, checked, writer, settings, spec,
+                                             old)
     writer.parquet_query(con, _quarantine_sql(con, contract, checked, typed, report.source,
                                               rejected),
                          settings.quarantine_dir / f"{contract.table}.parquet")
@@ -345,8 +364,11 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
         f"count(*) FILTER (WHERE _reason IS NULL AND {tombstone}), "
         f"count(*) FILTER (WHERE _reason = '{SUPERSEDED}') FROM {checked}").fetchall()[0])
     report.accepted = report.upserted + report.deleted + report.superseded
-    report.changed = (_changed_rows(con, contract, checked, spec, old) if old else
-                      report.upserted + report.deleted)
+    if old:
+        touched = _touched(con, spec, checked, old, before, report.written + merged)
+        report.changed = _changed_rows(con, contract, checked, spec, old, touched)
+    else:
+        report.changed = report.upserted + report.deleted
     report.quarantined = reason_counts(con, checked, rejected)
     report.first = first_rows(con, writer.staged(settings.quarantine_dir /
                                                   f"{contract.table}.parquet"),
@@ -608,6 +630,8 @@ def _orphaned(con, specs: list[SourceSpec], contracts: dict[str, Contract], pres
         old = _quote_path(settings.canonical_dir / f"{ref}.parquet")
         con.execute(f"CREATE OR REPLACE TEMP TABLE removed_{ref} AS SELECT {key} AS id FROM "
                     f"read_parquet({old}) EXCEPT SELECT {key} FROM accepted_{ref}")
+        if not con.execute(f"SELECT count(*) FROM removed_{ref}").fetchall()[0][0]:
+            continue    # nothing removed: no row can point at a removed one (no table scan)
         for spec in specs:
             table = settings.canonical_dir / f"{spec.table}.parquet"
             path = writer.staged(table) or table

@@ -228,6 +228,36 @@ def test_files_cursor_reads_only_new_files(home, sources, customers_csv, tmp_pat
     assert (full.rows_in, full.written, full.superseded) == (9, 5, 3)
 
 
+def test_a_load_of_new_keys_only_keeps_the_old_rows_whole_and_equals_a_full_rebuild(
+        home, sources, customers_csv, tmp_path):
+    """New customers and orders only (no key the tables hold): the old rows are kept as
+    they are, every row read counts as changed, and the tables equal a full rebuild's."""
+    header = ("order_id,customer_id,order_ts,amount,currency,quantity,category,festival,"
+              "channel,status\n")
+    line = "O{0},C{1},2026-03-01T10:00:00Z,10,INR,1,sweets,,web,completed\n"
+    path = sources("""
+        as_of: 2027-01-01
+        sources:
+          customers: {kind: csv, path: "customers_*.csv", cursor: {files: name}}
+          orders: {kind: csv, path: "orders_*.csv", cursor: {files: name}}
+        """, customers_1__csv=customers_csv(("C1", "a@x.com"), ("C2", "b@x.com")),
+        orders_1__csv=header + line.format(1, 1) + line.format(2, 2))
+    run_ingest(home, path)
+    (path.parent / "customers_2.csv").write_text(customers_csv(("C3", "c@x.com")))
+    (path.parent / "orders_2.csv").write_text(header + line.format(3, 3) + line.format(4, 1))
+    report = run_ingest(home, path)
+    assert report.full_because is None
+    assert [(t.load, t.rows_in, t.changed, t.written) for t in report.tables.values()] == [
+        ("incremental", 1, 1, 3), ("incremental", 2, 2, 4)]
+    set_home(tmp_path / "full")
+    try:
+        full = get_settings().ensure()
+        run_ingest(full, path, full=True)
+    finally:
+        set_home(None)
+    assert tables(home) == tables(full)
+
+
 def test_sql_source_is_streamed_in_batches(tmp_path, monkeypatch, crm):
     crm.upsert("orders", [order(i, 1, "2026-01-01") for i in range(10)])
     spec = next(s for s in read_sources(crm.sources, get_settings().contracts_dir).specs
