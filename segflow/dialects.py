@@ -69,7 +69,7 @@ FUNCTIONS = (
     exp.Year, exp.Month, exp.Day, exp.CurrentDate, exp.CurrentTimestamp, exp.DateTrunc,
     exp.TimestampTrunc, exp.Extract, exp.DateDiff, exp.DayOfWeek, exp.TimeToStr, exp.ToDays,
     # governance's SQL (movement, controls, exports): the same meaning in both engines
-    exp.SplitPart, exp.Split, exp.SHA, exp.SHA2, exp.RegexpReplace,
+    exp.SplitPart, exp.Split, exp.SHA, exp.SHA2, exp.RegexpReplace, exp.ConcatWs,
     exp.GroupConcat,  # string_agg(x, sep ORDER BY ...): Spark 4 listagg ... WITHIN GROUP
     exp.Explode,  # unnest(list) in a SELECT list: Spark's explode (a row per element)
 )
