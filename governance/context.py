@@ -38,12 +38,14 @@ class RunContext:
 
     @cached_property
     def columns(self) -> dict[str, str]:
-        """Feature-frame columns of this run with scoring's type families."""
-        import pyarrow.parquet as pq
+        """Feature-frame columns of this run with scoring's type families (from the
+        footer of a file, or the dataset's schema of a Spark run's folder of parts)."""
+        import pyarrow.dataset as ds
 
         from segflow.scoring.columns import family
 
-        schema = pq.read_schema(run_file(self.settings, self.run_id, "features.parquet"))
+        schema = ds.dataset(run_file(self.settings, self.run_id, "features.parquet"),
+                            format="parquet").schema
         return {f.name: family(f.type) for f in schema}
 
     @cached_property

@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, field
 from segflow.governance import seal as seals
 from segflow.governance.publications import publications_of_run
 from segflow.governance.store import ensure_schema
-from segflow.runstore import file_sha256, load_run, run_dir
+from segflow.runstore import load_run, run_dir
 from segflow.settings import Settings
+from segflow.sqlengine import run_file_sha256
 
 BLOCKED, WAITING = "blocked", "waiting"
 
@@ -105,20 +106,15 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
                             "ORDER BY approved_at", [run_id]).fetchall()
     published = publications_of_run(settings, run_id, con)
     memberships = run_dir(settings, run_id) / "memberships.parquet"
-    v.memberships_sha256 = file_sha256(memberships) if memberships.exists() else None
+    v.memberships_sha256 = run_file_sha256(settings, memberships) if memberships.exists() \
+        else None  # hashed where the project computes: the executors on engine: spark
     v.seal = seal.to_dict() if seal else None
     v.switched_off = [f"{name} ({message})" for name, _, severity, message in controls
                       if severity == "off"]
     if published:
         v.published_version = published[-1]["version"]
     reasons = v.reasons
-    if seal is None and controls and run.engine != "duckdb":
-        reasons.append(Reason(
-            "not_governed", BLOCKED, f"run {run_id} was governed on {run.engine}: its controls "
-            "and movers ran, but the review queue and the seal are not built on that engine "
-            "yet, so it cannot be approved or published (docs/scale-out.md)",
-            "refresh and govern it on engine: duckdb to publish it"))
-    elif seal is None or not controls:
+    if seal is None or not controls:
         reasons.append(Reason("not_governed", BLOCKED, f"run {run_id} has not been governed "
                               "(controls, movement and review have not run)",
                               f"segflow govern {run_id}"))

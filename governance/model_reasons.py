@@ -53,9 +53,8 @@ def _contribution_sql(model, wide) -> str:
 
 def add_model_reasons(settings: Settings, con, entity: str, versions: dict[str, str],
                       limit: int = DEFAULT_LIMIT) -> dict[str, dict]:
-    """Add column ``model_reasons`` to temp table ``movement`` (null where no score moved);
-    returns per model how many score movers there were and how many got reasons."""
-    con.execute("ALTER TABLE movement ADD COLUMN IF NOT EXISTS model_reasons VARCHAR")
+    """Fill column ``model_reasons`` of temp table ``movement`` (null where no score
+    moved); returns per model how many score movers there were and how many got reasons."""
     if not versions:  # no model scored the run: no score to explain (and no MLflow needed)
         return {}
     try:

@@ -17,6 +17,9 @@ from segflow.runstore import run_dir
 from segflow.settings import Settings
 
 IN_COHORT = "status IN ('assigned', 'holdout') AND cohort IS NOT NULL"
+# a rule's clause (c1, c2, ...), else NULL: aggregated DISTINCT without a FILTER, which
+# Spark 4 cannot combine with listagg's DISTINCT (a ClassCastException in its planner)
+CLAUSE_ID = "CASE WHEN clause_id LIKE 'c%' THEN clause_id END"
 
 
 @dataclass
@@ -32,7 +35,8 @@ class Movement:
 def _sides(con, view: str) -> str:
     """Per-entity rows of one run: the in-cohort row, else the status row."""
     return (f"SELECT entity_id, cohort, status, suppressed_by, score, "
-            f"{'override_id' if has_column(con, view, 'override_id') else 'NULL'} AS override_id "
+            f"{'override_id' if has_column(con, view, 'override_id') else 'CAST(NULL AS VARCHAR)'}"
+            " AS override_id "
             f"FROM {view}")
 
 
@@ -87,14 +91,15 @@ def movement_table(con, rules: dict[str, CohortRule], run_id: str, prev_id: str 
                      ELSE ' (' || coalesce(value_before, 'null') || ' -> '
                      || coalesce(value_after, 'null') || ')' END, '; '
                      ORDER BY side DESC, rule, clause_order, clause_id) AS reasons,
-          string_agg(DISTINCT clause_id, ',' ORDER BY clause_id)
-            FILTER (WHERE clause_id LIKE 'c%') AS clauses_changed
+          string_agg(DISTINCT {CLAUSE_ID}, ',' ORDER BY {CLAUSE_ID}) AS clauses_changed
         FROM clause_changes GROUP BY entity_id)
-      SELECT {lit(run_id)} AS run_id, {lit(prev_id) if prev_id else 'NULL'}
-               AS previous_run_id, m.entity_id, m.movement, m.cohort_before, m.cohort_after,
+      SELECT {lit(run_id)} AS run_id,
+             {lit(prev_id) if prev_id else 'CAST(NULL AS VARCHAR)'} AS previous_run_id,
+             m.entity_id, m.movement, m.cohort_before, m.cohort_after,
              m.status_before, m.status_after, coalesce(r.leave_reason, r.join_reason)
                AS reason, r.leave_reason, r.join_reason, r.reasons, r.clauses_changed,
-             m.score_before, m.score_after, m.override_id
+             m.score_before, m.score_after, m.override_id,
+             CAST(NULL AS VARCHAR) AS model_reasons
       FROM movers m LEFT JOIN r USING (entity_id)
       ORDER BY m.movement, m.cohort_before, m.cohort_after, m.entity_id""")
 
@@ -124,11 +129,12 @@ def compute_movement(settings: Settings, con, rules: dict[str, CohortRule], run_
     movement_table(con, rules, run_id, prev_id)
     from segflow.governance.model_reasons import DEFAULT_LIMIT, add_model_reasons
     from segflow.runstore import load_run
+    from segflow.sqlengine import is_spark
 
     inputs = load_run(settings, run_id).inputs
-    explained = add_model_reasons(settings, con, inputs.get("entity", "customer"),
-                                  inputs.get("model_versions") or {},
-                                  DEFAULT_LIMIT if reasons_limit is None else reasons_limit)
+    explained = {} if is_spark(con) else add_model_reasons(  # not on Spark (NOT_ON_SPARK)
+        settings, con, inputs.get("entity", "customer"), inputs.get("model_versions") or {},
+        DEFAULT_LIMIT if reasons_limit is None else reasons_limit)
     result = Movement(run_id, prev_id, count_movement(con, "movement"))
     result.model_reasons = explained
     result.summary = summarise(con, titles)
@@ -141,20 +147,6 @@ def count_movement(con, table: str) -> dict[str, int]:
     movement, one row per unit) each, the only rows read back."""
     counts = dict(con.execute(f"SELECT movement, count(*) FROM {table} GROUP BY 1").fetchall())
     return {k: counts.get(k, 0) for k in ("entered", "exited", "moved", "stayed")}
-
-
-def compute_movers(settings: Settings, con, run_id: str, prev_id: str | None) -> Movement:
-    """The movers (every unit's movement, cohorts, statuses and scores before and after)
-    and their counts, over views made by ``register_views``, written as
-    ``runs/<id>/movers.parquet``: the part of movement that runs on either engine
-    (``segflow.sqlengine``); the reasons (``compute_movement``) run on DuckDB."""
-    build_movers(con, is_exclusive(con))
-    result = Movement(run_id, prev_id, count_movement(con, "movers"))
-    path = run_dir(settings, run_id) / "movers.parquet"
-    con.execute(f"COPY (SELECT * FROM movers ORDER BY movement, cohort_before, cohort_after, "
-                f"entity_id) TO '{path}' (FORMAT parquet)")
-    result.files = {"parquet": str(path)}
-    return result
 
 
 def summarise(con, titles: dict[str, str]) -> list[str]:

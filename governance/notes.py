@@ -87,8 +87,9 @@ def register_note_topics(con, ctx) -> bool:
 
 
 def has_note_topics(con) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [TABLE]).fetchone()[0])
+    from segflow.sqlengine import has_table
+
+    return has_table(con, TABLE)
 
 
 def routed_sql(ctx) -> str | None:

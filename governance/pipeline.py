@@ -14,12 +14,11 @@ from segflow.governance.context import RunContext
 from segflow.governance.movement import (
     Movement,
     compute_movement,
-    compute_movers,
     register_views,
 )
 from segflow.governance.store import canonical_path, ensure_schema
 from segflow.lock import holds_workspace
-from segflow.runstore import save_run
+from segflow.runstore import run_dir, save_run
 from segflow.settings import Settings
 
 
@@ -108,107 +107,124 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
     """Controls, movement with reasons, exception review, the seal and the report for one
     run. Everything is computed first; the results, the review items, the seal and the
     audit entry are then committed in one transaction (``segflow.governance.audit.record``).
-    On ``engine: spark`` the movers and the controls run on Spark (``govern_on_spark``)."""
-    if settings.engine == SPARK:
-        return govern_on_spark(settings, run_id, actor)
-    import json
 
+    The SQL runs on the project's engine (``segflow.sqlengine``: the same text on DuckDB
+    and Spark). On Spark the movers, the movement with its reasons and the review items
+    are written by the executors (``runs/<id>/movement.parquet/``,
+    ``review_items.parquet/``); the review items reach the workspace's review queue by
+    DuckDB reading that Parquet, and the seal is computed from the executors' hashes. Only
+    counts, control figures, per-cohort summaries and digests reach the driver; what does
+    not run on Spark yet (``NOT_ON_SPARK``) is named in the audit entry."""
     from segflow.governance import seal as seals
-    from segflow.governance.controls import save_results
-    from segflow.governance.home import refresh_workspace_pages
-    from segflow.governance.report import write_report
-    from segflow.governance.review import find_exceptions, store_exceptions
+    from segflow.governance.review import find_exceptions
+    from segflow.sqlengine import connection
 
     ctx = RunContext.of(settings, run_id)
     result = GovernanceResult(run_id)
-    with connect(settings) as con:
-        ensure_schema(con)
+    spark = settings.engine == SPARK
+    items = run_dir(settings, run_id) / "review_items.parquet" if spark else None
+    with connection(settings) as con:
+        if not spark:
+            ensure_schema(con)
         result.movement = movement_for(settings, run_id, con=con)
         result.previous_run_id = result.movement.previous_run_id
         result.controls = run_controls(con, ctx, canonical_tables(settings),
                                        result.previous_run_id is not None)
         find_exceptions(con, ctx)
+        if items is not None:
+            con.execute(f"COPY new_items TO '{_q(items)}' (FORMAT parquet)")
+        found = con.execute("SELECT count(*) FROM new_items").fetchone()[0]
         seal = seals.compute(settings, con, run_id)
-        before = seals.current(con, run_id)
+        extra = ({"not_on_this_engine": list(NOT_ON_SPARK)} if spark else
+                 {"model_reasons": result.movement.model_reasons})
+        if not spark:  # the workspace's DuckDB is the connection: commit on it
+            _commit(settings, ctx, actor, result, seal, found, extra, con=con)
+    if spark:
+        _commit(settings, ctx, actor, result, seal, found, extra, items=items)
+    return _finish(settings, ctx, result)
 
-        def writes(c):
-            save_results(c, run_id, result.controls)
-            result.exceptions = store_exceptions(c, run_id)
-            seals.store(c, seal)
 
-        payload = {
-            "engine": settings.engine, "campaign": ctx.run.campaign,
-            "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
-            "controls": controls_entry(result.controls),
-            "movement": {"previous_run_id": result.previous_run_id, **result.movement.counts,
-                         "model_reasons": result.movement.model_reasons},
-            "exceptions_found": con.execute("SELECT count(*) FROM new_items").fetchone()[0],
-            "seal": seal.to_dict(),
-            "reseal": None if before is None or before.seal_hash == seal.seal_hash else {
-                "previous_seal": before.seal_hash,
-                "note": "the memberships changed since the run was last governed: approvals "
-                        "of the earlier content no longer count"}}
-        audit.record(settings, actor, "govern", payload, run_id=run_id, writes=writes,
-                     con=con)
-        seals.write_file(settings, seal)
+# What ``segflow govern`` does on DuckDB and not yet on Spark (docs/scale-out.md)
+NOT_ON_SPARK = ("model reasons (the contributions behind a mover's score)",)
+
+
+def _q(path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _commit(settings: Settings, ctx: RunContext, actor: str, result: GovernanceResult,
+            seal, found: int, extra: dict, con=None, items=None) -> None:
+    """The control results, the review items, the seal and the audit entry, in one
+    transaction on the workspace's DuckDB, on either engine. ``items``: the Parquet folder
+    the executors wrote the review items to, read here by DuckDB (else the temp table
+    ``new_items`` of ``con``). ``extra``: the engine's own entries of the payload."""
+    from segflow.governance import seal as seals
+    from segflow.governance.controls import save_results
+    from segflow.governance.review import store_exceptions
+
+    run_id = ctx.run_id
+    if con is None:
+        with connect(settings) as own:
+            return _commit(settings, ctx, actor, result, seal, found, extra, own, items)
+
+    def writes(c):
+        save_results(c, run_id, result.controls)
+        if items is not None:
+            load_items(c, items)
+        result.exceptions = store_exceptions(c, run_id)
+        seals.store(c, seal)
+
+    ensure_schema(con)
+    before = seals.current(con, run_id)
+    reasons = extra.pop("model_reasons", None)
+    payload = {
+        "engine": settings.engine, "campaign": ctx.run.campaign,
+        "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
+        "controls": controls_entry(result.controls),
+        "movement": {"previous_run_id": result.previous_run_id, **result.movement.counts,
+                     **({} if reasons is None else {"model_reasons": reasons})},
+        "exceptions_found": found,
+        "seal": seal.to_dict(),
+        "reseal": None if before is None or before.seal_hash == seal.seal_hash else {
+            "previous_seal": before.seal_hash,
+            "note": "the memberships changed since the run was last governed: approvals "
+                    "of the earlier content no longer count"}, **extra}
+    audit.record(settings, actor, "govern", payload, run_id=run_id, writes=writes, con=con)
+    seals.write_file(settings, seal)
+    return None
+
+
+def load_items(con, folder) -> None:
+    """View ``new_items`` on the workspace's DuckDB over the review items the executors
+    wrote (a folder of Parquet files; none when Spark wrote no file for zero rows)."""
+    from segflow.governance.review import QUEUE_COLS
+
+    files = sorted(p for p in folder.glob("*.parquet"))
+    source = ("read_parquet([" + ", ".join(f"'{_q(p)}'" for p in files) + "])" if files
+              else "(SELECT " + ", ".join(f"CAST(NULL AS VARCHAR) AS {c}"
+                                         for c in QUEUE_COLS.split(", ")) + " WHERE false)")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW new_items AS SELECT * FROM {source}")
+
+
+def _finish(settings: Settings, ctx: RunContext, result: GovernanceResult
+            ) -> GovernanceResult:
+    """After the commit, on either engine: the verdict's inputs, controls.json, the run's
+    status, the report and the workspace's pages."""
+    import json
+
+    from segflow.governance.home import refresh_workspace_pages
+    from segflow.governance.report import write_report
+
     result.blocked = [r.message for r in result.controls
                       if not r.passed and r.severity == "block"]
     result.needs_approval = (ctx.config.approval_required or result.exceptions > 0
                              or any(not r.passed for r in result.controls))
-    (settings.runs_dir / run_id / "controls.json").write_text(json.dumps(
+    (settings.runs_dir / ctx.run_id / "controls.json").write_text(json.dumps(
         [r.to_dict() for r in result.controls], indent=2, default=str))
     ctx.run.status = "blocked" if result.blocked else "governed"
     save_run(settings, ctx.run)
-    result.report = str(write_report(settings, run_id))
+    result.report = str(write_report(settings, ctx.run_id))
     refresh_workspace_pages(settings)
-    return result
-
-
-# What ``segflow govern`` does on DuckDB and not yet on Spark (docs/scale-out.md)
-NOT_ON_SPARK = ("movement reasons and summaries", "the review queue", "the seal",
-                "the run report")
-
-
-@holds_workspace("govern")
-def govern_on_spark(settings: Settings, run_id: str, actor: str = "segflow"
-                    ) -> GovernanceResult:
-    """Movement (the movers and their counts) and the controls of a run, their SQL run on
-    the project's Spark session (``segflow.sqlengine``: the same SQL text as on DuckDB).
-    The movers are written by the executors (``runs/<id>/movers.parquet/``); only counts
-    and control figures come back. The control results and an audit entry naming the
-    engine are recorded as on DuckDB; what does not run on Spark yet (``NOT_ON_SPARK``) is
-    named in the entry, and the run is not sealed, so it cannot be published from here."""
-    import json
-
-    from segflow.governance.controls import save_results
-    from segflow.governance.publications import last_published_run
-    from segflow.sqlengine import connection
-
-    ctx = RunContext.of(settings, run_id)
-    previous = last_published_run(settings, ctx.run.campaign, before=run_id)
-    result = GovernanceResult(run_id, previous)
-    with connection(settings) as con:
-        register_views(settings, con, run_id, previous)
-        result.movement = compute_movers(settings, con, run_id, previous)
-        result.controls = run_controls(con, ctx, canonical_tables(settings),
-                                       previous is not None)
-    payload = {
-        "engine": settings.engine, "campaign": ctx.run.campaign, "as_of": ctx.run.as_of,
-        "inputs": ctx.run.inputs,
-        "controls": controls_entry(result.controls),
-        "movement": {"previous_run_id": previous, **result.movement.counts},
-        "not_on_this_engine": list(NOT_ON_SPARK)}
-    audit.record(settings, actor, "govern", payload, run_id=run_id,
-                 writes=lambda c: (ensure_schema(c), save_results(c, run_id,
-                                                                   result.controls)))
-    result.blocked = [r.message for r in result.controls
-                      if not r.passed and r.severity == "block"]
-    result.needs_approval = True  # not sealed on Spark: nothing to approve or publish yet
-    (settings.runs_dir / run_id / "controls.json").write_text(json.dumps(
-        [r.to_dict() for r in result.controls], indent=2, default=str))
-    if result.blocked:
-        ctx.run.status = "blocked"
-        save_run(settings, ctx.run)
     return result
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from segflow.governance.clauses import CohortRule, bind, truth_sql
 
-CHANGES = """CREATE OR REPLACE TEMP TABLE clause_changes (
-  entity_id VARCHAR, side VARCHAR, cohort VARCHAR, rule VARCHAR, clause_order INTEGER,
-  clause_id VARCHAR, clause_text VARCHAR, reason VARCHAR, value_before VARCHAR,
-  value_after VARCHAR)"""
+COLUMNS = (("entity_id", "VARCHAR"), ("side", "VARCHAR"), ("cohort", "VARCHAR"),
+           ("rule", "VARCHAR"), ("clause_order", "INTEGER"), ("clause_id", "VARCHAR"),
+           ("clause_text", "VARCHAR"), ("reason", "VARCHAR"), ("value_before", "VARCHAR"),
+           ("value_after", "VARCHAR"))
+# an empty table of typed columns written as a query, which both engines run
+CHANGES = ("CREATE OR REPLACE TEMP TABLE clause_changes AS SELECT "
+           + ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in COLUMNS) + " WHERE false")
 
 
 def lit(text: object) -> str:
@@ -84,7 +87,7 @@ def collect_changes(con, rules: dict[str, CohortRule], movers: str, before: str,
 
 def _rule_changes(con, name: str, rule: CohortRule) -> None:
     """One join of the rule's movers with both runs' truths and values, then every clause
-    (and split column) whose truth changed, unnested from it: the joins are paid once per
+    (and split column) whose truth changed, read from it: the joins are paid once per
     rule rather than once per clause."""
     cols, entries = [], []
     for order, clause in enumerate(rule.clauses, start=1):
@@ -93,35 +96,39 @@ def _rule_changes(con, name: str, rule: CohortRule) -> None:
         k = clause.id
         cols += [f"tb.{k} AS b_{k}", f"ta.{k} AS a_{k}", f"{_value('fb', values)} AS vb_{k}",
                  f"{_value('fa', values)} AS va_{k}"]
-        entries.append(f"{{'o': {order}, 'id': {lit(k)}, 'text': {lit(clause.text)}, "
-                       f"'why': CASE WHEN a_{k} THEN {lit(gained)} ELSE {lit(lost)} END, "
-                       f"'changed': b_{k} IS DISTINCT FROM a_{k}, 'vb': vb_{k}, "
-                       f"'va': va_{k}}}")
+        entries.append(_entry(name, order, k, clause.text, f"CASE WHEN a_{k} THEN "
+                              f"{lit(gained)} ELSE {lit(lost)} END",
+                              f"b_{k} IS DISTINCT FROM a_{k}", k))
     for order, column in enumerate(rule.spec.split_by, start=100):
         k = f"s{order}"
         cols += [f'fb."{column}" IS DISTINCT FROM fa."{column}" AS changed_{k}',
                  f"{_value('fb', (column,))} AS vb_{k}", f"{_value('fa', (column,))} AS va_{k}"]
-        entries.append(f"{{'o': {order}, 'id': 'split', 'text': {lit(column)}, "
-                       f"'why': {lit(column + ' changed')}, 'changed': changed_{k}, "
-                       f"'vb': vb_{k}, 'va': va_{k}}}")
+        entries.append(_entry(name, order, "split", column, lit(column + " changed"),
+                              f"changed_{k}", k))
     if not entries:
         return
     con.execute(f"""CREATE OR REPLACE TEMP TABLE rule_movers AS
         SELECT m.entity_id, m.side, m.cohort, {', '.join(cols)}
         FROM m_rule m LEFT JOIN tb USING (entity_id) LEFT JOIN ta USING (entity_id)
           LEFT JOIN fb USING (entity_id) LEFT JOIN fa USING (entity_id)""")
-    con.execute(f"""INSERT INTO clause_changes
-        SELECT entity_id, side, cohort, {lit(name)}, x.o, x.id, x.text, x.why, x.vb, x.va
-        FROM (SELECT entity_id, side, cohort, unnest([{', '.join(entries)}]) AS x
-              FROM rule_movers) WHERE x.changed""")
+    con.execute("INSERT INTO clause_changes " + " UNION ALL ".join(entries))
+
+
+def _entry(rule: str, order: int, clause_id: str, text: str, why: str, changed: str,
+           k: str) -> str:
+    """The rows of ``rule_movers`` whose clause ``k`` changed, as rows of clause_changes
+    (one SELECT per clause over the rule's one join: a UNION ALL both engines run)."""
+    return (f"SELECT entity_id, side, cohort, {lit(rule)}, {order}, {lit(clause_id)}, "
+            f"{lit(text)}, {why}, vb_{k}, va_{k} FROM rule_movers WHERE {changed}")
 
 
 def _curated_reasons(con, movers: str) -> None:
     """Curated cohorts (table ``curated_notes``, when the run has any): joining one says who
     curated it and why, on both sides of a move (it, not a clause, decided); leaving one
     says whether the list expired, was retired or no longer names the account."""
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
-                       "'curated_notes'").fetchone()[0]:
+    from segflow.sqlengine import has_table
+
+    if not has_table(con, "curated_notes"):
         return
     con.execute(f"""INSERT INTO clause_changes
         SELECT entity_id, side, cohort, NULL, 0, 'curated', NULL, why, NULL, NULL FROM (
@@ -169,6 +176,7 @@ def _status_reasons(con, movers: str) -> None:
         SELECT m.entity_id, CASE WHEN m.cohort_before IS NULL THEN 'join' ELSE 'leave' END,
           coalesce(m.cohort_before, m.cohort_after), NULL, 999, 'ranking',
           NULL, 'no clause changed: ranking or cohort priority decided',
-          CAST(round(m.score_before, 4) AS VARCHAR), CAST(round(m.score_after, 4) AS VARCHAR)
+          CAST(CAST(m.score_before AS DECIMAL(18, 4)) AS VARCHAR),
+          CAST(CAST(m.score_after AS DECIMAL(18, 4)) AS VARCHAR)
         FROM {movers} m ANTI JOIN clause_changes c USING (entity_id)
         WHERE m.movement <> 'stayed'""")

@@ -90,7 +90,7 @@ def _sizes(con, ctx) -> dict:
         FROM m_cur WHERE status = 'suppressed' GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
     reach = con.execute("""SELECT ch, count(DISTINCT entity_id) FROM (SELECT entity_id,
           unnest(string_split(channels, ',')) AS ch FROM m_cur WHERE status = 'assigned')
-        WHERE ch <> '' GROUP BY 1 ORDER BY 2 DESC""").fetchall()
+        WHERE ch <> '' GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
     return {"base": base, "by_status": by_status, "cohorts": rows,
             "suppressed": [{"name": s, "title": template_title(ctx, s), "n": n}
                            for s, n in suppressed],
@@ -239,31 +239,52 @@ def gather(settings, con, run_id: str) -> dict:
     from segflow.governance.context import RunContext
     from segflow.governance.gate import verdict
     from segflow.governance.publications import publications_of_run
-    from segflow.governance.store import ensure_schema, memberships_view
-    from segflow.pages.fmt import Formatter, currency_of
+    from segflow.governance.store import ensure_schema
 
     ctx = RunContext.of(settings, run_id)
     ensure_schema(con)
-    memberships_view(con, settings, run_id, "m_cur")
     v = verdict(settings, run_id, con=con)
     exports = exports_of(settings, run_id)
     approvals = con.execute("""SELECT approved_by, reason, approved_at FROM approvals
         WHERE run_id = ? ORDER BY approved_at""", [run_id]).fetchall()
-    sizes, controls = _sizes(con, ctx), _controls(con, run_id)
+    sizes, movement = run_figures(settings, ctx, con)
+    controls = _controls(con, run_id)
     _revenue(sizes, controls)
     drift_page = run_dir(settings, run_id) / "drift" / "report.html"
     return {"run": ctx.run, "title": ctx.title, "campaign_title": _campaign_title(ctx),
             "verdict": v, "banner": banner(v, exports), "sizes": sizes,
             "controls": controls, "control_labels": CONTROL_LABELS,
             "drift_page": drift_page.exists(), "review": _review(con, run_id),
-            "movement": _movement(con, settings, ctx, Formatter(currency_of(settings))),
-            "exports": exports, "curated": _curated(ctx),
+            "movement": movement, "exports": exports, "curated": _curated(ctx),
             "process": _process(settings, con, run_id, ctx.run.campaign),
             "drift": _drift(settings, run_id), "approvals": approvals,
             "freshness": (fresh := _freshness(settings, ctx.run.campaign)),
             "freshness_verdict": _freshness_verdict(fresh),
             "publications": publications_of_run(settings, run_id, con),
             "written_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def run_figures(settings, ctx, con) -> tuple[dict, dict | None]:
+    """The cohort sizes and the movement story: aggregates and a bounded sample of
+    movers over the run's files, computed on the project's engine (the same SQL:
+    ``segflow.sqlengine``; on Spark by the executors, only the figures come back). ``con``
+    is the workspace's DuckDB, used when the project runs on DuckDB."""
+    from segflow.engines import SPARK
+
+    if settings.engine == SPARK:
+        from segflow.sqlengine import connection
+
+        with connection(settings) as engine:
+            return _figures(settings, ctx, engine)
+    return _figures(settings, ctx, con)
+
+
+def _figures(settings, ctx, con) -> tuple[dict, dict | None]:
+    from segflow.governance.store import memberships_view
+    from segflow.pages.fmt import Formatter, currency_of
+
+    memberships_view(con, settings, ctx.run_id, "m_cur")
+    return _sizes(con, ctx), _movement(con, settings, ctx, Formatter(currency_of(settings)))
 
 
 def _campaign_title(ctx) -> str:

@@ -27,10 +27,12 @@ def _insert(con, run_id: str, campaign: str, select_sql: str) -> None:
 
 
 def store_exceptions(con, run_id: str) -> int:
-    """Replace the run's open items by the ones just found (decided items stay decided);
-    returns how many are open. Runs inside governance's audit transaction."""
+    """Replace the run's open items by the ones just found (table or view ``new_items``;
+    decided items stay decided); returns how many are open. Runs inside governance's audit
+    transaction, on the workspace's DuckDB."""
     con.execute("DELETE FROM review_queue WHERE run_id = ? AND status = 'open'", [run_id])
-    con.execute("""INSERT OR IGNORE INTO review_queue SELECT * FROM new_items
+    con.execute(f"""INSERT OR IGNORE INTO review_queue ({QUEUE_COLS})
+        SELECT {QUEUE_COLS} FROM new_items
         QUALIFY row_number() OVER (PARTITION BY review_id ORDER BY rule) = 1""")
     return con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND status = "
                        "'open'", [run_id]).fetchone()[0]
@@ -38,12 +40,15 @@ def store_exceptions(con, run_id: str) -> int:
 
 def find_exceptions(con, ctx) -> None:
     """Fill temp table ``new_items`` for one run from views m_cur, f_cur and temp table
-    movement (``store_exceptions`` moves them into the queue)."""
+    movers (``segflow.governance.movement.build_movers``); ``store_exceptions`` moves them
+    into the queue. The same SQL on either engine (``segflow.sqlengine``): on Spark the
+    items stay on the executors until written as Parquet (``governance.pipeline``)."""
     cfg, run_id = ctx.config, ctx.run_id
-    con.execute("CREATE OR REPLACE TEMP TABLE new_items AS SELECT * FROM review_queue "
-                "LIMIT 0")
+    con.execute("CREATE OR REPLACE TEMP TABLE new_items AS SELECT "
+                + ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in QUEUE_COLS.split(", "))
+                + " WHERE false")
     current = ("SELECT m.entity_id, m.cohort, m.template, mv.cohort_before FROM m_cur m "
-               "LEFT JOIN movement mv USING (entity_id) "
+               "LEFT JOIN movers mv USING (entity_id) "
                "WHERE m.status IN ('assigned', 'holdout')")
     for name, rule in ctx.rules.items():
         for clause in rule.clauses:
@@ -96,7 +101,7 @@ def _note_topics(con, ctx) -> None:
         JOIN (SELECT entity_id, arg_max(cohort, cohort IS NOT NULL) AS cohort,
                      arg_max(template, cohort IS NOT NULL) AS template
               FROM m_cur GROUP BY entity_id) c USING (entity_id)
-        LEFT JOIN movement mv USING (entity_id)""")
+        LEFT JOIN movers mv USING (entity_id)""")
 
 
 def _big_movers(con, ctx) -> None:
@@ -110,7 +115,7 @@ def _big_movers(con, ctx) -> None:
     _insert(con, ctx.run_id, cfg.campaign, f"""SELECT mv.entity_id, 'big_mover' AS rule,
         'moved ' || abs(a.level - b.level) || ' tiers: ' || mv.cohort_before || ' -> '
           || mv.cohort_after AS detail, mv.cohort_before, mv.cohort_after AS proposed_cohort,
-        m.template FROM movement mv
+        m.template FROM movers mv
         JOIN tiers b ON b.cohort = split_part(mv.cohort_before, '__', 1)
         JOIN tiers a ON a.cohort = split_part(mv.cohort_after, '__', 1)
         JOIN m_cur m USING (entity_id)
@@ -122,7 +127,7 @@ def _big_movers(con, ctx) -> None:
         {lit(column)} || ' = ' || CAST(f."{column}" AS VARCHAR)
           || {lit(' above the review limit ' + fmt(cfg.revenue_limit))} AS detail,
         mv.cohort_before, mv.cohort_after AS proposed_cohort, NULL AS template
-        FROM movement mv JOIN f_cur f USING (entity_id)
+        FROM movers mv JOIN f_cur f USING (entity_id)
         WHERE mv.movement <> 'stayed' AND f."{column}" > {cfg.revenue_limit!r}""")
 
 

@@ -1,7 +1,8 @@
 """The seal of a governed run: what the controls, movement and review looked at.
 
 Governing a run records the SHA-256 of its ``memberships.parquet``, its row count and counts
-by status, and the SHA-256 of ``features.parquet``, in DuckDB (``run_seals``) and in
+by status, and the SHA-256 of ``features.parquet`` (a file, or a Spark run's folder of part
+files: ``segflow.runstore.file_sha256``), in DuckDB (``run_seals``) and in
 ``runs/<id>/seal.json``. Approvals record the seal they approved; publication and export
 hash the memberships file again and refuse anything else. Governing a run again after its
 memberships changed makes a new seal, and approvals of the old content no longer count.
@@ -14,8 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from segflow.governance.store import run_file
-from segflow.runstore import file_sha256, run_dir
+from segflow.runstore import run_dir
 from segflow.settings import Settings
+from segflow.sqlengine import file_sha256
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,10 @@ class Seal:
 
 
 def compute(settings: Settings, con, run_id: str) -> Seal:
-    """Hash and count the run's files as they are now."""
+    """Hash and count the run's files as they are now, on the engine of ``con``
+    (``segflow.sqlengine``): on Spark the executors count the statuses and hash the part
+    files, and the seal is the one DuckDB computes for the same files. What a seal covers
+    is decided here only."""
     import hashlib
 
     from segflow.governance.audit import canonical
@@ -42,8 +47,9 @@ def compute(settings: Settings, con, run_id: str) -> Seal:
     src = "read_parquet('" + str(memberships).replace("'", "''") + "')"
     by_status = {s: int(n) for s, n in con.execute(
         f"SELECT status, count(*) FROM {src} GROUP BY 1 ORDER BY 1").fetchall()}
-    body = {"run_id": run_id, "memberships_sha256": file_sha256(memberships),
-            "features_sha256": file_sha256(run_file(settings, run_id, "features.parquet")),
+    body = {"run_id": run_id, "memberships_sha256": file_sha256(con, memberships),
+            "features_sha256": file_sha256(con, run_file(settings, run_id,
+                                                         "features.parquet")),
             "rows": sum(by_status.values()), "by_status": by_status}
     digest = hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
     return Seal(seal_hash=digest, sealed_at=datetime.now(UTC).isoformat(), **body)

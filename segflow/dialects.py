@@ -69,7 +69,9 @@ FUNCTIONS = (
     exp.Year, exp.Month, exp.Day, exp.CurrentDate, exp.CurrentTimestamp, exp.DateTrunc,
     exp.TimestampTrunc, exp.Extract, exp.DateDiff, exp.DayOfWeek, exp.TimeToStr, exp.ToDays,
     # governance's SQL (movement, controls, exports): the same meaning in both engines
-    exp.SplitPart, exp.Split, exp.SHA2, exp.RegexpReplace,
+    exp.SplitPart, exp.Split, exp.SHA, exp.SHA2, exp.RegexpReplace, exp.ConcatWs,
+    exp.GroupConcat,  # string_agg(x, sep ORDER BY ...): Spark 4 listagg ... WITHIN GROUP
+    exp.Explode,  # unnest(list) in a SELECT list: Spark's explode (a row per element)
 )
 ALLOWED = QUERY + LEAVES + OPERATORS + FUNCTIONS
 INTERVAL_UNITS = {"YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"}
@@ -191,6 +193,10 @@ def _detail(node: exp.Expression) -> str | None:
         return None if isinstance(flags, exp.Literal) and flags.name == "g" else \
             "regexp_replace without the 'g' flag replaces the first match in DuckDB and " \
             "every match in Spark; write regexp_replace(x, pattern, replacement, 'g')"
+    if isinstance(node, exp.Explode):
+        item = node.parent if isinstance(node.parent, exp.Alias) else node
+        return None if isinstance(item.parent, exp.Select) and item.arg_key == "expressions" \
+            else "unnest translates only as an item of a SELECT list (Spark's explode)"
     if isinstance(node, exp.SHA2):
         length = node.args.get("length")
         return None if length is None or length.name == "256" else "only sha256 translates"

@@ -54,17 +54,33 @@ class RunRecord:
 
 def file_sha256(path: Path) -> str:
     """Hashed in 8 MB reads: a 10M-customer feature file is gigabytes. A folder of part
-    files (what a Spark run writes as ``memberships.parquet/``) hashes each data file's
-    name and bytes in name order, so the gate and the seal check it as they check a file;
-    Spark's markers (``_SUCCESS``, ``.crc`` files) are not the data and are left out."""
+    files (what a Spark run writes as ``memberships.parquet/``) is hashed as
+    ``folder_sha256`` combines its data files' own SHA-256s, so the executors can hash the
+    parts where they lie (``segflow.sqlengine.file_sha256``) and the gate, on this machine,
+    gets the same digest; Spark's markers (``_SUCCESS``, ``.crc`` files) are not the data
+    and are left out."""
     path = Path(path)
+    if path.is_dir():
+        return folder_sha256((part.relative_to(path).as_posix(), _bytes_sha256(part))
+                             for part in _data_files(path))
+    return _bytes_sha256(path)
+
+
+def folder_sha256(parts) -> str:
+    """The digest of a folder from ``(relative name, sha256 of its bytes)`` per data file:
+    each name and digest in name order, whoever computed the parts' digests. The one
+    convention for a folder's hash (``file_sha256`` here, the executors on Spark)."""
     digest = hashlib.sha256()
-    for part in _data_files(path):
-        if part != path:
-            digest.update(part.relative_to(path).as_posix().encode() + b"\0")
-        with part.open("rb") as fh:
-            while chunk := fh.read(8 << 20):
-                digest.update(chunk)
+    for name, sha in sorted(parts):
+        digest.update(f"{name}\0{sha}\n".encode())
+    return digest.hexdigest()
+
+
+def _bytes_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 << 20):
+            digest.update(chunk)
     return digest.hexdigest()
 
 

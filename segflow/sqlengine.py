@@ -1,6 +1,7 @@
 """One SQL text, two engines: a stage's DuckDB SQL run on the project's engine.
 
-Governance (movement, controls, exports) is written as DuckDB SQL over a connection:
+Governance (movement and its reasons, controls, review items, the seal's counts, the
+report's figures, exports) is written as DuckDB SQL over a connection:
 temporary tables and views, queries whose small results come back (counts, verdicts), and
 ``COPY ... TO`` for the files it writes. ``connection(settings)`` gives that connection for
 the project's engine: DuckDB's own on ``engine: duckdb``, and on ``engine: spark`` a
@@ -21,6 +22,7 @@ What the Spark side does with each kind of statement:
 - ``COPY t|(query) TO 'path' (FORMAT parquet)``: a folder of Parquet files written by the
   executors; ``COPY ... TO 'file.csv' (HEADER)``: one CSV file (a channel export is one file
   a channel uploads), written by one executor task, never through the driver;
+- ``INSERT INTO t (a, b) query``: by position into the named columns, the others NULL;
 - ``DESCRIBE t`` or ``DESCRIBE query``: its columns (from the plan, no job);
   ``SET TimeZone = 'UTC'``: nothing (the session is UTC).
 """
@@ -57,6 +59,42 @@ def connection(settings: Settings):
 
     with connect(settings) as con:
         yield con
+
+
+def file_sha256(con, path: Path) -> str:
+    """A run file's (or Parquet folder's) SHA-256 as ``segflow.runstore.file_sha256``
+    defines it, computed where ``con`` computes: by the executors on Spark (each part file
+    hashed where it lies, only the digests reach the driver), here on DuckDB."""
+    if isinstance(con, SparkConnection):
+        return con.file_sha256(path)
+    from segflow.runstore import file_sha256 as local
+
+    return local(path)
+
+
+def run_file_sha256(settings: Settings, path: Path) -> str:
+    """``file_sha256`` on the project's engine, for a caller that holds no connection of
+    that engine (the gate re-checking a seal)."""
+    with connection(settings) if settings.engine == "spark" else _nothing() as con:
+        return file_sha256(con, path)
+
+
+@contextmanager
+def _nothing():
+    yield None
+
+
+def is_spark(con) -> bool:
+    """Whether ``con`` runs its SQL on Spark (a ``SparkConnection``)."""
+    return isinstance(con, SparkConnection)
+
+
+def has_table(con, name: str) -> bool:
+    """Whether temporary table or view ``name`` exists on ``con`` (either engine)."""
+    if isinstance(con, SparkConnection):
+        return con.spark.catalog.tableExists(name)
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                            [name]).fetchone()[0])
 
 
 class Result:
@@ -111,11 +149,19 @@ class SparkConnection:
             self._name(tree.this.name, frame, tree.args["kind"].upper() == "TABLE")
             return Result(None)
         if isinstance(tree, exp.Insert) and isinstance(tree.expression, exp.Query):
-            name = tree.this.name if isinstance(tree.this, exp.Table) else tree.this.this.name
+            from pyspark.sql import functions as F
+
+            named = isinstance(tree.this, exp.Schema)  # INSERT INTO t (a, b) SELECT ...
+            name = tree.this.this.name if named else tree.this.name
             old = self.spark.table(name)
             new = self._query(tree.expression, sql, params)
+            given = [c.name for c in tree.this.expressions] if named else old.columns
+            new = new.toDF(*given)  # by position, as DuckDB; the columns not given are NULL
+            new = new.select(*[new[c].cast(f.dataType) if c in given else
+                               F.lit(None).cast(f.dataType).alias(c)
+                               for c, f in zip(old.columns, old.schema.fields, strict=True)])
             # computed now: the new rows are added to what ``name`` holds at this moment
-            self._name(name, old.union(new.toDF(*old.columns)).localCheckpoint(), False)
+            self._name(name, old.union(new).localCheckpoint(), False)
             return Result(None)
         if isinstance(tree, exp.Copy):
             return self._copy(tree, sql, params)
@@ -124,6 +170,28 @@ class SparkConnection:
         raise SegflowError(f"Spark engine: `{tree.key.upper()}` statements do not run on "
                            "Spark (segflow.sqlengine runs queries, temporary tables and "
                            "views, INSERT, COPY and DESCRIBE)")
+
+    def file_sha256(self, path: Path) -> str:
+        """The SHA-256 of a file, or of a folder of part files as
+        ``segflow.runstore.folder_sha256`` combines them, from digests the executors
+        compute (Spark's ``binaryFile`` source: one row per file, so a part file must stay
+        under 2 GB; Spark's hidden ``_SUCCESS`` and ``.crc`` files are not read)."""
+        from urllib.parse import unquote, urlparse
+
+        from pyspark.sql import functions as F
+
+        from segflow.runstore import folder_sha256
+
+        path = Path(path).resolve()
+        rows = (self.spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+                .load(str(path)).select("path", F.sha2("content", 256)).collect())
+        if not path.is_dir():
+            (row,) = rows
+            return row[1]
+        named = [(Path(unquote(urlparse(p).path)).relative_to(path).as_posix(), sha)
+                 for p, sha in rows]
+        return folder_sha256((n, sha) for n, sha in named
+                             if not any(x.startswith(("_", ".")) for x in n.split("/")))
 
     def register(self, name: str, table) -> None:
         """A small Arrow table or pandas frame (configuration, never customers) as view."""

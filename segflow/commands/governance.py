@@ -119,15 +119,11 @@ def govern(run_id: str) -> None:
     typer.echo(f"movement: {result.movement.counts}")
     for line in result.movement.summary:
         typer.echo(f"  {line}")
-    if result.report is None:  # engine: spark (segflow.governance.pipeline.govern_on_spark)
+    if settings.engine != "duckdb":  # the same steps, run on Spark (governance.pipeline)
         from segflow.governance.pipeline import NOT_ON_SPARK
 
-        typer.echo(f"movers: {result.movement.files['parquet']} (computed on engine: "
-                   f"{settings.engine})")
-        typer.echo(f"not on {settings.engine} yet: {', '.join(NOT_ON_SPARK)}; the run is "
-                   "not sealed, so it cannot be approved or published from this engine "
-                   "(docs/scale-out.md)")
-        return
+        typer.echo(f"computed on engine: {settings.engine}; not on {settings.engine} yet: "
+                   f"{', '.join(NOT_ON_SPARK)} (docs/scale-out.md)")
     typer.echo(f"open exceptions: {result.exceptions}; report: {result.report}")
     echo_verdict(verdict(settings, run_id))
 

@@ -138,6 +138,13 @@ def test_the_accounts_starter_translates_whole(tmp_path):
      "(VALUES ('a', 'email')) cc(base, channel) ON cc.base = m.c",
      "SELECT SHA2(LOWER(e), 256), REGEXP_REPLACE(p, '[^0-9]', '') FROM m JOIN VALUES "
      "('a', 'email') AS cc(base, channel) ON cc.base = m.c"),
+    ("SELECT e, string_agg(r, '; ' ORDER BY s DESC, o), string_agg(DISTINCT c, ',' ORDER BY "
+     "c), concat_ws(', ', a, b), sha1(k) FROM t GROUP BY e, a, b, k",
+     "SELECT e, LISTAGG(r, '; ') WITHIN GROUP (ORDER BY s DESC, o NULLS LAST), LISTAGG("
+     "DISTINCT c, ',') WITHIN GROUP (ORDER BY c NULLS LAST), CONCAT_WS(', ', a, b), SHA(k) "
+     "FROM t GROUP BY e, a, b, k"),
+    ("SELECT k, unnest(string_split(c, ',')) AS x FROM t",
+     "SELECT k, EXPLODE(SPLIT(c, CONCAT('\\\\Q', ',', '\\\\E'))) AS x FROM t"),
 ])
 def test_golden_translations_of_the_constructs_that_need_an_equivalent(duckdb_sql, spark_sql):
     assert dialects.to_spark(duckdb_sql) == spark_sql
@@ -191,6 +198,7 @@ def test_the_asof_equivalent_picks_the_rows_duckdb_asof_picks(join, cond):
     ("SELECT k,\n CAST(n AS HUGEINT) FROM t", "INT128", 2, "Spark has no INT128 type"),
     ("SELECT regexp_replace(p, 'a', 'b') FROM t", "regexp_replace", 1, "the 'g' flag"),
     ("SELECT split_part(c, '_', -1) FROM t", "split_part", 1, "positive number"),
+    ("SELECT k FROM t WHERE 'a' = unnest(xs)", "unnest", 1, "an item of a SELECT list"),
 ])
 def test_a_construct_without_spark_equivalent_is_named_with_its_line(sql, construct, line,
                                                                      words):

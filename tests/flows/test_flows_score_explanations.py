@@ -189,7 +189,8 @@ def test_movers_who_left_the_population_have_no_model_reasons(two_runs):
     kept = con.execute("SELECT entity_id FROM f_cur ORDER BY entity_id LIMIT 1").fetchone()[0]
     con.execute("CREATE TABLE clause_changes AS SELECT * FROM (VALUES ('GONE'), (?)) "
                 "t(entity_id), (SELECT 'holi_propensity >= 0.5' AS clause_text)", [kept])
-    con.execute("CREATE TABLE movement AS SELECT entity_id FROM clause_changes")
+    con.execute("CREATE TABLE movement AS SELECT entity_id, CAST(NULL AS VARCHAR) AS "
+                "model_reasons FROM clause_changes")
     versions = load_run(settings, run_id).inputs["model_versions"]
 
     counts = add_model_reasons(settings, con, "customer", versions, limit=1)

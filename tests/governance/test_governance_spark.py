@@ -1,7 +1,8 @@
 """Governance on Spark gives what it gives on DuckDB: the same SQL text (segflow.sqlengine)
 run on both engines over one tiny world of two runs (the first published) gives the same
-movement counts and movers, the same control results and byte-identical export files; the
-Spark side's receipts (the audit entries) name the engine."""
+movement counts and movers, the same control results, the same review items, the same seal
+(so the same approvals count) and byte-identical export files; the Spark side's receipts
+(the audit entries) name the engine."""
 
 from __future__ import annotations
 
@@ -70,6 +71,43 @@ def test_movement_and_controls_are_identical_on_both_engines(engines, governed_b
                                                    "sizes_within_bounds", "no_sudden_change"}
 
 
+def test_reasons_and_summaries_are_identical_on_both_engines(engines, governed_both):
+    """Every mover's reasons (the clauses whose truth changed, with the values before and
+    after), the per-cohort sentences and movement.csv, byte for byte."""
+    duck, spark, _, r2 = engines
+    on_duck, on_spark = governed_both
+    movement = pd.read_parquet(on_spark.movement.files["parquet"])
+    want = pd.read_parquet(on_duck.movement.files["parquet"])
+    assert want["reasons"].notna().sum() > 0 and (want["movement"] != "stayed").sum() == \
+        want.loc[want["movement"] != "stayed", "reason"].notna().sum()  # every mover has one
+    pd.testing.assert_frame_equal(movement, want)
+    assert on_spark.movement.summary == on_duck.movement.summary and on_duck.movement.summary
+    assert (spark.runs_dir / r2 / "movement.csv").read_bytes() == \
+        (duck.runs_dir / r2 / "movement.csv").read_bytes()
+    assert (spark.runs_dir / r2 / "movement.parquet").is_dir()  # written by the executors
+
+
+def test_the_report_s_figures_are_identical_on_both_engines(engines, governed_both):
+    """Cohort sizes, reach per channel, movement counts, the story's sentences, reasons
+    and its sample of movers: computed by the executors on Spark, the same figures."""
+    from segflow.db import connect
+    from segflow.governance.context import RunContext
+    from segflow.governance.report import run_figures
+
+    duck, spark, _, r2 = engines
+    figures = {}
+    for settings in (duck, spark):
+        with connect(settings) as con:
+            figures[settings.engine] = run_figures(settings, RunContext.of(settings, r2), con)
+    (sizes, movement), (spark_sizes, spark_movement) = figures["duckdb"], figures["spark"]
+    assert sizes["cohorts"] and movement["movers"] and movement["story"]
+    for key in sizes:
+        assert (key, spark_sizes[key]) == (key, sizes[key])
+    for key in movement:
+        assert (key, spark_movement[key]) == (key, movement[key])
+    assert (spark.runs_dir / r2 / "report.html").exists()
+
+
 def test_the_receipts_name_the_engine(engines, governed_both):
     from segflow.governance.audit import read
 
@@ -77,7 +115,67 @@ def test_the_receipts_name_the_engine(engines, governed_both):
     for settings, engine in ((duck, "duckdb"), (spark, "spark")):
         (entry,) = [e for e in read(settings, r2) if e["action"] == "govern"]
         assert entry["payload"]["engine"] == engine
-    assert "the review queue" in entry["payload"]["not_on_this_engine"]
+    from segflow.governance.pipeline import NOT_ON_SPARK
+
+    assert entry["payload"]["not_on_this_engine"] == list(NOT_ON_SPARK)
+
+
+QUEUE = ("SELECT review_id, run_id, campaign, entity_id, rule, detail, cohort_before, "
+         "proposed_cohort, template, status FROM review_queue WHERE run_id = ? "
+         "ORDER BY review_id")
+
+
+def test_review_items_and_the_seal_are_identical_on_both_engines(engines, governed_both):
+    from segflow.db import connect
+    from segflow.governance import seal as seals
+
+    duck, spark, _, r2 = engines
+    on_duck, on_spark = governed_both
+    found = {}
+    for settings in (duck, spark):
+        with connect(settings) as con:
+            found[settings.engine] = (con.execute(QUEUE, [r2]).fetchall(),
+                                      seals.current(con, r2))
+    (items, seal), (spark_items, spark_seal) = found["duckdb"], found["spark"]
+    assert {i[4].split(":")[0] for i in items} >= {"boundary", "big_mover"}  # rule
+    assert spark_items == items and on_spark.exceptions == on_duck.exceptions == len(items)
+    assert spark_seal.seal_hash == seal.seal_hash and spark_seal.by_status == seal.by_status
+    assert (spark.runs_dir / r2 / "review_items.parquet").is_dir()  # the executors wrote it
+
+
+def test_a_spark_run_is_approved_as_a_duckdb_one(engines, governed_both):
+    """The gate re-hashes the memberships on the executors, finds the seal intact, and an
+    approval of that seal counts."""
+    from govworld import APPROVAL, drift_passed
+
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve
+
+    _, spark, _, r2 = engines
+    drift_passed(spark, r2)
+    approve(spark, r2, "lead.analyst", APPROVAL)
+    after = verdict(spark, r2)
+    assert after.seal_intact and after.approved_by == ["lead.analyst"]
+    assert not {r.code for r in after.reasons} & {"not_governed", "seal_mismatch",
+                                                   "approval_missing", "approval_stale"}
+
+
+def test_the_executors_hash_a_folder_as_the_gate_does(tmp_path, spark_project):
+    """Part files hashed by Spark's executors give ``runstore.file_sha256``'s digest of the
+    folder (Spark's markers left out), and of a single file its SHA-256."""
+    from segflow import spark as sp
+    from segflow.runstore import file_sha256
+    from segflow.sqlengine import SparkConnection
+    from segflow.sqlengine import file_sha256 as on_engine
+
+    con = SparkConnection(sp.session(spark_project.spark))
+    con.execute("COPY (SELECT 'C1' AS entity_id UNION ALL SELECT 'C2') TO "
+                f"'{tmp_path / 'm.parquet'}' (FORMAT parquet)")
+    folder = tmp_path / "m.parquet"
+    assert any(p.name.startswith(("_", ".")) for p in folder.iterdir())  # markers present
+    assert on_engine(con, folder) == file_sha256(folder)
+    one = next(folder.glob("part-*.parquet"))
+    assert on_engine(con, one) == file_sha256(one)
 
 
 def test_exports_are_byte_identical_on_both_engines(engines):
