@@ -37,10 +37,10 @@ def _partitioned(folder, files: dict[str, bytes]) -> None:
 
 
 def test_a_partitioned_folder_hashes_each_partition_s_path_and_bytes_in_name_order(tmp_path):
-    """Memberships partitioned by cohort (cohort=<name>/part files): the hash is the SHA-256
-    of each data file's relative path and bytes, in name order, whatever order the files
-    were written in; markers inside a partition are left out; a row file moved to another
-    cohort changes it."""
+    """Memberships partitioned by cohort (cohort=<name>/part files): the hash combines each
+    data file's relative path and the SHA-256 of its bytes, in name order (what the
+    executors compute too), whatever order the files were written in; markers inside a
+    partition are left out; a row file moved to another cohort changes it."""
     files = {"cohort=b/part-0.parquet": b"rows of b",
              "cohort=__HIVE_DEFAULT_PARTITION__/part-0.parquet": b"no cohort",
              "cohort=a/part-1.parquet": b"a1", "cohort=a/part-0.parquet": b"a0"}
@@ -51,7 +51,7 @@ def test_a_partitioned_folder_hashes_each_partition_s_path_and_bytes_in_name_ord
                        "cohort=a/_committed_1": b"y"})
     want = hashlib.sha256()
     for rel in sorted(files):
-        want.update(rel.encode() + b"\0" + files[rel])
+        want.update(f"{rel}\0{hashlib.sha256(files[rel]).hexdigest()}\n".encode())
     assert file_sha256(one) == file_sha256(two) == want.hexdigest()
     (two / "cohort=a/part-1.parquet").rename(two / "cohort=b/part-1.parquet")
     assert file_sha256(two) != file_sha256(one)
