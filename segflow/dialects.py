@@ -449,6 +449,8 @@ def render(tree: exp.Expression) -> str:
     join that survived (it must not) is refused rather than emitted."""
     if any(_is_asof(j) for j in tree.find_all(exp.Join)):
         raise Untranslatable([Problem(None, "ASOF JOIN", "left untranslated")])
+    for cte in tree.find_all(exp.CTE):  # DuckDB's MATERIALIZED is a planner hint, same
+        cte.set("materialized", None)   # result; Spark SQL cannot parse it
     try:
         return tree.sql(WRITE, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as err:

@@ -145,6 +145,9 @@ def test_the_accounts_starter_translates_whole(tmp_path):
      "FROM t GROUP BY e, a, b, k"),
     ("SELECT k, unnest(string_split(c, ',')) AS x FROM t",
      "SELECT k, EXPLODE(SPLIT(c, CONCAT('\\\\Q', ',', '\\\\E'))) AS x FROM t"),
+    # the account-manager hand-off's planner hint (the same result without it)
+    ("WITH j AS MATERIALIZED (SELECT k FROM t) SELECT * FROM j",
+     "WITH j AS (SELECT k FROM t) SELECT * FROM j"),
 ])
 def test_golden_translations_of_the_constructs_that_need_an_equivalent(duckdb_sql, spark_sql):
     assert dialects.to_spark(duckdb_sql) == spark_sql
