@@ -57,8 +57,12 @@ def with_model(spark, frame, model):
                          for f in signature.outputs.as_spark_schema().fields])
     udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=result, env_manager="local")
     frame = frame.withColumn(OUT, udf(model_inputs(frame, model.features)))
+    text = {f.name for f in result.fields if f.dataType.typeName() == "string"}
     for col in model.outputs:
-        frame = frame.withColumn(col, F.col(f"{OUT}.`{col}`"))
+        value = F.col(f"{OUT}.`{col}`")
+        if col in text:  # spark_udf casts a text output with numpy's str: a missing value
+            value = F.when(value != "None", value)  # arrives as 'None'; DuckDB keeps NULL
+        frame = frame.withColumn(col, value)
     return frame.drop(OUT)
 
 

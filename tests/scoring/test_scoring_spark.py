@@ -262,3 +262,34 @@ def test_the_drift_verdict_on_spark_is_duckdbs_where_the_sample_covers_everyone(
         assert got[key] == want[key], key
     assert breaches(got, config) == breaches(want, config)
     assert want["features"]["n"] > 0
+
+
+def test_a_missing_text_output_is_null_on_spark_as_on_duckdb(spark_project, tmp_path):
+    """mlflow's spark_udf casts a text output with numpy's str, so a missing label would
+    arrive as the text 'None'; the scored frame keeps it NULL, as DuckDB does."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from segflow import spark as sp
+    from segflow.scoring.score_spark import with_model
+
+    class Labels(mlflow.pyfunc.PythonModel):  # a notes model: no label where no note
+        def predict(self, context, model_input, params=None):
+            x = model_input["x"]
+            return pd.DataFrame({"label": [None if v < 0 else "churn risk" for v in x],
+                                 "score": x.astype(float)})
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    inputs = pd.DataFrame({"x": [1.0, -1.0, 2.0]})
+    outputs = pd.DataFrame({"label": ["churn risk", None, "churn risk"], "score": [1.0, -1, 2]})
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(name="m", python_model=Labels(), registered_model_name="labels",
+                                signature=infer_signature(inputs, outputs))
+    spark = sp.session(spark_project.spark)
+    frame = spark.createDataFrame(inputs)
+    model = SimpleNamespace(name="labels", version=1, features=["x"], outputs=["label", "score"])
+    got = sorted(with_model(spark, frame, model).select("x", "label").collect())
+    assert [(r.x, r.label) for r in got] == [(-1.0, None), (1.0, "churn risk"),
+                                             (2.0, "churn risk")]
