@@ -414,15 +414,22 @@ def _nothing_active(memberships, curated_members):
     state."""
     import pyarrow as pa
 
+    return (memberships.append_column("curated_id",
+                                      pa.nulls(memberships.num_rows, pa.string())),
+            _states_as_outcomes(curated_members))
+
+
+def _states_as_outcomes(curated_members):
+    """Each listed id's outcome when no list is active: its list's state."""
+    import pyarrow as pa
+
     n = curated_members.num_rows
-    outcomes = pa.table({
+    return pa.table({
         "cohort": curated_members["cohort"], "version": curated_members["version"],
         "state": curated_members["state"], "entity_id": curated_members["entity_id"],
         "outcome": curated_members["state"], "cohort_in_run": pa.nulls(n, pa.string()),
         "status_in_run": pa.nulls(n, pa.string())}).sort_by([("cohort", "ascending"),
                                                             ("entity_id", "ascending")])
-    return (memberships.append_column("curated_id",
-                                      pa.nulls(memberships.num_rows, pa.string())), outcomes)
 
 
 def _write_taken(memberships, taken):
@@ -466,7 +473,10 @@ def apply_to_run(settings: Settings, memberships, record, versions: dict | None 
     for entry in lists:
         if entry.get("owner"):
             entry["owner_name"] = names.get(entry["owner"], entry["owner"])
-    memberships, outcomes = apply_curated(memberships, listed)
+    if hasattr(memberships, "withColumn"):  # a Spark run's memberships (segflow.scoring.refresh)
+        memberships, outcomes = _on_spark(memberships, listed, record.run_id)
+    else:
+        memberships, outcomes = apply_curated(memberships, listed)
     pq.write_table(outcomes, run_dir(settings, record.run_id) / RUN_FILE)
     counts: dict[str, dict[str, int]] = {}
     for name, outcome in zip(outcomes["cohort"].to_pylist(), outcomes["outcome"].to_pylist(),
@@ -476,6 +486,26 @@ def apply_to_run(settings: Settings, memberships, record, versions: dict | None 
         entry["outcomes"] = counts.get(entry["name"], {})
     record.inputs["curated"] = lists
     return memberships
+
+
+def _on_spark(memberships, listed, run_id: str):
+    """``apply_curated`` for a Spark DataFrame when no list is active (none uploaded, or
+    every one expired or retired): the same empty ``curated_id`` column, added by the
+    executors, and each id's outcome its list's state. An active list is not applied on
+    Spark yet: refused in one line rather than computed on this machine."""
+    from pyspark.sql import functions as F
+
+    active = sorted({c for c, s in zip(listed["cohort"].to_pylist(),
+                                       listed["state"].to_pylist(), strict=True)
+                     if s == "active"})
+    if active:
+        raise SegflowError(f"run {run_id}: the curated list '{active[0]}' is active, and "
+                           "applying curated lists on Spark is not built yet "
+                           "(docs/scale-out.md); set `engine: duckdb` to apply it")
+    if "curated_id" in memberships.columns:
+        memberships = memberships.drop("curated_id")
+    return (memberships.withColumn("curated_id", F.lit(None).cast("string")),
+            _states_as_outcomes(listed))
 
 
 def _people_names(settings: Settings) -> dict[str, str]:

@@ -211,3 +211,31 @@ def test_a_csv_written_from_spark_is_the_file_duckdb_writes(tmp_path, spark_proj
         con.execute("INSERT INTO t VALUES (?, ?, ?)", row)
     con.execute(f"COPY t TO '{tmp_path / 'duck.csv'}' (HEADER)")
     assert (tmp_path / "spark.csv").read_bytes() == (tmp_path / "duck.csv").read_bytes()
+
+
+def test_curated_lists_on_a_spark_run_add_the_empty_column_or_refuse_an_active_list(
+        spark_project):
+    """A campaign that declares a curated cohort (account_tiers) refreshes on Spark when no
+    list is active: the memberships gain the same empty curated_id as on DuckDB and each
+    listed id's outcome is its list's state; an active list is refused in one line."""
+    import pyarrow as pa
+
+    from segflow import spark as sp
+    from segflow.errors import SegflowError
+    from segflow.governance.curated import _on_spark, apply_curated
+
+    m = pa.table({"entity_id": ["a", "b"], "cohort": ["top", None],
+                  "status": ["assigned", "unassigned"]})
+    listed = pa.table({"entity_id": ["a", "zz"], "cohort": ["vip"] * 2,
+                       "version": pa.array([1, 1], pa.int32()),
+                       "priority": pa.array([0, 0], pa.int32()),
+                       "channels": ["account_manager"] * 2, "state": ["expired"] * 2})
+    frame = sp.session(spark_project.spark).createDataFrame(m.to_pandas())
+    out, outcomes = _on_spark(frame, listed, "run-1")
+    want, want_outcomes = apply_curated(m, listed)
+    assert out.toArrow().to_pylist() == want.to_pylist()
+    assert outcomes.equals(want_outcomes)
+    active = listed.set_column(5, "state", pa.array(["active"] * 2))
+    with pytest.raises(SegflowError, match="curated list 'vip' is active, and applying "
+                                           "curated lists on Spark is not built yet"):
+        _on_spark(frame, active, "run-1")
