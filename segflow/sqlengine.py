@@ -165,11 +165,20 @@ class SparkConnection:
             return Result(None)
         if isinstance(tree, exp.Copy):
             return self._copy(tree, sql, params)
+        if isinstance(tree, exp.Drop) and (tree.args.get("kind") or "").upper() in (
+                "TABLE", "VIEW") and tree.args.get("exists"):
+            for table in tree.args.get("tables") or []:  # this session's tables are views
+                name = table.name
+                old = self._cached.pop(name, None)
+                self.spark.catalog.dropTempView(name)
+                if old is not None:
+                    old.unpersist()
+            return Result(None)
         if isinstance(tree, exp.Query):
             return Result(self._query(tree, sql, params))
         raise SegflowError(f"Spark engine: `{tree.key.upper()}` statements do not run on "
                            "Spark (segflow.sqlengine runs queries, temporary tables and "
-                           "views, INSERT, COPY and DESCRIBE)")
+                           "views, INSERT, COPY, DESCRIBE and DROP ... IF EXISTS)")
 
     def file_sha256(self, path: Path) -> str:
         """The SHA-256 of a file, or of a folder of part files as

@@ -239,3 +239,17 @@ def test_curated_lists_on_a_spark_run_add_the_empty_column_or_refuse_an_active_l
     with pytest.raises(SegflowError, match="curated list 'vip' is active, and applying "
                                            "curated lists on Spark is not built yet"):
         _on_spark(frame, active, "run-1")
+
+
+def test_drop_if_exists_of_a_temporary_table_runs_on_spark(spark_project):
+    """Governance drops an earlier run's temporary table before it registers its own (the
+    note topics); on Spark that is the session's view, and dropping it twice is no error."""
+    from segflow import spark as sp
+    from segflow.sqlengine import SparkConnection, has_table
+
+    con = SparkConnection(session=sp.session(spark_project.spark))
+    con.execute("CREATE OR REPLACE TEMP TABLE dropped_here AS SELECT 1 AS k")
+    assert has_table(con, "dropped_here")
+    con.execute("DROP TABLE IF EXISTS temp.dropped_here")
+    con.execute("DROP TABLE IF EXISTS temp.dropped_here")
+    assert not has_table(con, "dropped_here")
