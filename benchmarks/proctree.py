@@ -78,6 +78,20 @@ def run_tree(cmd: list[str], log: Path, cwd: Path) -> TreeUsage:
     return usage
 
 
+def tree_cpu_seconds(pid: int | None = None) -> float:
+    """User + system seconds of a process (this one by default), the children it waited
+    for, and its live descendants (a stage's JVM and Python workers), now."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def _sample(root: psutil.Process, cpu: dict) -> tuple[float, float, int]:
     """(RSS MB, PSS MB, processes) of the tree now; updates each process's CPU seconds."""
     try:

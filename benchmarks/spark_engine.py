@@ -149,6 +149,7 @@ def child(argv: list[str]) -> None:
     parser.add_argument("--driver-memory", required=True)
     parser.add_argument("--events", type=Path)
     args = parser.parse_args(argv)
+    from benchmarks.proctree import tree_cpu_seconds
     from benchmarks.stage import HEAVY, warm_imports
     from benchmarks.timing import Stopwatch
 
@@ -167,8 +168,10 @@ def child(argv: list[str]) -> None:
                  "jvm_max_heap_mb": round(runtime.maxMemory() / 2**20),
                  "spark_version": session.version,
                  "spark_conf": dict(settings.spark.conf)}
+    before = tree_cpu_seconds()
     result = CHILD[args.name](settings)
-    result.update(extra, imports_seconds=round(imports, 2))
+    result.update(extra, imports_seconds=round(imports, 2),
+                  stage_cpu_seconds=round(tree_cpu_seconds() - before, 2))
     args.out.write_text(json.dumps(result, default=str, indent=1))
 
 
@@ -234,6 +237,19 @@ def run_stage(name: str, engine: str, home: Path, driver_memory: str) -> dict:
         tail = log.read_text(errors="replace").strip().splitlines()[-8:]
         result["error"] = f"exit {usage.code}: " + " | ".join(tail)
     return result
+
+
+def stage_on_both(name: str, homes: dict, args) -> list[tuple[str, dict]]:
+    """One stage on each engine: one after the other, or both at once (``--side-by-side``;
+    each in its own workspace, so they share only the machine)."""
+    if not args.side_by_side:
+        return [(e, run_stage(name, e, homes[e], args.driver_memory)) for e in ENGINES]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(ENGINES)) as pool:
+        futures = {e: pool.submit(run_stage, name, e, homes[e], args.driver_memory)
+                   for e in ENGINES}
+        return [(e, f.result()) for e, f in futures.items()]
 
 
 def check(duck: Path, spark: Path, stages: dict) -> dict:
@@ -314,6 +330,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="Spark's driver memory (local mode: the executors' too)")
     parser.add_argument("--stages", nargs="*", choices=STAGES, default=list(STAGES))
     parser.add_argument("--keep", action="store_true", help="keep the world afterwards")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="run each stage on both engines at the same time (a loaded "
+                             "shared machine: both see the same load, half the wall time)")
     args = parser.parse_args(argv)
     customers = customers_of(args.scale)
     import tempfile
@@ -333,16 +352,16 @@ def main(argv: list[str] | None = None) -> None:
         homes = {e: home / e for e in ENGINES}
         for path in homes.values():
             fork(base, path)
+        record["engines_side_by_side"] = args.side_by_side
         for name in args.stages:
             record["stages"][name] = {}
-            for engine in ENGINES:
-                result = run_stage(name, engine, homes[engine], args.driver_memory)
+            for engine, result in stage_on_both(name, homes, args):
                 record["stages"][name][engine] = result
                 print(f"{name:<9} {engine:<7} {result.get('seconds', float('nan')):8.1f} s "
                       f"wall {result['wall_seconds']:7.1f} s cpu {result['cpu_seconds']:7.1f} s "
                       f"peak {result['peak_tree_pss_mb']:6.0f} MB (PSS) load "
                       f"{result['load_mean']:5.1f} {result.get('error', '')}", flush=True)
-                save(record)
+            save(record)
         record["checks"] = check(homes["duckdb"], homes["spark"], record["stages"])
         record["sizes_mb"] = {e: sizes(homes[e], record["stages"], e) for e in ENGINES}
         record["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

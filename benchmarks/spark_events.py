@@ -11,8 +11,9 @@ from pathlib import Path
 
 
 def summary(folder: Path) -> dict:
-    """Totals and per-task maxima over every event log in ``folder`` ({} when none)."""
-    files = sorted(p for p in Path(folder).glob("*") if p.is_file()) if Path(folder).is_dir() \
+    """Totals and per-task maxima over every event log in ``folder`` ({} when none); Spark 4
+    rolls its log into files under ``eventlog_v2_<app>/``, so the folder is read whole."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).is_dir() \
         else []
     if not files:
         return {}

@@ -14,10 +14,12 @@ up once on DuckDB (generated, ingested, last week's features, champions trained 
 last week's run governed and published), then forked; the same project runs each stage on
 DuckDB and on Spark `local[2]` with only `engine:` switched, the two engines alternating
 stage by stage. Each stage is a process of its own: "s" is the stage's timed work (imports
-and the Spark session's start excluded: the session is reported apart); "CPU s" and "peak
-MB" are the whole process tree's (the Python process, Spark's JVM and its Python workers:
-CPU a lower bound, peak the highest PSS sum over the tree, sampled every 0.25 s; the RSS
-sum, which counts shared pages once per process, is in the JSON). "load" is the 1-minute
+and the Spark session's start excluded: the session is reported apart); "CPU s" is the
+CPU time of the process tree (the Python process, Spark's JVM and its Python workers)
+during the stage's work, imports and session start excluded (Python workers that exited
+before the end are not counted: a lower bound); "peak MB" is the whole process's life's
+highest PSS sum over the tree (sampled every 0.25 s; the RSS sum, which counts shared pages
+once per process, and the CPU including imports are in the JSON). "load" is the 1-minute
 load average on the 2 shared cores during the stage (mean, from samples every 5 s): the
 machine is shared, so the ratio in the same run is the figure that counts. On DuckDB
 `govern` does more than on Spark (movement reasons, the review queue, the seal, the report
@@ -55,6 +57,10 @@ def _scale(record: dict) -> list[str]:
              f"{record['driver_memory']} (the JVM's max heap: {_n(first.get('jvm_max_heap_mb'))}"
              f" MB); the session's start, per process: "
              + ", ".join(f"{_n(s.get('session_seconds'))} s" for s in spark if s) + ".", ""]
+    if record.get("engines_side_by_side"):
+        lines += ["Each stage ran on both engines at the same time (`--side-by-side`, each in "
+                  "its own copy of the workspace): both saw the same load, and each other.",
+                  ""]
     if record.get("finished") is None:
         lines += ["**Incomplete: the run stopped (or is still running) before its checks.**",
                   ""]
@@ -78,7 +84,8 @@ def _cell(r: dict) -> str:
     if "error" in r:
         return f"failed | {_n(r.get('cpu_seconds'))} | {_n(r.get('peak_tree_pss_mb'))} | " \
                f"{_n(r.get('load_mean'))}"
-    return (f"{_n(r['seconds'])} | {_n(r['cpu_seconds'])} | {_n(r['peak_tree_pss_mb'])} | "
+    cpu = r.get("stage_cpu_seconds", r["cpu_seconds"])
+    return (f"{_n(r['seconds'])} | {_n(cpu)} | {_n(r['peak_tree_pss_mb'])} | "
             f"{_n(r['load_mean'])}")
 
 
