@@ -34,6 +34,9 @@ class TreeUsage:
     peak_rss_mb: float = 0.0
     peak_pss_mb: float = 0.0
     peak_processes: int = 0
+    # peak PSS of each kind of process: the stage's Python ("driver"), Java (Spark's JVM:
+    # driver and executors in local mode), and the other processes (Spark's Python workers)
+    peak_pss_by_kind: dict[str, float] = field(default_factory=dict)
     starved: bool = False
     load: list[float] = field(default_factory=list)  # 1-minute load average, each sample
 
@@ -43,6 +46,7 @@ class TreeUsage:
                 "cpu_seconds": round(self.cpu_seconds, 2),
                 "peak_tree_rss_mb": round(self.peak_rss_mb), "peak_tree_pss_mb":
                 round(self.peak_pss_mb), "peak_processes": self.peak_processes,
+                "peak_pss_mb_by_kind": {k: round(v) for k, v in self.peak_pss_by_kind.items()},
                 "load_min": round(min(load), 2), "load_max": round(max(load), 2),
                 "load_mean": round(sum(load) / len(load), 2)}
 
@@ -61,7 +65,10 @@ def run_tree(cmd: list[str], log: Path, cwd: Path) -> TreeUsage:
             if pid:
                 usage.code = os.waitstatus_to_exitcode(status)
                 break
-            rss, pss, count = _sample(root, cpu)
+            kinds: dict[str, float] = {}
+            rss, pss, count = _sample(root, cpu, kinds)
+            for kind, mb in kinds.items():
+                usage.peak_pss_by_kind[kind] = max(usage.peak_pss_by_kind.get(kind, 0.0), mb)
             usage.peak_rss_mb = max(usage.peak_rss_mb, rss)
             usage.peak_pss_mb = max(usage.peak_pss_mb, pss)
             usage.peak_processes = max(usage.peak_processes, count)
@@ -92,8 +99,10 @@ def tree_cpu_seconds(pid: int | None = None) -> float:
     return total
 
 
-def _sample(root: psutil.Process, cpu: dict) -> tuple[float, float, int]:
-    """(RSS MB, PSS MB, processes) of the tree now; updates each process's CPU seconds."""
+def _sample(root: psutil.Process, cpu: dict, kinds: dict | None = None
+            ) -> tuple[float, float, int]:
+    """(RSS MB, PSS MB, processes) of the tree now; updates each process's CPU seconds and
+    adds each process's PSS to ``kinds`` under its kind (driver, java, workers)."""
     try:
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
@@ -104,11 +113,15 @@ def _sample(root: psutil.Process, cpu: dict) -> tuple[float, float, int]:
             times = p.cpu_times()
             cpu[(p.pid, p.create_time())] = times.user + times.system
             rss_kb, pss_kb = _rollup(p.pid)
+            kind = "driver" if p.pid == root.pid else (
+                "java" if p.name() == "java" else "workers")
         except (psutil.NoSuchProcess, psutil.AccessDenied, FileNotFoundError,
                 ProcessLookupError):
             continue
         rss += rss_kb / 1024
         pss += pss_kb / 1024
+        if kinds is not None:
+            kinds[kind] = kinds.get(kind, 0.0) + pss_kb / 1024
     return rss, pss, len(procs)
 
 
