@@ -7,8 +7,9 @@ sorted by name, each normalised so that the engines' legitimate differences of f
 count: times as microseconds since the epoch (either time zone type), numbers of any
 floating or decimal type rounded to 6 places (the tests hold floats to 1e-9; sums of
 doubles may differ in the last digits), everything else as text (an INTEGER and a BIGINT
-of the same value agree). Columns that name a run (``run_id``, ...) are left out: each
-engine wrote its own run.
+of the same value agree). Columns that name a run (``run_id``, ...) and a feature
+snapshot's ``created_timestamp`` (when the build ran) are left out: each engine wrote its
+own run, at its own time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 FLOATS = ("DOUBLE", "FLOAT", "REAL", "DECIMAL")
+WHEN_WRITTEN = ("created_timestamp",)
 
 
 def source(path: Path) -> str:
@@ -53,7 +55,8 @@ def compare(con, duck: Path, spark: Path) -> dict:
         missing = [str(p) for p in (duck, spark) if not Path(p).exists()]
         return {"equal": False, "error": f"missing: {missing}"}
     a, b = columns(con, duck), columns(con, spark)
-    shared = sorted(n for n in set(a) & set(b) if "run_id" not in n)
+    shared = sorted(n for n in set(a) & set(b)
+                    if "run_id" not in n and n not in WHEN_WRITTEN)
     rows_a, hash_a = fingerprint(con, duck, shared, a)
     rows_b, hash_b = fingerprint(con, spark, shared, b)
     out = {"equal": rows_a == rows_b and hash_a == hash_b, "rows": [rows_a, rows_b],

@@ -333,8 +333,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--side-by-side", action="store_true",
                         help="run each stage on both engines at the same time (a loaded "
                              "shared machine: both see the same load, half the wall time)")
+    parser.add_argument("--recheck", action="store_true",
+                        help="compare the outputs of the run kept in --home again and "
+                             "re-save its figures (no stage is run)")
     args = parser.parse_args(argv)
     customers = customers_of(args.scale)
+    if args.recheck:
+        return recheck(args.scale, args.home)
     import tempfile
 
     home = args.home or Path(tempfile.mkdtemp(prefix=f"segflow-sparkbench-{args.scale}-"))
@@ -370,6 +375,16 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def recheck(scale: str, home: Path) -> None:
+    """The checks and sizes of a kept run, computed again (after a change to the checks)."""
+    record = json.loads((RESULTS / f"{scale}.json").read_text())
+    homes = {e: Path(home) / e for e in ENGINES}
+    record["checks"] = check(homes["duckdb"], homes["spark"], record["stages"])
+    record["sizes_mb"] = {e: sizes(homes[e], record["stages"], e) for e in ENGINES}
+    save(record)
+    print(json.dumps(record["checks"], indent=1))
 
 
 def save(record: dict) -> None:

@@ -95,9 +95,10 @@ def _verdict(check: dict | None) -> str:
     parts, bad = [], []
     for what, c in check.items():
         (parts if c.get("equal") else bad).append(what)
-    rows = [c["rows"][0] for c in check.values() if "rows" in c]
-    detail = f" ({len(parts)} outputs, {rows[0]:,} rows{' and more' if len(rows) > 1 else ''})" \
-        if rows else f" ({len(parts)} outputs)"
+    rows = [c["rows"][0] if isinstance(c["rows"], list) else c["rows"]
+            for c in check.values() if "rows" in c]
+    outputs = f"{len(parts)} output{'s' if len(parts) != 1 else ''}"
+    detail = f" ({outputs}, up to {max(rows):,} rows)" if rows else f" ({outputs})"
     if bad:
         return "**differ**: " + ", ".join(bad)
     return "equal" + detail
