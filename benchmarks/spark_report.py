@@ -9,21 +9,22 @@ import json
 from pathlib import Path
 
 TITLE = "## Spark beside DuckDB (issue 20): the stages that run on Spark, same world, same run"
-INTRO = """Written by `python -m benchmarks.spark_engine --scale SCALE`. One world per scale, set
-up once on DuckDB (generated, ingested, last week's features, champions trained on DuckDB,
-last week's run governed and published), then forked; the same project runs each stage on
-DuckDB and on Spark `local[2]` with only `engine:` switched, the two engines alternating
-stage by stage. Each stage is a process of its own: "s" is the stage's timed work (imports
-and the Spark session's start excluded: the session is reported apart); "CPU s" is the
-CPU time of the process tree (the Python process, Spark's JVM and its Python workers)
-during the stage's work, imports and session start excluded (Python workers that exited
-before the end are not counted: a lower bound); "peak MB" is the whole process's life's
-highest PSS sum over the tree (sampled every 0.25 s; the RSS sum, which counts shared pages
-once per process, and the CPU including imports are in the JSON). "load" is the 1-minute
-load average on the 2 shared cores during the stage (mean, from samples every 5 s): the
-machine is shared, so the ratio in the same run is the figure that counts. On DuckDB
-`govern` does more than on Spark (movement reasons, the review queue, the seal, the report
-run only on DuckDB); its movement + controls phases are given beside it."""
+INTRO = """Written by `python -m benchmarks.spark_engine --scale SCALE`. One world per scale, set up
+once on DuckDB (generated, ingested, last week's features, champions trained on DuckDB, last
+week's run governed and published), then forked; the same project runs each stage on DuckDB
+and on Spark `local[2]` with only `engine:` switched, the two engines alternating stage by
+stage (or, with `--side-by-side`, running each stage at the same time). Each stage is a
+process of its own: "s" is the stage's timed work (imports and the Spark session's start
+excluded: the session is reported apart); "CPU s" is the CPU time of the process tree (the
+Python process, Spark's JVM and its Python workers) during the stage's work, imports and
+session start excluded (Python workers that exited before the end are not counted: a lower
+bound); "peak MB" is the whole process's life's highest PSS sum over the tree (sampled every
+0.25 s; the RSS sum, which counts shared pages once per process, and the CPU including
+imports are in the JSON). "load" is the 1-minute load average on the 2 shared cores during
+the stage (mean, from samples every 5 s): the machine is shared, so the ratio in the same
+run is the figure that counts. On DuckDB `govern` does more than on Spark (movement reasons,
+the review queue, the seal, the report run only on DuckDB); its movement + controls phases
+are given beside it."""
 
 LABELS = {"features": "features build (5 views, as of 2027-03-01, + Feast apply)",
           "refresh": "refresh step: retrieval, scoring (2 champions), 47 cohorts",
@@ -57,6 +58,11 @@ def _scale(record: dict) -> list[str]:
              f"{record['driver_memory']} (the JVM's max heap: {_n(first.get('jvm_max_heap_mb'))}"
              f" MB); the session's start, per process: "
              + ", ".join(f"{_n(s.get('session_seconds'))} s" for s in spark if s) + ".", ""]
+    train = (record.get("set_up") or {}).get("train") or {}
+    if "models_from" in train:
+        lines += [f"Champions not trained at this scale: copied from "
+                  f"`{train['models_from']['source']}` ({train.get('note', 'trained there')}).",
+                  ""]
     if record.get("engines_side_by_side"):
         lines += ["Each stage ran on both engines at the same time (`--side-by-side`, each in "
                   "its own copy of the workspace): both saw the same load, and each other.",
