@@ -25,7 +25,10 @@ def summary(folder: Path) -> dict:
     for path in files:
         with path.open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                _add(out, line)
+                try:
+                    _add(out, line)
+                except json.JSONDecodeError:  # the last line of a log cut off mid-write
+                    out["lines_cut_off"] = out.get("lines_cut_off", 0) + 1
     out["executor_run_seconds"] = round(out["executor_run_seconds"], 1)
     return out
 

@@ -63,13 +63,16 @@ def _scale(record: dict) -> list[str]:
         lines += [f"Champions not trained at this scale: copied from "
                   f"`{train['models_from']['source']}` ({train.get('note', 'trained there')}).",
                   ""]
+    lines += [f"**Note:** {n}" for n in record.get("notes", [])] + \
+        ([""] if record.get("notes") else [])
     if record.get("engines_side_by_side"):
         lines += ["Each stage ran on both engines at the same time (`--side-by-side`, each in "
                   "its own copy of the workspace): both saw the same load, and each other.",
                   ""]
     if record.get("finished") is None:
-        lines += ["**Incomplete: the run stopped (or is still running) before its checks.**",
-                  ""]
+        lines += ["**Incomplete: not every stage ran; the outputs of those that did are compared "
+                  "below.**" if record.get("checks") else "**Incomplete: the run stopped (or is "
+                  "still running) before its checks.**", ""]
     lines += ["| stage | DuckDB s | CPU s | peak MB | load | Spark s | CPU s | peak MB | load "
               "| Spark / DuckDB | outputs |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
