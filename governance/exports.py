@@ -30,7 +30,6 @@ judged on their own consent, identifier and events, and the files carry both ids
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -304,11 +303,12 @@ def _check_recipients(config, canonical: dict) -> dict | None:
 
 def _manifest(run_id: str, cohort: str, channel: str, path, tally: dict) -> dict:
     """Rows written, candidates, who was left out and why (per reason), and the file hash."""
-    data = path.read_bytes()
+    from segflow.runstore import file_sha256  # streamed: a cohort's file may be gigabytes
+
     left_out = {r: tally[r] for r in REASONS if tally.get(r)}
     manifest = {"run_id": run_id, "cohort": cohort, "channel": channel, "file": path.name,
                 "rows": tally.get("exported", 0), "candidates": sum(tally.values()),
-                "left_out": left_out, "sha256": hashlib.sha256(data).hexdigest(),
-                "bytes": len(data)}
+                "left_out": left_out, "sha256": file_sha256(path),
+                "bytes": path.stat().st_size}
     path.with_suffix(".manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
