@@ -57,5 +57,6 @@ def bias_table(con, config: BiasConfig, available: set[str], min_group: int = 30
                p.population_share >= {config.min_population_share} AND p.n_group >= {min_group}
                  AND (disparity_ratio > {high} OR disparity_ratio < {low}) AS flagged
         FROM pairs p LEFT JOIN grp g USING ("group", attribute, value)
-        ORDER BY flagged DESC, greatest(disparity_ratio, 1 / nullif(disparity_ratio, 0)) DESC
+        ORDER BY flagged DESC, greatest(disparity_ratio, 1 / nullif(disparity_ratio, 0)) DESC,
+                 "group", attribute, value  -- ties (two attributes naming the same people)
         """).df()[COLUMNS]
