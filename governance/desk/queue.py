@@ -183,35 +183,44 @@ def _file_scope_sql(ctx, person) -> tuple[str, list]:
             + ")", [values for values, _ in used])
 
 
+def listing_sql(con, settings, runs: list[str], f: Filters, owners) -> tuple[str, list]:
+    """One SELECT of every item of ``runs`` the filters keep (``where_sql`` per run, its
+    keys filled first): ``segflow review list`` counts and lists through it, so the CLI and
+    the desk select with the same rule, cohort, status and owner conditions."""
+    from segflow.governance.context import RunContext
+
+    parts, params = [], []
+    for run_id in runs:
+        ctx = RunContext.of(settings, run_id)
+        fill_keys(con, ctx)
+        where, more = where_sql(ctx, f, owners)
+        parts.append(f"SELECT * FROM review_queue WHERE {where}")
+        params += more
+    return " UNION ALL ".join(parts) or "SELECT * FROM review_queue WHERE false", params
+
+
 def owned_items(settings, runs: set[str], owner: str) -> set[str]:
     """Review ids of ``runs`` that ``owner`` may decide (``scope_sql``, as the owner filter
-    of the desk): ``segflow review list --owner``."""
+    of the desk)."""
     from segflow.db import connect
-    from segflow.governance.context import RunContext
     from segflow.governance.owners import load_owners
 
-    person = load_owners(settings.owners_path).people.get(owner)
-    if person is None:
+    owners = load_owners(settings.owners_path)
+    if owners.people.get(owner) is None:
         raise SegflowError(f"{owner!r} is not in the owners file {settings.owners_path}")
-    owned: set[str] = set()
     with connect(settings) as con:
-        for run_id in sorted(runs):
-            ctx = RunContext.of(settings, run_id)
-            fill_keys(con, ctx)
-            sql, params = scope_sql(ctx, person)
-            owned |= {i for (i,) in con.execute(
-                f"SELECT review_id FROM review_queue WHERE run_id = ?::VARCHAR AND {sql}",
-                [run_id, *params]).fetchall()}
-    return owned
+        sql, params = listing_sql(con, settings, sorted(runs), Filters(owner=owner), owners)
+        return {i for (i,) in con.execute(f"SELECT review_id FROM ({sql})", params).fetchall()}
 
 
 def where_sql(ctx, f: Filters, owners) -> tuple[str, list]:
     """The run and the filters as a WHERE clause over ``review_queue``, and its
     parameters (``fill_keys`` first: it reads the stored move and base names)."""
     parts, params = ["run_id = ?::VARCHAR"], [ctx.run_id]
-    if f.rule:
-        parts.append("starts_with(rule, ?::VARCHAR)")
-        params.append(f.rule)
+    if f.rule:  # the rule, or a family at a separator: "boundary" and "boundary:engaged"
+        parts.append("(rule = $1 OR starts_with(rule, $1 || ':') OR "  # but not c1 for c10
+                     "starts_with(rule, $1 || '.'))".replace("$1", "?::VARCHAR"))
+        params += [f.rule] * 3
     if f.cohort:
         parts.append("(base_before = ?::VARCHAR OR base_proposed = ?::VARCHAR OR "
                      "cohort_before = ?::VARCHAR OR proposed_cohort = ?::VARCHAR)")

@@ -133,7 +133,9 @@ def review_list(
     run: Optional[str] = typer.Option(None, "--run", "-r", help="Only this run."),  # noqa: UP045
     status: Optional[str] = typer.Option(None, "--status", "-s",  # noqa: UP045
                                          help="open, confirmed or overridden."),
-    rule: Optional[str] = typer.Option(None, "--rule", help="Only items of this rule."),  # noqa: UP045
+    rule: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--rule", help="Only items of this rule, or of a family of rules "
+        "(boundary, boundary:engaged, note)."),
     cohort: Optional[str] = typer.Option(None, "--cohort",  # noqa: UP045
                                          help="Only items of this cohort (before or proposed)."),
     owner: Optional[str] = typer.Option(  # noqa: UP045
@@ -147,35 +149,27 @@ def review_list(
     it."""
     import sys
 
-    from segflow.governance.review_cli import LIST_COLUMNS, list_items
+    from segflow.governance.desk.queue import Filters
+    from segflow.governance.review_cli import LIST_COLUMNS, listing
     from segflow.output import emit_json, records, table
 
-    settings = get_settings()
-    rows = [r for r in list_items(settings, run, status)
-            if (rule is None or r[3] == rule) and (cohort is None or cohort in (r[4], r[5]))]
-    if owner is not None:
-        from segflow.governance.desk.queue import owned_items
-
-        owned = owned_items(settings, {r[1] for r in rows}, owner)
-        rows = [r for r in rows if r[0] in owned]
+    given = any(a in ("--limit", "-n") or a.startswith("--limit=") for a in sys.argv)
+    shown = listing(get_settings(), run, Filters(rule=rule, cohort=cohort, owner=owner,
+                                                 status=status),
+                    None if as_json and not given else limit)
+    rows = shown.rows
     if as_json:
-        given = any(a in ("--limit", "-n") or a.startswith("--limit=") for a in sys.argv)
-        emit_json(records(list(LIST_COLUMNS), rows[:limit] if given else rows))
+        emit_json(records(list(LIST_COLUMNS), rows))
         return
-    groups: dict[tuple, int] = {}
-    for r in rows:
-        key = (r[3], r[4] or r[5] or "", r[6])
-        groups[key] = groups.get(key, 0) + 1
-    summary = sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))
-    table(["rule", "cohort", "status", "items"], [(*k, n) for k, n in summary[:15]],
-          title=f"{len(rows):,} review item(s) by rule and cohort", numeric=("items",),
-          total=len(summary), more="narrow with --rule or --cohort")
+    table(["rule", "cohort", "status", "items"], shown.groups,
+          title=f"{shown.total:,} review item(s) by rule and cohort", numeric=("items",),
+          total=shown.group_count, more="narrow with --rule or --cohort")
     if limit and rows:
         one_run = len({r[1] for r in rows}) == 1  # then the run column says nothing
         table(["item", *([] if one_run else ["run"]), "customer", "rule", "before",
                "proposed", "status"],
-              [(r[0], *([] if one_run else [r[1]]), *r[2:]) for r in rows[:limit]],
-              title="Items" + (f" of {rows[0][1]}" if one_run else ""), total=len(rows),
+              [(r[0], *([] if one_run else [r[1]]), *r[2:]) for r in rows],
+              title="Items" + (f" of {rows[0][1]}" if one_run else ""), total=shown.total,
               more="--limit N for more, --json for all")
 
 

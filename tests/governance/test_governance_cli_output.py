@@ -47,3 +47,39 @@ def test_runs_and_audit_listings_have_headers_and_json(listed):
     entries = json.loads(call("audit", "show", "--json").out)
     assert [e["action"] for e in entries] == ["govern"]
     assert call("audit", "show").out.split()[:3] == ["seq", "┃", "time"]
+
+
+def test_review_list_takes_a_family_of_rules_and_refuses_an_unknown_status(listed):
+    run, call = listed
+    every = json.loads(call("review", "list", "--run", run, "--json").out)
+    family = every[0]["rule"].split(":")[0]
+    members = json.loads(call("review", "list", "--run", run, "--rule", family, "--json").out)
+    assert len(members) == sum(i["rule"] == family or i["rule"].startswith(family + ":")
+                               for i in every) > 0
+    bad = call("review", "list", "--run", run, "--status", "opne")
+    assert bad.code != 0 and "unknown status 'opne'" in bad.err
+    assert "Traceback" not in bad.err and len(bad.err.strip().splitlines()) == 1
+
+
+def test_a_rule_filter_keeps_a_rule_and_its_family_but_not_a_longer_name():
+    """``boundary:engaged.c1`` is not the family of ``boundary:engaged.c10``: the desk and
+    ``review list`` share this condition (desk.queue.where_sql)."""
+    from types import SimpleNamespace
+
+    import duckdb
+
+    from segflow.governance.desk.queue import Filters, where_sql
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE review_queue AS SELECT 'r' AS run_id, unnest(['boundary:e.c1', "
+                "'boundary:e.c10', 'big_mover', 'boundary:f.c1']) AS rule")
+
+    def kept(rule):
+        where, params = where_sql(SimpleNamespace(run_id="r"), Filters(rule=rule), None)
+        return sorted(r for (r,) in con.execute(
+            f"SELECT rule FROM review_queue WHERE {where}", params).fetchall())
+
+    assert kept("boundary:e.c1") == ["boundary:e.c1"]
+    assert kept("boundary:e") == ["boundary:e.c1", "boundary:e.c10"]
+    assert kept("boundary") == ["boundary:e.c1", "boundary:e.c10", "boundary:f.c1"]
+    assert kept("big") == []
