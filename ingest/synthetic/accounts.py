@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from segflow.errors import ConfigError
 from segflow.ingest.synthetic.accounts_anomalies import plant_anomalies
-from segflow.ingest.synthetic.accounts_contacts import contacts
+from segflow.ingest.synthetic.accounts_contacts import contacts, email_events
 from segflow.ingest.synthetic.accounts_finance import (
     billing,
     holdings,
@@ -162,7 +162,7 @@ def generate_accounts(accounts: int, seed: int = 7,
     account_notes, notes_truth = notes(rng, cfg, acc, share, lines)
     invoices, anomaly_truth = plant_anomalies(seed, cfg, acc,
                                               billing(rng, cfg, acc, lines, hold, share))
-    return {
+    tables = {
         "accounts": acc.table,
         "customers": people,
         "billing": invoices,
@@ -178,6 +178,9 @@ def generate_accounts(accounts: int, seed: int = 7,
         "contact_duplicates_truth": duplicates,
         "accounts_anomaly_truth": anomaly_truth,
     }
+    # drawn last, so every table above stays what the same seed always gave
+    tables["engagement_events"] = email_events(rng, cfg, people)
+    return tables
 
 
 # How each table is written: file name and, for the "finance export", its own column names
@@ -192,6 +195,7 @@ FILES = {
     "product_usage": ("product_usage.parquet", {}),
     "support_tickets": ("support_tickets.csv", {}),
     "account_notes": ("account_notes.parquet", {}),
+    "engagement_events": ("email_events.csv", {}),
 }
 
 

@@ -122,3 +122,34 @@ def contacts(rng, cfg: dict, acc, median_size: float) -> tuple[pa.Table, pa.Tabl
     table = table.set_column(table.schema.get_field_index("email"), "email", email)
     table = table.set_column(table.schema.get_field_index("phone"), "phone", phone)
     return table, truth
+
+
+def email_events(rng, cfg: dict, people: pa.Table) -> pa.Table:
+    """Email engagement of the contacts (canonical ``engagement_events``), as a B2B
+    marketing-automation export gives it: sends over the last ``days``, opens and clicks
+    of some sends, and the contacts who unsubscribed or complained, whose addresses the
+    channel exports must leave out (``exports.channel_events`` / ``global_events``)."""
+    e = cfg["email_events"]
+    end = to_seconds(cfg["window"]["end"])
+    owner = repeat_index(rng.poisson(float(e["sends_per_contact"]), people.num_rows))
+    n = len(owner)
+    sent = end - rng.integers(1, int(e["days"]) * DAY, n)
+    opened = rng.random(n) < float(e["open_share"])
+    clicked = opened & (rng.random(n) < float(e["click_share_of_opens"]))
+    contacts = np.arange(people.num_rows)
+    left = {kind: contacts[rng.random(people.num_rows) < float(e[f"{kind}_share"])]
+            for kind in ("unsubscribe", "complaint")}
+    who = np.concatenate([owner, owner[opened], owner[clicked], *left.values()])
+    when = np.concatenate([sent, sent[opened] + 3_600, sent[clicked] + 3_660,
+                           *(end - rng.integers(1, int(e["days"]) * DAY, len(v))
+                             for v in left.values())])
+    kinds = ["send"] * n + ["open"] * int(opened.sum()) + ["click"] * int(clicked.sum()) + [
+        k for k, v in left.items() for _ in range(len(v))]
+    order = np.lexsort((np.arange(len(who)), when))
+    return pa.table({
+        "event_id": ids("M", np.arange(1, len(who) + 1), 9),
+        "customer_id": people["customer_id"].take(pa.array(who[order])),
+        "event_ts": timestamps(np.minimum(when[order], end - 60)),
+        "channel": pa.array(["email"] * len(who), pa.string()),
+        "event_type": pa.array(kinds, pa.string()).take(pa.array(order)),
+    })

@@ -86,3 +86,23 @@ def test_ingest_of_the_world_accepts_it_and_finds_the_planted_duplicates(home):
     assert planted and merged == planted
     tree = pq.read_table(home.canonical_dir / "account_hierarchy.parquet")
     assert tree.num_rows == 300 and max(tree["depth"].to_pylist()) == 2
+
+
+def test_contacts_email_events_load_with_the_unsubscribes_exports_leave_out(home):
+    """The B2B world carries its contacts' email engagement, so the project's
+    ``tables.events`` exists for account_tiers too and its channel exports can honour
+    unsubscribes and complaints (without it `segflow export` refuses, fail closed)."""
+    import duckdb
+
+    write_accounts_world(home.sources_dir, 300, seed=5)
+    report = run_ingest(home)
+    loaded = report.tables["engagement_events"]
+    assert loaded.quarantined_total == 0 and loaded.rows_in > 0
+    events = home.canonical_dir / "engagement_events.parquet"
+    contacts = home.canonical_dir / "customers.parquet"
+    kinds = dict(duckdb.sql(f"SELECT event_type, count(*) FROM '{events}' GROUP BY 1").fetchall())
+    assert kinds["send"] > kinds["open"] > kinds["click"] > 0
+    assert kinds["unsubscribe"] > 0 and kinds["complaint"] > 0
+    strays = duckdb.sql(f"SELECT count(*) FROM '{events}' e ANTI JOIN '{contacts}' c "
+                        "USING (customer_id)").fetchall()[0][0]
+    assert strays == 0  # duplicates' events follow their survivor
