@@ -47,6 +47,36 @@ def run_status(settings: Settings, run_id: str) -> dict:
     return record
 
 
+def decisions(settings: Settings, run_ids: list[str]) -> dict[str, str]:
+    """What governance decided for each run, in words for ``segflow runs list``:
+    "published v2 (current)", "published v1", "approved", or nothing (the run's own status
+    then says where it stands). A run record keeps the refresh's status ("governed"); the
+    approval and the publication are the workspace's records, read here in two queries."""
+    if not run_ids or not settings.database_path.exists():
+        return {}
+    from segflow.governance.publications import ensure_tables
+
+    with connect(settings) as con:
+        ensure_schema(con)
+        ensure_tables(con)
+        rows = con.execute("""
+            WITH asked AS (SELECT unnest(?::VARCHAR[]) AS run_id),
+            pub AS (SELECT p.run_id, max(p.version) AS version,
+                           bool_or(c.version IS NOT NULL) AS current
+                    FROM publications p LEFT JOIN publication_pointer c
+                    USING (campaign, version) GROUP BY p.run_id)
+            SELECT a.run_id, pub.version, pub.current,
+                   EXISTS (SELECT 1 FROM approvals x WHERE x.run_id = a.run_id)
+            FROM asked a LEFT JOIN pub USING (run_id)""", [list(run_ids)]).fetchall()
+    out = {}
+    for run_id, version, current, approved in rows:  # one row per run listed
+        if version is not None:
+            out[run_id] = f"published v{version}" + (" (current)" if current else "")
+        elif approved:
+            out[run_id] = "approved"
+    return out
+
+
 def _memberships_digest(con, path) -> tuple[int, str]:
     """Row count and an order-free digest of the decisions (run_id left out)."""
     from segflow.scoring.runfiles import parquet_sql

@@ -44,19 +44,23 @@ JSON = json_option()
 def runs_list(campaign: Optional[str] = typer.Option(None, "--campaign", "-c",  # noqa: UP045
                                                      help="Only this campaign."),
               as_json: bool = JSON) -> None:
-    """List runs, oldest first: id, campaign, as-of, status."""
+    """List runs, oldest first: id, campaign, as-of, status and what governance decided
+    (approved, published as which version, the current one)."""
+    from segflow.governance.status import decisions
     from segflow.output import emit_json, records, table
     from segflow.runstore import list_runs
 
-    columns = ["run", "campaign", "as of", "status"]
-    rows = [(r.run_id, r.campaign, r.as_of[:16].replace("T", " "), r.status)
-            for r in list_runs(get_settings(), campaign)]
+    settings = get_settings()
+    runs = list_runs(settings, campaign)
+    decided = decisions(settings, [r.run_id for r in runs])
     if as_json:
-        emit_json(records(["run_id", "campaign", "as_of", "status"],
-                          [(r.run_id, r.campaign, r.as_of, r.status)
-                           for r in list_runs(get_settings(), campaign)]))
+        emit_json(records(["run_id", "campaign", "as_of", "status", "decision"],
+                          [(r.run_id, r.campaign, r.as_of, r.status, decided.get(r.run_id))
+                           for r in runs]))
     else:
-        table(columns, rows)
+        table(["run", "campaign", "as of", "status", "decision"],
+              [(r.run_id, r.campaign, r.as_of[:16].replace("T", " "), r.status,
+                decided.get(r.run_id, "")) for r in runs])
 
 
 @runs_app.command("show")

@@ -18,6 +18,13 @@ def cli(*args):
     return CliRunner().invoke(app, list(args))
 
 
+def _decision(run: str) -> str | None:
+    """What `runs list --json` says governance decided for ``run``."""
+    listed = {r["run_id"]: r for r in json.loads(cli("runs", "list", "--json").output)}
+    assert listed[run]["status"] == "governed"
+    return listed[run]["decision"]
+
+
 @pytest.mark.integration
 def test_refresh_govern_drift_approve_publish_rerun(world):
     from segflow.scoring.refresh import refresh_campaign
@@ -40,11 +47,13 @@ def test_refresh_govern_drift_approve_publish_rerun(world):
     assert refused.exit_code == 1 and f"--accept-open {open_items}" in str(refused.exception)
     out = cli("approve", run, "--by", "lead.analyst", "--reason", APPROVAL)
     assert out.exit_code == 0 and "verdict: WAITING" in out.output, out.output
+    assert _decision(run) == "approved"
     out = cli("publish", run, "--by", "lead.analyst", "--accept-open", str(open_items),
               "--reason", ACCEPTANCE)
     assert out.exit_code == 0 and f"published holi_test version 1: run {run}" in out.output
     again = cli("publish", run, "--by", "lead.analyst")
     assert again.exit_code == 0 and "already published as version 1" in again.output
+    assert _decision(run) == "published v1 (current)"  # the refresh's status stays governed
     shown = json.loads(cli("runs", "show", run, "--json").output)
     assert shown["publications"][0]["current"] and shown["approvals"][0]["by"] == "lead.analyst"
     assert shown["verdict"]["state"] == "published" and shown["frozen_rules"]

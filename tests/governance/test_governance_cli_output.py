@@ -40,7 +40,8 @@ def test_runs_and_audit_listings_have_headers_and_json(listed):
     assert [r["run_id"] for r in runs] == [run] and runs[0]["campaign"] == "holi_test"
     table = call("runs", "list").out.splitlines()
     header = [w for w in table[0].split() if w != "┃"]
-    assert header == ["run", "campaign", "as", "of", "status"] and run in table[2]
+    assert header == ["run", "campaign", "as", "of", "status", "decision"] and run in table[2]
+    assert runs[0]["decision"] is None  # blocked: neither approved nor published
     shown = call("runs", "show", run)
     assert shown.out.splitlines()[1].startswith("verdict: BLOCKED")
     assert json.loads(call("runs", "show", run, "--json").out)["run_id"] == run
