@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from segflow.governance.store import deciding_rows
+
 
 def _src(path) -> str:
     return "read_parquet('" + str(path).replace("'", "''") + "')"
@@ -73,11 +75,8 @@ def revenue_reconciles(con, canonical: dict, as_of: datetime, control, currency:
     else:
         _period_table(con, "revenue_p", segments, canonical[segments.table], lo, hi,
                       hierarchy)
-    # each entity's revenue goes to its row of highest priority (cohort breaks a tie)
-    rows = con.execute("""SELECT coalesce(m.cohort, '(' || m.status || ')') AS segment,
-          sum(r.revenue) FROM revenue_p r JOIN (SELECT * FROM m_cur QUALIFY row_number()
-          OVER (PARTITION BY entity_id ORDER BY priority NULLS LAST, cohort NULLS LAST) = 1)
-          m USING (entity_id)
+    rows = con.execute(f"""SELECT coalesce(m.cohort, '(' || m.status || ')') AS segment,
+          sum(r.revenue) FROM revenue_p r JOIN ({deciding_rows("m_cur")}) m USING (entity_id)
         GROUP BY 1 ORDER BY 1""").fetchall()
     per_segment = {s: round(float(v or 0), 2) for s, v in rows}
     attributed = sum(per_segment.values())

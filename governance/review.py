@@ -85,6 +85,7 @@ def _note_topics(con, ctx) -> None:
         routed_sql,
     )
     from segflow.governance.owners import NOTE_RULE
+    from segflow.governance.store import deciding_rows
 
     if not has_note_topics(con) and not register_note_topics(con, ctx):
         return
@@ -98,9 +99,7 @@ def _note_topics(con, ctx) -> None:
           || '; routed to ' || n.owners AS detail,
         mv.cohort_before, c.cohort AS proposed_cohort, c.template
         FROM ({routed}) n
-        JOIN (SELECT entity_id, arg_max(cohort, cohort IS NOT NULL) AS cohort,
-                     arg_max(template, cohort IS NOT NULL) AS template
-              FROM m_cur GROUP BY entity_id) c USING (entity_id)
+        JOIN ({deciding_rows("m_cur")}) c USING (entity_id)
         LEFT JOIN movers mv USING (entity_id)""")
 
 

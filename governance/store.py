@@ -84,6 +84,14 @@ def features_view(con, settings: Settings, run_id: str, view: str) -> str:
                                    for c in cols])
 
 
+def deciding_rows(view: str) -> str:
+    """Each entity's one deciding row of memberships ``view``: the highest priority, the
+    cohort breaking a tie (a campaign that is not exclusive gives an entity several rows).
+    Revenue is attributed to it and a routed note's item proposes it, on either engine."""
+    return (f"SELECT * FROM {view} QUALIFY row_number() OVER (PARTITION BY entity_id "
+            "ORDER BY priority NULLS LAST, cohort NULLS LAST) = 1")
+
+
 def memberships_view(con, settings: Settings, run_id: str, view: str) -> str:
     """Register a run's memberships as ``view``: one file (DuckDB) or the folder a Spark
     run writes, partitioned by cohort; the same columns, types and rows either way."""

@@ -256,3 +256,20 @@ def test_a_campaign_without_note_topics_reads_no_earlier_runs_note_topics():
     ctx = SimpleNamespace(config=SimpleNamespace(note_topics=None))
     assert register_note_topics(con, ctx) is False
     assert not has_note_topics(con)
+
+
+def test_an_item_proposes_the_entitys_deciding_row_not_an_arbitrary_one():
+    """An entity in several cohorts (a campaign that is not exclusive) is proposed, and its
+    revenue attributed, under its row of highest priority, the cohort breaking a tie, a row
+    without a cohort last: the same row however the rows are stored (store.deciding_rows)."""
+    from segflow.governance.store import deciding_rows
+
+    rows = [("A1", "growth", 2), ("A1", "key", 1), ("A1", None, None),
+            ("A2", "zeta", 3), ("A2", "alpha", 3), ("A3", None, None)]
+    for order in (rows, rows[::-1]):
+        con = duckdb.connect()
+        con.execute("CREATE TABLE m_cur (entity_id VARCHAR, cohort VARCHAR, priority INT)")
+        con.executemany("INSERT INTO m_cur VALUES (?, ?, ?)", order)
+        got = con.execute(f"SELECT entity_id, cohort FROM ({deciding_rows('m_cur')}) "
+                          "ORDER BY entity_id").fetchall()
+        assert got == [("A1", "key"), ("A2", "alpha"), ("A3", None)]
