@@ -244,3 +244,25 @@ def test_a_publication_killed_at_an_instant_is_whole_or_absent_after_doctor(
     assert entry["version"] == 2 and state(settings) == {"db": 2, "file": 2, "audit": 2,
                                                          "verify": []}
     assert file_sha256(version) == sealed and version.is_dir()
+
+
+def test_the_external_database_takes_a_folder_version(worlds, tmp_path):
+    """SEGFLOW_PUBLISH_DB_URL's load reads the folder through the same reader: the rows of
+    the Spark publication, the cohort as text, the same as DuckDB's published rows."""
+    import sqlalchemy as sa
+
+    from segflow.governance.publish_sql import publish_sqlalchemy
+
+    _, spark, _, run, _, _ = worlds
+    url = f"sqlite:///{tmp_path / 'published.db'}"
+    folder = spark.publish_dir / CAMPAIGN / "v00002.parquet"
+    assert publish_sqlalchemy(url, CAMPAIGN, run, folder, "lead.analyst", version=2) == 2
+    engine = sa.create_engine(url)
+    with engine.connect() as con:
+        got = con.execute(sa.text("SELECT cohort, count(*) FROM current_memberships GROUP BY "
+                                  "cohort ORDER BY cohort")).all()
+    engine.dispose()
+    want = _published(spark, 2).group_by("cohort").aggregate([("entity_id", "count")])
+    assert [tuple(r) for r in got] == sorted(
+        zip(want["cohort"].to_pylist(), want["entity_id_count"].to_pylist(), strict=True),
+        key=lambda r: (r[0] is not None, r[0] or ""))
