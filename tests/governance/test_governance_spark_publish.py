@@ -10,8 +10,10 @@ The killed processes (and the full-disk publication) run on the DuckDB engine ov
 Spark workspace: the folder form of the version is the run's, not the engine's (under
 `engine: spark` only the gate's re-hash of the seal and the report's figures run on the
 executors), and each process would otherwise start its own JVM (10-50 s on this shared
-machine). Cost: dominated by `govern` on Spark (its few dozen Spark jobs); see the report
-of the change for the measured time."""
+machine). Cost: dominated by the module's `govern` on Spark (its few dozen Spark jobs) and
+the session's start; measured 2026-12-02 at load average 13-18 on the shared 2-core machine:
+415 s wall, 38 s of CPU (setup 354 s, of which govern on Spark about 127 s; each killed
+process 9-13 s)."""
 
 from __future__ import annotations
 
