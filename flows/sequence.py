@@ -11,9 +11,9 @@ its retries and the failure alert). The step functions are plain functions.
 
 On ``engine: spark`` (docs/scale-out.md) each step runs on Spark where its stage does and
 otherwise refuses in its own function, naming itself (``segflow.engines.require_duckdb``):
-features, the refresh step (score and segment), govern's movers and controls and the drift
-gate (on a bounded sample the executors take) run on Spark; ingest, train and publish
-refuse, and the run, not sealed on Spark, is not publishable.
+features, the refresh step (score and segment), govern (movers, controls, review, seal),
+the drift gate (on a bounded sample the executors take) and publish (the version a folder
+partitioned by cohort) run on Spark; ingest and train refuse.
 """
 
 from __future__ import annotations

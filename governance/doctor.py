@@ -15,6 +15,7 @@ import json
 import re
 
 from segflow.doctor import Finding
+from segflow.durable import remove_path
 from segflow.governance import audit
 from segflow.governance.journal import pending, resolve, switch_current, write_manifest
 from segflow.governance.publications import ensure_tables, publication_history, version_path
@@ -98,7 +99,7 @@ def publication(settings: Settings, con, campaign: str, repair: bool) -> list[Fi
                         "publication (left by an interrupted publication)", "removed" if
                         repair else "run `segflow doctor` to remove it")
             if repair:
-                path.unlink()
+                remove_path(path)  # a file, or a Spark run's folder
                 f.repaired = True
             out.append(f)
     for p in history:

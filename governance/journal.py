@@ -7,9 +7,10 @@ audit entry together; after it, ``finish`` appends the entry to ``audit.jsonl``,
 ``published/<campaign>/current.json``, writes the version's manifest and deletes the intent.
 
 ``resolve`` decides what an intent left by a crash means, from the workspace DuckDB (the
-authority): committed -> finish it (roll forward); not committed -> remove the version file
-and the intent (roll back), and bring the external publication database (if any) back to
-DuckDB's version. ``segflow doctor`` and the start of every publication call it.
+authority): committed -> finish it (roll forward); not committed -> remove the version (a
+file, or a Spark run's folder) and the intent (roll back), and bring the external
+publication database (if any) back to DuckDB's version. ``segflow doctor`` and the start
+of every publication call it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from segflow.durable import write_atomic
+from segflow.durable import remove_path, write_atomic
 from segflow.faults import Hook, reach
 from segflow.governance.publications import ensure_tables, version_path
 from segflow.settings import Settings
@@ -73,7 +74,7 @@ def roll_back(settings: Settings, intent: dict, con) -> None:
     campaign, version = intent["campaign"], intent["version"]
     if intent.get("external"):
         align_external(settings, con, campaign)
-    version_path(settings, campaign, version).unlink(missing_ok=True)
+    remove_path(version_path(settings, campaign, version))
     intent_path(settings, campaign, version).unlink(missing_ok=True)
 
 
@@ -105,14 +106,19 @@ def switch_current(settings: Settings, campaign: str, version: int, run_id: str,
 
 
 def write_manifest(settings: Settings, intent: dict, hook: Hook = None) -> None:
-    """``published/<campaign>/vNNNNN.json``: what was published, its seal, and the audit
-    head at publication (``audit verify`` checks the log never falls behind it)."""
+    """``published/<campaign>/vNNNNN.json``: what was published, its seal, the audit head
+    at publication (``audit verify`` checks the log never falls behind it) and, for a
+    version that is a folder, the columns it is partitioned by."""
     entry = intent["audit_entry"]
     manifest = {k: intent[k] for k in ("campaign", "version", "run_id", "seal_hash",
                                        "sha256", "rows", "previous_version", "by")}
-    manifest.update(file=version_path(settings, intent["campaign"], intent["version"]).name,
-                    published_at=entry["ts"],
+    path = version_path(settings, intent["campaign"], intent["version"])
+    manifest.update(file=path.name, published_at=entry["ts"],
                     audit_head={"seq": entry["seq"], "hash": entry["hash"]})
+    if path.is_dir():  # a Spark run's version: a folder a cluster's readers list by cohort
+        from segflow.scoring.runfiles import partition_columns
+
+        manifest["partitioned_by"] = partition_columns(path)
     write_atomic(version_path(settings, intent["campaign"], intent["version"], ".json"),
                  json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"),
                  hook=lambda _s: reach(settings, "publish.manifest_tmp_written", hook))

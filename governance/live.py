@@ -99,6 +99,7 @@ class LiveMemberships:
         self.pubs: dict[str, _Publication] = {}
 
     def _load(self, campaign: str, pointer, stamp: int) -> _Publication:
+        from segflow.governance.publications import version_sql
         from segflow.runstore import load_run, run_dir
         from segflow.timeutil import parse_as_of
 
@@ -111,7 +112,7 @@ class LiveMemberships:
         rules = [(rule, s, _threshold(self.settings, run_id, s, rule.param))
                  for rule in self.config.inactivity for s in suppressions.get(rule.template, [])]
         table = f"pub_{len(self.pubs)}_{meta['version']}"
-        path = str(pointer.parent / meta["file"]).replace("'", "''")
+        published = version_sql(pointer.parent / meta["file"])  # a file or a folder
         columns = sorted({rule.days_since for rule, _, _ in rules})
         if columns:  # the published run's last activity, from its scored frame
             import pyarrow.parquet as pq
@@ -120,10 +121,10 @@ class LiveMemberships:
             key = pq.read_schema(scored).names[0]  # the entity's join key comes first
             frame = str(scored).replace("'", "''")
             picked = ", ".join(f'f."{c}"' for c in columns)
-            source = (f"SELECT m.*, {picked} FROM read_parquet('{path}') m LEFT JOIN "
+            source = (f"SELECT m.*, {picked} FROM {published} m LEFT JOIN "
                       f"read_parquet('{frame}') f ON f.\"{key}\" = m.entity_id")
         else:
-            source = f"SELECT * FROM read_parquet('{path}')"
+            source = f"SELECT * FROM {published}"
         self.con.execute(f"CREATE OR REPLACE TABLE {table} AS {source}")
         self.con.execute(f"CREATE INDEX {table}_id ON {table}(entity_id)")
         manifest = run_dir(self.settings, run_id) / "manifest.json"

@@ -6,6 +6,14 @@ per campaign in ``publication_pointer``; the view ``current_memberships`` reads 
 pointer. Writing them is ``segflow.governance.publish``'s job; this module only defines and reads
 them, so later stages (monitoring's drift reference) ask here rather than parse the audit
 log.
+
+Each version is also kept as Parquet, ``published/<campaign>/vNNNNN.parquet``: one file
+when the run's memberships are one file (a DuckDB run), a folder partitioned by cohort
+(``vNNNNN.parquet/cohort=<name>/part-*.parquet``) when they are a folder (a Spark run), so
+a cluster's jobs read one cohort of the publication where the cluster keeps it. Whatever
+the form, a published version's rows are read through ``version_sql`` (segflow's one
+reader of run outputs, ``segflow.scoring.runfiles``): the DuckDB table for SQL users and
+the external database, the Parquet for the live API and ``read_current_parquet``.
 """
 
 from __future__ import annotations
@@ -94,14 +102,23 @@ def last_published_run(settings: Settings, campaign: str, before: str | None = N
 
 
 def read_current_parquet(settings: Settings, campaign: str):
-    """The current published memberships from the Parquet copy (Arrow)."""
-    import pyarrow.parquet as pq
+    """The current published memberships from the Parquet copy (Arrow): the same columns
+    and rows whether the version is one file or a folder partitioned by cohort."""
+    from segflow.scoring.runfiles import read_arrow
 
     pointer = settings.publish_dir / campaign / "current.json"
     if not pointer.exists():
         raise SegflowError(f"campaign {campaign} has never been published")
     meta = json.loads(pointer.read_text())
-    return pq.read_table(settings.publish_dir / campaign / meta["file"])
+    return read_arrow(settings.publish_dir / campaign / meta["file"])
+
+
+def version_sql(path) -> str:
+    """A DuckDB relation (for ``FROM``) over a published version's Parquet, a file or a
+    folder partitioned by cohort: the one way a published version's rows are read."""
+    from segflow.scoring.runfiles import parquet_sql
+
+    return parquet_sql(path)
 
 
 def version_path(settings: Settings, campaign: str, version: int, suffix: str = ".parquet"):

@@ -7,12 +7,18 @@ and a publication is in the audit log or did not happen.
    (``segflow.governance.journal``);
 2. asks the gate (``segflow.governance.gate.verdict``); a run already published is a no-op;
 3. copies the memberships to ``published/<campaign>/vNNNNN.parquet`` (temporary file,
-   fsync, rename), hashing as it copies: the copy must be the sealed content;
+   fsync, rename), hashing as it copies: the copy must be the sealed content. A Spark run's
+   memberships are a folder partitioned by cohort: each data file is copied under the same
+   relative name into a staged folder (each hashed as copied, their digests combined as the
+   seal combines them), which is renamed into place; the version is then that folder;
 4. writes the intent record (run, version, seal, previous version, the audit entry);
 5. in ONE DuckDB transaction inserts the rows into ``published_memberships``, the
    ``publications`` row, moves ``publication_pointer``, inserts the audit entry and moves
    the audit head (with ``SEGFLOW_PUBLISH_DB_URL`` that database is written and committed
    first, inside this step);
+   the rows are read from the published copy by DuckDB (``read_parquet``, streamed), on
+   either engine: on Spark nothing passes through the Spark driver, and the workspace
+   database stays the one authority of what is published;
 6. appends the entry to ``audit.jsonl``, switches ``current.json``, writes the version's
    manifest and deletes the intent.
 
@@ -27,8 +33,7 @@ import errno
 from datetime import UTC, datetime
 
 from segflow.db import connect
-from segflow.durable import read_chunks, write_atomic
-from segflow.engines import require_duckdb
+from segflow.durable import read_chunks, remove_path, write_atomic, write_folder_atomic
 from segflow.errors import ControlFailed, EnvironmentFailure, SegflowError
 from segflow.faults import Hook, reach
 from segflow.governance import audit
@@ -42,6 +47,7 @@ from segflow.governance.publications import (  # noqa: F401 (re-exported read AP
     ensure_tables,
     read_current_parquet,
     version_path,
+    version_sql,
 )
 from segflow.governance.store import ensure_schema
 from segflow.lock import holds_workspace
@@ -121,7 +127,6 @@ def publish_run(settings: Settings, run_id: str, by: str | None = None,
     ``segflow`` publishes, which the gate allows only when the run needs no approval. Open
     review items need ``accept_open`` equal to their count and a ``reason``.
     """
-    require_duckdb(settings, "publish")
     reach(settings, "publish.locked", _hook)
     recover(settings)
     run = load_run(settings, run_id)
@@ -166,9 +171,8 @@ def _publish(settings: Settings, campaign: str, run_id: str, v, actor: str,
                "accepted_open": accepted, "controls_off": v.switched_off,
                "target": "sqlalchemy" if settings.publish_db_url else "duckdb"}
     try:
-        sha = write_atomic(target, read_chunks(run_dir(settings, run_id) /
-                                               "memberships.parquet"),
-                           hook=lambda _s: reach(settings, "publish.version_tmp_written", hook))
+        sha = copy_version(run_dir(settings, run_id) / "memberships.parquet", target,
+                           lambda _s: reach(settings, "publish.version_tmp_written", hook))
         reach(settings, "publish.version_written", hook)
         if sha != intent["sha256"]:
             raise ControlFailed(f"the memberships of {run_id} changed while being published "
@@ -196,6 +200,20 @@ def _publish(settings: Settings, campaign: str, run_id: str, v, actor: str,
     return {**payload, "run_id": run_id, "note": "; ".join(notes) or None}
 
 
+def copy_version(source, target, hook) -> str:
+    """Copy a run's memberships (a file, or a folder of part files) to ``target``
+    atomically, in 8 MB reads (memory stays constant whatever the customers); returns the
+    copy's SHA-256 as ``segflow.runstore.file_sha256`` defines it for that form, computed
+    from the bytes written, so it is compared with the seal's digest."""
+    from segflow.runstore import folder_sha256
+    from segflow.scoring.runfiles import data_files
+
+    if not source.is_dir():
+        return write_atomic(target, read_chunks(source), hook=hook)
+    files = ((p.relative_to(source).as_posix(), read_chunks(p)) for p in data_files(source))
+    return folder_sha256(write_folder_atomic(target, files, hook=hook))
+
+
 def _write_rows(settings: Settings, con, intent: dict, hook: Hook) -> None:
     """Inside the audit transaction: the external database first (committed there), then
     DuckDB's rows, publication record and pointer."""
@@ -208,7 +226,7 @@ def _write_rows(settings: Settings, con, intent: dict, hook: Hook) -> None:
                            lambda point: reach(settings, point, hook), version=version)
         reach(settings, "publish.external_committed", hook)
     reach(settings, "publish.txn_begun", hook)
-    src = "read_parquet('" + str(target).replace("'", "''") + "')"
+    src = version_sql(target)
     present = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
     con.execute(f"INSERT INTO published_memberships SELECT {version}, "
                 f"{select_columns(present)} FROM {src}")
@@ -233,8 +251,7 @@ def _after_failure(settings: Settings, intent: dict, err: BaseException) -> dict
             with connect(settings) as con:
                 outcome = resolve(settings, path, con)
         else:
-            version_path(settings, intent["campaign"], intent["version"]).unlink(
-                missing_ok=True)
+            remove_path(version_path(settings, intent["campaign"], intent["version"]))
     except Exception:  # noqa: BLE001 - doctor finishes it; the original error matters more
         outcome = None
     if outcome == "rolled forward":

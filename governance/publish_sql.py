@@ -5,9 +5,11 @@ Same tables as the DuckDB path: ``published_memberships`` (versioned rows), ``pu
 ``current_memberships`` view. Rows, record and pointer move in one transaction, the pointer
 last, so readers of the view see the old version or the new one. On PostgreSQL through
 psycopg 3 the rows are streamed with ``COPY ... FROM STDIN`` as CSV rendered by Arrow
-(columnar, no per-row Python); other dialects get executemany batches. ``publications`` has
-(campaign, version) as its key, so two concurrent publishers cannot both claim a version:
-the later one fails.
+(columnar, no per-row Python); other dialects get executemany batches. The rows are read
+from the published version (a file, or a Spark run's folder partitioned by cohort) by
+DuckDB in batches, so memory stays constant and nothing passes through a Spark driver.
+``publications`` has (campaign, version) as its key, so two concurrent publishers cannot
+both claim a version: the later one fails.
 
 This database is written (and committed) before the workspace DuckDB, which stays the
 authority: after a crash between the two commits, recovery (``segflow.governance.journal``) removes
@@ -128,17 +130,31 @@ def align_external(url: str, campaign: str, keep: set[int], current: int | None)
 
 def _batches(source: Path, version: int):
     """Record batches of exactly ``version`` + COLUMNS, typed like the table, missing -> null."""
+    import duckdb
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from segflow.governance.publications import version_sql
 
     types = {c: pa.int32() for c in INTS} | {"score": pa.float64()}
-    for batch in pq.ParquetFile(source).iter_batches(BATCH):
-        n, present = batch.num_rows, batch.schema.names
-        arrays = [pa.array([version] * n, pa.int32())]
-        for c in COLUMNS:
-            kind = types.get(c, pa.string())
-            arrays.append(batch.column(c).cast(kind) if c in present else pa.nulls(n, kind))
-        yield pa.RecordBatch.from_arrays(arrays, ["version", *COLUMNS])
+    con = duckdb.connect()
+    try:
+        reader = con.sql(f"SELECT * FROM {version_sql(source)}").to_arrow_reader(BATCH)
+        for batch in reader:
+            yield _typed(batch, version, types)
+    finally:
+        con.close()
+
+
+def _typed(batch, version: int, types: dict):
+    """One batch as ``version`` + COLUMNS, each typed like the table."""
+    import pyarrow as pa
+
+    n, present = batch.num_rows, batch.schema.names
+    arrays = [pa.array([version] * n, pa.int32())]
+    for c in COLUMNS:
+        kind = types.get(c, pa.string())
+        arrays.append(batch.column(c).cast(kind) if c in present else pa.nulls(n, kind))
+    return pa.RecordBatch.from_arrays(arrays, ["version", *COLUMNS])
 
 
 def _insert_rows(conn, members, source: Path, version: int) -> int:
