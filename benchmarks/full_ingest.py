@@ -5,9 +5,10 @@ every source file once into Parquet, no checks: ``benchmarks.incremental._floor_
 measured in the same run. On a machine shared with others the load moves by a factor of
 several within minutes, so the steps alternate: each round runs the floor, this checkout's
 full ingest and (with ``--base DIR``) the full ingest of the code in DIR (a ``git archive``
-of main, say, laid out as a ``segflow`` package: DIR is put ahead of the installed package
-on the child's ``PYTHONPATH`` and the child runs in DIR, so it reads that checkout's
-project), the order turned each round. Every ingest runs in its own process on a fresh
+of main, say: its folders are linked into ``DIR/segflow`` as pyproject.toml's
+``package-dir`` maps them, DIR is put ahead of the installed package on the child's
+``PYTHONPATH`` and the child runs in DIR, so it reads that checkout's project), the order
+turned each round. Every ingest runs in its own process on a fresh
 workspace (the phone cache empty, as a first load), so each has its own peak memory and
 CPU seconds (``os.wait4``: DuckDB's threads and the phone parsers' processes included).
 The canonical tables and quarantine files of every ingest are compared with the first
@@ -58,10 +59,25 @@ def _child(step: list, cwd: Path | None = None, path: Path | None = None) -> dic
             "peak_mb": usage.ru_maxrss / 1024, "load": (load, os.getloadavg()[0])}
 
 
+def as_package(checkout: Path) -> Path:
+    """A checkout's folders linked where the installed package has them (pyproject.toml's
+    ``package-dir``: ``segflow.ingest`` is ``ingest/``), so that putting the checkout on
+    ``PYTHONPATH`` imports all of its code, not a mix with the installed one."""
+    import tomllib
+
+    dirs = tomllib.loads((checkout / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"]
+    for package, folder in dirs.items():
+        link = checkout.joinpath(*package.split("."))
+        if package != "segflow" and not link.exists():
+            link.symlink_to(checkout / folder, target_is_directory=True)
+    return checkout
+
+
 def run(sources: Path, root: Path, base: Path | None, rounds: int) -> dict:
     codes = {"branch": (None, None)}
     if base is not None:
-        codes["base"] = (base, base)
+        codes["base"] = (as_package(base), base)
     runs, tables, n = [], {}, 0
     for r in range(rounds):
         order = ["floor", *codes] if r % 2 == 0 else [*reversed(list(codes)), "floor"]
