@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from segflow.ingest.coerce import naive_sql, raw, zone_of
+from segflow.ingest.coerce import naive_sql, raw, raw_text, zone_of
 from segflow.ingest.contract import Column, Contract
 from segflow.ingest.sources import SourceSpec
 
@@ -39,7 +39,7 @@ def _timestamp_rules(col: Column, as_of: datetime | None, zone: str | None) -> l
     """Zone-less times (when no zone is declared) and dates outside the plausible range."""
     c, rules = _q(col.name), []
     if zone is None:
-        rules.append((naive_sql(_q(raw(col.name))), f"naive_timestamp:{col.name}"))
+        rules.append((naive_sql(raw_text(_q(raw(col.name)))), f"naive_timestamp:{col.name}"))
     if col.earliest is not None:
         rules.append((f"{c} < {_instant(col.earliest)}", f"too_early:{col.name}"))
     if col.latest is not None:
@@ -61,7 +61,7 @@ def _column_rules(col: Column, currencies: list[str], ref: str | None,
                   as_of: datetime | None = None, zone: str | None = None
                   ) -> list[tuple[str, str]]:
     """(condition, reason) pairs for one column, in the order they are tried."""
-    c, r = _q(col.name), _q(raw(col.name))
+    c, r = _q(col.name), raw_text(_q(raw(col.name)))
     rules = []
     if col.type in _UNPARSABLE:
         rules.append((f"{c} IS NULL AND NULLIF(TRIM({r}), '') IS NOT NULL",
@@ -118,13 +118,12 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
     the good keys and updating only their later copies, not by a window sort of every row.
     """
     name = f"checked_{contract.table}"
-    keys = ", ".join(_q(k) for k in contract.key)
-    same = " AND ".join(f"{name}.{_q(k)} IS NOT DISTINCT FROM d.{_q(k)}" for k in contract.key)
     kept = ["_row"] + [_q(c.name) for c in contract.columns if not c.derived]
-    kept += [_q(raw(c.name)) for c in contract.columns if c.identifier]   # for their warnings
+    kept += [f"{raw_text(_q(raw(c.name)))} AS {_q(raw(c.name))}"      # for their warnings
+             for c in contract.columns if c.identifier]
     if spec is not None and spec.incremental:
         kept += ["_cursor", "_tombstone"]
-    held = ", ".join(f"{_lit([c.name])}: {_q(raw(c.name))}" for c in contract.columns
+    held = ", ".join(f"{_lit([c.name])}: {raw_text(_q(raw(c.name)))}" for c in contract.columns
                      if not c.derived)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(kept)}, _reason, "
                 f"CASE WHEN _reason IS NOT NULL THEN {{{held}}} END AS _raw FROM (SELECT *, "
@@ -132,18 +131,37 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
                 f"FROM {typed})")
     if spec is not None and spec.incremental:
         _supersede(con, name, spec)
-    # keys seen more than once are found by their 64-bit hash first (an aggregate of one
-    # integer a row, not of the key strings: a fraction of the memory and time at tens of
-    # millions of rows); only the rows of those hashes are grouped by the keys themselves,
-    # so a hash collision costs a few more rows grouped, never a wrong answer
-    con.execute(
-        f"UPDATE {name} SET _reason = 'duplicate_key:{'+'.join(contract.key)}' FROM ("
-        f"SELECT {keys}, min(_row) AS _first FROM {name} WHERE _reason IS NULL "
-        f"AND hash({keys}) IN (SELECT h FROM (SELECT hash({keys}) AS h FROM {name} "
-        f"WHERE _reason IS NULL) GROUP BY h HAVING count(*) > 1) "
-        f"GROUP BY ALL HAVING count(*) > 1) d "
-        f"WHERE {name}._reason IS NULL AND {same} AND {name}._row <> d._first")
+    _duplicate_keys(con, name, contract)
     return name
+
+
+def _repeated_hashes(con, table: str, keys: str, where: str) -> bool:
+    """Temp table ``_repeated``: the 64-bit hashes of ``keys`` seen more than once among the
+    rows of ``table`` that match ``where``; whether there are any.
+
+    Repeated keys are found by their hash first (an aggregate of one integer a row, not of
+    the key strings: a fraction of the memory and time at tens of millions of rows); only
+    the rows of those hashes are then grouped by the keys themselves, so a hash collision
+    costs a few more rows grouped, never a wrong answer. A table with no repeated hash
+    (the usual case) is scanned once, not a second time to find nothing to update."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _repeated AS SELECT h FROM (SELECT "
+                f"hash({keys}) AS h FROM {table} WHERE {where}) GROUP BY h "
+                "HAVING count(*) > 1")
+    return bool(con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0])
+
+
+def _duplicate_keys(con, name: str, contract: Contract) -> None:
+    """Quarantine the later copies of a key among the good rows (``_repeated_hashes``)."""
+    keys = ", ".join(_q(k) for k in contract.key)
+    same = " AND ".join(f"{name}.{_q(k)} IS NOT DISTINCT FROM d.{_q(k)}" for k in contract.key)
+    if _repeated_hashes(con, name, keys, "_reason IS NULL"):
+        con.execute(
+            f"UPDATE {name} SET _reason = 'duplicate_key:{'+'.join(contract.key)}' FROM ("
+            f"SELECT {keys}, min(_row) AS _first FROM {name} WHERE _reason IS NULL "
+            f"AND hash({keys}) IN (SELECT h FROM _repeated) "
+            f"GROUP BY ALL HAVING count(*) > 1) d "
+            f"WHERE {name}._reason IS NULL AND {same} AND {name}._row <> d._first")
+    con.execute("DROP TABLE _repeated")
 
 
 def in_source_order(con, checked: str) -> bool:
@@ -168,13 +186,16 @@ def _supersede(con, checked: str, spec: SourceSpec) -> None:
     keys = ", ".join(_q(k) for k in spec.key)
     present = " AND ".join(f"{_q(k)} IS NOT NULL" for k in spec.key)
     same = " AND ".join(f"c.{_q(k)} = d.{_q(k)}" for k in spec.key)
-    # the keys with several versions first (a hash aggregate), so that only their rows are
-    # sorted, not every row of the load
-    con.execute(
-        f"UPDATE {checked} SET _reason = '{SUPERSEDED}' FROM (SELECT _row FROM {checked} c "
-        f"SEMI JOIN (SELECT {keys} FROM {checked} WHERE {present} GROUP BY ALL "
-        f"HAVING count(*) > 1) d ON {same} QUALIFY row_number() OVER (PARTITION BY {keys} "
-        f"ORDER BY _cursor DESC NULLS LAST, _row DESC) > 1) s WHERE {checked}._row = s._row")
+    # the keys with several versions first (by hash, then by key), so that only their rows
+    # are sorted, not every row of the load
+    if _repeated_hashes(con, checked, keys, present):
+        con.execute(
+            f"UPDATE {checked} SET _reason = '{SUPERSEDED}' FROM (SELECT _row FROM {checked} c "
+            f"SEMI JOIN (SELECT {keys} FROM {checked} WHERE {present} AND hash({keys}) IN "
+            f"(SELECT h FROM _repeated) GROUP BY ALL HAVING count(*) > 1) d ON {same} "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _cursor DESC NULLS LAST, "
+            f"_row DESC) > 1) s WHERE {checked}._row = s._row")
+    con.execute("DROP TABLE _repeated")
 
 
 def reason_counts(con, checked: str, rejected: str | None = None) -> dict[str, int]:

@@ -40,7 +40,7 @@ from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
 from segflow.faults import reach
 from segflow.ingest.advice import first_rows
 from segflow.ingest.checks import SUPERSEDED, check_rows, in_source_order, reason_counts
-from segflow.ingest.coerce import check_schema, raw, stage
+from segflow.ingest.coerce import check_schema, raw, raw_text, stage
 from segflow.ingest.connectors import (
     CsvScan,
     open_derived,
@@ -247,7 +247,7 @@ def _quarantine_sql(con, contract: Contract, checked: str, typed: str, label: st
     sql = f"SELECT c._row, {held}, {tail} FROM ({_quarantined(checked)}) c WHERE _raw IS NOT NULL"
     later = f"SELECT _row, _reason FROM ({_quarantined(checked)}) WHERE _raw IS NULL"
     if con.execute(f"SELECT count(*) FROM ({later})").fetchall()[0][0]:
-        cols = ", ".join(f"t.{_q(raw(n))} AS {_q(n)}" for n in names)
+        cols = ", ".join(f"{raw_text(f't.{_q(raw(n))}')} AS {_q(n)}" for n in names)
         sql += f" UNION ALL SELECT t._row, {cols}, {tail} FROM {typed} t JOIN ({later}) c " \
                "ON t._row = c._row"
     if rejected:

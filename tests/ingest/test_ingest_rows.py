@@ -117,3 +117,31 @@ def test_rows_doubled_after_the_source_is_read_stop_the_ingest(home, world, monk
     monkeypatch.setattr(pipeline, "find_duplicates", lambda _customers: doubled)
     with pytest.raises(SegflowError, match=r"orders.*rows not conserved: 10 in"):
         run_ingest(home, world())
+
+
+def test_typed_parquet_columns_are_quarantined_as_their_text(home, world, sources):
+    """A Parquet source's timestamps and numbers are staged as they are and turned into
+    text only for the rows the quarantine keeps: a row a check failed (its text kept by
+    the check pass) and a later copy of a key (read again from the staged view) both
+    carry every value as text."""
+    import datetime as dt
+
+    folder = world().parent
+    at = [dt.datetime(2026, 3, d, 10, 30, tzinfo=dt.UTC) for d in (1, 2, 3)]
+    pq.write_table(pa.table({"order_id": ["O1", "O2", "O1"], "customer_id": ["C1"] * 3,
+                             "order_ts": pa.array(at, pa.timestamp("us", tz="UTC")),
+                             "amount": [100.5, 20.0, 7.25], "currency": ["INR"] * 3,
+                             "quantity": [1, 0, 3], "category": ["sweets"] * 3,
+                             "festival": [None] * 3, "channel": ["web"] * 3,
+                             "status": ["completed"] * 3}), folder / "orders.parquet")
+    path = sources("sources:\n  customers: {kind: csv, path: customers.csv}\n"
+                   "  orders: {kind: parquet, path: orders.parquet}\n")
+    report = run_ingest(home, path)
+
+    assert report.tables["orders"].rows_in == 3 == report.tables["orders"].accepted + 2
+    quarantine = pq.read_table(home.quarantine_dir / "orders.parquet")
+    assert quarantine.schema.field("order_ts").type == pa.string()
+    got = {r["_reason"]: (r["order_ts"], r["amount"], r["quantity"])
+           for r in quarantine.to_pylist()}
+    assert got == {"out_of_range:quantity": ("2026-03-02 10:30:00+00", "20.0", "0"),
+                   "duplicate_key:order_id": ("2026-03-03 10:30:00+00", "7.25", "3")}
