@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from segflow import canonical
 from segflow.errors import ConfigError
 from segflow.ingest import connectors
 from segflow.ingest.incremental import WATERMARKS, state_path
@@ -30,6 +31,7 @@ ORDER_COLUMNS = ("order_id, customer_id, order_ts, amount, currency, quantity, c
 SOURCES = """\
     as_of: 2027-01-01
     max_shrink: 0.5
+    compact_after: {share: 1.0, loads: 3}
     sources:
       customers: {kind: sql, url: "sqlite:///crm.db", table: customers,
                   cursor: {column: updated_at}, tombstone: deleted}
@@ -103,7 +105,8 @@ def rebuilt(crm: Crm, tmp_path: Path):
 
 
 def tables(settings) -> dict[str, list]:
-    return {t: duckdb.sql(f"SELECT * FROM read_parquet('{settings.canonical_dir}/{t}.parquet') "
+    """Each table as its readers see it: the base and its deltas merged (segflow.canonical)."""
+    return {t: duckdb.sql(f"{canonical.sql(settings.canonical_dir / f'{t}.parquet')} "
                           "ORDER BY ALL").fetchall() for t in TABLES}
 
 
