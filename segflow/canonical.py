@@ -94,10 +94,13 @@ def source(base: Path, pending: list[tuple[Path, Path]] = ()) -> str:
         if rows == base and not base.exists():
             continue
         read = f"SELECT * FROM read_parquet({lit(rows)})"
-        if later:
-            listed = "[" + ", ".join(lit(k) for k in later) + "]"
-            read = (f"SELECT f.* FROM read_parquet({lit(rows)}) f ANTI JOIN "
-                    f"read_parquet({listed}) k USING ({using})")
+        if later:   # plain SQL (one path per read_parquet, a left join): Spark's too
+            decided = " UNION ALL ".join(f"SELECT {using} FROM read_parquet({lit(k)})"
+                                         for k in later)
+            same = " AND ".join(f"f.{_q(k)} = k.{_q(k)}" for k in key)
+            read = (f"SELECT f.* FROM read_parquet({lit(rows)}) f LEFT JOIN (SELECT DISTINCT "
+                    f"{using}, 1 AS _decided FROM ({decided})) k ON {same} "
+                    "WHERE k._decided IS NULL")
         selects.append(read)
     return "(" + " UNION ALL ".join(f"({s})" for s in selects) + ")"
 
