@@ -164,8 +164,12 @@ def _compact_after(file: Path, value, line: int | None) -> tuple[float, int]:
         raise ConfigError(file, line, "compact_after must be a mapping of share (of the "
                                       f"base's rows) and loads, e.g. {{share: 0.1, loads: 48}}, "
                                       f"not {value!r}")
-    if "share" in value:
-        share = _share(file, value["share"], line, "compact_after: share")
+    if "share" in value:   # may pass 1: deltas larger than the base before compacting
+        share = value["share"]
+        if isinstance(share, bool) or not isinstance(share, int | float) or share < 0:
+            raise ConfigError(file, line, "compact_after: share must be a number of the "
+                                          f"base's rows (0.1 = 10%), not {share!r}")
+        share = float(share)
     if "loads" in value:
         loads = value["loads"]
         if isinstance(loads, bool) or not isinstance(loads, int) or loads < 1:
