@@ -510,10 +510,10 @@ def _write_receipts(report: IngestReport, writer, settings: Settings) -> None:
             folder = canonical.delta_dir(base)
             rows_file, keys_file = (folder / n for n in canonical.delta_name(tr.delta))
             rows_staged, keys_staged = writer.staged(rows_file), writer.staged(keys_file)
-            receipts.setdefault(table, {}).setdefault("deltas", {})[
-                str(rows_file.relative_to(settings.canonical_dir))] = {
+            name = str(rows_file.relative_to(settings.canonical_dir))
+            receipts.setdefault(table, {}).setdefault("deltas", {})[name] = {
                 **receipt(rows_staged, pq.ParquetFile(rows_staged).metadata.num_rows,
-                          RECEIPT_CHECKS), "keys": fingerprint(keys_staged)}
+                          RECEIPT_CHECKS), "file": name, "keys": fingerprint(keys_staged)}
         elif staged is not None:
             receipts[table]["deltas"] = {}
         if table in receipts:
