@@ -18,7 +18,7 @@ from segflow import canonical
 from segflow.errors import ConfigError, SegflowError
 from segflow.ingest import connectors
 from segflow.ingest.incremental import WATERMARKS, state_path
-from segflow.ingest.pipeline import run_ingest
+from segflow.ingest.pipeline import ShrinkRefused, run_ingest
 from segflow.ingest.sources import read_sources
 from segflow.receipts import JOURNAL, proved
 from segflow.settings import get_settings, set_home
@@ -327,7 +327,7 @@ def test_kill_9_during_incremental_loads_loses_and_doubles_nothing(home, crm, tm
 
 def test_kill_9_while_a_compaction_removes_deltas_rolls_forward(home, crm, tmp_path):
     """A compaction killed between its renames and its removals: readers refuse the half
-    switched table (new base, old deltas) until the next run completes it (about 5 s)."""
+    switched table (new base, old deltas) until the next run completes it (11 s at load 15)."""
     first_load(crm)
     run_ingest(home, crm.sources)
     for n in (1, 2):
@@ -382,8 +382,8 @@ def delta_files(settings, table: str) -> list[str]:
 def test_incremental_loads_write_deltas_never_rewrite_the_base_and_compact(
         home, crm, tmp_path):
     """Each load adds its rows and keys as delta files (the base's bytes stay); the merged
-    view equals a full rebuild after each load, after compact_after's third load folds
-    the deltas into the base, and after `--compact` and `--full` (about 6 s)."""
+    view equals a full rebuild after each load and after compact_after's third load folds
+    the deltas into the base (4 s quiet, 15 s at load 15)."""
     first_load(crm)
     run_ingest(home, crm.sources)
     base = (home.canonical_dir / "orders.parquet").read_bytes()
@@ -401,25 +401,26 @@ def test_incremental_loads_write_deltas_never_rewrite_the_base_and_compact(
     assert delta_files(home, "orders") == []
     assert (home.canonical_dir / "orders.parquet").read_bytes() != base
     assert tables(home) == tables(rebuilt(crm, tmp_path / "load3"))
-    changes(crm, "2026-01-05 00:00:00", 4)
+
+
+def test_compact_and_full_fold_the_deltas_in_and_keep_the_merged_view(home, crm):
+    """`segflow ingest --compact` (nothing new: every table) and `--full` leave no delta
+    and the same tables as the merged view before them (4 s quiet, 10 s at load 15)."""
+    first_load(crm)
     run_ingest(home, crm.sources)
-    assert delta_files(home, "customers") and delta_files(home, "orders")
-    full = tables(rebuilt(crm, tmp_path / "load4"))
-    assert tables(home) == full
-    run_ingest(home, crm.sources, compact=True)      # nothing new: every table compacted
-    assert delta_files(home, "customers") == delta_files(home, "orders") == []
-    assert tables(home) == full
-    changes(crm, "2026-01-06 00:00:00", 5)
-    run_ingest(home, crm.sources)
-    assert delta_files(home, "orders")
-    run_ingest(home, crm.sources, full=True)         # a rebuild drops the deltas
-    assert delta_files(home, "customers") == delta_files(home, "orders") == []
-    assert tables(home) == tables(rebuilt(crm, tmp_path / "load5"))
+    for n in (1, 2):
+        changes(crm, f"2026-01-0{n + 1} 00:00:00", n)
+        run_ingest(home, crm.sources)
+        assert delta_files(home, "customers") and delta_files(home, "orders")
+        merged = tables(home)
+        run_ingest(home, crm.sources, compact=n == 1, full=n == 2)
+        assert delta_files(home, "customers") == delta_files(home, "orders") == []
+        assert tables(home) == merged
 
 
 def test_a_changed_delta_file_voids_its_receipt_and_doctor_names_it(home, crm):
     """One receipt per delta file: the contracts control re-checks a table whose delta
-    changed, and doctor names the file (about 2 s)."""
+    changed, and doctor names the file (3 s)."""
     from segflow.ingest.doctor import tables as doctor_tables
 
     first_load(crm)
@@ -440,7 +441,7 @@ def test_a_changed_delta_file_voids_its_receipt_and_doctor_names_it(home, crm):
 
 def test_every_reader_of_a_canonical_table_sees_its_deltas(home, crm):
     """Each reader's output on a workspace with deltas equals its output once they are
-    compacted: a reader that read the base alone would miss the loads (about 4 s)."""
+    compacted: a reader that read the base alone would miss the loads (13 s at load 15)."""
     first_load(crm)
     run_ingest(home, crm.sources)
     for n in (1, 2):
@@ -482,3 +483,19 @@ def reader_outputs(settings) -> dict:
                              recheck=True)
     out["control"] = (control.passed, control.figures["problems"])
     return out
+
+
+def test_a_delta_load_that_would_shrink_a_table_past_max_shrink_is_refused(home, crm):
+    """The shrink check counts the table as its readers see it, base and deltas: tombstones
+    for 20 of 30 orders (more than max_shrink 0.5) are refused, no delta written (3 s)."""
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    changes(crm, "2026-01-02 00:00:00", 1)
+    run_ingest(home, crm.sources)
+    assert delta_files(home, "orders")
+    before = tables(home)
+    crm.upsert("orders", [order(i, 1, "2026-01-03 00:00:00", deleted=1) for i in range(20)])
+    with pytest.raises(ShrinkRefused, match="orders would go from 32 to 13 rows"):
+        run_ingest(home, crm.sources)
+    assert delta_files(home, "orders") == ["000001.keys.parquet", "000001.parquet"]
+    assert tables(home) == before
