@@ -101,10 +101,17 @@ def _changes(src: Path) -> dict[str, int]:
 
 
 def _fingerprints(canonical: Path) -> dict[str, tuple]:
-    """(rows, order-free sum of row hashes) of every canonical table."""
+    """(rows, order-free sum of row hashes) of every canonical table as its readers see it:
+    the base and its delta files merged (``segflow.canonical``; code before the delta
+    layout has only the base)."""
+    try:
+        from segflow.canonical import source
+    except ImportError:   # main's code, before the delta layout
+        def source(path):
+            return f"read_parquet('{path}')"
     con = duckdb.connect()
     return {p.stem: tuple(con.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM "
-                                      f"read_parquet('{p}') t").fetchall()[0])
+                                      f"(SELECT * FROM {source(p)}) t").fetchall()[0])
             for p in sorted(canonical.glob("*.parquet"))}
 
 

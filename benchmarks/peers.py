@@ -7,6 +7,7 @@ import json
 
 from benchmarks.timing import Stopwatch
 from benchmarks.world import AS_OF, KEY, peers_dir, runs_file
+from segflow import canonical
 
 # Feast's file store holds the whole join in pandas (5.5 GB for 2M x 20): above this many
 # entity rows it runs on the first N customers and is extrapolated linearly.
@@ -30,7 +31,7 @@ def floor(settings, customers: int) -> dict:
         for path in sorted(settings.canonical_dir.glob("*.parquet")):
             cols = pq.read_schema(path).names
             aggs = ", ".join(f'sum(hash("{c}"))' for c in cols)
-            con.execute(f"SELECT count(*), {aggs} FROM read_parquet('{path}')").fetchall()
+            con.execute(f"SELECT count(*), {aggs} FROM {canonical.source(path)}").fetchall()
             info[path.stem] = {"rows": pq.read_metadata(path).num_rows, "columns": len(cols)}
     con.close()
     return {"seconds": sw.seconds, "info": info}
@@ -114,7 +115,7 @@ def _capped_canonical(settings, cap: int):
     con.register("ids", ids)
     for table in ("customers", "orders", "engagement_events"):
         source = settings.canonical_dir / f"{table}.parquet"
-        con.execute(f"COPY (SELECT * FROM read_parquet('{source}') SEMI JOIN ids USING ({KEY})) "
+        con.execute(f"COPY (SELECT * FROM {canonical.source(source)} SEMI JOIN ids USING ({KEY})) "
                     f"TO '{target / f'{table}.parquet'}' (FORMAT parquet)")
     con.close()
     return target, list(ids[KEY])

@@ -87,7 +87,9 @@ def _row_problems(con, table: str, path, schema, contract) -> list[str]:
             vals = ", ".join("'" + v.replace("'", "''") + "'" for v in col.allowed)
             checks.append((f"count(*) FILTER (WHERE {_q(col.name)} NOT IN ({vals}))",
                            "not allowed value(s)", f"{table}.{col.name}"))
-    src = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
+    from segflow.canonical import source
+
+    src = source(path)   # the base and its incremental loads: every row the table holds
     counts = con.execute(f"SELECT {', '.join(c for c, _, _ in checks)} FROM {src}").fetchone()
     return [f"{where}: {n} {what}" for (_, what, where), n in zip(checks, counts, strict=True)
             if n]

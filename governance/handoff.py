@@ -20,6 +20,7 @@ import os
 import re
 from pathlib import Path
 
+from segflow.canonical import source
 from segflow.errors import SegflowError
 from segflow.governance.reasons import lit
 
@@ -56,7 +57,7 @@ def write_handoff(settings, con, ctx, canonical: dict, folder: Path) -> dict | N
     if table is None:
         raise SegflowError(f"the hand-off reads canonical/{cfg['table']}.parquet (exports."
                            f"handoff.table of {ctx.run.campaign}), which is not ingested")
-    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(table)})")
+    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source(table)}")
                .fetchall()]
     for key in ("id", "owner"):
         if cfg[key] not in columns:
@@ -83,7 +84,7 @@ def write_handoff(settings, con, ctx, canonical: dict, folder: Path) -> dict | N
           WHERE m.base IN {wanted} OR mv.base IN {wanted})
         SELECT CAST(a.{_q(cfg['owner'])} AS VARCHAR) AS owner,
                j.entity_id AS {_q(cfg['id'])}, j.* EXCLUDE (entity_id)
-        FROM j LEFT JOIN read_parquet({lit(table)}) a
+        FROM j LEFT JOIN {source(table)} a
           ON CAST(a.{_q(cfg['id'])} AS VARCHAR) = j.entity_id""")
     out = folder / "handoff"
     out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,10 @@ from segflow.governance.store import deciding_rows
 
 
 def _src(path) -> str:
-    return "read_parquet('" + str(path).replace("'", "''") + "')"
+    """A canonical table with its incremental loads (``segflow.canonical``)."""
+    from segflow.canonical import source
+
+    return source(path)
 
 
 def _q(column: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from segflow.canonical import DELTA
 from segflow.doctor import Finding
 from segflow.ingest.incremental import FOLDER
 from segflow.ingest.output import STAGED, finish_commit
@@ -55,8 +56,11 @@ def staged_leftovers(settings: Settings, repair: bool) -> list[Finding]:
     if (settings.canonical_dir / JOURNAL).exists():
         return []
     out = []
+    deltas = settings.canonical_dir / DELTA
     for folder in (settings.canonical_dir, settings.canonical_dir / FOLDER,
-                   settings.quarantine_dir):
+                   settings.quarantine_dir,
+                   *(sorted(p for p in deltas.iterdir() if p.is_dir())
+                     if deltas.is_dir() else [])):
         for path in sorted(folder.glob(f"*{STAGED}")) if folder.is_dir() else []:
             finding = Finding(AREA, _rel(settings, path), "output of an ingest that ended "
                               "before committing; the tables in use are those of the last "
@@ -87,38 +91,50 @@ def offline_events(settings: Settings, repair: bool) -> list[Finding]:
 
 
 def tables(settings: Settings) -> list[Finding]:
-    """Each canonical Parquet file: readable, and unchanged since its receipt (if any)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Each canonical Parquet file, base and delta (``segflow.canonical``): readable, and
+    unchanged since its receipt (if any)."""
+    from segflow.canonical import deltas
 
     folder = settings.canonical_dir
     receipts = read_receipts(folder) if folder.is_dir() else {}
     out = []
     for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
-        subject = _rel(settings, path)
-        try:
-            pq.read_metadata(path)
-        except (OSError, pa.ArrowException) as err:
-            out.append(Finding(AREA, subject, f"not a readable Parquet file (truncated or "
-                               f"overwritten: {str(err).splitlines()[0]})",
-                               "re-run `segflow ingest` to rebuild it, or restore it from a "
-                               "backup"))
-            continue
         entry = receipts.get(path.stem)
-        if entry is None or "sha256" not in entry:
-            out.append(Finding(AREA, subject, fix="no ingest receipt: the contracts control "
-                               "checks its rows at every run"))
-        elif unchanged(entry, path):
-            out.append(Finding(AREA, subject))
-        else:
-            out.append(Finding(AREA, subject, "changed since ingest checked it (its content "
-                               "no longer matches the receipt's SHA-256)",
-                               "re-run `segflow ingest` if the change is wanted, else restore "
-                               "the file from a backup; until then the contracts control "
-                               "re-checks every row"))
+        out.append(_file(settings, path, entry))
+        listed = dict((entry or {}).get("deltas") or {})
+        for _, rows, keys in deltas(path):
+            got = listed.pop(str(rows.relative_to(folder)), None)
+            out.append(_file(settings, rows, got))
+            out.append(_file(settings, keys, (got or {}).get("keys")))
+        out += [Finding(AREA, f"canonical/{name}", "ingest wrote this incremental load but "
+                        "its file is gone", "run `segflow ingest --full` to rebuild the table")
+                for name in sorted(listed)]
     for table, entry in sorted(receipts.items()):
         if not (folder / entry.get("file", f"{table}.parquet")).exists():
             out.append(Finding(AREA, f"canonical/{entry.get('file', table)}", "ingest wrote "
                                "this table but the file is gone",
                                "re-run `segflow ingest`, or restore it from a backup"))
     return out
+
+
+def _file(settings: Settings, path: Path, entry: dict | None) -> Finding:
+    """One canonical file: readable, and unchanged since its receipt (if any)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    subject = _rel(settings, path)
+    try:
+        pq.read_metadata(path)
+    except (OSError, pa.ArrowException) as err:
+        return Finding(AREA, subject, f"not a readable Parquet file (truncated or "
+                       f"overwritten: {str(err).splitlines()[0]})",
+                       "re-run `segflow ingest` to rebuild it, or restore it from a backup")
+    if entry is None or "sha256" not in entry:
+        return Finding(AREA, subject, fix="no ingest receipt: the contracts control "
+                       "checks its rows at every run")
+    if unchanged(entry, path):
+        return Finding(AREA, subject)
+    return Finding(AREA, subject, "changed since ingest checked it (its content no longer "
+                   "matches the receipt's SHA-256)",
+                   "re-run `segflow ingest` if the change is wanted, else restore the file "
+                   "from a backup; until then the contracts control re-checks every row")

@@ -4,11 +4,12 @@ Everything of one run is first written beside its target as ``*.staged`` and ren
 place only when every table has passed, so a failed run leaves the previous canonical
 tables whole. Renaming a dozen files is not one atomic step, so the commit is journalled:
 the staged files are flushed to disk, then a journal listing every rename is written, then
-the renames run, then the journal is removed. A process killed between two renames leaves
-the journal; ``finish_commit`` (run by the next ingest and by ``segflow doctor``) completes
-the renames from it, and until then readers refuse the half-switched tables. Staged files
-are not ``*.tmp``: the core's clean-up of temporary files must not delete what a journal
-still needs.
+the renames run, then the files the commit drops (delta files folded into a new base,
+``segflow.canonical``) are deleted, then the journal is removed. A process killed between
+two renames leaves the journal; ``finish_commit`` (run by the next ingest and by
+``segflow doctor``) completes the renames from it, and until then readers refuse the
+half-switched tables. Staged files are not ``*.tmp``: the core's clean-up of temporary
+files must not delete what a journal still needs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class TableReport:
     quarantined: dict[str, int] = field(default_factory=dict)   # reason -> rows
     merged: int = 0          # customers folded into a survivor (rows of the merge map)
     written: int = 0         # rows in the canonical table after this load
+    before: int | None = None  # rows before it (None: read from the base's footer)
+    delta: int | None = None   # the delta file's number, when the load wrote one
     load: str = "full"       # full: read whole; incremental: merged in; unchanged: nothing new
     upserted: int = 0        # accepted rows inserted or replacing their key's earlier version
     deleted: int = 0         # accepted deletions (tombstones) of their key
@@ -72,6 +75,7 @@ class StagedWriter:
 
     def __init__(self, journal: Path, settings=None) -> None:
         self._pending: list[tuple[Path, Path]] = []
+        self._removals: list[Path] = []   # files the commit deletes (deltas compacted away)
         self.journal = Path(journal)
         self.settings = settings  # for the named fault points (segflow.faults)
 
@@ -106,6 +110,13 @@ class StagedWriter:
                 reach(self.settings, "ingest.write", path=tmp)
         return rows
 
+    def remove(self, path: Path) -> None:
+        """Delete ``path`` with the commit (after the renames; journalled with them)."""
+        self._removals.append(Path(path))
+
+    def removing(self, path: Path) -> bool:
+        return Path(path) in self._removals
+
     def staged(self, path: Path) -> Path | None:
         """Where ``path`` is being written until commit (renaming keeps size and mtime)."""
         return next((tmp for tmp, final in self._pending if final == path), None)
@@ -124,7 +135,10 @@ class StagedWriter:
                    for tmp, path in self._pending]
         staged_journal = self.journal.with_name(self.journal.name + STAGED)
         with writing(staged_journal):
-            staged_journal.write_text(json.dumps({"renames": renames}), encoding="utf-8")
+            staged_journal.write_text(json.dumps({
+                "renames": renames,
+                "removes": [os.path.relpath(p, base) for p in self._removals]}),
+                encoding="utf-8")
             _fsync(staged_journal)
         os.replace(staged_journal, self.journal)
         reach(self.settings, "ingest.commit")
@@ -132,15 +146,20 @@ class StagedWriter:
             os.replace(tmp, path)
             if i == 0:
                 reach(self.settings, "ingest.renaming")
-        for folder in {path.parent for _, path in self._pending}:
+        for path in self._removals:
+            path.unlink(missing_ok=True)
+        for folder in {path.parent for _, path in self._pending} | \
+                {p.parent for p in self._removals if p.parent.exists()}:
             _fsync(folder)
         self.journal.unlink()
         self._pending.clear()
+        self._removals.clear()
 
     def discard(self) -> None:
         for tmp, _ in self._pending:
             tmp.unlink(missing_ok=True)
         self._pending.clear()
+        self._removals.clear()
 
 
 def _fsync(path: Path) -> None:
@@ -162,7 +181,8 @@ def finish_commit(journal: Path) -> list[Path]:
     if not journal.exists():
         return []
     try:
-        renames = json.loads(journal.read_text(encoding="utf-8"))["renames"]
+        entries = json.loads(journal.read_text(encoding="utf-8"))
+        renames, removes = entries["renames"], entries.get("removes", [])
     except (ValueError, KeyError) as err:
         raise SegflowError(f"{journal}: unreadable ingest journal ({err}); restore the "
                            "canonical folder from a backup or re-run `segflow ingest`") from None
@@ -172,6 +192,8 @@ def finish_commit(journal: Path) -> list[Path]:
         if source.exists():
             os.replace(source, target)
             done.append(target)
+    for name in removes:   # idempotent: a replay after a kill mid-way removes the rest
+        (journal.parent / name).unlink(missing_ok=True)
     journal.unlink()
     return done
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from segflow import progress
+from segflow import canonical, progress
 from segflow.db import memory_limit
 from segflow.engines import require_duckdb
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
@@ -83,6 +83,7 @@ from segflow.timeutil import parse_as_of
 MEMORY_SHARE = 0.6   # of RAM DuckDB may hold before spilling to the workspace ...
 MEMORY_CAP_MB = 3072  # ... but no more than this: big tables spill rather than crowd the host
 FIRST = ("accounts", "customers")          # tables others refer to are processed first
+COMPACT_NOW = (0.0, 1)   # compact_after of `segflow ingest --compact`: every table now
 
 
 # what every accepted row passed (segflow.ingest.checks), so the control need not prove it again
@@ -303,6 +304,83 @@ def _merge_map(con, checked: str, settings: Settings, spec: SourceSpec,
         f"SELECT * FROM read_parquet({_quote_path(last_map)})")
 
 
+def _write_delta(con, contract: Contract, checked: str, writer, settings: Settings,
+                 spec: SourceSpec, seq: int) -> tuple[int, int, int, int]:
+    """An incremental load's rows as delta ``seq`` of the table (``segflow.canonical``):
+    its live rows and the keys it decides, nothing old rewritten. Returns the rows of the
+    table after the load, the merged customers kept apart, and both before it: one
+    key-column pass over the table counts the rows and the
+    keys this load replaces.
+
+    Accounts and customers are seen by later tables' foreign-key checks as a view: the
+    table as committed less the keys decided here, plus this load's rows."""
+    table = contract.table
+    base = settings.canonical_dir / f"{table}.parquet"
+    rows_name, keys_name = canonical.delta_name(seq)
+    folder = canonical.delta_dir(base)
+    ordered = in_source_order(con, checked)
+    keys = ", ".join(_q(k) for k in spec.key)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_keys_{table} AS "
+                f"{_delta_keys(spec, checked)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_removed_{table} AS SELECT {keys} FROM "
+                f"delta_keys_{table} EXCEPT SELECT {keys} FROM {checked} WHERE {_live(spec)}")
+    merged, merged_before = 0, 0
+    if table == "customers":
+        last = state_path(settings, MERGED_CUSTOMERS)
+        merged_before = rows_before(last) or 0
+        con.execute("CREATE OR REPLACE TEMP VIEW old_merged_customers AS SELECT * FROM "
+                    f"read_parquet({_quote_path(last)})")
+        merged = writer.parquet_query(
+            con, _accepted_sql(contract, checked, spec, "old_merged_customers", merged=True,
+                               ordered=ordered),
+            last, contract.arrow_schema())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_rows_{table} AS "
+                f"{_accepted_sql(contract, checked, spec, ordered=ordered)}")
+    new = writer.parquet_query(con, f"SELECT * FROM delta_rows_{table}", folder / rows_name,
+                               contract.arrow_schema())
+    writer.parquet_query(con, f"SELECT * FROM delta_keys_{table}", folder / keys_name)
+    committed = canonical.source(base)
+    before, hit = con.execute(
+        f"SELECT count(*), count(k._hit) FROM (SELECT {keys} FROM {committed}) t LEFT JOIN "
+        f"(SELECT {keys}, true AS _hit FROM delta_keys_{table}) k USING ({keys})"
+    ).fetchall()[0]
+    if table in FIRST:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW accepted_{table} AS SELECT t.* FROM "
+                    f"{committed} t ANTI JOIN delta_keys_{table} USING ({keys}) "
+                    f"UNION ALL SELECT * FROM delta_rows_{table}")
+    return before - hit + new, merged, before, merged_before
+
+
+def _compacts(con, spec: SourceSpec, checked: str, settings: Settings,
+              compact_after: tuple[float, int]) -> bool:
+    """Whether this incremental load folds the table's deltas into a new base (O(table),
+    once in a while) rather than writing a delta of its own (O(delta)): when the deltas,
+    this one included, would hold more than ``share`` of the base's rows or number
+    ``loads`` (sources.yaml's ``compact_after``)."""
+    import pyarrow.parquet as pq
+
+    share, loads = compact_after
+    base = settings.canonical_dir / f"{spec.table}.parquet"
+    existing = canonical.deltas(base)
+    if len(existing) + 1 >= loads:
+        return True
+    rows = sum(pq.ParquetFile(r).metadata.num_rows for _, r, _ in existing)
+    live = con.execute(f"SELECT count(*) FROM {checked} WHERE {_live(spec)}").fetchall()[0][0]
+    return rows + live > share * (rows_before(base) or 0)
+
+
+def _drop_deltas(writer, settings: Settings, table: str) -> None:
+    """The table is written whole: its delta files go with the same commit."""
+    for _, rows, keys in canonical.deltas(settings.canonical_dir / f"{table}.parquet"):
+        writer.remove(rows)
+        writer.remove(keys)
+
+
+def _next_seq(settings: Settings, table: str) -> int:
+    existing = canonical.deltas(settings.canonical_dir / f"{table}.parquet")
+    return existing[-1][0] + 1 if existing else 1
+
+
 def _write_accepted(con, contract: Contract, checked: str, writer, settings,
                     spec: SourceSpec, old: str | None = None) -> tuple[int, int]:
     """Stream the accepted rows to the canonical table; keep them only if others refer to them.
@@ -329,9 +407,12 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
 
 def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set[str],
              writer, settings: Settings, scan: CsvScan | None = None,
-             as_of: datetime | None = None, old: str | None = None) -> TableReport:
+             as_of: datetime | None = None, old: str | None = None,
+             compact_after: tuple[float, int] | None = None) -> TableReport:
     """Check one source's rows and write its canonical table; ``old`` (an incremental
-    load) is the table as the last load left it, into which the new rows are merged."""
+    load) is the table as the last load left it, into which the new rows are merged: as a
+    delta file of the load's own rows, or (``compact_after`` reached, or None: always) by
+    writing the merged table as the new base."""
     report = TableReport(table=contract.table, source=source_label(spec),
                          load="incremental" if old else "full")
     source = f"src_{spec.table}"
@@ -349,12 +430,19 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     if scan is not None:
         rejected = f"rejected_{spec.table}"   # lines the reader refused: rows in, quarantined
         report.rows_in += rejected_lines(con, spec, scan, rejected)
-    before = con.execute(f"SELECT count(*) FROM {old}").fetchall()[0][0] if old else 0
     _self_orphans(con, checked, contract, present, spec, old)
     if contract.table == "customers":
         _customers_extras(con, checked, report, writer, settings, spec, old)
-    report.written, merged = _write_accepted(con, contract, checked, writer, settings, spec,
-                                             old)
+    if old and compact_after and not _compacts(con, spec, checked, settings, compact_after):
+        report.delta = _next_seq(settings, contract.table)
+        report.written, merged, report.before, merged_before = _write_delta(
+            con, contract, checked, writer, settings, spec, report.delta)
+        before = report.before + merged_before
+    else:
+        before = con.execute(f"SELECT count(*) FROM {old}").fetchall()[0][0] if old else 0
+        report.written, merged = _write_accepted(con, contract, checked, writer, settings,
+                                                 spec, old)
+        _drop_deltas(writer, settings, contract.table)
     writer.parquet_query(con, _quarantine_sql(con, contract, checked, typed, report.source,
                                               rejected),
                          settings.quarantine_dir / f"{contract.table}.parquet")
@@ -405,15 +493,29 @@ def _write_receipts(report: IngestReport, writer, settings: Settings) -> None:
     (``segflow.receipts``); tables not ingested this time keep their earlier receipts."""
     import json
 
-    from segflow.receipts import receipt, receipts_path
+    import pyarrow.parquet as pq
+
+    from segflow.receipts import fingerprint, receipt, receipts_path
 
     target = receipts_path(settings.canonical_dir)
     receipts = json.loads(target.read_text()) if target.exists() else {}
     for table, tr in report.tables.items():
-        staged = writer.staged(settings.canonical_dir / f"{table}.parquet")
-        if staged is not None:
-            receipts[table] = {**receipt(staged, tr.written, RECEIPT_CHECKS),
+        base = settings.canonical_dir / f"{table}.parquet"
+        staged = writer.staged(base)
+        if staged is not None:   # a new base: the deltas it folded in go with this commit
+            rows = tr.written if tr.delta is None else pq.ParquetFile(staged).metadata.num_rows
+            receipts[table] = {**receipt(staged, rows, RECEIPT_CHECKS),
                                "file": f"{table}.parquet"}
+        if tr.delta is not None:   # one receipt per delta file: hashing it is O(delta)
+            folder = canonical.delta_dir(base)
+            rows_file, keys_file = (folder / n for n in canonical.delta_name(tr.delta))
+            rows_staged, keys_staged = writer.staged(rows_file), writer.staged(keys_file)
+            name = str(rows_file.relative_to(settings.canonical_dir))
+            receipts.setdefault(table, {}).setdefault("deltas", {})[name] = {
+                **receipt(rows_staged, pq.ParquetFile(rows_staged).metadata.num_rows,
+                          RECEIPT_CHECKS), "file": name, "keys": fingerprint(keys_staged)}
+        elif staged is not None:
+            receipts[table]["deltas"] = {}
         if table in receipts:
             receipts[table]["last_load"] = load_counts(tr)
     writer.json(receipts, target)
@@ -463,8 +565,9 @@ def shrink_problems(report: IngestReport, sources: Sources, settings: Settings) 
     problems = []
     for spec in sources.specs:
         table = report.tables[spec.table]
-        before, after = rows_before(settings.canonical_dir / f"{spec.table}.parquet"), \
-            table.written
+        before = table.before if table.before is not None else \
+            rows_before(settings.canonical_dir / f"{spec.table}.parquet")
+        after = table.written
         limit = sources.shrink_limit(spec)
         why = ("the source has no rows (a header only?)" if table.rows_in == 0 else
                f"{table.quarantined_total:,} of its {table.rows_in:,} rows were quarantined")
@@ -571,8 +674,7 @@ def _record_files_read(specs, contracts, fx, opened, last_read, report, writer,
 def _old(con, spec: SourceSpec, settings: Settings) -> str:
     """A view of the canonical table as the last load left it (customers: with those merged
     into a survivor, whom new customers may match too)."""
-    path = _quote_path(settings.canonical_dir / f"{spec.table}.parquet")
-    sql = f"SELECT * FROM read_parquet({path})"
+    sql = canonical.sql(settings.canonical_dir / f"{spec.table}.parquet")
     if spec.table == "customers":
         sql += (" UNION ALL BY NAME SELECT * FROM read_parquet("
                 f"{_quote_path(state_path(settings, MERGED_CUSTOMERS))})")
@@ -588,14 +690,22 @@ def _unchanged(con, spec: SourceSpec, settings: Settings) -> TableReport:
     """A source with nothing new: its table stays; accounts and customers are loaded for
     the foreign-key checks of the tables that refer to them."""
     path = settings.canonical_dir / f"{spec.table}.parquet"
-    if spec.table in FIRST:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE accepted_{spec.table} AS "
-                    f"SELECT * FROM read_parquet({_quote_path(path)})")
+    if spec.table in FIRST:   # a view: a foreign-key check reads the key column alone
+        con.execute(f"CREATE OR REPLACE TEMP VIEW accepted_{spec.table} AS "
+                    f"{canonical.sql(path)}")
     if spec.table == "customers":
         con.execute("INSERT INTO merge_map SELECT * FROM read_parquet("
                     f"{_quote_path(settings.canonical_dir / 'customer_merge_map.parquet')})")
     return TableReport(table=spec.table, source=source_label(spec), load="unchanged",
-                       written=rows_before(path) or 0)
+                       written=canonical.count(path) if path.exists() else 0)
+
+
+def _compact(con, contract: Contract, writer, settings: Settings) -> None:
+    """Fold a table's deltas into a new base (``segflow ingest --compact``)."""
+    base = settings.canonical_dir / f"{contract.table}.parquet"
+    if canonical.has_deltas(base):
+        writer.parquet_query(con, canonical.sql(base), base, contract.arrow_schema())
+        _drop_deltas(writer, settings, contract.table)
 
 
 def _survivors_moved(con, settings: Settings) -> int:
@@ -606,10 +716,10 @@ def _survivors_moved(con, settings: Settings) -> int:
                                                   "customers.parquet")]
     if not all(p.exists() for p in paths):
         raise NeedsFullLoad("the customers of the last load are missing")
-    old_map, old_customers = (_quote_path(p) for p in paths)
+    old_map, old_customers = _quote_path(paths[0]), canonical.source(paths[1])
     return con.execute(f"""
         WITH before AS (SELECT customer_id AS id, customer_id AS was FROM
-                          read_parquet({old_customers})
+                          {old_customers}
                         UNION ALL SELECT merged_id, survivor_id FROM read_parquet({old_map})),
              now AS (SELECT customer_id AS id, customer_id AS survivor FROM accepted_customers
                      UNION ALL SELECT merged_id, survivor_id FROM merge_map)
@@ -627,24 +737,41 @@ def _orphaned(con, specs: list[SourceSpec], contracts: dict[str, Contract], pres
         if ref not in present or report.tables[ref].load == "unchanged":
             continue
         key = _q(contracts[ref].key[0])
-        old = _quote_path(settings.canonical_dir / f"{ref}.parquet")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE removed_{ref} AS SELECT {key} AS id FROM "
-                    f"read_parquet({old}) EXCEPT SELECT {key} FROM accepted_{ref}")
+        if report.tables[ref].delta is not None:   # removed: the load's own keys, not live
+            con.execute(f"CREATE OR REPLACE TEMP TABLE removed_{ref} AS SELECT {key} AS id "
+                        f"FROM delta_removed_{ref}")
+        else:
+            old = canonical.source(settings.canonical_dir / f"{ref}.parquet")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE removed_{ref} AS SELECT {key} AS id "
+                        f"FROM {old} EXCEPT SELECT {key} FROM accepted_{ref}")
         if not con.execute(f"SELECT count(*) FROM removed_{ref}").fetchall()[0][0]:
             continue    # nothing removed: no row can point at a removed one (no table scan)
         for spec in specs:
-            table = settings.canonical_dir / f"{spec.table}.parquet"
-            path = writer.staged(table) or table
+            after = _after(report.tables[spec.table], writer, settings)
             for col in contracts[spec.table].columns:
                 target = _resolve_reference(col, spec.table, present)
                 if target is None or target.split(".")[0] != ref:
                     continue
-                hit = con.execute(f"SELECT {_q(col.name)} FROM read_parquet("
-                                  f"{_quote_path(path)}) WHERE {_q(col.name)} IN "
+                hit = con.execute(f"SELECT {_q(col.name)} FROM {after} "
+                                  f"WHERE {_q(col.name)} IN "
                                   f"(SELECT id FROM removed_{ref}) LIMIT 1").fetchall()
                 if hit:
                     return f"{spec.table}.{col.name} refers to {ref} {hit[0][0]!r}, removed"
     return None
+
+
+def _after(tr: TableReport, writer, settings: Settings) -> str:
+    """SQL relation: the table as this load leaves it, before its commit (its staged base,
+    or its committed base and deltas with the staged delta of this load)."""
+    base = settings.canonical_dir / f"{tr.table}.parquet"
+    staged = writer.staged(base)
+    if staged is not None:
+        return f"read_parquet({_quote_path(staged)})"
+    if tr.delta is None:
+        return canonical.source(base)
+    folder = canonical.delta_dir(base)
+    rows, keys = (writer.staged(folder / n) for n in canonical.delta_name(tr.delta))
+    return canonical.source(base, [(rows, keys)])
 
 
 def _check_incremental(con, specs, contracts, present, report, writer, settings) -> None:
@@ -661,7 +788,7 @@ def _check_incremental(con, specs, contracts, present, report, writer, settings)
 @holds_workspace("ingest")
 def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=None,
                allow_shrink: bool = False, full: bool = False,
-               only: str | None = None) -> IngestReport:
+               only: str | None = None, compact: bool = False) -> IngestReport:
     """Ingest every source of ``sources_yaml`` (default: ``default_sources``).
 
     ``as_of`` is when the sources were extracted (timestamps after it, plus each contract's
@@ -671,6 +798,9 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     ``only`` (a scheduled load) reads that one source from its watermark and leaves every
     other table as it is; where that source cannot be loaded so (no watermark yet, a
     stale one, a merge a full rebuild would not give), every source is loaded in full.
+    An incremental load writes each changed table's rows as a delta file
+    (``segflow.canonical``) until sources.yaml's ``compact_after`` folds them into the
+    base; ``compact`` folds them in this load.
     """
     require_duckdb(settings, "ingest")
     sources_yaml = Path(sources_yaml or default_sources(settings))
@@ -684,7 +814,8 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
     marks, why = (None, "--full") if full else usable_marks(sources, settings, only)
     if marks is not None:
         try:
-            return _ingest(settings, sources, sources_yaml, as_of, allow_shrink, marks, only)
+            return _ingest(settings, sources, sources_yaml, as_of, allow_shrink, marks, only,
+                           COMPACT_NOW if compact else sources.compact_after)
         except NeedsFullLoad as err:
             why = str(err)
     report = _ingest(settings, sources, sources_yaml, as_of, allow_shrink, None)
@@ -694,7 +825,8 @@ def run_ingest(settings: Settings, sources_yaml: Path | None = None, *, as_of=No
 
 
 def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
-            allow_shrink: bool, marks: dict | None, only: str | None = None) -> IngestReport:
+            allow_shrink: bool, marks: dict | None, only: str | None = None,
+            compact_after: tuple[float, int] | None = None) -> IngestReport:
     """One load: full (``marks`` None) or incremental from the watermarks ``marks`` (of
     the one source ``only`` when given: every other table is left as it is)."""
     when = ingest_as_of(as_of, sources)
@@ -716,12 +848,15 @@ def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
         for spec in specs:
             if spec.table not in opened:
                 report.tables[spec.table] = _unchanged(con, spec, settings)
+                if compact_after == COMPACT_NOW:
+                    _compact(con, contracts[spec.table], writer, settings)
                 continue
             old = _old(con, spec, settings) if marks and spec.incremental else None
             with progress.stage(f"checked and loaded {spec.table}"):
                 report.tables[spec.table] = _process(con, spec, contracts[spec.table],
                                                      plans[spec.table], present, writer,
-                                                     settings, opened[spec.table][1], when, old)
+                                                     settings, opened[spec.table][1], when, old,
+                                                     compact_after)
         if marks:
             _check_incremental(con, specs, contracts, present, report, writer, settings)
         if not allow_shrink:

@@ -52,8 +52,9 @@ DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semico
 EPOCHS = ("epoch", "epoch_ms")   # formats: seconds or milliseconds since 1970-01-01 UTC
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 GLOB = set("*?[")
-TOP_LEVEL = {"sources", "as_of", "max_shrink"}
+TOP_LEVEL = {"sources", "as_of", "max_shrink", "compact_after"}
 DEFAULT_MAX_SHRINK = 0.10   # a load may remove at most this share of a table's rows
+DEFAULT_COMPACT_AFTER = (0.10, 48)  # deltas past 10% of the base's rows, or 48 loads: compact
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class Sources:
     specs: list[SourceSpec]
     as_of: datetime | None = None          # when the sources were extracted (None: now)
     max_shrink: float = DEFAULT_MAX_SHRINK
+    # when an incremental load folds a table's deltas into its base (segflow.canonical)
+    compact_after: tuple[float, int] = DEFAULT_COMPACT_AFTER
 
     def shrink_limit(self, spec: SourceSpec) -> float:
         return self.max_shrink if spec.max_shrink is None else spec.max_shrink
@@ -150,6 +153,29 @@ def _share(file: Path, value, line: int | None, what: str) -> float:
         raise ConfigError(file, line, f"{what} must be a share between 0 and 1 (0.1 = 10%), "
                                       f"not {value!r}")
     return float(value)
+
+
+def _compact_after(file: Path, value, line: int | None) -> tuple[float, int]:
+    """``compact_after: {share: 0.1, loads: 48}``: an incremental load rewrites a table's
+    base (O(table)) once its delta files hold more than ``share`` of the base's rows, or
+    number ``loads``; below that it writes only its own rows (O(delta))."""
+    share, loads = DEFAULT_COMPACT_AFTER
+    if not isinstance(value, dict) or set(value) - {"share", "loads"}:
+        raise ConfigError(file, line, "compact_after must be a mapping of share (of the "
+                                      f"base's rows) and loads, e.g. {{share: 0.1, loads: 48}}, "
+                                      f"not {value!r}")
+    if "share" in value:   # may pass 1: deltas larger than the base before compacting
+        share = value["share"]
+        if isinstance(share, bool) or not isinstance(share, int | float) or share < 0:
+            raise ConfigError(file, line, "compact_after: share must be a number of the "
+                                          f"base's rows (0.1 = 10%), not {share!r}")
+        share = float(share)
+    if "loads" in value:
+        loads = value["loads"]
+        if isinstance(loads, bool) or not isinstance(loads, int) or loads < 1:
+            raise ConfigError(file, line, f"compact_after: loads must be a whole number of "
+                                          f"loads, at least 1, not {loads!r}")
+    return share, loads
 
 
 def _encoding(file: Path, value, line: int | None, table: str) -> str:
@@ -487,4 +513,6 @@ def read_sources(file: Path, contracts_dir: Path,
         file=file, specs=specs,
         as_of=_as_of(file, raw["as_of"], raw.line("as_of")) if raw.get("as_of") else None,
         max_shrink=_share(file, raw["max_shrink"], raw.line("max_shrink"), "max_shrink")
-        if "max_shrink" in raw else DEFAULT_MAX_SHRINK)
+        if "max_shrink" in raw else DEFAULT_MAX_SHRINK,
+        compact_after=_compact_after(file, raw["compact_after"], raw.line("compact_after"))
+        if "compact_after" in raw else DEFAULT_COMPACT_AFTER)

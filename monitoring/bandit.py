@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from segflow.canonical import source
 from segflow.errors import SegflowError
 from segflow.lock import holds_workspace
 from segflow.monitoring.feedback_run import outcomes_path
@@ -77,7 +78,7 @@ def offer_totals(settings: Settings, campaign_id: str, offers: list[str]) -> pd.
         return con.execute(
             f"""SELECT offer AS arm, count(*) AS n, sum(CAST(converted AS INTEGER))
                        AS conversions, sum(coalesce(revenue, 0)) AS revenue_sum
-                FROM read_parquet('{path}') WHERE campaign_id = $id AND arm <> 'holdout'
+                FROM {source(path)} WHERE campaign_id = $id AND arm <> 'holdout'
                   AND list_contains($offers, offer) GROUP BY offer""",
             {"id": campaign_id, "offers": offers}).df()
 

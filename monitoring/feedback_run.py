@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from segflow.canonical import source as canonical_source
 from segflow.errors import SegflowError
 from segflow.monitoring import experiments, feedback
 from segflow.monitoring.config import FeedbackConfig
@@ -102,15 +103,16 @@ def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | N
     canonical = settings.canonical_dir
     outcomes = outcomes_path(settings, "feedback")
     quoted = campaign_id.replace("'", "''")  # views take no parameters
-    con.execute(f"CREATE VIEW outcomes AS SELECT * FROM read_parquet('{outcomes}') "
+    con.execute(f"CREATE VIEW outcomes AS SELECT * FROM {canonical_source(outcomes)} "
                 f"WHERE campaign_id = '{quoted}'")
     if con.execute("SELECT count(*) FROM outcomes").fetchone()[0] == 0:
         known = [r[0] for r in con.execute(
-            f"SELECT DISTINCT campaign_id FROM read_parquet('{outcomes}') ORDER BY 1").fetchall()]
+            f"SELECT DISTINCT campaign_id FROM {canonical_source(outcomes)} ORDER BY 1"
+        ).fetchall()]
         raise SegflowError(f"{outcomes}: no rows for campaign_id '{campaign_id}' "
                            f"(present: {', '.join(map(str, known)) or 'none'})")
     customers = canonical / "customers.parquet"
-    source = f"read_parquet('{customers}')" if customers.exists() else \
+    source = canonical_source(customers) if customers.exists() else \
         "(SELECT NULL::VARCHAR AS customer_id WHERE false)"
     con.execute(f"CREATE VIEW customers AS SELECT * FROM {source}")
     surveys = surveys_path(settings)

@@ -71,14 +71,31 @@ def unchanged(entry: dict | None, path: Path) -> bool:
 
 
 def proved(canonical_dir: Path, table: str, path: Path) -> dict | None:
-    """The table's receipt if the file is unchanged since ingest proved it, else None.
+    """The table's receipt if the file, and each of its delta files, is unchanged since
+    ingest proved it, else None.
 
     Nothing is proved while an interrupted ingest commit is unfinished: its tables are half
     switched, and the control must scan them."""
     if (Path(canonical_dir) / JOURNAL).exists():
         return None
     entry = read_receipts(canonical_dir).get(table)
-    return entry if unchanged(entry, path) else None
+    if not unchanged(entry, path) or not deltas_unchanged(canonical_dir, entry, path):
+        return None
+    return entry
+
+
+def deltas_unchanged(canonical_dir: Path, entry: dict, path: Path) -> bool:
+    """Every delta file of the table (``segflow.canonical``) is one its receipt lists,
+    unchanged (rows and keys files alike), and no listed one is missing."""
+    from segflow.canonical import deltas
+
+    listed = entry.get("deltas") or {}
+    found = {str(rows.relative_to(canonical_dir)): (rows, keys)
+             for _, rows, keys in deltas(Path(path))}
+    if set(found) != set(listed):
+        return False
+    return all(unchanged(listed[name], rows) and unchanged(listed[name].get("keys"), keys)
+               for name, (rows, keys) in found.items())
 
 
 def unfinished_commit(canonical_dir: Path) -> SegflowError | None:

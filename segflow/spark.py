@@ -108,10 +108,19 @@ def register_arrow(spark, name: str, table) -> None:
 
 def register_parquet(spark, name: str, path: Path, live: list[Path] | None = None,
                      key: str | None = None) -> None:
-    """``path`` (a Parquet file or a folder of them) as temporary view ``name``; with
+    """``path`` (a Parquet file or a folder of them; a canonical table's base with its
+    deltas) as temporary view ``name``; with
     ``live`` event files, their rows whose ``key`` the table does not hold yet are appended
     (one per key), as ``segflow.featurestore.engine`` does for DuckDB."""
+    from segflow.canonical import deltas
+
     frame = spark.read.parquet(str(path))
+    # a canonical table's incremental loads since its base (segflow.canonical), merged in
+    # order: each load's keys replace or remove the earlier rows, then its rows are added
+    for _, rows, keys in deltas(Path(path)):
+        decided = spark.read.parquet(str(keys))
+        frame = frame.join(decided, on=decided.columns, how="left_anti") \
+            .unionByName(spark.read.parquet(str(rows)))
     if live:
         events = spark.read.option("mergeSchema", "true").parquet(*map(str, live))
         fresh = events.join(frame.select(key), on=key, how="left_anti").dropDuplicates([key])

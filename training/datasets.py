@@ -13,6 +13,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from segflow import canonical
 from segflow.errors import SegflowError
 from segflow.settings import Settings
 from segflow.training.config import ModelConfig
@@ -39,7 +40,7 @@ def _read_canonical(settings: Settings, table: str, sql: str, params: dict) -> p
         if path.exists():
             con = duckdb.connect()
             try:
-                con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{path}')")
+                con.execute(f"CREATE VIEW t AS {canonical.sql(path)}")
                 return con.execute(sql, params).df()
             finally:
                 con.close()

@@ -102,13 +102,15 @@ def latest_notes_sql(canonical_dir: Path, table: str) -> str | None:
     notes = canonical_dir / f"{table}.parquet"
     if not notes.exists():
         return None
+    from segflow.canonical import source
+
     hierarchy = canonical_dir / "account_hierarchy.parquet"
-    top = (f"LEFT JOIN read_parquet('{hierarchy}') h USING (account_id)"
+    top = (f"LEFT JOIN {source(hierarchy)} h USING (account_id)"
            if hierarchy.exists() else "")
     owner = "coalesce(h.top_account_id, n.account_id)" if top else "n.account_id"
     # note_ts is UTC without a zone and $as_of an instant: compared as UTC wall times, so
     # the session's time zone (scoring's connection takes the host's) changes nothing
-    return (f"SELECT {owner} AS account_id, n.note_ts, n.text FROM read_parquet('{notes}') n "
+    return (f"SELECT {owner} AS account_id, n.note_ts, n.text FROM {source(notes)} n "
             f"{top} WHERE n.note_ts < timezone('UTC', CAST($as_of AS TIMESTAMPTZ)) "
             "QUALIFY row_number() OVER "
             f"(PARTITION BY {owner} ORDER BY n.note_ts DESC, n.note_id DESC) = 1")

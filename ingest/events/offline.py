@@ -120,6 +120,8 @@ def carried(settings: Settings) -> list[tuple[Path, int]]:
     import duckdb
     import pyarrow.parquet as pq
 
+    from segflow.canonical import source
+
     out: list[tuple[Path, int]] = []
     root = settings.events_offline_dir
     for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
@@ -136,9 +138,9 @@ def carried(settings: Settings) -> list[tuple[Path, int]]:
             rows = db.execute(
                 f"SELECT f.filename, count(*), count(*) FILTER (WHERE c.id IS NULL) FROM "
                 f"read_parquet($files, filename=true) f LEFT JOIN (SELECT DISTINCT "
-                f"CAST({q} AS VARCHAR) AS id FROM read_parquet($canonical)) c ON "
+                f"CAST({q} AS VARCHAR) AS id FROM {source(canonical)}) c ON "
                 f"CAST(f.{q} AS VARCHAR) = c.id GROUP BY f.filename",
-                {"files": [str(f) for f in files], "canonical": str(canonical)}).fetchall()
+                {"files": [str(f) for f in files]}).fetchall()
         finally:
             db.close()
         out += [(Path(name), events) for name, events, missing in sorted(rows) if not missing]

@@ -26,12 +26,17 @@ def ingest(
     full: bool = typer.Option(
         False, "--full", help="Rebuild every table from scratch, reading sources with a "
         "cursor whole rather than from their watermark (docs/sources.md)."),
+    compact: bool = typer.Option(
+        False, "--compact", help="Fold every table's delta files (incremental loads since "
+        "its base was written) into a new base now, whatever compact_after says "
+        "(docs/ingest.md)."),
 ) -> None:
     """Read every source, check it against its contract, normalise, de-duplicate and write
     <home>/canonical/<table>.parquet; bad rows go to <home>/quarantine/ with a reason.
 
     A source with a cursor is read only from its watermark on and merged into its table by
-    key; --full rebuilds from scratch. Exits 1, writing nothing, when a load would empty or
+    key (as a delta file beside the table, folded in by compact_after or --compact);
+    --full rebuilds from scratch. Exits 1, writing nothing, when a load would empty or
     shrink a table past its limit."""
     from segflow.ingest.pipeline import run_ingest
     from segflow.settings import get_settings
@@ -39,7 +44,7 @@ def ingest(
 
     settings = get_settings().ensure()
     report = run_ingest(settings, sources, as_of=parse_as_of(as_of) if as_of else None,
-                        allow_shrink=allow_shrink, full=full)
+                        allow_shrink=allow_shrink, full=full, compact=compact)
     if report.full_because:
         typer.echo(f"full load ({report.full_because}): every source read whole")
     for name, t in report.tables.items():
@@ -51,7 +56,8 @@ def ingest(
         if t.load == "incremental" or t.deleted or t.superseded:
             line += (f"  upserted {t.upserted:,}  deleted {t.deleted:,}"
                      + (f"  superseded {t.superseded:,}" if t.superseded else "")
-                     + f"  ({t.load}; {t.written:,} rows now)")
+                     + f"  ({t.load}; {t.written:,} rows now"
+                     + (f"; delta {t.delta}" if t.delta is not None else "") + ")")
         if t.merged:
             line += f"  merged duplicates {t.merged:,}"
         typer.echo(line)

@@ -101,7 +101,10 @@ def _live_union(path: Path, files: list[Path], key: str | None) -> str:
     (``segflow.ingest.events.offline``, ``survey_offline``) whose id (``key``, the first
     column of those files) the table does not hold yet; one row per id. Before the
     table's first load the live rows alone."""
-    canonical = f"SELECT * FROM read_parquet({sql_literal(path)})"
+    from segflow.canonical import source
+
+    table = source(path) if path.exists() else None   # base and deltas (segflow.canonical)
+    canonical = f"SELECT * FROM {table}"
     if not files:
         return canonical
     key = '"' + key.replace('"', '""') + '"'
@@ -111,7 +114,7 @@ def _live_union(path: Path, files: list[Path], key: str | None) -> str:
                 f"row_number() OVER (PARTITION BY {key} ORDER BY {key}) = 1")
     return (f"{canonical} UNION ALL BY NAME SELECT * FROM read_parquet({listed}, "
             f"union_by_name=true) WHERE {key} NOT IN (SELECT {key} FROM "
-            f"read_parquet({sql_literal(path)})) QUALIFY row_number() OVER (PARTITION BY "
+            f"{table}) QUALIFY row_number() OVER (PARTITION BY "
             f"{key} ORDER BY {key}) = 1")
 
 

@@ -95,3 +95,30 @@ def test_an_as_of_added_on_spark_keeps_the_other_and_equals_duckdb(built):
     assert _mismatches(want, got) == []
     assert not path.with_name(path.name + ".tmp").exists()
     assert not path.with_name(path.name + ".old").exists()
+
+
+def test_a_canonical_table_with_deltas_reads_on_spark_as_on_duckdb(tmp_path, spark_project):
+    """Spark merges a table's incremental loads (segflow.canonical) as DuckDB does: a key
+    replaced, one removed by a later load's keys, one added (a few seconds once the
+    session's SparkSession is up)."""
+    import pyarrow as pa
+
+    from segflow import canonical
+    from segflow import spark as sp
+
+    settings = Settings(home=tmp_path / "ws", project=spark_project).ensure()
+    base = settings.canonical_dir / "t.parquet"
+    delta = canonical.delta_dir(base)
+    delta.mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "v": [1, 2, 3]}), base)
+    for seq, rows, keys in ((1, {"id": ["b", "d"], "v": [20, 4]}, ["b", "c", "d"]),
+                            (2, {"id": ["d"], "v": [40]}, ["d", "a"])):
+        names = canonical.delta_name(seq)
+        pq.write_table(pa.table(rows), delta / names[0])
+        pq.write_table(pa.table({"id": keys}), delta / names[1])
+    want = sorted(duckdb.sql(canonical.sql(base)).fetchall())
+    assert want == [("b", 20), ("d", 40)]
+    session = sp.session_of(settings)
+    sp.register_parquet(session, "t_with_deltas", base)
+    assert sorted(tuple(r) for r in session.sql("SELECT * FROM t_with_deltas").collect()) \
+        == want

@@ -14,12 +14,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from segflow.errors import ConfigError
+from segflow import canonical
+from segflow.errors import ConfigError, SegflowError
 from segflow.ingest import connectors
 from segflow.ingest.incremental import WATERMARKS, state_path
-from segflow.ingest.pipeline import run_ingest
+from segflow.ingest.pipeline import ShrinkRefused, run_ingest
 from segflow.ingest.sources import read_sources
-from segflow.receipts import JOURNAL
+from segflow.receipts import JOURNAL, proved
 from segflow.settings import get_settings, set_home
 
 CUSTOMER_COLUMNS = ("customer_id, email, phone, name, signup_ts, region, country, city, "
@@ -30,6 +31,7 @@ ORDER_COLUMNS = ("order_id, customer_id, order_ts, amount, currency, quantity, c
 SOURCES = """\
     as_of: 2027-01-01
     max_shrink: 0.5
+    compact_after: {share: 10, loads: 3}
     sources:
       customers: {kind: sql, url: "sqlite:///crm.db", table: customers,
                   cursor: {column: updated_at}, tombstone: deleted}
@@ -103,7 +105,8 @@ def rebuilt(crm: Crm, tmp_path: Path):
 
 
 def tables(settings) -> dict[str, list]:
-    return {t: duckdb.sql(f"SELECT * FROM read_parquet('{settings.canonical_dir}/{t}.parquet') "
+    """Each table as its readers see it: the base and its deltas merged (segflow.canonical)."""
+    return {t: duckdb.sql(f"{canonical.sql(settings.canonical_dir / f'{t}.parquet')} "
                           "ORDER BY ALL").fetchall() for t in TABLES}
 
 
@@ -314,6 +317,32 @@ def test_kill_9_during_incremental_loads_loses_and_doubles_nothing(home, crm, tm
         assert got == tables(rebuilt(crm, tmp_path / point))
         ids = [r[0] for r in got["orders"]]
         assert len(ids) == len(set(ids))
+        # delta files numbered without a gap; the third load compacts (compact_after
+        # loads: 3); a load killed during its commit is rolled forward by the rerun, so
+        # it counts (points 4 and 5: two loads each); nothing staged is left behind
+        seqs = sorted({int(n[:6]) for n in delta_files(home, "orders")})
+        assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) == [1, 2, 0, 2, 1][n - 1]
+        assert not [n for n in delta_files(home, "orders") if n.endswith(".staged")]
+
+
+def test_kill_9_while_a_compaction_removes_deltas_rolls_forward(home, crm, tmp_path):
+    """A compaction killed between its renames and its removals: readers refuse the half
+    switched table (new base, old deltas) until the next run completes it (11 s at load 15)."""
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    for n in (1, 2):
+        changes(crm, f"2026-01-0{n + 1} 00:00:00", n)
+        run_ingest(home, crm.sources)
+    changes(crm, "2026-01-04 00:00:00", 3)
+    assert killed_ingest(home, crm.sources, "ingest.renaming") == signal.SIGKILL
+    assert (home.canonical_dir / JOURNAL).exists()
+    with pytest.raises(SegflowError, match="segflow doctor"):
+        canonical.sql(home.canonical_dir / "orders.parquet")
+    assert run_ingest(home, crm.sources).full_because is None
+    # deltas 1 and 2 went with the compaction; the rerun (re-reading the rows at the
+    # watermark) wrote a new first delta
+    assert delta_files(home, "orders") == ["000001.keys.parquet", "000001.parquet"]
+    assert tables(home) == tables(rebuilt(crm, tmp_path))
 
 
 def test_whole_file_source_left_be_until_its_files_change_or_an_orphan_may_resolve(
@@ -344,3 +373,129 @@ def test_whole_file_source_left_be_until_its_files_change_or_an_orphan_may_resol
                                                              for i in (1, 2, 3)))
     orders = load(4)
     assert (orders.load, orders.written) == ("full", 3)
+
+
+def delta_files(settings, table: str) -> list[str]:
+    return sorted(p.name for p in (settings.canonical_dir / "_delta" / table).glob("*"))
+
+
+def test_incremental_loads_write_deltas_never_rewrite_the_base_and_compact(
+        home, crm, tmp_path):
+    """Each load adds its rows and keys as delta files (the base's bytes stay); the merged
+    view equals a full rebuild after each load and after compact_after's third load folds
+    the deltas into the base (4 s quiet, 15 s at load 15)."""
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    base = (home.canonical_dir / "orders.parquet").read_bytes()
+    for n in (1, 2):
+        changes(crm, f"2026-01-0{n + 1} 00:00:00", n)
+        report = run_ingest(home, crm.sources)
+        assert report.tables["orders"].delta == n
+        assert (home.canonical_dir / "orders.parquet").read_bytes() == base
+        assert delta_files(home, "orders") == [f"{s:06d}{x}" for s in range(1, n + 1)
+                                               for x in (".keys.parquet", ".parquet")]
+        assert tables(home) == tables(rebuilt(crm, tmp_path / f"load{n}"))
+        assert proved(home.canonical_dir, "orders", home.canonical_dir / "orders.parquet")
+    changes(crm, "2026-01-04 00:00:00", 3)   # compact_after loads: 3 -> folded into the base
+    assert run_ingest(home, crm.sources).tables["orders"].delta is None
+    assert delta_files(home, "orders") == []
+    assert (home.canonical_dir / "orders.parquet").read_bytes() != base
+    assert tables(home) == tables(rebuilt(crm, tmp_path / "load3"))
+
+
+def test_compact_and_full_fold_the_deltas_in_and_keep_the_merged_view(home, crm):
+    """`segflow ingest --compact` (nothing new: every table) and `--full` leave no delta
+    and the same tables as the merged view before them (4 s quiet, 10 s at load 15)."""
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    for n in (1, 2):
+        changes(crm, f"2026-01-0{n + 1} 00:00:00", n)
+        run_ingest(home, crm.sources)
+        assert delta_files(home, "customers") and delta_files(home, "orders")
+        merged = tables(home)
+        run_ingest(home, crm.sources, compact=n == 1, full=n == 2)
+        assert delta_files(home, "customers") == delta_files(home, "orders") == []
+        assert tables(home) == merged
+
+
+def test_a_changed_delta_file_voids_its_receipt_and_doctor_names_it(home, crm):
+    """One receipt per delta file: the contracts control re-checks a table whose delta
+    changed, and doctor names the file (3 s)."""
+    from segflow.ingest.doctor import tables as doctor_tables
+
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    changes(crm, "2026-01-02 00:00:00", 1)
+    run_ingest(home, crm.sources)
+    base = home.canonical_dir / "orders.parquet"
+    assert proved(home.canonical_dir, "orders", base)
+    assert all(f.ok for f in doctor_tables(home))
+    delta = home.canonical_dir / "_delta" / "orders" / "000001.parquet"
+    delta.write_bytes(delta.read_bytes())     # same bytes: still proved
+    assert proved(home.canonical_dir, "orders", base)
+    (delta.parent / "000001.keys.parquet").write_bytes(base.read_bytes())
+    assert proved(home.canonical_dir, "orders", base) is None
+    bad = [f.subject for f in doctor_tables(home) if not f.ok]
+    assert bad == ["canonical/_delta/orders/000001.keys.parquet"]
+
+
+def test_every_reader_of_a_canonical_table_sees_its_deltas(home, crm):
+    """Each reader's output on a workspace with deltas equals its output once they are
+    compacted: a reader that read the base alone would miss the loads (13 s at load 15)."""
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    for n in (1, 2):
+        changes(crm, f"2026-01-0{n + 1} 00:00:00", n)
+        crm.upsert("customers", [customer(10 + n, f"2026-01-0{n + 1} 00:00:00", deleted=1)])
+        run_ingest(home, crm.sources)
+    assert delta_files(home, "customers") and delta_files(home, "orders")
+    with_deltas = reader_outputs(home)
+    run_ingest(home, crm.sources, compact=True)
+    assert delta_files(home, "customers") == delta_files(home, "orders") == []
+    compacted = reader_outputs(home)
+    assert with_deltas == compacted
+    assert len(compacted["engine"]["orders"]) == 30 + 2 * 4 - 2 * 2
+
+
+def reader_outputs(settings) -> dict:
+    """What each reader of canonical tables gives for customers and orders."""
+    from segflow.featurestore.engine import canonical_connection
+    from segflow.governance.controls import contracts_hold
+    from segflow.governance.exports import people
+    from segflow.governance.pipeline import canonical_tables
+    from segflow.governance.revenue import _src
+    from segflow.ingest.contract import load_contracts
+    from segflow.training.datasets import _read_canonical
+
+    out: dict = {}
+    con, _ = canonical_connection(settings)
+    out["engine"] = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+                     for t in ("customers", "orders")}
+    con.close()
+    out["training"] = {t: _read_canonical(settings, t, "SELECT * FROM t ORDER BY ALL", {})
+                       .astype(str).values.tolist() for t in ("customers", "orders")}
+    paths = canonical_tables(settings)
+    out["revenue"] = duckdb.sql(f"SELECT sum(amount), count(*) FROM {_src(paths['orders'])}"
+                                ).fetchall()
+    out["exports"] = duckdb.sql(f"SELECT * FROM {people(None, paths).source} ORDER BY ALL"
+                                ).fetchall()
+    control = contracts_hold(duckdb.connect(), paths, load_contracts(settings.contracts_dir),
+                             recheck=True)
+    out["control"] = (control.passed, control.figures["problems"])
+    return out
+
+
+def test_a_delta_load_that_would_shrink_a_table_past_max_shrink_is_refused(home, crm):
+    """The shrink check counts the table as its readers see it, base and deltas: tombstones
+    for 20 of 30 orders (more than max_shrink 0.5) are refused, no delta written (3 s)."""
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    changes(crm, "2026-01-02 00:00:00", 1)
+    run_ingest(home, crm.sources)
+    assert delta_files(home, "orders")
+    before = tables(home)
+    crm.upsert("orders", [order(i, 1, "2026-01-03 00:00:00", deleted=1) for i in range(20)])
+    with pytest.raises(ShrinkRefused, match="orders would go from 32 to 13 rows"):
+        run_ingest(home, crm.sources)
+    assert delta_files(home, "orders") == ["000001.keys.parquet", "000001.parquet"]
+    assert tables(home) == before
