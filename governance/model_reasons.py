@@ -10,22 +10,22 @@ one entity.
 
 One decision, both engines: which movers are explained and the final merge are SQL run on
 the connection's engine (``segflow.sqlengine``), and ``reason_texts`` turns a batch of
-movers' features into their reason text in Python. DuckDB runs it here, on the at most
-``limit`` rows; on Spark the executors run it (``segflow.governance.model_reasons_spark``),
+movers' features into their reason text in Python (``segflow.governance.reason_text``).
+DuckDB runs it here, on the at most ``limit`` rows; on Spark the executors run it
+(``segflow.governance.model_reasons_spark``),
 each task loading the model once, and only counts reach the driver.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from segflow.governance.config import MODEL_REASONS_LIMIT
+from segflow.governance.reason_text import as_pandas, reason_texts
 from segflow.governance.reasons import lit
 from segflow.governance.store import has_column
 from segflow.settings import Settings
 
-TOP_K = 3
 DEFAULT_LIMIT = MODEL_REASONS_LIMIT
 
 
@@ -63,40 +63,6 @@ def features_sql(model) -> str:
             "WHERE c.entity_id IN (SELECT entity_id FROM explained)")
 
 
-def as_pandas(table) -> pd.DataFrame:
-    """An Arrow table or batch of features as pandas, integers and booleans nullable (as
-    DuckDB's ``df()`` gives them), so the model sees the same frame on either engine: a
-    boolean with a null would otherwise arrive as Python objects, read as text."""
-    import pyarrow as pa
-
-    def nullable(t):
-        if pa.types.is_boolean(t):
-            return pd.BooleanDtype()
-        if pa.types.is_integer(t):
-            return pd.Int64Dtype()
-        return None
-
-    return table.to_pandas(types_mapper=nullable)
-
-
-def reason_texts(model, frame: pd.DataFrame) -> pd.DataFrame:
-    """(entity_id, text) per row of ``frame`` (``entity_id`` and the model's features):
-    "<score>: <feature>=<value> (<contribution>), ..." for the ``TOP_K`` largest absolute
-    contributions, largest first (``segflow.training.explain.top_contributions``). Run by
-    the driver on DuckDB and by the executors on Spark: the one place the text is made."""
-    wide = model.contributions(frame, TOP_K)
-    text = pd.Series(model.outputs[0] + ": ", index=wide.index, dtype=object)
-    for i in range(1, TOP_K + 1):
-        if f"reason_{i}_feature" not in wide.columns:
-            continue
-        share = np.char.mod("%+.3f", wide[f"reason_{i}_contribution"].to_numpy(dtype=float))
-        text = (text + ("" if i == 1 else ", ") + wide[f"reason_{i}_feature"].astype(str)
-                + "=" + wide[f"reason_{i}_value"].astype(str) + " ("
-                + pd.Series(share, index=wide.index, dtype=object) + ")")
-    return pd.DataFrame({"entity_id": frame["entity_id"].to_numpy(dtype=object),
-                         "text": text.to_numpy(dtype=object)})
-
-
 def _texts_here(con, model) -> None:
     """View ``contrib`` (entity_id, text) of the explained movers, computed here (DuckDB)."""
     frame = as_pandas(con.sql(features_sql(model)).to_arrow_table())
@@ -105,28 +71,27 @@ def _texts_here(con, model) -> None:
                                "text": pd.Series(dtype=object)}))
 
 
-def _merge_texts(con) -> None:
+def _merge_texts(con, order: tuple[str, ...]) -> None:
     """Column ``model_reasons`` of temp table ``movement`` set from ``model_texts`` (each
     entity's texts in text order; kept as it was where there is none), the table rebuilt
-    in movement's order: the same statement on both engines (Spark has no UPDATE)."""
-    from segflow.governance.movement import ORDER
-
+    in the given order of its rows: the same statement on both engines (Spark has no
+    UPDATE, and a rebuilt table has no order but the one asked for)."""
     cols = [r[0] for r in con.execute("DESCRIBE movement").fetchall()]
-    order = ", ".join(f"m.{c}" for c in ORDER if c in cols)
     select = ", ".join("coalesce(r.text, m.model_reasons) AS model_reasons"
                        if c == "model_reasons" else f'm."{c}"' for c in cols)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE movement AS SELECT {select}
         FROM movement m LEFT JOIN (
           SELECT entity_id, string_agg(text, '; ' ORDER BY text) AS text FROM model_texts
           GROUP BY entity_id) r ON m.entity_id = r.entity_id
-        ORDER BY {order}""")
+        ORDER BY {', '.join(f'm."{c}"' for c in order)}""")
 
 
 def add_model_reasons(settings: Settings, con, entity: str, versions: dict[str, str],
-                      limit: int = DEFAULT_LIMIT) -> dict[str, dict]:
+                      limit: int = DEFAULT_LIMIT,
+                      order: tuple[str, ...] = ("entity_id",)) -> dict[str, dict]:
     """Fill column ``model_reasons`` of temp table ``movement`` (null where no score
-    moved), on the connection's engine; returns per model how many score movers there were
-    and how many got reasons."""
+    moved), on the connection's engine, keeping its rows in ``order`` (columns); returns
+    per model how many score movers there were and how many got reasons."""
     if not versions:  # no model scored the run: no score to explain (and no MLflow needed)
         return {}
     try:
@@ -154,11 +119,11 @@ def add_model_reasons(settings: Settings, con, entity: str, versions: dict[str, 
         if is_spark(con):
             from segflow.governance.model_reasons_spark import texts_on_executors
 
-            texts_on_executors(settings, con, model)
+            texts_on_executors(settings, con, model, features_sql(model))
         else:
             _texts_here(con, model)
         con.execute("INSERT INTO model_texts SELECT entity_id, text FROM contrib")
         con.unregister("contrib")
     if counts:
-        _merge_texts(con)
+        _merge_texts(con, order)
     return counts

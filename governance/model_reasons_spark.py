@@ -1,5 +1,5 @@
 """Model reasons computed by Spark's executors (``engine: spark``): the explained movers'
-features go through ``mapInArrow`` to ``segflow.governance.model_reasons.reason_texts``, the
+features go through ``mapInArrow`` to ``segflow.governance.reason_text.reason_texts``, the
 same function DuckDB runs on the driver, so both engines make the same text.
 
 Each task loads the model once, from the artifacts of the registered version the run
@@ -33,7 +33,7 @@ def reason_task(spec, uri: str):
         import mlflow.pyfunc
         import pyarrow as pa
 
-        from segflow.governance.model_reasons import as_pandas, reason_texts
+        from segflow.governance.reason_text import as_pandas, reason_texts
 
         model = None
         for batch in batches:
@@ -49,12 +49,11 @@ def reason_task(spec, uri: str):
     return run
 
 
-def texts_on_executors(settings: Settings, con, model) -> None:
+def texts_on_executors(settings: Settings, con, model, rows: str) -> None:
     """View ``contrib`` on ``con`` (a ``segflow.sqlengine.SparkConnection``): the reason
-    text of every explained mover of ``model``, computed where the features lie."""
-    from segflow.governance.model_reasons import features_sql
-
+    text of each row of query ``rows`` (entity_id and the model's features), computed
+    where the features lie."""
     spec = replace(model, model=None)  # name, outputs, features: the model is loaded there
-    frame = con.execute(features_sql(model)).frame
+    frame = con.execute(rows).frame
     frame.mapInArrow(reason_task(spec, model_uri(settings, model)), SCHEMA) \
         .createOrReplaceTempView("contrib")

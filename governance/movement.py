@@ -135,7 +135,7 @@ def compute_movement(settings: Settings, con, rules: dict[str, CohortRule], run_
     inputs = load_run(settings, run_id).inputs
     explained = add_model_reasons(  # on the connection's engine
         settings, con, inputs.get("entity", "customer"), inputs.get("model_versions") or {},
-        DEFAULT_LIMIT if reasons_limit is None else reasons_limit)
+        DEFAULT_LIMIT if reasons_limit is None else reasons_limit, ORDER)
     result = Movement(run_id, prev_id, count_movement(con, "movement"))
     result.model_reasons = explained
     result.summary = summarise(con, titles)
