@@ -20,6 +20,8 @@ IN_COHORT = "status IN ('assigned', 'holdout') AND cohort IS NOT NULL"
 # a rule's clause (c1, c2, ...), else NULL: aggregated DISTINCT without a FILTER, which
 # Spark 4 cannot combine with listagg's DISTINCT (a ClassCastException in its planner)
 CLAUSE_ID = "CASE WHEN clause_id LIKE 'c%' THEN clause_id END"
+# the order of movement's rows (its files'), kept by whatever rebuilds the table
+ORDER = ("movement", "cohort_before", "cohort_after", "entity_id")
 
 
 @dataclass
@@ -101,7 +103,7 @@ def movement_table(con, rules: dict[str, CohortRule], run_id: str, prev_id: str 
              m.score_before, m.score_after, m.override_id,
              CAST(NULL AS VARCHAR) AS model_reasons
       FROM movers m LEFT JOIN r USING (entity_id)
-      ORDER BY m.movement, m.cohort_before, m.cohort_after, m.entity_id""")
+      ORDER BY {', '.join(f'm.{c}' for c in ORDER)}""")
 
 
 def register_views(settings: Settings, con, run_id: str, prev_id: str | None) -> None:
@@ -129,12 +131,11 @@ def compute_movement(settings: Settings, con, rules: dict[str, CohortRule], run_
     movement_table(con, rules, run_id, prev_id)
     from segflow.governance.model_reasons import DEFAULT_LIMIT, add_model_reasons
     from segflow.runstore import load_run
-    from segflow.sqlengine import is_spark
 
     inputs = load_run(settings, run_id).inputs
-    explained = {} if is_spark(con) else add_model_reasons(  # not on Spark (NOT_ON_SPARK)
+    explained = add_model_reasons(  # on the connection's engine
         settings, con, inputs.get("entity", "customer"), inputs.get("model_versions") or {},
-        DEFAULT_LIMIT if reasons_limit is None else reasons_limit)
+        DEFAULT_LIMIT if reasons_limit is None else reasons_limit, ORDER)
     result = Movement(run_id, prev_id, count_movement(con, "movement"))
     result.model_reasons = explained
     result.summary = summarise(con, titles)

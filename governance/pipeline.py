@@ -113,8 +113,8 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
     are written by the executors (``runs/<id>/movement.parquet/``,
     ``review_items.parquet/``); the review items reach the workspace's review queue by
     DuckDB reading that Parquet, and the seal is computed from the executors' hashes. Only
-    counts, control figures, per-cohort summaries and digests reach the driver; what does
-    not run on Spark yet (``NOT_ON_SPARK``) is named in the audit entry."""
+    counts, control figures, per-cohort summaries and digests reach the driver (the model
+    reasons' TreeSHAP runs on the executors too: ``segflow.governance.model_reasons``)."""
     from segflow.governance import seal as seals
     from segflow.governance.review import find_exceptions
     from segflow.sqlengine import connection
@@ -135,17 +135,11 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
             con.execute(f"COPY new_items TO '{_q(items)}' (FORMAT parquet)")
         found = con.execute("SELECT count(*) FROM new_items").fetchone()[0]
         seal = seals.compute(settings, con, run_id)
-        extra = ({"not_on_this_engine": list(NOT_ON_SPARK)} if spark else
-                 {"model_reasons": result.movement.model_reasons})
         if not spark:  # the workspace's DuckDB is the connection: commit on it
-            _commit(settings, ctx, actor, result, seal, found, extra, con=con)
+            _commit(settings, ctx, actor, result, seal, found, con=con)
     if spark:
-        _commit(settings, ctx, actor, result, seal, found, extra, items=items)
+        _commit(settings, ctx, actor, result, seal, found, items=items)
     return _finish(settings, ctx, result)
-
-
-# What ``segflow govern`` does on DuckDB and not yet on Spark (docs/scale-out.md)
-NOT_ON_SPARK = ("model reasons (the contributions behind a mover's score)",)
 
 
 def _q(path) -> str:
@@ -153,11 +147,11 @@ def _q(path) -> str:
 
 
 def _commit(settings: Settings, ctx: RunContext, actor: str, result: GovernanceResult,
-            seal, found: int, extra: dict, con=None, items=None) -> None:
+            seal, found: int, con=None, items=None) -> None:
     """The control results, the review items, the seal and the audit entry, in one
     transaction on the workspace's DuckDB, on either engine. ``items``: the Parquet folder
     the executors wrote the review items to, read here by DuckDB (else the temp table
-    ``new_items`` of ``con``). ``extra``: the engine's own entries of the payload."""
+    ``new_items`` of ``con``)."""
     from segflow.governance import seal as seals
     from segflow.governance.controls import save_results
     from segflow.governance.review import store_exceptions
@@ -165,7 +159,7 @@ def _commit(settings: Settings, ctx: RunContext, actor: str, result: GovernanceR
     run_id = ctx.run_id
     if con is None:
         with connect(settings) as own:
-            return _commit(settings, ctx, actor, result, seal, found, extra, own, items)
+            return _commit(settings, ctx, actor, result, seal, found, own, items)
 
     def writes(c):
         save_results(c, run_id, result.controls)
@@ -176,19 +170,18 @@ def _commit(settings: Settings, ctx: RunContext, actor: str, result: GovernanceR
 
     ensure_schema(con)
     before = seals.current(con, run_id)
-    reasons = extra.pop("model_reasons", None)
     payload = {
         "engine": settings.engine, "campaign": ctx.run.campaign,
         "as_of": ctx.run.as_of, "inputs": ctx.run.inputs,
         "controls": controls_entry(result.controls),
         "movement": {"previous_run_id": result.previous_run_id, **result.movement.counts,
-                     **({} if reasons is None else {"model_reasons": reasons})},
+                     "model_reasons": result.movement.model_reasons},
         "exceptions_found": found,
         "seal": seal.to_dict(),
         "reseal": None if before is None or before.seal_hash == seal.seal_hash else {
             "previous_seal": before.seal_hash,
             "note": "the memberships changed since the run was last governed: approvals "
-                    "of the earlier content no longer count"}, **extra}
+                    "of the earlier content no longer count"}}
     audit.record(settings, actor, "govern", payload, run_id=run_id, writes=writes, con=con)
     seals.write_file(settings, seal)
     return None

@@ -124,10 +124,7 @@ def govern(run_id: str) -> None:
     for line in result.movement.summary:
         typer.echo(f"  {line}")
     if settings.engine != "duckdb":  # the same steps, run on Spark (governance.pipeline)
-        from segflow.governance.pipeline import NOT_ON_SPARK
-
-        typer.echo(f"computed on engine: {settings.engine}; not on {settings.engine} yet: "
-                   f"{', '.join(NOT_ON_SPARK)} (docs/scale-out.md)")
+        typer.echo(f"computed on engine: {settings.engine}")
     typer.echo(f"open exceptions: {result.exceptions}; report: {result.report}")
     echo_verdict(verdict(settings, run_id))
 
