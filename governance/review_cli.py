@@ -2,69 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from segflow.db import connect
-from segflow.errors import SegflowError
 from segflow.governance import audit
 from segflow.governance.store import ensure_schema
 from segflow.lock import holds_workspace
 from segflow.settings import Settings
 
-# the cohort an item is summarised under: the one it was in, else the one proposed
-COHORT = "coalesce(nullif(cohort_before, ''), nullif(proposed_cohort, ''), '')"
 LIST_COLUMNS = ("review_id", "run_id", "entity_id", "rule", "cohort_before",
                 "proposed_cohort", "status")
 
 
-@dataclass
-class Listing:
-    """What ``segflow review list`` shows: the items the filters keep counted by rule,
-    cohort and status (largest groups first), and the first items in LIST_COLUMNS order."""
-    total: int
-    groups: list[tuple]      # (rule, cohort, status, items), at most ``GROUPS``
-    group_count: int
-    rows: list[tuple]
-
-
-GROUPS = 15  # summary lines: a screen's worth
-
-
-def listing(settings: Settings, run: str | None, filters, limit: int | None) -> Listing:
-    """Count, group and list the queue in DuckDB with the desk's filters
-    (``desk.queue.listing_sql``): only the summary and ``limit`` rows (all when None)
-    leave the database, however many items a run has."""
-    from segflow.governance.desk.queue import listing_sql
-    from segflow.governance.owners import load_owners
-
-    filters = filters.checked()
-    owners = load_owners(settings.owners_path) if filters.owner else None
-    if owners is not None and owners.people.get(filters.owner) is None:
-        raise SegflowError(f"{filters.owner!r} is not in the owners file "
-                           f"{settings.owners_path}")
+def list_items(settings: Settings, run: str | None, status: str | None) -> list[tuple]:
+    """Rows in LIST_COLUMNS order (the CLI lists through ``desk.queue.listing``)."""
     with connect(settings) as con:
         ensure_schema(con)
-        runs = [run] if run else [r for (r,) in con.execute(
-            "SELECT DISTINCT run_id FROM review_queue ORDER BY run_id").fetchall()]
-        sql, params = listing_sql(con, settings, runs, filters, owners)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE listed AS {sql}", params)
-        total, group_count = con.execute(
-            "SELECT count(*), count(DISTINCT (rule, cohort, status)) FROM (SELECT rule, "
-            f"{COHORT} AS cohort, status FROM listed)").fetchone()
-        groups = con.execute(f"""SELECT rule, {COHORT} AS cohort, status, count(*) AS n
-            FROM listed GROUP BY ALL ORDER BY n DESC, rule, cohort, status
-            LIMIT {GROUPS}""").fetchall()
-        rows = con.execute(f"SELECT {', '.join(LIST_COLUMNS)} FROM listed ORDER BY run_id, "
-                           "rule, entity_id" + ("" if limit is None else f" LIMIT {int(limit)}")
-                           ).fetchall()
-    return Listing(total, groups, group_count, rows)
-
-
-def list_items(settings: Settings, run: str | None, status: str | None) -> list[tuple]:
-    """Every item of ``run`` (all runs when None) with ``status``, in LIST_COLUMNS order."""
-    from segflow.governance.desk.queue import Filters
-
-    return listing(settings, run, Filters(status=status), None).rows
+        return con.execute(f"""SELECT {', '.join(LIST_COLUMNS)} FROM review_queue
+            WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR status = ?)
+            ORDER BY run_id, rule, entity_id""", [run, run, status, status]).fetchall()
 
 
 def show_item(settings: Settings, item_id: str) -> dict:

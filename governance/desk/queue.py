@@ -33,6 +33,8 @@ STATUSES = ("open", "confirmed", "overridden")
 PAGE_SIZES = (25, 50, 100, 200)
 COLUMNS = ("review_id", "entity_id", "rule", "detail", "cohort_before", "proposed_cohort",
            "template", "status", "decided_by", "reason", "move")
+# the cohort an item is summarised under: the one it was in, else the one proposed
+COHORT = "coalesce(nullif(cohort_before, ''), nullif(proposed_cohort, ''), '')"
 DAMAGED = "the page link is damaged: go back to the first page of the queue"
 
 
@@ -304,3 +306,48 @@ def facets(con, ctx) -> dict[str, list]:
     status = dict(con.execute("SELECT status, count(*) FROM review_queue WHERE run_id = ? "
                               "GROUP BY 1", [ctx.run_id]).fetchall())
     return {"rules": rules, "cohorts": cohorts, "status": status}
+
+
+@dataclass
+class Listing:
+    """What ``segflow review list`` shows: the items the filters keep counted by rule,
+    cohort and status (largest groups first), and the first items in LIST_COLUMNS order."""
+    total: int
+    groups: list[tuple]      # (rule, cohort, status, items), at most ``GROUPS``
+    group_count: int
+    rows: list[tuple]
+
+
+GROUPS = 15  # summary lines: a screen's worth
+
+
+def listing(settings, run: str | None, filters: Filters, limit: int | None) -> Listing:
+    """Count, group and list the queue in DuckDB with the desk's filters
+    (``desk.queue.listing_sql``): only the summary and ``limit`` rows (all when None)
+    leave the database, however many items a run has."""
+    from segflow.db import connect
+    from segflow.governance.owners import load_owners
+    from segflow.governance.review_cli import LIST_COLUMNS
+    from segflow.governance.store import ensure_schema
+
+    filters = filters.checked()
+    owners = load_owners(settings.owners_path) if filters.owner else None
+    if owners is not None and owners.people.get(filters.owner) is None:
+        raise SegflowError(f"{filters.owner!r} is not in the owners file "
+                           f"{settings.owners_path}")
+    with connect(settings) as con:
+        ensure_schema(con)
+        runs = [run] if run else [r for (r,) in con.execute(
+            "SELECT DISTINCT run_id FROM review_queue ORDER BY run_id").fetchall()]
+        sql, params = listing_sql(con, settings, runs, filters, owners)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE listed AS {sql}", params)
+        total, group_count = con.execute(
+            "SELECT count(*), count(DISTINCT (rule, cohort, status)) FROM (SELECT rule, "
+            f"{COHORT} AS cohort, status FROM listed)").fetchone()
+        groups = con.execute(f"""SELECT rule, {COHORT} AS cohort, status, count(*) AS n
+            FROM listed GROUP BY ALL ORDER BY n DESC, rule, cohort, status
+            LIMIT {GROUPS}""").fetchall()
+        rows = con.execute(f"SELECT {', '.join(LIST_COLUMNS)} FROM listed ORDER BY run_id, "
+                           "rule, entity_id" + ("" if limit is None else f" LIMIT {int(limit)}")
+                           ).fetchall()
+    return Listing(total, groups, group_count, rows)

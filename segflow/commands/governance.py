@@ -150,8 +150,8 @@ def review_list(
     it."""
     import sys
 
-    from segflow.governance.desk.queue import Filters
-    from segflow.governance.review_cli import LIST_COLUMNS, listing
+    from segflow.governance.desk.queue import Filters, listing
+    from segflow.governance.review_cli import LIST_COLUMNS
     from segflow.output import emit_json, records, table
 
     given = any(a in ("--limit", "-n") or a.startswith("--limit=") for a in sys.argv)
