@@ -34,7 +34,6 @@ import json
 import shutil
 from dataclasses import dataclass
 
-from segflow.canonical import source as canonical_source
 from segflow.errors import SegflowError
 from segflow.governance.reasons import lit
 
@@ -71,7 +70,7 @@ class People:
 
 def people(recipients: dict | None, canonical: dict) -> People:
     """The ``People`` of ``exports.recipients`` (checked by ``_check_recipients``)."""
-    customers = canonical_source(canonical["customers"])
+    customers = f"read_parquet({lit(canonical['customers'])})"
     if recipients is None:
         return People(customers)
     column, through = recipients["column"], recipients.get("through")
@@ -79,7 +78,7 @@ def people(recipients: dict | None, canonical: dict) -> People:
         return People(customers, column, "c.customer_id",
                       f"c.customer_id, e.entity_id AS {column}")
     source = (f"(SELECT p.*, h.{through['entity']} AS segflow_entity FROM {customers} p "
-              f"JOIN {canonical_source(canonical[through['table']])} h "
+              f"JOIN read_parquet({lit(canonical[through['table']])}) h "
               f"ON h.{through['id']} = p.{column})")
     return People(source, "segflow_entity", "c.customer_id",
                   f"c.customer_id, e.entity_id AS {through['entity']}")
@@ -161,7 +160,7 @@ def _events(con, ctx, path, people: str | None) -> None:
     live suppression of an entity to its recipients (``_live_events``)."""
     cfg = ctx.config
     if path is not None:
-        src = canonical_source(path)
+        src = f"read_parquet({lit(path)})"
         glob_supp = (f"SELECT DISTINCT customer_id FROM {src} WHERE "
                      f"list_contains({_list(cfg.global_events)}, event_type)")
         chan_unsub = (f"SELECT DISTINCT customer_id, channel FROM {src} WHERE "
@@ -262,13 +261,14 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
             if why:
                 totals = index["left_out"].setdefault(channel, {})
                 totals[why] = totals.get(why, 0) + n
-        for cohort, tally in sorted(per_cohort.items()):
-            path = folder / cohort / f"{channel}.csv"
-            path.parent.mkdir(exist_ok=True)
-            con.execute(f"""COPY (SELECT * EXCLUDE (cohort, left_out) FROM out_{channel}
-                WHERE cohort = {lit(cohort)} AND left_out IS NULL ORDER BY ALL)
-                TO {lit(path)} (HEADER)""")
-            index["files"].append(_manifest(ctx.run_id, cohort, channel, path, tally))
+        paths = {cohort: folder / cohort / f"{channel}.csv" for cohort in sorted(per_cohort)}
+        _write_files(con, channel, paths)
+        for cohort, path in paths.items():
+            index["files"].append(_manifest(ctx.run_id, cohort, channel, path,
+                                            per_cohort[cohort]))
+    # each channel's reasons in REASONS order, not in the order the engine returned them
+    index["left_out"] = {ch: {r: t[r] for r in REASONS if r in t}
+                         for ch, t in index["left_out"].items()}
     from segflow.governance.handoff import write_handoff
 
     handoff = write_handoff(settings, con, ctx, canonical, folder)
@@ -276,6 +276,25 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
         index["handoff"] = handoff
     (folder / "manifest.json").write_text(json.dumps(index, indent=2))
     return index
+
+
+def _write_files(con, channel: str, paths: dict) -> None:
+    """Each cohort's file of the channel (``paths``: cohort -> file): its exported rows,
+    without the cohort and the reason columns, sorted by every column. On Spark every file
+    of the channel is written by one job from the cached ``out_<channel>``
+    (``sqlengine.write_csv_per_value``: the same bytes); on DuckDB one COPY per file."""
+    from segflow.sqlengine import is_spark, write_csv_per_value
+
+    for path in paths.values():
+        path.parent.mkdir(exist_ok=True)
+    if is_spark(con):
+        frame = con.spark.table(f"out_{channel}").where("left_out IS NULL").drop("left_out")
+        write_csv_per_value(frame, "cohort", paths, header=True)
+        return
+    for cohort, path in paths.items():
+        con.execute(f"""COPY (SELECT * EXCLUDE (cohort, left_out) FROM out_{channel}
+            WHERE cohort = {lit(cohort)} AND left_out IS NULL ORDER BY ALL)
+            TO {lit(path)} (HEADER)""")
 
 
 def _check_recipients(config, canonical: dict) -> dict | None:

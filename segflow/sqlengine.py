@@ -286,21 +286,65 @@ def write_csv(frame, path: Path, header: bool, delimiter: str = ",") -> None:
     tmp = path.with_name(path.name + ".spark")
     if tmp.exists():
         shutil.rmtree(tmp)
-    (frame.coalesce(1).write.mode("overwrite")
-     .option("header", str(header).lower()).option("sep", delimiter)
-     .option("quote", '"').option("escape", '"').option("nullValue", "")
-     .option("emptyValue", '""').option("ignoreLeadingWhiteSpace", "false")
-     .option("ignoreTrailingWhiteSpace", "false").csv(str(tmp)))
-    parts = sorted(tmp.glob("part-*"))
+    _csv_writer(frame.coalesce(1).write, header, delimiter).csv(str(tmp))
+    _place_csv(tmp, path, delimiter.join(frame.columns) + "\n" if header else "")
+    shutil.rmtree(tmp)
+
+
+def write_csv_per_value(frame, column: str, paths: dict, header: bool,
+                        delimiter: str = ",") -> None:
+    """One CSV file per value of ``column`` (``paths``: value -> file), each ``write_csv``'s
+    file of that value's rows without ``column``, sorted by every other column ascending,
+    NULLs last (DuckDB's ``ORDER BY ALL``), all written by ONE Spark job: each value's rows
+    gathered in one task (so one file each), sorted there, and the files renamed into
+    place. A value with no rows gets the header alone, as DuckDB writes it. Writing a file
+    per value with its own query costs a job (and a read of the inputs) per file, which at
+    a few hundred cohort files dominates an export."""
+    from urllib.parse import unquote
+
+    from pyspark.sql import functions as F
+
+    if not paths:
+        return
+    first = Path(next(iter(paths.values())))
+    tmp = first.parent.parent / f".{column}-{first.name}.spark"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    others = [c for c in frame.columns if c != column]
+    order = [F.col(f"`{column}`")] + [F.col(f"`{c}`").asc_nulls_last() for c in others]
+    ordered = frame.repartition(F.col(f"`{column}`")).sortWithinPartitions(*order)
+    _csv_writer(ordered.write.partitionBy(column), header, delimiter).csv(str(tmp))
+    written = {unquote(p.name.split("=", 1)[1]): p for p in tmp.glob(f"{column}=*")}
+    head = delimiter.join(others) + "\n" if header else ""
+    for value, path in paths.items():
+        folder = written.get(str(value))
+        if folder is None:  # no rows: the header alone
+            Path(path).write_text(head)
+        else:
+            _place_csv(folder, Path(path), head)
+    shutil.rmtree(tmp)
+
+
+def _csv_writer(writer, header: bool, delimiter: str):
+    """Spark's CSV writer in DuckDB's CSV form (quotes doubled, empty text quoted, NULL
+    empty, spaces kept)."""
+    return (writer.mode("overwrite").option("header", str(header).lower())
+            .option("sep", delimiter).option("quote", '"').option("escape", '"')
+            .option("nullValue", "").option("emptyValue", '""')
+            .option("ignoreLeadingWhiteSpace", "false")
+            .option("ignoreTrailingWhiteSpace", "false"))
+
+
+def _place_csv(folder: Path, path: Path, empty: str) -> None:
+    """The one part file Spark wrote in ``folder`` moved to ``path``; ``empty`` (the
+    header, or nothing) where it wrote none or an empty one (zero rows)."""
+    parts = sorted(folder.glob("part-*"))
     if len(parts) > 1:
         raise SegflowError(f"Spark wrote {len(parts)} files for {path.name}, one expected")
     if not parts or parts[0].stat().st_size == 0:  # zero rows: DuckDB writes the header
-        part = tmp / "part-empty.csv"
-        part.write_text(delimiter.join(frame.columns) + "\n" if header else "")
+        path.write_text(empty)
     else:
-        part = parts[0]
-    os.replace(part, path)
-    shutil.rmtree(tmp)
+        os.replace(parts[0], path)
 
 
 def _ddl(schema) -> str:

@@ -115,9 +115,7 @@ def test_the_receipts_name_the_engine(engines, governed_both):
     for settings, engine in ((duck, "duckdb"), (spark, "spark")):
         (entry,) = [e for e in read(settings, r2) if e["action"] == "govern"]
         assert entry["payload"]["engine"] == engine
-    from segflow.governance.pipeline import NOT_ON_SPARK
-
-    assert entry["payload"]["not_on_this_engine"] == list(NOT_ON_SPARK)
+        assert "not_on_this_engine" not in entry["payload"]  # every step runs on both
 
 
 QUEUE = ("SELECT review_id, run_id, campaign, entity_id, rule, detail, cohort_before, "
@@ -253,3 +251,32 @@ def test_drop_if_exists_of_a_temporary_table_runs_on_spark(spark_project):
     con.execute("DROP TABLE IF EXISTS temp.dropped_here")
     con.execute("DROP TABLE IF EXISTS temp.dropped_here")
     assert not has_table(con, "dropped_here")
+
+
+def test_files_written_per_value_by_one_spark_job_are_duckdb_s_files(tmp_path, spark_project):
+    """``write_csv_per_value`` (an export's files of a channel, one job): each value's file
+    is DuckDB's ``COPY (... WHERE cohort = v ORDER BY ALL)``, NULLs last, a value with no
+    rows the header alone."""
+    import duckdb
+
+    from segflow import spark as sp
+    from segflow.sqlengine import write_csv_per_value
+
+    rows = [("b", "C2", None, "x"), ("a", "C9", 'say "hi", then', None), ("a", "C1", "", "y"),
+            ("a", "C1", None, "a\nb"), ("b", "C0", "z", None)]
+    schema = "cohort string, customer_id string, email string, offer string"
+    paths = {v: tmp_path / "spark" / v / "email.csv" for v in ("a", "b", "none")}
+    for path in paths.values():
+        path.parent.mkdir(parents=True)
+    frame = sp.session(spark_project.spark).createDataFrame(rows, schema)
+    write_csv_per_value(frame, "cohort", paths, header=True)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (cohort VARCHAR, customer_id VARCHAR, email VARCHAR, "
+                "offer VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", rows)
+    for value, path in paths.items():
+        want = tmp_path / f"duck-{value}.csv"
+        con.execute(f"COPY (SELECT * EXCLUDE (cohort) FROM t WHERE cohort = '{value}' "
+                    f"ORDER BY ALL) TO '{want}' (HEADER)")
+        assert path.read_bytes() == want.read_bytes(), value
+    assert not list(tmp_path.glob("spark/.*"))  # Spark's staging folder removed
