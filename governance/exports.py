@@ -34,6 +34,7 @@ import json
 import shutil
 from dataclasses import dataclass
 
+from segflow.canonical import source as canonical_source
 from segflow.errors import SegflowError
 from segflow.governance.reasons import lit
 
@@ -70,7 +71,7 @@ class People:
 
 def people(recipients: dict | None, canonical: dict) -> People:
     """The ``People`` of ``exports.recipients`` (checked by ``_check_recipients``)."""
-    customers = f"read_parquet({lit(canonical['customers'])})"
+    customers = canonical_source(canonical["customers"])
     if recipients is None:
         return People(customers)
     column, through = recipients["column"], recipients.get("through")
@@ -78,7 +79,7 @@ def people(recipients: dict | None, canonical: dict) -> People:
         return People(customers, column, "c.customer_id",
                       f"c.customer_id, e.entity_id AS {column}")
     source = (f"(SELECT p.*, h.{through['entity']} AS segflow_entity FROM {customers} p "
-              f"JOIN read_parquet({lit(canonical[through['table']])}) h "
+              f"JOIN {canonical_source(canonical[through['table']])} h "
               f"ON h.{through['id']} = p.{column})")
     return People(source, "segflow_entity", "c.customer_id",
                   f"c.customer_id, e.entity_id AS {through['entity']}")
@@ -160,7 +161,7 @@ def _events(con, ctx, path, people: str | None) -> None:
     live suppression of an entity to its recipients (``_live_events``)."""
     cfg = ctx.config
     if path is not None:
-        src = f"read_parquet({lit(path)})"
+        src = canonical_source(path)
         glob_supp = (f"SELECT DISTINCT customer_id FROM {src} WHERE "
                      f"list_contains({_list(cfg.global_events)}, event_type)")
         chan_unsub = (f"SELECT DISTINCT customer_id, channel FROM {src} WHERE "
