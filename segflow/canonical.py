@@ -19,14 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segflow.errors import SegflowError
+from segflow.featurestore.engine import sql_literal as lit
 
 DELTA = "_delta"          # canonical/_delta/<table>/<seq>.parquet and <seq>.keys.parquet
 KEYS = ".keys.parquet"
-
-
-def lit(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _q(name: str) -> str:
@@ -119,11 +115,3 @@ def count(base: Path) -> int:
         return pq.ParquetFile(base).metadata.num_rows if Path(base).exists() else 0
     with duckdb.connect() as con:
         return con.execute(f"SELECT count(*) FROM {source(base)}").fetchall()[0][0]
-
-
-def refuse_deltas(base: Path, engine: str) -> None:
-    """For a reader that cannot merge deltas yet: one clear line, never the base alone."""
-    if has_deltas(base):
-        raise SegflowError(f"{base}: {len(deltas(base))} incremental load(s) not yet folded "
-                           f"into the table, which {engine} cannot merge; run `segflow "
-                           "ingest --compact` (or `segflow ingest --full`) first")
