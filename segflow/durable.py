@@ -34,14 +34,8 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes], hook=None) -> str:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    digest = hashlib.sha256()
     try:
-        with open(tmp, "wb") as fh:
-            for chunk in ([data] if isinstance(data, bytes | bytearray) else data):
-                digest.update(chunk)
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
+        sha = _write_synced(tmp, [data] if isinstance(data, bytes | bytearray) else data)
         if hook is not None:
             hook("tmp_written")
         os.replace(tmp, path)
@@ -49,6 +43,18 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes], hook=None) -> str:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+    return sha
+
+
+def _write_synced(path: Path, chunks: Iterable[bytes]) -> str:
+    """Write ``chunks`` to ``path``, fsync it, and return the SHA-256 of what was written."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as fh:
+        for chunk in chunks:
+            digest.update(chunk)
+            fh.write(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
     return digest.hexdigest()
 
 
@@ -74,14 +80,7 @@ def write_folder_atomic(path: Path, files: Iterable[tuple[str, Iterable[bytes]]]
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)
             folders.update(p for p in target.parents if p.is_relative_to(tmp))
-            digest = hashlib.sha256()
-            with open(target, "wb") as fh:
-                for chunk in chunks:
-                    digest.update(chunk)
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            parts.append((name, digest.hexdigest()))
+            parts.append((name, _write_synced(target, chunks)))
         for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
             fsync_dir(folder)
         if hook is not None:
