@@ -52,16 +52,25 @@ def java_missing() -> str | None:
             "one (Debian/Ubuntu: apt-get install default-jre-headless) or set JAVA_HOME")
 
 
-def session(spark: SparkSettings):
+def session_conf(spark: SparkSettings, warehouse: Path | None = None) -> dict[str, str]:
+    """The settings a session starts with: segflow's defaults, the workspace's warehouse
+    folder, then the project's own ``spark.conf`` over both. The warehouse is set because
+    Spark's default (``./spark-warehouse``) drops a folder into whatever directory the user
+    ran the command from; a project's conf may still point it elsewhere."""
+    where = {"spark.sql.warehouse.dir": str(warehouse)} if warehouse is not None else {}
+    return {**DEFAULTS, **where, **spark.conf_dict}
+
+
+def session(spark: SparkSettings, warehouse: Path | None = None):
     """The SparkSession for a project's ``spark:`` setting (created once per process;
     Spark keeps one active session, so a second project's setting reuses it with its SQL
-    settings applied)."""
+    settings applied; the warehouse folder, a static setting, stays the first one's)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise EnvironmentFailure("engine: spark needs pyspark, the `spark` extra: pip install "
                                  "'segflow[spark]'") from None
-    conf = {**DEFAULTS, **spark.conf_dict}
+    conf = session_conf(spark, warehouse)
     # Python UDFs (scoring's spark_udf) run in workers started with this interpreter, which
     # has segflow's libraries; a cluster sets its own (PYSPARK_PYTHON, spark.pyspark.python)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -81,7 +90,7 @@ def session_of(settings: Settings):
     """The session of the workspace's project (``engine: spark`` and its ``spark:``)."""
     if settings.spark is None:
         raise SegflowError(f"{settings.project.file}: engine: spark needs a `spark:` section")
-    return session(settings.spark)
+    return session(settings.spark, settings.home / "spark-warehouse")
 
 
 def sql(spark, text: str, params: dict[str, Any] | None = None):

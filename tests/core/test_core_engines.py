@@ -108,3 +108,22 @@ def test_spark_without_a_java_runtime_is_one_line_naming_what_to_install(tmp_pat
     java.touch()
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jre"))
     assert sp.java_missing() is None
+
+
+def test_spark_keeps_its_warehouse_in_the_workspace_unless_the_project_says(tmp_path,
+                                                                            monkeypatch):
+    """Spark's default warehouse is ./spark-warehouse: a command run from any folder left
+    one there. The session's settings put it in the workspace; a project's conf wins."""
+    from segflow import spark as sp
+
+    project = _project(tmp_path, SPARK)
+    settings = Settings(home=tmp_path / "ws", project=project)
+    asked = []
+    monkeypatch.setattr(sp, "session", lambda spark, warehouse=None: asked.append(warehouse))
+    sp.session_of(settings)  # what every stage calls: the workspace's folder is passed
+    assert asked == [tmp_path / "ws" / "spark-warehouse"]
+    conf = sp.session_conf(settings.spark, asked[0])
+    assert conf["spark.sql.warehouse.dir"] == str(tmp_path / "ws" / "spark-warehouse")
+    assert conf["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
+    own = _project(tmp_path, SPARK + "  conf:\n    spark.sql.warehouse.dir: s3a://lake/wh\n")
+    assert sp.session_conf(own.spark, tmp_path)["spark.sql.warehouse.dir"] == "s3a://lake/wh"
