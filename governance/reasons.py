@@ -2,9 +2,9 @@
 
 Every cohort rule's clauses are evaluated on both runs' feature frames for the movers of
 that cohort only (never a loop over customers), and a row is kept wherever a clause's truth
-differs: a fixed number of statements for all rules together (``collect_changes``). Suppression, population changes and overrides are
-reasons too; a mover with none of these gets an explicit ranking/priority reason, so every
-mover has one.
+differs: a fixed number of statements for all rules together (``collect_changes``).
+Suppression, population changes and overrides are reasons too; a mover with none of
+these gets an explicit ranking/priority reason, so every mover has one.
 """
 
 from __future__ import annotations
@@ -106,11 +106,13 @@ def collect_changes(con, rules: dict[str, CohortRule], movers: str, before: str,
 
     A fixed number of statements, however many rules and clauses the campaign has (on
     Spark every statement costs at least a job, about a second, so a statement per rule
-    made reasons most of govern's time): the movers of every rule with their side
-    (``rule_sides``), their feature rows of both runs tagged with the rule
-    (``rule_before``/``rule_after``), every clause's truth and value per run in one
-    long table (``rule_truths``: a UNION ALL of a SELECT per rule, clause and run), and
-    one join of those that keeps each clause whose truth (or split value) changed."""
+    made reasons most of govern's time), and no UNION ALL over rules either (on Spark each
+    branch adds tasks that each deserialize the whole plan): the movers of every rule with
+    their side (``rule_sides``), their feature rows of both runs tagged with the rule
+    (``rule_before``/``rule_after``), each run's truths and values in clause slots
+    (``truths_b``/``truths_a``: slot k is the k-th clause of the row's rule, a CASE over
+    the rules), and one join with the clauses (``rule_clauses``) that keeps each clause
+    whose truth (or split value) changed."""
     con.execute(CHANGES)
     clauses = _clause_rows(rules)
     if clauses:
@@ -127,21 +129,27 @@ def collect_changes(con, rules: dict[str, CohortRule], movers: str, before: str,
                 SELECT f.*, r.rule AS {RULE} FROM {src} f
                 JOIN (SELECT DISTINCT entity_id, rule FROM rule_sides) r
                   ON f.entity_id = r.entity_id""")
-        con.execute("CREATE OR REPLACE TEMP TABLE rule_clauses AS " + " UNION ALL ".join(
-            "SELECT " + ", ".join(f"{v} AS {c}" for c, v in row.items()) for row in clauses))
-        _truths(con, rules, column_types(con, before), column_types(con, after))
-        con.execute("""INSERT INTO clause_changes
+        columns = list(clauses[0])
+        con.execute("CREATE OR REPLACE TEMP TABLE rule_clauses AS SELECT * FROM (VALUES "
+                    + ", ".join("(" + ", ".join(row.values()) + ")" for row in clauses)
+                    + f") t({', '.join(columns)})")
+        slots = _slots(rules)
+        for run, table, src in (("b", "rule_before", before), ("a", "rule_after", after)):
+            _truths(con, rules, slots, f"truths_{run}", table, column_types(con, src))
+        pick = {key: "CASE k.clause_order " + " ".join(
+            f"WHEN {order} THEN {{run}}.{key}_{order}" for order in slots) + " END"
+            for key in ("t", "r", "v")}
+        b, a = ({k: v.format(run=run) for k, v in pick.items()} for run in ("b", "a"))
+        con.execute(f"""INSERT INTO clause_changes
             SELECT s.entity_id, s.side, s.cohort, s.rule, k.clause_order, k.clause_id,
-              k.clause_text, CASE WHEN k.split THEN k.changed WHEN a.truth THEN k.gained
+              k.clause_text, CASE WHEN k.split THEN k.changed WHEN {a['t']} THEN k.gained
                                   ELSE k.lost END,
-              coalesce(b.value, k.absent), coalesce(a.value, k.absent)
+              coalesce({b['v']}, k.absent), coalesce({a['v']}, k.absent)
             FROM rule_sides s JOIN rule_clauses k ON k.rule = s.rule
-            LEFT JOIN rule_truths b ON b.run = 'b' AND b.entity_id = s.entity_id
-              AND b.rule = s.rule AND b.clause_order = k.clause_order
-            LEFT JOIN rule_truths a ON a.run = 'a' AND a.entity_id = s.entity_id
-              AND a.rule = s.rule AND a.clause_order = k.clause_order
-            WHERE CASE WHEN k.split THEN b.raw IS DISTINCT FROM a.raw
-                       ELSE b.truth IS DISTINCT FROM a.truth END""")
+            LEFT JOIN truths_b b ON b.entity_id = s.entity_id AND b.rule = s.rule
+            LEFT JOIN truths_a a ON a.entity_id = s.entity_id AND a.rule = s.rule
+            WHERE CASE WHEN k.split THEN {b['r']} IS DISTINCT FROM {a['r']}
+                       ELSE {b['t']} IS DISTINCT FROM {a['t']} END""")
     _status_reasons(con, movers)
 
 
@@ -167,29 +175,37 @@ def _clause_rows(rules: dict[str, CohortRule]) -> list[dict[str, str]]:
     return rows
 
 
-def _truths(con, rules: dict[str, CohortRule], before: dict[str, str],
-            after: dict[str, str]) -> None:
-    """Temp table ``rule_truths`` (entity_id, run 'b'|'a', rule, clause_order, truth, raw,
-    value): each clause's truth (NULL counts as false) and values, each split column's
-    value (``raw``: compared as text), for the rule's movers in each run. One statement:
-    a SELECT per rule, clause and run over the rows tagged with that rule."""
-    selects, params = [], {}
-    for name, rule in rules.items():
+def _slots(rules: dict[str, CohortRule]) -> list[int]:
+    """The clause orders any rule has: 1..the most clauses, 100..the most split columns."""
+    most = max((len(r.clauses) for r in rules.values()), default=0)
+    split = max((len(r.spec.split_by) for r in rules.values()), default=0)
+    return [*range(1, most + 1), *range(100, 100 + split)]
+
+
+def _truths(con, rules: dict[str, CohortRule], slots: list[int], name: str, table: str,
+            types: dict[str, str]) -> None:
+    """Temp table ``name`` over ``table`` (feature rows tagged with their rule): per row,
+    for each slot k, ``t_k`` the truth of the rule's k-th clause (NULL counts as false),
+    ``v_k`` its values' text, ``r_k`` a split column's value (compared as text). One
+    SELECT: each slot a CASE over the rules (NULL where the rule has no such clause)."""
+    cases: dict[str, list[str]] = {f"{k}_{o}": [] for o in slots for k in ("t", "r", "v")}
+    params: dict = {}
+    for rule_name, rule in rules.items():
         params.update(rule.params)
-        for run, table, types in (("b", "rule_before", before), ("a", "rule_after", after)):
-            head = f"SELECT f.entity_id, '{run}' AS run, {lit(name)} AS rule, "
-            tail = f" FROM {table} f WHERE f.{RULE} = {lit(name)}"
-            for order, clause in enumerate(rule.clauses, start=1):
-                values = (clause.column,) if clause.column else clause.columns
-                selects.append(f"{head}{order} AS clause_order, coalesce(({clause.sql}), "
-                               "false) AS truth, CAST(NULL AS VARCHAR) AS raw, "
-                               f"{_value('f', values, types)} AS value{tail}")
-            for order, column in enumerate(rule.spec.split_by, start=100):
-                selects.append(f"{head}{order} AS clause_order, CAST(NULL AS BOOLEAN) AS "
-                               f'truth, CAST(f."{column}" AS VARCHAR) AS raw, '
-                               f"{_value('f', (column,), types)} AS value{tail}")
-    bind(con, "CREATE OR REPLACE TEMP TABLE rule_truths AS " + " UNION ALL ".join(selects),
-         params)
+        when = f"WHEN {lit(rule_name)} THEN "
+        for order, clause in enumerate(rule.clauses, start=1):
+            values = (clause.column,) if clause.column else clause.columns
+            cases[f"t_{order}"].append(f"{when}coalesce(({clause.sql}), false)")
+            cases[f"v_{order}"].append(when + _value("f", values, types))
+        for order, column in enumerate(rule.spec.split_by, start=100):
+            cases[f"r_{order}"].append(f'{when}CAST(f."{column}" AS VARCHAR)')
+            cases[f"v_{order}"].append(when + _value("f", (column,), types))
+    kinds = {"t": "BOOLEAN", "r": "VARCHAR", "v": "VARCHAR"}
+    shown = ", ".join(
+        (f"CASE f.{RULE} {' '.join(w)} END" if w else f"CAST(NULL AS {kinds[k[0]]})")
+        + f" AS {k}" for k, w in cases.items())
+    bind(con, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT f.entity_id, "
+              f"f.{RULE} AS rule, {shown} FROM {table} f", params)
 
 
 def _curated_reasons(con, movers: str) -> None:

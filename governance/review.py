@@ -62,29 +62,37 @@ def find_exceptions(con, ctx) -> None:
 
 def _boundary(con, ctx, current: str) -> None:
     """Members within ``band`` of a threshold of their cohort's rule (``boundary:<cohort>.
-    <clause>``): one statement for every rule and banded clause (a UNION ALL of a SELECT
-    each), so their number does not grow the statements (a job each on Spark)."""
+    <clause>``): one statement for every rule and banded clause, the members joined once
+    with the banded clauses of their cohort's rule (an inline table) and each clause's
+    test and detail a CASE over them, so neither the statements (a job each on Spark) nor
+    the plan (a UNION ALL branch each) grow with the rules."""
     cfg = ctx.config
     if cfg.band <= 0:  # a band of 0 switches boundary review off
         return
     types = column_types(con, "f_cur")
-    selects = []
+    keys, near, detail = [], [], []
     for name, rule in ctx.rules.items():
         for clause in rule.clauses:
             if not clause.bands:
                 continue
-            near = " OR ".join(f'abs(f."{clause.column}" - {t!r}) <= {abs(t) * cfg.band!r}'
-                               for _, t in clause.bands)
+            key = lit(f"{name}.{clause.id}")
+            keys.append(f"({lit(name)}, {key})")
+            near.append(f"WHEN {key} THEN " + " OR ".join(
+                f'abs(f."{clause.column}" - {t!r}) <= {abs(t) * cfg.band!r}'
+                for _, t in clause.bands))
             value = value_sql(f'f."{clause.column}"', types.get(clause.column))
-            selects.append(f"""
-              SELECT c.entity_id, 'boundary:{name}.{clause.id}' AS rule,
-                {lit(clause.column)} || ' = ' || {value}
-                  || {lit(f' is within {cfg.band:.0%} of the threshold in {clause.text}')}
-                  AS detail, c.cohort_before, c.cohort AS proposed_cohort, c.template
-              FROM ({current}) c JOIN f_cur f USING (entity_id)
-              WHERE split_part(c.cohort, '__', 1) = {lit(name)} AND ({near})""")
-    if selects:
-        _insert(con, ctx.run_id, cfg.campaign, " UNION ALL ".join(selects))
+            detail.append(f"WHEN {key} THEN {lit(clause.column)} || ' = ' || {value} || "
+                          + lit(f" is within {cfg.band:.0%} of the threshold in {clause.text}"))
+    if not keys:
+        return
+    _insert(con, ctx.run_id, cfg.campaign, f"""
+        SELECT c.entity_id, 'boundary:' || k.clause AS rule,
+          CASE k.clause {' '.join(detail)} END AS detail, c.cohort_before,
+          c.cohort AS proposed_cohort, c.template
+        FROM ({current}) c JOIN f_cur f USING (entity_id)
+        JOIN (VALUES {', '.join(keys)}) k(base, clause)
+          ON k.base = split_part(c.cohort, '__', 1)
+        WHERE CASE k.clause {' '.join(near)} END""")
 
 
 def _note_topics(con, ctx) -> None:
