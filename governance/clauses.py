@@ -3,7 +3,7 @@
 Movement reasons and boundary review both need the rule split into its top-level AND
 clauses, with, for a simple comparison (``column >= $param``), the column, the operator and
 the threshold value. Parsing and checking belong to ``scoring``; this module only reads the
-parsed tree and evaluates every clause of every cohort in one DuckDB query per cohort.
+parsed tree; ``segflow.governance.reasons`` evaluates the clauses of every cohort.
 """
 
 from __future__ import annotations

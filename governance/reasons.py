@@ -1,15 +1,15 @@
 """Why each mover moved: the clauses whose truth changed, with the values before and after.
 
-For every cohort rule (a loop over rules and clauses, never over customers) the clauses are
-evaluated on both runs' feature frames for the movers of that cohort only, and a row is kept
-wherever a clause's truth differs. Suppression, population changes and overrides are
-reasons too; a mover with none of these gets an explicit ranking/priority reason, so every
-mover has one.
+Every cohort rule's clauses are evaluated on both runs' feature frames for the movers of
+that cohort only (never a loop over customers), and a row is kept wherever a clause's truth
+differs: a fixed number of statements for all rules together (``collect_changes``).
+Suppression, population changes and overrides are reasons too; a mover with none of
+these gets an explicit ranking/priority reason, so every mover has one.
 """
 
 from __future__ import annotations
 
-from segflow.governance.clauses import CohortRule, bind, truth_sql
+from segflow.governance.clauses import CohortRule, bind
 
 COLUMNS = (("entity_id", "VARCHAR"), ("side", "VARCHAR"), ("cohort", "VARCHAR"),
            ("rule", "VARCHAR"), ("clause_order", "INTEGER"), ("clause_id", "VARCHAR"),
@@ -46,10 +46,44 @@ def clause_phrases(clause) -> tuple[str, str]:
     return f"no longer {clause.text}", f"now {clause.text}"
 
 
-def _value(alias: str, columns: tuple[str, ...]) -> str:
+# The text of a feature value in a reason or a review detail, the same on both engines
+# (each engine's own CAST AS VARCHAR prints a TIMESTAMPTZ with and without "+00", a double
+# of 1e7 or more as 10029449.42 and as 1.002944942E7): a timestamp as "2027-02-22 14:39:43
+# UTC" (to the second; both engines run in UTC), a double or float in plain decimal to at
+# most 4 places without trailing zeros or exponent ("10029449.42", "0.25", "-3"), beyond
+# 1e15 (where 4 places exceed a double's precision) in the engine's own notation; every
+# other type (integers, decimals, dates, text, booleans) as CAST AS VARCHAR prints it, which
+# is the same on both. docs/governance.md shows the forms.
+PLAIN_LIMIT = "1e15"
+
+
+def value_sql(ref: str, kind: str | None) -> str:
+    """SQL for the text of ``ref`` (a column reference) of type ``kind`` (DESCRIBE's type
+    name on either engine; None: unknown, CAST): one expression both engines print alike."""
+    kind = (kind or "").lower()
+    if "timestamp" in kind:
+        return f"strftime({ref}, '%Y-%m-%d %H:%M:%S') || ' UTC'"
+    if kind in ("double", "float", "real", "float4", "float8"):
+        # through the engine's own text (the shortest digits that read back as the value)
+        # to DECIMAL: both round that text half away from zero, where a double's direct
+        # CAST rounds its binary value on DuckDB and its text on Spark
+        plain = (f"regexp_replace(CAST(CAST(CAST({ref} AS VARCHAR) AS DECIMAL(38, 4)) "
+                 "AS VARCHAR), '[.]?0+$', '', 'g')")
+        return (f"CASE WHEN abs({ref}) < {PLAIN_LIMIT} THEN {plain} "
+                f"ELSE CAST({ref} AS VARCHAR) END")
+    return f"CAST({ref} AS VARCHAR)"
+
+
+def column_types(con, view: str) -> dict[str, str]:
+    """Column name -> type name of a view or table (from the plan on Spark: no job)."""
+    return {r[0]: r[1] for r in con.execute(f"DESCRIBE {view}").fetchall()}
+
+
+def _value(alias: str, columns: tuple[str, ...], types: dict[str, str]) -> str:
+    """The text of a clause's values: the one column's, or ``c1=..., c2=...``."""
     if not columns:
         return "NULL"
-    parts = [f"CAST({alias}.\"{c}\" AS VARCHAR)" for c in columns]
+    parts = [value_sql(f'{alias}."{c}"', types.get(c)) for c in columns]
     if len(parts) == 1:
         return parts[0]
     return "concat_ws(', ', " + ", ".join(
@@ -57,69 +91,121 @@ def _value(alias: str, columns: tuple[str, ...]) -> str:
     ) + ")"
 
 
+def _absent(columns: tuple[str, ...]) -> str:
+    """The text ``_value`` gives for an entity the run has no features for: NULL for one
+    column, ``c1=null, c2=null`` for several (as the joins of old printed it)."""
+    return "NULL" if len(columns) < 2 else lit(", ".join(f"{c}=null" for c in columns))
+
+
+RULE = "segflow_rule"  # the rule a mover's feature row is read for (rule_before/rule_after)
+
+
 def collect_changes(con, rules: dict[str, CohortRule], movers: str, before: str,
                     after: str) -> None:
     """Fill temp table ``clause_changes`` from the movers table and two feature views.
 
-    The movers' feature rows are read from the two runs' files once; every rule then
-    picks its own from those (re-reading both files per rule was most of the time)."""
+    A fixed number of statements, however many rules and clauses the campaign has (on
+    Spark every statement costs at least a job, about a second, so a statement per rule
+    made reasons most of govern's time), and no UNION ALL over rules either (on Spark each
+    branch adds tasks that each deserialize the whole plan): the movers of every rule with
+    their side (``rule_sides``), their feature rows of both runs tagged with the rule
+    (``rule_before``/``rule_after``), each run's truths and values in clause slots
+    (``truths_b``/``truths_a``: slot k is the k-th clause of the row's rule, a CASE over
+    the rules), and one join with the clauses (``rule_clauses``) that keeps each clause
+    whose truth (or split value) changed."""
     con.execute(CHANGES)
-    for table, src in (("moved_before", before), ("moved_after", after)):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT f.* FROM {src} f "
-                    f"SEMI JOIN (SELECT entity_id FROM {movers} WHERE movement <> 'stayed') m "
-                    "USING (entity_id)")
-    for name, rule in rules.items():
-        con.execute(f"""CREATE OR REPLACE TEMP VIEW m_rule AS
-            SELECT entity_id, 'leave' AS side, cohort_before AS cohort FROM {movers}
-             WHERE base_before = {lit(name)} AND movement IN ('exited', 'moved')
+    clauses = _clause_rows(rules)
+    if clauses:
+        names = ", ".join(lit(n) for n in rules)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE rule_sides AS
+            SELECT entity_id, 'leave' AS side, cohort_before AS cohort, base_before AS rule
+              FROM {movers}
+             WHERE base_before IN ({names}) AND movement IN ('exited', 'moved')
             UNION ALL
-            SELECT entity_id, 'join', cohort_after FROM {movers}
-             WHERE base_after = {lit(name)} AND movement IN ('entered', 'moved')""")
-        for side, src in (("fb", "moved_before"), ("fa", "moved_after")):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {side} AS SELECT f.* FROM {src} f "
-                        "SEMI JOIN m_rule m USING (entity_id)")
-        for side in ("b", "a"):
-            bind(con, f"CREATE OR REPLACE TEMP TABLE t{side} AS "
-                      f"{truth_sql(rule, 'f' + side)}", rule.params)
-        _rule_changes(con, name, rule)
+            SELECT entity_id, 'join', cohort_after, base_after FROM {movers}
+             WHERE base_after IN ({names}) AND movement IN ('entered', 'moved')""")
+        for table, src in (("rule_before", before), ("rule_after", after)):
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT f.*, r.rule AS {RULE} FROM {src} f
+                JOIN (SELECT DISTINCT entity_id, rule FROM rule_sides) r
+                  ON f.entity_id = r.entity_id""")
+        columns = list(clauses[0])
+        con.execute("CREATE OR REPLACE TEMP TABLE rule_clauses AS SELECT * FROM (VALUES "
+                    + ", ".join("(" + ", ".join(row.values()) + ")" for row in clauses)
+                    + f") t({', '.join(columns)})")
+        slots = _slots(rules)
+        for run, table, src in (("b", "rule_before", before), ("a", "rule_after", after)):
+            _truths(con, rules, slots, f"truths_{run}", table, column_types(con, src))
+        pick = {key: "CASE k.clause_order " + " ".join(
+            f"WHEN {order} THEN {{run}}.{key}_{order}" for order in slots) + " END"
+            for key in ("t", "r", "v")}
+        b, a = ({k: v.format(run=run) for k, v in pick.items()} for run in ("b", "a"))
+        con.execute(f"""INSERT INTO clause_changes
+            SELECT s.entity_id, s.side, s.cohort, s.rule, k.clause_order, k.clause_id,
+              k.clause_text, CASE WHEN k.split THEN k.changed WHEN {a['t']} THEN k.gained
+                                  ELSE k.lost END,
+              coalesce({b['v']}, k.absent), coalesce({a['v']}, k.absent)
+            FROM rule_sides s JOIN rule_clauses k ON k.rule = s.rule
+            LEFT JOIN truths_b b ON b.entity_id = s.entity_id AND b.rule = s.rule
+            LEFT JOIN truths_a a ON a.entity_id = s.entity_id AND a.rule = s.rule
+            WHERE CASE WHEN k.split THEN {b['r']} IS DISTINCT FROM {a['r']}
+                       ELSE {b['t']} IS DISTINCT FROM {a['t']} END""")
     _status_reasons(con, movers)
 
 
-def _rule_changes(con, name: str, rule: CohortRule) -> None:
-    """One join of the rule's movers with both runs' truths and values, then every clause
-    (and split column) whose truth changed, read from it: the joins are paid once per
-    rule rather than once per clause."""
-    cols, entries = [], []
-    for order, clause in enumerate(rule.clauses, start=1):
-        lost, gained = clause_phrases(clause)
-        values = (clause.column,) if clause.column else clause.columns
-        k = clause.id
-        cols += [f"tb.{k} AS b_{k}", f"ta.{k} AS a_{k}", f"{_value('fb', values)} AS vb_{k}",
-                 f"{_value('fa', values)} AS va_{k}"]
-        entries.append(_entry(name, order, k, clause.text, f"CASE WHEN a_{k} THEN "
-                              f"{lit(gained)} ELSE {lit(lost)} END",
-                              f"b_{k} IS DISTINCT FROM a_{k}", k))
-    for order, column in enumerate(rule.spec.split_by, start=100):
-        k = f"s{order}"
-        cols += [f'fb."{column}" IS DISTINCT FROM fa."{column}" AS changed_{k}',
-                 f"{_value('fb', (column,))} AS vb_{k}", f"{_value('fa', (column,))} AS va_{k}"]
-        entries.append(_entry(name, order, "split", column, lit(column + " changed"),
-                              f"changed_{k}", k))
-    if not entries:
-        return
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE rule_movers AS
-        SELECT m.entity_id, m.side, m.cohort, {', '.join(cols)}
-        FROM m_rule m LEFT JOIN tb USING (entity_id) LEFT JOIN ta USING (entity_id)
-          LEFT JOIN fb USING (entity_id) LEFT JOIN fa USING (entity_id)""")
-    con.execute("INSERT INTO clause_changes " + " UNION ALL ".join(entries))
+def _clause_rows(rules: dict[str, CohortRule]) -> list[dict[str, str]]:
+    """Per rule, its clauses (order 1..n) and split columns (order 100..): what a changed
+    one is called, as SQL literals of table ``rule_clauses``."""
+    rows = []
+    for name, rule in rules.items():
+        for order, clause in enumerate(rule.clauses, start=1):
+            lost, gained = clause_phrases(clause)
+            values = (clause.column,) if clause.column else clause.columns
+            rows.append({"rule": lit(name), "clause_order": str(order),
+                         "clause_id": lit(clause.id), "clause_text": lit(clause.text),
+                         "split": "false", "gained": lit(gained), "lost": lit(lost),
+                         "changed": "CAST(NULL AS VARCHAR)",
+                         "absent": f"CAST({_absent(values)} AS VARCHAR)"})
+        for order, column in enumerate(rule.spec.split_by, start=100):
+            rows.append({"rule": lit(name), "clause_order": str(order), "clause_id":
+                         "'split'", "clause_text": lit(column), "split": "true",
+                         "gained": "CAST(NULL AS VARCHAR)", "lost": "CAST(NULL AS VARCHAR)",
+                         "changed": lit(column + " changed"),
+                         "absent": "CAST(NULL AS VARCHAR)"})
+    return rows
 
 
-def _entry(rule: str, order: int, clause_id: str, text: str, why: str, changed: str,
-           k: str) -> str:
-    """The rows of ``rule_movers`` whose clause ``k`` changed, as rows of clause_changes
-    (one SELECT per clause over the rule's one join: a UNION ALL both engines run)."""
-    return (f"SELECT entity_id, side, cohort, {lit(rule)}, {order}, {lit(clause_id)}, "
-            f"{lit(text)}, {why}, vb_{k}, va_{k} FROM rule_movers WHERE {changed}")
+def _slots(rules: dict[str, CohortRule]) -> list[int]:
+    """The clause orders any rule has: 1..the most clauses, 100..the most split columns."""
+    most = max((len(r.clauses) for r in rules.values()), default=0)
+    split = max((len(r.spec.split_by) for r in rules.values()), default=0)
+    return [*range(1, most + 1), *range(100, 100 + split)]
+
+
+def _truths(con, rules: dict[str, CohortRule], slots: list[int], name: str, table: str,
+            types: dict[str, str]) -> None:
+    """Temp table ``name`` over ``table`` (feature rows tagged with their rule): per row,
+    for each slot k, ``t_k`` the truth of the rule's k-th clause (NULL counts as false),
+    ``v_k`` its values' text, ``r_k`` a split column's value (compared as text). One
+    SELECT: each slot a CASE over the rules (NULL where the rule has no such clause)."""
+    cases: dict[str, list[str]] = {f"{k}_{o}": [] for o in slots for k in ("t", "r", "v")}
+    params: dict = {}
+    for rule_name, rule in rules.items():
+        params.update(rule.params)
+        when = f"WHEN {lit(rule_name)} THEN "
+        for order, clause in enumerate(rule.clauses, start=1):
+            values = (clause.column,) if clause.column else clause.columns
+            cases[f"t_{order}"].append(f"{when}coalesce(({clause.sql}), false)")
+            cases[f"v_{order}"].append(when + _value("f", values, types))
+        for order, column in enumerate(rule.spec.split_by, start=100):
+            cases[f"r_{order}"].append(f'{when}CAST(f."{column}" AS VARCHAR)')
+            cases[f"v_{order}"].append(when + _value("f", (column,), types))
+    kinds = {"t": "BOOLEAN", "r": "VARCHAR", "v": "VARCHAR"}
+    shown = ", ".join(
+        (f"CASE f.{RULE} {' '.join(w)} END" if w else f"CAST(NULL AS {kinds[k[0]]})")
+        + f" AS {k}" for k, w in cases.items())
+    bind(con, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT f.entity_id, "
+              f"f.{RULE} AS rule, {shown} FROM {table} f", params)
 
 
 def _curated_reasons(con, movers: str) -> None:
@@ -176,7 +262,6 @@ def _status_reasons(con, movers: str) -> None:
         SELECT m.entity_id, CASE WHEN m.cohort_before IS NULL THEN 'join' ELSE 'leave' END,
           coalesce(m.cohort_before, m.cohort_after), NULL, 999, 'ranking',
           NULL, 'no clause changed: ranking or cohort priority decided',
-          CAST(CAST(m.score_before AS DECIMAL(18, 4)) AS VARCHAR),
-          CAST(CAST(m.score_after AS DECIMAL(18, 4)) AS VARCHAR)
+          {value_sql('m.score_before', 'double')}, {value_sql('m.score_after', 'double')}
         FROM {movers} m ANTI JOIN clause_changes c USING (entity_id)
         WHERE m.movement <> 'stayed'""")

@@ -12,7 +12,7 @@ import hashlib
 from datetime import UTC, datetime
 
 from segflow.errors import SegflowError
-from segflow.governance.reasons import fmt, lit
+from segflow.governance.reasons import column_types, fmt, lit, value_sql
 
 QUEUE_COLS = ("review_id, run_id, campaign, entity_id, rule, detail, cohort_before, "
               "proposed_cohort, template, status")
@@ -50,21 +50,7 @@ def find_exceptions(con, ctx) -> None:
     current = ("SELECT m.entity_id, m.cohort, m.template, mv.cohort_before FROM m_cur m "
                "LEFT JOIN movers mv USING (entity_id) "
                "WHERE m.status IN ('assigned', 'holdout')")
-    for name, rule in ctx.rules.items():
-        for clause in rule.clauses:
-            if cfg.band <= 0:  # a band of 0 switches boundary review off
-                break
-            if not clause.bands:
-                continue
-            near = " OR ".join(f'abs(f."{clause.column}" - {t!r}) <= {abs(t) * cfg.band!r}'
-                               for _, t in clause.bands)
-            _insert(con, run_id, cfg.campaign, f"""
-              SELECT c.entity_id, 'boundary:{name}.{clause.id}' AS rule,
-                {lit(clause.column)} || ' = ' || CAST(f."{clause.column}" AS VARCHAR)
-                  || {lit(f' is within {cfg.band:.0%} of the threshold in {clause.text}')}
-                  AS detail, c.cohort_before, c.cohort AS proposed_cohort, c.template
-              FROM ({current}) c JOIN f_cur f USING (entity_id)
-              WHERE split_part(c.cohort, '__', 1) = {lit(name)} AND ({near})""")
+    _boundary(con, ctx, current)
     _big_movers(con, ctx)
     _note_topics(con, ctx)
     if "is_anomaly" in ctx.columns:
@@ -72,6 +58,41 @@ def find_exceptions(con, ctx) -> None:
             'flagged is_anomaly by the anomaly model' AS detail, c.cohort_before,
             c.cohort AS proposed_cohort, c.template FROM ({current}) c
             JOIN f_cur f USING (entity_id) WHERE f.is_anomaly""")
+
+
+def _boundary(con, ctx, current: str) -> None:
+    """Members within ``band`` of a threshold of their cohort's rule (``boundary:<cohort>.
+    <clause>``): one statement for every rule and banded clause, the members joined once
+    with the banded clauses of their cohort's rule (an inline table) and each clause's
+    test and detail a CASE over them, so neither the statements (a job each on Spark) nor
+    the plan (a UNION ALL branch each) grow with the rules."""
+    cfg = ctx.config
+    if cfg.band <= 0:  # a band of 0 switches boundary review off
+        return
+    types = column_types(con, "f_cur")
+    keys, near, detail = [], [], []
+    for name, rule in ctx.rules.items():
+        for clause in rule.clauses:
+            if not clause.bands:
+                continue
+            key = lit(f"{name}.{clause.id}")
+            keys.append(f"({lit(name)}, {key})")
+            near.append(f"WHEN {key} THEN " + " OR ".join(
+                f'abs(f."{clause.column}" - {t!r}) <= {abs(t) * cfg.band!r}'
+                for _, t in clause.bands))
+            value = value_sql(f'f."{clause.column}"', types.get(clause.column))
+            detail.append(f"WHEN {key} THEN {lit(clause.column)} || ' = ' || {value} || "
+                          + lit(f" is within {cfg.band:.0%} of the threshold in {clause.text}"))
+    if not keys:
+        return
+    _insert(con, ctx.run_id, cfg.campaign, f"""
+        SELECT c.entity_id, 'boundary:' || k.clause AS rule,
+          CASE k.clause {' '.join(detail)} END AS detail, c.cohort_before,
+          c.cohort AS proposed_cohort, c.template
+        FROM ({current}) c JOIN f_cur f USING (entity_id)
+        JOIN (VALUES {', '.join(keys)}) k(base, clause)
+          ON k.base = split_part(c.cohort, '__', 1)
+        WHERE CASE k.clause {' '.join(near)} END""")
 
 
 def _note_topics(con, ctx) -> None:
@@ -122,8 +143,9 @@ def _big_movers(con, ctx) -> None:
     column = cfg.review.get("revenue_column")  # required with revenue_limit (config)
     if cfg.revenue_limit is None or column is None:
         return
+    types = column_types(con, "f_cur")
     _insert(con, ctx.run_id, cfg.campaign, f"""SELECT mv.entity_id, 'revenue_mover' AS rule,
-        {lit(column)} || ' = ' || CAST(f."{column}" AS VARCHAR)
+        {lit(column)} || ' = ' || {value_sql(f'f."{column}"', types.get(column))}
           || {lit(' above the review limit ' + fmt(cfg.revenue_limit))} AS detail,
         mv.cohort_before, mv.cohort_after AS proposed_cohort, NULL AS template
         FROM movers mv JOIN f_cur f USING (entity_id)

@@ -65,7 +65,8 @@ def test_reasons_name_the_clause_and_values(two_runs):
     assert (bought.leave_reason == "recency_days fell below 90").all()
     joined = f1.set_index("customer_id").recency_days.loc[bought.entity_id]
     for (_, row), before in zip(bought.iterrows(), joined, strict=True):
-        assert f"({before} -> 5.0)" in row.reasons
+        # values in plain decimal, to at most 4 places (reasons.value_sql): 137.0 is "137"
+        assert f"({f'{before:.4f}'.rstrip('0').rstrip('.')} -> 5)" in row.reasons
     left_pop = table[table.entity_id == "C000"]
     if len(left_pop):
         assert left_pop.reason.iloc[0] == "left the population"
