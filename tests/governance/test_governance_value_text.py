@@ -51,7 +51,7 @@ def _texts(con, source: str, columns: list[str]) -> list[tuple]:
 def _both(tmp_path, spark_project, table: pa.Table, columns: list[str]):
     import duckdb
 
-    from segflow.spark import session_of
+    from segflow.spark import session
     from segflow.sqlengine import SparkConnection
 
     path = tmp_path / "frame.parquet"
@@ -59,7 +59,7 @@ def _both(tmp_path, spark_project, table: pa.Table, columns: list[str]):
     source = f"read_parquet('{path}')"
     duck = duckdb.connect()
     duck.execute("SET TimeZone = 'UTC'")
-    spark = SparkConnection(session_of(spark_project))
+    spark = SparkConnection(session(spark_project.spark))
     try:
         return _texts(duck, source, columns), _texts(spark, source, columns)
     finally:
