@@ -42,6 +42,7 @@ class TableReport:
     written: int = 0         # rows in the canonical table after this load
     before: int | None = None  # rows before it (None: read from the base's footer)
     delta: int | None = None   # the delta file's number, when the load wrote one
+    folded: int = 0          # delta files folded into a new base by this load (compaction)
     load: str = "full"       # full: read whole; incremental: merged in; unchanged: nothing new
     upserted: int = 0        # accepted rows inserted or replacing their key's earlier version
     deleted: int = 0         # accepted deletions (tombstones) of their key

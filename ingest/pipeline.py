@@ -369,11 +369,13 @@ def _compacts(con, spec: SourceSpec, checked: str, settings: Settings,
     return rows + live > share * (rows_before(base) or 0)
 
 
-def _drop_deltas(writer, settings: Settings, table: str) -> None:
-    """The table is written whole: its delta files go with the same commit."""
-    for _, rows, keys in canonical.deltas(settings.canonical_dir / f"{table}.parquet"):
+def _drop_deltas(writer, settings: Settings, table: str) -> int:
+    """The table is written whole: its delta files go with the same commit (how many)."""
+    found = canonical.deltas(settings.canonical_dir / f"{table}.parquet")
+    for _, rows, keys in found:
         writer.remove(rows)
         writer.remove(keys)
+    return len(found)
 
 
 def _next_seq(settings: Settings, table: str) -> int:
@@ -442,7 +444,7 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
         before = con.execute(f"SELECT count(*) FROM {old}").fetchall()[0][0] if old else 0
         report.written, merged = _write_accepted(con, contract, checked, writer, settings,
                                                  spec, old)
-        _drop_deltas(writer, settings, contract.table)
+        report.folded = _drop_deltas(writer, settings, contract.table)
     writer.parquet_query(con, _quarantine_sql(con, contract, checked, typed, report.source,
                                               rejected),
                          settings.quarantine_dir / f"{contract.table}.parquet")
@@ -700,12 +702,13 @@ def _unchanged(con, spec: SourceSpec, settings: Settings) -> TableReport:
                        written=canonical.count(path) if path.exists() else 0)
 
 
-def _compact(con, contract: Contract, writer, settings: Settings) -> None:
-    """Fold a table's deltas into a new base (``segflow ingest --compact``)."""
+def _compact(con, contract: Contract, writer, settings: Settings) -> int:
+    """Fold a table's deltas into a new base (``segflow ingest --compact``); how many."""
     base = settings.canonical_dir / f"{contract.table}.parquet"
-    if canonical.has_deltas(base):
-        writer.parquet_query(con, canonical.sql(base), base, contract.arrow_schema())
-        _drop_deltas(writer, settings, contract.table)
+    if not canonical.has_deltas(base):
+        return 0
+    writer.parquet_query(con, canonical.sql(base), base, contract.arrow_schema())
+    return _drop_deltas(writer, settings, contract.table)
 
 
 def _survivors_moved(con, settings: Settings) -> int:
@@ -849,7 +852,8 @@ def _ingest(settings: Settings, sources: Sources, sources_yaml: Path, as_of,
             if spec.table not in opened:
                 report.tables[spec.table] = _unchanged(con, spec, settings)
                 if compact_after == COMPACT_NOW:
-                    _compact(con, contracts[spec.table], writer, settings)
+                    report.tables[spec.table].folded = _compact(con, contracts[spec.table],
+                                                                writer, settings)
                 continue
             old = _old(con, spec, settings) if marks and spec.incremental else None
             with progress.stage(f"checked and loaded {spec.table}"):

@@ -49,7 +49,8 @@ def ingest(
         typer.echo(f"full load ({report.full_because}): every source read whole")
     for name, t in report.tables.items():
         if t.load == "unchanged":
-            typer.echo(f"{name:<18} nothing new since the last load ({t.written:,} rows)")
+            typer.echo(f"{name:<18} nothing new since the last load ({t.written:,} rows)"
+                       + _folded(t.folded))
             continue
         line = (f"{name:<18} in {t.rows_in:>10,}  accepted {t.accepted:>10,}  "
                 f"quarantined {t.quarantined_total:>8,}")
@@ -60,12 +61,19 @@ def ingest(
                      + (f"; delta {t.delta}" if t.delta is not None else "") + ")")
         if t.merged:
             line += f"  merged duplicates {t.merged:,}"
-        typer.echo(line)
+        typer.echo(line + _folded(t.folded))
         for reason, n in t.quarantined.items():
             typer.echo(f"{'':<20}{reason}: {n:,}" + (f"  {t.first[reason]}"
                                                      if reason in t.first else ""))
         for warning, n in t.warnings.items():
             if n:
                 typer.echo(f"{'':<20}warning {warning} (kept, value set to null): {n:,}")
+    if compact and not any(t.folded for t in report.tables.values()):
+        typer.echo("--compact: no table had delta files to fold (every table is its base)")
     typer.echo(f"canonical tables in {settings.canonical_dir}; "
                f"report in {settings.quarantine_dir / 'report.json'}")
+
+
+def _folded(files: int) -> str:
+    """What a table's line says of a compaction: its delta files folded into a new base."""
+    return f"  compacted: {files:,} delta file(s) folded into a new base" if files else ""

@@ -397,7 +397,8 @@ def test_incremental_loads_write_deltas_never_rewrite_the_base_and_compact(
         assert tables(home) == tables(rebuilt(crm, tmp_path / f"load{n}"))
         assert proved(home.canonical_dir, "orders", home.canonical_dir / "orders.parquet")
     changes(crm, "2026-01-04 00:00:00", 3)   # compact_after loads: 3 -> folded into the base
-    assert run_ingest(home, crm.sources).tables["orders"].delta is None
+    third = run_ingest(home, crm.sources).tables["orders"]
+    assert (third.delta, third.folded) == (None, 2)   # the report says what it folded
     assert delta_files(home, "orders") == []
     assert (home.canonical_dir / "orders.parquet").read_bytes() != base
     assert tables(home) == tables(rebuilt(crm, tmp_path / "load3"))
@@ -413,9 +414,28 @@ def test_compact_and_full_fold_the_deltas_in_and_keep_the_merged_view(home, crm)
         run_ingest(home, crm.sources)
         assert delta_files(home, "customers") and delta_files(home, "orders")
         merged = tables(home)
-        run_ingest(home, crm.sources, compact=n == 1, full=n == 2)
+        report = run_ingest(home, crm.sources, compact=n == 1, full=n == 2)
         assert delta_files(home, "customers") == delta_files(home, "orders") == []
         assert tables(home) == merged
+        assert report.tables["customers"].folded == report.tables["orders"].folded == 1
+
+
+def test_compact_says_what_it_folded_and_when_there_was_nothing(home, crm, cli):
+    """`segflow ingest --compact` names each table whose deltas it folded, and says so in
+    one line when no table had any (it ran the load and the summary alone before; 8 s)."""
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    changes(crm, "2026-01-02 00:00:00", 1)
+    run_ingest(home, crm.sources)
+    folded = cli(home.home, "ingest", "--sources", crm.sources, "--compact")
+    assert folded.code == 0, folded.err
+    lines = [x for x in folded.out.splitlines() if "compacted:" in x]
+    assert sorted(x.split()[0] for x in lines) == ["customers", "orders"]
+    assert all("1 delta file(s) folded into a new base" in x for x in lines)
+    again = cli(home.home, "ingest", "--sources", crm.sources, "--compact")
+    assert again.code == 0, again.err
+    assert "compacted:" not in again.out
+    assert "--compact: no table had delta files to fold" in again.out
 
 
 def test_a_changed_delta_file_voids_its_receipt_and_doctor_names_it(home, crm):
