@@ -15,7 +15,8 @@ from dataclasses import replace
 
 from segflow.settings import Settings
 
-SCHEMA = "entity_id string, text string"
+COLUMNS = ("entity_id", "text")  # what each task yields, all text
+SCHEMA = ", ".join(f"{c} string" for c in COLUMNS)  # the same, as mapInArrow takes it
 
 
 def model_uri(settings: Settings, model) -> str:
@@ -44,7 +45,7 @@ def reason_task(spec, uri: str):
                                 .unwrap_python_model())
             texts = reason_texts(model, as_pandas(batch))
             yield pa.RecordBatch.from_pandas(texts, schema=pa.schema(
-                [("entity_id", pa.string()), ("text", pa.string())]), preserve_index=False)
+                [(c, pa.string()) for c in COLUMNS]), preserve_index=False)
 
     return run
 
