@@ -42,10 +42,6 @@ def _source(con, frame) -> None:
         con.register("frame", frame)
 
 
-def _lit(path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def entity_row(con, key: str, entity_id: str) -> dict[str, Any]:
     """The entity's row of view ``frame``, kept as temp table ``one`` for its clauses."""
     con.execute(f"CREATE TEMP TABLE one AS SELECT * FROM frame "
@@ -182,19 +178,22 @@ def score_columns(settings: Settings, resolved: Resolved) -> dict[str, str]:
 
 def stored_contributions(con, path, key: str, entity_id: str, scores: dict[str, str],
                          top_k: int) -> tuple[dict[str, list] | None, str | None]:
-    """The entity's top contributions from the run's contributions file (written at
-    scoring), or (None, None) when the file lacks a model or ``top_k`` is more than it
-    keeps: then the models are loaded, so a contribution is never left out."""
+    """The entity's top contributions from the run's contributions (written at scoring: a
+    file on DuckDB, a folder of part files on Spark), or (None, None) when they lack a
+    model or ``top_k`` is more than they keep: then the models are loaded, so a
+    contribution is never left out."""
+    from segflow.scoring.runfiles import parquet_sql
+
     if top_k <= 0 or not scores:
         return {}, None
-    if path is None or not Path(path).is_file():
+    if path is None or not Path(path).exists():
         return None, None
-    have = {d[0] for d in con.execute(
-        f"DESCRIBE SELECT * FROM read_parquet({_lit(path)})").fetchall()}
+    source = parquet_sql(Path(path))
+    have = {d[0] for d in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     models = set(scores.values())
     if any(f"{m}:reason_{top_k}_feature" not in have for m in models):
         return None, None
-    found = _rows(con, f"SELECT * FROM read_parquet({_lit(path)}) "
+    found = _rows(con, f"SELECT * FROM {source} "
                        f"WHERE CAST({quote(key)} AS VARCHAR) = $id", {"id": entity_id})
     if not found:
         return None, None

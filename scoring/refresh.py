@@ -121,10 +121,6 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
     prior = prior_memberships(settings, resolved)
     when = run_as_of(resolved, as_of)
     on_spark = settings.engine == SPARK
-    if on_spark and settings.store_contributions:
-        raise SegflowError(f"{settings.project.file}: explain's stored contributions are not "
-                           "computed on Spark yet (docs/scale-out.md); set explain: "
-                           "{store_contributions: false} or engine: duckdb")
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     staged = settings.runs_dir / f".scoring-{uuid.uuid4().hex}.parquet"
     reasons = staged.with_name(f"{staged.stem}-contributions.parquet")  # doctor's pattern too
@@ -135,7 +131,8 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
                 from segflow.scoring.score_spark import score_on_spark
 
                 scored = score_on_spark(settings, resolved, when, staged, features=features,
-                                        model_versions=model_versions)
+                                        model_versions=model_versions,
+                                        contributions_path=stored)
             else:
                 scored = score_to_file(settings, resolved, when, staged, features=features,
                                        model_versions=model_versions,
@@ -150,7 +147,7 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
         os.replace(staged, folder / "features.parquet")
     finally:
         _remove(staged)
-        reasons.unlink(missing_ok=True)
+        _remove(reasons)
     with stage("evaluated cohorts and suppressions"):
         write = _memberships_on_spark if on_spark else _memberships_on_duckdb
         snapshot = write(settings, folder, resolved, record, prior, adjust)
@@ -206,7 +203,8 @@ def _memberships_on_spark(settings: Settings, folder, resolved: Resolved, record
 
 
 def _remove(path) -> None:
-    """A staged scoring output: a file (DuckDB) or a folder of part files (Spark)."""
+    """A staged scoring output (the scored frame, the contributions): a file (DuckDB) or a
+    folder of part files (Spark)."""
     import shutil
 
     if path.is_dir():

@@ -31,7 +31,7 @@ class Scored:
     explained: list[str] = field(default_factory=list)  # models whose reasons were stored
 
 
-CONTRIBUTIONS = "contributions.parquet"  # a run's file of each entity's top contributions
+CONTRIBUTIONS = "contributions.parquet"  # a run's top contributions per entity (Spark: a folder)
 CONTRIBUTIONS_TOP_K = 5  # reasons stored per model and entity (explain --top up to this)
 
 

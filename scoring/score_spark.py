@@ -9,6 +9,10 @@ signature says (numbers and booleans as doubles, anything else as text, as
 model's outputs typed by the signature's outputs, so a model with several outputs (uplift's
 score and its two response probabilities) is still one call per batch. Nothing is collected
 to the driver.
+
+With explain's stored contributions, the scored folder's rows then go through
+``mapInArrow`` to ``segflow.scoring.score.contribution_batch``, the function DuckDB runs on
+each scored batch, and are written as a folder of Parquet files beside it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ from pathlib import Path
 
 from segflow.errors import SegflowError
 from segflow.scoring.resolve import Resolved
-from segflow.scoring.score import Scored, _models, fresh_features, require_columns, usable_models
+from segflow.scoring.score import (
+    Scored,
+    _models,
+    contribution_batch,
+    explained_models,
+    fresh_features,
+    require_columns,
+    usable_models,
+)
 from segflow.settings import Settings
 
 NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "boolean")
@@ -67,11 +79,13 @@ def with_model(spark, frame, model):
 
 
 def score_on_spark(settings: Settings, resolved: Resolved, as_of, path, features=None,
-                   model_versions: dict[str, str] | None = None) -> Scored:
+                   model_versions: dict[str, str] | None = None,
+                   contributions_path=None) -> Scored:
     """``score_to_file`` on Spark: the scored frame written as the Parquet folder ``path``
     by the executors. ``Scored.rows`` counts what was written (one Spark job); the frame
     itself never reaches the driver. ``features`` (an Arrow table) replaces the retrieval,
-    as on DuckDB."""
+    as on DuckDB; ``contributions_path``, as on DuckDB, gets the stored contributions (a
+    folder here, ``write_contributions``)."""
     from segflow import spark as sp
     from segflow.featurestore.retrieval_spark import features_frame
     from segflow.training import tracking
@@ -95,10 +109,47 @@ def score_on_spark(settings: Settings, resolved: Resolved, as_of, path, features
         frame = with_model(spark, frame, model)
     require_columns(settings, frame.columns, resolved)
     sp.write_parquet(frame, path)
+    explained = explained_models(settings, resolved, usable) if contributions_path else []
+    if explained:
+        write_contributions(settings, spark, path, contributions_path, explained)
     for w in warnings:
         log.warning(w)
     return Scored(None, {m.name: str(m.version) for m in usable}, warnings,
-                  rows=written_rows(path))
+                  rows=written_rows(path), explained=[m.name for m in explained])
+
+
+def write_contributions(settings: Settings, spark, scored, path, models: list) -> None:
+    """The folder ``path``: ``contribution_batch`` of each row of the scored folder
+    ``scored``, computed by the executors (``segflow.training.on_executors``: each task
+    loads the models once). The scored folder is read back rather than scored again (the
+    models' outputs are not needed, the features are as written). The output's columns are
+    those ``contribution_batch`` makes of one row, on the driver (a model with fewer
+    features than ``CONTRIBUTIONS_TOP_K`` has fewer columns); a run with no row stores
+    none, as it has no one to explain."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from segflow import spark as sp
+    from segflow.training.on_executors import per_task
+
+    # the part files, not the folder: Spark warns of a folder whose name starts with a dot
+    frame = spark.read.parquet(str(Path(scored) / "*.parquet"))
+    key = frame.columns[0]
+    frame = frame.select(*[f"`{c}`" for c in dict.fromkeys(
+        [key, *(f for m in models for f in m.features)])])
+    one = frame.limit(1).toArrow()  # one row, whatever the number of customers
+    if one.num_rows == 0:
+        return
+    schema = from_arrow_schema(contribution_batch(one, key, models).schema)
+    sp.write_parquet(frame.mapInArrow(per_task(settings, models, _contributions(key)),
+                                      schema), path)
+
+
+def _contributions(key: str):
+    """The step each task runs: one batch's contributions, keyed by ``key``."""
+    def step(models: list, table):
+        return contribution_batch(table, key, models)
+
+    return step
 
 
 def written_rows(folder) -> int:

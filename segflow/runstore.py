@@ -12,7 +12,8 @@ Layout of a run folder (``<home>/runs/<run_id>/``):
                       through ``segflow.scoring.runfiles``
 - ``contributions.parquet`` each entity's five largest model contributions behind every
                       score the campaign's cohorts threshold or rank on (what explain shows);
-                      absent when no such score was added
+                      absent when no such score was added; on Spark a folder of part
+                      files, read through ``segflow.scoring.runfiles``
 - ``frozen/``         the campaign file, every template it uses and the owners file, copied
                       at refresh time: every later step of the run reads these, never today's
                       files (``frozen_settings``)

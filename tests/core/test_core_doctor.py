@@ -30,3 +30,25 @@ def test_doctor_cli_exit_codes(home):
     assert runner.invoke(app, ["doctor", "--dry-run"]).exit_code == 1
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 0 and "repaired" in result.output
+
+
+def test_doctor_removes_a_spark_refresh_s_staged_folders(home):
+    """A refresh on Spark stages its scored frame and stored contributions as folders of
+    part files (`runs/.scoring-<id>.parquet/`, `...-contributions.parquet/`, the writer's
+    `.tmp` folder): an interrupted one leaves folders, which doctor removes whole, as it
+    removes DuckDB's staged files."""
+    home.runs_dir.mkdir(parents=True, exist_ok=True)
+    staged = home.runs_dir / ".scoring-ab12.parquet"
+    names = [staged.name, ".scoring-ab12-contributions.parquet",
+             ".scoring-ab12-contributions.parquet.tmp"]
+    for name in names:
+        folder = home.runs_dir / name
+        folder.mkdir()
+        for part in ("part-00000-x.snappy.parquet", "_SUCCESS", ".part-00000-x.snappy.parquet.crc"):
+            (folder / part).write_bytes(b"PAR1")
+    dry = examine(home, repair=False)
+    assert {f.subject for f in dry if not f.ok} == {f"runs/{n}" for n in names}
+    assert all((home.runs_dir / n).is_dir() for n in names)
+    fixed = examine(home, repair=True)
+    assert all(f.ok for f in fixed)
+    assert not [p for p in home.runs_dir.iterdir() if p.name.startswith(".scoring-")]

@@ -1,7 +1,8 @@
 """A refresh on Spark gives what DuckDB gives: on a tiny Holi world with trained champions,
 the holi_2027 refresh (point-in-time features, both champions scored through
 mlflow.pyfunc.spark_udf, 40 cohorts, exempt suppressions, ranked cohorts, the holdout and
-the offer draw) writes the same scored frame and the same memberships on both engines."""
+the offer draw) writes the same scored frame, the same memberships and the same stored
+contributions (explain: {store_contributions: true}, set on both) on both engines."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ AS_OF = datetime(2027, 3, 1, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def refreshed(tmp_path_factory, spark_project):
     """(DuckDB run folder, Spark run folder, both records): one world, trained once, copied
-    for Spark, refreshed on each engine."""
+    for Spark, refreshed on each engine, each storing explain's contributions."""
     from segflow.featurestore.build import build_features
     from segflow.ingest.synthetic.holi import TABLES, generate_holi
     from segflow.runstore import run_dir
@@ -41,7 +42,9 @@ def refreshed(tmp_path_factory, spark_project):
     build_features(duck, [datetime(2026, 2, 18, tzinfo=UTC), AS_OF])
     train_models(duck, "holi_2027", models=["holi_propensity", "flash_sale_uplift"])
     shutil.copytree(duck.home, root / "spark")
-    spark = Settings(home=root / "spark", project=spark_project)
+    spark = Settings(home=root / "spark",
+                     project=replace(spark_project, store_contributions=True))
+    duck = replace(duck, project=replace(duck.project, store_contributions=True))
     on_duck = refresh_campaign(duck, "holi_2027", AS_OF)
     on_spark = refresh_campaign(spark, "holi_2027", AS_OF)
     return run_dir(duck, on_duck.run_id), run_dir(spark, on_spark.run_id), on_duck, on_spark
@@ -83,6 +86,56 @@ def test_memberships_are_the_same_on_both_engines(refreshed):
         counts[r[status]] = counts.get(r[status], 0) + 1
     assert counts.get("holdout", 0) > 0 and counts.get("assigned", 0) > 0  # the draw ran
     assert on_spark.inputs["data_snapshot"]["rows"] == on_duck.inputs["data_snapshot"]["rows"]
+
+
+def test_stored_contributions_are_the_same_on_both_engines(refreshed):
+    """Spark's executors write contributions.parquet/ beside the scored folder: DuckDB's
+    file's columns, types and rows, key by key, every customer once."""
+    from segflow.scoring.score import CONTRIBUTIONS
+
+    duck, spark, on_duck, on_spark = refreshed
+    assert (spark / CONTRIBUTIONS).is_dir() and (duck / CONTRIBUTIONS).is_file()
+    assert not list(spark.parent.glob(".scoring-*"))  # nothing staged is left behind
+    d_cols, d_types, d_rows = _rows(duck / CONTRIBUTIONS, "customer_id")
+    s_cols, s_types, s_rows = _rows(spark / CONTRIBUTIONS, "customer_id")
+    assert (s_cols, s_types) == (d_cols, d_types)
+    assert {"holi_propensity:reason_5_contribution",
+            "flash_sale_uplift:reason_1_feature"} <= set(d_cols)
+    assert len(s_rows) == len(d_rows) == on_duck.inputs["data_snapshot"]["rows"]
+    assert len({r[0] for r in s_rows}) == len(s_rows)
+    diffs = [(d_cols[i], a, b) for x, y in zip(d_rows, s_rows, strict=True)
+             for i, (a, b) in enumerate(zip(x, y, strict=True)) if not same(a, b, abs_tol=1e-6)]
+    assert diffs == []
+
+
+def test_explain_reads_a_spark_run_s_stored_contributions(refreshed):
+    """segflow explain on the Spark run says its contributions come from the run (none
+    loaded from the models) and shows what it shows for the DuckDB run."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from segflow.cli import app
+
+    duck, spark, on_duck, on_spark = refreshed
+    customer = duckdb.sql(f"SELECT min(customer_id) FROM read_parquet('"
+                          f"{duck / 'features.parquet'}')").fetchall()[0][0]
+    shown = {}
+    for folder, record in ((duck, on_duck), (spark, on_spark)):
+        result = CliRunner().invoke(app, ["--home", str(folder.parents[1]), "explain",
+                                          "--campaign", "holi_2027", "--customer", customer,
+                                          "--run", record.run_id, "--json", "--top", "5"])
+        assert result.exit_code == 0, result.output
+        shown[folder] = json.loads(result.output)
+    got, want = shown[spark], shown[duck]
+    assert got["contributions_from"] == want["contributions_from"] == "run"
+    assert set(got["contributions"]) == {"holi_propensity", "flash_sale_uplift"}
+    for col, reasons in want["contributions"].items():
+        assert len(reasons) == 5
+        assert [r["feature"] for r in got["contributions"][col]] == [
+            r["feature"] for r in reasons]
+        assert [r["contribution"] for r in got["contributions"][col]] == pytest.approx(
+            [r["contribution"] for r in reasons], abs=1e-6)
 
 
 def test_the_spark_run_records_its_engine_and_the_model_versions(refreshed):
