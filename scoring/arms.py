@@ -115,21 +115,39 @@ def balance(memberships, resolved_offers: dict[str, tuple], strata=None,
     offer mix per stratum (chi-square test of independence). A cohort is flagged when a
     test's p-value is below ``alpha`` or an offer has fewer than ``min_per_offer``."""
     import duckdb
-    from scipy.stats import chi2_contingency, chisquare
 
     con = duckdb.connect()
     con.register("m", memberships)
-    rows = con.sql("""SELECT cohort, template, arm, count(*) AS n FROM m
-                      WHERE status = 'assigned' GROUP BY ALL""").fetchall()
-    by_stratum = {}
     if strata is not None:
         con.register("s", strata)
-        for cohort, stratum, arm, n in con.sql(
+    try:
+        rows, by_stratum = offer_counts(con, strata is not None)
+    finally:
+        con.close()
+    return balance_of(rows, by_stratum, resolved_offers, alpha, min_per_offer)
+
+
+def offer_counts(con, strata: bool) -> tuple[list[tuple], dict]:
+    """The counts ``balance_of`` tests, from the view ``m`` (memberships) and, with
+    ``strata``, ``s`` (entity_id, stratum) on ``con``: DuckDB, or Spark through
+    ``segflow.sqlengine`` (the same SQL; only counts per offer come back)."""
+    rows = con.execute("""SELECT cohort, template, arm, count(*) AS n FROM m
+                          WHERE status = 'assigned' GROUP BY ALL""").fetchall()
+    by_stratum: dict = {}
+    if strata:
+        for cohort, stratum, arm, n in con.execute(
                 """SELECT m.cohort, coalesce(CAST(s.stratum AS VARCHAR), 'none'), m.arm, count(*)
                    FROM m JOIN s USING (entity_id) WHERE m.status = 'assigned'
                    GROUP BY ALL""").fetchall():
             by_stratum.setdefault(cohort, {}).setdefault(stratum, {})[arm] = n
-    con.close()
+    return rows, by_stratum
+
+
+def balance_of(rows: list[tuple], by_stratum: dict, resolved_offers: dict[str, tuple],
+               alpha: float = BALANCE_ALPHA, min_per_offer: int = 0) -> list[dict]:
+    """``balance``'s tests from the counts ``offer_counts`` returns (no customer rows)."""
+    from scipy.stats import chi2_contingency, chisquare
+
     counts: dict[str, dict[str, int]] = {}
     base_of: dict[str, str] = {}
     for cohort, _template, arm, n in rows:

@@ -28,7 +28,13 @@ import sqlglot
 from sqlglot import exp
 
 from segflow.errors import SegflowError
-from segflow.scoring.evaluate import MEMBERSHIP_COLUMNS, Parts, memberships_sql, specs_table
+from segflow.scoring.evaluate import (
+    MEMBERSHIP_COLUMNS,
+    Parts,
+    matches_sql,
+    memberships_sql,
+    specs_table,
+)
 from segflow.scoring.predicate import compile_sql, params_used
 from segflow.scoring.resolve import Resolved
 from segflow.scoring.sqlparts import HASH_SCALE
@@ -86,11 +92,22 @@ def _hash(key: exp.Expression, salt: exp.Expression) -> exp.Expression:
 def spark_memberships_sql(resolved: Resolved, params: dict[str, Any],
                           prior: bool = False) -> str:
     """``memberships_sql`` in Spark SQL (named parameters ``:name``)."""
+    return _on_spark(resolved, lambda parts: memberships_sql(resolved, params, prior, parts))
+
+
+def spark_matches_sql(resolved: Resolved, params: dict[str, Any]) -> str:
+    """``matches_sql`` (each cohort rule's matches before exclusivity: what preview counts)
+    in Spark SQL."""
+    return _on_spark(resolved, lambda parts: matches_sql(resolved, params, parts))
+
+
+def _on_spark(resolved: Resolved, build) -> str:
+    """The DuckDB query ``build(parts)`` writes, translated whole to Spark SQL with the
+    template predicates and the stable draw written by markers (module docstring)."""
     from segflow.dialects import render
 
     markers = _Markers(resolved)
-    tree = sqlglot.parse_one(memberships_sql(resolved, params, prior, markers.parts()),
-                             read="duckdb")
+    tree = sqlglot.parse_one(build(markers.parts()), read="duckdb")
 
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() == PREDICATE:

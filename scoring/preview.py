@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from segflow.scoring.arms import balance
+from segflow.scoring.arms import balance_of, offer_counts
 from segflow.scoring.clauses import clause_sql, clauses
-from segflow.scoring.evaluate import evaluate_memberships, matches_sql
+from segflow.scoring.evaluate import matches_sql
 from segflow.scoring.resolve import Resolved
 from segflow.scoring.sqlparts import duck, quote, split_sql
 
@@ -33,45 +33,109 @@ class Preview:
     all_null: list[tuple[str, str]] = field(default_factory=list)
 
 
-def all_null_columns(frame, resolved: Resolved) -> list[tuple[str, str]]:
-    """Rules that read a column null for every entity: such a rule silently matches nobody
-    (or, under NOT or COALESCE, everybody), which is almost always a missing source or a
-    feature that was never built, not a business fact. One aggregate query."""
-    from segflow.scoring.predicate import columns_used
+def preview(frame, resolved: Resolved, baseline: Resolved | None = None) -> Preview:
+    """Everything ``segflow preview`` shows, on DuckDB for the scored Arrow ``frame``;
+    ``baseline`` (the campaign without --set) adds the size changes."""
+    from segflow.scoring.evaluate import evaluate_memberships
 
-    rules = [(b.key, c) for b in (*resolved.cohorts, *resolved.suppressions)
-             for c in columns_used(b.tree) if c in frame.column_names]
-    columns = sorted({c for _, c in rules})
-    if not columns or frame.num_rows == 0:
-        return []
     with duck() as con:
         con.register("frame", frame)
-        counts = con.sql("SELECT " + ", ".join(f'count("{c}")' for c in columns)
-                         + " FROM frame").fetchall()[0]
+        con.register("m", evaluate_memberships(frame, resolved))
+        params: dict[str, Any] = {}
+        con.execute(f"CREATE TEMP TABLE matches AS {matches_sql(resolved, params)}", params)
+        if baseline is not None:
+            con.register("m_before", evaluate_memberships(frame, baseline))
+        return preview_on(con, resolved, baseline is not None)
+
+
+def preview_campaign(settings, resolved: Resolved, as_of,
+                     baseline: Resolved | None = None) -> Preview:
+    """``segflow preview`` on the project's engine: the champions' scores as of ``as_of``
+    (retrieved and scored as a refresh would, nothing written), then ``preview``."""
+    from segflow.engines import SPARK
+
+    if settings.engine == SPARK:
+        from segflow.scoring.preview_spark import preview_on_spark
+
+        return preview_on_spark(settings, resolved, as_of, baseline)
+    from segflow.progress import stage
+    from segflow.scoring.score import score
+
+    with stage(f"scored {resolved.campaign.name}"):
+        scored = score(settings, resolved, as_of)
+    with stage("evaluated cohorts, funnels and overlaps"):
+        return preview(scored.frame, resolved, baseline)
+
+
+def preview_on(con, resolved: Resolved, changes: bool = False) -> Preview:
+    """The preview from the views on ``con`` (DuckDB, or Spark through
+    ``segflow.sqlengine``: the same SQL, only counts come back): ``frame`` (the scored
+    features), ``m`` (its memberships), ``matches`` (``matches_sql``: each rule's matches
+    before exclusivity) and, with ``changes``, ``m_before`` (the memberships without the
+    --set overrides)."""
+    status, sup, cohorts = cohort_sizes(con, "m")
+    matched = matched_counts(con, resolved)
+    specs = {b.key: b for b in resolved.cohorts}
+    for row in cohorts:
+        key = row["cohort"].split("__")[0] if row["cohort"] not in specs else row["cohort"]
+        row["matched"] = matched.get(key)
+        size = specs[key].spec.expected_size if key in specs else None
+        row["expected"] = size
+        total = row["assigned"] + row["holdout"]
+        row["outside_expected"] = bool(size and not size[0] <= total <= size[1])
+    steps = funnels(con, resolved)
+    for b in resolved.cohorts:
+        t = b.template
+        if t.top_fraction is not None or t.top_n is not None:
+            keep = t.top_fraction if t.top_n is None else t.top_n
+            keep = b.params[keep[1:]] if isinstance(keep, str) else keep
+            label = f"top {keep:g} of them" if t.top_n is None else f"top {keep}"
+            steps[b.key].append((f"{label} by {t.rank_by}", matched[b.key]))
+    (entities,) = con.execute("SELECT count(*) FROM frame").fetchone()
+    result = Preview(resolved.campaign.name, int(entities), status, sup, cohorts, steps,
+                     overlaps(con, resolved), offers=offer_balance(con, resolved),
+                     all_null=all_null_columns(con, resolved))
+    if changes:
+        _, _, before = cohort_sizes(con, "m_before")
+        result.changes = size_changes(before, cohorts)
+    return result
+
+
+def all_null_columns(con, resolved: Resolved) -> list[tuple[str, str]]:
+    """Rules that read a column null for every entity: such a rule silently matches nobody
+    (or, under NOT or COALESCE, everybody), which is almost always a missing source or a
+    feature that was never built, not a business fact. One aggregate query over ``frame``."""
+    from segflow.scoring.predicate import columns_used
+
+    names = {row[0] for row in con.execute("DESCRIBE frame").fetchall()}
+    rules = [(b.key, c) for b in (*resolved.cohorts, *resolved.suppressions)
+             for c in columns_used(b.tree) if c in names]
+    columns = sorted({c for _, c in rules})
+    if not columns:
+        return []
+    *counts, rows = con.execute("SELECT " + ", ".join(f'count("{c}")' for c in columns)
+                                + ", count(*) FROM frame").fetchone()
+    if rows == 0:
+        return []
     empty = {c for c, n in zip(columns, counts, strict=True) if n == 0}
     return [(key, c) for key, c in rules if c in empty]
 
 
-def cohort_sizes(memberships) -> tuple[dict, dict, list[dict]]:
-    """Status counts, suppression counts and per-cohort counts from memberships."""
-    import duckdb
-
-    con = duckdb.connect()
-    con.register("m", memberships)
-    status = dict(con.sql("SELECT status, count(*) FROM m GROUP BY 1").fetchall())
-    sup = dict(con.sql("SELECT suppressed_by, count(*) FROM m WHERE suppressed_by IS NOT NULL "
-                       "GROUP BY 1 ORDER BY 2 DESC").fetchall())
-    rows = con.sql("""SELECT cohort, any_value(template) AS template, min(priority) AS priority,
-        count(*) FILTER (status = 'assigned') AS assigned,
-        count(*) FILTER (status = 'holdout') AS holdout,
-        count(*) FILTER (status = 'suppressed') AS suppressed
-        FROM m WHERE cohort IS NOT NULL GROUP BY cohort ORDER BY priority, cohort""")
-    cohorts = [dict(zip(rows.columns, r, strict=True)) for r in rows.fetchall()]
-    con.close()
-    return status, sup, cohorts
+def cohort_sizes(con, view: str) -> tuple[dict, dict, list[dict]]:
+    """Status counts, suppression counts and per-cohort counts of the memberships ``view``."""
+    status = dict(con.execute(f"SELECT status, count(*) FROM {view} GROUP BY 1").fetchall())
+    sup = dict(con.execute(f"SELECT suppressed_by, count(*) FROM {view} WHERE suppressed_by "
+                           "IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1").fetchall())
+    names = ["cohort", "template", "priority", "assigned", "holdout", "suppressed"]
+    rows = con.execute(f"""SELECT cohort, min(template) AS template, min(priority) AS priority,
+        count(*) FILTER (WHERE status = 'assigned') AS assigned,
+        count(*) FILTER (WHERE status = 'holdout') AS holdout,
+        count(*) FILTER (WHERE status = 'suppressed') AS suppressed
+        FROM {view} WHERE cohort IS NOT NULL GROUP BY cohort ORDER BY priority, cohort""")
+    return status, sup, [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
 
 
-def funnels(frame, resolved: Resolved) -> dict[str, list[tuple[str, int]]]:
+def funnels(con, resolved: Resolved) -> dict[str, list[tuple[str, int]]]:
     """For each cohort spec: entities passing clause 1, then 1 and 2, ... (one query)."""
     params: dict[str, Any] = {}
     exprs, labels = [], []
@@ -81,89 +145,49 @@ def funnels(frame, resolved: Resolved) -> dict[str, list[tuple[str, int]]]:
         for n in range(1, len(parts) + 1):
             exprs.append(f"count_if({' AND '.join(parts[:n])})")
             labels.append((b.key, texts[n - 1]))
-    with duck() as con:
-        con.register("frame", frame)
-        counts = con.sql(f"SELECT {', '.join(exprs)} FROM frame", params=params).fetchall()[0]
+    if not exprs:
+        return {}
+    counts = con.execute(f"SELECT {', '.join(exprs)} FROM frame", params).fetchone()
     out: dict[str, list[tuple[str, int]]] = {}
     for (key, text), n in zip(labels, counts, strict=True):
         out.setdefault(key, []).append((text, int(n)))
     return out
 
 
-def overlaps(frame, resolved: Resolved, top: int = 15) -> list[tuple[str, str, int]]:
+def overlaps(con, resolved: Resolved, top: int = 15) -> list[tuple[str, str, int]]:
     """Largest pairwise overlaps of cohort specs' matches (before exclusivity)."""
     n = len(resolved.cohorts)
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
     if not pairs:
         return []
-    params: dict[str, Any] = {}
-    inner = matches_sql(resolved, params)
     sums = ", ".join(f"count_if(_c{i} AND _c{j})" for i, j in pairs)
-    with duck() as con:
-        con.register("frame", frame)
-        counts = con.sql(f"SELECT {sums} FROM ({inner})", params=params).fetchall()[0]
+    counts = con.execute(f"SELECT {sums} FROM matches").fetchone()
     found = [(resolved.cohorts[i].key, resolved.cohorts[j].key, int(c))
              for (i, j), c in zip(pairs, counts, strict=True) if c]
     return sorted(found, key=lambda t: -t[2])[:top]
 
 
-def matched_counts(frame, resolved: Resolved) -> dict[str, int]:
+def matched_counts(con, resolved: Resolved) -> dict[str, int]:
     """Entities matching each cohort spec's rule (with top fraction), before exclusivity."""
-    params: dict[str, Any] = {}
-    inner = matches_sql(resolved, params)
+    if not resolved.cohorts:
+        return {}
     sums = ", ".join(f"count_if(_c{i})" for i in range(len(resolved.cohorts)))
-    with duck() as con:
-        con.register("frame", frame)
-        counts = con.sql(f"SELECT {sums} FROM ({inner})", params=params).fetchall()[0]
+    counts = con.execute(f"SELECT {sums} FROM matches").fetchone()
     return {b.key: int(c) for b, c in zip(resolved.cohorts, counts, strict=True)}
 
 
-def preview(frame, resolved: Resolved, baseline: Resolved | None = None) -> Preview:
-    """Everything ``segflow preview`` shows; ``baseline`` (without --set) adds changes."""
-    memberships = evaluate_memberships(frame, resolved)
-    status, sup, cohorts = cohort_sizes(memberships)
-    matched = matched_counts(frame, resolved)
-    specs = {b.key: b for b in resolved.cohorts}
-    for row in cohorts:
-        key = row["cohort"].split("__")[0] if row["cohort"] not in specs else row["cohort"]
-        row["matched"] = matched.get(key)
-        size = specs[key].spec.expected_size if key in specs else None
-        row["expected"] = size
-        total = row["assigned"] + row["holdout"]
-        row["outside_expected"] = bool(size and not size[0] <= total <= size[1])
-    steps = funnels(frame, resolved)
-    for b in resolved.cohorts:
-        t = b.template
-        if t.top_fraction is not None or t.top_n is not None:
-            keep = t.top_fraction if t.top_n is None else t.top_n
-            keep = b.params[keep[1:]] if isinstance(keep, str) else keep
-            label = f"top {keep:g} of them" if t.top_n is None else f"top {keep}"
-            steps[b.key].append((f"{label} by {t.rank_by}", matched[b.key]))
-    result = Preview(resolved.campaign.name, frame.num_rows, status, sup, cohorts, steps,
-                     overlaps(frame, resolved), offers=offer_balance(frame, resolved,
-                                                                     memberships),
-                     all_null=all_null_columns(frame, resolved))
-    if baseline is not None:
-        _, _, before = cohort_sizes(evaluate_memberships(frame, baseline))
-        result.changes = size_changes(before, cohorts)
-    return result
-
-
-def offer_balance(frame, resolved: Resolved, memberships) -> list[dict]:
+def offer_balance(con, resolved: Resolved) -> list[dict]:
     """Offer sizes and balance checks of the experiment cohorts (``segflow.scoring.arms``),
     with the offer mix per stratum when the experiment names ``stratify_by`` columns."""
     exp = resolved.campaign.experiment
     if exp is None or not resolved.offers:
         return []
-    strata = None
     if exp.stratify_by:
         key = quote(f"{resolved.campaign.entity}_id")
-        with duck() as con:
-            con.register("frame", frame)
-            strata = con.sql(f"SELECT CAST({key} AS VARCHAR) AS entity_id, "
-                             f"{split_sql(exp.stratify_by)} AS stratum FROM frame"
-                             ).to_arrow_table()
-    return balance(memberships, resolved.offers, strata, min_per_offer=exp.min_per_offer)
+        con.execute(f"CREATE TEMP VIEW s AS SELECT CAST({key} AS VARCHAR) AS entity_id, "
+                    f"{split_sql(exp.stratify_by)} AS stratum FROM frame")
+    rows, by_stratum = offer_counts(con, bool(exp.stratify_by))
+    return balance_of(rows, by_stratum, resolved.offers, min_per_offer=exp.min_per_offer)
 
 
 def size_changes(before: list[dict], after: list[dict]) -> list[dict]:

@@ -134,23 +134,18 @@ def preview(
     set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Sizes, clause funnels, overlaps, holdout and suppressions; nothing is written."""
-    from segflow.progress import stage
-    from segflow.scoring.preview import preview as run_preview
+    from segflow.scoring.preview import preview_campaign
     from segflow.scoring.refresh import run_as_of
     from segflow.scoring.render import preview_text
     from segflow.scoring.resolve import resolve_campaign
-    from segflow.scoring.score import score
     from segflow.settings import get_settings
 
     settings = get_settings()
     overrides = _overrides(set_)
     resolved = resolve_campaign(settings, campaign, overrides)
     baseline = resolve_campaign(settings, campaign) if overrides else None
-    with stage(f"scored {campaign}"):
-        scored = score(settings, resolved, run_as_of(resolved, as_of))
-    with stage("evaluated cohorts, funnels and overlaps"):
-        shown = preview_text(run_preview(scored.frame, resolved, baseline))
-    typer.echo(shown)
+    typer.echo(preview_text(preview_campaign(settings, resolved,
+                                             run_as_of(resolved, as_of), baseline)))
 
 
 def explain(
