@@ -363,8 +363,9 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
     committed = canonical.source(base)
     before = canonical.count(base)
     # the old rows of the keys this load decides, read once (a semi-join: DuckDB reads the
-    # other columns only for the rows it keeps, and skips the row groups whose key range
-    # misses the load's keys): counted here, compared by _changed_rows
+    # other columns only for the rows it keeps, and skips the row groups that lie wholly
+    # outside the range of the load's keys, e.g. new ids above every old one): counted
+    # here, compared by _changed_rows
     con.execute(f"CREATE OR REPLACE TEMP TABLE delta_old_{table} AS SELECT t.* FROM "
                 f"{committed} t SEMI JOIN delta_keys_{table} USING ({keys})")
     hit = con.execute(f"SELECT count(*) FROM delta_old_{table}").fetchall()[0][0]
