@@ -171,26 +171,47 @@ def _touched(con, spec: SourceSpec, checked: str, old: str, before: int,
     return before - (written - live)
 
 
-def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, old: str,
+def _decided_old(spec: SourceSpec, checked: str, old: str) -> str:
+    """SQL: the rows of the table as it was (``old``) whose key this load decides."""
+    same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
+    return f"SELECT o.* FROM {old} o SEMI JOIN ({_delta_keys(spec, checked)}) d ON {same}"
+
+
+def _decided_in_delta(spec: SourceSpec) -> str:
+    """SQL: ``_decided_old`` of a load written as a delta, from what ``_write_delta`` read
+    (customers: with those of the merged customers file), not the table again."""
+    sql = f"SELECT * FROM delta_old_{spec.table}"
+    if spec.table == "customers":
+        keys = ", ".join(_q(k) for k in spec.key)
+        sql += (" UNION ALL BY NAME SELECT o.* FROM old_merged_customers o SEMI JOIN "
+                f"delta_keys_customers USING ({keys})")
+    return sql
+
+
+def _changed_rows(con, contract: Contract, checked: str, spec: SourceSpec, decided: str,
                   touched: int) -> int:
     """Rows an incremental load added, altered or removed: the rows of the keys it decides,
-    after against before. A cursor's ``>=`` reads the rows of the last instant again, and
-    a row re-read unchanged is no change (so an hourly load with nothing new rebuilds no
-    feature view). With no old row ``touched`` (``_touched``), every live row of the load
-    is new, and the old rows are not read again."""
+    after against before (``decided``: SQL of the old ones). A cursor's ``>=`` reads the rows
+    of the last instant again, and a row re-read unchanged is no change (so an hourly load
+    with nothing new rebuilds no feature view). With no old row ``touched`` (``_touched``),
+    every live row of the load is new, and the old rows are not read.
+
+    Counted as the rows in one side and not the other (each distinct row: how many more
+    times it is after than before, or before than after), by one grouping of both sides:
+    the number ``n EXCEPT ALL o`` plus ``o EXCEPT ALL n`` gives, at a quarter of its CPU
+    (0.02 s against 0.11 s for the orders of a 100k-customer load)."""
     exprs = _table_columns(contract)
     if not touched:
         return con.execute(f"SELECT count(*) FROM {checked} WHERE {_live(spec)}"
                            ).fetchall()[0][0]
     names = ", ".join(_q(c.name) for c in contract.columns)
-    same = " AND ".join(f"o.{_q(k)} = d.{_q(k)}" for k in spec.key)
-    return con.execute(f"""
+    return int(con.execute(f"""
         WITH n AS (SELECT {', '.join(exprs)} FROM {checked} checked WHERE {_live(spec)}),
-             o AS (SELECT {names} FROM {old} o SEMI JOIN ({_delta_keys(spec, checked)}) d
-                   ON {same})
-        SELECT (SELECT count(*) FROM (SELECT * FROM n EXCEPT ALL SELECT * FROM o))
-             + (SELECT count(*) FROM (SELECT * FROM o EXCEPT ALL SELECT * FROM n))
-        """).fetchall()[0][0]
+             o AS (SELECT {names} FROM ({decided}))
+        SELECT coalesce(sum(abs(surplus)), 0) FROM (
+            SELECT sum(_side) AS surplus FROM (SELECT *, 1 AS _side FROM n
+                                              UNION ALL SELECT *, -1 FROM o) GROUP BY {names})
+        """).fetchall()[0][0])
 
 
 def _table_columns(contract: Contract) -> list[str]:
@@ -308,9 +329,10 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
                  spec: SourceSpec, seq: int) -> tuple[int, int, int, int]:
     """An incremental load's rows as delta ``seq`` of the table (``segflow.canonical``):
     its live rows and the keys it decides, nothing old rewritten. Returns the rows of the
-    table after the load, the merged customers kept apart, and both before it: one
-    key-column pass over the table counts the rows and the
-    keys this load replaces.
+    table after the load, the merged customers kept apart, and both before it. The rows
+    before come from the files' footers (``canonical.count``); the rows this load replaces
+    are the old rows of its keys (temp table ``delta_old_<table>``, which ``_changed_rows``
+    compares), their count recorded in the keys file for the next load's count.
 
     Accounts and customers are seen by later tables' foreign-key checks as a view: the
     table as committed less the keys decided here, plus this load's rows."""
@@ -338,12 +360,18 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
                 f"{_accepted_sql(contract, checked, spec, ordered=ordered)}")
     new = writer.parquet_query(con, f"SELECT * FROM delta_rows_{table}", folder / rows_name,
                                contract.arrow_schema())
-    writer.parquet_query(con, f"SELECT * FROM delta_keys_{table}", folder / keys_name)
     committed = canonical.source(base)
-    before, hit = con.execute(
-        f"SELECT count(*), count(k._hit) FROM (SELECT {keys} FROM {committed}) t LEFT JOIN "
-        f"(SELECT {keys}, true AS _hit FROM delta_keys_{table}) k USING ({keys})"
-    ).fetchall()[0]
+    before = canonical.count(base)
+    # the old rows of the keys this load decides, read once (a semi-join: DuckDB reads the
+    # other columns only for the rows it keeps, and skips the row groups that lie wholly
+    # outside the range of the load's keys, e.g. new ids above every old one): counted
+    # here, compared by _changed_rows
+    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_old_{table} AS SELECT t.* FROM "
+                f"{committed} t SEMI JOIN delta_keys_{table} USING ({keys})")
+    hit = con.execute(f"SELECT count(*) FROM delta_old_{table}").fetchall()[0][0]
+    key_schema = con.sql(f"SELECT * FROM delta_keys_{table} LIMIT 0").to_arrow_table().schema
+    writer.parquet_query(con, f"SELECT * FROM delta_keys_{table}", folder / keys_name,
+                         canonical.with_replaced(key_schema, hit))
     if table in FIRST:
         con.execute(f"CREATE OR REPLACE TEMP VIEW accepted_{table} AS SELECT t.* FROM "
                     f"{committed} t ANTI JOIN delta_keys_{table} USING ({keys}) "
@@ -456,7 +484,9 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     report.accepted = report.upserted + report.deleted + report.superseded
     if old:
         touched = _touched(con, spec, checked, old, before, report.written + merged)
-        report.changed = _changed_rows(con, contract, checked, spec, old, touched)
+        decided = (_decided_in_delta(spec) if report.delta is not None
+                   else _decided_old(spec, checked, old))
+        report.changed = _changed_rows(con, contract, checked, spec, decided, touched)
     else:
         report.changed = report.upserted + report.deleted
     report.quarantined = reason_counts(con, checked, rejected)

@@ -23,6 +23,7 @@ from segflow.featurestore.engine import sql_literal as lit
 
 DELTA = "_delta"          # canonical/_delta/<table>/<seq>.parquet and <seq>.keys.parquet
 KEYS = ".keys.parquet"
+REPLACED = b"segflow.replaced"   # keys file metadata: rows of the table it replaced
 
 
 def _q(name: str) -> str:
@@ -106,12 +107,30 @@ def sql(base: Path, pending: list[tuple[Path, Path]] = ()) -> str:
     return f"SELECT * FROM {source(base, pending)}"
 
 
+def with_replaced(schema, replaced: int):
+    """The keys file's schema, recording how many rows of the table as it was (base and
+    earlier deltas, merged) its keys replaced: with every delta's row count in its footer,
+    the table's rows are then known without reading it (``count``)."""
+    return schema.with_metadata({REPLACED: str(int(replaced)).encode()})
+
+
 def count(base: Path) -> int:
-    """Rows of the table: the base's footer alone when it has no delta."""
+    """Rows of the table from the files' footers: the base's, plus each delta's rows less
+    the rows its keys replaced (recorded in its keys file, ``with_replaced``). The merged
+    view is counted only where a keys file lacks that record (written before it was kept)."""
     import duckdb
     import pyarrow.parquet as pq
 
-    if not has_deltas(base):
-        return pq.ParquetFile(base).metadata.num_rows if Path(base).exists() else 0
-    with duckdb.connect() as con:
-        return con.execute(f"SELECT count(*) FROM {source(base)}").fetchall()[0][0]
+    base = Path(base)
+    rows = pq.ParquetFile(base).metadata.num_rows if base.exists() else 0
+    parts = deltas(base)
+    if not parts:
+        return rows
+    _refuse_unfinished(base.parent)
+    for _, rows_file, keys_file in parts:
+        replaced = (pq.ParquetFile(keys_file).metadata.metadata or {}).get(REPLACED)
+        if replaced is None:
+            with duckdb.connect() as con:
+                return con.execute(f"SELECT count(*) FROM {source(base)}").fetchall()[0][0]
+        rows += pq.ParquetFile(rows_file).metadata.num_rows - int(replaced)
+    return rows

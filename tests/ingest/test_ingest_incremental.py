@@ -404,6 +404,31 @@ def test_incremental_loads_write_deltas_never_rewrite_the_base_and_compact(
     assert tables(home) == tables(rebuilt(crm, tmp_path / "load3"))
 
 
+def test_a_tables_rows_are_counted_from_footers_and_what_each_delta_replaced(home, crm):
+    """With deltas, a table's rows are the base's footer count plus each delta's, less the
+    rows each keys file records its keys replaced: equal to counting the merged view, with
+    no read of the table (a wrong record gives a wrong count); a keys file without the
+    record (written before it was kept) is counted by reading the merged view."""
+    import pyarrow.parquet as pq
+
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    base = home.canonical_dir / "orders.parquet"
+    for n in (1, 2):
+        changes(crm, f"2026-01-0{n + 1} 00:00:00", n)
+        written = run_ingest(home, crm.sources).tables["orders"].written
+        merged = duckdb.sql(f"SELECT count(*) FROM {canonical.source(base)}").fetchall()[0][0]
+        assert canonical.count(base) == written == merged
+    keys = canonical.deltas(base)[-1][2]
+    recorded = pq.read_table(keys)
+    replaced = int(recorded.schema.metadata[canonical.REPLACED])
+    pq.write_table(recorded.replace_schema_metadata({canonical.REPLACED: b"%d" % (replaced + 1)}),
+                   keys)
+    assert canonical.count(base) == merged - 1
+    pq.write_table(recorded.replace_schema_metadata(None), keys)
+    assert canonical.count(base) == merged
+
+
 def test_compact_and_full_fold_the_deltas_in_and_keep_the_merged_view(home, crm):
     """`segflow ingest --compact` (nothing new: every table) and `--full` leave no delta
     and the same tables as the merged view before them (4 s quiet, 10 s at load 15)."""
