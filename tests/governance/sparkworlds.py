@@ -134,7 +134,6 @@ class Engines:
     second: str                   # the second run's id on DuckDB
     spark_second: str             # and on Spark
     governed: dict = field(default_factory=dict)   # engine -> GovernanceResult
-    exports: dict = field(default_factory=dict)    # engine -> export index
     features: dict = field(default_factory=dict)   # the Spark build's report, per view
     phases: Phases | None = None
 
@@ -166,8 +165,8 @@ def _second(settings: Settings, plan: Plan, phase: Phases, engine: str):
     with phase(f"{engine}: approve, publish"):
         _publish(settings, plan.campaign, run_id)
     with phase(f"{engine}: export"):
-        exported = export_for(settings, run_id)
-    return run_id, governed, exported
+        export_for(settings, run_id)
+    return run_id, governed
 
 
 def build(plan: Plan, root: Path, spark_project) -> Engines:
@@ -201,5 +200,4 @@ def build(plan: Plan, root: Path, spark_project) -> Engines:
     on_spark = _second(spark, plan, phase, "Spark")
     world.second, world.spark_second = on_duck[0], on_spark[0]
     world.governed = {"duckdb": on_duck[1], "spark": on_spark[1]}
-    world.exports = {"duckdb": on_duck[2], "spark": on_spark[2]}
     return world
