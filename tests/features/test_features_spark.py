@@ -11,7 +11,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from features_world import TABLES, write_world
-from values import same
+from values import mismatches, view_rows
 
 from segflow.featurestore.build import build_features, build_view
 from segflow.featurestore.repo import load_repo
@@ -52,19 +52,6 @@ def built(tmp_path_factory, spark_project):
     return duck, spark, duck_report, build_features(spark, AS_OFS[1:])
 
 
-def _rows(path, key: str, as_ofs=AS_OFS) -> list[dict]:
-    files = f"{path}/*.parquet" if path.is_dir() else str(path)
-    return duckdb.sql(f"SELECT * EXCLUDE (created_timestamp) FROM read_parquet('{files}') "
-                      "WHERE list_contains($t, event_timestamp) "
-                      f"ORDER BY event_timestamp, {key}",
-                      params={"t": as_ofs}).to_arrow_table().to_pylist()
-
-
-def _mismatches(want: list[dict], got: list[dict]) -> list:
-    return [(w, g) for w, g in zip(want, got, strict=True)
-            if not all(same(w[c], g[c]) for c in w)]
-
-
 def test_every_view_built_on_spark_equals_the_duckdb_build(built):
     duck, spark, duck_report, spark_report = built
     assert set(spark_report) == set(duck_report) and len(duck_report) >= 10
@@ -73,11 +60,11 @@ def test_every_view_built_on_spark_equals_the_duckdb_build(built):
         spark_path = spark.features_dir / f"{name}.parquet"
         assert spark_path.is_dir() and list(spark_path.glob("part-*.parquet")), name
         key = "account_id" if name.startswith("account_") else "customer_id"
-        want = _rows(duck.features_dir / f"{name}.parquet", key, AS_OFS[1:])
-        got = _rows(spark_path, key, AS_OFS[1:])
+        want = view_rows(duck.features_dir / f"{name}.parquet", key, AS_OFS[1:])
+        got = view_rows(spark_path, key, AS_OFS[1:])
         assert spark_report[name]["rows"] == len(got) == len(want) > 0, name
         assert list(got[0]) == list(want[0]), name  # same columns, same order
-        assert _mismatches(want, got) == [], name
+        assert mismatches(want, got) == [], name
 
 
 def test_an_as_of_added_on_spark_keeps_the_other_and_equals_duckdb(built):
@@ -88,11 +75,11 @@ def test_an_as_of_added_on_spark_keeps_the_other_and_equals_duckdb(built):
         build_view(runner, load_repo(spark).views["customer_rfm"], AS_OFS[:1], spark)
     finally:
         runner.close()
-    got = _rows(path, "customer_id")
-    want = _rows(duck.features_dir / "customer_rfm.parquet", "customer_id")
+    got = view_rows(path, "customer_id", AS_OFS)
+    want = view_rows(duck.features_dir / "customer_rfm.parquet", "customer_id", AS_OFS)
     assert len(got) == len(want) == duck_report["customer_rfm"]["rows"]
     assert {r["event_timestamp"] for r in got} == set(AS_OFS)
-    assert _mismatches(want, got) == []
+    assert mismatches(want, got) == []
     assert not path.with_name(path.name + ".tmp").exists()
     assert not path.with_name(path.name + ".old").exists()
 

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from sqlglot import exp
-from values import same
+from values import cell_diffs, run_rows
 
 from segflow.errors import SegflowError
 from segflow.settings import Settings
@@ -50,33 +50,22 @@ def refreshed(tmp_path_factory, spark_project):
     return run_dir(duck, on_duck.run_id), run_dir(spark, on_spark.run_id), on_duck, on_spark
 
 
-def _rows(path, order: str) -> tuple[list[str], list[str], list[tuple]]:
-    """Through the one reader of run outputs (a file, a folder, a partitioned folder)."""
-    from segflow.scoring.runfiles import parquet_sql
-
-    rel = duckdb.sql(f"SELECT * FROM {parquet_sql(path)} ORDER BY {order}")
-    return rel.columns, [str(t) for t in rel.types], rel.fetchall()
-
-
-
 def test_the_scored_frame_is_the_same_on_both_engines(refreshed):
     duck, spark, _, _ = refreshed
     assert (spark / "features.parquet").is_dir()  # written by the executors, part by part
-    d_cols, d_types, d_rows = _rows(duck / "features.parquet", "customer_id")
-    s_cols, s_types, s_rows = _rows(spark / "features.parquet", "customer_id")
+    d_cols, d_types, d_rows = run_rows(duck / "features.parquet", "customer_id")
+    s_cols, s_types, s_rows = run_rows(spark / "features.parquet", "customer_id")
     assert (s_cols, s_types) == (d_cols, d_types)
     assert {"holi_propensity", "flash_sale_uplift"} <= set(s_cols)
     assert len(s_rows) == len(d_rows) >= 250
-    diffs = [(d_cols[i], a, b) for x, y in zip(d_rows, s_rows, strict=True)
-             for i, (a, b) in enumerate(zip(x, y, strict=True)) if not same(a, b, abs_tol=1e-12)]
-    assert diffs == []
+    assert cell_diffs(d_cols, d_rows, s_rows, abs_tol=1e-12) == []
 
 
 def test_memberships_are_the_same_on_both_engines(refreshed):
     duck, spark, on_duck, on_spark = refreshed
     order = "entity_id, priority NULLS LAST, cohort"
-    cols, types, d_rows = _rows(duck / "memberships.parquet", order)
-    s_cols, s_types, s_rows = _rows(spark / "memberships.parquet", order)
+    cols, types, d_rows = run_rows(duck / "memberships.parquet", order)
+    s_cols, s_types, s_rows = run_rows(spark / "memberships.parquet", order)
     assert (s_cols, s_types) == (cols, types) and cols[0] == "run_id"
     assert [r[1:] for r in s_rows] == [r[1:] for r in d_rows]  # every value, bar the run id
     assert {r[0] for r in s_rows} == {on_spark.run_id}
