@@ -25,13 +25,11 @@ AS_OF = datetime(2027, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def refreshed(tmp_path_factory, spark_project):
-    """(DuckDB run folder, Spark run folder, both records): one world, trained once, copied
-    for Spark, refreshed on each engine, each storing explain's contributions."""
+def trained(tmp_path_factory, spark_project):
+    """(DuckDB settings, Spark settings): one world, trained once, copied for Spark, each
+    storing explain's contributions."""
     from segflow.featurestore.build import build_features
     from segflow.ingest.synthetic.holi import TABLES, generate_holi
-    from segflow.runstore import run_dir
-    from segflow.scoring.refresh import refresh_campaign
     from segflow.training.train import train_models
 
     root = tmp_path_factory.mktemp("spark_refresh")
@@ -45,9 +43,41 @@ def refreshed(tmp_path_factory, spark_project):
     spark = Settings(home=root / "spark",
                      project=replace(spark_project, store_contributions=True))
     duck = replace(duck, project=replace(duck.project, store_contributions=True))
+    return duck, spark
+
+
+@pytest.fixture(scope="module")
+def refreshed(trained):
+    """(DuckDB run folder, Spark run folder, both records): the trained world refreshed on
+    each engine."""
+    from segflow.runstore import run_dir
+    from segflow.scoring.refresh import refresh_campaign
+
+    duck, spark = trained
     on_duck = refresh_campaign(duck, "holi_2027", AS_OF)
     on_spark = refresh_campaign(spark, "holi_2027", AS_OF)
     return run_dir(duck, on_duck.run_id), run_dir(spark, on_spark.run_id), on_duck, on_spark
+
+
+def test_segflow_preview_on_spark_scores_and_shows_what_duckdb_shows(trained):
+    """The whole command's path on each engine: the champions' scores (spark_udf on Spark),
+    then the preview; with --set, the changes too. Nothing is written on either."""
+    from segflow.scoring.preview import preview_campaign
+    from segflow.scoring.resolve import resolve_campaign
+
+    duck, spark = trained
+    shown = []
+    for settings in (duck, spark):
+        changed = resolve_campaign(settings, "holi_2027",
+                                   {"lapsed_high_value.lapsed_days": "30"})
+        runs = sorted(p.name for p in settings.runs_dir.iterdir())
+        shown.append(preview_campaign(settings, changed, AS_OF,
+                                      resolve_campaign(settings, "holi_2027")))
+        assert sorted(p.name for p in settings.runs_dir.iterdir()) == runs  # nothing left
+    on_duckdb, on_spark = shown
+    assert on_duckdb.entities >= 250 and sum(on_duckdb.status.values()) == on_duckdb.entities
+    assert on_duckdb.cohorts and on_duckdb.funnels
+    assert on_spark == on_duckdb
 
 
 def test_the_scored_frame_is_the_same_on_both_engines(refreshed):
@@ -85,16 +115,14 @@ def test_stored_contributions_are_the_same_on_both_engines(refreshed):
     duck, spark, on_duck, on_spark = refreshed
     assert (spark / CONTRIBUTIONS).is_dir() and (duck / CONTRIBUTIONS).is_file()
     assert not list(spark.parent.glob(".scoring-*"))  # nothing staged is left behind
-    d_cols, d_types, d_rows = _rows(duck / CONTRIBUTIONS, "customer_id")
-    s_cols, s_types, s_rows = _rows(spark / CONTRIBUTIONS, "customer_id")
+    d_cols, d_types, d_rows = run_rows(duck / CONTRIBUTIONS, "customer_id")
+    s_cols, s_types, s_rows = run_rows(spark / CONTRIBUTIONS, "customer_id")
     assert (s_cols, s_types) == (d_cols, d_types)
     assert {"holi_propensity:reason_5_contribution",
             "flash_sale_uplift:reason_1_feature"} <= set(d_cols)
     assert len(s_rows) == len(d_rows) == on_duck.inputs["data_snapshot"]["rows"]
     assert len({r[0] for r in s_rows}) == len(s_rows)
-    diffs = [(d_cols[i], a, b) for x, y in zip(d_rows, s_rows, strict=True)
-             for i, (a, b) in enumerate(zip(x, y, strict=True)) if not same(a, b, abs_tol=1e-6)]
-    assert diffs == []
+    assert cell_diffs(d_cols, d_rows, s_rows, abs_tol=1e-6) == []
 
 
 def test_explain_reads_a_spark_run_s_stored_contributions(refreshed):
