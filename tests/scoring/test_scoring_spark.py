@@ -76,7 +76,10 @@ def test_segflow_preview_on_spark_scores_and_shows_what_duckdb_shows(trained):
         assert sorted(p.name for p in settings.runs_dir.iterdir()) == runs  # nothing left
     on_duckdb, on_spark = shown
     assert on_duckdb.entities >= 250 and sum(on_duckdb.status.values()) == on_duckdb.entities
-    assert on_duckdb.cohorts and on_duckdb.funnels
+    # every part has content, so the equality below compares something
+    assert on_duckdb.cohorts and on_duckdb.suppressed_by and on_duckdb.changes
+    assert on_duckdb.offers and on_duckdb.overlaps
+    assert all(steps for steps in on_duckdb.funnels.values())
     assert on_spark == on_duckdb
 
 
