@@ -11,6 +11,7 @@ from typing import Any
 from segflow.scoring.preview import Preview, preview_on
 from segflow.scoring.resolve import Resolved
 from segflow.settings import Settings
+from segflow.staging import staged_path
 
 
 def preview_frame_on_spark(spark, frame, resolved: Resolved,
@@ -47,14 +48,12 @@ def preview_on_spark(settings: Settings, resolved: Resolved, as_of,
                      baseline: Resolved | None = None) -> Preview:
     """Score (into a staged folder of the workspace's runs, removed after) and preview."""
     import shutil
-    import uuid
 
     from segflow import spark as sp
     from segflow.progress import stage
     from segflow.scoring.score_spark import score_on_spark
 
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    staged = settings.runs_dir / f".preview-{uuid.uuid4().hex}.parquet"
+    staged = staged_path(settings, "preview")
     try:
         with stage(f"scored {resolved.campaign.name}"):
             score_on_spark(settings, resolved, as_of, staged)

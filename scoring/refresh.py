@@ -20,6 +20,7 @@ from segflow.scoring.evaluate import evaluate_memberships
 from segflow.scoring.resolve import Resolved, resolve_campaign
 from segflow.scoring.score import CONTRIBUTIONS, score_to_file
 from segflow.settings import Settings
+from segflow.staging import staged_path
 from segflow.timeutil import parse_as_of
 
 
@@ -114,15 +115,13 @@ def refresh_campaign(settings: Settings, campaign: str, as_of=None,
     ``frozen/`` folder: every later step of the run reads those copies.
     """
     import os
-    import uuid
 
     resolved = resolve_campaign(settings, campaign, overrides)
     files = frozen_files(settings, resolved)
     prior = prior_memberships(settings, resolved)
     when = run_as_of(resolved, as_of)
     on_spark = settings.engine == SPARK
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    staged = settings.runs_dir / f".scoring-{uuid.uuid4().hex}.parquet"
+    staged = staged_path(settings, "scoring")
     reasons = staged.with_name(f"{staged.stem}-contributions.parquet")  # doctor's pattern too
     try:
         stored = reasons if settings.store_contributions else None

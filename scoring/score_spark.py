@@ -154,7 +154,7 @@ def _contributions(key: str):
 
 def written_rows(folder) -> int:
     """Rows in a folder of Parquet part files, from their footers: Spark skips a path whose
-    name starts with a dot (the refresh stages its output as ``.scoring-<id>.parquet``), and
+    name starts with a dot (a refresh stages its output as ``.staged-scoring-<id>.parquet``), and
     the footers say it without reading a row."""
     import pyarrow.parquet as pq
 

@@ -23,10 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from segflow.settings import Settings
+from segflow.staging import PATTERN as STAGED
 
 STAGES = ("segflow", "segflow.ingest", "segflow.training", "segflow.scoring",
           "segflow.governance", "segflow.monitoring", "segflow.flows")
-TEMP_PATTERNS = ("**/*.tmp", "runs/.scoring-*.parquet", ".ingest-spill-*", ".duckdb-spill")
+TEMP_PATTERNS = ("**/*.tmp", STAGED, ".ingest-spill-*", ".duckdb-spill")
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from segflow.cli import app
 from segflow.doctor import examine
 from segflow.runstore import create_run, load_run
+from segflow.staging import PREFIX, staged_path
 
 
 def test_doctor_removes_temp_files_and_fails_unfinished_runs(home):
@@ -33,14 +34,14 @@ def test_doctor_cli_exit_codes(home):
 
 
 def test_doctor_removes_a_spark_refresh_s_staged_folders(home):
-    """A refresh on Spark stages its scored frame and stored contributions as folders of
-    part files (`runs/.scoring-<id>.parquet/`, `...-contributions.parquet/`, the writer's
-    `.tmp` folder): an interrupted one leaves folders, which doctor removes whole, as it
-    removes DuckDB's staged files."""
-    home.runs_dir.mkdir(parents=True, exist_ok=True)
-    staged = home.runs_dir / ".scoring-ab12.parquet"
-    names = [staged.name, ".scoring-ab12-contributions.parquet",
-             ".scoring-ab12-contributions.parquet.tmp"]
+    """A command on Spark stages its output as folders of part files (a refresh's scored
+    frame `runs/.staged-scoring-<id>.parquet/` and its `...-contributions.parquet/`, the
+    writer's `.tmp` folder, a preview's scored frame, the online store's rows): an
+    interrupted one leaves folders, which doctor removes whole, as it removes DuckDB's
+    staged files."""
+    staged = [staged_path(home, purpose) for purpose in ("scoring", "preview", "online")]
+    names = [*(s.name for s in staged), f"{staged[0].stem}-contributions.parquet",
+             f"{staged[0].stem}-contributions.parquet.tmp"]
     for name in names:
         folder = home.runs_dir / name
         folder.mkdir()
@@ -51,4 +52,4 @@ def test_doctor_removes_a_spark_refresh_s_staged_folders(home):
     assert all((home.runs_dir / n).is_dir() for n in names)
     fixed = examine(home, repair=True)
     assert all(f.ok for f in fixed)
-    assert not [p for p in home.runs_dir.iterdir() if p.name.startswith(".scoring-")]
+    assert not [p for p in home.runs_dir.iterdir() if p.name.startswith(PREFIX)]

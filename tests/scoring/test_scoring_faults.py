@@ -13,6 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from segflow.staging import PREFIX
+
 AS_OF_1, AS_OF_2 = datetime(2027, 2, 1, tzinfo=UTC), datetime(2027, 3, 1, tzinfo=UTC)
 TEMPLATES = {
     "spenders": "lifetime_spend >= $min_spend",
@@ -129,7 +131,7 @@ def test_a_killed_refresh_leaves_the_last_good_run_and_no_good_looking_run(cli, 
     runs = _runs(home)
     assert runs.pop(first) not in ("created", "failed")
     assert set(runs.values()) <= {"failed"}        # a killed run is never counted as good
-    assert not list((home / "runs").glob(".scoring-*")) and \
+    assert not list((home / "runs").glob(f"{PREFIX}*")) and \
         not list((home / "features").glob("*.tmp"))
     _assert_last_good_run_stands(cli, home, env, first, before)
 

@@ -19,6 +19,7 @@ from values import cell_diffs, run_rows
 
 from segflow.errors import SegflowError
 from segflow.settings import Settings
+from segflow.staging import PREFIX
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 AS_OF = datetime(2027, 3, 1, tzinfo=UTC)
@@ -117,7 +118,7 @@ def test_stored_contributions_are_the_same_on_both_engines(refreshed):
 
     duck, spark, on_duck, on_spark = refreshed
     assert (spark / CONTRIBUTIONS).is_dir() and (duck / CONTRIBUTIONS).is_file()
-    assert not list(spark.parent.glob(".scoring-*"))  # nothing staged is left behind
+    assert not list(spark.parent.glob(f"{PREFIX}*"))  # nothing staged is left behind
     d_cols, d_types, d_rows = run_rows(duck / CONTRIBUTIONS, "customer_id")
     s_cols, s_types, s_rows = run_rows(spark / CONTRIBUTIONS, "customer_id")
     assert (s_cols, s_types) == (d_cols, d_types)
