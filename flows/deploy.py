@@ -113,6 +113,7 @@ def campaign_deployments(settings: Settings, campaigns: list[str] | None = None)
 
     deployments = []
     names = campaigns or sorted(p.stem for p in settings.campaigns_dir.glob("*.yaml"))
+    ingest = scheduled_ingest(settings)
     for name in names:
         schedule = resolve_campaign(settings, name, None).campaign.schedule
         cron = schedule.get("cron")
@@ -120,7 +121,7 @@ def campaign_deployments(settings: Settings, campaigns: list[str] | None = None)
         deployments.append(campaign_refresh.to_deployment(
             name=name,
             schedules=schedules,
-            parameters={"campaign": name},
+            parameters={"campaign": name, "ingest": ingest},
             description=f"Scheduled refresh of campaign {name}",
             tags=["segflow", name],
             entrypoint_type=EntrypointType.MODULE_PATH,
@@ -128,11 +129,21 @@ def campaign_deployments(settings: Settings, campaigns: list[str] | None = None)
     return deployments
 
 
+def scheduled_ingest(settings: Settings) -> bool:
+    """Whether a scheduled refresh ingests the sources first: yes, unless the project's
+    engine cannot run ingest (``engine: spark``), where each refresh starts from the
+    canonical tables as they are, loaded by whatever loads them there; ``serve`` says so."""
+    from segflow.engines import not_built
+
+    return not_built(settings, "ingest") is None
+
+
 def runnable_sources(settings: Settings) -> tuple[list, dict[str, str]]:
     """The sources with a ``schedule`` (the workspace's sources.yaml, as ``segflow
     ingest`` reads it) split into those a scheduled load can run (SourceSpecs) and, for
     the others, why not: a scheduled load reads from the source's watermark, so the
     source must have been loaded by it (`segflow ingest`) first. No sources.yaml: none."""
+    from segflow.engines import not_built
     from segflow.ingest.incremental import usable_marks
     from segflow.ingest.pipeline import default_sources
     from segflow.ingest.sources import read_sources
@@ -142,7 +153,11 @@ def runnable_sources(settings: Settings) -> tuple[list, dict[str, str]]:
         return [], {}
     sources = read_sources(path, settings.contracts_dir, settings.source_timezone)
     ready, skipped = [], {}
+    unbuilt = not_built(settings, "ingest")
     for spec in (s for s in sources.specs if s.schedule):
+        if unbuilt:
+            skipped[spec.table] = unbuilt
+            continue
         marks, why = usable_marks(sources, settings, spec.table)
         if marks is None:
             skipped[spec.table] = (f"it cannot be loaded from a watermark yet ({why}): run "
@@ -188,6 +203,9 @@ def to_serve(settings: Settings, campaigns: list[str] | None = None,
                             "was deployed" + ("" if skipped else " (no campaign files)"))
     if ready:
         say(f"deploying {', '.join(ready)}")
+        if not scheduled_ingest(settings):
+            say(f"their refreshes start from the canonical tables as they are: ingest does "
+                f"not run on engine: {settings.engine} yet")
     if sources:
         say("deploying source syncs: " + ", ".join(f"{s.table} ({s.schedule} "
                                                    f"{s.schedule_timezone})" for s in sources))

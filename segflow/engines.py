@@ -13,8 +13,9 @@ name Apache Spark instead (``engine: spark``) with the cluster it runs on::
 
 What exists today (docs/scale-out.md): the setting is parsed strictly, recorded in each run's
 manifest, and ``segflow templates check`` checks every template's Spark SQL translation
-(``segflow.dialects``). Feature builds, a refresh's retrieval, scoring and segments, and
-governance's movers, controls and exports run on Spark (``segflow.spark`` holds the session,
+(``segflow.dialects``). Feature builds and the online load, a refresh's retrieval, scoring
+and segments, governance (movers, controls, review, seal), exports, drift and publication
+run on Spark, and so do ``run --no-ingest`` and ``serve`` (``segflow.spark`` holds the session,
 ``segflow.sqlengine`` the seam that runs DuckDB SQL on it). The other stages are not built
 on Spark yet, so with ``engine: spark`` each of them refuses to
 start (``require_duckdb``, naming the stage) rather than quietly computing on this machine
@@ -134,17 +135,26 @@ def _parse_conf(file: Path, conf, line: int) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(out.items()))
 
 
-def require_duckdb(settings: Settings, what: str) -> None:
+def require_duckdb(settings: Settings, what: str, instead: str | None = None) -> None:
     """Refuse to compute ``what`` when the project names another engine than DuckDB.
 
     Every stage that computes over customers and does not run on Spark yet calls this
     before it reads or writes anything: computing on this machine while the project says
     Spark would be a silent lie about where the data was processed. One line naming the
     stage, exit 2 (a setting the user chose). The stages built on Spark do not call it."""
+    why = not_built(settings, what, instead)
+    if why:
+        raise SegflowError(why)
+
+
+def not_built(settings: Settings, what: str, instead: str | None = None) -> str | None:
+    """Why ``what`` does not run on the project's engine (None: it does, on DuckDB): the
+    one wording of ``require_duckdb``'s refusal, also what ``serve`` says of a schedule it
+    leaves out. ``instead``: what the user can do besides switching engines."""
     engine = settings.engine
     if engine == DUCKDB:
-        return
-    raise SegflowError(
-        f"{what}: this project runs on engine: {engine} ({settings.project.file}), and "
-        f"running {what} on Spark is not built yet (docs/scale-out.md says what runs on "
-        f"Spark today); set `engine: duckdb` to run on this machine")
+        return None
+    other = f"; or {instead}" if instead else ""
+    return (f"{what}: this project runs on engine: {engine} ({settings.project.file}), and "
+            f"running {what} on Spark is not built yet (docs/scale-out.md says what runs on "
+            f"Spark today); set `engine: duckdb` to run on this machine{other}")

@@ -53,12 +53,10 @@ def serve(
     """
     import os
 
-    from segflow.engines import require_duckdb
     from segflow.errors import SegflowError
     from segflow.flows.prefect_env import configure_prefect
     from segflow.settings import get_settings
 
-    require_duckdb(get_settings(), "serve")  # every scheduled refresh would stop
     settings = get_settings().ensure()
     url = api_url or settings.prefect_api_url
     if not url:
@@ -88,7 +86,9 @@ def run(
     from segflow.flows.prefect_env import configure_prefect
     from segflow.settings import get_settings
 
-    require_duckdb(get_settings(), "run")  # before Prefect turns the refusal into a state
+    if ingest:  # before Prefect turns the refusal into a state
+        require_duckdb(get_settings(), "ingest", instead="run with --no-ingest to refresh "
+                       "from the canonical tables as they are")
     from segflow.scoring.campaigns import campaign_path
 
     campaign_path(get_settings(), campaign)  # a wrong name is one line, before Prefect starts

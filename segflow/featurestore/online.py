@@ -4,23 +4,26 @@ Feast's ``materialize`` writes rows one protobuf at a time into SQLite (~3,500 r
 campaign refresh of 10M customers would take most of an hour. Here the point-in-time frame
 at ``as_of`` (the same rows Feast would materialise for the same window) is bulk-written from
 Arrow into a DuckDB file, one table per entity, in seconds. The file is written aside and
-renamed into place, so a reader never sees a half-loaded store.
+renamed into place, so a reader never sees a half-loaded store. On ``engine: spark`` the
+frame is computed by Spark and reaches the file through Parquet the executors write
+(``write_entity``); the store and its lookups are the same.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from segflow.engines import require_duckdb
+from segflow.engines import SPARK
 from segflow.errors import SegflowError
 from segflow.featurestore.repo import load_repo
 from segflow.featurestore.retrieval import TS, features_reader, resolve
 from segflow.lock import holds_workspace
 from segflow.settings import Settings
+from segflow.timeutil import parse_as_of
 
 
 def online_path(settings: Settings):
@@ -30,7 +33,6 @@ def online_path(settings: Settings):
 @holds_workspace("features online-load")
 def load_online(settings: Settings, as_of=None) -> dict:
     """Write every entity's features as of ``as_of`` (default: latest built) to the store."""
-    require_duckdb(settings, "features online-load")
     import duckdb
 
     # no snapshot file at all is known without importing Feast to load the repo
@@ -54,10 +56,7 @@ def load_online(settings: Settings, as_of=None) -> dict:
             if not resolve(repo, entity):
                 continue
             started = time.perf_counter()
-            with features_reader(settings, entity, as_of=as_of, repo=repo) as reader:
-                con.register("frame", reader)  # streamed: never the whole frame in Python
-                con.execute(f"CREATE TABLE {entity} AS SELECT * FROM frame")
-                con.unregister("frame")
+            write_entity(con, settings, entity, as_of, repo)
             con.execute(f"ALTER TABLE {entity} ADD PRIMARY KEY ({repo.join_key(entity)})")
             rows, loaded_as_of = con.execute(f"SELECT count(*), min({TS}) FROM {entity}"
                                              ).fetchone()
@@ -69,6 +68,50 @@ def load_online(settings: Settings, as_of=None) -> dict:
         con.close()
     os.replace(tmp, path)
     return report
+
+
+def write_entity(con, settings: Settings, entity: str, as_of, repo) -> None:
+    """Table ``entity`` of the store being written (``con``): every entity's features as of
+    ``as_of``, in key order, computed on the project's engine. DuckDB streams the
+    point-in-time join into it batch by batch; Spark's executors write the join's rows as
+    a staged folder of Parquet files (``segflow.staging``) that DuckDB reads in, so on
+    either engine nothing that grows with the customers passes through Python."""
+    if settings.engine != SPARK:
+        with features_reader(settings, entity, as_of=as_of, repo=repo) as reader:
+            con.register("frame", reader)
+            con.execute(f"CREATE TABLE {entity} AS SELECT * FROM frame")
+            con.unregister("frame")
+        return
+    import shutil
+
+    from segflow import spark as sp
+    from segflow.featurestore.retrieval_spark import features_frame
+    from segflow.staging import staged_path
+
+    staged = staged_path(settings, "online")
+    try:
+        when = _latest_built(settings, entity, repo) if as_of is None else parse_as_of(as_of)
+        sp.write_parquet(features_frame(settings, entity, when, repo), staged)
+        con.execute(f"CREATE TABLE {entity} AS SELECT * FROM read_parquet(?) "
+                    f"ORDER BY {repo.join_key(entity)}", [str(staged / "*.parquet")])
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def _latest_built(settings: Settings, entity: str, repo):
+    """The latest snapshot time built for any of the entity's views, computed by Spark
+    (the snapshots are where the cluster wrote them), as DuckDB's retrieval takes it."""
+    from pyspark.sql import functions as F
+
+    from segflow import spark as sp
+
+    paths = [str(view.feature_view.batch_source.path) for view, _ in resolve(repo, entity)]
+    # as microseconds: PySpark hands timestamps back in the driver's local time zone
+    micros = sp.session_of(settings).read.parquet(*paths) \
+        .agg(F.unix_micros(F.max(TS))).first()[0]
+    if micros is None:
+        raise SegflowError("no feature snapshots built yet")
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
 _READERS: dict[str, tuple[int, object]] = {}

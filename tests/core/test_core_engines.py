@@ -87,6 +87,14 @@ def test_computing_on_spark_is_refused_until_it_is_built(tmp_path, cli, capsys):
     assert run(["--home", str(tmp_path / "ws"), "--project", str(tmp_path), "demo",
                 "accounts"]) == 2
     assert capsys.readouterr().err.startswith("error: demo: this project runs on engine: spark")
+    # a run asks for ingest unless told not to: refused before Prefect starts, naming how
+    # to run without it
+    assert run(["--home", str(tmp_path / "ws"), "--project", str(tmp_path), "run",
+                "--campaign", "holi_2027"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("error: ingest: this project runs on engine: spark") and \
+        said.rstrip().endswith("; or run with --no-ingest to refresh from the canonical "
+                               "tables as they are"), said
     written = [p.name for p in (tmp_path / "ws").rglob("*") if p.is_file()]
     assert written in ([], [".segflow.lock"])  # ingest takes the workspace lock first
 

@@ -109,3 +109,36 @@ def test_a_canonical_table_with_deltas_reads_on_spark_as_on_duckdb(tmp_path, spa
     sp.register_parquet(session, "t_with_deltas", base)
     assert sorted(tuple(r) for r in session.sql("SELECT * FROM t_with_deltas").collect()) \
         == want
+
+
+def _online_rows(settings: Settings, entity: str) -> tuple[list[str], list[dict]]:
+    """(column types, rows) of an entity's table in the online store file."""
+    from segflow.featurestore.online import online_path
+
+    con = duckdb.connect(str(online_path(settings)), read_only=True)
+    try:
+        relation = con.table(entity)
+        return [str(t) for t in relation.types], [dict(zip(relation.columns, r, strict=True))
+                                                  for r in relation.fetchall()]
+    finally:
+        con.close()
+
+
+def test_the_online_store_loaded_on_spark_equals_the_duckdb_one(built):
+    """`features online-load` (and a run's features step) on Spark: the executors compute
+    every entity's latest features, and the store holds what DuckDB's load writes, row for
+    row in key order, with the same columns and types, as of the same latest snapshot."""
+    from segflow.featurestore.online import load_online
+    from segflow.staging import PREFIX
+
+    duck, spark, _, _ = built
+    want, got = load_online(duck), load_online(spark)
+    assert set(got) == set(want) == {"customer", "account"}
+    assert not list(spark.runs_dir.glob(f"{PREFIX}*"))  # the staged rows are removed
+    for entity, loaded in want.items():
+        assert got[entity]["rows"] == loaded["rows"] > 0, entity
+        assert got[entity]["as_of"] == loaded["as_of"] == AS_OFS[1], entity
+        want_types, want_rows = _online_rows(duck, entity)
+        got_types, got_rows = _online_rows(spark, entity)
+        assert list(got_rows[0]) == list(want_rows[0]) and got_types == want_types, entity
+        assert mismatches(want_rows, got_rows) == [], entity

@@ -88,6 +88,33 @@ def test_serve_deploys_each_scheduled_source_on_its_cron(home, crm):
     assert {d.flow_name for d in deployments} == {"source-sync"}
 
 
+def test_serve_on_spark_schedules_no_load_and_says_why(home, crm):
+    """On `engine: spark` ingest does not run yet: serve deploys no source sync, naming
+    the reason for each, and its campaign refreshes start from the canonical tables (the
+    deployment's parameters say `ingest: false`, and serve says it)."""
+    from dataclasses import replace
+
+    from segflow.engines import SPARK, SparkSettings
+    from segflow.flows.deploy import campaign_deployments, runnable_sources, to_serve
+
+    (home.sources_dir).mkdir(parents=True, exist_ok=True)
+    (home.sources_dir / "sources.yaml").write_text(crm.sources.read_text())
+    spark = replace(home, project=replace(home.project, engine=SPARK,
+                                          spark=SparkSettings(master="local[2]")))
+    ready, skipped = runnable_sources(spark)
+    assert ready == [] and set(skipped) == {"customers", "orders"}
+    assert skipped["orders"].startswith("ingest: this project runs on engine: spark (")
+    said: list[str] = []
+    with pytest.raises(Exception, match="no campaign and no scheduled source can run here"):
+        to_serve(spark, say=said.append)
+    assert "skipped source orders: ingest: this project runs on engine: spark (" in \
+        "\n".join(said)
+    assert [d.parameters for d in campaign_deployments(spark, ["holi_2027"])] == [
+        {"campaign": "holi_2027", "ingest": False}]
+    assert [d.parameters for d in campaign_deployments(home, ["holi_2027"])] == [
+        {"campaign": "holi_2027", "ingest": True}]
+
+
 @pytest.mark.parametrize(("schedule", "says"), [
     ("'0 * * *'", "not five fields"),
     ("'61 * * * *'", "schedule is a cron of five fields"),
