@@ -16,7 +16,18 @@ NOISY_LOGGERS = ("mlflow", "alembic", "prefect", "httpx", "feast", "evidently", 
                  "litestar")
 
 
+_QUIET = False
+
+
+def quieted() -> bool:
+    """Whether this process asked for the libraries' chatter to be kept off the terminal
+    (a command run without ``--verbose``): ``segflow.spark`` starts its JVM accordingly."""
+    return _QUIET
+
+
 def quiet_third_party() -> None:
+    global _QUIET
+    _QUIET = True
     # libraries re-add their own warning filters on import, so filter at display time:
     # a warning raised from installed packages' files is not shown, segflow's own are
     shown = warnings.showwarning

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segflow.errors import EnvironmentFailure, SegflowError
+from segflow.logs import quieted
 
 if TYPE_CHECKING:
     from segflow.engines import SparkSettings
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 # own steps, one line each, and the bars interleave with them on the terminal.
 DEFAULTS = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
             "spark.ui.showConsoleProgress": "false"}
+
+DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
+LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
 
 # Spark type (simpleString) -> the DuckDB type name a view declares (featurestore.build)
 DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER",
@@ -56,9 +60,25 @@ def session_conf(spark: SparkSettings, warehouse: Path | None = None) -> dict[st
     """The settings a session starts with: segflow's defaults, the workspace's warehouse
     folder, then the project's own ``spark.conf`` over both. The warehouse is set because
     Spark's default (``./spark-warehouse``) drops a folder into whatever directory the user
-    ran the command from; a project's conf may still point it elsewhere."""
+    ran the command from; a project's conf may still point it elsewhere. A command run
+    without ``--verbose`` starts its own JVM quiet (``quiet_conf``)."""
     where = {"spark.sql.warehouse.dir": str(warehouse)} if warehouse is not None else {}
-    return {**DEFAULTS, **where, **spark.conf_dict}
+    conf = {**DEFAULTS, **where, **spark.conf_dict}
+    return quiet_conf(conf) if spark.master and quieted() else conf
+
+
+def quiet_conf(conf: dict[str, str]) -> dict[str, str]:
+    """``conf`` with Spark's chatter kept off the terminal: the JVM logs errors only
+    (``spark_log4j2.properties``; Spark's default profile prints dozens of WARN lines a
+    refresh, between segflow's progress lines), and the Python workers show no library
+    warnings, as segflow's own process does not. A project's own logging configuration in
+    ``spark.driver.extraJavaOptions`` or its workers' PYTHONWARNINGS are kept as they are."""
+    options = conf.get(DRIVER_OPTIONS, "")
+    out = dict(conf)
+    if "log4j" not in options:
+        out[DRIVER_OPTIONS] = f"{options} -Dlog4j2.configurationFile=file:{LOG_CONFIG}".strip()
+    out.setdefault("spark.executorEnv.PYTHONWARNINGS", "ignore")
+    return out
 
 
 def session(spark: SparkSettings, warehouse: Path | None = None):

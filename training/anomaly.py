@@ -154,7 +154,8 @@ class AnomalyEstimator:
             feature, z = top[f"reason_{i}_feature"], top[f"reason_{i}_contribution"]
             median = typical.to_numpy()[np.arange(len(frame)),
                                         [self.numeric.index(f) for f in feature]]
-            median = np.where(feature.isin(self.logged), np.expm1(median), median)
+            logged = feature.isin(self.logged).to_numpy()  # back from log1p, only where
+            median = np.where(logged, np.expm1(np.where(logged, median, 0.0)), median)
             words = np.where(np.abs(z) >= 6, "far ", "") + np.where(z > 0, "higher", "lower")
             value = pd.to_numeric(top[f"reason_{i}_value"], errors="coerce").map(_short)
             part = (feature + " " + value + ", typical for peers ("

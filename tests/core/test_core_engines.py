@@ -135,3 +135,45 @@ def test_spark_keeps_its_warehouse_in_the_workspace_unless_the_project_says(tmp_
     assert conf["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
     own = _project(tmp_path, SPARK + "  conf:\n    spark.sql.warehouse.dir: s3a://lake/wh\n")
     assert sp.session_conf(own.spark, tmp_path)["spark.sql.warehouse.dir"] == "s3a://lake/wh"
+
+
+QUIET_SPARK = """
+import sys
+from segflow import spark as sp
+from segflow.engines import SparkSettings
+from segflow.logs import quiet_third_party
+
+quiet_third_party()  # what a command run without --verbose does first
+session = sp.session(SparkSettings(master="local[1]", conf=(
+    ("spark.sql.session.timeZone", "UTC"), ("spark.ui.enabled", "false"))), sys.argv[1])
+# a window with no partition: Spark's default profile logs a WARN line for it
+rows = session.sql("SELECT row_number() OVER (ORDER BY id) AS n FROM range(5)").collect()
+print(sum(r.n for r in rows))
+"""
+
+
+def test_a_command_s_spark_logs_errors_only(tmp_path, monkeypatch):
+    """Without --verbose a command's Spark JVM logs errors only (segflow's log4j2 file):
+    Spark's default profile prints WARN lines between segflow's progress lines (dozens a
+    refresh). A project's own logging option is kept, and --verbose keeps Spark's own."""
+    import subprocess
+    import sys
+
+    from segflow import spark as sp
+
+    if sp.java_missing():
+        pytest.skip(sp.java_missing())
+    done = subprocess.run([sys.executable, "-c", QUIET_SPARK, str(tmp_path / "wh")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "15", done.stderr
+    for said in (" WARN ", "log4j profile", "Setting default log level"):
+        assert said not in done.stderr, done.stderr
+    option = "spark.driver.extraJavaOptions"
+    own = {option: "-Dlog4j2.configurationFile=file:/etc/mine"}
+    assert sp.quiet_conf(own)[option] == own[option]
+    ours = f"-Dlog4j2.configurationFile=file:{sp.LOG_CONFIG}"
+    assert sp.quiet_conf({option: "-Xss4m"})[option] == f"-Xss4m {ours}"
+    for verbose in (True, False):  # what the command line asked of this process
+        monkeypatch.setattr(sp, "quieted", lambda v=verbose: not v)
+        conf = sp.session_conf(SparkSettings(master="local[1]"))
+        assert (option in conf) is (not verbose)
