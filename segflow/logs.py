@@ -29,11 +29,17 @@ def quiet_third_party() -> None:
     global _QUIET
     _QUIET = True
     # libraries re-add their own warning filters on import, so filter at display time:
-    # a warning raised from installed packages' files is not shown, segflow's own are
+    # a warning raised from installed packages' files is not shown, segflow's own are; nor
+    # one attributed to the standard library's files (SQLAlchemy's deprecations under
+    # Prefect's in-process server surface from weakref.py), which segflow never warns from
+    import sysconfig
+
     shown = warnings.showwarning
+    stdlib = sysconfig.get_paths()["stdlib"]
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if "site-packages" not in str(filename):
+        where = str(filename)
+        if "site-packages" not in where and not where.startswith(stdlib):
             shown(message, category, filename, lineno, file, line)
 
     warnings.showwarning = show
