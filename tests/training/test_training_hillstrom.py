@@ -77,3 +77,22 @@ def test_the_evaluation_can_run_a_few_learners():
     assert hillstrom.only_learners(setup, []) is setup
     with pytest.raises(SegflowError, match="--learner 'nope': use one of s_learner"):
         hillstrom.only_learners(setup, ["nope"])
+
+
+def test_ensembles_name_their_members_among_the_learners(tmp_path):
+    """hillstrom.yaml's ensembles name other learners of the file; a name that is not one
+    is one clear line naming the file."""
+    from segflow.errors import SegflowError
+
+    setup = hillstrom.load_setup()
+    trio = setup["learners"]["ensemble_s100_trio"]["members"]
+    assert trio == {name: setup["learners"][name] for name in
+                    ("s_learner_100_trees", "s_learner_100_trees_leaf100",
+                     "s_learner_100_trees_l2")}
+    bad = tmp_path / "h.yaml"
+    bad.write_text(hillstrom.CONFIG_PATH.read_text().replace(
+        "members: [s_learner_100_trees, s_learner_100_trees_leaf100, s_learner_100_trees_l2]\n",
+        "members: [s_learner_100_trees, s_learner_1000_trees]\n", 1))
+    with pytest.raises(SegflowError, match=f"{bad}: ensemble ensemble_s100_trio: member "
+                                           "'s_learner_1000_trees' is not a learner"):
+        hillstrom.load_setup(bad)
