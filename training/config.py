@@ -26,7 +26,7 @@ SPLIT_KEYS = {"test_fraction", "seed"}
 KIND_PARAMS = {
     "propensity": {"lightgbm"},
     "uplift": {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit",
-               "interactions", "bagging", "members", "monotone", "early_stopping"},
+               "interactions", "bagging", "members", "combine", "monotone", "early_stopping"},
     "cluster": {"k", "max_rows", "seed", "dbscan", "describe_top"},
     "anomaly": {"peer_group", "bands", "log_features", "score", "min_peers", "contamination",
                 "n_estimators", "top_reasons", "seed", "max_rows"},
@@ -163,7 +163,8 @@ def _check_uplift(params: LineDict, path: Path) -> None:
     try:
         uplift_estimator([], "check", dict(params))
     except ValueError as err:
-        keys = [k for k in ("members", "bagging", "cross_fit", "monotone", "early_stopping")
+        keys = [k for k in ("members", "combine", "bagging", "cross_fit", "monotone",
+                            "early_stopping")
                 if k in params]
         key = next((k for k in keys if k in str(err)), keys[0] if keys else "method")
         raise ConfigError(path, params.line(key), str(err)) from None

@@ -19,7 +19,7 @@ import pandas as pd
 
 from segflow.errors import SegflowError
 from segflow.settings import Settings
-from segflow.training.uplift import uplift_estimator
+from segflow.training.uplift import resolve_named, uplift_estimator
 from segflow.training.uplift_metrics import qini_auc_score, uplift_at_k
 from segflow.yamlio import load_yaml
 
@@ -35,8 +35,14 @@ def data_path(settings: Settings) -> Path:
 
 
 def load_setup(path: Path = CONFIG_PATH) -> dict:
-    """Arms, features, protocol, our learners and the peers, from hillstrom.yaml."""
-    return dict(load_yaml(path))
+    """Arms, features, protocol, our learners and the peers, from hillstrom.yaml; an
+    ensemble's ``members: [name, ...]`` become those learners' params."""
+    setup = dict(load_yaml(path))
+    try:
+        setup["learners"] = resolve_named(dict(setup["learners"]))
+    except ValueError as err:
+        raise SegflowError(f"{path}: {err}") from None
+    return setup
 
 
 def only_learners(setup: dict, names: list[str]) -> dict:

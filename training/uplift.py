@@ -56,6 +56,9 @@ from segflow.training.propensity import lgbm_params
 METHODS = ("t_learner", "x_learner", "dr_learner", "r_learner", "s_learner",
            "class_transformation")
 ENSEMBLE = "ensemble"
+ENSEMBLE_KEYS = {"method", "members", "combine"}
+#: how an ensemble joins its members: their mean, or the mean of their ranks (see AveragedUplift)
+COMBINES = ("mean", "rank")
 #: what one learner's params may hold (an ensemble holds method and members only)
 MEMBER_KEYS = {"method", "lightgbm", "outcome_lightgbm", "effect_lightgbm", "cross_fit",
                "interactions", "bagging", "monotone", "early_stopping"}
@@ -283,17 +286,23 @@ def uplift_estimator(features: list[str], output: str, params: dict,
     """An estimator from a model config's ``params`` (method, lightgbm, outcome_lightgbm,
     effect_lightgbm, cross_fit, interactions, bagging); ``overrides`` (e.g. random_state,
     n_jobs) apply to every stage. ``method: ensemble`` averages the learners under
-    ``members`` (name -> params, each possibly bagged); ``bagging: {n, fraction}`` averages
+    ``members`` (name -> params, each possibly bagged; ``combine: rank`` averages their
+    training quantiles instead, see AveragedUplift); ``bagging: {n, fraction}`` averages
     n fits of one learner, each on its own random ``fraction`` of the rows (default 0.8)
     and with its own seed (random_state, +1, +2, ...)."""
     if params.get("method") == ENSEMBLE:
         members = params.get("members") or {}
-        if not members or set(params) - {"method", "members"}:
+        if not members or set(params) - ENSEMBLE_KEYS:
             raise ValueError("an ensemble needs members (name -> a learner's params) and "
-                             "nothing else; bagging goes inside a member")
+                             "nothing else but combine; bagging goes inside a member")
         if not isinstance(members, dict):
             raise ValueError("an ensemble's members is a mapping: member name -> a learner's "
-                             "params (method, lightgbm, ...)")
+                             "params (method, lightgbm, ...); a list of names is resolved "
+                             "only in a set of named learners (resolve_named)")
+        combine = params.get("combine", "mean")
+        if combine not in COMBINES:
+            raise ValueError(f"an ensemble's combine is one of {', '.join(COMBINES)}, "
+                             f"got {combine!r}")
         for name, member in members.items():
             if not isinstance(member, dict):
                 raise ValueError(f"ensemble member {name} is a mapping of a learner's params "
@@ -301,8 +310,30 @@ def uplift_estimator(features: list[str], output: str, params: dict,
             if "method" not in member:
                 raise ValueError(f"ensemble member {name} needs a method: one of {METHODS}")
         return AveragedUplift([_member(features, output, member, overrides)
-                               for member in members.values()], output)
+                               for member in members.values()], output, combine=combine)
     return _member(features, output, params, overrides)
+
+
+def resolve_named(learners: dict) -> dict:
+    """A set of named learners with each ensemble's ``members: [name, ...]`` replaced by
+    those learners' params (name -> params), so an ensemble of settings already compared
+    is written once, by name, and cannot drift from them. A name must be a learner of the
+    set that is not itself an ensemble."""
+    resolved = {}
+    for name, params in learners.items():
+        members = params.get("members") if isinstance(params, dict) else None
+        if not isinstance(members, list) or params.get("method") != ENSEMBLE:
+            resolved[name] = params
+            continue
+        for member in members:
+            if member not in learners:
+                raise ValueError(f"ensemble {name}: member {member!r} is not a learner of "
+                                 f"this set; use one of {', '.join(learners)}")
+            if learners[member].get("method") == ENSEMBLE:
+                raise ValueError(f"ensemble {name}: member {member!r} is an ensemble; "
+                                 "members are single (possibly bagged) learners")
+        resolved[name] = {**params, "members": {m: learners[m] for m in members}}
+    return resolved
 
 
 def _member(features: list[str], output: str, params: dict, overrides: dict | None
@@ -373,6 +404,7 @@ def _early_stopping(spec: dict | None) -> dict:
         raise ValueError("early_stopping needs 0 < fraction < 1 and rounds >= 1")
     return {"fraction": fraction, "rounds": rounds}
 
+
 class AveragedUplift:
     """The mean of several uplift estimators' predictions: ``bagging`` (copies of one
     learner, each fitted on its own random share of the rows with its own LightGBM seed)
@@ -384,17 +416,32 @@ class AveragedUplift:
     too, on the members' scales: they add up to the prediction only where each member's do
     (probability-scale learners); S-learner members' are log-odds, and an ensemble mixing
     scales gives figures that rank features but do not sum to the uplift.
+
+    ``combine="rank"``: each member's prediction becomes its quantile among that member's
+    predictions on the training rows, the quantiles are averaged, and the mean quantile is
+    read back on the training distribution of the members' plain mean. Why: members on
+    different scales (a shrunken effect regressor beside an S-learner) weigh equally in the
+    ranking, which is all a top-k targeting uses, while the output stays an uplift on the
+    plain mean's scale, so a campaign's uplift thresholds keep their meaning. The quantiles
+    come from the training rows, never the scored batch, so a customer's score does not
+    depend on who else is scored with them.
     """
 
     def __init__(self, members: list[UpliftEstimator], output: str, fraction: float = 1.0,
-                 seed: int = 7):
+                 seed: int = 7, combine: str = "mean"):
         if not members:
             raise ValueError("an averaged uplift model needs at least one member")
         if not 0 < fraction <= 1:
             raise ValueError(f"bagging fraction must be in (0, 1], got {fraction}")
+        if combine not in COMBINES:
+            raise ValueError(f"combine is one of {', '.join(COMBINES)}, got {combine!r}")
         self.members, self.output = members, output
         self.fraction, self.seed = float(fraction), int(seed)
+        self.combine = combine
         self.encoder = members[0].encoder
+        #: (combine="rank") each member's and the plain mean's training quantiles
+        self.quantiles: list[tuple[np.ndarray, np.ndarray]] = []
+        self.mean_quantiles: tuple[np.ndarray, np.ndarray] | None = None
 
     def fit(self, frame: pd.DataFrame, y, treatment) -> AveragedUplift:
         y, t = np.asarray(y, dtype=int), np.asarray(treatment, dtype=int)
@@ -406,10 +453,20 @@ class AveragedUplift:
                 rows = np.sort(rng.choice(n, size=max(1, round(self.fraction * n)),
                                           replace=False))
             member.fit(frame.iloc[rows], y[rows], t[rows])
+        if self.combine == "rank":
+            each = [member.uplift(frame) for member in self.members]
+            self.quantiles = [_quantiles(u) for u in each]
+            self.mean_quantiles = _quantiles(np.mean(each, axis=0))
         return self
 
     def uplift(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.mean([member.uplift(frame) for member in self.members], axis=0)
+        each = [member.uplift(frame) for member in self.members]
+        if self.combine == "mean":
+            return np.mean(each, axis=0)
+        rank = np.mean([np.interp(u, values, q)
+                        for u, (values, q) in zip(each, self.quantiles, strict=True)], axis=0)
+        values, q = self.mean_quantiles
+        return np.interp(rank, q, values)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({self.output: self.uplift(frame)}, index=frame.index)
@@ -426,3 +483,12 @@ class AveragedUplift:
     def feature_importance(self) -> pd.Series:
         total = sum(member.feature_importance() for member in self.members)
         return total.sort_values(ascending=False)
+
+
+def _quantiles(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``u`` and each one's mid-rank quantile in (0, 1) (ties share
+    the middle of their ranks): both strictly increasing, so ``np.interp`` maps a value to
+    its quantile and back, piecewise linearly between the training rows' values."""
+    values, counts = np.unique(np.asarray(u, dtype=float), return_counts=True)
+    below = np.cumsum(counts) - counts
+    return values, (below + counts / 2) / counts.sum()

@@ -87,6 +87,15 @@ def test_uplift_ensembles_and_bagging_are_checked_when_the_file_loads(tmp_path):
     assert err.value.line == 10 and "bagging.n must be at least 2" in err.value.problem
 
 
+def test_an_uplift_ensembles_combine_is_checked_when_the_file_loads(tmp_path):
+    """combine: rank loads; any other value names the file and the key's line."""
+    ranked = UPLIFT.replace("  members:", "  combine: rank\n  members:")
+    assert load_model_config(_write(tmp_path, ranked)).params["combine"] == "rank"
+    with pytest.raises(ConfigError) as err:
+        load_model_config(_write(tmp_path, ranked.replace("combine: rank", "combine: vote")))
+    assert err.value.line == 10 and "combine is one of mean, rank" in err.value.problem
+
+
 def test_uplift_monotone_and_early_stopping_are_checked_when_the_file_loads(tmp_path):
     """A wrong sign or an early_stopping typo names the file and the key's line."""
     base = GOOD.replace("kind: propensity", "kind: uplift").replace(

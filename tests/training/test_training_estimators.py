@@ -81,7 +81,72 @@ def test_an_ensemble_averages_different_learners(effect_data):
     assert (why["reason_1_feature"] == "g").mean() > 0.5
 
 
+def _midrank_quantiles(u: np.ndarray) -> np.ndarray:
+    """Each value's quantile among ``u``, ties sharing the middle of their ranks (scipy)."""
+    from scipy.stats import rankdata
+
+    return (rankdata(u, method="average") - 0.5) / len(u)
+
+
+def test_a_rank_ensemble_orders_by_the_mean_of_members_quantiles(effect_data):
+    """combine: rank: on the training rows the output orders customers exactly as the mean
+    of each member's quantile among its own training predictions, and is read back on the
+    plain mean's scale, so the planted effect keeps its size; a customer's score does not
+    depend on who else is scored."""
+    frame, y, t = effect_data
+    members = {"s": {"method": "s_learner", "interactions": True, "lightgbm": LGBM},
+               "x": {"method": "x_learner", "lightgbm": LGBM,
+                     "effect_lightgbm": {"min_child_samples": 200}}}
+    model = uplift_estimator(["g", "noise", "zone"], "u",
+                             {"method": "ensemble", "combine": "rank", "members": members})
+    u = model.fit(frame, y, t).uplift(frame)
+    each = [m.uplift(frame) for m in model.members]
+    mean_q = np.mean([_midrank_quantiles(v) for v in each], axis=0)
+    assert np.diff(u[np.argsort(mean_q, kind="stable")]).min() >= 0
+    plain = np.mean(each, axis=0)
+    assert plain.min() <= u.min() and u.max() <= plain.max()
+    assert not np.allclose(u, plain)                       # not the plain mean
+    assert u[frame["g"] == 1].mean() - u[frame["g"] == 0].mean() == pytest.approx(0.3, abs=0.1)
+    np.testing.assert_allclose(model.uplift(frame.head(7)), u[:7])
+
+
+def test_a_rank_ensemble_of_identical_members_is_that_member(effect_data):
+    """Two identical fits: each quantile read back on the same distribution gives the
+    member's own prediction on every training row."""
+    frame, y, t = effect_data
+    one = {"method": "s_learner", "lightgbm": LGBM}
+    model = uplift_estimator(["g", "noise", "zone"], "u", {
+        "method": "ensemble", "combine": "rank", "members": {"a": one, "b": one}})
+    u = model.fit(frame, y, t).uplift(frame)
+    np.testing.assert_allclose(u, model.members[0].uplift(frame), atol=1e-12)
+
+
+def test_ensemble_members_named_in_a_set_of_learners(effect_data):
+    """members: [name, ...] in a set of named learners (hillstrom.yaml) becomes those
+    learners' params: the ensemble predicts what the inline one does."""
+    from segflow.training.uplift import resolve_named
+
+    frame, y, t = effect_data
+    s = {"method": "s_learner", "interactions": True, "lightgbm": LGBM}
+    tl = {"method": "t_learner", "lightgbm": LGBM}
+    learners = resolve_named({"s": s, "t": tl, "both": {"method": "ensemble",
+                                                        "members": ["s", "t"]}})
+    assert learners["both"]["members"] == {"s": s, "t": tl} and learners["s"] is s
+    named = uplift_estimator(["g", "noise", "zone"], "u", learners["both"]).fit(frame, y, t)
+    inline = uplift_estimator(["g", "noise", "zone"], "u", {
+        "method": "ensemble", "members": {"s": s, "t": tl}}).fit(frame, y, t)
+    np.testing.assert_allclose(named.uplift(frame), inline.uplift(frame))
+    with pytest.raises(ValueError, match="member 'nope' is not a learner of this set"):
+        resolve_named({"s": s, "e": {"method": "ensemble", "members": ["s", "nope"]}})
+    with pytest.raises(ValueError, match="member 'e' is an ensemble"):
+        resolve_named({"s": s, "e": {"method": "ensemble", "members": ["s"]},
+                       "f": {"method": "ensemble", "members": ["e"]}})
+
+
 @pytest.mark.parametrize("params,message", [
+    ({"method": "ensemble", "combine": "median", "members": {"a": {"method": "s_learner"}}},
+     "combine is one of mean, rank"),
+    ({"method": "s_learner", "combine": "rank"}, "unknown key"),
     ({"method": "s_learner", "bagging": {"n": 1}}, "at least 2"),
     ({"method": "s_learner", "bagging": {"n": 3, "fraction": 0}}, "fraction"),
     ({"method": "s_learner", "bagging": {"n": 3, "fraction": 1.5}}, "fraction"),
