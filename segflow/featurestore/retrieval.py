@@ -69,8 +69,9 @@ def _exists(view: View) -> bool:
 def _source_sql(view: View, bounds: bool) -> str:
     """The view's rows, restricted to the entity time range; deduplicated on (key, ts) unless
     the file was written by the builder, which guarantees one row per (key, ts)."""
-    import pyarrow.parquet as pq
     from pathlib import Path
+
+    import pyarrow.parquet as pq
 
     path = view.feature_view.batch_source.path
     if not _exists(view):
@@ -151,8 +152,10 @@ def features_reader(settings: Settings, entity: str, as_of=None, batch_rows: int
 @contextmanager
 def _joined(settings: Settings, entity: str, as_of, entity_df, features, service,
             repo: Repo | None, by_key: bool = False):
-    """The point-in-time join as a DuckDB relation, its connection open while in use."""
-    require_duckdb(settings, "point-in-time feature retrieval")
+    """The point-in-time join as a DuckDB relation, its connection open while in use
+    (``get_features`` on Spark does not come here; ``features_reader``'s callers, DuckDB's
+    scoring and online load, refuse Spark before they read)."""
+    require_duckdb(settings, "point-in-time feature retrieval in batches")
     repo = repo or load_repo(settings)
     key = repo.join_key(entity)
     groups = resolve(repo, entity, features, service)
