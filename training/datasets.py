@@ -5,6 +5,10 @@ start) from the campaign outcomes table the model's ``label.table`` names; featu
 from the feature store's point-in-time retrieval at that start, so nothing the customer did
 after the start can leak in; labels (converted, arm) come from the campaign outcomes. Truth
 columns of a synthetic world are attached for evaluation only, never among the features.
+
+The rows are computed on the project's engine (``connection``): DuckDB, or Spark with
+``engine: spark``, where the outcomes, the join and the cap (``split.max_rows``, ``capped``)
+run as the same SQL text and only the result reaches the driver, as Arrow, for the fit.
 """
 
 from __future__ import annotations

@@ -137,3 +137,57 @@ def test_an_unsupervised_model_s_snapshot_rows_are_the_same_on_spark(trained, wo
     assert (on_spark.available, list(got.columns)) == (on_duck.available, list(want.columns))
     assert got["customer_id"].tolist() == want["customer_id"].tolist()
     assert cell_diffs(list(want.columns), _cells(want), _cells(got)) == []
+
+
+def test_a_notes_model_s_rows_are_the_same_on_spark(tmp_path, spark_project):
+    """account_notes_topics' notes (read and capped on the engine, by note_id) with the
+    reviewed and the generator's topics: the same frame on both engines."""
+    import pyarrow.parquet as pq
+
+    from segflow.ingest.synthetic.accounts import generate_accounts
+    from segflow.settings import Settings
+    from segflow.training.datasets import notes_frame
+
+    duck = Settings(home=tmp_path / "ws").ensure()
+    spark = replace(duck, project=spark_project)
+    world = generate_accounts(60, seed=3)
+    duck.truth_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(world["account_notes"], duck.canonical_dir / "account_notes.parquet")
+    truth = world["account_notes_truth"]
+    pq.write_table(truth, duck.truth_dir / "account_notes_truth.parquet")
+    pq.write_table(truth.slice(0, 40), duck.canonical_dir / "account_notes_reviewed.parquet")
+    cfg = load_model_config(duck.models_config_dir / "account_notes_topics.yaml")
+    cfg = replace(cfg, split={**cfg.split, "max_rows": 80})
+    on_duck, on_spark = notes_frame(duck, cfg), notes_frame(spark, cfg)
+    want, got = on_duck.frame, on_spark.frame
+    assert len(want) == 80 < on_duck.available == on_spark.available
+    assert want["label"].notna().any() and want["true_topic"].notna().all()
+    assert list(got.columns) == list(want.columns)
+    assert [str(t) for t in got.dtypes] == [str(t) for t in want.dtypes]
+    assert cell_diffs(list(want.columns), _cells(want), _cells(got)) == []
+
+
+def test_training_reads_a_canonical_table_s_incremental_loads_on_spark(tmp_path,
+                                                                       spark_project):
+    """The outcomes a model learns from are read through segflow.canonical on Spark too: a
+    key replaced by a later load, one removed, one added, as DuckDB reads them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segflow import canonical
+    from segflow.settings import Settings
+    from segflow.training.datasets import _read_canonical
+
+    duck = Settings(home=tmp_path / "ws").ensure()
+    base = duck.canonical_dir / "t.parquet"
+    delta = canonical.delta_dir(base)
+    delta.mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "v": [1, 2, 3]}), base)
+    for seq, rows, keys in ((1, {"id": ["b", "d"], "v": [20, 4]}, ["b", "c", "d"]),
+                            (2, {"id": ["d"], "v": [40]}, ["d", "a"])):
+        names = canonical.delta_name(seq)
+        pq.write_table(pa.table(rows), delta / names[0])
+        pq.write_table(pa.table({"id": keys}), delta / names[1])
+    read = [_read_canonical(s, "t", "SELECT * FROM t ORDER BY id", {}).values.tolist()
+            for s in (duck, replace(duck, project=spark_project))]
+    assert read[0] == read[1] == [["b", 20], ["d", 40]]
