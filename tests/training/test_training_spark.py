@@ -166,28 +166,3 @@ def test_a_notes_model_s_rows_are_the_same_on_spark(tmp_path, spark_project):
     assert [str(t) for t in got.dtypes] == [str(t) for t in want.dtypes]
     assert cell_diffs(list(want.columns), _cells(want), _cells(got)) == []
 
-
-def test_training_reads_a_canonical_table_s_incremental_loads_on_spark(tmp_path,
-                                                                       spark_project):
-    """The outcomes a model learns from are read through segflow.canonical on Spark too: a
-    key replaced by a later load, one removed, one added, as DuckDB reads them."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from segflow import canonical
-    from segflow.settings import Settings
-    from segflow.training.datasets import _read_canonical
-
-    duck = Settings(home=tmp_path / "ws").ensure()
-    base = duck.canonical_dir / "t.parquet"
-    delta = canonical.delta_dir(base)
-    delta.mkdir(parents=True)
-    pq.write_table(pa.table({"id": ["a", "b", "c"], "v": [1, 2, 3]}), base)
-    for seq, rows, keys in ((1, {"id": ["b", "d"], "v": [20, 4]}, ["b", "c", "d"]),
-                            (2, {"id": ["d"], "v": [40]}, ["d", "a"])):
-        names = canonical.delta_name(seq)
-        pq.write_table(pa.table(rows), delta / names[0])
-        pq.write_table(pa.table({"id": keys}), delta / names[1])
-    read = [_read_canonical(s, "t", "SELECT * FROM t ORDER BY id", {}).values.tolist()
-            for s in (duck, replace(duck, project=spark_project))]
-    assert read[0] == read[1] == [["b", 20], ["d", 40]]
