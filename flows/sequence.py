@@ -13,8 +13,9 @@ On ``engine: spark`` (docs/scale-out.md) each step runs on Spark where its stage
 otherwise refuses in its own function, naming itself (``segflow.engines.require_duckdb``):
 features (the build and the online load), the refresh step (score and segment), govern
 (movers, controls, review, seal), the drift gate (on a bounded sample the executors take)
-and publish (the version a folder partitioned by cohort) run on Spark; ingest and train
-refuse (``segflow run`` refuses ingest before the flow starts, naming ``--no-ingest``).
+and publish (the version a folder partitioned by cohort) run on Spark, and train prepares
+its data there (the fit on the driver); ingest refuses (``segflow run`` refuses it before
+the flow starts, naming ``--no-ingest``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ LABEL_KEYS = {"campaign", "outcome", "table", "truth"}
 PROMOTION_KEYS = {"metric", "higher_is_better", "min_improvement", "approval", "approvers"}
 APPROVALS = ("automatic", "manual")
 CARD_KEYS = {"slice_by"}
-SPLIT_KEYS = {"test_fraction", "seed"}
+SPLIT_KEYS = {"test_fraction", "seed", "max_rows"}
 #: the parameters each kind understands; anything else is a typo worth an error
 KIND_PARAMS = {
     "propensity": {"lightgbm"},
@@ -232,6 +232,11 @@ def parse_model_config(doc: Any, path: Path) -> ModelConfig:
     split = {"test_fraction": 0.3, "seed": 42, **(doc.get("split") or {})}
     if not 0 < split["test_fraction"] < 1:
         raise ConfigError(path, doc.line("split"), "split.test_fraction must be in (0, 1)")
+    cap = split.get("max_rows")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise ConfigError(path, doc.line("split"), "split.max_rows must be a whole number "
+                          ">= 1: the most training rows brought to the driver (a stable "
+                          "sample by the entity key's hash), or left out for every row")
     return ModelConfig(
         name=doc["name"], kind=doc["kind"], entity=doc["entity"],
         description=str(doc["description"]), owner=str(doc["owner"]),

@@ -12,7 +12,6 @@ from datetime import datetime
 
 import pandas as pd
 
-from segflow.engines import require_duckdb
 from segflow.errors import SegflowError
 from segflow.lock import holds_workspace
 from segflow.progress import stage
@@ -84,27 +83,26 @@ def missing_inputs(settings: Settings, cfg: ModelConfig) -> list[str]:
 
 
 def latest_snapshot(settings: Settings) -> datetime:
-    import duckdb
+    """The latest snapshot time of any feature view, computed on the project's engine."""
+    from segflow.featurestore.engine import sql_literal
 
     files = sorted(settings.features_dir.glob("*.parquet"))
     if not files:
         raise SegflowError("no feature snapshots yet; run `segflow features build` or pass "
                            "--as-of")
-    paths = ", ".join(f"'{p}'" for p in files)
-    con = duckdb.connect()
-    try:
-        value = con.execute(f"SELECT max(event_timestamp) FROM read_parquet([{paths}], "
-                            "union_by_name=true)").fetchone()[0]
-    finally:
-        con.close()
+    union = " UNION ALL ".join(f"SELECT max(event_timestamp) AS t FROM "
+                               f"read_parquet({sql_literal(p)})" for p in files)
+    with datasets.connection(settings) as con:
+        value = datasets.fetch(con, f"SELECT max(t) AS t FROM ({union})")["t"][0].as_py()
     return pd.Timestamp(value).to_pydatetime()
 
 
-def load_frame(settings, cfg, features, as_of) -> tuple[pd.DataFrame, str]:
+def load_frame(settings, cfg, features, as_of) -> tuple[datasets.Prepared, str]:
+    """The model's training rows, prepared on the project's engine, and their as-of."""
     data = KINDS[cfg.kind].data
     if data == "campaign":
-        frame = datasets.campaign_training_frame(settings, cfg, features)
-        return frame, str(frame[datasets.TS].max())
+        prepared = datasets.campaign_training_frame(settings, cfg, features)
+        return prepared, str(prepared.frame[datasets.TS].max())
     if data == "notes":
         return datasets.notes_frame(settings, cfg), "all notes"
     return datasets.snapshot_frame(settings, cfg, features, as_of), as_of.isoformat()
@@ -142,8 +140,9 @@ def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
     wanted = list(dict.fromkeys(features + [f for f in champ_features if f != "text"]
                                 + cfg.slice_by))
     as_of = as_of or (latest_snapshot(settings) if kind.data == "snapshot" else None)
-    frame, frame_as_of = load_frame(settings, cfg, wanted if kind.data != "notes" else [],
-                                    as_of)
+    prepared, frame_as_of = load_frame(settings, cfg, wanted if kind.data != "notes" else [],
+                                       as_of)
+    frame = prepared.frame
     if kind.data == "campaign":
         keep_training_snapshot(settings, frame)
     held = holdout_mask(frame[kind.id_column or cfg.join_key], **_split(cfg))
@@ -167,7 +166,7 @@ def train_one(settings: Settings, client, cfg: ModelConfig, campaign: str,
                                    str(champ.version) if champ else None)
         info = {"campaign": campaign, "as_of": frame_as_of, "fit_seconds": fit_seconds,
                 "snapshot": frame_snapshot_id(frame, frame_as_of),
-                "rows": (len(train), len(test))}
+                "rows": (len(train), len(test)), "prepared": prepared.tags()}
         run_id, version = _log_run(client, cfg, model, frame, test, pred, metrics, info,
                                    run.info.run_id)
         registry.record(client, run_id, version, cfg.name, decision)
@@ -242,7 +241,8 @@ def _log_run(client, cfg, model, frame, test, pred, metrics, info,
             "as_of": info["as_of"], "target_campaign": info["campaign"],
             "label_campaign": cfg.label.get("campaign", ""), "config": str(cfg.path.name),
             "train_rows": str(info["rows"][0]), "test_rows": str(info["rows"][1]),
-            "plots": "logged" if figures else "skipped (matplotlib not installed)"}
+            "plots": "logged" if figures else "skipped (matplotlib not installed)",
+            **info["prepared"]}
     mlflow.set_tags(tags)
     tracking.log_datasets(frame, test, info["snapshot"], cfg.name)
     mlflow.log_params(tracking.flat_params({**cfg.params, "split": cfg.split}))
@@ -267,7 +267,6 @@ def train_models(settings: Settings, campaign: str, models: list[str] | None = N
                  as_of: datetime | None = None) -> list[TrainResult]:
     """Train every configured model (or the named ones) for a campaign; returns results in
     config order. Models whose inputs are absent from the workspace are skipped."""
-    require_duckdb(settings, "train")
     configs = load_model_configs(settings.models_config_dir, models)
     client = tracking.configure(settings)
     results = []

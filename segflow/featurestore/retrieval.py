@@ -1,10 +1,15 @@
-"""Point-in-time feature retrieval in DuckDB, with Feast's semantics.
+"""Point-in-time feature retrieval, with Feast's semantics, in DuckDB (here) or on Spark.
 
 For each entity row (key, event_timestamp) and each view: the latest view row with the same
 key and ``event_timestamp <=`` the row's, if that row is within the view's ttl (``view ts +
 ttl >= entity ts``); ties on event_timestamp go to the latest created_timestamp; nulls when
 none. That is Feast's ``get_historical_features``; here it is one ASOF LEFT JOIN per view over the
 Parquet sources, chained over the entity rows, so 10M entity rows never pass through Python.
+
+With ``engine: spark`` the same join (``join_sql``, one SQL text) runs on the project's
+Spark: ``segflow.dialects`` writes each ASOF join as an interval join, and
+``segflow.featurestore.retrieval_spark`` stages the entity rows there. ``get_features``
+then brings the result to the driver as Arrow (the caller asked for a table).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from segflow.engines import require_duckdb
+from segflow.engines import SPARK, require_duckdb
 from segflow.errors import SegflowError
 from segflow.featurestore.build import UNIQUE_FLAG
 from segflow.featurestore.engine import connect, sql_literal
@@ -64,13 +69,16 @@ def _exists(view: View) -> bool:
 def _source_sql(view: View, bounds: bool) -> str:
     """The view's rows, restricted to the entity time range; deduplicated on (key, ts) unless
     the file was written by the builder, which guarantees one row per (key, ts)."""
+    from pathlib import Path
+
     import pyarrow.parquet as pq
 
     path = view.feature_view.batch_source.path
     if not _exists(view):
         raise SegflowError(f"feature view '{view.name}' has not been built ({path} missing); "
                            "run `segflow features build`")
-    meta = pq.read_metadata(path).metadata or {}
+    # a Spark build writes a folder, whose footers carry no flag: deduplicated
+    meta = (pq.read_metadata(path).metadata or {}) if Path(path).is_file() else {}
     sql = f"SELECT * FROM read_parquet({sql_literal(path)})"
     if bounds:
         sql += f" WHERE {TS} <= $max_ts"
@@ -120,7 +128,13 @@ def get_features(settings: Settings, entity: str, as_of=None, entity_df=None, fe
                  service=None, repo: Repo | None = None) -> pa.Table:
     """Point-in-time features: one row per entity row, columns key, event_timestamp, any
     other entity_df columns, then the features. entity_df None: every entity of the latest
-    snapshot at ``as_of`` (default: the latest built), stamped ``as_of``."""
+    snapshot at ``as_of`` (default: the latest built), stamped ``as_of``. On ``engine:
+    spark`` the join runs on Spark and its rows come back as Arrow."""
+    if settings.engine == SPARK:
+        from segflow.featurestore.retrieval_spark import retrieved_frame
+
+        return retrieved_frame(settings, entity, as_of, entity_df, features, service,
+                               repo).toArrow()
     with _joined(settings, entity, as_of, entity_df, features, service, repo) as relation:
         return relation.to_arrow_table()
 
@@ -138,8 +152,10 @@ def features_reader(settings: Settings, entity: str, as_of=None, batch_rows: int
 @contextmanager
 def _joined(settings: Settings, entity: str, as_of, entity_df, features, service,
             repo: Repo | None, by_key: bool = False):
-    """The point-in-time join as a DuckDB relation, its connection open while in use."""
-    require_duckdb(settings, "point-in-time feature retrieval")
+    """The point-in-time join as a DuckDB relation, its connection open while in use
+    (``get_features`` on Spark does not come here; ``features_reader``'s callers, DuckDB's
+    scoring and online load, refuse Spark before they read)."""
+    require_duckdb(settings, "point-in-time feature retrieval in batches")
     repo = repo or load_repo(settings)
     key = repo.join_key(entity)
     groups = resolve(repo, entity, features, service)
@@ -159,19 +175,18 @@ def _joined(settings: Settings, entity: str, as_of, entity_df, features, service
 
 
 def join_sql(con, entities, groups, key: str, order: str = "__row"):
-    """The point-in-time join's SQL over temp table ``e`` (the entity rows, an Arrow table or
-    a DuckDB relation, numbered here) and its parameters: one ASOF LEFT JOIN per view,
-    chained in one pass over ``e``, which segflow.dialects turns into interval joins for
-    Spark. A view row past its ttl is matched and then blanked (CASE), which gives the same
-    rows as dropping it before the join and saves re-joining each view's result to ``e``
-    by row number (five hash joins of every entity row at 10M customers)."""
-    con.register("entity_input", entities)
-    con.execute("CREATE TEMP TABLE e AS SELECT *, row_number() OVER () AS __row "
-                "FROM entity_input")
-    con.unregister("entity_input")
-    params = dict(zip(("min_ts", "max_ts"),
-                      con.execute(f"SELECT min({TS}), max({TS}) FROM e").fetchall()[0],
-                      strict=True))
+    """The point-in-time join's SQL over temp table ``e`` (the entity rows, numbered
+    ``__row`` in their order) and its parameters: one ASOF LEFT JOIN per view, chained in
+    one pass over ``e``, which segflow.dialects turns into interval joins for Spark. A view
+    row past its ttl is matched and then blanked (CASE), which gives the same rows as
+    dropping it before the join and saves re-joining each view's result to ``e`` by row
+    number (five hash joins of every entity row at 10M customers).
+
+    ``con`` is a DuckDB connection (``entities`` an Arrow table or a DuckDB relation) or a
+    ``segflow.sqlengine.SparkConnection`` (``entities`` a Spark DataFrame or an Arrow
+    table): only the staging of ``e`` differs, the SQL is the same text for both."""
+    given, bounds = _stage_entities(con, entities, key)
+    params = dict(zip(("min_ts", "max_ts"), bounds, strict=True))
     selects, joins = [], []
     for i, (view, feats) in enumerate(groups):
         fresh = None
@@ -185,7 +200,23 @@ def join_sql(con, entities, groups, key: str, order: str = "__row"):
     names = [name for name, _ in selects]
     if len(set(names)) != len(names):
         raise SegflowError("the same feature name is requested from two views")
-    given = [c for c in con.table("e").columns if c != "__row"]
     cols = ", ".join([f'e."{c}"' for c in given] + [s for _, s in selects])
     sql = f"SELECT {cols} FROM e {' '.join(joins)} ORDER BY e.{order}"
     return sql, {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def _stage_entities(con, entities, key: str) -> tuple[list[str], tuple]:
+    """Temp table ``e``: the entity rows numbered ``__row``; returns their columns (without
+    ``__row``) and the (min, max) of their times."""
+    from segflow.sqlengine import is_spark
+
+    if is_spark(con):
+        from segflow.featurestore.retrieval_spark import stage_entities
+
+        return stage_entities(con, entities, key)
+    con.register("entity_input", entities)
+    con.execute("CREATE TEMP TABLE e AS SELECT *, row_number() OVER () AS __row "
+                "FROM entity_input")
+    con.unregister("entity_input")
+    bounds = con.execute(f"SELECT min({TS}), max({TS}) FROM e").fetchall()[0]
+    return [c for c in con.table("e").columns if c != "__row"], bounds

@@ -116,6 +116,9 @@ def test_the_accounts_starter_translates_whole(tmp_path):
      "SELECT DATEDIFF(CAST(b AS DATE), CAST(a AS DATE)), DATEDIFF(CAST(b AS DATE), "
      "CAST(a AS DATE)) FROM t"),
     ("SELECT dayofweek(ts) FROM t", "SELECT (DAYOFWEEK(ts) - 1) FROM t"),
+    ("SELECT k FROM t ORDER BY md5(CAST(k AS VARCHAR) || ':' || $seed), k LIMIT 3",
+     "SELECT k FROM t ORDER BY MD5(CAST(k AS STRING) || ':' || :seed) NULLS LAST, k NULLS LAST "
+     "LIMIT 3"),
     ("SELECT e.id, f.v FROM e ASOF JOIN f ON e.k = f.k AND e.ts >= f.ts",
      "SELECT e.id, f.v FROM e JOIN (SELECT __asof.*, LEAD(__asof.ts) OVER (PARTITION BY "
      "__asof.k ORDER BY __asof.ts NULLS LAST) AS __asof_bound FROM f AS __asof) AS f ON "

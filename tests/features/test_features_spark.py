@@ -109,6 +109,11 @@ def test_a_canonical_table_with_deltas_reads_on_spark_as_on_duckdb(tmp_path, spa
     sp.register_parquet(session, "t_with_deltas", base)
     assert sorted(tuple(r) for r in session.sql("SELECT * FROM t_with_deltas").collect()) \
         == want
+    # training's reader: segflow.canonical's SQL itself, translated and run on Spark
+    from segflow.training.datasets import _read_canonical
+
+    read = _read_canonical(settings, "t", "SELECT * FROM t ORDER BY id", {})
+    assert [tuple(r) for r in read.itertuples(index=False)] == want
 
 
 def _online_rows(settings: Settings, entity: str) -> tuple[list[str], list[dict]]:

@@ -51,6 +51,9 @@ outputs: [m]
 def test_minimal_config_parses(tmp_path):
     cfg = load_model_config(_write(tmp_path, GOOD))
     assert cfg.features == ["a", "b"] and cfg.promotion["min_improvement"] == 0.01
+    assert "max_rows" not in cfg.split  # no cap unless one is set
+    capped = load_model_config(_write(tmp_path, GOOD + "split: {max_rows: 200000}\n"))
+    assert capped.split == {"test_fraction": 0.3, "seed": 42, "max_rows": 200000}
 
 
 @pytest.mark.parametrize("old,new,line,words", [
@@ -64,6 +67,9 @@ def test_minimal_config_parses(tmp_path):
     # the outcomes table comes from the project: a model without it names no default
     ("label: {table: outcomes, campaign: c,", "label: {campaign: c,", 7, "needs label: {table"),
     ("features: [a, b]", "features: [a, b]\nnotes_table: notes", 7, "for notes models only"),
+    ("outputs: [m]", "outputs: [m]\nsplit: {max_rows: 0}", 12, "split.max_rows must be"),
+    ("outputs: [m]", "outputs: [m]\nsplit: {max_rows: 1.5e5}", 12, "split.max_rows must be"),
+    ("outputs: [m]", "outputs: [m]\nsplit: {max_row: 9}", 12, "unknown key 'max_row'"),
 ])
 def test_mistakes_name_file_and_line(tmp_path, old, new, line, words):
     path = _write(tmp_path, GOOD.replace(old, new))

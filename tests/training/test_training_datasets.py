@@ -9,7 +9,7 @@ from segflow.training.datasets import campaign_training_frame, model_features
 def _frame(world):
     cfg = load_model_config(world.settings.models_config_dir / "holi_propensity.yaml")
     features = model_features(world.settings, cfg)
-    return cfg, features, campaign_training_frame(world.settings, cfg, features)
+    return cfg, features, campaign_training_frame(world.settings, cfg, features).frame
 
 
 def test_post_start_purchase_is_invisible_and_pre_start_visible(world):
