@@ -128,6 +128,32 @@ def refreshed_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def holi_trained(tmp_path_factory):
+    """A 300-customer Holi workspace (seed 5) with its features as of last year's campaign
+    and this one, and both holi_2027 champions trained, made once per session on DuckDB:
+    the Spark scoring and reasons tests start from it. Training is the slow part, and two
+    modules trained the same world; each copies this one (``shutil.copytree``) before
+    changing anything in it."""
+    from datetime import UTC, datetime
+
+    import pyarrow.parquet as pq
+
+    from segflow.featurestore.build import build_features
+    from segflow.ingest.synthetic.holi import TABLES, generate_holi
+    from segflow.settings import Settings
+    from segflow.training.train import train_models
+
+    settings = Settings(home=tmp_path_factory.mktemp("holi_trained") / "ws").ensure()
+    world = generate_holi(300, seed=5)
+    for name in TABLES:
+        pq.write_table(world[name], settings.canonical_dir / f"{name}.parquet")
+    build_features(settings, [datetime(2026, 2, 18, tzinfo=UTC),
+                              datetime(2027, 3, 1, tzinfo=UTC)])
+    train_models(settings, "holi_2027", models=["holi_propensity", "flash_sale_uplift"])
+    return settings
+
+
+@pytest.fixture(scope="session")
 def prefect_server(request, tmp_path_factory) -> str:
     """The API URL of the session's one real Prefect server (tests/prefect_shared.py),
     started on first use and shared with the other pytest-xdist workers."""

@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from segflow.settings import Settings
@@ -25,23 +24,20 @@ MODELS = {"holi_propensity", "flash_sale_uplift"}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, spark_project):
+def world(tmp_path_factory, spark_project, holi_trained):
     """(DuckDB settings, the same workspace on Spark, run id, its model versions, its
-    movers and their clause changes as Arrow tables): trained once, refreshed and moved
-    on DuckDB (no publication before: every member is a mover, joined for its clauses)."""
-    from segflow.featurestore.build import build_features
+    movers and their clause changes as Arrow tables): the session's trained world
+    (``holi_trained``) copied, refreshed and moved on DuckDB (no publication before: every
+    member is a mover, joined for its clauses)."""
+    import shutil
+
     from segflow.governance.context import RunContext
     from segflow.governance.movement import movement_table, register_views
-    from segflow.ingest.synthetic.holi import TABLES, generate_holi
     from segflow.scoring.refresh import refresh_campaign
-    from segflow.training.train import train_models
 
-    duck = Settings(home=tmp_path_factory.mktemp("spark_reasons") / "ws").ensure()
-    world = generate_holi(300, seed=5)
-    for name in TABLES:
-        pq.write_table(world[name], duck.canonical_dir / f"{name}.parquet")
-    build_features(duck, [datetime(2026, 2, 18, tzinfo=UTC), AS_OF])
-    train_models(duck, "holi_2027", models=sorted(MODELS))
+    home = tmp_path_factory.mktemp("spark_reasons") / "ws"
+    shutil.copytree(holi_trained.home, home)
+    duck = Settings(home=home)
     run = refresh_campaign(duck, "holi_2027", AS_OF)
     con = duckdb.connect()
     register_views(duck, con, run.run_id, None)

@@ -26,23 +26,15 @@ AS_OF = datetime(2027, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, spark_project):
-    """(DuckDB settings, Spark settings): one world, trained once, copied for Spark, each
-    storing explain's contributions."""
-    from segflow.featurestore.build import build_features
-    from segflow.ingest.synthetic.holi import TABLES, generate_holi
-    from segflow.training.train import train_models
-
+def trained(tmp_path_factory, spark_project, holi_trained):
+    """(DuckDB settings, Spark settings): the session's trained world (``holi_trained``),
+    copied for each engine, each storing explain's contributions."""
     root = tmp_path_factory.mktemp("spark_refresh")
-    duck = Settings(home=root / "duck").ensure()
-    world = generate_holi(300, seed=5)
-    for name in TABLES:
-        pq.write_table(world[name], duck.canonical_dir / f"{name}.parquet")
-    build_features(duck, [datetime(2026, 2, 18, tzinfo=UTC), AS_OF])
-    train_models(duck, "holi_2027", models=["holi_propensity", "flash_sale_uplift"])
-    shutil.copytree(duck.home, root / "spark")
+    shutil.copytree(holi_trained.home, root / "duck")
+    shutil.copytree(holi_trained.home, root / "spark")
     spark = Settings(home=root / "spark",
                      project=replace(spark_project, store_contributions=True))
+    duck = Settings(home=root / "duck")
     duck = replace(duck, project=replace(duck.project, store_contributions=True))
     return duck, spark
 
