@@ -41,15 +41,22 @@ def trained(tmp_path_factory, spark_project, holi_trained):
 
 @pytest.fixture(scope="module")
 def refreshed(trained):
-    """(DuckDB run folder, Spark run folder, both records): the trained world refreshed on
-    each engine."""
-    from segflow.runstore import run_dir
+    """(DuckDB run folder, Spark run folder, both records, the Spark sequence's outcome): the
+    trained world refreshed on each engine. The Spark side is the campaign-refresh flow's
+    own sequence as `segflow run --no-ingest --no-publish` runs it (Prefect only wraps each
+    step in a task): its features step rebuilds the snapshots on Spark and loads the online
+    store from them, then the refresh, govern and the drift gate run on Spark; so the
+    equalities below also hold for features built by Spark."""
+    from segflow.flows.sequence import refresh_sequence
+    from segflow.runstore import load_run, run_dir
     from segflow.scoring.refresh import refresh_campaign
 
     duck, spark = trained
     on_duck = refresh_campaign(duck, "holi_2027", AS_OF)
-    on_spark = refresh_campaign(spark, "holi_2027", AS_OF)
-    return run_dir(duck, on_duck.run_id), run_dir(spark, on_spark.run_id), on_duck, on_spark
+    flowed = refresh_sequence(spark, "holi_2027", AS_OF, features=True, drift=True)
+    on_spark = load_run(spark, flowed.run_id)
+    return (run_dir(duck, on_duck.run_id), run_dir(spark, on_spark.run_id), on_duck, on_spark,
+            flowed)
 
 
 def test_segflow_preview_on_spark_scores_and_shows_what_duckdb_shows(trained):
@@ -77,7 +84,7 @@ def test_segflow_preview_on_spark_scores_and_shows_what_duckdb_shows(trained):
 
 
 def test_the_scored_frame_is_the_same_on_both_engines(refreshed):
-    duck, spark, _, _ = refreshed
+    duck, spark, _, _, _ = refreshed
     assert (spark / "features.parquet").is_dir()  # written by the executors, part by part
     d_cols, d_types, d_rows = run_rows(duck / "features.parquet", "customer_id")
     s_cols, s_types, s_rows = run_rows(spark / "features.parquet", "customer_id")
@@ -88,7 +95,7 @@ def test_the_scored_frame_is_the_same_on_both_engines(refreshed):
 
 
 def test_memberships_are_the_same_on_both_engines(refreshed):
-    duck, spark, on_duck, on_spark = refreshed
+    duck, spark, on_duck, on_spark, _ = refreshed
     order = "entity_id, priority NULLS LAST, cohort"
     cols, types, d_rows = run_rows(duck / "memberships.parquet", order)
     s_cols, s_types, s_rows = run_rows(spark / "memberships.parquet", order)
@@ -108,7 +115,7 @@ def test_stored_contributions_are_the_same_on_both_engines(refreshed):
     file's columns, types and rows, key by key, every customer once."""
     from segflow.scoring.score import CONTRIBUTIONS
 
-    duck, spark, on_duck, on_spark = refreshed
+    duck, spark, on_duck, on_spark, _ = refreshed
     assert (spark / CONTRIBUTIONS).is_dir() and (duck / CONTRIBUTIONS).is_file()
     assert not list(spark.parent.glob(f"{PREFIX}*"))  # nothing staged is left behind
     d_cols, d_types, d_rows = run_rows(duck / CONTRIBUTIONS, "customer_id")
@@ -130,7 +137,7 @@ def test_explain_reads_a_spark_run_s_stored_contributions(refreshed):
 
     from segflow.cli import app
 
-    duck, spark, on_duck, on_spark = refreshed
+    duck, spark, on_duck, on_spark, _ = refreshed
     customer = duckdb.sql(f"SELECT min(customer_id) FROM read_parquet('"
                           f"{duck / 'features.parquet'}')").fetchall()[0][0]
     shown = {}
@@ -154,12 +161,12 @@ def test_explain_reads_a_spark_run_s_stored_contributions(refreshed):
 def test_the_spark_run_records_its_engine_and_the_model_versions(refreshed):
     import json
 
-    duck, spark, on_duck, on_spark = refreshed
+    duck, spark, on_duck, on_spark, _ = refreshed
     manifest = json.loads((spark / "manifest.json").read_text())
     assert manifest["engine"] == "spark"
     assert json.loads((duck / "manifest.json").read_text())["engine"] == "duckdb"
     assert on_spark.inputs["model_versions"] == on_duck.inputs["model_versions"] != {}
-    assert on_spark.status == "scored"
+    assert on_spark.status in ("governed", "blocked")  # the flow's sequence governed it
     assert on_spark.inputs["data_snapshot"]["features_hash"].startswith("xxhash64-sum:")
 
 
@@ -216,14 +223,19 @@ def test_the_b2b_campaign_evaluates_the_same_on_spark(spark_project, home, colum
     assert want.num_rows >= (200 if exclusive else 201)  # overlapping: some in two cohorts
 
 
-def test_a_run_refreshed_on_spark_is_governed_on_spark(refreshed, spark_project):
-    """The refresh's Parquet folders are what govern reads on Spark: every in-cohort entity
-    of the first run enters, and every control runs."""
-    from segflow.governance.pipeline import govern_run
+def test_a_run_refreshed_on_spark_is_governed_on_spark(refreshed, trained):
+    """The flow's sequence on Spark: its features step built every view as a folder of the
+    executors' part files and loaded the online store, and govern read the refresh's Parquet
+    folders: every in-cohort entity of the first run enters, every control runs, the seal
+    holds and the drift gate ran."""
+    from segflow.featurestore.online import online_path
 
-    _, spark, _, on_spark = refreshed
-    settings = Settings(home=spark.parents[1], project=spark_project)
-    result = govern_run(settings, on_spark.run_id)
+    _, spark, _, on_spark, flowed = refreshed
+    settings = trained[1]
+    assert flowed.steps == ["features", "refresh", "govern", "drift"] and not flowed.repeat
+    assert [p.name for p in settings.features_dir.glob("*.parquet") if not p.is_dir()] == []
+    assert online_path(settings).is_file() and flowed.drift is not None
+    result = flowed.governed
     from segflow.scoring.runfiles import parquet_sql
 
     entered = duckdb.sql(f"SELECT count(DISTINCT entity_id) FROM "
@@ -248,7 +260,7 @@ def test_spark_memberships_are_partitioned_by_cohort_and_read_back_whole(refresh
     from segflow import spark as sp
     from segflow.scoring.runfiles import parquet_sql, read_arrow, spark_frame
 
-    duck, spark, _, _ = refreshed
+    duck, spark, _, _, _ = refreshed
     folder = spark / "memberships.parquet"
     parts = {p.name for p in folder.iterdir() if p.is_dir()}
     want = pq.read_table(duck / "memberships.parquet")
@@ -281,7 +293,7 @@ def test_drift_on_spark_takes_a_bounded_deterministic_sample_on_the_executors(
     from segflow.monitoring.reference import Side
     from segflow.scoring.runfiles import read_arrow
 
-    _, spark, _, _ = refreshed
+    _, spark, _, _, _ = refreshed
     session = sp.session(spark_project.spark)
     side = Side("run", spark / "features.parquet", spark / "memberships.parquet")
     one = sample_side(session, side, 100, 0, tmp_path / "one")
@@ -306,7 +318,7 @@ def test_the_drift_verdict_on_spark_is_duckdbs_where_the_sample_covers_everyone(
     from segflow.monitoring.drift import run_drift
     from segflow.monitoring.gate import breaches
 
-    duck, spark, on_duck, on_spark = refreshed
+    duck, spark, on_duck, on_spark, _ = refreshed
     duck_settings = Settings(home=duck.parents[1])
     spark_settings = Settings(home=spark.parents[1], project=spark_project)
     from dataclasses import replace as with_
