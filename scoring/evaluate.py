@@ -1,10 +1,11 @@
 """Evaluate a resolved campaign over a scored frame into memberships, in one DuckDB query.
 
 One scan computes every cohort's and suppression's predicate as a boolean column (params
-bound), top-fraction cohorts rank with window functions, then each entity's matching
+bound), top-fraction cohorts rank their matches in score buckets (``segflow.scoring.ranking``:
+the same ranks as one window, in thousands of small sorts), then each entity's matching
 cohorts are collected in priority order: exclusive campaigns keep the first, overlapping
 ones keep all. Suppressions, the stable-hash holdout and the rank within cohort follow.
-Cost is linear in rows x cohorts plus one sort per ranked cohort; no Python per entity.
+Cost is linear in rows x cohorts plus the sorts of ranked cohorts; no Python per entity.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from segflow.scoring.arms import cuts
+from segflow.scoring.ranking import rank_ctes
 from segflow.scoring.resolve import Bound, Resolved
 from segflow.scoring.sqlparts import bind_predicate, duck, quote, split_sql, unit_hash_sql
 
@@ -73,19 +75,20 @@ def matches_sql(resolved: Resolved, params: dict[str, Any], parts: Parts = DUCKD
 
 def _rank_sql(i: int, b: Bound, params: dict[str, Any]) -> str:
     """CTE r<i>: whether each match of cohort i is among its best top_fraction / top_n (per
-    split value). Ranked over the matches' four columns only: a window over the whole wide
-    row (three columns per cohort) cost most of the evaluation at 1M."""
+    split value), its place numbered in pieces (``segflow.scoring.ranking``: one window
+    over a cohort without a split would sort all its matches in one task on Spark). Ranked
+    over the matches' few columns only: a window over the whole wide row (three columns per
+    cohort) cost most of the evaluation at 1M."""
     t = b.template
-    window = f"PARTITION BY _s{i}"
-    row = f"row_number() OVER ({window} ORDER BY _r{i} DESC NULLS LAST, entity_id)"
     if t.top_n is not None:
         params[f"top{i}"] = _value(t.top_n, b.params)
         limit = f"$top{i}"
     else:
         params[f"top{i}"] = float(_value(t.top_fraction, b.params))
-        limit = f"ceil($top{i} * count(*) OVER ({window}))"
-    return (f"r{i} AS (SELECT entity_id, {row} <= {limit} AS _k{i} FROM base "
-            f"WHERE _m{i})")
+        limit = f"ceil($top{i} * _total)"
+    matches = f"SELECT entity_id, _s{i} AS _g0, _r{i} AS _o FROM base WHERE _m{i}"
+    return (f"{rank_ctes(f'q{i}', matches, 1)}, "
+            f"r{i} AS (SELECT entity_id, _rank <= {limit} AS _k{i} FROM q{i})")
 
 
 def _value(setting, values: dict[str, Any]):

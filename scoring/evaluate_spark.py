@@ -36,6 +36,7 @@ from segflow.scoring.evaluate import (
     specs_table,
 )
 from segflow.scoring.predicate import compile_sql, params_used
+from segflow.scoring.ranking import broadcast_small
 from segflow.scoring.resolve import Resolved
 from segflow.scoring.sqlparts import HASH_SCALE
 
@@ -116,7 +117,7 @@ def _on_spark(resolved: Resolved, build) -> str:
             return _hash(*node.expressions)
         if isinstance(node, exp.CTE):  # Spark has no MATERIALIZED hint (it plans the reuse)
             node.set("materialized", None)
-        return node
+        return broadcast_small(node)  # a ranking's per-group tables (segflow.scoring.ranking)
 
     return render(tree.transform(replace))
 

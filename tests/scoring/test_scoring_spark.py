@@ -371,3 +371,30 @@ def test_a_missing_text_output_is_null_on_spark_as_on_duckdb(spark_project, tmp_
     got = sorted(with_model(spark, frame, model).select("x", "label").collect())
     assert [(r.x, r.label) for r in got] == [(-1.0, None), (1.0, "churn risk"),
                                              (2.0, "churn risk")]
+
+
+def test_no_window_of_the_evaluation_runs_on_one_partition(spark_project, home, columns,
+                                                          tmp_path):
+    """holi_2027 ranks three cohorts without a split by score: Spark folds their constant
+    split away, and a window with no partition left sorts every match in one task (issue
+    #20). Every window of the evaluation's physical plan keeps a partition (the ranks are
+    numbered per score bucket, segflow.scoring.ranking); the plan alone, no job run, of a
+    frame read from Parquet as a refresh reads its scored folder."""
+    import json
+
+    from scoring_frames import customer_frame
+
+    from segflow import spark as sp
+    from segflow.scoring.evaluate_spark import evaluate_on_spark
+    from segflow.scoring.resolve import resolve_campaign
+
+    resolved = resolve_campaign(home, "holi_2027", columns=columns)
+    assert sum(1 for b in resolved.cohorts if b.template.rank_by and not b.spec.split_by) >= 3
+    session = sp.session(spark_project.spark)
+    pq.write_table(customer_frame(50), tmp_path / "scored.parquet")
+    frame = session.read.parquet(str(tmp_path / "scored.parquet"))
+    out = evaluate_on_spark(session, frame, resolved, "r1")
+    plan = json.loads(out._jdf.queryExecution().executedPlan().toJSON())
+    windows = [n for n in plan if n["class"].endswith(".WindowExec")]
+    assert len(windows) >= 1 + 3  # the membership rank, and at least one per ranked cohort
+    assert [n["partitionSpec"] for n in windows if not n["partitionSpec"]] == []
