@@ -299,10 +299,6 @@ def uplift_estimator(features: list[str], output: str, params: dict,
             raise ValueError("an ensemble's members is a mapping: member name -> a learner's "
                              "params (method, lightgbm, ...); a list of names is resolved "
                              "only in a set of named learners (resolve_named)")
-        combine = params.get("combine", "mean")
-        if combine not in COMBINES:
-            raise ValueError(f"an ensemble's combine is one of {', '.join(COMBINES)}, "
-                             f"got {combine!r}")
         for name, member in members.items():
             if not isinstance(member, dict):
                 raise ValueError(f"ensemble member {name} is a mapping of a learner's params "
@@ -310,7 +306,8 @@ def uplift_estimator(features: list[str], output: str, params: dict,
             if "method" not in member:
                 raise ValueError(f"ensemble member {name} needs a method: one of {METHODS}")
         return AveragedUplift([_member(features, output, member, overrides)
-                               for member in members.values()], output, combine=combine)
+                               for member in members.values()], output,
+                              combine=params.get("combine", "mean"))  # checked there
     return _member(features, output, params, overrides)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -90,28 +90,12 @@ def write_entity(con, settings: Settings, entity: str, as_of, repo) -> None:
 
     staged = staged_path(settings, "online")
     try:
-        when = _latest_built(settings, entity, repo) if as_of is None else parse_as_of(as_of)
+        when = None if as_of is None else parse_as_of(as_of)  # None: the latest built
         sp.write_parquet(features_frame(settings, entity, when, repo), staged)
         con.execute(f"CREATE TABLE {entity} AS SELECT * FROM read_parquet(?) "
                     f"ORDER BY {repo.join_key(entity)}", [str(staged / "*.parquet")])
     finally:
         shutil.rmtree(staged, ignore_errors=True)
-
-
-def _latest_built(settings: Settings, entity: str, repo):
-    """The latest snapshot time built for any of the entity's views, computed by Spark
-    (the snapshots are where the cluster wrote them), as DuckDB's retrieval takes it."""
-    from pyspark.sql import functions as F
-
-    from segflow import spark as sp
-
-    paths = [str(view.feature_view.batch_source.path) for view, _ in resolve(repo, entity)]
-    # as microseconds: PySpark hands timestamps back in the driver's local time zone
-    micros = sp.session_of(settings).read.parquet(*paths) \
-        .agg(F.unix_micros(F.max(TS))).first()[0]
-    if micros is None:
-        raise SegflowError("no feature snapshots built yet")
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
 _READERS: dict[str, tuple[int, object]] = {}
