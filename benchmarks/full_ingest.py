@@ -9,8 +9,9 @@ of main, say: its folders are linked into ``DIR/segflow`` as pyproject.toml's
 ``package-dir`` maps them, DIR is put ahead of the installed package on the child's
 ``PYTHONPATH`` and the child runs in DIR, so it reads that checkout's project), the order
 turned each round. Every ingest runs in its own process on a fresh
-workspace (the phone cache empty, as a first load), so each has its own peak memory and
-CPU seconds (``os.wait4``: DuckDB's threads and the phone parsers' processes included).
+workspace (the phone cache empty, as a first load), so each has its own peak memory (the
+step's ``VmHWM``) and CPU seconds (``os.wait4``: DuckDB's threads and the phone parsers'
+processes included).
 The canonical tables and quarantine files of every ingest are compared with the first
 one's (row count and an order-free hash of every row of every file).
 
@@ -56,7 +57,9 @@ def _child(step: list, cwd: Path | None = None, path: Path | None = None) -> dic
     data = json.loads(result.read_text())
     result.unlink()
     return {"seconds": data["seconds"], "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-            "peak_mb": usage.ru_maxrss / 1024, "load": (load, os.getloadavg()[0])}
+            # the step's own peak (VmHWM); a base checkout older than that reports none
+            "peak_mb": data.get("peak_mb", usage.ru_maxrss / 1024),
+            "load": (load, os.getloadavg()[0])}
 
 
 def as_package(checkout: Path) -> Path:

@@ -16,9 +16,10 @@ export files per growing table: customers, orders and engagement events each a
 6. a full rebuild in the first workspace (``--full``, its phone cache warm: what a nightly
    full rebuild costs after the first).
 
-Every step runs in its own process, so each has its own peak memory (``ru_maxrss`` from
-``os.wait4``) and its own CPU seconds (``time.process_time`` around the step, DuckDB's
-threads included: on a busy shared machine they move less than wall seconds).
+Every step runs in its own process, so each has its own peak memory (``VmHWM``, read by
+the step itself: ``benchmarks.timing.own_peak_mb``) and its own CPU seconds
+(``time.process_time`` around the step, DuckDB's threads included: on a busy shared
+machine they move less than wall seconds).
 ``--no-warm`` leaves out step 6; ``--profile FILE`` runs the incremental step under
 cProfile (stats written to FILE) and prints each of its stages' seconds.
 
@@ -42,7 +43,7 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks.timing import Stopwatch
+from benchmarks.timing import Stopwatch, own_peak_mb
 from benchmarks.world import SEED, customers_of, workspace
 
 GROWING = {"customers": "parquet", "orders": "csv", "engagement_events": "parquet"}
@@ -175,7 +176,7 @@ def _child(step: str, *args) -> dict:
         raise SystemExit(f"step {step} failed (exit {code}{', memory short' if starved else ''})")
     data = json.loads(result.read_text())
     result.unlink()
-    return {**data, "peak_mb": usage.ru_maxrss / 1024, "load": os.getloadavg()[0]}
+    return {**data, "load": os.getloadavg()[0]}   # peak_mb: the step's own (VmHWM)
 
 
 def run(customers: int, root: Path, profile: Path | None = None, warm: bool = True) -> dict:
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.step:
         step, out, *rest = json.loads(args.step)
-        Path(out).write_text(json.dumps(STEPS[step](*rest)))
+        Path(out).write_text(json.dumps({**STEPS[step](*rest), "peak_mb": own_peak_mb()}))
         return
     root = args.keep or Path(tempfile.mkdtemp(prefix="segflow-incremental-"))
     load = os.getloadavg()[0]

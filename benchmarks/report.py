@@ -13,9 +13,10 @@ HEADER = """# Benchmark results
 
 Written by `python -m benchmarks.run --scale SCALE` (`make bench SCALE=...`); the method is in
 `docs/performance.md`. Seconds are the timed work of each stage (library imports excluded,
-reported apart); peak RSS is the high-water mark of the stage's own process (`ru_maxrss` from
-`os.wait4`). A ratio is peer seconds / our seconds (> 1: we are faster). Every peer ran in the
-same run, on the same files.
+reported apart); peak RSS is the high-water mark of the stage's own process (`VmHWM`,
+read by the stage; before 2026-12-03 `ru_maxrss` from `os.wait4`, which Linux carries
+across `exec` from the small process that starts the stages). A ratio is peer seconds / our
+seconds (> 1: we are faster). Every peer ran in the same run, on the same files.
 """
 NOT_RUN_10M = """## 10m: not run
 

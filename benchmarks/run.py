@@ -3,9 +3,9 @@
 Generates a Holi world of that size (seed fixed) in a temporary workspace, then runs every
 stage of a Holi 2027 refresh and every peer, each in its own process, in order. Per stage it
 records the timed seconds (reported by the stage) and the peak RSS of the stage's process
-(``ru_maxrss`` from ``os.wait4``, i.e. the kernel's high-water mark of that process, read
-when it exits). Raw figures go to ``benchmarks/results/<scale>.json``; the table of every
-scale measured so far is rendered to RESULTS.md.
+(``VmHWM``, the kernel's high-water mark of that process, read by the stage as it ends:
+``benchmarks.timing.own_peak_mb``). Raw figures go to ``benchmarks/results/<scale>.json``;
+the table of every scale measured so far is rendered to RESULTS.md.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def run_one(name: str, home: Path, customers: int, profile: Path | None = None,
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=HERE.parent)
         code, usage, starved = _wait(proc)
     result = {"wall_seconds": time.perf_counter() - started,
+              # a stopped stage's only figure; a finished one reports its own (VmHWM:
+              # ru_maxrss also carries the parent's mark across exec, timing.own_peak_mb)
               "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: kilobytes
               "load_after": round(os.getloadavg()[0], 2)}  # shared machine: was it busy?
     if code == 0 and out.exists():

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks import peers, stages
+from benchmarks.timing import own_peak_mb
 from benchmarks.world import workspace
 
 STAGES = {
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     imports = warm_imports()
     result = run_stage(args.name, args.home, args.customers, args.profile, args.templates)
     result["imports_seconds"] = imports
+    result["peak_rss_mb"] = own_peak_mb()   # replaces the parent's ru_maxrss (see there)
     args.out.write_text(json.dumps(result, default=str, indent=1))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 
 class Stopwatch:
@@ -51,3 +52,18 @@ def phases_of(targets: list[tuple[object, str, str]], phases: dict[str, float]):
         for module, attr, label in targets:
             stack.enter_context(phase_timer(module, attr, label, phases))
         yield phases
+
+
+def own_peak_mb() -> float:
+    """This process's own peak resident memory (MB), from ``VmHWM`` in /proc/self/status.
+
+    Why not ``ru_maxrss`` from the parent's ``os.wait4``: Linux carries a process's
+    high-water mark across ``exec``, so a child forked from a parent holding 5 GB reports
+    at least 5 GB whatever it used itself (a 1M incremental benchmark reported the
+    generator's 5,802 MB for every step). ``VmHWM`` belongs to the address space that
+    ``exec`` makes new, so it counts only the step. Children a step waits for are not in
+    it (the Spark stages measure their process tree apart, ``benchmarks.proctree``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("VmHWM is not in /proc/self/status: peak memory cannot be measured")
