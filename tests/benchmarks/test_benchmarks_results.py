@@ -20,3 +20,14 @@ def test_results_md_keeps_every_saved_section():
     for heading in ("## Real time: webhook events", "## REST sync", "## 100k:",
                     "## Commands that only read configuration"):
         assert heading in text
+
+
+def test_results_md_is_what_a_rerender_writes():
+    """A section written into RESULTS.md by hand, not into ``results/sections/``, is lost
+    the next time any benchmark saves its figures (three subsections of the incremental
+    ingest were, until 2026-12-03): the page must be exactly what ``rerender`` writes."""
+    from benchmarks.report import render
+
+    results = Path(benchmarks.__file__).parent / "results"
+    page = (results.parent / "RESULTS.md").read_text(encoding="utf-8")
+    assert page == render(sorted(results.glob("*.json")))
