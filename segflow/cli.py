@@ -85,7 +85,25 @@ def _register_all() -> None:
         module.register(app)
 
 
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """Each command's line in a command list is its docstring's first paragraph on one line.
+
+    typer 0.29 keeps a docstring's single line breaks there in its rich help
+    (``rich_utils._make_command_help``), so a summary wrapped at the source's 100 columns
+    printed as ragged half-lines ("... and, for each" / "disagreement, ..."). A command
+    given its own ``short_help`` keeps it."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        if info.short_help is None:
+            doc = info.help or inspect.getdoc(info.callback) or ""
+            info.short_help = " ".join(doc.split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        _one_line_summaries(group.typer_instance)
+
+
 _register_all()
+_one_line_summaries(app)
 
 
 def main() -> None:

@@ -36,3 +36,27 @@ def test_help_does_not_import_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def _groups(group, prefix=()):
+    import typer.main
+
+    click_group = typer.main.get_command(group) if not prefix else group
+    yield prefix
+    for name, cmd in getattr(click_group, "commands", {}).items():
+        if getattr(cmd, "commands", None):
+            yield from _groups(cmd, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", sorted(set(_groups(app))))
+def test_each_command_list_gives_one_line_per_command(path):
+    """On a terminal wide enough, each command's summary is one line: a docstring wrapped
+    at the source's width must not print as ragged half-lines (typer keeps its line
+    breaks; segflow.cli joins them)."""
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    panel = result.output.split("Commands")[1].splitlines()[1:]
+    rows = [line for line in panel if line.startswith("│")]
+    assert rows
+    continued = [line for line in rows if line.startswith("│  ")]
+    assert not continued, "\n".join(continued)
