@@ -261,11 +261,12 @@ def check(duck: Path, spark: Path, stages: dict) -> dict:
     con = duckdb.connect()
     con.execute("SET threads = 2")
     out: dict = {}
-    if all("error" not in stages["features"][e] for e in ENGINES):
+    feats, refresh = stages.get("features", {}), stages.get("refresh", {})
+    if feats and all("error" not in feats[e] for e in ENGINES):
         out["features"] = {p.stem: compare(con, p, spark / "features" / p.name)
                            for p in sorted((duck / "features").glob("*.parquet"))}
-    if all("error" not in stages["refresh"][e] for e in ENGINES):
-        runs = [h / "runs" / stages["refresh"][e]["info"]["run_id"]
+    if refresh and all("error" not in refresh[e] for e in ENGINES):
+        runs = [h / "runs" / refresh[e]["info"]["run_id"]
                 for h, e in ((duck, "duckdb"), (spark, "spark"))]
         out["refresh"] = {f: compare(con, runs[0] / f, runs[1] / f)
                           for f in ("features.parquet", "memberships.parquet")}

@@ -55,13 +55,14 @@ class People:
     """Who an export reaches for each assigned entity: ``source``, the relation joined as
     ``c`` on its column ``key`` = the entity id; ``person``, the expression of the person's
     id that their unsubscribes and complaints are matched on; ``ids``, the id columns each
-    file starts with. By default the entity is the customer; with ``exports.recipients``
-    it is every person whose column (through a hierarchy, if one is named) is the entity."""
+    file starts with, as (name, expression) pairs. By default the entity is the customer;
+    with ``exports.recipients`` it is every person whose column (through a hierarchy, if one
+    is named) is the entity."""
 
     source: str
     key: str = "customer_id"
     person: str = "e.entity_id"
-    ids: str = "e.entity_id AS customer_id"
+    ids: tuple[tuple[str, str], ...] = (("customer_id", "e.entity_id"),)
 
     def pairs(self) -> str:
         """(entity_id, customer_id) of every person reached: a live suppression names the
@@ -77,27 +78,29 @@ def people(recipients: dict | None, canonical: dict) -> People:
     column, through = recipients["column"], recipients.get("through")
     if through is None:
         return People(customers, column, "c.customer_id",
-                      f"c.customer_id, e.entity_id AS {column}")
+                      (("customer_id", "c.customer_id"), (column, "e.entity_id")))
     source = (f"(SELECT p.*, h.{through['entity']} AS segflow_entity FROM {customers} p "
               f"JOIN {canonical_source(canonical[through['table']])} h "
               f"ON h.{through['id']} = p.{column})")
     return People(source, "segflow_entity", "c.customer_id",
-                  f"c.customer_id, e.entity_id AS {through['entity']}")
+                  (("customer_id", "c.customer_id"), (through["entity"], "e.entity_id")))
 
 
-def channel_rules(ids: str = People("").ids) -> dict[str, tuple[str, str, str]]:
-    """channel -> (consent condition, identifier condition, columns written), on
-    customers ``c`` and candidates ``e``; ``ids``: the id columns each file starts with."""
+def channel_rules(ids: tuple[tuple[str, str], ...] = People("").ids
+                  ) -> dict[str, tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """channel -> (consent condition, identifier condition, the columns written as (name,
+    expression) pairs), on customers ``c`` and candidates ``e``; ``ids``: the id columns
+    each file starts with."""
     email, e164 = (p.replace("'", "''") for p in _patterns())
     valid_email = f"regexp_matches(lower(trim(c.email)), '{email}')"
     valid_phone = f"regexp_matches(c.phone, '{e164}')"
     return {
-        "email": ("c.consent_email", valid_email, f"{ids}, lower(trim(c.email)) AS email"),
-        "sms": ("c.consent_sms", valid_phone, f"{ids}, c.phone"),
+        "email": ("c.consent_email", valid_email, (*ids, ("email", "lower(trim(c.email))"))),
+        "sms": ("c.consent_sms", valid_phone, (*ids, ("phone", "c.phone"))),
         "push": ("c.consent_push", "true", ids),
         "ads": ("c.consent_ads", f"({valid_email} OR {valid_phone})",
-                f"CASE WHEN {valid_email} THEN {EMAIL_SHA} END AS email_sha256, "
-                f"CASE WHEN {valid_phone} THEN {PHONE_SHA} END AS phone_sha256"),
+                (("email_sha256", f"CASE WHEN {valid_email} THEN {EMAIL_SHA} END"),
+                 ("phone_sha256", f"CASE WHEN {valid_phone} THEN {PHONE_SHA} END"))),
     }
 
 
@@ -206,24 +209,56 @@ def _live_events(con, ctx, people: str | None) -> None:
     con.unregister("live_chan")
 
 
-def _judge(con, who: People, channel: str, rule: tuple[str, str, str]) -> None:
-    """Temp table ``out_<channel>``: each candidate (each person reached, with
-    ``exports.recipients``) with the first reason it is left out (NULL: exported) and the
-    columns the channel's file carries."""
-    consent, identifier, cols = rule
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE out_{channel} AS
-        SELECT e.cohort, CASE
+def _judge(con, who: People, rules: dict) -> dict[str, tuple[str, ...]]:
+    """Temp table ``judged``: each candidate of every channel in ``rules`` (each person
+    reached, with ``exports.recipients``) with the first reason it is left out on that
+    channel (NULL: exported) and the columns its channel's file carries, from ONE join of
+    the candidates with the people, the suppressions and the unsubscribes: on Spark each
+    relation a query names is computed again wherever it is read, so a join per channel
+    read the customers once per channel. A file column is kept once per distinct
+    expression (``x0``, ``x1``, ...; the ids are shared by the channels that write them)
+    and is NULL on the other channels' rows. Returns channel -> its columns as
+    ``x<i> AS name``."""
+    def per_channel(pick) -> str:
+        return "CASE " + " ".join(f"WHEN e.channel = {lit(ch)} THEN {pick(rule)}"
+                                  for ch, rule in rules.items()) + " END"
+
+    slots: dict[str, tuple[str, list[str]]] = {}  # expression -> (slot, its channels)
+    selects = {}
+    for channel, (_, _, cols) in rules.items():
+        for _, expr in cols:
+            slots.setdefault(expr, (f"x{len(slots)}", []))[1].append(channel)
+        selects[channel] = tuple(f"{slots[expr][0]} AS {name}" for name, expr in cols)
+    columns = ", ".join(
+        f"CASE WHEN e.channel IN ({', '.join(lit(c) for c in channels)}) THEN {expr} END "
+        f"AS {slot}" for expr, (slot, channels) in slots.items())
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE judged AS
+        SELECT e.channel, e.cohort, CASE
             WHEN g.customer_id IS NOT NULL THEN 'global_suppression'
             WHEN NOT e.on_row THEN 'channel_suppression'
             WHEN u.customer_id IS NOT NULL THEN 'channel_unsubscribe'
             WHEN c.customer_id IS NULL THEN 'not_in_customers'
-            WHEN NOT coalesce({consent}, false) THEN 'no_consent'
-            WHEN NOT coalesce({identifier}, false) THEN 'no_identifier' END AS left_out,
-          {cols}, nullif(e.arm, 'treatment') AS offer
+            WHEN NOT coalesce({per_channel(lambda r: r[0])}, false) THEN 'no_consent'
+            WHEN NOT coalesce({per_channel(lambda r: r[1])}, false) THEN 'no_identifier'
+            END AS left_out,
+          {columns}{', ' if columns else ''}nullif(e.arm, 'treatment') AS offer
         FROM cand e LEFT JOIN {who.source} c ON c.{who.key} = e.entity_id
         LEFT JOIN glob_supp g ON g.customer_id = {who.person}
         LEFT JOIN chan_unsub u ON u.customer_id = {who.person} AND u.channel = e.channel
-        WHERE e.channel = {lit(channel)}""")
+        WHERE e.channel IN ({', '.join(lit(c) for c in rules) or 'NULL'})""")
+    return selects
+
+
+def _channel_rows(con, channel: str, columns: tuple[str, ...]) -> None:
+    """``out_<channel>``: the channel's rows of ``judged`` with its file's columns. On
+    DuckDB a table (each cohort's COPY then scans its channel's rows only); on Spark a
+    view over the cached ``judged``, read once by the channel's one write."""
+    from segflow.sqlengine import is_spark
+
+    kind = "VIEW" if is_spark(con) else "TABLE"
+    con.execute(f"""CREATE OR REPLACE TEMP {kind} out_{channel} AS
+        SELECT cohort, left_out, {', '.join(columns) + ', ' if columns else ''}offer
+        FROM judged WHERE channel = {lit(channel)}""")
 
 
 def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) -> dict:
@@ -251,25 +286,19 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
              "global_events": list(ctx.config.global_events),
              "recipients": recipients,  # None: the entity is the person reached
              "files": [], "left_out": {}}
-    for channel in sorted({c for (c,) in con.execute("SELECT DISTINCT channel FROM cand")
-                           .fetchall()}):
-        _judge(con, who, channel, rules[channel])
-        counts = con.execute(f"""SELECT cohort, left_out, count(*) FROM out_{channel}
-            GROUP BY ALL""").fetchall()
-        per_cohort: dict[str, dict] = {}
-        for cohort, why, n in counts:
-            per_cohort.setdefault(cohort, {})[why or "exported"] = n
-            if why:
-                totals = index["left_out"].setdefault(channel, {})
-                totals[why] = totals.get(why, 0) + n
+    present = sorted({c for (c,) in con.execute("SELECT DISTINCT channel FROM cand")
+                      .fetchall()})
+    selects = _judge(con, who, {ch: rules[ch] for ch in present}) if present else {}
+    tallies = _tallies(con) if present else {}
+    for channel in present:
+        per_cohort = tallies.get(channel, {})
+        _channel_rows(con, channel, selects[channel])
         paths = {cohort: folder / cohort / f"{channel}.csv" for cohort in sorted(per_cohort)}
         _write_files(con, channel, paths)
         for cohort, path in paths.items():
             index["files"].append(_manifest(ctx.run_id, cohort, channel, path,
                                             per_cohort[cohort]))
-    # each channel's reasons in REASONS order, not in the order the engine returned them
-    index["left_out"] = {ch: {r: t[r] for r in REASONS if r in t}
-                         for ch, t in index["left_out"].items()}
+    index["left_out"] = _left_out(tallies)
     from segflow.governance.handoff import write_handoff
 
     handoff = write_handoff(settings, con, ctx, canonical, folder)
@@ -279,10 +308,31 @@ def export_run(settings, con, ctx, canonical: dict, seal: dict | None = None) ->
     return index
 
 
+def _tallies(con) -> dict[str, dict[str, dict[str, int]]]:
+    """channel -> cohort -> reason (or ``exported``) -> rows, of ``judged``: one query for
+    every channel and cohort (a few hundred rows, whatever the customers)."""
+    tallies: dict[str, dict[str, dict[str, int]]] = {}
+    for channel, cohort, why, n in con.execute(
+            "SELECT channel, cohort, left_out, count(*) FROM judged GROUP BY ALL").fetchall():
+        tallies.setdefault(channel, {}).setdefault(cohort, {})[why or "exported"] = n
+    return tallies
+
+
+def _left_out(tallies: dict[str, dict[str, dict]]) -> dict[str, dict[str, int]]:
+    """Per channel (sorted), who was left out per reason, summed over its cohorts, in
+    REASONS order: not in the order the engine returned the counts."""
+    out = {}
+    for channel in sorted(tallies):
+        totals = {r: sum(t.get(r, 0) for t in tallies[channel].values()) for r in REASONS}
+        if any(totals.values()):
+            out[channel] = {r: n for r, n in totals.items() if n}
+    return out
+
+
 def _write_files(con, channel: str, paths: dict) -> None:
     """Each cohort's file of the channel (``paths``: cohort -> file): its exported rows,
     without the cohort and the reason columns, sorted by every column. On Spark every file
-    of the channel is written by one job from the cached ``out_<channel>``
+    of the channel is written by one job from ``out_<channel>`` (the cached ``judged``)
     (``sqlengine.write_csv_per_value``: the same bytes); on DuckDB one COPY per file."""
     from segflow.sqlengine import is_spark, write_csv_per_value
 

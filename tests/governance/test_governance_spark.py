@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -176,11 +178,73 @@ def test_the_executors_hash_a_folder_as_the_gate_does(tmp_path, spark_project):
     assert on_engine(con, one) == file_sha256(one)
 
 
-def test_exports_are_byte_identical_on_both_engines(engines):
+@pytest.fixture(scope="module")
+def exported_on_spark(engines):
+    """The first run exported on Spark, and the canonical files each of the Spark scans
+    that ran during the export read (``file_scans``)."""
+    from segflow import spark as sp
+    from segflow.governance.pipeline import export_for
+
+    _, spark, r1, _ = engines
+    session = sp.session_of(spark)
+    key, old = "spark.sql.maxMetadataStringLength", None
+    old = session.conf.get(key)
+    session.conf.set(key, "100000")  # a scan's description names its whole path
+    try:
+        before = _execution_ids(session)
+        index = export_for(spark, r1)
+        scans = file_scans(session, _execution_ids(session) - before)
+    finally:
+        session.conf.set(key, old)
+    return index, scans
+
+
+def _execution_ids(session) -> set[int]:
+    executions = session._jsparkSession.sharedState().statusStore().executionsList()
+    return {executions.apply(i).executionId() for i in range(executions.size())}
+
+
+def file_scans(session, executions: set[int]) -> list[Path]:
+    """The path of every Parquet scan that read files in ``executions`` (Spark SQL's
+    own records, as its UI shows them), once per scan that ran: a scan inside a cached
+    relation is listed in each query that reads the cache, but its metric (files read)
+    is one accumulator, set only where the scan ran."""
+    store = session._jsparkSession.sharedState().statusStore()
+    ran: dict[int, str] = {}
+    for execution in executions:
+        seq = store.executionMetrics(execution).toSeq()
+        values = {int(seq.apply(i)._1()): seq.apply(i)._2() for i in range(seq.size())}
+        nodes = store.planGraph(execution).allNodes()
+        for node in (nodes.apply(i) for i in range(nodes.size())):
+            if not node.name().startswith("Scan parquet"):
+                continue
+            metrics = node.metrics()
+            for metric in (metrics.apply(i) for i in range(metrics.size())):
+                read = values.get(metric.accumulatorId(), "0").replace(",", "")
+                if metric.name() == "number of files read" and int(read or 0) > 0:
+                    where = node.desc().split("Location: ", 1)[1]  # Index(n paths)[a, b]
+                    ran[metric.accumulatorId()] = Path(urlparse(
+                        where.split("[", 1)[1].split("]", 1)[0]).path)
+    return list(ran.values())
+
+
+def test_a_spark_export_reads_the_customers_once(engines, exported_on_spark):
+    """Spark computes a relation a query names again wherever it is read, unless it is
+    cached: a judgement per channel read the customers once per channel (four times in
+    this world). One judgement of every channel reads them once, however many channels
+    and cohort files there are; the unsubscribes and complaints once each."""
+    _, spark, _, _ = engines
+    _, scans = exported_on_spark
+    read = [f.name for f in scans if f.parent == spark.canonical_dir.resolve()]
+    customers, events = "customers.parquet", spark.table_path("events").name
+    assert (read.count(customers), read.count(events)) == (1, 2), scans
+
+
+def test_exports_are_byte_identical_on_both_engines(engines, exported_on_spark):
     from segflow.governance.pipeline import export_for
 
     duck, spark, r1, _ = engines
-    on_duck, on_spark = export_for(duck, r1), export_for(spark, r1)
+    on_duck, on_spark = export_for(duck, r1), exported_on_spark[0]
     assert on_duck["files"] and on_spark["files"] == on_duck["files"]
     assert on_spark["left_out"] == on_duck["left_out"]
     for f in on_duck["files"]:
