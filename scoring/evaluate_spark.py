@@ -14,6 +14,16 @@ tree:
   integer by the same power of two, so every customer draws the same number on both
   engines and the holdout holds the same customers.
 
+A CTE the DuckDB query marks ``MATERIALIZED`` (the one pass over the scored frame that
+every ranked cohort reads) is run first on Spark and kept as a temporary view of a
+locally checkpointed frame (``SparkQuery``): Spark inlines a CTE at each of its uses, and
+a ranked cohort's numbering (``segflow.scoring.ranking``) uses its source eight times, so
+the one query planned the frame's pass and every template predicate eight times per
+ranked cohort (docs/scale-out.md measures what it cost). Checkpointed, each
+use is a scan of rows already computed once. A local checkpoint lives in the executors'
+storage: an executor lost during the run fails the job (as a lost shuffle output can),
+it never changes a result.
+
 What the rest of the query uses translates with the meaning DuckDB gives it (structs,
 ``list_filter`` as ``filter``, ``unnest`` as ``explode``, 1-based list indexing shifted to
 Spark's 0-based); the equality test (tests/scoring/test_scoring_spark.py) runs both engines
@@ -22,6 +32,7 @@ on the same scored frame and compares every membership.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlglot
@@ -90,21 +101,42 @@ def _hash(key: exp.Expression, salt: exp.Expression) -> exp.Expression:
         else salt.copy() if isinstance(n, exp.Column) and n.name == "__salt" else n))
 
 
+@dataclass(frozen=True)
+class SparkQuery:
+    """A translated query and the CTEs it reads that are computed first (module
+    docstring): (view name, Spark SQL) in order, each reading only the views already
+    registered (``frame``) and the query's parameters."""
+
+    sql: str
+    staged: tuple[tuple[str, str], ...] = ()
+
+
+def run_on_spark(spark, query: SparkQuery, params: dict[str, Any]):
+    """The lazy DataFrame of ``query``, its staged CTEs computed once by the executors
+    (one job each) and registered as temporary views first."""
+    from segflow import spark as sp
+
+    for name, sql in query.staged:
+        sp.sql(spark, sql, params).localCheckpoint(eager=True).createOrReplaceTempView(name)
+    return sp.sql(spark, query.sql, params)
+
+
 def spark_memberships_sql(resolved: Resolved, params: dict[str, Any],
-                          prior: bool = False) -> str:
+                          prior: bool = False) -> SparkQuery:
     """``memberships_sql`` in Spark SQL (named parameters ``:name``)."""
     return _on_spark(resolved, lambda parts: memberships_sql(resolved, params, prior, parts))
 
 
-def spark_matches_sql(resolved: Resolved, params: dict[str, Any]) -> str:
+def spark_matches_sql(resolved: Resolved, params: dict[str, Any]) -> SparkQuery:
     """``matches_sql`` (each cohort rule's matches before exclusivity: what preview counts)
     in Spark SQL."""
     return _on_spark(resolved, lambda parts: matches_sql(resolved, params, parts))
 
 
-def _on_spark(resolved: Resolved, build) -> str:
+def _on_spark(resolved: Resolved, build) -> SparkQuery:
     """The DuckDB query ``build(parts)`` writes, translated whole to Spark SQL with the
-    template predicates and the stable draw written by markers (module docstring)."""
+    template predicates and the stable draw written by markers, its MATERIALIZED CTEs
+    staged (module docstring)."""
     from segflow.dialects import render
 
     markers = _Markers(resolved)
@@ -115,22 +147,41 @@ def _on_spark(resolved: Resolved, build) -> str:
             return _predicate(markers, int(node.expressions[0].name))
         if isinstance(node, exp.Anonymous) and node.name.lower() == HASH:
             return _hash(*node.expressions)
-        if isinstance(node, exp.CTE):  # Spark has no MATERIALIZED hint (it plans the reuse)
-            node.set("materialized", None)
         return broadcast_small(node)  # a ranking's per-group tables (segflow.scoring.ranking)
 
-    return render(tree.transform(replace))
+    tree = tree.transform(replace)
+    staged = tuple(_staged(tree))  # first: render drops every CTE's MATERIALIZED
+    return SparkQuery(render(tree), staged)
+
+
+def _staged(tree: exp.Expression) -> list[tuple[str, str]]:
+    """(name, Spark SQL) of each MATERIALIZED CTE that reads no other CTE, removed from
+    ``tree``: the query then reads it as a view. One that reads another CTE stays inline."""
+    from segflow.dialects import render
+
+    ctes = list(tree.find_all(exp.CTE))
+    names = {c.alias_or_name.lower() for c in ctes}
+    staged = []
+    for cte in ctes:
+        reads = {t.name.lower() for t in cte.this.find_all(exp.Table)}
+        if not cte.args.get("materialized") or reads & names:
+            continue
+        staged.append((cte.alias_or_name, render(cte.this)))
+        outer = cte.parent
+        cte.pop()
+        if isinstance(outer, exp.With) and not outer.expressions:
+            outer.pop()
+    return staged
 
 
 def evaluate_on_spark(spark, frame, resolved: Resolved, run_id: str, prior=None):
     """Memberships of the scored DataFrame ``frame`` (a lazy DataFrame, columns as in
     docs/architecture.md); ``prior``: the path of the run before's memberships Parquet
     (file or folder), whose experiment offers customers keep."""
-    from segflow import spark as sp
 
     params: dict[str, Any] = {"run_id": run_id}
     use_prior = prior is not None and bool(resolved.offers)
-    sql = spark_memberships_sql(resolved, params, use_prior)
+    query = spark_memberships_sql(resolved, params, use_prior)
     frame.createOrReplaceTempView("frame")
     _register_specs(spark, specs_table(resolved))
     if use_prior:
@@ -138,7 +189,7 @@ def evaluate_on_spark(spark, frame, resolved: Resolved, run_id: str, prior=None)
 
         spark_frame(spark, prior).where("status = 'assigned'") \
             .select("entity_id", "cohort", "arm").createOrReplaceTempView("prior")
-    out = sp.sql(spark, sql, params)
+    out = run_on_spark(spark, query, params)
     return out.selectExpr(*[f"CAST({c} AS {MEMBERSHIP_TYPES.get(c, 'STRING')}) AS {c}"
                             for c in MEMBERSHIP_COLUMNS])
 

@@ -18,8 +18,11 @@ def preview_frame_on_spark(spark, frame, resolved: Resolved,
                            baseline: Resolved | None = None) -> Preview:
     """The preview of the scored Spark DataFrame ``frame``: memberships and rule matches
     kept by the executors while the counts are read, released after."""
-    from segflow import spark as sp
-    from segflow.scoring.evaluate_spark import evaluate_on_spark, spark_matches_sql
+    from segflow.scoring.evaluate_spark import (
+        evaluate_on_spark,
+        run_on_spark,
+        spark_matches_sql,
+    )
     from segflow.sqlengine import SparkConnection
 
     kept = []
@@ -34,7 +37,7 @@ def preview_frame_on_spark(spark, frame, resolved: Resolved,
             view("m_before", evaluate_on_spark(spark, frame, baseline, None))
         view("m", evaluate_on_spark(spark, frame, resolved, None))  # registers ``frame`` too
         params: dict[str, Any] = {}
-        view("matches", sp.sql(spark, spark_matches_sql(resolved, params), params))
+        view("matches", run_on_spark(spark, spark_matches_sql(resolved, params), params))
         return preview_on(con, resolved, baseline is not None)
     finally:
         for df in kept:

@@ -378,8 +378,9 @@ def test_no_window_of_the_evaluation_runs_on_one_partition(spark_project, home, 
     """holi_2027 ranks three cohorts without a split by score: Spark folds their constant
     split away, and a window with no partition left sorts every match in one task (issue
     #20). Every window of the evaluation's physical plan keeps a partition (the ranks are
-    numbered per score bucket, segflow.scoring.ranking); the plan alone, no job run, of a
-    frame read from Parquet as a refresh reads its scored folder."""
+    numbered per score bucket, segflow.scoring.ranking); the plan alone (and the one job
+    computing the frame's pass, staged), of a frame read from Parquet as a refresh reads its
+    scored folder."""
     import json
 
     from scoring_frames import customer_frame
@@ -398,3 +399,7 @@ def test_no_window_of_the_evaluation_runs_on_one_partition(spark_project, home, 
     windows = [n for n in plan if n["class"].endswith(".WindowExec")]
     assert len(windows) >= 1 + 3  # the membership rank, and at least one per ranked cohort
     assert [n["partitionSpec"] for n in windows if not n["partitionSpec"]] == []
+    # the one pass over the frame (the query's MATERIALIZED CTE) was computed before, once:
+    # the plan reads its checkpoint, never the Parquet frame (segflow.scoring.evaluate_spark)
+    assert [n for n in plan if n["class"].endswith("FileSourceScanExec")] == []
+    assert any(n["class"].endswith("RDDScanExec") for n in plan)
