@@ -217,8 +217,8 @@ def _judge(con, who: People, rules: dict) -> dict[str, tuple[str, ...]]:
     relation a query names is computed again wherever it is read, so a join per channel
     read the customers once per channel. A file column is kept once per distinct
     expression (``x0``, ``x1``, ...; the ids are shared by the channels that write them)
-    and is NULL on the other channels' rows. Returns channel -> its columns as
-    ``x<i> AS name``."""
+    and is NULL on the other channels' rows. ``rules`` is not empty, and every channel
+    writes at least its id columns. Returns channel -> its columns as ``x<i> AS name``."""
     def per_channel(pick) -> str:
         return "CASE " + " ".join(f"WHEN e.channel = {lit(ch)} THEN {pick(rule)}"
                                   for ch, rule in rules.items()) + " END"
@@ -241,11 +241,11 @@ def _judge(con, who: People, rules: dict) -> dict[str, tuple[str, ...]]:
             WHEN NOT coalesce({per_channel(lambda r: r[0])}, false) THEN 'no_consent'
             WHEN NOT coalesce({per_channel(lambda r: r[1])}, false) THEN 'no_identifier'
             END AS left_out,
-          {columns}{', ' if columns else ''}nullif(e.arm, 'treatment') AS offer
+          {columns}, nullif(e.arm, 'treatment') AS offer
         FROM cand e LEFT JOIN {who.source} c ON c.{who.key} = e.entity_id
         LEFT JOIN glob_supp g ON g.customer_id = {who.person}
         LEFT JOIN chan_unsub u ON u.customer_id = {who.person} AND u.channel = e.channel
-        WHERE e.channel IN ({', '.join(lit(c) for c in rules) or 'NULL'})""")
+        WHERE e.channel IN ({', '.join(lit(c) for c in rules)})""")
     return selects
 
 
@@ -257,7 +257,7 @@ def _channel_rows(con, channel: str, columns: tuple[str, ...]) -> None:
 
     kind = "VIEW" if is_spark(con) else "TABLE"
     con.execute(f"""CREATE OR REPLACE TEMP {kind} out_{channel} AS
-        SELECT cohort, left_out, {', '.join(columns) + ', ' if columns else ''}offer
+        SELECT cohort, left_out, {', '.join(columns)}, offer
         FROM judged WHERE channel = {lit(channel)}""")
 
 

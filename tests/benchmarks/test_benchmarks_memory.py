@@ -19,7 +19,8 @@ def test_a_child_reports_its_own_peak_not_its_parents():
     held[::4096] = b"\x01" * len(held[::4096])          # touch every page: resident
     assert own_peak_mb() > HELD_MB
     proc = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
+    with proc.stdout:
+        out = proc.stdout.read()
     _, _, usage = os.wait4(proc.pid, 0)
     inherited = usage.ru_maxrss / 1024
     assert inherited > HELD_MB                            # why ru_maxrss cannot be used
