@@ -91,8 +91,10 @@ def test_the_embedding_method_matches_notes_with_the_topic_descriptions_and_abst
     assert out["notes_topic"].tolist() == list(notes)
     assert out["notes_topic_guess"].notna().all()
     assert (out["notes_topic_margin"].iloc[:-1] >= params["min_similarity_margin"]).all()
-    again = pickle.loads(pickle.dumps(model)).predict_frame(frame.head(2))
-    assert again.equals(out.head(2))
+    # the same notes in the same batch: the C engine's float32 sums depend on the batch
+    # (padding), so a note scored beside other notes may differ in its 8th digit
+    again = pickle.loads(pickle.dumps(model)).predict_frame(frame)
+    assert again.equals(out)
     path = tmp_path / "account_notes_topics.yaml"
     path.write_text((ROOT / "training" / "models" / "account_notes_topics.yaml").read_text()
                     .replace("  method: rules ", "  method: embedding ")
