@@ -410,7 +410,7 @@ def _indexed_keys(con, writer, base: Path, table: str, keys: list[str]) -> int:
         held.append(queries[types][keyindex.found(index, queries[types])])
     where = " OR ".join(f"{keyindex.hash_sql(keys, list(t))} IN (SELECT h FROM delta_hits)"
                         for t in queries) or "false"
-    con.register("delta_hits", pa.table({"h": np.unique(np.concatenate(held))}))
+    con.register("delta_hits", pa.table({"h": keyindex.distinct(np.concatenate(held))}))
     con.execute(f"CREATE OR REPLACE TEMP TABLE delta_held_{table} AS SELECT * FROM "
                 f"delta_keys_{table} WHERE {where}")
     con.unregister("delta_hits")

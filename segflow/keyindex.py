@@ -79,7 +79,14 @@ def hash_sql(keys: list[str], types: list[str]) -> str:
 def hashes(con, relation: str, keys: list[str], types: list[str]) -> np.ndarray:
     """The sorted, distinct key hashes of ``relation``'s rows."""
     h = con.execute(f"SELECT {hash_sql(keys, types)} AS h FROM {relation}").fetchnumpy()["h"]
-    return np.unique(np.asarray(h, dtype="<u8"))
+    return distinct(np.asarray(h, dtype="<u8"))
+
+
+def distinct(h: np.ndarray) -> np.ndarray:
+    """``h`` sorted, repeats dropped: a sort and a neighbour comparison, not ``np.unique``
+    (hash-based in NumPy 2.4: 8.5 CPU s for 5M hashes against 0.05 s to sort them)."""
+    h = np.sort(h)
+    return h[np.concatenate(([True], h[1:] != h[:-1]))] if len(h) else h
 
 
 def encode(data: Path, keys: list[str], types: list[str], sorted_hashes: np.ndarray):
