@@ -108,3 +108,13 @@ def test_found_is_exact_on_hashes():
     queries = np.array([0, 3, 4, 27, 28, 9], dtype="<u8")
     assert keyindex.found(index, queries).tolist() == [False, True, False, True, False, True]
     assert keyindex.found(np.zeros(0, dtype="<u8"), queries).tolist() == [False] * 6
+
+
+def test_distinct_sorts_and_drops_repeats():
+    """Hashes sorted with repeats dropped (a load's keys, the keys several files hold)."""
+    import numpy as np
+
+    h = np.array([5, 3, 3, 9, 1, 5], dtype="<u8")
+    assert keyindex.distinct(h).tolist() == [1, 3, 5, 9]
+    assert keyindex.distinct(np.array([2, 1], dtype="<u8")).tolist() == [1, 2]
+    assert keyindex.distinct(np.zeros(0, dtype="<u8")).tolist() == []
