@@ -111,6 +111,14 @@ class StagedWriter:
                 reach(self.settings, "ingest.write", path=tmp)
         return rows
 
+    def binary(self, parts, path: Path) -> None:
+        """Write ``parts`` (bytes-like, in order) as ``path`` (a key index,
+        ``segflow.keyindex``), without joining them into one copy first."""
+        tmp = self._tmp(path)
+        with writing(tmp), open(tmp, "wb") as out:
+            for part in parts:
+                out.write(part)
+
     def remove(self, path: Path) -> None:
         """Delete ``path`` with the commit (after the renames; journalled with them)."""
         self._removals.append(Path(path))

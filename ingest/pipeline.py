@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from segflow import canonical, progress
+from segflow import canonical, keyindex, progress
 from segflow.db import memory_limit
 from segflow.engines import require_duckdb
 from segflow.errors import CheckFailed, SchemaChangedError, SegflowError
@@ -360,14 +360,13 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
                 f"{_accepted_sql(contract, checked, spec, ordered=ordered)}")
     new = writer.parquet_query(con, f"SELECT * FROM delta_rows_{table}", folder / rows_name,
                                contract.arrow_schema())
+    _write_index(con, writer, folder / rows_name, list(spec.key))
     committed = canonical.source(base)
     before = canonical.count(base)
-    # the old rows of the keys this load decides, read once (a semi-join: DuckDB reads the
-    # other columns only for the rows it keeps, and skips the row groups that lie wholly
-    # outside the range of the load's keys, e.g. new ids above every old one): counted
-    # here, compared by _changed_rows
-    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_old_{table} AS SELECT t.* FROM "
-                f"{committed} t SEMI JOIN delta_keys_{table} USING ({keys})")
+    # the old rows of the keys this load decides (old_rows_sql), read once: counted here,
+    # compared by _changed_rows
+    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_old_{table} AS "
+                f"{old_rows_sql(con, writer, base, table, list(spec.key))}")
     hit = con.execute(f"SELECT count(*) FROM delta_old_{table}").fetchall()[0][0]
     key_schema = con.sql(f"SELECT * FROM delta_keys_{table} LIMIT 0").to_arrow_table().schema
     writer.parquet_query(con, f"SELECT * FROM delta_keys_{table}", folder / keys_name,
@@ -377,6 +376,57 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
                     f"{committed} t ANTI JOIN delta_keys_{table} USING ({keys}) "
                     f"UNION ALL SELECT * FROM delta_rows_{table}")
     return before - hit + new, merged, before, merged_before
+
+
+def old_rows_sql(con, writer, base: Path, table: str, keys: list[str]) -> str:
+    """SQL: the rows of the table as committed (base ``base``) whose key this load decides
+    (temp table ``delta_keys_<table>``). Only the keys the table's key index holds are
+    joined (``_indexed_keys``); with none, the table is not read at all. The semi-join
+    reads the other columns only for the rows it keeps."""
+    committed = canonical.source(base)
+    if not _indexed_keys(con, writer, base, table, keys):
+        return f"SELECT * FROM {committed} LIMIT 0"
+    using = ", ".join(_q(k) for k in keys)
+    return f"SELECT t.* FROM {committed} t SEMI JOIN delta_held_{table} USING ({using})"
+
+
+def _indexed_keys(con, writer, base: Path, table: str, keys: list[str]) -> int:
+    """Temp table ``delta_held_<table>``: the keys this load decides (``delta_keys_<table>``)
+    that some file of the table as committed may hold, by the files' key indexes
+    (``segflow.keyindex``), and how many: a binary search of the load's key hashes in each,
+    so the cost grows with the load. A file whose index is missing or stale has it rebuilt
+    from the file (read whole, once) and staged with this load's commit."""
+    import numpy as np
+
+    queries: dict[tuple[str, ...], np.ndarray] = {}   # the load's key hashes, per key types
+    held: list[np.ndarray] = [np.zeros(0, dtype="<u8")]
+    for data in canonical.files(base):
+        types = tuple(keyindex.key_types(con, f"read_parquet({_quote_path(data)})", keys))
+        if types not in queries:
+            queries[types] = keyindex.hashes(con, f"delta_keys_{table}", keys, list(types))
+        index = keyindex.load(data, keys, list(types))
+        if index is None:
+            index = _write_index(con, writer, data, keys)
+        held.append(queries[types][keyindex.found(index, queries[types])])
+    where = " OR ".join(f"{keyindex.hash_sql(keys, list(t))} IN (SELECT h FROM delta_hits)"
+                        for t in queries) or "false"
+    con.register("delta_hits", pa.table({"h": keyindex.distinct(np.concatenate(held))}))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_held_{table} AS SELECT * FROM "
+                f"delta_keys_{table} WHERE {where}")
+    con.unregister("delta_hits")
+    return con.execute(f"SELECT count(*) FROM delta_held_{table}").fetchall()[0][0]
+
+
+def _write_index(con, writer, data: Path, keys: list[str]):
+    """Stage the key index of ``data`` (``segflow.keyindex``), a file of the table this
+    commit writes (read from where it is staged) or a committed one whose index is
+    missing or stale; returns its sorted key hashes."""
+    source = writer.staged(data) or data
+    relation = f"read_parquet({_quote_path(source)})"
+    types = keyindex.key_types(con, relation, keys)
+    hashes = keyindex.hashes(con, relation, keys, types)
+    writer.binary(keyindex.encode(source, keys, types, hashes), keyindex.path_of(data))
+    return hashes
 
 
 def _compacts(con, spec: SourceSpec, checked: str, settings: Settings,
@@ -403,6 +453,7 @@ def _drop_deltas(writer, settings: Settings, table: str) -> int:
     for _, rows, keys in found:
         writer.remove(rows)
         writer.remove(keys)
+        writer.remove(keyindex.path_of(rows))
     return len(found)
 
 
@@ -430,9 +481,13 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
     if contract.table in FIRST:
         con.execute(f"CREATE OR REPLACE TEMP TABLE accepted_{contract.table} AS {sql}")
         sql = f"SELECT * FROM accepted_{contract.table}"   # kept in source order
-    return writer.parquet_query(con, sql,
-                                settings.canonical_dir / f"{contract.table}.parquet",
-                                contract.arrow_schema()), merged
+    base = settings.canonical_dir / f"{contract.table}.parquet"
+    written = writer.parquet_query(con, sql, base, contract.arrow_schema())
+    if spec.incremental and spec.key:   # later loads look their keys up in it
+        _write_index(con, writer, base, list(spec.key))
+    elif keyindex.path_of(base).exists():
+        writer.remove(keyindex.path_of(base))
+    return written, merged
 
 
 def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set[str],

@@ -323,6 +323,7 @@ def test_kill_9_during_incremental_loads_loses_and_doubles_nothing(home, crm, tm
         seqs = sorted({int(n[:6]) for n in delta_files(home, "orders")})
         assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) == [1, 2, 0, 2, 1][n - 1]
         assert not [n for n in delta_files(home, "orders") if n.endswith(".staged")]
+        assert indexes_hold_their_files(home, "orders") and counted_right(home, "orders")
 
 
 def test_kill_9_while_a_compaction_removes_deltas_rolls_forward(home, crm, tmp_path):
@@ -341,7 +342,8 @@ def test_kill_9_while_a_compaction_removes_deltas_rolls_forward(home, crm, tmp_p
     assert run_ingest(home, crm.sources).full_because is None
     # deltas 1 and 2 went with the compaction; the rerun (re-reading the rows at the
     # watermark) wrote a new first delta
-    assert delta_files(home, "orders") == ["000001.keys.parquet", "000001.parquet"]
+    assert delta_files(home, "orders") == ["000001.keyhash", "000001.keys.parquet",
+                                          "000001.parquet"]
     assert tables(home) == tables(rebuilt(crm, tmp_path))
 
 
@@ -393,7 +395,7 @@ def test_incremental_loads_write_deltas_never_rewrite_the_base_and_compact(
         assert report.tables["orders"].delta == n
         assert (home.canonical_dir / "orders.parquet").read_bytes() == base
         assert delta_files(home, "orders") == [f"{s:06d}{x}" for s in range(1, n + 1)
-                                               for x in (".keys.parquet", ".parquet")]
+                                               for x in (".keyhash", ".keys.parquet", ".parquet")]
         assert tables(home) == tables(rebuilt(crm, tmp_path / f"load{n}"))
         assert proved(home.canonical_dir, "orders", home.canonical_dir / "orders.parquet")
     changes(crm, "2026-01-04 00:00:00", 3)   # compact_after loads: 3 -> folded into the base
@@ -542,5 +544,81 @@ def test_a_delta_load_that_would_shrink_a_table_past_max_shrink_is_refused(home,
     crm.upsert("orders", [order(i, 1, "2026-01-03 00:00:00", deleted=1) for i in range(20)])
     with pytest.raises(ShrinkRefused, match="orders would go from 32 to 13 rows"):
         run_ingest(home, crm.sources)
-    assert delta_files(home, "orders") == ["000001.keys.parquet", "000001.parquet"]
+    assert delta_files(home, "orders") == ["000001.keyhash", "000001.keys.parquet",
+                                          "000001.parquet"]
     assert tables(home) == before
+
+
+def indexes_hold_their_files(settings, table: str) -> bool:
+    """Every file of the table (base and deltas) has a key index that is its own (not
+    stale) and holds exactly the hashes of its keys; no index lies beside no file."""
+    from segflow import keyindex
+
+    base = settings.canonical_dir / f"{table}.parquet"
+    key = [f"{table[:-1]}_id"]
+    files = canonical.files(base)
+    with duckdb.connect() as con:
+        for data in files:
+            relation = f"read_parquet('{data}')"
+            types = keyindex.key_types(con, relation, key)
+            index = keyindex.load(data, key, types)
+            if index is None or not (index == keyindex.hashes(con, relation, key, types)).all():
+                return False
+    found = {p for p in [keyindex.path_of(base), *canonical.delta_dir(base).glob("*.keyhash")]
+             if p.exists()}
+    return found == {keyindex.path_of(f) for f in files}
+
+
+def counted_right(settings, table: str) -> bool:
+    """The table's rows counted from its footers (each delta's replaced rows, which the key
+    index finds) equal the merged view's: a key the index missed would overcount."""
+    base = settings.canonical_dir / f"{table}.parquet"
+    merged = duckdb.sql(f"SELECT count(*) FROM {canonical.source(base)}").fetchall()[0][0]
+    return canonical.count(base) == merged
+
+
+def test_key_indexes_follow_loads_deletes_merges_and_compaction(home, crm, tmp_path):
+    """Each load writes the index of its delta; a deleted key, a changed one and a merged
+    customer are found in it (the counts stay right); the compaction's new base gets its
+    own index and the compacted deltas' indexes go with them."""
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    for n in (1, 2, 3):   # compact_after loads: 3, so the third folds the deltas in
+        changes(crm, f"2026-01-0{n + 1} 00:00:00", n)
+        # a key of the last load's delta changed again, one of the base deleted
+        crm.upsert("orders", [order(100 * (n - 1) + 1, 1, f"2026-01-0{n + 1} 00:00:00",
+                                    amount=7.0 + n), order(25, 8, f"2026-01-0{n + 1} 00:00:00",
+                                                           deleted=1)])
+        report = run_ingest(home, crm.sources)
+        assert report.full_because is None
+        assert report.tables["customers"].merged == n
+        for table in ("customers", "orders"):
+            assert indexes_hold_their_files(home, table)
+            assert counted_right(home, table)
+        assert tables(home) == tables(rebuilt(crm, tmp_path / f"load{n}"))
+    assert report.tables["orders"].delta is None and report.tables["orders"].folded == 2
+    assert not delta_files(home, "orders")
+
+
+def test_a_stale_or_missing_key_index_is_rebuilt_never_trusted(home, crm, tmp_path):
+    """An index that is not its file's (here the base's index from before a --full rebuild
+    put back: it lacks the orders that rebuild added) is not trusted: the load finds a
+    changed key of the new orders all the same, and writes the base a true index; a
+    missing index likewise (one cut short or of other keys: test_ingest_keyindex)."""
+    from segflow import keyindex
+
+    first_load(crm)
+    run_ingest(home, crm.sources)
+    index = keyindex.path_of(home.canonical_dir / "orders.parquet")
+    stale = index.read_bytes()
+    changes(crm, "2026-01-02 00:00:00", 1)
+    run_ingest(home, crm.sources, full=True)
+    for n, spoil in enumerate((lambda: index.write_bytes(stale), index.unlink), start=2):
+        spoil()
+        crm.upsert("orders", [order(101, 1, f"2026-01-0{n + 1} 00:00:00", amount=50.0 + n)])
+        orders = run_ingest(home, crm.sources).tables["orders"]
+        assert orders.delta == n - 1
+        assert orders.changed == 2   # the old row out, the new one in
+        assert counted_right(home, "orders")
+        assert indexes_hold_their_files(home, "orders")
+    assert tables(home) == tables(rebuilt(crm, tmp_path))
