@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segflow import OMP_WAIT_POLICY
+from segflow import OMP_SPIN
 from segflow.errors import EnvironmentFailure, SegflowError
 from segflow.logs import quieted
 
@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 # INT96 is deprecated); no ANSI surprises hidden: the translated SQL guards its divisions.
 # One for people: Spark's console progress bars off, since a segflow command reports its
 # own steps, one line each, and the bars interleave with them on the terminal.
-# One for speed: executors' OpenMP threads wait asleep (segflow.OMP_WAIT_POLICY says why).
+# One for speed: executors' OpenMP threads spin briefly, then sleep (segflow.OMP_SPIN).
 DEFAULTS = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
             "spark.ui.showConsoleProgress": "false",
-            f"spark.executorEnv.{OMP_WAIT_POLICY[0]}": OMP_WAIT_POLICY[1]}
+            f"spark.executorEnv.{OMP_SPIN[0]}": OMP_SPIN[1]}
 
 DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
 LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
