@@ -65,14 +65,17 @@ def key_types(con, relation: str, keys: list[str]) -> list[str]:
     return [str(t) for t in con.sql(f"SELECT {_cols(keys)} FROM {relation} LIMIT 0").types]
 
 
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _cols(keys: list[str]) -> str:
-    return ", ".join('"' + k.replace('"', '""') + '"' for k in keys)
+    return ", ".join(_q(k) for k in keys)
 
 
 def hash_sql(keys: list[str], types: list[str]) -> str:
     """SQL: the 64-bit hash of a row's key, after the cast to the table's key types."""
-    cast = ", ".join(f'CAST("{k.replace(chr(34), chr(34) * 2)}" AS {t})'
-                     for k, t in zip(keys, types, strict=True))
+    cast = ", ".join(f"CAST({_q(k)} AS {t})" for k, t in zip(keys, types, strict=True))
     return f"hash({cast})"
 
 
