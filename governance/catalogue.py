@@ -7,13 +7,12 @@ Templates and campaigns are parsed with scoring's strict parsers (no feature sto
 a template that does not parse is listed with its first problem, not hidden). Sizes come
 from each recent run's ``memberships.parquet`` (customers a cohort template placed, or a
 suppression removed), counted once per run file and kept beside it in
-``template_sizes.json`` until the file changes, so re-rendering after every state change
-stays cheap at 10M customers.
+``template_sizes.json`` until the file changes (``segflow.governance.runcache``), so
+re-rendering after every state change stays cheap at 10M customers.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,20 +71,17 @@ def run_sizes(settings, run_id: str) -> dict[str, int]:
     suppression, removed; cached beside the run's memberships until the file changes."""
     import duckdb
 
+    from segflow.governance.runcache import fingerprint, keep, kept
     from segflow.scoring.runfiles import parquet_sql
 
     path = run_dir(settings, run_id) / "memberships.parquet"
     if not path.exists():
         return {}
-    stat = path.stat()
-    key = {"mtime_ns": stat.st_mtime_ns, "bytes": stat.st_size}
+    key = fingerprint(path)
     cache = path.with_name(SIZES_FILE)
-    try:
-        kept = json.loads(cache.read_text(encoding="utf-8"))
-        if kept.get("key") == key:
-            return kept["sizes"]
-    except (OSError, ValueError):
-        pass
+    sizes = kept(cache, key)
+    if sizes is not None:
+        return sizes
     con = duckdb.connect()
     try:
         rows = con.execute(f"""SELECT coalesce(suppressed_by, template),
@@ -96,9 +92,7 @@ def run_sizes(settings, run_id: str) -> dict[str, int]:
     finally:
         con.close()
     sizes = {name: int(n) for name, n in rows}
-    from segflow.durable import write_atomic
-
-    write_atomic(cache, json.dumps({"key": key, "sizes": sizes}).encode("utf-8"))
+    keep(cache, key, sizes)
     return sizes
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from segflow.runstore import run_dir
 
 TEMPLATES = Path(__file__).with_name("templates")
+FIGURES_FILE = "report_figures.json"  # the figures' rows, kept beside the run's files
 log = logging.getLogger("segflow.report")
 IN_COHORT = "status IN ('assigned', 'holdout') AND cohort IS NOT NULL"
 # what each of the gate's reasons waits for, in a few words (the banner's headline)
@@ -71,30 +72,41 @@ def _and(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def _sizes(con, ctx) -> dict:
-    """Per cohort (one row each, status as columns), per suppression, per status."""
-    base = con.execute("SELECT count(DISTINCT entity_id) FROM m_cur").fetchone()[0]
-    by_status = dict(con.execute("SELECT status, count(DISTINCT entity_id) FROM m_cur "
-                                 "GROUP BY 1").fetchall())
-    cohorts = con.execute(f"""SELECT cohort, count(*) FILTER (WHERE status = 'assigned'),
+# the rows of the cohort sizes, each a query over view ``m_cur`` (the run's memberships)
+SIZE_QUERIES = {
+    "base": "SELECT count(DISTINCT entity_id) FROM m_cur",
+    "by_status": "SELECT status, count(DISTINCT entity_id) FROM m_cur GROUP BY 1",
+    "cohorts": f"""SELECT cohort, count(*) FILTER (WHERE status = 'assigned'),
           count(*) FILTER (WHERE status = 'holdout'), min(priority),
           string_agg(DISTINCT channels, ',') FROM m_cur WHERE {IN_COHORT}
-        GROUP BY 1 ORDER BY 4 NULLS LAST, 1""").fetchall()
+        GROUP BY 1 ORDER BY 4 NULLS LAST, 1""",
+    "suppressed": """SELECT coalesce(suppressed_by, '(unknown)'), count(*)
+        FROM m_cur WHERE status = 'suppressed' GROUP BY 1 ORDER BY 2 DESC, 1""",
+    "reach": """SELECT ch, count(DISTINCT entity_id) FROM (SELECT entity_id,
+          unnest(string_split(channels, ',')) AS ch FROM m_cur WHERE status = 'assigned')
+        WHERE ch <> '' GROUP BY 1 ORDER BY 2 DESC, 1""",
+}
+# the rows of the movement's counts, over view ``movement`` (the run's movement file)
+MOVEMENT_QUERIES = {
+    "movement_counts": "SELECT movement, count(*) FROM movement GROUP BY 1",
+    "previous_run": "SELECT any_value(previous_run_id) FROM movement",
+}
+
+
+def _sizes(rows: dict[str, list[tuple]], ctx) -> dict:
+    """Per cohort (one row each, status as columns), per suppression, per status."""
+    cohorts = rows["cohorts"]
     titles = [ctx.title(c) for c, *_ in cohorts]
     repeated = {t for t in titles if titles.count(t) > 1}
-    rows = [{"cohort": c, "title": t, "label": c if t in repeated else t,
-             "assigned": a, "holdout": h, "channels": ", ".join(sorted(set(
-                 (ch or "").split(",")) - {""}))}
-            for (c, a, h, _, ch), t in zip(cohorts, titles, strict=True)]
-    suppressed = con.execute("""SELECT coalesce(suppressed_by, '(unknown)'), count(*)
-        FROM m_cur WHERE status = 'suppressed' GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
-    reach = con.execute("""SELECT ch, count(DISTINCT entity_id) FROM (SELECT entity_id,
-          unnest(string_split(channels, ',')) AS ch FROM m_cur WHERE status = 'assigned')
-        WHERE ch <> '' GROUP BY 1 ORDER BY 2 DESC, 1""").fetchall()
-    return {"base": base, "by_status": by_status, "cohorts": rows,
+    out = [{"cohort": c, "title": t, "label": c if t in repeated else t,
+            "assigned": a, "holdout": h, "channels": ", ".join(sorted(set(
+                (ch or "").split(",")) - {""}))}
+           for (c, a, h, _, ch), t in zip(cohorts, titles, strict=True)]
+    return {"base": rows["base"][0][0], "by_status": dict(rows["by_status"]),
+            "cohorts": out,
             "suppressed": [{"name": s, "title": template_title(ctx, s), "n": n}
-                           for s, n in suppressed],
-            "reach": reach}
+                           for s, n in rows["suppressed"]],
+            "reach": rows["reach"]}
 
 
 def _revenue(sizes: dict, controls: list[dict]) -> None:
@@ -157,23 +169,18 @@ def _accepted(con, run_id: str) -> list[dict]:
     return [{"by": by, **json.loads(acc)} for by, acc in rows]
 
 
-def _movement(con, settings, ctx, fmt) -> dict | None:
-    """Counts and per-cohort sentences from ``movement.parquet`` (written by governance)."""
-    from segflow.governance.reasons import lit
-
-    path = run_dir(settings, ctx.run_id) / "movement.parquet"
-    if not path.exists():
-        return None
-    con.execute(f"CREATE OR REPLACE TEMP VIEW movement AS SELECT * FROM read_parquet("
-                f"{lit(str(path))})")
-    counts = dict(con.execute("SELECT movement, count(*) FROM movement GROUP BY 1")
-                  .fetchall())
-    previous = con.execute("SELECT any_value(previous_run_id) FROM movement").fetchone()[0]
+def _movement(rows: dict[str, list[tuple]], ctx, fmt) -> dict | None:
+    """Counts and per-cohort sentences from the movement's rows (None: the run has no
+    ``movement.parquet``, written by governance)."""
     from segflow.governance.story import story
 
+    if "movement_counts" not in rows:
+        return None
+    counts = dict(rows["movement_counts"])
+    previous = rows["previous_run"][0][0]
     counts = {k: counts.get(k, 0) for k in ("entered", "exited", "moved", "stayed")}
     return {"previous_run_id": previous, "counts": counts,
-            **story(con, ctx, fmt, counts, previous)}
+            **story(rows, ctx, fmt, counts, previous)}
 
 
 def exports_of(settings, run_id: str) -> dict | None:
@@ -268,23 +275,72 @@ def run_figures(settings, ctx, con) -> tuple[dict, dict | None]:
     """The cohort sizes and the movement story: aggregates and a bounded sample of
     movers over the run's files, computed on the project's engine (the same SQL:
     ``segflow.sqlengine``; on Spark by the executors, only the figures come back). ``con``
-    is the workspace's DuckDB, used when the project runs on DuckDB."""
+    is the workspace's DuckDB, used when the project runs on DuckDB.
+
+    The rows are read once per content of the run's memberships and movement files and
+    kept beside them (``FIGURES_FILE``): every later rendering (after a drift check, a
+    review, an approval, a publication, an export) tells them again without a query, so
+    re-rendering costs the same at 10M customers as at 10, and on Spark runs no job.
+    Titles, wording and number formats are applied at each rendering."""
+    from segflow.pages.fmt import Formatter, currency_of
+
+    rows = figure_rows(settings, ctx.run_id, con)
+    return _sizes(rows, ctx), _movement(rows, ctx, Formatter(currency_of(settings)))
+
+
+def figure_rows(settings, run_id: str, con) -> dict[str, list[tuple]]:
+    """The rows of ``SIZE_QUERIES``, ``MOVEMENT_QUERIES`` and the story's queries (those
+    two only where the run has a movement file), kept in ``FIGURES_FILE`` for as long as
+    the files they were read from and the queries are the same."""
+    from segflow.governance.runcache import fingerprint, keep, kept
+
+    folder = run_dir(settings, run_id)
+    key = {"memberships": fingerprint(folder / "memberships.parquet"),
+           "movement": fingerprint(folder / "movement.parquet"),
+           "queries": _queries_digest()}
+    rows = kept(folder / FIGURES_FILE, key)
+    if rows is None:
+        rows = _read_rows(settings, run_id, con)
+        keep(folder / FIGURES_FILE, key, rows)
+    return {name: [tuple(r) for r in value] for name, value in rows.items()}
+
+
+def _queries_digest() -> str:
+    """What the kept rows were read with: a change of any query reads them again."""
+    import hashlib
+
+    from segflow.governance.story import QUERIES
+
+    text = json.dumps([SIZE_QUERIES, MOVEMENT_QUERIES, QUERIES], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _read_rows(settings, run_id: str, con) -> dict[str, list[tuple]]:
+    """Every figure query over the run's files, on the project's engine."""
     from segflow.engines import SPARK
 
     if settings.engine == SPARK:
         from segflow.sqlengine import connection
 
         with connection(settings) as engine:
-            return _figures(settings, ctx, engine)
-    return _figures(settings, ctx, con)
+            return _queries(settings, run_id, engine)
+    return _queries(settings, run_id, con)
 
 
-def _figures(settings, ctx, con) -> tuple[dict, dict | None]:
+def _queries(settings, run_id: str, con) -> dict[str, list[tuple]]:
+    from segflow.governance.reasons import lit
     from segflow.governance.store import memberships_view
-    from segflow.pages.fmt import Formatter, currency_of
+    from segflow.governance.story import QUERIES
 
-    memberships_view(con, settings, ctx.run_id, "m_cur")
-    return _sizes(con, ctx), _movement(con, settings, ctx, Formatter(currency_of(settings)))
+    memberships_view(con, settings, run_id, "m_cur")
+    rows = {name: con.execute(sql).fetchall() for name, sql in SIZE_QUERIES.items()}
+    path = run_dir(settings, run_id) / "movement.parquet"
+    if path.exists():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW movement AS SELECT * FROM read_parquet("
+                    f"{lit(str(path))})")
+        rows |= {name: con.execute(sql).fetchall()
+                 for name, sql in {**MOVEMENT_QUERIES, **QUERIES}.items()}
+    return rows
 
 
 def _campaign_title(ctx) -> str:

@@ -3,7 +3,9 @@ deterministically from ``movement.parquet`` (every number in them is a count of 
 moves between cohorts labelled up or down by the campaign's priority order (priority 1 is
 the top tier), and a sample of movers of every kind for the page.
 
-Reads a view named ``movement`` over the run's movement file; never recomputes movement.
+Told from the rows of ``QUERIES`` (over views ``m_cur`` and ``movement``, the run's
+memberships and movement files; never recomputing movement), which the report reads once
+and keeps beside the run (``segflow.governance.report.run_figures``).
 """
 
 from __future__ import annotations
@@ -41,9 +43,15 @@ def label(ctx, cohort: str) -> str:
     return title
 
 
-def flows(con) -> list[dict]:
-    """Per cohort: customers who joined it, left it, and the top reasons each way."""
-    rows = con.execute("""
+# the rows a story is told from, each a query over views ``m_cur`` and ``movement``
+QUERIES = {
+    "story_sizes": """SELECT cohort, count(*) FROM m_cur
+        WHERE status IN ('assigned', 'holdout') AND cohort IS NOT NULL GROUP BY 1""",
+    "story_moved": """SELECT cohort_before, cohort_after, count(*) FROM movement
+        WHERE movement = 'moved' GROUP BY ALL""",
+    "story_overrides": """SELECT count(*) FROM movement WHERE override_id IS NOT NULL
+        AND movement <> 'stayed'""",
+    "story_flows": """
       SELECT cohort, side, coalesce(reason, 'no reason recorded') AS reason, count(*) AS n
       FROM (SELECT cohort_after AS cohort, 'joined' AS side,
                    coalesce(join_reason, reason) AS reason
@@ -51,7 +59,18 @@ def flows(con) -> list[dict]:
             UNION ALL
             SELECT cohort_before, 'left', coalesce(leave_reason, reason)
               FROM movement WHERE movement IN ('exited', 'moved'))
-      GROUP BY ALL ORDER BY cohort, side, n DESC, reason""").fetchall()
+      GROUP BY ALL ORDER BY cohort, side, n DESC, reason""",
+    "story_movers": f"""SELECT entity_id, movement, cohort_before, cohort_after,
+          coalesce(reason, '') AS reason, override_id FROM (
+            SELECT *, row_number() OVER (PARTITION BY movement ORDER BY entity_id) AS i
+            FROM movement WHERE movement <> 'stayed') WHERE i <= {PER_KIND}
+        ORDER BY movement, entity_id""",
+}
+
+
+def flows(rows: list[tuple]) -> list[dict]:
+    """Per cohort: customers who joined it, left it, and the top reasons each way, from
+    the ``story_flows`` rows."""
     out: dict[str, dict] = {}
     for cohort, side, reason, n in rows:
         f = out.setdefault(cohort, {"cohort": cohort, "joined": 0, "left": 0,
@@ -101,25 +120,22 @@ def run_paragraph(counts: dict, previous: str | None, overrides: int, fmt) -> st
     return text
 
 
-def story(con, ctx, fmt, counts: dict, previous: str | None) -> dict:
+def story(rows: dict[str, list[tuple]], ctx, fmt, counts: dict,
+          previous: str | None) -> dict:
     """Paragraphs, per-cohort flows, every reason with its count, a sample of movers (every
-    kind represented) and the glossary of the features the reasons name."""
+    kind represented) and the glossary of the features the reasons name, from the rows of
+    ``QUERIES``."""
     from segflow.governance.wording import wording_for
 
     rank, words = _rank(ctx), wording_for(ctx)
-    size = dict(con.execute("""SELECT cohort, count(*) FROM m_cur
-        WHERE status IN ('assigned', 'holdout') AND cohort IS NOT NULL GROUP BY 1""")
-                .fetchall())
-    moved = con.execute("""SELECT cohort_before, cohort_after, count(*) FROM movement
-        WHERE movement = 'moved' GROUP BY ALL""").fetchall()
+    size = dict(rows["story_sizes"])
     up_into: dict[str, list[int]] = {}
-    for before, after, n in moved:
+    for before, after, n in rows["story_moved"]:
         d = direction(rank, before, after)
         if d:
             up_into.setdefault(after, [0, 0])[0 if d == "up" else 1] += n
-    overrides = con.execute("SELECT count(*) FROM movement WHERE override_id IS NOT NULL "
-                            "AND movement <> 'stayed'").fetchone()[0]
-    fl = flows(con)
+    overrides = rows["story_overrides"][0][0]
+    fl = flows(rows["story_flows"])
     paragraphs = [run_paragraph(counts, previous, overrides, fmt)]
     for f in fl:
         ups, downs = up_into.get(f["cohort"], [0, 0])
@@ -127,13 +143,8 @@ def story(con, ctx, fmt, counts: dict, previous: str | None) -> dict:
                                            fmt, words, ups, downs))
     reasons = [{"cohort": f["cohort"], "side": side, "reason": words(reason), "n": n}
                for f in fl for side in ("joined", "left") for reason, n in f["why_" + side]]
-    movers = con.execute(f"""SELECT entity_id, movement, cohort_before, cohort_after,
-          coalesce(reason, '') AS reason, override_id FROM (
-            SELECT *, row_number() OVER (PARTITION BY movement ORDER BY entity_id) AS i
-            FROM movement WHERE movement <> 'stayed') WHERE i <= {PER_KIND}
-        ORDER BY movement, entity_id""").fetchall()
     sample = []
-    for e, kind, before, after, reason, override in movers:
+    for e, kind, before, after, reason, override in rows["story_movers"]:
         d = direction(rank, before, after) if kind == "moved" else None
         sample.append({"entity_id": e, "movement": f"moved {d}" if d else kind,
                        "cohort_before": before, "cohort_after": after,

@@ -149,3 +149,76 @@ def test_first_run_report_has_no_stale_sections(run_world):
     page = _page(settings, run)
     assert "Not exported yet" in page and "has been published before: all 20 customers" in page
     assert AS_OF_1.strftime("%Y-%m-%d") in page
+
+
+def _figures_text(settings, run: str) -> str:
+    """The report as shown, without the time it was written."""
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "", _page(settings, run))
+
+
+def test_a_page_rendered_again_tells_the_kept_figures_without_a_query(run_world,
+                                                                       monkeypatch):
+    """After the first rendering the rows sit beside the run; the next rendering reads no
+    file of the run's content and shows exactly what the first showed."""
+    from segflow.governance import report
+
+    settings, run = run_world
+    report.write_report(settings, run)
+    assert (settings.runs_dir / run / report.FIGURES_FILE).exists()
+    first = _figures_text(settings, run)
+
+    def no_query(*_):
+        raise AssertionError("the figures were read again")
+
+    monkeypatch.setattr(report, "_read_rows", no_query)
+    report.write_report(settings, run)
+    assert _figures_text(settings, run) == first and "Cohort sizes" in first
+
+
+def test_figures_are_read_again_once_the_memberships_file_is_rewritten(run_world):
+    """A rewritten memberships file (a re-governed run, an applied override) is counted
+    again: a kept figure is never older than its file."""
+    import duckdb
+
+    from segflow.governance.context import RunContext
+    from segflow.governance.report import run_figures
+
+    settings, run = run_world
+    path = settings.runs_dir / run / "memberships.parquet"
+    with duckdb.connect() as con:
+        before = run_figures(settings, RunContext.of(settings, run), con)[0]
+        first = con.execute(f"SELECT min(entity_id) FROM '{path}'").fetchone()[0]
+        con.execute(f"COPY (SELECT * FROM '{path}' WHERE entity_id <> '{first}') "
+                    f"TO '{path}.new' (FORMAT parquet)")
+        (path.parent / f"{path.name}.new").replace(path)
+        after = run_figures(settings, RunContext.of(settings, run), con)[0]
+    assert after["base"] == before["base"] - 1 > 0
+
+
+def test_a_kept_figures_file_that_cannot_be_read_is_read_again(run_world):
+    import json
+
+    from segflow.governance import report
+
+    settings, run = run_world
+    report.write_report(settings, run)
+    first = _figures_text(settings, run)
+    kept = settings.runs_dir / run / report.FIGURES_FILE
+    held = json.loads(kept.read_text())
+    kept.write_text("{not json")
+    report.write_report(settings, run)
+    assert _figures_text(settings, run) == first
+    assert json.loads(kept.read_text()) == held and held["value"]["base"][0][0] > 0
+
+
+def test_a_value_json_cannot_hold_is_not_kept(tmp_path):
+    from decimal import Decimal
+
+    from segflow.governance.runcache import keep, kept
+
+    keep(tmp_path / "f.json", {"a": 1}, {"rows": [[Decimal("1.5")]]})
+    keep(tmp_path / "g.json", {"a": 1}, {"rows": [[float("nan")]]})
+    assert not (tmp_path / "f.json").exists() and not (tmp_path / "g.json").exists()
+    keep(tmp_path / "h.json", {"a": (1, 2)}, {"rows": [[1.5, None, "x"]]})
+    assert kept(tmp_path / "h.json", {"a": [1, 2]}) == {"rows": [[1.5, None, "x"]]}
+    assert kept(tmp_path / "h.json", {"a": [1, 3]}) is None
