@@ -4,6 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 SCALE   ?= 100k
+WORKERS ?= 2
 
 .PHONY: help install demo test lint bench server clean
 
@@ -21,8 +22,8 @@ install: $(STAMP)  ## create .venv and install segflow with its dev and spark ex
 demo: $(STAMP)  ## generate a 100k-customer Holi world and run the whole campaign refresh
 	$(BIN)/segflow demo holi
 
-test: $(STAMP)  ## run the test suite
-	$(BIN)/python -m pytest -q
+test: $(STAMP)  ## run the test suite in WORKERS processes (default 2; WORKERS=0: one process)
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
 
 lint: $(STAMP)  ## ruff check
 	$(BIN)/ruff check .

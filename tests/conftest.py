@@ -179,9 +179,12 @@ def prefect_api(prefect_server, monkeypatch) -> str:
         yield prefect_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the whole session (pages are opened in fresh pages)."""
+    """One headless Chromium per test module (pages are opened in fresh pages). Not one
+    per session: while Playwright's sync API is open, its event loop counts as running in
+    the test process, and Prefect's calls made by any later test (``State.result()``,
+    ``run_deployment``) would then return coroutines instead of results."""
     path = _chromium()
     if path is None:
         pytest.skip("no Chromium on this machine (apt-get install chromium runs the "
