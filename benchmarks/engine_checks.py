@@ -21,10 +21,12 @@ WHEN_WRITTEN = ("created_timestamp",)
 
 
 def source(path: Path) -> str:
-    """DuckDB's read of a Parquet file or of a folder of part files."""
-    path = Path(path)
-    glob = f"{path}/*.parquet" if path.is_dir() else str(path)
-    return f"read_parquet('{glob}')"
+    """DuckDB's read of a Parquet file or of a folder of part files, partitioned or not
+    (a Spark run's memberships are partitioned by cohort): segflow's own reader of run
+    outputs."""
+    from segflow.scoring.runfiles import parquet_sql
+
+    return parquet_sql(Path(path))
 
 
 def columns(con, path: Path) -> dict[str, str]:

@@ -48,6 +48,29 @@ NOT_FORKED = ("sources", "truth", "peers", "spark-events")
 
 # --- the child: one stage on one engine -------------------------------------------------
 
+# the functions each stage's phases are timed by: (module, function, label); a renamed
+# function fails the benchmark's tests, not a run an hour in
+PHASES = {
+    "features": [("segflow.featurestore.build", "apply", "feast apply")],
+    "refresh": [("segflow.scoring.score", "champions", "load champion models"),
+                ("segflow.scoring.refresh", "score_to_file", "retrieval + scoring"),
+                ("segflow.scoring.score_spark", "score_on_spark", "retrieval + scoring"),
+                ("segflow.scoring.refresh", "_memberships_on_duckdb", "segment evaluation"),
+                ("segflow.scoring.refresh", "_memberships_on_spark", "segment evaluation")],
+    "govern": [("segflow.governance.pipeline", "movement_for", "movement with reasons"),
+               ("segflow.governance.pipeline", "run_controls", "controls"),
+               ("segflow.governance.review", "find_exceptions", "review queue"),
+               ("segflow.governance.report", "write_report", "report")],
+}
+
+
+def phase_targets(stage: str) -> list[tuple[object, str, str]]:
+    """``PHASES[stage]`` with each module imported (``benchmarks.timing.phases_of``)."""
+    import importlib
+
+    return [(importlib.import_module(m), f, label) for m, f, label in PHASES[stage]]
+
+
 def engine_settings(home: Path, engine: str, driver_memory: str, events: Path | None):
     """The benchmark workspace with the project's engine set to ``engine``: on Spark,
     ``local[2]`` with the driver's memory set (in local mode the executors run in the
@@ -77,7 +100,7 @@ def stage_features(settings) -> dict:
     from benchmarks.timing import Stopwatch, phases_of
 
     phases: dict[str, float] = {}
-    with Stopwatch() as sw, phases_of([(build, "apply", "feast apply")], phases):
+    with Stopwatch() as sw, phases_of(phase_targets("features"), phases):
         report = build.build_features(settings, AS_OF)
     phases.update({k: v["seconds"] for k, v in report.items() if "seconds" in v})
     return {"seconds": sw.seconds, "phases": phases,
@@ -86,18 +109,11 @@ def stage_features(settings) -> dict:
 
 def stage_refresh(settings) -> dict:
     import segflow.scoring.refresh as refresh
-    import segflow.scoring.score as score
-    import segflow.scoring.score_spark as score_spark
     from benchmarks.stages import _save_run
     from benchmarks.timing import Stopwatch, phases_of
 
     phases: dict[str, float] = {}
-    with Stopwatch() as sw, phases_of([
-            (score, "champions", "load champion models"),
-            (refresh, "score_to_file", "retrieval + scoring"),
-            (score_spark, "score_on_spark", "retrieval + scoring"),
-            (refresh, "_memberships_on_duckdb", "segment evaluation"),
-            (refresh, "_memberships_on_spark", "segment evaluation")], phases):
+    with Stopwatch() as sw, phases_of(phase_targets("refresh"), phases):
         record = refresh.refresh_campaign(settings, CAMPAIGN, AS_OF)
     _save_run(settings, "current", record.run_id)
     return {"seconds": sw.seconds, "phases": phases,
@@ -106,17 +122,10 @@ def stage_refresh(settings) -> dict:
 
 def stage_govern(settings) -> dict:
     import segflow.governance.pipeline as pipeline
-    import segflow.governance.report as report
-    import segflow.governance.review as review
     from benchmarks.timing import Stopwatch, phases_of
 
     phases: dict[str, float] = {}
-    with Stopwatch() as sw, phases_of([
-            (pipeline, "movement_for", "movement with reasons"),
-            (pipeline, "compute_movers", "movers"),
-            (pipeline, "run_controls", "controls"),
-            (review, "find_exceptions", "review queue"),
-            (report, "write_report", "report")], phases):
+    with Stopwatch() as sw, phases_of(phase_targets("govern"), phases):
         result = pipeline.govern_run(settings, _current(settings))
     return {"seconds": sw.seconds, "phases": phases, "info": {
         "movement": {k: int(v) for k, v in result.movement.counts.items()},

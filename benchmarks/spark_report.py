@@ -22,13 +22,14 @@ bound); "peak MB" is the whole process's life's highest PSS sum over the tree (s
 0.25 s; the RSS sum, which counts shared pages once per process, and the CPU including
 imports are in the JSON). "load" is the 1-minute load average on the 2 shared cores during
 the stage (mean, from samples every 5 s): the machine is shared, so the ratio in the same
-run is the figure that counts. On DuckDB `govern` does more than on Spark (movement reasons,
-the review queue, the seal, the report run only on DuckDB); its movement + controls phases
-are given beside it."""
+run is the figure that counts. `govern` is the whole step on both engines (movement with its
+reasons, controls, the review queue, the seal, the report); in the results measured on
+2026-12-02, before governance ran whole on Spark, Spark's `govern` was movers and controls
+only and DuckDB's the whole step, with its movement + controls phases given beside it."""
 
 LABELS = {"features": "features build (5 views, as of 2027-03-01, + Feast apply)",
           "refresh": "refresh step: retrieval, scoring (2 champions), 47 cohorts",
-          "govern": "govern: movers + controls (DuckDB: + reasons, review, seal, report)",
+          "govern": "govern: movement with reasons, controls, review, seal, report",
           "export": "export: channel files of last week's published run"}
 
 

@@ -108,3 +108,30 @@ def test_memory_is_summed_over_the_whole_process_tree():
         child.communicate("")
     assert count >= 2 and rss - alone >= 200 and pss >= 200
     assert child.pid in {pid for pid, _ in cpu}
+
+
+def test_every_phase_the_spark_benchmark_times_names_a_function_that_exists():
+    """A renamed function fails here, not in a benchmark run an hour in (a 1M run stopped
+    at govern on 2026-12-03: pipeline.compute_movers had been renamed)."""
+    from benchmarks.spark_engine import PHASES, phase_targets
+
+    for stage in PHASES:
+        for module, name, _ in phase_targets(stage):
+            assert callable(getattr(module, name, None)), f"{module.__name__}.{name}"
+
+
+def test_a_partitioned_spark_folder_compares_equal_to_duckdbs_file(tmp_path):
+    """Spark writes memberships partitioned by cohort (cohort=<name>/part-*.parquet): read
+    as segflow reads it, the partition column included."""
+    from benchmarks.engine_checks import compare
+
+    table = pa.table({"entity_id": ["a", "b", "c"], "cohort": ["x", "y", "x"],
+                      "n": pa.array([1, 2, 3], pa.int64())})
+    pq.write_table(table, tmp_path / "duck.parquet")
+    folder = tmp_path / "spark.parquet"
+    for cohort in ("x", "y"):
+        part = table.filter(pa.compute.equal(table["cohort"], cohort)).drop_columns(["cohort"])
+        (folder / f"cohort={cohort}").mkdir(parents=True)
+        pq.write_table(part, folder / f"cohort={cohort}" / "part-0.parquet")
+    result = compare(duckdb.connect(), tmp_path / "duck.parquet", folder)
+    assert result == {"equal": True, "rows": [3, 3], "columns_compared": 3}
