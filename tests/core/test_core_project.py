@@ -116,6 +116,16 @@ def test_without_a_project_a_command_says_how_to_get_one(tmp_path):
         "creates one)"]
 
 
+@pytest.mark.parametrize("example", ["holi", "accounts"])
+def test_a_demo_outside_a_project_says_so_before_it_makes_anything(tmp_path, example):
+    """The check comes before the demo's flows are imported (seconds) and before its
+    workspace is made: one line, exit 2, no folder left behind."""
+    done = _segflow(tmp_path, "--home", tmp_path / "ws", "demo", example)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1].startswith("error: no segflow project here")
+    assert not (tmp_path / "ws").exists()
+
+
 def test_a_named_project_must_exist_and_wins_over_the_working_directory(tmp_path):
     (tmp_path / "here").mkdir()
     (tmp_path / "here" / "segflow.yaml").write_text("name: here\nbase_currency: EUR\n")
