@@ -16,32 +16,32 @@ def register(app: typer.Typer) -> None:
 def holi(customers: int = typer.Option(100_000, min=1000, help="Customers in the world."),
          seed: int = typer.Option(7, help="Random seed of the world.")) -> None:
     """Holi festival campaign (B2C): world -> ingest -> features -> models -> two refreshes."""
-    _run("holi_plan", customers, seed)
+    _run(lambda demo: demo.holi_plan(customers, seed))
 
 
 def accounts(accounts: int = typer.Option(5_000, min=100, help="Accounts in the world."),
              seed: int = typer.Option(7, help="Random seed of the world.")) -> None:
     """Quarterly account-tier refresh (B2B): roll-ups, tiers, reconciliation, review."""
-    _run("accounts_plan", accounts, seed)
+    _run(lambda demo: demo.accounts_plan(accounts, seed))
 
 
-def _run(make_plan: str, *args) -> None:
-    """The demo ``segflow.flows.demo.<make_plan>(*args)`` makes. The project and its engine
-    are checked first: the flows (Prefect, Feast, the generators) take seconds to import,
-    and a command run outside a project should say so at once."""
+def _run(make_plan) -> None:
+    """The demo ``make_plan(segflow.flows.demo)`` makes. The project and its engine are
+    checked first: the flows (Prefect, Feast, the generators) take seconds to import, and a
+    command run outside a project should say so at once."""
     from segflow.engines import require_duckdb
     from segflow.project import require_project
     from segflow.settings import get_settings
 
-    require_project(get_settings().project)  # the demo runs the project's own config
-    require_duckdb(get_settings(), "demo")  # before the workspace is made or Prefect loaded
+    settings = get_settings()
+    require_project(settings.project)  # the demo runs the project's own config
+    require_duckdb(settings, "demo")  # before the workspace is made or Prefect loaded
     from segflow.flows import demo
-    from segflow.flows.demo import run_demo
 
-    plan = getattr(demo, make_plan)(*args)
-    settings = get_settings().ensure()
+    plan = make_plan(demo)
+    settings = settings.ensure()
     typer.echo(f"segflow demo '{plan.name}' in workspace {settings.home}")
-    run_demo(settings, plan, typer.echo)
+    demo.run_demo(settings, plan, typer.echo)
     _guide(settings, plan)
     from segflow.logs import silence_teardown
 
