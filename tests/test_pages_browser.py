@@ -70,7 +70,20 @@ BANNERS = {"trends": None, "report": "Waiting for a decision", "movement": None,
            "home": r"1 of 1 campaign\(s\) need attention",
            "catalogue": "3 of 4 templates say nothing about when to use them",
            "feedback_home": "No campaign has run yet"}
+# Texts of one SVG chart that a reader cannot read whole: outside the chart's own box (cut
+# at its edge) or, for a row label, running into the row's first bar.
+CHART_TEXT_CUT = """(svg) => {
+  const box = svg.viewBox.baseVal;
+  const bars = [...svg.querySelectorAll('rect.bar')];
+  const barX = bars.length ? Math.min(...bars.map(b => b.x.baseVal.value)) : box.width;
+  return [...svg.querySelectorAll('text')].filter(t => {
+    const b = t.getBBox();
+    const out = b.x < -0.5 || b.x + b.width > box.width + 0.5;
+    return out || (t.classList.contains('label') && b.x + b.width > barX - 2);
+  }).map(t => t.textContent);
+}"""
 CHECKS = """() => {
+  const CHART_TEXT_CUT = """ + CHART_TEXT_CUT + """;
   const doc = document.documentElement;
   const overflow = doc.scrollWidth > window.innerWidth + 1;
   const empty = [...document.querySelectorAll('table')].filter(t =>
@@ -85,7 +98,8 @@ CHECKS = """() => {
   const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
   const wide = [...document.querySelectorAll('.table-wrap')].filter(w =>
       w.scrollWidth > w.clientWidth + 1).length;
-  return {overflow, empty, charts: charts.length, drawn: drawn.length, links, ids, wide,
+  const cut = [...document.querySelectorAll('svg.chart')].flatMap(CHART_TEXT_CUT);
+  return {overflow, empty, charts: charts.length, drawn: drawn.length, links, ids, wide, cut,
           banner: state ? state.textContent.trim() : null,
           bannerTop: state ? state.getBoundingClientRect().top : null,
           h1: document.querySelector('h1').textContent.trim()};
@@ -108,6 +122,7 @@ def test_page_reads_in_a_browser(browser, pages, name):
     if name in ("home", "catalogue", "feedback_home"):  # their tables fit without scrolling
         assert seen["wide"] == 0, seen
     assert seen["charts"] >= CHARTS[name] and seen["drawn"] == seen["charts"], seen
+    assert seen["cut"] == [], f"{name}: chart texts cut or over their bars: {seen['cut']}"
     if BANNERS[name]:
         assert re.match(BANNERS[name], seen["banner"]), seen
         assert seen["bannerTop"] < 300, seen  # the verdict is on the first screen
@@ -178,3 +193,40 @@ def test_catalogue_shows_each_template_with_its_advice_and_uses(browser, pages):
     params = [r[:3] for r in _cells(section.locator("table.data").first)]
     assert ["lapsed_days", "int", "90"] in params, params
     page.close()
+
+
+LONG_LABELS = ["WWWW MMMM wwww mmmm %%%% @@@@ WWWW MMMM wwww mmmm",
+               "flash_sale_responders · Maharashtra × Marathi · festive zone west",
+               "होली उत्सव के ग्राहक · उत्तर प्रदेश × हिन्दी",
+               "Ünïcödé résumé naïve café São Paulo Zürich Kraków",
+               "short"]
+
+
+def test_long_chart_labels_are_shortened_never_cut(browser, tmp_path):
+    """Labels of any length and script, the widest glyphs included, stay inside the chart
+    and clear of their bars, start first (an ellipsis ends what does not fit) and are whole
+    in their tooltip. Before, a label of 40 wide characters ran off the chart's left edge."""
+    from segflow.pages import env, write
+
+    rows = [(label, {"assigned": 1000 * (i + 1)}) for i, label in enumerate(LONG_LABELS)]
+    (tmp_path / "chart.html.j2").write_text(CHART_PAGE)
+    path = write(tmp_path / "chart.html", env(extra=tmp_path), "chart.html.j2", rows=rows,
+                 page_title="Long labels")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    cut = page.evaluate("() => (" + CHART_TEXT_CUT + ")(document.querySelector('svg.chart'))")
+    shown = page.evaluate("() => [...document.querySelectorAll('svg.chart text.label')]"
+                          ".map(t => [t.lastChild.textContent, t.querySelector('title')"
+                          ".textContent])")
+    page.close()
+    assert cut == [], cut
+    assert [full for _, full in shown] == LONG_LABELS
+    for text, full in shown:
+        assert text == full or (text.endswith("…") and full.startswith(text[:-1])), text
+    assert shown[0][0].endswith("…") and shown[-1][0] == "short"
+
+
+CHART_PAGE = """{% extends "base.html.j2" %}
+{% block content %}{{ stacked_bars(rows, ["assigned"], fmt.count, "Long labels") | safe }}
+{% endblock %}"""
