@@ -164,10 +164,14 @@ def _events(con, ctx, path, people: str | None) -> None:
     live suppression of an entity to its recipients (``_live_events``)."""
     cfg = ctx.config
     if path is not None:
-        src = canonical_source(path)
-        glob_supp = (f"SELECT DISTINCT customer_id FROM {src} WHERE "
+        # one scan of the events (the largest table) for both kinds of opt-out
+        kinds = _list([*cfg.global_events, *cfg.channel_events])
+        con.execute("CREATE OR REPLACE TEMP TABLE opt_outs AS SELECT DISTINCT customer_id, "
+                    f"channel, event_type FROM {canonical_source(path)} "
+                    f"WHERE list_contains({kinds}, event_type)")
+        glob_supp = ("SELECT DISTINCT customer_id FROM opt_outs WHERE "
                      f"list_contains({_list(cfg.global_events)}, event_type)")
-        chan_unsub = (f"SELECT DISTINCT customer_id, channel FROM {src} WHERE "
+        chan_unsub = ("SELECT DISTINCT customer_id, channel FROM opt_outs WHERE "
                       f"list_contains({_list(cfg.channel_events)}, event_type)")
     else:
         glob_supp = "SELECT NULL::VARCHAR AS customer_id WHERE false"
