@@ -249,6 +249,7 @@ def require_project(project: Project | None) -> Project:
     """The project, or one line saying how to get one."""
     if project is None:
         raise SegflowError(f"no segflow project here: no {PROJECT_FILE} in {Path.cwd()} or any "
-                           "folder above it; cd into a project, pass --project DIR or set "
+                           "folder above it; cd into a project, run `segflow --project DIR "
+                           "<command>` or set "
                            f"{ENV_VAR} (`segflow init DIR` creates one)")
     return project

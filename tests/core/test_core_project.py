@@ -112,8 +112,8 @@ def test_without_a_project_a_command_says_how_to_get_one(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"error: no segflow project here: no segflow.yaml in {tmp_path} or any folder above "
-        "it; cd into a project, pass --project DIR or set SEGFLOW_PROJECT (`segflow init DIR` "
-        "creates one)"]
+        "it; cd into a project, run `segflow --project DIR <command>` or set SEGFLOW_PROJECT "
+        "(`segflow init DIR` creates one)"]
 
 
 @pytest.mark.parametrize("example", ["holi", "accounts"])
