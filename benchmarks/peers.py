@@ -8,6 +8,7 @@ import json
 from benchmarks.timing import Stopwatch
 from benchmarks.world import AS_OF, KEY, peers_dir, runs_file
 from segflow import canonical
+from segflow.errors import SegflowError
 
 # Feast's file store holds the whole join in pandas (5.5 GB for 2M x 20): above this many
 # entity rows it runs on the first N customers and is extrapolated linearly.
@@ -25,10 +26,14 @@ def floor(settings, customers: int) -> dict:
     import duckdb
     import pyarrow.parquet as pq
 
+    tables = sorted(settings.canonical_dir.glob("*.parquet"))
+    if not tables:  # a floor of nothing would be a figure of 0 s, not a failed stage
+        raise SegflowError(f"no canonical tables in {settings.canonical_dir}: the floor "
+                           "reads what the ingest stage wrote; run it first")
     con = duckdb.connect()
     info = {}
     with Stopwatch() as sw:
-        for path in sorted(settings.canonical_dir.glob("*.parquet")):
+        for path in tables:
             cols = pq.read_schema(path).names
             aggs = ", ".join(f'sum(hash("{c}"))' for c in cols)
             con.execute(f"SELECT count(*), {aggs} FROM {canonical.source(path)}").fetchall()

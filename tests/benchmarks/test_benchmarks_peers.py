@@ -80,3 +80,20 @@ def test_the_check_reports_a_changed_cell_and_a_missing_row(world):
     assert not check["equal"]
     assert check["missing_rows"] == 1
     assert check["by_column"] == {"lifetime_spend": 1}
+
+
+def test_the_floor_of_a_world_not_ingested_fails_the_stage(tmp_path):
+    """A 10M run whose ingest had failed once recorded the floor at 0.00 s: it read the
+    canonical tables there were, none."""
+    from segflow.errors import SegflowError
+    from segflow.settings import Settings
+
+    with pytest.raises(SegflowError, match="no canonical tables"):
+        peers.floor(Settings(home=tmp_path / "ws").ensure(), CUSTOMERS)
+
+
+def test_the_floor_reads_every_canonical_table(world):
+    done = peers.floor(world, CUSTOMERS)
+    assert set(done["info"]) == {p.stem for p in world.canonical_dir.glob("*.parquet")}
+    assert done["info"]["customers"]["rows"] == pq.read_metadata(
+        world.canonical_dir / "customers.parquet").num_rows
