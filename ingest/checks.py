@@ -106,7 +106,7 @@ def reason_sql(contract: Contract, currencies: list[str], refs: dict[str, str],
 def check_rows(con, typed: str, contract: Contract, currencies: list[str],
                refs: dict[str, str], as_of: datetime | None = None,
                spec: SourceSpec | None = None) -> str:
-    """Create temp table ``checked_<table>``: _row, the typed columns and ``_reason``.
+    """Create table ``checked_<table>``: _row, the typed columns and ``_reason``.
 
     Raw text is read from ``typed`` for the checks but not stored (bar identifiers), which
     halves the table, except in ``_raw`` for the rows a check fails: the quarantine takes
@@ -125,7 +125,7 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
         kept += ["_cursor", "_tombstone"]
     held = ", ".join(f"{_lit([c.name])}: {raw_text(_q(raw(c.name)))}" for c in contract.columns
                      if not c.derived)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(kept)}, _reason, "
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {', '.join(kept)}, _reason, "
                 f"CASE WHEN _reason IS NOT NULL THEN {{{held}}} END AS _raw FROM (SELECT *, "
                 f"{reason_sql(contract, currencies, refs, as_of, spec)} AS _reason "
                 f"FROM {typed})")
@@ -136,7 +136,7 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
 
 
 def _repeated_hashes(con, table: str, keys: str, where: str) -> bool:
-    """Temp table ``_repeated``: the 64-bit hashes of ``keys`` seen more than once among the
+    """Table ``_repeated``: the 64-bit hashes of ``keys`` seen more than once among the
     rows of ``table`` that match ``where``; whether there are any.
 
     Repeated keys are found by their hash first (an aggregate of one integer a row, not of
@@ -144,7 +144,7 @@ def _repeated_hashes(con, table: str, keys: str, where: str) -> bool:
     the rows of those hashes are then grouped by the keys themselves, so a hash collision
     costs a few more rows grouped, never a wrong answer. A table with no repeated hash
     (the usual case) is scanned once, not a second time to find nothing to update."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _repeated AS SELECT h FROM (SELECT "
+    con.execute(f"CREATE OR REPLACE TABLE _repeated AS SELECT h FROM (SELECT "
                 f"hash({keys}) AS h FROM {table} WHERE {where}) GROUP BY h "
                 "HAVING count(*) > 1")
     return bool(con.execute("SELECT count(*) FROM _repeated").fetchall()[0][0])

@@ -162,7 +162,7 @@ def _read_rest(con, spec: SourceSpec, raw_view: str, since: Since | None) -> Non
     con.register(f"{view}_arrow", table)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM {view}_arrow")
     cursor = None if result.cursor is None else result.cursor.isoformat()
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {view}_cursor AS SELECT CAST(? AS VARCHAR) "
+    con.execute(f"CREATE OR REPLACE TABLE {view}_cursor AS SELECT CAST(? AS VARCHAR) "
                 f"AS value", [cursor])
 
 
@@ -280,7 +280,7 @@ def _open_csv(con, spec: SourceSpec, view: str, spill_dir: Path | None) -> CsvSc
 
 def rejected_lines(con, spec: SourceSpec, scan: CsvScan, into: str) -> int:
     """Lines of the latest scan of a CSV source that the reader refused, one row per line
-    (file, line, reason, raw text) in temp table ``into``; returns how many.
+    (file, line, reason, raw text) in table ``into``; returns how many.
 
     A line in the wrong encoding is not a bad row but a wrong ``encoding:``: it stops the
     run naming the file, the line and the option."""
@@ -290,7 +290,7 @@ def rejected_lines(con, spec: SourceSpec, scan: CsvScan, into: str) -> int:
     column = f"CASE column_name {renamed} ELSE column_name END" if renamed else "column_name"
     originals = " ".join(f"WHEN {_quote(read)} THEN {_quote(mine)}"
                          for read, mine in scan.originals)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {into} AS
+    con.execute(f"""CREATE OR REPLACE TABLE {into} AS
         SELECT CASE s.file_path {originals} ELSE s.file_path END AS file, e.line,
                arg_min(error_type::VARCHAR, coalesce(column_idx, 0)) AS error_type,
                arg_min(CASE error_type::VARCHAR {kinds} ELSE 'malformed_line' END || ':' ||

@@ -86,13 +86,13 @@ def touched_duplicates(con, new: str, decided: str, kept: str, old_map: str) -> 
     groups and the new rows are searched together; every other group keeps its map rows,
     which is what a search over every customer would give them.
     """
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dedupe_old AS
+    con.execute(f"""CREATE OR REPLACE TABLE _dedupe_old AS
         SELECT k.customer_id, k.signup_ts, k.email, k.phone,
                coalesce(m.survivor_id, k.customer_id) AS grp
         FROM ({kept}) k LEFT JOIN ({old_map}) m ON k.customer_id = m.merged_id""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dedupe_new AS
+    con.execute(f"""CREATE OR REPLACE TABLE _dedupe_new AS
         SELECT customer_id, signup_ts, email, phone FROM ({new})""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dedupe_touched AS
+    con.execute(f"""CREATE OR REPLACE TABLE _dedupe_touched AS
         SELECT grp FROM _dedupe_old WHERE email IN (SELECT email FROM _dedupe_new)
         UNION SELECT grp FROM _dedupe_old WHERE phone IN (SELECT phone FROM _dedupe_new)
         UNION SELECT coalesce(m.survivor_id, d.customer_id) FROM ({decided}) d

@@ -130,12 +130,12 @@ def prune_cache(folder: Path) -> None:
 
 
 def _phone_map(con, table: str, cached: list[Path]) -> pa.Table:
-    """Temp table ``_phone_map``: (raw phone, region) -> E.164 for the distinct pairs of
+    """Table ``_phone_map``: (raw phone, region) -> E.164 for the distinct pairs of
     ``table`` that are not E.164 already. Pairs in the ``cached`` files are read from them;
     only the others are parsed. Region is the country, '' where it has none. Returns the
     newly parsed pairs (raw, region, e164), for the cache."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _phone_pairs AS "
+        "CREATE OR REPLACE TABLE _phone_pairs AS "
         f"SELECT DISTINCT phone AS raw, coalesce(country, '') AS region FROM {table} t "
         f"WHERE phone IS NOT NULL AND NOT regexp_matches({_STRIPPED.format(a='t')}, "
         f"'{E164_PATTERN}')")
@@ -154,7 +154,7 @@ def _phone_map(con, table: str, cached: list[Path]) -> pa.Table:
     if cache is not None:
         sql += (f" UNION ALL SELECT c.raw, c.region, c.e164 FROM {cache} c SEMI JOIN "
                 "_phone_pairs p ON p.raw = c.raw AND p.region = c.region")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _phone_map AS {sql}")
+    con.execute(f"CREATE OR REPLACE TABLE _phone_map AS {sql}")
     con.unregister("_phone_new")
     con.execute("DROP TABLE _phone_pairs")
     return new
@@ -175,7 +175,7 @@ def cache_contents(con, cached: list[Path], new: pa.Table) -> pa.Table:
 
 def normalise_identifiers(con, table: str, cached: list[Path] = ()
                           ) -> tuple[dict[str, int], pa.Table]:
-    """Rewrite ``email`` and ``phone`` of temp table ``table`` in place; return warnings
+    """Rewrite ``email`` and ``phone`` of table ``table`` in place; return warnings
     and the phone pairs parsed now (for the cache).
 
     The raw values stay in ``__raw_email``/``__raw_phone``, so a warning is a good row whose
@@ -184,7 +184,7 @@ def normalise_identifiers(con, table: str, cached: list[Path] = ()
     """
     new = _phone_map(con, table, list(cached))
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
+        CREATE OR REPLACE TABLE {table} AS
         SELECT t.* REPLACE ({email_sql('t.email')} AS email, {_phone_sql('t')} AS phone)
         FROM {table} t LEFT JOIN _phone_map m
           ON t.phone = m.raw AND coalesce(t.country, '') = m.region

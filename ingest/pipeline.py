@@ -6,9 +6,11 @@ merge map), then every other table with its customer ids rewritten through the m
 its foreign keys checked against what was accepted. Outputs are committed together at the end.
 
 Memory: file sources are scanned by DuckDB, staged as views, checked into one table per source
-(dropped once written) and streamed to Parquet; DuckDB spills to a folder in the workspace past
-its memory limit. SQL sources stream through Parquet files in that folder; DuckDB-file and REST
-sources are still read into memory (see connectors).
+(dropped once written) and streamed to Parquet. The tables live in a DuckDB file in a
+folder of the workspace made for the run (``_connect``), which DuckDB also spills to past its
+memory limit, and which is removed when the run ends. SQL sources stream through Parquet
+files in that folder; DuckDB-file and REST sources are still read into memory (see
+connectors).
 
 Incremental loads: a source with a cursor (``segflow.ingest.incremental``) shows only its rows
 past the watermark; they are checked as above and merged into the table as the last load left
@@ -297,7 +299,7 @@ def _customers_extras(con, checked: str, report: TableReport, writer, settings,
         writer.parquet(cache_contents(con, cached, new) if compact else new, target)
     merge_map = _merge_map(con, checked, settings, spec, old)
     con.register("merge_map_arrow", merge_map)
-    con.execute("CREATE OR REPLACE TEMP TABLE merge_map AS SELECT * FROM merge_map_arrow")
+    con.execute("CREATE OR REPLACE TABLE merge_map AS SELECT * FROM merge_map_arrow")
     con.unregister("merge_map_arrow")
     report.merged = merge_map.num_rows
     writer.parquet(merge_map, settings.canonical_dir / "customer_merge_map.parquet")
@@ -331,7 +333,7 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
     its live rows and the keys it decides, nothing old rewritten. Returns the rows of the
     table after the load, the merged customers kept apart, and both before it. The rows
     before come from the files' footers (``canonical.count``); the rows this load replaces
-    are the old rows of its keys (temp table ``delta_old_<table>``, which ``_changed_rows``
+    are the old rows of its keys (table ``delta_old_<table>``, which ``_changed_rows``
     compares), their count recorded in the keys file for the next load's count.
 
     Accounts and customers are seen by later tables' foreign-key checks as a view: the
@@ -342,9 +344,9 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
     folder = canonical.delta_dir(base)
     ordered = in_source_order(con, checked)
     keys = ", ".join(_q(k) for k in spec.key)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_keys_{table} AS "
+    con.execute(f"CREATE OR REPLACE TABLE delta_keys_{table} AS "
                 f"{_delta_keys(spec, checked)}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_removed_{table} AS SELECT {keys} FROM "
+    con.execute(f"CREATE OR REPLACE TABLE delta_removed_{table} AS SELECT {keys} FROM "
                 f"delta_keys_{table} EXCEPT SELECT {keys} FROM {checked} WHERE {_live(spec)}")
     merged, merged_before = 0, 0
     if table == "customers":
@@ -356,7 +358,7 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
             con, _accepted_sql(contract, checked, spec, "old_merged_customers", merged=True,
                                ordered=ordered),
             last, contract.arrow_schema())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_rows_{table} AS "
+    con.execute(f"CREATE OR REPLACE TABLE delta_rows_{table} AS "
                 f"{_accepted_sql(contract, checked, spec, ordered=ordered)}")
     new = writer.parquet_query(con, f"SELECT * FROM delta_rows_{table}", folder / rows_name,
                                contract.arrow_schema())
@@ -365,7 +367,7 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
     before = canonical.count(base)
     # the old rows of the keys this load decides (old_rows_sql), read once: counted here,
     # compared by _changed_rows
-    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_old_{table} AS "
+    con.execute(f"CREATE OR REPLACE TABLE delta_old_{table} AS "
                 f"{old_rows_sql(con, writer, base, table, list(spec.key))}")
     hit = con.execute(f"SELECT count(*) FROM delta_old_{table}").fetchall()[0][0]
     key_schema = con.sql(f"SELECT * FROM delta_keys_{table} LIMIT 0").to_arrow_table().schema
@@ -380,7 +382,7 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
 
 def old_rows_sql(con, writer, base: Path, table: str, keys: list[str]) -> str:
     """SQL: the rows of the table as committed (base ``base``) whose key this load decides
-    (temp table ``delta_keys_<table>``). Only the keys the table's key index holds are
+    (table ``delta_keys_<table>``). Only the keys the table's key index holds are
     joined (``_indexed_keys``); with none, the table is not read at all. The semi-join
     reads the other columns only for the rows it keeps."""
     committed = canonical.source(base)
@@ -391,7 +393,7 @@ def old_rows_sql(con, writer, base: Path, table: str, keys: list[str]) -> str:
 
 
 def _indexed_keys(con, writer, base: Path, table: str, keys: list[str]) -> int:
-    """Temp table ``delta_held_<table>``: the keys this load decides (``delta_keys_<table>``)
+    """Table ``delta_held_<table>``: the keys this load decides (``delta_keys_<table>``)
     that some file of the table as committed may hold, by the files' key indexes
     (``segflow.keyindex``), and how many: a binary search of the load's key hashes in each,
     so the cost grows with the load. A file whose index is missing or stale has it rebuilt
@@ -411,7 +413,7 @@ def _indexed_keys(con, writer, base: Path, table: str, keys: list[str]) -> int:
     where = " OR ".join(f"{keyindex.hash_sql(keys, list(t))} IN (SELECT h FROM delta_hits)"
                         for t in queries) or "false"
     con.register("delta_hits", pa.table({"h": keyindex.distinct(np.concatenate(held))}))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE delta_held_{table} AS SELECT * FROM "
+    con.execute(f"CREATE OR REPLACE TABLE delta_held_{table} AS SELECT * FROM "
                 f"delta_keys_{table} WHERE {where}")
     con.unregister("delta_hits")
     return con.execute(f"SELECT count(*) FROM delta_held_{table}").fetchall()[0][0]
@@ -466,7 +468,7 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
                     spec: SourceSpec, old: str | None = None) -> tuple[int, int]:
     """Stream the accepted rows to the canonical table; keep them only if others refer to them.
 
-    Accounts and customers stay as temp tables for the foreign-key checks of later tables;
+    Accounts and customers stay as tables for the foreign-key checks of later tables;
     every other table goes straight from the query to Parquet. An incremental source's
     customers folded into a survivor are kept apart for the next load's duplicate search.
     Returns the rows written to the table and to that file of merged customers.
@@ -479,7 +481,7 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
             state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
     sql = _accepted_sql(contract, checked, spec, old, ordered=ordered)
     if contract.table in FIRST:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE accepted_{contract.table} AS {sql}")
+        con.execute(f"CREATE OR REPLACE TABLE accepted_{contract.table} AS {sql}")
         sql = f"SELECT * FROM accepted_{contract.table}"   # kept in source order
     base = settings.canonical_dir / f"{contract.table}.parquet"
     written = writer.parquet_query(con, sql, base, contract.arrow_schema())
@@ -617,19 +619,27 @@ def load_counts(tr: TableReport) -> dict:
 
 
 def _connect(spill_dir: Path, fx: dict[str, float]):
-    """An in-memory DuckDB that spills to ``spill_dir`` rather than exhausting memory."""
+    """The ingest's working database: a DuckDB file in ``spill_dir`` (removed with it), with
+    a memory limit past which DuckDB spills to that folder.
+
+    A file, not an in-memory database: the checked and staged tables are ordinary tables of
+    it, which DuckDB writes out and evicts like any other data. Kept as in-memory temporary
+    tables, part of them stayed resident past the limit and the 10M-customer ingest failed
+    out of memory in its orders (2.8 of a 3 GB limit used); at 1M on a 900 MB limit the
+    file database finishes with a 1.5 GB peak (3.7-3.9 GB in memory at 3 GB)."""
     import duckdb
 
     # without a limit DuckDB kept every staged table in memory (13.6 GB at 1M customers);
     # with it, peak memory stays flat as the data grows and the rest goes to disk
-    con = duckdb.connect(config={"memory_limit": memory_limit(MEMORY_SHARE, MEMORY_CAP_MB),
+    con = duckdb.connect(str(spill_dir / "ingest.duckdb"),
+                         config={"memory_limit": memory_limit(MEMORY_SHARE, MEMORY_CAP_MB),
                                  "temp_directory": str(spill_dir)})
     con.execute("SET TimeZone = 'UTC'")
     con.register("fx_rates_arrow", pa.table({"currency": list(fx), "rate": list(fx.values())},
                                             schema=pa.schema([("currency", pa.string()),
                                                               ("rate", pa.float64())])))
-    con.execute("CREATE TEMP TABLE fx_rates AS SELECT * FROM fx_rates_arrow")
-    con.execute("CREATE TEMP TABLE merge_map (merged_id VARCHAR, survivor_id VARCHAR, "
+    con.execute("CREATE TABLE fx_rates AS SELECT * FROM fx_rates_arrow")
+    con.execute("CREATE TABLE merge_map (merged_id VARCHAR, survivor_id VARCHAR, "
                 "matched_on VARCHAR)")
     return con
 
@@ -826,11 +836,11 @@ def _orphaned(con, specs: list[SourceSpec], contracts: dict[str, Contract], pres
             continue
         key = _q(contracts[ref].key[0])
         if report.tables[ref].delta is not None:   # removed: the load's own keys, not live
-            con.execute(f"CREATE OR REPLACE TEMP TABLE removed_{ref} AS SELECT {key} AS id "
+            con.execute(f"CREATE OR REPLACE TABLE removed_{ref} AS SELECT {key} AS id "
                         f"FROM delta_removed_{ref}")
         else:
             old = canonical.source(settings.canonical_dir / f"{ref}.parquet")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE removed_{ref} AS SELECT {key} AS id "
+            con.execute(f"CREATE OR REPLACE TABLE removed_{ref} AS SELECT {key} AS id "
                         f"FROM {old} EXCEPT SELECT {key} FROM accepted_{ref}")
         if not con.execute(f"SELECT count(*) FROM removed_{ref}").fetchall()[0][0]:
             continue    # nothing removed: no row can point at a removed one (no table scan)

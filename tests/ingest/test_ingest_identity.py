@@ -102,7 +102,7 @@ def test_phones_seen_before_come_from_the_workspace_cache(tmp_path, monkeypatch)
 
     def normalised():
         con = duckdb.connect()
-        con.execute("CREATE TEMP TABLE t AS SELECT * FROM (VALUES "
+        con.execute("CREATE TABLE t AS SELECT * FROM (VALUES "
                     + ", ".join(f"({i}, 'a@b.co', {_sql(p)}, {_sql(c)}, 'a@b.co', {_sql(p)})"
                                 for i, (p, c) in enumerate(rows))
                     + ") v(_row, email, phone, country, __raw_email, __raw_phone)")

@@ -39,7 +39,7 @@ def bytes_read(con, sql: str, profile) -> int:
     """What DuckDB read from files to run ``sql`` (its JSON profile)."""
     con.execute("PRAGMA enable_profiling='json'")
     con.execute(f"PRAGMA profiling_output='{profile}'")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE result AS {sql}")
+    con.execute(f"CREATE OR REPLACE TABLE result AS {sql}")
     con.execute("PRAGMA disable_profiling")
     return json.loads(profile.read_text())["io"]["total_bytes_read"]
 
@@ -48,7 +48,7 @@ def lookup(con, base, new: int, old: list[int], tmp_path) -> tuple[int, list]:
     """The old rows of a load of ``new`` new keys and the ``old`` ones, and the bytes read."""
     keys = [f"E{i:09d}-new" for i in range(new)] + [f"E{i:09d}" for i in old]
     con.register("load", pa.table({"event_id": keys}))
-    con.execute("CREATE OR REPLACE TEMP TABLE delta_keys_events AS SELECT * FROM load")
+    con.execute("CREATE OR REPLACE TABLE delta_keys_events AS SELECT * FROM load")
     writer = StagedWriter(base.parent / "_journal.json")
     sql = old_rows_sql(con, writer, base, "events", ["event_id"])
     read = bytes_read(con, sql, tmp_path / "profile.json")
