@@ -33,9 +33,17 @@ if TYPE_CHECKING:
 # INT96 is deprecated); no ANSI surprises hidden: the translated SQL guards its divisions.
 # One for people: Spark's console progress bars off, since a segflow command reports its
 # own steps, one line each, and the bars interleave with them on the terminal.
-# One for speed: executors' OpenMP threads spin briefly, then sleep (segflow.OMP_SPIN).
+# Two for speed: executors' OpenMP threads spin briefly, then sleep (segflow.OMP_SPIN);
+# and no constraint propagation in the optimiser, whose cost grows with a plan's predicates
+# and aliases, not its rows: a campaign's evaluation is one query holding every template's
+# rule and each ranked cohort's per-group tables, and inferring constraints over it took
+# most of the driver's planning (docs/scale-out.md measures it). It only adds filters the
+# query implies (IsNotNull on join keys, a constant carried across an equi-join), so
+# results cannot change; a project whose views join on keys that are often null may want
+# them back (`spark.sql.constraintPropagation.enabled: "true"` in its conf).
 DEFAULTS = {"spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
             "spark.ui.showConsoleProgress": "false",
+            "spark.sql.constraintPropagation.enabled": "false",
             f"spark.executorEnv.{OMP_SPIN[0]}": OMP_SPIN[1]}
 
 DRIVER_OPTIONS = "spark.driver.extraJavaOptions"

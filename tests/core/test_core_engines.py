@@ -133,6 +133,7 @@ def test_spark_keeps_its_warehouse_in_the_workspace_unless_the_project_says(tmp_
     conf = sp.session_conf(settings.spark, asked[0])
     assert conf["spark.sql.warehouse.dir"] == str(tmp_path / "ws" / "spark-warehouse")
     assert conf["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
+    assert conf["spark.sql.constraintPropagation.enabled"] == "false"
     own = _project(tmp_path, SPARK + "  conf:\n    spark.sql.warehouse.dir: s3a://lake/wh\n")
     assert sp.session_conf(own.spark, tmp_path)["spark.sql.warehouse.dir"] == "s3a://lake/wh"
 
