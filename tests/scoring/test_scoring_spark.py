@@ -59,13 +59,33 @@ def refreshed(trained):
             flowed)
 
 
-def test_segflow_preview_on_spark_scores_and_shows_what_duckdb_shows(trained):
+def test_segflow_preview_on_spark_scores_and_shows_what_duckdb_shows(trained, monkeypatch):
     """The whole command's path on each engine: the champions' scores (spark_udf on Spark),
-    then the preview; with --set, the changes too. Nothing is written on either."""
+    then the preview; with --set, the changes too. Nothing is written on either. On Spark
+    the memberships are computed once: each count reads kept rows (a job or two per
+    query), never the evaluation again (16 jobs each time when replaced views dropped the
+    cached memberships)."""
+    from segflow import spark as sp
+    from segflow.scoring import preview_spark
     from segflow.scoring.preview import preview_campaign
     from segflow.scoring.resolve import resolve_campaign
+    from segflow.sqlengine import SparkConnection
 
     duck, spark = trained
+    queries, counted = [], preview_spark.preview_on
+
+    def counting(con, *args):
+        sp.session_of(spark).sparkContext.setJobGroup("preview counts", "preview counts")
+        try:
+            return counted(con, *args)
+        finally:
+            sp.session_of(spark).sparkContext.setLocalProperty("spark.jobGroup.id", None)
+
+    monkeypatch.setattr(preview_spark, "preview_on", counting)
+    execute = SparkConnection.execute
+    monkeypatch.setattr(SparkConnection, "execute",
+                        lambda self, sql, params=None: queries.append(sql) or
+                        execute(self, sql, params))
     shown = []
     for settings in (duck, spark):
         changed = resolve_campaign(settings, "holi_2027",
@@ -81,6 +101,9 @@ def test_segflow_preview_on_spark_scores_and_shows_what_duckdb_shows(trained):
     assert on_duckdb.offers and on_duckdb.overlaps
     assert all(steps for steps in on_duckdb.funnels.values())
     assert on_spark == on_duckdb
+    tracker = sp.session_of(spark).sparkContext.statusTracker()
+    jobs = tracker.getJobIdsForGroup("preview counts")
+    assert len(queries) >= 10 and 0 < len(jobs) <= 2 * len(queries)
 
 
 def test_the_scored_frame_is_the_same_on_both_engines(refreshed):
