@@ -23,7 +23,7 @@ demo: $(STAMP)  ## generate a 100k-customer Holi world and run the whole campaig
 	$(BIN)/segflow demo holi
 
 test: $(STAMP)  ## run the test suite in WORKERS processes (default 2; WORKERS=0: one process)
-	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)  ## ruff check
 	$(BIN)/ruff check .
