@@ -198,7 +198,6 @@ def browser():
         chromium.close()
 
 
-
 def pytest_collection_modifyitems(config, items):
     """The modules marked ``slow`` first (a stable sort: the rest keep their order).
     ``make test`` hands pytest-xdist's two workers whole files in this order
@@ -207,6 +206,7 @@ def pytest_collection_modifyitems(config, items):
     while the other had finished (largest first is the classic rule for the shortest
     finish)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 @pytest.fixture(scope="session")
 def spark_project():
