@@ -256,16 +256,18 @@ def cursor_columns(spec: SourceSpec | None) -> list[str]:
     return [f"{cursor} AS _cursor", f"{tombstone} AS _tombstone"]
 
 
-def stage(con, view: str, contract: Contract, plan: list, survivors: tuple = (),
-          spec: SourceSpec | None = None, name: str | None = None) -> str:
-    """Create temp view ``typed_<table>``: _row, each contract column typed and raw (as the
-    source has it: read it through ``raw_text``).
+def stage(con, view: str, contract: Contract, plan: list, spec: SourceSpec | None = None,
+          name: str | None = None, row: str = "row_number() OVER ()") -> str:
+    """Create temp view ``typed_<table>``: _row (``row``: SQL giving each row's 1-based
+    place in the source), each contract column typed and raw (as the source has it: read
+    it through ``raw_text``).
 
     A view, not a table: the row checks read it once into their own table, so the source is
-    never held twice. Columns in ``survivors`` have merged customer ids replaced by the
-    survivor's (their raw text keeps the original).
+    never held twice. Nothing in it joins: a join is not order-preserving in DuckDB, and the
+    checked table must lie in source order (merged customer ids are replaced after the
+    checks, ``segflow.ingest.checks``).
     """
-    exprs = ["row_number() OVER () AS _row"]
+    exprs = [f"{row} AS _row"]
     for col, src, family in plan:
         if src is None:
             exprs += [f"CAST(NULL AS {DUCKDB_TYPES[col.type]}) AS {_q(col.name)}",
@@ -275,13 +277,6 @@ def stage(con, view: str, contract: Contract, plan: list, survivors: tuple = (),
             exprs += [f"{typed} AS {_q(col.name)}", f"{_q(src)} AS {_q(raw(col.name))}"]
     if name is None:
         exprs += cursor_columns(spec)
-    sql = f"SELECT {', '.join(exprs)} FROM {view}"
-    if survivors:
-        joins = " ".join(f"LEFT JOIN merge_map m{i} ON s.{_q(c)} = m{i}.merged_id"
-                         for i, c in enumerate(survivors))
-        swaps = ", ".join(f"COALESCE(m{i}.survivor_id, s.{_q(c)}) AS {_q(c)}"
-                          for i, c in enumerate(survivors))
-        sql = f"SELECT s.* REPLACE ({swaps}) FROM ({sql}) s {joins}"
     name = name or f"typed_{contract.table}"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {', '.join(exprs)} FROM {view}")
     return name

@@ -39,6 +39,8 @@ REJECT_REASONS = {"UNQUOTED VALUE": "stray_quote", "MISSING COLUMNS": "too_few_f
                   "TOO MANY COLUMNS": "too_many_fields",
                   "LINE SIZE OVER MAXIMUM": "line_too_long", "INVALID STATE": "malformed_line",
                   "CAST": "malformed_line"}
+NUMBERED = "_numbered"      # suffix of a source's view that also gives each row's position
+POSITION = "__segflow_row"  # that view's column: the row's 1-based place among the files
 
 
 @dataclass(frozen=True)
@@ -378,7 +380,45 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
     except duckdb.Error as err:
         raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
     _add_columns(con, spec, raw_view, view)
+    if spec.kind == "parquet" and since is None and not spec.computed:
+        _number_parquet(con, spec, raw_view, view)
+    else:
+        con.execute(f"DROP VIEW IF EXISTS {view}{NUMBERED}")
     return view, scan
+
+
+def _number_parquet(con, spec: SourceSpec, raw_view: str, view: str) -> None:
+    """The source's view again as ``<view>_numbered``, with each row's position in the
+    files read in order (``POSITION``: the file's offset from the footers plus DuckDB's
+    ``file_row_number``), the numbers ``row_number() OVER ()`` gives in the same order.
+
+    Why: ``row_number() OVER ()`` is a streaming window, which DuckDB runs on one thread,
+    and with it the whole check pass over the source; a position the scan itself reports
+    leaves that pass parallel and its table in source order (50M engagement events at 1M
+    customers: 45 s -> 24 s on 2 cores). Not for a filtered read (an incremental load by
+    column: the numbers must run 1..n over the rows read) or computed columns (their view
+    keeps its own order)."""
+    import pyarrow.parquet as pq
+
+    offsets = [0]
+    for file in spec.files:
+        offsets.append(offsets[-1] + pq.ParquetFile(file).metadata.num_rows)
+    files = "[" + ", ".join(_quote(f) for f in spec.files) + "]"
+    start = (f"[{', '.join(f'{n}::BIGINT' for n in offsets[:-1])}]"
+             "[CAST(file_index AS BIGINT) + 1]")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view}{NUMBERED} AS SELECT *, "
+                f"{start} + file_row_number + 1 AS {POSITION} "
+                f"FROM read_parquet({files}, union_by_name=true)")
+    _add_columns(con, spec, raw_view + NUMBERED, view + NUMBERED)
+
+
+def numbered_source(con, view: str) -> tuple[str, str]:
+    """The view to stage a source from and the SQL giving each row's 1-based position
+    in the source: the numbered view where the source has one, else ``row_number()``."""
+    if con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
+                   [view + NUMBERED]).fetchall()[0][0]:
+        return view + NUMBERED, POSITION
+    return view, "row_number() OVER ()"
 
 
 def _open_raw(con, spec: SourceSpec, raw_view: str, spill_dir: Path | None

@@ -29,6 +29,7 @@ from segflow.faults import reach
 STAGED = ".staged"                 # suffix of an output written but not yet committed
 
 BATCH_ROWS = 1 << 20   # rows per streamed Parquet batch: ~100 MB for the widest table
+ROW_GROUP = BATCH_ROWS // 8   # rows per row group: a table of 1M rows is read by 8 threads
 
 
 @dataclass
@@ -71,6 +72,21 @@ class IngestReport:
                            for name, t in self.tables.items()}}
 
 
+def _even(batches, size: int, schema: pa.Schema):
+    """The batches as tables of exactly ``size`` rows (the last may hold fewer)."""
+    held: list = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= size:
+            table = pa.Table.from_batches(held, schema=schema)
+            yield table.slice(0, size)
+            held, count = table.slice(size).to_batches(), count - size
+    if count or not held:
+        yield pa.Table.from_batches(held, schema=schema)
+
+
 class StagedWriter:
     """Collects files as ``*.staged`` and moves them into place together on ``commit``."""
 
@@ -99,15 +115,17 @@ class StagedWriter:
         """Stream a DuckDB query into Parquet batch by batch; return the rows written.
 
         Never holds the whole result in Python, so a 30M-row table costs one batch of memory;
-        ``schema`` (when given) fixes types, nullability and field descriptions.
+        ``schema`` (when given) fixes types, nullability and field descriptions. Every row
+        group but the last holds exactly ``ROW_GROUP`` rows: a parallel scan hands batches
+        over in sizes that vary from run to run, and the same rows must give the same file.
         """
         reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
         rows, tmp = 0, self._tmp(path)
         with writing(tmp), pq.ParquetWriter(tmp, schema or reader.schema) as out:
-            for batch in reader:
-                part = pa.Table.from_batches([batch])
-                out.write(part if schema is None else part.cast(schema))
-                rows += batch.num_rows
+            for part in _even(reader, BATCH_ROWS, reader.schema):
+                out.write(part if schema is None else part.cast(schema),
+                          row_group_size=ROW_GROUP)
+                rows += part.num_rows
                 reach(self.settings, "ingest.write", path=tmp)
         return rows
 

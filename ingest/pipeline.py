@@ -45,6 +45,7 @@ from segflow.ingest.checks import SUPERSEDED, check_rows, in_source_order, reaso
 from segflow.ingest.coerce import check_schema, raw, raw_text, stage
 from segflow.ingest.connectors import (
     CsvScan,
+    numbered_source,
     open_derived,
     open_source,
     rejected_lines,
@@ -229,7 +230,7 @@ def _converted(col) -> str:
     if currency is None:
         return f"CAST({_q(amount)} AS DOUBLE)"
     return (f"CASE WHEN checked.{_q(currency)} IS NULL THEN {_q(amount)} ELSE {_q(amount)} * "
-            f"(SELECT rate FROM fx_rates f WHERE f.currency = checked.{_q(currency)}) END")
+            f"fx_rate(checked.{_q(currency)}) END")
 
 
 def rates(settings: Settings) -> dict[str, float]:
@@ -324,7 +325,7 @@ def _merge_map(con, checked: str, settings: Settings, spec: SourceSpec,
     return touched_duplicates(
         con, sql, f"SELECT customer_id FROM ({_delta_keys(spec, checked)})",
         f"SELECT {columns} FROM ({_kept_old(spec, checked, old)})",
-        f"SELECT * FROM read_parquet({_quote_path(last_map)})")
+        f"SELECT * FROM read_parquet({_text(last_map)})")
 
 
 def _write_delta(con, contract: Contract, checked: str, writer, settings: Settings,
@@ -353,7 +354,7 @@ def _write_delta(con, contract: Contract, checked: str, writer, settings: Settin
         last = state_path(settings, MERGED_CUSTOMERS)
         merged_before = rows_before(last) or 0
         con.execute("CREATE OR REPLACE TEMP VIEW old_merged_customers AS SELECT * FROM "
-                    f"read_parquet({_quote_path(last)})")
+                    f"read_parquet({_text(last)})")
         merged = writer.parquet_query(
             con, _accepted_sql(contract, checked, spec, "old_merged_customers", merged=True,
                                ordered=ordered),
@@ -403,7 +404,7 @@ def _indexed_keys(con, writer, base: Path, table: str, keys: list[str]) -> int:
     queries: dict[tuple[str, ...], np.ndarray] = {}   # the load's key hashes, per key types
     held: list[np.ndarray] = [np.zeros(0, dtype="<u8")]
     for data in canonical.files(base):
-        types = tuple(keyindex.key_types(con, f"read_parquet({_quote_path(data)})", keys))
+        types = tuple(keyindex.key_types(con, f"read_parquet({_text(data)})", keys))
         if types not in queries:
             queries[types] = keyindex.hashes(con, f"delta_keys_{table}", keys, list(types))
         index = keyindex.load(data, keys, list(types))
@@ -424,7 +425,7 @@ def _write_index(con, writer, data: Path, keys: list[str]):
     commit writes (read from where it is staged) or a committed one whose index is
     missing or stale; returns its sorted key hashes."""
     source = writer.staged(data) or data
-    relation = f"read_parquet({_quote_path(source)})"
+    relation = f"read_parquet({_text(source)})"
     types = keyindex.key_types(con, relation, keys)
     hashes = keyindex.hashes(con, relation, keys, types)
     writer.binary(keyindex.encode(source, keys, types, hashes), keyindex.path_of(data))
@@ -502,11 +503,11 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
     writing the merged table as the new base."""
     report = TableReport(table=contract.table, source=source_label(spec),
                          load="incremental" if old else "full")
-    source = f"src_{spec.table}"
+    source, row = numbered_source(con, f"src_{spec.table}")
     refs, survivors = _prepare_refs(con, contract, present)
-    typed = stage(con, source, contract, plan, survivors, spec)
+    typed = stage(con, source, contract, plan, spec, row=row)
     currencies = sorted(rates(settings))
-    checked = check_rows(con, typed, contract, currencies, refs, as_of, spec)
+    checked = check_rows(con, typed, contract, currencies, refs, as_of, spec, survivors)
     # rows in: the source's rows as the staged view numbered them (_row, before customer
     # ids are rewritten through the merge map), plus, for a CSV source, the lines its reader
     # refused during that same scan (no second read of the source). Not the checked rows
@@ -635,10 +636,19 @@ def _connect(spill_dir: Path, fx: dict[str, float]):
                          config={"memory_limit": memory_limit(MEMORY_SHARE, MEMORY_CAP_MB),
                                  "temp_directory": str(spill_dir)})
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB turns an IN list of more than a few values into a join, which does not keep
+    # rows in order; the check pass's table must lie in source order (no sort to write it)
+    con.execute("SET disabled_optimizers = 'in_clause'")
     con.register("fx_rates_arrow", pa.table({"currency": list(fx), "rate": list(fx.values())},
                                             schema=pa.schema([("currency", pa.string()),
                                                               ("rate", pa.float64())])))
     con.execute("CREATE TABLE fx_rates AS SELECT * FROM fx_rates_arrow")
+    # the rates as an expression, not a lookup in that table: a lookup is a join, and a
+    # join does not keep the rows of a canonical table in source order
+    cases = " ".join(f"WHEN {_text(c)} THEN CAST({_text(repr(float(r)))} AS DOUBLE)"
+                     for c, r in fx.items())
+    con.execute(f"CREATE MACRO fx_rate(c) AS CASE c {cases} END" if cases else
+                "CREATE MACRO fx_rate(c) AS CAST(NULL AS DOUBLE)")
     con.execute("CREATE TABLE merge_map (merged_id VARCHAR, survivor_id VARCHAR, "
                 "matched_on VARCHAR)")
     return con
@@ -724,7 +734,7 @@ def _open_all(con, specs: list[SourceSpec], contracts: dict[str, Contract], spil
             if feed.table not in plans:
                 continue   # its feed's schema is wrong, reported already
             contract = contracts[feed.table]
-            typed = stage(con, opened[feed.table][0], contract, plans[feed.table], (), feed,
+            typed = stage(con, opened[feed.table][0], contract, plans[feed.table], feed,
                           name=f"feed_{feed.table}")
             columns = [c.name for c in contract.columns if not c.derived]
             opened[spec.table] = (open_derived(con, spec, typed, columns), None)
@@ -774,13 +784,14 @@ def _old(con, spec: SourceSpec, settings: Settings) -> str:
     sql = canonical.sql(settings.canonical_dir / f"{spec.table}.parquet")
     if spec.table == "customers":
         sql += (" UNION ALL BY NAME SELECT * FROM read_parquet("
-                f"{_quote_path(state_path(settings, MERGED_CUSTOMERS))})")
+                f"{_text(state_path(settings, MERGED_CUSTOMERS))})")
     con.execute(f"CREATE OR REPLACE TEMP VIEW old_{spec.table} AS {sql}")
     return f"old_{spec.table}"
 
 
-def _quote_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _text(value) -> str:
+    """A SQL string literal (a path, a currency code)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _unchanged(con, spec: SourceSpec, settings: Settings) -> TableReport:
@@ -792,7 +803,7 @@ def _unchanged(con, spec: SourceSpec, settings: Settings) -> TableReport:
                     f"{canonical.sql(path)}")
     if spec.table == "customers":
         con.execute("INSERT INTO merge_map SELECT * FROM read_parquet("
-                    f"{_quote_path(settings.canonical_dir / 'customer_merge_map.parquet')})")
+                    f"{_text(settings.canonical_dir / 'customer_merge_map.parquet')})")
     return TableReport(table=spec.table, source=source_label(spec), load="unchanged",
                        written=canonical.count(path) if path.exists() else 0)
 
@@ -814,7 +825,7 @@ def _survivors_moved(con, settings: Settings) -> int:
                                                   "customers.parquet")]
     if not all(p.exists() for p in paths):
         raise NeedsFullLoad("the customers of the last load are missing")
-    old_map, old_customers = _quote_path(paths[0]), canonical.source(paths[1])
+    old_map, old_customers = _text(paths[0]), canonical.source(paths[1])
     return con.execute(f"""
         WITH before AS (SELECT customer_id AS id, customer_id AS was FROM
                           {old_customers}
@@ -864,7 +875,7 @@ def _after(tr: TableReport, writer, settings: Settings) -> str:
     base = settings.canonical_dir / f"{tr.table}.parquet"
     staged = writer.staged(base)
     if staged is not None:
-        return f"read_parquet({_quote_path(staged)})"
+        return f"read_parquet({_text(staged)})"
     if tr.delta is None:
         return canonical.source(base)
     folder = canonical.delta_dir(base)

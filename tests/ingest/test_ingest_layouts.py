@@ -3,6 +3,7 @@ defaults, computed columns, globs, derived tables, credentials from the environm
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -163,6 +164,39 @@ def test_epoch_seconds_from_a_parquet_glob_and_a_duckdb_query(shop, sources):
     assert [(o["order_id"], o["order_ts"].isoformat()) for o in _rows(home, "orders")] == \
         [("O1", "2026-01-01T00:00:00+00:00"), ("O2", "2026-01-02T00:00:00+00:00")]
     assert _rows(home, "customers")[0]["signup_ts"].isoformat() == "2023-11-14T22:13:20+00:00"
+
+
+def test_rows_of_a_parquet_glob_are_numbered_across_its_files(shop, sources):
+    """A Parquet source's rows are numbered by their place in the files read in order
+    (each file's offset from the footers plus the row's place in it, so the check pass
+    runs in parallel): the quarantine's row numbers, the first copy of a key kept and the
+    canonical order all count across the three files as one sequence."""
+    home = shop
+    folder = sources("sources: {}\n").parent
+    files = [[("O1", 5.0), ("O2", 5.0)], [("O3", 5.0), ("O4", -1.0), ("O5", 5.0)],
+             [("O2", 7.0), ("O6", 5.0)]]
+    for i, rows in enumerate(files):
+        pq.write_table(pa.table({"order_id": [o for o, _ in rows],
+                                 "customer_id": ["C1"] * len(rows),
+                                 "order_ts": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)] * len(rows),
+                                 "amount": [a for _, a in rows],
+                                 "quantity": [1] * len(rows)}),
+                       folder / f"orders_{i}.parquet")
+    (folder / "people.csv").write_text("customer_id,signup_ts\nC1,2025-01-01\n")
+    path = sources("""
+        sources:
+          customers: {kind: csv, path: people.csv}
+          orders:
+            kind: parquet
+            path: orders_*.parquet
+            constants: {currency: usd, status: completed}
+        """)
+    report = run_ingest(home, path)
+    assert report.tables["orders"].rows_in == 7
+    assert [o["order_id"] for o in _rows(home, "orders")] == ["O1", "O2", "O3", "O5", "O6"]
+    assert [o["amount"] for o in _rows(home, "orders")][1] == 5.0   # the first O2 kept
+    assert sorted((q["_row"], q["order_id"], q["_reason"]) for q in _quarantine(home, "orders")) \
+        == [(4, "O4", "out_of_range:amount"), (6, "O2", "duplicate_key:order_id")]
 
 
 def test_a_schema_error_names_every_missing_and_mistyped_column_at_once(home, sources):

@@ -107,16 +107,53 @@ def test_parquet_column_retyped_is_schema_drift(home, world, sources):
 
 def test_rows_doubled_after_the_source_is_read_stop_the_ingest(home, world, monkeypatch):
     """Rows in are the source's rows (its own numbering), not the checked rows recounted:
-    a merge map naming one customer twice doubles that customer's orders in the staged
-    view, and the ingest must stop (rows not conserved), not quarantine or load them twice."""
+    a row doubled after the numbering (here one order copied into the checked table) must
+    stop the ingest (rows not conserved), not be loaded or quarantined twice."""
     from segflow.errors import SegflowError
     from segflow.ingest import pipeline
 
-    doubled = pa.table({"merged_id": ["C1", "C1"], "survivor_id": ["C1", "C1"],
-                        "matched_on": ["email", "phone"]})
-    monkeypatch.setattr(pipeline, "find_duplicates", lambda _customers: doubled)
+    def doubling(con, typed, contract, *args, **kwargs):
+        checked = check_rows(con, typed, contract, *args, **kwargs)
+        if contract.table == "orders":
+            con.execute(f"INSERT INTO {checked} SELECT * FROM {checked} LIMIT 1")
+        return checked
+
+    check_rows = pipeline.check_rows
+    monkeypatch.setattr(pipeline, "check_rows", doubling)
     with pytest.raises(SegflowError, match=r"orders.*rows not conserved: 10 in"):
         run_ingest(home, world())
+
+
+def test_a_merge_map_naming_a_customer_twice_doubles_no_row(home, world, monkeypatch):
+    """Merged customer ids are replaced in place after the checks (an update, not a join
+    in the pass), before the reference check: an order of merged customer C2 is loaded
+    once, as its survivor C1's, even when the merge map names C2 twice."""
+    from segflow.ingest import pipeline
+
+    doubled = pa.table({"merged_id": ["C2", "C2"], "survivor_id": ["C1", "C1"],
+                        "matched_on": ["email", "phone"]})
+    monkeypatch.setattr(pipeline, "find_duplicates", lambda _customers: doubled)
+    report = run_ingest(home, world(["O10,C2,2026-03-02,20,USD,1,apparel,,app,completed"]))
+    orders = report.tables["orders"]
+    assert orders.rows_in == len(ORDERS) + 1
+    assert orders.rows_in == orders.accepted + orders.quarantined_total
+    table = pq.read_table(home.canonical_dir / "orders.parquet").to_pylist()
+    assert [r["customer_id"] for r in table if r["order_id"] == "O10"] == ["C1"]
+
+
+def test_an_unknown_customer_is_the_reason_where_its_check_comes_first(home, world):
+    """The reference check runs after the pass but keeps its place among the checks: an
+    unknown customer outranks a bad category (a later column) and is outranked by a
+    missing key (checked first); the quarantined row keeps its original text."""
+    report = run_ingest(home, world(["O11,C9,2026-03-02,20,USD,1,toys,,app,completed",
+                                     ",C9,2026-03-02,20,USD,1,toys,,app,completed"]))
+    quarantine = pq.read_table(home.quarantine_dir / "orders.parquet").to_pylist()
+    reasons = {(r["order_id"], r["_reason"]) for r in quarantine if r["customer_id"] == "C9"}
+    assert ("O11", "orphan:customer_id") in reasons
+    assert (None, "missing_key:order_id") in reasons
+    o11 = next(r for r in quarantine if r["order_id"] == "O11")
+    assert o11["category"] == "toys" and o11["order_ts"] == "2026-03-02"
+    assert report.tables["orders"].quarantined["orphan:customer_id"] == 2   # O3 and O11
 
 
 def test_typed_parquet_columns_are_quarantined_as_their_text(home, world, sources):

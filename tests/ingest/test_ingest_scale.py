@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -78,3 +79,29 @@ def test_a_world_far_larger_than_the_memory_limit_is_ingested_within_it(tmp_path
     assert pq.read_metadata(settings.canonical_dir / "engagement_events.parquet").num_rows \
         == events.written
     assert not list(settings.home.glob(".ingest-spill-*"))
+
+
+def test_a_streamed_table_gets_the_same_row_groups_however_its_batches_arrive(tmp_path):
+    """A parallel scan hands the writer batches whose sizes vary from run to run; the file
+    must not: every row group but the last holds exactly the batch size, so the same rows
+    give the same bytes (receipts hash the files)."""
+    import duckdb
+
+    from segflow.ingest import output
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT range AS n FROM range(10)")
+    schema = pa.schema([("n", pa.int64())])
+    sizes = []
+    for cut in ([3, 3, 4], [1, 9], [10], [2, 2, 2, 2, 2]):
+        starts = [sum(cut[:i]) for i in range(len(cut))]
+        batches = [pa.record_batch([pa.array(range(s, s + n), pa.int64())], schema=schema)
+                   for s, n in zip(starts, cut, strict=True)]
+        parts = list(output._even(iter(batches), 4, schema))
+        assert pa.concat_tables(parts).column("n").to_pylist() == list(range(10))
+        sizes.append([t.num_rows for t in parts])
+    assert sizes == [[4, 4, 2]] * 4
+
+    path = tmp_path / "t.parquet"
+    output.StagedWriter(tmp_path / "journal").parquet_query(con, "SELECT * FROM t", path)
+    assert pq.ParquetFile(path.with_name(path.name + output.STAGED)).metadata.num_rows == 10
