@@ -240,10 +240,11 @@ def rates(settings: Settings) -> dict[str, float]:
 
 
 def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str | None = None,
-                  merged: bool = False, ordered: bool = False) -> str:
+                  merged: bool | None = False, ordered: bool = False) -> str:
     """SQL: the table after this load: its accepted rows in source order, after the rows
     kept from the table as it was (incremental). Customers folded into a survivor are left
-    out (``merged``: only they, the state the next incremental load merges against).
+    out (``merged``: only they, the state the next incremental load merges against; None:
+    no filter, for a caller that deletes them from its table after, keeping its order).
     ``ordered``: the checked table is stored in source order (``in_source_order``), so its
     rows are read as they lie instead of sorted again."""
     exprs = _table_columns(contract)
@@ -252,7 +253,7 @@ def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str |
     if old is not None:
         names = ", ".join(_q(c.name) for c in contract.columns)
         sql = f"SELECT {names} FROM ({_kept_old(spec, checked, old)}) UNION ALL ({sql})"
-    if contract.table == "customers":
+    if contract.table == "customers" and merged is not None:
         sql = (f"SELECT * FROM ({sql}) WHERE customer_id {'' if merged else 'NOT '}IN "
                "(SELECT merged_id FROM merge_map)")
     return sql
@@ -480,9 +481,16 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
         merged = writer.parquet_query(
             con, _accepted_sql(contract, checked, spec, old, merged=True, ordered=ordered),
             state_path(settings, MERGED_CUSTOMERS), contract.arrow_schema())
-    sql = _accepted_sql(contract, checked, spec, old, ordered=ordered)
-    if contract.table in FIRST:
-        con.execute(f"CREATE OR REPLACE TABLE accepted_{contract.table} AS {sql}")
+    if contract.table not in FIRST:
+        sql = _accepted_sql(contract, checked, spec, old, ordered=ordered)
+    else:
+        # the merged customers deleted from the table, not filtered by a join on the way
+        # in: a join does not keep the rows in source order, a delete does
+        con.execute(f"CREATE OR REPLACE TABLE accepted_{contract.table} AS "
+                    f"{_accepted_sql(contract, checked, spec, old, None, ordered)}")
+        if contract.table == "customers":
+            con.execute("DELETE FROM accepted_customers WHERE customer_id IN "
+                        "(SELECT merged_id FROM merge_map)")
         sql = f"SELECT * FROM accepted_{contract.table}"   # kept in source order
     base = settings.canonical_dir / f"{contract.table}.parquet"
     written = writer.parquet_query(con, sql, base, contract.arrow_schema())
