@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from segflow.errors import ConfigError, SchemaChangedError, SegflowError
-from segflow.failures import decode_error, one_line
+from segflow.errors import ConfigError, EnvironmentFailure, SchemaChangedError, SegflowError
+from segflow.failures import decode_error, describe, one_line
 from segflow.ingest.sources import WHITESPACE, SourceSpec
 
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape could not decode
@@ -41,6 +41,7 @@ REJECT_REASONS = {"UNQUOTED VALUE": "stray_quote", "MISSING COLUMNS": "too_few_f
                   "CAST": "malformed_line"}
 NUMBERED = "_numbered"      # suffix of a source's view that also gives each row's position
 POSITION = "__segflow_row"  # that view's column: the row's 1-based place among the files
+HELD = "_held"              # suffix of the table a CSV source is read into (``_hold_csv``)
 
 
 @dataclass(frozen=True)
@@ -372,16 +373,25 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
             since = None   # the API filtered already
         else:
             scan = _open_raw(con, spec, raw_view, spill_dir)
+            if spec.kind == "csv" and since is None and not spec.computed:
+                _hold_csv(con, raw_view)
         if since is not None:
             con.execute(f"ALTER VIEW {raw_view} RENAME TO {raw_view}_all")
             con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM "
                         f"{raw_view}_all WHERE {_ident(since.column)} >= "
                         f"CAST({_quote(since.value)} AS {since.type})")
     except duckdb.Error as err:
+        machine = describe(err)
+        if isinstance(machine, EnvironmentFailure):   # a full disk, not a bad source
+            raise machine from None
         raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
     _add_columns(con, spec, raw_view, view)
     if spec.kind == "parquet" and since is None and not spec.computed:
         _number_parquet(con, spec, raw_view, view)
+    elif spec.kind == "csv" and since is None and not spec.computed:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view}{NUMBERED} AS SELECT *, "
+                    f"rowid + 1 AS {POSITION} FROM {raw_view}{HELD}")
+        _add_columns(con, spec, raw_view + NUMBERED, view + NUMBERED)
     else:
         con.execute(f"DROP VIEW IF EXISTS {view}{NUMBERED}")
     return view, scan
@@ -410,6 +420,18 @@ def _number_parquet(con, spec: SourceSpec, raw_view: str, view: str) -> None:
                 f"{start} + file_row_number + 1 AS {POSITION} "
                 f"FROM read_parquet({files}, union_by_name=true)")
     _add_columns(con, spec, raw_view + NUMBERED, view + NUMBERED)
+
+
+def _hold_csv(con, raw_view: str) -> None:
+    """Read a CSV source once into a table of the working database (``<view>_held``), in
+    the file's order, and point its view at that table; the reader's refused lines are
+    those of this scan (``rejected_lines``).
+
+    Why: a CSV scan reports no row's position, and ``row_number()`` would run the check
+    pass on one thread; a table's ``rowid`` is the position, so the pass (and the schema
+    checks, which scanned the file once more) read the table in parallel instead."""
+    con.execute(f"CREATE OR REPLACE TABLE {raw_view}{HELD} AS SELECT * FROM {raw_view}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM {raw_view}{HELD}")
 
 
 def numbered_source(con, view: str) -> tuple[str, str]:
