@@ -103,13 +103,11 @@ def _rules(contract: Contract, currencies: list[str], refs: dict[str, str],
     return whens
 
 
-def reason_sql(contract: Contract, currencies: list[str], refs: dict[str, str],
-               as_of: datetime | None = None, spec: SourceSpec | None = None) -> str:
-    """CASE expression giving each row its first failing check (NULL = row is good), bar
-    the reference checks (``_orphans``)."""
+def reason_sql(rules: list[tuple[str | None, str | None]]) -> str:
+    """CASE expression giving each row its first failing check of ``rules`` (``_rules``;
+    NULL = row is good), bar the reference checks (``_orphans``)."""
     body = " ".join(f"WHEN {cond} THEN " + ("NULL" if reason is None else f"'{reason}'")
-                    for cond, reason in _rules(contract, currencies, refs, as_of, spec)
-                    if cond is not None)
+                    for cond, reason in rules if cond is not None)
     return f"CASE {body} END"
 
 
@@ -162,6 +160,7 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
     pass, as updates, so that the pass stays parallel and its table in source order.
     """
     name = f"checked_{contract.table}"
+    rules = _rules(contract, currencies, refs, as_of, spec)
     kept = ["_row"] + [_q(c.name) for c in contract.columns if not c.derived]
     kept += [f"{raw_text(_q(raw(c.name)))} AS {_q(raw(c.name))}"      # for their warnings
              for c in contract.columns if c.identifier]
@@ -171,10 +170,10 @@ def check_rows(con, typed: str, contract: Contract, currencies: list[str],
                      if not c.derived)
     con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {', '.join(kept)}, _reason, "
                 f"CASE WHEN _reason IS NOT NULL THEN {{{held}}} END AS _raw FROM (SELECT *, "
-                f"{reason_sql(contract, currencies, refs, as_of, spec)} AS _reason "
+                f"{reason_sql(rules)} AS _reason "
                 f"FROM {typed})")
     _survivors(con, name, survivors)
-    _orphans(con, name, _rules(contract, currencies, refs, as_of, spec), refs, spec)
+    _orphans(con, name, rules, refs, spec)
     if spec is not None and spec.incremental:
         _supersede(con, name, spec)
     _duplicate_keys(con, name, contract)

@@ -58,6 +58,11 @@ def _quote(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def _list(files) -> str:
+    """SQL: a list of file paths, in order."""
+    return "[" + ", ".join(_quote(f) for f in files) + "]"
+
+
 def source_label(spec: SourceSpec) -> str:
     """What ``_source`` says in quarantine: kind and location, never a password."""
     if spec.kind == "sql":
@@ -272,9 +277,8 @@ def _open_csv(con, spec: SourceSpec, view: str, spill_dir: Path | None) -> CsvSc
     columns = "{" + ", ".join(f"{_quote(n)}: 'VARCHAR'" for n in names) + "}"
     scan = CsvScan(read[0], f"rejects_{spec.table}", f"reject_scans_{spec.table}", names,
                    tuple((str(r), str(o)) for r, o in zip(read, spec.files, strict=True)))
-    files = "[" + ", ".join(_quote(f) for f in read) + "]"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM read_csv("
-                f"{files}, header={str(spec.header).lower()}, auto_detect=false, "
+                f"{_list(read)}, header={str(spec.header).lower()}, auto_detect=false, "
                 f"columns={columns}, delim={_quote(delimiter)}, quote={_quote(quote)}, "
                 f"escape={_quote(quote)}, encoding={_quote(encoding)}, store_rejects=true, "
                 f"rejects_table={_quote(scan.rejects)}, rejects_scan={_quote(scan.scans)})")
@@ -362,6 +366,7 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
 
     view, raw_view = f"src_{spec.table}", f"src_{spec.table}_read"
     scan = None
+    whole = since is None and not spec.computed   # every row, in the source's order
     try:
         if spec.kind == "sql":
             parts = _read_sql(spec, Path(spill_dir or tempfile.mkdtemp()), since)
@@ -373,7 +378,7 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
             since = None   # the API filtered already
         else:
             scan = _open_raw(con, spec, raw_view, spill_dir)
-            if spec.kind == "csv" and since is None and not spec.computed:
+            if spec.kind == "csv" and whole:
                 _hold_csv(con, raw_view)
         if since is not None:
             con.execute(f"ALTER VIEW {raw_view} RENAME TO {raw_view}_all")
@@ -386,40 +391,40 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
             raise machine from None
         raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
     _add_columns(con, spec, raw_view, view)
-    if spec.kind == "parquet" and since is None and not spec.computed:
-        _number_parquet(con, spec, raw_view, view)
-    elif spec.kind == "csv" and since is None and not spec.computed:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view}{NUMBERED} AS SELECT *, "
-                    f"rowid + 1 AS {POSITION} FROM {raw_view}{HELD}")
-        _add_columns(con, spec, raw_view + NUMBERED, view + NUMBERED)
-    else:
+    position = _position(spec, raw_view) if whole else None
+    if position is None:
         con.execute(f"DROP VIEW IF EXISTS {view}{NUMBERED}")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view}{NUMBERED} AS SELECT *, "
+                    f"{position[0]} AS {POSITION} FROM {position[1]}")
+        _add_columns(con, spec, raw_view + NUMBERED, view + NUMBERED)
     return view, scan
 
 
-def _number_parquet(con, spec: SourceSpec, raw_view: str, view: str) -> None:
-    """The source's view again as ``<view>_numbered``, with each row's position in the
-    files read in order (``POSITION``: the file's offset from the footers plus DuckDB's
-    ``file_row_number``), the numbers ``row_number() OVER ()`` gives in the same order.
+def _position(spec: SourceSpec, raw_view: str) -> tuple[str, str] | None:
+    """SQL giving each row of a source read whole its 1-based place in the source, and
+    what it reads from; None where only ``row_number() OVER ()`` can (REST, SQL, DuckDB).
 
     Why: ``row_number() OVER ()`` is a streaming window, which DuckDB runs on one thread,
     and with it the whole check pass over the source; a position the scan itself reports
     leaves that pass parallel and its table in source order (50M engagement events at 1M
-    customers: 45 s -> 24 s on 2 cores). Not for a filtered read (an incremental load by
-    column: the numbers must run 1..n over the rows read) or computed columns (their view
-    keeps its own order)."""
+    customers: 45 s -> 24 s on 2 cores). Parquet: each file's offset from the footers plus
+    DuckDB's ``file_row_number``; a CSV: the ``rowid`` of the table it is held in
+    (``_hold_csv``). Only for a whole read: a filtered one (an incremental load by column)
+    must number its rows 1..n, and computed columns keep their view's own order."""
+    if spec.kind == "csv":
+        return "rowid + 1", f"{raw_view}{HELD}"
+    if spec.kind != "parquet":
+        return None
     import pyarrow.parquet as pq
 
     offsets = [0]
     for file in spec.files:
         offsets.append(offsets[-1] + pq.ParquetFile(file).metadata.num_rows)
-    files = "[" + ", ".join(_quote(f) for f in spec.files) + "]"
     start = (f"[{', '.join(f'{n}::BIGINT' for n in offsets[:-1])}]"
              "[CAST(file_index AS BIGINT) + 1]")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view}{NUMBERED} AS SELECT *, "
-                f"{start} + file_row_number + 1 AS {POSITION} "
-                f"FROM read_parquet({files}, union_by_name=true)")
-    _add_columns(con, spec, raw_view + NUMBERED, view + NUMBERED)
+    return (f"{start} + file_row_number + 1",
+            f"read_parquet({_list(spec.files)}, union_by_name=true)")
 
 
 def _hold_csv(con, raw_view: str) -> None:
@@ -449,9 +454,8 @@ def _open_raw(con, spec: SourceSpec, raw_view: str, spill_dir: Path | None
     if spec.kind == "csv":
         return _open_csv(con, spec, raw_view, spill_dir)
     if spec.kind == "parquet":
-        files = "[" + ", ".join(_quote(f) for f in spec.files) + "]"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS "
-                    f"SELECT * FROM read_parquet({files}, union_by_name=true)")
+                    f"SELECT * FROM read_parquet({_list(spec.files)}, union_by_name=true)")
     elif spec.kind == "duckdb" and spec.path is None:
         # a query DuckDB runs itself (over files, globs, ...): relative paths in it are
         # relative to sources.yaml, like every other path there

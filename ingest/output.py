@@ -83,7 +83,7 @@ def _even(batches, size: int, schema: pa.Schema):
             table = pa.Table.from_batches(held, schema=schema)
             yield table.slice(0, size)
             held, count = table.slice(size).to_batches(), count - size
-    if count or not held:
+    if count:
         yield pa.Table.from_batches(held, schema=schema)
 
 

@@ -487,7 +487,7 @@ def _write_accepted(con, contract: Contract, checked: str, writer, settings,
         # the merged customers deleted from the table, not filtered by a join on the way
         # in: a join does not keep the rows in source order, a delete does
         con.execute(f"CREATE OR REPLACE TABLE accepted_{contract.table} AS "
-                    f"{_accepted_sql(contract, checked, spec, old, None, ordered)}")
+                    f"{_accepted_sql(contract, checked, spec, old, merged=None, ordered=ordered)}")
         if contract.table == "customers":
             con.execute("DELETE FROM accepted_customers WHERE customer_id IN "
                         "(SELECT merged_id FROM merge_map)")
@@ -647,11 +647,7 @@ def _connect(spill_dir: Path, fx: dict[str, float]):
     # DuckDB turns an IN list of more than a few values into a join, which does not keep
     # rows in order; the check pass's table must lie in source order (no sort to write it)
     con.execute("SET disabled_optimizers = 'in_clause'")
-    con.register("fx_rates_arrow", pa.table({"currency": list(fx), "rate": list(fx.values())},
-                                            schema=pa.schema([("currency", pa.string()),
-                                                              ("rate", pa.float64())])))
-    con.execute("CREATE TABLE fx_rates AS SELECT * FROM fx_rates_arrow")
-    # the rates as an expression, not a lookup in that table: a lookup is a join, and a
+    # the FX rates as an expression, not a lookup in a table: a lookup is a join, and a
     # join does not keep the rows of a canonical table in source order
     cases = " ".join(f"WHEN {_text(c)} THEN CAST({_text(repr(float(r)))} AS DOUBLE)"
                      for c, r in fx.items())
