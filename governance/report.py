@@ -75,7 +75,7 @@ def _and(parts: list[str]) -> str:
 # the rows of the cohort sizes, each a query over view ``m_cur`` (the run's memberships)
 SIZE_QUERIES = {
     "base": "SELECT count(DISTINCT entity_id) FROM m_cur",
-    "by_status": "SELECT status, count(DISTINCT entity_id) FROM m_cur GROUP BY 1",
+    "by_status": "SELECT status, count(DISTINCT entity_id) FROM m_cur GROUP BY 1 ORDER BY 1",
     "cohorts": f"""SELECT cohort, count(*) FILTER (WHERE status = 'assigned'),
           count(*) FILTER (WHERE status = 'holdout'), min(priority),
           string_agg(DISTINCT channels, ',') FROM m_cur WHERE {IN_COHORT}
@@ -88,7 +88,7 @@ SIZE_QUERIES = {
 }
 # the rows of the movement's counts, over view ``movement`` (the run's movement file)
 MOVEMENT_QUERIES = {
-    "movement_counts": "SELECT movement, count(*) FROM movement GROUP BY 1",
+    "movement_counts": "SELECT movement, count(*) FROM movement GROUP BY 1 ORDER BY 1",
     "previous_run": "SELECT any_value(previous_run_id) FROM movement",
 }
 

@@ -46,9 +46,9 @@ def label(ctx, cohort: str) -> str:
 # the rows a story is told from, each a query over views ``m_cur`` and ``movement``
 QUERIES = {
     "story_sizes": """SELECT cohort, count(*) FROM m_cur
-        WHERE status IN ('assigned', 'holdout') AND cohort IS NOT NULL GROUP BY 1""",
+        WHERE status IN ('assigned', 'holdout') AND cohort IS NOT NULL GROUP BY 1 ORDER BY 1""",
     "story_moved": """SELECT cohort_before, cohort_after, count(*) FROM movement
-        WHERE movement = 'moved' GROUP BY ALL""",
+        WHERE movement = 'moved' GROUP BY ALL ORDER BY 1, 2""",
     "story_overrides": """SELECT count(*) FROM movement WHERE override_id IS NOT NULL
         AND movement <> 'stayed'""",
     "story_flows": """

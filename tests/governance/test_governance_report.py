@@ -222,3 +222,16 @@ def test_a_value_json_cannot_hold_is_not_kept(tmp_path):
     keep(tmp_path / "h.json", {"a": (1, 2)}, {"rows": [[1.5, None, "x"]]})
     assert kept(tmp_path / "h.json", {"a": [1, 2]}) == {"rows": [[1.5, None, "x"]]}
     assert kept(tmp_path / "h.json", {"a": [1, 3]}) is None
+
+
+def test_every_kept_figure_query_with_many_rows_fixes_their_order():
+    """The kept figures file is compared with a fresh reading when it cannot be parsed, and
+    receipts hash it: a grouped query without an ORDER BY returns its rows in whatever order
+    DuckDB's threads finish (CI once saw ``by_status`` rows swapped)."""
+    from segflow.governance.report import MOVEMENT_QUERIES, SIZE_QUERIES
+    from segflow.governance.story import QUERIES
+
+    queries = {**SIZE_QUERIES, **MOVEMENT_QUERIES, **QUERIES}
+    unordered = [name for name, sql in queries.items()
+                 if "GROUP BY" in sql.upper() and "ORDER BY" not in sql.upper().rsplit(")", 1)[-1]]
+    assert unordered == []
