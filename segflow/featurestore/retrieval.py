@@ -185,16 +185,24 @@ def join_sql(con, entities, groups, key: str, order: str = "__row"):
     ``con`` is a DuckDB connection (``entities`` an Arrow table or a DuckDB relation) or a
     ``segflow.sqlengine.SparkConnection`` (``entities`` a Spark DataFrame or an Arrow
     table): only the staging of ``e`` differs, the SQL is the same text for both."""
+    from segflow.sqlengine import is_spark
+
     given, bounds = _stage_entities(con, entities, key)
     params = dict(zip(("min_ts", "max_ts"), bounds, strict=True))
+    one_time = bounds[0] is not None and bounds[0] == bounds[1] and not is_spark(con)
     selects, joins = [], []
     for i, (view, feats) in enumerate(groups):
         fresh = None
         if view.feature_view.ttl:
             params[f"ttl_{view.name}"] = int(view.feature_view.ttl.total_seconds() * 1e6)
             fresh = f"v{i}.{TS} >= e.{TS} - to_microseconds($ttl_{view.name})"
-        joins.append(f"ASOF LEFT JOIN ({_source_sql(view, params['min_ts'] is not None)}) "
-                     f"v{i} ON e.{key} = v{i}.{key} AND e.{TS} >= v{i}.{TS}")
+        source = _source_sql(view, params["min_ts"] is not None)
+        if one_time:
+            joins.append(f"LEFT JOIN ({_latest_rows_sql(con, view, source, params)}) v{i} "
+                         f"ON e.{key} = v{i}.{key}")
+        else:
+            joins.append(f"ASOF LEFT JOIN ({source}) v{i} ON e.{key} = v{i}.{key} "
+                         f"AND e.{TS} >= v{i}.{TS}")
         selects += [(c, f"CASE WHEN {fresh} THEN v{i}.{c} END AS {c}" if fresh
                      else f"v{i}.{c}") for c in feats]
     names = [name for name, _ in selects]
@@ -203,6 +211,31 @@ def join_sql(con, entities, groups, key: str, order: str = "__row"):
     cols = ", ".join([f'e."{c}"' for c in given] + [s for _, s in selects])
     sql = f"SELECT {cols} FROM e {' '.join(joins)} ORDER BY e.{order}"
     return sql, {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def _latest_rows_sql(con, view: View, source: str, params: dict) -> str:
+    """When every entity row has the same time T (a whole-population retrieval: scoring,
+    the online load), what the ASOF join would match is each key's latest view row at or
+    before T: the rows of the view's latest snapshot at T, plus, for entity keys missing
+    from that snapshot, their latest row in an earlier one. A hash join on the key then
+    replaces the ASOF join, which sorts every row of the view and of ``e`` (81% of the
+    retrieval's CPU at 1M). The snapshot's time is put in the SQL as a literal so that
+    DuckDB skips the row groups of other snapshots; the earlier snapshots are read only
+    when some entity key is missing from the latest (a query on the keys alone)."""
+    key = view.join_key
+    bound = {k: v for k, v in params.items() if f"${k}" in source}
+    latest = con.execute(f"SELECT max({TS}) FROM ({source})", bound).fetchall()[0][0]
+    if latest is None:
+        return f"SELECT * FROM ({source}) WHERE false"
+    at = f"{TS} = {sql_literal(latest)}::TIMESTAMPTZ"
+    snapshot = f"SELECT * FROM ({source}) WHERE {at}"
+    missing = f"SELECT {key} FROM e EXCEPT SELECT {key} FROM ({source}) WHERE {at}"
+    if not con.execute(f"SELECT count(*) FROM ({missing})", bound).fetchall()[0][0]:
+        return snapshot
+    earlier = (f"SELECT * FROM ({source}) WHERE {TS} < {sql_literal(latest)}::TIMESTAMPTZ "
+               f"AND {key} IN ({missing}) QUALIFY row_number() OVER (PARTITION BY {key} "
+               f"ORDER BY {TS} DESC, created_timestamp DESC) = 1")
+    return f"{snapshot} UNION ALL ({earlier})"
 
 
 def _stage_entities(con, entities, key: str) -> tuple[list[str], tuple]:

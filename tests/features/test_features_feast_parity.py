@@ -194,3 +194,32 @@ def test_point_in_time_retrieval_on_spark_equals_duckdb(ws, spark_project):
                           [tuple(r.values()) for r in got.to_pylist()]) == []
         last = want.column(want.num_columns - 1)
         assert 0 < last.null_count < want.num_rows  # found and not found both compared
+
+
+@pytest.mark.parametrize("days", [0, 20])
+def test_a_key_missing_from_the_latest_snapshot_gets_its_earlier_row(ws, tmp_path, days):
+    """A whole-population retrieval joins each view's latest snapshot by key; a customer
+    absent from that snapshot (dropped by the view's SQL, or a file written outside the
+    builder) still gets the latest earlier row within the ttl (30 days: the earlier
+    snapshot is exactly that old at AS_OF, past it 20 days later), as Feast gives."""
+    from dataclasses import replace
+
+    other = replace(ws, home=tmp_path / "ws").ensure()
+    write_world(other)
+    build_features(other, [EARLIER, AS_OF], views=["customer_rfm"])
+    path = other.features_dir / "customer_rfm.parquet"
+    table = pq.read_table(path)
+    gone = pa.compute.and_(pa.compute.equal(table["customer_id"], "c1"),
+                           pa.compute.equal(table["event_timestamp"], pa.scalar(
+                               AS_OF, pa.timestamp("us", tz="UTC"))))
+    assert pa.compute.sum(gone).as_py() == 1
+    pq.write_table(table.filter(pa.compute.invert(gone)), path)
+    entity_df = pd.DataFrame({"customer_id": ["c1", "c2", "c3", "zz"],
+                              "event_timestamp": [AS_OF + timedelta(days=days)] * 4})
+    refs = ["customer_rfm:lifetime_orders", "customer_rfm:recency_days"]
+    ours = get_features(other, "customer", entity_df=entity_df, features=refs).to_pandas()
+    theirs = feature_store(other).get_historical_features(entity_df=entity_df,
+                                                          features=refs).to_df()
+    cols = ["customer_id", "event_timestamp", "lifetime_orders", "recency_days"]
+    assert _rows(ours, cols, "customer_id") == _rows(theirs, cols, "customer_id")
+    assert ours.loc[ours["customer_id"] == "c1", "recency_days"].notna().all() == (days == 0)
