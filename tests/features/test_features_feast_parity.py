@@ -86,6 +86,17 @@ def test_one_time_for_every_row_equals_feast(ws, entity, ids, days):
     assert _rows(ours, columns, key) == _rows(theirs, columns, key)
 
 
+def _rfm_as_feast_gives(settings, entity_df) -> pd.DataFrame:
+    """Our customer_rfm features for ``entity_df``, after checking they are Feast's."""
+    refs = ["customer_rfm:lifetime_orders", "customer_rfm:recency_days"]
+    ours = get_features(settings, "customer", entity_df=entity_df, features=refs).to_pandas()
+    theirs = feature_store(settings).get_historical_features(entity_df=entity_df,
+                                                             features=refs).to_df()
+    cols = ["customer_id", "event_timestamp", "lifetime_orders", "recency_days"]
+    assert _rows(ours, cols, "customer_id") == _rows(theirs, cols, "customer_id")
+    return ours
+
+
 @pytest.mark.parametrize("one_time", [False, True])
 def test_ties_on_event_timestamp_go_to_the_latest_created(ws, tmp_path, one_time):
     """A source written outside the builder may repeat (key, ts); both engines pick the row
@@ -107,12 +118,7 @@ def test_ties_on_event_timestamp_go_to_the_latest_created(ws, tmp_path, one_time
     entity_df = _entity_df("customer_id", ["c1", "c2"])
     if one_time:
         entity_df = entity_df[entity_df["event_timestamp"] == AS_OF]
-    refs = ["customer_rfm:lifetime_orders", "customer_rfm:recency_days"]
-    ours = get_features(other, "customer", entity_df=entity_df, features=refs).to_pandas()
-    theirs = feature_store(other).get_historical_features(entity_df=entity_df,
-                                                          features=refs).to_df()
-    cols = ["customer_id", "event_timestamp", "lifetime_orders", "recency_days"]
-    assert _rows(ours, cols, "customer_id") == _rows(theirs, cols, "customer_id")
+    ours = _rfm_as_feast_gives(other, entity_df)
     assert ours["lifetime_orders"].max() >= 100
 
 
@@ -216,10 +222,5 @@ def test_a_key_missing_from_the_latest_snapshot_gets_its_earlier_row(ws, tmp_pat
     pq.write_table(table.filter(pa.compute.invert(gone)), path)
     entity_df = pd.DataFrame({"customer_id": ["c1", "c2", "c3", "zz"],
                               "event_timestamp": [AS_OF + timedelta(days=days)] * 4})
-    refs = ["customer_rfm:lifetime_orders", "customer_rfm:recency_days"]
-    ours = get_features(other, "customer", entity_df=entity_df, features=refs).to_pandas()
-    theirs = feature_store(other).get_historical_features(entity_df=entity_df,
-                                                          features=refs).to_df()
-    cols = ["customer_id", "event_timestamp", "lifetime_orders", "recency_days"]
-    assert _rows(ours, cols, "customer_id") == _rows(theirs, cols, "customer_id")
+    ours = _rfm_as_feast_gives(other, entity_df)
     assert ours.loc[ours["customer_id"] == "c1", "recency_days"].notna().all() == (days == 0)
