@@ -179,12 +179,28 @@ def _child(step: str, *args) -> dict:
     return {**data, "load": os.getloadavg()[0]}   # peak_mb: the step's own (VmHWM)
 
 
-def run(customers: int, root: Path, profile: Path | None = None, warm: bool = True) -> dict:
+def _reused(world: Path, src: Path) -> dict[str, Path]:
+    """The growing tables' files of a world written before (``world/sources``, as
+    ``segflow demo-data holi`` or ``benchmarks.run``'s generate stage lays it out) linked
+    into ``src``: a 10M world takes a quarter of an hour to write, and linking leaves the
+    original untouched (``_layout`` renames the links, ``_changes`` adds files)."""
+    import yaml
+
+    shutil.copytree(world / "sources", src, copy_function=os.link)
+    doc = yaml.safe_load((src / "sources.yaml").read_text())
+    return {table: src / doc["sources"][table]["path"] for table in GROWING}
+
+
+def run(customers: int, root: Path, profile: Path | None = None, warm: bool = True,
+        world: Path | None = None) -> dict:
     from segflow.ingest.synthetic.writer import write_holi_sources
 
     src = root / "sources"
     with Stopwatch() as gen:
-        path, paths = write_holi_sources(src, root / "truth", customers, SEED)
+        if world is None:
+            paths = write_holi_sources(src, root / "truth", customers, SEED)[1]
+        else:
+            paths = _reused(world, src)
     path = _layout(src, paths)
     inc, full = root / "incremental", root / "full"
     steps = {"full_first": _child("ingest", str(inc), str(path), True)}
@@ -197,7 +213,8 @@ def run(customers: int, root: Path, profile: Path | None = None, warm: bool = Tr
     steps["floor"] = _child("floor", str(path), str(root / "floor"))
     if warm:
         steps["full_warm"] = _child("ingest", str(inc), str(path), True)
-    return {"customers": customers, "generate": gen.seconds, "steps": steps, "changes": new,
+    return {"customers": customers, "generate": None if world else gen.seconds,
+            "world": str(world) if world else None, "steps": steps, "changes": new,
             "equal": a == b, "tables": a,
             "differs": sorted(t for t in set(a) | set(b) if a.get(t) != b.get(t))}
 
@@ -209,6 +226,12 @@ STEP_NAMES = {
     "floor": "**ingest floor: DuckDB reads every source file once into Parquet, no checks**",
     "full_warm": "full rebuild of both exports, first workspace (`--full`, phone cache warm)",
 }
+
+
+def _generation(r: dict) -> str:
+    """The world generation's seconds, or where a reused world came from."""
+    return f"{r['generate']:.1f}" if r.get("generate") is not None else \
+        f"reused ({r['world']}, written earlier)"
 
 
 def markdown(r: dict) -> str:
@@ -238,7 +261,7 @@ def markdown(r: dict) -> str:
 
         | step | seconds | CPU seconds | peak RSS (MB) | load after |
         |---|---:|---:|---:|---:|
-        | world generation (input) | {r['generate']:.1f} | | | |
+        | world generation (input) | {_generation(r)} | | | |
         """) + table + "\n" + textwrap.dedent(f"""\
 
         The second exports: {', '.join(f'{t} {n:,} rows' for t, n in r['changes'].items())}.
@@ -257,6 +280,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="cProfile the incremental step; its stats written here")
     parser.add_argument("--no-warm", action="store_true",
                         help="leave out the last step (a --full rebuild, phone cache warm)")
+    parser.add_argument("--world", type=Path,
+                        help="reuse a world written before (its sources/ folder, linked) "
+                             "instead of generating one; --scale must be its size")
     parser.add_argument("--step", help=argparse.SUPPRESS)   # one timed step, in a child
     args = parser.parse_args(argv)
     if args.step:
@@ -267,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0]
     start = time.perf_counter()
     try:
-        result = run(customers_of(args.scale), root, args.profile, not args.no_warm)
+        result = run(customers_of(args.scale), root, args.profile, not args.no_warm,
+                     args.world)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
