@@ -5,6 +5,9 @@ key and ``event_timestamp <=`` the row's, if that row is within the view's ttl (
 ttl >= entity ts``); ties on event_timestamp go to the latest created_timestamp; nulls when
 none. That is Feast's ``get_historical_features``; here it is one ASOF LEFT JOIN per view over the
 Parquet sources, chained over the entity rows, so 10M entity rows never pass through Python.
+When every entity row has the same time (the whole population, as scoring asks) each view
+is joined by key to its latest snapshot instead (``_latest_rows_sql``): the same rows
+without the ASOF join's sorts.
 
 With ``engine: spark`` the same join (``join_sql``, one SQL text) runs on the project's
 Spark: ``segflow.dialects`` writes each ASOF join as an interval join, and
