@@ -88,7 +88,7 @@ def run_sizes(settings, run_id: str) -> dict[str, int]:
               count(DISTINCT entity_id) FROM {parquet_sql(path)}
             WHERE (status IN ('assigned', 'holdout') AND template IS NOT NULL)
                OR (status = 'suppressed' AND suppressed_by IS NOT NULL)
-            GROUP BY 1""").fetchall()
+            GROUP BY 1 ORDER BY 1""").fetchall()
     finally:
         con.close()
     sizes = {name: int(n) for name, n in rows}

@@ -317,7 +317,8 @@ def _tallies(con) -> dict[str, dict[str, dict[str, int]]]:
     every channel and cohort (a few hundred rows, whatever the customers)."""
     tallies: dict[str, dict[str, dict[str, int]]] = {}
     for channel, cohort, why, n in con.execute(
-            "SELECT channel, cohort, left_out, count(*) FROM judged GROUP BY ALL").fetchall():
+            "SELECT channel, cohort, left_out, count(*) FROM judged GROUP BY ALL "
+            "ORDER BY ALL").fetchall():
         tallies.setdefault(channel, {}).setdefault(cohort, {})[why or "exported"] = n
     return tallies
 

@@ -232,7 +232,7 @@ def run_authors(settings: Settings, run_id: str) -> dict[str, str]:
               FROM review_queue WHERE run_id = ? AND decided_by IS NOT NULL
             UNION ALL {applied}
             UNION ALL SELECT decided_by, 'override ' || override_id FROM overrides
-              WHERE run_id = ?) GROUP BY who""", [run_id, run_id]).fetchall()
+              WHERE run_id = ?) GROUP BY who ORDER BY who""", [run_id, run_id]).fetchall()
     return {who: what for who, what in rows if who}
 
 
