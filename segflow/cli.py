@@ -121,7 +121,8 @@ def run(argv: list[str]) -> int:
     from segflow.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
 
     try:
-        code = app(args=argv, prog_name="segflow", standalone_mode=False)
+        code = app(args=global_options_first(argv), prog_name="segflow",
+                   standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
@@ -140,6 +141,35 @@ def run(argv: list[str]) -> int:
     if code == EXIT_INTERRUPTED:
         typer.secho("aborted", err=True)
     return code if isinstance(code, int) else EXIT_OK
+
+
+# the root's options (``_root``): those that take a value, and flags; no command has its own
+GLOBAL_VALUED = ("--home", "--project")
+GLOBAL_FLAGS = ("--verbose", "-v", "--quiet", "-q")
+
+
+def global_options_first(argv: list[str]) -> list[str]:
+    """``segflow ingest --project shop`` as ``segflow --project shop ingest``: click takes
+    the root's options only before the command, and people (and dbt, whose users these
+    are) put them after it. Options after a ``--`` stay where they are."""
+    moved, rest, i, command_seen = [], [], 0, False
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            rest += argv[i:]
+            break
+        name = token.split("=", 1)[0]
+        valued = name in GLOBAL_VALUED
+        if command_seen and (valued or token in GLOBAL_FLAGS):
+            take = 2 if valued and "=" not in token else 1
+            moved += argv[i:i + take]
+            i += take
+            continue
+        if not token.startswith("-") and not (rest and rest[-1] in GLOBAL_VALUED):
+            command_seen = True
+        rest.append(token)
+        i += 1
+    return moved + rest
 
 
 def _usage_error(exc: Exception) -> int | None:

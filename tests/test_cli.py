@@ -60,3 +60,27 @@ def test_each_command_list_gives_one_line_per_command(path):
     assert rows
     continued = [line for line in rows if line.startswith("│  ")]
     assert not continued, "\n".join(continued)
+
+
+def test_the_project_and_home_options_work_after_the_command(cli, tmp_path):
+    """``segflow templates check --project P`` reads P, as ``segflow --project P templates
+    check`` does (click alone refused the first: "No such option: --project")."""
+    nowhere = tmp_path / "nowhere"
+    before = cli(tmp_path / "ws", "--project", nowhere, "templates", "check")
+    after = cli(tmp_path / "ws", "templates", "check", "--project", nowhere)
+    assert (after.code, after.line) == (before.code, before.line) == (
+        2, f"error: no segflow.yaml in {nowhere}: a segflow project is a folder with a "
+           "segflow.yaml at its top (`segflow init` writes one)")
+
+
+def test_only_the_root_options_move_before_the_command():
+    """What the reordering does to argv: the root's options after the command go first (with
+    their values); everything else, and anything after ``--``, keeps its place."""
+    from segflow.cli import global_options_first
+
+    assert global_options_first(["ingest", "--full", "--project", "p", "-v"]) == [
+        "--project", "p", "-v", "ingest", "--full"]
+    assert global_options_first(["--home", "h", "models", "promote", "--home=g"]) == [
+        "--home=g", "--home", "h", "models", "promote"]
+    assert global_options_first(["approve", "run1", "--", "--project", "x"]) == [
+        "approve", "run1", "--", "--project", "x"]
