@@ -174,19 +174,25 @@ def _child(step: str, *args) -> dict:
     code, usage, starved = _wait(proc)
     if code != 0:
         raise SystemExit(f"step {step} failed (exit {code}{', memory short' if starved else ''})")
-    data = json.loads(result.read_text())
+    data = {**json.loads(result.read_text()), "load": os.getloadavg()[0]}
     result.unlink()
-    return {**data, "load": os.getloadavg()[0]}   # peak_mb: the step's own (VmHWM)
+    # printed as it ends: a later step that fails (a 10M rebuild out of disk) loses nothing
+    shown = {k: v for k, v in data.items() if k != "report"}
+    print(f"step {step} {' '.join(map(str, args[:3]))}: {json.dumps(shown)}", flush=True)
+    return data   # peak_mb: the step's own (VmHWM)
 
 
 def _reused(world: Path, src: Path) -> dict[str, Path]:
     """The growing tables' files of a world written before (``world/sources``, as
     ``segflow demo-data holi`` or ``benchmarks.run``'s generate stage lays it out) linked
     into ``src``: a 10M world takes a quarter of an hour to write, and linking leaves the
-    original untouched (``_layout`` renames the links, ``_changes`` adds files)."""
+    original's data untouched (``_layout`` renames the links, ``_changes`` adds files).
+    ``sources.yaml``, which ``_layout`` rewrites in place, is copied, not linked."""
     import yaml
 
     shutil.copytree(world / "sources", src, copy_function=os.link)
+    (src / "sources.yaml").unlink()
+    shutil.copyfile(world / "sources" / "sources.yaml", src / "sources.yaml")
     doc = yaml.safe_load((src / "sources.yaml").read_text())
     return {table: src / doc["sources"][table]["path"] for table in GROWING}
 
