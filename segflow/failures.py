@@ -175,7 +175,17 @@ def from_duckdb_io(exc) -> SegflowError | None:
 
 
 def from_duckdb_memory(exc) -> SegflowError:
-    return EnvironmentFailure(f"out of memory: {_first_line(exc)}; close other programs or "
+    """DuckDB out of memory. When it names its own limit ("(16.0 MiB/19.0 MiB used)") the
+    cap segflow set for the step (a share of RAM, ``segflow.db.memory_limit``) was reached,
+    not the machine's memory, so closing other programs would not help."""
+    text = _first_line(exc)
+    cap = re.search(r"\(\S+ \S+/(\S+ \S+) used\)", text)
+    if cap:
+        return EnvironmentFailure(
+            f"out of memory: {text}; DuckDB reached the {cap.group(1)} segflow gives it for "
+            "this step (a share of this machine's memory) with work it cannot spill to disk: "
+            "run on a machine with more memory")
+    return EnvironmentFailure(f"out of memory: {text}; close other programs or "
                               "run on a machine with more memory")
 
 

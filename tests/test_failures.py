@@ -95,3 +95,16 @@ def test_a_full_disk_inside_another_error_class_is_still_a_full_disk(tmp_path):
         "No space left on device"))
     assert isinstance(error, DiskFull)
     assert _one_line(error).startswith(f"disk full: cannot write {wal} (")
+
+
+def test_duckdb_at_segflow_s_memory_cap_says_so_not_close_other_programs():
+    """DuckDB out of memory under the cap segflow set (a share of RAM): the line names that
+    cap and the way out (a bigger machine); closing other programs would not raise it."""
+    con = duckdb.connect(config={"memory_limit": "20MB", "threads": 1})
+    error = describe(_raised(lambda: con.execute(
+        "SELECT list(i) FROM range(20000000) t(i)").fetchall()))
+    text = _one_line(error)
+    assert isinstance(error, EnvironmentFailure)
+    assert text.startswith("out of memory: failed to allocate")
+    assert "MiB segflow gives it for this step" in text and "close other programs" not in text
+    assert text.endswith("run on a machine with more memory")
