@@ -190,8 +190,8 @@ def _reused(world: Path, src: Path) -> dict[str, Path]:
     ``sources.yaml``, which ``_layout`` rewrites in place, is copied, not linked."""
     import yaml
 
-    shutil.copytree(world / "sources", src, copy_function=os.link)
-    (src / "sources.yaml").unlink()
+    shutil.copytree(world / "sources", src, copy_function=os.link,
+                    ignore=shutil.ignore_patterns("sources.yaml"))
     shutil.copyfile(world / "sources" / "sources.yaml", src / "sources.yaml")
     doc = yaml.safe_load((src / "sources.yaml").read_text())
     return {table: src / doc["sources"][table]["path"] for table in GROWING}

@@ -187,7 +187,9 @@ def join_sql(con, entities, groups, key: str, order: str = "__row"):
 
     ``con`` is a DuckDB connection (``entities`` an Arrow table or a DuckDB relation) or a
     ``segflow.sqlengine.SparkConnection`` (``entities`` a Spark DataFrame or an Arrow
-    table): only the staging of ``e`` differs, the SQL is the same text for both."""
+    table): only the staging of ``e`` differs, the SQL is the same text for both, except
+    where every entity row has one time: DuckDB then joins each view's latest snapshot by
+    key (``_latest_rows_sql``), Spark keeps the interval joins."""
     from segflow.sqlengine import is_spark
 
     given, bounds = _stage_entities(con, entities, key)
@@ -213,7 +215,12 @@ def join_sql(con, entities, groups, key: str, order: str = "__row"):
         raise SegflowError("the same feature name is requested from two views")
     cols = ", ".join([f'e."{c}"' for c in given] + [s for _, s in selects])
     sql = f"SELECT {cols} FROM e {' '.join(joins)} ORDER BY e.{order}"
-    return sql, {k: v for k, v in params.items() if f"${k}" in sql}
+    return sql, _used(params, sql)
+
+
+def _used(params: dict, sql: str) -> dict:
+    """The parameters ``sql`` refers to (DuckDB refuses one it does not use)."""
+    return {k: v for k, v in params.items() if f"${k}" in sql}
 
 
 def _latest_rows_sql(con, view: View, source: str, params: dict) -> str:
@@ -226,16 +233,16 @@ def _latest_rows_sql(con, view: View, source: str, params: dict) -> str:
     DuckDB skips the row groups of other snapshots; the earlier snapshots are read only
     when some entity key is missing from the latest (a query on the keys alone)."""
     key = view.join_key
-    bound = {k: v for k, v in params.items() if f"${k}" in source}
+    bound = _used(params, source)
     latest = con.execute(f"SELECT max({TS}) FROM ({source})", bound).fetchall()[0][0]
     if latest is None:
         return f"SELECT * FROM ({source}) WHERE false"
-    at = f"{TS} = {sql_literal(latest)}::TIMESTAMPTZ"
-    snapshot = f"SELECT * FROM ({source}) WHERE {at}"
-    missing = f"SELECT {key} FROM e EXCEPT SELECT {key} FROM ({source}) WHERE {at}"
+    latest = f"{sql_literal(latest)}::TIMESTAMPTZ"
+    snapshot = f"SELECT * FROM ({source}) WHERE {TS} = {latest}"
+    missing = f"SELECT {key} FROM e EXCEPT SELECT {key} FROM ({snapshot})"
     if not con.execute(f"SELECT count(*) FROM ({missing})", bound).fetchall()[0][0]:
         return snapshot
-    earlier = (f"SELECT * FROM ({source}) WHERE {TS} < {sql_literal(latest)}::TIMESTAMPTZ "
+    earlier = (f"SELECT * FROM ({source}) WHERE {TS} < {latest} "
                f"AND {key} IN ({missing}) QUALIFY row_number() OVER (PARTITION BY {key} "
                f"ORDER BY {TS} DESC, created_timestamp DESC) = 1")
     return f"{snapshot} UNION ALL ({earlier})"
