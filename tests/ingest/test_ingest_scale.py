@@ -105,3 +105,43 @@ def test_a_streamed_table_gets_the_same_row_groups_however_its_batches_arrive(tm
     path = tmp_path / "t.parquet"
     output.StagedWriter(tmp_path / "journal").parquet_query(con, "SELECT * FROM t", path)
     assert pq.ParquetFile(path.with_name(path.name + output.STAGED)).metadata.num_rows == 10
+
+
+def test_a_streamed_table_dictionary_encodes_only_its_few_valued_columns(tmp_path):
+    """Ids and times are written plain, a column of a few values (a channel) as a
+    dictionary: pyarrow's default tries a dictionary for every column and falls back for
+    the distinct ones, 40% of the write's time at 50M events. The rows read back equal."""
+    import duckdb
+
+    from segflow.ingest import output
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT 'id-' || range AS event_id, "
+                "['email', 'sms', 'push'][range % 3 + 1] AS channel, "
+                "TIMESTAMP '2026-01-01' + INTERVAL (range) SECOND AS at, range % 2 = 0 AS even, "
+                "NULL AS nothing FROM range(50000)")
+    path = tmp_path / "t.parquet"
+    assert output.StagedWriter(tmp_path / "journal").parquet_query(
+        con, "SELECT * FROM t", path) == 50_000
+    staged = path.with_name(path.name + output.STAGED)
+    group = pq.ParquetFile(staged).metadata.row_group(0)
+    dictionary = {group.column(i).path_in_schema: group.column(i).has_dictionary_page
+                  for i in range(group.num_columns)}
+    assert dictionary == {"event_id": False, "channel": True, "at": False, "even": False,
+                          "nothing": False}
+    assert pq.read_table(staged).equals(con.sql("SELECT * FROM t").to_arrow_table())
+
+
+def test_a_query_that_fails_mid_stream_stops_the_write_with_its_error(tmp_path):
+    """Batches are computed one step ahead on a thread of their own; an error there
+    (here a cast that fails past the first batch) still reaches the caller, as pyarrow's
+    reader gives it (an OSError carrying DuckDB's message)."""
+    import duckdb
+
+    from segflow.ingest import output
+
+    con = duckdb.connect()
+    sql = ("SELECT CAST(CASE WHEN range < 3000000 THEN '1' ELSE 'x' END AS INTEGER) AS n "
+           "FROM range(3000001)")
+    with pytest.raises(OSError, match="Could not convert string 'x'"):
+        output.StagedWriter(tmp_path / "journal").parquet_query(con, sql, tmp_path / "t.parquet")
