@@ -41,7 +41,7 @@ REJECT_REASONS = {"UNQUOTED VALUE": "stray_quote", "MISSING COLUMNS": "too_few_f
                   "CAST": "malformed_line"}
 NUMBERED = "_numbered"      # suffix of a source's view that also gives each row's position
 POSITION = "__segflow_row"  # that view's column: the row's 1-based place among the files
-HELD = "_held"              # suffix of the table a CSV source is read into (``_hold_csv``)
+HELD = "_held.parquet"      # suffix of the file a CSV source is read into (``_hold_csv``)
 
 
 @dataclass(frozen=True)
@@ -365,7 +365,7 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
     import duckdb
 
     view, raw_view = f"src_{spec.table}", f"src_{spec.table}_read"
-    scan = None
+    scan, held = None, None
     whole = since is None and not spec.computed   # every row, in the source's order
     try:
         if spec.kind == "sql":
@@ -379,7 +379,7 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
         else:
             scan = _open_raw(con, spec, raw_view, spill_dir)
             if spec.kind == "csv" and whole:
-                _hold_csv(con, raw_view)
+                held = _hold_csv(con, raw_view, Path(spill_dir or tempfile.mkdtemp()))
         if since is not None:
             con.execute(f"ALTER VIEW {raw_view} RENAME TO {raw_view}_all")
             con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM "
@@ -391,7 +391,7 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
             raise machine from None
         raise SegflowError(f"{spec.label}: cannot read: {one_line(err)}") from None
     _add_columns(con, spec, raw_view, view)
-    position = _position(spec, raw_view) if whole else None
+    position = _position(spec, held) if whole else None
     if position is None:
         con.execute(f"DROP VIEW IF EXISTS {view}{NUMBERED}")
     else:
@@ -401,7 +401,7 @@ def open_source(con, spec: SourceSpec, spill_dir: Path | None = None,
     return view, scan
 
 
-def _position(spec: SourceSpec, raw_view: str) -> tuple[str, str] | None:
+def _position(spec: SourceSpec, held: Path | None) -> tuple[str, str] | None:
     """SQL giving each row of a source read whole its 1-based place in the source, and
     what it reads from; None where only ``row_number() OVER ()`` can (REST, SQL, DuckDB).
 
@@ -409,11 +409,12 @@ def _position(spec: SourceSpec, raw_view: str) -> tuple[str, str] | None:
     and with it the whole check pass over the source; a position the scan itself reports
     leaves that pass parallel and its table in source order (50M engagement events at 1M
     customers: 45 s -> 24 s on 2 cores). Parquet: each file's offset from the footers plus
-    DuckDB's ``file_row_number``; a CSV: the ``rowid`` of the table it is held in
-    (``_hold_csv``). Only for a whole read: a filtered one (an incremental load by column)
-    must number its rows 1..n, and computed columns keep their view's own order."""
+    DuckDB's ``file_row_number``; a CSV: the ``file_row_number`` of the Parquet file it
+    is held in (``held``, ``_hold_csv``). Only for a whole read: a filtered one (an
+    incremental load by column) must number its rows 1..n, and computed columns keep
+    their view's own order."""
     if spec.kind == "csv":
-        return "rowid + 1", f"{raw_view}{HELD}"
+        return "file_row_number + 1", f"read_parquet({_quote(held)})"
     if spec.kind != "parquet":
         return None
     import pyarrow.parquet as pq
@@ -427,16 +428,22 @@ def _position(spec: SourceSpec, raw_view: str) -> tuple[str, str] | None:
             f"read_parquet({_list(spec.files)}, union_by_name=true)")
 
 
-def _hold_csv(con, raw_view: str) -> None:
-    """Read a CSV source once into a table of the working database (``<view>_held``), in
-    the file's order, and point its view at that table; the reader's refused lines are
-    those of this scan (``rejected_lines``).
+def _hold_csv(con, raw_view: str, folder: Path) -> Path:
+    """Read a CSV source once into a Parquet file in ``folder`` (the ingest's working
+    folder, ``<view>_held.parquet``), in the file's order, and point its view at that
+    file; the reader's refused lines are those of this scan (``rejected_lines``). Returns
+    the file.
 
     Why: a CSV scan reports no row's position, and ``row_number()`` would run the check
-    pass on one thread; a table's ``rowid`` is the position, so the pass (and the schema
-    checks, which scanned the file once more) read the table in parallel instead."""
-    con.execute(f"CREATE OR REPLACE TABLE {raw_view}{HELD} AS SELECT * FROM {raw_view}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM {raw_view}{HELD}")
+    pass on one thread; a Parquet file's ``file_row_number`` is the position, so the pass
+    (and the schema checks, which scanned the file once more) read it in parallel
+    instead. A Parquet file rather than a table of the working database: DuckDB writes it
+    in about 60% of the time (6.9 M orders as text: 4.0 s against 6.9 s)."""
+    held = folder / f"{raw_view}{HELD}"
+    con.execute(f"COPY (SELECT * FROM {raw_view}) TO {_quote(held)} (FORMAT parquet)")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {raw_view} AS SELECT * FROM "
+                f"read_parquet({_quote(held)})")
+    return held
 
 
 def numbered_source(con, view: str) -> tuple[str, str]:
