@@ -261,21 +261,19 @@ def _accepted_sql(contract: Contract, checked: str, spec: SourceSpec, old: str |
 
 def _quarantine_sql(con, contract: Contract, checked: str, typed: str, label: str,
                     rejected: str | None = None) -> str:
-    """The quarantined rows as their original text: kept by the row checks (``_raw``) for
-    the rows a check failed, read again from the staged view only for rows quarantined
-    after it (duplicate keys, orphaned children), if any; then the lines the CSV reader
-    refused, with their line number and raw text."""
+    """The quarantined rows as their original text, read again from the staged view
+    (``typed``) for the rows the checks quarantined, if any (the check pass does not hold
+    it: ``checks.check_rows``); then the lines the CSV reader refused, with their line
+    number and raw text."""
     names = [c.name for c in contract.columns if not c.derived]
     label = label.replace("'", "''")
     tail = (f"c._reason, '{label}' AS _source, CAST(NULL AS BIGINT) AS _line, "
             "CAST(NULL AS VARCHAR) AS _raw_line")
-    held = ", ".join(f"c._raw['{n.replace(chr(39), chr(39) * 2)}'] AS {_q(n)}" for n in names)
-    sql = f"SELECT c._row, {held}, {tail} FROM ({_quarantined(checked)}) c WHERE _raw IS NOT NULL"
-    later = f"SELECT _row, _reason FROM ({_quarantined(checked)}) WHERE _raw IS NULL"
-    if con.execute(f"SELECT count(*) FROM ({later})").fetchall()[0][0]:
-        cols = ", ".join(f"{raw_text(f't.{_q(raw(n))}')} AS {_q(n)}" for n in names)
-        sql += f" UNION ALL SELECT t._row, {cols}, {tail} FROM {typed} t JOIN ({later}) c " \
-               "ON t._row = c._row"
+    cols = ", ".join(f"{raw_text(f't.{_q(raw(n))}')} AS {_q(n)}" for n in names)
+    sql = (f"SELECT t._row, {cols}, {tail} FROM {typed} t JOIN ({_quarantined(checked)}) c "
+           "ON t._row = c._row")
+    if not con.execute(f"SELECT count(*) FROM ({_quarantined(checked)})").fetchall()[0][0]:
+        sql += " WHERE false"   # nothing to read again: no scan of the source
     if rejected:
         nulls = [f"CAST(NULL AS VARCHAR) AS {_q(n)}" for n in names]
         sql += (f" UNION ALL SELECT CAST(NULL AS BIGINT), {', '.join(nulls)}, reason, "
@@ -284,7 +282,7 @@ def _quarantine_sql(con, contract: Contract, checked: str, typed: str, label: st
 
 
 def _quarantined(checked: str) -> str:
-    return f"SELECT _row, _reason, _raw FROM {checked} WHERE _reason <> '{SUPERSEDED}'"
+    return f"SELECT _row, _reason FROM {checked} WHERE _reason <> '{SUPERSEDED}'"
 
 
 def _customers_extras(con, checked: str, report: TableReport, writer, settings,
