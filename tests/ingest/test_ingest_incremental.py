@@ -141,6 +141,26 @@ def test_incremental_load_reads_only_changes_and_equals_a_full_rebuild(home, crm
     assert tables(home) == tables(rebuilt(crm, tmp_path))
 
 
+@pytest.mark.parametrize("key, reasons", [
+    # the merge key is the contract's: the earlier version is superseded, not quarantined
+    ("[order_id]", {}),
+    # a merge key wider than the contract's keeps both versions: the later copy of the
+    # contract key is a duplicate, whichever load reads it
+    ("[order_id, customer_id]", {"duplicate_key:order_id": 1}),
+])
+def test_a_key_twice_in_one_load_is_superseded_or_a_duplicate_by_the_merge_key(
+        home, crm, key, reasons):
+    crm.sources.write_text(crm.sources.read_text().replace(
+        "table: orders,", f"table: orders, key: {key},"))
+    first_load(crm)
+    with sqlite3.connect(crm.path) as db:   # O0 again, under another customer
+        db.execute(f"INSERT INTO orders VALUES ({', '.join('?' * 12)})",
+                   order(0, 2, "2026-01-02 00:00:00"))
+    report = run_ingest(home, crm.sources, full=True)
+    assert report.tables["orders"].quarantined == reasons
+    assert report.tables["orders"].written == 30
+
+
 def test_nothing_new_reads_only_the_boundary_and_changes_nothing(home, crm):
     first_load(crm)
     run_ingest(home, crm.sources)
