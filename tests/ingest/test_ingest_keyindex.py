@@ -118,3 +118,18 @@ def test_distinct_sorts_and_drops_repeats():
     assert keyindex.distinct(h).tolist() == [1, 3, 5, 9]
     assert keyindex.distinct(np.array([2, 1], dtype="<u8")).tolist() == [1, 2]
     assert keyindex.distinct(np.zeros(0, dtype="<u8")).tolist() == []
+
+
+def test_hashes_are_every_distinct_key_hash_sorted():
+    """The streamed index (hashes below 2^63 filled from the front, the rest from the end,
+    the two parts sorted apart) equals the distinct hashes sorted whole, repeats dropped,
+    over more rows than one batch."""
+    import numpy as np
+
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE k AS SELECT 'K' || (i % 1500000) AS id "
+                    "FROM range(2000000) t(i)")
+        got = keyindex.hashes(con, "k", ["id"], ["VARCHAR"])
+        want = np.unique(con.execute("SELECT hash(id) AS h FROM k").fetchnumpy()["h"])
+    assert len(want) == 1_500_000 and (want < keyindex.HALF).any() and (want >= keyindex.HALF).any()
+    assert got.dtype == np.dtype("<u8") and np.array_equal(got, want)
