@@ -84,32 +84,55 @@ BATCH_ROWS = 1 << 20        # hashes handed over by DuckDB at a time
 
 
 def hashes(con, relation: str, keys: list[str], types: list[str]) -> np.ndarray:
-    """The sorted, distinct key hashes of ``relation``'s rows.
+    """The sorted, distinct key hashes of ``relation``'s rows: ``_sorted_into`` an array of
+    the relation's row count, which they fill, so that the index is that one array."""
+    count = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+    out, low, high = _sorted_into(
+        con, f"SELECT {hash_sql(keys, types)} AS h FROM {relation}", count)
+    if low != high:   # the relation changed between the count and the scan
+        raise RuntimeError(f"key index of {relation}: {count} rows counted, "
+                           f"{count - (high - low)} hashed")
+    return _unrepeated(out)
+
+
+def sorted_parts(con, sql: str, most: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 64-bit hashes ``sql`` selects (at most ``most``) as two sorted parts, those
+    below 2^63 and the others (``_sorted_into``)."""
+    out, low, high = _sorted_into(con, sql, most)
+    return out[:low], out[high:]
+
+
+def _sorted_into(con, sql: str, most: int) -> tuple[np.ndarray, int, int]:
+    """The hashes ``sql`` selects in an array of ``most`` slots: those below 2^63 in
+    ``[:low]``, the others in ``[high:]``, each part sorted (so with ``low == high`` the
+    whole array is).
 
     Why not one fetch and a sort: at 10M customers the engagement events' index is 510M
     hashes (4.1 GB). A whole-result fetch held DuckDB's result and its NumPy copy at once
     (1.35x the array: the full ingest's peak memory), and one sort ran on one core
-    (4.8 s of 5.4 for 50M hashes). The hashes are streamed instead into one array of the
-    relation's row count, those below 2^63 from its front and the others from its end, and
-    the two parts, each all below or all above the other, are sorted on two threads
-    (NumPy releases the GIL to sort): the whole is then sorted, in the one array."""
-    count = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
-    out = np.empty(count, dtype="<u8")
-    low, high = 0, count
-    reader = con.sql(f"SELECT {hash_sql(keys, types)} AS h FROM {relation}"
-                     ).to_arrow_reader(BATCH_ROWS)
-    for batch in reader:
+    (4.8 s of 5.4 for 50M hashes). The hashes are streamed instead, those below 2^63 from
+    the array's front and the others from its end, and the two parts are sorted on two
+    threads (NumPy releases the GIL to sort)."""
+    out = np.empty(most, dtype="<u8")
+    low, high = 0, most
+    for batch in con.sql(sql).to_arrow_reader(BATCH_ROWS):
         h = batch.column(0).to_numpy()
         top = h >= HALF
         below, above = h[~top], h[top]
+        if len(h) > high - low:
+            raise RuntimeError(f"more than the {most} hashes counted: {sql}")
         out[low:low + len(below)] = below
         out[high - len(above):high] = above
         low, high = low + len(below), high - len(above)
-    if low != high:   # the relation changed between the count and the scan
-        raise RuntimeError(f"key index of {relation}: {count} rows counted, "
-                           f"{count - (high - low)} hashed")
-    _sort_parts(out[:low], out[low:])
-    return _unrepeated(out)
+    _sort_parts(out[:low], out[high:])
+    return out, low, high
+
+
+def repeated(*parts: np.ndarray) -> np.ndarray:
+    """The hashes that sorted ``parts`` (``sorted_parts``: no value in two parts) hold
+    more than once, once each, sorted."""
+    found = [p[1:][p[1:] == p[:-1]] for p in parts]
+    return _unrepeated(np.concatenate(found)) if found else np.zeros(0, dtype="<u8")
 
 
 def _sort_parts(*parts: np.ndarray) -> None:

@@ -133,3 +133,18 @@ def test_hashes_are_every_distinct_key_hash_sorted():
         want = np.unique(con.execute("SELECT hash(id) AS h FROM k").fetchnumpy()["h"])
     assert len(want) == 1_500_000 and (want < keyindex.HALF).any() and (want >= keyindex.HALF).any()
     assert got.dtype == np.dtype("<u8") and np.array_equal(got, want)
+
+
+def test_repeated_is_each_hash_seen_more_than_once():
+    """The repeated hashes of a selection (fewer rows than the slots given: the two sorted
+    parts leave a gap between them) equal DuckDB's grouping of the same hashes."""
+    import numpy as np
+
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE k AS SELECT 'K' || (i % 1200000) AS id, i "
+                    "FROM range(2000000) t(i)")
+        sql = "SELECT hash(id) AS h FROM k WHERE i % 5 <> 0"
+        got = keyindex.repeated(*keyindex.sorted_parts(con, sql, 2_000_000))
+        want = np.sort(con.execute(f"SELECT h FROM ({sql}) GROUP BY h HAVING count(*) > 1"
+                                   ).fetchnumpy()["h"])
+    assert len(want) > 100_000 and np.array_equal(got, want)
