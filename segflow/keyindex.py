@@ -131,8 +131,7 @@ def _sorted_into(con, sql: str, most: int) -> tuple[np.ndarray, int, int]:
 def repeated(*parts: np.ndarray) -> np.ndarray:
     """The hashes that sorted ``parts`` (``sorted_parts``: no value in two parts) hold
     more than once, once each, sorted."""
-    found = [p[1:][p[1:] == p[:-1]] for p in parts]
-    return _unrepeated(np.concatenate(found)) if found else np.zeros(0, dtype="<u8")
+    return _unrepeated(np.concatenate([p[1:][p[1:] == p[:-1]] for p in parts]))
 
 
 def _sort_parts(*parts: np.ndarray) -> None:
