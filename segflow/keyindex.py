@@ -154,8 +154,6 @@ def _unrepeated(h: np.ndarray) -> np.ndarray:
     """Sorted ``h`` with repeats dropped. A table's keys are distinct, so ``h`` itself is
     returned, not a copy (at 50M keys a copy is 400 MB more peak memory for the full ingest
     that writes the index)."""
-    if len(h) < 2:
-        return h
     repeat = h[1:] == h[:-1]
     return h[np.concatenate(([True], ~repeat))] if repeat.any() else h
 
