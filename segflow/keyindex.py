@@ -81,6 +81,8 @@ def hash_sql(keys: list[str], types: list[str]) -> str:
 
 HALF = np.uint64(1 << 63)   # the hashes at or above it fill the index from its end
 BATCH_ROWS = 1 << 20        # hashes handed over by DuckDB at a time
+SEARCH_BLOCK = 1 << 17      # hashes of an index searched as one block (1 MB: a core's L2)
+PAGE_HASHES = 512           # hashes in a 4 KB page of an index
 
 
 def hashes(con, relation: str, keys: list[str], types: list[str]) -> np.ndarray:
@@ -194,9 +196,75 @@ def load(data: Path, keys: list[str], types: list[str]) -> np.ndarray | None:
 
 def found(index: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """Which of ``queries`` (hashes) ``index`` (sorted hashes) holds: a binary search each,
-    so the cost grows with the queries and the log of the index."""
-    if not len(index):
+    so the cost grows with the queries and the log of the index.
+
+    Searched block by block (``_found_in_blocks``) when the queries are sorted, as a load's
+    key hashes are (``hashes``); unsorted queries are sorted for the search first."""
+    if not len(index) or not len(queries):
         return np.zeros(len(queries), dtype=bool)
-    pos = np.searchsorted(index, queries)
-    pos[pos == len(index)] = len(index) - 1
-    return np.asarray(index[pos] == queries)
+    _read_ahead(index, len(queries))
+    if (queries[1:] < queries[:-1]).any():
+        order = np.argsort(queries, kind="stable")
+        out = np.empty(len(queries), dtype=bool)
+        out[order] = _found_in_blocks(index, queries[order])
+        return out
+    return _found_in_blocks(index, queries)
+
+
+def _read_ahead(index: np.ndarray, queries: int) -> None:
+    """Ask the OS to read a memory-mapped ``index`` from disk ahead of the search, when
+    there are enough ``queries`` to touch most of its pages (one per page, on average).
+
+    Why: the search reads an index not in memory one page fault at a time, 4 KB each. An
+    hourly load at 10M customers searches 10M event ids in 510M (a 4 GB index, out of
+    memory after an hour of other work): 4.5 s by page faults, 1.6 s with the file read
+    ahead. A small load touches few pages and is left to fault them in."""
+    import os
+
+    if (isinstance(index, np.memmap) and hasattr(os, "posix_fadvise")
+            and queries * PAGE_HASHES >= len(index)):
+        fd = os.open(index.filename, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, index.offset, index.nbytes, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
+
+
+def _found_in_blocks(index: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """``found`` for sorted ``queries``: each searched in the block of ``SEARCH_BLOCK``
+    hashes of ``index`` that can hold it, the first half of the blocks on one thread and
+    the second on another (NumPy releases the GIL to search), each reading its blocks in
+    order, so that a memory-mapped index is read from disk ahead of the search.
+
+    Why: one search of the whole index misses the CPU's caches at nearly every step, since
+    successive queries land far apart in a 4 GB index (10M event ids of an hourly load
+    among 510M at 10M customers: 2.4 s). Within a block of 1 MB the later steps stay in
+    cache: 1.1 s on one core, about half on two. The Python loop is over the index's
+    blocks (its size / 131,072), never over keys. Where a block's queries begin is read
+    from its first hash as the block comes up, not gathered from every block beforehand:
+    that gather read 3,900 scattered pages of an index not yet in memory (3.5 s)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = list(range(0, len(index), SEARCH_BLOCK))
+    out = np.empty(len(queries), dtype=bool)
+
+    def first(i: int) -> int:
+        """Where the queries of block ``i`` begin: at its first hash (the ends: all)."""
+        if i == 0 or i == len(starts):
+            return 0 if i == 0 else len(queries)
+        return int(np.searchsorted(queries, index[starts[i]]))
+
+    def search(blocks: range) -> None:
+        a = first(blocks.start)
+        for i in blocks:
+            b = first(i + 1)
+            if a < b:
+                block = index[starts[i]:starts[i] + SEARCH_BLOCK]
+                pos = np.minimum(np.searchsorted(block, queries[a:b]), len(block) - 1)
+                out[a:b] = block[pos] == queries[a:b]
+            a = b
+
+    middle = len(starts) // 2
+    with ThreadPoolExecutor(2, thread_name_prefix="segflow-keysearch") as pool:
+        list(pool.map(search, [range(0, middle), range(middle, len(starts))]))
+    return out

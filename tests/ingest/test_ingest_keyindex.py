@@ -110,6 +110,24 @@ def test_found_is_exact_on_hashes():
     assert keyindex.found(np.zeros(0, dtype="<u8"), queries).tolist() == [False] * 6
 
 
+def test_found_by_blocks_equals_membership(monkeypatch):
+    """Searched block by block (blocks of 7 here, so that many queries fall on a block's
+    first or last hash, before the first block or past the last), sorted and unsorted
+    queries give exact membership."""
+    import numpy as np
+
+    monkeypatch.setattr(keyindex, "SEARCH_BLOCK", 7)
+    rng = np.random.default_rng(0)
+    index = np.unique(rng.integers(0, 2**64, 1000, dtype="<u8"))
+    queries = np.concatenate([index[::3], index[:1] - 1, index[-1:] + 1,
+                              rng.integers(0, 2**64, 500, dtype="<u8")])
+    want = np.isin(queries, index)
+    assert 300 < want.sum() < len(queries)
+    assert keyindex.found(index, np.sort(queries)).tolist() == np.isin(np.sort(queries),
+                                                                         index).tolist()
+    assert keyindex.found(index, queries).tolist() == want.tolist()
+
+
 def test_distinct_sorts_and_drops_repeats():
     """Hashes sorted with repeats dropped (a load's keys, the keys several files hold)."""
     import numpy as np
