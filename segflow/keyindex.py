@@ -138,10 +138,16 @@ def repeated(*parts: np.ndarray) -> np.ndarray:
 
 def _sort_parts(*parts: np.ndarray) -> None:
     """Sort each of ``parts`` in place, each on a thread of its own."""
+    _each_on_a_thread(np.ndarray.sort, parts)
+
+
+def _each_on_a_thread(work, items) -> None:
+    """``work(item)`` for each of ``items``, each on a thread of its own: NumPy releases
+    the GIL to sort and to search, so two items use both cores."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(len(parts), thread_name_prefix="segflow-keysort") as pool:
-        list(pool.map(np.ndarray.sort, parts))
+    with ThreadPoolExecutor(len(items), thread_name_prefix="segflow-keyindex") as pool:
+        list(pool.map(work, items))
 
 
 def distinct(h: np.ndarray) -> np.ndarray:
@@ -243,15 +249,15 @@ def _found_in_blocks(index: np.ndarray, queries: np.ndarray) -> np.ndarray:
     blocks (its size / 131,072), never over keys. Where a block's queries begin is read
     from its first hash as the block comes up, not gathered from every block beforehand:
     that gather read 3,900 scattered pages of an index not yet in memory (3.5 s)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     starts = list(range(0, len(index), SEARCH_BLOCK))
     out = np.empty(len(queries), dtype=bool)
 
     def first(i: int) -> int:
         """Where the queries of block ``i`` begin: at its first hash (the ends: all)."""
-        if i == 0 or i == len(starts):
-            return 0 if i == 0 else len(queries)
+        if i == 0:
+            return 0
+        if i == len(starts):
+            return len(queries)
         return int(np.searchsorted(queries, index[starts[i]]))
 
     def search(blocks: range) -> None:
@@ -265,6 +271,5 @@ def _found_in_blocks(index: np.ndarray, queries: np.ndarray) -> np.ndarray:
             a = b
 
     middle = len(starts) // 2
-    with ThreadPoolExecutor(2, thread_name_prefix="segflow-keysearch") as pool:
-        list(pool.map(search, [range(0, middle), range(middle, len(starts))]))
+    _each_on_a_thread(search, [range(0, middle), range(middle, len(starts))])
     return out
