@@ -44,7 +44,7 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.timing import Stopwatch, own_peak_mb
-from benchmarks.world import SEED, customers_of, workspace
+from benchmarks.world import SEED, customers_of, link_sources, workspace
 
 GROWING = {"customers": "parquet", "orders": "csv", "engagement_events": "parquet"}
 SHARE = 100   # one row in SHARE is changed and as many are new: 1% each
@@ -183,16 +183,12 @@ def _child(step: str, *args) -> dict:
 
 
 def _reused(world: Path, src: Path) -> dict[str, Path]:
-    """The growing tables' files of a world written before (``world/sources``, as
-    ``segflow demo-data holi`` or ``benchmarks.run``'s generate stage lays it out) linked
-    into ``src``: a 10M world takes a quarter of an hour to write, and linking leaves the
-    original's data untouched (``_layout`` renames the links, ``_changes`` adds files).
-    ``sources.yaml``, which ``_layout`` rewrites in place, is copied, not linked."""
+    """The growing tables' files of a world written before, linked into ``src``
+    (``benchmarks.world.link_sources``; ``_layout`` renames the links and ``_changes`` adds
+    files, so the original's data stays untouched)."""
     import yaml
 
-    shutil.copytree(world / "sources", src, copy_function=os.link,
-                    ignore=shutil.ignore_patterns("sources.yaml"))
-    shutil.copyfile(world / "sources" / "sources.yaml", src / "sources.yaml")
+    link_sources(world, src)
     doc = yaml.safe_load((src / "sources.yaml").read_text())
     return {table: src / doc["sources"][table]["path"] for table in GROWING}
 

@@ -33,7 +33,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.world import AS_OF, CAMPAIGN, customers_of, workspace
+from benchmarks.world import AS_OF, CAMPAIGN, customers_of, link_sources, workspace
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "spark"
@@ -186,12 +186,17 @@ def child(argv: list[str]) -> None:
 
 # --- the parent: set-up, fork, the stages on both engines, the checks --------------------
 
-def set_up(base: Path, customers: int, models_from: Path | None) -> dict:
-    """benchmarks.run's set-up stages in ``base`` (each its own process), once."""
+def set_up(base: Path, customers: int, models_from: Path | None,
+           world: Path | None = None) -> dict:
+    """benchmarks.run's set-up stages in ``base`` (each its own process), once; with
+    ``world``, its sources linked in place of the generate stage (``link_sources``)."""
     from benchmarks.run import run_one
 
     done = {}
     for name in SETUP:
+        if name == "generate" and world is not None:
+            done[name] = {"world": str(link_sources(world, workspace(base).sources_dir))}
+            continue
         if name == "train" and models_from is not None:
             from benchmarks.models_from import copy_models
 
@@ -336,6 +341,9 @@ def main(argv: list[str] | None = None) -> None:
                         "scale (generate, ingest, history, train, baseline): reused")
     parser.add_argument("--models-from", type=Path, metavar="DIR",
                         help="copy the champions from this workspace instead of training")
+    parser.add_argument("--world", type=Path, metavar="DIR",
+                        help="link the sources of a world written before (DIR/sources) "
+                             "instead of generating one")
     parser.add_argument("--driver-memory", default="10g",
                         help="Spark's driver memory (local mode: the executors' too)")
     parser.add_argument("--stages", nargs="*", choices=STAGES, default=list(STAGES))
@@ -360,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         base = args.base or home / "base"
         if args.base is None:
             base.mkdir(exist_ok=True)
-            record["set_up"] = set_up(base, customers, args.models_from)
+            record["set_up"] = set_up(base, customers, args.models_from, args.world)
             (base / "setup.json").write_text(json.dumps(record["set_up"], default=str))
         elif (base / "setup.json").exists():  # the set-up's own figures, when it kept them
             record["set_up"] = json.loads((base / "setup.json").read_text())

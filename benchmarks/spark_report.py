@@ -59,6 +59,10 @@ def _scale(record: dict) -> list[str]:
              f"{record['driver_memory']} (the JVM's max heap: {_n(first.get('jvm_max_heap_mb'))}"
              f" MB); the session's start, per process: "
              + ", ".join(f"{_n(s.get('session_seconds'))} s" for s in spark if s) + ".", ""]
+    generate = (record.get("set_up") or {}).get("generate") or {}
+    if "world" in generate:
+        lines += [f"Sources not generated in this run: linked from `{generate['world']}`, "
+                  "written earlier by the same generator and seed.", ""]
     train = (record.get("set_up") or {}).get("train") or {}
     if "models_from" in train:
         lines += [f"Champions not trained at this scale: copied from "

@@ -51,3 +51,21 @@ def peers_dir(settings: Settings) -> Path:
 def runs_file(settings: Settings) -> Path:
     """run ids written by one stage for the later ones (baseline, refresh)."""
     return settings.home / "bench_runs.json"
+
+
+def link_sources(world: Path, dest: Path) -> Path:
+    """The source files of a world written before (``world/sources``, as ``segflow demo-data
+    holi`` or the generate stage lays it out) hard-linked into ``dest``: a 10M world takes
+    ten minutes to write and 13 GB to keep, and a link costs neither. ``sources.yaml`` is
+    copied, not linked, since a benchmark may rewrite it in place. Returns ``dest``."""
+    import os
+    import shutil
+
+    origin = Path(world) / "sources"
+    if not (origin / "sources.yaml").is_file():
+        raise SegflowError(f"--world {world}: no sources/sources.yaml there (a world written "
+                           "by `segflow demo-data holi` or a benchmark's generate stage)")
+    shutil.copytree(origin, dest, copy_function=os.link,
+                    ignore=shutil.ignore_patterns("sources.yaml"), dirs_exist_ok=True)
+    shutil.copyfile(origin / "sources.yaml", Path(dest) / "sources.yaml")
+    return Path(dest)
