@@ -195,7 +195,8 @@ def set_up(base: Path, customers: int, models_from: Path | None,
     done = {}
     for name in SETUP:
         if name == "generate" and world is not None:
-            done[name] = {"world": str(link_sources(world, workspace(base).sources_dir))}
+            link_sources(world, workspace(base).sources_dir)
+            done[name] = {"world": str(Path(world).resolve())}
             continue
         if name == "train" and models_from is not None:
             from benchmarks.models_from import copy_models
