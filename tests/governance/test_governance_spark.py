@@ -345,3 +345,25 @@ def test_files_written_per_value_by_one_spark_job_are_duckdb_s_files(tmp_path, s
                     f"ORDER BY ALL) TO '{want}' (HEADER)")
         assert path.read_bytes() == want.read_bytes(), value
     assert not list(tmp_path.glob("spark/.*"))  # Spark's staging folder removed
+
+
+def test_the_catalogue_s_sizes_are_counted_by_the_executors(engines, governed_both,
+                                                             monkeypatch):
+    """The template catalogue's sizes of a run: the same on both engines, and on Spark
+    counted by Spark, not by a DuckDB inside the driver (a distinct count over every
+    membership: 2.4 GB of the driver's memory at 10M customers before)."""
+    import duckdb
+
+    from segflow.governance.catalogue import SIZES_FILE, run_sizes
+
+    duck, spark, _, r2 = engines
+    for settings in (duck, spark):
+        (settings.runs_dir / r2 / SIZES_FILE).unlink(missing_ok=True)
+    want = run_sizes(duck, r2)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a DuckDB connection opened in the driver of a Spark project")
+
+    monkeypatch.setattr(duckdb, "connect", refused)
+    assert want and run_sizes(spark, r2) == want
+    assert json.loads((spark.runs_dir / r2 / SIZES_FILE).read_text())
