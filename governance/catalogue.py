@@ -98,7 +98,7 @@ def run_sizes(settings, run_id: str) -> dict[str, int]:
 @contextmanager
 def _sizing_engine(settings):
     """Where a run's sizes are counted: on a Spark project, Spark's executors (a distinct
-    count over every membership would otherwise run in the driver: 2.4 GB of its memory at
+    count over every membership would otherwise run in the driver: 1 GB of its memory at
     10M customers); on DuckDB, a connection of its own, which leaves the workspace's
     database to the caller."""
     from segflow.engines import SPARK

@@ -351,7 +351,7 @@ def test_the_catalogue_s_sizes_are_counted_by_the_executors(engines, governed_bo
                                                              monkeypatch):
     """The template catalogue's sizes of a run: the same on both engines, and on Spark
     counted by Spark, not by a DuckDB inside the driver (a distinct count over every
-    membership: 2.4 GB of the driver's memory at 10M customers before)."""
+    membership: 1 GB of the driver's memory at 10M customers before)."""
     import duckdb
 
     from segflow.governance.catalogue import SIZES_FILE, run_sizes
