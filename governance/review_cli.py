@@ -44,18 +44,18 @@ def decide_item(settings: Settings, item_id: str, by: str, reason: str,
     from segflow.governance.context import RunContext
     from segflow.governance.home import refresh_pages
     from segflow.governance.owners import require_reason
-    from segflow.governance.review import get_item, plan_decision
+    from segflow.governance.review import decision_writes, get_item, plan_decision
 
     reason = require_reason(reason, "review reason")
     with connect(settings) as con:
         ensure_schema(con)
         item = get_item(con, item_id)
         ctx = RunContext.of(settings, item["run_id"])
-        decision, writes = plan_decision(con, ctx, item, by, reason, to, expires)
-        audit.record(settings, by, "review_" + decision["status"], decision,
-                     run_id=item["run_id"], writes=writes, con=con)
+        plan = plan_decision(con, ctx, item, by, reason, to, expires)
+        audit.record(settings, by, "review_" + plan.decision["status"], plan.decision,
+                     run_id=item["run_id"], writes=decision_writes([plan]), con=con)
     refresh_pages(settings, item["run_id"])
-    return decision
+    return plan.decision
 
 
 @holds_workspace("review")
@@ -69,7 +69,7 @@ def decide_many(settings: Settings, run_id: str, item_ids: list[str], by: str, r
     from segflow.governance.context import RunContext
     from segflow.governance.owners import require_reason
     from segflow.governance.report import refresh_report
-    from segflow.governance.review import get_item, plan_decision
+    from segflow.governance.review import decision_writes, get_items, plan_decision
 
     reason = require_reason(reason, "review reason")
     if not item_ids:
@@ -77,28 +77,17 @@ def decide_many(settings: Settings, run_id: str, item_ids: list[str], by: str, r
     with connect(settings) as con:
         ensure_schema(con)
         ctx = RunContext.of(settings, run_id)
-        plans = []
-        for item_id in item_ids:
-            item = get_item(con, item_id)
-            if item["run_id"] != run_id:
-                raise SegflowError(f"review item {item_id} belongs to run {item['run_id']}, "
-                                   f"not {run_id}")
-            plans.append(plan_decision(con, ctx, item, by, reason, to, expires))
-
-        def writes(c):
-            for _, write in plans:
-                write(c)
-
+        plans = [plan_decision(con, ctx, item, by, reason, to, expires)
+                 for item in get_items(con, run_id, item_ids)]
         status = "confirmed" if to is None else "overridden"
         summary = {"run_id": run_id, "status": status, "count": len(plans), "by": by,
                    "reason": reason, "to": to,
                    "expires": expires.isoformat() if expires else None,
-                   "items": [{k: d[k] for k in ("review_id", "entity_id")
-                              if k in d} | ({"override_id": d["override_id"]}
-                                            if "override_id" in d else {})
-                             for d, _ in plans]}
+                   "items": [{k: p.decision[k] for k in ("review_id", "entity_id")}
+                             | ({"override_id": p.decision["override_id"]}
+                                if "override_id" in p.decision else {}) for p in plans]}
         audit.record(settings, by, "review_bulk_" + status, summary, run_id=run_id,
-                     writes=writes, con=con)
+                     writes=decision_writes(plans), con=con)
     if to is None:
         refresh_report(settings, run_id)
     else:

@@ -16,8 +16,11 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS control_results (
   run_id VARCHAR, name VARCHAR, passed BOOLEAN, severity VARCHAR, figures JSON,
   message VARCHAR, checked_at TIMESTAMPTZ);
+-- no PRIMARY KEY: DuckDB holds a key's index in memory whole (2 GB for a 10M-customer
+-- run's 2M items; past the memory limit the commit fails); review.store_exceptions keeps
+-- the ids unique instead
 CREATE TABLE IF NOT EXISTS review_queue (
-  review_id VARCHAR PRIMARY KEY, run_id VARCHAR, campaign VARCHAR, entity_id VARCHAR,
+  review_id VARCHAR, run_id VARCHAR, campaign VARCHAR, entity_id VARCHAR,
   rule VARCHAR, detail VARCHAR, cohort_before VARCHAR, proposed_cohort VARCHAR,
   template VARCHAR, status VARCHAR, decided_by VARCHAR, decided_at TIMESTAMPTZ,
   reason VARCHAR, override_to VARCHAR);
@@ -47,10 +50,23 @@ def ensure_schema(con) -> None:
     if not (has_schema(con, "run_seals", "current") and has_schema(con, "approvals", "os_user")
             and has_schema(con, "review_queue", "base_proposed")):
         con.execute(SCHEMA)
+    _unkey_review_queue(con)
     from segflow.governance.audit import ensure_schema as audit_schema
 
     audit_schema(con)
 
+
+def _unkey_review_queue(con) -> None:
+    """Rebuild a review queue made before its key was dropped (see SCHEMA) without it, its
+    rows and columns as they were; DuckDB cannot drop a key in place. Once per workspace."""
+    keyed = con.execute("SELECT count(*) FROM information_schema.table_constraints WHERE "
+                        "table_name = 'review_queue' AND constraint_type = 'PRIMARY KEY'"
+                        ).fetchone()[0]
+    if not keyed:
+        return
+    con.execute("CREATE TABLE review_queue_unkeyed AS SELECT * FROM review_queue")
+    con.execute("DROP TABLE review_queue")
+    con.execute("ALTER TABLE review_queue_unkeyed RENAME TO review_queue")
 
 
 def run_file(settings: Settings, run_id: str, name: str) -> Path:

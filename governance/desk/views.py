@@ -177,9 +177,7 @@ def item_view(settings: Settings, run_id: str, review_id: str) -> dict:
     previous = last_published_run(settings, ctx.run.campaign, before=run_id)
     with connect(settings) as con:
         ensure_schema(con)
-        item = get_item(con, review_id)
-        if item["run_id"] != run_id:
-            raise SegflowError(f"review item {review_id} is not of run {run_id}")
+        item = get_item(con, review_id, run_id)
         entity = item["entity_id"]
         features_view(con, settings, run_id, "f_item")
         now = _row(con, "SELECT * FROM f_item WHERE entity_id = ?", [entity])

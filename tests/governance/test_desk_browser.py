@@ -93,4 +93,4 @@ def test_reviewer_overrides_in_bulk_and_an_approver_publishes(browser, desk):
     assert steps[-2:] == [("lead.analyst", "approve"), ("lead.analyst", "publish")]
     bulk = next(e for e in audit.read(settings, run) if e["action"] == "review_bulk_overridden")
     assert bulk["payload"]["count"] == 50 and bulk["payload"]["reason"] == REASON
-    assert re.match(r"R[0-9a-f]{10}", bulk["payload"]["items"][0]["review_id"])
+    assert re.match(r"R[0-9a-f]{16}", bulk["payload"]["items"][0]["review_id"])

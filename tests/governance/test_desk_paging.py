@@ -10,7 +10,7 @@ import re
 import httpx
 from deskworld import csrf_of, login
 
-ROW = re.compile(r'<tr><td><a href="/runs/[^/]+/items/(R[0-9a-f]{10})">')
+ROW = re.compile(r'<tr><td><a href="/runs/[^/]+/items/(R[0-9a-f]{16})">')
 LINK = re.compile(r'<a href="([^"]+)" hx-get="[^"]+" hx-target="#rows" hx-push-url="true" '
                   r'id="(next|previous)">')
 

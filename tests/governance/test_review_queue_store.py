@@ -1,0 +1,108 @@
+"""The review queue's storage: a run's items stored within DuckDB's memory limit, one row per
+item (entity and rule), decided items kept, ids unique within a run, old workspaces
+migrated. On a workspace database file, as governance writes it."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from segflow.errors import SegflowError
+from segflow.governance.review import QUEUE_COLS, get_items, store_exceptions
+from segflow.governance.store import ensure_schema
+
+RUN = "holi-20270301"
+
+
+def _items(con, n: int, ids: str = "'R' || substr(sha1(i::VARCHAR), 1, 16)",
+           entities: str = "'C' || lpad(i::VARCHAR, 9, '0')") -> None:
+    """Temp table ``new_items`` of n boundary items of RUN, as review.find_exceptions fills it."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE new_items AS SELECT {ids} AS review_id,
+        '{RUN}' AS run_id, 'holi' AS campaign, {entities} AS entity_id,
+        'boundary:flash.uplift' AS rule,
+        'predicted_uplift = 0.0512 is within 10% of the threshold' AS detail,
+        'flash__mh_hi' AS cohort_before, 'flash__mh_hi' AS proposed_cohort,
+        'flash' AS template, 'open' AS status FROM range({n}) t(i)""")
+
+
+def _workspace(tmp_path, memory: str = "1GB"):
+    con = duckdb.connect(str(tmp_path / "segflow.duckdb"), config={"memory_limit": memory})
+    ensure_schema(con)
+    return con
+
+
+def test_a_million_items_are_stored_within_64_mb(tmp_path):
+    """The queue once had a primary key, whose index DuckDB holds in memory whole: at 1M
+    items under a 64 MB limit its commit failed (2 GB of driver memory for the 2M items of a
+    10M-customer run on Spark). Without it the insert spills and completes."""
+    con = _workspace(tmp_path, "64MB")
+    _items(con, 1_000_000)
+    con.execute("BEGIN")
+    assert store_exceptions(con, RUN) == 1_000_000
+    con.execute("COMMIT")
+    assert con.execute("SELECT count(DISTINCT review_id) FROM review_queue").fetchone()[0] \
+        == 1_000_000
+
+
+def test_two_items_under_one_id_refuse_the_run(tmp_path):
+    """A collision of the id hash once dropped an item without a word (3 of a 10M run's
+    1,953,516): now the run is refused."""
+    con = _workspace(tmp_path)
+    _items(con, 3, ids="'Rsame'")
+    with pytest.raises(SegflowError, match=r"3 review items of run holi-20270301 share the id "
+                                           r"Rsame; nothing was stored"):
+        store_exceptions(con, RUN)
+
+
+def test_a_decided_item_stays_decided_when_found_again_under_a_new_id(tmp_path):
+    """Items found again are not queued twice, whatever id an earlier version gave them
+    (ids grew from 10 to 16 hex digits); the run's open items are replaced."""
+    con = _workspace(tmp_path)
+    con.execute(f"""INSERT INTO review_queue ({QUEUE_COLS}, decided_by) VALUES
+        ('Rold0000001', '{RUN}', 'holi', 'C000000000', 'boundary:flash.uplift', 'x',
+         'flash__mh_hi', 'flash__mh_hi', 'flash', 'confirmed', 'asha'),
+        ('Rold0000002', '{RUN}', 'holi', 'C999', 'boundary:flash.uplift', 'x',
+         'flash__mh_hi', 'flash__mh_hi', 'flash', 'open', NULL)""")
+    _items(con, 2)
+    assert store_exceptions(con, RUN) == 1
+    rows = con.execute("SELECT review_id, entity_id, status FROM review_queue "
+                       "ORDER BY entity_id").fetchall()
+    assert [(r[1], r[2]) for r in rows] == [("C000000000", "confirmed"),
+                                            ("C000000001", "open")]
+    assert rows[0][0] == "Rold0000001" and len(rows[1][0]) == 17
+
+
+def test_a_keyed_queue_of_an_older_workspace_is_rebuilt_without_its_key(tmp_path):
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute("""CREATE TABLE review_queue (review_id VARCHAR PRIMARY KEY, run_id VARCHAR,
+        campaign VARCHAR, entity_id VARCHAR, rule VARCHAR, detail VARCHAR,
+        cohort_before VARCHAR, proposed_cohort VARCHAR, template VARCHAR, status VARCHAR,
+        decided_by VARCHAR, decided_at TIMESTAMPTZ, reason VARCHAR, override_to VARCHAR,
+        move INTEGER, base_before VARCHAR, base_proposed VARCHAR)""")
+    con.execute("INSERT INTO review_queue (review_id, run_id, entity_id, status, move) "
+                "VALUES ('Ra', 'r1', 'C1', 'open', 2), ('Rb', 'r1', 'C2', 'confirmed', 0)")
+    before = con.execute("SELECT * FROM review_queue ORDER BY review_id").fetchall()
+    ensure_schema(con)
+    keys = con.execute("SELECT count(*) FROM information_schema.table_constraints WHERE "
+                       "table_name = 'review_queue'").fetchone()[0]
+    assert keys == 0
+    assert con.execute("SELECT * FROM review_queue ORDER BY review_id").fetchall() == before
+    con.execute("INSERT INTO review_queue (review_id, run_id) VALUES ('Ra', 'r2')")
+
+
+def test_items_are_fetched_in_the_order_asked_with_a_clear_error_for_a_wrong_one(tmp_path):
+    con = _workspace(tmp_path)
+    con.execute(f"""INSERT INTO review_queue ({QUEUE_COLS}) VALUES
+        ('Ra', 'r1', 'holi', 'C1', 'big_mover', '', NULL, 'a', 'a', 'open'),
+        ('Rb', 'r1', 'holi', 'C2', 'big_mover', '', NULL, 'a', 'a', 'open'),
+        ('Rc', 'r2', 'holi', 'C3', 'big_mover', '', NULL, 'a', 'a', 'open'),
+        ('Rd', 'r1', 'holi', 'C4', 'big_mover', '', NULL, 'a', 'a', 'open'),
+        ('Rd', 'r2', 'holi', 'C5', 'big_mover', '', NULL, 'a', 'a', 'open')""")
+    assert [i["entity_id"] for i in get_items(con, "r1", ["Rb", "Ra", "Rd"])] \
+        == ["C2", "C1", "C4"]
+    with pytest.raises(SegflowError, match="review item Rc belongs to run r2, not r1"):
+        get_items(con, "r1", ["Ra", "Rc"])
+    with pytest.raises(SegflowError, match="no review item 'Rz'"):
+        get_items(con, "r1", ["Rz"])
+    with pytest.raises(SegflowError, match="'Rd' is in runs r1, r2"):
+        get_items(con, None, ["Rd"])
