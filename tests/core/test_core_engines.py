@@ -178,3 +178,27 @@ def test_a_command_s_spark_logs_errors_only(tmp_path, monkeypatch):
         monkeypatch.setattr(sp, "quieted", lambda v=verbose: not v)
         conf = sp.session_conf(SparkSettings(master="local[1]"))
         assert (option in conf) is (not verbose)
+
+
+def test_on_spark_the_workspace_database_in_the_driver_has_a_fixed_memory_cap(tmp_path):
+    """On Spark the driver's DuckDB holds the review queue and the audit log, not the
+    computing: capped at SPARK_WORKSPACE_MB, not 40% of the machine as on DuckDB, so the
+    driver's size does not follow the customers' number (it did: 1.5 GB at 10M)."""
+    import duckdb
+
+    from segflow.db import SPARK_WORKSPACE_MB, connect, memory_limit
+
+    def limit(text: str, folder: str) -> str:
+        (tmp_path / folder).mkdir()
+        settings = Settings(home=tmp_path / folder / "ws",
+                            project=_project(tmp_path / folder, text))
+        with connect(settings) as con:
+            return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    def expected(size: str) -> str:
+        return duckdb.connect(config={"memory_limit": size}).execute(
+            "SELECT current_setting('memory_limit')").fetchone()[0]
+
+    assert limit(SPARK, "spark") == expected(memory_limit(0.4, SPARK_WORKSPACE_MB))
+    assert limit(MINIMAL, "duckdb") == expected(memory_limit(0.4))
+    assert memory_limit(0.4, SPARK_WORKSPACE_MB) != memory_limit(0.4)
