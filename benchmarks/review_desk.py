@@ -86,25 +86,30 @@ def memberships(folder: Path) -> Path:
     return path
 
 
-def context():
+def context(settings):
     """What the queue reads of a run's context: its id, campaign, reviewers and cohorts
-    (name, priority, owners), here for 40 cohorts over 8 priority levels."""
+    (name, priority, owners), here for 40 cohorts over 8 priority levels, and where its
+    owners file is (``owners``)."""
     rules = {c: SimpleNamespace(spec=SimpleNamespace(name=c, priority=i % 8),
                                 owners=("ravi.k",) if i % 10 == 0 else ())
              for i, c in enumerate(COHORTS)}
     config = SimpleNamespace(campaign="bench", owners=[], review={})
-    return SimpleNamespace(run_id=RUN, rules=rules, config=config)
+    return SimpleNamespace(run_id=RUN, rules=rules, config=config, live=None,
+                           settings=settings)
 
 
-def owners():
-    from segflow.governance.owners import Owners, Person
+def owners(settings):
+    """The owners file the desk reads for a reviewer's scope (``desk.queue.scope_sql``):
+    Asha Rao reviews two templates and 200 customers, Ravi K the cohorts he owns."""
+    from segflow.governance.owners import load_owners
 
-    accounts = frozenset(customer(i) for i in range(0, 200_000, 1000))
-    return Owners(Path("owners.yaml"), {
-        "asha.rao": Person("asha.rao", "Asha Rao", frozenset({"reviewer"}),
-                           templates=frozenset({"template_03", "template_07"}),
-                           accounts=accounts),
-        "ravi.k": Person("ravi.k", "Ravi K", frozenset({"reviewer"}))})
+    accounts = [customer(i) for i in range(0, 200_000, 1000)]
+    settings.owners_path.write_text(
+        "people:\n  asha.rao:\n    name: Asha Rao\n    roles: [reviewer]\n"
+        "    templates: [template_03, template_07]\n"
+        f"    accounts: [{', '.join(accounts)}]\n"
+        "  ravi.k:\n    name: Ravi K\n    roles: [reviewer]\n")
+    return load_owners(settings.owners_path)
 
 
 @dataclass
@@ -182,7 +187,7 @@ def measure(settings, repeats: int) -> list[dict]:
     from benchmarks import review_desk_offset as offset
     from segflow.governance.desk.queue import Filters, page
 
-    ctx, people, out = context(), owners(), []
+    ctx, people, out = context(settings), owners(settings), []
 
     def keyset(f):
         def fetch(con):
@@ -234,7 +239,7 @@ def fill_once(settings) -> float:
 
     start = time.perf_counter()
     with connect(settings) as con:
-        filled = fill_keys(con, context())
+        filled = fill_keys(con, context(settings))
     assert filled
     return round(time.perf_counter() - start, 2)
 
@@ -263,7 +268,9 @@ def main() -> None:
     from segflow.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(home=Path(tmp) / "ws").ensure()
+        # the templates folder only places the owners file (``owners``) beside it
+        settings = Settings(home=Path(tmp) / "ws", templates_root=Path(tmp) / "templates"
+                            ).ensure()
         start = time.perf_counter()
         build(settings, args.items)
         built = time.perf_counter() - start
