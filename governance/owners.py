@@ -244,9 +244,11 @@ def topic_reviewers(owners: RunOwners, campaign: str, topic: str) -> list[str]:
 
 def may_review(settings: Settings, run_id: str, by: str, *, campaign: str,
                campaign_reviewers: set[str], template_owners: set[str], template: str | None,
-               cohort: str | None, entity_id: str, rule: str = "") -> None:
+               cohort: str | None, entity_id: str, rule: str = "",
+               owners: RunOwners | None = None) -> None:
     """``by`` holds the reviewer role with a scope that covers this item (an item raised
-    by a note topic, rule ``note:<topic>``, is covered by the topic's reviewers too)."""
+    by a note topic, rule ``note:<topic>``, is covered by the topic's reviewers too).
+    ``owners``: the run's owners files when the caller read them once for many items."""
     base = (cohort or "").split("__")[0]
     topic = rule[len(NOTE_RULE):] if rule.startswith(NOTE_RULE) else None
 
@@ -257,5 +259,5 @@ def may_review(settings: Settings, run_id: str, by: str, *, campaign: str,
                 or bool(template and template in p.templates) or base in p.cohorts
                 or entity_id in p.accounts or topic in p.topics)
 
-    require_person(run_owners(settings, run_id), by, "reviewer", test,
+    require_person(owners or run_owners(settings, run_id), by, "reviewer", test,
                    f"review items of {base or 'this cohort'} (entity {entity_id})")

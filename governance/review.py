@@ -210,25 +210,27 @@ def get_items(con, run_id: str | None, item_ids: list[str]) -> list[dict]:
     return items
 
 
-def check_reviewer(ctx, item: dict, by: str) -> None:
-    """``by`` is a reviewer of the owners file whose scope covers this item."""
+def check_reviewer(ctx, item: dict, by: str, owners=None) -> None:
+    """``by`` is a reviewer of the owners file whose scope covers this item (``owners``:
+    the run's owners files, ``owners.run_owners``, when read once for many items)."""
     from segflow.governance.owners import may_review
 
     cohorts = {(c or "").split("__")[0] for c in (item["proposed_cohort"],
                                                   item["cohort_before"]) if c}
-    owners = {o for c in cohorts if c in ctx.rules for o in ctx.rules[c].owners}
+    template_owners = {o for c in cohorts if c in ctx.rules for o in ctx.rules[c].owners}
     cfg = ctx.config
     may_review(ctx.live or ctx.settings, ctx.run_id, by, campaign=cfg.campaign,
                campaign_reviewers=set(cfg.owners) | set(cfg.review.get("reviewers") or []),
-               template_owners=owners, template=item.get("template"),
+               template_owners=template_owners, template=item.get("template"),
                cohort=item["proposed_cohort"] or item["cohort_before"],
-               entity_id=item["entity_id"], rule=item["rule"] or "")
+               entity_id=item["entity_id"], rule=item["rule"] or "", owners=owners)
 
 
-def check_override(con, ctx, item: dict, to: str, expires: datetime | None) -> None:
+def check_override(con, ctx, entities: list[str], to: str, expires: datetime | None) -> None:
     """The target is a cohort of the run's frozen campaign (a split cohort must exist in the
     run), the expiry lies after the run's as-of time (the override applies to refreshes as of
-    before it expires), and the entity is in the run."""
+    before it expires), and every entity is in the run: two queries over the run's
+    memberships for any number of items."""
     from segflow.governance.store import memberships_view
 
     memberships_view(con, ctx.settings, ctx.run_id, "m_item")
@@ -244,10 +246,12 @@ def check_override(con, ctx, item: dict, to: str, expires: datetime | None) -> N
         raise SegflowError(f"--expires {expires.date()} is not in the future of run "
                            f"{ctx.run_id} (data as of {as_of.date()}): overrides apply to "
                            "later refreshes until they expire, so this one would never apply")
-    found = con.execute("SELECT count(*) FROM m_item WHERE entity_id = ?",
-                        [item["entity_id"]]).fetchone()[0]
-    if not found:
-        raise SegflowError(f"entity {item['entity_id']} is not in run {ctx.run_id}")
+    found = {e for (e,) in con.execute("SELECT DISTINCT entity_id FROM m_item WHERE "
+                                       "entity_id IN (SELECT unnest(?))",
+                                       [list(entities)]).fetchall()}
+    missing = [e for e in entities if e not in found]
+    if missing:
+        raise SegflowError(f"entity {missing[0]} is not in run {ctx.run_id}")
 
 
 @dataclass(frozen=True)
@@ -260,15 +264,26 @@ class Planned:
     expires: datetime | None
 
 
-def plan_decision(con, ctx, item: dict, by: str, reason: str, to: str | None = None,
-                  expires: datetime | None = None) -> Planned:
-    """Check a confirmation (``to`` None) or an override of an open item; what
-    ``decision_writes`` stores."""
-    if item["status"] != "open":
-        raise SegflowError(f"review item {item['review_id']} is already {item['status']}")
-    check_reviewer(ctx, item, by)
+def plan_decisions(con, ctx, items: list[dict], by: str, reason: str,
+                   to: str | None = None, expires: datetime | None = None) -> list[Planned]:
+    """Check a confirmation (``to`` None) or an override of each open item; what
+    ``decision_writes`` stores. The run's owners files and memberships are read once for
+    all the items (per item, a bulk decision of 1,000 items over 10M memberships spent
+    about 70 s on them)."""
+    from segflow.governance.owners import run_owners
+
+    owners = run_owners(ctx.live or ctx.settings, ctx.run_id)
+    for item in items:
+        if item["status"] != "open":
+            raise SegflowError(f"review item {item['review_id']} is already {item['status']}")
+        check_reviewer(ctx, item, by, owners)
     if to is not None:
-        check_override(con, ctx, item, to, expires)
+        check_override(con, ctx, [item["entity_id"] for item in items], to, expires)
+    return [_planned(item, by, reason, to, expires) for item in items]
+
+
+def _planned(item: dict, by: str, reason: str, to: str | None,
+             expires: datetime | None) -> Planned:
     now = datetime.now(UTC)
     decision = {"review_id": item["review_id"], "entity_id": item["entity_id"],
                 "status": "confirmed" if to is None else "overridden", "by": by,

@@ -44,14 +44,14 @@ def decide_item(settings: Settings, item_id: str, by: str, reason: str,
     from segflow.governance.context import RunContext
     from segflow.governance.home import refresh_pages
     from segflow.governance.owners import require_reason
-    from segflow.governance.review import decision_writes, get_item, plan_decision
+    from segflow.governance.review import decision_writes, get_item, plan_decisions
 
     reason = require_reason(reason, "review reason")
     with connect(settings) as con:
         ensure_schema(con)
         item = get_item(con, item_id)
         ctx = RunContext.of(settings, item["run_id"])
-        plan = plan_decision(con, ctx, item, by, reason, to, expires)
+        [plan] = plan_decisions(con, ctx, [item], by, reason, to, expires)
         audit.record(settings, by, "review_" + plan.decision["status"], plan.decision,
                      run_id=item["run_id"], writes=decision_writes([plan]), con=con)
     refresh_pages(settings, item["run_id"])
@@ -69,7 +69,7 @@ def decide_many(settings: Settings, run_id: str, item_ids: list[str], by: str, r
     from segflow.governance.context import RunContext
     from segflow.governance.owners import require_reason
     from segflow.governance.report import refresh_report
-    from segflow.governance.review import decision_writes, get_items, plan_decision
+    from segflow.governance.review import decision_writes, get_items, plan_decisions
 
     reason = require_reason(reason, "review reason")
     if not item_ids:
@@ -77,8 +77,8 @@ def decide_many(settings: Settings, run_id: str, item_ids: list[str], by: str, r
     with connect(settings) as con:
         ensure_schema(con)
         ctx = RunContext.of(settings, run_id)
-        plans = [plan_decision(con, ctx, item, by, reason, to, expires)
-                 for item in get_items(con, run_id, item_ids)]
+        plans = plan_decisions(con, ctx, get_items(con, run_id, item_ids), by, reason, to,
+                               expires)
         status = "confirmed" if to is None else "overridden"
         summary = {"run_id": run_id, "status": status, "count": len(plans), "by": by,
                    "reason": reason, "to": to,
