@@ -208,6 +208,15 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with every Spark test file in one work unit (tests/work_units.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from work_units import SparkTogether
+
+    return SparkTogether(config, log)
+
+
 @pytest.fixture(scope="session")
 def spark_project():
     """The Holi project on ``engine: spark`` (local[2], two shuffle partitions, no UI), its

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from features_world import AS_OF, write_world
+from features_world import AS_OF, EARLIER, write_world
+
+from segflow.settings import Settings
 
 
 @pytest.fixture
@@ -20,5 +20,17 @@ def built(world):
     """The tiny world with every view built as of AS_OF and 30 days before it."""
     from segflow.featurestore.build import build_features
 
-    build_features(world, [AS_OF - timedelta(days=30), AS_OF])
+    build_features(world, [EARLIER, AS_OF])
     return world
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory):
+    """The tiny world with every view built as of EARLIER and AS_OF, once per module, for
+    the retrieval tests that only read it."""
+    from segflow.featurestore.build import build_features
+
+    settings = Settings(home=tmp_path_factory.mktemp("snapshots") / "ws").ensure()
+    write_world(settings)
+    build_features(settings, [EARLIER, AS_OF])
+    return settings

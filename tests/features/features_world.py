@@ -4,12 +4,14 @@ Imported by name (tests/features is on sys.path under pytest's default import mo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 AS_OF = datetime(2027, 3, 1, tzinfo=UTC)
+EARLIER = AS_OF - timedelta(days=30)  # the second snapshot the retrieval tests build
 
 
 def ts(*args) -> datetime:
@@ -134,3 +136,13 @@ def write_world(settings, tables=TABLES) -> None:
         pq.write_table(table, settings.canonical_dir / f"{name}.parquet")
 
 
+
+
+def entity_frame(key: str, ids: list[str]) -> pd.DataFrame:
+    """An entity frame asking for each id at several times: before any snapshot, between
+    the two, at one, after, and past each view's ttl, so a point-in-time retrieval is
+    checked on every side of the snapshots."""
+    offsets = [-45, -30, -10, 0, 20, 30, 45, 500]
+    stamps = [AS_OF + timedelta(days=d) for d in offsets]
+    return pd.DataFrame({key: [i for i in ids for _ in stamps],
+                         "event_timestamp": [t for _ in ids for t in stamps]})

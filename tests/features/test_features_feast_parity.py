@@ -9,24 +9,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from features_world import AS_OF, write_world
+from features_world import AS_OF, EARLIER, entity_frame, write_world
 
 from segflow.featurestore.build import build_features
 from segflow.featurestore.online import load_online, lookup
 from segflow.featurestore.repo import feature_store, load_repo
 from segflow.featurestore.retrieval import get_features
-from segflow.settings import Settings
 
 pytestmark = pytest.mark.integration
-EARLIER = AS_OF - timedelta(days=30)
-
-
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    settings = Settings(home=tmp_path_factory.mktemp("parity") / "ws").ensure()
-    write_world(settings)
-    build_features(settings, [EARLIER, AS_OF])
-    return settings
 
 
 def _plain(value):
@@ -44,24 +34,17 @@ def _rows(frame: pd.DataFrame, columns, key) -> list:
     return [tuple(_plain(v) for v in row) for row in frame[columns].itertuples(index=False)]
 
 
-def _entity_df(key, ids):
-    """Several timestamps per entity: before any snapshot, between, at, after, past ttl."""
-    offsets = [-45, -30, -10, 0, 20, 30, 45, 500]
-    stamps = [AS_OF + timedelta(days=d) for d in offsets]
-    return pd.DataFrame({key: [i for i in ids for _ in stamps],
-                         "event_timestamp": [t for _ in ids for t in stamps]})
-
-
 @pytest.mark.parametrize("entity, ids", [("customer", ["c1", "c2", "c3", "c4", "c5", "zz"]),
                                          ("account", ["A", "A1", "B", "nope"])])
-def test_get_features_equals_feast_historical_retrieval(ws, entity, ids):
-    repo = load_repo(ws)
+def test_get_features_equals_feast_historical_retrieval(snapshots, entity, ids):
+    repo = load_repo(snapshots)
     key = repo.join_key(entity)
-    entity_df = _entity_df(key, ids)
+    entity_df = entity_frame(key, ids)
     refs = [f"{v.name}:{f}" for v in repo.views_of(entity) for f in v.features]
-    ours = get_features(ws, entity, entity_df=entity_df, features=refs, repo=repo).to_pandas()
-    theirs = feature_store(ws).get_historical_features(entity_df=entity_df,
-                                                       features=refs).to_df()
+    ours = get_features(snapshots, entity, entity_df=entity_df, features=refs,
+                        repo=repo).to_pandas()
+    theirs = feature_store(snapshots).get_historical_features(entity_df=entity_df,
+                                                              features=refs).to_df()
     columns = [key, "event_timestamp", *(r.split(":")[1] for r in refs)]
     assert len(ours) == len(entity_df)
     assert _rows(ours, columns, key) == _rows(theirs, columns, key)
@@ -71,17 +54,18 @@ def test_get_features_equals_feast_historical_retrieval(ws, entity, ids):
 @pytest.mark.parametrize("days", [-45, -10, 0, 20, 500])
 @pytest.mark.parametrize("entity, ids", [("customer", ["c1", "c2", "c3", "c4", "c5", "zz"]),
                                          ("account", ["A", "A1", "B", "nope"])])
-def test_one_time_for_every_row_equals_feast(ws, entity, ids, days):
+def test_one_time_for_every_row_equals_feast(snapshots, entity, ids, days):
     """Every entity at the same time, as a whole-population retrieval asks: what Feast
     returns, before any snapshot, between, at, after and past the ttl."""
-    repo = load_repo(ws)
+    repo = load_repo(snapshots)
     key = repo.join_key(entity)
     entity_df = pd.DataFrame({key: ids, "event_timestamp": [AS_OF + timedelta(days=days)]
                               * len(ids)})
     refs = [f"{v.name}:{f}" for v in repo.views_of(entity) for f in v.features]
-    ours = get_features(ws, entity, entity_df=entity_df, features=refs, repo=repo).to_pandas()
-    theirs = feature_store(ws).get_historical_features(entity_df=entity_df,
-                                                       features=refs).to_df()
+    ours = get_features(snapshots, entity, entity_df=entity_df, features=refs,
+                        repo=repo).to_pandas()
+    theirs = feature_store(snapshots).get_historical_features(entity_df=entity_df,
+                                                              features=refs).to_df()
     columns = [key, "event_timestamp", *(r.split(":")[1] for r in refs)]
     assert _rows(ours, columns, key) == _rows(theirs, columns, key)
 
@@ -98,12 +82,12 @@ def _rfm_as_feast_gives(settings, entity_df) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("one_time", [False, True])
-def test_ties_on_event_timestamp_go_to_the_latest_created(ws, tmp_path, one_time):
+def test_ties_on_event_timestamp_go_to_the_latest_created(snapshots, tmp_path, one_time):
     """A source written outside the builder may repeat (key, ts); both engines pick the row
     created last."""
     from dataclasses import replace
 
-    other = replace(ws, home=tmp_path / "ws").ensure()
+    other = replace(snapshots, home=tmp_path / "ws").ensure()
     write_world(other)
     build_features(other, AS_OF, views=["customer_rfm"])
     path = other.features_dir / "customer_rfm.parquet"
@@ -115,42 +99,42 @@ def test_ties_on_event_timestamp_go_to_the_latest_created(ws, tmp_path, one_time
                                "lifetime_orders", pa.compute.add(table["lifetime_orders"], 100))
     doubled = pa.concat_tables([table, bumped.cast(table.schema)]).replace_schema_metadata(None)
     pq.write_table(doubled, path)  # without the builder's one-row-per-(key, ts) flag
-    entity_df = _entity_df("customer_id", ["c1", "c2"])
+    entity_df = entity_frame("customer_id", ["c1", "c2"])
     if one_time:
         entity_df = entity_df[entity_df["event_timestamp"] == AS_OF]
     ours = _rfm_as_feast_gives(other, entity_df)
     assert ours["lifetime_orders"].max() >= 100
 
 
-def test_online_store_equals_feast_materialize_and_online_read(ws):
-    repo = load_repo(ws)
-    store = feature_store(ws)
+def test_online_store_equals_feast_materialize_and_online_read(snapshots):
+    repo = load_repo(snapshots)
+    store = feature_store(snapshots)
     for view in repo.views.values():
         store.materialize(start_date=AS_OF - view.feature_view.ttl, end_date=AS_OF,
                           feature_views=[view.name])
-    load_online(ws, AS_OF)
+    load_online(snapshots, AS_OF)
     for entity, ids in (("customer", ["c4", "c1", "zz", "c2", "c3"]), ("account", ["B", "A"])):
         key = repo.join_key(entity)
         refs = [f"{v.name}:{f}" for v in repo.views_of(entity) for f in v.features]
         theirs = store.get_online_features(features=refs,
                                            entity_rows=[{key: i} for i in ids]).to_dict()
-        ours = lookup(ws, entity, ids).to_pydict()
+        ours = lookup(snapshots, entity, ids).to_pydict()
         assert ours[key] == ids
         for ref in refs:
             name = ref.split(":")[1]
             assert [_plain(v) for v in ours[name]] == [_plain(v) for v in theirs[name]], name
 
 
-def test_lookup_of_one_id_and_of_a_feature_subset(ws):
-    load_online(ws, AS_OF)
-    one = lookup(ws, "customer", "c1", features=["recency_days", "active_14d"])
+def test_lookup_of_one_id_and_of_a_feature_subset(snapshots):
+    load_online(snapshots, AS_OF)
+    one = lookup(snapshots, "customer", "c1", features=["recency_days", "active_14d"])
     assert one.column_names == ["customer_id", "recency_days", "active_14d"]
     assert one.to_pylist() == [{"customer_id": "c1", "recency_days": 9, "active_14d": True}]
 
 
 @pytest.mark.parametrize("entity, ids", [("customer", ["c1", "c2", "c3", "c4", "c5", "zz"]),
                                          ("account", ["A", "A1", "B", "nope"])])
-def test_the_spark_form_of_retrieval_picks_what_the_asof_joins_pick(ws, entity, ids):
+def test_the_spark_form_of_retrieval_picks_what_the_asof_joins_pick(snapshots, entity, ids):
     """Spark has no ASOF JOIN: segflow.dialects writes each as an interval join. Run on
     DuckDB beside the ASOF original, over entity rows before, between, at, after and past
     the ttl of the snapshots, it returns the same table; its Spark SQL has no ASOF left."""
@@ -160,11 +144,11 @@ def test_the_spark_form_of_retrieval_picks_what_the_asof_joins_pick(ws, entity, 
     from segflow.featurestore.engine import connect
     from segflow.featurestore.retrieval import _entity_table, join_sql, resolve
 
-    repo = load_repo(ws)
+    repo = load_repo(snapshots)
     key = repo.join_key(entity)
-    entities = _entity_table(pa.Table.from_pandas(_entity_df(key, ids), preserve_index=False),
+    entities = _entity_table(pa.Table.from_pandas(entity_frame(key, ids), preserve_index=False),
                              key)
-    con = connect(ws)
+    con = connect(snapshots)
     sql, params = join_sql(con, entities, resolve(repo, entity), key)
     interval = dialects.asof_as_interval_join(sqlglot.parse_one(sql, read="duckdb"))
     asof = con.sql(sql, params=params).to_arrow_table()
@@ -175,42 +159,15 @@ def test_the_spark_form_of_retrieval_picks_what_the_asof_joins_pick(ws, entity, 
         resolve(repo, entity))
 
 
-@pytest.mark.slow
-def test_point_in_time_retrieval_on_spark_equals_duckdb(ws, spark_project):
-    """get_features with an entity frame on engine: spark runs the DuckDB join's own SQL
-    (ASOF joins as interval joins) on Spark: the same table as DuckDB's, row for row in the
-    entity frame's order, for rows before, between, at and after the snapshots and past
-    each view's ttl, customers and accounts (whose views have no ttl) alike."""
-    from dataclasses import replace
-
-    from values import cell_diffs
-
-    spark = replace(ws, project=spark_project)
-    repo = load_repo(ws)
-    for entity, ids in (("customer", ["c3", "c1", "zz", "c5", "c2", "c4"]),
-                        ("account", ["B", "nope", "A", "A1"])):
-        key = repo.join_key(entity)
-        entity_df = _entity_df(key, ids).assign(note=lambda f: f.index.astype(str))
-        want = get_features(ws, entity, entity_df=entity_df, repo=repo)
-        got = get_features(spark, entity, entity_df=entity_df, repo=repo)
-        assert got.schema.names == want.schema.names and want.num_rows == len(entity_df)
-        assert [f.type for f in got.schema] == [f.type for f in want.schema]
-        rows = [tuple(r.values()) for r in want.to_pylist()]
-        assert cell_diffs(want.schema.names, rows,
-                          [tuple(r.values()) for r in got.to_pylist()]) == []
-        last = want.column(want.num_columns - 1)
-        assert 0 < last.null_count < want.num_rows  # found and not found both compared
-
-
 @pytest.mark.parametrize("days", [0, 20])
-def test_a_key_missing_from_the_latest_snapshot_gets_its_earlier_row(ws, tmp_path, days):
+def test_a_key_missing_from_the_latest_snapshot_gets_its_earlier_row(snapshots, tmp_path, days):
     """A whole-population retrieval joins each view's latest snapshot by key; a customer
     absent from that snapshot (dropped by the view's SQL, or a file written outside the
     builder) still gets the latest earlier row within the ttl (30 days: the earlier
     snapshot is exactly that old at AS_OF, past it 20 days later), as Feast gives."""
     from dataclasses import replace
 
-    other = replace(ws, home=tmp_path / "ws").ensure()
+    other = replace(snapshots, home=tmp_path / "ws").ensure()
     write_world(other)
     build_features(other, [EARLIER, AS_OF], views=["customer_rfm"])
     path = other.features_dir / "customer_rfm.parquet"
