@@ -208,6 +208,7 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent with -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile`` with every Spark test file in one work unit (tests/work_units.py)."""
     if config.getvalue("dist") != "loadfile":

@@ -25,3 +25,16 @@ def test_every_test_file_using_the_session_s_spark_is_in_the_spark_unit():
              if p != Path(__file__) and "spark_project" in p.read_text()]
     assert len(users) >= 8
     assert [p.name for p in users if unit_of(p.relative_to(TESTS).as_posix()) != SPARK] == []
+
+
+def test_the_suite_starts_without_pytest_xdist():
+    """The grouping is xdist's hook, optional: ``-p no:xdist`` (one process, no workers)
+    still collects, where an unknown hook would stop pytest before any test."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", "-q",
+                           "--collect-only", str(Path(__file__))],
+                          capture_output=True, text=True, cwd=TESTS.parent, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "3 tests collected" in done.stdout
