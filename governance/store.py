@@ -58,15 +58,31 @@ def ensure_schema(con) -> None:
 
 def _unkey_review_queue(con) -> None:
     """Rebuild a review queue made before its key was dropped (see SCHEMA) without it, its
-    rows and columns as they were; DuckDB cannot drop a key in place. Once per workspace."""
+    rows and columns as they were; DuckDB cannot drop a key in place. Once per workspace,
+    in one transaction (the caller's, if it holds one): a failure between the drop and the
+    rename must not leave the workspace without its queue."""
+    import duckdb
+
     keyed = con.execute("SELECT count(*) FROM information_schema.table_constraints WHERE "
                         "table_name = 'review_queue' AND constraint_type = 'PRIMARY KEY'"
                         ).fetchone()[0]
     if not keyed:
         return
-    con.execute("CREATE TABLE review_queue_unkeyed AS SELECT * FROM review_queue")
-    con.execute("DROP TABLE review_queue")
-    con.execute("ALTER TABLE review_queue_unkeyed RENAME TO review_queue")
+    try:
+        con.execute("BEGIN TRANSACTION")
+        own = True
+    except duckdb.TransactionException:  # the caller's transaction holds the rebuild
+        own = False
+    try:
+        con.execute("CREATE TABLE review_queue_unkeyed AS SELECT * FROM review_queue")
+        con.execute("DROP TABLE review_queue")
+        con.execute("ALTER TABLE review_queue_unkeyed RENAME TO review_queue")
+    except BaseException:
+        if own:
+            con.execute("ROLLBACK")
+        raise
+    if own:
+        con.execute("COMMIT")
 
 
 def run_file(settings: Settings, run_id: str, name: str) -> Path:

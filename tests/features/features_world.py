@@ -136,8 +136,6 @@ def write_world(settings, tables=TABLES) -> None:
         pq.write_table(table, settings.canonical_dir / f"{name}.parquet")
 
 
-
-
 def entity_frame(key: str, ids: list[str]) -> pd.DataFrame:
     """An entity frame asking for each id at several times: before any snapshot, between
     the two, at one, after, and past each view's ttl, so a point-in-time retrieval is

@@ -90,6 +90,36 @@ def test_a_keyed_queue_of_an_older_workspace_is_rebuilt_without_its_key(tmp_path
     con.execute("INSERT INTO review_queue (review_id, run_id) VALUES ('Ra', 'r2')")
 
 
+class _FailsAt:
+    """A workspace connection whose statement containing ``text`` fails, as a crash or a
+    full disk would there."""
+
+    def __init__(self, con, text: str):
+        self.con, self.text = con, text
+
+    def execute(self, sql, *args):
+        if self.text in sql:
+            raise duckdb.IOException("disk full")
+        return self.con.execute(sql, *args)
+
+
+def test_a_migration_that_fails_midway_leaves_the_keyed_queue_whole(tmp_path):
+    """The rebuild drops the old table before renaming the new one: a failure between them
+    rolls the whole rebuild back, rows and key as they were, to be tried again."""
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute("CREATE TABLE review_queue (review_id VARCHAR PRIMARY KEY, run_id VARCHAR)")
+    con.execute("INSERT INTO review_queue VALUES ('Ra', 'r1'), ('Rb', 'r1')")
+    with pytest.raises(duckdb.IOException, match="disk full"):
+        ensure_schema(_FailsAt(con, "RENAME TO review_queue"))
+    assert con.execute("SELECT review_id, run_id FROM review_queue ORDER BY 1").fetchall() == [
+        ("Ra", "r1"), ("Rb", "r1")]
+    assert con.execute("SELECT count(*) FROM information_schema.table_constraints WHERE "
+                       "table_name = 'review_queue' AND constraint_type = 'PRIMARY KEY'"
+                       ).fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                       "table_name = 'review_queue_unkeyed'").fetchone()[0] == 0
+
+
 def test_items_are_fetched_in_the_order_asked_with_a_clear_error_for_a_wrong_one(tmp_path):
     con = _workspace(tmp_path)
     con.execute(f"""INSERT INTO review_queue ({QUEUE_COLS}) VALUES
