@@ -10,6 +10,7 @@ these gets an explicit ranking/priority reason, so every mover has one.
 from __future__ import annotations
 
 from segflow.governance.clauses import CohortRule, bind
+from segflow.scoring.sqlparts import literal as lit
 
 COLUMNS = (("entity_id", "VARCHAR"), ("side", "VARCHAR"), ("cohort", "VARCHAR"),
            ("rule", "VARCHAR"), ("clause_order", "INTEGER"), ("clause_id", "VARCHAR"),
@@ -18,10 +19,6 @@ COLUMNS = (("entity_id", "VARCHAR"), ("side", "VARCHAR"), ("cohort", "VARCHAR"),
 # an empty table of typed columns written as a query, which both engines run
 CHANGES = ("CREATE OR REPLACE TEMP TABLE clause_changes AS SELECT "
            + ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in COLUMNS) + " WHERE false")
-
-
-def lit(text: object) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def fmt(value: float) -> str:

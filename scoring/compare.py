@@ -14,13 +14,13 @@ import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from segflow.errors import SegflowError
 from segflow.scoring.evaluate import entity_key, evaluate_memberships
 from segflow.scoring.explain import cohort_matches, explain_use, table_truth
 from segflow.scoring.resolve import Resolved
-from segflow.scoring.sqlparts import duck, quote
+from segflow.scoring.sqlparts import duck, literal, quote
+from segflow.settings import Settings
 
 NOT_LISTED = "(not listed)"          # in the rules' population, absent from the legacy list
 NOT_FOUND = "(not in population)"    # in the legacy list, not in the scored frame
@@ -139,50 +139,87 @@ def label_map(labels: set[str], resolved: Resolved, cohorts: set[str]) -> dict[s
     return {label: known.get(_norm(label), label) for label in labels}
 
 
-def _rules_labels(memberships) -> Any:
-    """entity_id, rules label, priority, suppressed_by: the best-priority cohort of each
-    entity (holdout counts as in it: the legacy list knows no control group)."""
-    with duck() as con:
-        con.register("m", memberships)
-        return con.sql(f"""SELECT entity_id,
-              CASE WHEN status IN ('assigned', 'holdout') THEN cohort
-                   WHEN status = 'suppressed' THEN '{SUPPRESSED}' ELSE '{UNASSIGNED}' END
-                AS rules, priority, suppressed_by
-            FROM m QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY
-              status NOT IN ('assigned', 'holdout'), priority NULLS LAST, cohort) = 1
-            """).to_arrow_table()
+# the best-priority cohort of each entity from view ``m`` (its memberships); holdout counts
+# as in it, as the legacy list knows no control group. A ranked subquery, not QUALIFY: the
+# same text runs on Spark (segflow.sqlengine)
+RULES_SQL = f"""SELECT entity_id, rules, priority, suppressed_by FROM (SELECT entity_id,
+      CASE WHEN status IN ('assigned', 'holdout') THEN cohort
+           WHEN status = 'suppressed' THEN '{SUPPRESSED}' ELSE '{UNASSIGNED}' END AS rules,
+      priority, suppressed_by, row_number() OVER (PARTITION BY entity_id ORDER BY
+        status NOT IN ('assigned', 'holdout'), priority NULLS LAST, cohort) AS _first
+    FROM m) WHERE _first = 1"""
+AGREE_SQL = (f"(legacy = rules OR (legacy = '{NOT_LISTED}' AND rules IN "
+             f"('{SUPPRESSED}', '{UNASSIGNED}')))")
+
+
+def compare_campaign(settings: Settings, resolved: Resolved, legacy: Legacy, limit: int,
+                     as_of=None, record=None) -> dict:
+    """``segflow compare`` on the project's engine: the rules evaluated on the features of
+    run ``record`` (as the run scored them) or on features scored as of ``as_of`` (as
+    preview scores them, nothing written), then compared with the legacy list."""
+    from segflow.engines import SPARK
+    from segflow.scoring.explain import load_run_frames, run_files
+
+    if settings.engine == SPARK:
+        from segflow.scoring.compare_spark import compare_on_spark
+
+        features = run_files(settings, record)["features"] if record is not None else None
+        return compare_on_spark(settings, resolved, legacy, limit, as_of, features)
+    if record is not None:
+        return compare(load_run_frames(settings, record)[0], resolved, legacy, limit)
+    from segflow.progress import stage
+    from segflow.scoring.score import score
+
+    with stage(f"scored {resolved.campaign.name}"):
+        frame = score(settings, resolved, as_of).frame
+    with stage("compared cohorts with the list"):
+        return compare(frame, resolved, legacy, limit)
 
 
 def compare(frame, resolved: Resolved, legacy: Legacy, limit: int = 20) -> dict:
-    """Agreement of the rules with the legacy list, as data (``compare_text`` prints it)."""
+    """Agreement of the rules with the legacy list, as data (``compare_text`` prints it),
+    on DuckDB: ``frame`` is the scored features (Arrow), evaluated in memory."""
+    memberships = evaluate_memberships(frame, resolved)
+    with duck() as con:
+        con.register("frame", frame)
+        con.register("m", memberships)
+        return compare_on(con, resolved, legacy, limit, lambda ids: (
+            con.sql(rows_sql(resolved, ids)).to_arrow_table(), cohort_matches(con, resolved, ids)))
+
+
+def compare_on(con, resolved: Resolved, legacy: Legacy, limit: int, details) -> dict:
+    """The comparison from the views on ``con`` (DuckDB, or Spark through
+    ``segflow.sqlengine``: the same SQL, and only the counts and the shown disagreements come
+    back): ``frame`` (the scored features) and ``m`` (its memberships). ``details(ids)``:
+    the features of the shown entities (Arrow) and, for each, whether it meets each cohort's
+    rule (``cohort_matches``), which the engines compute each their way."""
     import pyarrow as pa
 
-    memberships = evaluate_memberships(frame, resolved)
-    rules = _rules_labels(memberships)
-    cohorts = {c for c in rules["rules"].to_pylist() if c not in LEFT_OUT}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE rules AS {RULES_SQL}")
+    cohorts = {r[0] for r in con.execute("SELECT DISTINCT rules FROM rules").fetchall()
+               if r[0] not in LEFT_OUT}
     mapping = label_map(set(legacy.labels), resolved, cohorts)
-    listed = pa.table({"entity_id": legacy.ids, "raw": legacy.labels, "line": legacy.lines,
-                       "legacy": [mapping[x] for x in legacy.labels]})
-    with duck() as con:
-        con.register("listed", listed)
-        con.register("rules", rules)
-        con.execute(f"""CREATE TEMP TABLE joined AS SELECT
-              coalesce(l.entity_id, r.entity_id) AS entity_id, l.line, l.raw,
-              coalesce(l.legacy, '{NOT_LISTED}') AS legacy,
-              coalesce(r.rules, '{NOT_FOUND}') AS rules, r.priority, r.suppressed_by
-            FROM listed l FULL OUTER JOIN rules r USING (entity_id)""")
-        agree_sql = (f"(legacy = rules OR (legacy = '{NOT_LISTED}' AND rules IN "
-                     f"('{SUPPRESSED}', '{UNASSIGNED}')))")
-        confusion = con.sql("SELECT legacy, rules, count(*) AS n FROM joined GROUP BY ALL "
-                            "ORDER BY legacy, rules").fetchall()
-        total, agree = con.sql(f"SELECT count(*), count_if({agree_sql}) FROM joined "
+    con.register("listed", pa.table({
+        "entity_id": pa.array(legacy.ids, pa.string()), "raw": pa.array(legacy.labels,
+                                                                         pa.string()),
+        "line": pa.array(legacy.lines, pa.int64()),
+        "legacy": pa.array([mapping[x] for x in legacy.labels], pa.string())}))
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE joined AS SELECT
+          coalesce(l.entity_id, r.entity_id) AS entity_id, l.line, l.raw,
+          coalesce(l.legacy, '{NOT_LISTED}') AS legacy,
+          coalesce(r.rules, '{NOT_FOUND}') AS rules, r.priority, r.suppressed_by
+        FROM listed l FULL OUTER JOIN rules r ON l.entity_id = r.entity_id""")
+    confusion = con.execute("SELECT legacy, rules, count(*) AS n FROM joined GROUP BY "
+                            "legacy, rules ORDER BY legacy, rules").fetchall()
+    total, agree = con.execute(f"SELECT count(*), count_if({AGREE_SQL}) FROM joined "
                                f"WHERE NOT (legacy = '{NOT_LISTED}' AND rules IN "
                                f"('{SUPPRESSED}', '{UNASSIGNED}'))").fetchall()[0]
-        shown = con.sql(f"""SELECT entity_id, line, raw, legacy, rules, priority, suppressed_by
-            FROM joined WHERE NOT {agree_sql} ORDER BY legacy, rules, entity_id
-            {f'LIMIT {int(limit)}' if limit else ''}""").fetchall()
-        disagreeing = con.sql(f"SELECT count(*) FROM joined WHERE NOT {agree_sql}"
+    shown = con.execute(f"""SELECT entity_id, line, raw, legacy, rules, priority,
+          suppressed_by FROM joined WHERE NOT {AGREE_SQL} ORDER BY legacy, rules, entity_id
+        {f'LIMIT {int(limit)}' if limit else ''}""").fetchall()
+    disagreeing = con.execute(f"SELECT count(*) FROM joined WHERE NOT {AGREE_SQL}"
                               ).fetchall()[0][0]
+    entities = con.execute("SELECT count(*) FROM frame").fetchall()[0][0]
     unmatched = sorted({raw for raw, name in mapping.items() if name == raw
                         and name not in cohorts and name not in {b.key for b in
                                                                  resolved.cohorts}})
@@ -191,15 +228,22 @@ def compare(frame, resolved: Resolved, legacy: Legacy, limit: int = 20) -> dict:
         "legacy": {"path": str(legacy.path), "rows": len(legacy.ids),
                    "id_column": legacy.id_column, "segment_column": legacy.segment_column,
                    "labels": dict(sorted(mapping.items())), "not_cohorts": unmatched},
-        "entities": frame.num_rows if hasattr(frame, "num_rows") else None,
+        "entities": entities,
         "compared": total, "agree": agree, "disagree": disagreeing,
         "agreement": (agree / total) if total else None,
         "confusion": [{"legacy": a, "rules": b, "count": n} for a, b, n in confusion],
-        "disagreements": _explained(frame, resolved, shown),
+        "disagreements": _explained(resolved, shown, details),
     }
 
 
-def _explained(frame, resolved: Resolved, shown: list[tuple]) -> list[dict]:
+def rows_sql(resolved: Resolved, ids: list[str]) -> str:
+    """The scored features of ``ids`` (a few shown disagreements), on either engine."""
+    key = quote(entity_key(resolved.campaign.entity))
+    listed = ", ".join(literal(i) for i in ids)
+    return f"SELECT * FROM frame WHERE CAST({key} AS VARCHAR) IN ({listed})"
+
+
+def _explained(resolved: Resolved, shown: list[tuple], details) -> list[dict]:
     """Each shown disagreement with the rules that decide it: the legacy segment's rule
     (which clauses fail, or that it holds and a higher-priority cohort came first), the
     rules' own cohort or suppression, every clause with the entity's values."""
@@ -208,12 +252,7 @@ def _explained(frame, resolved: Resolved, shown: list[tuple]) -> list[dict]:
     if not shown:
         return []
     key = entity_key(resolved.campaign.entity)
-    ids = [row[0] for row in shown]
-    matched = cohort_matches(frame, resolved, ids)
-    with duck() as con:
-        con.register("frame", frame)
-        rows = con.sql(f"SELECT * FROM frame WHERE list_contains($ids, CAST({quote(key)} "
-                       "AS VARCHAR))", params={"ids": ids}).to_arrow_table()
+    rows, matched = details([row[0] for row in shown])
     by_id = {str(r[key]): r for r in rows.to_pylist()}
     cohorts = {b.key: (i, b) for i, b in enumerate(resolved.cohorts)}
     sups = {b.key: b for b in resolved.suppressions}

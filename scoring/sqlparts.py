@@ -24,6 +24,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal(text: object) -> str:
+    """``text`` as a SQL string literal, the same in DuckDB and Spark SQL."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
 def unit_hash_sql(key_sql: str, salt_param: str = "salt") -> str:
     """SQL for the stable uniform [0, 1) draw of an entity id under a campaign salt."""
     return (f"(('0x' || substr(md5(CAST({key_sql} AS VARCHAR) || ':' || ${salt_param}), 1, 15))"

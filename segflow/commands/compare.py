@@ -37,8 +37,7 @@ def compare(
     list (every bad row printed with file:line)."""
     import json
 
-    from segflow.scoring.compare import BadLegacyRows, read_legacy
-    from segflow.scoring.compare import compare as run_compare
+    from segflow.scoring.compare import BadLegacyRows, compare_campaign, read_legacy
     from segflow.scoring.render import compare_text
     from segflow.scoring.resolve import resolve_campaign
     from segflow.settings import get_settings
@@ -54,8 +53,8 @@ def compare(
         typer.echo(f"{err.total} bad row(s) in {legacy}{f' ({more} not shown)' if more else ''}"
                    ": correct or remove them and compare again", err=True)
         raise typer.Exit(2) from None
-    frame, source = _frame(settings, resolved, run, as_of)
-    result = run_compare(frame, resolved, listed, limit)
+    record, when, source = _features(settings, resolved, run, as_of)
+    result = compare_campaign(settings, resolved, listed, limit, when, record)
     result["features"] = source
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
@@ -64,19 +63,18 @@ def compare(
         typer.echo(f"(rules of the project's current files, on {source})")
 
 
-def _frame(settings, resolved, run: str | None, as_of: str | None):
-    """The scored frame the rules run on: a run's features.parquet, or features scored now."""
+def _features(settings, resolved, run: str | None, as_of: str | None):
+    """Which features the rules run on: (the run's record, None) for a run's scored
+    features, or (None, the time) for features scored now; and those features in words."""
     if run is not None:
         from segflow.errors import SegflowError
-        from segflow.scoring.explain import load_run_frames, pick_run
+        from segflow.scoring.explain import pick_run
 
         if as_of is not None:
             raise SegflowError("--run and --as-of exclude each other: a run has its as-of")
         record = pick_run(settings, resolved.campaign.name, run)
-        return (load_run_frames(settings, record)[0],
-                f"the features of run {run} (as of {record.as_of})")
+        return record, None, f"the features of run {run} (as of {record.as_of})"
     from segflow.scoring.refresh import run_as_of
-    from segflow.scoring.score import score
 
     when = run_as_of(resolved, as_of)
-    return score(settings, resolved, when).frame, f"features scored as of {when.isoformat()}"
+    return None, when, f"features scored as of {when.isoformat()}"

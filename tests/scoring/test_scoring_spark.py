@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import duckdb
@@ -104,6 +105,52 @@ def test_segflow_preview_on_spark_scores_and_shows_what_duckdb_shows(trained, mo
     tracker = sp.session_of(spark).sparkContext.statusTracker()
     jobs = tracker.getJobIdsForGroup("preview counts")
     assert len(queries) >= 10 and 0 < len(jobs) <= 2 * len(queries)
+
+
+def _legacy_list(path, memberships) -> tuple[Path, int]:
+    """A list a team keeps: each in-cohort customer of the run with its first cohort, five
+    of them moved to another cohort, a label that is no cohort and an id the run lacks;
+    with the number of planted disagreements."""
+    from segflow.scoring.runfiles import parquet_sql
+
+    rows = duckdb.sql(f"""SELECT entity_id, cohort FROM {parquet_sql(memberships)}
+        WHERE status IN ('assigned', 'holdout') QUALIFY row_number() OVER (PARTITION BY
+        entity_id ORDER BY priority, cohort) = 1 ORDER BY entity_id""").fetchall()
+    cohorts = sorted({c for _, c in rows})
+    moved = [(e, cohorts[(cohorts.index(c) + 1) % len(cohorts)]) for e, c in rows[:5]]
+    listed = moved + [(rows[5][0], "Platinum")] + rows[6:] + [("C99999999", cohorts[0])]
+    path.write_text("customer_id;segment\n" + "".join(f"{e};{c}\n" for e, c in listed))
+    return path, 7
+
+
+def test_segflow_compare_on_spark_finds_what_duckdb_finds(trained, refreshed, tmp_path):
+    """`segflow compare` on each engine, on features scored now (spark_udf on Spark,
+    nothing written) and on a run's scored features: the same agreement, confusion table
+    and explained disagreements, down to each clause's values."""
+    from segflow.runstore import load_run
+    from segflow.scoring.compare import compare_campaign, read_legacy
+    from segflow.scoring.resolve import resolve_campaign
+
+    duck_folder, _, on_duck, on_spark, _ = refreshed
+    path, planted = _legacy_list(tmp_path / "list.csv", duck_folder / "memberships.parquet")
+    legacy = read_legacy(path, "customer")
+    shown = []
+    for settings, run_id in zip(trained, (on_duck.run_id, on_spark.run_id), strict=True):
+        resolved = resolve_campaign(settings, "holi_2027")
+        runs = sorted(p.name for p in settings.runs_dir.iterdir())
+        shown.append(compare_campaign(settings, resolved, legacy, 0, AS_OF))
+        assert sorted(p.name for p in settings.runs_dir.iterdir()) == runs  # nothing left
+        shown.append(compare_campaign(settings, resolved, legacy, 0,
+                                      record=load_run(settings, run_id)))
+    on_duckdb, from_duck_run, on_spark_now, from_spark_run = shown
+    assert on_duckdb["disagree"] == planted and len(on_duckdb["disagreements"]) == planted
+    assert on_duckdb["legacy"]["not_cohorts"] == ["Platinum"]
+    assert all(d["why"] for d in on_duckdb["disagreements"])
+    assert any("rule fails" in d["why"] or "comes first" in d["why"]
+               for d in on_duckdb["disagreements"])  # clauses and values explained
+    assert from_duck_run == on_duckdb  # a run's features are what scoring now gives
+    assert on_spark_now == on_duckdb
+    assert from_spark_run == on_duckdb
 
 
 def test_the_scored_frame_is_the_same_on_both_engines(refreshed):
