@@ -13,12 +13,12 @@ re-rendering after every state change stays cheap at 10M customers.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from segflow.governance.store import memberships_view
 from segflow.runstore import FAILED, list_runs, run_dir
+from segflow.sqlengine import scratch_connection
 
 CATALOGUE_PAGE = "catalogue.html"
 RECENT_RUNS = 5  # runs whose sizes the catalogue shows, newest first
@@ -88,34 +88,13 @@ def run_sizes(settings, run_id: str) -> dict[str, int]:
     sizes = kept(cache, key)
     if sizes is not None:
         return sizes
-    with _sizing_engine(settings) as con:
+    # on Spark the executors count (a distinct count over every membership would
+    # otherwise run in the driver: 1 GB of its memory at 10M customers)
+    with scratch_connection(settings) as con:
         memberships_view(con, settings, run_id, "m_sizes")
         sizes = {name: int(n) for name, n in con.execute(SIZES_SQL).fetchall()}
     keep(cache, key, sizes)
     return sizes
-
-
-@contextmanager
-def _sizing_engine(settings):
-    """Where a run's sizes are counted: on a Spark project, Spark's executors (a distinct
-    count over every membership would otherwise run in the driver: 1 GB of its memory at
-    10M customers); on DuckDB, a connection of its own, which leaves the workspace's
-    database to the caller."""
-    from segflow.engines import SPARK
-
-    if settings.engine == SPARK:
-        from segflow.sqlengine import connection
-
-        with connection(settings) as con:
-            yield con
-        return
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 def recent_sizes(settings) -> tuple[list, dict[str, list]]:

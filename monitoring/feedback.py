@@ -180,9 +180,10 @@ def choice_table(con, groups: str, window_days: int, confidence: float = 0.95) -
                    FROM g JOIN outcomes o USING (customer_id) JOIN surveys s USING (customer_id)
                    WHERE s.question IS NOT NULL AND s.answer IS NOT NULL
                      AND {_in_window(window_days)} GROUP BY ALL),
+             -- 'all' named: Spark's GROUP BY ALL would group by a column named all
              arms AS (SELECT dimension, "group", arm, question, answer, chose FROM a
-                      UNION ALL SELECT dimension, "group", 'all', question, answer, sum(chose)
-                      FROM a GROUP BY ALL)
+                      UNION ALL SELECT dimension, "group", 'all' AS arm, question, answer,
+                        sum(chose) FROM a GROUP BY ALL)
         SELECT *, sum(chose) OVER (PARTITION BY dimension, "group", arm, question) AS answered
         FROM arms ORDER BY dimension, "group", arm, question, chose DESC""").df()
     if table.empty:

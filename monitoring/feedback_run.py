@@ -16,6 +16,7 @@ from segflow.monitoring.config import FeedbackConfig
 from segflow.monitoring.html import write_page
 from segflow.runstore import list_runs, run_dir
 from segflow.settings import Settings
+from segflow.sqlengine import has_table, is_spark, scratch_connection
 
 
 def feedback_dir(settings: Settings, campaign: str) -> Path:
@@ -54,8 +55,15 @@ def bau_list_path(settings: Settings, cfg: FeedbackConfig) -> Path | None:
 
 
 def _open_bau(con, path: Path) -> None:
-    reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
-    con.execute(f"CREATE VIEW bau AS SELECT * FROM {reader}('{path}')")
+    """View ``bau``: the uploaded list (CSV or Parquet), which needs a customer_id."""
+    if is_spark(con):
+        reader = con.spark.read
+        frame = reader.parquet(str(path)) if path.suffix == ".parquet" else \
+            reader.option("header", "true").csv(str(path))
+        frame.createOrReplaceTempView("bau")
+    else:
+        reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
+        con.execute(f"CREATE VIEW bau AS SELECT * FROM {reader}('{path}')")
     if "customer_id" not in {r[0] for r in con.execute("DESCRIBE bau").fetchall()}:
         raise SegflowError(f"{path}: the business-as-usual list needs a customer_id column")
 
@@ -100,64 +108,77 @@ def no_surveys(settings: Settings) -> str | None:
 
 
 def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | None) -> set:
-    canonical = settings.canonical_dir
+    """Views ``outcomes`` (the campaign's rows), ``customers``, ``surveys`` where the
+    workspace has them and, with a run's memberships, ``cohorts``, on either engine: the
+    tables registered each engine's way (``_register``), the SQL over them the same."""
     outcomes = outcomes_path(settings, "feedback")
+    _register(con, settings, outcomes, memberships)
     quoted = campaign_id.replace("'", "''")  # views take no parameters
-    con.execute(f"CREATE VIEW outcomes AS SELECT * FROM {canonical_source(outcomes)} "
+    con.execute(f"CREATE VIEW outcomes AS SELECT * FROM outcomes_all "
                 f"WHERE campaign_id = '{quoted}'")
-    if con.execute("SELECT count(*) FROM outcomes").fetchone()[0] == 0:
+    if con.execute("SELECT count(*) FROM outcomes").fetchall()[0][0] == 0:
         known = [r[0] for r in con.execute(
-            f"SELECT DISTINCT campaign_id FROM {canonical_source(outcomes)} ORDER BY 1"
-        ).fetchall()]
+            "SELECT DISTINCT campaign_id FROM outcomes_all ORDER BY 1").fetchall()]
         raise SegflowError(f"{outcomes}: no rows for campaign_id '{campaign_id}' "
                            f"(present: {', '.join(map(str, known)) or 'none'})")
-    customers = canonical / "customers.parquet"
+    if memberships is not None:
+        con.execute("""CREATE VIEW cohorts AS SELECT DISTINCT entity_id AS customer_id,
+            CASE WHEN status IN ('assigned', 'holdout') THEN cohort ELSE '(' || status || ')'
+            END AS cohort, template FROM members""")
+    return {r[0] for r in con.execute("DESCRIBE customers").fetchall()}
+
+
+def _register(con, settings: Settings, outcomes: Path, memberships: Path | None) -> None:
+    """The tables feedback reads, as views: ``outcomes_all`` (every campaign's outcomes),
+    ``customers`` (empty where ingest loaded none), ``surveys`` (the table as ingest loaded
+    it, plus responses a survey tool's webhook sent since: ``with_live``) and ``members``
+    (the run's memberships, a file or a Spark run's partitioned folder)."""
+    customers = settings.canonical_dir / "customers.parquet"
+    surveys = surveys_path(settings)
+    if is_spark(con):
+        from segflow.monitoring.feedback_spark import register_tables
+
+        register_tables(con.spark, settings, outcomes, customers, surveys, memberships)
+        return
+    from segflow.featurestore.engine import with_live
+    from segflow.scoring.runfiles import parquet_sql
+
+    con.execute(f"CREATE VIEW outcomes_all AS SELECT * FROM {canonical_source(outcomes)}")
     source = canonical_source(customers) if customers.exists() else \
         "(SELECT NULL::VARCHAR AS customer_id WHERE false)"
     con.execute(f"CREATE VIEW customers AS SELECT * FROM {source}")
-    surveys = surveys_path(settings)
     if surveys is not None:
-        from segflow.featurestore.engine import with_live
-
-        # the table as ingest loaded it (CSV or any source), plus responses received by a
-        # survey tool's webhook since (segflow.ingest.events.survey_offline)
         con.execute(f"CREATE VIEW surveys AS {with_live(settings, surveys)}")
     if memberships is not None:
-        from segflow.scoring.runfiles import parquet_sql
-
-        con.execute(f"""CREATE VIEW cohorts AS SELECT DISTINCT entity_id AS customer_id,
-            CASE WHEN status IN ('assigned', 'holdout') THEN cohort ELSE '(' || status || ')'
-            END AS cohort, template FROM {parquet_sql(Path(memberships))}""")
-    return {r[0] for r in con.execute("DESCRIBE customers").fetchall()}
+        con.execute(f"CREATE VIEW members AS SELECT * FROM {parquet_sql(Path(memberships))}")
 
 
 def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
                  memberships: Path | None = None) -> dict:
-    """Compute and write the campaign's feedback; returns the summary (feedback.json)."""
-    import duckdb
-
-    from segflow.engines import require_duckdb
-
-    require_duckdb(settings, "feedback")
-
+    """Compute and write the campaign's feedback; returns the summary (feedback.json). On
+    the project's engine: DuckDB in memory, or Spark through ``segflow.sqlengine`` (the
+    same SQL; what comes back is a row per group and arm, and the labels are written by
+    the executors)."""
     memberships = memberships or memberships_for(settings, campaign, cfg)
     bau_list = bau_list_path(settings, cfg)
     out = feedback_dir(settings, campaign)
     out.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    try:
+    with scratch_connection(settings) as con:
         columns = _open_views(con, settings, cfg.campaign_id or campaign, memberships)
         if bau_list is not None:
             _open_bau(con, bau_list)
         groups = feedback.groups_sql(cfg.splits or [], columns, memberships is not None,
                                      bau_list is not None)
         lift = feedback.lift_table(con, groups, cfg.confidence)
-        templates = (dict(con.execute("SELECT cohort, any_value(template) FROM cohorts "
-                                      "GROUP BY cohort").fetchall()) if memberships else {})
+        # a cohort's template; none for a group of several ("(suppressed)"), which no
+        # pick of one (any_value: a different one per engine) would describe
+        templates = (dict(con.execute(
+            "SELECT cohort, CASE WHEN count(DISTINCT template) = 1 THEN min(template) END "
+            "FROM cohorts GROUP BY cohort").fetchall()) if memberships else {})
         tables = {"funnel": feedback.funnel_table(con, groups),
                   "arm_totals": con.execute(experiments.arm_totals_sql(
                       groups, feedback.ARM_SQL)).df()}
-        if "surveys" in _views(con):
+        if has_table(con, "surveys"):
             tables["survey"] = feedback.survey_table(con, groups, cfg.survey_window_days,
                                                      cfg.confidence)
             asked = {r[0] for r in con.execute("DESCRIBE surveys").fetchall()}
@@ -166,8 +187,6 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
                     con, groups, cfg.survey_window_days, cfg.confidence)
         con.execute(f"COPY ({feedback.labels_sql()}) TO '{labels_path(settings, campaign)}' "
                     "(FORMAT parquet)")
-    finally:
-        con.close()
     bau = feedback.bau_comparison(lift, feedback.BAU_LIST if bau_list else cfg.bau_cohort,
                                   cfg.confidence, templates)
     tables["comparisons"] = experiments.compare(tables["arm_totals"], cfg.confidence,
@@ -184,10 +203,6 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
 def _overall(table) -> list[dict]:
     """The rows of a by-group table for the whole campaign (dimension 'all'), one per arm."""
     return table[table["dimension"] == "all"].to_dict("records")
-
-
-def _views(con) -> set[str]:
-    return {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
 
 
 def _write(settings: Settings, out: Path, campaign: str, cfg: FeedbackConfig, lift, bau,

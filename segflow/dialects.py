@@ -73,6 +73,7 @@ FUNCTIONS = (
     exp.GroupConcat,  # string_agg(x, sep ORDER BY ...): Spark 4 listagg ... WITHIN GROUP
     exp.Explode,  # unnest(list) in a SELECT list: Spark's explode (a row per element)
     exp.MD5,  # RFC 1321's digest of the text's UTF-8 bytes, as 32 lower-case hex digits
+    exp.Variance,  # var_samp: the sample variance (n - 1), NULL for one row, in both
 )
 ALLOWED = QUERY + LEAVES + OPERATORS + FUNCTIONS
 INTERVAL_UNITS = {"YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"}

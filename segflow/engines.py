@@ -11,18 +11,18 @@ name Apache Spark instead (``engine: spark``) with the cluster it runs on::
       conf:                            # of master; any Spark configuration, as strings
         spark.executor.memory: 4g
 
-What exists today (docs/scale-out.md): the setting is parsed strictly, recorded in each run's
-manifest, and ``segflow templates check`` checks every template's Spark SQL translation
-(``segflow.dialects``). Feature builds and the online load, point-in-time retrieval (a
-refresh's, and with an entity frame: the DuckDB join's own SQL), scoring and segments,
-governance (movers, controls, review, seal), exports, drift, publication, ``compare`` and
-training's data run on Spark, and so do ``run --no-ingest`` and ``serve`` (``segflow.spark``
-holds the session, ``segflow.sqlengine`` the seam that runs DuckDB SQL on it). Training
-computes its rows on Spark and fits on the driver, the rows brought over as Arrow and bounded by the
-model's ``split.max_rows`` (a stable md5 sample of keys, the same on both engines). The
-other stages are not built on Spark yet, so with ``engine: spark`` each of them refuses to
-start (``require_duckdb``, naming the stage) rather than quietly computing on this machine
-with DuckDB while the project says Spark.
+What exists today (docs/scale-out.md): the setting is parsed strictly, recorded in each
+run's manifest, and ``segflow templates check`` checks every template's Spark SQL
+translation (``segflow.dialects``). Feature builds and the online load, point-in-time
+retrieval (a refresh's, and with an entity frame: the DuckDB join's own SQL), scoring and
+segments, governance (movers, controls, review, seal), exports, drift, publication,
+``compare``, ``feedback`` and training's data run on Spark, and so do ``run --no-ingest``
+and ``serve`` (``segflow.spark`` holds the session, ``segflow.sqlengine`` the seam that
+runs DuckDB SQL on it). Training computes its rows on Spark and fits on the driver, the
+rows brought over as Arrow and bounded by the model's ``split.max_rows`` (a stable md5
+sample of keys, the same on both engines). The other stages are not built on Spark yet, so
+with ``engine: spark`` each of them refuses to start (``require_duckdb``, naming the stage)
+rather than quietly computing on this machine with DuckDB while the project says Spark.
 """
 
 from __future__ import annotations

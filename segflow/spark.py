@@ -151,9 +151,14 @@ def register_parquet(spark, name: str, path: Path, live: list[Path] | None = Non
     """``path`` (a Parquet file or a folder of them; a canonical table's base with its
     deltas) as temporary view ``name``; with
     ``live`` event files, their rows whose ``key`` the table does not hold yet are appended
-    (one per key), as ``segflow.featurestore.engine`` does for DuckDB."""
+    (one per key), as ``segflow.featurestore.engine`` does for DuckDB; where ``path`` does
+    not exist yet, the live rows alone (one per key)."""
     from segflow.canonical import deltas
 
+    if not Path(path).exists():   # before the table's first load: its live rows alone
+        events = spark.read.option("mergeSchema", "true").parquet(*map(str, live or []))
+        events.dropDuplicates([key]).createOrReplaceTempView(name)
+        return
     frame = spark.read.parquet(str(path))
     # a canonical table's incremental loads since its base (segflow.canonical), merged in
     # order: each load's keys replace or remove the earlier rows, then its rows are added

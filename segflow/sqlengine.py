@@ -12,8 +12,9 @@ drift apart: there is no second copy to keep in step.
 
 What the Spark side does with each kind of statement:
 
-- a query: a lazy DataFrame; ``fetchall``/``fetchone`` collect it, so stages use them only
-  for results that do not grow with the customers (counts per cohort, a control's figures);
+- a query: a lazy DataFrame; ``fetchall``/``fetchone``/``df`` collect it, so stages use
+  them only for results that do not grow with the customers (counts per cohort, a
+  control's figures, a campaign's lift per group);
 - ``CREATE [OR REPLACE] TEMP TABLE t AS query``: the query named ``t`` and cached: the
   executors compute it once, when it is first read, and keep the rows; ``TEMP VIEW``: the
   query named ``t``, computed where it is read;
@@ -61,6 +62,26 @@ def connection(settings: Settings):
         yield con
 
 
+@contextmanager
+def scratch_connection(settings: Settings):
+    """A connection for a stage that reads files and needs nothing of the workspace's
+    database: a DuckDB of its own in memory on ``engine: duckdb`` (the workspace's stays
+    free for the caller), the project's Spark (``connection``) on ``engine: spark``."""
+    from segflow.engines import SPARK
+
+    if settings.engine == SPARK:
+        with connection(settings) as con:
+            yield con
+        return
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 def file_sha256(con, path: Path) -> str:
     """A run file's (or Parquet folder's) SHA-256 as ``segflow.runstore.file_sha256``
     defines it, computed where ``con`` computes: by the executors on Spark (each part file
@@ -93,8 +114,9 @@ def has_table(con, name: str) -> bool:
     """Whether temporary table or view ``name`` exists on ``con`` (either engine)."""
     if isinstance(con, SparkConnection):
         return con.spark.catalog.tableExists(name)
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                            [name]).fetchone()[0])
+    return bool(con.execute("SELECT (SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                            "$n) + (SELECT count(*) FROM duckdb_views() WHERE view_name = $n)",
+                            {"n": name}).fetchall()[0][0])
 
 
 class Result:
@@ -113,6 +135,12 @@ class Result:
     def fetchone(self) -> tuple | None:
         rows = (self.rows or [])[:1] if self.frame is None else self.frame.take(1)
         return tuple(rows[0]) if rows else None
+
+    def df(self):
+        """The rows as a pandas frame (a query's small result: per group, never per
+        customer), typed as DuckDB's ``df()`` types them: Spark's Arrow columns as pandas
+        would convert them."""
+        return self.frame.toArrow().to_pandas()
 
 
 class SparkConnection:

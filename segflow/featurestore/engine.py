@@ -63,11 +63,7 @@ def canonical_tables(settings: Settings) -> list[tuple[str, Path, list[Path], st
             pq.read_metadata(path)
         except (OSError, pa.ArrowException):
             raise truncated_parquet(path) from None
-        # the live rows appended by the real-time receiver (``live_files``); their first
-        # column is the table's id
-        live = live_files(settings, path.stem)
-        key = pq.read_schema(live[0]).names[0] if live else None
-        out.append((path.stem, path, live, key))
+        out.append((path.stem, path, *live_rows(settings, path)))
     return out
 
 
@@ -86,14 +82,19 @@ def live_files(settings: Settings, table: str) -> list[Path]:
     return sorted((settings.events_offline_dir / table).glob("*/*.parquet"))
 
 
-def with_live(settings: Settings, path: Path) -> str:
-    """The SQL of a canonical table with its live rows (``_live_union``), for a table that
-    may so far exist only from webhooks (survey answers before the first CSV load)."""
+def live_rows(settings: Settings, path: Path) -> tuple[list[Path], str | None]:
+    """The live rows appended for the canonical table ``path`` by the real-time receiver
+    (``live_files``) and their id column: the files' first column (None: no files)."""
     import pyarrow.parquet as pq
 
     files = live_files(settings, path.stem)
-    key = pq.read_schema(files[0]).names[0] if files else None
-    return _live_union(path, files, key)
+    return files, (pq.read_schema(files[0]).names[0] if files else None)
+
+
+def with_live(settings: Settings, path: Path) -> str:
+    """The SQL of a canonical table with its live rows (``_live_union``), for a table that
+    may so far exist only from webhooks (survey answers before the first CSV load)."""
+    return _live_union(path, *live_rows(settings, path))
 
 
 def _live_union(path: Path, files: list[Path], key: str | None) -> str:
