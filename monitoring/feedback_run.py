@@ -185,8 +185,7 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
             if {"question", "answer"} <= asked:
                 tables["survey_choices"] = feedback.choice_table(
                     con, groups, cfg.survey_window_days, cfg.confidence)
-        con.execute(f"COPY ({feedback.labels_sql()}) TO '{labels_path(settings, campaign)}' "
-                    "(FORMAT parquet)")
+        _write_labels(con, labels_path(settings, campaign))
     bau = feedback.bau_comparison(lift, feedback.BAU_LIST if bau_list else cfg.bau_cohort,
                                   cfg.confidence, templates)
     tables["comparisons"] = experiments.compare(tables["arm_totals"], cfg.confidence,
@@ -198,6 +197,17 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
 
     refresh_workspace_pages(settings)  # the home page shows the campaign's last lift
     return summary
+
+
+def _write_labels(con, path: Path) -> None:
+    """The labels, replacing the last ones whole: a file on DuckDB, a folder of part files
+    on Spark, so a project that changes engine finds either in the way."""
+    from segflow.staging import put_in_place, remove
+
+    staged = path.with_name(path.name + ".tmp")
+    remove(staged)
+    con.execute(f"COPY ({feedback.labels_sql()}) TO '{staged}' (FORMAT parquet)")
+    put_in_place(staged, path)
 
 
 def _overall(table) -> list[dict]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from segflow import OMP_SPIN
 from segflow.errors import EnvironmentFailure, SegflowError
 from segflow.logs import quieted
+from segflow.staging import put_in_place, remove
 
 if TYPE_CHECKING:
     from segflow.engines import SparkSettings
@@ -186,21 +187,9 @@ def write_parquet(frame, path: Path) -> None:
     it and renamed into place, so a failed write leaves the old one whole."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    old = path.with_name(path.name + ".old")
-    for leftover in (tmp, old):
-        _remove(leftover)
+    remove(tmp)
     frame.write.mode("overwrite").parquet(str(tmp))
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    _remove(old)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
+    put_in_place(tmp, path)
 
 
 def fingerprint(frame) -> str:
@@ -223,13 +212,8 @@ def write_partitioned(frame, path: Path, column: str) -> None:
     written instead, so a reader still finds the columns (``segflow.scoring.runfiles``)."""
     path = Path(path)
     staged = path.with_name(path.name + ".partitioned")
-    _remove(staged)
+    remove(staged)
     frame.write.mode("overwrite").partitionBy(column).parquet(str(staged))
     if not any(staged.glob("*/*.parquet")):
         frame.limit(0).coalesce(1).write.mode("append").parquet(str(staged))
-    old = path.with_name(path.name + ".old")
-    _remove(old)
-    if path.exists():
-        os.replace(path, old)
-    os.replace(staged, path)
-    _remove(old)
+    put_in_place(staged, path)

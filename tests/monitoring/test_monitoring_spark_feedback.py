@@ -117,3 +117,23 @@ def test_feedback_on_spark_reads_survey_answers_that_only_arrived_by_webhook(bot
         assert summary["surveys_note"] is None and summary["nps"], settings.engine
         shown.append(_read(feedback_dir(moved, CAMPAIGN) / "survey.parquet"))
     _same(*shown, "survey")
+
+
+def test_a_project_that_changes_engine_gets_its_labels_replaced_whole(both, tmp_path):
+    """Spark writes the labels as a folder of part files and DuckDB as one file: feedback
+    on either engine replaces whichever the other left (DuckDB could not write its file
+    over Spark's folder)."""
+    duck, spark, folder, _ = both
+    home = tmp_path / "ws"
+    shutil.copytree(spark.home, home)
+    on_spark, on_duck = replace(spark, home=home), replace(duck, home=home)
+    run_feedback(on_spark, CAMPAIGN, FeedbackConfig(), memberships=folder)
+    assert labels_path(on_spark, CAMPAIGN).is_dir()
+    run_feedback(on_duck, CAMPAIGN, FeedbackConfig(), memberships=folder)
+    assert labels_path(on_duck, CAMPAIGN).is_file()
+    rows = len(pd.read_parquet(labels_path(on_duck, CAMPAIGN)))
+    run_feedback(on_spark, CAMPAIGN, FeedbackConfig(), memberships=folder)
+    labels = labels_path(on_spark, CAMPAIGN)
+    assert labels.is_dir() and len(pd.read_parquet(labels)) == rows > 0
+    assert sorted(p.name for p in labels.parent.iterdir() if "labels" in p.name) == [
+        "labels.parquet"]  # nothing staged left beside it
