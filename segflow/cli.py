@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 
 from segflow import commands
-from segflow.project import set_project
+from segflow.project import set_engine, set_project
 from segflow.settings import set_home
 
 _verbose = False  # --verbose: tracebacks and library warnings are shown
@@ -57,6 +57,11 @@ def _root(
         None, "--project", help="Project folder, the one with segflow.yaml (default: "
         "$SEGFLOW_PROJECT, else the working directory or the nearest folder above it)."
     ),
+    engine: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--engine", metavar="duckdb|spark",
+        help="Compute this command with this engine, whatever segflow.yaml's engine: says "
+        "(default: $SEGFLOW_ENGINE, else the project's; e.g. `--engine duckdb ingest` on a "
+        "Spark project). Runs record the engine that ran."),
     verbose: bool = typer.Option(False, "--verbose", "-v",
                                  help="Show the libraries' own warnings and logs, and the "
                                  "full traceback of an error."),
@@ -68,6 +73,7 @@ def _root(
     workspace (see --home)."""
     global _verbose
     set_project(project)
+    set_engine(engine)
     set_home(home)
     _verbose = verbose
     from segflow import progress
@@ -144,7 +150,7 @@ def run(argv: list[str]) -> int:
 
 
 # the root's options (``_root``): those that take a value, and flags; no command has its own
-GLOBAL_VALUED = ("--home", "--project")
+GLOBAL_VALUED = ("--home", "--project", "--engine")
 GLOBAL_FLAGS = ("--verbose", "-v", "--quiet", "-q")
 
 

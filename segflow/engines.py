@@ -160,4 +160,5 @@ def not_built(settings: Settings, what: str, instead: str | None = None) -> str 
     other = f"; or {instead}" if instead else ""
     return (f"{what}: this project runs on engine: {engine} ({settings.project.file}), and "
             f"running {what} on Spark is not built yet (docs/scale-out.md says what runs on "
-            f"Spark today); set `engine: duckdb` to run on this machine{other}")
+            f"Spark today); give `--engine duckdb` to run it on this machine with DuckDB "
+            f"(the project file unchanged){other}")

@@ -44,11 +44,11 @@ directory or the nearest folder above it holding a ``segflow.yaml``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from segflow.engines import DUCKDB, SparkSettings, parse_engine
+from segflow.engines import DUCKDB, ENGINES, SPARK, SparkSettings, parse_engine
 from segflow.errors import ConfigError, SegflowError
 from segflow.signin import OidcSettings, parse_review_desk
 
@@ -220,7 +220,9 @@ def _tables(file: Path, given) -> tuple[tuple[str, str], ...]:
 
 
 ENV_VAR = "SEGFLOW_PROJECT"
+ENGINE_VAR = "SEGFLOW_ENGINE"
 _override: Path | None = None
+_engine: str | None = None
 
 
 def set_project(folder: str | Path | None) -> None:
@@ -240,9 +242,34 @@ def discover_project() -> Project | None:
     explicit = _override or (Path(os.environ[ENV_VAR]).expanduser().resolve()
                              if os.environ.get(ENV_VAR) else None)
     if explicit is not None:
-        return load_project(explicit)
+        return with_engine(load_project(explicit), _engine or os.environ.get(ENGINE_VAR))
     found = find_project(Path.cwd())
-    return load_project(found) if found is not None else None
+    return with_engine(load_project(found), _engine or os.environ.get(ENGINE_VAR)) \
+        if found is not None else None
+
+
+def set_engine(engine: str | None) -> None:
+    """Compute with ``engine`` whatever the project file says (the CLI's ``--engine``; else
+    ``SEGFLOW_ENGINE``, else the file's ``engine:``): a stage not built on Spark, ingest,
+    runs on DuckDB for a Spark project without its file being edited, and each run's
+    manifest records the engine that ran."""
+    global _engine
+    if engine is not None and engine not in ENGINES:
+        raise SegflowError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    _engine = engine
+
+
+def with_engine(project: Project, engine: str | None) -> Project:
+    """``project`` computing on ``engine`` (None or empty: as its file says); Spark needs
+    the file's ``spark:`` section, which says where Spark runs."""
+    if not engine or engine == project.engine:
+        return project
+    if engine not in ENGINES:
+        raise SegflowError(f"{ENGINE_VAR} must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == SPARK and project.spark is None:
+        raise SegflowError(f"--engine spark: {project.file} has no `spark:` section saying "
+                           "where Spark runs (a master or a connect_url; docs/scale-out.md)")
+    return replace(project, engine=engine)
 
 
 def require_project(project: Project | None) -> Project:

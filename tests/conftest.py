@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from holi_project import ROOT
 
-from segflow.project import set_project
+from segflow.project import set_engine, set_project
 from segflow.settings import get_settings, set_home
 
 # every test, and every process it starts, works on the Holi project (this repository)
@@ -22,9 +22,10 @@ os.environ.setdefault("SEGFLOW_PROJECT", str(ROOT))
 
 @pytest.fixture(autouse=True)
 def _project_override():
-    """An in-process `segflow --project` must not leak into the next test."""
+    """An in-process `segflow --project` (or `--engine`) must not leak into the next test."""
     yield
     set_project(None)
+    set_engine(None)
 
 
 @pytest.fixture

@@ -67,10 +67,11 @@ def serve(
     ready, sources = to_serve(settings, campaign or None, say=typer.echo)
     configure_prefect(settings, url)
     # each flow run is a process of its own: it must work on the workspace and project
-    # checked here (--home, --project), not on the defaults of its environment
+    # checked here (--home, --project, --engine), not on the defaults of its environment
     os.environ["SEGFLOW_HOME"] = str(settings.home)
     if settings.project is not None:
         os.environ["SEGFLOW_PROJECT"] = str(settings.project.root)
+        os.environ["SEGFLOW_ENGINE"] = settings.engine
     serve_all(settings, ready, sources, limit=limit)
 
 

@@ -99,6 +99,58 @@ def test_computing_on_spark_is_refused_until_it_is_built(tmp_path, cli, capsys):
     assert written in ([], [".segflow.lock"])  # ingest takes the workspace lock first
 
 
+def _holi_on_spark(folder):
+    """The Holi project (its parts linked) with `engine: spark` added to its segflow.yaml."""
+    from holi_project import ROOT
+
+    folder.mkdir()
+    for _, path in load_project(ROOT).paths:
+        link = folder / path.relative_to(ROOT)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path)
+    (folder / "segflow.yaml").write_text((ROOT / "segflow.yaml").read_text()
+                                         + "engine: spark\nspark:\n  master: local[2]\n")
+    return folder
+
+
+def test_engine_option_runs_one_command_on_duckdb_for_a_spark_project(tmp_path, cli):
+    """`--engine duckdb` (or SEGFLOW_ENGINE) computes one command with DuckDB whatever the
+    file says, so a Spark project loads its sources with its file unchanged; the refusal
+    says so; a run records the engine that ran; a bad value or Spark without its section is
+    one line, exit 2."""
+    from segflow.project import with_engine
+
+    project, home = _holi_on_spark(tmp_path / "shop"), tmp_path / "ws"
+    (home / "sources").mkdir(parents=True)
+    (home / "sources" / "customers.csv").write_text(
+        "customer_id,email,phone,name,signup_ts,region,country,city,preferred_language,"
+        "consent_email,consent_sms,consent_push,consent_ads,onboarding_completed\n"
+        "C1,a@x.com,,Asha,2025-01-01,Maharashtra,IN,Pune,hindi,true,true,true,true,true\n")
+    (home / "sources" / "sources.yaml").write_text(
+        "as_of: 2027-03-01\nsources:\n  customers: {kind: csv, path: customers.csv}\n")
+    refused = cli(home, "--project", project, "ingest")
+    assert refused.code == 2 and "give `--engine duckdb` to run it on this machine" in \
+        refused.line, refused.err
+    assert not (home / "canonical" / "customers.parquet").exists()
+    done = cli(home, "ingest", "--project", project, "--engine", "duckdb")  # after the command
+    assert done.code == 0, done.err
+    assert (home / "canonical" / "customers.parquet").is_file()
+    assert cli(home, "--project", project, "ingest", env={"SEGFLOW_ENGINE": "duckdb"}).code == 0
+    bad = cli(home, "--project", project, "--engine", "sparkk", "ingest")
+    assert (bad.code, bad.line) == (2, "error: --engine must be one of duckdb, spark, got "
+                                       "'sparkk'"), bad.err
+    (tmp_path / "plain").mkdir()
+    _project(tmp_path / "plain", MINIMAL)
+    nowhere = cli(home, "--project", tmp_path / "plain", "--engine", "spark", "ingest")
+    assert nowhere.code == 2 and nowhere.line.startswith(
+        f"error: --engine spark: {tmp_path / 'plain' / 'segflow.yaml'} has no `spark:` "
+        "section"), nowhere.err
+    on_duckdb = Settings(home=home, project=with_engine(load_project(project), "duckdb"))
+    run_id = create_run(on_duckdb, "holi_2027", datetime(2027, 3, 1, tzinfo=UTC), {}).run_id
+    manifest = json.loads((run_dir(on_duckdb, run_id) / "manifest.json").read_text())
+    assert (load_project(project).engine, manifest["engine"]) == ("spark", "duckdb")
+
+
 def test_spark_without_a_java_runtime_is_one_line_naming_what_to_install(tmp_path,
                                                                           monkeypatch):
     from segflow import spark as sp
