@@ -113,7 +113,7 @@ def _holi_on_spark(folder):
     return folder
 
 
-def test_engine_option_runs_one_command_on_duckdb_for_a_spark_project(tmp_path, cli):
+def test_engine_option_runs_one_command_on_duckdb_for_a_project_on_spark(tmp_path, cli):
     """`--engine duckdb` (or SEGFLOW_ENGINE) computes one command with DuckDB whatever the
     file says, so a Spark project loads its sources with its file unchanged; the refusal
     says so; a run records the engine that ran; a bad value or Spark without its section is
