@@ -209,16 +209,19 @@ def compare_on(con, resolved: Resolved, legacy: Legacy, limit: int, details) -> 
           coalesce(l.legacy, '{NOT_LISTED}') AS legacy,
           coalesce(r.rules, '{NOT_FOUND}') AS rules, r.priority, r.suppressed_by
         FROM listed l FULL OUTER JOIN rules r ON l.entity_id = r.entity_id""")
-    confusion = con.execute("SELECT legacy, rules, count(*) AS n FROM joined GROUP BY "
-                            "legacy, rules ORDER BY legacy, rules").fetchall()
-    total, agree = con.execute(f"SELECT count(*), count_if({AGREE_SQL}) FROM joined "
-                               f"WHERE NOT (legacy = '{NOT_LISTED}' AND rules IN "
-                               f"('{SUPPRESSED}', '{UNASSIGNED}'))").fetchall()[0]
+    # each cell of the confusion table with whether it agrees and whether it is compared
+    # at all (neither side segments the entity): the totals are sums of cells, one query
+    cells = con.execute(f"""SELECT legacy, rules, count(*) AS n, {AGREE_SQL} AS agree,
+          NOT (legacy = '{NOT_LISTED}' AND rules IN ('{SUPPRESSED}', '{UNASSIGNED}'))
+            AS compared
+        FROM joined GROUP BY legacy, rules ORDER BY legacy, rules""").fetchall()
+    confusion = [(a, b, n) for a, b, n, _, _ in cells]
+    total = sum(n for *_, n, _, compared in cells if compared)
+    agree = sum(n for *_, n, agrees, compared in cells if agrees and compared)
+    disagreeing = sum(n for *_, n, agrees, _ in cells if not agrees)
     shown = con.execute(f"""SELECT entity_id, line, raw, legacy, rules, priority,
           suppressed_by FROM joined WHERE NOT {AGREE_SQL} ORDER BY legacy, rules, entity_id
         {f'LIMIT {int(limit)}' if limit else ''}""").fetchall()
-    disagreeing = con.execute(f"SELECT count(*) FROM joined WHERE NOT {AGREE_SQL}"
-                              ).fetchall()[0][0]
     entities = con.execute("SELECT count(*) FROM frame").fetchall()[0][0]
     unmatched = sorted({raw for raw, name in mapping.items() if name == raw
                         and name not in cohorts and name not in {b.key for b in

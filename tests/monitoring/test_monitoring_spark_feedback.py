@@ -69,18 +69,14 @@ def _same(left: pd.DataFrame, right: pd.DataFrame, name: str) -> None:
                                   obj=name)
 
 
-@pytest.mark.parametrize("bau", ["cohort", "list"])
-def test_feedback_on_spark_writes_what_duckdb_writes(both, bau):
-    duck, spark, folder, listed = both
-    config = FeedbackConfig(splits=["region", "preferred_language"],
-                            **({"bau_cohort": "bau"} if bau == "cohort"
-                               else {"bau_list": str(listed)}))
+def test_feedback_on_spark_writes_what_duckdb_writes(both):
+    duck, spark, folder, _ = both
+    config = FeedbackConfig(splits=["region", "preferred_language"], bau_cohort="bau")
     summaries = [run_feedback(s, CAMPAIGN, config, memberships=folder) for s in (duck, spark)]
     on_duck, on_spark = (feedback_dir(s, CAMPAIGN) for s in (duck, spark))
     # every part has content, so the equalities below compare something
     lift = _read(on_duck / "lift.parquet")
-    assert set(lift["dimension"]) == {"all", "cohort", "region", "preferred_language"} | (
-        {"bau"} if bau == "list" else set())
+    assert set(lift["dimension"]) == {"all", "cohort", "region", "preferred_language"}
     assert set(lift[lift["dimension"] == "cohort"]["group"]) == {
         "high_tau", "everyone_else", "(suppressed)"}
     assert len(_read(on_duck / "survey_choices.parquet")) > 0
@@ -99,11 +95,11 @@ def test_feedback_on_spark_writes_what_duckdb_writes(both, bau):
     assert (on_spark / "feedback.html").read_text().count("<html") == 1
 
 
-def test_feedback_on_spark_reads_survey_answers_that_only_arrived_by_webhook(both,
-                                                                            tmp_path):
-    """Before ingest loads any survey file, the answers a survey tool's webhook sent are the
-    surveys table on both engines."""
-    duck, spark, folder, _ = both
+def test_feedback_on_spark_reads_a_bau_list_and_answers_that_only_arrived_by_webhook(
+        both, tmp_path):
+    """An uploaded business-as-usual list (a CSV file) and, before ingest loads any survey
+    file, the answers a survey tool's webhook sent are read the same on both engines."""
+    duck, spark, folder, listed = both
     shown = []
     for settings in (duck, spark):
         home = tmp_path / settings.home.name
@@ -113,27 +109,32 @@ def test_feedback_on_spark_reads_survey_answers_that_only_arrived_by_webhook(bot
         live = moved.events_offline_dir / "survey_responses" / "2026-03-20"
         live.mkdir(parents=True)
         shutil.move(answers, live / "part-0.parquet")
-        summary = run_feedback(moved, CAMPAIGN, FeedbackConfig(), memberships=folder)
+        summary = run_feedback(moved, CAMPAIGN, FeedbackConfig(bau_list=str(listed)),
+                               memberships=folder)
         assert summary["surveys_note"] is None and summary["nps"], settings.engine
-        shown.append(_read(feedback_dir(moved, CAMPAIGN) / "survey.parquet"))
-    _same(*shown, "survey")
+        shown.append({t: _read(feedback_dir(moved, CAMPAIGN) / f"{t}.parquet")
+                      for t in ("lift", "survey", "bau_comparison")})
+    on_duck, on_spark = shown
+    assert "bau" in set(on_duck["lift"]["dimension"]) and len(on_duck["bau_comparison"]) > 0
+    for table, rows in on_duck.items():
+        _same(rows, on_spark[table], table)
 
 
 def test_a_project_that_changes_engine_gets_its_labels_replaced_whole(both, tmp_path):
-    """Spark writes the labels as a folder of part files and DuckDB as one file: feedback
+    """DuckDB writes the labels as one file and Spark as a folder of part files: feedback
     on either engine replaces whichever the other left (DuckDB could not write its file
     over Spark's folder)."""
     duck, spark, folder, _ = both
     home = tmp_path / "ws"
-    shutil.copytree(spark.home, home)
-    on_spark, on_duck = replace(spark, home=home), replace(duck, home=home)
-    run_feedback(on_spark, CAMPAIGN, FeedbackConfig(), memberships=folder)
-    assert labels_path(on_spark, CAMPAIGN).is_dir()
+    shutil.copytree(duck.home, home)
+    on_duck, on_spark = replace(duck, home=home), replace(spark, home=home)
+    labels = labels_path(on_duck, CAMPAIGN)
     run_feedback(on_duck, CAMPAIGN, FeedbackConfig(), memberships=folder)
-    assert labels_path(on_duck, CAMPAIGN).is_file()
-    rows = len(pd.read_parquet(labels_path(on_duck, CAMPAIGN)))
+    assert labels.is_file()
+    rows = len(pd.read_parquet(labels))
     run_feedback(on_spark, CAMPAIGN, FeedbackConfig(), memberships=folder)
-    labels = labels_path(on_spark, CAMPAIGN)
     assert labels.is_dir() and len(pd.read_parquet(labels)) == rows > 0
+    run_feedback(on_duck, CAMPAIGN, FeedbackConfig(), memberships=folder)
+    assert labels.is_file() and len(pd.read_parquet(labels)) == rows
     assert sorted(p.name for p in labels.parent.iterdir() if "labels" in p.name) == [
         "labels.parquet"]  # nothing staged left beside it
