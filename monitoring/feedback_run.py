@@ -54,16 +54,8 @@ def bau_list_path(settings: Settings, cfg: FeedbackConfig) -> Path | None:
     return path
 
 
-def _open_bau(con, path: Path) -> None:
-    """View ``bau``: the uploaded list (CSV or Parquet), which needs a customer_id."""
-    if is_spark(con):
-        reader = con.spark.read
-        frame = reader.parquet(str(path)) if path.suffix == ".parquet" else \
-            reader.option("header", "true").csv(str(path))
-        frame.createOrReplaceTempView("bau")
-    else:
-        reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
-        con.execute(f"CREATE VIEW bau AS SELECT * FROM {reader}('{path}')")
+def _check_bau(con, path: Path) -> None:
+    """The uploaded list (view ``bau``, ``_register``) needs a customer_id column."""
     if "customer_id" not in {r[0] for r in con.execute("DESCRIBE bau").fetchall()}:
         raise SegflowError(f"{path}: the business-as-usual list needs a customer_id column")
 
@@ -107,12 +99,16 @@ def no_surveys(settings: Settings) -> str | None:
     return None
 
 
-def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | None) -> set:
+def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | None,
+                bau_list: Path | None) -> set:
     """Views ``outcomes`` (the campaign's rows), ``customers``, ``surveys`` where the
-    workspace has them and, with a run's memberships, ``cohorts``, on either engine: the
-    tables registered each engine's way (``_register``), the SQL over them the same."""
+    workspace has them, with a run's memberships ``cohorts``, and with an uploaded list
+    ``bau``, on either engine: the tables registered each engine's way (``_register``), the
+    SQL over them the same."""
     outcomes = outcomes_path(settings, "feedback")
-    _register(con, settings, outcomes, memberships)
+    _register(con, settings, outcomes, memberships, bau_list)
+    if bau_list is not None:
+        _check_bau(con, bau_list)
     quoted = campaign_id.replace("'", "''")  # views take no parameters
     con.execute(f"CREATE VIEW outcomes AS SELECT * FROM outcomes_all "
                 f"WHERE campaign_id = '{quoted}'")
@@ -128,17 +124,20 @@ def _open_views(con, settings: Settings, campaign_id: str, memberships: Path | N
     return {r[0] for r in con.execute("DESCRIBE customers").fetchall()}
 
 
-def _register(con, settings: Settings, outcomes: Path, memberships: Path | None) -> None:
+def _register(con, settings: Settings, outcomes: Path, memberships: Path | None,
+              bau_list: Path | None) -> None:
     """The tables feedback reads, as views: ``outcomes_all`` (every campaign's outcomes),
     ``customers`` (empty where ingest loaded none), ``surveys`` (the table as ingest loaded
-    it, plus responses a survey tool's webhook sent since: ``with_live``) and ``members``
-    (the run's memberships, a file or a Spark run's partitioned folder)."""
+    it, plus responses a survey tool's webhook sent since: ``with_live``), ``members``
+    (the run's memberships, a file or a Spark run's partitioned folder) and ``bau`` (the
+    uploaded business-as-usual list, CSV or Parquet)."""
     customers = settings.canonical_dir / "customers.parquet"
     surveys = surveys_path(settings)
     if is_spark(con):
         from segflow.monitoring.feedback_spark import register_tables
 
-        register_tables(con.spark, settings, outcomes, customers, surveys, memberships)
+        register_tables(con.spark, settings, outcomes, customers, surveys, memberships,
+                        bau_list)
         return
     from segflow.featurestore.engine import with_live
     from segflow.scoring.runfiles import parquet_sql
@@ -151,6 +150,9 @@ def _register(con, settings: Settings, outcomes: Path, memberships: Path | None)
         con.execute(f"CREATE VIEW surveys AS {with_live(settings, surveys)}")
     if memberships is not None:
         con.execute(f"CREATE VIEW members AS SELECT * FROM {parquet_sql(Path(memberships))}")
+    if bau_list is not None:
+        reader = "read_parquet" if bau_list.suffix == ".parquet" else "read_csv"
+        con.execute(f"CREATE VIEW bau AS SELECT * FROM {reader}('{bau_list}')")
 
 
 def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
@@ -164,9 +166,8 @@ def run_feedback(settings: Settings, campaign: str, cfg: FeedbackConfig,
     out = feedback_dir(settings, campaign)
     out.mkdir(parents=True, exist_ok=True)
     with scratch_connection(settings) as con:
-        columns = _open_views(con, settings, cfg.campaign_id or campaign, memberships)
-        if bau_list is not None:
-            _open_bau(con, bau_list)
+        columns = _open_views(con, settings, cfg.campaign_id or campaign, memberships,
+                              bau_list)
         groups = feedback.groups_sql(cfg.splits or [], columns, memberships is not None,
                                      bau_list is not None)
         lift = feedback.lift_table(con, groups, cfg.confidence)

@@ -15,10 +15,11 @@ from segflow.settings import Settings
 
 
 def register_tables(spark, settings: Settings, outcomes: Path, customers: Path,
-                    surveys: Path | None, memberships: Path | None) -> None:
+                    surveys: Path | None, memberships: Path | None,
+                    bau_list: Path | None) -> None:
     """Views ``outcomes_all``, ``customers`` (empty where ingest loaded none), ``surveys``
-    (where given; with its live rows, as on DuckDB) and ``members`` (where given) on the
-    project's Spark session."""
+    (where given; with its live rows, as on DuckDB), ``members`` and ``bau`` (the uploaded
+    list, CSV with a header or Parquet; where given) on the project's Spark session."""
     from segflow import spark as sp
     from segflow.featurestore.engine import live_rows
     from segflow.scoring.runfiles import spark_frame
@@ -33,3 +34,7 @@ def register_tables(spark, settings: Settings, outcomes: Path, customers: Path,
         sp.register_parquet(spark, "surveys", surveys, *live_rows(settings, surveys))
     if memberships is not None:
         spark_frame(spark, Path(memberships)).createOrReplaceTempView("members")
+    if bau_list is not None:
+        frame = spark.read.parquet(str(bau_list)) if bau_list.suffix == ".parquet" else \
+            spark.read.option("header", "true").csv(str(bau_list))
+        frame.createOrReplaceTempView("bau")

@@ -241,11 +241,11 @@ def discover_project() -> Project | None:
 
     explicit = _override or (Path(os.environ[ENV_VAR]).expanduser().resolve()
                              if os.environ.get(ENV_VAR) else None)
-    if explicit is not None:
-        return with_engine(load_project(explicit), _engine or os.environ.get(ENGINE_VAR))
-    found = find_project(Path.cwd())
-    return with_engine(load_project(found), _engine or os.environ.get(ENGINE_VAR)) \
-        if found is not None else None
+    folder = explicit if explicit is not None else find_project(Path.cwd())
+    if folder is None:
+        return None
+    engine = _engine or os.environ.get(ENGINE_VAR)
+    return with_engine(load_project(folder), engine, "--engine" if _engine else ENGINE_VAR)
 
 
 def set_engine(engine: str | None) -> None:
@@ -254,20 +254,26 @@ def set_engine(engine: str | None) -> None:
     runs on DuckDB for a Spark project without its file being edited, and each run's
     manifest records the engine that ran."""
     global _engine
-    if engine is not None and engine not in ENGINES:
-        raise SegflowError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine is not None:
+        _known_engine(engine, "--engine")
     _engine = engine
 
 
-def with_engine(project: Project, engine: str | None) -> Project:
-    """``project`` computing on ``engine`` (None or empty: as its file says); Spark needs
-    the file's ``spark:`` section, which says where Spark runs."""
+def _known_engine(engine: str, given_by: str) -> None:
+    if engine not in ENGINES:
+        raise SegflowError(f"{given_by} must be one of {', '.join(ENGINES)}, got {engine!r}")
+
+
+def with_engine(project: Project, engine: str | None, given_by: str = "--engine") -> Project:
+    """``project`` computing on ``engine`` (None or empty: as its file says), which
+    ``given_by`` (the option or the variable) named; Spark needs the file's ``spark:``
+    section, which says where Spark runs."""
     if not engine or engine == project.engine:
         return project
-    if engine not in ENGINES:
-        raise SegflowError(f"{ENGINE_VAR} must be one of {', '.join(ENGINES)}, got {engine!r}")
+    _known_engine(engine, given_by)
     if engine == SPARK and project.spark is None:
-        raise SegflowError(f"--engine spark: {project.file} has no `spark:` section saying "
+        said = f"{given_by} spark" if given_by.startswith("--") else f"{given_by}=spark"
+        raise SegflowError(f"{said}: {project.file} has no `spark:` section saying "
                            "where Spark runs (a master or a connect_url; docs/scale-out.md)")
     return replace(project, engine=engine)
 
