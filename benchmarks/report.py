@@ -211,6 +211,21 @@ def render(paths: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def save_record(record: dict, results: Path, section: Path, text: str | None) -> None:
+    """Print a section benchmark's record and, with ``--save``, keep it: its JSON in
+    ``results``, its Markdown in ``section``, and RESULTS.md rendered anew."""
+    import json
+
+    print(json.dumps(record, indent=2))
+    if text is None:
+        return
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(record, indent=2) + "\n")
+    section.parent.mkdir(parents=True, exist_ok=True)
+    section.write_text(text, encoding="utf-8")
+    rerender()
+
+
 def rerender() -> None:
     """RESULTS.md anew from every saved result: the scales' JSON, the section benchmarks'
     folders and ``results/sections/*.md``, so no benchmark's figures are lost when another

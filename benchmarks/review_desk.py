@@ -56,7 +56,7 @@ def build(settings, items: int) -> None:
     with connect(settings) as con:
         ensure_schema(con)
         for run, n in ((OLD, items // 3), (RUN, items)):
-            con.execute(f"""INSERT INTO review_queue ({QUEUE_COLS}, decided_by) SELECT
+            con.execute(f"""INSERT INTO review_rows ({QUEUE_COLS}, decided_by) SELECT
                 'R' || substr(sha1(? || i), 1, 10), ?, 'bench',
                 'C' || lpad(((i * {STEP}) % {CUSTOMERS})::VARCHAR, 8, '0'),
                 CASE i % 4 WHEN 0 THEN 'boundary:cohort_' || lpad((i % 40)::VARCHAR, 2, '0')
@@ -287,11 +287,9 @@ def main() -> None:
         record["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
     worst = max(max(v["first"]["p95_ms"], v["keyset"]["p95_ms"]) for v in record["views"])
     record["target_met"] = worst < TARGET_MS
-    print(json.dumps(record, indent=2))
-    if args.save:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(record, indent=2) + "\n")
-        write_section(record)
+    from benchmarks.report import save_record
+
+    save_record(record, RESULTS, SECTION, section(record) if args.save else None)
 
 
 HEADING = "## Review desk: paging the review queue"
@@ -352,15 +350,6 @@ def section(record: dict) -> str:
     for v in (record["cohort_counts"], record["peer"]):
         lines.append(f"| {v['view']} | {v['p50_ms']:,.0f} | {v['p95_ms']:,.0f} |")
     return "\n".join(lines) + "\n"
-
-
-def write_section(record: dict) -> None:
-    """Keep the section beside the other saved results and re-render RESULTS.md."""
-    from benchmarks.report import rerender
-
-    SECTION.parent.mkdir(parents=True, exist_ok=True)
-    SECTION.write_text(section(record), encoding="utf-8")
-    rerender()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ the database, a version file no publication owns, an external publication databa
 disagrees with DuckDB, an audit file one append behind or with a torn last line, applied
 live changes a stopped receiver had not yet recorded in the audit log.
 Reported for a person (never repaired): an audit log that fails ``audit verify`` in any
-other way, a missing audit key, a published file whose hash is not the one published.
+other way, a missing audit key, a published file whose hash is not the one published, a
+Spark run's review items whose folder is gone.
 """
 
 from __future__ import annotations
@@ -36,9 +37,21 @@ def findings(settings: Settings, repair: bool) -> list[Finding]:
         for campaign in campaigns(settings, con):
             out += publication(settings, con, campaign, repair)
         out += audit_file(settings, con, repair)
+        out += review_items(con)
     out += live_changes(settings, repair)
     out += audit_verify(settings)
     return out
+
+
+def review_items(con) -> list[Finding]:
+    """A Spark run's review items whose registered folder is gone
+    (``governance.review_sets``): reported, never repaired, since only governing the run
+    again writes them."""
+    from segflow.governance.review_sets import registered
+
+    return [Finding("review", run_id, f"the run's review items are missing ({path})",
+                    f"restore the folder, or run `segflow govern {run_id}`")
+            for run_id, path in registered(con) if not path.is_dir()]
 
 
 def live_changes(settings: Settings, repair: bool) -> list[Finding]:

@@ -4,12 +4,13 @@ seal, the report and the audit entry for a run; ``publish_run`` lives in
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 
 from segflow.db import connect
 from segflow.engines import SPARK
 from segflow.errors import ControlFailed
-from segflow.governance import audit
+from segflow.governance import audit, review_sets
 from segflow.governance.context import RunContext
 from segflow.governance.movement import (
     Movement,
@@ -111,8 +112,9 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
     The SQL runs on the project's engine (``segflow.sqlengine``: the same text on DuckDB
     and Spark). On Spark the movers, the movement with its reasons and the review items
     are written by the executors (``runs/<id>/movement.parquet/``,
-    ``review_items.parquet/``); the review items reach the workspace's review queue by
-    DuckDB reading that Parquet, and the seal is computed from the executors' hashes. Only
+    ``review_items/<set>/``); the review items stay in that Parquet, which the workspace's
+    review queue reads (``governance.review_sets``), and the seal is computed from the
+    executors' hashes. Only
     counts, control figures, per-cohort summaries and digests reach the driver (the model
     reasons' TreeSHAP runs on the executors too: ``segflow.governance.model_reasons``)."""
     from segflow.governance import seal as seals
@@ -122,24 +124,40 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
     ctx = RunContext.of(settings, run_id)
     result = GovernanceResult(run_id)
     spark = settings.engine == SPARK
-    items = run_dir(settings, run_id) / "review_items.parquet" if spark else None
-    with connection(settings) as con:
-        if not spark:
-            ensure_schema(con)
-        result.movement = movement_for(settings, run_id, con=con)
-        result.previous_run_id = result.movement.previous_run_id
-        result.controls = run_controls(con, ctx, canonical_tables(settings),
-                                       result.previous_run_id is not None)
-        find_exceptions(con, ctx)
+    items = review_sets.new_folder(run_dir(settings, run_id)) if spark else None
+    try:
+        with connection(settings) as con:
+            if not spark:
+                ensure_schema(con)
+            result.movement = movement_for(settings, run_id, con=con)
+            result.previous_run_id = result.movement.previous_run_id
+            result.controls = run_controls(con, ctx, canonical_tables(settings),
+                                           result.previous_run_id is not None)
+            find_exceptions(con, ctx)
+            if items is not None:
+                _write_items(con, ctx, items)
+            found = con.execute("SELECT count(*) FROM new_items").fetchone()[0]
+            seal = seals.compute(settings, con, run_id)
+            if not spark:  # the workspace's DuckDB is the connection: commit on it
+                _commit(settings, ctx, actor, result, seal, found, con=con)
+        if spark:
+            _commit(settings, ctx, actor, result, seal, found, items=items)
+    except BaseException:
         if items is not None:
-            con.execute(f"COPY new_items TO '{_q(items)}' (FORMAT parquet)")
-        found = con.execute("SELECT count(*) FROM new_items").fetchone()[0]
-        seal = seals.compute(settings, con, run_id)
-        if not spark:  # the workspace's DuckDB is the connection: commit on it
-            _commit(settings, ctx, actor, result, seal, found, con=con)
-    if spark:
-        _commit(settings, ctx, actor, result, seal, found, items=items)
+            shutil.rmtree(items, ignore_errors=True)
+        raise
+    review_sets.remove_others(run_dir(settings, run_id), items)
     return _finish(settings, ctx, result)
+
+
+def _write_items(con, ctx: RunContext, folder) -> None:
+    """The executors write the run's review items, with the desk's keys
+    (``desk.queue.keys_sql``), as Parquet where they stay (``governance.review_sets``)."""
+    from segflow.governance.desk.queue import keys_sql
+
+    keys = ", ".join(f"{sql} AS {name}" for name, sql in keys_sql(ctx).items())
+    con.execute(f"COPY (SELECT DISTINCT n.*, {keys} FROM new_items n) TO '{_q(folder)}' "
+                "(FORMAT parquet)")
 
 
 def _q(path) -> str:
@@ -150,8 +168,8 @@ def _commit(settings: Settings, ctx: RunContext, actor: str, result: GovernanceR
             seal, found: int, con=None, items=None) -> None:
     """The control results, the review items, the seal and the audit entry, in one
     transaction on the workspace's DuckDB, on either engine. ``items``: the Parquet folder
-    the executors wrote the review items to, read here by DuckDB (else the temp table
-    ``new_items`` of ``con``)."""
+    the executors wrote the review items to, registered as the run's (else the temp table
+    ``new_items`` of ``con``, copied into the queue)."""
     from segflow.governance import seal as seals
     from segflow.governance.controls import save_results
     from segflow.governance.review import store_exceptions
@@ -163,9 +181,7 @@ def _commit(settings: Settings, ctx: RunContext, actor: str, result: GovernanceR
 
     def writes(c):
         save_results(c, run_id, result.controls)
-        if items is not None:
-            load_items(c, items)
-        result.exceptions = store_exceptions(c, run_id)
+        result.exceptions = store_exceptions(c, run_id, items)
         seals.store(c, seal)
 
     ensure_schema(con)
@@ -185,18 +201,6 @@ def _commit(settings: Settings, ctx: RunContext, actor: str, result: GovernanceR
     audit.record(settings, actor, "govern", payload, run_id=run_id, writes=writes, con=con)
     seals.write_file(settings, seal)
     return None
-
-
-def load_items(con, folder) -> None:
-    """View ``new_items`` on the workspace's DuckDB over the review items the executors
-    wrote (a folder of Parquet files; none when Spark wrote no file for zero rows)."""
-    from segflow.governance.review import QUEUE_COLS
-
-    files = sorted(p for p in folder.glob("*.parquet"))
-    source = ("read_parquet([" + ", ".join(f"'{_q(p)}'" for p in files) + "])" if files
-              else "(SELECT " + ", ".join(f"CAST(NULL AS VARCHAR) AS {c}"
-                                         for c in QUEUE_COLS.split(", ")) + " WHERE false)")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW new_items AS SELECT * FROM {source}")
 
 
 def _finish(settings: Settings, ctx: RunContext, result: GovernanceResult

@@ -32,18 +32,24 @@ def _insert(con, run_id: str, campaign: str, select_sql: str) -> None:
           proposed_cohort, template, 'open' FROM ({select_sql})""")
 
 
-def store_exceptions(con, run_id: str) -> int:
-    """Replace the run's open items by the ones just found (table or view ``new_items``;
-    decided items stay decided: an item is its entity and rule, whatever id an earlier
-    version gave it); returns how many are open. Runs inside governance's audit
-    transaction, on the workspace's DuckDB. An anti-join, a DISTINCT and a streamed insert
-    spill past DuckDB's memory limit (a window to pick one row per item did not, with the
-    anti-join); two items under one id are refused by ``_require_unique_ids``."""
-    con.execute("DELETE FROM review_queue WHERE run_id = ? AND status = 'open'", [run_id])
-    con.execute(f"""INSERT INTO review_queue ({QUEUE_COLS})
-        SELECT DISTINCT {QUEUE_COLS} FROM new_items n
-        WHERE NOT EXISTS (SELECT 1 FROM review_queue q WHERE q.run_id = n.run_id
-                          AND q.entity_id = n.entity_id AND q.rule = n.rule)""")
+def store_exceptions(con, run_id: str, folder=None) -> int:
+    """Replace the run's open items by the ones just found; returns how many are open.
+    Decided items stay decided: an item is its entity and rule, whatever id an earlier
+    version gave it. The items are table or view ``new_items`` (DuckDB), or the Parquet
+    ``folder`` a Spark run's executors wrote, which stays where it is
+    (``governance.review_sets``). Runs inside governance's audit transaction, on the
+    workspace's DuckDB. An anti-join, a DISTINCT and a streamed insert spill past DuckDB's
+    memory limit (a window to pick one row per item did not, with the anti-join); two
+    items under one id are refused by ``_require_unique_ids``."""
+    from segflow.governance.review_sets import register
+
+    con.execute("DELETE FROM review_rows WHERE run_id = ? AND status = 'open'", [run_id])
+    if folder is None:
+        con.execute(f"""INSERT INTO review_rows ({QUEUE_COLS})
+            SELECT DISTINCT {QUEUE_COLS} FROM new_items n
+            WHERE NOT EXISTS (SELECT 1 FROM review_rows q WHERE q.run_id = n.run_id
+                              AND q.entity_id = n.entity_id AND q.rule = n.rule)""")
+    register(con, run_id, folder)
     _require_unique_ids(con, run_id)
     return con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND status = "
                        "'open'", [run_id]).fetchone()[0]
@@ -298,12 +304,17 @@ def _planned(item: dict, by: str, reason: str, to: str | None,
 def decision_writes(plans: list[Planned]):
     """The database writes that store checked decisions, run in the audit transaction: one
     UPDATE of the queue and one batch of overrides for all of them, so a bulk decision is
-    not a scan per item (the queue has no index to find an item by)."""
+    not a scan per item (the queue has no index to find an item by). Items still only in a
+    Spark run's Parquet are copied into ``review_rows`` first."""
     def column(get):
         return [get(p) for p in plans]
 
     def writes(c):
-        c.execute("""UPDATE review_queue q SET status = d.status, decided_by = d.by,
+        from segflow.governance.review_sets import materialise
+
+        materialise(c, column(lambda p: p.item["run_id"]),
+                    column(lambda p: p.item["review_id"]))
+        c.execute("""UPDATE review_rows q SET status = d.status, decided_by = d.by,
             decided_at = d.at, reason = d.reason, override_to = d.to_cohort
             FROM (SELECT unnest($ids::VARCHAR[]) AS id, unnest($runs::VARCHAR[]) AS run_id,
                     unnest($status::VARCHAR[]) AS status, unnest($by::VARCHAR[]) AS by,

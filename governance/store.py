@@ -18,8 +18,9 @@ CREATE TABLE IF NOT EXISTS control_results (
   message VARCHAR, checked_at TIMESTAMPTZ);
 -- no PRIMARY KEY: DuckDB holds a key's index in memory whole (2 GB for a 10M-customer
 -- run's 2M items; past the memory limit the commit fails); review.store_exceptions keeps
--- the ids unique instead
-CREATE TABLE IF NOT EXISTS review_queue (
+-- the ids unique instead. Readers query view review_queue (governance.review_sets): these
+-- rows and the items a Spark run left in its folder.
+CREATE TABLE IF NOT EXISTS review_rows (
   review_id VARCHAR, run_id VARCHAR, campaign VARCHAR, entity_id VARCHAR,
   rule VARCHAR, detail VARCHAR, cohort_before VARCHAR, proposed_cohort VARCHAR,
   template VARCHAR, status VARCHAR, decided_by VARCHAR, decided_at TIMESTAMPTZ,
@@ -33,9 +34,9 @@ CREATE TABLE IF NOT EXISTS approvals (
 ALTER TABLE approvals ADD COLUMN IF NOT EXISTS seal_hash VARCHAR;
 ALTER TABLE approvals ADD COLUMN IF NOT EXISTS os_user VARCHAR;
 -- the desk's filter and sort keys, filled per run by desk.queue.fill_keys
-ALTER TABLE review_queue ADD COLUMN IF NOT EXISTS move INTEGER;
-ALTER TABLE review_queue ADD COLUMN IF NOT EXISTS base_before VARCHAR;
-ALTER TABLE review_queue ADD COLUMN IF NOT EXISTS base_proposed VARCHAR;
+ALTER TABLE review_rows ADD COLUMN IF NOT EXISTS move INTEGER;
+ALTER TABLE review_rows ADD COLUMN IF NOT EXISTS base_before VARCHAR;
+ALTER TABLE review_rows ADD COLUMN IF NOT EXISTS base_proposed VARCHAR;
 CREATE TABLE IF NOT EXISTS run_seals (
   run_id VARCHAR, seal_hash VARCHAR, memberships_sha256 VARCHAR, features_sha256 VARCHAR,
   rows BIGINT, by_status JSON, sealed_at TIMESTAMPTZ, current BOOLEAN);
@@ -46,14 +47,28 @@ def ensure_schema(con) -> None:
     """Create the governance tables unless they are there already (a read must not write:
     on a full disk even a no-op DDL statement fails to commit)."""
     from segflow.db import has_schema
+    from segflow.governance.review_sets import SETS_DDL, define_view
 
+    _rename_review_queue(con)
     if not (has_schema(con, "run_seals", "current") and has_schema(con, "approvals", "os_user")
-            and has_schema(con, "review_queue", "base_proposed")):
-        con.execute(SCHEMA)
-    _unkey_review_queue(con)
+            and has_schema(con, "review_rows", "base_proposed")
+            and has_schema(con, "review_sets", "folder")):
+        con.execute(SCHEMA + SETS_DDL)
+    define_view(con)
     from segflow.governance.audit import ensure_schema as audit_schema
 
     audit_schema(con)
+
+
+def _rename_review_queue(con) -> None:
+    """A workspace made before view ``review_queue`` has its items in a table of that
+    name: unkeyed if need be, then renamed ``review_rows`` (once per workspace)."""
+    table = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                        "'review_queue' AND table_type = 'BASE TABLE'").fetchone()[0]
+    if not table:
+        return
+    _unkey_review_queue(con)
+    con.execute("ALTER TABLE review_queue RENAME TO review_rows")
 
 
 def _unkey_review_queue(con) -> None:

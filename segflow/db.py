@@ -19,9 +19,12 @@ def connect(settings: Settings, read_only: bool = False):
     """Open the workspace database; closed on exit so other processes can open it next.
     Memory is capped like every other connection (governance joins two 10M-row runs); past
     the cap DuckDB spills beside the database file."""
+    from segflow.governance.review_sets import define_view
+
     settings.home.mkdir(parents=True, exist_ok=True)
     con = _open(settings, read_only)
     try:
+        define_view(con)  # the review queue every reader queries, where its items lie
         yield con
     finally:
         con.close()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from segflow.errors import SegflowError
 from segflow.governance.owners import note_rule
+from segflow.governance.reasons import lit
 
 SORTS = {"rule": "rule", "customer": "entity_id", "proposed": "proposed_cohort",
          "before": "cohort_before", "status": "status", "move": "move",
@@ -123,26 +124,38 @@ def fill_keys(con, ctx) -> int:
     """Store the size of move and the cohorts' base names of the run's items that lack
     them (all of a run the desk has not shown yet; the open items a re-run replaced), in
     one statement; returns how many. A move is a fact of the item's two cohorts and the
-    run's frozen priorities, so it never needs refreshing."""
+    run's frozen priorities, so it never needs refreshing. A Spark run's items are written
+    with them (``governance.pipeline``), so only ``review_rows`` can lack them."""
     with _FILLING:
-        missing = con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND "
+        missing = con.execute("SELECT count(*) FROM review_rows WHERE run_id = ? AND "
                               "move IS NULL", [ctx.run_id]).fetchone()[0]
         if not missing:
             return 0
-        names, levels = _levels(ctx)
-        if not names:  # DuckDB cannot bind an empty list: a name no cohort has
-            names, levels = ["\x00"], [0]
-        level = ("list_extract($levels, list_position($names, split_part({}, '__', 1)))")
-        con.execute(f"""UPDATE review_queue SET
-            base_before = split_part(cohort_before, '__', 1),
-            base_proposed = split_part(proposed_cohort, '__', 1),
-            move = CASE WHEN coalesce(cohort_before, '') = coalesce(proposed_cohort, '')
-              THEN 0 WHEN cohort_before IS NULL OR proposed_cohort IS NULL THEN 1
-              ELSE coalesce(abs({level.format('cohort_before')}
-                                - {level.format('proposed_cohort')}), 1) END
-            WHERE run_id = $run AND move IS NULL""",
-                    {"levels": levels, "names": names, "run": ctx.run_id})
+        keys = keys_sql(ctx)
+        con.execute(f"UPDATE review_rows SET {', '.join(f'{k} = {v}' for k, v in keys.items())}"
+                    " WHERE run_id = ? AND move IS NULL", [ctx.run_id])
         return missing
+
+
+def keys_sql(ctx) -> dict[str, str]:
+    """The desk's keys of an item, as SQL over its columns that either engine runs: the
+    cohorts' base names, and the size of move (0 when the cohort stays, 1 to join or leave
+    the campaign or when a cohort is not the run's, else the priority levels crossed)."""
+    names, levels = _levels(ctx)
+
+    def level(column: str) -> str:
+        if not names:
+            return "CAST(NULL AS INTEGER)"
+        return (f"CASE split_part({column}, '__', 1) "
+                + " ".join(f"WHEN {lit(n)} THEN {v}" for n, v in zip(names, levels, strict=True))
+                + " END")
+
+    return {"base_before": "split_part(cohort_before, '__', 1)",
+            "base_proposed": "split_part(proposed_cohort, '__', 1)",
+            "move": "CAST(CASE WHEN coalesce(cohort_before, '') = coalesce(proposed_cohort, '') "
+                    "THEN 0 WHEN cohort_before IS NULL OR proposed_cohort IS NULL THEN 1 "
+                    f"ELSE coalesce(abs({level('cohort_before')} - {level('proposed_cohort')}), "
+                    "1) END AS INTEGER)"}
 
 
 def scope_sql(ctx, person) -> tuple[str, list]:

@@ -21,3 +21,14 @@ def test_the_review_desk_benchmark_pages_every_view_of_a_small_queue():
     assert views["my items (asha.rao: 2 templates, 200 accounts)"] > 0
     assert views["my items (ravi.k: owns 4 cohorts)"] > 0
     assert record["fill_keys_s"] >= 0 and record["open"]
+
+
+def test_the_review_items_benchmark_finds_the_same_queue_either_way():
+    """Copied into the database or read in place, the same items, pages and decision."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.review_items_driver", "--items",
+                          "5000", "--repeats", "1"], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=300)
+    copied, placed = json.loads(out.stdout)["layouts"]
+    assert copied["open"] == placed["open"] == 5000
+    assert [p["matches"] for p in copied["pages"]] == [p["matches"] for p in placed["pages"]]
+    assert placed["database_mb"] < copied["database_mb"] and placed["decision_ms"] > 0

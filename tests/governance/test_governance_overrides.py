@@ -120,7 +120,7 @@ def test_a_bulk_override_reads_the_memberships_once_and_refuses_an_entity_not_in
     items = [i for i in list_items(settings, run, "open") if i[5] == "lapsed_high_value"][:3]
     assert len(items) == 3
     with connect(settings) as con:
-        con.execute(f"INSERT INTO review_queue ({QUEUE_COLS}) SELECT 'Rghost', run_id, "
+        con.execute(f"INSERT INTO review_rows ({QUEUE_COLS}) SELECT 'Rghost', run_id, "
                     "campaign, 'ghost', rule, detail, cohort_before, proposed_cohort, "
                     "template, 'open' FROM review_queue WHERE review_id = ?", [items[0][0]])
     reads = []

@@ -140,7 +140,78 @@ def test_review_items_and_the_seal_are_identical_on_both_engines(engines, govern
     assert {i[4].split(":")[0] for i in items} >= {"boundary", "big_mover"}  # rule
     assert spark_items == items and on_spark.exceptions == on_duck.exceptions == len(items)
     assert spark_seal.seal_hash == seal.seal_hash and spark_seal.by_status == seal.by_status
-    assert (spark.runs_dir / r2 / "review_items.parquet").is_dir()  # the executors wrote it
+    assert (spark.runs_dir / r2 / "review_items").is_dir()  # the executors wrote it
+
+
+def _rows(settings, run_id: str) -> list[tuple]:
+    """The run's rows stored in the driver's DuckDB (not the view over the Parquet)."""
+    from segflow.db import connect
+
+    with connect(settings) as con:
+        return con.execute("SELECT review_id, status FROM review_rows WHERE run_id = ?",
+                           [run_id]).fetchall()
+
+
+def test_spark_review_items_stay_in_the_executors_parquet_until_decided(
+        engines, governed_both, tmp_path):
+    """The driver's DuckDB stores none of a Spark run's open items; the desk's keys came
+    with them from the executors; a decision copies only its item into the database, and
+    stays decided when the run is governed again (its Parquet replaced by a new set)."""
+    from govworld import copy_world
+
+    from segflow.db import connect
+    from segflow.governance.context import RunContext
+    from segflow.governance.desk.queue import Filters, page
+    from segflow.governance.pipeline import govern_run
+    from segflow.governance.review_cli import decide_many
+
+    duck, spark, _, r2 = engines
+    ws = copy_world(spark, tmp_path / "copy")  # a copied workspace reads its own files
+    assert _rows(ws, r2) == [] and governed_both[1].exceptions > 1
+    with connect(ws) as con:
+        ctx = RunContext.of(ws, r2)
+        shown = page(con, ctx, Filters(sort="move", size=200), None).rows
+    with connect(duck) as con:
+        want = page(con, RunContext.of(duck, r2), Filters(sort="move", size=200), None).rows
+    assert shown == want and {r["move"] for r in shown} - {None}
+    first = shown[0]["review_id"]
+    decide_many(ws, r2, [first], "asha.rao", "checked against the account notes")
+    assert _rows(ws, r2) == [(first, "confirmed")]
+    sets = sorted((ws.runs_dir / r2 / "review_items").iterdir())
+    govern_run(ws, r2)
+    assert sorted((ws.runs_dir / r2 / "review_items").iterdir()) != sets  # a new set only
+    assert len(list((ws.runs_dir / r2 / "review_items").iterdir())) == 1
+    with connect(ws) as con:
+        status = dict(con.execute("SELECT status, count(*) FROM review_queue WHERE run_id = ? "
+                                  "GROUP BY 1", [r2]).fetchall())
+    assert status == {"confirmed": 1, "open": governed_both[1].exceptions - 1}
+    assert _rows(ws, r2) == [(first, "confirmed")]
+
+
+def test_a_spark_run_whose_review_items_are_gone_says_so(engines, governed_both, tmp_path):
+    """A registered set's folder removed: the run's open items fail with one line naming
+    the run and what to do, rather than listing none."""
+    import shutil
+
+    from govworld import copy_world
+
+    from segflow.failures import one_line
+    from segflow.governance.review_cli import list_items
+
+    _, spark, r1, r2 = engines
+    ws = copy_world(spark, tmp_path / "copy")
+    assert list_items(ws, r2, "open")
+    shutil.rmtree(ws.runs_dir / r2 / "review_items")
+    with pytest.raises(Exception) as failed:
+        list_items(ws, r2, "open")
+    assert one_line(failed.value).startswith(f"the review items of run {r2} are missing (")
+    assert one_line(failed.value).endswith(f"govern the run again (`segflow govern {r2}`)")
+    duck = engines[0]
+    assert list_items(ws, r1, None) == list_items(duck, r1, None)  # other runs still answer
+    from segflow.governance.doctor import findings
+
+    (gone,) = [f for f in findings(ws, repair=True) if f.area == "review"]
+    assert (gone.subject, gone.ok) == (r2, False) and "review items are missing" in gone.problem
 
 
 def test_a_spark_run_is_approved_as_a_duckdb_one(engines, governed_both):

@@ -58,7 +58,7 @@ def test_a_decided_item_stays_decided_when_found_again_under_a_new_id(tmp_path):
     """Items found again are not queued twice, whatever id an earlier version gave them
     (ids grew from 10 to 16 hex digits); the run's open items are replaced."""
     con = _workspace(tmp_path)
-    con.execute(f"""INSERT INTO review_queue ({QUEUE_COLS}, decided_by) VALUES
+    con.execute(f"""INSERT INTO review_rows ({QUEUE_COLS}, decided_by) VALUES
         ('Rold0000001', '{RUN}', 'holi', 'C000000000', 'boundary:flash.uplift', 'x',
          'flash__mh_hi', 'flash__mh_hi', 'flash', 'confirmed', 'asha'),
         ('Rold0000002', '{RUN}', 'holi', 'C999', 'boundary:flash.uplift', 'x',
@@ -87,7 +87,9 @@ def test_a_keyed_queue_of_an_older_workspace_is_rebuilt_without_its_key(tmp_path
                        "table_name = 'review_queue'").fetchone()[0]
     assert keys == 0
     assert con.execute("SELECT * FROM review_queue ORDER BY review_id").fetchall() == before
-    con.execute("INSERT INTO review_queue (review_id, run_id) VALUES ('Ra', 'r2')")
+    assert con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = "
+                       "'review_queue'").fetchall() == [("VIEW",)]  # over review_rows now
+    con.execute("INSERT INTO review_rows (review_id, run_id) VALUES ('Ra', 'r2')")
 
 
 class _FailsAt:
@@ -122,7 +124,7 @@ def test_a_migration_that_fails_midway_leaves_the_keyed_queue_whole(tmp_path):
 
 def test_items_are_fetched_in_the_order_asked_with_a_clear_error_for_a_wrong_one(tmp_path):
     con = _workspace(tmp_path)
-    con.execute(f"""INSERT INTO review_queue ({QUEUE_COLS}) VALUES
+    con.execute(f"""INSERT INTO review_rows ({QUEUE_COLS}) VALUES
         ('Ra', 'r1', 'holi', 'C1', 'big_mover', '', NULL, 'a', 'a', 'open'),
         ('Rb', 'r1', 'holi', 'C2', 'big_mover', '', NULL, 'a', 'a', 'open'),
         ('Rc', 'r2', 'holi', 'C3', 'big_mover', '', NULL, 'a', 'a', 'open'),
