@@ -72,6 +72,49 @@ def test_a_decided_item_stays_decided_when_found_again_under_a_new_id(tmp_path):
     assert rows[0][0] == "Rold0000001" and len(rows[1][0]) == 17
 
 
+def _written(con, folder, n: int):
+    """``n`` items written as a Spark run's executors write them: a folder of Parquet."""
+    _items(con, n)
+    folder.mkdir(parents=True)
+    con.execute(f"COPY new_items TO '{folder / 'part-00000.parquet'}' (FORMAT parquet)")
+    return folder
+
+
+def _in_database(con) -> list[tuple]:
+    return con.execute("SELECT entity_id, status FROM review_rows ORDER BY 1").fetchall()
+
+
+def test_a_run_s_parquet_items_are_its_queue_and_a_decision_outlives_the_next_set(tmp_path):
+    """A Spark run's items are registered where they lie (``governance.review_sets``), none
+    stored in the database; a decision copies its one item, which stays decided when the
+    run is governed again (a new set replaces the old one); the set's path is relative to
+    the database, so a copied workspace reads its own copy."""
+    import shutil
+
+    from segflow.governance.review import _planned, decision_writes
+    from segflow.governance.review_sets import define_view
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    con = _workspace(ws)
+    runs = ws / "runs" / RUN / "review_items"
+    assert store_exceptions(con, RUN, _written(con, runs / "a", 3)) == 3
+    assert _in_database(con) == []
+    item = next(i for i in get_items(con, RUN, [r for (r,) in con.execute(
+        "SELECT review_id FROM review_queue").fetchall()]) if i["entity_id"] == "C000000001")
+    decision_writes([_planned(item, "asha.rao", "checked", None, None)])(con)
+    assert _in_database(con) == [("C000000001", "confirmed")]
+    assert store_exceptions(con, RUN, _written(con, runs / "b", 5)) == 4
+    assert dict(con.execute("SELECT status, count(*) FROM review_queue GROUP BY 1")
+                .fetchall()) == {"confirmed": 1, "open": 4}
+    con.close()
+    shutil.copytree(ws, tmp_path / "copy")
+    shutil.rmtree(runs)
+    copy = duckdb.connect(str(tmp_path / "copy" / "segflow.duckdb"))
+    define_view(copy)
+    assert copy.execute("SELECT count(*) FROM review_queue").fetchone()[0] == 5
+
+
 def test_a_keyed_queue_of_an_older_workspace_is_rebuilt_without_its_key(tmp_path):
     con = duckdb.connect(str(tmp_path / "old.duckdb"))
     con.execute("""CREATE TABLE review_queue (review_id VARCHAR PRIMARY KEY, run_id VARCHAR,
