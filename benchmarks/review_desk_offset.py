@@ -5,7 +5,8 @@ the desk pages with ``segflow.governance.desk.queue``."""
 
 from __future__ import annotations
 
-from segflow.governance.desk.queue import SORTS, Filters, _levels
+from segflow.governance.desk.queue import SORTS, Filters
+from segflow.governance.review_keys import cohort_levels
 
 ITEM_COLUMNS = ("review_id, entity_id, rule, detail, cohort_before, proposed_cohort, "
                 "template, status, decided_by, reason")
@@ -21,7 +22,7 @@ def _base(column: str) -> str:
 def _tiers(ctx) -> str:
     from segflow.governance.reasons import lit
 
-    names, levels = _levels(ctx)
+    names, levels = cohort_levels(ctx)
     values = ", ".join(f"({lit(n)}, {int(v)})" for n, v in zip(names, levels, strict=True))
     return (f"LEFT JOIN (VALUES {values}) AS b(name, level) ON b.name = "
             f"{_base('q.cohort_before')} LEFT JOIN (VALUES {values}) AS a(name, level) ON "

@@ -152,8 +152,8 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
 
 def _write_items(con, ctx: RunContext, folder) -> None:
     """The executors write the run's review items, with the desk's keys
-    (``desk.queue.keys_sql``), as Parquet where they stay (``governance.review_sets``)."""
-    from segflow.governance.desk.queue import keys_sql
+    (``governance.review_keys``), as Parquet where they stay (``governance.review_sets``)."""
+    from segflow.governance.review_keys import keys_sql
 
     keys = ", ".join(f"{sql} AS {name}" for name, sql in keys_sql(ctx).items())
     con.execute(f"COPY (SELECT DISTINCT n.*, {keys} FROM new_items n) TO '{_q(folder)}' "

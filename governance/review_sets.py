@@ -8,10 +8,11 @@ which folder holds each run's items (table ``review_sets``) and the items people
 
 ``review_queue``, the one name every reader of the queue queries (desk, CLI, gate,
 report, owners, status), is a temporary view defined on each connection to the workspace
-(``define_view``, called by ``segflow.db.connect``): the stored rows, then each set's
-Parquet items that no stored row decided (an item is its run, entity and rule, as in
-``review.store_exceptions``). A decision first copies its items into ``review_rows``
-(``materialise``), so a set's Parquet is only ever read after the governance that wrote it.
+(``define_view``, which ``segflow.db.connect`` runs: the package registers it): the stored
+rows, then each set's Parquet items that no stored row decided (an item is its run, entity
+and rule, as in ``review.store_exceptions``). A decision first copies its items into
+``review_rows`` (``materialise``), so a set's Parquet is only ever read after the
+governance that wrote it.
 
 Paths are stored relative to the database's folder (a run's folder is inside it), so a
 workspace moved or copied whole reads its own files. A registered folder that has gone
@@ -25,7 +26,6 @@ import shutil
 from pathlib import Path
 
 from segflow.db import has_schema
-from segflow.governance.reasons import lit
 
 SETS_DDL = ("CREATE TABLE IF NOT EXISTS review_sets (run_id VARCHAR, folder VARCHAR, "
             "stored_at TIMESTAMPTZ)")
@@ -46,6 +46,8 @@ def define_view(con) -> None:
             continue
         files += [str(p) for p in sorted(path.glob("*.parquet"))]
     if files:
+        from segflow.scoring.sqlparts import literal as lit
+
         listed = ", ".join(lit(f) for f in files)
         parts.append(f"""SELECT * FROM read_parquet([{listed}], union_by_name = true) x
             WHERE NOT EXISTS (SELECT 1 FROM review_rows r WHERE r.run_id = x.run_id
@@ -66,6 +68,8 @@ def registered(con) -> list[tuple[str, Path]]:
 def _missing(run_id: str, path: Path) -> str:
     """A row that fails when a query reads it: the run's open items are in a folder that
     has gone. Its run and status are set so a query of that run's open items reads it."""
+    from segflow.scoring.sqlparts import literal as lit
+
     message = (f"the review items of run {run_id} are missing ({path}): restore the folder "
                f"or govern the run again (`segflow govern {run_id}`)")
     return (f"SELECT {lit(run_id)} AS run_id, 'open' AS status, "

@@ -14,17 +14,28 @@ from segflow.settings import Settings
 SPARK_WORKSPACE_MB = 1024
 
 
+# What a stage adds to every connection of the workspace database (governance: the view
+# its review queue is read through), registered by the stage's package when it is imported
+# (``on_open``): the core runs them and knows none of them.
+_ON_OPEN: list = []
+
+
+def on_open(prepare) -> None:
+    """Run ``prepare(con)`` on every workspace connection ``connect`` opens from now on."""
+    if prepare not in _ON_OPEN:
+        _ON_OPEN.append(prepare)
+
+
 @contextmanager
 def connect(settings: Settings, read_only: bool = False):
     """Open the workspace database; closed on exit so other processes can open it next.
     Memory is capped like every other connection (governance joins two 10M-row runs); past
     the cap DuckDB spills beside the database file."""
-    from segflow.governance.review_sets import define_view
-
     settings.home.mkdir(parents=True, exist_ok=True)
     con = _open(settings, read_only)
     try:
-        define_view(con)  # the review queue every reader queries, where its items lie
+        for prepare in _ON_OPEN:
+            prepare(con)
         yield con
     finally:
         con.close()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from segflow.errors import SegflowError
 from segflow.governance.owners import note_rule
-from segflow.governance.reasons import lit
+from segflow.governance.review_keys import keys_sql
 
 SORTS = {"rule": "rule", "customer": "entity_id", "proposed": "proposed_cohort",
          "before": "cohort_before", "status": "status", "move": "move",
@@ -109,14 +109,6 @@ class Page:
                      for r in (self.rows[0], self.rows[-1]))
 
 
-def _levels(ctx) -> tuple[list[str], list[int]]:
-    """Cohort names and their priority level (0 = the highest priority)."""
-    tiers = {r.spec.name: r.spec.priority for r in ctx.rules.values()}
-    order = {p: i for i, p in enumerate(sorted(set(tiers.values())))}
-    names = sorted(tiers)
-    return names, [order[tiers[n]] for n in names]
-
-
 _FILLING = threading.Lock()  # the desk's request threads share one database
 
 
@@ -135,27 +127,6 @@ def fill_keys(con, ctx) -> int:
         con.execute(f"UPDATE review_rows SET {', '.join(f'{k} = {v}' for k, v in keys.items())}"
                     " WHERE run_id = ? AND move IS NULL", [ctx.run_id])
         return missing
-
-
-def keys_sql(ctx) -> dict[str, str]:
-    """The desk's keys of an item, as SQL over its columns that either engine runs: the
-    cohorts' base names, and the size of move (0 when the cohort stays, 1 to join or leave
-    the campaign or when a cohort is not the run's, else the priority levels crossed)."""
-    names, levels = _levels(ctx)
-
-    def level(column: str) -> str:
-        if not names:
-            return "CAST(NULL AS INTEGER)"
-        return (f"CASE split_part({column}, '__', 1) "
-                + " ".join(f"WHEN {lit(n)} THEN {v}" for n, v in zip(names, levels, strict=True))
-                + " END")
-
-    return {"base_before": "split_part(cohort_before, '__', 1)",
-            "base_proposed": "split_part(proposed_cohort, '__', 1)",
-            "move": "CAST(CASE WHEN coalesce(cohort_before, '') = coalesce(proposed_cohort, '') "
-                    "THEN 0 WHEN cohort_before IS NULL OR proposed_cohort IS NULL THEN 1 "
-                    f"ELSE coalesce(abs({level('cohort_before')} - {level('proposed_cohort')}), "
-                    "1) END AS INTEGER)"}
 
 
 def scope_sql(ctx, person) -> tuple[str, list]:
