@@ -4,7 +4,6 @@ seal, the report and the audit entry for a run; ``publish_run`` lives in
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 
 from segflow.db import connect
@@ -144,7 +143,7 @@ def govern_run(settings: Settings, run_id: str, actor: str = "segflow") -> Gover
             _commit(settings, ctx, actor, result, seal, found, items=items)
     except BaseException:
         if items is not None:
-            shutil.rmtree(items, ignore_errors=True)
+            review_sets.discard(settings, run_id, items)
         raise
     review_sets.remove_others(run_dir(settings, run_id), items)
     return _finish(settings, ctx, result)

@@ -114,6 +114,22 @@ def new_folder(run_folder: Path) -> Path:
     return run_folder / FOLDER / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
+def discard(settings, run_id: str, folder: Path) -> None:
+    """After a governance failed: remove the items it wrote, unless the database registered
+    them (it failed after its commit, writing the seal's file). When the database cannot
+    be asked, the folder stays: the run's next governance removes it."""
+    from segflow.db import connect
+
+    try:
+        with connect(settings) as con:
+            kept = any(run == run_id and path.resolve() == Path(folder).resolve()
+                       for run, path in registered(con))
+    except Exception:  # noqa: BLE001 - the original failure is what the caller raises
+        return
+    if not kept:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def remove_others(run_folder: Path, keep: Path | None) -> None:
     """After a commit, remove the run's item folders but ``keep``: the sets it replaced,
     or every set when the run was governed again on DuckDB (``keep`` None)."""

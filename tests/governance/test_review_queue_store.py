@@ -108,6 +108,13 @@ def test_a_run_s_parquet_items_are_its_queue_and_a_decision_outlives_the_next_se
     assert dict(con.execute("SELECT status, count(*) FROM review_queue GROUP BY 1")
                 .fetchall()) == {"confirmed": 1, "open": 4}
     con.close()
+    from segflow.governance.review_sets import discard
+    from segflow.settings import Settings
+
+    stray = _written(duckdb.connect(), runs / "stray", 1)  # a governance that failed
+    for folder in (runs / "b", stray):  # after its commit: kept; before: removed
+        discard(Settings(home=ws), RUN, folder)
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b"]
     shutil.copytree(ws, tmp_path / "copy")
     shutil.rmtree(runs)
     copy = duckdb.connect(str(tmp_path / "copy" / "segflow.duckdb"))
