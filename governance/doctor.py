@@ -44,14 +44,13 @@ def findings(settings: Settings, repair: bool) -> list[Finding]:
 
 
 def review_items(con) -> list[Finding]:
-    """A Spark run's review items whose registered folder is gone
+    """A Spark run's review items whose registered files are gone or unreadable
     (``governance.review_sets``): reported, never repaired, since only governing the run
     again writes them."""
-    from segflow.governance.review_sets import registered
-
-    return [Finding("review", run_id, f"the run's review items are missing ({path})",
-                    f"restore the folder, or run `segflow govern {run_id}`")
-            for run_id, path in registered(con) if not path.is_dir()]
+    return [Finding("review", run_id, f"the run's review items are {problem}",
+                    f"restore them, or run `segflow govern {run_id}`")
+            for run_id, problem in con.execute("SELECT run_id, problem FROM "
+                                               "review_sets_missing ORDER BY 1").fetchall()]
 
 
 def live_changes(settings: Settings, repair: bool) -> list[Finding]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from segflow.governance import seal as seals
 from segflow.governance.publications import publications_of_run
+from segflow.governance.review_sets import require_items
 from segflow.governance.store import ensure_schema
 from segflow.runstore import load_run, run_dir
 from segflow.settings import Settings
@@ -100,6 +101,7 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
     seal = seals.current(con, run_id)
     controls = con.execute("SELECT name, passed, severity, message FROM control_results "
                            "WHERE run_id = ? ORDER BY name", [run_id]).fetchall()
+    require_items(con, run_id)  # a Spark run's items unreadable: no count, no pass
     v.open_exceptions = con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND "
                                     "status = 'open'", [run_id]).fetchone()[0]
     approvals = con.execute("SELECT approved_by, seal_hash FROM approvals WHERE run_id = ? "

@@ -142,6 +142,9 @@ def _controls(con, run_id: str) -> list[dict]:
 
 
 def _review(con, run_id: str, limit: int = 20) -> dict:
+    from segflow.governance.review_sets import require_items
+
+    require_items(con, run_id)
     rows = con.execute("""SELECT rule, coalesce(cohort_before, proposed_cohort), count(*)
         FROM review_queue WHERE run_id = ? AND status = 'open' GROUP BY ALL
         ORDER BY 3 DESC, 1, 2""", [run_id]).fetchall()

@@ -41,7 +41,7 @@ def store_exceptions(con, run_id: str, folder=None) -> int:
     workspace's DuckDB. An anti-join, a DISTINCT and a streamed insert spill past DuckDB's
     memory limit (a window to pick one row per item did not, with the anti-join); two
     items under one id are refused by ``_require_unique_ids``."""
-    from segflow.governance.review_sets import register
+    from segflow.governance.review_sets import register, require_items
 
     con.execute("DELETE FROM review_rows WHERE run_id = ? AND status = 'open'", [run_id])
     if folder is None:
@@ -50,6 +50,7 @@ def store_exceptions(con, run_id: str, folder=None) -> int:
             WHERE NOT EXISTS (SELECT 1 FROM review_rows q WHERE q.run_id = n.run_id
                               AND q.entity_id = n.entity_id AND q.rule = n.rule)""")
     register(con, run_id, folder)
+    require_items(con, run_id)
     _require_unique_ids(con, run_id)
     return con.execute("SELECT count(*) FROM review_queue WHERE run_id = ? AND status = "
                        "'open'", [run_id]).fetchone()[0]
@@ -212,6 +213,9 @@ def get_items(con, run_id: str | None, item_ids: list[str]) -> list[dict]:
             raise SegflowError(f"review item {item_id} belongs to run {every[0]['run_id']}, "
                                f"not {run_id}")
         else:
+            from segflow.governance.review_sets import require_items
+
+            require_items(con, run_id)  # unreadable items: say so, not "no such item"
             raise SegflowError(f"no review item '{item_id}' (see `segflow review list`)")
     return items
 

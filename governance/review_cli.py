@@ -14,8 +14,11 @@ LIST_COLUMNS = ("review_id", "run_id", "entity_id", "rule", "cohort_before",
 
 def list_items(settings: Settings, run: str | None, status: str | None) -> list[tuple]:
     """Rows in LIST_COLUMNS order (the CLI lists through ``desk.queue.listing``)."""
+    from segflow.governance.review_sets import require_items
+
     with connect(settings) as con:
         ensure_schema(con)
+        require_items(con, run)
         return con.execute(f"""SELECT {', '.join(LIST_COLUMNS)} FROM review_queue
             WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR status = ?)
             ORDER BY run_id, rule, entity_id""", [run, run, status, status]).fetchall()

@@ -15,84 +15,139 @@ and rule, as in ``review.store_exceptions``). A decision first copies its items 
 governance that wrote it.
 
 Paths are stored relative to the database's folder (a run's folder is inside it), so a
-workspace moved or copied whole reads its own files. A registered folder that has gone
-makes every query of that run's open items fail with a line that says so, instead of
-showing fewer items; the other runs' queues still answer, and ``segflow doctor`` reports it.
+workspace moved or copied whole reads its own files. A registered set with a part file gone
+or unreadable is left out of the view and named in ``review_sets_missing``: reading that
+run's queue (the gate, the desk, ``segflow review``, status, the report) is refused with one
+line (``require_items``), other runs still answer, and ``segflow doctor`` reports it.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from segflow.db import has_schema
 
 SETS_DDL = ("CREATE TABLE IF NOT EXISTS review_sets (run_id VARCHAR, folder VARCHAR, "
-            "stored_at TIMESTAMPTZ)")
+            "stored_at TIMESTAMPTZ, files VARCHAR[])")
 FOLDER = "review_items"  # in the run's folder: one subfolder per governance that wrote one
 
 
+@dataclass(frozen=True)
+class ItemSet:
+    """A run's registered items: its folder and the part files governance found in it."""
+
+    run_id: str
+    path: Path
+    files: tuple[str, ...]
+
+
 def define_view(con) -> None:
-    """(Re)define temporary view ``review_queue`` on this connection; nothing when the
-    workspace has no ``review_rows`` yet (a fresh one, or one made before the table was
-    renamed: ``store.ensure_schema`` renames it, and until then the table is the queue)."""
+    """(Re)define temporary view ``review_queue`` on this connection, and temporary table
+    ``review_sets_missing`` (the runs whose registered files cannot be read, and why:
+    ``require_items`` refuses to read their queue). Nothing when the workspace has no
+    ``review_rows`` yet (a fresh one, or one made before the table was renamed:
+    ``store.ensure_schema`` renames it, and until then the table is the queue). A set that
+    cannot be read never stops the connection: ``segflow doctor`` must still open it."""
+    con.execute("CREATE OR REPLACE TEMP TABLE review_sets_missing (run_id VARCHAR, "
+                "problem VARCHAR)")
     if not has_schema(con, "review_rows", "review_id"):
         return
-    parts = ["SELECT * FROM review_rows"]
-    files = []
-    for run_id, path in registered(con):
-        if not path.is_dir():
-            parts.append(_missing(run_id, path))
-            continue
-        files += [str(p) for p in sorted(path.glob("*.parquet"))]
-    if files:
-        from segflow.scoring.sqlparts import literal as lit
+    readable, missing = [], []
+    for item_set in registered(con):
+        gone = [item_set.path / f for f in item_set.files
+                if not (item_set.path / f).is_file()]
+        if not item_set.path.is_dir() or gone:
+            missing.append((item_set.run_id, f"missing ({gone[0] if gone else item_set.path})"))
+        else:
+            readable.append(item_set)
+    try:
+        _create(con, readable)
+    except duckdb_error() as err:  # a damaged part file: find which set, keep the rest
+        for item_set in list(readable):
+            try:
+                con.execute(f"SELECT * FROM {_scan(item_set)} LIMIT 0")
+            except duckdb_error():
+                readable.remove(item_set)
+                missing.append((item_set.run_id, "unreadable (" + str(err).splitlines()[0]
+                                + ")"))
+        _create(con, readable)
+    if missing:
+        con.executemany("INSERT INTO review_sets_missing VALUES (?, ?)", missing)
 
-        listed = ", ".join(lit(f) for f in files)
-        parts.append(f"""SELECT * FROM read_parquet([{listed}], union_by_name = true) x
-            WHERE NOT EXISTS (SELECT 1 FROM review_rows r WHERE r.run_id = x.run_id
-                              AND r.entity_id = x.entity_id AND r.rule = x.rule)""")
+
+def duckdb_error():
+    import duckdb
+
+    return duckdb.Error
+
+
+def _scan(item_set: ItemSet) -> str:
+    from segflow.scoring.sqlparts import literal as lit
+
+    files = ", ".join(lit(str(item_set.path / f)) for f in item_set.files)
+    return f"read_parquet([{files}], union_by_name = true)"
+
+
+def _create(con, sets: list[ItemSet]) -> None:
+    """The view: the stored rows, then the sets' items that no stored row decided."""
+    parts = ["SELECT * FROM review_rows"]
+    parts += [f"""SELECT * FROM {_scan(s)} x
+        WHERE NOT EXISTS (SELECT 1 FROM review_rows r WHERE r.run_id = x.run_id
+                          AND r.entity_id = x.entity_id AND r.rule = x.rule)"""
+              for s in sets if s.files]
     con.execute("CREATE OR REPLACE TEMP VIEW review_queue AS "
                 + " UNION ALL BY NAME ".join(parts))
 
 
-def registered(con) -> list[tuple[str, Path]]:
-    """Each run whose open items are a set of Parquet, and that set's folder."""
-    if not has_schema(con, "review_sets", "folder"):
+def require_items(con, run_id: str | None = None) -> None:
+    """Refuse to read the queue of ``run_id`` (of every run when None) whose registered
+    items are missing or unreadable: its open items can be neither counted nor decided, and
+    the gate must not see fewer than there are."""
+    from segflow.errors import SegflowError
+
+    row = con.execute("SELECT run_id, problem FROM review_sets_missing WHERE ?::VARCHAR IS "
+                      "NULL OR run_id = ?::VARCHAR ORDER BY 1 LIMIT 1",
+                      [run_id, run_id]).fetchone()
+    if row is not None:
+        raise SegflowError(f"the review items of run {row[0]} are {row[1]}: restore them, "
+                           f"or govern the run again (`segflow govern {row[0]}`)")
+
+
+def registered(con) -> list[ItemSet]:
+    """Each run whose open items are a set of Parquet, with its folder and part files."""
+    if not has_schema(con, "review_sets", "files"):
         return []
     base = database_folder(con)
-    return [(run_id, base / folder) for run_id, folder in con.execute(
-        "SELECT run_id, folder FROM review_sets ORDER BY run_id").fetchall()]
-
-
-def _missing(run_id: str, path: Path) -> str:
-    """A row that fails when a query reads it: the run's open items are in a folder that
-    has gone. Its run and status are set so a query of that run's open items reads it."""
-    from segflow.scoring.sqlparts import literal as lit
-
-    message = (f"the review items of run {run_id} are missing ({path}): restore the folder "
-               f"or govern the run again (`segflow govern {run_id}`)")
-    return (f"SELECT {lit(run_id)} AS run_id, 'open' AS status, "
-            f"error({lit(message)})::VARCHAR AS review_id")
+    return [ItemSet(run_id, base / folder, tuple(files or ())) for run_id, folder, files in
+            con.execute("SELECT run_id, folder, files FROM review_sets ORDER BY run_id")
+            .fetchall()]
 
 
 def database_folder(con) -> Path:
     """The folder of the connection's database file: set folders are stored relative to it."""
     (path,) = con.execute("SELECT path FROM duckdb_databases() "
                           "WHERE database_name = current_database()").fetchone()
-    return Path(path).resolve().parent
+    return Path(path).parent
 
 
 def register(con, run_id: str, folder: Path | None) -> None:
-    """The run's open items are the Parquet in ``folder`` (None: in ``review_rows``, as a
-    DuckDB run keeps them); replaces the set an earlier governance of the run registered.
-    Inside the caller's transaction, with the rest of the governance."""
+    """The run's open items are the Parquet part files in ``folder`` now (None: in
+    ``review_rows``, as a DuckDB run keeps them); replaces the set an earlier governance
+    of the run registered. Inside the caller's transaction, with the rest of the
+    governance. The folder is stored relative to the database's (as the run's folder lies
+    inside it, symbolic links unresolved), so a copied workspace reads its own copy."""
     con.execute(SETS_DDL)
     con.execute("DELETE FROM review_sets WHERE run_id = ?", [run_id])
     if folder is not None:
-        path, base = Path(folder).resolve(), database_folder(con)
-        stored = path.relative_to(base) if path.is_relative_to(base) else path
-        con.execute("INSERT INTO review_sets VALUES (?, ?, now())", [run_id, str(stored)])
+        path, base = Path(folder), database_folder(con)
+        if not path.is_relative_to(base) and path.resolve().is_relative_to(base.resolve()):
+            path, base = path.resolve(), base.resolve()
+        stored = path.relative_to(base) if path.is_relative_to(base) else path.resolve()
+        files = sorted(p.name for p in Path(folder).glob("*.parquet"))
+        con.execute("INSERT INTO review_sets VALUES (?, ?, now(), ?)",
+                    [run_id, str(stored), files])
     define_view(con)
 
 
@@ -122,8 +177,8 @@ def discard(settings, run_id: str, folder: Path) -> None:
 
     try:
         with connect(settings) as con:
-            kept = any(run == run_id and path.resolve() == Path(folder).resolve()
-                       for run, path in registered(con))
+            kept = any(s.run_id == run_id and s.path.resolve() == Path(folder).resolve()
+                       for s in registered(con))
     except Exception:  # noqa: BLE001 - the original failure is what the caller raises
         return
     if not kept:

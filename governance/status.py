@@ -33,6 +33,9 @@ def run_status(settings: Settings, run_id: str) -> dict:
                                for b, r, a, h, u in con.execute(
             "SELECT approved_by, reason, approved_at, seal_hash, os_user FROM approvals WHERE "
             "run_id = ? ORDER BY approved_at", [run_id]).fetchall()]
+        from segflow.governance.review_sets import require_items
+
+        require_items(con, run_id)
         record["open_exceptions"] = con.execute(
             "SELECT count(*) FROM review_queue WHERE run_id = ? AND status = 'open'",
             [run_id]).fetchone()[0]

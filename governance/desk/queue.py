@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from segflow.errors import SegflowError
 from segflow.governance.owners import note_rule
 from segflow.governance.review_keys import keys_sql
+from segflow.governance.review_sets import require_items
 
 SORTS = {"rule": "rule", "customer": "entity_id", "proposed": "proposed_cohort",
          "before": "cohort_before", "status": "status", "move": "move",
@@ -178,6 +179,7 @@ def listing_sql(con, settings, runs: list[str], f: Filters, owners) -> tuple[str
     parts, params = [], []
     for run_id in runs:
         ctx = RunContext.of(settings, run_id)
+        require_items(con, run_id)
         fill_keys(con, ctx)
         where, more = where_sql(ctx, f, owners)
         parts.append(f"SELECT * FROM review_queue WHERE {where}")
@@ -248,6 +250,7 @@ def page(con, ctx, f: Filters, owners) -> Page:
     """One page of items (dicts of COLUMNS), how many match in all, and whether there are
     pages after and before it."""
     f = f.checked()
+    require_items(con, ctx.run_id)
     fill_keys(con, ctx)
     where, params = where_sql(ctx, f, owners)
     total = con.execute(f"SELECT count(*) FROM review_queue WHERE {where}",
@@ -270,6 +273,7 @@ def page(con, ctx, f: Filters, owners) -> Page:
 def selected_ids(con, ctx, f: Filters, owners, limit: int | None) -> list[str]:
     """The open items of a selection in the page's order (a bulk decision acts on these)."""
     f = f.checked()
+    require_items(con, ctx.run_id)
     fill_keys(con, ctx)
     where, params = where_sql(ctx, f, owners)
     rows = con.execute(f"SELECT review_id FROM review_queue WHERE {where} AND status = 'open' "
@@ -280,6 +284,7 @@ def selected_ids(con, ctx, f: Filters, owners, limit: int | None) -> list[str]:
 
 def facets(con, ctx) -> dict[str, list]:
     """The values the filter menus offer: rules, cohorts and counts by status."""
+    require_items(con, ctx.run_id)
     rules = [r[0] for r in con.execute("SELECT DISTINCT rule FROM review_queue WHERE "
                                        "run_id = ? ORDER BY 1", [ctx.run_id]).fetchall()]
     cohorts = [r[0] for r in con.execute(

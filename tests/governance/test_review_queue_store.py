@@ -15,10 +15,11 @@ RUN = "holi-20270301"
 
 
 def _items(con, n: int, ids: str = "'R' || substr(sha1(i::VARCHAR), 1, 16)",
-           entities: str = "'C' || lpad(i::VARCHAR, 9, '0')") -> None:
-    """Temp table ``new_items`` of n boundary items of RUN, as review.find_exceptions fills it."""
+           entities: str = "'C' || lpad(i::VARCHAR, 9, '0')", run: str = RUN) -> None:
+    """Temp table ``new_items`` of n boundary items of a run (RUN), as
+    review.find_exceptions fills it."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE new_items AS SELECT {ids} AS review_id,
-        '{RUN}' AS run_id, 'holi' AS campaign, {entities} AS entity_id,
+        '{run}' AS run_id, 'holi' AS campaign, {entities} AS entity_id,
         'boundary:flash.uplift' AS rule,
         'predicted_uplift = 0.0512 is within 10% of the threshold' AS detail,
         'flash__mh_hi' AS cohort_before, 'flash__mh_hi' AS proposed_cohort,
@@ -72,9 +73,9 @@ def test_a_decided_item_stays_decided_when_found_again_under_a_new_id(tmp_path):
     assert rows[0][0] == "Rold0000001" and len(rows[1][0]) == 17
 
 
-def _written(con, folder, n: int):
+def _written(con, folder, n: int, run: str = RUN):
     """``n`` items written as a Spark run's executors write them: a folder of Parquet."""
-    _items(con, n)
+    _items(con, n, run=run)
     folder.mkdir(parents=True)
     con.execute(f"COPY new_items TO '{folder / 'part-00000.parquet'}' (FORMAT parquet)")
     return folder
@@ -120,6 +121,43 @@ def test_a_run_s_parquet_items_are_its_queue_and_a_decision_outlives_the_next_se
     copy = duckdb.connect(str(tmp_path / "copy" / "segflow.duckdb"))
     define_view(copy)
     assert copy.execute("SELECT count(*) FROM review_queue").fetchone()[0] == 5
+
+
+def test_a_run_whose_items_are_damaged_or_gone_is_refused_and_no_other(tmp_path):
+    """One run's part file damaged, another's folder gone: the workspace still opens, each
+    of the two runs' queue is refused with one line naming it, doctor reports both, and a
+    third run's items are still counted and decided."""
+    from segflow.db import connect
+    from segflow.governance.doctor import review_items
+    from segflow.governance.review import _planned, decision_writes
+    from segflow.governance.review_cli import list_items
+    from segflow.settings import Settings
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    con = _workspace(ws)
+    folders = {run: _written(con, ws / "runs" / run / "review_items" / "a", 3, run)
+               for run in ("r1", "r2", "r3")}
+    for run, folder in folders.items():
+        assert store_exceptions(con, run, folder) == 3
+    con.close()
+    (folders["r1"] / "part-00000.parquet").write_bytes(b"not parquet")
+    import shutil
+
+    shutil.rmtree(folders["r2"])
+    settings = Settings(home=ws)
+    for run, problem in (("r1", "unreadable"), ("r2", "missing")):
+        with pytest.raises(SegflowError, match=rf"^the review items of run {run} are "
+                                               rf"{problem} \(.*`segflow govern {run}`\)$"):
+            list_items(settings, run, "open")
+    with connect(settings) as c:
+        assert [(f.subject, f.ok) for f in review_items(c)] == [("r1", False), ("r2", False)]
+        (item_id,) = c.execute("SELECT review_id FROM review_queue WHERE run_id = 'r3' "
+                               "ORDER BY 1 LIMIT 1").fetchone()
+        item = get_items(c, "r3", [item_id])[0]
+        decision_writes([_planned(item, "asha.rao", "checked", None, None)])(c)
+        assert dict(c.execute("SELECT status, count(*) FROM review_queue WHERE run_id = 'r3' "
+                              "GROUP BY 1").fetchall()) == {"confirmed": 1, "open": 2}
 
 
 def test_a_keyed_queue_of_an_older_workspace_is_rebuilt_without_its_key(tmp_path):
