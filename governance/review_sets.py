@@ -70,11 +70,17 @@ def define_view(con) -> None:
                 con.execute(f"SELECT * FROM {_scan(item_set)} LIMIT 0")
             except duckdb_error():
                 readable.remove(item_set)
-                missing.append((item_set.run_id, "unreadable (" + str(err).splitlines()[0]
-                                + ")"))
+                missing.append((item_set.run_id, f"unreadable ({_reason(err)})"))
         _create(con, readable)
     if missing:
         con.executemany("INSERT INTO review_sets_missing VALUES (?, ?)", missing)
+
+
+def _reason(err: Exception) -> str:
+    """DuckDB's first line without its class ("Invalid Input Error: ")."""
+    import re
+
+    return re.sub(r"^[A-Z][A-Za-z ]* Error: ", "", str(err).strip().splitlines()[0])
 
 
 def duckdb_error():
