@@ -7,7 +7,7 @@ disagrees with DuckDB, an audit file one append behind or with a torn last line,
 live changes a stopped receiver had not yet recorded in the audit log.
 Reported for a person (never repaired): an audit log that fails ``audit verify`` in any
 other way, a missing audit key, a published file whose hash is not the one published, a
-Spark run's review items whose folder is gone.
+Spark run's review items whose part files are gone or unreadable.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+from segflow.governance.review_sets import require_items
 from segflow.runstore import run_dir
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -142,8 +143,6 @@ def _controls(con, run_id: str) -> list[dict]:
 
 
 def _review(con, run_id: str, limit: int = 20) -> dict:
-    from segflow.governance.review_sets import require_items
-
     require_items(con, run_id)
     rows = con.execute("""SELECT rule, coalesce(cohort_before, proposed_cohort), count(*)
         FROM review_queue WHERE run_id = ? AND status = 'open' GROUP BY ALL

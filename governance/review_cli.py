@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from segflow.db import connect
 from segflow.governance import audit
+from segflow.governance.review_sets import require_items
 from segflow.governance.store import ensure_schema
 from segflow.lock import holds_workspace
 from segflow.settings import Settings
@@ -14,8 +15,6 @@ LIST_COLUMNS = ("review_id", "run_id", "entity_id", "rule", "cohort_before",
 
 def list_items(settings: Settings, run: str | None, status: str | None) -> list[tuple]:
     """Rows in LIST_COLUMNS order (the CLI lists through ``desk.queue.listing``)."""
-    from segflow.governance.review_sets import require_items
-
     with connect(settings) as con:
         ensure_schema(con)
         require_items(con, run)

@@ -50,6 +50,10 @@ def define_view(con) -> None:
     ``review_rows`` yet (a fresh one, or one made before the table was renamed:
     ``store.ensure_schema`` renames it, and until then the table is the queue). A set that
     cannot be read never stops the connection: ``segflow doctor`` must still open it."""
+    import duckdb
+
+    from segflow.failures import one_line
+
     con.execute("CREATE OR REPLACE TEMP TABLE review_sets_missing (run_id VARCHAR, "
                 "problem VARCHAR)")
     if not has_schema(con, "review_rows", "review_id"):
@@ -64,29 +68,16 @@ def define_view(con) -> None:
             readable.append(item_set)
     try:
         _create(con, readable)
-    except duckdb_error() as err:  # a damaged part file: find which set, keep the rest
+    except duckdb.Error:  # a damaged part file: find which set, keep the rest
         for item_set in list(readable):
             try:
                 con.execute(f"SELECT * FROM {_scan(item_set)} LIMIT 0")
-            except duckdb_error():
+            except duckdb.Error as err:
                 readable.remove(item_set)
-                missing.append((item_set.run_id, f"unreadable ({_reason(err)})"))
+                missing.append((item_set.run_id, f"unreadable ({one_line(err)})"))
         _create(con, readable)
     if missing:
         con.executemany("INSERT INTO review_sets_missing VALUES (?, ?)", missing)
-
-
-def _reason(err: Exception) -> str:
-    """DuckDB's first line without its class ("Invalid Input Error: ")."""
-    import re
-
-    return re.sub(r"^[A-Z][A-Za-z ]* Error: ", "", str(err).strip().splitlines()[0])
-
-
-def duckdb_error():
-    import duckdb
-
-    return duckdb.Error
 
 
 def _scan(item_set: ItemSet) -> str:
@@ -148,9 +139,9 @@ def register(con, run_id: str, folder: Path | None) -> None:
     con.execute("DELETE FROM review_sets WHERE run_id = ?", [run_id])
     if folder is not None:
         path, base = Path(folder), database_folder(con)
-        if not path.is_relative_to(base) and path.resolve().is_relative_to(base.resolve()):
+        if not path.is_relative_to(base):  # one of them reached through a symbolic link
             path, base = path.resolve(), base.resolve()
-        stored = path.relative_to(base) if path.is_relative_to(base) else path.resolve()
+        stored = path.relative_to(base) if path.is_relative_to(base) else path
         files = sorted(p.name for p in Path(folder).glob("*.parquet"))
         con.execute("INSERT INTO review_sets VALUES (?, ?, now(), ?)",
                     [run_id, str(stored), files])

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 
 from segflow.db import connect
+from segflow.governance.review_sets import require_items
 from segflow.governance.store import ensure_schema
 from segflow.lock import holds_workspace
 from segflow.runstore import frozen_settings, is_frozen, load_run, run_dir
@@ -33,8 +34,6 @@ def run_status(settings: Settings, run_id: str) -> dict:
                                for b, r, a, h, u in con.execute(
             "SELECT approved_by, reason, approved_at, seal_hash, os_user FROM approvals WHERE "
             "run_id = ? ORDER BY approved_at", [run_id]).fetchall()]
-        from segflow.governance.review_sets import require_items
-
         require_items(con, run_id)
         record["open_exceptions"] = con.execute(
             "SELECT count(*) FROM review_queue WHERE run_id = ? AND status = 'open'",
