@@ -565,10 +565,30 @@ def _process(con, spec: SourceSpec, contract: Contract, plan: list, present: set
                                                   f"{contract.table}.parquet"),
                               list(report.quarantined), contract.names)
     con.execute(f"DROP TABLE {checked}")
+    _free_dropped(con)
     if report.rows_in != report.accepted + report.quarantined_total:
         raise SegflowError(f"{spec.label}: rows not conserved: {report.rows_in} in, "
                            f"{report.accepted} accepted, {report.quarantined_total} quarantined")
     return report
+
+
+CHECKPOINT_ABOVE_MB = 16   # of blocks in the scratch database (DuckDB's own WAL threshold)
+
+
+def _free_dropped(con) -> None:
+    """Checkpoint the scratch database once a table is done (its checked table dropped),
+    when its file holds more than ``CHECKPOINT_ABOVE_MB``: the dropped table's blocks are
+    then freed for the next table.
+
+    The only checkpoint of an ingest (``_connect`` turns DuckDB's automatic ones off). An
+    automatic one fell in the middle of a table and wrote its checked table out, only for
+    it to be dropped a few statements later: the merged customer ids' update of 5M orders
+    took 3.0 s at 1M customers, 0.35 s without it, and the spill folder's peak is lower
+    (984 against 1,286 MB). A small ingest is not checkpointed before it closes, as before."""
+    size = con.execute("SELECT (total_blocks - free_blocks) * block_size "
+                       "FROM pragma_database_size()").fetchall()[0][0]
+    if size > CHECKPOINT_ABOVE_MB << 20:
+        con.execute("CHECKPOINT")
 
 
 # canonical tables ingest computes from a source's table, which change when it does
@@ -647,7 +667,9 @@ def _connect(spill_dir: Path, fx: dict[str, float]):
     # with it, peak memory stays flat as the data grows and the rest goes to disk
     con = duckdb.connect(str(spill_dir / "ingest.duckdb"),
                          config={"memory_limit": memory_limit(MEMORY_SHARE, MEMORY_CAP_MB),
-                                 "temp_directory": str(spill_dir)})
+                                 "temp_directory": str(spill_dir),
+                                 # no checkpoint but _process's, once a table is done
+                                 "checkpoint_threshold": "1TB"})
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB turns an IN list of more than a few values into a join, which does not keep
     # rows in order; the check pass's table must lie in source order (no sort to write it)
