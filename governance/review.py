@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from segflow.errors import SegflowError
 from segflow.governance.reasons import column_types, fmt, lit, value_sql
+from segflow.governance.review_sets import materialise, register, require_items
 
 QUEUE_COLS = ("review_id, run_id, campaign, entity_id, rule, detail, cohort_before, "
               "proposed_cohort, template, status")
@@ -41,8 +42,6 @@ def store_exceptions(con, run_id: str, folder=None) -> int:
     workspace's DuckDB. An anti-join, a DISTINCT and a streamed insert spill past DuckDB's
     memory limit (a window to pick one row per item did not, with the anti-join); two
     items under one id are refused by ``_require_unique_ids``."""
-    from segflow.governance.review_sets import register, require_items
-
     con.execute("DELETE FROM review_rows WHERE run_id = ? AND status = 'open'", [run_id])
     if folder is None:
         con.execute(f"""INSERT INTO review_rows ({QUEUE_COLS})
@@ -213,8 +212,6 @@ def get_items(con, run_id: str | None, item_ids: list[str]) -> list[dict]:
             raise SegflowError(f"review item {item_id} belongs to run {every[0]['run_id']}, "
                                f"not {run_id}")
         else:
-            from segflow.governance.review_sets import require_items
-
             require_items(con, run_id)  # unreadable items: say so, not "no such item"
             raise SegflowError(f"no review item '{item_id}' (see `segflow review list`)")
     return items
@@ -314,8 +311,6 @@ def decision_writes(plans: list[Planned]):
         return [get(p) for p in plans]
 
     def writes(c):
-        from segflow.governance.review_sets import materialise
-
         materialise(c, column(lambda p: p.item["run_id"]),
                     column(lambda p: p.item["review_id"]))
         c.execute("""UPDATE review_rows q SET status = d.status, decided_by = d.by,
