@@ -21,6 +21,7 @@ from __future__ import annotations
 from segflow.errors import ConfigError, SchemaChangedError
 from segflow.ingest.contract import DUCKDB_TYPES, Column, Contract
 from segflow.ingest.sources import EPOCHS, SourceSpec
+from segflow.scoring.schema import nearest
 
 MAJORITY = 0.5  # below this share of parsable values a text column counts as retyped
 
@@ -124,6 +125,17 @@ def _source_types(con, view: str) -> dict[str, str]:
     return {row[0]: row[1].upper() for row in con.execute(f"DESCRIBE {view}").fetchall()}
 
 
+def _mapped(spec: SourceSpec, col: Column, src: str, types) -> str:
+    """Where a missing column was asked for: a mapping under ``columns:`` names its line
+    and the source's nearest column. An optional column mapped by name fails too: a typo
+    there would otherwise leave it empty in every row without a word."""
+    if col.name not in spec.columns:
+        return ""
+    hint = nearest(src, types).strip(" ()")
+    return (f" (mapped from '{src}' under columns: at {spec.file}:{spec.line_of('columns')}"
+            + (f"; {hint})" if hint else ")"))
+
+
 def _drift(spec: SourceSpec, col: Column, detail: str) -> str:
     return f"column '{col.name}' (expected {col.type}) {detail}"
 
@@ -156,11 +168,10 @@ def _check_types(con, spec, view, contract, types) -> list[tuple[Column, str | N
             continue
         src = spec.source_column(col.name)
         if src not in types:
-            if col.optional:
+            if col.optional and col.name not in spec.columns:
                 plan.append((col, None, "NULL"))
                 continue
-            mapped = f" (mapped from '{src}')" if src != col.name else ""
-            problems.append(_drift(spec, col, f"is missing{mapped}"))
+            problems.append(_drift(spec, col, f"is missing{_mapped(spec, col, src, types)}"))
             continue
         family = types[src]
         is_text = family.startswith("VARCHAR")

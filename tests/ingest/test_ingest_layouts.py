@@ -215,6 +215,35 @@ def test_a_schema_error_names_every_missing_and_mistyped_column_at_once(home, so
     assert "\n" not in message
 
 
+def test_an_optional_column_mapped_to_a_name_the_source_lacks_is_an_error(shop, sources):
+    """Left out, an optional column is null; mapped by name, a typo would empty it in every
+    row without a word (every customer without e-mail consent), so it fails like a required
+    one, naming the mapping's line and the source's nearest column."""
+    customers = "id,joined,newsletter\nC1,2025-01-01,true\n"
+    orders = "order_id,customer_id,order_ts,amount\nO1,C1,2026-01-01,5\n"
+    layout = """
+        sources:
+          customers:
+            kind: csv
+            path: customers.csv
+            columns: {{customer_id: id, signup_ts: joined{extra}}}
+          orders:
+            kind: csv
+            path: orders.csv
+            defaults: {{quantity: 1, status: completed}}
+        """
+    path = sources(layout.format(extra=", consent_email: newsleter"),
+                   customers__csv=customers, orders__csv=orders)
+    with pytest.raises(SchemaChangedError) as err:
+        run_ingest(shop, path)
+    assert (f"column 'consent_email' (expected bool) is missing (mapped from 'newsleter' "
+            f"under columns: at {path}:5; did you mean newsletter?)") in str(err.value)
+    assert not (shop.canonical_dir / "customers.parquet").exists()
+    path = sources(layout.format(extra=""), customers__csv=customers, orders__csv=orders)
+    run_ingest(shop, path)
+    assert [c["consent_email"] for c in _rows(shop, "customers")] == [None]
+
+
 def test_inline_password_is_an_error_and_credentials_come_from_the_environment(
         sources, monkeypatch):
     path = sources("""
