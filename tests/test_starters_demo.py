@@ -47,3 +47,19 @@ def test_an_initialised_holi_project_runs_the_demo_and_moves(tmp_path):
     assert "top contributions to holi_propensity" in why.stdout
     assert str(shop) not in (moved / "workspace" / "feast" / "feature_store.yaml").read_text()
     assert str(shop).encode() not in (moved / "workspace" / "mlflow.db").read_bytes()
+
+
+@pytest.mark.slow
+def test_an_initialised_accounts_project_runs_its_demo(tmp_path):
+    """The accounts starter's own next step (`segflow demo accounts`) runs in its folder: the
+    B2B world writes its contacts' e-mail events, so the starter carries their contract and
+    names the events table that exports apply."""
+    b2b = tmp_path / "b2b"
+    done = _segflow(tmp_path, "init", b2b, "--starter", "accounts")
+    assert done.returncode == 0, done.stderr
+    assert f"next: cd {b2b} && segflow demo accounts" in done.stdout
+
+    demo = _segflow(b2b, "demo", "accounts", "--accounts", "100")
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "waiting for" in demo.stdout and "Where to look:" in demo.stdout
+    assert (b2b / "workspace" / "canonical" / "engagement_events.parquet").exists()
