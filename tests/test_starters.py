@@ -52,7 +52,7 @@ def test_init_writes_the_holi_project_byte_for_byte(cli, tmp_path):
     for rel in files:
         assert (dest / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
     assert project_files(dest) == files
-    assert "workspace/" in (dest / ".gitignore").read_text()
+    assert (dest / ".gitignore").read_text().splitlines()[1::2] == ["workspace/", "data/"]
 
 
 def test_init_never_replaces_a_file_without_force(cli, tmp_path):
@@ -120,6 +120,7 @@ def test_the_accounts_starter_takes_its_files_from_the_holi_project(cli, tmp_pat
                      "account_tenure", "entities", "services_accounts"]
     assert sorted(p.name for p in project.path("contracts").glob("*.yaml")) == [
         "account_notes.yaml", "accounts.yaml", "billing.yaml", "customers.yaml",
+        "engagement_events.yaml",
         "product_usage.yaml", "support_tickets.yaml"]
     assert (dest / "segment_templates/campaigns/account_tiers.yaml").read_bytes() == (
         ROOT / "segment_templates/campaigns/account_tiers.yaml").read_bytes()
