@@ -30,7 +30,8 @@ from segflow.errors import EnvironmentFailure, SegflowError
 STARTERS = ("blank", "holi", "accounts")
 DEFAULT = "blank"
 DEMOS = {"holi", "accounts"}  # starters `segflow demo NAME` runs end to end
-GITIGNORE = "# what segflow runs write (see segflow.yaml's workspace)\nworkspace/\n"
+GITIGNORE = ("# what segflow runs write (see segflow.yaml's workspace)\nworkspace/\n"
+             "# the customer data exports a project reads (docs/own-data.md)\ndata/\n")
 
 
 @dataclass(frozen=True)
