@@ -37,15 +37,22 @@ def check(paths: list[Path] = typer.Argument(
     the Spark SQL translation when the project runs on Spark (or with --dialect spark)."""
     from segflow.engines import ENGINES
     from segflow.errors import SegflowError
-    from segflow.scoring.validate import load_bundle, spark_problems
+    from segflow.scoring.validate import TemplateErrors, load_bundle, spark_problems
     from segflow.settings import get_settings
 
     if dialect is not None and dialect not in ENGINES:
         raise SegflowError(f"--dialect {dialect!r}: choose one of {', '.join(ENGINES)}")
     settings = get_settings()
     bundle = load_bundle(settings, paths or None)
-    found, notes = _section_problems(settings, bundle)
-    notes = _empty_column_warnings(settings, bundle) + notes
+    try:
+        found, notes = _section_problems(settings, bundle)
+        notes = _empty_column_warnings(settings, bundle) + notes
+    except TemplateErrors:
+        if not bundle.problems:
+            raise
+        # a campaign's sections cannot be read past its broken files; the bundle's problems
+        # list them, and they are printed below like any other (exit 1, not 2)
+        found, notes = [], []
     problems = [str(p) for p in bundle.problems] + found
     spark = (dialect or settings.engine) == "spark"
     if spark:

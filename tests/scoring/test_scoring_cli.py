@@ -23,6 +23,23 @@ def test_templates_check_reports_file_and_line(tmp_path, home):
     assert "app_sessions_30d" in result.output
 
 
+def test_templates_check_of_a_project_whose_campaign_uses_a_broken_template_exits_1(tmp_path):
+    """Checking the whole project reads each campaign's sections too; a template a campaign
+    uses that does not load is a problem the check found (exit 1, each at its line), not a
+    crash of the campaign's reader (exit 2)."""
+    from segflow.starters import init_project
+
+    project = init_project(tmp_path / "shop", "blank").root
+    bad = project / "segment_templates" / "lapsed_customers.yaml"
+    bad.write_text(bad.read_text().replace("where: |", "wher: |"))
+    result = CliRunner().invoke(app, ["--home", str(tmp_path / "ws"), "--project",
+                                      str(project), "templates", "check"])
+    assert result.exit_code == 1, result.output
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "wher:" in t)
+    assert f"{bad}:{line}: unknown key 'wher' in template (did you mean where" in result.output
+    assert "problem(s)" in result.output and "Traceback" not in result.output
+
+
 def test_explain_from_the_cli_reads_the_latest_run(home):
     record = refresh_campaign(home, "account_tiers", features=_accounts())
     result = CliRunner().invoke(app, ["explain", "--campaign", "account_tiers",
