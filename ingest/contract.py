@@ -164,6 +164,13 @@ def _parse_column(path: Path, name: str, spec, line: int, defaults: dict | None 
     if timestamp_only and spec["type"] != "timestamp":
         raise ConfigError(path, spec.lines.get(timestamp_only[0], line),
                           f"column '{name}': {timestamp_only[0]} applies to timestamp columns")
+    if "allowed" in spec and not isinstance(spec["allowed"], list):
+        given = spec["allowed"]
+        values = [v.strip() for v in given.split(",")] if isinstance(given, str) else []
+        raise ConfigError(path, spec.lines.get("allowed", line),
+                          f"column '{name}': allowed must be a list in brackets, e.g. "
+                          f"allowed: [{', '.join(values) if values else 'a, b'}]; got "
+                          f"{given!r}")
     refs = spec.get("references") or ()
     extra = {"min": spec.get("min"), "max": spec.get("max")}
     if spec["type"] == "timestamp":

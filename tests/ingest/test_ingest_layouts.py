@@ -373,3 +373,22 @@ def test_a_derived_column_says_how_it_is_derived(shop):
     with pytest.raises(ConfigError, match=r"orders.yaml:\d+: column 'amount_base': derived is "
                                           r"\{convert: <amount column>"):
         parse_contract(contract)
+
+
+def test_allowed_written_without_brackets_is_an_error_at_its_line(shop):
+    """`allowed: cd, vinyl` is one string to YAML; taken as the only allowed value, it would
+    quarantine every row as not allowed, blaming the data for the contract's typo."""
+    from segflow.ingest.contract import load_contracts
+
+    folder = shop.contracts_dir
+    path = folder / "orders.yaml"
+    text = path.read_text()
+    given = next(line for line in text.splitlines() if line.strip().startswith("allowed: ["))
+    values = given.split("[", 1)[1].rstrip("]")
+    path.write_text(text.replace(given, given.split("allowed:")[0] + f"allowed: {values}"))
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1)
+                if t.strip() == f"allowed: {values}")
+    with pytest.raises(ConfigError) as err:
+        load_contracts(folder)
+    assert str(err.value).startswith(f"{path}:{line}: column '")
+    assert f"allowed must be a list in brackets, e.g. allowed: [{values}]" in str(err.value)
