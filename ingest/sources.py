@@ -212,6 +212,10 @@ def _files(file: Path, spec, line: int, table: str) -> tuple[Path, tuple[Path, .
         return path, files
     if not path.exists():
         raise ConfigError(file, spec.line("path"), f"'{table}': no such file {path}")
+    if path.is_dir():
+        raise ConfigError(file, spec.line("path"), f"'{table}': {path} is a folder; name the "
+                          "file in it, or every file of a kind with a pattern (e.g. "
+                          f"{Path(str(spec['path'])) / '*.csv'})")
     return path, (path,)
 
 

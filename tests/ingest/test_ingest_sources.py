@@ -27,6 +27,8 @@ from segflow.settings import get_settings
     ("sources:\n  orders: {kind: csv, path: orders.csv}\n  ordrs: {kind: csv, path: x.csv}\n",
      3, "unknown table 'ordrs'"),
     ("sources:\n  orders:\n    kind: csv\n    path: missing.csv\n", 4, "no such file"),
+    ("sources:\n  orders:\n    kind: csv\n    path: .\n", 4,
+     "is a folder; name the file in it, or every file of a kind with a pattern (e.g. *.csv)"),
     ("sources:\n  orders:\n    kind: excel\n    path: orders.csv\n", 3, "kind must be one of"),
     ("sources:\n  orders:\n    kind: csv\n", 2, "missing 'path'"),
     ("sources:\n  billing:\n    kind: sql\n    url: sqlite:///x.db\n", 2,
