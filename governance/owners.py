@@ -114,6 +114,29 @@ def load_owners(path: Path) -> Owners:
     return owners
 
 
+def unknown_people(owners: Owners, path: Path) -> list[str]:
+    """``file:line: problem`` for each person a template or campaign file names (``owner``,
+    ``review.reviewers``) whom the owners file does not list. Why at check time: a misspelt
+    reviewer gets no review item and a misspelt owner is asked about nothing, and neither
+    shows until a run waits for someone who does not exist."""
+    from segflow.scoring.schema import nearest
+
+    doc = load_yaml(path)
+    if not isinstance(doc, LineDict):
+        return []
+    review = doc.get("review")
+    named = [("owner", doc)] + ([("reviewers", review)] if isinstance(review, LineDict)
+                                else [])
+    found = []
+    for key, holder in named:
+        value = holder.get(key)
+        for name in [value] if isinstance(value, str) else value or []:
+            if isinstance(name, str) and name not in owners.people:
+                found.append(f"{path}:{holder.line(key)}: {key}: {name!r} is not in the "
+                             f"owners file {owners.path}{nearest(name, owners.people)}")
+    return found
+
+
 def person_of_identity(owners: Owners, identity: str) -> Person | None:
     """The person an identity provider's sign-in names: the one whose ``identity:`` is it,
     else the one whose id is it (compared without case, as providers compare names)."""

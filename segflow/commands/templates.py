@@ -53,7 +53,7 @@ def check(paths: list[Path] = typer.Argument(
         # a campaign's sections cannot be read past its broken files; the bundle's problems
         # list them, and they are printed below like any other (exit 1, not 2)
         found, notes = [], []
-    problems = [str(p) for p in bundle.problems] + found
+    problems = [str(p) for p in bundle.problems] + found + _people_problems(settings, bundle)
     spark = (dialect or settings.engine) == "spark"
     if spark:
         problems += spark_problems(bundle)
@@ -66,6 +66,21 @@ def check(paths: list[Path] = typer.Argument(
         raise typer.Exit(1)
     both = " (where clauses checked for DuckDB and Spark SQL)" if spark else ""
     typer.echo(f"ok: {len(bundle.templates)} templates, {len(bundle.campaigns)} campaigns{both}")
+
+
+def _people_problems(settings, bundle) -> list[str]:
+    """Every owner and reviewer the checked files name, looked up in the owners file."""
+    from segflow.errors import SegflowError
+    from segflow.governance.owners import load_owners, unknown_people
+
+    try:
+        owners = load_owners(settings.owners_path)
+    except SegflowError as err:
+        return [str(err)]
+    files = [t.path for t in bundle.templates.values()] + \
+        [c.path for c in bundle.campaigns.values()]
+    return [p for path in dict.fromkeys(f for f in files if f is not None)
+            for p in unknown_people(owners, path)]
 
 
 def _section_problems(settings, bundle) -> tuple[list[str], list[str]]:

@@ -229,7 +229,7 @@ DUCKDB_ONLY = """\
 name: weekday_buyers
 title: Weekday buyers
 description: Signed up on a weekday.
-owner: priya.sharma
+owner: priya.nair
 kind: cohort
 entity: customer
 params:

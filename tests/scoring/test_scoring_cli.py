@@ -40,6 +40,33 @@ def test_templates_check_of_a_project_whose_campaign_uses_a_broken_template_exit
     assert "problem(s)" in result.output and "Traceback" not in result.output
 
 
+def test_templates_check_names_owners_and_reviewers_missing_from_the_owners_file(tmp_path):
+    """A misspelt reviewer would get no review item and a misspelt owner no question; both
+    are named at their line with the nearest person of the owners file."""
+    from segflow.starters import init_project
+
+    project = init_project(tmp_path / "shop", "blank").root
+    campaign = project / "segment_templates" / "campaigns" / "winback.yaml"
+    template = project / "segment_templates" / "loyal_customers.yaml"
+    campaign.write_text(campaign.read_text().replace("owner: ana.lead", "owner: ana.led")
+                        .replace("[sam.analyst]", "[sam.analsyt]"))
+    template.write_text(template.read_text().replace("owner: sam.analyst", "owner: sam.anlyst"))
+    result = CliRunner().invoke(app, ["--home", str(tmp_path / "ws"), "--project",
+                                      str(project), "templates", "check"])
+    assert result.exit_code == 1, result.output
+
+    def line(path, text):
+        return next(i for i, t in enumerate(path.read_text().splitlines(), 1) if text in t)
+
+    owners = project / "owners.yaml"
+    for path, key, name, meant in ((template, "owner", "sam.anlyst", "sam.analyst"),
+                                   (campaign, "owner", "ana.led", "ana.lead"),
+                                   (campaign, "reviewers", "sam.analsyt", "sam.analyst")):
+        assert (f"{path}:{line(path, name)}: {key}: '{name}' is not in the owners file "
+                f"{owners} (did you mean {meant}?)") in result.output
+    assert "3 problem(s)" in result.output
+
+
 def test_explain_from_the_cli_reads_the_latest_run(home):
     record = refresh_campaign(home, "account_tiers", features=_accounts())
     result = CliRunner().invoke(app, ["explain", "--campaign", "account_tiers",
