@@ -33,7 +33,7 @@ BLOCKED, WAITING = "blocked", "waiting"
 
 @dataclass(frozen=True)
 class Reason:
-    code: str      # not_governed, seal_mismatch, control_failed, drift_not_checked, ...
+    code: str      # not_governed, duplicate, seal_mismatch, control_failed, drift_..., ...
     kind: str      # blocked | waiting
     message: str   # what stands in the way, in business words
     command: str   # what resolves it
@@ -116,6 +116,14 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
     if published:
         v.published_version = published[-1]["version"]
     reasons = v.reasons
+    original = run.inputs.get("duplicate_of") if run.status == "duplicate" else None
+    if original:
+        reasons.append(Reason("duplicate", BLOCKED, f"run {run_id} repeated run {original} "
+                              "with the same inputs and was kept only for the record; its "
+                              "review, approval and publication are the original's",
+                              f"use run {original} (segflow runs show {original})"))
+        v.state = BLOCKED
+        return v
     if seal is None or not controls:
         reasons.append(Reason("not_governed", BLOCKED, f"run {run_id} has not been governed "
                               "(controls, movement and review have not run)",
@@ -137,12 +145,41 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
             reasons.append(Reason("control_failed", BLOCKED, f"control {name} failed: "
                                   f"{message}", f"correct the data, then `segflow refresh "
                                   f"--campaign {run.campaign}`"))
-    reasons += _drift(settings, run_id, run.campaign)
+    reasons += _drift(settings, run_id, run.campaign, con)
     if seal is not None and controls:
         _approval(settings, v, controls, approvals, seal, run_id, accept_open)
     kinds = {r.kind for r in reasons}
     v.state = BLOCKED if BLOCKED in kinds else WAITING if WAITING in kinds else "ready"
     return v
+
+
+DRIFT_CHECKS = ("drift_checked", "drift_failed")
+
+
+def _drift_claim_unbacked(con, run_id: str, passed: bool) -> str | None:
+    """Why the audit log does not back a verdict file's pass (``passed``) or acknowledgement
+    (None when it does): the run's last drift check must have passed, or have been
+    acknowledged after it. The log's database copy is the authoritative one."""
+    lines = con.execute("SELECT line FROM audit_entries WHERE line LIKE '%\"action\":\"drift_%' "
+                        "ORDER BY seq").fetchall()
+    last, acknowledged = None, False
+    for (line,) in lines:
+        entry = json.loads(line)
+        if entry.get("run_id") != run_id:
+            continue
+        if entry["action"] in DRIFT_CHECKS:
+            last, acknowledged = entry, False
+        elif entry["action"] == "drift_acknowledged" and last is not None:
+            acknowledged = True
+    if last is None:
+        return "records no drift check of this run"
+    if last["action"] == "drift_failed":
+        return "records that its last drift check crashed"
+    if passed and not last["payload"].get("passed"):
+        return "records that its last drift check found a breach"
+    if not passed and not last["payload"].get("passed") and not acknowledged:
+        return "records no acknowledgement of its last drift check's breach"
+    return None
 
 
 def _approval(settings, v: Verdict, controls, approvals, seal, run_id: str,
@@ -179,9 +216,10 @@ def _approval(settings, v: Verdict, controls, approvals, seal, run_id: str,
             f"publish {run_id} --by APPROVER --accept-open {v.open_exceptions} --reason TEXT`"))
 
 
-def _drift(settings: Settings, run_id: str, campaign: str) -> list[Reason]:
+def _drift(settings: Settings, run_id: str, campaign: str, con) -> list[Reason]:
     """The drift gate's verdict file: missing or errored blocks, a breach waits for an
-    acknowledgement."""
+    acknowledgement. A pass or an acknowledgement counts only where the audit log records
+    it (``_drift_claim_unbacked``): the file is a plain file in the run's folder."""
     path = run_dir(settings, run_id) / "drift" / "gate.json"
     check = f"segflow drift --campaign {campaign} --run {run_id}"
     if not path.exists():
@@ -190,12 +228,21 @@ def _drift(settings: Settings, run_id: str, campaign: str) -> list[Reason]:
     try:
         gate = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
+        gate = None
+    if not isinstance(gate, dict):
         return [Reason("drift_crashed", BLOCKED, f"the drift verdict {path} is unreadable",
                        check)]
     if gate.get("error"):
         return [Reason("drift_crashed", BLOCKED, f"the drift check crashed: {gate['error']}",
                        f"fix the cause, then `{check}`")]
     if gate.get("passed") or gate.get("acknowledged"):
+        unbacked = _drift_claim_unbacked(con, run_id, bool(gate.get("passed")))
+        if unbacked:
+            return [Reason("drift_unrecorded", BLOCKED,
+                           f"the drift verdict {path} says the run "
+                           f"{'passed' if gate.get('passed') else 'was acknowledged'}, but "
+                           f"the audit log {unbacked}: the file was not written by segflow",
+                           f"check drift again: `{check}`")]
         return []
     return [Reason("drift_breached", WAITING,
                    f"the drift gate is breached ({'; '.join(gate.get('reasons') or [])})",

@@ -77,6 +77,10 @@ def approve(settings: Settings, run_id: str, by: str, reason: str) -> dict:
     if v.state == "published":
         raise SegflowError(f"run {run_id} is already published as version "
                            f"{v.published_version}; there is nothing to approve")
+    duplicate = [r for r in v.reasons if r.code == "duplicate"]
+    if duplicate:
+        raise ControlFailed(f"cannot approve {run_id}: {duplicate[0].message} -> "
+                            f"{duplicate[0].command}")
     if v.seal is None:
         raise ControlFailed(f"run {run_id} has not been governed: run `segflow govern "
                             f"{run_id}` before approving it")

@@ -34,7 +34,9 @@ CONTROL_LABELS = {"contracts_hold": "Source data meets its contracts",
                   "curated_accounted": "Every curated id accounted for"}
 BLOCKS = {"not_governed": "not governed yet", "seal_mismatch": "memberships changed after "
           "governance", "control_failed": "a control failed",
-          "drift_not_checked": "drift not checked", "drift_crashed": "the drift check crashed"}
+          "drift_not_checked": "drift not checked", "drift_crashed": "the drift check crashed",
+          "drift_unrecorded": "a drift verdict the audit log does not record",
+          "duplicate": "a repeat of an earlier run, kept for the record"}
 
 
 def report_env(settings):
@@ -197,11 +199,16 @@ def exports_of(settings, run_id: str) -> dict | None:
 
 
 def _drift(settings, run_id: str) -> dict | None:
+    """The verdict file for the page, every field the page reads present (a file missing
+    some, e.g. written by hand, still renders; the banner says what the gate makes of it)."""
     path = run_dir(settings, run_id) / "drift" / "gate.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        gate = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
     except ValueError:
         return None
+    if not isinstance(gate, dict):
+        return None
+    return {"error": None, "passed": False, "acknowledged": None, "reasons": [], **gate}
 
 
 def _freshness(settings, campaign: str) -> dict | None:

@@ -139,13 +139,13 @@ def acknowledge(settings: Settings, run_id: str, by: str, reason: str) -> dict:
     if gate.get("error"):
         raise SegflowError(f"the drift check of '{run_id}' crashed ({gate['error']}): a "
                            "crash cannot be acknowledged; run the check again")
-    if gate["passed"]:
+    if gate.get("passed"):
         raise SegflowError(f"run '{run_id}' passed the drift gate: nothing to acknowledge")
     run = load_run(settings, run_id)
     require_approver(settings, run_id, run.campaign, by, "acknowledge drift in")
     gate["acknowledged"] = {"by": by, "reason": reason, "at": _now()}
-    record(settings, by, "drift_acknowledged", {"reason": reason,
-                                                 "breaches": gate["reasons"]}, run_id=run_id)
+    record(settings, by, "drift_acknowledged",
+           {"reason": reason, "breaches": gate.get("reasons") or []}, run_id=run_id)
     _write(settings, run_id, gate)
     if run.status == NEEDS_REVIEW:
         run.status = gate.get("prior_status") or "created"
@@ -161,14 +161,14 @@ def gate_status(settings: Settings, run_id: str) -> tuple[bool, list[str]]:
         return False, [f"drift not checked for run '{run_id}' (segflow drift --run {run_id})"]
     if gate.get("error"):
         return False, [f"the drift check crashed: {gate['error']}"]
-    if gate["passed"]:
+    if gate.get("passed"):
         return True, []
     ack = gate.get("acknowledged")
     if ack:
         return True, [f"drift breach acknowledged by {ack['by']} at {ack['at']}: "
                       f"{ack['reason']}"]
-    return False, [*gate["reasons"], f"acknowledge with: segflow drift ack {run_id} "
-                   "--by NAME --reason TEXT"]
+    return False, [*(gate.get("reasons") or []),
+                   f"acknowledge with: segflow drift ack {run_id} --by NAME --reason TEXT"]
 
 
 def _read(settings: Settings, run_id: str) -> dict | None:

@@ -291,9 +291,14 @@ def audit_show(run: Optional[str] = typer.Option(None, "--run", "-r",  # noqa: U
 def audit_verify() -> None:
     """Check signatures, the chain, the database copy and the publication manifests; names
     the entry of every problem (exit 1)."""
+    from segflow.errors import SegflowError
     from segflow.governance import audit
 
-    verdict = audit.verify(get_settings())
+    settings = get_settings()
+    if not settings.home.exists():   # a mistyped --home would otherwise verify as intact
+        raise SegflowError(f"no workspace at {settings.home}: nothing to verify; check --home, "
+                           "SEGFLOW_HOME or the project's workspace setting")
+    verdict = audit.verify(settings)
     if verdict.ok:
         typer.echo(f"audit log intact: {verdict.entries} entries, signed, head seq "
                    f"{verdict.head.seq} matches the database")

@@ -38,3 +38,16 @@ def test_same_campaign_and_as_of_twice_is_one_decision(home, monkeypatch, prefec
     with connect(home) as con:
         queued = con.execute("SELECT run_id, count(*) FROM review_queue GROUP BY 1").fetchall()
     assert [run for run, _ in queued] in ([], [first["run_id"]])
+    # the repeat is kept for the record only: approving, publishing or exporting it names
+    # the original instead of asking for a governance it will never get
+    from segflow.errors import ControlFailed
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve
+
+    repeat = next(r for r in runs if r.status == "duplicate").run_id
+    v = verdict(home, repeat)
+    assert v.state == "blocked" and [r.code for r in v.reasons] == ["duplicate"]
+    assert f"use run {first['run_id']}" in v.reasons[0].command
+    with pytest.raises(ControlFailed, match=f"repeated run {first['run_id']} with the same "
+                       "inputs"):
+        approve(home, repeat, "finance.lead", "figures checked against the finance report")

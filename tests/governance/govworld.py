@@ -240,10 +240,15 @@ def write_canonical(settings, ids: list[str], seed: int = 3) -> dict[str, pd.Dat
 
 
 def drift_passed(settings, run_id: str) -> None:
-    """The drift gate's verdict file as monitoring writes it for a run that passed (the
-    governance tests test how governance reads it; tests/monitoring test the check)."""
+    """The drift gate's verdict as monitoring records it for a run that passed: its audit
+    entry, then the verdict file (the governance tests test how governance reads them;
+    tests/monitoring test the check)."""
     import json
 
+    from segflow.governance.audit import record
+
+    record(settings, "segflow", "drift_checked", {"passed": True, "reasons": []},
+           run_id=run_id)
     path = run_dir(settings, run_id) / "drift" / "gate.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"run_id": run_id, "passed": True, "reasons": [],

@@ -15,7 +15,8 @@ from segflow.cli import app
 
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory):
-    """A world whose log has a govern, an approval and a publication (five entries)."""
+    """A world whose log has a govern, a drift check, an approval and a publication, then a
+    second run governed, checked and approved (seven entries)."""
     settings = make_world(tmp_path_factory.mktemp("audited"))
     f = base_features()
     write_canonical(settings, list(f.customer_id))
@@ -40,8 +41,8 @@ def log(logged, tmp_path, monkeypatch):
 
     set_home(None)
     lines = settings.audit_log_path.read_text().splitlines()
-    assert [json.loads(x)["action"] for x in lines] == ["govern", "approve", "publish",
-                                                       "govern", "approve"]
+    assert [json.loads(x)["action"] for x in lines] == [
+        "govern", "drift_checked", "approve", "publish", "govern", "drift_checked", "approve"]
     return settings, lines
 
 
@@ -124,25 +125,25 @@ def test_a_truncated_tail_is_named(log):
     _write(settings, lines[:3])
     code, problems = _verify()
     assert code == 1 and problems == ["truncated: the file ends at seq 3, the database head "
-                                      "is seq 5 (entries 4..5 are missing from the file)"]
+                                      "is seq 7 (entries 4..7 are missing from the file)"]
 
 
 def test_a_forged_append_is_named(log):
     settings, lines = log
     last = json.loads(lines[-1])
-    forged = {**last, "seq": 6, "action": "approve", "actor": "mallory",
+    forged = {**last, "seq": 8, "action": "approve", "actor": "mallory",
               "payload": {"by": "mallory", "reason": "looks fine to me"}, "mac": "0" * 64}
     _write(settings, [*lines, _rechain([last, forged], 1)[1]])
     code, problems = _verify()
-    assert code == 1 and problems[0].startswith("line 6 (seq 6): signature invalid")
-    assert "line 6 (seq 6): not in the database (appended outside segflow)" in problems
+    assert code == 1 and problems[0].startswith("line 8 (seq 8): signature invalid")
+    assert "line 8 (seq 8): not in the database (appended outside segflow)" in problems
 
 
 def test_a_missing_file_is_named(log):
     settings, _ = log
     settings.audit_log_path.unlink()
     code, problems = _verify()
-    assert code == 1 and problems == ["audit.jsonl is missing: the database records 5 entries"]
+    assert code == 1 and problems == ["audit.jsonl is missing: the database records 7 entries"]
 
 
 def test_a_missing_key_fails_verification(log):
@@ -164,8 +165,8 @@ def test_cutting_file_and_database_back_is_caught_by_the_publication_manifest(lo
         con.execute("UPDATE audit_head SET seq = 2, hash = ?, file_seq = 2", [second["hash"]])
     code, problems = _verify()
     assert code == 1 and problems == [
-        f"publication manifest holi_test/v00001.json records audit head seq 3 "
-        f"({json.loads(lines[2])['hash'][:12]}...), but the log's head is seq 2: entries "
+        f"publication manifest holi_test/v00001.json records audit head seq 4 "
+        f"({json.loads(lines[3])['hash'][:12]}...), but the log's head is seq 2: entries "
         "were cut from both the file and the database"]
 
 
@@ -187,12 +188,12 @@ def test_a_torn_last_line_is_repaired_and_later_appends_work(log):
     text = settings.audit_log_path.read_text()
     assert not text.endswith("\n")
     code, problems = _verify()
-    assert code == 1 and problems[0].startswith("line 6: torn last line (seq 6)")
+    assert code == 1 and problems[0].startswith("line 8: torn last line (seq 8)")
     audit.record(settings, "segflow", "note", {"text": "the next entry"})
     code, problems = _verify()
     assert code == 0, problems
     assert [json.loads(x)["seq"] for x in settings.audit_log_path.read_text().splitlines()] \
-        == [1, 2, 3, 4, 5, 6, 7]
+        == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
 def test_every_entry_records_the_os_user(log):
@@ -201,9 +202,23 @@ def test_every_entry_records_the_os_user(log):
     settings, _ = log
     entries = read(settings)
     assert {e["os_user"] for e in entries} == {os_user()}
-    assert [e["actor"] for e in entries][:3] == ["segflow", "lead.analyst", "lead.analyst"]
+    assert [e["actor"] for e in entries][:4] == ["segflow", "segflow", "lead.analyst",
+                                                 "lead.analyst"]
 
 
 def test_an_empty_workspace_has_nothing_to_verify(home):
     out = CliRunner().invoke(app, ["audit", "verify"])
     assert out.exit_code == 0 and "audit log intact: 0 entries" in out.output
+
+
+def test_a_workspace_that_does_not_exist_is_an_error_not_an_intact_log(home, tmp_path,
+                                                                       capsys):
+    """A mistyped --home must not read as a verified log (0 entries, intact), nor create it."""
+    from segflow.cli import run
+
+    missing = tmp_path / "no-such-workspace"
+    assert run(["--home", str(missing), "audit", "verify"]) == 2
+    out = capsys.readouterr()
+    assert "intact" not in out.out
+    assert f"no workspace at {missing}: nothing to verify" in out.err
+    assert not missing.exists()

@@ -126,6 +126,69 @@ def test_a_breached_drift_gate_waits_for_an_acknowledgement(world_data):
         assert "drift gate is breached" in message and f"segflow drift ack {run}" in message
 
 
+def _breached(settings, run) -> str:
+    """The run's drift check recorded as monitoring records a breach; the file's path."""
+    from segflow.governance.audit import record
+
+    reasons = ["cohort engaged: share 10% -> 30%"]
+    record(settings, "segflow", "drift_checked", {"passed": False, "reasons": reasons},
+           run_id=run)
+    gate = settings.runs_dir / run / "drift" / "gate.json"
+    gate.write_text(json.dumps({"run_id": run, "passed": False, "acknowledged": None,
+                                "reasons": reasons}))
+    return gate
+
+
+@pytest.mark.parametrize("claim", [{"passed": True}, {"passed": True, "reasons": []},
+                                   {"passed": False, "acknowledged": {"by": "lead.analyst"}}])
+def test_a_drift_pass_or_acknowledgement_written_by_hand_blocks(world_data, claim):
+    """The verdict file is a plain file: a pass or an acknowledgement in it counts only where
+    the audit log records that check or acknowledgement."""
+    from segflow.governance.gate import verdict
+
+    settings, f = world_data
+    run = governed(settings, f, AS_OF_1)
+    gate = _breached(settings, run)
+    gate.write_text(json.dumps({"run_id": run, **claim}))
+    v = verdict(settings, run)
+    assert v.state == "blocked"   # the other reasons (approval, open items) only wait
+    assert [r.code for r in v.reasons if r.code.startswith("drift")] == ["drift_unrecorded"]
+    said, why = (("passed", "records that its last drift check found a breach")
+                 if claim["passed"] else
+                 ("was acknowledged", "records no acknowledgement of its last drift check"))
+    for message in _refusals(settings, run):
+        assert f"{gate} says the run {said}, but the audit log {why}" in message
+        assert "the file was not written by segflow" in message
+
+
+def test_a_drift_breach_acknowledged_through_segflow_passes_the_gate(world_data):
+    from segflow.governance.gate import verdict
+    from segflow.monitoring.gate import acknowledge
+
+    settings, f = world_data
+    run = governed(settings, f, AS_OF_1)
+    _breached(settings, run)
+    assert "drift_breached" in [r.code for r in verdict(settings, run).reasons]
+    acknowledge(settings, run, "lead.analyst", "a known promotion moved the engaged share")
+    assert not [r for r in verdict(settings, run).reasons if r.code.startswith("drift")]
+
+
+def test_a_drift_pass_file_without_any_audited_check_blocks(world_data):
+    from segflow.governance.gate import verdict
+
+    settings, f = world_data
+    run = write_run(settings, f, AS_OF_1)
+    from segflow.governance.pipeline import govern_run
+
+    govern_run(settings, run)
+    gate = settings.runs_dir / run / "drift" / "gate.json"
+    gate.parent.mkdir(parents=True, exist_ok=True)
+    gate.write_text(json.dumps({"run_id": run, "passed": True}))
+    (reason,) = [r for r in verdict(settings, run).reasons if r.code.startswith("drift")]
+    assert reason.code == "drift_unrecorded" and "records no drift check of this run" in \
+        reason.message
+
+
 def test_open_items_need_an_explicit_acceptance_of_their_count(world_data):
     from segflow.governance.gate import verdict
     from segflow.governance.publish import approve, publish_run

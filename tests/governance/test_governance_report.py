@@ -76,12 +76,16 @@ def test_the_report_follows_the_run_from_drift_to_export(run_world):
 def test_a_breached_drift_gate_says_blocked_by_drift_until_acknowledged(run_world):
     import json
 
+    from segflow.governance.audit import record
     from segflow.monitoring.gate import _write, acknowledge
 
     settings, run = run_world
     gate = {"run_id": run, "passed": False, "reasons": ["2 of 5 features drifted"],
             "acknowledged": None, "error": None}
-    _write(settings, run, gate)  # as record_verdict writes it: the pages follow
+    # as record_verdict records it (audit entry, then the file): the pages follow
+    record(settings, "segflow", "drift_checked", {"passed": False, "reasons": gate["reasons"]},
+           run_id=run)
+    _write(settings, run, gate)
     page = _page(settings, run)
     assert _state(page) == "Blocked by drift" and "a drift acknowledgement" in page
     acknowledge(settings, run, "lead.analyst", "a known promotion shifted spend")

@@ -186,6 +186,7 @@ def test_empty_cohorts_are_reported(runs):
 
 
 def test_a_crashed_check_records_an_errored_gate_that_blocks(runs):
+    from segflow.db import connect
     from segflow.errors import CheckFailed
     from segflow.governance.gate import _drift
     from segflow.monitoring.gate import check
@@ -197,7 +198,8 @@ def test_a_crashed_check_records_an_errored_gate_that_blocks(runs):
         check(world.settings, "holi_2027", current)
     gate = json.loads((run_dir(world.settings, current) / "drift" / "gate.json").read_text())
     assert gate["error"] and not gate["passed"]
-    (reason,) = _drift(world.settings, current, "holi_2027")
+    with connect(world.settings) as con:
+        (reason,) = _drift(world.settings, current, "holi_2027", con)
     assert reason.code == "drift_crashed" and reason.kind == "blocked"
     assert gate_status(world.settings, current)[0] is False
 
