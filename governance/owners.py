@@ -76,13 +76,16 @@ class Owners:
 
 
 def require_reason(reason: str | None, what: str = "reason") -> str:
-    """The one rule for reasons: at least three words and twelve characters ("." or "ok"
-    explains nothing to an auditor). Returns the reason, trimmed."""
+    """The one rule for reasons: at least three different words and twelve characters ("."
+    or "ok ok ok ok" explains nothing to an auditor). Returns the reason, trimmed."""
     text = (reason or "").strip()
-    words = re.findall(r"[^\W_]+", text)
+    words = {w.casefold() for w in re.findall(r"[^\W_]+", text)}
     if len(words) < MIN_REASON_WORDS or len(text) < MIN_REASON_CHARS:
-        raise SegflowError(f"the {what} must say why, in at least {MIN_REASON_WORDS} words and "
-                           f"{MIN_REASON_CHARS} characters (got {reason!r}), e.g. "
+        raise SegflowError(f"the {what} must say why, in at least {MIN_REASON_WORDS} different "
+                           "words and "
+                           f"{MIN_REASON_CHARS} characters ("
+                           + (f"got {reason!r}" if reason is not None else "none given: pass "
+                              "--reason TEXT") + "), e.g. "
                            "\"figures checked against the finance report\"")
     return text
 

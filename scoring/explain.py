@@ -18,6 +18,7 @@ from segflow.scoring.clauses import clause_sql, clauses, evaluate_clauses
 from segflow.scoring.columns import model_of_column
 from segflow.scoring.evaluate import matches_sql
 from segflow.scoring.resolve import Bound, Resolved
+from segflow.scoring.schema import nearest
 from segflow.scoring.score import CONTRIBUTIONS
 from segflow.scoring.sqlparts import duck, quote
 from segflow.settings import Settings
@@ -114,6 +115,10 @@ def pick_run(settings: Settings, campaign: str, run_id: str | None):
         return record
     runs = list_runs(settings, campaign)
     if not runs:
+        known = sorted(p.stem for p in settings.campaigns_dir.glob("*.yaml"))
+        if campaign not in known:
+            raise SegflowError(f"no campaign '{campaign}' in {settings.campaigns_dir}"
+                               f"{nearest(campaign, known)}; campaigns: {', '.join(known)}")
         raise SegflowError(f"no run of '{campaign}' yet: run `segflow refresh --campaign "
                            f"{campaign}` first, or pass --run")
     return runs[-1]

@@ -28,7 +28,7 @@ def compare(
                             "the features as of --as-of, as preview does."),
     as_of: str = typer.Option(None, "--as-of", help="Feature time (default: campaign as_of)."),
     set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
-    limit: int = typer.Option(20, "--limit", help="Disagreements explained (0: all)."),
+    limit: int = typer.Option(20, "--limit", min=0, help="Disagreements explained (0: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON.",
                                  callback=quiet_for_json),
 ) -> None:

@@ -40,12 +40,14 @@ def _item(settings, run, cohort="lapsed_high_value"):
     return next(i for i in list_items(settings, run, "open") if i[5] == cohort)
 
 
-@pytest.mark.parametrize("reason", ["", " ", ".", "ok", "fine", "looks good", "ok ok ok"])
+@pytest.mark.parametrize("reason", ["", " ", ".", "ok", "fine", "looks good", "ok ok ok",
+                                    "ok ok ok ok ok", "fine Fine FINE fine", None])
 def test_reasons_must_say_something(reason):
     from segflow.governance.owners import require_reason
 
-    with pytest.raises(SegflowError, match="must say why"):
+    with pytest.raises(SegflowError, match="must say why, in at least 3 different words") as err:
         require_reason(reason)
+    assert ("none given: pass --reason TEXT" in str(err.value)) == (reason is None)
 
 
 def test_a_real_reason_passes():

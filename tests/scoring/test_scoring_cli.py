@@ -67,6 +67,15 @@ def test_templates_check_names_owners_and_reviewers_missing_from_the_owners_file
     assert "3 problem(s)" in result.output
 
 
+def test_explain_of_an_unknown_campaign_names_the_campaigns_not_a_refresh(home, capsys):
+    from segflow.cli import run
+
+    assert run(["explain", "--campaign", "holi_2072", "--customer", "C00000001"]) == 2
+    err = capsys.readouterr().err
+    assert "no campaign 'holi_2072' in " in err and "(did you mean holi_2027?)" in err
+    assert "segflow refresh" not in err
+
+
 def test_explain_from_the_cli_reads_the_latest_run(home):
     record = refresh_campaign(home, "account_tiers", features=_accounts())
     result = CliRunner().invoke(app, ["explain", "--campaign", "account_tiers",
