@@ -23,7 +23,8 @@ ADVICE = {
                    "in the table's contract",
     "unknown_currency": "a currency without a rate: add its rate to the project's "
                         "fx_rates.yaml, or fix the value",
-    "out_of_range": "outside the column's min/max in the contract",
+    "out_of_range": "outside the column's `min:`/`max:` in the table's contract: fix the "
+                    "value, or the bounds if the value is right",
     "too_early": "before the column's earliest plausible date (`min:` in the contract)",
     "too_late": "after the column's latest plausible date (`max:` in the contract)",
     "in_future": "after the as-of time of the sources (`as_of:` in sources.yaml, or "
@@ -35,10 +36,12 @@ ADVICE = {
     "duplicate_key": "a later copy of a key already accepted (the first one is kept)",
     "stray_quote": "a quote character inside an unquoted value: quote the value, or set "
                    "`quote:` for the source",
-    "too_few_fields": "fewer fields than the header (a cut line?): fix the line, or the "
-                      "source's `delimiter:`",
-    "too_many_fields": "more fields than the header: fix the line, or the source's "
-                       "`delimiter:` / `quote:`",
+    "too_few_fields": "fewer fields than the header, or than `names:` for a file without "
+                      "one (a cut line?): fix the line, or the source's `delimiter:` or "
+                      "`names:`",
+    "too_many_fields": "more fields than the header, or than `names:` for a file without "
+                       "one: fix the line, or the source's `delimiter:` / `quote:` / "
+                       "`names:`",
     "line_too_long": "a line longer than the reader accepts (a missing closing quote?)",
     "malformed_line": "a line the reader cannot split into fields",
 }

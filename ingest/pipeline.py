@@ -708,7 +708,8 @@ def shrink_problems(report: IngestReport, sources: Sources, settings: Settings) 
         after = table.written
         limit = sources.shrink_limit(spec)
         why = ("the source has no rows (a header only?)" if table.rows_in == 0 else
-               f"{table.quarantined_total:,} of its {table.rows_in:,} rows were quarantined")
+               f"{table.quarantined_total:,} of its {table.rows_in:,} rows were quarantined"
+               + _main_reason(table))
         if after == 0 and not before:
             problems.append(f"{spec.table} would be written empty: {why}")
         elif before and after < before * (1 - limit):
@@ -716,6 +717,16 @@ def shrink_problems(report: IngestReport, sources: Sources, settings: Settings) 
                             f"(-{(before - after) / before:.0%}, more than the {limit:.0%} "
                             f"max_shrink); {why}")
     return problems
+
+
+def _main_reason(table: TableReport) -> str:
+    """The reason that quarantined most rows, with its first row and fix: when a table
+    would empty, it is almost always one mistake (a delimiter, a names: list, a format)."""
+    if not table.quarantined:
+        return ""
+    reason, count = max(table.quarantined.items(), key=lambda kv: kv[1])
+    first = table.first.get(reason)
+    return f", most as {reason} ({count:,})" + (f", {first}" if first else "")
 
 
 def _check_shrink(report: IngestReport, sources: Sources, settings: Settings) -> None:

@@ -47,6 +47,18 @@ def test_an_empty_first_load_is_refused_unless_allowed(home, orders_sources):
     assert (home.canonical_dir / "orders.parquet").exists()
 
 
+def test_a_load_that_quarantines_every_row_names_its_main_reason(home, orders_sources):
+    """One mistake (here a currency no rate covers) quarantines a whole table: the refusal
+    names the reason that took most rows, with its first row and fix, not only a count."""
+    path = orders_sources(*(r.replace(",INR,", ",XYZ,") for r in ROWS))
+    with pytest.raises(ShrinkRefused) as err:
+        run_ingest(home, path)
+    message = str(err.value)
+    assert ("orders would be written empty: 20 of its 20 rows were quarantined, most as "
+            "unknown_currency:currency (20), first at ") in message
+    assert "orders.csv, data row 1: currency = 'XYZ'; a currency without a rate" in message
+
+
 def test_shrinking_past_max_shrink_is_refused_and_the_limit_is_configurable(home,
                                                                            orders_sources):
     run_ingest(home, orders_sources(*ROWS))
