@@ -21,7 +21,7 @@ from __future__ import annotations
 from segflow.errors import ConfigError, SchemaChangedError
 from segflow.ingest.contract import DUCKDB_TYPES, Column, Contract
 from segflow.ingest.sources import EPOCHS, SourceSpec
-from segflow.scoring.schema import nearest
+from segflow.suggest import nearest
 
 MAJORITY = 0.5  # below this share of parsable values a text column counts as retyped
 

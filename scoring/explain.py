@@ -18,10 +18,10 @@ from segflow.scoring.clauses import clause_sql, clauses, evaluate_clauses
 from segflow.scoring.columns import model_of_column
 from segflow.scoring.evaluate import matches_sql
 from segflow.scoring.resolve import Bound, Resolved
-from segflow.scoring.schema import nearest
 from segflow.scoring.score import CONTRIBUTIONS
 from segflow.scoring.sqlparts import duck, quote
 from segflow.settings import Settings
+from segflow.suggest import nearest
 
 
 def _rows(con, sql: str, params: dict | None = None) -> list[dict[str, Any]]:

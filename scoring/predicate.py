@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from segflow.scoring.schema import nearest
+from segflow.suggest import nearest
 
 # Scalar functions a predicate may call (sqlglot expression keys and plain names).
 ALLOWED_FUNCTIONS = frozenset({

@@ -13,10 +13,10 @@ from segflow.errors import SegflowError
 from segflow.scoring.arms import cohort_offers, read_allocation
 from segflow.scoring.campaigns import Campaign, CohortSpec, SuppressionSpec, campaign_path
 from segflow.scoring.params import check_value, parse_cli_value
-from segflow.scoring.schema import nearest
 from segflow.scoring.templates import Template
 from segflow.scoring.validate import Columns, TemplateErrors, load_bundle
 from segflow.settings import Settings
+from segflow.suggest import nearest
 
 
 @dataclass(frozen=True)

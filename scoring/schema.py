@@ -6,12 +6,12 @@ stopping at the first, so one ``segflow templates check`` run shows everything t
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from segflow.errors import ConfigError
+from segflow.suggest import nearest
 from segflow.yamlio import LineDict, load_yaml
 
 
@@ -20,12 +20,6 @@ class Problems(list):
 
     def add(self, path: Path | str, line: int | None, problem: str) -> None:
         self.append(ConfigError(path, line, problem))
-
-
-def nearest(name: str, known: Iterable[str], n: int = 3) -> str:
-    """' (did you mean a, b?)' from difflib, or '' when nothing is close."""
-    close = difflib.get_close_matches(name, sorted(set(known)), n=n, cutoff=0.6)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
 def check_keys(

@@ -23,10 +23,11 @@ from segflow.scoring.campaigns import Campaign, load_campaign
 from segflow.scoring.columns import PARAM_FAMILY, known_columns
 from segflow.scoring.live import live_problems
 from segflow.scoring.params import check_value
-from segflow.scoring.schema import Problems, nearest
+from segflow.scoring.schema import Problems
 from segflow.scoring.templates import Template, load_template
 from segflow.scoring.typecheck import Frames, type_issues
 from segflow.settings import Settings
+from segflow.suggest import nearest
 
 COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In)
 Columns = Callable[[str], dict[str, str]]
