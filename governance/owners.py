@@ -84,8 +84,8 @@ def require_reason(reason: str | None, what: str = "reason") -> str:
         raise SegflowError(f"the {what} must say why, in at least {MIN_REASON_WORDS} different "
                            "words and "
                            f"{MIN_REASON_CHARS} characters ("
-                           + (f"got {reason!r}" if reason is not None else "none given: pass "
-                              "--reason TEXT") + "), e.g. "
+                           + (f"got {reason!r}" if reason is not None else "none given")
+                           + "), e.g. "
                            "\"figures checked against the finance report\"")
     return text
 
@@ -122,7 +122,7 @@ def unknown_people(owners: Owners, path: Path) -> list[str]:
     ``review.reviewers``) whom the owners file does not list. Why at check time: a misspelt
     reviewer gets no review item and a misspelt owner is asked about nothing, and neither
     shows until a run waits for someone who does not exist."""
-    from segflow.scoring.schema import nearest
+    from segflow.suggest import nearest
 
     doc = load_yaml(path)
     if not isinstance(doc, LineDict):
@@ -200,23 +200,64 @@ class RunOwners:
 
 
 def run_owners(settings: Settings, run_id: str) -> RunOwners:
-    """Today's owners file (required) and the run's frozen copy (when the run has one)."""
+    """Today's owners file (required) and the run's frozen copy (when the run has one), the
+    copy checked against the hash the run recorded (``_frozen_owners_problem``)."""
     from segflow.runstore import frozen_dir
 
     current = load_owners(settings.owners_path)
     frozen_path = frozen_dir(settings, run_id) / "owners.yaml"
+    problem = _frozen_owners_problem(settings, run_id, frozen_path)
+    if problem:
+        raise ControlFailed(f"the owners file frozen with run {run_id} ({frozen_path}) "
+                            f"{problem}: restore it, or refresh the campaign to make a run "
+                            "under today's owners file")
     return RunOwners(current, load_owners(frozen_path) if frozen_path.exists() else None)
+
+
+def _frozen_owners_problem(settings: Settings, run_id: str, path: Path) -> str | None:
+    """What is wrong with the run's frozen owners file (None: nothing): it must be the one
+    the run was made with, its sha256 as the run's first govern audit entry recorded it
+    (before governance, as the run's manifest does; a later govern entry copies a manifest
+    that may have been edited by then). The copy is read-only, but a chmod undoes that and
+    an approver added to it would approve; deleting it would drop the frozen rules
+    altogether. A run made before the hashes were recorded is not checked."""
+    import hashlib
+
+    from segflow.governance.audit import first_of_run
+    from segflow.runstore import load_run
+
+    governed = first_of_run(settings, run_id, "govern")
+    inputs = (governed["payload"].get("inputs") or {}) if governed else \
+        load_run(settings, run_id).inputs
+    want = (inputs.get("frozen") or {}).get("owners.yaml")
+    if want is None:
+        return None
+    if not path.exists():
+        return f"is missing, though the run recorded it (sha256 {want[:16]}...)"
+    have = hashlib.sha256(path.read_bytes()).hexdigest()
+    if have != want:
+        return (f"changed after the run was made (sha256 {have[:16]}..., the run recorded "
+                f"{want[:16]}...)")
+    return None
 
 
 def require_person(owners: RunOwners, by: str, role: str, test, what: str) -> None:
     """Refuse ``by`` unless ``test`` holds in every owners file; name who may."""
+    from segflow.suggest import nearest
+
     allowed = owners.allowed(test)
     if by in allowed:
         return
-    known = by in owners.current.people
-    why = (f"{by!r} is not in the owners file {owners.current.path}" if not known else
-           f"{by!r} may not {what}")
     who = ", ".join(allowed) or "nobody (add someone with that role to the owners file)"
+    person = owners.current.people.get(by)
+    if person is None:   # a name nobody has: a typo, as bad as a wrong option (exit 2)
+        raise SegflowError(f"{by!r} is not in the owners file {owners.current.path}"
+                           f"{nearest(by, owners.current.people)}: {role}s who may are {who}")
+    granted_since = owners.frozen is not None and test(owners.current, person) and not (
+        by in owners.frozen.people and test(owners.frozen, owners.frozen.people[by]))
+    why = (f"{by!r} may {what} under today's owners file but not under the copy frozen with "
+           "this run (a role granted after the run counts from the next refresh)"
+           if granted_since else f"{by!r} may not {what}")
     raise ControlFailed(f"{why}: {role}s who may are {who}")
 
 

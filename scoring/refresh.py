@@ -97,6 +97,10 @@ def _freeze(settings: Settings, record: RunRecord, files: dict[str, bytes]) -> N
         if want is not None and want != sha:
             raise SegflowError(f"{rel} changed while run {record.run_id} was being made; "
                                "run the refresh again")
+    # governance records them with the run (its govern audit entry) and checks the frozen
+    # owners file against them before anyone approves or reviews under it; they are part of
+    # the run's key, so a refresh after an owners edit is a new run, not a duplicate
+    record.inputs["frozen"] = hashes
 
 
 def refresh_campaign(settings: Settings, campaign: str, as_of=None,

@@ -199,18 +199,28 @@ def test_the_owner_filter_agrees_with_may_review_when_the_run_froze_other_owners
     from segflow.governance.context import RunContext
     from segflow.governance.desk.queue import Filters, owned_items, page
     from segflow.governance.owners import load_owners
+    from segflow.governance.pipeline import govern_run
+    from segflow.governance.refresh import refresh_with_overrides
     from segflow.governance.review import check_reviewer, get_item
     from segflow.runstore import frozen_dir
     from segflow.settings import Settings
 
-    settings, runs = routed
-    copy = Settings(home=tmp_path / "ws")
-    shutil.copytree(settings.home, copy.home)
-    frozen = frozen_dir(copy, runs["second"]) / "owners.yaml"
-    text = frozen.read_text()
+    settings, _ = routed
+    # the project's rules in a folder of the test's own: the run is made while the owners
+    # file grants neha.kapoor no topic, and the topic is granted after (then governed)
+    project = tmp_path / "project"
+    shutil.copytree(settings.templates_dir, project / "segment_templates")
+    owners = project / "owners.yaml"
+    text = settings.owners_path.read_text()
     assert "topics: [churn_risk]" in text
-    frozen.write_text(text.replace("topics: [churn_risk]", "topics: []"))
-    ctx = RunContext.of(copy, runs["second"])
+    owners.write_text(text.replace("topics: [churn_risk]", "topics: []"))
+    copy = Settings(home=tmp_path / "ws", templates_root=project / "segment_templates")
+    shutil.copytree(settings.home, copy.home)
+    run = refresh_with_overrides(copy, CAMPAIGN, SECOND, features=_frame({"A00001"})).run_id
+    owners.write_text(text)
+    govern_run(copy, run)
+    assert "topics: []" in (frozen_dir(copy, run) / "owners.yaml").read_text()
+    ctx = RunContext.of(copy, run)
     with connect(copy) as con:
         item = get_item(con, con.execute(
             "SELECT review_id FROM review_queue WHERE run_id = ? AND entity_id = 'A00001' "
