@@ -116,7 +116,7 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
     if published:
         v.published_version = published[-1]["version"]
     reasons = v.reasons
-    original = run.inputs.get("duplicate_of") if run.status == "duplicate" else None
+    original = run.inputs.get("duplicate_of")   # whatever a later step set its status to
     if original:
         reasons.append(Reason("duplicate", BLOCKED, f"run {run_id} repeated run {original} "
                               "with the same inputs and was kept only for the record; its "
@@ -160,13 +160,12 @@ def _drift_claim_unbacked(con, run_id: str, passed: bool) -> str | None:
     """Why the audit log does not back a verdict file's pass (``passed``) or acknowledgement
     (None when it does): the run's last drift check must have passed, or have been
     acknowledged after it. The log's database copy is the authoritative one."""
-    lines = con.execute("SELECT line FROM audit_entries WHERE line LIKE '%\"action\":\"drift_%' "
-                        "ORDER BY seq").fetchall()
+    lines = con.execute("SELECT line FROM audit_entries WHERE json_extract_string(line, "
+                        "'$.run_id') = ? AND starts_with(json_extract_string(line, "
+                        "'$.action'), 'drift_') ORDER BY seq", [run_id]).fetchall()
     last, acknowledged = None, False
     for (line,) in lines:
         entry = json.loads(line)
-        if entry.get("run_id") != run_id:
-            continue
         if entry["action"] in DRIFT_CHECKS:
             last, acknowledged = entry, False
         elif entry["action"] == "drift_acknowledged" and last is not None:

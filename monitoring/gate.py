@@ -99,7 +99,8 @@ def check(settings: Settings, campaign: str, run_id: str | None = None,
     from segflow.runstore import frozen_settings, list_runs
 
     if run_id is None:
-        runs = list_runs(settings, campaign)
+        # a repeat of an earlier run (marked duplicate) is kept for the record only
+        runs = [r for r in list_runs(settings, campaign) if not r.inputs.get("duplicate_of")]
         if not runs:
             raise SegflowError(f"campaign '{campaign}' has no runs yet")
         run_id = runs[-1].run_id

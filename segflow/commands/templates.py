@@ -53,7 +53,9 @@ def check(paths: list[Path] = typer.Argument(
         # a campaign's sections cannot be read past its broken files; the bundle's problems
         # list them, and they are printed below like any other (exit 1, not 2)
         found, notes = [], []
-    problems = [str(p) for p in bundle.problems] + found + _people_problems(settings, bundle)
+    people, unchecked = _people_problems(settings, bundle)
+    notes += unchecked
+    problems = [str(p) for p in bundle.problems] + found + people
     spark = (dialect or settings.engine) == "spark"
     if spark:
         problems += spark_problems(bundle)
@@ -68,19 +70,20 @@ def check(paths: list[Path] = typer.Argument(
     typer.echo(f"ok: {len(bundle.templates)} templates, {len(bundle.campaigns)} campaigns{both}")
 
 
-def _people_problems(settings, bundle) -> list[str]:
-    """Every owner and reviewer the checked files name, looked up in the owners file."""
-    from segflow.errors import SegflowError
+def _people_problems(settings, bundle) -> tuple[list[str], list[str]]:
+    """Every owner and reviewer the checked files name, looked up in the owners file
+    (problems, notes): without an owners file there is nobody to look them up in, which
+    approvals and reviews will refuse in their turn, so it is a note here."""
     from segflow.governance.owners import load_owners, unknown_people
 
-    try:
-        owners = load_owners(settings.owners_path)
-    except SegflowError as err:
-        return [str(err)]
+    if not settings.owners_path.exists():
+        return [], [f"note: no owners file at {settings.owners_path}: owners and reviewers "
+                    "were not checked (docs/governance.md, 'Owners file')"]
+    owners = load_owners(settings.owners_path)
     files = [t.path for t in bundle.templates.values()] + \
         [c.path for c in bundle.campaigns.values()]
     return [p for path in dict.fromkeys(f for f in files if f is not None)
-            for p in unknown_people(owners, path)]
+            for p in unknown_people(owners, path)], []
 
 
 def _section_problems(settings, bundle) -> tuple[list[str], list[str]]:

@@ -51,3 +51,11 @@ def test_same_campaign_and_as_of_twice_is_one_decision(home, monkeypatch, prefec
     with pytest.raises(ControlFailed, match=f"repeated run {first['run_id']} with the same "
                        "inputs"):
         approve(home, repeat, "finance.lead", "figures checked against the finance report")
+    # a later step may change its status (a drift check's breach: needs_review); the run it
+    # repeats is still named, and a drift check of the campaign checks the original
+    from segflow.runstore import load_run, save_run
+
+    record = load_run(home, repeat)
+    record.status = "needs_review"
+    save_run(home, record)
+    assert [r.code for r in verdict(home, repeat).reasons] == ["duplicate"]
