@@ -224,11 +224,15 @@ def _frozen_owners_problem(settings: Settings, run_id: str, path: Path) -> str |
     import hashlib
 
     from segflow.governance.audit import first_of_run
-    from segflow.runstore import load_run
+    from segflow.runstore import load_run, run_dir
 
     governed = first_of_run(settings, run_id, "govern")
-    inputs = (governed["payload"].get("inputs") or {}) if governed else \
-        load_run(settings, run_id).inputs
+    if governed:
+        inputs = governed["payload"].get("inputs") or {}
+    elif (run_dir(settings, run_id) / "manifest.json").exists():
+        inputs = load_run(settings, run_id).inputs
+    else:   # no record of the run at all (a queue built by hand): nothing was recorded
+        inputs = {}
     want = (inputs.get("frozen") or {}).get("owners.yaml")
     if want is None:
         return None
