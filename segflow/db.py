@@ -95,8 +95,11 @@ def memory_limit(share: float = 0.5, cap_mb: int | None = None) -> str:
     return f"{min(mb, cap_mb) if cap_mb else mb}MB"
 
 
+SPILL_FOLDER = ".duckdb-spill"   # in the workspace; doctor reports files left in it
+
+
 def spill_dir(settings: Settings) -> str:
     """Where in-memory DuckDB connections spill: inside the workspace, never the cwd."""
-    path = settings.home / ".duckdb-spill"
+    path = settings.home / SPILL_FOLDER
     path.mkdir(parents=True, exist_ok=True)
     return str(path)

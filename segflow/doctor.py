@@ -22,12 +22,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from segflow.db import SPILL_FOLDER
 from segflow.settings import Settings
 from segflow.staging import PATTERN as STAGED
 
 STAGES = ("segflow", "segflow.ingest", "segflow.training", "segflow.scoring",
           "segflow.governance", "segflow.monitoring", "segflow.flows")
-TEMP_PATTERNS = ("**/*.tmp", STAGED, ".ingest-spill-*", ".duckdb-spill")
+TEMP_PATTERNS = ("**/*.tmp", STAGED, ".ingest-spill-*", SPILL_FOLDER)
 
 
 @dataclass
@@ -75,10 +76,13 @@ def findings(settings: Settings, repair: bool) -> list[Finding]:
 
 
 def leftovers(home: Path) -> Iterable[Path]:
-    """Temporary files in the workspace; Prefect's own folder is Prefect's business."""
+    """Temporary files in the workspace; Prefect's own folder is Prefect's business. The
+    shared spill folder of in-memory DuckDB connections (``segflow.db.spill_dir``) stays
+    between commands: it is a leftover only when something is left in it."""
     for pattern in TEMP_PATTERNS:
         yield from (p for p in sorted(home.glob(pattern))
-                    if p.relative_to(home).parts[0] != "prefect")
+                    if p.relative_to(home).parts[0] != "prefect"
+                    and not (p.name == SPILL_FOLDER and not any(p.iterdir())))
 
 
 def temp_files(settings: Settings, repair: bool) -> list[Finding]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -23,6 +24,18 @@ def test_doctor_removes_temp_files_and_fails_unfinished_runs(home):
     assert all(f.ok for f in fixed) and not tmp.exists()
     record = load_run(home, run.run_id)
     assert record.status == "failed" and "interrupted" in record.inputs["failure"]
+
+
+def test_the_shared_spill_folder_is_a_leftover_only_when_it_holds_files(home):
+    """Every in-memory DuckDB connection spills into one workspace folder that stays between
+    commands: empty, it is no sign of an interrupted command (doctor said so after every
+    demo); a file left in it is."""
+    from segflow.db import spill_dir
+
+    folder = Path(spill_dir(home))
+    assert not [f for f in examine(home, repair=False) if not f.ok]
+    (folder / "duckdb_temp_block-1.block").write_bytes(b"x")
+    assert {f.subject for f in examine(home, repair=False) if not f.ok} == {folder.name}
 
 
 def test_doctor_cli_exit_codes(home):
