@@ -27,7 +27,9 @@ from segflow.settings import Settings
 
 def findings(settings: Settings, repair: bool) -> list[Finding]:
     if not settings.database_path.exists():
-        return []
+        # nothing to repair without the database, but publications left behind say what
+        # it recorded: a database deleted with the log is named (audit verify's checks)
+        return audit_verify(settings)
     from segflow.db import connect
 
     with connect(settings) as con:

@@ -222,3 +222,18 @@ def test_a_workspace_that_does_not_exist_is_an_error_not_an_intact_log(home, tmp
     assert "intact" not in out.out
     assert f"no workspace at {missing}: nothing to verify" in out.err
     assert not missing.exists()
+
+
+def test_doctor_names_a_workspace_whose_database_and_log_were_deleted(log):
+    """Without the database there is nothing to repair, but the publication left behind
+    records the audit head it was made at: doctor says entries are gone (exit 1), as
+    audit verify does, instead of 'consistent'."""
+    from segflow.doctor import examine
+
+    settings, _ = log
+    settings.audit_log_path.unlink()
+    for path in settings.database_path.parent.glob(settings.database_path.name + "*"):
+        path.unlink()
+    problems = [f.problem for f in examine(settings, repair=False) if not f.ok]
+    assert any("publication manifest holi_test/v00001.json records audit head seq 4" in p
+               for p in problems), problems
