@@ -181,6 +181,17 @@ def _drift_claim_unbacked(con, run_id: str, passed: bool) -> str | None:
     return None
 
 
+def _authors_among(settings, run_id: str, approvers: list[str]) -> dict[str, str]:
+    """Those of ``approvers`` who wrote review decisions or overrides in the run (name ->
+    what): approving first and deciding after would otherwise pass the four-eyes rule,
+    which ``approve`` checks only at the moment of approval."""
+    if not approvers:
+        return {}
+    from segflow.governance.owners import run_authors
+
+    return {by: what for by, what in run_authors(settings, run_id).items() if by in approvers}
+
+
 def _approval(settings, v: Verdict, controls, approvals, seal, run_id: str,
               accept_open: int | None) -> None:
     from segflow.governance.config import load_config
@@ -193,9 +204,18 @@ def _approval(settings, v: Verdict, controls, approvals, seal, run_id: str,
         why.append(f"{v.open_exceptions:,} review item(s) are open")
     v.needs_approval = bool(why)
     v.approved_by = [by for by, sealed in approvals if sealed == seal.seal_hash]
+    authors = _authors_among(settings, run_id, v.approved_by)
+    v.approved_by = [by for by in v.approved_by if by not in authors]
     if v.needs_approval and not v.approved_by:
         others = sorted({by for by, sealed in approvals if sealed != seal.seal_hash})
-        if others:
+        if authors:
+            v.reasons.append(Reason(
+                "approval_by_author", WAITING,
+                "approved by " + "; ".join(f"{by}, who then wrote {what} in the run"
+                                           for by, what in sorted(authors.items()))
+                + ": an approver's own decisions need a second person's approval (four eyes)",
+                f"segflow approve {run_id} --by ANOTHER_APPROVER --reason TEXT"))
+        elif others:
             v.reasons.append(Reason(
                 "approval_stale", WAITING,
                 f"approved by {', '.join(others)} for other content (an earlier seal); the "

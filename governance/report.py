@@ -25,6 +25,7 @@ IN_COHORT = "status IN ('assigned', 'holdout') AND cohort IS NOT NULL"
 # what each of the gate's reasons waits for, in a few words (the banner's headline)
 WAITS_FOR = {"drift_breached": "a drift acknowledgement", "approval_missing": "an approval",
              "approval_stale": "a new approval (the content changed)",
+             "approval_by_author": "an approval by someone who made none of its decisions",
              "open_exceptions": "a decision on the open review items"}
 CONTROL_LABELS = {"contracts_hold": "Source data meets its contracts",
                   "accounted_once": "Every customer counted once",

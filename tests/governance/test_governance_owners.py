@@ -101,6 +101,33 @@ def test_the_author_of_an_override_may_not_approve_or_publish_the_run(ws):
     approve(settings, run, "lead.analyst", APPROVAL)
 
 
+def test_an_approval_followed_by_the_approver_s_own_decision_no_longer_counts(ws):
+    """Approve first, decide after: four eyes is checked when approving, so the gate checks
+    it again on every verdict; the approval counts again for no one, and publication waits
+    for another approver."""
+    from segflow.governance.gate import verdict
+    from segflow.governance.publish import approve, publish_run
+    from segflow.governance.review_cli import decide_item
+
+    settings, run = ws
+    approve(settings, run, "second.approver", APPROVAL)
+    assert verdict(settings, run).approved_by == ["second.approver"]
+    item = _item(settings, run)[0]
+    decide_item(settings, item, "second.approver", "the customer has a pending order",
+                to="engaged")
+    v = verdict(settings, run)
+    assert v.approved_by == []
+    (reason,) = [r for r in v.reasons if r.code == "approval_by_author"]
+    assert reason.message.startswith("approved by second.approver, who then wrote override ")
+    assert f"review decision {item} in the run: an approver's own decisions need a second " \
+        "person's approval (four eyes)" in reason.message
+    with pytest.raises(ControlFailed, match="four eyes"):
+        publish_run(settings, run, by="lead.analyst", accept_open=v.open_exceptions,
+                    reason=ACCEPTANCE)
+    approve(settings, run, "lead.analyst", APPROVAL)
+    assert verdict(settings, run).approved_by == ["lead.analyst"]
+
+
 def test_reviewers_act_within_their_scope(ws):
     from segflow.governance.review_cli import decide_item
 
