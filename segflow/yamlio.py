@@ -66,8 +66,20 @@ def load_yaml(path: str | Path) -> Any:
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else None
-        raise ConfigError(path, line, f"invalid YAML: {err.problem or err}") from None
+        raise ConfigError(path, *_syntax_error(err)) from None
     finally:
         loader.dispose()
+
+
+def _syntax_error(err) -> tuple[int | None, str]:
+    """(line, message) of a YAML syntax error: where the parser noticed it, with the column,
+    and where the construct it was reading began (the mistake is often there: an indent, an
+    unclosed bracket or quote), since the line noticed is often the one after."""
+    mark = err.problem_mark or err.context_mark
+    if mark is None:
+        return None, f"invalid YAML: {err.problem or err}"
+    where = f"invalid YAML at column {mark.column + 1}: {err.problem or err}"
+    start = err.context_mark
+    if err.context and start is not None and start.line != mark.line:
+        where += f" ({err.context} from line {start.line + 1})"
+    return mark.line + 1, where + "; check the indentation, quotes and brackets up to here"

@@ -85,6 +85,19 @@ def test_a_syntax_error_names_its_line(tmp_path, text, line):
     assert err.value.line == line and "invalid YAML" in str(err.value)
 
 
+def test_an_unclosed_bracket_names_its_column_and_the_line_it_opened_on(tmp_path):
+    """The parser notices an unclosed bracket on the next line; the message gives that
+    line's column and the line where the bracket opened, which is where the fix goes."""
+    path = tmp_path / "c.yaml"
+    path.write_text("params:\n  days: {type: int, default: 90\nwhere: x\n")
+    with pytest.raises(ConfigError) as err:
+        yamlio.load_yaml(path)
+    assert err.value.line == 3
+    assert str(err.value) == (
+        f"{path}:3: invalid YAML at column 6: did not find expected ',' or '}}' (while parsing "
+        "a flow mapping from line 2); check the indentation, quotes and brackets up to here")
+
+
 def test_text_that_is_not_utf8_is_an_error_naming_its_line(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_bytes(b"a: 1\nb: caf\xe9\n")
