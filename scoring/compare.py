@@ -85,6 +85,20 @@ def read_legacy(path: Path, entity: str, id_column: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise SegflowError(f"no legacy list at {path}")
+    try:
+        legacy, problems = _parse_legacy(path, entity, id_column, segment_column)
+    except UnicodeDecodeError as err:
+        raise SegflowError(f"{path}: not UTF-8 text (a byte 0x{err.object[err.start]:02x}): "
+                           "the legacy list is a CSV file; save a spreadsheet as CSV (UTF-8) "
+                           "first") from None
+    if problems:
+        raise BadLegacyRows(problems[:MAX_PROBLEMS], len(problems))
+    return legacy
+
+
+def _parse_legacy(path: Path, entity: str, id_column: str | None,
+                  segment_column: str | None) -> tuple[Legacy, list[str]]:
+    """The legacy list's rows and its bad rows (``read_legacy`` reports them)."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         first = handle.readline()
         handle.seek(0)
@@ -122,9 +136,7 @@ def read_legacy(path: Path, entity: str, id_column: str | None = None,
                 legacy.ids.append(key)
                 legacy.labels.append(label)
                 legacy.lines.append(line)
-    if problems:
-        raise BadLegacyRows(problems[:MAX_PROBLEMS], len(problems))
-    return legacy
+    return legacy, problems
 
 
 def label_map(labels: set[str], resolved: Resolved, cohorts: set[str]) -> dict[str, str]:

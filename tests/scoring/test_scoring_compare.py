@@ -137,3 +137,14 @@ def test_columns_are_detected_or_named(tmp_path):
     dup.write_text("id,segment\nA1,x\nA1,y\n")
     with pytest.raises(BadLegacyRows, match="listed twice"):
         read_legacy(dup, "account")
+
+
+def test_a_spreadsheet_file_given_as_the_legacy_list_is_named_with_what_to_do(tmp_path):
+    """An .xlsx (a zip) is not text: the error names the file and says to save it as CSV,
+    not the encoding setting of sources.yaml."""
+    book = tmp_path / "tiers.xlsx"
+    book.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xf0\xa1\xb2")
+    with pytest.raises(SegflowError) as err:
+        read_legacy(book, "account")
+    assert str(err.value) == (f"{book}: not UTF-8 text (a byte 0xf0): the legacy list is a "
+                              "CSV file; save a spreadsheet as CSV (UTF-8) first")
