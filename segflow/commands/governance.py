@@ -159,6 +159,8 @@ def review_list(
                                                  status=status),
                     None if as_json and not given else limit)
     rows = shown.rows
+    if not shown.total and (rule or cohort):
+        _no_match_note(run, rule, cohort, Filters(owner=owner, status=status))
     if as_json:
         emit_json(records(list(LIST_COLUMNS), rows))
         return
@@ -172,6 +174,22 @@ def review_list(
               [(r[0], *([] if one_run else [r[1]]), *r[2:]) for r in rows],
               title="Items" + (f" of {rows[0][1]}" if one_run else ""), total=shown.total,
               more="--limit N for more, --json for all")
+
+
+def _no_match_note(run, rule, cohort, others) -> None:
+    """Nothing matched --rule/--cohort: say which rules and cohorts do have items (with the
+    nearest), on stderr, so a misspelt name does not read as an empty queue."""
+    from segflow.governance.desk.queue import listing
+    from segflow.suggest import nearest
+
+    shown = listing(get_settings(), run, others, 0)
+    more = ", ..." if shown.group_count > len(shown.groups) else ""   # the largest groups
+    for flag, value, known in (("--rule", rule, {g[0] for g in shown.groups}),
+                               ("--cohort", cohort, {g[1] for g in shown.groups if g[1]})):
+        if value is not None:
+            typer.secho(f"note: no item matches {flag} {value!r}{nearest(value, known)}; "
+                        f"{flag[2:]}s with items: {', '.join(sorted(known)) or 'none'}{more}",
+                        fg=typer.colors.YELLOW, err=True)
 
 
 @review_app.command("show")

@@ -84,3 +84,16 @@ def test_a_rule_filter_keeps_a_rule_and_its_family_but_not_a_longer_name():
     assert kept("boundary:e") == ["boundary:e.c1", "boundary:e.c10"]
     assert kept("boundary") == ["boundary:e.c1", "boundary:e.c10", "boundary:f.c1"]
     assert kept("big") == []
+
+
+def test_review_list_of_a_cohort_nothing_matches_says_which_cohorts_have_items(listed):
+    """An empty answer to a misspelt --cohort would read as an empty queue: stderr names the
+    nearest cohort and those with items (an empty result is still exit 0)."""
+    run, call = listed
+    table = call("review", "list", "--run", run).out.splitlines()
+    cohort = table[3].split("│")[1].strip()   # the largest group's cohort
+    typo = cohort[:-1] + ("x" if cohort[-1] != "x" else "y")
+    shown = call("review", "list", "--run", run, "--cohort", typo)
+    assert shown.code == 0, shown.err
+    assert f"note: no item matches --cohort '{typo}' (did you mean {cohort}" in shown.err
+    assert "cohorts with items: " in shown.err and cohort in shown.err.split("items: ")[1]
