@@ -153,7 +153,9 @@ def _params(raw: Any, path: Path, problems: Problems, line: int | None) -> dict[
             param = Param(**{**param.__dict__, "default": check_value(param, param.default)})
         except ValueError as err:
             problems.add(path, line_of(spec, "default"), f"default of {err}")
-            continue
+            # still declared, without a default: the where clause that uses it is not
+            # reported a second time as naming an undeclared param
+            param = Param(**{**param.__dict__, "default": None})
         params[str(name)] = param
     return params
 

@@ -90,6 +90,16 @@ def test_wrong_param_type_in_campaign(tdir, columns):
     assert "lapsed_days" in problem and "expected an int" in problem
 
 
+def test_a_param_default_of_the_wrong_type_is_one_problem(tdir, columns):
+    """Its where clause is not reported again for naming an undeclared param: the param is
+    declared, only its default is wrong."""
+    path = _break(tdir, "lapsed_high_value.yaml", "lapsed_days: {type: int, default: 90",
+                  "lapsed_days: {type: int, default: ninety")
+    [problem] = _problems(tdir, path, columns)
+    assert problem.startswith(f"{path}:{_line_of(path, 'default: ninety')}: default of param "
+                              "'lapsed_days' (int): expected an int")
+
+
 def test_param_compared_with_wrong_column_type(tdir, columns):
     path = _break(tdir, "lapsed_high_value.yaml", "lapsed_days: {type: int, default: 90",
                   "lapsed_days: {type: str, default: '90'")
