@@ -354,17 +354,23 @@ def read(settings: Settings, run_id: str | None = None) -> list[dict]:
     return [e for e in entries if run_id is None or e.get("run_id") == run_id]
 
 
+def run_entries(con, run_id: str, actions: tuple[str, ...]) -> list[dict]:
+    """The run's entries of ``actions`` (database copy), oldest first, selected in SQL:
+    reading the whole log per call would grow with every review decision of every run."""
+    ensure_schema(con)
+    lines = con.execute("SELECT line FROM audit_entries WHERE json_extract_string(line, "
+                        "'$.run_id') = ? AND list_contains(?, json_extract_string(line, "
+                        "'$.action')) ORDER BY seq", [run_id, list(actions)]).fetchall()
+    return [json.loads(line) for (line,) in lines]
+
+
 def first_of_run(settings: Settings, run_id: str, action: str) -> dict | None:
-    """The run's first entry of ``action`` (database copy), found in SQL: reading the whole
-    log per call would grow with every review decision of every run."""
+    """The run's first entry of ``action`` (None in a workspace without a database)."""
     if not settings.database_path.exists():
         return None
     with _connection(settings) as con:
-        ensure_schema(con)
-        row = con.execute("SELECT line FROM audit_entries WHERE json_extract_string(line, "
-                          "'$.run_id') = ? AND json_extract_string(line, '$.action') = ? "
-                          "ORDER BY seq LIMIT 1", [run_id, action]).fetchone()
-    return json.loads(row[0]) if row else None
+        found = run_entries(con, run_id, (action,))
+    return found[0] if found else None
 
 
 @dataclass

@@ -21,6 +21,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from segflow.governance import seal as seals
+from segflow.governance.audit import run_entries
 from segflow.governance.publications import publications_of_run
 from segflow.governance.review_sets import require_items
 from segflow.governance.store import ensure_schema
@@ -154,21 +155,18 @@ def verdict(settings: Settings, run_id: str, accept_open: int | None = None,
 
 
 DRIFT_CHECKS = ("drift_checked", "drift_failed")
+DRIFT_ACK = "drift_acknowledged"
 
 
 def _drift_claim_unbacked(con, run_id: str, passed: bool) -> str | None:
     """Why the audit log does not back a verdict file's pass (``passed``) or acknowledgement
     (None when it does): the run's last drift check must have passed, or have been
     acknowledged after it. The log's database copy is the authoritative one."""
-    lines = con.execute("SELECT line FROM audit_entries WHERE json_extract_string(line, "
-                        "'$.run_id') = ? AND starts_with(json_extract_string(line, "
-                        "'$.action'), 'drift_') ORDER BY seq", [run_id]).fetchall()
     last, acknowledged = None, False
-    for (line,) in lines:
-        entry = json.loads(line)
+    for entry in run_entries(con, run_id, (*DRIFT_CHECKS, DRIFT_ACK)):
         if entry["action"] in DRIFT_CHECKS:
             last, acknowledged = entry, False
-        elif entry["action"] == "drift_acknowledged" and last is not None:
+        elif last is not None:
             acknowledged = True
     if last is None:
         return "records no drift check of this run"
